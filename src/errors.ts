@@ -1,0 +1,44 @@
+// The one error type objectsync throws on purpose. `code` is stable — documented in the
+// README and never renamed — while messages may change. Programmer mistakes (a wrong
+// argument type inside the code base) stay plain TypeErrors.
+
+/** Every stable error code, with the HTTP status the API answers it with. */
+export const ERROR_CODES = {
+  INVALID_OBJECT: { status: 400, summary: 'an object or patch failed validation' },
+  INVALID_CURSOR: { status: 400, summary: 'a list cursor or feed position is malformed' },
+  OBJECT_NOT_FOUND: { status: 404, summary: 'no object has this id' },
+  OBJECT_DELETED: { status: 409, summary: 'the object is deleted (tombstoned)' },
+  INVALID_CHANGES: { status: 422, summary: 'remote changes could not be applied' },
+  DOCUMENT_CORRUPT: { status: 500, summary: 'a stored document could not be loaded' },
+  STORE_IN_USE: { status: 503, summary: 'the store is opened by another daemon' },
+  STORE_CLOSED: { status: 503, summary: 'the store is not open' },
+  STORE_IO: { status: 500, summary: 'the storage layer failed to read or write' },
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export interface ObjectSyncErrorOptions {
+  cause?: unknown
+  /** Machine-readable context, e.g. `{ path: 'person.birthday' }`. */
+  details?: Record<string, unknown>
+}
+
+export class ObjectSyncError extends Error {
+  override readonly name = 'ObjectSyncError'
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message: string, options: ObjectSyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.details = options.details
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status
+  }
+}
+
+export function isObjectSyncError(error: unknown, code?: ErrorCode): error is ObjectSyncError {
+  return error instanceof ObjectSyncError && (code === undefined || error.code === code)
+}

@@ -1,0 +1,71 @@
+// Branded ids, so that an object id can't be passed where a facet id is expected.
+import { randomBytes } from 'node:crypto'
+
+export type ObjectId = string & { readonly __brand: 'ObjectId' }
+export type FacetName = string & { readonly __brand: 'FacetName' }
+export type FacetId = string & { readonly __brand: 'FacetId' }
+/** The id of an instance (its libp2p PeerId once the peer link exists). */
+export type InstanceId = string & { readonly __brand: 'InstanceId' }
+
+// Crockford base32, as ULID uses: sortable, case-insensitive, no ambiguous letters.
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+const OBJECT_ID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/
+const GROUP_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+
+export const CORE_FACET = 'core' as FacetName
+const CUSTOM_FACET_PREFIX = 'custom:'
+
+/**
+ * A new object id: 48 bits of milliseconds then 80 random bits (the ULID layout), so
+ * ids created later sort later and the type index stays append-mostly in LevelDB.
+ */
+export function newObjectId(now: number = Date.now()): ObjectId {
+  let id = ''
+  let time = now
+  for (let i = 0; i < 10; i++) {
+    id = ALPHABET[time % 32]! + id
+    time = Math.floor(time / 32)
+  }
+  const random = randomBytes(16)
+  for (let i = 0; i < 16; i++) id += ALPHABET[random[i]! % 32]
+  return id as ObjectId
+}
+
+export function isObjectId(value: unknown): value is ObjectId {
+  return typeof value === 'string' && OBJECT_ID_PATTERN.test(value)
+}
+
+export function isCustomGroupName(value: string): boolean {
+  return GROUP_PATTERN.test(value)
+}
+
+export function customFacet(group: string): FacetName {
+  if (!isCustomGroupName(group)) {
+    throw new TypeError(
+      `custom-field group name ${JSON.stringify(group)} must match ${GROUP_PATTERN}`,
+    )
+  }
+  return `${CUSTOM_FACET_PREFIX}${group}` as FacetName
+}
+
+export function isFacetName(value: string): value is FacetName {
+  return (
+    value === CORE_FACET ||
+    (value.startsWith(CUSTOM_FACET_PREFIX) &&
+      isCustomGroupName(value.slice(CUSTOM_FACET_PREFIX.length)))
+  )
+}
+
+export function facetId(object: ObjectId, facet: FacetName): FacetId {
+  return `${object}/${facet}` as FacetId
+}
+
+/** Splits a facet id, or returns undefined when it is malformed (it may come off the wire). */
+export function parseFacetId(value: string): { object: ObjectId; facet: FacetName } | undefined {
+  const slash = value.indexOf('/')
+  if (slash < 0) return undefined
+  const object = value.slice(0, slash)
+  const facet = value.slice(slash + 1)
+  if (!isObjectId(object) || !isFacetName(facet)) return undefined
+  return { object, facet }
+}

@@ -1,0 +1,194 @@
+// How one facet is laid out as an Automerge document, and the only code that reads or
+// writes that layout:
+//
+//   { type: "person", fields: { firstName: "Anna", roles: ["a"], … },
+//     meta: { firstName: "1732300000000 12D3KooW…" }, deleted?: true }
+//
+// Strings are ImmutableString: a field is replaced whole, never merged per character,
+// which is what users of records expect and costs about half of Automerge text. `meta`
+// holds, per field, when (wall-clock ms) and by which instance it was last written, as
+// one immutable "at by" string: one op per field instead of a nested map (measured:
+// create+save ≈ 0.26 ms against 0.5 ms with a `{ by, at }` map per field).
+import * as A from '@automerge/automerge'
+import type { FieldValue, InstanceId, ObjectType } from '../model/index.ts'
+
+type StoredScalar = A.ImmutableString | boolean | number
+type StoredValue = StoredScalar | StoredScalar[] | { [key: string]: StoredScalar }
+
+export type FacetDoc = {
+  type: A.ImmutableString
+  fields: Record<string, StoredValue>
+  meta: Record<string, A.ImmutableString>
+  deleted?: boolean
+}
+
+export type Doc = A.Doc<FacetDoc>
+
+/** Who wrote a field, and when (ms since the epoch, the writer's wall clock). */
+export interface WriteStamp {
+  by: InstanceId
+  at: number
+}
+
+export interface FacetContent {
+  type: string | undefined
+  fields: Record<string, FieldValue>
+  meta: Record<string, WriteStamp>
+  deleted: boolean
+}
+
+/** The field name under which a tombstone's stamp is kept in `meta`. */
+export const DELETED_META = 'deleted'
+
+export function createFacetDoc(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+): Doc {
+  const meta: Record<string, A.ImmutableString> = {}
+  const stored: Record<string, StoredValue> = {}
+  const written = encodeStamp(stamp)
+  for (const [name, value] of Object.entries(fields)) {
+    stored[name] = encodeValue(value)
+    meta[name] = written
+  }
+  return A.from<FacetDoc>({ type: new A.ImmutableString(type), fields: stored, meta })
+}
+
+/**
+ * Applies `patch` (null clears a field) as one change, or returns undefined when it would
+ * change nothing. Maps are diffed key by key so that two instances adding different keys
+ * (e.g. their own donor ids) both keep theirs.
+ */
+export function changeFacetDoc(
+  doc: Doc,
+  patch: Record<string, FieldValue | null>,
+  stamp: WriteStamp,
+): Doc | undefined {
+  const current = readFacetDoc(doc).fields
+  const changed = Object.entries(patch).filter(
+    ([name, value]) => !sameValue(current[name], value ?? undefined),
+  )
+  if (changed.length === 0) return undefined
+  const written = encodeStamp(stamp)
+  return A.change(doc, { time: Math.floor(stamp.at / 1000) }, (draft) => {
+    for (const [name, value] of changed) {
+      if (value === null) delete draft.fields[name]
+      else if (isStringMap(value) && isStoredMap(draft.fields[name])) {
+        patchMap(draft.fields[name], value)
+      } else draft.fields[name] = encodeValue(value)
+      draft.meta[name] = written
+    }
+  })
+}
+
+export function tombstoneFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
+  return A.change(doc, { time: Math.floor(stamp.at / 1000) }, (draft) => {
+    draft.deleted = true
+    draft.meta[DELETED_META] = encodeStamp(stamp)
+  })
+}
+
+export function readFacetDoc(doc: Doc): FacetContent {
+  const fields: Record<string, FieldValue> = {}
+  const meta: Record<string, WriteStamp> = {}
+  const rawFields = (doc.fields ?? {}) as Record<string, unknown>
+  for (const [name, value] of Object.entries(rawFields)) {
+    const decoded = decodeValue(value)
+    if (decoded !== undefined) fields[name] = decoded
+  }
+  const rawMeta = (doc.meta ?? {}) as Record<string, unknown>
+  for (const [name, value] of Object.entries(rawMeta)) {
+    const stamp = decodeStamp(value)
+    if (stamp !== undefined) meta[name] = stamp
+  }
+  const type = doc.type as unknown
+  return {
+    type: type instanceof A.ImmutableString ? type.val : undefined,
+    fields,
+    meta,
+    deleted: doc.deleted === true,
+  }
+}
+
+function encodeStamp(stamp: WriteStamp): A.ImmutableString {
+  return new A.ImmutableString(`${stamp.at} ${stamp.by}`)
+}
+
+function decodeStamp(value: unknown): WriteStamp | undefined {
+  if (!(value instanceof A.ImmutableString)) return undefined
+  const space = value.val.indexOf(' ')
+  const at = Number(value.val.slice(0, space))
+  if (space < 0 || !Number.isSafeInteger(at)) return undefined
+  return { at, by: value.val.slice(space + 1) as InstanceId }
+}
+
+function encodeScalar(value: string | number | boolean): StoredScalar {
+  return typeof value === 'string' ? new A.ImmutableString(value) : value
+}
+
+function encodeValue(value: FieldValue): StoredValue {
+  if (Array.isArray(value)) return value.map(encodeScalar)
+  if (typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeScalar(v)]))
+  }
+  return encodeScalar(value)
+}
+
+// Documents come from peers too: anything that is not a shape we write decodes to
+// undefined and is dropped, rather than passing a stray Automerge type to callers.
+function decodeScalar(value: unknown): string | number | boolean | undefined {
+  if (value instanceof A.ImmutableString) return value.val
+  if (typeof value === 'boolean' || typeof value === 'number') return value
+  if (typeof value === 'string') return value
+  return undefined
+}
+
+function decodeValue(value: unknown): FieldValue | undefined {
+  if (Array.isArray(value)) {
+    const items = value.map(decodeScalar)
+    return items.every((item) => typeof item === 'string') ? (items as string[]) : undefined
+  }
+  if (typeof value === 'object' && value !== null && !(value instanceof A.ImmutableString)) {
+    const entries = Object.entries(value).map(([k, v]) => [k, decodeScalar(v)] as const)
+    if (!entries.every(([, v]) => typeof v === 'string')) return undefined
+    return Object.fromEntries(entries) as Record<string, string>
+  }
+  return decodeScalar(value)
+}
+
+function isStringMap(value: FieldValue): value is Record<string, string> {
+  return typeof value === 'object' && !Array.isArray(value)
+}
+
+function isStoredMap(value: StoredValue | undefined): value is Record<string, StoredScalar> {
+  return typeof value === 'object' && !Array.isArray(value) && !(value instanceof A.ImmutableString)
+}
+
+function patchMap(target: Record<string, StoredScalar>, next: Record<string, string>): void {
+  for (const key of Object.keys(target)) if (!Object.hasOwn(next, key)) delete target[key]
+  for (const [key, value] of Object.entries(next)) {
+    const existing = target[key]
+    if (!(existing instanceof A.ImmutableString) || existing.val !== value) {
+      target[key] = new A.ImmutableString(value)
+    }
+  }
+}
+
+export function sameValue(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
+  if (a === b) return true
+  if (a === undefined || b === undefined) return false
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return (
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((item, index) => item === b[index])
+    )
+  }
+  if (typeof a === 'object' && typeof b === 'object') {
+    const keys = Object.keys(a)
+    return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key])
+  }
+  return false
+}

@@ -1,0 +1,16 @@
+// The object store: records as Automerge documents (one per facet) in an ordered
+// key-value store, with the feed of every applied change and a live subscription to it.
+// Code outside src/store imports only from here.
+export { ObjectStore } from './object-store.ts'
+export type {
+  AppliedChanges,
+  FeedEntry,
+  ListOptions,
+  NewObject,
+  ObjectStoreOptions,
+  StoredObject,
+  WrittenBy,
+} from './object-store.ts'
+export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
+export { LevelStorage } from './level-storage.ts'
+export { MemoryStorage } from './memory-storage.ts'

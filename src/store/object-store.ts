@@ -1,0 +1,815 @@
+// The object store: every object is one or more facets, each facet one Automerge
+// document, persisted through a StorageAdapter (LevelDB in the daemon). Every applied
+// change — local or remote — appends to the feed in the same atomic batch as the
+// document write. Documents are loaded on demand into a bounded LRU cache; opening a
+// store reads one key, whatever its size.
+import * as A from '@automerge/automerge'
+import { ObjectSyncError } from '../errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import {
+  CORE_FACET,
+  customFacet,
+  facetId,
+  isObjectId,
+  isObjectType,
+  newObjectId,
+  parseFacetId,
+  validateNewObject,
+  validatePatch,
+  type CustomFields,
+  type FacetId,
+  type FacetName,
+  type FieldValue,
+  type Fields,
+  type InstanceId,
+  type ObjectId,
+  type ObjectType,
+} from '../model/index.ts'
+import { CommitQueue, type FeedDraft, type FeedEntry } from './commit-queue.ts'
+import {
+  changeFacetDoc,
+  createFacetDoc,
+  readFacetDoc,
+  tombstoneFacetDoc,
+  type Doc,
+  type WriteStamp,
+} from './facet-doc.ts'
+import {
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  chunkKey,
+  feedKey,
+  feedSeq,
+  objectPrefix,
+  parseDocKey,
+  prefixEnd,
+  snapshotKey,
+  typeIndexKey,
+  typeIndexPrefix,
+  FEED_PREFIX,
+} from './keys.ts'
+import { KeyedMutex } from './keyed-mutex.ts'
+import { LruCache } from './lru-cache.ts'
+import { checkRemoteFacet } from './remote-check.ts'
+import type { StorageAdapter, StorageOp } from './storage.ts'
+
+export type { FeedEntry }
+
+export interface ObjectStoreOptions {
+  storage: StorageAdapter
+  /** Recorded as the writer of every local change. */
+  instanceId: InstanceId
+  logger?: Logger
+  /** Custom-field group → the custom field names in it; other names go to group `other`. */
+  customFieldGroups?: Record<string, readonly string[]>
+  /** Objects kept loaded. Each costs a few KiB of wasm memory. */
+  cacheSize?: number
+  /** Appended changes per facet before they are folded into a new snapshot. */
+  compactAfterChanges?: number
+  /** Quiet time after the last write before cached facets with changes are compacted. */
+  idleCompactionMs?: number
+  /** fsync every batch: acknowledged writes then survive power loss, not only kill -9. */
+  syncWrites?: boolean
+  /** Wall clock for write stamps; injectable for tests. */
+  clock?: () => number
+}
+
+export interface WrittenBy {
+  by: InstanceId
+  at: number
+}
+
+export interface StoredObject {
+  id: ObjectId
+  type: ObjectType
+  fields: Fields
+  custom: CustomFields
+  deleted: boolean
+  /** ISO time of the latest write stamp on any field. */
+  updatedAt: string
+  /** Per field (custom fields as `custom.<name>`), who wrote it last and when. */
+  written: Record<string, WrittenBy>
+}
+
+export interface NewObject {
+  type: ObjectType
+  fields: Fields
+  custom?: CustomFields
+}
+
+export interface ListOptions {
+  /** The `next` of the previous page. */
+  after?: string
+  limit?: number
+  includeDeleted?: boolean
+}
+
+export interface AppliedChanges {
+  facet: FacetId
+  object: ObjectId
+  type: ObjectType
+  /** False when every change was already present (duplicate delivery). */
+  changed: boolean
+  /** Top-level fields whose value changed; `deleted` when the tombstone changed. */
+  fields: string[]
+  heads: string[]
+  /** Hashes of changes that are needed before some received changes can apply. */
+  missingDeps: string[]
+}
+
+interface LoadedFacet {
+  doc: Doc
+  /** Change chunks stored after the snapshot. */
+  chunks: number
+  nextChunk: number
+}
+
+interface LoadedObject {
+  type: ObjectType
+  facets: Map<FacetName, LoadedFacet>
+}
+
+// Defaults chosen from measurements on the 2-core machines: live Automerge documents slow
+// the garbage collector (DESIGN.md: ≈15× slower creates with thousands live), so keep
+// hundreds, not thousands; 32 chunks of ~130 B stay well below one snapshot's load cost.
+const DEFAULT_CACHE_SIZE = 500
+const DEFAULT_COMPACT_AFTER = 32
+const DEFAULT_IDLE_COMPACTION_MS = 2_000
+const DEFAULT_LIST_LIMIT = 100
+const MAX_LIST_LIMIT = 1_000
+const OTHER_GROUP = 'other'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const EMPTY = new Uint8Array(0)
+
+export class ObjectStore {
+  private readonly storage: StorageAdapter
+  private readonly log: Logger
+  private readonly instanceId: InstanceId
+  private readonly clock: () => number
+  private readonly compactAfter: number
+  private readonly idleCompactionMs: number
+  private readonly groupOfCustomField = new Map<string, string>()
+  private readonly locks = new KeyedMutex<ObjectId>()
+  private readonly cache: LruCache<ObjectId, LoadedObject>
+  private readonly listeners = new Set<(entries: readonly FeedEntry[]) => void>()
+  private commits: CommitQueue | undefined
+  private idleTimer: NodeJS.Timeout | undefined
+
+  constructor(private readonly options: ObjectStoreOptions) {
+    this.storage = options.storage
+    this.instanceId = options.instanceId
+    this.log = (options.logger ?? silentLogger).child('store')
+    this.clock = options.clock ?? Date.now
+    this.compactAfter = options.compactAfterChanges ?? DEFAULT_COMPACT_AFTER
+    this.idleCompactionMs = options.idleCompactionMs ?? DEFAULT_IDLE_COMPACTION_MS
+    for (const [group, names] of Object.entries(options.customFieldGroups ?? {})) {
+      customFacet(group) // throws a TypeError on a bad group name
+      for (const name of names) this.groupOfCustomField.set(name, group)
+    }
+    this.cache = new LruCache(
+      options.cacheSize ?? DEFAULT_CACHE_SIZE,
+      (id) => this.locks.isLocked(id),
+      (id, loaded) => this.evicted(id, loaded),
+    )
+  }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────────────
+
+  async open(): Promise<void> {
+    await this.storage.open()
+    const format = await this.storage.get(FORMAT_KEY)
+    if (format === undefined) {
+      await this.storage.write([
+        { type: 'put', key: FORMAT_KEY, value: encoder.encode(FORMAT_VERSION) },
+      ])
+    } else if (decoder.decode(format) !== FORMAT_VERSION) {
+      await this.storage.close()
+      throw new ObjectSyncError(
+        'STORE_IO',
+        `the store has layout version ${decoder.decode(format)}; this objectsync reads version ${FORMAT_VERSION}`,
+      )
+    }
+    let lastSeq = 0
+    for await (const [key] of this.storage.range({
+      gte: FEED_PREFIX,
+      lt: prefixEnd(FEED_PREFIX),
+      reverse: true,
+      limit: 1,
+    })) {
+      lastSeq = feedSeq(key)
+    }
+    this.commits = new CommitQueue(this.storage, {
+      sync: this.options.syncWrites ?? false,
+      lastSeq,
+      onCommitted: (entries) => this.committed(entries),
+    })
+    this.log.debug({ lastSeq }, 'store opened')
+  }
+
+  /** Finishes in-flight writes, folds appended changes into snapshots, and closes. */
+  async close(): Promise<void> {
+    const commits = this.commits
+    if (commits === undefined) return
+    clearTimeout(this.idleTimer)
+    await this.locks.drain()
+    await this.compactCached()
+    await commits.flush()
+    this.commits = undefined
+    for (const [, loaded] of this.cache.values()) freeObject(loaded)
+    for (const [id] of [...this.cache.values()]) this.cache.take(id)
+    await this.storage.close()
+  }
+
+  get lastSeq(): number {
+    return this.openCommits().lastSeq
+  }
+
+  // ── local edits ──────────────────────────────────────────────────────────────────
+
+  async create(input: NewObject): Promise<StoredObject> {
+    const commits = this.openCommits()
+    if (!isObjectType(input.type)) {
+      throw new ObjectSyncError(
+        'INVALID_OBJECT',
+        `type: expected one of person, organization, transaction, file`,
+        {
+          details: { path: 'type' },
+        },
+      )
+    }
+    const type = input.type
+    const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
+    const id = newObjectId(this.clock())
+    const stamp = this.stamp()
+    const loaded: LoadedObject = { type, facets: new Map() }
+    const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
+    for (const [name, value] of Object.entries(valid.custom ?? {})) {
+      const facet = this.facetOfCustomField(name)
+      contents.set(facet, { ...contents.get(facet), [name]: value })
+    }
+    const ops: StorageOp[] = [{ type: 'put', key: typeIndexKey(type, id), value: EMPTY }]
+    const feed: FeedDraft[] = []
+    for (const [facet, fields] of contents) {
+      const doc = createFacetDoc(type, fields, stamp)
+      loaded.facets.set(facet, { doc, chunks: 0, nextChunk: 1 })
+      ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+      feed.push({ facet: facetId(id, facet), object: id, type })
+    }
+    return this.locks.run(id, async () => {
+      try {
+        await commits.submit(ops, feed)
+      } catch (error) {
+        freeObject(loaded)
+        throw error
+      }
+      this.cache.set(id, loaded)
+      return toStoredObject(id, loaded)
+    })
+  }
+
+  async get(id: ObjectId): Promise<StoredObject | undefined> {
+    this.openCommits()
+    if (!isObjectId(id)) return undefined
+    return this.locks.run(id, async () => {
+      const loaded = await this.load(id)
+      return loaded === undefined ? undefined : toStoredObject(id, loaded)
+    })
+  }
+
+  /** Changes some fields; `null` clears one. Returns the object as it now is. */
+  async update(
+    id: ObjectId,
+    patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
+  ): Promise<StoredObject> {
+    const commits = this.openCommits()
+    return this.locks.run(id, async () => {
+      const loaded = await this.loadExisting(id)
+      const valid = validatePatch(loaded.type, patch)
+      const stamp = this.stamp()
+      const edits = new Map<FacetName, Record<string, FieldValue | null>>()
+      if (valid.fields !== undefined) edits.set(CORE_FACET, valid.fields)
+      for (const [name, value] of Object.entries(valid.custom ?? {})) {
+        const home = this.facetOfCustomField(name)
+        edits.set(home, { ...edits.get(home), [name]: value })
+        // A field that moved group in the config is removed from its old facet.
+        for (const [facet, state] of loaded.facets) {
+          if (facet !== home && facet !== CORE_FACET && name in (state.doc.fields ?? {})) {
+            edits.set(facet, { ...edits.get(facet), [name]: null })
+          }
+        }
+      }
+      const changed = new Map<FacetName, Doc>()
+      for (const [facet, facetPatch] of edits) {
+        const state = loaded.facets.get(facet)
+        const next =
+          state === undefined
+            ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp)
+            : changeFacetDoc(state.doc, facetPatch, stamp)
+        if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
+          changed.set(facet, next)
+        } else if (next !== undefined) A.free(next)
+      }
+      await this.commitChanges(commits, id, loaded, changed)
+      return toStoredObject(id, loaded)
+    })
+  }
+
+  /** Tombstones the object: it stays, marked deleted, so the delete can sync. */
+  async delete(id: ObjectId): Promise<void> {
+    const commits = this.openCommits()
+    await this.locks.run(id, async () => {
+      const loaded = await this.loadExisting(id, { allowDeleted: true })
+      const core = loaded.facets.get(CORE_FACET)
+      if (core === undefined || core.doc.deleted === true) return
+      const next = tombstoneFacetDoc(core.doc, this.stamp())
+      await this.commitChanges(commits, id, loaded, new Map([[CORE_FACET, next]]))
+    })
+  }
+
+  async list(
+    type: ObjectType,
+    options: ListOptions = {},
+  ): Promise<{ items: StoredObject[]; next: string | undefined }> {
+    this.openCommits()
+    const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new ObjectSyncError(
+        'INVALID_CURSOR',
+        `limit: expected an integer from 1 to ${MAX_LIST_LIMIT}`,
+      )
+    }
+    if (options.after !== undefined && !isObjectId(options.after)) {
+      throw new ObjectSyncError('INVALID_CURSOR', `after: expected the "next" of a previous page`)
+    }
+    const prefix = typeIndexPrefix(type)
+    const items: StoredObject[] = []
+    let gte = options.after === undefined ? prefix : `${prefix}${options.after}\u0000`
+    let last: string | undefined
+    // Tombstoned objects are skipped by default, so a page may need several index reads.
+    while (items.length < limit) {
+      const ids: ObjectId[] = []
+      for await (const [key] of this.storage.range({ gte, lt: prefixEnd(prefix), limit })) {
+        ids.push(key.slice(prefix.length) as ObjectId)
+      }
+      for (const id of ids) {
+        if (items.length === limit) break
+        last = id
+        const object = await this.get(id)
+        if (object !== undefined && (options.includeDeleted || !object.deleted)) items.push(object)
+      }
+      if (ids.length < limit) return { items, next: undefined }
+      gte = `${prefix}${ids[ids.length - 1]!}\u0000`
+    }
+    return { items, next: last }
+  }
+
+  // ── remote changes ───────────────────────────────────────────────────────────────
+
+  /**
+   * Applies changes received for one facet. Changes already present are ignored, so
+   * duplicate delivery applies nothing twice. Throws INVALID_CHANGES, storing nothing,
+   * when the bytes don't parse or the resulting document is not a valid facet.
+   */
+  async applyRemoteChanges(
+    facet: FacetId,
+    changes: readonly Uint8Array[],
+  ): Promise<AppliedChanges> {
+    const commits = this.openCommits()
+    const parsed = parseFacetId(facet)
+    if (parsed === undefined) {
+      throw new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
+    }
+    const { object, facet: name } = parsed
+    return this.locks.run(object, async () => {
+      const loaded = await this.load(object)
+      const state = loaded?.facets.get(name)
+      const base = state?.doc ?? A.init<never>()
+      const before = A.getHeads(base)
+      let next: Doc
+      try {
+        ;[next] = A.applyChanges(base, changes as Uint8Array[])
+      } catch (error) {
+        this.discard(object, name, base, loaded, state)
+        throw new ObjectSyncError('INVALID_CHANGES', `changes for ${facet} could not be parsed`, {
+          cause: error,
+        })
+      }
+      const after = A.getHeads(next)
+      const missingDeps = A.getMissingDeps(next, [])
+      const changed = !sameHeads(before, after)
+      const content = readFacetDoc(next)
+      const problem = changed ? checkRemoteFacet(name, content, loaded?.type) : undefined
+      if (problem !== undefined) {
+        this.discard(object, name, next, loaded, state)
+        throw new ObjectSyncError(
+          'INVALID_CHANGES',
+          `changes for ${facet} were refused: ${problem}`,
+        )
+      }
+      const type = (loaded?.type ?? content.type) as ObjectType
+      const result: AppliedChanges = {
+        facet,
+        object,
+        type,
+        changed,
+        fields: changed ? changedFields(next, before, after) : [],
+        heads: after,
+        missingDeps,
+      }
+      if (!changed) {
+        this.replaceDoc(object, loaded, name, next, state)
+        return result
+      }
+      const target = loaded ?? { type, facets: new Map<FacetName, LoadedFacet>() }
+      const appended = A.getChangesSince(next, before)
+      const extraOps: StorageOp[] =
+        loaded === undefined ? [{ type: 'put', key: typeIndexKey(type, object), value: EMPTY }] : []
+      await this.commitChanges(commits, object, target, new Map([[name, next]]), {
+        appended: new Map([[name, appended]]),
+        extraOps,
+      })
+      return result
+    })
+  }
+
+  async getHeads(facet: FacetId): Promise<string[] | undefined> {
+    return this.withFacet(facet, (doc) => A.getHeads(doc))
+  }
+
+  /** The changes of `facet` that are not ancestors of `heads` (all of them for `[]`). */
+  async getChangesSince(
+    facet: FacetId,
+    heads: readonly string[],
+  ): Promise<Uint8Array[] | undefined> {
+    return this.withFacet(facet, (doc) => {
+      const known = heads.filter((head) => A.hasHeads(doc, [head]))
+      return A.getChangesSince(doc, known)
+    })
+  }
+
+  /** The names of the facets an object has, or [] when it does not exist. */
+  async facetsOf(id: ObjectId): Promise<FacetName[]> {
+    return this.locks.run(id, async () => [...((await this.load(id))?.facets.keys() ?? [])])
+  }
+
+  // ── the feed ─────────────────────────────────────────────────────────────────────
+
+  /** Feed entries with seq > `after`, oldest first. */
+  async readFeed(after: number, limit = 1000): Promise<FeedEntry[]> {
+    this.openCommits()
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw new ObjectSyncError('INVALID_CURSOR', `since: expected a feed sequence number ≥ 0`)
+    }
+    const entries: FeedEntry[] = []
+    for await (const [key, value] of this.storage.range({
+      gte: feedKey(after + 1),
+      lt: prefixEnd(FEED_PREFIX),
+      limit,
+    })) {
+      const { t, f } = JSON.parse(decoder.decode(value)) as { t: ObjectType; f: FacetId }
+      entries.push({ seq: feedSeq(key), facet: f, object: parseFacetId(f)!.object, type: t })
+    }
+    return entries
+  }
+
+  /** Calls `listener` with every batch of committed feed entries; returns unsubscribe. */
+  subscribe(listener: (entries: readonly FeedEntry[]) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────
+
+  private openCommits(): CommitQueue {
+    if (this.commits === undefined) {
+      throw new ObjectSyncError('STORE_CLOSED', 'the object store is not open')
+    }
+    return this.commits
+  }
+
+  private stamp(): WriteStamp {
+    return { by: this.instanceId, at: this.clock() }
+  }
+
+  private facetOfCustomField(name: string): FacetName {
+    return customFacet(this.groupOfCustomField.get(name) ?? OTHER_GROUP)
+  }
+
+  private async withFacet<T>(facet: FacetId, read: (doc: Doc) => T): Promise<T | undefined> {
+    this.openCommits()
+    const parsed = parseFacetId(facet)
+    if (parsed === undefined) return undefined
+    return this.locks.run(parsed.object, async () => {
+      const state = (await this.load(parsed.object))?.facets.get(parsed.facet)
+      return state === undefined ? undefined : read(state.doc)
+    })
+  }
+
+  private async loadExisting(
+    id: ObjectId,
+    options: { allowDeleted?: boolean } = {},
+  ): Promise<LoadedObject> {
+    const loaded = isObjectId(id) ? await this.load(id) : undefined
+    if (loaded === undefined) {
+      throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`, {
+        details: { id },
+      })
+    }
+    if (!options.allowDeleted && loaded.facets.get(CORE_FACET)?.doc.deleted === true) {
+      throw new ObjectSyncError('OBJECT_DELETED', `object ${id} is deleted`, { details: { id } })
+    }
+    return loaded
+  }
+
+  /** Loads every facet of an object with one range read. Call under the object's lock. */
+  private async load(id: ObjectId): Promise<LoadedObject | undefined> {
+    const cached = this.cache.get(id)
+    if (cached !== undefined) return cached
+    const parts = new Map<
+      FacetName,
+      { snapshot?: Uint8Array; chunks: Uint8Array[]; last: number }
+    >()
+    const prefix = objectPrefix(id)
+    for await (const [key, value] of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+      const parsedKey = parseDocKey(id, key)
+      if (parsedKey === undefined) continue
+      const entry = parts.get(parsedKey.facet) ?? { chunks: [], last: 0 }
+      if (parsedKey.kind === 'snapshot') entry.snapshot = value
+      else {
+        entry.chunks.push(value)
+        entry.last = parsedKey.index
+      }
+      parts.set(parsedKey.facet, entry)
+    }
+    if (parts.size === 0) return undefined
+    const loaded: LoadedObject = { type: 'person', facets: new Map() }
+    let type: ObjectType | undefined
+    for (const [facet, entry] of parts) {
+      let doc: Doc
+      try {
+        doc = A.load<never>(concat(entry.snapshot, entry.chunks))
+      } catch (error) {
+        freeObject(loaded)
+        const fid = facetId(id, facet)
+        this.log.error({ facet: fid, err: error }, 'stored document is corrupt')
+        throw new ObjectSyncError(
+          'DOCUMENT_CORRUPT',
+          `the stored document of facet ${fid} could not be loaded`,
+          {
+            cause: error,
+            details: { id, facet: fid },
+          },
+        )
+      }
+      loaded.facets.set(facet, { doc, chunks: entry.chunks.length, nextChunk: entry.last + 1 })
+      const docType = readFacetType(doc)
+      if (facet === CORE_FACET || type === undefined) type = docType ?? type
+    }
+    if (type === undefined) {
+      freeObject(loaded)
+      throw new ObjectSyncError('DOCUMENT_CORRUPT', `object ${id} has no type in its documents`, {
+        details: { id },
+      })
+    }
+    loaded.type = type
+    this.cache.set(id, loaded)
+    return loaded
+  }
+
+  /**
+   * Persists new versions of some facets of `loaded` in one batch, then swaps them into
+   * the cache. On failure the object is dropped from the cache, so the next read reloads
+   * what is on disk.
+   */
+  private async commitChanges(
+    commits: CommitQueue,
+    id: ObjectId,
+    loaded: LoadedObject,
+    changed: Map<FacetName, Doc>,
+    remote: { appended?: Map<FacetName, Uint8Array[]>; extraOps?: StorageOp[] } = {},
+  ): Promise<void> {
+    if (changed.size === 0) return
+    const ops: StorageOp[] = [...(remote.extraOps ?? [])]
+    const feed: FeedDraft[] = []
+    const states = new Map<FacetName, LoadedFacet>()
+    for (const [facet, doc] of changed) {
+      const previous = loaded.facets.get(facet)
+      const chunks = previous?.chunks ?? 0
+      const nextChunk = previous?.nextChunk ?? 1
+      if (previous === undefined && remote.appended === undefined) {
+        ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+        states.set(facet, { doc, chunks: 0, nextChunk: 1 })
+      } else if (chunks + 1 >= this.compactAfter) {
+        ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+        for (let index = nextChunk - chunks; index < nextChunk; index++) {
+          ops.push({ type: 'del', key: chunkKey(id, facet, index) })
+        }
+        states.set(facet, { doc, chunks: 0, nextChunk })
+      } else {
+        const bytes = remote.appended?.get(facet) ?? [A.getLastLocalChange(doc)!]
+        ops.push({
+          type: 'put',
+          key: chunkKey(id, facet, nextChunk),
+          value: concat(undefined, bytes),
+        })
+        states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
+      }
+      feed.push({ facet: facetId(id, facet), object: id, type: loaded.type })
+    }
+    try {
+      await commits.submit(ops, feed)
+    } catch (error) {
+      // Each new handle shares memory with the one it was changed from: free it alone.
+      for (const [facet, doc] of changed) {
+        A.free(doc)
+        loaded.facets.delete(facet)
+      }
+      this.dropFromCache(id)
+      freeObject(loaded)
+      throw error
+    }
+    for (const [facet, state] of states) loaded.facets.set(facet, state)
+    if (this.cache.get(id) === undefined) this.cache.set(id, loaded)
+  }
+
+  /** After a no-op apply the new handle replaces the old one (the old is now outdated). */
+  private replaceDoc(
+    id: ObjectId,
+    loaded: LoadedObject | undefined,
+    facet: FacetName,
+    doc: Doc,
+    state: LoadedFacet | undefined,
+  ): void {
+    if (loaded === undefined || state === undefined) {
+      A.free(doc)
+      return
+    }
+    loaded.facets.set(facet, { ...state, doc })
+    this.cache.get(id)
+  }
+
+  /**
+   * Drops a facet whose handle may be unusable after a failed or refused apply. `latest`
+   * shares its memory with the cached handle, so only it is freed for that facet.
+   */
+  private discard(
+    id: ObjectId,
+    facet: FacetName,
+    latest: Doc,
+    loaded: LoadedObject | undefined,
+    state: LoadedFacet | undefined,
+  ): void {
+    A.free(latest)
+    if (loaded === undefined || state === undefined) return
+    loaded.facets.delete(facet)
+    this.dropFromCache(id)
+  }
+
+  private dropFromCache(id: ObjectId): void {
+    const cached = this.cache.take(id)
+    if (cached !== undefined) freeObject(cached)
+  }
+
+  private committed(entries: readonly FeedEntry[]): void {
+    this.scheduleIdleCompaction()
+    for (const listener of this.listeners) {
+      try {
+        listener(entries)
+      } catch (error) {
+        this.log.error({ err: error }, 'feed listener threw')
+      }
+    }
+  }
+
+  private scheduleIdleCompaction(): void {
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => {
+      this.compactCached().catch((error: unknown) =>
+        this.log.warn({ err: error }, 'idle compaction failed'),
+      )
+    }, this.idleCompactionMs)
+    this.idleTimer.unref()
+  }
+
+  /** Folds appended changes of every cached facet into snapshots. */
+  private async compactCached(): Promise<void> {
+    const commits = this.commits
+    if (commits === undefined) return
+    const dirty = [...this.cache.values()].filter(([, loaded]) => hasChunks(loaded))
+    await Promise.all(
+      dirty.map(([id]) =>
+        this.locks.run(id, async () => {
+          const loaded = this.cache.get(id)
+          if (loaded !== undefined) await commits.submit(compactionOps(id, loaded), [])
+        }),
+      ),
+    )
+  }
+
+  /** An evicted object with appended changes is compacted on its way out. */
+  private evicted(id: ObjectId, loaded: LoadedObject): void {
+    const commits = this.commits
+    if (commits !== undefined && hasChunks(loaded)) {
+      commits.submit(compactionOps(id, loaded), []).catch((error: unknown) => {
+        this.log.warn(
+          { err: error, id },
+          'compaction on eviction failed; the changes stay appended',
+        )
+      })
+    }
+    freeObject(loaded)
+  }
+}
+
+function compactionOps(id: ObjectId, loaded: LoadedObject): StorageOp[] {
+  const ops: StorageOp[] = []
+  for (const [facet, state] of loaded.facets) {
+    if (state.chunks === 0) continue
+    ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(state.doc) })
+    for (let index = state.nextChunk - state.chunks; index < state.nextChunk; index++) {
+      ops.push({ type: 'del', key: chunkKey(id, facet, index) })
+    }
+    state.chunks = 0
+  }
+  return ops
+}
+
+function hasChunks(loaded: LoadedObject): boolean {
+  for (const state of loaded.facets.values()) if (state.chunks > 0) return true
+  return false
+}
+
+function freeObject(loaded: LoadedObject): void {
+  for (const state of loaded.facets.values()) A.free(state.doc)
+  loaded.facets.clear()
+}
+
+function readFacetType(doc: Doc): ObjectType | undefined {
+  const type = readFacetDoc(doc).type
+  return isObjectType(type) ? type : undefined
+}
+
+function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
+  const object: StoredObject = {
+    id,
+    type: loaded.type,
+    fields: {},
+    custom: {},
+    deleted: false,
+    updatedAt: '',
+    written: {},
+  }
+  let latest = 0
+  for (const [facet, state] of loaded.facets) {
+    const content = readFacetDoc(state.doc)
+    const isCore = facet === CORE_FACET
+    if (isCore) {
+      object.fields = content.fields
+      object.deleted = content.deleted
+    } else {
+      Object.assign(object.custom, content.fields)
+    }
+    for (const [name, stamp] of Object.entries(content.meta)) {
+      object.written[isCore ? name : `custom.${name}`] = stamp
+      latest = Math.max(latest, stamp.at)
+    }
+  }
+  object.updatedAt = new Date(latest).toISOString()
+  return object
+}
+
+function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {
+  const names = new Set<string>()
+  for (const patch of A.diff(doc, before, after)) {
+    const [root, name] = patch.path
+    if (root === 'fields' && typeof name === 'string') names.add(name)
+    else if (root === 'deleted') names.add('deleted')
+  }
+  return [...names].sort()
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((head) => b.includes(head))
+}
+
+function withoutNulls(patch: Record<string, FieldValue | null>): Record<string, FieldValue> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Record<
+    string,
+    FieldValue
+  >
+}
+
+function concat(first: Uint8Array | undefined, rest: readonly Uint8Array[]): Uint8Array {
+  if (first !== undefined && rest.length === 0) return first
+  if (first === undefined && rest.length === 1) return rest[0]!
+  const parts = first === undefined ? rest : [first, ...rest]
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}

@@ -1,0 +1,33 @@
+// A facet document that arrives from a peer is checked before anything of it is stored:
+// it must say which type it belongs to, agree with what is already here, and hold
+// fields that pass the same validation as a local edit.
+import { isObjectSyncError } from '../errors.ts'
+import {
+  CORE_FACET,
+  isObjectType,
+  validateNewObject,
+  validatePatch,
+  type FacetName,
+  type ObjectType,
+} from '../model/index.ts'
+import type { FacetContent } from './facet-doc.ts'
+
+/** Returns why the facet is refused, or undefined when it is acceptable. */
+export function checkRemoteFacet(
+  facet: FacetName,
+  content: FacetContent,
+  existingType: ObjectType | undefined,
+): string | undefined {
+  if (!isObjectType(content.type)) return 'the document names no known object type'
+  if (existingType !== undefined && content.type !== existingType) {
+    return `the document is a ${content.type}, but the object here is a ${existingType}`
+  }
+  try {
+    if (facet === CORE_FACET) validateNewObject(content.type, { fields: content.fields })
+    else validatePatch(content.type, { custom: content.fields })
+  } catch (error) {
+    if (isObjectSyncError(error, 'INVALID_OBJECT')) return error.message
+    throw error
+  }
+  return undefined
+}
