@@ -19,17 +19,18 @@ export class MemoryStorage implements StorageAdapter {
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    this.assertOpen()
-    return Promise.resolve(copy(this.entries.get(key)))
+    return this.whenOpen(() => copy(this.entries.get(key)))
   }
 
   getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
-    this.assertOpen()
-    return Promise.resolve(keys.map((key) => copy(this.entries.get(key))))
+    return this.whenOpen(() => keys.map((key) => copy(this.entries.get(key))))
   }
 
   write(ops: readonly StorageOp[]): Promise<void> {
-    this.assertOpen()
+    return this.whenOpen(() => this.apply(ops))
+  }
+
+  private apply(ops: readonly StorageOp[]): void {
     for (const op of ops) {
       if (op.type === 'put') {
         if (!this.entries.has(op.key)) this.sortedKeys = undefined
@@ -38,19 +39,16 @@ export class MemoryStorage implements StorageAdapter {
         this.sortedKeys = undefined
       }
     }
-    return Promise.resolve()
   }
 
   async *range(options: RangeOptions): AsyncIterable<[string, Uint8Array]> {
-    this.assertOpen()
-    const keys = this.keysInRange(options)
+    const keys = await this.whenOpen(() => this.keysInRange(options))
     for (const key of keys) {
       const value = this.entries.get(key)
       // A key deleted while the caller iterates is skipped, as a LevelDB snapshot would not
       // show later writes either way.
       if (value !== undefined) yield [key, copy(value)!]
     }
-    await Promise.resolve()
   }
 
   private keysInRange(options: RangeOptions): string[] {
@@ -65,8 +63,12 @@ export class MemoryStorage implements StorageAdapter {
       : selected.slice(0, options.limit)
   }
 
-  private assertOpen(): void {
-    if (!this.isOpen) throw new ObjectSyncError('STORE_CLOSED', 'memory storage is not open')
+  // Errors reject the returned promise, as LevelDB's do, rather than throw synchronously.
+  private whenOpen<T>(operation: () => T): Promise<T> {
+    if (!this.isOpen) {
+      return Promise.reject(new ObjectSyncError('STORE_CLOSED', 'memory storage is not open'))
+    }
+    return Promise.resolve(operation())
   }
 }
 

@@ -226,6 +226,11 @@ export class ObjectStore {
     return this.openCommits().lastSeq
   }
 
+  /** How many objects are loaded in memory now; bounded by `cacheSize` between operations. */
+  get loadedObjects(): number {
+    return this.cache.size
+  }
+
   // ── local edits ──────────────────────────────────────────────────────────────────
 
   async create(input: NewObject): Promise<StoredObject> {
