@@ -40,19 +40,50 @@ export interface FacetContent {
 /** The field name under which a tombstone's stamp is kept in `meta`. */
 export const DELETED_META = 'deleted'
 
+// Every facet of a type grows from the same genesis change: a fixed actor, time 0 and
+// the same content, so its hash is equal on every instance. Two instances that create
+// the same facet concurrently (say, both add the first field of a custom group) then
+// share the root `fields` and `meta` maps, and their fields merge key by key instead of
+// one whole map hiding the other.
+const GENESIS_ACTOR = '0000000000000000'
+const genesisByType = new Map<string, { bytes: Uint8Array; hash: string }>()
+
+function genesis(type: string): { bytes: Uint8Array; hash: string } {
+  let found = genesisByType.get(type)
+  if (found === undefined) {
+    const doc = A.change(A.init<FacetDoc>({ actor: GENESIS_ACTOR }), { time: 0 }, (draft) => {
+      draft.type = new A.ImmutableString(type)
+      draft.fields = {}
+      draft.meta = {}
+    })
+    found = { bytes: A.save(doc), hash: A.getHeads(doc)[0]! }
+    A.free(doc)
+    genesisByType.set(type, found)
+  }
+  return found
+}
+
+/** True when the document grew from the genesis of `type` and its root has one shape. */
+export function hasGenesisOf(doc: Doc, type: string): boolean {
+  return (
+    A.inspectChange(doc, genesis(type).hash) !== null &&
+    ['type', 'fields', 'meta'].every((key) => A.getConflicts(doc, key) === undefined)
+  )
+}
+
 export function createFacetDoc(
   type: ObjectType,
   fields: Record<string, FieldValue>,
   stamp: WriteStamp,
 ): Doc {
-  const meta: Record<string, A.ImmutableString> = {}
-  const stored: Record<string, StoredValue> = {}
   const written = encodeStamp(stamp)
-  for (const [name, value] of Object.entries(fields)) {
-    stored[name] = encodeValue(value)
-    meta[name] = written
-  }
-  return A.from<FacetDoc>({ type: new A.ImmutableString(type), fields: stored, meta })
+  const empty = A.load<FacetDoc>(genesis(type).bytes)
+  return A.change(empty, { time: Math.floor(stamp.at / 1000) }, (draft) => {
+    for (const [name, value] of Object.entries(fields)) {
+      draft.fields[name] = encodeValue(value)
+      draft.meta[name] = written
+    }
+  })
 }
 
 /**

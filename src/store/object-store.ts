@@ -405,7 +405,7 @@ export class ObjectStore {
       const missingDeps = A.getMissingDeps(next, [])
       const changed = !sameHeads(before, after)
       const content = readFacetDoc(next)
-      const problem = changed ? checkRemoteFacet(name, content, loaded?.type) : undefined
+      const problem = changed ? checkRemoteFacet(name, next, content, loaded?.type) : undefined
       if (problem !== undefined) {
         this.discard(object, name, next, loaded, state)
         throw new ObjectSyncError(

@@ -10,17 +10,21 @@ import {
   type FacetName,
   type ObjectType,
 } from '../model/index.ts'
-import type { FacetContent } from './facet-doc.ts'
+import { hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
 export function checkRemoteFacet(
   facet: FacetName,
+  doc: Doc,
   content: FacetContent,
   existingType: ObjectType | undefined,
 ): string | undefined {
   if (!isObjectType(content.type)) return 'the document names no known object type'
   if (existingType !== undefined && content.type !== existingType) {
     return `the document is a ${content.type}, but the object here is a ${existingType}`
+  }
+  if (!hasGenesisOf(doc, content.type)) {
+    return `the document does not grow from the ${content.type} facet genesis`
   }
   try {
     if (facet === CORE_FACET) validateNewObject(content.type, { fields: content.fields })

@@ -70,6 +70,20 @@ describe('applyRemoteChanges', () => {
     expect(await b.get(created.id)).toEqual(fromA)
   })
 
+  it('regression: a custom facet created on two instances at once keeps both fields', async () => {
+    const a = await openStore(new MemoryStorage(), instance('a'))
+    const b = await openStore(new MemoryStorage(), instance('b'))
+    const created = await a.create({ type: 'person', fields: anna })
+    await ship(a, b)
+    const [seqA, seqB] = [a.lastSeq, b.lastSeq]
+    await a.update(created.id, { custom: { from_a: 'A' } })
+    await b.update(created.id, { custom: { from_b: 'B' } })
+    await ship(a, b, seqA)
+    await ship(b, a, seqB)
+    expect((await a.get(created.id))?.custom).toEqual({ from_a: 'A', from_b: 'B' })
+    expect((await b.get(created.id))?.custom).toEqual({ from_a: 'A', from_b: 'B' })
+  })
+
   it('waits for missing dependencies without storing anything', async () => {
     const a = await openStore(new MemoryStorage(), instance('a'))
     const b = await openStore(new MemoryStorage(), instance('b'))
@@ -112,15 +126,27 @@ describe('applyRemoteChanges', () => {
     const org = await a.create({ type: 'organization', fields: { name: 'Acme' } })
     const orgChanges = (await a.getChangesSince(`${org.id}/core` as FacetId, []))!
     const wrongType = await refusal(b.applyRemoteChanges(`${created.id}/core` as FacetId, orgChanges))
-    expect((wrongType as Error).message).toContain('is a organization, but the object here is a person')
+    // Both grew from a genesis change of the same actor and sequence but other content.
+    expect(isObjectSyncError(wrongType, 'INVALID_CHANGES')).toBe(true)
+    expect((wrongType as Error).message).toContain(`${created.id}/core`)
 
-    const invalid = A.from<Record<string, unknown>>({
+    const rootless = A.from<Record<string, unknown>>({
       type: new A.ImmutableString('person'),
-      fields: { firstName: new A.ImmutableString('x'), lastName: new A.ImmutableString('y'), birthday: new A.ImmutableString('soon') },
+      fields: { firstName: new A.ImmutableString('x'), lastName: new A.ImmutableString('y') },
+      meta: {},
     })
-    const badField = await refusal(
-      b.applyRemoteChanges('01ARZ3NDEKTSV4RRFFQ69G5FAV/core' as FacetId, A.getAllChanges(invalid)),
+    const noGenesis = await refusal(
+      b.applyRemoteChanges('01ARZ3NDEKTSV4RRFFQ69G5FAV/core' as FacetId, A.getAllChanges(rootless)),
     )
+    expect((noGenesis as Error).message).toContain('does not grow from the person facet genesis')
+
+    const valid = await a.create({ type: 'person', fields: anna })
+    const validFacet = `${valid.id}/core` as FacetId
+    let tampered = A.applyChanges(A.init<any>(), (await a.getChangesSince(validFacet, []))!)[0]
+    tampered = A.change(tampered, (draft) => {
+      draft.fields.birthday = new A.ImmutableString('soon')
+    })
+    const badField = await refusal(b.applyRemoteChanges(validFacet, A.getAllChanges(tampered)))
     expect((badField as Error).message).toContain('person.fields.birthday')
 
     expect(b.lastSeq).toBe(seq)
