@@ -46,9 +46,18 @@ export const DELETED_META = 'deleted'
 // share the root `fields` and `meta` maps, and their fields merge key by key instead of
 // one whole map hiding the other.
 const GENESIS_ACTOR = '0000000000000000'
-const genesisByType = new Map<string, { bytes: Uint8Array; hash: string }>()
+// The genesis makes three ops: `type` (1), the `fields` map (2) and the `meta` map (3).
+const FIELDS_OBJECT = `2@${GENESIS_ACTOR}`
+const META_OBJECT = `3@${GENESIS_ACTOR}`
+const FIRST_CONTENT_OP = 4
 
-function genesis(type: string): { bytes: Uint8Array; hash: string } {
+interface Genesis {
+  change: Uint8Array
+  hash: string
+}
+const genesisByType = new Map<string, Genesis>()
+
+function genesis(type: string): Genesis {
   let found = genesisByType.get(type)
   if (found === undefined) {
     const doc = A.change(A.init<FacetDoc>({ actor: GENESIS_ACTOR }), { time: 0 }, (draft) => {
@@ -56,7 +65,7 @@ function genesis(type: string): { bytes: Uint8Array; hash: string } {
       draft.fields = {}
       draft.meta = {}
     })
-    found = { bytes: A.save(doc), hash: A.getHeads(doc)[0]! }
+    found = { change: A.getLastLocalChange(doc)!, hash: A.getHeads(doc)[0]! }
     A.free(doc)
     genesisByType.set(type, found)
   }
@@ -71,19 +80,85 @@ export function hasGenesisOf(doc: Doc, type: string): boolean {
   )
 }
 
+/**
+ * The bytes of a new facet — its genesis change followed by one change that writes every
+ * field — loadable with Automerge.load. The change is encoded directly instead of through
+ * a document proxy: ≈ 60 µs against ≈ 500 µs for load + change + save, which is what lets
+ * an import or a first sync create thousands of objects a second. `actor` must be unique
+ * to this store session (hex).
+ */
+export function encodeNewFacet(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+): Uint8Array {
+  const ops: ChangeOp[] = []
+  const nextOpId = () => `${FIRST_CONTENT_OP + ops.length}@${actor}`
+  const written = encodeStamp(stamp).val
+  for (const [key, value] of Object.entries(fields)) {
+    if (Array.isArray(value)) {
+      const list = nextOpId()
+      ops.push({ action: 'makeList', obj: FIELDS_OBJECT, key, pred: [] })
+      let previous = '_head'
+      for (const item of value) {
+        const element = nextOpId()
+        ops.push({ action: 'set', obj: list, elemId: previous, insert: true, value: item, pred: [] })
+        previous = element
+      }
+    } else if (typeof value === 'object') {
+      const map = nextOpId()
+      ops.push({ action: 'makeMap', obj: FIELDS_OBJECT, key, pred: [] })
+      for (const [entry, item] of Object.entries(value)) {
+        ops.push({ action: 'set', obj: map, key: entry, value: item, pred: [] })
+      }
+    } else {
+      ops.push({ action: 'set', obj: FIELDS_OBJECT, key, pred: [], ...scalarOp(value) })
+    }
+    ops.push({ action: 'set', obj: META_OBJECT, key, value: written, pred: [] })
+  }
+  const { change, hash } = genesis(type)
+  const content = A.encodeChange({
+    actor,
+    seq: 1,
+    startOp: FIRST_CONTENT_OP,
+    time: Math.floor(stamp.at / 1000),
+    message: null,
+    deps: [hash],
+    ops,
+  } as unknown as Parameters<typeof A.encodeChange>[0])
+  const bytes = new Uint8Array(change.length + content.length)
+  bytes.set(change)
+  bytes.set(content, change.length)
+  return bytes
+}
+
+interface ChangeOp {
+  action: 'set' | 'makeList' | 'makeMap'
+  obj: string
+  key?: string
+  elemId?: string
+  insert?: boolean
+  value?: string | number | boolean
+  datatype?: 'int' | 'float64'
+  pred: string[]
+}
+
+// A plain string in a change is a scalar string, which Automerge reads back as an
+// ImmutableString (text would be a separate makeText object).
+function scalarOp(value: string | number | boolean): Pick<ChangeOp, 'value' | 'datatype'> {
+  if (typeof value !== 'number') return { value }
+  return { value, datatype: Number.isInteger(value) ? 'int' : 'float64' }
+}
+
+/** A new facet as a live document, for code that needs the handle at once. */
 export function createFacetDoc(
   type: ObjectType,
   fields: Record<string, FieldValue>,
   stamp: WriteStamp,
+  actor: string,
 ): Doc {
-  const written = encodeStamp(stamp)
-  const empty = A.load<FacetDoc>(genesis(type).bytes)
-  return A.change(empty, { time: Math.floor(stamp.at / 1000) }, (draft) => {
-    for (const [name, value] of Object.entries(fields)) {
-      draft.fields[name] = encodeValue(value)
-      draft.meta[name] = written
-    }
-  })
+  return A.load<FacetDoc>(encodeNewFacet(type, fields, stamp, actor), { actor: actor as A.ActorId })
 }
 
 /**

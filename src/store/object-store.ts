@@ -4,6 +4,7 @@
 // document write. Documents are loaded on demand into a bounded LRU cache; opening a
 // store reads one key, whatever its size.
 import * as A from '@automerge/automerge'
+import { randomBytes } from 'node:crypto'
 import { ObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import {
@@ -29,6 +30,7 @@ import { CommitQueue, type FeedDraft, type FeedEntry } from './commit-queue.ts'
 import {
   changeFacetDoc,
   createFacetDoc,
+  encodeNewFacet,
   readFacetDoc,
   tombstoneFacetDoc,
   type Doc,
@@ -154,6 +156,12 @@ export class ObjectStore {
   private readonly locks = new KeyedMutex<ObjectId>()
   private readonly cache: LruCache<ObjectId, LoadedObject>
   private readonly listeners = new Set<(entries: readonly FeedEntry[]) => void>()
+  /**
+   * The Automerge actor of this store session. A fresh one each time the store opens, so
+   * a change lost in a crash can never be followed by a different change of the same
+   * actor and sequence number.
+   */
+  private readonly actor = randomBytes(16).toString('hex')
   private commits: CommitQueue | undefined
   private idleTimer: NodeJS.Timeout | undefined
 
@@ -248,7 +256,6 @@ export class ObjectStore {
     const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
     const id = newObjectId(this.clock())
     const stamp = this.stamp()
-    const loaded: LoadedObject = { type, facets: new Map() }
     const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
     for (const [name, value] of Object.entries(valid.custom ?? {})) {
       const facet = this.facetOfCustomField(name)
@@ -257,21 +264,25 @@ export class ObjectStore {
     const ops: StorageOp[] = [{ type: 'put', key: typeIndexKey(type, id), value: EMPTY }]
     const feed: FeedDraft[] = []
     for (const [facet, fields] of contents) {
-      const doc = createFacetDoc(type, fields, stamp)
-      loaded.facets.set(facet, { doc, chunks: 0, nextChunk: 1 })
-      ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+      const bytes = encodeNewFacet(type, fields, stamp, this.actor)
+      ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
       feed.push({ facet: facetId(id, facet), object: id, type })
     }
-    return this.locks.run(id, async () => {
-      try {
-        await commits.submit(ops, feed)
-      } catch (error) {
-        freeObject(loaded)
-        throw error
-      }
-      this.cache.set(id, loaded)
-      return toStoredObject(id, loaded)
-    })
+    // The new documents are not loaded: most created objects (an import, a first sync)
+    // are not read again soon, and every live document costs the garbage collector.
+    await this.locks.run(id, () => commits.submit(ops, feed))
+    const written: Record<string, WrittenBy> = {}
+    for (const name of Object.keys(valid.fields)) written[name] = stamp
+    for (const name of Object.keys(valid.custom ?? {})) written[`custom.${name}`] = stamp
+    return {
+      id,
+      type,
+      fields: valid.fields,
+      custom: valid.custom ?? {},
+      deleted: false,
+      updatedAt: new Date(stamp.at).toISOString(),
+      written,
+    }
   }
 
   async get(id: ObjectId): Promise<StoredObject | undefined> {
@@ -310,7 +321,7 @@ export class ObjectStore {
         const state = loaded.facets.get(facet)
         const next =
           state === undefined
-            ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp)
+            ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp, this.actor)
             : changeFacetDoc(state.doc, facetPatch, stamp)
         if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
           changed.set(facet, next)
@@ -390,7 +401,7 @@ export class ObjectStore {
     return this.locks.run(object, async () => {
       const loaded = await this.load(object)
       const state = loaded?.facets.get(name)
-      const base = state?.doc ?? A.init<never>()
+      const base = state?.doc ?? A.init<never>({ actor: this.actor as A.ActorId })
       const before = A.getHeads(base)
       let next: Doc
       try {
@@ -554,7 +565,7 @@ export class ObjectStore {
     for (const [facet, entry] of parts) {
       let doc: Doc
       try {
-        doc = A.load<never>(concat(entry.snapshot, entry.chunks))
+        doc = A.load<never>(concat(entry.snapshot, entry.chunks), { actor: this.actor as A.ActorId })
       } catch (error) {
         freeObject(loaded)
         const fid = facetId(id, facet)

@@ -1,0 +1,108 @@
+// The object store benchmark: create N persons, close, reopen, read all, scan the feed.
+// Used by `npm run bench:store` (100,000) and by a 1,000-object smoke run in `npm test`.
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { InstanceId, ObjectId } from '../src/model/index.ts'
+import { LevelStorage, ObjectStore } from '../src/store/index.ts'
+import { person } from './people.ts'
+
+export interface StoreBenchResult {
+  count: number
+  createPerSecond: number
+  createMicros: number
+  reopenMs: number
+  readPerSecond: number
+  readMicros: number
+  feedScanPerSecond: number
+  bytesOnDiskPerObject: number
+  rawJsonBytesPerObject: number
+  diskToJsonRatio: number
+  peakRssMb: number
+}
+
+// Writers in flight at once, as a connector importing a table or a first sync would
+// submit them; the store groups them into shared LevelDB batches.
+const IN_FLIGHT = 256
+
+function dirSize(dir: string): number {
+  let total = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    total += entry.isDirectory() ? dirSize(path) : statSync(path).size
+  }
+  return total
+}
+
+function openStore(dir: string): ObjectStore {
+  return new ObjectStore({ storage: new LevelStorage(dir), instanceId: 'bench-instance' as InstanceId })
+}
+
+export async function runStoreBench(count: number, dir: string): Promise<StoreBenchResult> {
+  const store = openStore(dir)
+  await store.open()
+  let rawJson = 0
+  const ids: ObjectId[] = new Array<ObjectId>(count)
+  const createStart = performance.now()
+  for (let start = 0; start < count; start += IN_FLIGHT) {
+    const batch: Promise<void>[] = []
+    for (let i = start; i < Math.min(count, start + IN_FLIGHT); i++) {
+      const fields = person(i)
+      batch.push(
+        store.create({ type: 'person', fields }).then((created) => {
+          ids[i] = created.id
+          rawJson += Buffer.byteLength(JSON.stringify({ id: created.id, type: 'person', fields }))
+        }),
+      )
+    }
+    await Promise.all(batch)
+  }
+  const createMs = performance.now() - createStart
+  await store.close()
+
+  const reopenStart = performance.now()
+  const reopened = openStore(dir)
+  await reopened.open()
+  const reopenMs = performance.now() - reopenStart
+
+  const readStart = performance.now()
+  let read = 0
+  let after: string | undefined
+  do {
+    const page = await reopened.list('person', after === undefined ? { limit: 1000 } : { limit: 1000, after })
+    read += page.items.length
+    after = page.next
+  } while (after !== undefined)
+  const readMs = performance.now() - readStart
+  if (read !== count) throw new Error(`read ${read} objects back, expected ${count}`)
+
+  const scanStart = performance.now()
+  let scanned = 0
+  for (let seq = 0; ; ) {
+    const entries = await reopened.readFeed(seq, 10_000)
+    if (entries.length === 0) break
+    scanned += entries.length
+    seq = entries[entries.length - 1]!.seq
+  }
+  const scanMs = performance.now() - scanStart
+  if (scanned !== count) throw new Error(`scanned ${scanned} feed entries, expected ${count}`)
+  await reopened.close()
+
+  const bytesOnDisk = dirSize(dir)
+  return {
+    count,
+    createPerSecond: Math.round(count / (createMs / 1000)),
+    createMicros: round((createMs * 1000) / count),
+    reopenMs: round(reopenMs),
+    readPerSecond: Math.round(count / (readMs / 1000)),
+    readMicros: round((readMs * 1000) / count),
+    feedScanPerSecond: Math.round(scanned / (scanMs / 1000)),
+    bytesOnDiskPerObject: Math.round(bytesOnDisk / count),
+    rawJsonBytesPerObject: Math.round(rawJson / count),
+    diskToJsonRatio: round(bytesOnDisk / rawJson),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100
+}

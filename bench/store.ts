@@ -1,0 +1,40 @@
+// npm run bench:store [-- --count N]: prints the object store's figures and writes them
+// as JSON under bench/results/.
+import '../src/polyfill.ts'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { runStoreBench } from './store-bench.ts'
+
+const { values } = parseArgs({ options: { count: { type: 'string', default: '100000' } } })
+const count = Number(values.count)
+if (!Number.isInteger(count) || count < 1) {
+  process.stderr.write(`--count: expected a positive integer, got ${values.count}\n`)
+  process.exit(2)
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-store-'))
+try {
+  const result = await runStoreBench(count, join(dir, 'store'))
+  const targets: Record<string, string> = {
+    createPerSecond: '≥ 5,000',
+    reopenMs: '≤ 2,000 (at 100,000)',
+    diskToJsonRatio: '≤ 3',
+  }
+  const rows = Object.entries(result).map(([name, value]) => ({
+    figure: name,
+    value,
+    target: targets[name] ?? '',
+  }))
+  process.stdout.write(`object store, ${count} persons, ${cpus().length} cores, Node ${process.version}\n`)
+  for (const row of rows) {
+    process.stdout.write(`  ${row.figure.padEnd(24)} ${String(row.value).padStart(12)}  ${row.target}\n`)
+  }
+  mkdirSync('bench/results', { recursive: true })
+  const file = join('bench/results', `store-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify({ machine: { cores: cpus().length, node: process.version }, result }, null, 2))
+  process.stdout.write(`written to ${file}\n`)
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
