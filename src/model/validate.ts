@@ -51,7 +51,12 @@ const customName = z
   .string()
   .min(1, 'expected a non-empty custom field name')
   .max(MAX_CUSTOM_NAME, `expected at most ${MAX_CUSTOM_NAME} characters`)
-const customValue = z.union([text, z.number().refine(Number.isFinite), z.boolean()], {
+// Numbers beyond ±(2^53 − 1) lose precision in JavaScript and in Automerge alike.
+const customNumber = z
+  .number()
+  .min(-Number.MAX_SAFE_INTEGER, 'expected a number within ±(2^53 − 1)')
+  .max(Number.MAX_SAFE_INTEGER, 'expected a number within ±(2^53 − 1)')
+const customValue = z.union([text, customNumber, z.boolean()], {
   error: 'expected a string, a finite number or a boolean',
 })
 

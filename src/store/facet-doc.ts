@@ -93,6 +93,7 @@ export function encodeNewFacet(
   stamp: WriteStamp,
   actor: string,
 ): Uint8Array {
+  if (Object.values(fields).some(isFloat)) return A.save(createThroughProxy(type, fields, stamp, actor))
   const ops: ChangeOp[] = []
   const nextOpId = () => `${FIRST_CONTENT_OP + ops.length}@${actor}`
   const written = encodeStamp(stamp).val
@@ -144,11 +145,34 @@ interface ChangeOp {
   pred: string[]
 }
 
+// Automerge.encodeChange rounds some float64 values by one unit in the last place
+// (9.034873153706715e-26 reads back as …716e-26), so a facet with a non-integer number
+// is written through a document proxy, which keeps the exact value.
+function isFloat(value: FieldValue): boolean {
+  return typeof value === 'number' && !Number.isSafeInteger(value)
+}
+
+function createThroughProxy(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+): Doc {
+  const empty = A.load<FacetDoc>(genesis(type).change, { actor: actor as A.ActorId })
+  const written = encodeStamp(stamp)
+  return A.change(empty, { time: Math.floor(stamp.at / 1000) }, (draft) => {
+    for (const [name, value] of Object.entries(fields)) {
+      draft.fields[name] = encodeValue(value)
+      draft.meta[name] = written
+    }
+  })
+}
+
 // A plain string in a change is a scalar string, which Automerge reads back as an
 // ImmutableString (text would be a separate makeText object).
 function scalarOp(value: string | number | boolean): Pick<ChangeOp, 'value' | 'datatype'> {
   if (typeof value !== 'number') return { value }
-  return { value, datatype: Number.isInteger(value) ? 'int' : 'float64' }
+  return { value, datatype: 'int' }
 }
 
 /** A new facet as a live document, for code that needs the handle at once. */
@@ -247,6 +271,8 @@ function decodeScalar(value: unknown): string | number | boolean | undefined {
   if (value instanceof A.ImmutableString) return value.val
   if (typeof value === 'boolean' || typeof value === 'number') return value
   if (typeof value === 'string') return value
+  // Automerge reads integers near 2^53 back as bigint.
+  if (typeof value === 'bigint' && Number.isSafeInteger(Number(value))) return Number(value)
   return undefined
 }
 

@@ -7,6 +7,7 @@ export type {
   FeedEntry,
   ListOptions,
   NewObject,
+  ObjectPage,
   ObjectStoreOptions,
   StoredObject,
   WrittenBy,

@@ -5,7 +5,7 @@
 // store reads one key, whatever its size.
 import * as A from '@automerge/automerge'
 import { randomBytes } from 'node:crypto'
-import { ObjectSyncError } from '../errors.ts'
+import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import {
   CORE_FACET,
@@ -104,6 +104,14 @@ export interface ListOptions {
   after?: string
   limit?: number
   includeDeleted?: boolean
+}
+
+export interface ObjectPage {
+  items: StoredObject[]
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: string | undefined
+  /** Objects of this page whose stored documents could not be loaded (logged too). */
+  corrupt: ObjectId[]
 }
 
 export interface AppliedChanges {
@@ -347,7 +355,7 @@ export class ObjectStore {
   async list(
     type: ObjectType,
     options: ListOptions = {},
-  ): Promise<{ items: StoredObject[]; next: string | undefined }> {
+  ): Promise<ObjectPage> {
     this.openCommits()
     const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
     if (!Number.isInteger(limit) || limit < 1) {
@@ -361,6 +369,7 @@ export class ObjectStore {
     }
     const prefix = typeIndexPrefix(type)
     const items: StoredObject[] = []
+    const corrupt: ObjectId[] = []
     let gte = options.after === undefined ? prefix : `${prefix}${options.after}\u0000`
     let last: string | undefined
     // Tombstoned objects are skipped by default, so a page may need several index reads.
@@ -372,13 +381,17 @@ export class ObjectStore {
       for (const id of ids) {
         if (items.length === limit) break
         last = id
-        const object = await this.get(id)
+        // One corrupt object must not hide the rest of the page: it is reported instead.
+        const object = await this.get(id).catch((error: unknown) => {
+          if (isObjectSyncError(error, 'DOCUMENT_CORRUPT')) corrupt.push(id)
+          else throw error
+        })
         if (object !== undefined && (options.includeDeleted || !object.deleted)) items.push(object)
       }
-      if (ids.length < limit) return { items, next: undefined }
+      if (ids.length < limit) return { items, next: undefined, corrupt }
       gte = `${prefix}${ids[ids.length - 1]!}\u0000`
     }
-    return { items, next: last }
+    return { items, next: last, corrupt }
   }
 
   // ── remote changes ───────────────────────────────────────────────────────────────
