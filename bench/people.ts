@@ -2,7 +2,18 @@
 import type { Fields } from '../src/model/index.ts'
 
 const FIRST = ['Anna', 'Jonas', 'Maria', 'Ole', 'Ingrid', 'Lars', 'Sofie', 'Erik', 'Nora', 'Henrik']
-const LAST = ['Larsen', 'Hansen', 'Johansen', 'Olsen', 'Berg', 'Dahl', 'Lie', 'Moen', 'Strand', 'Bakke']
+const LAST = [
+  'Larsen',
+  'Hansen',
+  'Johansen',
+  'Olsen',
+  'Berg',
+  'Dahl',
+  'Lie',
+  'Moen',
+  'Strand',
+  'Bakke',
+]
 const TITLES = ['Coordinator', 'Volunteer', 'Treasurer', 'Donor relations', 'Board member']
 
 export function person(i: number): Fields {

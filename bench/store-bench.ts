@@ -34,7 +34,10 @@ function dirSize(dir: string): number {
 }
 
 function openStore(dir: string): ObjectStore {
-  return new ObjectStore({ storage: new LevelStorage(dir), instanceId: 'bench-instance' as InstanceId })
+  return new ObjectStore({
+    storage: new LevelStorage(dir),
+    instanceId: 'bench-instance' as InstanceId,
+  })
 }
 
 export async function runStoreBench(count: number, dir: string): Promise<StoreBenchResult> {
@@ -68,7 +71,10 @@ export async function runStoreBench(count: number, dir: string): Promise<StoreBe
   let read = 0
   let after: string | undefined
   do {
-    const page = await reopened.list('person', after === undefined ? { limit: 1000 } : { limit: 1000, after })
+    const page = await reopened.list(
+      'person',
+      after === undefined ? { limit: 1000 } : { limit: 1000, after },
+    )
     read += page.items.length
     after = page.next
   } while (after !== undefined)
@@ -77,7 +83,7 @@ export async function runStoreBench(count: number, dir: string): Promise<StoreBe
 
   const scanStart = performance.now()
   let scanned = 0
-  for (let seq = 0; ; ) {
+  for (let seq = 0; ;) {
     const entries = await reopened.readFeed(seq, 10_000)
     if (entries.length === 0) break
     scanned += entries.length

@@ -27,13 +27,20 @@ try {
     value,
     target: targets[name] ?? '',
   }))
-  process.stdout.write(`object store, ${count} persons, ${cpus().length} cores, Node ${process.version}\n`)
+  process.stdout.write(
+    `object store, ${count} persons, ${cpus().length} cores, Node ${process.version}\n`,
+  )
   for (const row of rows) {
-    process.stdout.write(`  ${row.figure.padEnd(24)} ${String(row.value).padStart(12)}  ${row.target}\n`)
+    process.stdout.write(
+      `  ${row.figure.padEnd(24)} ${String(row.value).padStart(12)}  ${row.target}\n`,
+    )
   }
   mkdirSync('bench/results', { recursive: true })
   const file = join('bench/results', `store-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  writeFileSync(file, JSON.stringify({ machine: { cores: cpus().length, node: process.version }, result }, null, 2))
+  writeFileSync(
+    file,
+    JSON.stringify({ machine: { cores: cpus().length, node: process.version }, result }, null, 2),
+  )
   process.stdout.write(`written to ${file}\n`)
 } finally {
   rmSync(dir, { recursive: true, force: true })

@@ -105,11 +105,21 @@ export interface ObjectPatch {
 
 function refuse(type: ObjectType, error: z.ZodError): never {
   const issue = error.issues[0]!
-  const path = [type, ...issue.path.map(String)].join('.')
   const unknownKey = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined
-  const where = unknownKey === undefined ? path : `${path}.${unknownKey}`
-  const what = unknownKey === undefined ? issue.message : 'unknown field'
+  const segments = unknownKey === undefined ? issue.path : [...issue.path, unknownKey]
+  const where = segments.reduce<string>((path, segment) => path + formatSegment(segment), type)
+  // A bad record key (a custom field name) nests the real reason one level down.
+  const reason =
+    issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message
+  const what = unknownKey === undefined ? reason : 'unknown field'
   throw new ObjectSyncError('INVALID_OBJECT', `${where}: ${what}`, { details: { path: where } })
+}
+
+// `person.fields.roles[2]`, `person.custom["odd name"]`: a path a person can paste.
+function formatSegment(segment: PropertyKey): string {
+  if (typeof segment === 'number') return `[${segment}]`
+  const name = String(segment)
+  return /^[A-Za-z_][\w-]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`
 }
 
 /** Checks a whole new object of `type`; throws INVALID_OBJECT naming the first bad field. */

@@ -93,7 +93,8 @@ export function encodeNewFacet(
   stamp: WriteStamp,
   actor: string,
 ): Uint8Array {
-  if (Object.values(fields).some(isFloat)) return A.save(createThroughProxy(type, fields, stamp, actor))
+  if (Object.values(fields).some(isFloat))
+    return A.save(createThroughProxy(type, fields, stamp, actor))
   const ops: ChangeOp[] = []
   const nextOpId = () => `${FIRST_CONTENT_OP + ops.length}@${actor}`
   const written = encodeStamp(stamp).val
@@ -104,7 +105,14 @@ export function encodeNewFacet(
       let previous = '_head'
       for (const item of value) {
         const element = nextOpId()
-        ops.push({ action: 'set', obj: list, elemId: previous, insert: true, value: item, pred: [] })
+        ops.push({
+          action: 'set',
+          obj: list,
+          elemId: previous,
+          insert: true,
+          value: item,
+          pred: [],
+        })
         previous = element
       }
     } else if (typeof value === 'object') {
@@ -158,7 +166,7 @@ function createThroughProxy(
   stamp: WriteStamp,
   actor: string,
 ): Doc {
-  const empty = A.load<FacetDoc>(genesis(type).change, { actor: actor as A.ActorId })
+  const empty = A.load<FacetDoc>(genesis(type).change, { actor: actor })
   const written = encodeStamp(stamp)
   return A.change(empty, { time: Math.floor(stamp.at / 1000) }, (draft) => {
     for (const [name, value] of Object.entries(fields)) {
@@ -182,7 +190,7 @@ export function createFacetDoc(
   stamp: WriteStamp,
   actor: string,
 ): Doc {
-  return A.load<FacetDoc>(encodeNewFacet(type, fields, stamp, actor), { actor: actor as A.ActorId })
+  return A.load<FacetDoc>(encodeNewFacet(type, fields, stamp, actor), { actor: actor })
 }
 
 /**
@@ -279,7 +287,7 @@ function decodeScalar(value: unknown): string | number | boolean | undefined {
 function decodeValue(value: unknown): FieldValue | undefined {
   if (Array.isArray(value)) {
     const items = value.map(decodeScalar)
-    return items.every((item) => typeof item === 'string') ? (items as string[]) : undefined
+    return items.every((item) => typeof item === 'string') ? items : undefined
   }
   if (typeof value === 'object' && value !== null && !(value instanceof A.ImmutableString)) {
     const entries = Object.entries(value).map(([k, v]) => [k, decodeScalar(v)] as const)

@@ -352,10 +352,7 @@ export class ObjectStore {
     })
   }
 
-  async list(
-    type: ObjectType,
-    options: ListOptions = {},
-  ): Promise<ObjectPage> {
+  async list(type: ObjectType, options: ListOptions = {}): Promise<ObjectPage> {
     this.openCommits()
     const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
     if (!Number.isInteger(limit) || limit < 1) {
@@ -414,7 +411,7 @@ export class ObjectStore {
     return this.locks.run(object, async () => {
       const loaded = await this.load(object)
       const state = loaded?.facets.get(name)
-      const base = state?.doc ?? A.init<never>({ actor: this.actor as A.ActorId })
+      const base = state?.doc ?? A.init<never>({ actor: this.actor })
       const before = A.getHeads(base)
       let next: Doc
       try {
@@ -578,7 +575,9 @@ export class ObjectStore {
     for (const [facet, entry] of parts) {
       let doc: Doc
       try {
-        doc = A.load<never>(concat(entry.snapshot, entry.chunks), { actor: this.actor as A.ActorId })
+        doc = A.load<never>(concat(entry.snapshot, entry.chunks), {
+          actor: this.actor,
+        })
       } catch (error) {
         freeObject(loaded)
         const fid = facetId(id, facet)

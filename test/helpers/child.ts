@@ -12,7 +12,10 @@ export function runTs(file: string, args: string[]): ChildProcess {
 }
 
 /** Resolves with the first stdout line that satisfies `match`. */
-export function waitForLine(child: ChildProcess, match: (line: string) => boolean): Promise<string> {
+export function waitForLine(
+  child: ChildProcess,
+  match: (line: string) => boolean,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffer = ''
     let stderr = ''

@@ -35,7 +35,9 @@ describe('facet documents', () => {
         const content = readFacetDoc(doc)
         expect(content.type).toBe('person')
         // -0 is stored as an integer 0 by Automerge; compare as JSON numbers do.
-        expect(JSON.parse(JSON.stringify(content.fields))).toEqual(JSON.parse(JSON.stringify(fields)))
+        expect(JSON.parse(JSON.stringify(content.fields))).toEqual(
+          JSON.parse(JSON.stringify(fields)),
+        )
         for (const name of Object.keys(fields)) expect(content.meta[name]).toEqual(stamp)
         expect(hasGenesisOf(doc, 'person')).toBe(true)
         expect(hasGenesisOf(doc, 'organization')).toBe(false)

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import type { FacetDoc } from '../../src/store/facet-doc.ts'
 import { anna, openStore } from '../helpers/stores.ts'
 
 const instance = (name: string) => ({ instanceId: name as InstanceId })
@@ -50,7 +51,11 @@ describe('applyRemoteChanges', () => {
     await a.update(created.id, { fields: { title: 'Dr', email: null } })
     const result = await b.applyRemoteChanges(facet, (await a.getChangesSince(facet, heads))!)
     expect(result).toMatchObject({ changed: true, fields: ['email', 'title'], type: 'person' })
-    expect((await b.get(created.id))?.fields).toEqual({ firstName: 'Anna', lastName: 'Larsen', title: 'Dr' })
+    expect((await b.get(created.id))?.fields).toEqual({
+      firstName: 'Anna',
+      lastName: 'Larsen',
+      title: 'Dr',
+    })
     expect((await b.get(created.id))?.written.title?.by).toBe('a')
   })
 
@@ -125,7 +130,9 @@ describe('applyRemoteChanges', () => {
 
     const org = await a.create({ type: 'organization', fields: { name: 'Acme' } })
     const orgChanges = (await a.getChangesSince(`${org.id}/core` as FacetId, []))!
-    const wrongType = await refusal(b.applyRemoteChanges(`${created.id}/core` as FacetId, orgChanges))
+    const wrongType = await refusal(
+      b.applyRemoteChanges(`${created.id}/core` as FacetId, orgChanges),
+    )
     // Both grew from a genesis change of the same actor and sequence but other content.
     expect(isObjectSyncError(wrongType, 'INVALID_CHANGES')).toBe(true)
     expect((wrongType as Error).message).toContain(`${created.id}/core`)
@@ -142,7 +149,7 @@ describe('applyRemoteChanges', () => {
 
     const valid = await a.create({ type: 'person', fields: anna })
     const validFacet = `${valid.id}/core` as FacetId
-    let tampered = A.applyChanges(A.init<any>(), (await a.getChangesSince(validFacet, []))!)[0]
+    let tampered = A.applyChanges(A.init<FacetDoc>(), (await a.getChangesSince(validFacet, []))!)[0]
     tampered = A.change(tampered, (draft) => {
       draft.fields.birthday = new A.ImmutableString('soon')
     })
@@ -180,7 +187,10 @@ describe('convergence (property)', () => {
         const seed = stores[0]!
         const ids: ObjectId[] = []
         for (let i = 0; i < 3; i++) {
-          ids.push((await seed.create({ type: 'person', fields: { firstName: `P${i}`, lastName: 'L' } })).id)
+          ids.push(
+            (await seed.create({ type: 'person', fields: { firstName: `P${i}`, lastName: 'L' } }))
+              .id,
+          )
         }
         for (const other of stores.slice(1)) await ship(seed, other)
         for (const s of steps) {

@@ -56,9 +56,9 @@ export function storageConformance(
         'f/10',
       ])
       expect(await collect(storage.range({ gte: 'f/01', lt: 'f/10' }))).toEqual(['f/01', 'f/02'])
-      expect(await collect(storage.range({ gte: 'f/', lt: 'f/\uffff', reverse: true, limit: 2 }))).toEqual(
-        ['f/10', 'f/02'],
-      )
+      expect(
+        await collect(storage.range({ gte: 'f/', lt: 'f/\uffff', reverse: true, limit: 2 })),
+      ).toEqual(['f/10', 'f/02'])
       expect(await collect(storage.range({ gte: 'd/x/', lt: 'd/x/\uffff' }))).toEqual([
         'd/x/core/c01',
         'd/x/core/s',

@@ -1,0 +1,16 @@
+// A small run of every benchmark, so that they keep working. Figures are not judged
+// here — the machines are shared and noisy — only that each benchmark completes and
+// reports sane numbers.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runStoreBench } from '../bench/store-bench.ts'
+import { tempDir } from './helpers/stores.ts'
+
+describe('benchmark smoke runs', () => {
+  it('bench:store runs on 1,000 persons', async () => {
+    const result = await runStoreBench(1000, join(tempDir('bench-smoke'), 'store'))
+    expect(result.count).toBe(1000)
+    for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
+    expect(result.rawJsonBytesPerObject).toBeGreaterThan(100)
+  })
+})
