@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest'
+import type { ObjectId } from '../../src/model/index.ts'
+import {
+  MemoryStorage,
+  type RangeOptions,
+  type StorageAdapter,
+  type StorageOp,
+} from '../../src/store/index.ts'
+import { anna, openStore } from '../helpers/stores.ts'
+
+/** Wraps a storage and records every key range and key it is asked for. */
+class RecordingStorage implements StorageAdapter {
+  readonly reads: string[] = []
+  constructor(private readonly inner: StorageAdapter) {}
+  open = () => this.inner.open()
+  close = () => this.inner.close()
+  get(key: string) {
+    this.reads.push(key)
+    return this.inner.get(key)
+  }
+  getMany(keys: readonly string[]) {
+    this.reads.push(...keys)
+    return this.inner.getMany(keys)
+  }
+  write(ops: readonly StorageOp[]) {
+    return this.inner.write(ops)
+  }
+  range(options: RangeOptions) {
+    this.reads.push(`range ${options.gte ?? ''}..${options.lt ?? ''}`)
+    return this.inner.range(options)
+  }
+}
+
+async function keys(storage: StorageAdapter, prefix: string): Promise<string[]> {
+  const found: string[] = []
+  for await (const [key] of storage.range({ gte: prefix, lt: `${prefix}\uffff` })) found.push(key)
+  return found
+}
+
+describe('loading and compaction', () => {
+  it('opening a store loads no document', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory)
+    for (let i = 0; i < 300; i++) {
+      await store.create({ type: 'person', fields: { firstName: `${i}`, lastName: 'L' } })
+    }
+    await store.close()
+    const recording = new RecordingStorage(memory)
+    const reopened = await openStore(recording)
+    expect(reopened.loadedObjects).toBe(0)
+    expect(reopened.lastSeq).toBe(300)
+    expect(recording.reads.filter((read) => read.includes('d/'))).toEqual([])
+    expect(recording.reads.length).toBeLessThanOrEqual(2)
+    await reopened.close()
+  })
+
+  it('folds appended changes into a snapshot after compactAfterChanges', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory, { compactAfterChanges: 3, idleCompactionMs: 60_000 })
+    const a = await store.create({ type: 'person', fields: anna })
+    const prefix = `d/${a.id}/core/`
+    await store.update(a.id, { fields: { title: '1' } })
+    await store.update(a.id, { fields: { title: '2' } })
+    expect(await keys(memory, prefix)).toEqual([
+      `${prefix}c0000000001`,
+      `${prefix}c0000000002`,
+      `${prefix}s`,
+    ])
+    await store.update(a.id, { fields: { title: '3' } })
+    expect(await keys(memory, prefix)).toEqual([`${prefix}s`])
+    await store.update(a.id, { fields: { title: '4' } })
+    expect(await keys(memory, prefix)).toEqual([`${prefix}c0000000003`, `${prefix}s`])
+    await store.close()
+    // Closing compacts what was still appended.
+    const reopened = await openStore(memory)
+    expect(await keys(memory, prefix)).toEqual([`${prefix}s`])
+    expect((await reopened.get(a.id))?.fields.title).toBe('4')
+    await reopened.close()
+  })
+
+  it('compacts when the store has been idle, and when an object leaves the cache', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory, { idleCompactionMs: 20, cacheSize: 2 })
+    const ids: ObjectId[] = []
+    for (let i = 0; i < 3; i++) ids.push((await store.create({ type: 'person', fields: anna })).id)
+    await store.update(ids[0]!, { fields: { title: 'idle' } })
+    expect((await keys(memory, `d/${ids[0]!}/`)).length).toBe(2)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(await keys(memory, `d/${ids[0]!}/`)).toEqual([`d/${ids[0]!}/core/s`])
+
+    await store.update(ids[1]!, { fields: { title: 'evicted' } })
+    // Loading two other objects pushes ids[1] out of the two-object cache.
+    await store.get(ids[0]!)
+    await store.get(ids[2]!)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(await keys(memory, `d/${ids[1]!}/`)).toEqual([`d/${ids[1]!}/core/s`])
+    expect((await store.get(ids[1]!))?.fields.title).toBe('evicted')
+    await store.close()
+  })
+})
