@@ -2,7 +2,7 @@
 // by an operation) are never evicted; the cache may exceed its bound while they are.
 
 export class LruCache<K, V> {
-  private readonly entries = new Map<K, V>()
+  private readonly map = new Map<K, V>()
 
   constructor(
     private readonly capacity: number,
@@ -15,42 +15,49 @@ export class LruCache<K, V> {
   }
 
   get size(): number {
-    return this.entries.size
+    return this.map.size
   }
 
   get(key: K): V | undefined {
-    const value = this.entries.get(key)
+    const value = this.map.get(key)
     if (value !== undefined) {
       // Map keeps insertion order: re-inserting marks the entry most recently used.
-      this.entries.delete(key)
-      this.entries.set(key, value)
+      this.map.delete(key)
+      this.map.set(key, value)
     }
     return value
   }
 
   set(key: K, value: V): void {
-    this.entries.delete(key)
-    this.entries.set(key, value)
+    this.map.delete(key)
+    this.map.set(key, value)
     this.evictOverflow()
   }
 
   /** Removes the entry without calling onEvict. */
   take(key: K): V | undefined {
-    const value = this.entries.get(key)
-    this.entries.delete(key)
+    const value = this.map.get(key)
+    this.map.delete(key)
     return value
   }
 
-  values(): IterableIterator<[K, V]> {
-    return this.entries.entries()
+  /** Empties the cache without calling onEvict; returns what it held. */
+  clear(): V[] {
+    const values = [...this.map.values()]
+    this.map.clear()
+    return values
+  }
+
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries()
   }
 
   evictOverflow(): void {
-    if (this.entries.size <= this.capacity) return
-    for (const [key, value] of this.entries) {
-      if (this.entries.size <= this.capacity) return
+    if (this.map.size <= this.capacity) return
+    for (const [key, value] of this.map) {
+      if (this.map.size <= this.capacity) return
       if (this.isPinned(key)) continue
-      this.entries.delete(key)
+      this.map.delete(key)
       this.onEvict(key, value)
     }
   }

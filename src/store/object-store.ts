@@ -233,8 +233,7 @@ export class ObjectStore {
     await this.compactCached()
     await commits.flush()
     this.commits = undefined
-    for (const [, loaded] of this.cache.values()) freeObject(loaded)
-    for (const [id] of [...this.cache.values()]) this.cache.take(id)
+    for (const loaded of this.cache.clear()) freeObject(loaded)
     await this.storage.close()
   }
 
@@ -725,7 +724,7 @@ export class ObjectStore {
   private async compactCached(): Promise<void> {
     const commits = this.commits
     if (commits === undefined) return
-    const dirty = [...this.cache.values()].filter(([, loaded]) => hasChunks(loaded))
+    const dirty = [...this.cache.entries()].filter(([, loaded]) => hasChunks(loaded))
     await Promise.all(
       dirty.map(([id]) =>
         this.locks.run(id, async () => {
