@@ -13,6 +13,13 @@ export const ERROR_CODES = {
   STORE_IN_USE: { status: 503, summary: 'the store is opened by another daemon' },
   STORE_CLOSED: { status: 503, summary: 'the store is not open' },
   STORE_IO: { status: 500, summary: 'the storage layer failed to read or write' },
+  INVALID_INVITE: { status: 400, summary: 'a pairing token is malformed' },
+  INVITE_REFUSED: { status: 403, summary: 'the inviter refused the pairing' },
+  PEER_UNREACHABLE: { status: 502, summary: 'no connection to the peer could be made' },
+  PEER_REFUSED: { status: 403, summary: 'the peer refused the connection: not paired' },
+  PEER_NOT_FOUND: { status: 404, summary: 'no paired peer has this id' },
+  FRAME_REFUSED: { status: 400, summary: 'a frame from a peer was refused and its stream closed' },
+  INVALID_PEERS_FILE: { status: 500, summary: 'peers.json or a key file is malformed' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,0 +1,26 @@
+// The peer link: libp2p (TCP, Noise, yamux) behind a small Transport interface, pairing
+// by one-time invite, sealed channels between paired instances, and the registry of
+// paired peers. Only paired instances reach the data.
+export type { ByteStream, StreamHandler } from './byte-stream.ts'
+export type { ConnectionGate, DialOptions, Transport } from './transport.ts'
+export { createLibp2pTransport, type Libp2pTransportOptions } from './libp2p-transport.ts'
+export { MemoryNetwork, MemoryTransport, streamPair } from './memory-transport.ts'
+export { createIdentity, identityOf, loadOrCreateIdentity, type Identity } from './identity.ts'
+export { MAX_FRAME_BYTES } from './frames.ts'
+export {
+  MAX_PAYLOAD_BYTES,
+  SYNC_PROTOCOL,
+  SealedChannel,
+  type ChannelKeys,
+  type RefusalReason,
+} from './sealed-channel.ts'
+export { PAIR_PROTOCOL } from './pairing-protocol.ts'
+export {
+  PEERS_FILE,
+  PeerRegistry,
+  directoryFiles,
+  memoryFiles,
+  type PeerFiles,
+  type PeerRecord,
+} from './peer-registry.ts'
+export { DEFAULT_INVITE_TTL_MS, PeerLinks, type PeerLinksOptions } from './peer-links.ts'

@@ -1,0 +1,159 @@
+// The Transport over libp2p 3: TCP, Noise, yamux, identify and ping. The connection
+// gater asks the ConnectionGate, so an instance that is not admitted is refused right
+// after the Noise handshake, before any stream opens.
+import { noise } from '@chainsafe/libp2p-noise'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { ObjectSyncError } from '../errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import type { InstanceId } from '../model/index.ts'
+import { ByteQueue, type ByteStream, type StreamHandler } from './byte-stream.ts'
+import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
+
+export interface Libp2pTransportOptions {
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/7400. */
+  listen: readonly string[]
+  gate: ConnectionGate
+  logger?: Logger
+}
+
+// A sealed frame may be 4 MiB; a stream must accept at least one whole frame plus the
+// unread backlog at which we pause the sender.
+const MAX_BUFFER_BYTES = 8 << 20
+
+export async function createLibp2pTransport(options: Libp2pTransportOptions): Promise<Transport> {
+  const log = (options.logger ?? silentLogger).child('libp2p')
+  const admitted = (peer: { toString(): string }) => options.gate(peer.toString() as InstanceId)
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: [...options.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+    connectionGater: {
+      denyDialPeer: (peer) => !admitted(peer),
+      denyInboundEncryptedConnection: (peer) => !admitted(peer),
+      denyOutboundEncryptedConnection: (peer) => !admitted(peer),
+    },
+    start: false,
+  })
+  return new Libp2pTransport(node, log)
+}
+
+class Libp2pTransport implements Transport {
+  readonly localId: InstanceId
+
+  constructor(
+    private readonly node: Libp2p,
+    private readonly log: Logger,
+  ) {
+    this.localId = node.peerId.toString() as InstanceId
+  }
+
+  async start(): Promise<void> {
+    await this.node.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.node.stop()
+  }
+
+  addresses(): string[] {
+    return this.node.getMultiaddrs().map((address) => address.decapsulateCode(421).toString())
+  }
+
+  async handle(protocol: string, handler: StreamHandler): Promise<void> {
+    await this.node.handle(
+      protocol,
+      (stream, connection) => handler(wrapStream(stream), connection.remotePeer.toString() as InstanceId),
+      { maxInboundStreams: 8 },
+    )
+  }
+
+  async dial(
+    remote: InstanceId,
+    addresses: readonly string[],
+    protocol: string,
+    options: DialOptions = {},
+  ): Promise<ByteStream> {
+    let targets: Multiaddr[]
+    try {
+      const peer = peerIdFromString(remote)
+      targets = addresses.map((address) => multiaddr(address).encapsulate(`/p2p/${peer.toString()}`))
+    } catch (error) {
+      throw new ObjectSyncError('PEER_UNREACHABLE', `cannot dial ${remote}: ${(error as Error).message}`, {
+        cause: error,
+      })
+    }
+    if (targets.length === 0) {
+      throw new ObjectSyncError('PEER_UNREACHABLE', `no address is known for ${remote}`)
+    }
+    try {
+      const stream = await this.node.dialProtocol(targets, protocol, options)
+      return wrapStream(stream)
+    } catch (error) {
+      throw this.dialError(remote, error)
+    }
+  }
+
+  async hangUp(remote: InstanceId): Promise<void> {
+    await this.node.hangUp(peerIdFromString(remote))
+  }
+
+  isConnected(remote: InstanceId): boolean {
+    return this.node.getConnections(peerIdFromString(remote)).length > 0
+  }
+
+  // The refused side of a gated connection sees only an end of stream in the middle of
+  // the handshake; say what it almost always means.
+  private dialError(remote: InstanceId, error: unknown): ObjectSyncError {
+    const name = (error as Error).name
+    const message = (error as Error).message
+    this.log.debug({ remote, err: error }, 'dial failed')
+    if (/UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|MuxerClosed/.test(name + message)) {
+      return new ObjectSyncError(
+        'PEER_REFUSED',
+        `${remote} closed the connection during the handshake: it does not accept this instance (not paired, or unpaired)`,
+        { cause: error },
+      )
+    }
+    if (/DialDenied|denied/i.test(name + message)) {
+      return new ObjectSyncError('PEER_REFUSED', `${remote} is not a paired peer of this instance`, {
+        cause: error,
+      })
+    }
+    return new ObjectSyncError('PEER_UNREACHABLE', `could not reach ${remote}: ${message}`, { cause: error })
+  }
+}
+
+function wrapStream(stream: Stream): ByteStream {
+  stream.maxReadBufferLength = MAX_BUFFER_BYTES
+  const queue = new ByteQueue(
+    () => stream.pause(),
+    () => stream.resume(),
+  )
+  stream.addEventListener('message', (event) => queue.push(event.data.subarray()))
+  stream.addEventListener('remoteCloseWrite', () => queue.end())
+  stream.addEventListener('close', (event) => queue.end(event.error))
+  return {
+    [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+    async send(bytes) {
+      if (!stream.send(bytes)) await stream.onDrain()
+    },
+    async close() {
+      await stream.close()
+    },
+    abort(reason) {
+      stream.abort(reason)
+      queue.end(reason)
+    },
+  }
+}

@@ -1,0 +1,165 @@
+// The two sides of the pairing exchange, over one stream of the pairing protocol.
+// Messages are CBOR in length-prefixed frames; Noise already encrypts and authenticates
+// the connection, and the proofs bind the exchange to it (src/crypto/pairing-proof.ts).
+//
+//   joiner  → inviter   hello      { invite id, ephemeral key, nonce, name, addresses }
+//   inviter → joiner    challenge  { ephemeral key, nonce }            or refused
+//   joiner  → inviter   proof      { HMAC(secret, transcript, "joiner") }
+//   inviter → joiner    accepted   { HMAC(secret, transcript, "inviter"), name, addresses } or refused
+import { decode, encode } from 'cbor-x'
+import type { Invite } from '../crypto/invite.ts'
+import {
+  checkPairingProof,
+  derivePairKey,
+  newEphemeralKey,
+  pairingNonce,
+  pairingProof,
+  type PairingTranscript,
+} from '../crypto/pairing-proof.ts'
+import type { PairKey } from '../crypto/pair-key.ts'
+import { ObjectSyncError } from '../errors.ts'
+import type { InstanceId } from '../model/index.ts'
+import type { ByteStream } from './byte-stream.ts'
+import { encodeFrame, readFrames } from './frames.ts'
+
+export const PAIR_PROTOCOL = '/objectsync/pair/1.0.0'
+const MAX_MESSAGE_BYTES = 16 << 10
+const STEP_TIMEOUT_MS = 10_000
+
+export interface PairedPeer {
+  id: InstanceId
+  name: string
+  addresses: string[]
+  key: PairKey
+}
+
+type Message = Record<string, unknown> & { t: string }
+
+class PairingConversation {
+  private readonly frames: AsyncGenerator<Uint8Array>
+
+  constructor(private readonly stream: ByteStream) {
+    this.frames = readFrames(stream, MAX_MESSAGE_BYTES)
+  }
+
+  async send(message: Message): Promise<void> {
+    await this.stream.send(encodeFrame(encode(message) as Uint8Array))
+  }
+
+  async receive(expected: string): Promise<Message> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer in time')), STEP_TIMEOUT_MS)
+    })
+    try {
+      const next = await Promise.race([this.frames.next(), timeout])
+      if (next.done) throw new Error('the other side closed the stream')
+      const message = decode(next.value) as unknown
+      if (typeof message !== 'object' || message === null || typeof (message as Message).t !== 'string') {
+        throw new Error('an unreadable message')
+      }
+      const typed = message as Message
+      if (typed.t === 'refused') {
+        throw new ObjectSyncError('INVITE_REFUSED', `the inviter refused: ${String(typed.reason)}`)
+      }
+      if (typed.t !== expected) throw new Error(`expected "${expected}", got "${typed.t}"`)
+      return typed
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+function bytesField(message: Message, field: string, length: number): Uint8Array {
+  const value = message[field]
+  if (!(value instanceof Uint8Array) || value.length !== length) {
+    throw new Error(`"${message.t}" has no valid ${field}`)
+  }
+  return value
+}
+
+function textList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string').slice(0, 16) : []
+}
+
+/** The joining side: proves it holds `invite`'s secret and derives the pair key. */
+export async function joinPairing(
+  stream: ByteStream,
+  invite: Invite,
+  self: { id: InstanceId; name: string; addresses: string[] },
+): Promise<PairedPeer> {
+  const talk = new PairingConversation(stream)
+  const ephemeral = newEphemeralKey()
+  const nonce = pairingNonce()
+  await talk.send({ t: 'hello', invite: invite.id, eph: ephemeral.publicKey, nonce, name: self.name, addrs: self.addresses })
+  const challenge = await talk.receive('challenge')
+  const transcript: PairingTranscript = {
+    inviter: invite.inviter,
+    joiner: self.id,
+    inviteId: invite.id,
+    joinerEphemeral: ephemeral.publicKey,
+    inviterEphemeral: bytesField(challenge, 'eph', 32),
+    joinerNonce: nonce,
+    inviterNonce: bytesField(challenge, 'nonce', 16),
+  }
+  await talk.send({ t: 'proof', mac: pairingProof(invite.secret, 'joiner', transcript) })
+  const accepted = await talk.receive('accepted')
+  if (!checkPairingProof(accepted.mac, invite.secret, 'inviter', transcript)) {
+    throw new ObjectSyncError('INVITE_REFUSED', `${invite.inviter} could not prove it made this invite`)
+  }
+  const key = derivePairKey(invite.secret, ephemeral, transcript.inviterEphemeral, transcript)
+  if (key === undefined) throw new ObjectSyncError('INVITE_REFUSED', 'the inviter sent a degenerate key')
+  await stream.close().catch(() => {})
+  return {
+    id: invite.inviter as InstanceId,
+    name: typeof accepted.name === 'string' ? accepted.name : invite.name,
+    addresses: textList(accepted.addrs).length > 0 ? textList(accepted.addrs) : invite.addresses,
+    key,
+  }
+}
+
+/**
+ * The inviting side. `takeInvite` finds an open invite by id and consumes it (single
+ * use, also when the proof then fails), or returns a reason to refuse.
+ */
+export async function acceptPairing(
+  stream: ByteStream,
+  joiner: InstanceId,
+  self: { id: InstanceId; name: string; addresses: string[] },
+  takeInvite: (id: Uint8Array) => Invite | string,
+): Promise<PairedPeer> {
+  const talk = new PairingConversation(stream)
+  const hello = await talk.receive('hello')
+  const invite = takeInvite(bytesField(hello, 'invite', 8))
+  if (typeof invite === 'string') {
+    await talk.send({ t: 'refused', reason: invite })
+    throw new ObjectSyncError('INVITE_REFUSED', `pairing from ${joiner} refused: ${invite}`)
+  }
+  const ephemeral = newEphemeralKey()
+  const nonce = pairingNonce()
+  const transcript: PairingTranscript = {
+    inviter: self.id,
+    joiner,
+    inviteId: invite.id,
+    joinerEphemeral: bytesField(hello, 'eph', 32),
+    inviterEphemeral: ephemeral.publicKey,
+    joinerNonce: bytesField(hello, 'nonce', 16),
+    inviterNonce: nonce,
+  }
+  await talk.send({ t: 'challenge', eph: ephemeral.publicKey, nonce })
+  const proof = await talk.receive('proof')
+  const key = checkPairingProof(proof.mac, invite.secret, 'joiner', transcript)
+    ? derivePairKey(invite.secret, ephemeral, transcript.joinerEphemeral, transcript)
+    : undefined
+  if (key === undefined) {
+    await talk.send({ t: 'refused', reason: 'the proof does not match the invite (wrong secret)' })
+    throw new ObjectSyncError('INVITE_REFUSED', `pairing from ${joiner} refused: wrong secret`)
+  }
+  await talk.send({ t: 'accepted', mac: pairingProof(invite.secret, 'inviter', transcript), name: self.name, addrs: self.addresses })
+  return {
+    id: joiner,
+    name: typeof hello.name === 'string' ? hello.name : joiner,
+    addresses: textList(hello.addrs),
+    key,
+  }
+}

@@ -1,0 +1,217 @@
+// The peer link as the rest of objectsync sees it: who may connect (paired peers, and a
+// holder of an open invite on the pairing protocol alone), pairing by invite, sealed
+// channels to paired peers, unpairing and key rotation.
+import { decodeInvite, encodeInvite, newInvite, type Invite } from '../crypto/invite.ts'
+import { ObjectSyncError } from '../errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import type { InstanceId } from '../model/index.ts'
+import type { ByteStream } from './byte-stream.ts'
+import { PAIR_PROTOCOL, acceptPairing, joinPairing, type PairedPeer } from './pairing-protocol.ts'
+import type { PeerRecord, PeerRegistry } from './peer-registry.ts'
+import { SYNC_PROTOCOL, SealedChannel, type RefusalReason } from './sealed-channel.ts'
+import type { Transport } from './transport.ts'
+
+export const DEFAULT_INVITE_TTL_MS = 60 * 60 * 1000
+
+export interface PeerLinksOptions {
+  registry: PeerRegistry
+  /** This instance's display name, told to peers when pairing. */
+  name: string
+  logger?: Logger
+  clock?: () => number
+  /** Every channel to a paired peer once its hello exchange is done, inbound or outbound. */
+  onChannel?: (channel: SealedChannel) => void
+  /** Every frame refused, with its reason (for metrics). */
+  onRefused?: (peer: InstanceId, reason: RefusalReason) => void
+}
+
+export class PeerLinks {
+  private transport: Transport | undefined
+  private readonly log: Logger
+  private readonly clock: () => number
+  private readonly invites = new Map<string, Invite>()
+  private readonly pairingWith = new Set<InstanceId>()
+  private readonly channels = new Map<InstanceId, Set<SealedChannel>>()
+
+  constructor(private readonly options: PeerLinksOptions) {
+    this.log = (options.logger ?? silentLogger).child('link')
+    this.clock = options.clock ?? Date.now
+  }
+
+  /** The connection gate to build the transport with. */
+  readonly admits = (remote: InstanceId): boolean =>
+    this.options.registry.has(remote) || this.pairingWith.has(remote) || this.hasOpenInvite()
+
+  async start(transport: Transport): Promise<void> {
+    this.transport = transport
+    await transport.handle(SYNC_PROTOCOL, (stream, remote) => void this.acceptSync(stream, remote))
+    await transport.handle(PAIR_PROTOCOL, (stream, remote) => void this.acceptPair(stream, remote))
+  }
+
+  stop(): void {
+    for (const set of this.channels.values()) {
+      for (const channel of set) channel.abort(new Error('the peer link is stopping'))
+    }
+    this.channels.clear()
+  }
+
+  // ── pairing ──────────────────────────────────────────────────────────────────────
+
+  /** A one-time pairing token, valid for `ttlMs`. Treat it as a secret. */
+  createInvite(ttlMs = DEFAULT_INVITE_TTL_MS): string {
+    const transport = this.requireTransport()
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`invite lifetime must be positive, got ${ttlMs}`)
+    const invite = newInvite(
+      { inviter: transport.localId, addresses: transport.addresses(), name: this.options.name },
+      ttlMs,
+      this.clock(),
+    )
+    this.invites.set(Buffer.from(invite.id).toString('hex'), invite)
+    return encodeInvite(invite)
+  }
+
+  /** Pairs with the instance that made `token`; both end up with a shared pair key. */
+  async pair(token: string): Promise<PeerRecord> {
+    const transport = this.requireTransport()
+    const invite = decodeInvite(token)
+    if (invite.expiresAt <= this.clock()) {
+      throw new ObjectSyncError('INVITE_REFUSED', `the invite expired at ${new Date(invite.expiresAt).toISOString()}`)
+    }
+    const inviter = invite.inviter as InstanceId
+    this.pairingWith.add(inviter)
+    try {
+      const stream = await transport.dial(inviter, invite.addresses, PAIR_PROTOCOL)
+      const peer = await joinPairing(stream, invite, this.self()).catch((error: unknown) => {
+        stream.abort(error as Error)
+        throw error
+      })
+      const record = await this.remember(peer)
+      this.log.info({ peer: peer.id, name: peer.name }, 'paired')
+      return record
+    } finally {
+      this.pairingWith.delete(inviter)
+    }
+  }
+
+  private async acceptPair(stream: ByteStream, remote: InstanceId): Promise<void> {
+    try {
+      const peer = await acceptPairing(stream, remote, this.self(), (id) => this.takeInvite(id))
+      await this.remember(peer)
+      this.log.info({ peer: peer.id, name: peer.name }, 'paired')
+    } catch (error) {
+      this.log.warn({ peer: remote, err: error }, 'pairing refused')
+      stream.abort(error as Error)
+      // A stranger let in for pairing leaves once pairing is over.
+      if (!this.options.registry.has(remote)) await this.transport?.hangUp(remote).catch(() => {})
+    }
+  }
+
+  private takeInvite(id: Uint8Array): Invite | string {
+    const key = Buffer.from(id).toString('hex')
+    const invite = this.invites.get(key)
+    if (invite === undefined) return 'no such invite (never made, or already used)'
+    this.invites.delete(key)
+    if (invite.expiresAt <= this.clock()) return 'the invite has expired'
+    return invite
+  }
+
+  private hasOpenInvite(): boolean {
+    const now = this.clock()
+    for (const [key, invite] of this.invites) {
+      if (invite.expiresAt > now) return true
+      this.invites.delete(key)
+    }
+    return false
+  }
+
+  private remember(peer: PairedPeer): Promise<PeerRecord> {
+    return this.options.registry.add(
+      { id: peer.id, name: peer.name, addresses: peer.addresses },
+      { current: peer.key },
+    )
+  }
+
+  private self(): { id: InstanceId; name: string; addresses: string[] } {
+    const transport = this.requireTransport()
+    return { id: transport.localId, name: this.options.name, addresses: transport.addresses() }
+  }
+
+  // ── channels ─────────────────────────────────────────────────────────────────────
+
+  /** Opens a sealed channel to a paired peer. */
+  async connect(peer: InstanceId): Promise<SealedChannel> {
+    const transport = this.requireTransport()
+    const record = this.options.registry.get(peer)
+    if (record === undefined) throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
+    const keys = await this.options.registry.keys(peer)
+    const stream = await transport.dial(peer, record.addresses, SYNC_PROTOCOL)
+    return this.track(await this.openChannel(stream, peer, 'dialer', keys))
+  }
+
+  private async acceptSync(stream: ByteStream, remote: InstanceId): Promise<void> {
+    if (!this.options.registry.has(remote)) {
+      // Let in only to pair: no sync stream for it.
+      this.log.warn({ peer: remote }, 'sync stream from an unpaired instance refused')
+      stream.abort(new ObjectSyncError('PEER_REFUSED', 'not paired'))
+      return
+    }
+    try {
+      const keys = await this.options.registry.keys(remote)
+      const channel = this.track(await this.openChannel(stream, remote, 'listener', keys))
+      this.options.onChannel?.(channel)
+    } catch (error) {
+      this.log.warn({ peer: remote, err: error }, 'sync stream could not be opened')
+      stream.abort(error as Error)
+    }
+  }
+
+  private openChannel(
+    stream: ByteStream,
+    remote: InstanceId,
+    role: 'dialer' | 'listener',
+    keys: Awaited<ReturnType<PeerRegistry['keys']>>,
+  ): Promise<SealedChannel> {
+    return SealedChannel.open({
+      stream,
+      role,
+      local: this.requireTransport().localId,
+      remote,
+      keys,
+      saveKeys: (next) => this.options.registry.saveKeys(remote, next),
+      logger: this.log,
+      onRefused: (reason) => this.options.onRefused?.(remote, reason),
+    })
+  }
+
+  private track(channel: SealedChannel): SealedChannel {
+    const set = this.channels.get(channel.remote) ?? new Set()
+    set.add(channel)
+    this.channels.set(channel.remote, set)
+    void channel.closed.finally(() => set.delete(channel))
+    return channel
+  }
+
+  /** Forgets a peer and its key, and cuts its connections. */
+  async unpair(peer: InstanceId): Promise<boolean> {
+    const removed = await this.options.registry.remove(peer)
+    for (const channel of this.channels.get(peer) ?? []) channel.abort(new Error('unpaired'))
+    this.channels.delete(peer)
+    await this.transport?.hangUp(peer).catch(() => {})
+    if (removed) this.log.info({ peer }, 'unpaired')
+    return removed
+  }
+
+  /** Replaces the pair key with `peer`, over an open channel (opening one if needed). */
+  async rotateKey(peer: InstanceId): Promise<void> {
+    const open = [...(this.channels.get(peer) ?? [])][0]
+    const channel = open ?? (await this.connect(peer))
+    await channel.rotateKey()
+    if (open === undefined) await channel.close()
+    this.log.info({ peer }, 'pair key rotated')
+  }
+
+  private requireTransport(): Transport {
+    if (this.transport === undefined) throw new TypeError('PeerLinks.start() has not been called')
+    return this.transport
+  }
+}

@@ -1,0 +1,179 @@
+// The paired peers: DIR/peers.json (format: peers.example.json) and one key file per peer
+// under DIR/keys (mode 0600). Pairing, unpairing and key rotation write them; the
+// connection gate reads them. Fields that later parts use (share, actions, conflicts)
+// are kept as written.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { z } from 'zod'
+import { decodePairKey, encodePairKey } from '../crypto/pair-key.ts'
+import { ObjectSyncError } from '../errors.ts'
+import type { InstanceId } from '../model/index.ts'
+import type { ChannelKeys } from './sealed-channel.ts'
+
+export const PEERS_FILE = 'peers.json'
+
+const peerSchema = z.looseObject({
+  id: z.string().min(1, 'expected a peer id'),
+  name: z.string(),
+  addresses: z.array(z.string()),
+  key: z.string().min(1, 'expected the path of a key file, e.g. "keys/partner.key"'),
+})
+const peersFileSchema = z.looseObject({ peers: z.array(peerSchema) })
+
+export type PeerRecord = z.infer<typeof peerSchema> & { id: InstanceId }
+
+/** Where the registry's files live: the file system, or memory in tests. */
+export interface PeerFiles {
+  read(path: string): Promise<string | undefined>
+  /** Replaces the file atomically. */
+  write(path: string, text: string): Promise<void>
+  remove(path: string): Promise<void>
+}
+
+export function directoryFiles(dir: string): PeerFiles {
+  return {
+    async read(path) {
+      try {
+        return await readFile(join(dir, path), 'utf8')
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+        throw error
+      }
+    },
+    async write(path, text) {
+      const file = join(dir, path)
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+      await writeFile(`${file}.tmp`, text, { mode: 0o600 })
+      await rename(`${file}.tmp`, file)
+    },
+    async remove(path) {
+      await rm(join(dir, path), { force: true })
+    },
+  }
+}
+
+export function memoryFiles(initial: Record<string, string> = {}): PeerFiles & {
+  files: Map<string, string>
+} {
+  const files = new Map(Object.entries(initial))
+  return {
+    files,
+    read: (path) => Promise.resolve(files.get(path)),
+    write: (path, text) => {
+      files.set(path, text)
+      return Promise.resolve()
+    },
+    remove: (path) => {
+      files.delete(path)
+      return Promise.resolve()
+    },
+  }
+}
+
+/** The sharing of a peer added by invite/pair: all four types, whole. */
+const SHARE_EVERYTHING = { person: {}, organization: {}, transaction: {}, file: {} }
+
+export class PeerRegistry {
+  private document: z.infer<typeof peersFileSchema> = { peers: [] }
+  private readonly byId = new Map<InstanceId, PeerRecord>()
+  private writes: Promise<void> = Promise.resolve()
+
+  constructor(private readonly files: PeerFiles) {}
+
+  /** Reads peers.json; a malformed file is refused naming the file, the field and what was expected. */
+  async load(): Promise<void> {
+    const text = await this.files.read(PEERS_FILE)
+    if (text === undefined) return
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (error) {
+      throw new ObjectSyncError('INVALID_PEERS_FILE', `${PEERS_FILE}: not valid JSON (${(error as Error).message})`)
+    }
+    const parsed = peersFileSchema.safeParse(json)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      const path = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('')
+      throw new ObjectSyncError('INVALID_PEERS_FILE', `${PEERS_FILE}: ${path.slice(1) || '(top level)'}: ${issue.message}`, {
+        details: { file: PEERS_FILE, path },
+      })
+    }
+    this.document = parsed.data
+    this.byId.clear()
+    for (const peer of parsed.data.peers) this.byId.set(peer.id as InstanceId, peer as PeerRecord)
+  }
+
+  has(id: InstanceId): boolean {
+    return this.byId.has(id)
+  }
+
+  get(id: InstanceId): PeerRecord | undefined {
+    return this.byId.get(id)
+  }
+
+  list(): PeerRecord[] {
+    return [...this.byId.values()]
+  }
+
+  /** The peer's keys, newest first; refuses a missing or malformed key file. */
+  async keys(id: InstanceId): Promise<ChannelKeys> {
+    const peer = this.byId.get(id)
+    if (peer === undefined) throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
+    const text = await this.files.read(peer.key)
+    const lines = text?.split('\n').filter((line) => line.trim() !== '') ?? []
+    const keys = lines.map(decodePairKey)
+    const [current, previous] = keys
+    if (current === undefined || keys.length > 2 || keys.some((key) => key === undefined)) {
+      throw new ObjectSyncError(
+        'INVALID_PEERS_FILE',
+        `${peer.key} (key of ${peer.name}): expected one line of base64 holding 32 bytes, as written by "objectsync keygen"`,
+        { details: { file: peer.key } },
+      )
+    }
+    return previous === undefined ? { current } : { current, previous }
+  }
+
+  saveKeys(id: InstanceId, keys: ChannelKeys): Promise<void> {
+    const peer = this.byId.get(id)
+    if (peer === undefined) return Promise.reject(new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`))
+    const text = encodePairKey(keys.current) + (keys.previous ? encodePairKey(keys.previous) : '')
+    return this.serialize(() => this.files.write(peer.key, text))
+  }
+
+  /** Adds (or replaces) a peer with its key; the peer shares all four types until narrowed. */
+  async add(peer: { id: InstanceId; name: string; addresses: string[] }, keys: ChannelKeys): Promise<PeerRecord> {
+    const existing = this.byId.get(peer.id)
+    const record: PeerRecord = {
+      share: SHARE_EVERYTHING,
+      ...existing,
+      ...peer,
+      key: existing?.key ?? `keys/peer-${peer.id}.key`,
+    }
+    this.byId.set(peer.id, record)
+    await this.saveKeys(peer.id, keys)
+    await this.writeDocument()
+    return record
+  }
+
+  /** Removes a peer and its key file; false when it was not paired. */
+  async remove(id: InstanceId): Promise<boolean> {
+    const peer = this.byId.get(id)
+    if (peer === undefined) return false
+    this.byId.delete(id)
+    await this.writeDocument()
+    await this.serialize(() => this.files.remove(peer.key))
+    return true
+  }
+
+  private writeDocument(): Promise<void> {
+    this.document = { ...this.document, peers: this.list() }
+    const text = `${JSON.stringify(this.document, null, 2)}\n`
+    return this.serialize(() => this.files.write(PEERS_FILE, text))
+  }
+
+  private serialize(write: () => Promise<void>): Promise<void> {
+    const next = this.writes.then(write)
+    this.writes = next.catch(() => {})
+    return next
+  }
+}

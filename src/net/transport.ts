@@ -1,0 +1,35 @@
+// The transport edge: authenticated byte streams between instances, by protocol. The
+// peer link knows only this interface; libp2p (TCP, Noise, yamux) and an in-process
+// memory network implement it and pass one conformance suite.
+import type { InstanceId } from '../model/index.ts'
+import type { ByteStream, StreamHandler } from './byte-stream.ts'
+
+/** Decides which instances may hold a connection with this one at all. */
+export type ConnectionGate = (remote: InstanceId) => boolean
+
+export interface DialOptions {
+  signal?: AbortSignal
+}
+
+export interface Transport {
+  readonly localId: InstanceId
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Addresses other instances can dial, e.g. /ip4/127.0.0.1/tcp/7400. */
+  addresses(): string[]
+  /** Calls `handler` for every stream a peer the gate admits opens on `protocol`. */
+  handle(protocol: string, handler: StreamHandler): Promise<void>
+  /**
+   * Opens a stream to `remote` at one of `addresses`. Rejects with PEER_REFUSED when
+   * either side's gate refuses, PEER_UNREACHABLE when nothing answers.
+   */
+  dial(
+    remote: InstanceId,
+    addresses: readonly string[],
+    protocol: string,
+    options?: DialOptions,
+  ): Promise<ByteStream>
+  /** Closes every connection with `remote`. */
+  hangUp(remote: InstanceId): Promise<void>
+  isConnected(remote: InstanceId): boolean
+}
