@@ -197,15 +197,17 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     // may still come under the old one until it has read ours.
     // The acknowledgement comes under the new key, possibly before send() returns.
     this.opener.useKeys([key, previous])
-    await this.sendBody(body, () => this.sealer.useKey(key))
+    await this.sendBody(body, { after: () => this.sealer.useKey(key) })
     await done
   }
 
-  private sendBody(body: Uint8Array, afterSeal?: () => void): Promise<void> {
+  /** Seals and sends in call order; `before`/`after` run around this frame's sealing. */
+  private sendBody(body: Uint8Array, around: { before?: () => void; after?: () => void } = {}): Promise<void> {
     const next = this.sending.then(async () => {
       if (this.ended) throw this.failure ?? new ObjectSyncError('PEER_UNREACHABLE', 'the channel is closed')
+      around.before?.()
       const sealed = this.sealer.seal(body)
-      afterSeal?.()
+      around.after?.()
       await this.options.stream.send(encodeFrame(sealed))
     })
     this.sending = next.catch(() => {})
@@ -247,7 +249,8 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       const next = asPairKey(body.slice(1))
       await this.persist({ current: next })
       this.opener.useKeys([next])
-      await this.sendBody(Uint8Array.of(Kind.RotateAck), () => this.sealer.useKey(next))
+      // The acknowledgement is the first frame under the new key.
+      await this.sendBody(Uint8Array.of(Kind.RotateAck), { before: () => this.sealer.useKey(next) })
     } else if (kind === Kind.RotateAck && body.length === 1 && this.rotation && sameBytes(key, this.rotation.key)) {
       const { key: next, done } = this.rotation
       this.rotation = undefined

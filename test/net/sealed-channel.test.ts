@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest'
+import { generatePairKey, type PairKey } from '../../src/crypto/index.ts'
+import { silentLogger } from '../../src/log.ts'
+import type { InstanceId } from '../../src/model/index.ts'
+import { SealedChannel, streamPair, type ByteStream, type ChannelKeys, type RefusalReason } from '../../src/net/index.ts'
+import { encodeFrame, readFrames } from '../../src/net/frames.ts'
+
+const A = 'instance-a' as InstanceId
+const B = 'instance-b' as InstanceId
+
+type Tamper = (frame: Uint8Array, index: number, direction: 'a->b' | 'b->a') => Uint8Array[]
+
+/** Forwards frames between two streams, letting `tamper` change, drop, repeat or inject them. */
+function relay(from: ByteStream, to: ByteStream, direction: 'a->b' | 'b->a', tamper: Tamper, back?: ByteStream) {
+  void (async () => {
+    let index = 0
+    try {
+      for await (const frame of readFrames(from)) {
+        for (const out of tamper(frame, index++, direction)) {
+          await (out === REFLECT ? back! : to).send(encodeFrame(out === REFLECT ? frame : out))
+        }
+      }
+      await to.close()
+    } catch (error) {
+      to.abort(error as Error)
+    }
+  })()
+}
+const REFLECT = new Uint8Array(0)
+
+interface Pair {
+  a: SealedChannel
+  b: SealedChannel
+  refusedAtA: RefusalReason[]
+  refusedAtB: RefusalReason[]
+  keysA: ChannelKeys[]
+  keysB: ChannelKeys[]
+}
+
+async function connect(keysA: ChannelKeys, keysB: ChannelKeys, tamper: Tamper = (f) => [f]): Promise<Pair> {
+  const [aEnd, mA] = streamPair()
+  const [mB, bEnd] = streamPair()
+  relay(mA, mB, 'a->b', tamper, mA)
+  relay(mB, mA, 'b->a', tamper, mB)
+  const refusedAtA: RefusalReason[] = []
+  const refusedAtB: RefusalReason[] = []
+  const savedA: ChannelKeys[] = []
+  const savedB: ChannelKeys[] = []
+  const [a, b] = await Promise.all([
+    SealedChannel.open({
+      stream: aEnd, role: 'dialer', local: A, remote: B, keys: keysA, logger: silentLogger,
+      saveKeys: (k) => (savedA.push(k), Promise.resolve()), onRefused: (r) => refusedAtA.push(r),
+    }),
+    SealedChannel.open({
+      stream: bEnd, role: 'listener', local: B, remote: A, keys: keysB, logger: silentLogger,
+      saveKeys: (k) => (savedB.push(k), Promise.resolve()), onRefused: (r) => refusedAtB.push(r),
+    }),
+  ])
+  return { a, b, refusedAtA, refusedAtB, keysA: savedA, keysB: savedB }
+}
+
+async function drain(channel: SealedChannel): Promise<{ payloads: string[]; error: unknown }> {
+  const payloads: string[] = []
+  try {
+    for await (const payload of channel) payloads.push(new TextDecoder().decode(payload))
+  } catch (error) {
+    return { payloads, error }
+  }
+  return { payloads, error: undefined }
+}
+
+const text = (value: string) => new TextEncoder().encode(value)
+
+describe('sealed channels', () => {
+  it('carry payloads both ways, in order', async () => {
+    const key = generatePairKey()
+    const { a, b } = await connect({ current: key }, { current: key })
+    const atB = drain(b)
+    const atA = drain(a)
+    for (let i = 0; i < 100; i++) await a.send(text(`a${i}`))
+    await b.send(text('from b'))
+    await a.close()
+    await b.close()
+    expect((await atB).payloads).toEqual(Array.from({ length: 100 }, (_, i) => `a${i}`))
+    expect((await atA).payloads).toEqual(['from b'])
+  })
+
+  // Frame 0 each way is the hello; frames from 1 on are sealed.
+  // Frame 1 carries m0 and frame 2 m1; the attack hits frame 2.
+  const attacks: [string, Tamper, RefusalReason, string[]][] = [
+    ['a flipped bit', (f, i) => (i === 2 ? [flip(f)] : [f]), 'does-not-open', ['m0']],
+    ['a truncated frame', (f, i) => (i === 2 ? [f.subarray(0, f.length - 1)] : [f]), 'does-not-open', ['m0']],
+    ['a frame cut below the minimum size', (f, i) => (i === 2 ? [f.subarray(0, 10)] : [f]), 'too-short', ['m0']],
+    ['a replayed frame', (f, i) => (i === 2 ? [f, f] : [f]), 'replayed-or-reordered', ['m0', 'm1']],
+    ['reordered frames', reorder(), 'replayed-or-reordered', ['m0']],
+  ]
+  for (const [name, tamper, reason, delivered] of attacks) {
+    it(`refuse ${name}, close the stream, and deliver nothing from it on`, async () => {
+      const key = generatePairKey()
+      const { a, b, refusedAtB } = await connect({ current: key }, { current: key }, (f, i, d) =>
+        d === 'a->b' ? tamper(f, i, d) : [f],
+      )
+      const atB = drain(b)
+      for (let i = 0; i < 5; i++) await a.send(text(`m${i}`)).catch(() => {})
+      const { payloads, error } = await atB
+      expect(payloads).toEqual(delivered)
+      expect((error as Error).message).toContain(reason)
+      expect(refusedAtB).toEqual([reason])
+    })
+  }
+
+  it('refuse a frame reflected back to its sender', async () => {
+    const key = generatePairKey()
+    const { a, refusedAtA } = await connect({ current: key }, { current: key }, (f, i, d) =>
+      d === 'a->b' && i === 1 ? [f, REFLECT] : [f],
+    )
+    const atA = drain(a)
+    await a.send(text('hello'))
+    expect((await atA).payloads).toEqual([])
+    expect(refusedAtA).toEqual(['wrong-direction'])
+  })
+
+  it('refuse a frame recorded in another session', async () => {
+    const key = generatePairKey()
+    let recorded: Uint8Array | undefined
+    const first = await connect({ current: key }, { current: key }, (f, i, d) => {
+      if (d === 'a->b' && i === 1) recorded = f
+      return [f]
+    })
+    const atB1 = drain(first.b)
+    await first.a.send(text('first session'))
+    await first.a.close()
+    expect((await atB1).payloads).toEqual(['first session'])
+    const second = await connect({ current: key }, { current: key }, (f, i, d) =>
+      d === 'a->b' && i === 1 ? [recorded!] : [f],
+    )
+    const atB2 = drain(second.b)
+    await second.a.send(text('second session'))
+    expect((await atB2).payloads).toEqual([])
+    expect(second.refusedAtB).toEqual(['wrong-session'])
+  })
+
+  it('refuse to open with a peer that holds none of our keys', async () => {
+    const attempt = connect({ current: generatePairKey() }, { current: generatePairKey() })
+    await expect(attempt).rejects.toMatchObject({ code: 'FRAME_REFUSED', details: { reason: 'no-common-key' } })
+  })
+
+  it('rotate the key: both save the new key, and frames under the old one are refused after', async () => {
+    const old = generatePairKey()
+    let oldKeyFrame: Uint8Array | undefined
+    const { a, b, keysA, keysB } = await connect({ current: old }, { current: old }, (f, i, d) => {
+      if (d === 'a->b' && i === 1) oldKeyFrame = f
+      return [f]
+    })
+    const atB = drain(b)
+    await a.send(text('under the old key'))
+    await a.rotateKey()
+    await a.send(text('under the new key'))
+    const fresh = keysA.at(-1)!.current
+    expect(keysA.at(-1)).toEqual({ current: fresh })
+    expect(keysB.at(-1)).toEqual({ current: fresh })
+    expect(Buffer.from(fresh).equals(Buffer.from(old))).toBe(false)
+    await a.close()
+    expect((await atB).payloads).toEqual(['under the old key', 'under the new key'])
+
+    // A new session under the new key refuses a frame sealed with the old one.
+    const again = await connect({ current: fresh }, { current: fresh }, (f, i, d) =>
+      d === 'a->b' && i === 1 ? [oldKeyFrame!] : [f],
+    )
+    const atB2 = drain(again.b)
+    await again.a.send(text('x'))
+    expect((await atB2).payloads).toEqual([])
+    expect(again.refusedAtB).toEqual(['does-not-open'])
+    // And a peer still holding only the old key is refused at the hello.
+    await expect(connect({ current: old }, { current: fresh })).rejects.toMatchObject({ code: 'FRAME_REFUSED' })
+  })
+
+  it('finish a rotation cut short by a restart: the next session completes it', async () => {
+    const old = generatePairKey()
+    const fresh = generatePairKey()
+    // A saved the new key (keeping the old) but B never received it.
+    const { a, b, keysA, keysB } = await connect({ current: fresh, previous: old }, { current: old })
+    const atB = drain(b)
+    await a.send(text('after restart'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(keysB.at(-1)).toEqual({ current: fresh })
+    expect(keysA.at(-1)).toEqual({ current: fresh })
+    await a.close()
+    expect((await atB).payloads).toEqual(['after restart'])
+  })
+})
+
+function flip(frame: Uint8Array): Uint8Array {
+  const copy = frame.slice()
+  copy[copy.length - 1]! ^= 1
+  return copy
+}
+
+function reorder(): Tamper {
+  let held: Uint8Array | undefined
+  return (f, i) => {
+    if (i === 2) {
+      held = f
+      return []
+    }
+    if (i === 3) return [f, held!]
+    return [f]
+  }
+}
+
+export type { PairKey }
