@@ -22,11 +22,7 @@ export const SEAL_OVERHEAD = NONCE_BYTES + nacl.secretbox.overheadLength + HEADE
 export type Direction = 0 | 1
 
 export type FrameRefusal =
-  | 'too-short'
-  | 'does-not-open'
-  | 'wrong-session'
-  | 'wrong-direction'
-  | 'replayed-or-reordered'
+  'too-short' | 'does-not-open' | 'wrong-session' | 'wrong-direction' | 'replayed-or-reordered'
 
 export class FrameRefusedError extends Error {
   override readonly name = 'FrameRefusedError'
@@ -98,7 +94,8 @@ export class FrameOpener {
     for (let i = 0; i < SESSION_ID_BYTES; i++) {
       if (plaintext[i] !== this.session[i]) throw new FrameRefusedError('wrong-session')
     }
-    if (plaintext[SESSION_ID_BYTES] !== this.direction) throw new FrameRefusedError('wrong-direction')
+    if (plaintext[SESSION_ID_BYTES] !== this.direction)
+      throw new FrameRefusedError('wrong-direction')
     const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength)
     const counter = view.getBigUint64(SESSION_ID_BYTES + 1)
     if (counter !== this.expected) throw new FrameRefusedError('replayed-or-reordered')

@@ -24,7 +24,11 @@ export interface Invite {
   expiresAt: number
 }
 
-export function newInvite(inviter: Omit<Invite, 'id' | 'secret' | 'expiresAt'>, ttlMs: number, now = Date.now()): Invite {
+export function newInvite(
+  inviter: Omit<Invite, 'id' | 'secret' | 'expiresAt'>,
+  ttlMs: number,
+  now = Date.now(),
+): Invite {
   return {
     ...inviter,
     id: nacl.randomBytes(INVITE_ID_BYTES),
@@ -65,7 +69,8 @@ export function decodeInvite(token: string): Invite {
   }
   if (!Array.isArray(fields) || fields.length !== 6) refuse('it is truncated or damaged')
   const [inviter, addresses, name, id, secret, expiresAt] = fields as unknown[]
-  if (typeof inviter !== 'string' || inviter.length === 0 || inviter.length > 128) refuse('no inviter id')
+  if (typeof inviter !== 'string' || inviter.length === 0 || inviter.length > 128)
+    refuse('no inviter id')
   if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === 'string')) {
     refuse('no addresses')
   }
@@ -75,7 +80,7 @@ export function decodeInvite(token: string): Invite {
   if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt)) refuse('no expiry')
   return {
     inviter,
-    addresses: addresses as string[],
+    addresses: addresses,
     name,
     id: new Uint8Array(id),
     secret: new Uint8Array(secret),

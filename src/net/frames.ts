@@ -46,7 +46,10 @@ export async function* readFrames(
       if (bodyLength === undefined) {
         bodyLength = new DataView(joined.buffer, joined.byteOffset, LENGTH_BYTES).getUint32(0)
         if (bodyLength > maxBytes) {
-          throw new FramingError('too-large', `a frame of ${bodyLength} bytes exceeds the limit of ${maxBytes}`)
+          throw new FramingError(
+            'too-large',
+            `a frame of ${bodyLength} bytes exceeds the limit of ${maxBytes}`,
+          )
         }
         needed = bodyLength
         if (bodyLength > 0) continue

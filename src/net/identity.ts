@@ -39,8 +39,12 @@ export async function loadOrCreateIdentity(keysDir: string): Promise<Identity> {
   try {
     return identityOf(privateKeyFromProtobuf(bytes))
   } catch (error) {
-    throw new ObjectSyncError('INVALID_PEERS_FILE', `${file}: expected a libp2p private key (protobuf)`, {
-      cause: error,
-    })
+    throw new ObjectSyncError(
+      'INVALID_PEERS_FILE',
+      `${file}: expected a libp2p private key (protobuf)`,
+      {
+        cause: error,
+      },
+    )
   }
 }

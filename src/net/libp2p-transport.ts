@@ -73,7 +73,8 @@ class Libp2pTransport implements Transport {
   async handle(protocol: string, handler: StreamHandler): Promise<void> {
     await this.node.handle(
       protocol,
-      (stream, connection) => handler(wrapStream(stream), connection.remotePeer.toString() as InstanceId),
+      (stream, connection) =>
+        handler(wrapStream(stream), connection.remotePeer.toString() as InstanceId),
       { maxInboundStreams: 8 },
     )
   }
@@ -87,11 +88,17 @@ class Libp2pTransport implements Transport {
     let targets: Multiaddr[]
     try {
       const peer = peerIdFromString(remote)
-      targets = addresses.map((address) => multiaddr(address).encapsulate(`/p2p/${peer.toString()}`))
+      targets = addresses.map((address) =>
+        multiaddr(address).encapsulate(`/p2p/${peer.toString()}`),
+      )
     } catch (error) {
-      throw new ObjectSyncError('PEER_UNREACHABLE', `cannot dial ${remote}: ${(error as Error).message}`, {
-        cause: error,
-      })
+      throw new ObjectSyncError(
+        'PEER_UNREACHABLE',
+        `cannot dial ${remote}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      )
     }
     if (targets.length === 0) {
       throw new ObjectSyncError('PEER_UNREACHABLE', `no address is known for ${remote}`)
@@ -118,7 +125,9 @@ class Libp2pTransport implements Transport {
     const name = (error as Error).name
     const message = (error as Error).message
     this.log.debug({ remote, err: error }, 'dial failed')
-    if (/UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|MuxerClosed/.test(name + message)) {
+    if (
+      /UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|MuxerClosed/.test(name + message)
+    ) {
       return new ObjectSyncError(
         'PEER_REFUSED',
         `${remote} closed the connection during the handshake: it does not accept this instance (not paired, or unpaired)`,
@@ -126,11 +135,17 @@ class Libp2pTransport implements Transport {
       )
     }
     if (/DialDenied|denied/i.test(name + message)) {
-      return new ObjectSyncError('PEER_REFUSED', `${remote} is not a paired peer of this instance`, {
-        cause: error,
-      })
+      return new ObjectSyncError(
+        'PEER_REFUSED',
+        `${remote} is not a paired peer of this instance`,
+        {
+          cause: error,
+        },
+      )
     }
-    return new ObjectSyncError('PEER_UNREACHABLE', `could not reach ${remote}: ${message}`, { cause: error })
+    return new ObjectSyncError('PEER_UNREACHABLE', `could not reach ${remote}: ${message}`, {
+      cause: error,
+    })
   }
 }
 

@@ -109,7 +109,9 @@ export class MemoryTransport implements Transport {
     }
     const handler = target.handlers.get(protocol)
     if (handler === undefined) {
-      return Promise.reject(new ObjectSyncError('PEER_UNREACHABLE', `${remote} does not speak ${protocol}`))
+      return Promise.reject(
+        new ObjectSyncError('PEER_UNREACHABLE', `${remote} does not speak ${protocol}`),
+      )
     }
     const { local, remote: theirs } = this.network.open(this.localId, remote)
     queueMicrotask(() => handler(theirs, this.localId))

@@ -20,6 +20,7 @@ import type { PairKey } from '../crypto/pair-key.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
+import { withDeadline } from './deadline.ts'
 import { encodeFrame, readFrames } from './frames.ts'
 
 export const PAIR_PROTOCOL = '/objectsync/pair/1.0.0'
@@ -43,30 +44,26 @@ class PairingConversation {
   }
 
   async send(message: Message): Promise<void> {
-    await this.stream.send(encodeFrame(encode(message) as Uint8Array))
+    await this.stream.send(encodeFrame(encode(message)))
   }
 
   async receive(expected: string): Promise<Message> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no answer in time')), STEP_TIMEOUT_MS)
-    })
-    try {
-      const next = await Promise.race([this.frames.next(), timeout])
-      if (next.done) throw new Error('the other side closed the stream')
-      const message = decode(next.value) as unknown
-      if (typeof message !== 'object' || message === null || typeof (message as Message).t !== 'string') {
-        throw new Error('an unreadable message')
-      }
-      const typed = message as Message
-      if (typed.t === 'refused') {
-        throw new ObjectSyncError('INVITE_REFUSED', `the inviter refused: ${String(typed.reason)}`)
-      }
-      if (typed.t !== expected) throw new Error(`expected "${expected}", got "${typed.t}"`)
-      return typed
-    } finally {
-      clearTimeout(timer)
+    const next = await withDeadline(this.frames.next(), STEP_TIMEOUT_MS, `no "${expected}"`)
+    if (next.done) throw new Error('the other side closed the stream')
+    const message = decode(next.value) as unknown
+    if (
+      typeof message !== 'object' ||
+      message === null ||
+      typeof (message as Message).t !== 'string'
+    ) {
+      throw new Error('an unreadable message')
     }
+    const typed = message as Message
+    if (typed.t === 'refused') {
+      throw new ObjectSyncError('INVITE_REFUSED', `the inviter refused: ${String(typed.reason)}`)
+    }
+    if (typed.t !== expected) throw new Error(`expected "${expected}", got "${typed.t}"`)
+    return typed
   }
 }
 
@@ -79,7 +76,9 @@ function bytesField(message: Message, field: string, length: number): Uint8Array
 }
 
 function textList(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string').slice(0, 16) : []
+  return Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === 'string').slice(0, 16)
+    : []
 }
 
 /** The joining side: proves it holds `invite`'s secret and derives the pair key. */
@@ -91,7 +90,14 @@ export async function joinPairing(
   const talk = new PairingConversation(stream)
   const ephemeral = newEphemeralKey()
   const nonce = pairingNonce()
-  await talk.send({ t: 'hello', invite: invite.id, eph: ephemeral.publicKey, nonce, name: self.name, addrs: self.addresses })
+  await talk.send({
+    t: 'hello',
+    invite: invite.id,
+    eph: ephemeral.publicKey,
+    nonce,
+    name: self.name,
+    addrs: self.addresses,
+  })
   const challenge = await talk.receive('challenge')
   const transcript: PairingTranscript = {
     inviter: invite.inviter,
@@ -105,10 +111,14 @@ export async function joinPairing(
   await talk.send({ t: 'proof', mac: pairingProof(invite.secret, 'joiner', transcript) })
   const accepted = await talk.receive('accepted')
   if (!checkPairingProof(accepted.mac, invite.secret, 'inviter', transcript)) {
-    throw new ObjectSyncError('INVITE_REFUSED', `${invite.inviter} could not prove it made this invite`)
+    throw new ObjectSyncError(
+      'INVITE_REFUSED',
+      `${invite.inviter} could not prove it made this invite`,
+    )
   }
   const key = derivePairKey(invite.secret, ephemeral, transcript.inviterEphemeral, transcript)
-  if (key === undefined) throw new ObjectSyncError('INVITE_REFUSED', 'the inviter sent a degenerate key')
+  if (key === undefined)
+    throw new ObjectSyncError('INVITE_REFUSED', 'the inviter sent a degenerate key')
   await stream.close().catch(() => {})
   return {
     id: invite.inviter as InstanceId,
@@ -155,7 +165,12 @@ export async function acceptPairing(
     await talk.send({ t: 'refused', reason: 'the proof does not match the invite (wrong secret)' })
     throw new ObjectSyncError('INVITE_REFUSED', `pairing from ${joiner} refused: wrong secret`)
   }
-  await talk.send({ t: 'accepted', mac: pairingProof(invite.secret, 'inviter', transcript), name: self.name, addrs: self.addresses })
+  await talk.send({
+    t: 'accepted',
+    mac: pairingProof(invite.secret, 'inviter', transcript),
+    name: self.name,
+    addrs: self.addresses,
+  })
   return {
     id: joiner,
     name: typeof hello.name === 'string' ? hello.name : joiner,

@@ -2,10 +2,11 @@
 // holder of an open invite on the pairing protocol alone), pairing by invite, sealed
 // channels to paired peers, unpairing and key rotation.
 import { decodeInvite, encodeInvite, newInvite, type Invite } from '../crypto/invite.ts'
-import { ObjectSyncError } from '../errors.ts'
+import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
+import { withDeadline } from './deadline.ts'
 import { PAIR_PROTOCOL, acceptPairing, joinPairing, type PairedPeer } from './pairing-protocol.ts'
 import type { PeerRecord, PeerRegistry } from './peer-registry.ts'
 import { SYNC_PROTOCOL, SealedChannel, type RefusalReason } from './sealed-channel.ts'
@@ -60,7 +61,8 @@ export class PeerLinks {
   /** A one-time pairing token, valid for `ttlMs`. Treat it as a secret. */
   createInvite(ttlMs = DEFAULT_INVITE_TTL_MS): string {
     const transport = this.requireTransport()
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`invite lifetime must be positive, got ${ttlMs}`)
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0)
+      throw new TypeError(`invite lifetime must be positive, got ${ttlMs}`)
     const invite = newInvite(
       { inviter: transport.localId, addresses: transport.addresses(), name: this.options.name },
       ttlMs,
@@ -75,15 +77,37 @@ export class PeerLinks {
     const transport = this.requireTransport()
     const invite = decodeInvite(token)
     if (invite.expiresAt <= this.clock()) {
-      throw new ObjectSyncError('INVITE_REFUSED', `the invite expired at ${new Date(invite.expiresAt).toISOString()}`)
+      throw new ObjectSyncError(
+        'INVITE_REFUSED',
+        `the invite expired at ${new Date(invite.expiresAt).toISOString()}`,
+      )
     }
     const inviter = invite.inviter as InstanceId
     this.pairingWith.add(inviter)
     try {
-      const stream = await transport.dial(inviter, invite.addresses, PAIR_PROTOCOL)
+      const stream = await transport
+        .dial(inviter, invite.addresses, PAIR_PROTOCOL)
+        .catch((error: unknown) => {
+          // The inviter admits strangers only while it has an open invite.
+          if (isObjectSyncError(error, 'PEER_REFUSED')) {
+            throw new ObjectSyncError(
+              'INVITE_REFUSED',
+              `${invite.name} (${inviter}) refused the connection: it has no open invite (already used, expired, or the daemon restarted)`,
+              { cause: error },
+            )
+          }
+          throw error
+        })
       const peer = await joinPairing(stream, invite, this.self()).catch((error: unknown) => {
         stream.abort(error as Error)
-        throw error
+        if (isObjectSyncError(error)) throw error
+        throw new ObjectSyncError(
+          'INVITE_REFUSED',
+          `pairing with ${invite.name} failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        )
       })
       const record = await this.remember(peer)
       this.log.info({ peer: peer.id, name: peer.name }, 'paired')
@@ -100,7 +124,8 @@ export class PeerLinks {
       this.log.info({ peer: peer.id, name: peer.name }, 'paired')
     } catch (error) {
       this.log.warn({ peer: remote, err: error }, 'pairing refused')
-      stream.abort(error as Error)
+      // Close rather than abort, so that the refusal we sent arrives before the end.
+      await withDeadline(stream.close(), 1000).catch(() => stream.abort(error as Error))
       // A stranger let in for pairing leaves once pairing is over.
       if (!this.options.registry.has(remote)) await this.transport?.hangUp(remote).catch(() => {})
     }
@@ -142,7 +167,8 @@ export class PeerLinks {
   async connect(peer: InstanceId): Promise<SealedChannel> {
     const transport = this.requireTransport()
     const record = this.options.registry.get(peer)
-    if (record === undefined) throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
+    if (record === undefined)
+      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
     const keys = await this.options.registry.keys(peer)
     const stream = await transport.dial(peer, record.addresses, SYNC_PROTOCOL)
     return this.track(await this.openChannel(stream, peer, 'dialer', keys))

@@ -88,15 +88,24 @@ export class PeerRegistry {
     try {
       json = JSON.parse(text)
     } catch (error) {
-      throw new ObjectSyncError('INVALID_PEERS_FILE', `${PEERS_FILE}: not valid JSON (${(error as Error).message})`)
+      throw new ObjectSyncError(
+        'INVALID_PEERS_FILE',
+        `${PEERS_FILE}: not valid JSON (${(error as Error).message})`,
+      )
     }
     const parsed = peersFileSchema.safeParse(json)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
-      const path = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('')
-      throw new ObjectSyncError('INVALID_PEERS_FILE', `${PEERS_FILE}: ${path.slice(1) || '(top level)'}: ${issue.message}`, {
-        details: { file: PEERS_FILE, path },
-      })
+      const path = issue.path
+        .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+        .join('')
+      throw new ObjectSyncError(
+        'INVALID_PEERS_FILE',
+        `${PEERS_FILE}: ${path.slice(1) || '(top level)'}: ${issue.message}`,
+        {
+          details: { file: PEERS_FILE, path },
+        },
+      )
     }
     this.document = parsed.data
     this.byId.clear()
@@ -118,7 +127,8 @@ export class PeerRegistry {
   /** The peer's keys, newest first; refuses a missing or malformed key file. */
   async keys(id: InstanceId): Promise<ChannelKeys> {
     const peer = this.byId.get(id)
-    if (peer === undefined) throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
+    if (peer === undefined)
+      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
     const text = await this.files.read(peer.key)
     const lines = text?.split('\n').filter((line) => line.trim() !== '') ?? []
     const keys = lines.map(decodePairKey)
@@ -135,13 +145,19 @@ export class PeerRegistry {
 
   saveKeys(id: InstanceId, keys: ChannelKeys): Promise<void> {
     const peer = this.byId.get(id)
-    if (peer === undefined) return Promise.reject(new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`))
+    if (peer === undefined)
+      return Promise.reject(
+        new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`),
+      )
     const text = encodePairKey(keys.current) + (keys.previous ? encodePairKey(keys.previous) : '')
     return this.serialize(() => this.files.write(peer.key, text))
   }
 
   /** Adds (or replaces) a peer with its key; the peer shares all four types until narrowed. */
-  async add(peer: { id: InstanceId; name: string; addresses: string[] }, keys: ChannelKeys): Promise<PeerRecord> {
+  async add(
+    peer: { id: InstanceId; name: string; addresses: string[] },
+    keys: ChannelKeys,
+  ): Promise<PeerRecord> {
     const existing = this.byId.get(peer.id)
     const record: PeerRecord = {
       share: SHARE_EVERYTHING,

@@ -14,11 +14,18 @@ import {
   SESSION_ID_BYTES,
   type Direction,
 } from '../crypto/frame-sealer.ts'
-import { generatePairKey, pairKeyId, sameBytes, asPairKey, type PairKey } from '../crypto/pair-key.ts'
+import {
+  generatePairKey,
+  pairKeyId,
+  sameBytes,
+  asPairKey,
+  type PairKey,
+} from '../crypto/pair-key.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
+import { withDeadline } from './deadline.ts'
 import { FramingError, MAX_FRAME_BYTES, encodeFrame, readFrames } from './frames.ts'
 
 export const SYNC_PROTOCOL = '/objectsync/sync/1.0.0'
@@ -107,19 +114,25 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const ownNonce = nacl.randomBytes(HELLO_NONCE_BYTES)
     const ownKeys = keys.previous === undefined ? [keys.current] : [keys.current, keys.previous]
     const ownIds = ownKeys.map(pairKeyId)
-    await stream.send(encodeFrame(encode({ v: HELLO_VERSION, n: ownNonce, k: ownIds }) as Uint8Array))
-    const first = await withTimeout(frames.next(), HELLO_TIMEOUT_MS).catch(() => undefined)
+    await stream.send(encodeFrame(encode({ v: HELLO_VERSION, n: ownNonce, k: ownIds })))
+    const first = await withDeadline(frames.next(), HELLO_TIMEOUT_MS).catch(() => undefined)
     const hello = first === undefined || first.done ? undefined : parseHello(first.value)
-    if (hello === undefined) throw refuse(options, 'bad-hello', 'the peer did not send a valid hello')
+    if (hello === undefined)
+      throw refuse(options, 'bad-hello', 'the peer did not send a valid hello')
     const dialerIds = role === 'dialer' ? ownIds : hello.keyIds
     const listenerIds = role === 'dialer' ? hello.keyIds : ownIds
     const chosenId = dialerIds.find((id) => listenerIds.some((other) => sameBytes(id, other)))
     const key = chosenId && ownKeys.find((candidate) => sameBytes(pairKeyId(candidate), chosenId))
     if (key === undefined) {
-      throw refuse(options, 'no-common-key', 'the peer holds none of our pair keys (rotated elsewhere, or a different key file)')
+      throw refuse(
+        options,
+        'no-common-key',
+        'the peer holds none of our pair keys (rotated elsewhere, or a different key file)',
+      )
     }
     const [dialer, listener] = role === 'dialer' ? [local, remote] : [remote, local]
-    const [dialerNonce, listenerNonce] = role === 'dialer' ? [ownNonce, hello.nonce] : [hello.nonce, ownNonce]
+    const [dialerNonce, listenerNonce] =
+      role === 'dialer' ? [ownNonce, hello.nonce] : [hello.nonce, ownNonce]
     const session = createHash('sha256')
       .update('objectsync session v1\0')
       .update(dialerNonce)
@@ -141,7 +154,9 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
   /** Sends one payload; waits while the transport is full. */
   send(payload: Uint8Array): Promise<void> {
     if (payload.length > MAX_PAYLOAD_BYTES) {
-      return Promise.reject(new TypeError(`a payload has at most ${MAX_PAYLOAD_BYTES} bytes, got ${payload.length}`))
+      return Promise.reject(
+        new TypeError(`a payload has at most ${MAX_PAYLOAD_BYTES} bytes, got ${payload.length}`),
+      )
     }
     const body = new Uint8Array(payload.length + 1)
     body[0] = Kind.Data
@@ -184,7 +199,8 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
   }
 
   private async startRotation(key: PairKey): Promise<void> {
-    if (this.rotation !== undefined) throw new ObjectSyncError('PEER_UNREACHABLE', 'a key rotation is already running')
+    if (this.rotation !== undefined)
+      throw new ObjectSyncError('PEER_UNREACHABLE', 'a key rotation is already running')
     const previous = this.keys.current === key ? this.keys.previous! : this.keys.current
     await this.persist({ current: key, previous })
     const done = new Promise<void>((resolve, reject) => {
@@ -202,9 +218,13 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
   }
 
   /** Seals and sends in call order; `before`/`after` run around this frame's sealing. */
-  private sendBody(body: Uint8Array, around: { before?: () => void; after?: () => void } = {}): Promise<void> {
+  private sendBody(
+    body: Uint8Array,
+    around: { before?: () => void; after?: () => void } = {},
+  ): Promise<void> {
     const next = this.sending.then(async () => {
-      if (this.ended) throw this.failure ?? new ObjectSyncError('PEER_UNREACHABLE', 'the channel is closed')
+      if (this.ended)
+        throw this.failure ?? new ObjectSyncError('PEER_UNREACHABLE', 'the channel is closed')
       around.before?.()
       const sealed = this.sealer.seal(body)
       around.after?.()
@@ -229,9 +249,13 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       if (reason !== undefined) {
         this.options.logger.warn({ peer: this.remote, reason }, 'frame refused; closing the stream')
         this.options.onRefused?.(reason)
-        const refused = new ObjectSyncError('FRAME_REFUSED', `a frame from ${this.remote} was refused: ${reason}`, {
-          details: { reason },
-        })
+        const refused = new ObjectSyncError(
+          'FRAME_REFUSED',
+          `a frame from ${this.remote} was refused: ${reason}`,
+          {
+            details: { reason },
+          },
+        )
         this.options.stream.abort(refused)
         this.finish(refused)
       } else {
@@ -251,7 +275,12 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       this.opener.useKeys([next])
       // The acknowledgement is the first frame under the new key.
       await this.sendBody(Uint8Array.of(Kind.RotateAck), { before: () => this.sealer.useKey(next) })
-    } else if (kind === Kind.RotateAck && body.length === 1 && this.rotation && sameBytes(key, this.rotation.key)) {
+    } else if (
+      kind === Kind.RotateAck &&
+      body.length === 1 &&
+      this.rotation &&
+      sameBytes(key, this.rotation.key)
+    ) {
       const { key: next, done } = this.rotation
       this.rotation = undefined
       await this.persist({ current: next })
@@ -271,7 +300,9 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     if (this.ended) return
     this.ended = true
     this.failure = error
-    this.rotation?.failed(error ?? new ObjectSyncError('PEER_UNREACHABLE', 'the channel closed during a key rotation'))
+    this.rotation?.failed(
+      error ?? new ObjectSyncError('PEER_UNREACHABLE', 'the channel closed during a key rotation'),
+    )
     this.rotation = undefined
     this.wakeReader?.()
     this.wakePump?.()
@@ -297,24 +328,23 @@ function parseHello(frame: Uint8Array): { nonce: Uint8Array; keyIds: Uint8Array[
   }
   if (typeof hello !== 'object' || hello === null) return undefined
   const { v, n, k } = hello as { v?: unknown; n?: unknown; k?: unknown }
-  if (v !== HELLO_VERSION || !(n instanceof Uint8Array) || n.length !== HELLO_NONCE_BYTES) return undefined
+  if (v !== HELLO_VERSION || !(n instanceof Uint8Array) || n.length !== HELLO_NONCE_BYTES)
+    return undefined
   if (!Array.isArray(k) || k.length < 1 || k.length > 2) return undefined
   if (!k.every((id) => id instanceof Uint8Array && id.length === 8)) return undefined
   return { nonce: n, keyIds: k as Uint8Array[] }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-function refuse(options: SealedChannelOptions, reason: RefusalReason, message: string): ObjectSyncError {
+function refuse(
+  options: SealedChannelOptions,
+  reason: RefusalReason,
+  message: string,
+): ObjectSyncError {
   options.logger.warn({ peer: options.remote, reason }, message)
   options.onRefused?.(reason)
-  const error = new ObjectSyncError('FRAME_REFUSED', `${options.remote}: ${message}`, { details: { reason } })
+  const error = new ObjectSyncError('FRAME_REFUSED', `${options.remote}: ${message}`, {
+    details: { reason },
+  })
   options.stream.abort(error)
   return error
 }

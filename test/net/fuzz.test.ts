@@ -3,7 +3,12 @@
 // (100,000 in `npm test`, more with `npm run fuzz`); the seed is printed on failure.
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { FrameOpener, FrameRefusedError, FrameSealer, generatePairKey } from '../../src/crypto/index.ts'
+import {
+  FrameOpener,
+  FrameRefusedError,
+  FrameSealer,
+  generatePairKey,
+} from '../../src/crypto/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { SealedChannel, streamPair } from '../../src/net/index.ts'
@@ -32,7 +37,8 @@ function mutate(frame: Uint8Array, random: () => number): Uint8Array {
       copy[pick(copy.length)]! ^= 1 << pick(8)
       return copy
     case 1: // overwrite a run of bytes
-      for (let i = pick(copy.length), n = pick(16); n > 0 && i < copy.length; i++, n--) copy[i] = pick(256)
+      for (let i = pick(copy.length), n = pick(16); n > 0 && i < copy.length; i++, n--)
+        copy[i] = pick(256)
       return copy
     case 2: // truncate
       return copy.subarray(0, pick(copy.length))
@@ -41,7 +47,10 @@ function mutate(frame: Uint8Array, random: () => number): Uint8Array {
     case 4: // wholly random of a plausible size
       return new Uint8Array(randomBytes(pick(200)))
     default: // splice the head of one frame onto the tail of another position
-      return new Uint8Array([...copy.subarray(0, pick(copy.length)), ...copy.subarray(pick(copy.length))])
+      return new Uint8Array([
+        ...copy.subarray(0, pick(copy.length)),
+        ...copy.subarray(pick(copy.length)),
+      ])
   }
 }
 
@@ -51,7 +60,9 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
     const key = generatePairKey()
     const session = new Uint8Array(randomBytes(16))
     const sealer = new FrameSealer(key, session, 0)
-    const valid = Array.from({ length: 64 }, (_, i) => sealer.seal(new Uint8Array(randomBytes(i * 3))))
+    const valid = Array.from({ length: 64 }, (_, i) =>
+      sealer.seal(new Uint8Array(randomBytes(i * 3))),
+    )
     let opened = 0
     for (let i = 0; i < FRAMES; i++) {
       const opener = new FrameOpener([key], session, 0)
@@ -66,7 +77,8 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
         opener.open(input)
         opened++
       } catch (error) {
-        if (!(error instanceof FrameRefusedError)) throw new Error(`seed ${SEED}, frame ${i}: ${String(error)}`)
+        if (!(error instanceof FrameRefusedError))
+          throw new Error(`seed ${SEED}, frame ${i}: ${String(error)}`)
       }
     }
     // Every valid frame but the first is out of order for a fresh opener; mutations
@@ -80,15 +92,16 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
       const bytes = new Uint8Array(randomBytes(Math.floor(random() * 300)))
       // Keep lengths small sometimes, so that whole frames come out too.
       if (bytes.length > 4 && random() < 0.5) bytes.set([0, 0, 0, Math.floor(random() * 40)], 0)
-      const chunks = async function* () {
-        for (let offset = 0; offset < bytes.length; ) {
-          const size = 1 + Math.floor(random() * 50)
-          yield bytes.subarray(offset, offset + size)
-          offset += size
-        }
+      const chunks: Uint8Array[] = []
+      for (let offset = 0; offset < bytes.length;) {
+        const size = 1 + Math.floor(random() * 50)
+        chunks.push(bytes.subarray(offset, offset + size))
+        offset += size
       }
       try {
-        for await (const frame of readFrames(chunks(), 64)) expect(frame.length).toBeLessThanOrEqual(64)
+        for await (const frame of readFrames(toAsync(chunks), 64)) {
+          expect(frame.length).toBeLessThanOrEqual(64)
+        }
       } catch (error) {
         expect(error, `seed ${SEED}, run ${run}`).toBeInstanceOf(FramingError)
       }
@@ -110,7 +123,13 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
         logger: silentLogger,
       })
       await attacker.send(encodeFrame(new Uint8Array(randomBytes(Math.floor(random() * 120)))))
-      await expect(opening, `seed ${SEED}, run ${run}`).rejects.toMatchObject({ code: 'FRAME_REFUSED' })
+      await expect(opening, `seed ${SEED}, run ${run}`).rejects.toMatchObject({
+        code: 'FRAME_REFUSED',
+      })
     }
   })
 })
+
+async function* toAsync(chunks: Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const chunk of chunks) yield await Promise.resolve(chunk)
+}

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { generatePairKey, type PairKey } from '../../src/crypto/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
-import { SealedChannel, streamPair, type ByteStream, type ChannelKeys, type RefusalReason } from '../../src/net/index.ts'
+import {
+  SealedChannel,
+  streamPair,
+  type ByteStream,
+  type ChannelKeys,
+  type RefusalReason,
+} from '../../src/net/index.ts'
 import { encodeFrame, readFrames } from '../../src/net/frames.ts'
 
 const A = 'instance-a' as InstanceId
@@ -11,7 +17,13 @@ const B = 'instance-b' as InstanceId
 type Tamper = (frame: Uint8Array, index: number, direction: 'a->b' | 'b->a') => Uint8Array[]
 
 /** Forwards frames between two streams, letting `tamper` change, drop, repeat or inject them. */
-function relay(from: ByteStream, to: ByteStream, direction: 'a->b' | 'b->a', tamper: Tamper, back?: ByteStream) {
+function relay(
+  from: ByteStream,
+  to: ByteStream,
+  direction: 'a->b' | 'b->a',
+  tamper: Tamper,
+  back?: ByteStream,
+) {
   void (async () => {
     let index = 0
     try {
@@ -37,7 +49,11 @@ interface Pair {
   keysB: ChannelKeys[]
 }
 
-async function connect(keysA: ChannelKeys, keysB: ChannelKeys, tamper: Tamper = (f) => [f]): Promise<Pair> {
+async function connect(
+  keysA: ChannelKeys,
+  keysB: ChannelKeys,
+  tamper: Tamper = (f) => [f],
+): Promise<Pair> {
   const [aEnd, mA] = streamPair()
   const [mB, bEnd] = streamPair()
   relay(mA, mB, 'a->b', tamper, mA)
@@ -48,12 +64,24 @@ async function connect(keysA: ChannelKeys, keysB: ChannelKeys, tamper: Tamper = 
   const savedB: ChannelKeys[] = []
   const [a, b] = await Promise.all([
     SealedChannel.open({
-      stream: aEnd, role: 'dialer', local: A, remote: B, keys: keysA, logger: silentLogger,
-      saveKeys: (k) => (savedA.push(k), Promise.resolve()), onRefused: (r) => refusedAtA.push(r),
+      stream: aEnd,
+      role: 'dialer',
+      local: A,
+      remote: B,
+      keys: keysA,
+      logger: silentLogger,
+      saveKeys: (k) => (savedA.push(k), Promise.resolve()),
+      onRefused: (r) => refusedAtA.push(r),
     }),
     SealedChannel.open({
-      stream: bEnd, role: 'listener', local: B, remote: A, keys: keysB, logger: silentLogger,
-      saveKeys: (k) => (savedB.push(k), Promise.resolve()), onRefused: (r) => refusedAtB.push(r),
+      stream: bEnd,
+      role: 'listener',
+      local: B,
+      remote: A,
+      keys: keysB,
+      logger: silentLogger,
+      saveKeys: (k) => (savedB.push(k), Promise.resolve()),
+      onRefused: (r) => refusedAtB.push(r),
     }),
   ])
   return { a, b, refusedAtA, refusedAtB, keysA: savedA, keysB: savedB }
@@ -89,8 +117,18 @@ describe('sealed channels', () => {
   // Frame 1 carries m0 and frame 2 m1; the attack hits frame 2.
   const attacks: [string, Tamper, RefusalReason, string[]][] = [
     ['a flipped bit', (f, i) => (i === 2 ? [flip(f)] : [f]), 'does-not-open', ['m0']],
-    ['a truncated frame', (f, i) => (i === 2 ? [f.subarray(0, f.length - 1)] : [f]), 'does-not-open', ['m0']],
-    ['a frame cut below the minimum size', (f, i) => (i === 2 ? [f.subarray(0, 10)] : [f]), 'too-short', ['m0']],
+    [
+      'a truncated frame',
+      (f, i) => (i === 2 ? [f.subarray(0, f.length - 1)] : [f]),
+      'does-not-open',
+      ['m0'],
+    ],
+    [
+      'a frame cut below the minimum size',
+      (f, i) => (i === 2 ? [f.subarray(0, 10)] : [f]),
+      'too-short',
+      ['m0'],
+    ],
     ['a replayed frame', (f, i) => (i === 2 ? [f, f] : [f]), 'replayed-or-reordered', ['m0', 'm1']],
     ['reordered frames', reorder(), 'replayed-or-reordered', ['m0']],
   ]
@@ -142,7 +180,10 @@ describe('sealed channels', () => {
 
   it('refuse to open with a peer that holds none of our keys', async () => {
     const attempt = connect({ current: generatePairKey() }, { current: generatePairKey() })
-    await expect(attempt).rejects.toMatchObject({ code: 'FRAME_REFUSED', details: { reason: 'no-common-key' } })
+    await expect(attempt).rejects.toMatchObject({
+      code: 'FRAME_REFUSED',
+      details: { reason: 'no-common-key' },
+    })
   })
 
   it('rotate the key: both save the new key, and frames under the old one are refused after', async () => {
@@ -172,14 +213,19 @@ describe('sealed channels', () => {
     expect((await atB2).payloads).toEqual([])
     expect(again.refusedAtB).toEqual(['does-not-open'])
     // And a peer still holding only the old key is refused at the hello.
-    await expect(connect({ current: old }, { current: fresh })).rejects.toMatchObject({ code: 'FRAME_REFUSED' })
+    await expect(connect({ current: old }, { current: fresh })).rejects.toMatchObject({
+      code: 'FRAME_REFUSED',
+    })
   })
 
   it('finish a rotation cut short by a restart: the next session completes it', async () => {
     const old = generatePairKey()
     const fresh = generatePairKey()
     // A saved the new key (keeping the old) but B never received it.
-    const { a, b, keysA, keysB } = await connect({ current: fresh, previous: old }, { current: old })
+    const { a, b, keysA, keysB } = await connect(
+      { current: fresh, previous: old },
+      { current: old },
+    )
     const atB = drain(b)
     await a.send(text('after restart'))
     await new Promise((resolve) => setTimeout(resolve, 50))
