@@ -46,7 +46,7 @@ describe('the skeleton', () => {
       encoding: 'utf8',
     })
     expect(unknown.status).toBe(2)
-    expect(unknown.stderr).toContain('unknown command "frobnicate"')
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'")
   })
 
   it('logs JSON lines with a namespace per part', () => {
