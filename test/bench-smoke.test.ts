@@ -3,6 +3,7 @@
 // reports sane numbers.
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
 import { tempDir } from './helpers/stores.ts'
 
@@ -12,5 +13,13 @@ describe('benchmark smoke runs', () => {
     expect(result.count).toBe(1000)
     for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
     expect(result.rawJsonBytesPerObject).toBeGreaterThan(100)
+  })
+
+  it('bench:link runs on 2 MB of frames of two sizes', async () => {
+    const results = await runLinkBench(2e6, [1024, 64 * 1024])
+    expect(results.map((r) => r.frameBytes)).toEqual([1024, 64 * 1024])
+    for (const result of results) {
+      for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
+    }
   })
 })
