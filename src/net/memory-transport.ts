@@ -167,9 +167,9 @@ class Backpressured {
     while (this.failure === undefined && this.queue.unreadBytes >= HIGH_WATER_BYTES) {
       await new Promise<void>((resolve) => this.waiting.push(resolve))
     }
-    if (this.failure !== undefined) {
-      throw new ObjectSyncError('PEER_UNREACHABLE', `the stream is closed: ${this.failure.message}`)
-    }
+    // As libp2p does, a reset stream fails the write with a plain error; the link layer
+    // decides what it means.
+    if (this.failure !== undefined) throw new Error(`the stream was reset: ${this.failure.message}`)
   }
 
   fail(reason: Error): void {

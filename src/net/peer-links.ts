@@ -171,7 +171,18 @@ export class PeerLinks {
       throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
     const keys = await this.options.registry.keys(peer)
     const stream = await transport.dial(peer, record.addresses, SYNC_PROTOCOL)
-    return this.track(await this.openChannel(stream, peer, 'dialer', keys))
+    const channel = await this.openChannel(stream, peer, 'dialer', keys).catch((error: unknown) => {
+      if (isObjectSyncError(error)) throw error
+      // The peer reset the stream before its hello: it does not take us as paired.
+      throw new ObjectSyncError(
+        'PEER_REFUSED',
+        `${record.name} (${peer}) closed the sync stream: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      )
+    })
+    return this.track(channel)
   }
 
   private async acceptSync(stream: ByteStream, remote: InstanceId): Promise<void> {

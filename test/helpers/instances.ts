@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { InstanceId } from '../../src/model/index.ts'
 import type { SealedChannel } from '../../src/net/index.ts'
 import {
+  MemoryNetwork,
   PeerLinks,
   PeerRegistry,
   createLibp2pTransport,
@@ -21,21 +22,28 @@ export interface LinkedInstance {
   stop(): Promise<void>
 }
 
-/** A peer link on real libp2p over loopback TCP, with its files in `dir`. */
+export type TransportKind = 'libp2p' | 'memory'
+const network = new MemoryNetwork()
+
+/** A peer link on real libp2p over loopback TCP (or the memory network), with its files in `dir`. */
 export async function startInstance(
   name: string,
   dir = tempDir(`link-${name}`),
+  kind: TransportKind = 'libp2p',
 ): Promise<LinkedInstance> {
   const registry = new PeerRegistry(directoryFiles(dir))
   await registry.load()
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
   const inbound: SealedChannel[] = []
   const links = new PeerLinks({ registry, name, onChannel: (channel) => inbound.push(channel) })
-  const transport = await createLibp2pTransport({
-    privateKey: identity.privateKey,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    gate: links.admits,
-  })
+  const transport =
+    kind === 'memory'
+      ? network.transport(identity.id, links.admits)
+      : await createLibp2pTransport({
+          privateKey: identity.privateKey,
+          listen: ['/ip4/127.0.0.1/tcp/0'],
+          gate: links.admits,
+        })
   await transport.start()
   await links.start(transport)
   return {
