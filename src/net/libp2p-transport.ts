@@ -13,7 +13,7 @@ import { createLibp2p } from 'libp2p'
 import { ObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
-import { ByteQueue, type ByteStream, type StreamHandler } from './byte-stream.ts'
+import { ByteQueue, HIGH_WATER_BYTES, type ByteStream, type StreamHandler } from './byte-stream.ts'
 import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
 
 export interface Libp2pTransportOptions {
@@ -156,12 +156,23 @@ function wrapStream(stream: Stream): ByteStream {
     () => stream.resume(),
   )
   stream.addEventListener('message', (event) => queue.push(event.data.subarray()))
-  stream.addEventListener('remoteCloseWrite', () => queue.end())
+  // 'end', not 'remoteCloseWrite': the remote may close while we have paused reading and
+  // bytes still wait in libp2p's read buffer; 'end' comes once those are delivered.
+  stream.addEventListener('end', () => queue.end())
   stream.addEventListener('close', (event) => queue.end(event.error))
   return {
     [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
     async send(bytes) {
-      if (!stream.send(bytes)) await stream.onDrain()
+      stream.send(bytes)
+      // send() returns false only when the muxer is full; while an earlier write is still
+      // in progress it returns true and the bytes pile up in the stream's own buffer. A
+      // sender awaiting only send() would then never yield to I/O (measured: 6 GB queued
+      // in 3 s, 124 KB delivered). Wait until that buffer is small again.
+      while (stream.writeBufferLength > HIGH_WATER_BYTES) {
+        if (stream.status !== 'open') throw new Error(`the stream is ${stream.status}`)
+        if (stream.writableNeedsDrain) await drained(stream)
+        else await new Promise((resolve) => setImmediate(resolve))
+      }
     },
     async close() {
       await stream.close()
@@ -171,4 +182,28 @@ function wrapStream(stream: Stream): ByteStream {
       queue.end(reason)
     },
   }
+}
+
+/**
+ * The next 'drain' of `stream`. Not stream.onDrain(): in @libp2p/utils 7.4 its promise is
+ * never reset once resolved, so after the first drain it resolves at once even when the
+ * muxer is full, and a sender spins on microtasks without ever yielding to I/O.
+ */
+function drained(stream: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      cleanup()
+      resolve()
+    }
+    const onClose = () => {
+      cleanup()
+      reject(new Error(`the stream is ${stream.status}`))
+    }
+    const cleanup = () => {
+      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('close', onClose)
+    }
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('close', onClose)
+  })
 }

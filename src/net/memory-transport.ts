@@ -166,6 +166,8 @@ class Backpressured {
     if (this.failure === undefined) this.queue.push(bytes.slice())
     while (this.failure === undefined && this.queue.unreadBytes >= HIGH_WATER_BYTES) {
       await new Promise<void>((resolve) => this.waiting.push(resolve))
+      // Yield to timers and I/O as a socket would; microtasks alone would starve them.
+      await new Promise((resolve) => setImmediate(resolve))
     }
     // As libp2p does, a reset stream fails the write with a plain error; the link layer
     // decides what it means.

@@ -138,5 +138,39 @@ export function transportConformance(name: string, factory: TransportFactory): v
       expect(received.every((byte) => byte === 7)).toBe(true)
       await Promise.all([a.stop(), b.stop()])
     })
+
+    // Regression: @libp2p/utils' onDrain() promise is never re-armed after the first
+    // drain, so a sender awaiting send() in a loop spun on microtasks, starved the event
+    // loop and queued gigabytes; the bench then died on a libp2p timeout.
+    it('regression: a tight send loop yields to I/O and the reader keeps up', async () => {
+      const allowA = new Set<string>()
+      const allowB = new Set<string>()
+      const a = await factory.make(allowA)
+      const b = await factory.make(allowB)
+      allowA.add(b.localId)
+      allowB.add(a.localId)
+      let received = 0
+      await b.handle('/test/1', (stream) => {
+        void (async () => {
+          for await (const chunk of stream) received += chunk.length
+        })()
+      })
+      const stream = await a.dial(b.localId, b.addresses(), '/test/1')
+      let timerFired = false
+      setTimeout(() => (timerFired = true), 0)
+      const chunk = new Uint8Array(1024)
+      let sent = 0
+      let receivedWhileSending = 0
+      for (let i = 0; i < 20_000; i++) {
+        await stream.send(chunk)
+        sent += chunk.length
+        if (i === 19_999) receivedWhileSending = received
+      }
+      expect(timerFired).toBe(true)
+      // The sender is never more than a few buffers ahead of the reader.
+      expect(sent - receivedWhileSending).toBeLessThan(8 << 20)
+      await stream.close()
+      await Promise.all([a.stop(), b.stop()])
+    })
   })
 }
