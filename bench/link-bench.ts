@@ -97,7 +97,7 @@ export async function runLinkBench(
       const raw = await a.transport.dial(b.id, b.transport.addresses(), RAW_PROTOCOL)
       for (let i = 0; i < frames; i++) await raw.send(encodeFrame(payload))
       await raw.close()
-      const rawCount = await await until(() => rawReceived)
+      const rawCount = await until(() => rawReceived)
       rawReceived = undefined
       const rawMs = performance.now() - rawStart
 
