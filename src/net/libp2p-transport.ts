@@ -16,10 +16,13 @@ import type { InstanceId } from '../model/index.ts'
 import { ByteQueue, HIGH_WATER_BYTES, type ByteStream, type StreamHandler } from './byte-stream.ts'
 import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
 
+/** Where an instance listens unless its config says otherwise. */
+export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['/ip4/0.0.0.0/tcp/7400']
+
 export interface Libp2pTransportOptions {
   privateKey: PrivateKey
-  /** Multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/7400. */
-  listen: readonly string[]
+  /** Multiaddrs to listen on; DEFAULT_LISTEN_ADDRESSES when absent. */
+  listen?: readonly string[]
   gate: ConnectionGate
   logger?: Logger
 }
@@ -33,7 +36,7 @@ export async function createLibp2pTransport(options: Libp2pTransportOptions): Pr
   const admitted = (peer: { toString(): string }) => options.gate(peer.toString() as InstanceId)
   const node = await createLibp2p({
     privateKey: options.privateKey,
-    addresses: { listen: [...options.listen] },
+    addresses: { listen: [...(options.listen ?? DEFAULT_LISTEN_ADDRESSES)] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
