@@ -3,7 +3,7 @@
 // and an expiry. It is a secret: whoever holds it can pair while it is open.
 //
 //   token = "os1." + base64url(CBOR [id, addresses, name, inviteId, secret, expiresAt])
-import { decode, encode } from 'cbor-x'
+import { decode, encode } from 'cborg'
 import nacl from 'tweetnacl'
 import { ObjectSyncError } from '../errors.ts'
 

@@ -6,7 +6,7 @@
 //   inviter → joiner    challenge  { ephemeral key, nonce }            or refused
 //   joiner  → inviter   proof      { HMAC(secret, transcript, "joiner") }
 //   inviter → joiner    accepted   { HMAC(secret, transcript, "inviter"), name, addresses } or refused
-import { decode, encode } from 'cbor-x'
+import { decode, encode } from 'cborg'
 import type { Invite } from '../crypto/invite.ts'
 import {
   checkPairingProof,

@@ -3,7 +3,7 @@
 // holds), from which both derive the session id and agree on a key; after that every
 // frame is sealed (src/crypto/frame-sealer.ts). A frame that fails any check closes the
 // stream with a logged reason, and nothing from it reaches the consumer.
-import { decode, encode } from 'cbor-x'
+import { decode, encode } from 'cborg'
 import { createHash } from 'node:crypto'
 import nacl from 'tweetnacl'
 import {
