@@ -5,6 +5,7 @@
 //   d/<objectId>/<facet>/c<nnnnnnnnnn>  changes appended since that snapshot
 //   t/<type>/<objectId>                 index for listing objects by type
 //   f/<seq, 16 digits>                  the feed: { t: type, f: facetId }
+//   s/<key>                             sync state (per-peer cursors)
 //   m/format                            the layout version
 //
 // All keys of one object sit under d/<objectId>/, so one range read loads the object.
@@ -18,6 +19,8 @@ export const FORMAT_VERSION = '1'
 const SEQ_DIGITS = 16
 const CHUNK_DIGITS = 10
 export const FEED_PREFIX = 'f/'
+export const DOC_PREFIX = 'd/'
+export const SYNC_STATE_PREFIX = 's/'
 
 export function objectPrefix(object: ObjectId): string {
   return `d/${object}/`

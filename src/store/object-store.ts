@@ -49,6 +49,8 @@ import {
   typeIndexKey,
   typeIndexPrefix,
   FEED_PREFIX,
+  DOC_PREFIX,
+  SYNC_STATE_PREFIX,
 } from './keys.ts'
 import { KeyedMutex } from './keyed-mutex.ts'
 import { LruCache } from './lru-cache.ts'
@@ -401,6 +403,45 @@ export class ObjectStore {
     facet: FacetId,
     changes: readonly Uint8Array[],
   ): Promise<AppliedChanges> {
+    return this.applyRemote(facet, 'changes', (base) => {
+      const start = base ?? A.init<never>({ actor: this.actor })
+      try {
+        return A.applyChanges(start, [...changes])[0]
+      } catch (error) {
+        if (base === undefined) A.free(start)
+        throw error
+      }
+    })
+  }
+
+  /**
+   * Merges a peer's whole stored facet (as `getFacetBytes` returns it): the bulk path of a
+   * first sync. A facet new here is stored as received, once it has loaded and passed
+   * the same checks as remote changes; one that exists gets only what it lacked.
+   */
+  async applyRemoteDocument(facet: FacetId, bytes: Uint8Array): Promise<AppliedChanges> {
+    return this.applyRemote(
+      facet,
+      'document',
+      (base) =>
+        base === undefined
+          ? A.load<never>(bytes, { actor: this.actor })
+          : A.loadIncremental(base, bytes),
+      bytes,
+    )
+  }
+
+  /**
+   * The shared path of remote changes: integrate, check, and commit with a feed entry.
+   * Throws INVALID_CHANGES, storing nothing, when integration fails or the result is
+   * not a valid facet. Objects new here are not kept loaded, as with local creates.
+   */
+  private async applyRemote(
+    facet: FacetId,
+    what: 'changes' | 'document',
+    integrate: (base: Doc | undefined) => Doc,
+    storeAsReceived?: Uint8Array,
+  ): Promise<AppliedChanges> {
     const commits = this.openCommits()
     const parsed = parseFacetId(facet)
     if (parsed === undefined) {
@@ -410,19 +451,21 @@ export class ObjectStore {
     return this.locks.run(object, async () => {
       const loaded = await this.load(object)
       const state = loaded?.facets.get(name)
-      const base = state?.doc ?? A.init<never>({ actor: this.actor })
-      const before = A.getHeads(base)
+      const before = state === undefined ? [] : A.getHeads(state.doc)
       let next: Doc
       try {
-        ;[next] = A.applyChanges(base, changes as Uint8Array[])
+        next = integrate(state?.doc)
       } catch (error) {
-        this.discard(object, name, base, loaded, state)
-        throw new ObjectSyncError('INVALID_CHANGES', `changes for ${facet} could not be parsed`, {
-          cause: error,
-        })
+        if (state !== undefined) this.discard(object, name, state.doc, loaded, state)
+        throw new ObjectSyncError(
+          'INVALID_CHANGES',
+          `the ${what} for ${facet} could not be parsed`,
+          {
+            cause: error,
+          },
+        )
       }
       const after = A.getHeads(next)
-      const missingDeps = A.getMissingDeps(next, [])
       const changed = !sameHeads(before, after)
       const content = readFacetDoc(next)
       const problem = changed ? checkRemoteFacet(name, next, content, loaded?.type) : undefined
@@ -430,7 +473,7 @@ export class ObjectStore {
         this.discard(object, name, next, loaded, state)
         throw new ObjectSyncError(
           'INVALID_CHANGES',
-          `changes for ${facet} were refused: ${problem}`,
+          `the ${what} for ${facet} were refused: ${problem}`,
         )
       }
       const type = (loaded?.type ?? content.type) as ObjectType
@@ -441,22 +484,110 @@ export class ObjectStore {
         changed,
         fields: changed ? changedFields(next, before, after) : [],
         heads: after,
-        missingDeps,
+        missingDeps: A.getMissingDeps(next, []),
       }
       if (!changed) {
         this.replaceDoc(object, loaded, name, next, state)
         return result
       }
-      const target = loaded ?? { type, facets: new Map<FacetName, LoadedFacet>() }
-      const appended = A.getChangesSince(next, before)
-      const extraOps: StorageOp[] =
-        loaded === undefined ? [{ type: 'put', key: typeIndexKey(type, object), value: EMPTY }] : []
-      await this.commitChanges(commits, object, target, new Map([[name, next]]), {
-        appended: new Map([[name, appended]]),
-        extraOps,
+      if (loaded === undefined) {
+        await this.commitNewObject(commits, object, type, name, next, storeAsReceived)
+        return result
+      }
+      await this.commitChanges(commits, object, loaded, new Map([[name, next]]), {
+        appended: new Map([[name, A.getChangesSince(next, before)]]),
       })
       return result
     })
+  }
+
+  /** Stores the first facet of an object that arrived from a peer, and lets it go. */
+  private async commitNewObject(
+    commits: CommitQueue,
+    object: ObjectId,
+    type: ObjectType,
+    facet: FacetName,
+    doc: Doc,
+    storeAsReceived: Uint8Array | undefined,
+  ): Promise<void> {
+    try {
+      await commits.submit(
+        [
+          { type: 'put', key: typeIndexKey(type, object), value: EMPTY },
+          { type: 'put', key: snapshotKey(object, facet), value: storeAsReceived ?? A.save(doc) },
+        ],
+        [{ facet: facetId(object, facet), object, type }],
+      )
+    } finally {
+      A.free(doc)
+    }
+  }
+
+  /**
+   * A facet's stored bytes — its snapshot and appended changes, concatenated — loadable
+   * with Automerge.load, read without loading the document.
+   */
+  async getFacetBytes(facet: FacetId): Promise<Uint8Array | undefined> {
+    this.openCommits()
+    const parsed = parseFacetId(facet)
+    if (parsed === undefined) return undefined
+    const prefix = `${objectPrefix(parsed.object)}${parsed.facet}/`
+    return this.locks.run(parsed.object, async () => {
+      const chunks: Uint8Array[] = []
+      let snapshot: Uint8Array | undefined
+      for await (const [key, value] of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+        // Keys sort chunks (c…) before the snapshot (s); the snapshot must come first.
+        if (key.endsWith('/s')) snapshot = value
+        else chunks.push(value)
+      }
+      if (snapshot === undefined && chunks.length === 0) return undefined
+      return concat(snapshot, chunks)
+    })
+  }
+
+  /**
+   * Every stored facet in key order, a page at a time, read in one range scan without
+   * loading documents: the bulk path of a first sync. Pass the returned `next` to go on.
+   */
+  async scanFacets(
+    options: { after?: string; maxBytes?: number } = {},
+  ): Promise<{ facets: { facet: FacetId; bytes: Uint8Array }[]; next: string | undefined }> {
+    this.openCommits()
+    const maxBytes = options.maxBytes ?? 1 << 20
+    const facets: { facet: FacetId; bytes: Uint8Array }[] = []
+    let current: { facet: FacetId; parts: Uint8Array[]; snapshot?: Uint8Array } | undefined
+    let bytes = 0
+    const flush = () => {
+      if (current === undefined) return
+      facets.push({ facet: current.facet, bytes: concat(current.snapshot, current.parts) })
+      current = undefined
+    }
+    const gte = options.after === undefined ? DOC_PREFIX : `${DOC_PREFIX}${options.after}/\uffff`
+    for await (const [key, value] of this.storage.range({ gte, lt: prefixEnd(DOC_PREFIX) })) {
+      const slash = key.lastIndexOf('/')
+      const facet = key.slice(DOC_PREFIX.length, slash) as FacetId
+      if (current?.facet !== facet) {
+        flush()
+        // Stop between facets once the page is full.
+        if (bytes >= maxBytes) return { facets, next: facets[facets.length - 1]!.facet }
+        current = { facet, parts: [] }
+      }
+      if (key.endsWith('/s')) current.snapshot = value
+      else current.parts.push(value)
+      bytes += value.length
+    }
+    flush()
+    return { facets, next: undefined }
+  }
+
+  /** Small values the sync engine keeps per peer (cursors), stored with the documents. */
+  async getSyncState(key: string): Promise<Uint8Array | undefined> {
+    this.openCommits()
+    return this.storage.get(SYNC_STATE_PREFIX + key)
+  }
+
+  async putSyncState(key: string, value: Uint8Array): Promise<void> {
+    await this.openCommits().submit([{ type: 'put', key: SYNC_STATE_PREFIX + key, value }], [])
   }
 
   async getHeads(facet: FacetId): Promise<string[] | undefined> {
