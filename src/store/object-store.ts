@@ -127,6 +127,8 @@ export interface AppliedChanges {
   heads: string[]
   /** Hashes of changes that are needed before some received changes can apply. */
   missingDeps: string[]
+  /** The facet was new here and is now exactly what was received (nothing to send back). */
+  storedAsReceived: boolean
 }
 
 interface LoadedFacet {
@@ -485,6 +487,7 @@ export class ObjectStore {
         fields: changed ? changedFields(next, before, after) : [],
         heads: after,
         missingDeps: A.getMissingDeps(next, []),
+        storedAsReceived: changed && state === undefined && storeAsReceived !== undefined,
       }
       if (!changed) {
         this.replaceDoc(object, loaded, name, next, state)

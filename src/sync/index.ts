@@ -1,0 +1,11 @@
+// The sync engine: sessions per peer over sealed channels, per-peer cursors that persist,
+// bulk first sync of whole facets, live push of new changes, and relay between peers
+// (a change received from one peer is in the feed, and so goes on to the others).
+export {
+  SyncEngine,
+  type PeerSyncState,
+  type SyncEngineOptions,
+  type SyncLinks,
+} from './sync-engine.ts'
+export { PeerSession, cursorKey, type SessionProgress, type SyncChannel } from './peer-session.ts'
+export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'

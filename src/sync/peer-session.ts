@@ -1,0 +1,287 @@
+// One sync session with one peer over one channel. Both sides play both roles: each asks
+// for the other's feed after the cursor it saved, and sends its own — whole facets,
+// many per frame, under credit-based flow control — then pushes new changes live.
+import { isObjectSyncError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { FacetId, InstanceId } from '../model/index.ts'
+import type { FeedEntry, ObjectStore } from '../store/index.ts'
+import { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
+
+/** What a session needs of a peer link: a sealed, ordered, flow-controlled channel. */
+export interface SyncChannel extends AsyncIterable<Uint8Array> {
+  readonly remote: InstanceId
+  send(payload: Uint8Array): Promise<void>
+  close(): Promise<void>
+  abort(reason: Error): void
+}
+
+export interface SessionProgress {
+  /** Facets (roughly) the peer announced for this session's catch-up. */
+  total: number
+  /** Facets received so far in this session. */
+  done: number
+  /** True once the peer has sent everything it had and pushes live changes. */
+  caughtUp: boolean
+}
+
+export interface SessionOptions {
+  channel: SyncChannel
+  store: ObjectStore
+  logger: Logger
+  /** Payload bytes per batch: many facets per frame, well under the 4 MiB frame limit. */
+  batchBytes?: number
+  /** Batches the receiver lets the sender have in flight. */
+  credits?: number
+  onProgress?: (progress: SessionProgress) => void
+  /** Called after each batch is applied here, with the facets that changed. */
+  onApplied?: (changed: number) => void
+}
+
+const DEFAULT_BATCH_BYTES = 1 << 20
+// Four 1 MiB batches in flight keep the pipe full on loopback while bounding what the
+// receiver must hold; a batch applies in well under the round trip it takes to refill.
+const DEFAULT_CREDITS = 4
+const FEED_PAGE = 2000
+
+export function cursorKey(peer: InstanceId): string {
+  return `received/${peer}`
+}
+
+export class PeerSession {
+  readonly peer: InstanceId
+  readonly progress: SessionProgress = { total: 0, done: 0, caughtUp: false }
+  readonly stats = {
+    batchesSent: 0,
+    facetsSent: 0,
+    batchesReceived: 0,
+    facetsApplied: 0,
+    facetsRefused: 0,
+  }
+  /** Our feed sequence up to which the peer has been sent everything (in this session). */
+  sentUpTo = 0
+  /** The peer's feed end, as its last plan said. */
+  peerLastSeq = 0
+  private credits = 0
+  private wakeSender: (() => void) | undefined
+  private closed = false
+  private received = 0
+  /** True while a batch from the peer is being applied. */
+  private applying = false
+  /** Facets the peer just gave us whole: their feed entries are not sent back to it. */
+  private readonly echoes = new Set<FacetId>()
+  private readonly batchBytes: number
+  private readonly log: Logger
+
+  constructor(private readonly options: SessionOptions) {
+    this.peer = options.channel.remote
+    this.batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES
+    this.log = options.logger
+  }
+
+  /** The peer's feed sequence up to which we hold everything (the saved cursor). */
+  get receivedUpTo(): number {
+    return this.received
+  }
+
+  /** Runs until the channel ends; never throws (a broken session is logged and closed). */
+  async run(): Promise<void> {
+    const { channel, store } = this.options
+    try {
+      this.received = await readCursor(store, this.peer)
+      await this.send({ t: 'want', after: this.received })
+      await this.send({ t: 'credit', n: this.options.credits ?? DEFAULT_CREDITS })
+      let sender: Promise<void> | undefined
+      for await (const payload of channel) {
+        const message = decodeMessage(payload)
+        if (typeof message === 'string') {
+          this.log.warn(
+            { peer: this.peer, reason: message },
+            'sync message refused; closing the session',
+          )
+          channel.abort(new Error(`sync protocol violation: ${message}`))
+          break
+        }
+        if (message.t === 'want') {
+          sender ??= this.sendFeed(message.after).catch((error: unknown) => this.fail(error))
+        } else if (message.t === 'credit') {
+          this.credits += message.n
+          this.wake()
+        } else if (message.t === 'plan') {
+          this.peerLastSeq = message.lastSeq
+          this.progress.total = message.total
+          this.progress.done = 0
+          this.options.onProgress?.({ ...this.progress })
+        } else if (message.t === 'live') {
+          this.progress.caughtUp = true
+          this.progress.done = Math.max(this.progress.done, this.progress.total)
+          this.options.onProgress?.({ ...this.progress })
+        } else {
+          await this.receiveBatch(message.items, message.upTo)
+        }
+      }
+    } catch (error) {
+      this.fail(error)
+    } finally {
+      this.closed = true
+      this.wake()
+    }
+  }
+
+  close(): void {
+    this.closed = true
+    this.wake()
+    void this.options.channel.close()
+  }
+
+  private async receiveBatch(items: [FacetId, Uint8Array][], upTo: number): Promise<void> {
+    const { store } = this.options
+    this.stats.batchesReceived++
+    this.applying = true
+    const results = await Promise.all(
+      items.map(([facet, bytes]) =>
+        store.applyRemoteDocument(facet, bytes).catch((error: unknown) => {
+          // One bad facet is refused and reported; the rest of the batch still applies.
+          if (!isObjectSyncError(error, 'INVALID_CHANGES')) throw error
+          this.stats.facetsRefused++
+          this.log.error({ peer: this.peer, facet, err: error }, 'facet from peer refused')
+          return undefined
+        }),
+      ),
+    )
+    for (const result of results) if (result?.storedAsReceived) this.echoes.add(result.facet)
+    this.applying = false
+    this.wake()
+    const changed = results.filter((result) => result?.changed === true).length
+    this.stats.facetsApplied += changed
+    if (upTo > this.received) {
+      this.received = upTo
+      await store.putSyncState(cursorKey(this.peer), new TextEncoder().encode(String(upTo)))
+    }
+    this.progress.done += items.length
+    this.options.onProgress?.({ ...this.progress })
+    this.options.onApplied?.(changed)
+    await this.send({ t: 'credit', n: 1 })
+  }
+
+  /** Sends the peer everything after `after`, then every new change as it happens. */
+  private async sendFeed(after: number): Promise<void> {
+    const { store } = this.options
+    const queued: FeedEntry[] = []
+    const unsubscribe = store.subscribe((entries) => {
+      queued.push(...entries)
+      this.wake()
+    })
+    try {
+      const start = store.lastSeq
+      await this.send({ t: 'plan', total: Math.max(0, start - after), lastSeq: start })
+      if (after === 0) await this.sendEverything(start)
+      else await this.sendFeedRange(after, start)
+      this.sentUpTo = Math.max(this.sentUpTo, start)
+      await this.send({ t: 'live' })
+      while (!this.closed) {
+        // Wait out a batch being applied, so that its echoes are known before we look.
+        // Every queued entry clears its echo mark, whether or not it is sent.
+        const fresh = this.applying
+          ? []
+          : queued
+              .splice(0)
+              .filter((entry) => !this.echoes.delete(entry.facet) && entry.seq > this.sentUpTo)
+        if (fresh.length === 0) {
+          await new Promise<void>((resolve) => (this.wakeSender = resolve))
+          continue
+        }
+        // A burst of edits is coalesced: each facet goes once, at its latest state.
+        await this.sendFacets(
+          unique(fresh.map((entry) => entry.facet)),
+          fresh[fresh.length - 1]!.seq,
+        )
+      }
+    } finally {
+      unsubscribe()
+    }
+  }
+
+  /** First sync: every stored facet, read in key order without loading documents. */
+  private async sendEverything(upTo: number): Promise<void> {
+    let after: string | undefined
+    do {
+      const page = await this.options.store.scanFacets(
+        after === undefined ? { maxBytes: this.batchBytes } : { after, maxBytes: this.batchBytes },
+      )
+      after = page.next
+      // Only the last page covers the feed up to `upTo`.
+      await this.sendBatch(
+        page.facets.map(({ facet, bytes }) => [facet, bytes]),
+        after === undefined ? upTo : 0,
+      )
+    } while (after !== undefined && !this.closed)
+  }
+
+  private async sendFeedRange(after: number, upTo: number): Promise<void> {
+    for (let seq = after; seq < upTo && !this.closed;) {
+      const entries = (await this.options.store.readFeed(seq, FEED_PAGE)).filter(
+        (entry) => entry.seq <= upTo,
+      )
+      if (entries.length === 0) break
+      seq = entries[entries.length - 1]!.seq
+      await this.sendFacets(unique(entries.map((entry) => entry.facet)), seq)
+    }
+  }
+
+  private async sendFacets(facets: FacetId[], upTo: number): Promise<void> {
+    let items: [FacetId, Uint8Array][] = []
+    let bytes = 0
+    for (const facet of facets) {
+      const stored = await this.options.store.getFacetBytes(facet)
+      if (stored === undefined) continue
+      items.push([facet, stored])
+      bytes += stored.length
+      if (bytes >= this.batchBytes) {
+        await this.sendBatch(items, 0)
+        items = []
+        bytes = 0
+      }
+    }
+    await this.sendBatch(items, upTo)
+    this.sentUpTo = Math.max(this.sentUpTo, upTo)
+  }
+
+  private async sendBatch(items: [FacetId, Uint8Array][], upTo: number): Promise<void> {
+    if (items.length === 0 && upTo === 0) return
+    while (this.credits === 0 && !this.closed) {
+      await new Promise<void>((resolve) => (this.wakeSender = resolve))
+    }
+    if (this.closed) return
+    this.credits--
+    this.stats.batchesSent++
+    this.stats.facetsSent += items.length
+    await this.send({ t: 'batch', items, upTo })
+  }
+
+  private send(message: SyncMessage): Promise<void> {
+    return this.options.channel.send(encodeMessage(message))
+  }
+
+  private wake(): void {
+    const wake = this.wakeSender
+    this.wakeSender = undefined
+    wake?.()
+  }
+
+  private fail(error: unknown): void {
+    if (!this.closed) this.log.warn({ peer: this.peer, err: error }, 'sync session ended')
+    this.closed = true
+    this.wake()
+    this.options.channel.abort(error instanceof Error ? error : new Error(String(error)))
+  }
+}
+
+async function readCursor(store: ObjectStore, peer: InstanceId): Promise<number> {
+  const stored = await store.getSyncState(cursorKey(peer))
+  const value = stored === undefined ? 0 : Number(new TextDecoder().decode(stored))
+  return Number.isSafeInteger(value) && value >= 0 ? value : 0
+}
+
+function unique(facets: FacetId[]): FacetId[] {
+  return [...new Set(facets)]
+}

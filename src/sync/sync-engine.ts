@@ -1,0 +1,191 @@
+// The sync engine: one session per connected paired peer, reconnection with backoff, and
+// per-peer state (connected, last sync, changes pending each way, first-sync progress)
+// for the status page and the CLI.
+import { EventEmitter } from 'node:events'
+import { silentLogger, type Logger } from '../log.ts'
+import type { InstanceId } from '../model/index.ts'
+import type { ObjectStore } from '../store/index.ts'
+import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session.ts'
+
+/** What the engine needs of the peer link. */
+export interface SyncLinks {
+  connect(peer: InstanceId): Promise<SyncChannel>
+}
+
+export interface PeerSyncState {
+  peer: InstanceId
+  connected: boolean
+  /** When a batch was last applied from this peer, or the session caught up (ISO). */
+  lastSyncAt: string | undefined
+  /** Our feed entries the peer has not been sent yet (an upper bound). */
+  pendingOut: number
+  /** The peer's feed entries we have not received yet, as of its last plan. */
+  pendingIn: number
+  progress: SessionProgress | undefined
+}
+
+export interface SyncEngineEvents {
+  peer: [PeerSyncState]
+  progress: [InstanceId, SessionProgress]
+}
+
+export interface SyncEngineOptions {
+  store: ObjectStore
+  links: SyncLinks
+  logger?: Logger
+  /** First and longest wait between reconnection attempts. */
+  backoff?: { initialMs: number; maxMs: number }
+  batchBytes?: number
+}
+
+interface PeerEntry {
+  session: PeerSession | undefined
+  lastSyncAt: number | undefined
+  wanted: boolean
+  timer: NodeJS.Timeout | undefined
+  attempt: number
+}
+
+export class SyncEngine extends EventEmitter<SyncEngineEvents> {
+  private readonly peers = new Map<InstanceId, PeerEntry>()
+  private readonly log: Logger
+  private stopped = false
+
+  constructor(private readonly options: SyncEngineOptions) {
+    super()
+    this.log = (options.logger ?? silentLogger).child('sync')
+  }
+
+  /** Keeps a session with `peer`, dialing now and again after every loss. */
+  connect(peer: InstanceId): void {
+    const entry = this.entry(peer)
+    entry.wanted = true
+    if (entry.session === undefined && entry.timer === undefined) this.dial(peer)
+  }
+
+  /** Stops syncing with `peer` (after unpairing). */
+  disconnect(peer: InstanceId): void {
+    const entry = this.peers.get(peer)
+    if (entry === undefined) return
+    entry.wanted = false
+    clearTimeout(entry.timer)
+    entry.session?.close()
+    this.peers.delete(peer)
+  }
+
+  /** Takes a channel the peer opened to us. */
+  accept(channel: SyncChannel): void {
+    if (this.stopped) {
+      void channel.close()
+      return
+    }
+    this.startSession(channel)
+  }
+
+  state(peer: InstanceId): PeerSyncState {
+    const entry = this.peers.get(peer)
+    const session = entry?.session
+    const lastSeq = this.options.store.lastSeq
+    return {
+      peer,
+      connected: session !== undefined,
+      lastSyncAt:
+        entry?.lastSyncAt === undefined ? undefined : new Date(entry.lastSyncAt).toISOString(),
+      pendingOut: session === undefined ? lastSeq : Math.max(0, lastSeq - session.sentUpTo),
+      pendingIn:
+        session === undefined ? 0 : Math.max(0, session.peerLastSeq - session.receivedUpTo),
+      progress: session === undefined ? undefined : { ...session.progress },
+    }
+  }
+
+  states(): PeerSyncState[] {
+    return [...this.peers.keys()].map((peer) => this.state(peer))
+  }
+
+  /** The session with `peer`, if connected (for tests and diagnostics). */
+  session(peer: InstanceId): PeerSession | undefined {
+    return this.peers.get(peer)?.session
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const [, entry] of this.peers) {
+      clearTimeout(entry.timer)
+      entry.session?.close()
+    }
+    this.peers.clear()
+  }
+
+  private entry(peer: InstanceId): PeerEntry {
+    let entry = this.peers.get(peer)
+    if (entry === undefined) {
+      entry = {
+        session: undefined,
+        lastSyncAt: undefined,
+        wanted: false,
+        timer: undefined,
+        attempt: 0,
+      }
+      this.peers.set(peer, entry)
+    }
+    return entry
+  }
+
+  private dial(peer: InstanceId): void {
+    const entry = this.entry(peer)
+    entry.timer = undefined
+    this.options.links.connect(peer).then(
+      (channel) => {
+        entry.attempt = 0
+        if (this.stopped || !entry.wanted) void channel.close()
+        else this.startSession(channel)
+      },
+      (error: unknown) => {
+        this.log.debug({ peer, err: error }, 'dial failed')
+        this.retryLater(peer)
+      },
+    )
+  }
+
+  private retryLater(peer: InstanceId): void {
+    const entry = this.peers.get(peer)
+    if (this.stopped || entry === undefined || !entry.wanted || entry.session !== undefined) return
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 500, maxMs: 30_000 }
+    // Exponential backoff with jitter, so that instances that lost each other at the
+    // same moment do not redial in lockstep.
+    const delay = Math.min(maxMs, initialMs * 2 ** entry.attempt) * (0.5 + Math.random() / 2)
+    entry.attempt++
+    entry.timer = setTimeout(() => this.dial(peer), delay)
+    entry.timer.unref()
+  }
+
+  private startSession(channel: SyncChannel): void {
+    const peer = channel.remote
+    const entry = this.entry(peer)
+    // Both sides may dial at once: the newer session replaces the older one.
+    entry.session?.close()
+    clearTimeout(entry.timer)
+    entry.timer = undefined
+    const session = new PeerSession({
+      channel,
+      store: this.options.store,
+      logger: this.log,
+      ...(this.options.batchBytes === undefined ? {} : { batchBytes: this.options.batchBytes }),
+      onProgress: (progress) => {
+        if (progress.caughtUp) entry.lastSyncAt = Date.now()
+        this.emit('progress', peer, progress)
+      },
+      onApplied: () => {
+        entry.lastSyncAt = Date.now()
+      },
+    })
+    entry.session = session
+    this.emit('peer', this.state(peer))
+    void session.run().finally(() => {
+      if (entry.session !== session) return
+      entry.session = undefined
+      this.emit('peer', this.state(peer))
+      this.retryLater(peer)
+    })
+  }
+}

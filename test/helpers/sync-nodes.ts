@@ -1,0 +1,91 @@
+import { generatePairKey } from '../../src/crypto/index.ts'
+import type { InstanceId } from '../../src/model/index.ts'
+import {
+  MemoryNetwork,
+  PeerLinks,
+  PeerRegistry,
+  createIdentity,
+  memoryFiles,
+  type Transport,
+} from '../../src/net/index.ts'
+import { MemoryStorage, ObjectStore, type StorageAdapter } from '../../src/store/index.ts'
+import { SyncEngine } from '../../src/sync/index.ts'
+
+export interface SyncNode {
+  id: InstanceId
+  name: string
+  store: ObjectStore
+  storage: StorageAdapter
+  registry: PeerRegistry
+  links: PeerLinks
+  transport: Transport
+  engine: SyncEngine
+  stop(): Promise<void>
+}
+
+export const network = new MemoryNetwork()
+
+/** A whole instance minus the local system: store, peer link and sync engine, in memory. */
+export async function syncNode(
+  name: string,
+  reuse?: { id: InstanceId; storage: StorageAdapter; registry: PeerRegistry },
+): Promise<SyncNode> {
+  const id = reuse?.id ?? (await createIdentity()).id
+  const storage = reuse?.storage ?? new MemoryStorage()
+  const store = new ObjectStore({ storage, instanceId: id })
+  await store.open()
+  const registry = reuse?.registry ?? new PeerRegistry(memoryFiles())
+  // The engine needs the links and the links hand channels to the engine.
+  const late: { engine?: SyncEngine } = {}
+  const links = new PeerLinks({
+    registry,
+    name,
+    onChannel: (channel) => late.engine?.accept(channel),
+  })
+  const transport = network.transport(id, links.admits)
+  await transport.start()
+  await links.start(transport)
+  const engine = new SyncEngine({ store, links, backoff: { initialMs: 20, maxMs: 200 } })
+  late.engine = engine
+  const node: SyncNode = {
+    id,
+    name,
+    store,
+    storage,
+    registry,
+    links,
+    transport,
+    engine,
+    async stop() {
+      engine.stop()
+      links.stop()
+      await transport.stop()
+      await store.close()
+    },
+  }
+  return node
+}
+
+/** Pairs two nodes with a shared key, as keygen and peers.json would. */
+export async function pairNodes(a: SyncNode, b: SyncNode): Promise<void> {
+  const key = generatePairKey()
+  await a.registry.add(
+    { id: b.id, name: b.name, addresses: b.transport.addresses() },
+    { current: key },
+  )
+  await b.registry.add(
+    { id: a.id, name: a.name, addresses: a.transport.addresses() },
+    { current: key },
+  )
+}
+
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 5000,
+): Promise<void> {
+  const started = Date.now()
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`not true within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
