@@ -34,6 +34,7 @@ import {
   readFacetDoc,
   tombstoneFacetDoc,
   type Doc,
+  type FacetContent,
   type WriteStamp,
 } from './facet-doc.ts'
 import {
@@ -484,7 +485,12 @@ export class ObjectStore {
         object,
         type,
         changed,
-        fields: changed ? changedFields(next, before, after) : [],
+        // A facet new here changed in every field it has; no need to diff its history.
+        fields: !changed
+          ? []
+          : state === undefined
+            ? fieldsOf(content)
+            : changedFields(next, before, after),
         heads: after,
         missingDeps: A.getMissingDeps(next, []),
         storedAsReceived: changed && state === undefined && storeAsReceived !== undefined,
@@ -939,6 +945,10 @@ function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
   }
   object.updatedAt = new Date(latest).toISOString()
   return object
+}
+
+function fieldsOf(content: FacetContent): string[] {
+  return [...Object.keys(content.fields), ...(content.deleted ? ['deleted'] : [])].sort()
 }
 
 function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {
