@@ -26,9 +26,18 @@ export function checkRemoteFacet(
   if (!hasGenesisOf(doc, content.type)) {
     return `the document does not grow from the ${content.type} facet genesis`
   }
+  return checkFields(facet, content.type, content)
+}
+
+/** The field checks alone, for content read without loading a document. */
+export function checkFields(
+  facet: FacetName,
+  type: ObjectType,
+  content: Pick<FacetContent, 'fields'>,
+): string | undefined {
   try {
-    if (facet === CORE_FACET) validateNewObject(content.type, { fields: content.fields })
-    else validatePatch(content.type, { custom: content.fields })
+    if (facet === CORE_FACET) validateNewObject(type, { fields: content.fields })
+    else validatePatch(type, { custom: content.fields })
   } catch (error) {
     if (isObjectSyncError(error, 'INVALID_OBJECT')) return error.message
     throw error

@@ -1,7 +1,6 @@
 // One sync session with one peer over one channel. Both sides play both roles: each asks
 // for the other's feed after the cursor it saved, and sends its own — whole facets,
 // many per frame, under credit-based flow control — then pushes new changes live.
-import { isObjectSyncError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { FacetId, InstanceId } from '../model/index.ts'
 import type { FeedEntry, ObjectStore } from '../store/index.ts'
@@ -137,17 +136,17 @@ export class PeerSession {
     const { store } = this.options
     this.stats.batchesReceived++
     this.applying = true
-    const results = await Promise.all(
-      items.map(([facet, bytes]) =>
-        store.applyRemoteDocument(facet, bytes).catch((error: unknown) => {
-          // One bad facet is refused and reported; the rest of the batch still applies.
-          if (!isObjectSyncError(error, 'INVALID_CHANGES')) throw error
-          this.stats.facetsRefused++
-          this.log.error({ peer: this.peer, facet, err: error }, 'facet from peer refused')
-          return undefined
-        }),
-      ),
-    )
+    const outcomes = await store.applyRemoteDocuments(items)
+    // One bad facet is refused and reported; the rest of the batch still applies.
+    const results = outcomes.map((outcome, index) => {
+      if (!(outcome instanceof Error)) return outcome
+      this.stats.facetsRefused++
+      this.log.error(
+        { peer: this.peer, facet: items[index]![0], err: outcome },
+        'facet from peer refused',
+      )
+      return undefined
+    })
     for (const result of results) if (result?.storedAsReceived) this.echoes.add(result.facet)
     this.applying = false
     this.wake()

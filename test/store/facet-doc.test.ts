@@ -5,8 +5,11 @@ import type { FieldValue, InstanceId } from '../../src/model/index.ts'
 import {
   changeFacetDoc,
   createFacetDoc,
+  encodeNewFacet,
   hasGenesisOf,
+  readEncodedFacet,
   readFacetDoc,
+  type FacetDoc,
 } from '../../src/store/facet-doc.ts'
 
 const stamp = { by: 'instance-a' as InstanceId, at: 1_700_000_000_123 }
@@ -63,5 +66,42 @@ describe('facet documents', () => {
     expect(content.fields).toEqual({ a: 'y', b: ['1'], m: { k: 'v', j: 'w' } })
     expect(content.meta.a).toEqual(later)
     expect(content.meta.b).toEqual(stamp)
+  })
+})
+
+describe('reading an encoded facet without loading it', () => {
+  it('reads exactly what loading the document reads, with the same heads', () => {
+    fc.assert(
+      fc.property(fieldsArb, (fields) => {
+        const bytes = encodeNewFacet('organization', fields, stamp, actor)
+        const quick = readEncodedFacet(bytes)
+        const doc = A.load<FacetDoc>(bytes)
+        const loaded = readFacetDoc(doc)
+        if (Object.values(fields).some((v) => typeof v === 'number' && !Number.isSafeInteger(v))) {
+          // Floats are written through a document and so are not in the encoded form.
+          expect(quick).toBeUndefined()
+        } else {
+          expect(quick).toEqual({ ...loaded, type: 'organization', heads: A.getHeads(doc) })
+        }
+        A.free(doc)
+      }),
+    )
+  })
+
+  it('declines other forms: a saved document, an edited one, a bare change', () => {
+    const bytes = encodeNewFacet('person', { a: 'x' }, stamp, actor)
+    const doc = A.load<FacetDoc>(bytes)
+    expect(readEncodedFacet(A.save(doc))).toBeUndefined()
+    const edited = changeFacetDoc(doc, { a: 'y' }, stamp)!
+    expect(readEncodedFacet(A.save(edited))).toBeUndefined()
+    expect(readEncodedFacet(bytes.subarray(73))).toBeUndefined()
+    expect(readEncodedFacet(new Uint8Array(0))).toBeUndefined()
+  })
+
+  it('throws on damaged bytes of the encoded form, so they are refused', () => {
+    const bytes = encodeNewFacet('person', { a: 'x' }, stamp, actor)
+    const damaged = bytes.slice()
+    damaged[damaged.length - 3]! ^= 0xff
+    expect(() => readEncodedFacet(damaged)).toThrow()
   })
 })
