@@ -81,3 +81,67 @@ for (const kind of STORAGE_KINDS) {
     })
   })
 }
+
+describe('applyRemoteDocuments', () => {
+  it('applies a mixed batch: new facets fast, existing ones merged, bad ones refused alone', async () => {
+    const kind = STORAGE_KINDS[1]!
+    const a = await openStore(kind.location()(), { instanceId: 'a' as InstanceId })
+    const b = await openStore(kind.location()(), { instanceId: 'b' as InstanceId })
+    const fresh = await a.create({ type: 'person', fields: anna })
+    const shared = await a.create({ type: 'organization', fields: { name: 'Acme' } })
+    const sharedFacet = `${shared.id}/core` as FacetId
+    await b.applyRemoteDocument(sharedFacet, (await a.getFacetBytes(sharedFacet))!)
+    await a.update(shared.id, { fields: { website: 'https://acme.example' } })
+    const freshFacet = `${fresh.id}/core` as FacetId
+    const badFacet = '01ARZ3NDEKTSV4RRFFQ69G5FAV/core' as FacetId
+    // A well-formed change whose field fails validation, in the fast form.
+    const { encodeNewFacet } = await import('../../src/store/facet-doc.ts')
+    const invalid = encodeNewFacet(
+      'person',
+      { firstName: 'x', lastName: 'y', birthday: 'soon' },
+      { by: 'm' as InstanceId, at: 1 },
+      'abcd',
+    )
+    const seq = b.lastSeq
+    const outcomes = await b.applyRemoteDocuments([
+      [freshFacet, (await a.getFacetBytes(freshFacet))!],
+      [sharedFacet, (await a.getFacetBytes(sharedFacet))!],
+      [badFacet, new Uint8Array([9, 9, 9])],
+      ['01ARZ3NDEKTSV4RRFFQ69G5FAW/core' as FacetId, invalid],
+    ])
+    expect(outcomes[0]).toMatchObject({
+      changed: true,
+      storedAsReceived: true,
+      fields: ['email', 'firstName', 'lastName'],
+    })
+    expect(outcomes[1]).toMatchObject({ changed: true, fields: ['website'] })
+    expect(isObjectSyncError(outcomes[2], 'INVALID_CHANGES')).toBe(true)
+    expect(isObjectSyncError(outcomes[3], 'INVALID_CHANGES')).toBe(true)
+    expect((outcomes[3] as Error).message).toContain('person.fields.birthday')
+    expect(b.lastSeq).toBe(seq + 2)
+    expect(await b.get(fresh.id)).toEqual(await a.get(fresh.id))
+    expect((await b.get(shared.id))?.fields.website).toBe('https://acme.example')
+    expect(await b.get('01ARZ3NDEKTSV4RRFFQ69G5FAW' as ObjectId)).toBeUndefined()
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('regression: two batches racing to bring the same new object store it once', async () => {
+    const kind = STORAGE_KINDS[1]!
+    const a = await openStore(kind.location()(), { instanceId: 'a' as InstanceId })
+    const b = await openStore(kind.location()(), { instanceId: 'b' as InstanceId })
+    const created = await a.create({ type: 'person', fields: anna })
+    const facet = `${created.id}/core` as FacetId
+    const bytes = (await a.getFacetBytes(facet))!
+    // Both look the object up before either holds its lock; only one may create it.
+    const [first, second] = await Promise.all([
+      b.applyRemoteDocuments([[facet, bytes]]),
+      b.applyRemoteDocuments([[facet, bytes]]),
+    ])
+    expect(
+      [first[0], second[0]].map((outcome) => (outcome as { changed: boolean }).changed).sort(),
+    ).toEqual([false, true])
+    expect((await b.readFeed(0)).filter((entry) => entry.facet === facet)).toHaveLength(1)
+    expect(await b.get(created.id)).toEqual(await a.get(created.id))
+    await Promise.all([a.close(), b.close()])
+  })
+})
