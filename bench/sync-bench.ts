@@ -1,114 +1,94 @@
-// The first-sync benchmark: N persons created at A, then A and B (real LevelDB stores,
-// libp2p over loopback TCP, sealed frames) sync until B holds all of them.
-import { mkdtempSync, rmSync } from 'node:fs'
+// The first-sync benchmark: two instances as separate processes (real LevelDB stores,
+// libp2p over loopback TCP, sealed frames). A holds N persons, B is empty; B dials A and
+// the time runs from the dial until B holds all N and A has said it is caught up.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generatePairKey } from '../src/crypto/index.ts'
-import type { InstanceId } from '../src/model/index.ts'
-import {
-  PeerLinks,
-  PeerRegistry,
-  createIdentity,
-  createLibp2pTransport,
-  memoryFiles,
-  type Transport,
-} from '../src/net/index.ts'
-import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import { SyncEngine } from '../src/sync/index.ts'
-import { person } from './people.ts'
+import { fileURLToPath } from 'node:url'
+import { encodePairKey, generatePairKey } from '../src/crypto/index.ts'
+import { loadOrCreateIdentity } from '../src/net/index.ts'
 
 export interface SyncBenchResult {
-  count: number
-  facets: number
-  createSeconds: number
+  persons: number
   firstSyncSeconds: number
   facetsPerSecond: number
-  peakRssMb: number
+  peakRssMbA: number
+  peakRssMbB: number
 }
 
-interface BenchNode {
-  id: InstanceId
-  store: ObjectStore
-  registry: PeerRegistry
-  transport: Transport
-  links: PeerLinks
-  engine: SyncEngine
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+function lines(child: ChildProcess): (prefix: string) => Promise<string> {
+  let buffer = ''
+  const seen: string[] = []
+  const waiting: { prefix: string; resolve: (line: string) => void }[] = []
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    const parts = buffer.split('\n')
+    buffer = parts.pop()!
+    seen.push(...parts)
+    for (const wait of [...waiting]) {
+      const line = seen.find((candidate) => candidate.startsWith(wait.prefix))
+      if (line !== undefined) {
+        waiting.splice(waiting.indexOf(wait), 1)
+        wait.resolve(line)
+      }
+    }
+  })
+  return (prefix) =>
+    new Promise((resolve, reject) => {
+      const line = seen.find((candidate) => candidate.startsWith(prefix))
+      if (line !== undefined) return resolve(line)
+      waiting.push({ prefix, resolve })
+      child.once('exit', (code) =>
+        reject(new Error(`${prefix}: peer exited (${code}): ${stderr.slice(-2000)}`)),
+      )
+    })
 }
 
-async function benchNode(dir: string, name: string): Promise<BenchNode> {
-  const identity = await createIdentity()
-  const store = new ObjectStore({
-    storage: new LevelStorage(join(dir, name)),
-    instanceId: identity.id,
+function peer(args: string[]): { child: ChildProcess; next: (prefix: string) => Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/sync-peer.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  await store.open()
-  const registry = new PeerRegistry(memoryFiles())
-  const late: { engine?: SyncEngine } = {}
-  const links = new PeerLinks({
-    registry,
-    name,
-    onChannel: (channel) => late.engine?.accept(channel),
-  })
-  const transport = await createLibp2pTransport({
-    privateKey: identity.privateKey,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    gate: links.admits,
-  })
-  await transport.start()
-  await links.start(transport)
-  const engine = new SyncEngine({ store, links })
-  late.engine = engine
-  return { id: identity.id, store, registry, transport, links, engine }
+  return { child, next: lines(child) }
 }
 
 export async function runSyncBench(count: number): Promise<SyncBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-sync-'))
-  const a = await benchNode(dir, 'a')
-  const b = await benchNode(dir, 'b')
+  const [dirA, dirB] = [join(dir, 'a'), join(dir, 'b')]
+  mkdirSync(dirA)
+  mkdirSync(dirB)
+  const [idA, idB] = [
+    (await loadOrCreateIdentity(join(dirA, 'keys'))).id,
+    (await loadOrCreateIdentity(join(dirB, 'keys'))).id,
+  ]
+  const key = encodePairKey(generatePairKey()).trim()
+  const a = peer([dirA, 'a', idB, '-', key, String(count), '0'])
   try {
-    const key = generatePairKey()
-    await a.registry.add(
-      { id: b.id, name: 'b', addresses: b.transport.addresses() },
-      { current: key },
-    )
-    await b.registry.add(
-      { id: a.id, name: 'a', addresses: a.transport.addresses() },
-      { current: key },
-    )
-    const createStart = performance.now()
-    for (let start = 0; start < count; start += 256) {
-      const batch = []
-      for (let i = start; i < Math.min(count, start + 256); i++) {
-        batch.push(a.store.create({ type: 'person', fields: person(i) }))
+    const address = (await a.next('ready ')).slice('ready '.length)
+    const b = peer([dirB, 'b', idA, address, key, '0', String(count)])
+    try {
+      const seconds = Number((await b.next('synced ')).slice('synced '.length))
+      b.child.kill('SIGTERM')
+      a.child.kill('SIGTERM')
+      const rssB = Number((await b.next('rss ')).slice(4))
+      const rssA = Number((await a.next('rss ')).slice(4))
+      return {
+        persons: count,
+        firstSyncSeconds: seconds,
+        facetsPerSecond: Math.round(count / seconds),
+        peakRssMbA: rssA,
+        peakRssMbB: rssB,
       }
-      await Promise.all(batch)
-    }
-    const createSeconds = (performance.now() - createStart) / 1000
-    const facets = a.store.lastSeq
-    const syncStart = performance.now()
-    const done = new Promise<void>((resolve) => {
-      b.engine.on('progress', (_, progress) => {
-        if (progress.caughtUp && b.store.lastSeq >= facets) resolve()
-      })
-    })
-    b.engine.connect(a.id)
-    await done
-    const firstSyncSeconds = (performance.now() - syncStart) / 1000
-    return {
-      count,
-      facets,
-      createSeconds: Math.round(createSeconds * 100) / 100,
-      firstSyncSeconds: Math.round(firstSyncSeconds * 100) / 100,
-      facetsPerSecond: Math.round(facets / firstSyncSeconds),
-      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    } finally {
+      b.child.kill('SIGKILL')
     }
   } finally {
-    for (const node of [a, b]) {
-      node.engine.stop()
-      node.links.stop()
-      await node.transport.stop()
-      await node.store.close()
-    }
+    a.child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
 }

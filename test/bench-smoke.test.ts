@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
+import { runSyncBench } from '../bench/sync-bench.ts'
 import { tempDir } from './helpers/stores.ts'
 
 describe('benchmark smoke runs', () => {
@@ -22,4 +23,10 @@ describe('benchmark smoke runs', () => {
       for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
     }
   })
+
+  it('bench:sync runs a first sync of 1,000 persons between two processes', async () => {
+    const result = await runSyncBench(1000)
+    expect(result.persons).toBe(1000)
+    for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
+  }, 60_000)
 })

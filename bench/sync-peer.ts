@@ -1,0 +1,80 @@
+// One side of the two-process first-sync benchmark (bench/sync-bench.ts starts two).
+//   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect>
+// Creates <create> persons, prints "ready <address>" once listening, dials the peer if
+// given an address, prints "synced <seconds>" once its store holds <expect> facets and
+// the peer has caught it up, and "rss <MB>" on SIGTERM.
+import '../src/polyfill.ts'
+import { join } from 'node:path'
+import { decodePairKey } from '../src/crypto/index.ts'
+import type { InstanceId } from '../src/model/index.ts'
+import {
+  PeerLinks,
+  PeerRegistry,
+  createLibp2pTransport,
+  loadOrCreateIdentity,
+  memoryFiles,
+} from '../src/net/index.ts'
+import { LevelStorage, ObjectStore } from '../src/store/index.ts'
+import { SyncEngine } from '../src/sync/index.ts'
+import { person } from './people.ts'
+
+const [dir, name, peerId, peerAddress, keyText, createText, expectText] = process.argv.slice(2) as [
+  string,
+  string,
+  InstanceId,
+  string,
+  string,
+  string,
+  string,
+]
+const count = Number(createText)
+const expected = Number(expectText)
+const identity = await loadOrCreateIdentity(join(dir, 'keys'))
+const store = new ObjectStore({
+  storage: new LevelStorage(join(dir, 'store')),
+  instanceId: identity.id,
+})
+await store.open()
+for (let start = 0; start < count; start += 256) {
+  const batch = []
+  for (let i = start; i < Math.min(count, start + 256); i++) {
+    batch.push(store.create({ type: 'person', fields: person(i) }))
+  }
+  await Promise.all(batch)
+}
+const registry = new PeerRegistry(memoryFiles())
+await registry.add(
+  { id: peerId, name: 'peer', addresses: peerAddress === '-' ? [] : [peerAddress] },
+  { current: decodePairKey(keyText)! },
+)
+const late: { engine?: SyncEngine } = {}
+const links = new PeerLinks({
+  registry,
+  name,
+  onChannel: (channel) => late.engine?.accept(channel),
+})
+const transport = await createLibp2pTransport({
+  privateKey: identity.privateKey,
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  gate: links.admits,
+})
+await transport.start()
+await links.start(transport)
+const engine = new SyncEngine({ store, links })
+late.engine = engine
+let started = 0
+engine.on('progress', (_, progress) => {
+  if (progress.caughtUp && store.lastSeq >= expected && started > 0) {
+    process.stdout.write(`synced ${((performance.now() - started) / 1000).toFixed(2)}\n`)
+    started = 0
+  }
+})
+process.on('SIGTERM', () => {
+  process.stdout.write(`rss ${Math.round(process.resourceUsage().maxRSS / 1024)}\n`)
+  process.exit(0)
+})
+process.stdout.write(`ready ${transport.addresses()[0]!}\n`)
+if (peerAddress !== '-') {
+  started = performance.now()
+  engine.connect(peerId)
+}
