@@ -50,10 +50,18 @@ function lines(child: ChildProcess): (prefix: string) => Promise<string> {
 }
 
 function peer(args: string[]): { child: ChildProcess; next: (prefix: string) => Promise<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/sync-peer.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  // BENCH_PROFILE=DIR writes a CPU profile of each side into DIR.
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : []
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', 'bench/sync-peer.ts', ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   return { child, next: lines(child) }
 }
 
@@ -77,6 +85,7 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
       a.child.kill('SIGTERM')
       const rssB = Number((await b.next('rss ')).slice(4))
       const rssA = Number((await a.next('rss ')).slice(4))
+      await Promise.all([exited(a.child), exited(b.child)])
       return {
         persons: count,
         firstSyncSeconds: seconds,
@@ -91,4 +100,15 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
     a.child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 5000)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 }

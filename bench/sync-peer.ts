@@ -71,6 +71,7 @@ engine.on('progress', (_, progress) => {
 })
 process.on('SIGTERM', () => {
   process.stdout.write(`rss ${Math.round(process.resourceUsage().maxRSS / 1024)}\n`)
+  // exit() (not a signal death) lets --cpu-prof write its profile.
   process.exit(0)
 })
 process.stdout.write(`ready ${transport.addresses()[0]!}\n`)
