@@ -253,7 +253,7 @@ export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
   }
   for (const list of lists.values()) fields[list.key] = list.items
   for (const map of maps.values()) fields[map.key] = map.entries
-  return { type, fields, meta, deleted: false, heads: [change.hash!] }
+  return { type, fields, meta, deleted: false, heads: [change.hash] }
 }
 
 const OBJECT_TYPE_NAMES: readonly ObjectType[] = ['person', 'organization', 'transaction', 'file']
