@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   INVALID_CURSOR: { status: 400, summary: 'a list cursor or feed position is malformed' },
   OBJECT_NOT_FOUND: { status: 404, summary: 'no object has this id' },
   OBJECT_DELETED: { status: 409, summary: 'the object is deleted (tombstoned)' },
+  CONFLICT_NOT_FOUND: { status: 404, summary: 'no such conflict, or no such value in it' },
   INVALID_CHANGES: { status: 422, summary: 'remote changes could not be applied' },
   DOCUMENT_CORRUPT: { status: 500, summary: 'a stored document could not be loaded' },
   STORE_IN_USE: { status: 503, summary: 'the store is opened by another daemon' },

@@ -332,10 +332,12 @@ export function changeFacetDoc(
   doc: Doc,
   patch: Record<string, FieldValue | null>,
   stamp: WriteStamp,
+  /** Written even when equal to the value read, e.g. to settle a conflict on it. */
+  force: ReadonlySet<string> = new Set(),
 ): Doc | undefined {
   const current = readFacetDoc(doc).fields
   const changed = Object.entries(patch).filter(
-    ([name, value]) => !sameValue(current[name], value ?? undefined),
+    ([name, value]) => force.has(name) || !sameValue(current[name], value ?? undefined),
   )
   if (changed.length === 0) return undefined
   const written = encodeStamp(stamp)
@@ -383,7 +385,7 @@ function encodeStamp(stamp: WriteStamp): A.ImmutableString {
   return new A.ImmutableString(`${stamp.at} ${stamp.by}`)
 }
 
-function decodeStamp(value: unknown): WriteStamp | undefined {
+export function decodeStamp(value: unknown): WriteStamp | undefined {
   if (!(value instanceof A.ImmutableString)) return undefined
   const space = value.val.indexOf(' ')
   const at = Number(value.val.slice(0, space))
@@ -414,7 +416,7 @@ function decodeScalar(value: unknown): string | number | boolean | undefined {
   return undefined
 }
 
-function decodeValue(value: unknown): FieldValue | undefined {
+export function decodeValue(value: unknown): FieldValue | undefined {
   if (Array.isArray(value)) {
     const items = value.map(decodeScalar)
     return items.every((item) => typeof item === 'string') ? items : undefined

@@ -4,6 +4,7 @@
 export { ObjectStore } from './object-store.ts'
 export type {
   AppliedChanges,
+  ConflictEntry,
   FeedEntry,
   ListOptions,
   NewObject,
@@ -13,5 +14,6 @@ export type {
   WrittenBy,
 } from './object-store.ts'
 export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
+export type { ConflictValue } from './conflicts.ts'
 export { LevelStorage } from './level-storage.ts'
 export { MemoryStorage } from './memory-storage.ts'

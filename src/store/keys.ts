@@ -6,6 +6,7 @@
 //   t/<type>/<objectId>                 index for listing objects by type
 //   f/<seq, 16 digits>                  the feed: { t: type, f: facetId }
 //   s/<key>                             sync state (per-peer cursors)
+//   x/<objectId>                        conflict inbox: objects that may hold concurrent values
 //   m/format                            the layout version
 //
 // All keys of one object sit under d/<objectId>/, so one range read loads the object.
@@ -21,6 +22,11 @@ const CHUNK_DIGITS = 10
 export const FEED_PREFIX = 'f/'
 export const DOC_PREFIX = 'd/'
 export const SYNC_STATE_PREFIX = 's/'
+export const CONFLICT_PREFIX = 'x/'
+
+export function conflictKey(object: ObjectId): string {
+  return CONFLICT_PREFIX + object
+}
 
 export function objectPrefix(object: ObjectId): string {
   return `d/${object}/`

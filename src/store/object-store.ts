@@ -54,10 +54,13 @@ import {
   FEED_PREFIX,
   DOC_PREFIX,
   SYNC_STATE_PREFIX,
+  CONFLICT_PREFIX,
+  conflictKey,
 } from './keys.ts'
 import { KeyedMutex } from './keyed-mutex.ts'
 import { LruCache } from './lru-cache.ts'
 import { checkFields, checkRemoteFacet } from './remote-check.ts'
+import { resolveFacet, type ConflictValue } from './conflicts.ts'
 import type { StorageAdapter, StorageOp } from './storage.ts'
 
 export type { FeedEntry }
@@ -96,6 +99,18 @@ export interface StoredObject {
   updatedAt: string
   /** Per field (custom fields as `custom.<name>`), who wrote it last and when. */
   written: Record<string, WrittenBy>
+  /** Fields written concurrently on two instances: the later write shows, the rest wait in the inbox. */
+  conflicts: string[]
+}
+
+/** An entry of the conflict inbox: one field, the value shown, and the values that lost. */
+export interface ConflictEntry {
+  object: ObjectId
+  type: ObjectType
+  /** As in `written`: `firstName`, or `custom.<name>`. */
+  field: string
+  winner: ConflictValue
+  losers: ConflictValue[]
 }
 
 export interface NewObject {
@@ -299,6 +314,7 @@ export class ObjectStore {
       deleted: false,
       updatedAt: new Date(stamp.at).toISOString(),
       written,
+      conflicts: [],
     }
   }
 
@@ -316,6 +332,16 @@ export class ObjectStore {
     id: ObjectId,
     patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
   ): Promise<StoredObject> {
+    return this.updateForced(id, patch)
+  }
+
+  /** update(), writing `force` (a field or custom field name) even if its value is unchanged. */
+  private async updateForced(
+    id: ObjectId,
+    patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
+    force?: string,
+  ): Promise<StoredObject> {
+    const forced = new Set(force === undefined ? [] : [force])
     const commits = this.openCommits()
     return this.locks.run(id, async () => {
       const loaded = await this.loadExisting(id)
@@ -339,7 +365,7 @@ export class ObjectStore {
         const next =
           state === undefined
             ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp, this.actor)
-            : changeFacetDoc(state.doc, facetPatch, stamp)
+            : changeFacetDoc(state.doc, facetPatch, stamp, forced)
         if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
           changed.set(facet, next)
         } else if (next !== undefined) A.free(next)
@@ -516,8 +542,14 @@ export class ObjectStore {
       await this.commitNewObject(commits, object, type, name, next, storeAsReceived)
       return result
     }
+    // A merge that left concurrent values puts the object in the conflict inbox.
+    const inbox: StorageOp[] =
+      resolveFacet(next).conflicts.length > 0
+        ? [{ type: 'put', key: conflictKey(object), value: EMPTY }]
+        : []
     await this.commitChanges(commits, object, loaded, new Map([[name, next]]), {
       appended: new Map([[name, A.getChangesSince(next, before)]]),
+      extraOps: inbox,
     })
     return result
   }
@@ -697,6 +729,63 @@ export class ObjectStore {
 
   async putSyncState(key: string, value: Uint8Array): Promise<void> {
     await this.openCommits().submit([{ type: 'put', key: SYNC_STATE_PREFIX + key, value }], [])
+  }
+
+  // ── the conflict inbox ───────────────────────────────────────────────────────────
+
+  /** Fields written concurrently on two instances, with the value shown and those that lost. */
+  async listConflicts(): Promise<ConflictEntry[]> {
+    const commits = this.openCommits()
+    const ids: ObjectId[] = []
+    for await (const [key] of this.storage.range({
+      gte: CONFLICT_PREFIX,
+      lt: prefixEnd(CONFLICT_PREFIX),
+    })) {
+      ids.push(key.slice(CONFLICT_PREFIX.length) as ObjectId)
+    }
+    const entries: ConflictEntry[] = []
+    for (const id of ids) {
+      const found = await this.locks.run(id, async () => {
+        const loaded = await this.load(id)
+        return loaded === undefined ? [] : conflictsOf(id, loaded)
+      })
+      // Settled since (by a later edit, here or elsewhere): the object leaves the inbox.
+      if (found.length === 0) await commits.submit([{ type: 'del', key: conflictKey(id) }], [])
+      entries.push(...found)
+    }
+    return entries
+  }
+
+  /**
+   * Settles a conflict by writing the chosen value — the one shown or one that lost,
+   * named by who wrote it and when — as a new edit here, which every instance then sees
+   * as later than all the concurrent ones.
+   */
+  async resolveConflict(
+    id: ObjectId,
+    field: string,
+    choice: { by: string; at: number },
+  ): Promise<StoredObject> {
+    const conflict = (await this.listConflicts()).find(
+      (entry) => entry.object === id && entry.field === field,
+    )
+    const chosen = [conflict?.winner, ...(conflict?.losers ?? [])].find(
+      (candidate) => candidate?.by === choice.by && candidate.at === choice.at,
+    )
+    if (chosen === undefined) {
+      throw new ObjectSyncError(
+        'CONFLICT_NOT_FOUND',
+        `object ${id} has no conflict on ${field} with a value written by ${choice.by} at ${choice.at}`,
+        { details: { id, field } },
+      )
+    }
+    const custom = field.startsWith('custom.') ? field.slice('custom.'.length) : undefined
+    const value = chosen.value ?? null
+    const patch =
+      custom === undefined ? { fields: { [field]: value } } : { custom: { [custom]: value } }
+    const resolved = await this.updateForced(id, patch, custom ?? field)
+    await this.listConflicts()
+    return resolved
   }
 
   async getHeads(facet: FacetId): Promise<string[] | undefined> {
@@ -1027,24 +1116,43 @@ function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
     deleted: false,
     updatedAt: '',
     written: {},
+    conflicts: [],
   }
   let latest = 0
   for (const [facet, state] of loaded.facets) {
-    const content = readFacetDoc(state.doc)
+    const { content, conflicts } = resolveFacet(state.doc)
     const isCore = facet === CORE_FACET
+    const name = (field: string) => (isCore ? field : `custom.${field}`)
     if (isCore) {
       object.fields = content.fields
       object.deleted = content.deleted
     } else {
       Object.assign(object.custom, content.fields)
     }
-    for (const [name, stamp] of Object.entries(content.meta)) {
-      object.written[isCore ? name : `custom.${name}`] = stamp
+    for (const [field, stamp] of Object.entries(content.meta)) {
+      object.written[name(field)] = stamp
       latest = Math.max(latest, stamp.at)
     }
+    object.conflicts.push(...conflicts.map((conflict) => name(conflict.field)))
   }
   object.updatedAt = new Date(latest).toISOString()
   return object
+}
+
+function conflictsOf(id: ObjectId, loaded: LoadedObject): ConflictEntry[] {
+  const entries: ConflictEntry[] = []
+  for (const [facet, state] of loaded.facets) {
+    for (const conflict of resolveFacet(state.doc).conflicts) {
+      entries.push({
+        object: id,
+        type: loaded.type,
+        field: facet === CORE_FACET ? conflict.field : `custom.${conflict.field}`,
+        winner: conflict.winner,
+        losers: conflict.losers,
+      })
+    }
+  }
+  return entries
 }
 
 function quickRead(

@@ -162,6 +162,37 @@ describe('the sync engine', () => {
     await stopAll(...nodes)
   })
 
+  it('five instances, in a line and then a ring, converge on concurrent edits', async () => {
+    const nodes: SyncNode[] = []
+    for (const name of ['a', 'b', 'c', 'd', 'e']) nodes.push(await syncNode(name))
+    for (let i = 0; i + 1 < nodes.length; i++) await pairNodes(nodes[i]!, nodes[i + 1]!)
+    for (let i = 0; i + 1 < nodes.length; i++) nodes[i]!.engine.connect(nodes[i + 1]!.id)
+    const ids = await createPeople(nodes[0]!.store, 10, 'p')
+    await eventually(async () => await sameObjects(nodes[0]!.store, nodes[4]!.store, ids))
+    // Everyone edits the same objects at once; the ends of the line are then joined.
+    await Promise.all(
+      nodes.map((node, i) =>
+        node.store.update(ids[i]!, { fields: { title: `from ${node.name}` } }),
+      ),
+    )
+    await Promise.all(
+      nodes.map((node) => node.store.update(ids[9]!, { fields: { phone: node.name } })),
+    )
+    await pairNodes(nodes[4]!, nodes[0]!)
+    nodes[4]!.engine.connect(nodes[0]!.id)
+    await eventually(async () => {
+      for (const node of nodes.slice(1))
+        if (!(await sameObjects(nodes[0]!.store, node.store, ids))) return false
+      return true
+    }, 10_000)
+    // Whichever writes were concurrent, all five show the same one of them.
+    const last = (await nodes[2]!.store.get(ids[9]!))!
+    expect(['a', 'b', 'c', 'd', 'e']).toContain(last.fields.phone)
+    for (let i = 0; i < 5; i++)
+      expect((await nodes[i]!.store.get(ids[i]!))!.fields.title).toBe(`from ${nodes[i]!.name}`)
+    await stopAll(...nodes)
+  })
+
   it('a peer that breaks the protocol has its session closed and nothing applied', async () => {
     const a = await syncNode('a')
     const b = await syncNode('b')

@@ -1,0 +1,97 @@
+// Concurrent writes to one field: the later edit by wall clock wins, the same way on every
+// instance, and the values that lost stay visible so that a person can restore one.
+//
+// Automerge keeps every concurrent value of a map key (its own pick is by op id, which
+// users can't predict). A field's value and its write stamp are written in the same
+// change, so the value and the stamp of one write share an actor: that pairs them.
+import * as A from '@automerge/automerge'
+import type { FieldValue, InstanceId } from '../model/index.ts'
+import {
+  decodeStamp,
+  decodeValue,
+  readFacetDoc,
+  type Doc,
+  type FacetContent,
+  type WriteStamp,
+} from './facet-doc.ts'
+
+export interface ConflictValue {
+  /** undefined when this write cleared the field. */
+  value: FieldValue | undefined
+  by: InstanceId
+  at: number
+}
+
+export interface FieldConflict {
+  field: string
+  winner: ConflictValue
+  losers: ConflictValue[]
+}
+
+interface Candidate extends ConflictValue {
+  opId: string
+}
+
+function actorOf(opId: string): string {
+  return opId.slice(opId.indexOf('@') + 1)
+}
+
+// Later wall clock first; then the instance id and the op id, so every instance agrees
+// on a winner even when two clocks read the same millisecond.
+function later(a: Candidate, b: Candidate): boolean {
+  if (a.at !== b.at) return a.at > b.at
+  if (a.by !== b.by) return a.by > b.by
+  return a.opId > b.opId
+}
+
+/** The facet's content with every field resolved by the later write, and its conflicts. */
+export function resolveFacet(doc: Doc): { content: FacetContent; conflicts: FieldConflict[] } {
+  const content = readFacetDoc(doc)
+  const fieldsObject = A.getObjectId(doc, 'fields')
+  const metaObject = A.getObjectId(doc, 'meta')
+  if (fieldsObject === null || metaObject === null) return { content, conflicts: [] }
+  const backend = A.getBackend(doc)
+  const conflicts: FieldConflict[] = []
+  for (const field of Object.keys(content.meta)) {
+    const stamps = backend.getAll(metaObject, field)
+    if (stamps.length < 2) continue
+    const values = backend.getAll(fieldsObject, field)
+    const objects = values.some((entry) => entry.length === 2)
+      ? (A.getConflicts(doc.fields, field) as Record<string, unknown> | undefined)
+      : undefined
+    const candidates: Candidate[] = []
+    for (const entry of stamps) {
+      if (entry.length !== 3) continue
+      const stamp: WriteStamp | undefined = decodeStamp(new A.ImmutableString(String(entry[1])))
+      if (stamp === undefined) continue
+      const actor = actorOf(entry[2])
+      const written = values.find(
+        (value) => actorOf(value.length === 3 ? value[2] : value[1]) === actor,
+      )
+      const value =
+        written === undefined
+          ? undefined
+          : written.length === 3
+            ? decodeValue(written[1])
+            : decodeValue(objects?.[written[1]])
+      candidates.push({ value, by: stamp.by, at: stamp.at, opId: entry[2] })
+    }
+    if (candidates.length < 2) continue
+    const winner = candidates.reduce((best, candidate) =>
+      later(candidate, best) ? candidate : best,
+    )
+    if (winner.value === undefined) delete content.fields[field]
+    else content.fields[field] = winner.value
+    content.meta[field] = { by: winner.by, at: winner.at }
+    conflicts.push({
+      field,
+      winner: strip(winner),
+      losers: candidates.filter((candidate) => candidate !== winner).map(strip),
+    })
+  }
+  return { content, conflicts }
+}
+
+function strip({ value, by, at }: Candidate): ConflictValue {
+  return { value, by, at }
+}

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest'
+import { isObjectSyncError } from '../../src/errors.ts'
+import type { InstanceId } from '../../src/model/index.ts'
+import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { anna, openStore } from '../helpers/stores.ts'
+
+async function ship(from: ObjectStore, to: ObjectStore): Promise<void> {
+  for (const entry of await from.readFeed(0, 100_000)) {
+    const bytes = await from.getFacetBytes(entry.facet)
+    if (bytes !== undefined) await to.applyRemoteDocument(entry.facet, bytes)
+  }
+}
+
+/** Two instances that share an object, with clocks the test sets. */
+async function pair() {
+  const clocks = { a: 1_000, b: 1_000 }
+  const a = await openStore(new MemoryStorage(), {
+    instanceId: 'instance-a' as InstanceId,
+    clock: () => clocks.a,
+  })
+  const b = await openStore(new MemoryStorage(), {
+    instanceId: 'instance-b' as InstanceId,
+    clock: () => clocks.b,
+  })
+  const created = await a.create({ type: 'person', fields: anna, custom: { level: 'gold' } })
+  await ship(a, b)
+  return { a, b, clocks, id: created.id }
+}
+
+describe('conflicts: the later edit by wall clock wins, everywhere', () => {
+  for (const order of ['a then b', 'b then a']) {
+    it(`same field edited on both sides (merged ${order}): the later write shows on both`, async () => {
+      const { a, b, clocks, id } = await pair()
+      clocks.a = 5_000
+      await a.update(id, { fields: { title: 'written later at a' } })
+      clocks.b = 3_000
+      await b.update(id, { fields: { title: 'written earlier at b' } })
+      if (order === 'a then b') {
+        await ship(a, b)
+        await ship(b, a)
+      } else {
+        await ship(b, a)
+        await ship(a, b)
+      }
+      for (const store of [a, b]) {
+        const object = (await store.get(id))!
+        expect(object.fields.title).toBe('written later at a')
+        expect(object.written.title).toEqual({ by: 'instance-a', at: 5_000 })
+        expect(object.conflicts).toEqual(['title'])
+      }
+      expect(await b.listConflicts()).toEqual([
+        {
+          object: id,
+          type: 'person',
+          field: 'title',
+          winner: { value: 'written later at a', by: 'instance-a', at: 5_000 },
+          losers: [{ value: 'written earlier at b', by: 'instance-b', at: 3_000 }],
+        },
+      ])
+    })
+  }
+
+  it('restoring the losing value makes it the value everywhere and empties the inbox', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 5_000
+    await a.update(id, { custom: { level: 'platinum' } })
+    clocks.b = 4_000
+    await b.update(id, { custom: { level: 'silver' } })
+    await ship(a, b)
+    await ship(b, a)
+    expect((await b.get(id))!.custom.level).toBe('platinum')
+    clocks.b = 6_000
+    const restored = await b.resolveConflict(id, 'custom.level', { by: 'instance-b', at: 4_000 })
+    expect(restored.custom.level).toBe('silver')
+    expect(restored.conflicts).toEqual([])
+    expect(await b.listConflicts()).toEqual([])
+    await ship(b, a)
+    expect((await a.get(id))!.custom.level).toBe('silver')
+    expect(await a.listConflicts()).toEqual([])
+  })
+
+  it('keeping the shown value also settles the conflict', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 2_000
+    await a.update(id, { fields: { phone: '1' } })
+    clocks.b = 3_000
+    await b.update(id, { fields: { phone: '2' } })
+    await ship(a, b)
+    const kept = await b.resolveConflict(id, 'phone', { by: 'instance-b', at: 3_000 })
+    expect(kept.fields.phone).toBe('2')
+    expect(kept.conflicts).toEqual([])
+  })
+
+  it('a later clear beats an earlier edit, and the edit can be restored', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 9_000
+    await a.update(id, { fields: { email: null } })
+    clocks.b = 7_000
+    await b.update(id, { fields: { email: 'new@example.org' } })
+    await ship(a, b)
+    await ship(b, a)
+    expect((await a.get(id))!.fields.email).toBeUndefined()
+    expect((await b.get(id))!.fields.email).toBeUndefined()
+    const [conflict] = await a.listConflicts()
+    expect(conflict).toMatchObject({
+      field: 'email',
+      winner: { value: undefined, by: 'instance-a' },
+    })
+    const restored = await a.resolveConflict(id, 'email', { by: 'instance-b', at: 7_000 })
+    expect(restored.fields.email).toBe('new@example.org')
+  })
+
+  it('refuses to resolve a conflict that is not there, changing nothing', async () => {
+    const { a, id } = await pair()
+    const seq = a.lastSeq
+    const error = await a.resolveConflict(id, 'title', { by: 'nobody', at: 1 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(isObjectSyncError(error, 'CONFLICT_NOT_FOUND')).toBe(true)
+    expect(a.lastSeq).toBe(seq)
+  })
+
+  it('edits of different fields are no conflict', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 2_000
+    await a.update(id, { fields: { title: 'T' } })
+    clocks.b = 3_000
+    await b.update(id, { fields: { phone: 'P' } })
+    await ship(a, b)
+    await ship(b, a)
+    expect((await a.get(id))!.conflicts).toEqual([])
+    expect(await a.listConflicts()).toEqual([])
+    expect((await a.get(id))!.fields).toMatchObject({ title: 'T', phone: 'P' })
+  })
+})
