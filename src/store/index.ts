@@ -1,7 +1,7 @@
 // The object store: records as Automerge documents (one per facet) in an ordered
 // key-value store, with the feed of every applied change and a live subscription to it.
 // Code outside src/store imports only from here.
-export { ObjectStore } from './object-store.ts'
+export { ObjectStore, type Accepts } from './object-store.ts'
 export type {
   AppliedChanges,
   ConflictEntry,

@@ -454,15 +454,39 @@ export class ObjectStore {
    * the same checks as remote changes; one that exists gets only what it lacked.
    */
   async applyRemoteDocument(facet: FacetId, bytes: Uint8Array): Promise<AppliedChanges> {
-    return this.applyRemote(
-      facet,
-      'document',
-      (base) =>
-        base === undefined
-          ? A.load<never>(bytes, { actor: this.actor })
-          : A.loadIncremental(base, bytes),
-      bytes,
-    )
+    return this.applyRemote(facet, 'document', (base) => this.integrateDocument(base, bytes), bytes)
+  }
+
+  private integrateDocument(base: Doc | undefined, bytes: Uint8Array): Doc {
+    return base === undefined
+      ? A.load<never>(bytes, { actor: this.actor })
+      : A.loadIncremental(base, bytes)
+  }
+
+  /**
+   * The stored facets of objects of one type, a page at a time in id order: the first
+   * sync of a peer that is not shared every type. One range read per object.
+   */
+  async scanFacetsOfType(
+    type: ObjectType,
+    options: { after?: string | undefined; maxBytes?: number } = {},
+  ): Promise<{ facets: { facet: FacetId; bytes: Uint8Array }[]; next: string | undefined }> {
+    this.openCommits()
+    const maxBytes = options.maxBytes ?? 1 << 20
+    const prefix = typeIndexPrefix(type)
+    const facets: { facet: FacetId; bytes: Uint8Array }[] = []
+    let bytes = 0
+    const gte = options.after === undefined ? prefix : `${prefix}${options.after}\u0000`
+    for await (const [key] of this.storage.range({ gte, lt: prefixEnd(prefix) })) {
+      const id = key.slice(prefix.length) as ObjectId
+      const page = await this.scanFacets({ after: undefined, maxBytes: Infinity, within: id })
+      for (const item of page.facets) {
+        facets.push(item)
+        bytes += item.bytes.length
+      }
+      if (bytes >= maxBytes) return { facets, next: id }
+    }
+    return { facets, next: undefined }
   }
 
   /**
@@ -493,6 +517,7 @@ export class ObjectStore {
     what: 'changes' | 'document',
     integrate: (base: Doc | undefined) => Doc,
     storeAsReceived?: Uint8Array,
+    accepts?: Accepts,
   ): Promise<AppliedChanges> {
     const { object, facet: name } = parseFacetId(facet)!
     const loaded = await this.load(object)
@@ -519,6 +544,10 @@ export class ObjectStore {
       )
     }
     const type = (loaded?.type ?? content.type) as ObjectType
+    if (changed && accepts !== undefined && !accepts(type, name)) {
+      this.discard(object, name, next, loaded, state)
+      throw outOfScope(facet, type)
+    }
     const result: AppliedChanges = {
       facet,
       object,
@@ -563,6 +592,8 @@ export class ObjectStore {
    */
   async applyRemoteDocuments(
     items: readonly (readonly [FacetId, Uint8Array])[],
+    /** Which facets the sender may give us (its scope); others are refused. */
+    accepts?: Accepts,
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.openCommits()
     const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
@@ -584,7 +615,22 @@ export class ObjectStore {
           if (read instanceof ObjectSyncError) return read
           const probe = probes[index]
           try {
-            if (read === undefined) return await this.applyRemoteDocument(facet, bytes)
+            if (read === undefined) {
+              const parsed = parseFacetId(facet)!
+              return await this.locks.run(parsed.object, () =>
+                this.applyRemoteLocked(
+                  commits,
+                  facet,
+                  'document',
+                  (base) => this.integrateDocument(base, bytes),
+                  bytes,
+                  accepts,
+                ),
+              )
+            }
+            if (accepts !== undefined && !accepts(read.content.type, read.facet)) {
+              return outOfScope(facet, read.content.type)
+            }
             return await this.locks.run(read.object, async () => {
               const absent =
                 probe !== undefined &&
@@ -596,11 +642,9 @@ export class ObjectStore {
                   commits,
                   facet,
                   'document',
-                  (base) =>
-                    base === undefined
-                      ? A.load<never>(bytes, { actor: this.actor })
-                      : A.loadIncremental(base, bytes),
+                  (base) => this.integrateDocument(base, bytes),
                   bytes,
+                  accepts,
                 )
               }
               const problem = checkFields(read.facet, read.content.type, read.content)
@@ -691,7 +735,7 @@ export class ObjectStore {
    * loading documents: the bulk path of a first sync. Pass the returned `next` to go on.
    */
   async scanFacets(
-    options: { after?: string; maxBytes?: number } = {},
+    options: { after?: string | undefined; maxBytes?: number; within?: ObjectId } = {},
   ): Promise<{ facets: { facet: FacetId; bytes: Uint8Array }[]; next: string | undefined }> {
     this.openCommits()
     const maxBytes = options.maxBytes ?? 1 << 20
@@ -704,7 +748,10 @@ export class ObjectStore {
       current = undefined
     }
     const gte = options.after === undefined ? DOC_PREFIX : `${DOC_PREFIX}${options.after}/\uffff`
-    for await (const [key, value] of this.storage.range({ gte, lt: prefixEnd(DOC_PREFIX) })) {
+    const end =
+      options.within === undefined ? prefixEnd(DOC_PREFIX) : prefixEnd(objectPrefix(options.within))
+    const start = options.within === undefined ? gte : objectPrefix(options.within)
+    for await (const [key, value] of this.storage.range({ gte: start, lt: end })) {
       const slash = key.lastIndexOf('/')
       const facet = key.slice(DOC_PREFIX.length, slash) as FacetId
       if (current?.facet !== facet) {
@@ -1153,6 +1200,16 @@ function conflictsOf(id: ObjectId, loaded: LoadedObject): ConflictEntry[] {
     }
   }
   return entries
+}
+
+/** Decides whether a facet of an object of a type may come from the sending peer. */
+export type Accepts = (type: ObjectType, facet: FacetName) => boolean
+
+function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
+  return new ObjectSyncError(
+    'INVALID_CHANGES',
+    `${facet} (a ${type}) is outside what this peer may send`,
+  )
 }
 
 function quickRead(

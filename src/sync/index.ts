@@ -9,3 +9,4 @@ export {
 } from './sync-engine.ts'
 export { PeerSession, cursorKey, type SessionProgress, type SyncChannel } from './peer-session.ts'
 export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
+export { SHARE_EVERYTHING, scopeFromShare, type ParsedScope, type PeerScope } from './scope.ts'

@@ -2,9 +2,10 @@
 // for the other's feed after the cursor it saved, and sends its own — whole facets,
 // many per frame, under credit-based flow control — then pushes new changes live.
 import type { Logger } from '../log.ts'
-import type { FacetId, InstanceId } from '../model/index.ts'
+import type { FacetId, FacetName, InstanceId } from '../model/index.ts'
 import type { FeedEntry, ObjectStore } from '../store/index.ts'
 import { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
+import { SHARE_EVERYTHING, type PeerScope } from './scope.ts'
 
 /** What a session needs of a peer link: a sealed, ordered, flow-controlled channel. */
 export interface SyncChannel extends AsyncIterable<Uint8Array> {
@@ -26,6 +27,8 @@ export interface SessionProgress {
 export interface SessionOptions {
   channel: SyncChannel
   store: ObjectStore
+  /** What this peer may see and send; everything when absent. */
+  scope?: PeerScope
   logger: Logger
   /** Payload bytes per batch: many facets per frame, well under the 4 MiB frame limit. */
   batchBytes?: number
@@ -70,10 +73,12 @@ export class PeerSession {
   private readonly echoes = new Set<FacetId>()
   private readonly batchBytes: number
   private readonly log: Logger
+  private readonly scope: PeerScope
 
   constructor(private readonly options: SessionOptions) {
     this.peer = options.channel.remote
     this.batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES
+    this.scope = options.scope ?? SHARE_EVERYTHING
     this.log = options.logger
   }
 
@@ -136,7 +141,10 @@ export class PeerSession {
     const { store } = this.options
     this.stats.batchesReceived++
     this.applying = true
-    const outcomes = await store.applyRemoteDocuments(items)
+    const scope = this.scope
+    const outcomes = await store.applyRemoteDocuments(items, (type, facet) =>
+      scope.allows(type, facet),
+    )
     // One bad facet is refused and reported; the rest of the batch still applies.
     const results = outcomes.map((outcome, index) => {
       if (!(outcome instanceof Error)) return outcome
@@ -190,30 +198,54 @@ export class PeerSession {
           continue
         }
         // A burst of edits is coalesced: each facet goes once, at its latest state.
-        await this.sendFacets(
-          unique(fresh.map((entry) => entry.facet)),
-          fresh[fresh.length - 1]!.seq,
-        )
+        await this.sendFacets(this.inScope(fresh), fresh[fresh.length - 1]!.seq)
       }
     } finally {
       unsubscribe()
     }
   }
 
-  /** First sync: every stored facet, read in key order without loading documents. */
+  /**
+   * First sync: every stored facet in scope. With everything shared, the store is read in
+   * key order without loading anything; otherwise type by type, through the type index.
+   */
   private async sendEverything(upTo: number): Promise<void> {
-    let after: string | undefined
-    do {
-      const page = await this.options.store.scanFacets(
-        after === undefined ? { maxBytes: this.batchBytes } : { after, maxBytes: this.batchBytes },
-      )
-      after = page.next
-      // Only the last page covers the feed up to `upTo`.
-      await this.sendBatch(
-        page.facets.map(({ facet, bytes }) => [facet, bytes]),
-        after === undefined ? upTo : 0,
-      )
-    } while (after !== undefined && !this.closed)
+    const { store } = this.options
+    const sources = this.scope.everything
+      ? [(after?: string) => store.scanFacets({ after, maxBytes: this.batchBytes })]
+      : this.scope.types.map(
+          (type) => (after?: string) =>
+            store.scanFacetsOfType(type, { after, maxBytes: this.batchBytes }),
+        )
+    for (const [index, scan] of sources.entries()) {
+      const last = index === sources.length - 1
+      let after: string | undefined
+      do {
+        const page = await scan(after)
+        after = page.next
+        const items = page.facets.filter(
+          ({ facet }) => this.scope.everything || this.allowsFacet(facet),
+        )
+        // Only the very last page covers the feed up to `upTo`.
+        await this.sendBatch(
+          items.map(({ facet, bytes }) => [facet, bytes]),
+          last && after === undefined ? upTo : 0,
+        )
+      } while (after !== undefined && !this.closed)
+    }
+  }
+
+  private inScope(entries: readonly FeedEntry[]): FacetId[] {
+    return unique(
+      entries
+        .filter((entry) => this.scope.allows(entry.type, facetNameOf(entry.facet)))
+        .map((entry) => entry.facet),
+    )
+  }
+
+  /** For facets listed per type: the type is in scope, so only the facet name decides. */
+  private allowsFacet(facet: FacetId): boolean {
+    return this.scope.types.some((type) => this.scope.allows(type, facetNameOf(facet)))
   }
 
   private async sendFeedRange(after: number, upTo: number): Promise<void> {
@@ -223,7 +255,7 @@ export class PeerSession {
       )
       if (entries.length === 0) break
       seq = entries[entries.length - 1]!.seq
-      await this.sendFacets(unique(entries.map((entry) => entry.facet)), seq)
+      await this.sendFacets(this.inScope(entries), seq)
     }
   }
 
@@ -279,6 +311,10 @@ async function readCursor(store: ObjectStore, peer: InstanceId): Promise<number>
   const stored = await store.getSyncState(cursorKey(peer))
   const value = stored === undefined ? 0 : Number(new TextDecoder().decode(stored))
   return Number.isSafeInteger(value) && value >= 0 ? value : 0
+}
+
+function facetNameOf(facet: FacetId): FacetName {
+  return facet.slice(facet.indexOf('/') + 1) as FacetName
 }
 
 function unique(facets: FacetId[]): FacetId[] {

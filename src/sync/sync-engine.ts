@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
 import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session.ts'
+import type { PeerScope } from './scope.ts'
 
 /** What the engine needs of the peer link. */
 export interface SyncLinks {
@@ -36,6 +37,8 @@ export interface SyncEngineOptions {
   /** First and longest wait between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number }
   batchBytes?: number
+  /** What each peer may see and send (from its `share` in peers.json); everything when absent. */
+  scopeOf?: (peer: InstanceId) => PeerScope
 }
 
 interface PeerEntry {
@@ -170,6 +173,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
       channel,
       store: this.options.store,
       logger: this.log,
+      ...(this.options.scopeOf === undefined ? {} : { scope: this.options.scopeOf(peer) }),
       ...(this.options.batchBytes === undefined ? {} : { batchBytes: this.options.batchBytes }),
       onProgress: (progress) => {
         if (progress.caughtUp) entry.lastSyncAt = Date.now()

@@ -9,7 +9,7 @@ import {
   type Transport,
 } from '../../src/net/index.ts'
 import { MemoryStorage, ObjectStore, type StorageAdapter } from '../../src/store/index.ts'
-import { SyncEngine } from '../../src/sync/index.ts'
+import { SyncEngine, type PeerScope } from '../../src/sync/index.ts'
 
 export interface SyncNode {
   id: InstanceId
@@ -29,10 +29,20 @@ export const network = new MemoryNetwork()
 export async function syncNode(
   name: string,
   reuse?: { id: InstanceId; storage: StorageAdapter; registry: PeerRegistry },
+  options: {
+    scopeOf?: (peer: InstanceId) => PeerScope
+    customFieldGroups?: Record<string, string[]>
+  } = {},
 ): Promise<SyncNode> {
   const id = reuse?.id ?? (await createIdentity()).id
   const storage = reuse?.storage ?? new MemoryStorage()
-  const store = new ObjectStore({ storage, instanceId: id })
+  const store = new ObjectStore({
+    storage,
+    instanceId: id,
+    ...(options.customFieldGroups === undefined
+      ? {}
+      : { customFieldGroups: options.customFieldGroups }),
+  })
   await store.open()
   const registry = reuse?.registry ?? new PeerRegistry(memoryFiles())
   // The engine needs the links and the links hand channels to the engine.
@@ -45,7 +55,12 @@ export async function syncNode(
   const transport = network.transport(id, links.admits)
   await transport.start()
   await links.start(transport)
-  const engine = new SyncEngine({ store, links, backoff: { initialMs: 20, maxMs: 200 } })
+  const engine = new SyncEngine({
+    store,
+    links,
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
+  })
   late.engine = engine
   const node: SyncNode = {
     id,
