@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { FacetName, ObjectId } from '../../src/model/index.ts'
+import type { FacetName } from '../../src/model/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
 
