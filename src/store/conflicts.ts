@@ -36,16 +36,27 @@ function actorOf(opId: string): string {
   return opId.slice(opId.indexOf('@') + 1)
 }
 
-// Later wall clock first; then the instance id and the op id, so every instance agrees
-// on a winner even when two clocks read the same millisecond.
-function later(a: Candidate, b: Candidate): boolean {
+/** For a field, the instance whose writes win any conflict on it (a source of truth). */
+export type SourceOfTruth = (field: string) => InstanceId | undefined
+
+// The source of truth's write first, if the field has one; then the later wall clock;
+// then the instance id and the op id, so every instance agrees on a winner even when two
+// clocks read the same millisecond.
+function later(a: Candidate, b: Candidate, source: InstanceId | undefined): boolean {
+  if (source !== undefined && (a.by === source) !== (b.by === source)) return a.by === source
   if (a.at !== b.at) return a.at > b.at
   if (a.by !== b.by) return a.by > b.by
   return a.opId > b.opId
 }
 
-/** The facet's content with every field resolved by the later write, and its conflicts. */
-export function resolveFacet(doc: Doc): { content: FacetContent; conflicts: FieldConflict[] } {
+/**
+ * The facet's content with every field resolved — by its source of truth where
+ * `sourceOf` names one, else by the later write — and its conflicts.
+ */
+export function resolveFacet(
+  doc: Doc,
+  sourceOf: SourceOfTruth = () => undefined,
+): { content: FacetContent; conflicts: FieldConflict[] } {
   const content = readFacetDoc(doc)
   const fieldsObject = A.getObjectId(doc, 'fields')
   const metaObject = A.getObjectId(doc, 'meta')
@@ -77,8 +88,9 @@ export function resolveFacet(doc: Doc): { content: FacetContent; conflicts: Fiel
       candidates.push({ value, by: stamp.by, at: stamp.at, opId: entry[2] })
     }
     if (candidates.length < 2) continue
+    const source = sourceOf(field)
     const winner = candidates.reduce((best, candidate) =>
-      later(candidate, best) ? candidate : best,
+      later(candidate, best, source) ? candidate : best,
     )
     if (winner.value === undefined) delete content.fields[field]
     else content.fields[field] = winner.value

@@ -60,7 +60,7 @@ import {
 import { KeyedMutex } from './keyed-mutex.ts'
 import { LruCache } from './lru-cache.ts'
 import { checkFields, checkRemoteFacet } from './remote-check.ts'
-import { resolveFacet, type ConflictValue } from './conflicts.ts'
+import { resolveFacet, type ConflictValue, type SourceOfTruth } from './conflicts.ts'
 import type { StorageAdapter, StorageOp } from './storage.ts'
 
 export type { FeedEntry }
@@ -82,6 +82,12 @@ export interface ObjectStoreOptions {
   syncWrites?: boolean
   /** Wall clock for write stamps; injectable for tests. */
   clock?: () => number
+  /**
+   * Fields whose conflicts a named instance always wins, as `type.field` (custom fields
+   * as `type.custom.name`) → instance id, e.g. `transaction.amount` → the finance office.
+   * Other fields: the later edit wins.
+   */
+  sourcesOfTruth?: Readonly<Record<string, InstanceId>>
 }
 
 export interface WrittenBy {
@@ -323,7 +329,9 @@ export class ObjectStore {
     if (!isObjectId(id)) return undefined
     return this.locks.run(id, async () => {
       const loaded = await this.load(id)
-      return loaded === undefined ? undefined : toStoredObject(id, loaded)
+      return loaded === undefined
+        ? undefined
+        : toStoredObject(id, loaded, this.options.sourcesOfTruth)
     })
   }
 
@@ -371,7 +379,7 @@ export class ObjectStore {
         } else if (next !== undefined) A.free(next)
       }
       await this.commitChanges(commits, id, loaded, changed)
-      return toStoredObject(id, loaded)
+      return toStoredObject(id, loaded, this.options.sourcesOfTruth)
     })
   }
 
@@ -794,7 +802,7 @@ export class ObjectStore {
     for (const id of ids) {
       const found = await this.locks.run(id, async () => {
         const loaded = await this.load(id)
-        return loaded === undefined ? [] : conflictsOf(id, loaded)
+        return loaded === undefined ? [] : conflictsOf(id, loaded, this.options.sourcesOfTruth)
       })
       // Settled since (by a later edit, here or elsewhere): the object leaves the inbox.
       if (found.length === 0) await commits.submit([{ type: 'del', key: conflictKey(id) }], [])
@@ -1154,7 +1162,21 @@ function readFacetType(doc: Doc): ObjectType | undefined {
   return isObjectType(type) ? type : undefined
 }
 
-function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
+function sourceOfTruth(
+  sources: Readonly<Record<string, InstanceId>> | undefined,
+  type: ObjectType,
+  facet: FacetName,
+): SourceOfTruth {
+  if (sources === undefined) return () => undefined
+  const prefix = facet === CORE_FACET ? `${type}.` : `${type}.custom.`
+  return (field) => sources[prefix + field]
+}
+
+function toStoredObject(
+  id: ObjectId,
+  loaded: LoadedObject,
+  sources?: Readonly<Record<string, InstanceId>>,
+): StoredObject {
   const object: StoredObject = {
     id,
     type: loaded.type,
@@ -1167,7 +1189,10 @@ function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
   }
   let latest = 0
   for (const [facet, state] of loaded.facets) {
-    const { content, conflicts } = resolveFacet(state.doc)
+    const { content, conflicts } = resolveFacet(
+      state.doc,
+      sourceOfTruth(sources, loaded.type, facet),
+    )
     const isCore = facet === CORE_FACET
     const name = (field: string) => (isCore ? field : `custom.${field}`)
     if (isCore) {
@@ -1186,10 +1211,15 @@ function toStoredObject(id: ObjectId, loaded: LoadedObject): StoredObject {
   return object
 }
 
-function conflictsOf(id: ObjectId, loaded: LoadedObject): ConflictEntry[] {
+function conflictsOf(
+  id: ObjectId,
+  loaded: LoadedObject,
+  sources?: Readonly<Record<string, InstanceId>>,
+): ConflictEntry[] {
   const entries: ConflictEntry[] = []
   for (const [facet, state] of loaded.facets) {
-    for (const conflict of resolveFacet(state.doc).conflicts) {
+    const source = sourceOfTruth(sources, loaded.type, facet)
+    for (const conflict of resolveFacet(state.doc, source).conflicts) {
       entries.push({
         object: id,
         type: loaded.type,

@@ -10,3 +10,4 @@ export {
 export { PeerSession, cursorKey, type SessionProgress, type SyncChannel } from './peer-session.ts'
 export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
 export { SHARE_EVERYTHING, scopeFromShare, type ParsedScope, type PeerScope } from './scope.ts'
+export { sourcesOfTruth, type PeerConflictSettings } from './conflict-policy.ts'

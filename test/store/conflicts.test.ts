@@ -134,3 +134,67 @@ describe('conflicts: the later edit by wall clock wins, everywhere', () => {
     expect((await a.get(id))!.fields).toMatchObject({ title: 'T', phone: 'P' })
   })
 })
+
+describe('a source of truth for a field', () => {
+  it('wins conflicts on that field whatever the clocks say, on every instance', async () => {
+    const sourcesOfTruth = { 'transaction.amount': 'finance' as InstanceId }
+    const clocks = { finance: 1_000, office: 1_000 }
+    const finance = await openStore(new MemoryStorage(), {
+      instanceId: 'finance' as InstanceId,
+      clock: () => clocks.finance,
+      sourcesOfTruth,
+    })
+    const office = await openStore(new MemoryStorage(), {
+      instanceId: 'office' as InstanceId,
+      clock: () => clocks.office,
+      sourcesOfTruth,
+    })
+    const created = await office.create({
+      type: 'transaction',
+      fields: { type: 'donation', date: '2026-01-31', amount: '100.00', description: 'x' },
+    })
+    await ship(office, finance)
+    clocks.finance = 2_000
+    await finance.update(created.id, { fields: { amount: '120.00', description: 'from finance' } })
+    clocks.office = 9_000
+    await office.update(created.id, { fields: { amount: '999.00', description: 'from office' } })
+    await ship(finance, office)
+    await ship(office, finance)
+    for (const store of [finance, office]) {
+      const object = (await store.get(created.id))!
+      expect(object.fields.amount).toBe('120.00')
+      // Other fields: the later edit.
+      expect(object.fields.description).toBe('from office')
+      expect(object.conflicts.sort()).toEqual(['amount', 'description'])
+    }
+  })
+})
+
+describe('sources of truth from peers.json', () => {
+  it('maps self, peer and instance ids, and warns about what it cannot use', async () => {
+    const { sourcesOfTruth } = await import('../../src/sync/index.ts')
+    const { sources, warnings } = sourcesOfTruth(
+      [
+        {
+          id: 'p1' as InstanceId,
+          conflicts: { fields: { 'transaction.amount': 'self', 'person.custom.level': 'peer' } },
+        },
+        {
+          id: 'p2' as InstanceId,
+          conflicts: {
+            default: 'earlier-wins',
+            fields: { 'transaction.amount': 'peer', amount: 'self', 'person.email': 3 },
+          },
+        },
+      ],
+      'me' as InstanceId,
+    )
+    expect(sources).toEqual({ 'transaction.amount': 'me', 'person.custom.level': 'p1' })
+    expect(warnings).toEqual([
+      'peers[1].conflicts.default: only "later-wins" is supported; using it',
+      'peers[1].conflicts.fields.transaction.amount: another peer entry already names me; keeping that',
+      'peers[1].conflicts.fields.amount: expected "type.field" or "type.custom.name"; ignored',
+      'peers[1].conflicts.fields.person.email: expected "self", "peer" or an instance id; ignored',
+    ])
+  })
+})
