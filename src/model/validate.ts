@@ -19,6 +19,9 @@ const MAX_TEXT = 65_536
 const MAX_LIST_ITEMS = 1_000
 const MAX_CUSTOM_NAME = 128
 
+// A key that JavaScript objects treat specially would not survive being materialized.
+const notSpecialKey = (key: string) => key !== '__proto__'
+
 const text = z.string().max(MAX_TEXT, `expected at most ${MAX_TEXT} characters`)
 
 function isCalendarDate(value: string): boolean {
@@ -44,12 +47,13 @@ const VALUE_SCHEMAS: Record<FieldKind, z.ZodType> = {
   boolean: z.boolean('expected true or false'),
   integer: z.number().int('expected an integer').nonnegative('expected a non-negative integer'),
   list: z.array(text).max(MAX_LIST_ITEMS, `expected at most ${MAX_LIST_ITEMS} items`),
-  map: z.record(text, text),
+  map: z.record(text.refine(notSpecialKey, 'expected a key other than __proto__'), text),
 }
 
 const customName = z
   .string()
   .min(1, 'expected a non-empty custom field name')
+  .refine(notSpecialKey, 'expected a name other than __proto__')
   .max(MAX_CUSTOM_NAME, `expected at most ${MAX_CUSTOM_NAME} characters`)
 // Numbers beyond ±(2^53 − 1) lose precision in JavaScript and in Automerge alike.
 const customNumber = z

@@ -101,6 +101,12 @@ export function resolveFacet(
       losers: candidates.filter((candidate) => candidate !== winner).map(strip),
     })
   }
+  if (conflicts.length > 0) {
+    // A field the default pick had cleared may have come back: restore name order.
+    content.fields = Object.fromEntries(
+      Object.entries(content.fields).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    )
+  }
   return { content, conflicts }
 }
 

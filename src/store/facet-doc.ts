@@ -362,13 +362,15 @@ export function tombstoneFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
 export function readFacetDoc(doc: Doc): FacetContent {
   const fields: Record<string, FieldValue> = {}
   const meta: Record<string, WriteStamp> = {}
+  // Keys in name order: a document's materialized key order depends on the order its
+  // changes arrived in, and two instances must show the same object the same way.
   const rawFields = (doc.fields ?? {}) as Record<string, unknown>
-  for (const [name, value] of Object.entries(rawFields)) {
+  for (const [name, value] of sortedEntries(rawFields)) {
     const decoded = decodeValue(value)
     if (decoded !== undefined) fields[name] = decoded
   }
   const rawMeta = (doc.meta ?? {}) as Record<string, unknown>
-  for (const [name, value] of Object.entries(rawMeta)) {
+  for (const [name, value] of sortedEntries(rawMeta)) {
     const stamp = decodeStamp(value)
     if (stamp !== undefined) meta[name] = stamp
   }
@@ -379,6 +381,10 @@ export function readFacetDoc(doc: Doc): FacetContent {
     meta,
     deleted: doc.deleted === true,
   }
+}
+
+function sortedEntries(record: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
 function encodeStamp(stamp: WriteStamp): A.ImmutableString {

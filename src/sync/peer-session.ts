@@ -128,6 +128,10 @@ export class PeerSession {
     } finally {
       this.closed = true
       this.wake()
+      // The peer ended its side (or we broke off): end ours, or its session would wait
+      // on us forever. Regression: a dropped session left the other side hanging, and
+      // neither redialled.
+      await channel.close().catch(() => {})
     }
   }
 

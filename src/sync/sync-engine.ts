@@ -186,7 +186,8 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
     entry.session = session
     this.emit('peer', this.state(peer))
     void session.run().finally(() => {
-      if (entry.session !== session) return
+      // After stop() the store may be closed already: nothing to report or redial.
+      if (this.stopped || entry.session !== session) return
       entry.session = undefined
       this.emit('peer', this.state(peer))
       this.retryLater(peer)

@@ -122,6 +122,26 @@ describe('the sync engine', () => {
     await stopAll(a, b2)
   })
 
+  it('regression: a session closed at one end ends at the other, and the dialer comes back', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const [id] = await createPeople(a.store, 1, 'p')
+    a.engine.connect(b.id)
+    await eventually(async () => (await b.store.get(id!)) !== undefined)
+    const first = a.engine.session(b.id)!
+    first.close()
+    await eventually(
+      () =>
+        b.engine.session(a.id) !== undefined &&
+        a.engine.session(b.id) !== first &&
+        a.engine.session(b.id) !== undefined,
+    )
+    await a.store.update(id!, { fields: { title: 'after the drop' } })
+    await eventually(async () => (await b.store.get(id!))?.fields.title === 'after the drop')
+    await stopAll(a, b)
+  })
+
   it('relays through the middle of a line: A–B–C, A and C not paired', async () => {
     const a = await syncNode('a')
     const b = await syncNode('b')
