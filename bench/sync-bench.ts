@@ -15,6 +15,10 @@ export interface SyncBenchResult {
   facetsPerSecond: number
   peakRssMbA: number
   peakRssMbB: number
+  /** Store to store, A's edit to B's store, after the first sync (ms). */
+  editLatencyP50Ms: number
+  editLatencyP99Ms: number
+  editsMeasured: number
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -81,7 +85,17 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
     const b = peer([dirB, 'b', idA, address, key, '0', String(count)])
     try {
       const seconds = Number((await b.next('synced ')).slice('synced '.length))
+      a.child.kill('SIGUSR2')
+      await a.next('edited')
+      // Let the last edits land before asking B for its figures.
+      await new Promise((resolve) => setTimeout(resolve, 200))
       b.child.kill('SIGTERM')
+      const [, p50, p99, measured] = (await b.next('latency ')).split(' ').map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ]
       a.child.kill('SIGTERM')
       const rssB = Number((await b.next('rss ')).slice(4))
       const rssA = Number((await a.next('rss ')).slice(4))
@@ -92,6 +106,9 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
         facetsPerSecond: Math.round(count / seconds),
         peakRssMbA: rssA,
         peakRssMbB: rssB,
+        editLatencyP50Ms: p50,
+        editLatencyP99Ms: p99,
+        editsMeasured: measured,
       }
     } finally {
       b.child.kill('SIGKILL')

@@ -2,11 +2,14 @@
 //   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect>
 // Creates <create> persons, prints "ready <address>" once listening, dials the peer if
 // given an address, prints "synced <seconds>" once its store holds <expect> facets and
-// the peer has caught it up, and "rss <MB>" on SIGTERM.
+// the peer has caught it up, and "rss <MB>" on SIGTERM. On SIGUSR2 it edits its first
+// person EDITS times, 20 ms apart, writing the wall clock into the title ("edited" when
+// done); a receiving side reports "latency <p50> <p99> <n>" on SIGTERM: how long each
+// such edit took from the sender's store to its own.
 import '../src/polyfill.ts'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
-import type { InstanceId } from '../src/model/index.ts'
+import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import {
   PeerLinks,
   PeerRegistry,
@@ -35,12 +38,14 @@ const store = new ObjectStore({
   instanceId: identity.id,
 })
 await store.open()
+let first: ObjectId | undefined
 for (let start = 0; start < count; start += 256) {
   const batch = []
   for (let i = start; i < Math.min(count, start + 256); i++) {
     batch.push(store.create({ type: 'person', fields: person(i) }))
   }
-  await Promise.all(batch)
+  const created = await Promise.all(batch)
+  first ??= created[0]?.id
 }
 const registry = new PeerRegistry(memoryFiles())
 await registry.add(
@@ -69,7 +74,32 @@ engine.on('progress', (_, progress) => {
     started = 0
   }
 })
+const EDITS = 200
+const latencies: number[] = []
+store.subscribe((entries) => {
+  if (started !== 0) return
+  for (const entry of entries) {
+    void store.get(entry.object).then((object) => {
+      const title = Number(object?.fields.title)
+      if (Number.isFinite(title) && title > 1e12) latencies.push(Date.now() - title)
+    })
+  }
+})
+process.on('SIGUSR2', () => {
+  void (async () => {
+    for (let i = 0; i < EDITS && first !== undefined; i++) {
+      await store.update(first, { fields: { title: String(Date.now()) } })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    process.stdout.write('edited\n')
+  })()
+})
 process.on('SIGTERM', () => {
+  if (latencies.length > 0) {
+    const sorted = [...latencies].sort((a, b) => a - b)
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+    process.stdout.write(`latency ${at(0.5)} ${at(0.99)} ${sorted.length}\n`)
+  }
   process.stdout.write(`rss ${Math.round(process.resourceUsage().maxRSS / 1024)}\n`)
   // exit() (not a signal death) lets --cpu-prof write its profile.
   process.exit(0)
