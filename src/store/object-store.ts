@@ -623,19 +623,17 @@ export class ObjectStore {
           if (read instanceof ObjectSyncError) return read
           const probe = probes[index]
           try {
-            if (read === undefined) {
-              const parsed = parseFacetId(facet)!
-              return await this.locks.run(parsed.object, () =>
-                this.applyRemoteLocked(
-                  commits,
-                  facet,
-                  'document',
-                  (base) => this.integrateDocument(base, bytes),
-                  bytes,
-                  accepts,
-                ),
+            // The general path: load, merge and check, under the object's lock.
+            const merge = () =>
+              this.applyRemoteLocked(
+                commits,
+                facet,
+                'document',
+                (base) => this.integrateDocument(base, bytes),
+                bytes,
+                accepts,
               )
-            }
+            if (read === undefined) return await this.locks.run(parseFacetId(facet)!.object, merge)
             if (accepts !== undefined && !accepts(read.content.type, read.facet)) {
               return outOfScope(facet, read.content.type)
             }
@@ -645,16 +643,7 @@ export class ObjectStore {
                 exists.get(probe) === false &&
                 !this.createdDuringPrefetch.has(read.object) &&
                 this.cache.get(read.object) === undefined
-              if (!absent) {
-                return this.applyRemoteLocked(
-                  commits,
-                  facet,
-                  'document',
-                  (base) => this.integrateDocument(base, bytes),
-                  bytes,
-                  accepts,
-                )
-              }
+              if (!absent) return merge()
               const problem = checkFields(read.facet, read.content.type, read.content)
               if (problem !== undefined) {
                 return new ObjectSyncError(

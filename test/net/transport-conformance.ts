@@ -27,15 +27,21 @@ function accepted(
   })
 }
 
+/** Two started transports that admit each other. */
+async function admittedPair(factory: TransportFactory): Promise<[Transport, Transport]> {
+  const allowA = new Set<string>()
+  const allowB = new Set<string>()
+  const a = await factory.make(allowA)
+  const b = await factory.make(allowB)
+  allowA.add(b.localId)
+  allowB.add(a.localId)
+  return [a, b]
+}
+
 export function transportConformance(name: string, factory: TransportFactory): void {
   describe(`Transport conformance: ${name}`, () => {
     it('carries bytes both ways between admitted instances, naming the remote', async () => {
-      const allowA = new Set<string>()
-      const allowB = new Set<string>()
-      const a = await factory.make(allowA)
-      const b = await factory.make(allowB)
-      allowA.add(b.localId)
-      allowB.add(a.localId)
+      const [a, b] = await admittedPair(factory)
       const incoming = accepted(b, '/test/1')
       const stream = await a.dial(b.localId, b.addresses(), '/test/1')
       const { stream: theirs, remote } = await incoming
@@ -91,12 +97,7 @@ export function transportConformance(name: string, factory: TransportFactory): v
     })
 
     it('hangUp ends open streams on both sides within a second', async () => {
-      const allowA = new Set<string>()
-      const allowB = new Set<string>()
-      const a = await factory.make(allowA)
-      const b = await factory.make(allowB)
-      allowA.add(b.localId)
-      allowB.add(a.localId)
+      const [a, b] = await admittedPair(factory)
       const incoming = accepted(b, '/test/1')
       const stream = await a.dial(b.localId, b.addresses(), '/test/1')
       const { stream: theirs } = await incoming
@@ -113,12 +114,7 @@ export function transportConformance(name: string, factory: TransportFactory): v
     })
 
     it('gives a slow reader every byte in order while the sender waits for it', async () => {
-      const allowA = new Set<string>()
-      const allowB = new Set<string>()
-      const a = await factory.make(allowA)
-      const b = await factory.make(allowB)
-      allowA.add(b.localId)
-      allowB.add(a.localId)
+      const [a, b] = await admittedPair(factory)
       const incoming = accepted(b, '/test/1')
       const stream = await a.dial(b.localId, b.addresses(), '/test/1')
       const chunk = new Uint8Array(64 << 10).fill(7)
@@ -143,12 +139,7 @@ export function transportConformance(name: string, factory: TransportFactory): v
     // drain, so a sender awaiting send() in a loop spun on microtasks, starved the event
     // loop and queued gigabytes; the bench then died on a libp2p timeout.
     it('regression: a tight send loop yields to I/O and the reader keeps up', async () => {
-      const allowA = new Set<string>()
-      const allowB = new Set<string>()
-      const a = await factory.make(allowA)
-      const b = await factory.make(allowB)
-      allowA.add(b.localId)
-      allowB.add(a.localId)
+      const [a, b] = await admittedPair(factory)
       let received = 0
       await b.handle('/test/1', (stream) => {
         void (async () => {
