@@ -7,6 +7,7 @@
 import * as A from '@automerge/automerge'
 import type { FieldValue, InstanceId } from '../model/index.ts'
 import {
+  DELETED_META,
   decodeStamp,
   decodeValue,
   readFacetDoc,
@@ -108,6 +109,40 @@ export function resolveFacet(
     )
   }
   return { content, conflicts }
+}
+
+/**
+ * Whether merging a peer's changes into the core facet set a delete against an edit the
+ * deleter had not seen. We hold every change the delete was made on top of, so what
+ * arrives for a document deleted here is concurrent with the delete; and a delete that
+ * arrives while one of our own latest changes stays a head was made without it.
+ */
+export function deleteMeetsEdit(
+  before: { deleted: boolean; heads: readonly string[] },
+  after: { deleted: boolean; heads: readonly string[]; changedFields: readonly string[] },
+): boolean {
+  if (!after.deleted) return false
+  const edits = after.changedFields.some((field) => field !== 'deleted')
+  if (before.deleted) return edits
+  return (
+    after.changedFields.includes('deleted') &&
+    before.heads.some((head) => after.heads.includes(head))
+  )
+}
+
+/** The delete-against-edit entry of a deleted core facet: the delete, and the latest edit by someone else. */
+export function deleteConflict(
+  content: FacetContent,
+): { winner: ConflictValue; losers: ConflictValue[] } | undefined {
+  const deleted = content.meta[DELETED_META]
+  if (!content.deleted || deleted === undefined) return undefined
+  let edit: WriteStamp | undefined
+  for (const [field, stamp] of Object.entries(content.meta)) {
+    if (field === DELETED_META || stamp.by === deleted.by) continue
+    if (edit === undefined || stamp.at > edit.at) edit = stamp
+  }
+  if (edit === undefined) return undefined
+  return { winner: { value: true, ...deleted }, losers: [{ value: false, ...edit }] }
 }
 
 function strip({ value, by, at }: Candidate): ConflictValue {

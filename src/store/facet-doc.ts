@@ -359,6 +359,14 @@ export function tombstoneFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
   })
 }
 
+/** Lifts a tombstone: the object is there again, with the fields it had. */
+export function restoreFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
+  return A.change(doc, { time: Math.floor(stamp.at / 1000) }, (draft) => {
+    draft.deleted = false
+    draft.meta[DELETED_META] = encodeStamp(stamp)
+  })
+}
+
 export function readFacetDoc(doc: Doc): FacetContent {
   const fields: Record<string, FieldValue> = {}
   const meta: Record<string, WriteStamp> = {}

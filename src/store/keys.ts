@@ -7,6 +7,7 @@
 //   f/<seq, 16 digits>                  the feed: { t: type, f: facetId }
 //   s/<key>                             sync state (per-peer cursors)
 //   x/<objectId>                        conflict inbox: objects that may hold concurrent values
+//   x/<objectId>/deleted                conflict inbox: deleted on one instance, edited on another
 //   m/format                            the layout version
 //
 // All keys of one object sit under d/<objectId>/, so one range read loads the object.
@@ -26,6 +27,11 @@ export const CONFLICT_PREFIX = 'x/'
 
 export function conflictKey(object: ObjectId): string {
   return CONFLICT_PREFIX + object
+}
+
+/** Marks an object deleted on one instance while edited on another. */
+export function deleteConflictKey(object: ObjectId): string {
+  return `${CONFLICT_PREFIX}${object}/deleted`
 }
 
 export function objectPrefix(object: ObjectId): string {

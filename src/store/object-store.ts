@@ -34,6 +34,7 @@ import {
   readFacetDoc,
   tombstoneFacetDoc,
   readEncodedFacet,
+  restoreFacetDoc,
   type Doc,
   type EncodedFacet,
   type FacetContent,
@@ -56,11 +57,18 @@ import {
   SYNC_STATE_PREFIX,
   CONFLICT_PREFIX,
   conflictKey,
+  deleteConflictKey,
 } from './keys.ts'
 import { KeyedMutex } from './keyed-mutex.ts'
 import { LruCache } from './lru-cache.ts'
 import { checkFields, checkRemoteFacet } from './remote-check.ts'
-import { resolveFacet, type ConflictValue, type SourceOfTruth } from './conflicts.ts'
+import {
+  deleteConflict,
+  deleteMeetsEdit,
+  resolveFacet,
+  type ConflictValue,
+  type SourceOfTruth,
+} from './conflicts.ts'
 import type { StorageAdapter, StorageOp } from './storage.ts'
 
 export type { FeedEntry }
@@ -579,11 +587,21 @@ export class ObjectStore {
       await this.commitNewObject(commits, object, type, name, next, storeAsReceived)
       return result
     }
-    // A merge that left concurrent values puts the object in the conflict inbox.
-    const inbox: StorageOp[] =
-      resolveFacet(next).conflicts.length > 0
-        ? [{ type: 'put', key: conflictKey(object), value: EMPTY }]
-        : []
+    // A merge that left concurrent values, or set a delete against an edit, puts the
+    // object in the conflict inbox.
+    const inbox: StorageOp[] = []
+    if (resolveFacet(next).conflicts.length > 0) {
+      inbox.push({ type: 'put', key: conflictKey(object), value: EMPTY })
+    }
+    if (
+      name === CORE_FACET &&
+      deleteMeetsEdit(
+        { deleted: state?.doc.deleted === true, heads: before },
+        { deleted: content.deleted, heads: after, changedFields: result.fields },
+      )
+    ) {
+      inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
+    }
     await this.commitChanges(commits, object, loaded, new Map([[name, next]]), {
       appended: new Map([[name, A.getChangesSince(next, before)]]),
       extraOps: inbox,
@@ -780,22 +798,47 @@ export class ObjectStore {
   /** Fields written concurrently on two instances, with the value shown and those that lost. */
   async listConflicts(): Promise<ConflictEntry[]> {
     const commits = this.openCommits()
-    const ids: ObjectId[] = []
+    const marked = new Map<ObjectId, { fields: boolean; deleted: boolean }>()
     for await (const [key] of this.storage.range({
       gte: CONFLICT_PREFIX,
       lt: prefixEnd(CONFLICT_PREFIX),
     })) {
-      ids.push(key.slice(CONFLICT_PREFIX.length) as ObjectId)
+      const rest = key.slice(CONFLICT_PREFIX.length)
+      const id = rest.slice(0, 26) as ObjectId
+      const mark = marked.get(id) ?? { fields: false, deleted: false }
+      if (rest.endsWith('/deleted')) mark.deleted = true
+      else mark.fields = true
+      marked.set(id, mark)
     }
     const entries: ConflictEntry[] = []
-    for (const id of ids) {
-      const found = await this.locks.run(id, async () => {
+    for (const [id, mark] of marked) {
+      const { fields, deleted } = await this.locks.run(id, async () => {
         const loaded = await this.load(id)
-        return loaded === undefined ? [] : conflictsOf(id, loaded, this.options.sourcesOfTruth)
+        if (loaded === undefined) return { fields: [], deleted: undefined }
+        const core = loaded.facets.get(CORE_FACET)
+        const deletion =
+          mark.deleted && core !== undefined ? deleteConflict(readFacetDoc(core.doc)) : undefined
+        return {
+          fields: conflictsOf(id, loaded, this.options.sourcesOfTruth),
+          deleted: deletion && { ...deletion, type: loaded.type },
+        }
       })
       // Settled since (by a later edit, here or elsewhere): the object leaves the inbox.
-      if (found.length === 0) await commits.submit([{ type: 'del', key: conflictKey(id) }], [])
-      entries.push(...found)
+      const settled: StorageOp[] = []
+      if (mark.fields && fields.length === 0) settled.push({ type: 'del', key: conflictKey(id) })
+      if (mark.deleted && deleted === undefined)
+        settled.push({ type: 'del', key: deleteConflictKey(id) })
+      if (settled.length > 0) await commits.submit(settled, [])
+      if (deleted !== undefined) {
+        entries.push({
+          object: id,
+          type: deleted.type,
+          field: 'deleted',
+          winner: deleted.winner,
+          losers: deleted.losers,
+        })
+      }
+      entries.push(...fields)
     }
     return entries
   }
@@ -823,6 +866,7 @@ export class ObjectStore {
         { details: { id, field } },
       )
     }
+    if (field === 'deleted') return this.settleDelete(id, chosen.value === true)
     const custom = field.startsWith('custom.') ? field.slice('custom.'.length) : undefined
     const value = chosen.value ?? null
     const patch =
@@ -830,6 +874,29 @@ export class ObjectStore {
     const resolved = await this.updateForced(id, patch, custom ?? field)
     await this.listConflicts()
     return resolved
+  }
+
+  /** Keeps the delete (dismissing the edit) or restores the object with its fields. */
+  private async settleDelete(id: ObjectId, keepDeleted: boolean): Promise<StoredObject> {
+    const commits = this.openCommits()
+    return this.locks.run(id, async () => {
+      const loaded = await this.loadExisting(id, { allowDeleted: true })
+      const dismiss: StorageOp[] = [{ type: 'del', key: deleteConflictKey(id) }]
+      const core = loaded.facets.get(CORE_FACET)
+      if (keepDeleted || core === undefined) await commits.submit(dismiss, [])
+      else {
+        await this.commitChanges(
+          commits,
+          id,
+          loaded,
+          new Map([[CORE_FACET, restoreFacetDoc(core.doc, this.stamp())]]),
+          {
+            extraOps: dismiss,
+          },
+        )
+      }
+      return toStoredObject(id, loaded, this.options.sourcesOfTruth)
+    })
   }
 
   async getHeads(facet: FacetId): Promise<string[] | undefined> {

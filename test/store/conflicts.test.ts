@@ -198,3 +198,61 @@ describe('sources of truth from peers.json', () => {
     ])
   })
 })
+
+describe('delete against edit', () => {
+  it('a delete concurrent with an edit is a conflict on both sides; restoring brings the object back everywhere', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 2_000
+    await a.delete(id)
+    clocks.b = 3_000
+    await b.update(id, { fields: { title: 'edited while deleted elsewhere' } })
+    await ship(a, b)
+    await ship(b, a)
+    for (const store of [a, b]) {
+      expect((await store.get(id))!.deleted).toBe(true)
+      expect(await store.listConflicts()).toEqual([
+        {
+          object: id,
+          type: 'person',
+          field: 'deleted',
+          winner: { value: true, by: 'instance-a', at: 2_000 },
+          losers: [{ value: false, by: 'instance-b', at: 3_000 }],
+        },
+      ])
+    }
+    clocks.b = 4_000
+    const restored = await b.resolveConflict(id, 'deleted', { by: 'instance-b', at: 3_000 })
+    expect(restored.deleted).toBe(false)
+    expect(restored.fields.title).toBe('edited while deleted elsewhere')
+    expect(await b.listConflicts()).toEqual([])
+    await ship(b, a)
+    expect((await a.get(id))!.deleted).toBe(false)
+    // The restore settled it for everyone: a's inbox empties too.
+    expect(await a.listConflicts()).toEqual([])
+  })
+
+  it('keeping the delete dismisses the conflict', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.a = 2_000
+    await a.delete(id)
+    clocks.b = 3_000
+    await b.update(id, { fields: { title: 'x' } })
+    await ship(b, a)
+    const kept = await a.resolveConflict(id, 'deleted', { by: 'instance-a', at: 2_000 })
+    expect(kept.deleted).toBe(true)
+    expect(await a.listConflicts()).toEqual([])
+  })
+
+  it('a delete made after seeing the edit is no conflict', async () => {
+    const { a, b, clocks, id } = await pair()
+    clocks.b = 2_000
+    await b.update(id, { fields: { title: 'seen' } })
+    await ship(b, a)
+    clocks.a = 3_000
+    await a.delete(id)
+    await ship(a, b)
+    expect((await b.get(id))!.deleted).toBe(true)
+    expect(await b.listConflicts()).toEqual([])
+    expect(await a.listConflicts()).toEqual([])
+  })
+})
