@@ -1,10 +1,9 @@
 // npm run bench:link [-- --megabytes N]: sealed against unsealed frame throughput over
 // loopback libp2p, written as JSON under bench/results/ too.
 import '../src/polyfill.ts'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { writeResults } from './results.ts'
 import { runLinkBench } from './link-bench.ts'
 
 const { values } = parseArgs({ options: { megabytes: { type: 'string', default: '200' } } })
@@ -26,10 +25,4 @@ for (const r of results) {
     `  ${String(r.frameBytes).padStart(8)} ${String(r.frames).padStart(8)} ${String(r.unsealedMBps).padStart(15)} ${String(r.unsealedFramesPerSecond).padStart(9)} ${String(r.sealedMBps).padStart(13)} ${String(r.sealedFramesPerSecond).padStart(9)} ${String(r.sealedToUnsealed).padStart(17)}\n`,
   )
 }
-mkdirSync('bench/results', { recursive: true })
-const file = join('bench/results', `link-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-writeFileSync(
-  file,
-  JSON.stringify({ machine: { cores: cpus().length, node: process.version }, results }, null, 2),
-)
-process.stdout.write(`written to ${file}\n`)
+writeResults('link', results)

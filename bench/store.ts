@@ -1,10 +1,11 @@
 // npm run bench:store [-- --count N]: prints the object store's figures and writes them
 // as JSON under bench/results/.
 import '../src/polyfill.ts'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { writeResults } from './results.ts'
 import { runStoreBench } from './store-bench.ts'
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '100000' } } })
@@ -35,13 +36,7 @@ try {
       `  ${row.figure.padEnd(24)} ${String(row.value).padStart(12)}  ${row.target}\n`,
     )
   }
-  mkdirSync('bench/results', { recursive: true })
-  const file = join('bench/results', `store-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  writeFileSync(
-    file,
-    JSON.stringify({ machine: { cores: cpus().length, node: process.version }, result }, null, 2),
-  )
-  process.stdout.write(`written to ${file}\n`)
+  writeResults('store', result)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

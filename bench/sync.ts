@@ -1,10 +1,9 @@
 // npm run bench:sync [-- --count N]: first sync of N persons between two instances over
 // loopback libp2p (both in this process for now).
 import '../src/polyfill.ts'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { writeResults } from './results.ts'
 import { runSyncBench } from './sync-bench.ts'
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '100000' } } })
@@ -20,10 +19,4 @@ process.stdout.write(
 for (const [name, value] of Object.entries(result)) {
   process.stdout.write(`  ${name.padEnd(20)} ${String(value).padStart(12)}\n`)
 }
-mkdirSync('bench/results', { recursive: true })
-const file = join('bench/results', `sync-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-writeFileSync(
-  file,
-  JSON.stringify({ machine: { cores: cpus().length, node: process.version }, result }, null, 2),
-)
-process.stdout.write(`written to ${file}\n`)
+writeResults('sync', result)
