@@ -104,8 +104,14 @@ export function encodeNewFacet(
   stamp: WriteStamp,
   actor: string,
 ): Uint8Array {
-  if (Object.values(fields).some(isFloat))
-    return A.save(createThroughProxy(type, fields, stamp, actor))
+  if (Object.values(fields).some(isFloat)) {
+    const doc = createThroughProxy(type, fields, stamp, actor)
+    try {
+      return A.save(doc)
+    } finally {
+      A.free(doc)
+    }
+  }
   const ops: ChangeOp[] = []
   const nextOpId = () => `${FIRST_CONTENT_OP + ops.length}@${actor}`
   const written = encodeStamp(stamp).val

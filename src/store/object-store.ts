@@ -9,6 +9,7 @@ import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import {
   CORE_FACET,
+  OBJECT_TYPES,
   customFacet,
   facetId,
   isObjectId,
@@ -583,15 +584,18 @@ export class ObjectStore {
       this.replaceDoc(object, loaded, name, next, state)
       return result
     }
-    if (loaded === undefined) {
-      await this.commitNewObject(commits, object, type, name, next, storeAsReceived)
-      return result
-    }
     // A merge that left concurrent values, or set a delete against an edit, puts the
-    // object in the conflict inbox.
+    // object in the conflict inbox — also when the object is new here.
     const inbox: StorageOp[] = []
     if (resolveFacet(next).conflicts.length > 0) {
       inbox.push({ type: 'put', key: conflictKey(object), value: EMPTY })
+    }
+    if (loaded === undefined) {
+      if (name === CORE_FACET && deleteConflict(content) !== undefined) {
+        inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
+      }
+      await this.commitNewObject(commits, object, type, name, next, storeAsReceived, inbox)
+      return result
     }
     if (
       name === CORE_FACET &&
@@ -623,16 +627,18 @@ export class ObjectStore {
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.openCommits()
     const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
+    // Whether each object exists, whatever type the sender claims for it: a facet that
+    // names another type than the object here has must not pass as a new object.
     const probes = quick.map((read) =>
       read instanceof ObjectSyncError ||
       read === undefined ||
       this.cache.get(read.object) !== undefined
         ? undefined
-        : typeIndexKey(read.content.type, read.object),
+        : OBJECT_TYPES.map((type) => typeIndexKey(type, read.object)),
     )
     this.prefetches++
     try {
-      const wanted = probes.filter((key): key is string => key !== undefined)
+      const wanted = probes.flatMap((keys) => keys ?? [])
       const found = await this.storage.getMany(wanted)
       const exists = new Map(wanted.map((key, i) => [key, found[i] !== undefined]))
       return await Promise.all(
@@ -658,7 +664,7 @@ export class ObjectStore {
             return await this.locks.run(read.object, async () => {
               const absent =
                 probe !== undefined &&
-                exists.get(probe) === false &&
+                probe.every((key) => exists.get(key) === false) &&
                 !this.createdDuringPrefetch.has(read.object) &&
                 this.cache.get(read.object) === undefined
               if (!absent) return merge()
@@ -707,10 +713,12 @@ export class ObjectStore {
     facet: FacetName,
     doc: Doc | undefined,
     storeAsReceived: Uint8Array | undefined,
+    extraOps: readonly StorageOp[] = [],
   ): Promise<void> {
     try {
       await commits.submit(
         [
+          ...extraOps,
           { type: 'put', key: typeIndexKey(type, object), value: EMPTY },
           { type: 'put', key: snapshotKey(object, facet), value: storeAsReceived ?? A.save(doc!) },
         ],
@@ -812,17 +820,25 @@ export class ObjectStore {
     }
     const entries: ConflictEntry[] = []
     for (const [id, mark] of marked) {
-      const { fields, deleted } = await this.locks.run(id, async () => {
-        const loaded = await this.load(id)
-        if (loaded === undefined) return { fields: [], deleted: undefined }
+      const { fields, deleted, corrupt } = await this.locks.run(id, async () => {
+        // One corrupt object must not hide every other conflict: it is skipped (load
+        // logged it) and keeps its place in the inbox.
+        const loaded = await this.load(id).catch((error: unknown) => {
+          if (!isObjectSyncError(error, 'DOCUMENT_CORRUPT')) throw error
+          return 'corrupt' as const
+        })
+        if (loaded === 'corrupt') return { fields: [], deleted: undefined, corrupt: true }
+        if (loaded === undefined) return { fields: [], deleted: undefined, corrupt: false }
         const core = loaded.facets.get(CORE_FACET)
         const deletion =
           mark.deleted && core !== undefined ? deleteConflict(readFacetDoc(core.doc)) : undefined
         return {
           fields: conflictsOf(id, loaded, this.options.sourcesOfTruth),
           deleted: deletion && { ...deletion, type: loaded.type },
+          corrupt: false,
         }
       })
+      if (corrupt) continue
       // Settled since (by a later edit, here or elsewhere): the object leaves the inbox.
       const settled: StorageOp[] = []
       if (mark.fields && fields.length === 0) settled.push({ type: 'del', key: conflictKey(id) })

@@ -111,6 +111,17 @@ export class PeerSession {
           this.credits += message.n
           this.wake()
         } else if (message.t === 'plan') {
+          if (message.lastSeq < this.received) {
+            // The peer's feed is shorter than our cursor (its store was reset or restored):
+            // start over from 0 on the next session rather than skip what it has now.
+            this.log.warn(
+              { peer: this.peer, cursor: this.received, peerLastSeq: message.lastSeq },
+              'sync cursor beyond the peer feed; starting over',
+            )
+            await store.putSyncState(cursorKey(this.peer), new TextEncoder().encode('0'))
+            channel.abort(new Error('sync cursor beyond the peer feed'))
+            break
+          }
           this.peerLastSeq = message.lastSeq
           this.progress.total = message.total
           this.progress.done = 0

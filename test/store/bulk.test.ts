@@ -145,3 +145,42 @@ describe('applyRemoteDocuments', () => {
     await Promise.all([a.close(), b.close()])
   })
 })
+
+describe('applyRemoteDocuments against objects that exist', () => {
+  it('regression: a facet claiming another type cannot replace an object here', async () => {
+    const { encodeNewFacet } = await import('../../src/store/facet-doc.ts')
+    const b = await openStore(STORAGE_KINDS[1]!.location()(), { instanceId: 'b' as InstanceId })
+    const person = await b.create({ type: 'person', fields: anna })
+    const forged = encodeNewFacet(
+      'organization',
+      { name: 'Evil' },
+      { by: 'm' as InstanceId, at: 1 },
+      'abcd',
+    )
+    const seq = b.lastSeq
+    const [outcome] = await b.applyRemoteDocuments(
+      [[`${person.id}/core` as FacetId, forged]],
+      (type) => type === 'organization',
+    )
+    expect(isObjectSyncError(outcome, 'INVALID_CHANGES')).toBe(true)
+    expect(await b.get(person.id)).toMatchObject({ type: 'person', fields: anna })
+    expect(b.lastSeq).toBe(seq)
+    await b.close()
+  })
+
+  it('a facet with concurrent values that is new here lands in the conflict inbox', async () => {
+    const a = await openStore(STORAGE_KINDS[0]!.location()(), { instanceId: 'a' as InstanceId })
+    const b = await openStore(STORAGE_KINDS[0]!.location()(), { instanceId: 'b' as InstanceId })
+    const c = await openStore(STORAGE_KINDS[0]!.location()(), { instanceId: 'c' as InstanceId })
+    const created = await a.create({ type: 'person', fields: anna })
+    const facet = `${created.id}/core` as FacetId
+    await b.applyRemoteDocument(facet, (await a.getFacetBytes(facet))!)
+    await a.update(created.id, { fields: { title: 'from a' } })
+    await b.update(created.id, { fields: { title: 'from b' } })
+    await b.applyRemoteDocument(facet, (await a.getFacetBytes(facet))!)
+    await c.applyRemoteDocuments([[facet, (await b.getFacetBytes(facet))!]])
+    expect((await c.get(created.id))!.conflicts).toEqual(['title'])
+    expect((await c.listConflicts()).map((entry) => entry.field)).toEqual(['title'])
+    await Promise.all([a.close(), b.close(), c.close()])
+  })
+})
