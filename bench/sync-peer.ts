@@ -65,7 +65,7 @@ const transport = await createLibp2pTransport({
 })
 await transport.start()
 await links.start(transport)
-const engine = new SyncEngine({ store, links })
+const engine = new SyncEngine({ store, links, localId: identity.id })
 late.engine = engine
 let started = 0
 engine.on('progress', (_, progress) => {

@@ -33,6 +33,11 @@ export interface SyncEngineEvents {
 export interface SyncEngineOptions {
   store: ObjectStore
   links: SyncLinks
+  /**
+   * This instance's id. With it, when both sides dial at once, both keep the session
+   * dialled by the smaller id; without it the newer session replaces the older one.
+   */
+  localId?: InstanceId
   logger?: Logger
   /** First and longest wait between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number }
@@ -43,6 +48,8 @@ export interface SyncEngineOptions {
 
 interface PeerEntry {
   session: PeerSession | undefined
+  /** Who dialled the current session. */
+  dialer: InstanceId | undefined
   lastSyncAt: number | undefined
   wanted: boolean
   timer: NodeJS.Timeout | undefined
@@ -82,7 +89,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
       void channel.close()
       return
     }
-    this.startSession(channel)
+    this.startSession(channel, channel.remote)
   }
 
   state(peer: InstanceId): PeerSyncState {
@@ -124,6 +131,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
     if (entry === undefined) {
       entry = {
         session: undefined,
+        dialer: undefined,
         lastSyncAt: undefined,
         wanted: false,
         timer: undefined,
@@ -141,7 +149,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
       (channel) => {
         entry.attempt = 0
         if (this.stopped || !entry.wanted) void channel.close()
-        else this.startSession(channel)
+        else this.startSession(channel, this.options.localId)
       },
       (error: unknown) => {
         this.log.debug({ peer, err: error }, 'dial failed')
@@ -162,11 +170,26 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
     entry.timer.unref()
   }
 
-  private startSession(channel: SyncChannel): void {
+  private startSession(channel: SyncChannel, dialer: InstanceId | undefined): void {
     const peer = channel.remote
     const entry = this.entry(peer)
-    // Both sides may dial at once: the newer session replaces the older one.
+    // Both sides may dial at once. Each side then holds two channels; both must keep the
+    // same one, or each closes the one the other kept: keep the smaller id's dial.
+    const local = this.options.localId
+    if (
+      entry.session !== undefined &&
+      local !== undefined &&
+      dialer !== undefined &&
+      entry.dialer !== undefined
+    ) {
+      const preferred = local < peer ? local : peer
+      if (entry.dialer === preferred && dialer !== preferred) {
+        void channel.close()
+        return
+      }
+    }
     entry.session?.close()
+    entry.dialer = dialer
     clearTimeout(entry.timer)
     entry.timer = undefined
     const session = new PeerSession({

@@ -58,6 +58,7 @@ export async function syncNode(
   const engine = new SyncEngine({
     store,
     links,
+    localId: id,
     backoff: { initialMs: 20, maxMs: 200 },
     ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
   })

@@ -142,6 +142,26 @@ describe('the sync engine', () => {
     await stopAll(a, b)
   })
 
+  it('both sides dialling at once still sync both ways, on a stable session', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const [id] = await createPeople(a.store, 1, 'p')
+    a.engine.connect(b.id)
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(id!)) !== undefined)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const [sessionA, sessionB] = [a.engine.session(b.id), b.engine.session(a.id)]
+    expect(sessionA).toBeDefined()
+    expect(sessionB).toBeDefined()
+    await b.store.update(id!, { fields: { title: 'from b' } })
+    await eventually(async () => (await a.store.get(id!))?.fields.title === 'from b')
+    // Stable: neither side replaced its session meanwhile.
+    expect(a.engine.session(b.id)).toBe(sessionA)
+    expect(b.engine.session(a.id)).toBe(sessionB)
+    await stopAll(a, b)
+  })
+
   it('relays through the middle of a line: A–B–C, A and C not paired', async () => {
     const a = await syncNode('a')
     const b = await syncNode('b')

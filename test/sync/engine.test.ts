@@ -1,0 +1,83 @@
+// The engine's session bookkeeping, with channels the test controls.
+import { describe, expect, it } from 'vitest'
+import type { InstanceId } from '../../src/model/index.ts'
+import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
+import { SyncEngine, type SyncChannel } from '../../src/sync/index.ts'
+
+/** Two connected in-memory channel ends; `closed` tells whether either end closed. */
+function channelPair(
+  a: InstanceId,
+  b: InstanceId,
+): { toA: SyncChannel; toB: SyncChannel; closed: () => boolean } {
+  let closed = false
+  const queues = { a: [] as Uint8Array[], b: [] as Uint8Array[] }
+  const wakers: { a?: () => void; b?: () => void } = {}
+  const end = (self: 'a' | 'b', remote: InstanceId): SyncChannel => {
+    const other = self === 'a' ? 'b' : 'a'
+    return {
+      remote,
+      send(payload) {
+        if (closed) return Promise.reject(new Error('closed'))
+        queues[other].push(payload)
+        wakers[other]?.()
+        return Promise.resolve()
+      },
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          const next = queues[self].shift()
+          if (next !== undefined) yield next
+          else if (closed) return
+          else await new Promise<void>((resolve) => (wakers[self] = resolve))
+        }
+      },
+      close() {
+        closed = true
+        wakers.a?.()
+        wakers.b?.()
+        return Promise.resolve()
+      },
+      abort() {
+        void this.close()
+      },
+    }
+  }
+  // The end held by A talks to B, and the other way round.
+  return { toB: end('a', b), toA: end('b', a), closed: () => closed }
+}
+
+async function engine(
+  id: InstanceId,
+  dial: (peer: InstanceId) => Promise<SyncChannel>,
+): Promise<SyncEngine> {
+  const store = new ObjectStore({ storage: new MemoryStorage(), instanceId: id })
+  await store.open()
+  return new SyncEngine({ store, links: { connect: dial }, localId: id })
+}
+
+describe('sync engine sessions', () => {
+  it('regression: when both sides dial at once, both keep the same channel', async () => {
+    const A = 'instance-a' as InstanceId
+    const B = 'instance-b' as InstanceId
+    const dialedByA = channelPair(A, B) // A's dial: A holds toB, B receives toA
+    const dialedByB = channelPair(A, B) // B's dial: B holds toA, A receives toB
+    let resolveA!: (channel: SyncChannel) => void
+    let resolveB!: (channel: SyncChannel) => void
+    const a = await engine(A, () => new Promise((resolve) => (resolveA = resolve)))
+    const b = await engine(B, () => new Promise((resolve) => (resolveB = resolve)))
+    a.connect(B)
+    b.connect(A)
+    // The symmetric race: each side first accepts the other's dial, then its own resolves.
+    a.accept(dialedByB.toB)
+    b.accept(dialedByA.toA)
+    resolveA(dialedByA.toB)
+    resolveB(dialedByB.toA)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // A's id is smaller: both keep A's dial; B's dial is the one closed.
+    expect(dialedByA.closed()).toBe(false)
+    expect(dialedByB.closed()).toBe(true)
+    expect(a.session(B)).toBeDefined()
+    expect(b.session(A)).toBeDefined()
+    a.stop()
+    b.stop()
+  })
+})
