@@ -17,8 +17,7 @@ export class MemoryNetwork {
   private readonly pipes = new Set<Pipe>()
 
   transport(id: string, gate: ConnectionGate): MemoryTransport {
-    const transport = new MemoryTransport(this, id as InstanceId, gate)
-    return transport
+    return new MemoryTransport(this, id as InstanceId, gate)
   }
 
   /** @internal */

@@ -19,7 +19,7 @@ export class LevelStorage implements StorageAdapter {
     try {
       await this.db.open()
     } catch (error) {
-      if (causeCode(error) === 'LEVEL_LOCKED') {
+      if (hasCode(error, 'LEVEL_LOCKED')) {
         throw new ObjectSyncError(
           'STORE_IN_USE',
           `the store at ${this.location} is in use by another daemon; stop it, or talk to it through its HTTP API`,
@@ -67,7 +67,7 @@ export class LevelStorage implements StorageAdapter {
     try {
       return await operation()
     } catch (error) {
-      if (isLevelCode(error, 'LEVEL_DATABASE_NOT_OPEN')) {
+      if (hasCode(error, 'LEVEL_DATABASE_NOT_OPEN')) {
         throw new ObjectSyncError('STORE_CLOSED', `the store at ${this.location} is not open`, {
           cause: error,
         })
@@ -86,15 +86,12 @@ function levelRange(options: RangeOptions): Record<string, unknown> {
   return range
 }
 
-function isLevelCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && error.code === code
-}
-
-function causeCode(error: unknown): unknown {
+/** Whether `error` or any error in its cause chain carries `code` (abstract-level nests them). */
+function hasCode(error: unknown, code: string): boolean {
   let current: unknown = error
   while (typeof current === 'object' && current !== null) {
-    if ('code' in current && current.code === 'LEVEL_LOCKED') return 'LEVEL_LOCKED'
+    if ('code' in current && current.code === code) return true
     current = 'cause' in current ? current.cause : undefined
   }
-  return undefined
+  return false
 }

@@ -28,6 +28,17 @@ async function sameObjects(a: ObjectStore, b: ObjectStore, ids: ObjectId[]): Pro
   return true
 }
 
+/** Two paired nodes, A connected to B, sharing one person that B has received. */
+async function syncedPair(): Promise<{ a: SyncNode; b: SyncNode; id: ObjectId }> {
+  const a = await syncNode('a')
+  const b = await syncNode('b')
+  await pairNodes(a, b)
+  const id = (await createPeople(a.store, 1, 'p'))[0]!
+  a.engine.connect(b.id)
+  await eventually(async () => (await b.store.get(id)) !== undefined)
+  return { a, b, id: id }
+}
+
 async function stopAll(...nodes: SyncNode[]): Promise<void> {
   await Promise.all(nodes.map((node) => node.stop()))
 }
@@ -53,26 +64,21 @@ describe('the sync engine', () => {
   })
 
   it('live: a local edit reaches the connected peer at once, and bursts are coalesced', async () => {
-    const a = await syncNode('a')
-    const b = await syncNode('b')
-    await pairNodes(a, b)
-    const [id] = await createPeople(a.store, 1, 'p')
-    a.engine.connect(b.id)
-    await eventually(async () => (await b.store.get(id!)) !== undefined)
+    const { a, b, id } = await syncedPair()
     const latencies: number[] = []
     for (let i = 0; i < 20; i++) {
       const started = performance.now()
-      await a.store.update(id!, { fields: { title: `t${i}` } })
-      await eventually(async () => (await b.store.get(id!))?.fields.title === `t${i}`)
+      await a.store.update(id, { fields: { title: `t${i}` } })
+      await eventually(async () => (await b.store.get(id))?.fields.title === `t${i}`)
       latencies.push(performance.now() - started)
     }
     latencies.sort((x, y) => x - y)
     expect(latencies[10]!).toBeLessThan(500)
     const before = a.engine.session(b.id)!.stats.batchesSent
     await Promise.all(
-      Array.from({ length: 50 }, (_, i) => a.store.update(id!, { custom: { [`k${i}`]: i } })),
+      Array.from({ length: 50 }, (_, i) => a.store.update(id, { custom: { [`k${i}`]: i } })),
     )
-    await eventually(async () => Object.keys((await b.store.get(id!))!.custom).length === 51)
+    await eventually(async () => Object.keys((await b.store.get(id))!.custom).length === 51)
     expect(a.engine.session(b.id)!.stats.batchesSent - before).toBeLessThan(50)
     await stopAll(a, b)
   })
@@ -123,12 +129,7 @@ describe('the sync engine', () => {
   })
 
   it('regression: a session closed at one end ends at the other, and the dialer comes back', async () => {
-    const a = await syncNode('a')
-    const b = await syncNode('b')
-    await pairNodes(a, b)
-    const [id] = await createPeople(a.store, 1, 'p')
-    a.engine.connect(b.id)
-    await eventually(async () => (await b.store.get(id!)) !== undefined)
+    const { a, b, id } = await syncedPair()
     const first = a.engine.session(b.id)!
     first.close()
     await eventually(
@@ -137,8 +138,8 @@ describe('the sync engine', () => {
         a.engine.session(b.id) !== first &&
         a.engine.session(b.id) !== undefined,
     )
-    await a.store.update(id!, { fields: { title: 'after the drop' } })
-    await eventually(async () => (await b.store.get(id!))?.fields.title === 'after the drop')
+    await a.store.update(id, { fields: { title: 'after the drop' } })
+    await eventually(async () => (await b.store.get(id))?.fields.title === 'after the drop')
     await stopAll(a, b)
   })
 
@@ -146,16 +147,16 @@ describe('the sync engine', () => {
     const a = await syncNode('a')
     const b = await syncNode('b')
     await pairNodes(a, b)
-    const [id] = await createPeople(a.store, 1, 'p')
+    const id = (await createPeople(a.store, 1, 'p'))[0]!
     a.engine.connect(b.id)
     b.engine.connect(a.id)
-    await eventually(async () => (await b.store.get(id!)) !== undefined)
+    await eventually(async () => (await b.store.get(id)) !== undefined)
     await new Promise((resolve) => setTimeout(resolve, 200))
     const [sessionA, sessionB] = [a.engine.session(b.id), b.engine.session(a.id)]
     expect(sessionA).toBeDefined()
     expect(sessionB).toBeDefined()
-    await b.store.update(id!, { fields: { title: 'from b' } })
-    await eventually(async () => (await a.store.get(id!))?.fields.title === 'from b')
+    await b.store.update(id, { fields: { title: 'from b' } })
+    await eventually(async () => (await a.store.get(id))?.fields.title === 'from b')
     // Stable: neither side replaced its session meanwhile.
     expect(a.engine.session(b.id)).toBe(sessionA)
     expect(b.engine.session(a.id)).toBe(sessionB)
@@ -170,10 +171,10 @@ describe('the sync engine', () => {
     await pairNodes(b, c)
     b.engine.connect(a.id)
     b.engine.connect(c.id)
-    const [id] = await createPeople(a.store, 1, 'p')
-    await eventually(async () => (await c.store.get(id!)) !== undefined)
-    await c.store.update(id!, { fields: { title: 'from c' } })
-    await eventually(async () => (await a.store.get(id!))?.fields.title === 'from c')
+    const id = (await createPeople(a.store, 1, 'p'))[0]!
+    await eventually(async () => (await c.store.get(id)) !== undefined)
+    await c.store.update(id, { fields: { title: 'from c' } })
+    await eventually(async () => (await a.store.get(id))?.fields.title === 'from c')
     await stopAll(a, b, c)
   })
 
