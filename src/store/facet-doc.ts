@@ -11,6 +11,7 @@
 // create+save ≈ 0.26 ms against 0.5 ms with a `{ by, at }` map per field).
 import * as A from '@automerge/automerge'
 import type { FieldValue, InstanceId, ObjectType } from '../model/index.ts'
+import { readSimpleChange } from './change-reader.ts'
 
 type StoredScalar = A.ImmutableString | boolean | number
 type StoredValue = StoredScalar | StoredScalar[] | { [key: string]: StoredScalar }
@@ -210,7 +211,8 @@ export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
   if (type === undefined || prefix === undefined) return undefined
   const rest = bytes.subarray(prefix.change.length)
   if (!singleChangeChunk(rest)) return undefined
-  const change = A.decodeChange(rest)
+  // The narrow reader first; Automerge's own decoder for any other form (and to throw).
+  const change = readSimpleChange(rest) ?? A.decodeChange(rest)
   if (
     change.seq !== 1 ||
     change.startOp !== FIRST_CONTENT_OP ||

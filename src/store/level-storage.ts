@@ -46,7 +46,21 @@ export class LevelStorage implements StorageAdapter {
 
   async write(ops: readonly StorageOp[], options: WriteOptions = {}): Promise<void> {
     if (ops.length === 0) return
-    await this.guard(() => this.db.batch(ops as StorageOp[], { sync: options.sync ?? false }))
+    // A chained batch, not db.batch(array): abstract-level's array form copies and
+    // re-checks every op and measured ≈ 4× slower (26 against 6.5 µs per new object).
+    await this.guard(async () => {
+      const batch = this.db.batch()
+      try {
+        for (const op of ops) {
+          if (op.type === 'put') batch.put(op.key, op.value)
+          else batch.del(op.key)
+        }
+      } catch (error) {
+        await batch.close()
+        throw error
+      }
+      await batch.write({ sync: options.sync ?? false })
+    })
   }
 
   async *range(options: RangeOptions): AsyncIterable<[string, Uint8Array]> {

@@ -798,7 +798,21 @@ export class ObjectStore {
   }
 
   async putSyncState(key: string, value: Uint8Array): Promise<void> {
-    await this.openCommits().submit([{ type: 'put', key: SYNC_STATE_PREFIX + key, value }], [])
+    await this.updateSyncState([[key, value]])
+  }
+
+  /** Puts, or with `undefined` deletes, several sync-state entries in one write. */
+  async updateSyncState(
+    entries: readonly (readonly [string, Uint8Array | undefined])[],
+  ): Promise<void> {
+    await this.openCommits().submit(
+      entries.map(([key, value]) =>
+        value === undefined
+          ? { type: 'del', key: SYNC_STATE_PREFIX + key }
+          : { type: 'put', key: SYNC_STATE_PREFIX + key, value },
+      ),
+      [],
+    )
   }
 
   // ── the conflict inbox ───────────────────────────────────────────────────────────

@@ -5,11 +5,15 @@ import { parseFacetId, type FacetId } from '../model/index.ts'
 
 export type SyncMessage =
   /** "Send me your feed after this sequence number" — once, at the start of a session. */
-  | { t: 'want'; after: number }
+  | { t: 'want'; after: number; resume?: string }
   /** How much the sender is about to send for the want (facets, roughly), and its feed end. */
   | { t: 'plan'; total: number; lastSeq: number }
-  /** Whole facets; `upTo` is the sender's feed sequence they cover. */
-  | { t: 'batch'; items: [FacetId, Uint8Array][]; upTo: number }
+  /**
+   * Whole facets; `upTo` is the sender's feed sequence they cover. During a first sync,
+   * `resume` is where the sender's scan stands after this batch: opaque to the receiver,
+   * which hands it back in its next `want` to resume an interrupted first sync.
+   */
+  | { t: 'batch'; items: [FacetId, Uint8Array][]; upTo: number; resume?: string }
   /** The receiver can take `n` more batches. */
   | { t: 'credit'; n: number }
   /** The sender has caught up; what follows are live changes. */
@@ -21,6 +25,11 @@ export function encodeMessage(message: SyncMessage): Uint8Array {
 
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+
+/** Resume tokens are short strings; the sender checks what is inside. */
+export const MAX_TOKEN_LENGTH = 1024
+const isToken = (value: unknown): value is string =>
+  typeof value === 'string' && value.length <= MAX_TOKEN_LENGTH
 
 /** The message, or a reason it is refused. */
 export function decodeMessage(bytes: Uint8Array): SyncMessage | string {
@@ -34,9 +43,11 @@ export function decodeMessage(bytes: Uint8Array): SyncMessage | string {
   const message = value as Record<string, unknown>
   switch (message.t) {
     case 'want':
-      return isCount(message.after)
-        ? { t: 'want', after: message.after }
-        : 'want without a valid "after"'
+      if (!isCount(message.after)) return 'want without a valid "after"'
+      if (message.resume === undefined) return { t: 'want', after: message.after }
+      return isToken(message.resume)
+        ? { t: 'want', after: message.after, resume: message.resume }
+        : 'want with a malformed resume token'
     case 'plan':
       return isCount(message.total) && isCount(message.lastSeq)
         ? { t: 'plan', total: message.total, lastSeq: message.lastSeq }
@@ -61,7 +72,15 @@ export function decodeMessage(bytes: Uint8Array): SyncMessage | string {
           return 'batch with a malformed item'
         }
       }
-      return { t: 'batch', items: message.items as [FacetId, Uint8Array][], upTo: message.upTo }
+      const batch = {
+        t: 'batch' as const,
+        items: message.items as [FacetId, Uint8Array][],
+        upTo: message.upTo,
+      }
+      if (message.resume === undefined) return batch
+      return isToken(message.resume)
+        ? { ...batch, resume: message.resume }
+        : 'batch with a malformed resume token'
     }
     default:
       return `unknown message type ${JSON.stringify(message.t)}`

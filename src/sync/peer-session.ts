@@ -49,6 +49,23 @@ export function cursorKey(peer: InstanceId): string {
   return `received/${peer}`
 }
 
+/** Where an interrupted first sync from `peer` stands: its token, and facets received. */
+export function firstSyncKey(peer: InstanceId): string {
+  return `first-sync/${peer}`
+}
+
+/**
+ * A first-sync scan position, as the sender puts it in each batch's resume token: the
+ * feed sequence the scan started at, the scan source (everything, or one type of the
+ * scope) and the key after which it goes on, and the scope it was made for.
+ */
+interface ScanPosition {
+  seq: number
+  source: number
+  after: string | undefined
+  scope: string
+}
+
 export class PeerSession {
   readonly peer: InstanceId
   readonly progress: SessionProgress = { total: 0, done: 0, caughtUp: false }
@@ -74,6 +91,8 @@ export class PeerSession {
   private readonly batchBytes: number
   private readonly log: Logger
   private readonly scope: PeerScope
+  /** Facets received in earlier sessions of an interrupted first sync. */
+  private resumedDone = 0
 
   constructor(private readonly options: SessionOptions) {
     this.peer = options.channel.remote
@@ -92,7 +111,13 @@ export class PeerSession {
     const { channel, store } = this.options
     try {
       this.received = await readCursor(store, this.peer)
-      await this.send({ t: 'want', after: this.received })
+      const interrupted = this.received === 0 ? await this.readFirstSync() : undefined
+      await this.send({
+        t: 'want',
+        after: this.received,
+        ...(interrupted === undefined ? {} : { resume: interrupted.token }),
+      })
+      this.resumedDone = interrupted?.done ?? 0
       await this.send({ t: 'credit', n: this.options.credits ?? DEFAULT_CREDITS })
       let sender: Promise<void> | undefined
       for await (const payload of channel) {
@@ -106,7 +131,9 @@ export class PeerSession {
           break
         }
         if (message.t === 'want') {
-          sender ??= this.sendFeed(message.after).catch((error: unknown) => this.fail(error))
+          sender ??= this.sendFeed(message.after, message.resume).catch((error: unknown) =>
+            this.fail(error),
+          )
         } else if (message.t === 'credit') {
           this.credits += message.n
           this.wake()
@@ -124,14 +151,14 @@ export class PeerSession {
           }
           this.peerLastSeq = message.lastSeq
           this.progress.total = message.total
-          this.progress.done = 0
+          this.progress.done = this.resumedDone
           this.options.onProgress?.({ ...this.progress })
         } else if (message.t === 'live') {
           this.progress.caughtUp = true
           this.progress.done = Math.max(this.progress.done, this.progress.total)
           this.options.onProgress?.({ ...this.progress })
         } else {
-          await this.receiveBatch(message.items, message.upTo)
+          await this.receiveBatch(message.items, message.upTo, message.resume)
         }
       }
     } catch (error) {
@@ -152,7 +179,11 @@ export class PeerSession {
     void this.options.channel.close()
   }
 
-  private async receiveBatch(items: [FacetId, Uint8Array][], upTo: number): Promise<void> {
+  private async receiveBatch(
+    items: [FacetId, Uint8Array][],
+    upTo: number,
+    resume: string | undefined,
+  ): Promise<void> {
     const { store } = this.options
     this.stats.batchesReceived++
     this.applying = true
@@ -175,18 +206,29 @@ export class PeerSession {
     this.wake()
     const changed = results.filter((result) => result?.changed === true).length
     this.stats.facetsApplied += changed
-    if (upTo > this.received) {
-      this.received = upTo
-      await store.putSyncState(cursorKey(this.peer), new TextEncoder().encode(String(upTo)))
-    }
     this.progress.done += items.length
+    if (upTo > this.received) {
+      // The first sync (if one was running) is complete: the cursor takes over.
+      this.received = upTo
+      await store.updateSyncState([
+        [cursorKey(this.peer), encodeText(String(upTo))],
+        [firstSyncKey(this.peer), undefined],
+      ])
+    } else if (resume !== undefined && this.received === 0) {
+      // Saved after the batch is applied: a crash in between resends it, and applying
+      // a facet twice changes nothing.
+      await store.putSyncState(
+        firstSyncKey(this.peer),
+        encodeText(JSON.stringify({ token: resume, done: this.progress.done })),
+      )
+    }
     this.options.onProgress?.({ ...this.progress })
     this.options.onApplied?.(changed)
     await this.send({ t: 'credit', n: 1 })
   }
 
   /** Sends the peer everything after `after`, then every new change as it happens. */
-  private async sendFeed(after: number): Promise<void> {
+  private async sendFeed(after: number, resume: string | undefined): Promise<void> {
     const { store } = this.options
     const queued: FeedEntry[] = []
     const unsubscribe = store.subscribe((entries) => {
@@ -196,7 +238,7 @@ export class PeerSession {
     try {
       const start = store.lastSeq
       await this.send({ t: 'plan', total: Math.max(0, start - after), lastSeq: start })
-      if (after === 0) await this.sendEverything(start)
+      if (after === 0) await this.sendEverything(start, this.resumePosition(resume, start))
       else await this.sendFeedRange(after, start)
       this.sentUpTo = Math.max(this.sentUpTo, start)
       await this.send({ t: 'live' })
@@ -223,8 +265,11 @@ export class PeerSession {
   /**
    * First sync: every stored facet in scope. With everything shared, the store is read in
    * key order without loading anything; otherwise type by type, through the type index.
+   * Each batch says where the scan stands, so an interrupted first sync resumes there:
+   * what changed behind the scan meanwhile is in the feed after the scan's start, which
+   * follows the scan.
    */
-  private async sendEverything(upTo: number): Promise<void> {
+  private async sendEverything(upTo: number, from: ScanPosition | undefined): Promise<void> {
     const { store } = this.options
     const sources = this.scope.everything
       ? [(after?: string) => store.scanFacets({ after, maxBytes: this.batchBytes })]
@@ -232,22 +277,60 @@ export class PeerSession {
           (type) => (after?: string) =>
             store.scanFacetsOfType(type, { after, maxBytes: this.batchBytes }),
         )
-    for (const [index, scan] of sources.entries()) {
-      const last = index === sources.length - 1
-      let after: string | undefined
+    const seq = from?.seq ?? upTo
+    for (let source = from?.source ?? 0; source < sources.length && !this.closed; source++) {
+      let after = source === from?.source ? from.after : undefined
       do {
-        const page = await scan(after)
+        const page = await sources[source]!(after)
         after = page.next
         const items = page.facets.filter(
           ({ facet }) => this.scope.everything || this.allowsFacet(facet),
         )
-        // Only the very last page covers the feed up to `upTo`.
+        const finished = source === sources.length - 1 && after === undefined
+        const position: ScanPosition =
+          after === undefined
+            ? { seq, source: source + 1, after: undefined, scope: this.scope.key }
+            : { seq, source, after, scope: this.scope.key }
+        // Only the very last page of a scan from scratch covers the feed up to `upTo`.
         await this.sendBatch(
           items.map(({ facet, bytes }) => [facet, bytes]),
-          last && after === undefined ? upTo : 0,
+          finished && from === undefined ? upTo : 0,
+          JSON.stringify(position),
         )
       } while (after !== undefined && !this.closed)
     }
+    if (from !== undefined && !this.closed) {
+      await this.sendFeedRange(from.seq, upTo)
+      // However little the feed range held, the peer learns that it has everything.
+      await this.sendBatch([], upTo)
+    }
+  }
+
+  /** The scan position in a peer's resume token, when it still applies here. */
+  private resumePosition(token: string | undefined, lastSeq: number): ScanPosition | undefined {
+    if (token === undefined) return undefined
+    let position: Partial<ScanPosition>
+    try {
+      position = JSON.parse(token) as Partial<ScanPosition>
+    } catch {
+      return undefined
+    }
+    const valid =
+      typeof position === 'object' &&
+      position !== null &&
+      Number.isSafeInteger(position.seq) &&
+      position.seq! > 0 &&
+      position.seq! <= lastSeq &&
+      Number.isSafeInteger(position.source) &&
+      position.source! >= 0 &&
+      (position.after === undefined || typeof position.after === 'string') &&
+      position.scope === this.scope.key
+    if (!valid) {
+      // Made for another scope or another store: start over rather than skip anything.
+      this.log.info({ peer: this.peer }, 'first-sync resume token does not apply; starting over')
+      return undefined
+    }
+    return position as ScanPosition
   }
 
   private inScope(entries: readonly FeedEntry[]): FacetId[] {
@@ -292,8 +375,12 @@ export class PeerSession {
     this.sentUpTo = Math.max(this.sentUpTo, upTo)
   }
 
-  private async sendBatch(items: [FacetId, Uint8Array][], upTo: number): Promise<void> {
-    if (items.length === 0 && upTo === 0) return
+  private async sendBatch(
+    items: [FacetId, Uint8Array][],
+    upTo: number,
+    resume?: string,
+  ): Promise<void> {
+    if (items.length === 0 && upTo === 0 && resume === undefined) return
     while (this.credits === 0 && !this.closed) {
       await new Promise<void>((resolve) => (this.wakeSender = resolve))
     }
@@ -301,7 +388,7 @@ export class PeerSession {
     this.credits--
     this.stats.batchesSent++
     this.stats.facetsSent += items.length
-    await this.send({ t: 'batch', items, upTo })
+    await this.send({ t: 'batch', items, upTo, ...(resume === undefined ? {} : { resume }) })
   }
 
   private send(message: SyncMessage): Promise<void> {
@@ -320,6 +407,31 @@ export class PeerSession {
     this.wake()
     this.options.channel.abort(error instanceof Error ? error : new Error(String(error)))
   }
+
+  private async readFirstSync(): Promise<{ token: string; done: number } | undefined> {
+    const stored = await this.options.store.getSyncState(firstSyncKey(this.peer))
+    if (stored === undefined) return undefined
+    try {
+      const saved = JSON.parse(new TextDecoder().decode(stored)) as {
+        token?: unknown
+        done?: unknown
+      }
+      if (typeof saved.token === 'string' && isCountValue(saved.done)) {
+        return { token: saved.token, done: saved.done }
+      }
+    } catch {
+      // fall through: an unreadable record only costs a first sync from the start
+    }
+    this.log.warn({ peer: this.peer }, 'unreadable first-sync resume record; starting over')
+    return undefined
+  }
+}
+
+const isCountValue = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+
+function encodeText(text: string): Uint8Array {
+  return new TextEncoder().encode(text)
 }
 
 async function readCursor(store: ObjectStore, peer: InstanceId): Promise<number> {

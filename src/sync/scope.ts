@@ -15,6 +15,8 @@ export interface PeerScope {
   /** True when every facet of every type is shared: the first sync can stream the store as it is. */
   readonly everything: boolean
   readonly types: readonly ObjectType[]
+  /** A canonical description: equal keys share the same facets. */
+  readonly key: string
   allows(type: ObjectType, facet: FacetName): boolean
 }
 
@@ -73,6 +75,12 @@ function makeScope(groupsByType: Map<ObjectType, ReadonlySet<string> | 'all'>): 
       types.length === OBJECT_TYPES.length &&
       [...groupsByType.values()].every((groups) => groups === 'all'),
     types,
+    key: JSON.stringify(
+      types.map((type) => {
+        const groups = groupsByType.get(type)!
+        return [type, groups === 'all' ? '*' : [...groups].sort()]
+      }),
+    ),
     allows(type, facet) {
       const groups = groupsByType.get(type)
       if (groups === undefined) return false

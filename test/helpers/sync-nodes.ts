@@ -32,6 +32,7 @@ export async function syncNode(
   options: {
     scopeOf?: (peer: InstanceId) => PeerScope
     customFieldGroups?: Record<string, string[]>
+    batchBytes?: number
   } = {},
 ): Promise<SyncNode> {
   const id = reuse?.id ?? (await createIdentity()).id
@@ -61,6 +62,7 @@ export async function syncNode(
     localId: id,
     backoff: { initialMs: 20, maxMs: 200 },
     ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
+    ...(options.batchBytes === undefined ? {} : { batchBytes: options.batchBytes }),
   })
   late.engine = engine
   const node: SyncNode = {

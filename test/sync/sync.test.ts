@@ -128,6 +128,74 @@ describe('the sync engine', () => {
     await stopAll(a, b2)
   })
 
+  it('an interrupted first sync resumes where it stopped, and misses nothing changed meanwhile', async () => {
+    // Small batches: the first sync of 600 facets takes dozens of them.
+    const a = await syncNode('a', undefined, { batchBytes: 8 * 1024 })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const ids = await createPeople(a.store, 600, 'p')
+    // Cut the first sync off once 200 facets are in (the event comes after they are saved).
+    let cut = false
+    b.engine.on('progress', (_, progress) => {
+      if (progress.done < 200 || cut) return
+      cut = true
+      b.engine.disconnect(a.id)
+    })
+    b.engine.connect(a.id)
+    await eventually(() => cut && a.engine.session(b.id) === undefined)
+    const saved = { id: b.id, storage: b.storage, registry: b.registry }
+    await b.stop()
+    // Meanwhile, a changes facets on both sides of where the scan stopped.
+    const sorted = [...ids].sort()
+    await a.store.update(sorted[0]!, { fields: { title: 'early, already sent' } })
+    await a.store.update(sorted[599]!, { fields: { title: 'late, not sent yet' } })
+    const b2 = await syncNode('b', saved)
+    const record = await b2.store.getSyncState(`first-sync/${a.id}`)
+    expect(record).toBeDefined()
+    const doneBefore = (JSON.parse(new TextDecoder().decode(record)) as { done: number }).done
+    expect(doneBefore).toBeGreaterThanOrEqual(200)
+    b2.engine.connect(a.id)
+    await eventually(async () => {
+      const [early, late] = await Promise.all([
+        b2.store.get(sorted[0]!),
+        b2.store.get(sorted[599]!),
+      ])
+      return (
+        early?.fields.title === 'early, already sent' && late?.fields.title === 'late, not sent yet'
+      )
+    })
+    await eventually(() => sameObjects(a.store, b2.store, ids))
+    await eventually(() => b2.engine.state(a.id).progress?.caughtUp === true)
+    // a sent the rest of the scan and the two changed facets, not all 1,200 again (each
+    // person has a core and a custom facet).
+    const resent = a.engine.session(b2.id)!.stats.facetsSent
+    expect(resent).toBeLessThanOrEqual(1200 - doneBefore + 2)
+    expect(b2.engine.state(a.id).progress?.done).toBeGreaterThanOrEqual(1200)
+    // Once complete, the cursor takes over and the resume record is gone.
+    expect(await b2.store.getSyncState(`first-sync/${a.id}`)).toBeUndefined()
+    expect(Number(new TextDecoder().decode(await b2.store.getSyncState(`received/${a.id}`)))).toBe(
+      a.store.lastSeq,
+    )
+    await stopAll(a, b2)
+  })
+
+  it('a resume token made for another scope starts the first sync over', async () => {
+    const a = await syncNode('a', undefined, { batchBytes: 8 * 1024 })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const ids = await createPeople(a.store, 100, 'p')
+    const token = JSON.stringify({ seq: a.store.lastSeq, source: 1, after: undefined, scope: '[]' })
+    await b.store.putSyncState(
+      `first-sync/${a.id}`,
+      new TextEncoder().encode(JSON.stringify({ token, done: 50 })),
+    )
+    b.engine.connect(a.id)
+    await eventually(() => sameObjects(a.store, b.store, ids))
+    // All 200 facets (a core and a custom one per person), as if no token had been sent.
+    expect(a.engine.session(b.id)!.stats.facetsSent).toBe(200)
+    await stopAll(a, b)
+  })
+
   it('regression: a session closed at one end ends at the other, and the dialer comes back', async () => {
     const { a, b, id } = await syncedPair()
     const first = a.engine.session(b.id)!

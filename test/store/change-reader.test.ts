@@ -1,0 +1,164 @@
+// The narrow change reader against Automerge's own decoder: where it gives an answer,
+// that answer is Automerge's, on valid changes and on changes mutated behind a fixed-up
+// checksum (so that the mutation reaches the column parser instead of failing the check).
+import { createHash } from 'node:crypto'
+import * as A from '@automerge/automerge'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { FieldValue, InstanceId } from '../../src/model/index.ts'
+import { readSimpleChange } from '../../src/store/change-reader.ts'
+import { encodeNewFacet } from '../../src/store/facet-doc.ts'
+
+const stamp = { by: '12D3KooWTestInstance' as InstanceId, at: 1_732_300_000_000 }
+
+/** The second chunk of a new facet's bytes: its content change. */
+function contentChange(bytes: Uint8Array): Uint8Array {
+  let offset = 9
+  let length = 0
+  for (let shift = 0; ; shift += 7) {
+    const byte = bytes[offset++]!
+    length += (byte & 0x7f) * 2 ** shift
+    if ((byte & 0x80) === 0) break
+  }
+  return bytes.subarray(offset + length)
+}
+
+function uleb(value: number): number[] {
+  const out: number[] = []
+  do {
+    let byte = value & 0x7f
+    value = Math.floor(value / 128)
+    if (value > 0) byte |= 0x80
+    out.push(byte)
+  } while (value > 0)
+  return out
+}
+
+/** A change chunk around `body`, with a correct checksum. */
+function chunk(body: Uint8Array): Uint8Array {
+  const hashed = Uint8Array.from([1, ...uleb(body.length), ...body])
+  const checksum = createHash('sha256').update(hashed).digest().subarray(0, 4)
+  return Uint8Array.from([0x85, 0x6f, 0x4a, 0x83, ...checksum, ...hashed])
+}
+
+function bodyOf(change: Uint8Array): Uint8Array {
+  let offset = 9
+  while (change[offset]! & 0x80) offset++
+  return change.subarray(offset + 1)
+}
+
+function automerge(change: Uint8Array): unknown {
+  try {
+    return A.decodeChange(change)
+  } catch {
+    return 'refused'
+  }
+}
+
+const scalar = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.boolean(),
+  fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+  fc.constantFrom(0, -1, 63, 64, -64, -65, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER),
+)
+const fieldValue: fc.Arbitrary<FieldValue> = fc.oneof(
+  scalar,
+  fc.array(fc.string({ maxLength: 6 }), { maxLength: 5 }),
+  fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 5 }), {
+    maxKeys: 4,
+  }),
+)
+const fields = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 10 }).filter((key) => key !== '__proto__'),
+  fieldValue,
+  { maxKeys: 12 },
+)
+const actor = fc
+  .uint8Array({ minLength: 1, maxLength: 32 })
+  .map((bytes) => Buffer.from(bytes).toString('hex'))
+
+describe('the narrow change reader', () => {
+  it('reads every new-facet change exactly as Automerge.decodeChange does', () => {
+    fc.assert(
+      fc.property(fields, actor, (content, writer) => {
+        const change = contentChange(encodeNewFacet('person', content, stamp, writer))
+        const read = readSimpleChange(change)
+        expect(read).toBeDefined()
+        expect(read).toEqual(A.decodeChange(change))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it(
+    'on mutated changes, answers as Automerge does or not at all',
+    () => {
+      const bases = [
+        { firstName: 'Anna', roles: ['a', 'b'], address: { city: 'X' }, n: -70, ok: true },
+        { firstName: 'Ærlig Åse', lastName: 'Ødegård', big: 2 ** 40, no: false },
+        { firstName: 'P', lastName: 'Q', email: 'p.q@example.org', roles: ['donor'] },
+      ].map((fields) =>
+        bodyOf(contentChange(encodeNewFacet('person', fields, stamp, 'abcdef0123456789'))),
+      )
+      const runs = Number(process.env.FUZZ_CHANGES ?? 20_000)
+      let answered = 0
+      fc.assert(
+        fc.property(
+          fc.nat(bases.length - 1),
+          fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 3 }),
+          fc.integer({ min: -8, max: 8 }),
+          (which, flips, resize) => {
+            const body = Uint8Array.from(bases[which]!)
+            for (const [at, value] of flips) body[at % body.length] = value
+            const sized =
+              resize >= 0
+                ? Uint8Array.from([...body, ...new Array<number>(resize).fill(0)])
+                : body.subarray(0, body.length + resize)
+            const change = chunk(sized)
+            const read = readSimpleChange(change)
+            if (read === undefined) return
+            answered++
+            expect(read).toEqual(automerge(change))
+          },
+        ),
+        { numRuns: runs },
+      )
+      // The mutations must exercise the parser, not only its refusals.
+      expect(answered).toBeGreaterThan(100)
+    },
+    60_000 + Number(process.env.FUZZ_CHANGES ?? 0) / 10,
+  )
+
+  it('leaves other changes to Automerge: deletes, edits, text, counters, messages', () => {
+    let doc = A.from<Record<string, unknown>>({ a: 'x', list: ['p', 'q'] }, { actor: 'aa' })
+    doc = A.change(doc, { message: 'hello' }, (draft) => {
+      draft.b = 1
+    })
+    doc = A.change(doc, (draft) => {
+      delete draft.a
+      draft.counter = new A.Counter(3)
+      draft.text = 'some text'
+      draft.when = new Date(0)
+      ;(draft.list as string[]).splice(0, 1)
+    })
+    const changes = A.getAllChanges(doc)
+    expect(changes.length).toBe(3)
+    for (const change of changes) {
+      const read = readSimpleChange(change)
+      if (read !== undefined) expect(read).toEqual(A.decodeChange(change))
+    }
+    // The message and the second edit's deletes are outside the narrow form.
+    expect(readSimpleChange(changes[1]!)).toBeUndefined()
+    expect(readSimpleChange(changes[2]!)).toBeUndefined()
+  })
+
+  it('refuses a wrong checksum, a truncated chunk and trailing bytes', () => {
+    const change = contentChange(encodeNewFacet('person', { firstName: 'A' }, stamp, 'ab'))
+    expect(readSimpleChange(change)).toBeDefined()
+    const badChecksum = Uint8Array.from(change)
+    badChecksum[4]! ^= 1
+    expect(readSimpleChange(badChecksum)).toBeUndefined()
+    expect(readSimpleChange(change.subarray(0, change.length - 1))).toBeUndefined()
+    expect(readSimpleChange(Uint8Array.from([...change, 0]))).toBeUndefined()
+  })
+})
