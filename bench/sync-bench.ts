@@ -13,6 +13,10 @@ export interface SyncBenchResult {
   persons: number
   firstSyncSeconds: number
   facetsPerSecond: number
+  /** Sealed frames on the wire during the first sync (length prefixes included), MB. */
+  wireMbAtoB: number
+  wireMbBtoA: number
+  wireBytesPerPerson: number
   peakRssMbA: number
   peakRssMbB: number
   /** Store to store, A's edit to B's store, after the first sync (ms). */
@@ -84,7 +88,10 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
     const address = (await a.next('ready ')).slice('ready '.length)
     const b = peer([dirB, 'b', idA, address, key, '0', String(count)])
     try {
-      const seconds = Number((await b.next('synced ')).slice('synced '.length))
+      const [seconds, bytesIn, bytesOut] = (await b.next('synced '))
+        .slice('synced '.length)
+        .split(' ')
+        .map(Number) as [number, number, number]
       a.child.kill('SIGUSR2')
       await a.next('edited')
       // Let the last edits land before asking B for its figures.
@@ -104,6 +111,9 @@ export async function runSyncBench(count: number): Promise<SyncBenchResult> {
         persons: count,
         firstSyncSeconds: seconds,
         facetsPerSecond: Math.round(count / seconds),
+        wireMbAtoB: Math.round(bytesIn / 1e5) / 10,
+        wireMbBtoA: Math.round(bytesOut / 1e5) / 10,
+        wireBytesPerPerson: Math.round(bytesIn / count),
         peakRssMbA: rssA,
         peakRssMbB: rssB,
         editLatencyP50Ms: p50,

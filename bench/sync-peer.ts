@@ -1,8 +1,8 @@
 // One side of the two-process first-sync benchmark (bench/sync-bench.ts starts two).
 //   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect>
 // Creates <create> persons, prints "ready <address>" once listening, dials the peer if
-// given an address, prints "synced <seconds>" once its store holds <expect> facets and
-// the peer has caught it up, and "rss <MB>" on SIGTERM. On SIGUSR2 it edits its first
+// given an address, prints "synced <seconds> <bytes in> <bytes out>" (sealed frames on
+// the wire) once its store holds <expect> facets and the peer has caught it up, and "rss <MB>" on SIGTERM. On SIGUSR2 it edits its first
 // person EDITS times, 20 ms apart, writing the wall clock into the title ("edited" when
 // done); a receiving side reports "latency <p50> <p99> <n>" on SIGTERM: how long each
 // such edit took from the sender's store to its own.
@@ -70,7 +70,10 @@ late.engine = engine
 let started = 0
 engine.on('progress', (_, progress) => {
   if (progress.caughtUp && store.lastSeq >= expected && started > 0) {
-    process.stdout.write(`synced ${((performance.now() - started) / 1000).toFixed(2)}\n`)
+    const traffic = engine.session(peerId)?.traffic
+    process.stdout.write(
+      `synced ${((performance.now() - started) / 1000).toFixed(2)} ${traffic?.bytesReceived ?? 0} ${traffic?.bytesSent ?? 0}\n`,
+    )
     started = 0
   }
 })

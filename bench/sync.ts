@@ -1,22 +1,26 @@
-// npm run bench:sync [-- --count N]: first sync of N persons between two instances over
-// loopback libp2p (both in this process for now).
+// npm run bench:sync [-- --count N]: first sync of 10,000 and then 100,000 persons (or N)
+// between two instances in separate processes over loopback libp2p.
 import '../src/polyfill.ts'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { writeResults } from './results.ts'
 import { runSyncBench } from './sync-bench.ts'
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '100000' } } })
-const count = Number(values.count)
-if (!Number.isInteger(count) || count < 1) {
+const { values } = parseArgs({ options: { count: { type: 'string' } } })
+const counts = values.count === undefined ? [10_000, 100_000] : [Number(values.count)]
+if (!counts.every((count) => Number.isInteger(count) && count >= 1)) {
   process.stderr.write(`--count: expected a positive integer, got ${values.count}\n`)
   process.exit(2)
 }
-const result = await runSyncBench(count)
-process.stdout.write(
-  `first sync, ${count} persons, ${cpus().length} cores, Node ${process.version}\n`,
-)
-for (const [name, value] of Object.entries(result)) {
-  process.stdout.write(`  ${name.padEnd(20)} ${String(value).padStart(12)}\n`)
+const results = []
+for (const count of counts) {
+  const result = await runSyncBench(count)
+  results.push(result)
+  process.stdout.write(
+    `first sync, ${count} persons, ${cpus().length} cores, Node ${process.version}\n`,
+  )
+  for (const [name, value] of Object.entries(result)) {
+    process.stdout.write(`  ${name.padEnd(20)} ${String(value).padStart(12)}\n`)
+  }
 }
-writeResults('sync', result)
+writeResults('sync', results.length === 1 ? results[0] : results)

@@ -31,5 +31,6 @@ describe('benchmark smoke runs', () => {
     expect(result.editsMeasured).toBeGreaterThan(0)
     expect(result.editLatencyP99Ms).toBeGreaterThanOrEqual(result.editLatencyP50Ms)
     expect(result.peakRssMbB).toBeGreaterThan(0)
+    expect(result.wireBytesPerPerson).toBeGreaterThan(0)
   }, 60_000)
 })

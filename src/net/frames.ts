@@ -6,7 +6,9 @@ import { ObjectSyncError } from '../errors.ts'
 // 4 MiB: room for hundreds of facets in one frame, small enough that a hostile peer
 // can't use it to exhaust memory.
 export const MAX_FRAME_BYTES = 4 << 20
-const LENGTH_BYTES = 4
+/** The length prefix of every frame. */
+export const FRAME_HEADER_BYTES = 4
+const LENGTH_BYTES = FRAME_HEADER_BYTES
 
 export function encodeFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(LENGTH_BYTES + body.length)

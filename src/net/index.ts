@@ -16,6 +16,7 @@ export {
   SYNC_PROTOCOL,
   SealedChannel,
   type ChannelKeys,
+  type ChannelTraffic,
   type RefusalReason,
 } from './sealed-channel.ts'
 export { PAIR_PROTOCOL } from './pairing-protocol.ts'

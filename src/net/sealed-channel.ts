@@ -26,7 +26,13 @@ import type { Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
-import { FramingError, MAX_FRAME_BYTES, encodeFrame, readFrames } from './frames.ts'
+import {
+  FRAME_HEADER_BYTES,
+  FramingError,
+  MAX_FRAME_BYTES,
+  encodeFrame,
+  readFrames,
+} from './frames.ts'
 
 export const SYNC_PROTOCOL = '/objectsync/sync/1.0.0'
 /** The largest payload `send` takes: a sealed frame stays within MAX_FRAME_BYTES. */
@@ -77,8 +83,22 @@ export interface SealedChannelOptions {
   onRefused?: (reason: RefusalReason) => void
 }
 
+/** What went over a channel: sealed frames and their bytes, length prefixes included. */
+export interface ChannelTraffic {
+  framesSent: number
+  bytesSent: number
+  framesReceived: number
+  bytesReceived: number
+}
+
 export class SealedChannel implements AsyncIterable<Uint8Array> {
   readonly remote: InstanceId
+  readonly traffic: ChannelTraffic = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+  }
   private readonly received: Uint8Array[] = []
   private wakeReader: (() => void) | undefined
   private wakePump: (() => void) | undefined
@@ -228,7 +248,10 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       around.before?.()
       const sealed = this.sealer.seal(body)
       around.after?.()
-      await this.options.stream.send(encodeFrame(sealed))
+      const frame = encodeFrame(sealed)
+      this.traffic.framesSent++
+      this.traffic.bytesSent += frame.length
+      await this.options.stream.send(frame)
     })
     this.sending = next.catch(() => {})
     return next
@@ -238,6 +261,8 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     try {
       for await (const frame of frames) {
         const { payload, key } = this.opener.open(frame)
+        this.traffic.framesReceived++
+        this.traffic.bytesReceived += frame.length + FRAME_HEADER_BYTES
         await this.dispatch(payload, key)
         while (this.received.length >= READ_AHEAD && !this.ended) {
           await new Promise<void>((resolve) => (this.wakePump = resolve))

@@ -1,5 +1,7 @@
-// The sync protocol's messages, CBOR inside sealed frames. Every message that arrives is
+// The sync protocol's messages, CBOR inside sealed frames; a large batch travels deflated,
+// as `{ t: 'z', d: <deflate-raw of the batch's CBOR> }`. Every message that arrives is
 // checked here; one that does not fit closes the session (the peer broke the protocol).
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { decode, encode } from 'cborg'
 import { parseFacetId, type FacetId } from '../model/index.ts'
 
@@ -19,8 +21,19 @@ export type SyncMessage =
   /** The sender has caught up; what follows are live changes. */
   | { t: 'live' }
 
+// A batch is deflated before it is sealed: the facets of one batch share field names,
+// instance ids and write stamps, and a first-sync batch shrinks to about 13 %, so the
+// sender seals, and the receiver opens, an eighth of the bytes (tweetnacl is the
+// slowest stage after decoding). Level 1: 3 ms a MiB, against 41 ms to seal it.
+const COMPRESS_FROM_BYTES = 1024
+/** No batch inflates past the largest frame: anything bigger is refused, not allocated. */
+export const MAX_INFLATED_BYTES = 4 * 1024 * 1024
+
 export function encodeMessage(message: SyncMessage): Uint8Array {
-  return encode(message)
+  const plain = encode(message)
+  if (message.t !== 'batch' || plain.length < COMPRESS_FROM_BYTES) return plain
+  const packed = deflateRawSync(plain, { level: 1 })
+  return packed.length < plain.length ? encode({ t: 'z', d: packed }) : plain
 }
 
 const isCount = (value: unknown): value is number =>
@@ -32,7 +45,7 @@ const isToken = (value: unknown): value is string =>
   typeof value === 'string' && value.length <= MAX_TOKEN_LENGTH
 
 /** The message, or a reason it is refused. */
-export function decodeMessage(bytes: Uint8Array): SyncMessage | string {
+export function decodeMessage(bytes: Uint8Array, inflated = false): SyncMessage | string {
   let value: unknown
   try {
     value = decode(bytes)
@@ -58,6 +71,20 @@ export function decodeMessage(bytes: Uint8Array): SyncMessage | string {
         : 'credit out of range'
     case 'live':
       return { t: 'live' }
+    case 'z': {
+      // A deflated batch; it holds one plain batch, never another compressed message.
+      if (inflated) return 'a compressed message inside a compressed message'
+      if (!(message.d instanceof Uint8Array)) return 'compressed batch without data'
+      let plain: Uint8Array
+      try {
+        plain = inflateRawSync(message.d, { maxOutputLength: MAX_INFLATED_BYTES })
+      } catch {
+        return `compressed batch that does not inflate within ${MAX_INFLATED_BYTES} bytes`
+      }
+      const inner = decodeMessage(plain, true)
+      if (typeof inner === 'string') return `in a compressed batch: ${inner}`
+      return inner.t === 'batch' ? inner : 'compressed message that is not a batch'
+    }
     case 'batch': {
       if (!isCount(message.upTo) || !Array.isArray(message.items))
         return 'batch without items or upTo'

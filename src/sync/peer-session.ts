@@ -2,6 +2,7 @@
 // for the other's feed after the cursor it saved, and sends its own — whole facets,
 // many per frame, under credit-based flow control — then pushes new changes live.
 import type { Logger } from '../log.ts'
+import type { ChannelTraffic } from '../net/index.ts'
 import type { FacetId, FacetName, InstanceId } from '../model/index.ts'
 import type { FeedEntry, ObjectStore } from '../store/index.ts'
 import { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
@@ -13,6 +14,8 @@ export interface SyncChannel extends AsyncIterable<Uint8Array> {
   send(payload: Uint8Array): Promise<void>
   close(): Promise<void>
   abort(reason: Error): void
+  /** Frames and bytes both ways, where the channel counts them. */
+  readonly traffic?: Readonly<ChannelTraffic>
 }
 
 export interface SessionProgress {
@@ -99,6 +102,11 @@ export class PeerSession {
     this.batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES
     this.scope = options.scope ?? SHARE_EVERYTHING
     this.log = options.logger
+  }
+
+  /** Sealed frames and bytes both ways on this session's channel. */
+  get traffic(): Readonly<ChannelTraffic> | undefined {
+    return this.options.channel.traffic
   }
 
   /** The peer's feed sequence up to which we hold everything (the saved cursor). */
