@@ -20,6 +20,8 @@ export type SyncMessage =
   | { t: 'credit'; n: number }
   /** The sender has caught up; what follows are live changes. */
   | { t: 'live' }
+  /** Nothing to say: the session is alive (sent when it has been quiet for a while). */
+  | { t: 'tick' }
 
 // A batch is deflated before it is sealed: the facets of one batch share field names,
 // instance ids and write stamps, and a first-sync batch shrinks to about 13 %, so the
@@ -71,6 +73,8 @@ export function decodeMessage(bytes: Uint8Array, inflated = false): SyncMessage 
         : 'credit out of range'
     case 'live':
       return { t: 'live' }
+    case 'tick':
+      return { t: 'tick' }
     case 'z': {
       // A deflated batch; it holds one plain batch, never another compressed message.
       if (inflated) return 'a compressed message inside a compressed message'

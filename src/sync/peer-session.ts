@@ -40,6 +40,12 @@ export interface SessionOptions {
   onProgress?: (progress: SessionProgress) => void
   /** Called after each batch is applied here, with the facets that changed. */
   onApplied?: (changed: number) => void
+  /**
+   * A quiet session sends a tick this often, and one that hears nothing for three of
+   * these is closed (and redialled). A frame lost on the way is noticed by the next
+   * frame's counter; the tick makes sure there is a next frame.
+   */
+  heartbeatMs?: number
 }
 
 const DEFAULT_BATCH_BYTES = 1 << 20
@@ -47,6 +53,8 @@ const DEFAULT_BATCH_BYTES = 1 << 20
 // receiver must hold; a batch applies in well under the round trip it takes to refill.
 const DEFAULT_CREDITS = 4
 const FEED_PAGE = 2000
+const DEFAULT_HEARTBEAT_MS = 15_000
+const SILENT_HEARTBEATS = 3
 
 export function cursorKey(peer: InstanceId): string {
   return `received/${peer}`
@@ -96,6 +104,8 @@ export class PeerSession {
   private readonly scope: PeerScope
   /** Facets received in earlier sessions of an interrupted first sync. */
   private resumedDone = 0
+  private lastSentAt = 0
+  private lastReceivedAt = 0
 
   constructor(private readonly options: SessionOptions) {
     this.peer = options.channel.remote
@@ -117,6 +127,7 @@ export class PeerSession {
   /** Runs until the channel ends; never throws (a broken session is logged and closed). */
   async run(): Promise<void> {
     const { channel, store } = this.options
+    const heartbeat = this.startHeartbeat()
     try {
       this.received = await readCursor(store, this.peer)
       const interrupted = this.received === 0 ? await this.readFirstSync() : undefined
@@ -129,6 +140,7 @@ export class PeerSession {
       await this.send({ t: 'credit', n: this.options.credits ?? DEFAULT_CREDITS })
       let sender: Promise<void> | undefined
       for await (const payload of channel) {
+        this.lastReceivedAt = Date.now()
         const message = decodeMessage(payload)
         if (typeof message === 'string') {
           this.log.warn(
@@ -161,6 +173,8 @@ export class PeerSession {
           this.progress.total = message.total
           this.progress.done = this.resumedDone
           this.options.onProgress?.({ ...this.progress })
+        } else if (message.t === 'tick') {
+          continue
         } else if (message.t === 'live') {
           this.progress.caughtUp = true
           this.progress.done = Math.max(this.progress.done, this.progress.total)
@@ -172,6 +186,7 @@ export class PeerSession {
     } catch (error) {
       this.fail(error)
     } finally {
+      clearInterval(heartbeat)
       this.closed = true
       this.wake()
       // The peer ended its side (or we broke off): end ours, or its session would wait
@@ -400,7 +415,24 @@ export class PeerSession {
   }
 
   private send(message: SyncMessage): Promise<void> {
+    this.lastSentAt = Date.now()
     return this.options.channel.send(encodeMessage(message))
+  }
+
+  private startHeartbeat(): NodeJS.Timeout {
+    const every = this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    this.lastReceivedAt = Date.now()
+    const timer = setInterval(() => {
+      if (this.closed) return
+      const now = Date.now()
+      if (now - this.lastReceivedAt > SILENT_HEARTBEATS * every) {
+        this.fail(new Error(`nothing heard from ${this.peer} for ${now - this.lastReceivedAt} ms`))
+      } else if (now - this.lastSentAt >= every) {
+        this.send({ t: 'tick' }).catch((error: unknown) => this.fail(error))
+      }
+    }, every)
+    timer.unref()
+    return timer
   }
 
   private wake(): void {

@@ -42,6 +42,8 @@ export interface SyncEngineOptions {
   /** First and longest wait between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number }
   batchBytes?: number
+  /** How often a quiet session says it is alive; three silent beats close it. */
+  heartbeatMs?: number
   /** What each peer may see and send (from its `share` in peers.json); everything when absent. */
   scopeOf?: (peer: InstanceId) => PeerScope
 }
@@ -198,6 +200,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
       logger: this.log,
       ...(this.options.scopeOf === undefined ? {} : { scope: this.options.scopeOf(peer) }),
       ...(this.options.batchBytes === undefined ? {} : { batchBytes: this.options.batchBytes }),
+      ...(this.options.heartbeatMs === undefined ? {} : { heartbeatMs: this.options.heartbeatMs }),
       onProgress: (progress) => {
         if (progress.caughtUp) entry.lastSyncAt = Date.now()
         this.emit('progress', peer, progress)

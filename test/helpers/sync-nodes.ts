@@ -5,6 +5,8 @@ import {
   PeerLinks,
   PeerRegistry,
   createIdentity,
+  createLibp2pTransport,
+  type Identity,
   memoryFiles,
   type Transport,
 } from '../../src/net/index.ts'
@@ -13,6 +15,7 @@ import { SyncEngine, type PeerScope } from '../../src/sync/index.ts'
 
 export interface SyncNode {
   id: InstanceId
+  identity: Identity
   name: string
   store: ObjectStore
   storage: StorageAdapter
@@ -28,14 +31,20 @@ export const network = new MemoryNetwork()
 /** A whole instance minus the local system: store, peer link and sync engine, in memory. */
 export async function syncNode(
   name: string,
-  reuse?: { id: InstanceId; storage: StorageAdapter; registry: PeerRegistry },
+  reuse?: { identity: Identity; storage: StorageAdapter; registry: PeerRegistry },
   options: {
     scopeOf?: (peer: InstanceId) => PeerScope
     customFieldGroups?: Record<string, string[]>
     batchBytes?: number
+    heartbeatMs?: number
+    /** Wraps the node's memory transport (e.g. in a faulty one). */
+    wrapTransport?: (transport: Transport) => Transport
+    /** Real libp2p over loopback TCP instead of the memory network. */
+    libp2p?: boolean
   } = {},
 ): Promise<SyncNode> {
-  const id = reuse?.id ?? (await createIdentity()).id
+  const identity = reuse?.identity ?? (await createIdentity())
+  const id = identity.id
   const storage = reuse?.storage ?? new MemoryStorage()
   const store = new ObjectStore({
     storage,
@@ -53,7 +62,14 @@ export async function syncNode(
     name,
     onChannel: (channel) => late.engine?.accept(channel),
   })
-  const transport = network.transport(id, links.admits)
+  const base = options.libp2p
+    ? await createLibp2pTransport({
+        privateKey: identity.privateKey,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        gate: links.admits,
+      })
+    : network.transport(id, links.admits)
+  const transport = options.wrapTransport?.(base) ?? base
   await transport.start()
   await links.start(transport)
   const engine = new SyncEngine({
@@ -63,10 +79,12 @@ export async function syncNode(
     backoff: { initialMs: 20, maxMs: 200 },
     ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
     ...(options.batchBytes === undefined ? {} : { batchBytes: options.batchBytes }),
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
   })
   late.engine = engine
   const node: SyncNode = {
     id,
+    identity,
     name,
     store,
     storage,

@@ -1,3 +1,4 @@
+import { decode } from 'cborg'
 import { describe, expect, it } from 'vitest'
 import type { ObjectId } from '../../src/model/index.ts'
 import type { ObjectStore } from '../../src/store/index.ts'
@@ -114,7 +115,7 @@ describe('the sync engine', () => {
     a.engine.connect(b.id)
     await eventually(() => sameObjects(a.store, b.store, ids))
     await eventually(() => b.engine.state(a.id).progress?.caughtUp === true)
-    const saved = { id: b.id, storage: b.storage, registry: b.registry }
+    const saved = { identity: b.identity, storage: b.storage, registry: b.registry }
     await b.stop()
     await a.store.update(ids[5]!, { fields: { title: 'while b was away' } })
     const b2 = await syncNode('b', saved)
@@ -143,7 +144,7 @@ describe('the sync engine', () => {
     })
     b.engine.connect(a.id)
     await eventually(() => cut && a.engine.session(b.id) === undefined)
-    const saved = { id: b.id, storage: b.storage, registry: b.registry }
+    const saved = { identity: b.identity, storage: b.storage, registry: b.registry }
     await b.stop()
     // Meanwhile, a changes facets on both sides of where the scan stopped.
     const sorted = [...ids].sort()
@@ -300,6 +301,25 @@ describe('the sync engine', () => {
     for (let i = 0; i < 5; i++)
       expect((await nodes[i]!.store.get(ids[i]!))!.fields.title).toBe(`from ${nodes[i]!.name}`)
     await stopAll(...nodes)
+  })
+
+  it('a quiet session ticks, and one whose peer falls silent is closed', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b', undefined, { heartbeatMs: 20 })
+    await pairNodes(a, b)
+    const seen: boolean[] = []
+    b.engine.on('peer', (state) => seen.push(state.connected))
+    // A raw channel that reads what b sends and says nothing: b's session must hear ticks
+    // go out, and then give up on the silent peer.
+    const channel = await a.links.connect(b.id)
+    const heard: unknown[] = []
+    const reading = (async () => {
+      for await (const payload of channel) heard.push(decode(payload))
+    })().catch(() => {})
+    await eventually(() => seen.join() === 'true,false', 2000)
+    expect(heard).toContainEqual({ t: 'tick' })
+    await reading
+    await stopAll(a, b)
   })
 
   it('a peer that breaks the protocol has its session closed and nothing applied', async () => {
