@@ -375,6 +375,25 @@ export function restoreFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
   })
 }
 
+/**
+ * The content of a facet from its stored bytes: read without loading when it is still in
+ * its created form, loaded (and freed) otherwise. Undefined when the bytes don't load.
+ */
+export function readFacetBytes(bytes: Uint8Array): FacetContent | undefined {
+  try {
+    const quick = readEncodedFacet(bytes)
+    if (quick !== undefined) return quick
+    const doc = A.load<FacetDoc>(bytes)
+    try {
+      return readFacetDoc(doc)
+    } finally {
+      A.free(doc)
+    }
+  } catch {
+    return undefined
+  }
+}
+
 export function readFacetDoc(doc: Doc): FacetContent {
   const fields: Record<string, FieldValue> = {}
   const meta: Record<string, WriteStamp> = {}

@@ -15,5 +15,6 @@ export type {
 } from './object-store.ts'
 export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
 export type { ConflictValue } from './conflicts.ts'
+export { readFacetBytes, type FacetContent } from './facet-doc.ts'
 export { LevelStorage } from './level-storage.ts'
 export { MemoryStorage } from './memory-storage.ts'

@@ -3,7 +3,7 @@
 // checked here; one that does not fit closes the session (the peer broke the protocol).
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { decode, encode } from 'cborg'
-import { parseFacetId, type FacetId } from '../model/index.ts'
+import { isObjectId, parseFacetId, type FacetId, type ObjectId } from '../model/index.ts'
 
 export type SyncMessage =
   /** "Send me your feed after this sequence number" — once, at the start of a session. */
@@ -22,6 +22,8 @@ export type SyncMessage =
   | { t: 'live' }
   /** Nothing to say: the session is alive (sent when it has been quiet for a while). */
   | { t: 'tick' }
+  /** These objects left the receiver's scope here (they were not deleted). */
+  | { t: 'left'; objects: ObjectId[] }
 
 // A batch is deflated before it is sealed: the facets of one batch share field names,
 // instance ids and write stamps, and a first-sync batch shrinks to about 13 %, so the
@@ -40,6 +42,8 @@ export function encodeMessage(message: SyncMessage): Uint8Array {
 
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+
+const MAX_LEFT_OBJECTS = 100_000
 
 /** Resume tokens are short strings; the sender checks what is inside. */
 export const MAX_TOKEN_LENGTH = 1024
@@ -75,6 +79,12 @@ export function decodeMessage(bytes: Uint8Array, inflated = false): SyncMessage 
       return { t: 'live' }
     case 'tick':
       return { t: 'tick' }
+    case 'left':
+      return Array.isArray(message.objects) &&
+        message.objects.length <= MAX_LEFT_OBJECTS &&
+        message.objects.every(isObjectId)
+        ? { t: 'left', objects: message.objects }
+        : 'left without a list of object ids'
     case 'z': {
       // A deflated batch; it holds one plain batch, never another compressed message.
       if (inflated) return 'a compressed message inside a compressed message'

@@ -3,8 +3,18 @@
 // many per frame, under credit-based flow control — then pushes new changes live.
 import type { Logger } from '../log.ts'
 import type { ChannelTraffic } from '../net/index.ts'
-import type { FacetId, FacetName, InstanceId } from '../model/index.ts'
-import type { FeedEntry, ObjectStore } from '../store/index.ts'
+import {
+  CORE_FACET,
+  facetId,
+  isObjectType,
+  parseFacetId,
+  type FacetId,
+  type FacetName,
+  type InstanceId,
+  type ObjectId,
+  type ObjectType,
+} from '../model/index.ts'
+import { readFacetBytes, type FeedEntry, type ObjectStore } from '../store/index.ts'
 import { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
 import { SHARE_EVERYTHING, type PeerScope } from './scope.ts'
 
@@ -38,6 +48,8 @@ export interface SessionOptions {
   /** Batches the receiver lets the sender have in flight. */
   credits?: number
   onProgress?: (progress: SessionProgress) => void
+  /** Called when the peer says objects left the scope it shares with us. */
+  onLeft?: (objects: ObjectId[]) => void
   /** Called after each batch is applied here, with the facets that changed. */
   onApplied?: (changed: number) => void
   /**
@@ -179,6 +191,9 @@ export class PeerSession {
           this.progress.caughtUp = true
           this.progress.done = Math.max(this.progress.done, this.progress.total)
           this.options.onProgress?.({ ...this.progress })
+        } else if (message.t === 'left') {
+          this.log.info({ peer: this.peer, objects: message.objects.length }, 'objects left scope')
+          this.options.onLeft?.(message.objects)
         } else {
           await this.receiveBatch(message.items, message.upTo, message.resume)
         }
@@ -202,6 +217,49 @@ export class PeerSession {
     void this.options.channel.close()
   }
 
+  /**
+   * Per item, whether its object may come from this peer: for a type shared object by
+   * object, the object as it is here must be in the peer's scope, or, for an object new
+   * here, as it arrives (its core must come in the same batch). A peer can't push into
+   * us what we don't share with it.
+   */
+  private async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<boolean[]> {
+    if (!this.scope.types.some((type) => this.scope.objectFilter(type) !== undefined)) {
+      return items.map(() => true)
+    }
+    const arrivingCores = new Map<ObjectId, Uint8Array>()
+    for (const [facet, bytes] of items) {
+      const parsed = parseFacetId(facet)
+      if (parsed?.facet === CORE_FACET) arrivingCores.set(parsed.object, bytes)
+    }
+    const verdicts = new Map<ObjectId, boolean>()
+    const admitted: boolean[] = []
+    for (const [facet, bytes] of items) {
+      const parsed = parseFacetId(facet)
+      // A malformed id, or a type this peer may not send at all: the store refuses it.
+      const type = readFacetBytes(bytes)?.type
+      const filter =
+        parsed === undefined || type === undefined || !isObjectType(type)
+          ? undefined
+          : this.scope.objectFilter(type)
+      if (parsed === undefined || filter === undefined) {
+        admitted.push(true)
+        continue
+      }
+      let verdict = verdicts.get(parsed.object)
+      if (verdict === undefined) {
+        const here = await this.options.store.get(parsed.object)
+        const arriving = arrivingCores.get(parsed.object)
+        const fields =
+          here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
+        verdict = fields !== undefined && filter(fields)
+        verdicts.set(parsed.object, verdict)
+      }
+      admitted.push(verdict)
+    }
+    return admitted
+  }
+
   private async receiveBatch(
     items: [FacetId, Uint8Array][],
     upTo: number,
@@ -211,15 +269,26 @@ export class PeerSession {
     this.stats.batchesReceived++
     this.applying = true
     const scope = this.scope
-    const outcomes = await store.applyRemoteDocuments(items, (type, facet) =>
-      scope.allows(type, facet),
+    const admitted = await this.admittedObjects(items)
+    const outcomes = await store.applyRemoteDocuments(
+      items.filter((_, index) => admitted[index]),
+      (type, facet) => scope.allows(type, facet),
     )
+    for (const [index, item] of items.entries()) {
+      if (admitted[index]) continue
+      this.stats.facetsRefused++
+      this.log.warn(
+        { peer: this.peer, facet: item[0] },
+        'facet from peer refused: its object is outside what this instance shares with the peer',
+      )
+    }
+    const appliedItems = items.filter((_, index) => admitted[index])
     // One bad facet is refused and reported; the rest of the batch still applies.
     const results = outcomes.map((outcome, index) => {
       if (!(outcome instanceof Error)) return outcome
       this.stats.facetsRefused++
       this.log.error(
-        { peer: this.peer, facet: items[index]![0], err: outcome },
+        { peer: this.peer, facet: appliedItems[index]![0], err: outcome },
         'facet from peer refused',
       )
       return undefined
@@ -260,9 +329,31 @@ export class PeerSession {
     })
     try {
       const start = store.lastSeq
-      await this.send({ t: 'plan', total: Math.max(0, start - after), lastSeq: start })
-      if (after === 0) await this.sendEverything(start, this.resumePosition(resume, start))
-      else await this.sendFeedRange(after, start)
+      // A scope that changed since this peer was last sent anything (peers.json edited)
+      // may hold objects the feed after its cursor never names: go through them all.
+      const scopeAtLastSend = await store.getSyncState(scopeKey(this.peer))
+      const scopeChanged =
+        scopeAtLastSend !== undefined &&
+        new TextDecoder().decode(scopeAtLastSend) !== this.scope.key
+      if (scopeChanged) {
+        this.log.info({ peer: this.peer }, 'scope changed; sending everything now in scope')
+      }
+      await this.send({
+        t: 'plan',
+        total: Math.max(0, scopeChanged ? start : start - after),
+        lastSeq: start,
+      })
+      if (after === 0 || scopeChanged) {
+        await this.sendEverything(
+          start,
+          after === 0 ? this.resumePosition(resume, start) : undefined,
+        )
+      } else {
+        await this.sendFeedRange(after, start)
+      }
+      if (scopeAtLastSend === undefined || scopeChanged) {
+        await store.putSyncState(scopeKey(this.peer), encodeText(this.scope.key))
+      }
       this.sentUpTo = Math.max(this.sentUpTo, start)
       await this.send({ t: 'live' })
       while (!this.closed) {
@@ -306,8 +397,9 @@ export class PeerSession {
       do {
         const page = await sources[source]!(after)
         after = page.next
-        const items = page.facets.filter(
-          ({ facet }) => this.scope.everything || this.allowsFacet(facet),
+        const items = await this.pageInScope(
+          page.facets,
+          this.scope.everything ? undefined : this.scope.types[source],
         )
         const finished = source === sources.length - 1 && after === undefined
         const position: ScanPosition =
@@ -316,7 +408,7 @@ export class PeerSession {
             : { seq, source, after, scope: this.scope.key }
         // Only the very last page of a scan from scratch covers the feed up to `upTo`.
         await this.sendBatch(
-          items.map(({ facet, bytes }) => [facet, bytes]),
+          items,
           finished && from === undefined ? upTo : 0,
           JSON.stringify(position),
         )
@@ -356,17 +448,97 @@ export class PeerSession {
     return position as ScanPosition
   }
 
-  private inScope(entries: readonly FeedEntry[]): FacetId[] {
-    return unique(
-      entries
-        .filter((entry) => this.scope.allows(entry.type, facetNameOf(entry.facet)))
-        .map((entry) => entry.facet),
-    )
+  private inScope(entries: readonly FeedEntry[]): FeedEntry[] {
+    const seen = new Set<FacetId>()
+    return entries.filter((entry) => {
+      if (seen.has(entry.facet) || !this.scope.allows(entry.type, facetNameOf(entry.facet))) {
+        return false
+      }
+      seen.add(entry.facet)
+      return true
+    })
   }
 
-  /** For facets listed per type: the type is in scope, so only the facet name decides. */
-  private allowsFacet(facet: FacetId): boolean {
-    return this.scope.types.some((type) => this.scope.allows(type, facetNameOf(facet)))
+  /**
+   * Object-level scope for changed facets. An object of a filtered type goes only while
+   * its core fields match the peer's rules, so a change to its core (the only thing that
+   * can move it in or out) sends all its shared facets: the peer may be seeing it for the
+   * first time. An object that no longer matches is announced as left — not deleted — if
+   * the peer ever had it from us; each object's last verdict is kept in sync state
+   * (`shared/<peer>/<id>`: in or left), so a resent feed range repeats the same answer
+   * and objects the peer never saw are never named to it.
+   */
+  private async selectObjects(
+    entries: readonly FeedEntry[],
+  ): Promise<{ facets: FacetId[]; left: ObjectId[] }> {
+    const { store } = this.options
+    const facets: FacetId[] = []
+    const left: ObjectId[] = []
+    const admittedByObject = new Map<ObjectId, boolean>()
+    const marks: [string, Uint8Array][] = []
+    for (const entry of entries) {
+      const filter = this.scope.objectFilter(entry.type)
+      if (filter === undefined) {
+        facets.push(entry.facet)
+        continue
+      }
+      let admitted = admittedByObject.get(entry.object)
+      if (admitted === undefined) {
+        const core = await store.getFacetBytes(facetId(entry.object, CORE_FACET))
+        const content = core === undefined ? undefined : readFacetBytes(core)
+        admitted = content !== undefined && filter(content.fields)
+        admittedByObject.set(entry.object, admitted)
+        const key = sharedKey(this.peer, entry.object)
+        const mark = await store.getSyncState(key)
+        if (admitted && !sameBytes(mark, MARK_IN)) marks.push([key, MARK_IN])
+        if (!admitted && mark !== undefined) {
+          left.push(entry.object)
+          if (!sameBytes(mark, MARK_LEFT)) marks.push([key, MARK_LEFT])
+        }
+      }
+      if (!admitted) continue
+      if (facetNameOf(entry.facet) !== CORE_FACET) {
+        facets.push(entry.facet)
+        continue
+      }
+      for (const name of await store.facetsOf(entry.object)) {
+        if (this.scope.allows(entry.type, name)) facets.push(facetId(entry.object, name))
+      }
+    }
+    if (marks.length > 0) await store.updateSyncState(marks)
+    return { facets: unique(facets), left }
+  }
+
+  /**
+   * The facets of a first-sync page (whole objects of `type`, or of every type) that the
+   * peer may have; objects of a filtered type are marked as held by the peer.
+   */
+  private async pageInScope(
+    page: readonly { facet: FacetId; bytes: Uint8Array }[],
+    type: ObjectType | undefined,
+  ): Promise<[FacetId, Uint8Array][]> {
+    if (type === undefined) return page.map(({ facet, bytes }) => [facet, bytes])
+    const filter = this.scope.objectFilter(type)
+    const admitted = new Map<ObjectId, boolean>()
+    if (filter !== undefined) {
+      for (const { facet, bytes } of page) {
+        const parsed = parseFacetId(facet)
+        if (parsed?.facet !== CORE_FACET) continue
+        const content = readFacetBytes(bytes)
+        admitted.set(parsed.object, content !== undefined && filter(content.fields))
+      }
+      const marks = [...admitted]
+        .filter(([, inScope]) => inScope)
+        .map(([object]) => [sharedKey(this.peer, object), MARK_IN] as [string, Uint8Array])
+      if (marks.length > 0) await this.options.store.updateSyncState(marks)
+    }
+    return page
+      .filter(({ facet }) => {
+        const parsed = parseFacetId(facet)
+        if (parsed === undefined || !this.scope.allows(type, parsed.facet)) return false
+        return filter === undefined || admitted.get(parsed.object) === true
+      })
+      .map(({ facet, bytes }) => [facet, bytes])
   }
 
   private async sendFeedRange(after: number, upTo: number): Promise<void> {
@@ -380,7 +552,9 @@ export class PeerSession {
     }
   }
 
-  private async sendFacets(facets: FacetId[], upTo: number): Promise<void> {
+  private async sendFacets(entries: readonly FeedEntry[], upTo: number): Promise<void> {
+    const { facets, left } = await this.selectObjects(entries)
+    if (left.length > 0) await this.send({ t: 'left', objects: left })
     let items: [FacetId, Uint8Array][] = []
     let bytes = 0
     for (const facet of facets) {
@@ -472,6 +646,23 @@ const isCountValue = (value: unknown): value is number =>
 
 function encodeText(text: string): Uint8Array {
   return new TextEncoder().encode(text)
+}
+
+/** The scope a peer was last sent everything under (its canonical key). */
+export function scopeKey(peer: InstanceId): string {
+  return `scope/${peer}`
+}
+
+/** Whether the peer holds an object of a filtered type from us: in scope, or left it. */
+export function sharedKey(peer: InstanceId, object: ObjectId): string {
+  return `shared/${peer}/${object}`
+}
+
+const MARK_IN = Uint8Array.of(1)
+const MARK_LEFT = Uint8Array.of(0)
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.length === b.length && a.every((byte, i) => byte === b[i])
 }
 
 async function readCursor(store: ObjectStore, peer: InstanceId): Promise<number> {

@@ -3,7 +3,7 @@
 // for the status page and the CLI.
 import { EventEmitter } from 'node:events'
 import { silentLogger, type Logger } from '../log.ts'
-import type { InstanceId } from '../model/index.ts'
+import type { InstanceId, ObjectId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
 import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session.ts'
 import type { PeerScope } from './scope.ts'
@@ -28,6 +28,8 @@ export interface PeerSyncState {
 export interface SyncEngineEvents {
   peer: [PeerSyncState]
   progress: [InstanceId, SessionProgress]
+  /** Objects the peer no longer shares with us (they left its scope; not deleted). */
+  left: [InstanceId, ObjectId[]]
 }
 
 export interface SyncEngineOptions {
@@ -205,6 +207,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
         if (progress.caughtUp) entry.lastSyncAt = Date.now()
         this.emit('progress', peer, progress)
       },
+      onLeft: (objects) => this.emit('left', peer, objects),
       onApplied: () => {
         entry.lastSyncAt = Date.now()
       },

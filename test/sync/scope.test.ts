@@ -27,16 +27,58 @@ describe('scope from share', () => {
     expect(all.everything).toBe(true)
   })
 
-  it('withholds a type whose rules it cannot apply yet, and says where', () => {
+  it('shares objects that match any rule of their type', () => {
     const { scope, warnings } = scopeFromShare(
-      { person: { roles: ['partner'] }, planet: {}, organization: { custom: 'x' } },
+      {
+        person: { roles: ['partner'], favourites: true },
+        organization: { categories: ['partner'] },
+        transaction: { types: ['donation'] },
+        file: { kinds: ['resume'] },
+      },
+      'peers[0]',
+    )
+    expect(warnings).toEqual([])
+    expect(scope.everything).toBe(false)
+    const person = scope.objectFilter('person')!
+    expect(person({ roles: ['donor', 'partner'] })).toBe(true)
+    expect(person({ roles: ['donor'], favourite: true })).toBe(true)
+    expect(person({ roles: ['donor'], favourite: false })).toBe(false)
+    expect(person({})).toBe(false)
+    expect(scope.objectFilter('organization')!({ categories: ['partner'] })).toBe(true)
+    expect(scope.objectFilter('organization')!({ categories: 'partner' })).toBe(true)
+    expect(scope.objectFilter('transaction')!({ type: 'donation' })).toBe(true)
+    expect(scope.objectFilter('transaction')!({ type: 'payment' })).toBe(false)
+    expect(scope.objectFilter('file')!({ kind: 'resume' })).toBe(true)
+    // No rules (or only `favourites: false`): every object of the type.
+    const whole = scopeFromShare({ person: { favourites: false } }, 'p').scope
+    expect(whole.objectFilter('person')).toBeUndefined()
+    // The rules are part of the scope's key: a resume token made under others won't do.
+    expect(scopeFromShare({ person: { roles: ['a'] } }, 'p').scope.key).not.toBe(
+      scopeFromShare({ person: { roles: ['b'] } }, 'p').scope.key,
+    )
+  })
+
+  it('withholds a type whose rules it cannot apply, and says where', () => {
+    const { scope, warnings } = scopeFromShare(
+      {
+        person: { groups: ['Partners'] },
+        organization: { groups: ['Partners'], categories: ['partner'], custom: 'x' },
+        transaction: { kinds: ['resume'] },
+        file: { kinds: 'resume' },
+        planet: {},
+      },
       'peers[2]',
     )
-    expect(scope.allows('person', facet('core'))).toBe(false)
+    expect(scope.types).toEqual(['organization'])
+    expect(scope.objectFilter('organization')!({ categories: ['partner'] })).toBe(true)
+    expect(scope.allows('organization', facet('custom:x'))).toBe(false)
     expect(warnings).toEqual([
-      'peers[2].share.person.roles: object-level rules are not applied yet; person is not shared with this peer',
-      'peers[2].share.planet: not an object type (person, organization, transaction, file); ignored',
+      'peers[2].share.person.groups: group rules need the local system and are not applied yet; person is not shared with this peer',
+      'peers[2].share.organization.groups: group rules need the local system and are not applied yet; only the other rules share organization objects',
       'peers[2].share.organization.custom: expected a list of custom-field group names; sharing no custom fields',
+      'peers[2].share.transaction.kinds: not a rule for transaction (it takes types, custom); transaction is not shared with this peer',
+      'peers[2].share.file.kinds: expected a list of names; file is not shared with this peer',
+      'peers[2].share.planet: not an object type (person, organization, transaction, file); ignored',
     ])
     expect(scopeFromShare(undefined, 'peers[3]').scope.types).toEqual([])
   })
@@ -93,6 +135,104 @@ describe('scope in the sync engine', () => {
     await eventually(async () => (await b.store.get(person.id)) !== undefined)
     await eventually(() => (b.engine.session(a.id)?.stats.facetsRefused ?? 0) >= 1)
     expect(await b.store.get(org.id)).toBeUndefined()
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('shares objects by their fields: in scope at first sync and live, whole when they enter, announced when they leave', async () => {
+    const groups = { customFieldGroups: { notes: ['note'] } }
+    const partners = scopeFromShare({ person: { roles: ['partner'] } }, 'test').scope
+    const a = await syncNode('a', undefined, { ...groups, scopeOf: () => partners })
+    const b = await syncNode('b', undefined, groups)
+    await pairNodes(a, b)
+    const partner = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'P', lastName: 'Partner', roles: ['partner'] },
+      custom: { note: 'shared' },
+    })
+    const donor = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'D', lastName: 'Donor', roles: ['donor'] },
+      custom: { note: 'private' },
+    })
+    const left: string[] = []
+    b.engine.on('left', (_, objects) => left.push(...objects))
+    b.engine.connect(a.id)
+    await eventually(() => b.engine.state(a.id).progress?.caughtUp === true)
+    expect((await b.store.get(partner.id))?.custom).toEqual({ note: 'shared' })
+    // Not the object, not any facet of it, not its history.
+    expect(await b.store.get(donor.id)).toBeUndefined()
+    expect(await b.store.facetsOf(donor.id)).toEqual([])
+
+    // Live: a new donor stays here; the donor who becomes a partner arrives whole.
+    const another = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'E', lastName: 'Else', roles: ['donor'] },
+    })
+    await a.store.update(donor.id, { fields: { roles: ['donor', 'partner'] } })
+    await eventually(async () => (await b.store.get(donor.id))?.custom.note === 'private')
+    expect(await b.store.get(another.id)).toBeUndefined()
+
+    // The partner stops being one: B is told it left, and keeps it (not a delete).
+    await a.store.update(partner.id, { fields: { roles: ['donor'], title: 'gone' } })
+    await eventually(() => left.includes(partner.id))
+    const kept = await b.store.get(partner.id)
+    expect(kept?.deleted).toBe(false)
+    expect(kept?.fields.title).toBeUndefined()
+    await a.store.update(partner.id, { custom: { note: 'after leaving' } })
+    await a.store.update(donor.id, { fields: { title: 'still shared' } })
+    await eventually(async () => (await b.store.get(donor.id))?.fields.title === 'still shared')
+    expect((await b.store.get(partner.id))?.custom.note).toBe('shared')
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('refuses objects a peer pushes that this instance does not share with it', async () => {
+    const a = await syncNode('a', undefined, {
+      scopeOf: () => scopeFromShare({ transaction: { types: ['donation'] } }, 'test').scope,
+    })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const donation = await b.store.create({
+      type: 'transaction',
+      fields: { type: 'donation', date: '2026-01-01', amount: '10.00' },
+    })
+    const payment = await b.store.create({
+      type: 'transaction',
+      fields: { type: 'payment', date: '2026-01-02', amount: '99.00' },
+    })
+    b.engine.connect(a.id)
+    await eventually(async () => (await a.store.get(donation.id)) !== undefined)
+    await eventually(() => (a.engine.session(b.id)?.stats.facetsRefused ?? 0) >= 1)
+    expect(await a.store.get(payment.id)).toBeUndefined()
+    // B makes the payment a donation: now it is shared, and A takes it.
+    await b.store.update(payment.id, { fields: { type: 'donation' } })
+    await eventually(async () => (await a.store.get(payment.id))?.fields.amount === '99.00')
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('after a scope change, objects newly in scope go at the next session', async () => {
+    let share: unknown = { person: { roles: ['partner'] } }
+    const a = await syncNode('a', undefined, {
+      scopeOf: () => scopeFromShare(share, 'test').scope,
+    })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const partner = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'P', lastName: 'Partner', roles: ['partner'] },
+    })
+    const donor = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'D', lastName: 'Donor', roles: ['donor'] },
+    })
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(partner.id)) !== undefined)
+    await eventually(() => b.engine.state(a.id).progress?.caughtUp === true)
+    expect(await b.store.get(donor.id)).toBeUndefined()
+    // The administrator widens the share; the next session sends what is now in scope,
+    // although nothing about the donor changed since B's cursor.
+    share = { person: {} }
+    b.engine.session(a.id)!.close()
+    await eventually(async () => (await b.store.get(donor.id)) !== undefined)
     await Promise.all([a.stop(), b.stop()])
   })
 })
