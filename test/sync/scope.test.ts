@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { FacetName } from '../../src/model/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
@@ -81,6 +82,22 @@ describe('scope from share', () => {
       'peers[2].share.planet: not an object type (person, organization, transaction, file); ignored',
     ])
     expect(scopeFromShare(undefined, 'peers[3]').scope.types).toEqual([])
+  })
+})
+
+describe('peers.example.json', () => {
+  it('reads as documented: every rule applies except groups, which waits for the local system', () => {
+    const example = JSON.parse(
+      readFileSync(new URL('../../peers.example.json', import.meta.url), 'utf8'),
+    ) as { peers: { share: unknown }[] }
+    const { scope, warnings } = scopeFromShare(example.peers[0]!.share, 'peers[0]')
+    expect(scope.types).toEqual(['person', 'organization', 'transaction', 'file'])
+    expect(warnings).toEqual([
+      'peers[0].share.person.groups: group rules need the local system and are not applied yet; only the other rules share person objects',
+    ])
+    expect(scope.objectFilter('person')!({ roles: ['partner'] })).toBe(true)
+    expect(scope.allows('person', facet('custom:partner-fields'))).toBe(true)
+    expect(scope.allows('person', facet('custom:other'))).toBe(false)
   })
 })
 
