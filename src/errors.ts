@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   PEER_NOT_FOUND: { status: 404, summary: 'no paired peer has this id' },
   FRAME_REFUSED: { status: 400, summary: 'a frame from a peer was refused and its stream closed' },
   INVALID_PEERS_FILE: { status: 500, summary: 'peers.json or a key file is malformed' },
+  INVALID_CONFIG: { status: 500, summary: 'config.json (e.g. its mapping) is malformed' },
+  LOCAL_SYSTEM_IO: { status: 502, summary: 'the local system could not be read or written' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

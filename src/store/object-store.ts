@@ -801,6 +801,15 @@ export class ObjectStore {
     await this.updateSyncState([[key, value]])
   }
 
+  /** Every sync-state entry whose key starts with `prefix`, in key order. */
+  async *scanSyncState(prefix: string): AsyncIterable<[string, Uint8Array]> {
+    this.openCommits()
+    const from = SYNC_STATE_PREFIX + prefix
+    for await (const [key, value] of this.storage.range({ gte: from, lt: prefixEnd(from) })) {
+      yield [key.slice(SYNC_STATE_PREFIX.length), value]
+    }
+  }
+
   /** Puts, or with `undefined` deletes, several sync-state entries in one write. */
   async updateSyncState(
     entries: readonly (readonly [string, Uint8Array | undefined])[],

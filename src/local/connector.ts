@@ -1,0 +1,34 @@
+// What the daemon needs of a local system: which rows changed since a cursor (made by
+// anyone, including while the daemon was stopped), rows read one by one or all, and
+// idempotent writes of merged objects. Every connector passes one conformance suite.
+import type { EntityMapping, LocalValue } from './mapping.ts'
+
+export type LocalRow = Record<string, LocalValue>
+
+export interface LocalChange {
+  /** Increasing; pass the last one seen as the next cursor. */
+  seq: number
+  table: string
+  key: string
+}
+
+/** The default schema's custom fields: name → text value, per record key. */
+export type CustomValues = Record<string, string>
+
+export interface Connector {
+  readonly description: string
+  /** Opens the local system and makes sure every mapped table reports its changes. */
+  open(entities: readonly EntityMapping[]): Promise<void>
+  close(): Promise<void>
+  /** Rows changed after `cursor` (inserted, updated or deleted), oldest first. */
+  changesSince(cursor: number, limit?: number): Promise<LocalChange[]>
+  /** Drops the record of changes up to `cursor`: they have been taken in. */
+  acknowledge(cursor: number): Promise<void>
+  read(entity: EntityMapping, key: string): Promise<LocalRow | undefined>
+  readAll(entity: EntityMapping): AsyncIterable<LocalRow>
+  /** Custom field values of a record (default schema only; empty elsewhere). */
+  readCustom(key: string): Promise<CustomValues>
+  /** Inserts or replaces the row with this key, and its custom fields when given. */
+  write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void>
+  remove(entity: EntityMapping, key: string): Promise<void>
+}

@@ -1,0 +1,19 @@
+// The local system: connectors (SQLite, memory), mapping between local tables and the
+// canonical types, and the bridge that ingests local changes and projects merged state.
+export type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+export {
+  CONVERSIONS,
+  RowProblem,
+  defaultEntity,
+  mappingFromConfig,
+  readField,
+  writeField,
+  type Conversion,
+  type EntityMapping,
+  type FieldMapping,
+  type LocalValue,
+  type ReferenceResolver,
+} from './mapping.ts'
+export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
+export { MemoryConnector } from './memory-connector.ts'
+export { LocalSync, type BadRow, type LocalSyncOptions } from './local-sync.ts'

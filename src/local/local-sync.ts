@@ -1,0 +1,466 @@
+// The bridge between the local system and the object store, both ways:
+//
+//   ingest:  rows changed in the local system (by anyone) → mapping → store edits
+//   project: objects changed in the store (here or by peers) → mapping → local writes
+//
+// Each record is linked to its object (`local/link/<type>/<key>` and `local/object/<id>`
+// in the store's sync state), with a hash of the row as the daemon last wrote or read
+// it. A change whose row still hashes the same is the daemon's own write coming back:
+// it is not ingested again, so nothing echoes. A row the mapping can't read is reported
+// with table, key and column, and skipped; it is read again when it changes.
+import { createHash } from 'node:crypto'
+import { isObjectSyncError } from '../errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
+import type { ObjectStore, StoredObject } from '../store/index.ts'
+import type { Connector, CustomValues, LocalRow } from './connector.ts'
+import {
+  RowProblem,
+  readField,
+  writeField,
+  type EntityMapping,
+  type LocalValue,
+  type ReferenceResolver,
+} from './mapping.ts'
+
+export interface LocalSyncOptions {
+  store: ObjectStore
+  connector: Connector
+  mapping: Map<ObjectType, EntityMapping>
+  instanceId: InstanceId
+  logger?: Logger
+  /** How often the local system's change log is read (changes show up within this). */
+  pollMs?: number
+}
+
+export interface BadRow {
+  table: string
+  key: string
+  /** The column that could not be read, when one is to blame. */
+  column: string | undefined
+  problem: string
+}
+
+interface ObjectLink {
+  key: string
+  /** Hash of the row (and custom fields) as last written or read by the daemon. */
+  hash: string
+}
+
+const CHANGES_CURSOR = 'local/changes'
+const PROJECTED_CURSOR = 'local/projected'
+const INITIALIZED = 'local/initialized'
+const DEFAULT_POLL_MS = 250
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export class LocalSync {
+  private readonly log: Logger
+  private readonly byTable = new Map<string, EntityMapping>()
+  private readonly problems = new Map<string, BadRow>()
+  private work: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+  private unsubscribe: (() => void) | undefined
+  private projectQueued = false
+  private stopped = false
+  /** Link lookups made while mapping one record (references resolve through them). */
+  private readonly keyToObject = new Map<string, ObjectId>()
+  private readonly objectToKey = new Map<ObjectId, string>()
+
+  constructor(private readonly options: LocalSyncOptions) {
+    this.log = (options.logger ?? silentLogger).child('local')
+    for (const entity of options.mapping.values()) this.byTable.set(entity.table, entity)
+  }
+
+  /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
+  badRows(): BadRow[] {
+    return [...this.problems.values()]
+  }
+
+  async start(): Promise<void> {
+    const { connector, store } = this.options
+    await connector.open([...this.options.mapping.values()])
+    await this.loadLinks()
+    if ((await store.getSyncState(INITIALIZED)) === undefined) {
+      // First run: the change log only knows what changed since the triggers exist.
+      await this.run(() => this.ingestEverything())
+      await store.putSyncState(INITIALIZED, encoder.encode('1'))
+    }
+    await this.run(() => this.ingestChanges())
+    await this.run(() => this.projectChanges())
+    this.unsubscribe = store.subscribe(() => this.queueProjection())
+    this.timer = setInterval(() => {
+      void this.run(() => this.ingestChanges())
+    }, this.options.pollMs ?? DEFAULT_POLL_MS)
+    this.timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    this.unsubscribe?.()
+    await this.work
+    await this.options.connector.close()
+  }
+
+  /** Resolves once everything queued so far has been ingested and projected. */
+  async settled(): Promise<void> {
+    await this.run(() => this.ingestChanges())
+    await this.run(() => this.projectChanges())
+  }
+
+  /** Runs one piece of work after the others: ingest and projection never interleave. */
+  private run(task: () => Promise<void>): Promise<void> {
+    const next = this.work.then(async () => {
+      if (this.stopped) return
+      try {
+        await task()
+      } catch (error) {
+        this.log.error({ err: error }, 'local system sync failed; retrying at the next change')
+      }
+    })
+    this.work = next
+    return next
+  }
+
+  private queueProjection(): void {
+    if (this.projectQueued) return
+    this.projectQueued = true
+    void this.run(async () => {
+      this.projectQueued = false
+      await this.projectChanges()
+    })
+  }
+
+  // ── ingest ─────────────────────────────────────────────────────────────────────────
+
+  private async ingestEverything(): Promise<void> {
+    for (const entity of this.options.mapping.values()) {
+      for await (const row of this.options.connector.readAll(entity)) {
+        const key = row[entity.key]
+        if (key !== null && key !== undefined) await this.ingestRow(entity, String(key), row)
+      }
+    }
+  }
+
+  private async ingestChanges(): Promise<void> {
+    const { connector, store } = this.options
+    let cursor = Number(
+      decoder.decode((await store.getSyncState(CHANGES_CURSOR)) ?? new Uint8Array()),
+    )
+    if (!Number.isSafeInteger(cursor)) cursor = 0
+    for (;;) {
+      const changes = await connector.changesSince(cursor, 1000)
+      if (changes.length === 0) return
+      // A row changed many times is read once, as it is now.
+      const seen = new Set<string>()
+      for (const change of changes) {
+        const id = `${change.table}\u0000${change.key}`
+        if (seen.has(id)) continue
+        seen.add(id)
+        if (change.table === 'custom_fields') {
+          for (const entity of this.options.mapping.values()) {
+            if (entity.customFieldsTable && this.keyToObject.has(linkId(entity.type, change.key))) {
+              await this.ingestRow(entity, change.key)
+            }
+          }
+          continue
+        }
+        const entity = this.byTable.get(change.table)
+        if (entity !== undefined) await this.ingestRow(entity, change.key)
+      }
+      cursor = changes[changes.length - 1]!.seq
+      await store.putSyncState(CHANGES_CURSOR, encoder.encode(String(cursor)))
+      await connector.acknowledge(cursor)
+    }
+  }
+
+  private async ingestRow(entity: EntityMapping, key: string, known?: LocalRow): Promise<void> {
+    const { connector, store } = this.options
+    const row = known ?? (await connector.read(entity, key))
+    const objectId = this.keyToObject.get(linkId(entity.type, key))
+    if (row === undefined) {
+      this.problems.delete(problemId(entity, key))
+      if (objectId !== undefined) {
+        const object = await store.get(objectId)
+        if (object !== undefined && !object.deleted) await store.delete(objectId)
+      }
+      return
+    }
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const hash = rowHash(entity, row, custom)
+    const link = objectId === undefined ? undefined : await this.objectLink(objectId)
+    if (link?.hash === hash) return // our own write, coming back
+    let read: ReadRow
+    try {
+      read = this.readRow(entity, row, custom)
+    } catch (error) {
+      if (!(error instanceof RowProblem)) throw error
+      this.report(entity, key, error.column, error.message)
+      return
+    }
+    try {
+      if (objectId === undefined) {
+        const fields = withoutNulls(read.fields)
+        const created = await store.create({
+          type: entity.type,
+          fields,
+          ...(read.custom === undefined ? {} : { custom: read.custom }),
+        })
+        await this.saveLink(entity.type, key, created.id, hash)
+      } else {
+        const object = await store.get(objectId)
+        if (object === undefined) return
+        const patch = diff(object, read)
+        if (patch !== undefined) await store.update(objectId, patch)
+        await this.saveLink(entity.type, key, objectId, hash)
+      }
+      this.problems.delete(problemId(entity, key))
+    } catch (error) {
+      if (isObjectSyncError(error, 'INVALID_OBJECT')) {
+        const path = String((error.details as { path?: string } | undefined)?.path ?? '')
+        const field = path.split('.').pop()
+        const column = entity.fields.find((mapped) => mapped.field === field)?.column
+        this.report(entity, key, column, error.message)
+        return
+      }
+      if (isObjectSyncError(error, 'OBJECT_DELETED')) {
+        this.log.info(
+          { table: entity.table, key },
+          'row changed here, object deleted elsewhere; not restored',
+        )
+        return
+      }
+      throw error
+    }
+  }
+
+  private readRow(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): ReadRow {
+    const fields: Record<string, FieldValue | null> = {}
+    const refs = this.resolver()
+    for (const mapped of entity.fields) {
+      const raw = row[mapped.column]
+      const value = readField(mapped, raw, refs)
+      // A reference to a record not linked yet is left as it is, not cleared.
+      if (value === undefined && mapped.type === 'reference' && raw !== null && raw !== undefined) {
+        continue
+      }
+      fields[mapped.field] = value ?? null
+    }
+    return { fields, custom }
+  }
+
+  private report(
+    entity: EntityMapping,
+    key: string,
+    column: string | undefined,
+    problem: string,
+  ): void {
+    const bad = { table: entity.table, key, column, problem }
+    this.problems.set(problemId(entity, key), bad)
+    this.log.warn(
+      bad,
+      'row skipped: the mapping could not read it; it is read again when it changes',
+    )
+  }
+
+  // ── projection ─────────────────────────────────────────────────────────────────────
+
+  private async projectChanges(): Promise<void> {
+    const { store } = this.options
+    let cursor = Number(
+      decoder.decode((await store.getSyncState(PROJECTED_CURSOR)) ?? new Uint8Array()),
+    )
+    if (!Number.isSafeInteger(cursor)) cursor = 0
+    for (;;) {
+      const entries = await store.readFeed(cursor, 1000)
+      if (entries.length === 0) return
+      const objects = [...new Set(entries.map((entry) => entry.object))]
+      for (const id of objects) await this.projectObject(id)
+      cursor = entries[entries.length - 1]!.seq
+      await store.putSyncState(PROJECTED_CURSOR, encoder.encode(String(cursor)))
+    }
+  }
+
+  private async projectObject(id: ObjectId): Promise<void> {
+    const { connector, store } = this.options
+    const object = await store.get(id)
+    if (object === undefined) return
+    const entity = this.options.mapping.get(object.type)
+    if (entity === undefined) return
+    const link = await this.objectLink(id)
+    if (object.deleted) {
+      if (link === undefined) return
+      // The default delete action: archive where the table can say so, else delete.
+      if (entity.fields.some((mapped) => mapped.field === 'archived')) {
+        await this.writeRow(entity, link.key, id, {
+          ...object,
+          fields: { ...object.fields, archived: true },
+        })
+      } else {
+        await connector.remove(entity, link.key)
+        await this.saveLink(entity.type, link.key, id, 'removed')
+      }
+      return
+    }
+    await this.writeRow(entity, link?.key ?? id, id, object)
+  }
+
+  private async writeRow(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    object: StoredObject,
+  ): Promise<void> {
+    const { connector } = this.options
+    const refs = this.resolver()
+    const row: LocalRow = {}
+    for (const mapped of entity.fields) {
+      row[mapped.column] = writeField(mapped, object.fields[mapped.field], refs)
+    }
+    const custom = entity.customFieldsTable
+      ? Object.fromEntries(
+          Object.entries(object.custom).map(([name, value]) => [name, String(value)]),
+        )
+      : undefined
+    const before = await connector.read(entity, key)
+    const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const unchanged =
+      before !== undefined &&
+      entity.fields.every((mapped) => sameLocal(before[mapped.column], row[mapped.column])) &&
+      (custom === undefined ||
+        JSON.stringify(sorted(beforeCustom!)) === JSON.stringify(sorted(custom)))
+    if (!unchanged) await connector.write(entity, key, row, custom)
+    // The hash of the row as it reads back: that is what its change-log entry will show.
+    const after = unchanged ? before : await connector.read(entity, key)
+    const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    await this.saveLink(
+      entity.type,
+      key,
+      id,
+      after === undefined ? 'removed' : rowHash(entity, after, afterCustom),
+    )
+  }
+
+  // ── links ──────────────────────────────────────────────────────────────────────────
+
+  private resolver(): ReferenceResolver {
+    return {
+      self: this.options.instanceId,
+      toObject: (key) => {
+        for (const type of this.options.mapping.keys()) {
+          const id = this.keyToObject.get(linkId(type, key))
+          if (id !== undefined) return id
+        }
+        return undefined
+      },
+      toLocal: (id) => this.objectToKey.get(id as ObjectId),
+    }
+  }
+
+  private async loadLinks(): Promise<void> {
+    // Links are read on demand below; the two maps keep what this process has seen.
+    for await (const [key, value] of this.options.store.scanSyncState('local/link/')) {
+      const [, , type, localKey] = key.split('/')
+      const id = decoder.decode(value) as ObjectId
+      this.keyToObject.set(linkId(type as ObjectType, localKey!), id)
+      this.objectToKey.set(id, localKey!)
+    }
+  }
+
+  private async objectLink(id: ObjectId): Promise<ObjectLink | undefined> {
+    const stored = await this.options.store.getSyncState(`local/object/${id}`)
+    return stored === undefined ? undefined : (JSON.parse(decoder.decode(stored)) as ObjectLink)
+  }
+
+  private async saveLink(type: ObjectType, key: string, id: ObjectId, hash: string): Promise<void> {
+    this.keyToObject.set(linkId(type, key), id)
+    this.objectToKey.set(id, key)
+    await this.options.store.updateSyncState([
+      [`local/link/${type}/${key}`, encoder.encode(id)],
+      [`local/object/${id}`, encoder.encode(JSON.stringify({ key, hash } satisfies ObjectLink))],
+    ])
+  }
+}
+
+/** A row as canonical values; `custom` only where the local system keeps custom fields. */
+interface ReadRow {
+  fields: Record<string, FieldValue | null>
+  custom: CustomValues | undefined
+}
+
+function linkId(type: ObjectType, key: string): string {
+  return `${type}/${key}`
+}
+
+function problemId(entity: EntityMapping, key: string): string {
+  return `${entity.table}\u0000${key}`
+}
+
+function sameLocal(a: LocalValue | undefined, b: LocalValue | undefined): boolean {
+  const norm = (value: LocalValue | undefined) =>
+    value === null || value === undefined ? null : String(value)
+  return norm(a) === norm(b)
+}
+
+function sorted(values: CustomValues): [string, string][] {
+  return Object.entries(values).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+function rowHash(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): string {
+  const values = entity.fields.map((mapped) => {
+    const value = row[mapped.column]
+    return value === null || value === undefined ? null : String(value)
+  })
+  return createHash('sha256')
+    .update(JSON.stringify([values, custom === undefined ? null : sorted(custom)]))
+    .digest('hex')
+    .slice(0, 32)
+}
+
+function withoutNulls<T>(record: Record<string, T | null>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as Record<
+    string,
+    T
+  >
+}
+
+/** What to change on the object so that it says what the row says; undefined: nothing. */
+function diff(
+  object: StoredObject,
+  read: ReadRow,
+):
+  | { fields?: Record<string, FieldValue | null>; custom?: Record<string, string | null> }
+  | undefined {
+  const fields: Record<string, FieldValue | null> = {}
+  for (const [name, value] of Object.entries(read.fields)) {
+    const current = object.fields[name]
+    if (name === 'externalIds') {
+      // The column holds this instance's id only; ids other instances keep stay.
+      const merged = {
+        ...(current as Record<string, string> | undefined),
+        ...(value as Record<string, string> | null),
+      }
+      if (JSON.stringify(merged) !== JSON.stringify(current ?? {})) fields[name] = merged
+      continue
+    }
+    if (
+      value === null ? current !== undefined : JSON.stringify(value) !== JSON.stringify(current)
+    ) {
+      fields[name] = value
+    }
+  }
+  const custom: Record<string, string | null> = {}
+  const localCustom = read.custom
+  if (localCustom !== undefined) {
+    for (const [name, value] of Object.entries(localCustom)) {
+      if (String(object.custom[name]) !== value) custom[name] = value
+    }
+    for (const name of Object.keys(object.custom)) if (!(name in localCustom)) custom[name] = null
+  }
+  const patch = {
+    ...(Object.keys(fields).length > 0 ? { fields } : {}),
+    ...(Object.keys(custom).length > 0 ? { custom } : {}),
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined
+}

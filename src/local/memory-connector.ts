@@ -1,0 +1,87 @@
+// A local system in memory, for fast unit tests. It passes the same conformance suite
+// as the SQLite connector; `edit` plays "another program writing to the tables".
+import type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+import type { EntityMapping } from './mapping.ts'
+
+export class MemoryConnector implements Connector {
+  readonly description = 'memory local system'
+  private readonly tables = new Map<string, Map<string, LocalRow>>()
+  private readonly custom = new Map<string, CustomValues>()
+  private changes: LocalChange[] = []
+  private seq = 0
+
+  open(entities: readonly EntityMapping[]): Promise<void> {
+    for (const entity of entities) {
+      if (!this.tables.has(entity.table)) this.tables.set(entity.table, new Map())
+    }
+    return Promise.resolve()
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+
+  /** A write by someone else: the row is replaced (or removed with `undefined`). */
+  edit(table: string, key: string, row: LocalRow | undefined, custom?: CustomValues): void {
+    const rows = this.table(table)
+    if (row === undefined) {
+      rows.delete(key)
+      this.custom.delete(key)
+    } else {
+      rows.set(key, { ...row })
+      if (custom !== undefined) this.custom.set(key, { ...custom })
+    }
+    this.record(table, key)
+  }
+
+  changesSince(cursor: number, limit = 1000): Promise<LocalChange[]> {
+    return Promise.resolve(this.changes.filter((change) => change.seq > cursor).slice(0, limit))
+  }
+
+  acknowledge(cursor: number): Promise<void> {
+    this.changes = this.changes.filter((change) => change.seq > cursor)
+    return Promise.resolve()
+  }
+
+  read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
+    const row = this.table(entity.table).get(key)
+    return Promise.resolve(row === undefined ? undefined : { ...row })
+  }
+
+  async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
+    for (const row of [...this.table(entity.table).values()])
+      yield await Promise.resolve({ ...row })
+  }
+
+  readCustom(key: string): Promise<CustomValues> {
+    return Promise.resolve({ ...this.custom.get(key) })
+  }
+
+  write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
+    const rows = this.table(entity.table)
+    rows.set(key, { ...rows.get(key), ...row, [entity.key]: key })
+    if (custom !== undefined && entity.customFieldsTable) this.custom.set(key, { ...custom })
+    this.record(entity.table, key)
+    return Promise.resolve()
+  }
+
+  remove(entity: EntityMapping, key: string): Promise<void> {
+    this.table(entity.table).delete(key)
+    this.custom.delete(key)
+    this.record(entity.table, key)
+    return Promise.resolve()
+  }
+
+  private table(name: string): Map<string, LocalRow> {
+    let rows = this.tables.get(name)
+    if (rows === undefined) {
+      rows = new Map()
+      this.tables.set(name, rows)
+    }
+    return rows
+  }
+
+  private record(table: string, key: string): void {
+    this.changes.push({ seq: ++this.seq, table, key })
+  }
+}

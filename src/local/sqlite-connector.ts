@@ -1,0 +1,238 @@
+// The embedded default local system: a SQLite file that other programs write while the
+// daemon runs (WAL, busy timeout). Triggers on every mapped table record which rows
+// changed — whoever changed them, daemon running or not — in `_objectsync_changes`,
+// which the daemon reads from its cursor. better-sqlite3 is synchronous; each call is
+// short, and the connection is the daemon's own.
+import Database from 'better-sqlite3'
+import { ObjectSyncError } from '../errors.ts'
+import type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+import type { EntityMapping } from './mapping.ts'
+
+/** The default schema of INTERFACE.md. */
+export const DEFAULT_SCHEMA = `
+CREATE TABLE IF NOT EXISTS organizations(id TEXT PRIMARY KEY, name TEXT NOT NULL, org_number TEXT,
+  email TEXT, phone TEXT, website TEXT, address TEXT, category TEXT,
+  favourite INTEGER NOT NULL DEFAULT 0, archived INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS persons(id TEXT PRIMARY KEY, first_name TEXT NOT NULL,
+  last_name TEXT NOT NULL, email TEXT, phone TEXT, birthday TEXT, title TEXT,
+  organization_id TEXT, role TEXT, favourite INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS transactions(id TEXT PRIMARY KEY, type TEXT NOT NULL, person_id TEXT,
+  organization_id TEXT, date TEXT NOT NULL, amount TEXT, currency TEXT, description TEXT,
+  donor_id TEXT);
+CREATE TABLE IF NOT EXISTS files(id TEXT PRIMARY KEY, person_id TEXT, kind TEXT,
+  name TEXT NOT NULL, media_type TEXT, content BLOB);
+CREATE TABLE IF NOT EXISTS custom_fields(object_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT,
+  PRIMARY KEY (object_id, name));
+CREATE TABLE IF NOT EXISTS group_members(group_name TEXT NOT NULL, object_id TEXT NOT NULL,
+  PRIMARY KEY (group_name, object_id));
+`
+
+const CHANGES_TABLE = '_objectsync_changes'
+const BUSY_TIMEOUT_MS = 5000
+
+/** Creates (or completes) the default schema in the SQLite file at `path`. */
+export function createLocalDatabase(path: string): void {
+  const db = openDatabase(path)
+  try {
+    db.exec(DEFAULT_SCHEMA)
+  } finally {
+    db.close()
+  }
+}
+
+function openDatabase(path: string): Database.Database {
+  try {
+    const db = new Database(path)
+    db.pragma('journal_mode = WAL')
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    return db
+  } catch (error) {
+    throw new ObjectSyncError('LOCAL_SYSTEM_IO', `could not open the SQLite file ${path}`, {
+      cause: error,
+    })
+  }
+}
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+
+export class SqliteConnector implements Connector {
+  private db: Database.Database | undefined
+
+  constructor(readonly path: string) {}
+
+  get description(): string {
+    return `SQLite ${this.path}`
+  }
+
+  async open(entities: readonly EntityMapping[]): Promise<void> {
+    const db = openDatabase(this.path)
+    this.db = db
+    this.guard('prepare the change log', () => {
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+           table_name TEXT NOT NULL, row_key TEXT NOT NULL)`,
+      )
+      const tables = entities.map((entity) => ({ table: entity.table, key: entity.key }))
+      if (entities.some((entity) => entity.customFieldsTable)) {
+        tables.push({ table: 'custom_fields', key: 'object_id' })
+      }
+      for (const { table, key } of tables) this.installTriggers(table, key)
+    })
+    return Promise.resolve()
+  }
+
+  private installTriggers(table: string, key: string): void {
+    const log = (row: 'NEW' | 'OLD') =>
+      `INSERT INTO ${CHANGES_TABLE}(table_name, row_key) VALUES ('${table}', ${row}.${quote(key)});`
+    const name = (what: string) => quote(`_objectsync_${table}_${what}`)
+    this.db!.exec(`
+      CREATE TRIGGER IF NOT EXISTS ${name('insert')} AFTER INSERT ON ${quote(table)}
+        BEGIN ${log('NEW')} END;
+      CREATE TRIGGER IF NOT EXISTS ${name('update')} AFTER UPDATE ON ${quote(table)}
+        BEGIN ${log('OLD')} ${log('NEW')} END;
+      CREATE TRIGGER IF NOT EXISTS ${name('delete')} AFTER DELETE ON ${quote(table)}
+        BEGIN ${log('OLD')} END;`)
+  }
+
+  close(): Promise<void> {
+    this.db?.close()
+    this.db = undefined
+    return Promise.resolve()
+  }
+
+  changesSince(cursor: number, limit = 1000): Promise<LocalChange[]> {
+    return Promise.resolve(
+      this.guard('read the change log', () =>
+        (
+          this.open_()
+            .prepare(
+              `SELECT seq, table_name, row_key FROM ${CHANGES_TABLE} WHERE seq > ? ORDER BY seq LIMIT ?`,
+            )
+            .all(cursor, limit) as { seq: number; table_name: string; row_key: unknown }[]
+        ).map((row) => ({ seq: row.seq, table: row.table_name, key: String(row.row_key) })),
+      ),
+    )
+  }
+
+  acknowledge(cursor: number): Promise<void> {
+    this.guard('trim the change log', () =>
+      this.open_().prepare(`DELETE FROM ${CHANGES_TABLE} WHERE seq <= ?`).run(cursor),
+    )
+    return Promise.resolve()
+  }
+
+  read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
+    return Promise.resolve(
+      this.guard(`read ${entity.table}`, () => {
+        const row = this.open_()
+          .prepare(`SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`)
+          .get(key) as LocalRow | undefined
+        return row
+      }),
+    )
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- better-sqlite3 reads synchronously
+  async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
+    const rows = this.guard(`read ${entity.table}`, () =>
+      this.open_()
+        .prepare(`SELECT * FROM ${quote(entity.table)}`)
+        .iterate(),
+    ) as IterableIterator<LocalRow>
+    for (const row of rows) yield row
+  }
+
+  readCustom(key: string): Promise<CustomValues> {
+    return Promise.resolve(
+      this.guard('read custom_fields', () => {
+        const rows = this.open_()
+          .prepare('SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name')
+          .all(key) as { name: string; value: unknown }[]
+        return Object.fromEntries(
+          rows.filter((row) => row.value !== null).map((row) => [row.name, String(row.value)]),
+        )
+      }),
+    )
+  }
+
+  write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
+    const db = this.open_()
+    const columns = [entity.key, ...Object.keys(row).filter((column) => column !== entity.key)]
+    const values = columns.map((column) => (column === entity.key ? key : row[column]))
+    this.guard(`write ${entity.table}`, () =>
+      db.transaction(() => {
+        const existing = db
+          .prepare(`SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`)
+          .get(key)
+        if (existing === undefined) {
+          db.prepare(
+            `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+          ).run(...values)
+        } else {
+          // An update of the mapped columns only: columns we don't map stay as they are.
+          const set = columns.slice(1)
+          if (set.length > 0) {
+            db.prepare(
+              `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
+            ).run(...values.slice(1), key)
+          }
+        }
+        if (custom !== undefined && entity.customFieldsTable) {
+          const current = db
+            .prepare('SELECT name, value FROM custom_fields WHERE object_id = ?')
+            .all(key) as { name: string; value: unknown }[]
+          for (const { name } of current) {
+            if (!(name in custom)) {
+              db.prepare('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
+                key,
+                name,
+              )
+            }
+          }
+          for (const [name, value] of Object.entries(custom)) {
+            const before = current.find((row) => row.name === name)
+            if (before !== undefined && String(before.value) === value) continue
+            db.prepare(
+              'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
+            ).run(key, name, value)
+          }
+        }
+      })(),
+    )
+    return Promise.resolve()
+  }
+
+  remove(entity: EntityMapping, key: string): Promise<void> {
+    const db = this.open_()
+    this.guard(`delete from ${entity.table}`, () =>
+      db.transaction(() => {
+        db.prepare(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(key)
+        if (entity.customFieldsTable) {
+          db.prepare('DELETE FROM custom_fields WHERE object_id = ?').run(key)
+        }
+      })(),
+    )
+    return Promise.resolve()
+  }
+
+  private open_(): Database.Database {
+    if (this.db === undefined) {
+      throw new ObjectSyncError('LOCAL_SYSTEM_IO', `${this.description} is not open`)
+    }
+    return this.db
+  }
+
+  private guard<T>(what: string, operation: () => T): T {
+    try {
+      return operation()
+    } catch (error) {
+      if (error instanceof ObjectSyncError) throw error
+      throw new ObjectSyncError(
+        'LOCAL_SYSTEM_IO',
+        `${this.description}: could not ${what}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      )
+    }
+  }
+}

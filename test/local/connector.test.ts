@@ -1,0 +1,138 @@
+// The connector conformance suite, on the memory connector and on SQLite (with "other
+// programs" writing through a separate connection).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  MemoryConnector,
+  SqliteConnector,
+  createLocalDatabase,
+  defaultEntity,
+  type Connector,
+  type LocalRow,
+} from '../../src/local/index.ts'
+
+const persons = defaultEntity('person')
+const entities = [persons, defaultEntity('organization')]
+
+interface Harness {
+  connector: Connector
+  /** Another program writes the row (or deletes it with undefined). */
+  edit: (key: string, row: LocalRow | undefined) => void
+  cleanup: () => void
+}
+
+const folders: string[] = []
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true })
+})
+
+function memoryHarness(): Harness {
+  const connector = new MemoryConnector()
+  return {
+    connector,
+    edit: (key, row) =>
+      connector.edit('persons', key, row === undefined ? undefined : { id: key, ...row }),
+    cleanup: () => {},
+  }
+}
+
+function sqliteHarness(): Harness & { path: string } {
+  const folder = mkdtempSync(join(tmpdir(), 'objectsync-local-'))
+  folders.push(folder)
+  const path = join(folder, 'local.db')
+  createLocalDatabase(path)
+  const other = new Database(path)
+  other.pragma('busy_timeout = 5000')
+  return {
+    path,
+    connector: new SqliteConnector(path),
+    edit: (key, row) => {
+      if (row === undefined) other.prepare('DELETE FROM persons WHERE id = ?').run(key)
+      else
+        other
+          .prepare(
+            'INSERT INTO persons(id, first_name, last_name, email) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email',
+          )
+          .run(key, row.first_name, row.last_name, row.email ?? null)
+    },
+    cleanup: () => other.close(),
+  }
+}
+
+for (const [name, make] of [
+  ['memory', memoryHarness],
+  ['sqlite', sqliteHarness],
+] as const) {
+  describe(`connector conformance: ${name}`, () => {
+    it('reports inserts, updates and deletes made by others, in order, until acknowledged', async () => {
+      const { connector, edit, cleanup } = make()
+      await connector.open(entities)
+      edit('p1', { first_name: 'Anna', last_name: 'Berg' })
+      edit('p2', { first_name: 'Ole', last_name: 'Dahl' })
+      edit('p1', { first_name: 'Anne', last_name: 'Berg' })
+      edit('p2', undefined)
+      const changes = await connector.changesSince(0)
+      expect(
+        changes.filter((change) => change.table === 'persons').map((change) => change.key),
+      ).toEqual(expect.arrayContaining(['p1', 'p2']))
+      expect(changes.map((change) => change.seq)).toEqual(
+        [...changes.map((change) => change.seq)].sort((a, b) => a - b),
+      )
+      expect((await connector.read(persons, 'p1'))?.first_name).toBe('Anne')
+      expect(await connector.read(persons, 'p2')).toBeUndefined()
+      const last = changes[changes.length - 1]!.seq
+      expect(await connector.changesSince(last)).toEqual([])
+      await connector.acknowledge(last)
+      expect(await connector.changesSince(0)).toEqual([])
+      edit('p3', { first_name: 'Nora', last_name: 'Lie' })
+      expect((await connector.changesSince(0)).map((change) => change.key)).toEqual(['p3'])
+      await connector.close()
+      cleanup()
+    })
+
+    it('writes idempotently, with custom fields, and reads back what it wrote', async () => {
+      const { connector, cleanup } = make()
+      await connector.open(entities)
+      const row = { first_name: 'Anna', last_name: 'Berg', email: 'anna@example.org' }
+      await connector.write(persons, 'k1', row, { level: 'gold' })
+      await connector.write(persons, 'k1', row, { level: 'gold' })
+      expect(await connector.read(persons, 'k1')).toMatchObject({ id: 'k1', ...row })
+      expect(await connector.readCustom('k1')).toEqual({ level: 'gold' })
+      await connector.write(persons, 'k1', { ...row, email: null }, {})
+      expect((await connector.read(persons, 'k1'))?.email).toBeNull()
+      expect(await connector.readCustom('k1')).toEqual({})
+      const all: LocalRow[] = []
+      for await (const each of connector.readAll(persons)) all.push(each)
+      expect(all.map((each) => each.id)).toEqual(['k1'])
+      await connector.remove(persons, 'k1')
+      expect(await connector.read(persons, 'k1')).toBeUndefined()
+      await connector.close()
+      cleanup()
+    })
+  })
+}
+
+describe('the SQLite connector', () => {
+  it('catches changes made while the daemon was stopped', async () => {
+    const harness = sqliteHarness()
+    await harness.connector.open(entities)
+    await harness.connector.close()
+    harness.edit('offline', { first_name: 'Made', last_name: 'Offline' })
+    const again = new SqliteConnector(harness.path)
+    await again.open(entities)
+    expect((await again.changesSince(0)).map((change) => change.key)).toContain('offline')
+    await again.close()
+    harness.cleanup()
+  })
+
+  it('names the file when it cannot be opened, and writes nothing', async () => {
+    const connector = new SqliteConnector('/nonexistent-dir/for/sure/local.db')
+    await expect(connector.open(entities)).rejects.toMatchObject({
+      code: 'LOCAL_SYSTEM_IO',
+      message: expect.stringContaining('/nonexistent-dir/for/sure/local.db'),
+    })
+  })
+})
