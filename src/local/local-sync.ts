@@ -276,7 +276,17 @@ export class LocalSync {
       const entries = await store.readFeed(cursor, 1000)
       if (entries.length === 0) return
       const objects = [...new Set(entries.map((entry) => entry.object))]
-      for (const id of objects) await this.projectObject(id)
+      for (const id of objects) {
+        try {
+          await this.projectObject(id)
+        } catch (error) {
+          // One object the local system refuses must not hold up all the others.
+          this.log.error(
+            { object: id, err: error },
+            'could not write the object into the local system',
+          )
+        }
+      }
       cursor = entries[entries.length - 1]!.seq
       await store.putSyncState(PROJECTED_CURSOR, encoder.encode(String(cursor)))
     }

@@ -194,7 +194,7 @@ export function mappingFromConfig(
 ): Map<ObjectType, EntityMapping> {
   const parsed = entitiesConfig.safeParse(entities ?? {})
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!
+    const issue = deepestIssue(parsed.error.issues[0]!)
     const path = [at, ...issue.path.map(String)].join('.')
     throw new ObjectSyncError('INVALID_CONFIG', `${file}: ${path}: ${issue.message}`, {
       details: { file, path },
@@ -248,6 +248,20 @@ export function mappingFromConfig(
     })
   }
   return mapping
+}
+
+/**
+ * For a value that fits no branch of a union (a column name, or a column object), the
+ * issue of the branch that got furthest: "lastName.type: expected one of …" rather than
+ * "lastName: Invalid input".
+ */
+function deepestIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue
+  const candidates = issue.errors.flat().map((inner) => {
+    const deepest = deepestIssue(inner)
+    return { path: [...issue.path, ...deepest.path], message: deepest.message }
+  })
+  return candidates.reduce((best, each) => (each.path.length > best.path.length ? each : best))
 }
 
 // ── conversion ──────────────────────────────────────────────────────────────────────
@@ -325,7 +339,11 @@ export function writeField(
   value: FieldValue | undefined,
   refs: ReferenceResolver,
 ): LocalValue {
-  if (value === undefined) return null
+  if (value === undefined) {
+    // An unset flag is false, not unknown: boolean columns are usually NOT NULL.
+    if (mapping.default !== undefined) value = mapping.default
+    else return mapping.type === 'boolean' ? 0 : null
+  }
   // Scalars as text; lists and maps only where the conversion expects them.
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
   let local: LocalValue
