@@ -45,6 +45,13 @@ interface ObjectLink {
   key: string
   /** Hash of the row (and custom fields) as last written or read by the daemon. */
   hash: string
+  /** The row's mapped columns and custom fields as of that hash: what changed since. */
+  seen?: RowSnapshot | undefined
+}
+
+interface RowSnapshot {
+  columns: Record<string, string | null>
+  custom: CustomValues | undefined
 }
 
 const CHANGES_CURSOR = 'local/changes'
@@ -135,7 +142,9 @@ export class LocalSync {
   // ── ingest ─────────────────────────────────────────────────────────────────────────
 
   private async ingestEverything(): Promise<void> {
-    for (const entity of this.options.mapping.values()) {
+    // Organizations before the persons and transactions that refer to them.
+    const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
+    for (const entity of order.flatMap((type) => this.options.mapping.get(type) ?? [])) {
       for await (const row of this.options.connector.readAll(entity)) {
         const key = row[entity.key]
         if (key !== null && key !== undefined) await this.ingestRow(entity, String(key), row)
@@ -167,7 +176,16 @@ export class LocalSync {
           continue
         }
         const entity = this.byTable.get(change.table)
-        if (entity !== undefined) await this.ingestRow(entity, change.key)
+        if (entity === undefined) continue
+        try {
+          await this.ingestRow(entity, change.key)
+        } catch (error) {
+          // One record that can't be taken in must not hold up the others.
+          this.log.error(
+            { table: entity.table, key: change.key, err: error },
+            'could not take the row in; it is read again when it changes',
+          )
+        }
       }
       cursor = changes[changes.length - 1]!.seq
       await store.putSyncState(CHANGES_CURSOR, encoder.encode(String(cursor)))
@@ -199,6 +217,9 @@ export class LocalSync {
       this.report(entity, key, error.column, error.message)
       return
     }
+    // A reference to a record not taken in yet: apply the rest, but leave the link
+    // without this row's hash so the row is read again (and the reference resolved).
+    const savedHash = read.unresolved === true ? 'unresolved' : hash
     try {
       if (objectId === undefined) {
         const fields = withoutNulls(read.fields)
@@ -207,13 +228,15 @@ export class LocalSync {
           fields,
           ...(read.custom === undefined ? {} : { custom: read.custom }),
         })
-        await this.saveLink(entity.type, key, created.id, hash)
+        await this.saveLink(entity.type, key, created.id, savedHash, snapshot(entity, row, custom))
       } else {
         const object = await store.get(objectId)
         if (object === undefined) return
-        const patch = diff(object, read)
+        // Only what changed in the row since the daemon last saw it is a local edit; the
+        // rest may be older than the store (a peer's change not written here yet).
+        const patch = diff(object, changedSince(entity, read, row, custom, link?.seen))
         if (patch !== undefined) await store.update(objectId, patch)
-        await this.saveLink(entity.type, key, objectId, hash)
+        await this.saveLink(entity.type, key, objectId, savedHash, snapshot(entity, row, custom))
       }
       this.problems.delete(problemId(entity, key))
     } catch (error) {
@@ -238,16 +261,18 @@ export class LocalSync {
   private readRow(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): ReadRow {
     const fields: Record<string, FieldValue | null> = {}
     const refs = this.resolver()
+    let unresolved = false
     for (const mapped of entity.fields) {
       const raw = row[mapped.column]
       const value = readField(mapped, raw, refs)
       // A reference to a record not linked yet is left as it is, not cleared.
       if (value === undefined && mapped.type === 'reference' && raw !== null && raw !== undefined) {
+        unresolved = true
         continue
       }
       fields[mapped.field] = value ?? null
     }
-    return { fields, custom }
+    return { fields, custom, unresolved }
   }
 
   private report(
@@ -324,20 +349,44 @@ export class LocalSync {
   ): Promise<void> {
     const { connector } = this.options
     const refs = this.resolver()
+    const before = await connector.read(entity, key)
+    const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const link = await this.objectLink(id)
+    if (
+      before !== undefined &&
+      link !== undefined &&
+      link.hash !== rowHash(entity, before, beforeCustom)
+    ) {
+      // Someone changed the row since the daemon last wrote or read it, and that change is
+      // not in yet: take it in first (as a local edit that merges with the store's state);
+      // its feed entry brings this object back here with both.
+      await this.ingestRow(entity, key, before)
+      return
+    }
     const row: LocalRow = {}
     for (const mapped of entity.fields) {
-      row[mapped.column] = writeField(mapped, object.fields[mapped.field], refs)
+      const value = writeField(mapped, object.fields[mapped.field], refs)
+      const local = before?.[mapped.column]
+      // A reference the store can't express (to a record with no object yet) stays.
+      if (
+        mapped.type === 'reference' &&
+        value === null &&
+        local !== null &&
+        local !== undefined &&
+        refs.toObject(String(local)) === undefined
+      ) {
+        continue
+      }
+      row[mapped.column] = value
     }
     const custom = entity.customFieldsTable
       ? Object.fromEntries(
           Object.entries(object.custom).map(([name, value]) => [name, String(value)]),
         )
       : undefined
-    const before = await connector.read(entity, key)
-    const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
     const unchanged =
       before !== undefined &&
-      entity.fields.every((mapped) => sameLocal(before[mapped.column], row[mapped.column])) &&
+      Object.keys(row).every((column) => sameLocal(before[column], row[column])) &&
       (custom === undefined ||
         JSON.stringify(sorted(beforeCustom!)) === JSON.stringify(sorted(custom)))
     if (!unchanged) await connector.write(entity, key, row, custom)
@@ -349,6 +398,7 @@ export class LocalSync {
       key,
       id,
       after === undefined ? 'removed' : rowHash(entity, after, afterCustom),
+      after === undefined ? undefined : snapshot(entity, after, afterCustom),
     )
   }
 
@@ -371,10 +421,13 @@ export class LocalSync {
   private async loadLinks(): Promise<void> {
     // Links are read on demand below; the two maps keep what this process has seen.
     for await (const [key, value] of this.options.store.scanSyncState('local/link/')) {
-      const [, , type, localKey] = key.split('/')
+      // local/link/<type>/<key>: the key is everything after the type, slashes and all.
+      const rest = key.slice('local/link/'.length)
+      const type = rest.slice(0, rest.indexOf('/')) as ObjectType
+      const localKey = rest.slice(type.length + 1)
       const id = decoder.decode(value) as ObjectId
-      this.keyToObject.set(linkId(type as ObjectType, localKey!), id)
-      this.objectToKey.set(id, localKey!)
+      this.keyToObject.set(linkId(type, localKey), id)
+      this.objectToKey.set(id, localKey)
     }
   }
 
@@ -383,12 +436,21 @@ export class LocalSync {
     return stored === undefined ? undefined : (JSON.parse(decoder.decode(stored)) as ObjectLink)
   }
 
-  private async saveLink(type: ObjectType, key: string, id: ObjectId, hash: string): Promise<void> {
+  private async saveLink(
+    type: ObjectType,
+    key: string,
+    id: ObjectId,
+    hash: string,
+    seen?: RowSnapshot,
+  ): Promise<void> {
     this.keyToObject.set(linkId(type, key), id)
     this.objectToKey.set(id, key)
     await this.options.store.updateSyncState([
       [`local/link/${type}/${key}`, encoder.encode(id)],
-      [`local/object/${id}`, encoder.encode(JSON.stringify({ key, hash } satisfies ObjectLink))],
+      [
+        `local/object/${id}`,
+        encoder.encode(JSON.stringify({ key, hash, seen } satisfies ObjectLink)),
+      ],
     ])
   }
 }
@@ -397,6 +459,13 @@ export class LocalSync {
 interface ReadRow {
   fields: Record<string, FieldValue | null>
   custom: CustomValues | undefined
+  /** Some reference named a record that has no object yet. */
+  unresolved?: boolean
+  /**
+   * Custom fields removed locally since last seen; when set, `custom` holds only changed
+   * ones (absent: `custom` is the whole set, and what is not in it is removed).
+   */
+  removedCustom?: string[]
 }
 
 function linkId(type: ObjectType, key: string): string {
@@ -415,6 +484,51 @@ function sameLocal(a: LocalValue | undefined, b: LocalValue | undefined): boolea
 
 function sorted(values: CustomValues): [string, string][] {
   return Object.entries(values).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+function snapshot(
+  entity: EntityMapping,
+  row: LocalRow,
+  custom: CustomValues | undefined,
+): RowSnapshot {
+  const columns: Record<string, string | null> = {}
+  for (const mapped of entity.fields) {
+    const value = row[mapped.column]
+    columns[mapped.column] = value === null || value === undefined ? null : String(value)
+  }
+  return { columns, custom: custom === undefined ? undefined : { ...custom } }
+}
+
+/** The part of a read row whose columns (and custom fields) changed since `seen`. */
+function changedSince(
+  entity: EntityMapping,
+  read: ReadRow,
+  row: LocalRow,
+  custom: CustomValues | undefined,
+  seen: RowSnapshot | undefined,
+): ReadRow {
+  if (seen === undefined) return read
+  const now = snapshot(entity, row, custom)
+  const fields: Record<string, FieldValue | null> = {}
+  for (const mapped of entity.fields) {
+    if (now.columns[mapped.column] !== seen.columns[mapped.column] && mapped.field in read.fields) {
+      fields[mapped.field] = read.fields[mapped.field]!
+    }
+  }
+  let changedCustom: CustomValues | undefined
+  if (read.custom !== undefined) {
+    changedCustom = {}
+    const before = seen.custom ?? {}
+    for (const [name, value] of Object.entries(read.custom)) {
+      if (before[name] !== value) changedCustom[name] = value
+    }
+  }
+  return { fields, custom: changedCustom, removedCustom: customRemoved(read.custom, seen.custom) }
+}
+
+function customRemoved(now: CustomValues | undefined, before: CustomValues | undefined): string[] {
+  if (now === undefined || before === undefined) return []
+  return Object.keys(before).filter((name) => !(name in now))
 }
 
 function rowHash(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): string {
@@ -466,7 +580,11 @@ function diff(
     for (const [name, value] of Object.entries(localCustom)) {
       if (String(object.custom[name]) !== value) custom[name] = value
     }
-    for (const name of Object.keys(object.custom)) if (!(name in localCustom)) custom[name] = null
+    if (read.removedCustom === undefined) {
+      for (const name of Object.keys(object.custom)) if (!(name in localCustom)) custom[name] = null
+    } else {
+      for (const name of read.removedCustom) if (name in object.custom) custom[name] = null
+    }
   }
   const patch = {
     ...(Object.keys(fields).length > 0 ? { fields } : {}),

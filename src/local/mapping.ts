@@ -287,15 +287,27 @@ export function readField(
   }
   if (raw instanceof Uint8Array) throw new RowProblem(mapping.column, 'expected text, got bytes')
   let text = typeof raw === 'string' ? raw : String(raw)
-  if (mapping.values !== undefined) {
-    const mapped = mapping.values[text]
-    if (mapped === undefined) {
+  const values = mapping.values
+  const lookUp = (local: string): string => {
+    const canonical = values?.[local]
+    if (canonical === undefined) {
       throw new RowProblem(
         mapping.column,
-        `${JSON.stringify(text)} is not in the value map (${Object.keys(mapping.values).join(', ')})`,
+        `${JSON.stringify(local)} is not in the value map (${Object.keys(values ?? {}).join(', ')})`,
       )
     }
-    text = mapped
+    return canonical
+  }
+  if (values !== undefined) {
+    // A list maps item by item; anything else as a whole, before its conversion.
+    if (mapping.type === 'list') {
+      return text
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '')
+        .map(lookUp)
+    }
+    text = lookUp(text)
   }
   switch (mapping.type) {
     case 'text':
@@ -346,6 +358,15 @@ export function writeField(
   }
   // Scalars as text; lists and maps only where the conversion expects them.
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
+  if (mapping.values !== undefined) {
+    // The value map applies to canonical values (item by item for lists), before any
+    // conversion: { "J": "true" } writes J for true.
+    const back = (canonical: string) =>
+      Object.entries(mapping.values!).find(([, each]) => each === canonical)?.[0] ?? canonical
+    if (mapping.type === 'list' && Array.isArray(value)) return value.map(back).join(',')
+    const local = Object.entries(mapping.values).find(([, each]) => each === text)?.[0]
+    if (local !== undefined) return local
+  }
   let local: LocalValue
   switch (mapping.type) {
     case 'boolean':
@@ -368,10 +389,6 @@ export function writeField(
       break
     default:
       local = text
-  }
-  if (mapping.values !== undefined && local !== null) {
-    const back = Object.entries(mapping.values).find(([, canonical]) => canonical === String(local))
-    if (back !== undefined) local = back[0]
   }
   return local
 }

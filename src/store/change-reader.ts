@@ -74,7 +74,8 @@ const VALUE_INT = 4
 const VALUE_FLOAT = 5
 const VALUE_STRING = 6
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a string that starts with U+FEFF keeps it, as Automerge keeps it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** Thrown inside the reader when the bytes leave the narrow form; never escapes it. */
 class NotReadable extends Error {}
@@ -196,17 +197,36 @@ function readRle<T>(
 ): (T | null)[] {
   const out: (T | null)[] = []
   if (column === undefined) return new Array<null>(count).fill(null)
+  // Only the canonical form Automerge writes: a repetition of at least two, literals with
+  // no two equal neighbours, and no two runs that should have been one. Automerge's
+  // decoder takes other forms, but a document saved from them does not load again.
+  let previous: 'repeat' | 'literal' | 'null' | undefined
+  let last: T | null | undefined
   while (out.length < count) {
     const run = column.sleb()
     if (run > 0) {
       const repeated = value(column)
+      if (run < 2 || (previous !== 'null' && previous !== undefined && repeated === last)) {
+        throw new NotReadable()
+      }
       for (let i = 0; i < run; i++) out.push(repeated)
+      previous = 'repeat'
+      last = repeated
     } else if (run < 0) {
-      for (let i = 0; i < -run; i++) out.push(value(column))
+      if (previous === 'literal') throw new NotReadable()
+      for (let i = 0; i < -run; i++) {
+        const item = value(column)
+        if (previous !== undefined && previous !== 'null' && item === last) throw new NotReadable()
+        out.push(item)
+        last = item
+        previous = 'literal'
+      }
     } else {
       const nulls = column.uleb()
-      if (nulls === 0) throw new NotReadable()
+      if (nulls === 0 || previous === 'null') throw new NotReadable()
       for (let i = 0; i < nulls; i++) out.push(null)
+      previous = 'null'
+      last = null
     }
   }
   if (out.length !== count || !column.done) throw new NotReadable()

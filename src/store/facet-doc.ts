@@ -211,16 +211,27 @@ export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
   if (type === undefined || prefix === undefined) return undefined
   const rest = bytes.subarray(prefix.change.length)
   if (!singleChangeChunk(rest)) return undefined
-  // The narrow reader first; Automerge's own decoder for any other form (and to throw).
-  const change = readSimpleChange(rest) ?? A.decodeChange(rest)
+  // Only what the narrow reader takes goes the fast way; anything else (including forms
+  // Automerge decodes but would not load back once saved) takes the document path.
+  // Automerge's decoder still runs on it, so that bytes that don't decode are refused.
+  const change = readSimpleChange(rest)
+  if (change === undefined) {
+    A.decodeChange(rest)
+    return undefined
+  }
   if (
     change.seq !== 1 ||
     change.startOp !== FIRST_CONTENT_OP ||
     change.deps.length !== 1 ||
-    change.deps[0] !== prefix.hash
+    change.deps[0] !== prefix.hash ||
+    // The genesis actor writes only the genesis: a second change as it can't load.
+    change.actor === GENESIS_ACTOR
   ) {
     return undefined
   }
+  // A key written twice in one change (a list, then a string, under one name) reads as a
+  // conflict in Automerge: leave such a change to the document path.
+  const seenKeys = new Set<string>()
   const fields: Record<string, FieldValue> = {}
   const meta: Record<string, WriteStamp> = {}
   const lists = new Map<string, { key: string; items: string[]; last: string }>()
@@ -229,6 +240,14 @@ export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
   for (const raw of change.ops as unknown as ChangeOp[]) {
     const opId = `${opCounter++}@${change.actor}`
     if (raw.pred.length !== 0) return undefined
+    if (
+      (raw.obj === FIELDS_OBJECT || raw.obj === META_OBJECT || maps.has(raw.obj)) &&
+      raw.key !== undefined
+    ) {
+      const keyId = `${raw.obj}/${raw.key}`
+      if (seenKeys.has(keyId)) return undefined
+      seenKeys.add(keyId)
+    }
     if (raw.obj === FIELDS_OBJECT && raw.key !== undefined && !raw.insert) {
       if (raw.action === 'makeList') lists.set(opId, { key: raw.key, items: [], last: '_head' })
       else if (raw.action === 'makeMap') maps.set(opId, { key: raw.key, entries: {} })

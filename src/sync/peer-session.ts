@@ -1,6 +1,7 @@
 // One sync session with one peer over one channel. Both sides play both roles: each asks
 // for the other's feed after the cursor it saved, and sends its own — whole facets,
 // many per frame, under credit-based flow control — then pushes new changes live.
+import { createHash } from 'node:crypto'
 import type { Logger } from '../log.ts'
 import type { ChannelTraffic } from '../net/index.ts'
 import {
@@ -236,23 +237,26 @@ export class PeerSession {
     const admitted: boolean[] = []
     for (const [facet, bytes] of items) {
       const parsed = parseFacetId(facet)
-      // A malformed id, or a type this peer may not send at all: the store refuses it.
-      const type = readFacetBytes(bytes)?.type
-      const filter =
-        parsed === undefined || type === undefined || !isObjectType(type)
-          ? undefined
-          : this.scope.objectFilter(type)
-      if (parsed === undefined || filter === undefined) {
+      // A malformed id: the store refuses it and says why.
+      if (parsed === undefined) {
         admitted.push(true)
         continue
       }
       let verdict = verdicts.get(parsed.object)
       if (verdict === undefined) {
         const here = await this.options.store.get(parsed.object)
-        const arriving = arrivingCores.get(parsed.object)
-        const fields =
-          here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
-        verdict = fields !== undefined && filter(fields)
+        // The type as it is here; for an object new here, as its bytes say. Bytes that
+        // don't read on their own (changes on top of what we hold) can't pass as anything.
+        const type = here?.type ?? readFacetBytes(bytes)?.type
+        if (type === undefined || !isObjectType(type)) {
+          verdict = false
+        } else {
+          const filter = this.scope.objectFilter(type)
+          const arriving = arrivingCores.get(parsed.object)
+          const fields =
+            here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
+          verdict = filter === undefined || (fields !== undefined && filter(fields))
+        }
         verdicts.set(parsed.object, verdict)
       }
       admitted.push(verdict)
@@ -404,8 +408,8 @@ export class PeerSession {
         const finished = source === sources.length - 1 && after === undefined
         const position: ScanPosition =
           after === undefined
-            ? { seq, source: source + 1, after: undefined, scope: this.scope.key }
-            : { seq, source, after, scope: this.scope.key }
+            ? { seq, source: source + 1, after: undefined, scope: scopeDigest(this.scope) }
+            : { seq, source, after, scope: scopeDigest(this.scope) }
         // Only the very last page of a scan from scratch covers the feed up to `upTo`.
         await this.sendBatch(
           items,
@@ -439,7 +443,7 @@ export class PeerSession {
       Number.isSafeInteger(position.source) &&
       position.source! >= 0 &&
       (position.after === undefined || typeof position.after === 'string') &&
-      position.scope === this.scope.key
+      position.scope === scopeDigest(this.scope)
     if (!valid) {
       // Made for another scope or another store: start over rather than skip anything.
       this.log.info({ peer: this.peer }, 'first-sync resume token does not apply; starting over')
@@ -646,6 +650,11 @@ const isCountValue = (value: unknown): value is number =>
 
 function encodeText(text: string): Uint8Array {
   return new TextEncoder().encode(text)
+}
+
+/** A short digest of a scope's key: resume tokens must stay small however long the scope. */
+function scopeDigest(scope: PeerScope): string {
+  return createHash('sha256').update(scope.key).digest('base64url').slice(0, 22)
 }
 
 /** The scope a peer was last sent everything under (its canonical key). */

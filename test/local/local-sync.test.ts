@@ -27,7 +27,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function localNode(name: string, entities?: unknown, schema?: string): Promise<LocalNode> {
+async function localNode(
+  name: string,
+  entities?: unknown,
+  schema?: string,
+  pollMs = 50,
+): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
   const path = join(folder, 'local.db')
   createLocalDatabase(path)
@@ -40,7 +45,7 @@ async function localNode(name: string, entities?: unknown, schema?: string): Pro
     connector: new SqliteConnector(path),
     mapping: mappingFromConfig(entities),
     instanceId: node.id,
-    pollMs: 50,
+    pollMs,
   })
   await local.start()
   cleanups.push(async () => {
@@ -171,6 +176,68 @@ describe('the SQLite local system', () => {
     await second.settled()
     expect((await node.store.get(created.id))!.fields.title).toBe('v2')
     expect(sql.prepare('SELECT title FROM persons').get()).toEqual({ title: 'v2' })
+  })
+
+  it('takes in a local edit not read yet before writing a newer store state over it', async () => {
+    const { node, local, sql } = await localNode('a', undefined, undefined, 600_000)
+    const created = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Kari', lastName: 'Nordmann', phone: '111' },
+    })
+    await local.settled()
+    // Someone edits the row; before the change log is read, the store moves on (a peer).
+    sql.prepare('UPDATE persons SET phone = ? WHERE id = ?').run('222', created.id)
+    await node.store.update(created.id, { fields: { title: 'Dr' } })
+    await local.settled()
+    await local.settled()
+    expect((await node.store.get(created.id))!.fields).toMatchObject({ phone: '222', title: 'Dr' })
+    expect(sql.prepare('SELECT phone, title FROM persons WHERE id = ?').get(created.id)).toEqual({
+      phone: '222',
+      title: 'Dr',
+    })
+  })
+
+  it('resolves references between records on the first run, and keeps the local ones', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'objectsync-sqlite-refs-'))
+    const path = join(folder, 'local.db')
+    createLocalDatabase(path)
+    const sql = new Database(path)
+    sql.prepare("INSERT INTO organizations(id, name) VALUES ('o1', 'Acme')").run()
+    sql
+      .prepare(
+        "INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p1', 'Per', 'Son', 'o1')",
+      )
+      .run()
+    sql
+      .prepare(
+        "INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p2', 'Nor', 'Ef', 'nowhere')",
+      )
+      .run()
+    const node = await syncNode('refs')
+    const local = new LocalSync({
+      store: node.store,
+      connector: new SqliteConnector(path),
+      mapping: mappingFromConfig(undefined),
+      instanceId: node.id,
+      pollMs: 50,
+    })
+    await local.start()
+    cleanups.push(async () => {
+      await local.stop()
+      await node.stop()
+      sql.close()
+      rmSync(folder, { recursive: true, force: true })
+    })
+    await local.settled()
+    const org = (await node.store.list('organization')).items[0]!
+    const people = await persons(node)
+    expect(people.find((p) => p.fields.firstName === 'Per')!.fields.organizationId).toBe(org.id)
+    // A reference to no record stays in the table; the object simply has none.
+    expect(people.find((p) => p.fields.firstName === 'Nor')!.fields.organizationId).toBeUndefined()
+    expect(sql.prepare('SELECT id, organization_id FROM persons ORDER BY id').all()).toEqual([
+      { id: 'p1', organization_id: 'o1' },
+      { id: 'p2', organization_id: 'nowhere' },
+    ])
   })
 
   it('reports a row it can not read with table, row and column, and keeps syncing the rest', async () => {

@@ -39,6 +39,9 @@ describe('field conversions', () => {
       [{ type: 'date', format: 'MM/dd/yyyy' }, '02/03/2001', '2001-02-03'],
       [{ type: 'list' }, 'donor,partner', ['donor', 'partner']],
       [{ type: 'text', values: { m: 'male', f: 'female' } }, 'm', 'male'],
+      [{ type: 'boolean', values: { J: 'true', N: 'false' } }, 'J', true],
+      [{ type: 'boolean', values: { J: 'true', N: 'false' } }, 'N', false],
+      [{ type: 'list', values: { K: 'customer', L: 'supplier' } }, 'K,L', ['customer', 'supplier']],
       [{ type: 'reference' }, 'local-7', 'OBJECT7'],
       [{ type: 'external-id' }, 'D-17', { me: 'D-17' }],
     ]

@@ -152,6 +152,32 @@ describe('the narrow change reader', () => {
     expect(readSimpleChange(changes[2]!)).toBeUndefined()
   })
 
+  it('keeps a leading byte-order mark, as Automerge does', () => {
+    const change = contentChange(
+      encodeNewFacet('person', { '\uFEFFroles': '\uFEFFcustomer' }, stamp, 'ab'),
+    )
+    const read = readSimpleChange(change)
+    expect(read).toEqual(A.decodeChange(change))
+    expect(read!.ops[0]!.value).toBe('\uFEFFcustomer')
+  })
+
+  it('refuses runs written in a form Automerge would not load back (a repetition of one)', () => {
+    // The predecessor-count column of a two-op change, as "1 × 0, 1 × 0" instead of "2 × 0".
+    const change = contentChange(encodeNewFacet('person', { a: 'x' }, stamp, 'ab'))
+    const body = bodyOf(change)
+    const at = body.lastIndexOf(2) // the count 2 of the final run (pred: 2 × 0)
+    expect(body[at + 1]).toBe(0)
+    expect(at).toBe(body.length - 2)
+    const columnsEnd = body.length - 2
+    // Rewrite the run as two runs of one, and the pred column's length from 2 to 4.
+    const specAt = body.lastIndexOf(0x70, columnsEnd)
+    const rebuilt = Uint8Array.from([...body.subarray(0, columnsEnd), 1, 0, 1, 0])
+    rebuilt[specAt + 1] = 4
+    // Automerge's decoder takes it (so the refusal is about the form, not the bytes)…
+    expect(A.decodeChange(chunk(rebuilt)).ops).toHaveLength(2)
+    expect(readSimpleChange(chunk(rebuilt))).toBeUndefined()
+  })
+
   it('refuses a wrong checksum, a truncated chunk and trailing bytes', () => {
     const change = contentChange(encodeNewFacet('person', { firstName: 'A' }, stamp, 'ab'))
     expect(readSimpleChange(change)).toBeDefined()

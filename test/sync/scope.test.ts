@@ -252,4 +252,31 @@ describe('scope in the sync engine', () => {
     await eventually(async () => (await b.store.get(donor.id)) !== undefined)
     await Promise.all([a.stop(), b.stop()])
   })
+
+  it('regression: a scope with many rules still resumes (its tokens stay short)', async () => {
+    const roles = Array.from({ length: 80 }, (_, i) => `role-with-a-long-name-${i}`)
+    const scope = scopeFromShare({ person: { roles } }, 'test').scope
+    const a = await syncNode('a', undefined, { scopeOf: () => scope, batchBytes: 2048 })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const ids = await Promise.all(
+      Array.from(
+        { length: 30 },
+        async (_, i) =>
+          (
+            await a.store.create({
+              type: 'person',
+              fields: { firstName: `P${i}`, lastName: 'L', roles: [roles[i]!] },
+            })
+          ).id,
+      ),
+    )
+    b.engine.connect(a.id)
+    await eventually(async () => {
+      for (const id of ids) if ((await b.store.get(id)) === undefined) return false
+      return true
+    })
+    expect(b.engine.session(a.id)?.stats.facetsRefused ?? 0).toBe(0)
+    await Promise.all([a.stop(), b.stop()])
+  })
 })
