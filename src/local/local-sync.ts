@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
 import type { ObjectStore, StoredObject } from '../store/index.ts'
 import type { Connector, CustomValues, LocalRow } from './connector.ts'
+import { MatchIndex } from './matching.ts'
 import {
   RowProblem,
   readField,
@@ -73,6 +74,7 @@ export class LocalSync {
   /** Link lookups made while mapping one record (references resolve through them). */
   private readonly keyToObject = new Map<string, ObjectId>()
   private readonly objectToKey = new Map<ObjectId, string>()
+  private readonly matches = new MatchIndex()
 
   constructor(private readonly options: LocalSyncOptions) {
     this.log = (options.logger ?? silentLogger).child('local')
@@ -94,6 +96,7 @@ export class LocalSync {
       await store.putSyncState(INITIALIZED, encoder.encode('1'))
     }
     await this.run(() => this.ingestChanges())
+    await this.run(() => this.indexLocalRecords())
     await this.run(() => this.projectChanges())
     this.unsubscribe = store.subscribe(() => this.queueProjection())
     this.timer = setInterval(() => {
@@ -199,6 +202,7 @@ export class LocalSync {
     const objectId = this.keyToObject.get(linkId(entity.type, key))
     if (row === undefined) {
       this.problems.delete(problemId(entity, key))
+      this.matches.remove(entity.type, key)
       if (objectId !== undefined) {
         const object = await store.get(objectId)
         if (object !== undefined && !object.deleted) await store.delete(objectId)
@@ -223,6 +227,7 @@ export class LocalSync {
     try {
       if (objectId === undefined) {
         const fields = withoutNulls(read.fields)
+        this.matches.put({ type: entity.type, key, fields })
         const created = await store.create({
           type: entity.type,
           fields,
@@ -234,6 +239,7 @@ export class LocalSync {
         if (object === undefined) return
         // Only what changed in the row since the daemon last saw it is a local edit; the
         // rest may be older than the store (a peer's change not written here yet).
+        this.matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
         const patch = diff(object, changedSince(entity, read, row, custom, link?.seen))
         if (patch !== undefined) await store.update(objectId, patch)
         await this.saveLink(entity.type, key, objectId, savedHash, snapshot(entity, row, custom))
@@ -338,7 +344,125 @@ export class LocalSync {
       }
       return
     }
-    await this.writeRow(entity, link?.key ?? id, id, object)
+    if (link !== undefined) {
+      await this.writeRow(entity, link.key, id, object)
+      return
+    }
+    // New here: is it a record the local system already has (from before pairing)?
+    const candidates = this.matches.find(object.type, object.fields).filter((candidate) => {
+      const linked = this.keyToObject.get(linkId(object.type, candidate.key))
+      return linked !== undefined && linked !== id
+    })
+    // A record already unified with one arriving object is not unified with another: two
+    // objects that are distinct elsewhere would become one. A person decides instead.
+    const alreadyUnified = await Promise.all(
+      candidates.map(
+        async (candidate) =>
+          (await this.options.store.getSyncState(
+            `local/unified/${this.keyToObject.get(linkId(object.type, candidate.key))!}`,
+          )) !== undefined,
+      ),
+    )
+    if (candidates.length === 0) {
+      await this.writeRow(entity, id, id, object)
+    } else if (candidates.length === 1 && !alreadyUnified[0]) {
+      await this.unify(entity, id, candidates[0]!.key)
+    } else {
+      await this.options.store.putSyncState(
+        `local/review/${id}`,
+        encoder.encode(
+          JSON.stringify({ type: object.type, candidates: candidates.map((c) => c.key) }),
+        ),
+      )
+      this.log.info(
+        { object: id, candidates: candidates.length },
+        'several local records match; waiting for review',
+      )
+    }
+  }
+
+  /**
+   * The object `id` and the local record `key` (linked to another object) are the same:
+   * both instances keep the object with the smaller id, give it the fields only the other
+   * has, delete the other and link the record to the one kept — the same choice on every
+   * instance, so they converge on one object.
+   */
+  private async unify(entity: EntityMapping, id: ObjectId, key: string): Promise<void> {
+    const { store } = this.options
+    const linked = this.keyToObject.get(linkId(entity.type, key))!
+    const [kept, merged] = id < linked ? [id, linked] : [linked, id]
+    const [keep, drop] = await Promise.all([store.get(kept), store.get(merged)])
+    if (keep === undefined || drop === undefined) return
+    const fields = Object.fromEntries(
+      Object.entries(drop.fields).filter(([name]) => keep.fields[name] === undefined),
+    )
+    const custom = Object.fromEntries(
+      Object.entries(drop.custom).filter(([name]) => keep.custom[name] === undefined),
+    )
+    if (Object.keys(fields).length > 0 || Object.keys(custom).length > 0) {
+      await store.update(kept, { fields, custom })
+    }
+    const recordLink = await this.objectLink(linked)
+    await store.updateSyncState([
+      [`local/object/${merged}`, undefined],
+      [`local/merged/${merged}`, encoder.encode(kept)],
+      [`local/unified/${kept}`, encoder.encode(merged)],
+      [`local/review/${id}`, undefined],
+    ])
+    this.objectToKey.delete(merged)
+    await this.saveLink(entity.type, key, kept, recordLink?.hash ?? 'unified', recordLink?.seen)
+    if (!drop.deleted) await store.delete(merged)
+    this.log.info(
+      { kept, merged, table: entity.table, key },
+      'matched a local record: one object kept',
+    )
+    const current = await store.get(kept)
+    if (current !== undefined) await this.writeRow(entity, key, kept, current)
+  }
+
+  /** Objects waiting for a person to say which local record they are, if any. */
+  async reviewQueue(): Promise<{ object: ObjectId; type: ObjectType; candidates: string[] }[]> {
+    const queue: { object: ObjectId; type: ObjectType; candidates: string[] }[] = []
+    for await (const [key, value] of this.options.store.scanSyncState('local/review/')) {
+      const entry = JSON.parse(decoder.decode(value)) as { type: ObjectType; candidates: string[] }
+      queue.push({ object: key.slice('local/review/'.length) as ObjectId, ...entry })
+    }
+    return queue
+  }
+
+  /** Resolves a review: the object is the record `key`, or (`separate`) a new one. */
+  async resolveMatch(id: ObjectId, decision: { link: string } | 'separate'): Promise<void> {
+    await this.run(async () => {
+      const object = await this.options.store.get(id)
+      const entity = object === undefined ? undefined : this.options.mapping.get(object.type)
+      if (object === undefined || entity === undefined) return
+      if (decision === 'separate') {
+        await this.options.store.updateSyncState([[`local/review/${id}`, undefined]])
+        await this.writeRow(entity, id, id, object)
+      } else {
+        await this.unify(entity, id, decision.link)
+      }
+    })
+  }
+
+  /** The local records as matching sees them, read once at start. */
+  private async indexLocalRecords(): Promise<void> {
+    for (const entity of this.options.mapping.values()) {
+      for await (const row of this.options.connector.readAll(entity)) {
+        const key = row[entity.key]
+        if (key === null || key === undefined) continue
+        try {
+          const read = this.readRow(entity, row, undefined)
+          this.matches.put({
+            type: entity.type,
+            key: String(key),
+            fields: withoutNulls(read.fields),
+          })
+        } catch (error) {
+          if (!(error instanceof RowProblem)) throw error
+        }
+      }
+    }
   }
 
   private async writeRow(
@@ -390,6 +514,7 @@ export class LocalSync {
       (custom === undefined ||
         JSON.stringify(sorted(beforeCustom!)) === JSON.stringify(sorted(custom)))
     if (!unchanged) await connector.write(entity, key, row, custom)
+    this.matches.put({ type: entity.type, key, fields: object.fields })
     // The hash of the row as it reads back: that is what its change-log entry will show.
     const after = unchanged ? before : await connector.read(entity, key)
     const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined

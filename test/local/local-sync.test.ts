@@ -57,6 +57,10 @@ async function localNode(
   return { node, local, sql }
 }
 
+function normalize(value: unknown): string {
+  return typeof value === 'string' ? value.trim().toLowerCase() : ''
+}
+
 async function persons(node: SyncNode): Promise<StoredObject[]> {
   return (await node.store.list('person', { includeDeleted: true })).items
 }
@@ -331,5 +335,90 @@ describe('the SQLite local system', () => {
     expect(a.sql.prepare("SELECT birthday FROM persons WHERE first_name = 'Lars'").get()).toEqual({
       birthday: '1999-12-24',
     })
+  })
+
+  it('two instances that already share people end their first sync without duplicates', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    const insert = (
+      node: LocalNode,
+      rows: [string, string, string, string | null, string | null][],
+    ) => {
+      for (const [id, first, last, email, phone] of rows) {
+        node.sql
+          .prepare(
+            'INSERT INTO persons(id, first_name, last_name, email, phone) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(id, first, last, email, phone)
+      }
+    }
+    insert(a, [
+      ['a-anna', 'Anna', 'Berg', 'anna@example.org', null],
+      ['a-ole', 'Ole', 'Dahl', null, null],
+      ['a-per', 'Per', 'Hansen', null, null],
+    ])
+    insert(b, [
+      ['b-anna', 'ANNA ', 'berg', null, '+47 5555'], // the same Anna, written differently
+      ['b-nora', 'Nora', 'Lie', null, null],
+      ['b-per1', 'Per', 'Hansen', null, null], // two Per Hansens here: A's is ambiguous
+      ['b-per2', 'Per', 'Hansen', null, null],
+    ])
+    await eventually(
+      async () => (await persons(a.node)).length === 3 && (await persons(b.node)).length === 4,
+      2000,
+    )
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    const rows = (node: LocalNode) =>
+      node.sql
+        .prepare('SELECT first_name, last_name, email, phone, archived FROM persons ORDER BY id')
+        .all() as {
+        first_name: string
+        email: string | null
+        phone: string | null
+        archived: number
+      }[]
+    const annas = (node: LocalNode) =>
+      rows(node).filter((row) => row.first_name.trim().toLowerCase() === 'anna')
+    // One Anna on each side, with what both sides knew of her.
+    await eventually(
+      () =>
+        [a, b].every(
+          (node) =>
+            annas(node).length === 1 &&
+            annas(node)[0]!.email === 'anna@example.org' &&
+            annas(node)[0]!.phone === '+47 5555',
+        ),
+      5000,
+    )
+    // Ole and Nora were on one side only: imported. Per: A's single Per Hansen matched two
+    // at B, so B wrote nothing for it and put it up for review.
+    await eventually(
+      () =>
+        rows(a).some((row) => row.first_name === 'Nora') &&
+        rows(b).some((row) => row.first_name === 'Ole'),
+      5000,
+    )
+    await eventually(async () => (await b.local.reviewQueue()).length === 1, 5000)
+    const [review] = await b.local.reviewQueue()
+    expect(review!.candidates.sort()).toEqual(['b-per1', 'b-per2'])
+    expect(rows(b).filter((row) => row.first_name === 'Per')).toHaveLength(2)
+    // At A, the first of B's two matched A's Per; the second (A's record is taken) waits.
+    await eventually(async () => (await a.local.reviewQueue()).length === 1, 5000)
+    expect(rows(a).filter((row) => row.first_name === 'Per' && row.archived === 0)).toHaveLength(1)
+    // The stores agree: one live Anna object on each side, the same one.
+    const liveAnnas = async (node: LocalNode) =>
+      (await persons(node.node))
+        .filter((p) => !p.deleted && normalize(p.fields.firstName) === 'anna')
+        .map((p) => p.id)
+    await eventually(async () => {
+      const [x, y] = [await liveAnnas(a), await liveAnnas(b)]
+      return x.length === 1 && y.length === 1 && x[0] === y[0]
+    }, 5000)
+    // Resolving the review links A's Per to one of B's: still two rows at B, none added.
+    await b.local.resolveMatch(review!.object, { link: 'b-per1' })
+    await b.local.settled()
+    expect(rows(b).filter((row) => row.first_name === 'Per')).toHaveLength(2)
+    expect(await b.local.reviewQueue()).toEqual([])
   })
 })

@@ -1,0 +1,132 @@
+// Matching: which local record an object that arrives without a link already is, so that
+// a first sync between instances that share people makes no duplicates.
+//
+//   persons:        first and last name (normalized), refined by email and birthday
+//   organizations:  org number, else name
+//   transactions:   every field equal except instance-local ids (externalIds)
+//
+// The index holds, per local record, the canonical fields that matching reads; it is
+// built from the local rows and kept up to date as rows are taken in and written.
+import type { FieldValue, ObjectType } from '../model/index.ts'
+
+export interface MatchCandidate {
+  type: ObjectType
+  key: string
+  fields: Readonly<Record<string, FieldValue>>
+}
+
+/** Case, spacing and Unicode forms don't make two names different. */
+export function normalizeText(value: FieldValue | undefined): string {
+  if (typeof value !== 'string') return ''
+  return value.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim()
+}
+
+function indexKey(type: ObjectType, fields: Readonly<Record<string, FieldValue>>): string[] {
+  switch (type) {
+    case 'person':
+      return [`p:${normalizeText(fields.firstName)}\u0000${normalizeText(fields.lastName)}`]
+    case 'organization':
+      return [
+        ...(fields.orgNumber === undefined ? [] : [`o#:${normalizeText(fields.orgNumber)}`]),
+        `o:${normalizeText(fields.name)}`,
+      ]
+    case 'transaction':
+      return [
+        `t:${normalizeText(fields.type)}\u0000${normalizeText(fields.date)}\u0000${normalizeText(fields.amount)}`,
+      ]
+    case 'file':
+      return []
+  }
+}
+
+/** Whether two fields, where both records have them, say different things. */
+function differs(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
+  return a !== undefined && b !== undefined && normalizeText(a) !== normalizeText(b)
+}
+
+/** Whether both records have the field, and it says the same. */
+function same(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
+  return a !== undefined && b !== undefined && normalizeText(a) === normalizeText(b)
+}
+
+const TRANSACTION_LOCAL_FIELDS = new Set(['externalIds'])
+
+export class MatchIndex {
+  private readonly byKey = new Map<string, Map<string, MatchCandidate>>()
+  private readonly keysOf = new Map<string, string[]>()
+
+  /** Records (or re-records) what the local record `key` holds. */
+  put(candidate: MatchCandidate): void {
+    this.remove(candidate.type, candidate.key)
+    const keys = indexKey(candidate.type, candidate.fields)
+    this.keysOf.set(`${candidate.type}/${candidate.key}`, keys)
+    for (const key of keys) {
+      let entries = this.byKey.get(key)
+      if (entries === undefined) {
+        entries = new Map()
+        this.byKey.set(key, entries)
+      }
+      entries.set(candidate.key, candidate)
+    }
+  }
+
+  remove(type: ObjectType, key: string): void {
+    for (const indexed of this.keysOf.get(`${type}/${key}`) ?? []) {
+      this.byKey.get(indexed)?.delete(key)
+    }
+    this.keysOf.delete(`${type}/${key}`)
+  }
+
+  /** The local records an object of `type` with `fields` may be. */
+  find(type: ObjectType, fields: Readonly<Record<string, FieldValue>>): MatchCandidate[] {
+    switch (type) {
+      case 'person': {
+        const named = this.lookUp(indexKey(type, fields)[0]!)
+        // Email and birthday refine: a different one rules a candidate out, an equal one
+        // (where several remain) picks among them.
+        const possible = named.filter(
+          (other) =>
+            !differs(fields.email, other.fields.email) &&
+            !differs(fields.birthday, other.fields.birthday),
+        )
+        if (possible.length <= 1) return possible
+        const confirmed = possible.filter(
+          (other) =>
+            same(fields.email, other.fields.email) || same(fields.birthday, other.fields.birthday),
+        )
+        return confirmed.length === 1 ? confirmed : possible
+      }
+      case 'organization': {
+        if (fields.orgNumber !== undefined) {
+          const numbered = this.lookUp(`o#:${normalizeText(fields.orgNumber)}`)
+          if (numbered.length > 0) return numbered
+        }
+        return this.lookUp(`o:${normalizeText(fields.name)}`).filter(
+          (other) => !differs(fields.orgNumber, other.fields.orgNumber),
+        )
+      }
+      case 'transaction':
+        return this.lookUp(indexKey(type, fields)[0]!).filter((other) =>
+          sameTransaction(fields, other.fields),
+        )
+      case 'file':
+        return []
+    }
+  }
+
+  private lookUp(key: string): MatchCandidate[] {
+    return [...(this.byKey.get(key)?.values() ?? [])]
+  }
+}
+
+function sameTransaction(
+  a: Readonly<Record<string, FieldValue>>,
+  b: Readonly<Record<string, FieldValue>>,
+): boolean {
+  const names = new Set([...Object.keys(a), ...Object.keys(b)])
+  for (const name of names) {
+    if (TRANSACTION_LOCAL_FIELDS.has(name)) continue
+    if (JSON.stringify(a[name]) !== JSON.stringify(b[name])) return false
+  }
+  return true
+}
