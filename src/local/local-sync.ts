@@ -4,11 +4,10 @@
 //   project: objects changed in the store (here or by peers) → mapping → local writes
 //
 // Each record is linked to its object (`local/link/<type>/<key>` and `local/object/<id>`
-// in the store's sync state), with a hash of the row as the daemon last wrote or read
-// it. A change whose row still hashes the same is the daemon's own write coming back:
+// in the store's sync state), with the row as the daemon last wrote or read it. A change
+// whose row still reads the same is the daemon's own write coming back:
 // it is not ingested again, so nothing echoes. A row the mapping can't read is reported
 // with table, key and column, and skipped; it is read again when it changes.
-import { createHash } from 'node:crypto'
 import { isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
@@ -44,9 +43,11 @@ export interface BadRow {
 
 interface ObjectLink {
   key: string
-  /** Hash of the row (and custom fields) as last written or read by the daemon. */
-  hash: string
-  /** The row's mapped columns and custom fields as of that hash: what changed since. */
+  /**
+   * The row's mapped columns and custom fields as the daemon last wrote or read them:
+   * what is different now is a local edit. Absent when the row was removed or must be
+   * read again in full (a reference in it could not be resolved yet).
+   */
   seen?: RowSnapshot | undefined
 }
 
@@ -210,9 +211,9 @@ export class LocalSync {
       return
     }
     const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
-    const hash = rowHash(entity, row, custom)
+    const now = snapshot(entity, row, custom)
     const link = objectId === undefined ? undefined : await this.objectLink(objectId)
-    if (link?.hash === hash) return // our own write, coming back
+    if (sameSnapshot(link?.seen, now)) return // our own write, coming back
     let read: ReadRow
     try {
       read = this.readRow(entity, row, custom)
@@ -222,8 +223,8 @@ export class LocalSync {
       return
     }
     // A reference to a record not taken in yet: apply the rest, but leave the link
-    // without this row's hash so the row is read again (and the reference resolved).
-    const savedHash = read.unresolved === true ? 'unresolved' : hash
+    // without what was seen, so the row is read again (and the reference resolved).
+    const seen = read.unresolved === true ? undefined : now
     try {
       if (objectId === undefined) {
         const fields = withoutNulls(read.fields)
@@ -233,7 +234,7 @@ export class LocalSync {
           fields,
           ...(read.custom === undefined ? {} : { custom: read.custom }),
         })
-        await this.saveLink(entity.type, key, created.id, savedHash, snapshot(entity, row, custom))
+        await this.saveLink(entity.type, key, created.id, seen)
       } else {
         const object = await store.get(objectId)
         if (object === undefined) return
@@ -242,7 +243,7 @@ export class LocalSync {
         this.matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
         const patch = diff(object, changedSince(entity, read, row, custom, link?.seen))
         if (patch !== undefined) await store.update(objectId, patch)
-        await this.saveLink(entity.type, key, objectId, savedHash, snapshot(entity, row, custom))
+        await this.saveLink(entity.type, key, objectId, seen)
       }
       this.problems.delete(problemId(entity, key))
     } catch (error) {
@@ -340,7 +341,7 @@ export class LocalSync {
         })
       } else {
         await connector.remove(entity, link.key)
-        await this.saveLink(entity.type, link.key, id, 'removed')
+        await this.saveLink(entity.type, link.key, id, undefined)
       }
       return
     }
@@ -410,7 +411,7 @@ export class LocalSync {
       [`local/review/${id}`, undefined],
     ])
     this.objectToKey.delete(merged)
-    await this.saveLink(entity.type, key, kept, recordLink?.hash ?? 'unified', recordLink?.seen)
+    await this.saveLink(entity.type, key, kept, recordLink?.seen)
     if (!drop.deleted) await store.delete(merged)
     this.log.info(
       { kept, merged, table: entity.table, key },
@@ -479,7 +480,7 @@ export class LocalSync {
     if (
       before !== undefined &&
       link !== undefined &&
-      link.hash !== rowHash(entity, before, beforeCustom)
+      !sameSnapshot(link.seen, snapshot(entity, before, beforeCustom))
     ) {
       // Someone changed the row since the daemon last wrote or read it, and that change is
       // not in yet: take it in first (as a local edit that merges with the store's state);
@@ -515,14 +516,13 @@ export class LocalSync {
         JSON.stringify(sorted(beforeCustom!)) === JSON.stringify(sorted(custom)))
     if (!unchanged) await connector.write(entity, key, row, custom)
     this.matches.put({ type: entity.type, key, fields: object.fields })
-    // The hash of the row as it reads back: that is what its change-log entry will show.
+    // The row as it reads back: that is what its change-log entry will show.
     const after = unchanged ? before : await connector.read(entity, key)
     const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
     await this.saveLink(
       entity.type,
       key,
       id,
-      after === undefined ? 'removed' : rowHash(entity, after, afterCustom),
       after === undefined ? undefined : snapshot(entity, after, afterCustom),
     )
   }
@@ -565,17 +565,13 @@ export class LocalSync {
     type: ObjectType,
     key: string,
     id: ObjectId,
-    hash: string,
-    seen?: RowSnapshot,
+    seen: RowSnapshot | undefined,
   ): Promise<void> {
     this.keyToObject.set(linkId(type, key), id)
     this.objectToKey.set(id, key)
     await this.options.store.updateSyncState([
       [`local/link/${type}/${key}`, encoder.encode(id)],
-      [
-        `local/object/${id}`,
-        encoder.encode(JSON.stringify({ key, hash, seen } satisfies ObjectLink)),
-      ],
+      [`local/object/${id}`, encoder.encode(JSON.stringify({ key, seen } satisfies ObjectLink))],
     ])
   }
 }
@@ -656,15 +652,11 @@ function customRemoved(now: CustomValues | undefined, before: CustomValues | und
   return Object.keys(before).filter((name) => !(name in now))
 }
 
-function rowHash(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): string {
-  const values = entity.fields.map((mapped) => {
-    const value = row[mapped.column]
-    return value === null || value === undefined ? null : String(value)
-  })
-  return createHash('sha256')
-    .update(JSON.stringify([values, custom === undefined ? null : sorted(custom)]))
-    .digest('hex')
-    .slice(0, 32)
+function sameSnapshot(seen: RowSnapshot | undefined, now: RowSnapshot): boolean {
+  if (seen === undefined) return false
+  const canonical = (snap: RowSnapshot) =>
+    JSON.stringify([snap.columns, snap.custom === undefined ? null : sorted(snap.custom)])
+  return canonical(seen) === canonical(now)
 }
 
 function withoutNulls<T>(record: Record<string, T | null>): Record<string, T> {

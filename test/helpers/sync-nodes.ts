@@ -1,5 +1,5 @@
 import { generatePairKey } from '../../src/crypto/index.ts'
-import type { InstanceId } from '../../src/model/index.ts'
+import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import {
   MemoryNetwork,
   PeerLinks,
@@ -124,4 +124,33 @@ export async function eventually(
     if (Date.now() - started > timeoutMs) throw new Error(`not true within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+/** Creates `count` persons named `<prefix><i>`, each with one custom field when asked. */
+export async function createPeople(
+  store: ObjectStore,
+  count: number,
+  prefix: string,
+  options: { custom?: boolean } = {},
+): Promise<ObjectId[]> {
+  const created = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      store.create({
+        type: 'person',
+        fields: { firstName: `${prefix}${i}`, lastName: 'L' },
+        ...(options.custom === true ? { custom: { n: i } } : {}),
+      }),
+    ),
+  )
+  return created.map((object) => object.id)
+}
+
+/** True when every store holds each of `ids`, and all hold it the same. */
+export async function sameObjects(stores: ObjectStore[], ids: ObjectId[]): Promise<boolean> {
+  for (const id of ids) {
+    const seen = await Promise.all(stores.map((store) => store.get(id)))
+    if (seen.some((object) => object === undefined)) return false
+    if (new Set(seen.map((object) => JSON.stringify(object))).size !== 1) return false
+  }
+  return true
 }

@@ -17,9 +17,12 @@ import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-
 
 interface LocalNode {
   node: SyncNode
+  /** The running bridge (a new one after `restart`). */
   local: LocalSync
   /** "Another program": a separate connection to the same SQLite file. */
   sql: Database.Database
+  /** Stops the bridge and starts a new one on the same store and file. */
+  restart: () => Promise<LocalSync>
 }
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -27,34 +30,50 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
+/**
+ * An instance with its own SQLite file. `before` is SQL run before the bridge starts
+ * (another table shape, rows the local system had before the daemon); `pollMs` large
+ * means the test decides when the change log is read (through `settled`).
+ */
 async function localNode(
   name: string,
-  entities?: unknown,
-  schema?: string,
-  pollMs = 50,
+  options: { entities?: unknown; before?: string; pollMs?: number } = {},
 ): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
   const path = join(folder, 'local.db')
   createLocalDatabase(path)
   const sql = new Database(path)
   sql.pragma('busy_timeout = 5000')
-  if (schema !== undefined) sql.exec(schema)
+  if (options.before !== undefined) sql.exec(options.before)
   const node = await syncNode(name)
-  const local = new LocalSync({
-    store: node.store,
-    connector: new SqliteConnector(path),
-    mapping: mappingFromConfig(entities),
-    instanceId: node.id,
-    pollMs,
-  })
-  await local.start()
+  const start = async () => {
+    const local = new LocalSync({
+      store: node.store,
+      connector: new SqliteConnector(path),
+      mapping: mappingFromConfig(options.entities),
+      instanceId: node.id,
+      pollMs: options.pollMs ?? 50,
+    })
+    await local.start()
+    return local
+  }
+  const result: LocalNode = {
+    node,
+    local: await start(),
+    sql,
+    restart: async () => {
+      await result.local.stop()
+      result.local = await start()
+      return result.local
+    },
+  }
   cleanups.push(async () => {
-    await local.stop()
+    await result.local.stop()
     await node.stop()
     sql.close()
     rmSync(folder, { recursive: true, force: true })
   })
-  return { node, local, sql }
+  return result
 }
 
 function normalize(value: unknown): string {
@@ -144,46 +163,22 @@ describe('the SQLite local system', () => {
     // The projector writes v1; before that write's change-log entry is read, the store
     // moves on to v2 (say, from a peer). Taking the v1 row in as a local edit would undo
     // v2; the row's hash shows it is the daemon's own write, so it is skipped.
-    const folder = mkdtempSync(join(tmpdir(), 'objectsync-sqlite-echo-'))
-    const path = join(folder, 'local.db')
-    createLocalDatabase(path)
-    const node = await syncNode('echo')
-    const start = async () => {
-      const local = new LocalSync({
-        store: node.store,
-        connector: new SqliteConnector(path),
-        mapping: mappingFromConfig(undefined),
-        instanceId: node.id,
-        pollMs: 600_000, // no polling: the test decides when the change log is read
-      })
-      await local.start()
-      return local
-    }
-    cleanups.push(async () => {
-      await node.stop()
-      rmSync(folder, { recursive: true, force: true })
-    })
-    const first = await start()
+    const { node, local, sql, restart } = await localNode('echo', { pollMs: 600_000 })
     const created = await node.store.create({
       type: 'person',
       fields: { firstName: 'V', lastName: 'One', title: 'v1' },
     })
-    const sql = new Database(path)
-    cleanups.push(() => {
-      sql.close()
-    })
     await eventually(() => sql.prepare('SELECT title FROM persons').get() !== undefined, 1000)
-    await first.stop()
+    // Stopped before the change log is read: its entry for the v1 row is still pending.
+    await local.stop()
     await node.store.update(created.id, { fields: { title: 'v2' } })
-    const second = await start()
-    cleanups.push(() => second.stop())
-    await second.settled()
+    await (await restart()).settled()
     expect((await node.store.get(created.id))!.fields.title).toBe('v2')
     expect(sql.prepare('SELECT title FROM persons').get()).toEqual({ title: 'v2' })
   })
 
   it('takes in a local edit not read yet before writing a newer store state over it', async () => {
-    const { node, local, sql } = await localNode('a', undefined, undefined, 600_000)
+    const { node, local, sql } = await localNode('a', { pollMs: 600_000 })
     const created = await node.store.create({
       type: 'person',
       fields: { firstName: 'Kari', lastName: 'Nordmann', phone: '111' },
@@ -202,35 +197,10 @@ describe('the SQLite local system', () => {
   })
 
   it('resolves references between records on the first run, and keeps the local ones', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'objectsync-sqlite-refs-'))
-    const path = join(folder, 'local.db')
-    createLocalDatabase(path)
-    const sql = new Database(path)
-    sql.prepare("INSERT INTO organizations(id, name) VALUES ('o1', 'Acme')").run()
-    sql
-      .prepare(
-        "INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p1', 'Per', 'Son', 'o1')",
-      )
-      .run()
-    sql
-      .prepare(
-        "INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p2', 'Nor', 'Ef', 'nowhere')",
-      )
-      .run()
-    const node = await syncNode('refs')
-    const local = new LocalSync({
-      store: node.store,
-      connector: new SqliteConnector(path),
-      mapping: mappingFromConfig(undefined),
-      instanceId: node.id,
-      pollMs: 50,
-    })
-    await local.start()
-    cleanups.push(async () => {
-      await local.stop()
-      await node.stop()
-      sql.close()
-      rmSync(folder, { recursive: true, force: true })
+    const { node, local, sql } = await localNode('refs', {
+      before: `INSERT INTO organizations(id, name) VALUES ('o1', 'Acme');
+        INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p1', 'Per', 'Son', 'o1');
+        INSERT INTO persons(id, first_name, last_name, organization_id) VALUES ('p2', 'Nor', 'Ef', 'nowhere');`,
     })
     await local.settled()
     const org = (await node.store.list('organization')).items[0]!
@@ -281,9 +251,9 @@ describe('the SQLite local system', () => {
     const employees = `CREATE TABLE Employees(EmployeeID TEXT PRIMARY KEY, FirstName TEXT NOT NULL,
       LastName TEXT NOT NULL, BirthDate TEXT, Roles TEXT, Gender TEXT)`
     const a = await localNode('a')
-    const b = await localNode(
-      'b',
-      {
+    const b = await localNode('b', {
+      before: employees,
+      entities: {
         person: {
           table: 'Employees',
           key: 'EmployeeID',
@@ -296,8 +266,7 @@ describe('the SQLite local system', () => {
           },
         },
       },
-      employees,
-    )
+    })
     await pairNodes(a.node, b.node)
     b.node.engine.connect(a.node.id)
     a.sql

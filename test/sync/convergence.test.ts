@@ -8,7 +8,13 @@ import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
 import { Faults, faultyTransport, type FrameFault } from '../helpers/faulty-transport.ts'
-import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
+import {
+  eventually,
+  pairNodes,
+  sameObjects,
+  syncNode,
+  type SyncNode,
+} from '../helpers/sync-nodes.ts'
 
 const seed = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }
 
@@ -63,15 +69,6 @@ async function applyLocal(
 function fieldValue(field: string, value: string, writer: string): string {
   if (field !== 'birthday') return `${value}-${writer}`
   return `19${VALUES.indexOf(value as (typeof VALUES)[number])}${writer.slice(-1)}-01-01`
-}
-
-async function identical(stores: ObjectStore[], ids: ObjectId[]): Promise<boolean> {
-  for (const id of ids) {
-    const seen = await Promise.all(stores.map((store) => store.get(id)))
-    if (seen.some((object) => object === undefined)) return false
-    if (new Set(seen.map((object) => JSON.stringify(object))).size !== 1) return false
-  }
-  return true
 }
 
 /** Links of a connected topology over `count` nodes: a line, plus the extra edges given. */
@@ -192,7 +189,7 @@ describe('convergence of the stores (property, 1,000 schedules)', () => {
               }
             }
           }
-          expect(await identical(stores, ids)).toBe(true)
+          expect(await sameObjects(stores, ids)).toBe(true)
         } finally {
           await Promise.all(stores.map((store) => store.close()))
         }
@@ -272,7 +269,7 @@ describe('convergence of whole instances (property, real sessions and sealed fra
           faults.healAll()
           await eventually(
             () =>
-              identical(
+              sameObjects(
                 nodes.map((node) => node.store),
                 ids,
               ),

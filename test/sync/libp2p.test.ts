@@ -4,10 +4,16 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ObjectId } from '../../src/model/index.ts'
 import { LevelStorage } from '../../src/store/index.ts'
 import { PeerRegistry, createIdentity, memoryFiles } from '../../src/net/index.ts'
-import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
+import {
+  createPeople,
+  eventually,
+  pairNodes,
+  sameObjects,
+  syncNode,
+  type SyncNode,
+} from '../helpers/sync-nodes.ts'
 
 const folders: string[] = []
 const running: SyncNode[] = []
@@ -33,32 +39,15 @@ async function tcpNode(name: string, reuse?: Parameters<typeof syncNode>[1]): Pr
   return node
 }
 
-async function people(node: SyncNode, count: number, prefix: string): Promise<ObjectId[]> {
-  const created = await Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      node.store.create({ type: 'person', fields: { firstName: `${prefix}${i}`, lastName: 'L' } }),
-    ),
-  )
-  return created.map((object) => object.id)
-}
-
-async function same(a: SyncNode, b: SyncNode, ids: ObjectId[]): Promise<boolean> {
-  for (const id of ids) {
-    const [x, y] = await Promise.all([a.store.get(id), b.store.get(id)])
-    if (x === undefined || JSON.stringify(x) !== JSON.stringify(y)) return false
-  }
-  return true
-}
-
 describe('sync over libp2p TCP', () => {
   it('first sync both ways, then a live edit, between two instances', async () => {
     const a = await tcpNode('a')
     const b = await tcpNode('b')
     await pairNodes(a, b)
-    const fromA = await people(a, 500, 'a')
-    const fromB = await people(b, 50, 'b')
+    const fromA = await createPeople(a.store, 500, 'a')
+    const fromB = await createPeople(b.store, 50, 'b')
     b.engine.connect(a.id)
-    await eventually(() => same(a, b, [...fromA, ...fromB]), 15_000)
+    await eventually(() => sameObjects([a.store, b.store], [...fromA, ...fromB]), 15_000)
     const started = Date.now()
     await a.store.update(fromA[0]!, { fields: { title: 'live over TCP' } })
     await eventually(async () => (await b.store.get(fromA[0]!))?.fields.title === 'live over TCP')
@@ -76,8 +65,8 @@ describe('sync over libp2p TCP', () => {
     await pairNodes(b, c)
     a.engine.connect(b.id)
     c.engine.connect(b.id)
-    const ids = await people(a, 20, 'p')
-    await eventually(() => same(a, c, ids), 15_000)
+    const ids = await createPeople(a.store, 20, 'p')
+    await eventually(() => sameObjects([a.store, c.store], ids), 15_000)
     // C goes away; A and C edit the same person, different fields, while apart.
     const saved = { identity: c.identity, storage: c.storage, registry: c.registry }
     await c.stop()
