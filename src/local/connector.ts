@@ -31,4 +31,20 @@ export interface Connector {
   /** Inserts or replaces the row with this key, and its custom fields when given. */
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void>
   remove(entity: EntityMapping, key: string): Promise<void>
+  /**
+   * The local system's static selections (the default schema's `group_members`), read
+   * by scope rules: every membership, or one record's groups. A local system without
+   * groups has none. Membership changes are reported by `changesSince` under the table
+   * `GROUP_MEMBERS`, keyed by the record's key.
+   */
+  groupMembers(): AsyncIterable<{ group: string; key: string }>
+  groupsOf(key: string): Promise<string[]>
+  /** Puts the record in (`join`) and takes it out of (`leave`) the named groups. */
+  changeGroups(
+    key: string,
+    change: { join?: readonly string[]; leave?: readonly string[] },
+  ): Promise<void>
 }
+
+/** The table name under which group membership changes are reported. */
+export const GROUP_MEMBERS = 'group_members'

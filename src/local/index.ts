@@ -1,6 +1,21 @@
 // The local system: connectors (SQLite, memory), mapping between local tables and the
 // canonical types, and the bridge that ingests local changes and projects merged state.
-export type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+export {
+  GROUP_MEMBERS,
+  type Connector,
+  type CustomValues,
+  type LocalChange,
+  type LocalRow,
+} from './connector.ts'
+export {
+  CREATE_ACTIONS,
+  DEFAULT_ACTIONS,
+  DELETE_ACTIONS,
+  MAINTAIN_ACTIONS,
+  actionsFromConfig,
+  type PeerActions,
+  type TypeActions,
+} from './actions.ts'
 export {
   CONVERSIONS,
   RowProblem,

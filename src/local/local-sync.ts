@@ -11,8 +11,9 @@
 import { isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
-import type { ObjectStore, StoredObject } from '../store/index.ts'
-import type { Connector, CustomValues, LocalRow } from './connector.ts'
+import type { FeedEntry, ObjectStore, StoredObject } from '../store/index.ts'
+import { actionsFor, type PeerActions } from './actions.ts'
+import { GROUP_MEMBERS, type Connector, type CustomValues, type LocalRow } from './connector.ts'
 import { MatchIndex } from './matching.ts'
 import {
   RowProblem,
@@ -31,6 +32,19 @@ export interface LocalSyncOptions {
   logger?: Logger
   /** How often the local system's change log is read (changes show up within this). */
   pollMs?: number
+  /** What each peer's changes may do here, and which groups its share names per type. */
+  peers?: ReadonlyMap<InstanceId, LocalPeerSettings>
+  /**
+   * How often everything is reconciled in full (every row read against the store, every
+   * linked object written again where it differs, failed writes retried). Default 24 h.
+   */
+  housekeepingMs?: number
+}
+
+export interface LocalPeerSettings {
+  actions?: PeerActions
+  /** The `groups` rules of the peer's share, per type: records in them are in its scope. */
+  shareGroups?: Partial<Record<ObjectType, readonly string[]>>
 }
 
 export interface BadRow {
@@ -59,7 +73,14 @@ interface RowSnapshot {
 const CHANGES_CURSOR = 'local/changes'
 const PROJECTED_CURSOR = 'local/projected'
 const INITIALIZED = 'local/initialized'
+/** `local/merged/<id>`: the object was unified into another (the value names it). */
+const MERGED_PREFIX = 'local/merged/'
+/** `local/retry/<id>`: writing the object failed; the value is the peer it came from. */
+const RETRY_PREFIX = 'local/retry/'
+/** `local/origin/<id>`: the peer whose object became this local record. */
+const ORIGIN_PREFIX = 'local/origin/'
 const DEFAULT_POLL_MS = 250
+export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -69,6 +90,7 @@ export class LocalSync {
   private readonly problems = new Map<string, BadRow>()
   private work: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
+  private housekeepingTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private projectQueued = false
   private stopped = false
@@ -76,10 +98,26 @@ export class LocalSync {
   private readonly keyToObject = new Map<string, ObjectId>()
   private readonly objectToKey = new Map<ObjectId, string>()
   private readonly matches = new MatchIndex()
+  /** The local system's group membership by record key (what `groups` rules read). */
+  private readonly groupsByKey = new Map<string, Set<string>>()
+  private readonly actionsByPeer = new Map<InstanceId, PeerActions>()
 
   constructor(private readonly options: LocalSyncOptions) {
     this.log = (options.logger ?? silentLogger).child('local')
     for (const entity of options.mapping.values()) this.byTable.set(entity.table, entity)
+    for (const [peer, settings] of options.peers ?? []) {
+      if (settings.actions !== undefined) this.actionsByPeer.set(peer, settings.actions)
+    }
+  }
+
+  /**
+   * The groups (static selections) the object's local record is in, for scope rules;
+   * undefined when the object has no local record.
+   */
+  groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
+    const key = this.objectToKey.get(id)
+    if (key === undefined) return undefined
+    return this.groupsByKey.get(key) ?? NO_GROUPS
   }
 
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
@@ -91,6 +129,7 @@ export class LocalSync {
     const { connector, store } = this.options
     await connector.open([...this.options.mapping.values()])
     await this.loadLinks()
+    await this.loadGroups(false)
     if ((await store.getSyncState(INITIALIZED)) === undefined) {
       // First run: the change log only knows what changed since the triggers exist.
       await this.run(() => this.ingestEverything())
@@ -104,11 +143,16 @@ export class LocalSync {
       void this.run(() => this.ingestChanges())
     }, this.options.pollMs ?? DEFAULT_POLL_MS)
     this.timer.unref()
+    this.housekeepingTimer = setInterval(() => {
+      void this.housekeeping()
+    }, this.options.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS)
+    this.housekeepingTimer.unref()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
+    clearInterval(this.housekeepingTimer)
     this.unsubscribe?.()
     await this.work
     await this.options.connector.close()
@@ -118,6 +162,58 @@ export class LocalSync {
   async settled(): Promise<void> {
     await this.run(() => this.ingestChanges())
     await this.run(() => this.projectChanges())
+  }
+
+  /**
+   * A full reconcile of the local system against the store: every row is read and
+   * compared with what was last seen (edits that escaped the change log are taken in,
+   * rows gone without a trace are deletes), group membership is read again, every
+   * linked object is written again where its record differs, and objects whose write
+   * failed are tried again. Runs every `housekeepingMs`; callable at any time.
+   */
+  async housekeeping(): Promise<void> {
+    await this.run(async () => {
+      const started = Date.now()
+      await this.ingestChanges()
+      await this.ingestEverything({ deletes: true })
+      await this.loadGroups(true)
+      let rewritten = 0
+      for await (const [key, value] of this.options.store.scanSyncState('local/object/')) {
+        const id = key.slice('local/object/'.length) as ObjectId
+        const link = JSON.parse(decoder.decode(value)) as ObjectLink
+        if (link.seen === undefined) continue
+        const projection = await this.decide(id, await this.originOf(id, true))
+        if (projection.kind !== 'update') continue
+        const { entity } = projection
+        const row = await this.options.connector.read(entity, projection.key)
+        if (row === undefined) continue
+        const custom = entity.customFieldsTable
+          ? await this.options.connector.readCustom(projection.key)
+          : undefined
+        if (this.localForm(entity, projection.object, row, custom).unchanged) continue
+        await this.execute(projection)
+        rewritten++
+      }
+      const retries: [string, InstanceId | undefined][] = []
+      for await (const [key, value] of this.options.store.scanSyncState(RETRY_PREFIX)) {
+        const from = decoder.decode(value)
+        retries.push([key, from === '' ? undefined : (from as InstanceId)])
+      }
+      for (const [key, from] of retries) {
+        const id = key.slice(RETRY_PREFIX.length) as ObjectId
+        await this.options.store.updateSyncState([[key, undefined]])
+        try {
+          await this.execute(await this.decide(id, from))
+        } catch (error) {
+          await this.options.store.putSyncState(key, encoder.encode(from ?? ''))
+          this.log.error({ object: id, err: error }, 'could not write the object again')
+        }
+      }
+      this.log.info(
+        { rewritten, retried: retries.length, ms: Date.now() - started },
+        'housekeeping done',
+      )
+    })
   }
 
   /** Runs one piece of work after the others: ingest and projection never interleave. */
@@ -145,23 +241,46 @@ export class LocalSync {
 
   // ── ingest ─────────────────────────────────────────────────────────────────────────
 
-  private async ingestEverything(): Promise<void> {
+  /**
+   * Takes in every row (rows as last seen are skipped cheaply). With `deletes`, linked
+   * records whose row is gone are taken in as deletes too.
+   */
+  private async ingestEverything(options: { deletes?: boolean } = {}): Promise<void> {
     // Organizations before the persons and transactions that refer to them.
     const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
     for (const entity of order.flatMap((type) => this.options.mapping.get(type) ?? [])) {
+      const present = new Set<string>()
       for await (const row of this.options.connector.readAll(entity)) {
         const key = row[entity.key]
-        if (key !== null && key !== undefined) await this.ingestRow(entity, String(key), row)
+        if (key === null || key === undefined) continue
+        present.add(String(key))
+        try {
+          await this.ingestRow(entity, String(key), row)
+        } catch (error) {
+          this.log.error(
+            { table: entity.table, key, err: error },
+            'could not take the row in; it is read again when it changes',
+          )
+        }
+      }
+      if (options.deletes !== true) continue
+      for (const [id, key] of [...this.objectToKey]) {
+        if (this.keyToObject.get(linkId(entity.type, key)) !== id || present.has(key)) continue
+        const link = await this.objectLink(id)
+        if (link?.seen !== undefined) await this.ingestRow(entity, key)
       }
     }
   }
 
+  private async readCursor(key: string): Promise<number> {
+    const stored = await this.options.store.getSyncState(key)
+    const cursor = Number(decoder.decode(stored ?? new Uint8Array()))
+    return Number.isSafeInteger(cursor) ? cursor : 0
+  }
+
   private async ingestChanges(): Promise<void> {
     const { connector, store } = this.options
-    let cursor = Number(
-      decoder.decode((await store.getSyncState(CHANGES_CURSOR)) ?? new Uint8Array()),
-    )
-    if (!Number.isSafeInteger(cursor)) cursor = 0
+    let cursor = await this.readCursor(CHANGES_CURSOR)
     for (;;) {
       const changes = await connector.changesSince(cursor, 1000)
       if (changes.length === 0) return
@@ -171,6 +290,10 @@ export class LocalSync {
         const id = `${change.table}\u0000${change.key}`
         if (seen.has(id)) continue
         seen.add(id)
+        if (change.table === GROUP_MEMBERS) {
+          await this.readGroups(change.key)
+          continue
+        }
         if (change.table === 'custom_fields') {
           for (const entity of this.options.mapping.values()) {
             if (entity.customFieldsTable && this.keyToObject.has(linkId(entity.type, change.key))) {
@@ -201,6 +324,23 @@ export class LocalSync {
     const { connector, store } = this.options
     const row = known ?? (await connector.read(entity, key))
     const objectId = this.keyToObject.get(linkId(entity.type, key))
+    if (objectId !== undefined && (await this.keptByPeer(objectId, entity.type))) {
+      // The record is the peer's (maintain: import): a local edit or delete is written
+      // over with the merged state instead of being taken in.
+      const object = await store.get(objectId)
+      const link = await this.objectLink(objectId)
+      const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+      const now = row === undefined ? undefined : snapshot(entity, row, custom)
+      const edited = now === undefined || !sameSnapshot(link?.seen, now)
+      if (object !== undefined && !object.deleted && edited) {
+        this.log.info(
+          { table: entity.table, key },
+          'local edit of a record the peer keeps (maintain: import); written over',
+        )
+        await this.writeRow(entity, key, objectId, object, { overwrite: true })
+      }
+      return
+    }
     if (row === undefined) {
       this.problems.delete(problemId(entity, key))
       this.matches.remove(entity.type, key)
@@ -300,19 +440,17 @@ export class LocalSync {
 
   private async projectChanges(): Promise<void> {
     const { store } = this.options
-    let cursor = Number(
-      decoder.decode((await store.getSyncState(PROJECTED_CURSOR)) ?? new Uint8Array()),
-    )
-    if (!Number.isSafeInteger(cursor)) cursor = 0
+    let cursor = await this.readCursor(PROJECTED_CURSOR)
     for (;;) {
       const entries = await store.readFeed(cursor, 1000)
       if (entries.length === 0) return
-      const objects = [...new Set(entries.map((entry) => entry.object))]
-      for (const id of objects) {
+      for (const [id, from] of latestSenders(entries)) {
         try {
-          await this.projectObject(id)
+          await this.execute(await this.decide(id, from))
         } catch (error) {
-          // One object the local system refuses must not hold up all the others.
+          // One object the local system refuses must not hold up all the others; it is
+          // tried again at housekeeping (or at its next change).
+          await store.putSyncState(`${RETRY_PREFIX}${id}`, encoder.encode(from ?? ''))
           this.log.error(
             { object: id, err: error },
             'could not write the object into the local system',
@@ -324,61 +462,109 @@ export class LocalSync {
     }
   }
 
-  private async projectObject(id: ObjectId): Promise<void> {
-    const { connector, store } = this.options
+  /**
+   * What projecting the object's latest change (made here, or sent by `from`) does to the
+   * local system, decided by the sending peer's actions. Reads only: `plan` shows these
+   * without writing, and `execute` carries them out.
+   */
+  private async decide(id: ObjectId, from: InstanceId | undefined): Promise<Projection> {
+    const { store } = this.options
     const object = await store.get(id)
-    if (object === undefined) return
-    const entity = this.options.mapping.get(object.type)
-    if (entity === undefined) return
+    const entity = object === undefined ? undefined : this.options.mapping.get(object.type)
+    if (object === undefined || entity === undefined) return { kind: 'none', id }
+    const actions = actionsFor(this.actionsByPeer, from, object.type)
     const link = await this.objectLink(id)
+    const base = { id, entity, object, from }
     if (object.deleted) {
-      if (link === undefined) return
-      // The default delete action: archive where the table can say so, else delete.
-      if (entity.fields.some((mapped) => mapped.field === 'archived')) {
-        await this.writeRow(entity, link.key, id, {
-          ...object,
-          fields: { ...object.fields, archived: true },
-        })
-      } else {
-        await connector.remove(entity, link.key)
-        await this.saveLink(entity.type, link.key, id, undefined)
+      if (link === undefined) return { kind: 'none', id }
+      // Deleted here (the row is gone already), or a delete arriving for a row that is.
+      const row = await this.options.connector.read(entity, link.key)
+      if (row === undefined) return { kind: 'none', id }
+      if (actions.delete === 'delete') return { ...base, kind: 'delete', key: link.key }
+      if (actions.delete === 'leave-group') {
+        const named = this.shareGroups(from, object.type)
+        const groups = [...(this.groupsByKey.get(link.key) ?? [])].filter((g) => named.has(g))
+        return groups.length === 0
+          ? { kind: 'none', id }
+          : { ...base, kind: 'leave-group', key: link.key, groups }
       }
-      return
+      if (!entity.fields.some((mapped) => mapped.field === 'archived')) {
+        return { ...base, kind: 'skip', key: link.key, reason: `${entity.table} can not archive` }
+      }
+      return { ...base, kind: 'archive', key: link.key }
     }
     if (link !== undefined) {
-      await this.writeRow(entity, link.key, id, object)
-      return
+      if (from !== undefined && actions.maintain === 'export') {
+        return { ...base, kind: 'skip', key: link.key, reason: 'maintain: export' }
+      }
+      return { ...base, kind: 'update', key: link.key }
     }
+    if ((await store.getSyncState(`${MERGED_PREFIX}${id}`)) !== undefined) {
+      return { kind: 'none', id }
+    }
+    if (from !== undefined && actions.create === 'export') {
+      return { ...base, kind: 'skip', key: undefined, reason: 'create: export' }
+    }
+    if (from === undefined || actions.create === 'import') return { ...base, kind: 'import' }
     // New here: is it a record the local system already has (from before pairing)?
     const candidates = this.matches.find(object.type, object.fields).filter((candidate) => {
       const linked = this.keyToObject.get(linkId(object.type, candidate.key))
       return linked !== undefined && linked !== id
     })
+    if (candidates.length === 0) return { ...base, kind: 'import' }
     // A record already unified with one arriving object is not unified with another: two
     // objects that are distinct elsewhere would become one. A person decides instead.
-    const alreadyUnified = await Promise.all(
-      candidates.map(
-        async (candidate) =>
-          (await this.options.store.getSyncState(
-            `local/unified/${this.keyToObject.get(linkId(object.type, candidate.key))!}`,
-          )) !== undefined,
-      ),
-    )
-    if (candidates.length === 0) {
-      await this.writeRow(entity, id, id, object)
-    } else if (candidates.length === 1 && !alreadyUnified[0]) {
-      await this.unify(entity, id, candidates[0]!.key)
-    } else {
-      await this.options.store.putSyncState(
-        `local/review/${id}`,
-        encoder.encode(
-          JSON.stringify({ type: object.type, candidates: candidates.map((c) => c.key) }),
-        ),
-      )
-      this.log.info(
-        { object: id, candidates: candidates.length },
-        'several local records match; waiting for review',
-      )
+    const unified =
+      candidates.length === 1 &&
+      (await store.getSyncState(
+        `local/unified/${this.keyToObject.get(linkId(object.type, candidates[0]!.key))!}`,
+      )) !== undefined
+    if (candidates.length === 1 && !unified) {
+      return { ...base, kind: 'link', key: candidates[0]!.key }
+    }
+    return { ...base, kind: 'review', candidates: candidates.map((candidate) => candidate.key) }
+  }
+
+  private async execute(projection: Projection): Promise<void> {
+    const { connector, store } = this.options
+    if (projection.kind === 'none') return
+    const { id, entity, object, from } = projection
+    switch (projection.kind) {
+      case 'update':
+        return this.writeRow(entity, projection.key, id, object)
+      case 'import': {
+        // A record that arrives through a peer whose share picks records by group joins
+        // the first of those groups, so that it stays in that peer's scope here.
+        const [group] = this.shareGroups(from, object.type)
+        await this.writeRow(entity, id, id, object, { origin: from })
+        if (group !== undefined) await this.changeGroups(id, { join: [group] })
+        return
+      }
+      case 'link':
+        return this.unify(entity, id, projection.key, from)
+      case 'review':
+        await store.putSyncState(
+          `local/review/${id}`,
+          encoder.encode(JSON.stringify({ type: object.type, candidates: projection.candidates })),
+        )
+        this.log.info(
+          { object: id, candidates: projection.candidates.length },
+          'several local records match; waiting for review',
+        )
+        return
+      case 'archive':
+        return this.writeRow(entity, projection.key, id, {
+          ...object,
+          fields: { ...object.fields, archived: true },
+        })
+      case 'delete':
+        await connector.remove(entity, projection.key)
+        await this.saveLink(entity.type, projection.key, id, undefined)
+        return
+      case 'leave-group':
+        return this.changeGroups(projection.key, { leave: projection.groups })
+      case 'skip':
+        this.log.debug({ object: id, from, reason: projection.reason }, 'not written here')
     }
   }
 
@@ -388,7 +574,12 @@ export class LocalSync {
    * has, delete the other and link the record to the one kept — the same choice on every
    * instance, so they converge on one object.
    */
-  private async unify(entity: EntityMapping, id: ObjectId, key: string): Promise<void> {
+  private async unify(
+    entity: EntityMapping,
+    id: ObjectId,
+    key: string,
+    origin?: InstanceId,
+  ): Promise<void> {
     const { store } = this.options
     const linked = this.keyToObject.get(linkId(entity.type, key))!
     const [kept, merged] = id < linked ? [id, linked] : [linked, id]
@@ -406,12 +597,12 @@ export class LocalSync {
     const recordLink = await this.objectLink(linked)
     await store.updateSyncState([
       [`local/object/${merged}`, undefined],
-      [`local/merged/${merged}`, encoder.encode(kept)],
+      [`${MERGED_PREFIX}${merged}`, encoder.encode(kept)],
       [`local/unified/${kept}`, encoder.encode(merged)],
       [`local/review/${id}`, undefined],
     ])
     this.objectToKey.delete(merged)
-    await this.saveLink(entity.type, key, kept, recordLink?.seen)
+    await this.saveLink(entity.type, key, kept, recordLink?.seen, origin)
     if (!drop.deleted) await store.delete(merged)
     this.log.info(
       { kept, merged, table: entity.table, key },
@@ -466,18 +657,23 @@ export class LocalSync {
     }
   }
 
+  /**
+   * Writes the object into the record `key`. A record someone changed since the daemon
+   * last saw it is taken in first, unless `overwrite` (the record is read-only here).
+   */
   private async writeRow(
     entity: EntityMapping,
     key: string,
     id: ObjectId,
     object: StoredObject,
+    options: { origin?: InstanceId | undefined; overwrite?: boolean } = {},
   ): Promise<void> {
     const { connector } = this.options
-    const refs = this.resolver()
     const before = await connector.read(entity, key)
     const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
     const link = await this.objectLink(id)
     if (
+      options.overwrite !== true &&
       before !== undefined &&
       link !== undefined &&
       !sameSnapshot(link.seen, snapshot(entity, before, beforeCustom))
@@ -488,6 +684,29 @@ export class LocalSync {
       await this.ingestRow(entity, key, before)
       return
     }
+    const { row, custom, unchanged } = this.localForm(entity, object, before, beforeCustom)
+    if (!unchanged) await connector.write(entity, key, row, custom)
+    this.matches.put({ type: entity.type, key, fields: object.fields })
+    // The row as it reads back: that is what its change-log entry will show.
+    const after = unchanged ? before : await connector.read(entity, key)
+    const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    await this.saveLink(
+      entity.type,
+      key,
+      id,
+      after === undefined ? undefined : snapshot(entity, after, afterCustom),
+      options.origin,
+    )
+  }
+
+  /** The object as the record's columns and custom fields, and whether the record says so. */
+  private localForm(
+    entity: EntityMapping,
+    object: StoredObject,
+    before: LocalRow | undefined,
+    beforeCustom: CustomValues | undefined,
+  ): { row: LocalRow; custom: CustomValues | undefined; unchanged: boolean } {
+    const refs = this.resolver()
     const row: LocalRow = {}
     for (const mapped of entity.fields) {
       const value = writeField(mapped, object.fields[mapped.field], refs)
@@ -513,18 +732,8 @@ export class LocalSync {
       before !== undefined &&
       Object.keys(row).every((column) => sameLocal(before[column], row[column])) &&
       (custom === undefined ||
-        JSON.stringify(sorted(beforeCustom!)) === JSON.stringify(sorted(custom)))
-    if (!unchanged) await connector.write(entity, key, row, custom)
-    this.matches.put({ type: entity.type, key, fields: object.fields })
-    // The row as it reads back: that is what its change-log entry will show.
-    const after = unchanged ? before : await connector.read(entity, key)
-    const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
-    await this.saveLink(
-      entity.type,
-      key,
-      id,
-      after === undefined ? undefined : snapshot(entity, after, afterCustom),
-    )
+        JSON.stringify(sorted(beforeCustom ?? {})) === JSON.stringify(sorted(custom)))
+    return { row, custom, unchanged }
   }
 
   // ── links ──────────────────────────────────────────────────────────────────────────
@@ -566,13 +775,92 @@ export class LocalSync {
     key: string,
     id: ObjectId,
     seen: RowSnapshot | undefined,
+    /** The peer whose object this record became (kept from the first time on). */
+    origin?: InstanceId,
   ): Promise<void> {
     this.keyToObject.set(linkId(type, key), id)
     this.objectToKey.set(id, key)
     await this.options.store.updateSyncState([
       [`local/link/${type}/${key}`, encoder.encode(id)],
       [`local/object/${id}`, encoder.encode(JSON.stringify({ key, seen } satisfies ObjectLink))],
+      ...(origin === undefined
+        ? []
+        : [[`${ORIGIN_PREFIX}${id}`, encoder.encode(origin)] as [string, Uint8Array]]),
     ])
+  }
+
+  /** Whether the object's record is read-only here: its origin peer's maintain is import. */
+  private async keptByPeer(id: ObjectId, type: ObjectType): Promise<boolean> {
+    const origin = await this.originOf(id)
+    return (
+      origin !== undefined && actionsFor(this.actionsByPeer, origin, type).maintain === 'import'
+    )
+  }
+
+  /** The peer whose object became the record, if any (read when actions may need it). */
+  private async originOf(id: ObjectId, always = false): Promise<InstanceId | undefined> {
+    if (this.actionsByPeer.size === 0 && !always) return undefined
+    const stored = await this.options.store.getSyncState(`${ORIGIN_PREFIX}${id}`)
+    return stored === undefined ? undefined : (decoder.decode(stored) as InstanceId)
+  }
+
+  // ── groups ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Reads all group membership. At start nothing is touched (changes made while the
+   * daemon was stopped are in the change log); at housekeeping, differences are.
+   */
+  private async loadGroups(touch: boolean): Promise<void> {
+    const loaded = new Map<string, Set<string>>()
+    for await (const { group, key } of this.options.connector.groupMembers()) {
+      const groups = loaded.get(key) ?? new Set<string>()
+      groups.add(group)
+      loaded.set(key, groups)
+    }
+    if (!touch) {
+      this.groupsByKey.clear()
+      for (const [key, groups] of loaded) this.groupsByKey.set(key, groups)
+      return
+    }
+    for (const key of new Set([...this.groupsByKey.keys(), ...loaded.keys()])) {
+      await this.setGroups(key, loaded.get(key) ?? new Set())
+    }
+  }
+
+  /** Reads one record's groups again (its membership changed). */
+  private async readGroups(key: string): Promise<void> {
+    await this.setGroups(key, new Set(await this.options.connector.groupsOf(key)))
+  }
+
+  private async changeGroups(
+    key: string,
+    change: { join?: readonly string[]; leave?: readonly string[] },
+  ): Promise<void> {
+    await this.options.connector.changeGroups(key, change)
+    await this.readGroups(key)
+  }
+
+  /**
+   * Records a record's membership; when it changed, the object is touched in the feed so
+   * that the sync engine weighs it against each peer's scope again (and sends it, or
+   * announces it as left) — also to peers that are offline now, when they come back.
+   */
+  private async setGroups(key: string, groups: Set<string>): Promise<void> {
+    const before = this.groupsByKey.get(key) ?? NO_GROUPS
+    if (groups.size === 0) this.groupsByKey.delete(key)
+    else this.groupsByKey.set(key, groups)
+    const same = before.size === groups.size && [...groups].every((group) => before.has(group))
+    if (same) return
+    for (const type of this.options.mapping.keys()) {
+      const id = this.keyToObject.get(linkId(type, key))
+      if (id !== undefined) await this.options.store.touch(id)
+    }
+  }
+
+  /** The groups the peer's share names for the type (its `groups` rule), in order. */
+  private shareGroups(peer: InstanceId | undefined, type: ObjectType): ReadonlySet<string> {
+    if (peer === undefined) return NO_GROUPS
+    return new Set(this.options.peers?.get(peer)?.shareGroups?.[type] ?? [])
   }
 }
 
@@ -587,6 +875,35 @@ interface ReadRow {
    * ones (absent: `custom` is the whole set, and what is not in it is removed).
    */
   removedCustom?: string[]
+}
+
+const NO_GROUPS: ReadonlySet<string> = new Set()
+
+/** What projecting one object does to the local system (see `decide`). */
+type Projection =
+  | { kind: 'none'; id: ObjectId }
+  | (ProjectionBase &
+      (
+        | { kind: 'update' | 'archive' | 'delete' | 'link'; key: string }
+        | { kind: 'import' }
+        | { kind: 'review'; candidates: string[] }
+        | { kind: 'leave-group'; key: string; groups: string[] }
+        | { kind: 'skip'; key: string | undefined; reason: string }
+      ))
+
+interface ProjectionBase {
+  id: ObjectId
+  entity: EntityMapping
+  object: StoredObject
+  /** The peer whose change this is; undefined: this instance's own. */
+  from: InstanceId | undefined
+}
+
+/** Each object in the entries once, with the peer that sent its latest entry. */
+function latestSenders(entries: readonly FeedEntry[]): Map<ObjectId, InstanceId | undefined> {
+  const senders = new Map<ObjectId, InstanceId | undefined>()
+  for (const entry of entries) senders.set(entry.object, entry.from)
+  return senders
 }
 
 function linkId(type: ObjectType, key: string): string {

@@ -1,12 +1,19 @@
 // A local system in memory, for fast unit tests. It passes the same conformance suite
 // as the SQLite connector; `edit` plays "another program writing to the tables".
-import type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+import {
+  GROUP_MEMBERS,
+  type Connector,
+  type CustomValues,
+  type LocalChange,
+  type LocalRow,
+} from './connector.ts'
 import type { EntityMapping } from './mapping.ts'
 
 export class MemoryConnector implements Connector {
   readonly description = 'memory local system'
   private readonly tables = new Map<string, Map<string, LocalRow>>()
   private readonly custom = new Map<string, CustomValues>()
+  private readonly groups = new Map<string, Set<string>>()
   private changes: LocalChange[] = []
   private seq = 0
 
@@ -69,6 +76,29 @@ export class MemoryConnector implements Connector {
     this.table(entity.table).delete(key)
     this.custom.delete(key)
     this.record(entity.table, key)
+    return Promise.resolve()
+  }
+
+  async *groupMembers(): AsyncIterable<{ group: string; key: string }> {
+    for (const [key, groups] of [...this.groups]) {
+      for (const group of [...groups]) yield await Promise.resolve({ group, key })
+    }
+  }
+
+  groupsOf(key: string): Promise<string[]> {
+    return Promise.resolve([...(this.groups.get(key) ?? [])].sort())
+  }
+
+  changeGroups(
+    key: string,
+    change: { join?: readonly string[]; leave?: readonly string[] },
+  ): Promise<void> {
+    const groups = this.groups.get(key) ?? new Set<string>()
+    for (const group of change.join ?? []) groups.add(group)
+    for (const group of change.leave ?? []) groups.delete(group)
+    if (groups.size === 0) this.groups.delete(key)
+    else this.groups.set(key, groups)
+    this.record(GROUP_MEMBERS, key)
     return Promise.resolve()
   }
 

@@ -5,7 +5,13 @@
 // short, and the connection is the daemon's own.
 import Database from 'better-sqlite3'
 import { ObjectSyncError } from '../errors.ts'
-import type { Connector, CustomValues, LocalChange, LocalRow } from './connector.ts'
+import {
+  GROUP_MEMBERS,
+  type Connector,
+  type CustomValues,
+  type LocalChange,
+  type LocalRow,
+} from './connector.ts'
 import type { EntityMapping } from './mapping.ts'
 
 /** The default schema of INTERFACE.md. */
@@ -58,6 +64,8 @@ const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 
 export class SqliteConnector implements Connector {
   private db: Database.Database | undefined
+  /** Whether the file has the default schema's group_members table. */
+  private groups = false
 
   constructor(readonly path: string) {}
 
@@ -77,6 +85,11 @@ export class SqliteConnector implements Connector {
       if (entities.some((entity) => entity.customFieldsTable)) {
         tables.push({ table: 'custom_fields', key: 'object_id' })
       }
+      this.groups =
+        db
+          .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
+          .get(GROUP_MEMBERS) !== undefined
+      if (this.groups) tables.push({ table: GROUP_MEMBERS, key: 'object_id' })
       for (const { table, key } of tables) this.installTriggers(table, key)
     })
     return Promise.resolve()
@@ -210,6 +223,61 @@ export class SqliteConnector implements Connector {
         db.prepare(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(key)
         if (entity.customFieldsTable) {
           db.prepare('DELETE FROM custom_fields WHERE object_id = ?').run(key)
+        }
+      })(),
+    )
+    return Promise.resolve()
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- better-sqlite3 reads synchronously
+  async *groupMembers(): AsyncIterable<{ group: string; key: string }> {
+    if (!this.groups) return
+    const rows = this.guard(`read ${GROUP_MEMBERS}`, () =>
+      this.open_().prepare(`SELECT group_name, object_id FROM ${GROUP_MEMBERS}`).iterate(),
+    ) as IterableIterator<{ group_name: unknown; object_id: unknown }>
+    for (const row of rows) yield { group: String(row.group_name), key: String(row.object_id) }
+  }
+
+  groupsOf(key: string): Promise<string[]> {
+    if (!this.groups) return Promise.resolve([])
+    return Promise.resolve(
+      this.guard(`read ${GROUP_MEMBERS}`, () =>
+        (
+          this.open_()
+            .prepare(
+              `SELECT group_name FROM ${GROUP_MEMBERS} WHERE object_id = ? ORDER BY group_name`,
+            )
+            .all(key) as { group_name: unknown }[]
+        ).map((row) => String(row.group_name)),
+      ),
+    )
+  }
+
+  changeGroups(
+    key: string,
+    change: { join?: readonly string[]; leave?: readonly string[] },
+  ): Promise<void> {
+    if (!this.groups) {
+      return Promise.reject(
+        new ObjectSyncError(
+          'LOCAL_SYSTEM_IO',
+          `${this.description} has no ${GROUP_MEMBERS} table to change groups in`,
+        ),
+      )
+    }
+    const db = this.open_()
+    this.guard(`write ${GROUP_MEMBERS}`, () =>
+      db.transaction(() => {
+        for (const group of change.join ?? []) {
+          db.prepare(
+            `INSERT OR IGNORE INTO ${GROUP_MEMBERS}(group_name, object_id) VALUES (?, ?)`,
+          ).run(group, key)
+        }
+        for (const group of change.leave ?? []) {
+          db.prepare(`DELETE FROM ${GROUP_MEMBERS} WHERE group_name = ? AND object_id = ?`).run(
+            group,
+            key,
+          )
         }
       })(),
     )

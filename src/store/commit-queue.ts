@@ -2,7 +2,7 @@
 // whatever arrives while a batch is being written goes into the next batch, so many
 // concurrent writers share one LevelDB write (and one fsync when sync is on). Feed
 // sequence numbers are assigned here, at commit time, so a failed batch leaves no gap.
-import type { FacetId, ObjectId, ObjectType } from '../model/index.ts'
+import type { FacetId, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
 import { FEED_PREFIX, feedKey } from './keys.ts'
 import type { StorageAdapter, StorageOp } from './storage.ts'
 
@@ -11,6 +11,8 @@ export interface FeedEntry {
   facet: FacetId
   object: ObjectId
   type: ObjectType
+  /** The peer the change arrived from; absent for this instance's own changes. */
+  from?: InstanceId
 }
 
 export type FeedDraft = Omit<FeedEntry, 'seq'>
@@ -25,7 +27,13 @@ interface Pending {
 const encoder = new TextEncoder()
 
 export function encodeFeedValue(draft: FeedDraft): Uint8Array {
-  return encoder.encode(JSON.stringify({ t: draft.type, f: draft.facet }))
+  return encoder.encode(
+    JSON.stringify(
+      draft.from === undefined
+        ? { t: draft.type, f: draft.facet }
+        : { t: draft.type, f: draft.facet, p: draft.from },
+    ),
+  )
 }
 
 export { FEED_PREFIX }

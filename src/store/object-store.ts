@@ -404,6 +404,21 @@ export class ObjectStore {
     })
   }
 
+  /**
+   * Appends a feed entry for the object's core without changing it: what reads the feed
+   * looks at the object again. A change outside the object that alters who may see it
+   * (the local system's group membership) goes through the feed this way, so a peer that
+   * is offline meanwhile still hears of it when it resumes from its cursor.
+   */
+  async touch(id: ObjectId): Promise<void> {
+    const commits = this.openCommits()
+    await this.locks.run(id, async () => {
+      const loaded = await this.load(id)
+      if (loaded === undefined) return
+      await commits.submit([], [{ facet: facetId(id, CORE_FACET), object: id, type: loaded.type }])
+    })
+  }
+
   async list(type: ObjectType, options: ListOptions = {}): Promise<ObjectPage> {
     this.openCommits()
     const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
@@ -453,8 +468,10 @@ export class ObjectStore {
   async applyRemoteChanges(
     facet: FacetId,
     changes: readonly Uint8Array[],
+    /** The peer they came from, kept in the feed (absent: this instance). */
+    from?: InstanceId,
   ): Promise<AppliedChanges> {
-    return this.applyRemote(facet, 'changes', (base) => {
+    return this.applyRemote(facet, 'changes', from, (base) => {
       const start = base ?? A.init<never>({ actor: this.actor })
       try {
         return A.applyChanges(start, [...changes])[0]
@@ -470,8 +487,18 @@ export class ObjectStore {
    * first sync. A facet new here is stored as received, once it has loaded and passed
    * the same checks as remote changes; one that exists gets only what it lacked.
    */
-  async applyRemoteDocument(facet: FacetId, bytes: Uint8Array): Promise<AppliedChanges> {
-    return this.applyRemote(facet, 'document', (base) => this.integrateDocument(base, bytes), bytes)
+  async applyRemoteDocument(
+    facet: FacetId,
+    bytes: Uint8Array,
+    from?: InstanceId,
+  ): Promise<AppliedChanges> {
+    return this.applyRemote(
+      facet,
+      'document',
+      from,
+      (base) => this.integrateDocument(base, bytes),
+      bytes,
+    )
   }
 
   private integrateDocument(base: Doc | undefined, bytes: Uint8Array): Doc {
@@ -514,6 +541,7 @@ export class ObjectStore {
   private async applyRemote(
     facet: FacetId,
     what: 'changes' | 'document',
+    from: InstanceId | undefined,
     integrate: (base: Doc | undefined) => Doc,
     storeAsReceived?: Uint8Array,
   ): Promise<AppliedChanges> {
@@ -523,7 +551,7 @@ export class ObjectStore {
       throw new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
     }
     return this.locks.run(parsed.object, () =>
-      this.applyRemoteLocked(commits, facet, what, integrate, storeAsReceived),
+      this.applyRemoteLocked(commits, facet, what, integrate, storeAsReceived, undefined, from),
     )
   }
 
@@ -535,6 +563,7 @@ export class ObjectStore {
     integrate: (base: Doc | undefined) => Doc,
     storeAsReceived?: Uint8Array,
     accepts?: Accepts,
+    from?: InstanceId,
   ): Promise<AppliedChanges> {
     const { object, facet: name } = parseFacetId(facet)!
     const loaded = await this.load(object)
@@ -594,7 +623,7 @@ export class ObjectStore {
       if (name === CORE_FACET && deleteConflict(content) !== undefined) {
         inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
       }
-      await this.commitNewObject(commits, object, type, name, next, storeAsReceived, inbox)
+      await this.commitNewObject(commits, object, type, name, next, storeAsReceived, inbox, from)
       return result
     }
     if (
@@ -609,6 +638,7 @@ export class ObjectStore {
     await this.commitChanges(commits, object, loaded, new Map([[name, next]]), {
       appended: new Map([[name, A.getChangesSince(next, before)]]),
       extraOps: inbox,
+      from,
     })
     return result
   }
@@ -624,6 +654,8 @@ export class ObjectStore {
     items: readonly (readonly [FacetId, Uint8Array])[],
     /** Which facets the sender may give us (its scope); others are refused. */
     accepts?: Accepts,
+    /** The peer they came from, kept in the feed (absent: this instance). */
+    from?: InstanceId,
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.openCommits()
     const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
@@ -656,6 +688,7 @@ export class ObjectStore {
                 (base) => this.integrateDocument(base, bytes),
                 bytes,
                 accepts,
+                from,
               )
             if (read === undefined) return await this.locks.run(parseFacetId(facet)!.object, merge)
             if (accepts !== undefined && !accepts(read.content.type, read.facet)) {
@@ -682,6 +715,8 @@ export class ObjectStore {
                 read.facet,
                 undefined,
                 bytes,
+                [],
+                from,
               )
               return {
                 facet,
@@ -714,6 +749,7 @@ export class ObjectStore {
     doc: Doc | undefined,
     storeAsReceived: Uint8Array | undefined,
     extraOps: readonly StorageOp[] = [],
+    from?: InstanceId,
   ): Promise<void> {
     try {
       await commits.submit(
@@ -722,7 +758,7 @@ export class ObjectStore {
           { type: 'put', key: typeIndexKey(type, object), value: EMPTY },
           { type: 'put', key: snapshotKey(object, facet), value: storeAsReceived ?? A.save(doc!) },
         ],
-        [{ facet: facetId(object, facet), object, type }],
+        [{ facet: facetId(object, facet), object, type, ...(from === undefined ? {} : { from }) }],
       )
       // A batch that looked this object up before it existed must not create it twice.
       if (this.prefetches > 0) this.createdDuringPrefetch.add(object)
@@ -972,8 +1008,19 @@ export class ObjectStore {
       lt: prefixEnd(FEED_PREFIX),
       limit,
     })) {
-      const { t, f } = JSON.parse(decoder.decode(value)) as { t: ObjectType; f: FacetId }
-      entries.push({ seq: feedSeq(key), facet: f, object: parseFacetId(f)!.object, type: t })
+      const { t, f, p } = JSON.parse(decoder.decode(value)) as {
+        t: ObjectType
+        f: FacetId
+        p?: InstanceId
+      }
+      const entry: FeedEntry = {
+        seq: feedSeq(key),
+        facet: f,
+        object: parseFacetId(f)!.object,
+        type: t,
+      }
+      if (p !== undefined) entry.from = p
+      entries.push(entry)
     }
     return entries
   }
@@ -1094,7 +1141,11 @@ export class ObjectStore {
     id: ObjectId,
     loaded: LoadedObject,
     changed: Map<FacetName, Doc>,
-    remote: { appended?: Map<FacetName, Uint8Array[]>; extraOps?: StorageOp[] } = {},
+    remote: {
+      appended?: Map<FacetName, Uint8Array[]>
+      extraOps?: StorageOp[]
+      from?: InstanceId | undefined
+    } = {},
   ): Promise<void> {
     if (changed.size === 0) return
     const ops: StorageOp[] = [...(remote.extraOps ?? [])]
@@ -1122,7 +1173,12 @@ export class ObjectStore {
         })
         states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
       }
-      feed.push({ facet: facetId(id, facet), object: id, type: loaded.type })
+      feed.push({
+        facet: facetId(id, facet),
+        object: id,
+        type: loaded.type,
+        ...(remote.from === undefined ? {} : { from: remote.from }),
+      })
     }
     try {
       await commits.submit(ops, feed)

@@ -255,7 +255,8 @@ export class PeerSession {
           const arriving = arrivingCores.get(parsed.object)
           const fields =
             here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
-          verdict = filter === undefined || (fields !== undefined && filter(fields))
+          verdict =
+            filter === undefined || (fields !== undefined && filter(fields, parsed.object, 'in'))
         }
         verdicts.set(parsed.object, verdict)
       }
@@ -277,6 +278,7 @@ export class PeerSession {
     const outcomes = await store.applyRemoteDocuments(
       items.filter((_, index) => admitted[index]),
       (type, facet) => scope.allows(type, facet),
+      this.peer,
     )
     for (const [index, item] of items.entries()) {
       if (admitted[index]) continue
@@ -490,7 +492,7 @@ export class PeerSession {
       if (admitted === undefined) {
         const core = await store.getFacetBytes(facetId(entry.object, CORE_FACET))
         const content = core === undefined ? undefined : readFacetBytes(core)
-        admitted = content !== undefined && filter(content.fields)
+        admitted = content !== undefined && filter(content.fields, entry.object, 'out')
         admittedByObject.set(entry.object, admitted)
         const key = sharedKey(this.peer, entry.object)
         const mark = await store.getSyncState(key)
@@ -529,7 +531,10 @@ export class PeerSession {
         const parsed = parseFacetId(facet)
         if (parsed?.facet !== CORE_FACET) continue
         const content = readFacetBytes(bytes)
-        admitted.set(parsed.object, content !== undefined && filter(content.fields))
+        admitted.set(
+          parsed.object,
+          content !== undefined && filter(content.fields, parsed.object, 'out'),
+        )
       }
       const marks = [...admitted]
         .filter(([, inScope]) => inScope)

@@ -3,13 +3,17 @@
 // custom-field group (each group is its own facet, so a withheld group's history never
 // leaves the instance). Parsed from the peer's `share` in peers.json. An object is in
 // scope when its type is shared and, if the type lists object rules, it matches any of
-// them. `groups` (the local system's selections) needs the local system and is not
-// applied yet: alone it withholds the type, beside other rules it adds nothing.
+// them. `groups` (the local system's static selections) reads the local system's group
+// membership: an object goes out while its local record is in one of the groups; one
+// arriving from the peer that has no local record yet may come in (it joins the group
+// when it is written here). Without a local system a `groups` rule can't be read: alone
+// it withholds the type, beside other rules it adds nothing.
 import {
   CORE_FACET,
   OBJECT_TYPES,
   isObjectType,
   type FacetName,
+  type ObjectId,
   type ObjectType,
 } from '../model/index.ts'
 
@@ -27,7 +31,18 @@ export interface PeerScope {
   allows(type: ObjectType, facet: FacetName): boolean
 }
 
-export type ObjectFilter = (fields: Readonly<Record<string, unknown>>) => boolean
+/**
+ * Whether the object is in scope: going out to the peer (`out`), or coming in from it
+ * (`in`, where an object with no local record passes a `groups` rule).
+ */
+export type ObjectFilter = (
+  fields: Readonly<Record<string, unknown>>,
+  id: ObjectId,
+  direction: 'in' | 'out',
+) => boolean
+
+/** The groups of an object's local record; undefined when it has none. */
+export type GroupsOf = (id: ObjectId) => ReadonlySet<string> | undefined
 
 /** The object rules each type takes, and the field of the object each one reads. */
 const OBJECT_RULES: Record<ObjectType, Record<string, RuleField>> = {
@@ -52,12 +67,17 @@ export interface ParsedScope {
   warnings: string[]
 }
 
-export function scopeFromShare(share: unknown, where: string): ParsedScope {
+export function scopeFromShare(
+  share: unknown,
+  where: string,
+  /** The local system's group membership; without it `groups` rules can't be applied. */
+  groupsOf?: GroupsOf,
+): ParsedScope {
   const warnings: string[] = []
   const shares = new Map<ObjectType, TypeShare>()
   if (typeof share !== 'object' || share === null) {
     warnings.push(`${where}.share: expected an object naming the shared types; sharing nothing`)
-    return { scope: makeScope(shares), warnings }
+    return { scope: makeScope(shares, groupsOf), warnings }
   }
   for (const [type, rules] of Object.entries(share)) {
     if (!isObjectType(type)) {
@@ -71,7 +91,7 @@ export function scopeFromShare(share: unknown, where: string): ParsedScope {
       string,
       unknown
     >
-    const parsed = parseRules(type, ruleSet, at, warnings)
+    const parsed = parseRules(type, ruleSet, at, warnings, groupsOf !== undefined)
     if (parsed === undefined) continue
     const custom = ruleSet.custom
     let groups: TypeShare['groups'] = 'all'
@@ -85,7 +105,7 @@ export function scopeFromShare(share: unknown, where: string): ParsedScope {
     }
     shares.set(type, { groups, rules: parsed })
   }
-  return { scope: makeScope(shares), warnings }
+  return { scope: makeScope(shares, groupsOf), warnings }
 }
 
 /** The type's object rules, or undefined when the type can't be shared as written. */
@@ -94,6 +114,7 @@ function parseRules(
   ruleSet: Record<string, unknown>,
   at: string,
   warnings: string[],
+  groupsReadable: boolean,
 ): TypeShare['rules'] | undefined {
   const rules: TypeShare['rules'] = []
   let withheld = false
@@ -119,7 +140,7 @@ function parseRules(
     } else if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
       warnings.push(`${at}.${name}: expected a list of names; ${type} is not shared with this peer`)
       withheld = true
-    } else if (field === 'groups') {
+    } else if (field === 'groups' && !groupsReadable) {
       groupsOnly = true
     } else {
       rules.push([field, new Set(value)])
@@ -129,21 +150,28 @@ function parseRules(
   if (groupsOnly) {
     if (rules.length === 0) {
       warnings.push(
-        `${at}.groups: group rules need the local system and are not applied yet; ${type} is not shared with this peer`,
+        `${at}.groups: group rules need the local system, and there is none; ${type} is not shared with this peer`,
       )
       return undefined
     }
     warnings.push(
-      `${at}.groups: group rules need the local system and are not applied yet; only the other rules share ${type} objects`,
+      `${at}.groups: group rules need the local system, and there is none; only the other rules share ${type} objects`,
     )
   }
   // `favourites: false` alone is no rule at all: every object is shared.
   return rules
 }
 
-function matches(rules: TypeShare['rules']): ObjectFilter {
-  return (fields) =>
+function matches(rules: TypeShare['rules'], groupsOf: GroupsOf | undefined): ObjectFilter {
+  return (fields, id, direction) =>
     rules.some(([field, wanted]) => {
+      if (field === 'groups') {
+        if (wanted === true || groupsOf === undefined) return false
+        const groups = groupsOf(id)
+        if (groups === undefined) return direction === 'in'
+        for (const group of groups) if (wanted.has(group)) return true
+        return false
+      }
       const value = fields[field]
       if (wanted === true) return value === true
       if (typeof value === 'string') return wanted.has(value)
@@ -153,12 +181,12 @@ function matches(rules: TypeShare['rules']): ObjectFilter {
     })
 }
 
-function makeScope(shares: Map<ObjectType, TypeShare>): PeerScope {
+function makeScope(shares: Map<ObjectType, TypeShare>, groupsOf?: GroupsOf): PeerScope {
   const types = OBJECT_TYPES.filter((type) => shares.has(type))
   const filters = new Map(
     [...shares]
       .filter(([, share]) => share.rules.length > 0)
-      .map(([type, share]) => [type, matches(share.rules)] as const),
+      .map(([type, share]) => [type, matches(share.rules, groupsOf)] as const),
   )
   return {
     everything:

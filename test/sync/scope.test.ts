@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { FacetName } from '../../src/model/index.ts'
+import type { FacetName, ObjectId } from '../../src/model/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
 
 const facet = (name: string) => name as FacetName
+const ID = '0000000000000000000000a' as ObjectId
 
 describe('scope from share', () => {
   it('shares the listed types, and custom groups as listed (absent: all, []: none)', () => {
@@ -41,15 +42,15 @@ describe('scope from share', () => {
     expect(warnings).toEqual([])
     expect(scope.everything).toBe(false)
     const person = scope.objectFilter('person')!
-    expect(person({ roles: ['donor', 'partner'] })).toBe(true)
-    expect(person({ roles: ['donor'], favourite: true })).toBe(true)
-    expect(person({ roles: ['donor'], favourite: false })).toBe(false)
-    expect(person({})).toBe(false)
-    expect(scope.objectFilter('organization')!({ categories: ['partner'] })).toBe(true)
-    expect(scope.objectFilter('organization')!({ categories: 'partner' })).toBe(true)
-    expect(scope.objectFilter('transaction')!({ type: 'donation' })).toBe(true)
-    expect(scope.objectFilter('transaction')!({ type: 'payment' })).toBe(false)
-    expect(scope.objectFilter('file')!({ kind: 'resume' })).toBe(true)
+    expect(person({ roles: ['donor', 'partner'] }, ID, 'out')).toBe(true)
+    expect(person({ roles: ['donor'], favourite: true }, ID, 'out')).toBe(true)
+    expect(person({ roles: ['donor'], favourite: false }, ID, 'out')).toBe(false)
+    expect(person({}, ID, 'out')).toBe(false)
+    expect(scope.objectFilter('organization')!({ categories: ['partner'] }, ID, 'out')).toBe(true)
+    expect(scope.objectFilter('organization')!({ categories: 'partner' }, ID, 'out')).toBe(true)
+    expect(scope.objectFilter('transaction')!({ type: 'donation' }, ID, 'out')).toBe(true)
+    expect(scope.objectFilter('transaction')!({ type: 'payment' }, ID, 'out')).toBe(false)
+    expect(scope.objectFilter('file')!({ kind: 'resume' }, ID, 'out')).toBe(true)
     // No rules (or only `favourites: false`): every object of the type.
     const whole = scopeFromShare({ person: { favourites: false } }, 'p').scope
     expect(whole.objectFilter('person')).toBeUndefined()
@@ -71,17 +72,44 @@ describe('scope from share', () => {
       'peers[2]',
     )
     expect(scope.types).toEqual(['organization'])
-    expect(scope.objectFilter('organization')!({ categories: ['partner'] })).toBe(true)
+    expect(scope.objectFilter('organization')!({ categories: ['partner'] }, ID, 'out')).toBe(true)
     expect(scope.allows('organization', facet('custom:x'))).toBe(false)
     expect(warnings).toEqual([
-      'peers[2].share.person.groups: group rules need the local system and are not applied yet; person is not shared with this peer',
-      'peers[2].share.organization.groups: group rules need the local system and are not applied yet; only the other rules share organization objects',
+      'peers[2].share.person.groups: group rules need the local system, and there is none; person is not shared with this peer',
+      'peers[2].share.organization.groups: group rules need the local system, and there is none; only the other rules share organization objects',
       'peers[2].share.organization.custom: expected a list of custom-field group names; sharing no custom fields',
       'peers[2].share.transaction.kinds: not a rule for transaction (it takes types, custom); transaction is not shared with this peer',
       'peers[2].share.file.kinds: expected a list of names; file is not shared with this peer',
       'peers[2].share.planet: not an object type (person, organization, transaction, file); ignored',
     ])
     expect(scopeFromShare(undefined, 'peers[3]').scope.types).toEqual([])
+  })
+})
+
+describe('group rules', () => {
+  it("read the local system's membership: out while the record is in a group, in while it has none", () => {
+    const [inGroup, elsewhere, noRecord] = ['a', 'b', 'c'].map(
+      (letter) => letter.padStart(23, '0') as ObjectId,
+    )
+    const members = new Map<ObjectId, ReadonlySet<string>>([
+      [inGroup!, new Set(['Partners'])],
+      [elsewhere!, new Set(['Board'])],
+    ])
+    const { scope, warnings } = scopeFromShare(
+      { person: { groups: ['Partners'], roles: ['partner'] } },
+      'peers[0]',
+      (id) => members.get(id),
+    )
+    expect(warnings).toEqual([])
+    const person = scope.objectFilter('person')!
+    expect(person({}, inGroup!, 'out')).toBe(true)
+    expect(person({}, elsewhere!, 'out')).toBe(false)
+    expect(person({ roles: ['partner'] }, elsewhere!, 'out')).toBe(true)
+    // No local record: nothing of ours to share; arriving, it may come in and join.
+    expect(person({}, noRecord!, 'out')).toBe(false)
+    expect(person({}, noRecord!, 'in')).toBe(true)
+    expect(person({}, elsewhere!, 'in')).toBe(false)
+    expect(scope.key).toContain('Partners')
   })
 })
 
@@ -93,9 +121,9 @@ describe('peers.example.json', () => {
     const { scope, warnings } = scopeFromShare(example.peers[0]!.share, 'peers[0]')
     expect(scope.types).toEqual(['person', 'organization', 'transaction', 'file'])
     expect(warnings).toEqual([
-      'peers[0].share.person.groups: group rules need the local system and are not applied yet; only the other rules share person objects',
+      'peers[0].share.person.groups: group rules need the local system, and there is none; only the other rules share person objects',
     ])
-    expect(scope.objectFilter('person')!({ roles: ['partner'] })).toBe(true)
+    expect(scope.objectFilter('person')!({ roles: ['partner'] }, ID, 'out')).toBe(true)
     expect(scope.allows('person', facet('custom:partner-fields'))).toBe(true)
     expect(scope.allows('person', facet('custom:other'))).toBe(false)
   })
