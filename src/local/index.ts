@@ -31,4 +31,10 @@ export {
 } from './mapping.ts'
 export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
 export { MemoryConnector } from './memory-connector.ts'
-export { LocalSync, type BadRow, type LocalSyncOptions } from './local-sync.ts'
+export {
+  DEFAULT_HOUSEKEEPING_MS,
+  LocalSync,
+  type BadRow,
+  type LocalPeerSettings,
+  type LocalSyncOptions,
+} from './local-sync.ts'

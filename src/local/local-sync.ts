@@ -899,10 +899,13 @@ interface ProjectionBase {
   from: InstanceId | undefined
 }
 
-/** Each object in the entries once, with the peer that sent its latest entry. */
+/**
+ * Each object changed in the entries once, with the peer that sent its latest change.
+ * Touches change nothing here (they are for the sync engine's scope).
+ */
 function latestSenders(entries: readonly FeedEntry[]): Map<ObjectId, InstanceId | undefined> {
   const senders = new Map<ObjectId, InstanceId | undefined>()
-  for (const entry of entries) senders.set(entry.object, entry.from)
+  for (const entry of entries) if (entry.touch !== true) senders.set(entry.object, entry.from)
   return senders
 }
 

@@ -13,6 +13,8 @@ export interface FeedEntry {
   type: ObjectType
   /** The peer the change arrived from; absent for this instance's own changes. */
   from?: InstanceId
+  /** Nothing changed: the object is to be looked at again (see ObjectStore.touch). */
+  touch?: true
 }
 
 export type FeedDraft = Omit<FeedEntry, 'seq'>
@@ -28,11 +30,12 @@ const encoder = new TextEncoder()
 
 export function encodeFeedValue(draft: FeedDraft): Uint8Array {
   return encoder.encode(
-    JSON.stringify(
-      draft.from === undefined
-        ? { t: draft.type, f: draft.facet }
-        : { t: draft.type, f: draft.facet, p: draft.from },
-    ),
+    JSON.stringify({
+      t: draft.type,
+      f: draft.facet,
+      ...(draft.from === undefined ? {} : { p: draft.from }),
+      ...(draft.touch === true ? { x: 1 } : {}),
+    }),
   )
 }
 

@@ -415,7 +415,10 @@ export class ObjectStore {
     await this.locks.run(id, async () => {
       const loaded = await this.load(id)
       if (loaded === undefined) return
-      await commits.submit([], [{ facet: facetId(id, CORE_FACET), object: id, type: loaded.type }])
+      await commits.submit(
+        [],
+        [{ facet: facetId(id, CORE_FACET), object: id, type: loaded.type, touch: true }],
+      )
     })
   }
 
@@ -1008,10 +1011,11 @@ export class ObjectStore {
       lt: prefixEnd(FEED_PREFIX),
       limit,
     })) {
-      const { t, f, p } = JSON.parse(decoder.decode(value)) as {
+      const { t, f, p, x } = JSON.parse(decoder.decode(value)) as {
         t: ObjectType
         f: FacetId
         p?: InstanceId
+        x?: 1
       }
       const entry: FeedEntry = {
         seq: feedSeq(key),
@@ -1020,6 +1024,7 @@ export class ObjectStore {
         type: t,
       }
       if (p !== undefined) entry.from = p
+      if (x === 1) entry.touch = true
       entries.push(entry)
     }
     return entries

@@ -1,87 +1,12 @@
 // The local system end to end: rows written with plain SQL by another connection reach
 // the store and the peers; merged state is written back; nothing echoes; rows the mapping
 // can't read are reported and skipped.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import Database from 'better-sqlite3'
-import { afterEach, describe, expect, it } from 'vitest'
-import {
-  LocalSync,
-  SqliteConnector,
-  createLocalDatabase,
-  mappingFromConfig,
-} from '../../src/local/index.ts'
-import type { StoredObject } from '../../src/store/index.ts'
-import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
-
-interface LocalNode {
-  node: SyncNode
-  /** The running bridge (a new one after `restart`). */
-  local: LocalSync
-  /** "Another program": a separate connection to the same SQLite file. */
-  sql: Database.Database
-  /** Stops the bridge and starts a new one on the same store and file. */
-  restart: () => Promise<LocalSync>
-}
-
-const cleanups: (() => Promise<void> | void)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-/**
- * An instance with its own SQLite file. `before` is SQL run before the bridge starts
- * (another table shape, rows the local system had before the daemon); `pollMs` large
- * means the test decides when the change log is read (through `settled`).
- */
-async function localNode(
-  name: string,
-  options: { entities?: unknown; before?: string; pollMs?: number } = {},
-): Promise<LocalNode> {
-  const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
-  const path = join(folder, 'local.db')
-  createLocalDatabase(path)
-  const sql = new Database(path)
-  sql.pragma('busy_timeout = 5000')
-  if (options.before !== undefined) sql.exec(options.before)
-  const node = await syncNode(name)
-  const start = async () => {
-    const local = new LocalSync({
-      store: node.store,
-      connector: new SqliteConnector(path),
-      mapping: mappingFromConfig(options.entities),
-      instanceId: node.id,
-      pollMs: options.pollMs ?? 50,
-    })
-    await local.start()
-    return local
-  }
-  const result: LocalNode = {
-    node,
-    local: await start(),
-    sql,
-    restart: async () => {
-      await result.local.stop()
-      result.local = await start()
-      return result.local
-    },
-  }
-  cleanups.push(async () => {
-    await result.local.stop()
-    await node.stop()
-    sql.close()
-    rmSync(folder, { recursive: true, force: true })
-  })
-  return result
-}
+import { describe, expect, it } from 'vitest'
+import { localNode, persons, type LocalNode } from '../helpers/local-nodes.ts'
+import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
 
 function normalize(value: unknown): string {
   return typeof value === 'string' ? value.trim().toLowerCase() : ''
-}
-
-async function persons(node: SyncNode): Promise<StoredObject[]> {
-  return (await node.store.list('person', { includeDeleted: true })).items
 }
 
 describe('the SQLite local system', () => {
