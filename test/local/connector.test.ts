@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  GROUP_MEMBERS,
   MemoryConnector,
   SqliteConnector,
   createLocalDatabase,
@@ -21,6 +22,8 @@ interface Harness {
   connector: Connector
   /** Another program writes the row (or deletes it with undefined). */
   edit: (key: string, row: LocalRow | undefined) => void
+  /** Another program puts the record in the group, or takes it out. */
+  editGroup: (key: string, group: string, member: boolean) => void
   cleanup: () => void
 }
 
@@ -35,6 +38,8 @@ function memoryHarness(): Harness {
     connector,
     edit: (key, row) =>
       connector.edit('persons', key, row === undefined ? undefined : { id: key, ...row }),
+    editGroup: (key, group, member) =>
+      void connector.changeGroups(key, member ? { join: [group] } : { leave: [group] }),
     cleanup: () => {},
   }
 }
@@ -57,6 +62,13 @@ function sqliteHarness(): Harness & { path: string } {
             'INSERT INTO persons(id, first_name, last_name, email) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email',
           )
           .run(key, row.first_name, row.last_name, row.email ?? null)
+    },
+    editGroup: (key, group, member) => {
+      if (member) other.prepare('INSERT INTO group_members VALUES (?, ?)').run(group, key)
+      else
+        other
+          .prepare('DELETE FROM group_members WHERE group_name = ? AND object_id = ?')
+          .run(group, key)
     },
     cleanup: () => other.close(),
   }
@@ -93,6 +105,30 @@ for (const [name, make] of [
       cleanup()
     })
 
+    it('reads group membership, reports its changes, and joins and leaves groups', async () => {
+      const { connector, editGroup, cleanup } = make()
+      await connector.open(entities)
+      editGroup('p1', 'Partners', true)
+      editGroup('p1', 'Board', true)
+      editGroup('p2', 'Partners', true)
+      const changes = await connector.changesSince(0)
+      expect(new Set(changes.map((change) => `${change.table}/${change.key}`))).toEqual(
+        new Set([`${GROUP_MEMBERS}/p1`, `${GROUP_MEMBERS}/p2`]),
+      )
+      expect(await connector.groupsOf('p1')).toEqual(['Board', 'Partners'])
+      const all: string[] = []
+      for await (const { group, key } of connector.groupMembers()) all.push(`${key}:${group}`)
+      expect(all.sort()).toEqual(['p1:Board', 'p1:Partners', 'p2:Partners'])
+      await connector.changeGroups('p1', { leave: ['Board'], join: ['Volunteers'] })
+      await connector.changeGroups('p1', { join: ['Volunteers'] }) // idempotent
+      expect(await connector.groupsOf('p1')).toEqual(['Partners', 'Volunteers'])
+      editGroup('p2', 'Partners', false)
+      expect(await connector.groupsOf('p2')).toEqual([])
+      expect(await connector.groupsOf('nobody')).toEqual([])
+      await connector.close()
+      cleanup()
+    })
+
     it('writes idempotently, with custom fields, and reads back what it wrote', async () => {
       const { connector, cleanup } = make()
       await connector.open(entities)
@@ -125,6 +161,23 @@ describe('the SQLite connector', () => {
     await again.open(entities)
     expect((await again.changesSince(0)).map((change) => change.key)).toContain('offline')
     await again.close()
+    harness.cleanup()
+  })
+
+  it('has no groups in a file without group_members, and says so when asked to change one', async () => {
+    const harness = sqliteHarness()
+    const other = new Database(harness.path)
+    other.exec('DROP TABLE group_members')
+    other.close()
+    await harness.connector.open(entities)
+    expect(await harness.connector.groupsOf('p1')).toEqual([])
+    await expect(
+      harness.connector.changeGroups('p1', { join: ['Partners'] }),
+    ).rejects.toMatchObject({
+      code: 'LOCAL_SYSTEM_IO',
+      message: expect.stringContaining('group_members'),
+    })
+    await harness.connector.close()
     harness.cleanup()
   })
 

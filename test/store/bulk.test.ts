@@ -5,6 +5,29 @@ import { STORAGE_KINDS, anna, openStore } from '../helpers/stores.ts'
 
 for (const kind of STORAGE_KINDS) {
   describe(`bulk paths of the store on ${kind.name} storage`, () => {
+    it('records in the feed which peer a change came from; a touch changes nothing', async () => {
+      const a = await openStore(kind.location()(), { instanceId: 'a' as InstanceId })
+      const b = await openStore(kind.location()(), { instanceId: 'b' as InstanceId })
+      const created = await a.create({ type: 'person', fields: anna })
+      const facet = `${created.id}/core` as FacetId
+      const bytes = (await a.getFacetBytes(facet))!
+      await b.applyRemoteDocuments([[facet, bytes]], undefined, 'a' as InstanceId)
+      await b.update(created.id, { fields: { title: 'Dr' } })
+      const heads = await b.getHeads(facet)
+      await b.touch(created.id)
+      await b.touch('0000000000000000000000z' as ObjectId) // no such object: nothing
+      expect(await b.getHeads(facet)).toEqual(heads)
+      const feed = await b.readFeed(0)
+      expect(feed.map(({ from, touch }) => ({ from, touch }))).toEqual([
+        { from: 'a', touch: undefined },
+        { from: undefined, touch: undefined },
+        { from: undefined, touch: true },
+      ])
+      expect((await a.readFeed(0))[0]!.from).toBeUndefined()
+      await a.close()
+      await b.close()
+    })
+
     it('scans every facet in pages and ships them whole to another store', async () => {
       const a = await openStore(kind.location()(), {
         instanceId: 'a' as InstanceId,
