@@ -35,6 +35,12 @@ export {
   DEFAULT_HOUSEKEEPING_MS,
   LocalSync,
   type BadRow,
+  type IncomingPlan,
   type LocalPeerSettings,
   type LocalSyncOptions,
+  type OutgoingPlan,
+  type PlanItem,
+  type PlanList,
+  type PlanOptions,
+  type SyncPlan,
 } from './local-sync.ts'

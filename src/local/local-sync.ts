@@ -8,7 +8,7 @@
 // whose row still reads the same is the daemon's own write coming back:
 // it is not ingested again, so nothing echoes. A row the mapping can't read is reported
 // with table, key and column, and skipped; it is read again when it changes.
-import { isObjectSyncError } from '../errors.ts'
+import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
 import type { FeedEntry, ObjectStore, StoredObject } from '../store/index.ts'
@@ -93,6 +93,7 @@ export class LocalSync {
   private housekeepingTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private projectQueued = false
+  private opened = false
   private stopped = false
   /** Link lookups made while mapping one record (references resolve through them). */
   private readonly keyToObject = new Map<string, ObjectId>()
@@ -125,18 +126,29 @@ export class LocalSync {
     return [...this.problems.values()]
   }
 
-  async start(): Promise<void> {
-    const { connector, store } = this.options
-    await connector.open([...this.options.mapping.values()])
+  /**
+   * Opens the local system and reads what the bridge keeps in memory (links, groups,
+   * the records as matching sees them), without taking anything in or writing anything:
+   * enough for `plan`. `start` opens first.
+   */
+  async open(): Promise<void> {
+    if (this.opened) return
+    await this.options.connector.open([...this.options.mapping.values()])
+    this.opened = true
     await this.loadLinks()
     await this.loadGroups(false)
+    await this.indexLocalRecords()
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.options
+    await this.open()
     if ((await store.getSyncState(INITIALIZED)) === undefined) {
       // First run: the change log only knows what changed since the triggers exist.
       await this.run(() => this.ingestEverything())
       await store.putSyncState(INITIALIZED, encoder.encode('1'))
     }
     await this.run(() => this.ingestChanges())
-    await this.run(() => this.indexLocalRecords())
     await this.run(() => this.projectChanges())
     this.unsubscribe = store.subscribe(() => this.queueProjection())
     this.timer = setInterval(() => {
@@ -155,7 +167,8 @@ export class LocalSync {
     clearInterval(this.housekeepingTimer)
     this.unsubscribe?.()
     await this.work
-    await this.options.connector.close()
+    if (this.opened) await this.options.connector.close()
+    this.opened = false
   }
 
   /** Resolves once everything queued so far has been ingested and projected. */
@@ -612,6 +625,151 @@ export class LocalSync {
     if (current !== undefined) await this.writeRow(entity, key, kept, current)
   }
 
+  // ── dry run ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * What the next run would do, without writing anything: per peer, what its changes not
+   * yet written here would link, import, update, archive, delete or take out of groups
+   * (or skip, or leave for review); and the local edits not yet taken in, which go to
+   * each peer whose scope (`inScope`) takes them. Each list holds at most `limit` items;
+   * its `count` is the whole number.
+   */
+  async plan(options: PlanOptions = {}): Promise<SyncPlan> {
+    const limit = options.limit ?? 1000
+    // In turn with ingest and projection (so it sees a settled state), errors and all.
+    const planned = this.work.then(async () => {
+      if (!this.opened) {
+        throw new ObjectSyncError(
+          'LOCAL_SYSTEM_IO',
+          `${this.options.connector.description} is not open`,
+        )
+      }
+      return {
+        incoming: await this.planIncoming(limit),
+        outgoing: await this.planOutgoing(options, limit),
+      }
+    })
+    this.work = planned.then(
+      () => undefined,
+      () => undefined,
+    )
+    return planned
+  }
+
+  private async planIncoming(limit: number): Promise<IncomingPlan[]> {
+    const { store } = this.options
+    const byPeer = new Map<string, IncomingPlan>()
+    const add = (projection: Projection) => {
+      if (projection.kind === 'none') return
+      const peer = projection.from ?? ''
+      let entry = byPeer.get(peer)
+      if (entry === undefined) {
+        entry = { peer: projection.from, ...emptyLists(INCOMING_KINDS) }
+        byPeer.set(peer, entry)
+      }
+      const item: PlanItem = {
+        object: projection.id,
+        type: projection.object.type,
+        table: projection.entity.table,
+        ...('key' in projection && projection.key !== undefined ? { key: projection.key } : {}),
+        ...(projection.kind === 'review' ? { candidates: projection.candidates } : {}),
+        ...(projection.kind === 'leave-group' ? { groups: projection.groups } : {}),
+        ...(projection.kind === 'skip' ? { reason: projection.reason } : {}),
+      }
+      push(entry[projection.kind], item, limit)
+    }
+    // Each object once, as its latest change (over the whole range) decides.
+    const senders = new Map<ObjectId, InstanceId | undefined>()
+    let cursor = await this.readCursor(PROJECTED_CURSOR)
+    for (;;) {
+      const entries = await store.readFeed(cursor, 1000)
+      if (entries.length === 0) break
+      for (const [id, from] of latestSenders(entries)) {
+        senders.delete(id)
+        senders.set(id, from)
+      }
+      cursor = entries[entries.length - 1]!.seq
+    }
+    for await (const [key, value] of store.scanSyncState(RETRY_PREFIX)) {
+      const id = key.slice(RETRY_PREFIX.length) as ObjectId
+      const from = decoder.decode(value)
+      if (!senders.has(id)) senders.set(id, from === '' ? undefined : (from as InstanceId))
+    }
+    for (const [id, from] of senders) add(await this.decide(id, from))
+    return [...byPeer.values()]
+  }
+
+  private async planOutgoing(options: PlanOptions, limit: number): Promise<OutgoingPlan[]> {
+    const { connector, store } = this.options
+    const local = emptyLists(OUTGOING_KINDS)
+    const initialized = (await store.getSyncState(INITIALIZED)) !== undefined
+    const pending = new Map<string, [EntityMapping, string]>()
+    if (!initialized) {
+      for (const entity of this.options.mapping.values()) {
+        for await (const row of connector.readAll(entity)) {
+          const key = row[entity.key]
+          if (key !== null && key !== undefined)
+            pending.set(problemId(entity, String(key)), [entity, String(key)])
+        }
+      }
+    } else {
+      let cursor = await this.readCursor(CHANGES_CURSOR)
+      for (;;) {
+        const changes = await connector.changesSince(cursor, 1000)
+        if (changes.length === 0) break
+        for (const change of changes) {
+          const entity = this.byTable.get(change.table)
+          if (entity !== undefined) pending.set(problemId(entity, change.key), [entity, change.key])
+        }
+        cursor = changes[changes.length - 1]!.seq
+      }
+    }
+    const found: [keyof typeof local, PlanItem, Record<string, FieldValue> | undefined][] = []
+    for (const [entity, key] of pending.values()) {
+      const row = await connector.read(entity, key)
+      const objectId = this.keyToObject.get(linkId(entity.type, key))
+      const base = {
+        type: entity.type,
+        table: entity.table,
+        key,
+        ...(objectId === undefined ? {} : { object: objectId }),
+      }
+      if (row === undefined) {
+        if (objectId !== undefined)
+          found.push(['delete', base, (await store.get(objectId))?.fields])
+        continue
+      }
+      const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+      const link = objectId === undefined ? undefined : await this.objectLink(objectId)
+      if (sameSnapshot(link?.seen, snapshot(entity, row, custom))) continue
+      let read: ReadRow
+      try {
+        read = this.readRow(entity, row, custom)
+      } catch (error) {
+        if (!(error instanceof RowProblem)) throw error
+        found.push(['bad', { ...base, column: error.column, reason: error.message }, undefined])
+        continue
+      }
+      found.push([objectId === undefined ? 'export' : 'update', base, withoutNulls(read.fields)])
+    }
+    const peers = options.peers ?? []
+    const plans: OutgoingPlan[] = (peers.length === 0 ? [undefined] : peers).map((peer) => ({
+      peer,
+      ...emptyLists(OUTGOING_KINDS),
+    }))
+    for (const [kind, item, fields] of found) {
+      for (const plan of plans) {
+        const shared =
+          kind === 'bad' ||
+          plan.peer === undefined ||
+          options.inScope === undefined ||
+          options.inScope(plan.peer, item.type, fields ?? {}, item.object)
+        if (shared) push(plan[kind], item, limit)
+      }
+    }
+    return plans
+  }
+
   /** Objects waiting for a person to say which local record they are, if any. */
   async reviewQueue(): Promise<{ object: ObjectId; type: ObjectType; candidates: string[] }[]> {
     const queue: { object: ObjectId; type: ObjectType; candidates: string[] }[] = []
@@ -878,6 +1036,76 @@ interface ReadRow {
 }
 
 const NO_GROUPS: ReadonlySet<string> = new Set()
+
+export interface PlanOptions {
+  /** The peers to plan for; local edits are listed per peer when given. */
+  peers?: readonly InstanceId[]
+  /** Whether an object (with these canonical fields) goes to the peer. */
+  inScope?: (
+    peer: InstanceId,
+    type: ObjectType,
+    fields: Readonly<Record<string, unknown>>,
+    id: ObjectId | undefined,
+  ) => boolean
+  /** At most this many items per list (default 1000); `count` says how many in all. */
+  limit?: number
+}
+
+export interface PlanItem {
+  type: ObjectType
+  table: string
+  /** The local record, when there is one. */
+  key?: string
+  object?: ObjectId
+  candidates?: string[]
+  groups?: string[]
+  column?: string | undefined
+  reason?: string
+}
+
+export interface PlanList {
+  count: number
+  items: PlanItem[]
+}
+
+const INCOMING_KINDS = [
+  'link',
+  'import',
+  'update',
+  'archive',
+  'delete',
+  'leave-group',
+  'review',
+  'skip',
+] as const
+const OUTGOING_KINDS = ['export', 'update', 'delete', 'bad'] as const
+
+/** A peer's changes (undefined: made here through the API) not yet written here. */
+export type IncomingPlan = { peer: InstanceId | undefined } & Record<
+  (typeof INCOMING_KINDS)[number],
+  PlanList
+>
+/** Local edits not yet taken in that go to the peer (undefined: to any peer). */
+export type OutgoingPlan = { peer: InstanceId | undefined } & Record<
+  (typeof OUTGOING_KINDS)[number],
+  PlanList
+>
+
+export interface SyncPlan {
+  incoming: IncomingPlan[]
+  outgoing: OutgoingPlan[]
+}
+
+function emptyLists<K extends string>(kinds: readonly K[]): Record<K, PlanList> {
+  return Object.fromEntries(
+    kinds.map((kind) => [kind, { count: 0, items: [] as PlanItem[] }]),
+  ) as Record<K, PlanList>
+}
+
+function push(list: PlanList, item: PlanItem, limit: number): void {
+  list.count++
+  if (list.items.length < limit) list.items.push(item)
+}
 
 /** What projecting one object does to the local system (see `decide`). */
 type Projection =

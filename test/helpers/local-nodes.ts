@@ -25,6 +25,8 @@ export interface LocalNode {
   sql: Database.Database
   /** Stops the bridge and starts a new one on the same store and file. */
   restart: () => Promise<LocalSync>
+  /** Another bridge on the same store and file, not started (the caller stops it). */
+  fresh: () => LocalSync
   /** Sets what each peer's changes may do here (and its share's groups), and restarts. */
   configure: (peers: ReadonlyMap<InstanceId, LocalPeerSettings>) => Promise<LocalSync>
 }
@@ -58,8 +60,8 @@ export async function localNode(
         },
   )
   let peers: ReadonlyMap<InstanceId, LocalPeerSettings> = new Map()
-  const start = async () => {
-    const local = new LocalSync({
+  const fresh = () =>
+    new LocalSync({
       store: node.store,
       connector: new SqliteConnector(path),
       mapping: mappingFromConfig(options.entities),
@@ -67,6 +69,8 @@ export async function localNode(
       pollMs: options.pollMs ?? 50,
       peers,
     })
+  const start = async () => {
+    const local = fresh()
     holder.local = local
     await local.start()
     return local
@@ -75,6 +79,7 @@ export async function localNode(
     node,
     local: await start(),
     sql,
+    fresh,
     restart: async () => {
       await result.local.stop()
       result.local = await start()

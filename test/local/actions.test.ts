@@ -253,3 +253,72 @@ describe('housekeeping', () => {
     })
   })
 })
+
+describe('plan', () => {
+  it('shows per peer what the next run would do, and writes nothing', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    insertPerson(a, 'a-anna', 'Anna', 'Berg')
+    insertPerson(a, 'a-ole', 'Ole', 'Dahl')
+    a.sql.prepare("INSERT INTO organizations(id, name) VALUES ('a-acme', 'Acme')").run()
+    insertPerson(b, 'b-anna', 'anna', 'BERG')
+    insertPerson(b, 'b-per', 'Per', 'Hansen')
+    await eventually(async () => (await persons(a.node)).length === 2, 2000)
+    await eventually(async () => (await persons(b.node)).length === 2, 2000)
+    await b.configure(
+      new Map([
+        [a.node.id, { actions: actionsFromConfig({ organization: { create: 'export' } }) }],
+      ]),
+    )
+    await b.local.stop()
+    // While B's bridge is stopped: A's records reach B's store, and B's table changes.
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    await eventually(async () => (await persons(b.node)).length === 4, 5000)
+    insertPerson(b, 'b-nora', 'Nora', 'Lie')
+    b.sql.prepare("UPDATE persons SET phone = '555' WHERE id = 'b-per'").run()
+    b.sql
+      .prepare(
+        "INSERT INTO persons(id, first_name, last_name, birthday) VALUES ('b-bad', 'Bad', 'Date', 'soon')",
+      )
+      .run()
+
+    const state = async () => ({
+      rows: rows(b),
+      log: b.sql.prepare('SELECT count(*) AS n FROM _objectsync_changes').get(),
+      feed: (await b.node.store.readFeed(0, 100_000)).length,
+    })
+    const before = await state()
+    const planner = b.fresh()
+    await planner.open()
+    const plan = await planner.plan({
+      peers: [a.node.id],
+      // A sees persons only, none called Per.
+      inScope: (_, type, fields) => type === 'person' && fields.firstName !== 'Per',
+    })
+    await planner.stop()
+    expect(await state()).toEqual(before)
+
+    const [incoming] = plan.incoming
+    expect(incoming!.peer).toBe(a.node.id)
+    const summary = (list: { items: { key?: string; table: string; reason?: string }[] }) =>
+      list.items.map((item) => item.key ?? `${item.table}${item.reason ? `: ${item.reason}` : ''}`)
+    expect(summary(incoming!.link)).toEqual(['b-anna'])
+    expect(incoming!.import.count).toBe(1)
+    expect(incoming!.skip.items).toMatchObject([
+      { table: 'organizations', reason: 'create: export' },
+    ])
+    const [outgoing] = plan.outgoing
+    expect(outgoing!.peer).toBe(a.node.id)
+    expect(summary(outgoing!.export)).toEqual(['b-nora'])
+    expect(outgoing!.update.count).toBe(0) // Per is not A's to see
+    expect(outgoing!.bad.items).toMatchObject([{ key: 'b-bad', column: 'birthday' }])
+
+    // What the plan said is what the run does.
+    await b.restart()
+    await eventually(() => rows(b).some((row) => row.first_name === 'Ole'), 5000)
+    await b.local.settled()
+    expect(rows(b).filter((row) => String(row.first_name).toLowerCase() === 'anna')).toHaveLength(1)
+    expect(rows(b, 'organizations')).toEqual([])
+  })
+})
