@@ -357,6 +357,7 @@ export class PeerSession {
       } else {
         await this.sendFeedRange(after, start)
       }
+      if (scopeChanged) await this.announceDropped()
       if (scopeAtLastSend === undefined || scopeChanged) {
         await store.putSyncState(scopeKey(this.peer), encodeText(this.scope.key))
       }
@@ -516,6 +517,40 @@ export class PeerSession {
   }
 
   /**
+   * After a scope change: the objects the peer holds from us (marked in) that the new
+   * scope no longer takes are announced as left. Objects of a type that was shared whole
+   * carry no mark; they are not named (the peer keeps them, as it would anyway).
+   */
+  private async announceDropped(): Promise<void> {
+    const { store } = this.options
+    const prefix = sharedKey(this.peer, '' as ObjectId)
+    let left: ObjectId[] = []
+    let marks: [string, Uint8Array][] = []
+    const flush = async () => {
+      if (left.length > 0) await this.send({ t: 'left', objects: left })
+      if (marks.length > 0) await store.updateSyncState(marks)
+      left = []
+      marks = []
+    }
+    for await (const [key, value] of store.scanSyncState(prefix)) {
+      if (!sameBytes(value, MARK_IN)) continue
+      const id = key.slice(prefix.length) as ObjectId
+      const core = await store.getFacetBytes(facetId(id, CORE_FACET))
+      const content = core === undefined ? undefined : readFacetBytes(core)
+      if (content === undefined || !isObjectType(content.type)) continue
+      const filter = this.scope.objectFilter(content.type)
+      const inScope =
+        this.scope.types.includes(content.type) &&
+        (filter === undefined || filter(content.fields, id, 'out'))
+      if (inScope) continue
+      left.push(id)
+      marks.push([key, MARK_LEFT])
+      if (left.length >= LEFT_PAGE) await flush()
+    }
+    await flush()
+  }
+
+  /**
    * The facets of a first-sync page (whole objects of `type`, or of every type) that the
    * peer may have; objects of a filtered type are marked as held by the peer.
    */
@@ -672,6 +707,8 @@ export function sharedKey(peer: InstanceId, object: ObjectId): string {
   return `shared/${peer}/${object}`
 }
 
+/** How many objects one `left` message names at most. */
+const LEFT_PAGE = 1000
 const MARK_IN = Uint8Array.of(1)
 const MARK_LEFT = Uint8Array.of(0)
 

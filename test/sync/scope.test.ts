@@ -254,7 +254,7 @@ describe('scope in the sync engine', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
-  it('after a scope change, objects newly in scope go at the next session', async () => {
+  it('after a scope change, objects newly in scope go at the next session, and those out of it are announced as left', async () => {
     let share: unknown = { person: { roles: ['partner'] } }
     const a = await syncNode('a', undefined, {
       scopeOf: () => scopeFromShare(share, 'test').scope,
@@ -278,6 +278,14 @@ describe('scope in the sync engine', () => {
     share = { person: {} }
     b.engine.session(a.id)!.close()
     await eventually(async () => (await b.store.get(donor.id)) !== undefined)
+    // Narrowed again: the partner, which B had from A, is announced as left.
+    const left: string[] = []
+    b.engine.on('left', (_, objects) => left.push(...objects))
+    share = { person: { roles: ['donor'] } }
+    await eventually(() => b.engine.state(a.id).progress?.caughtUp === true)
+    b.engine.session(a.id)!.close()
+    await eventually(() => left.includes(partner.id))
+    expect(left).not.toContain(donor.id)
     await Promise.all([a.stop(), b.stop()])
   })
 
