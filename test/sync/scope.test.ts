@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { FacetName, ObjectId } from '../../src/model/index.ts'
+import { actionsFromConfig } from '../../src/local/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
 
@@ -114,18 +115,31 @@ describe('group rules', () => {
 })
 
 describe('peers.example.json', () => {
-  it('reads as documented: every rule applies except groups, which waits for the local system', () => {
+  it('reads as documented: every rule applies, groups through the local system, and the actions', () => {
     const example = JSON.parse(
       readFileSync(new URL('../../peers.example.json', import.meta.url), 'utf8'),
-    ) as { peers: { share: unknown }[] }
-    const { scope, warnings } = scopeFromShare(example.peers[0]!.share, 'peers[0]')
+    ) as { peers: { share: unknown; actions: unknown }[] }
+    const partners = new Set(['Partners'])
+    const inPartners = '0000000000000000000000p' as ObjectId
+    const { scope, warnings } = scopeFromShare(example.peers[0]!.share, 'peers[0]', (id) =>
+      id === inPartners ? partners : new Set(),
+    )
+    expect(warnings).toEqual([])
     expect(scope.types).toEqual(['person', 'organization', 'transaction', 'file'])
-    expect(warnings).toEqual([
-      'peers[0].share.person.groups: group rules need the local system, and there is none; only the other rules share person objects',
-    ])
     expect(scope.objectFilter('person')!({ roles: ['partner'] }, ID, 'out')).toBe(true)
+    expect(scope.objectFilter('person')!({}, inPartners, 'out')).toBe(true)
+    expect(scope.objectFilter('person')!({}, ID, 'out')).toBe(false)
     expect(scope.allows('person', facet('custom:partner-fields'))).toBe(true)
     expect(scope.allows('person', facet('custom:other'))).toBe(false)
+    // Without a local system the groups rule can't be read, and the warning says so.
+    expect(scopeFromShare(example.peers[0]!.share, 'peers[0]').warnings).toEqual([
+      'peers[0].share.person.groups: group rules need the local system, and there is none; only the other rules share person objects',
+    ])
+    expect(actionsFromConfig(example.peers[0]!.actions).person).toEqual({
+      create: 'link',
+      maintain: 'update',
+      delete: 'archive',
+    })
   })
 })
 
