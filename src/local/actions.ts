@@ -18,6 +18,8 @@
 //            delete   delete the local record
 //            leave-group  take the record out of the groups the peer's share names
 //
+// (housekeepingFromConfig, below, reads config.json's `housekeeping` period.)
+//
 // Each instance decides only what lands in its own local system; the other half of a
 // one-way pair ("there") is the peer's own peers.json entry for this instance.
 import { z } from 'zod'
@@ -94,4 +96,35 @@ export function actionsFor(
   type: ObjectType,
 ): Readonly<TypeActions> {
   return (peer === undefined ? undefined : peers?.get(peer)?.[type]) ?? DEFAULT_ACTIONS
+}
+
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)$/
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+/**
+ * config.json's `housekeeping` ("24h", "30m", "7d", or milliseconds) in milliseconds.
+ * Throws INVALID_CONFIG naming the file and what was expected; at least one minute,
+ * so that a typo can't keep the local system busy reading itself in full.
+ */
+export function housekeepingFromConfig(
+  value: unknown,
+  file = 'config.json',
+  path = 'housekeeping',
+): number | undefined {
+  if (value === undefined) return undefined
+  const match = typeof value === 'string' ? DURATION.exec(value.trim()) : null
+  const ms =
+    typeof value === 'number'
+      ? value
+      : match === null
+        ? Number.NaN
+        : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+  if (!Number.isSafeInteger(ms) || ms < 60_000) {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `${file}: ${path}: expected a duration of at least a minute, e.g. "24h", "30m" or "7d"; got ${JSON.stringify(value)}`,
+      { details: { file, path } },
+    )
+  }
+  return ms
 }

@@ -13,6 +13,7 @@ export {
   DELETE_ACTIONS,
   MAINTAIN_ACTIONS,
   actionsFromConfig,
+  housekeepingFromConfig,
   type PeerActions,
   type TypeActions,
 } from './actions.ts'

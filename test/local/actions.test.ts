@@ -3,7 +3,11 @@
 // connection.
 import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
-import { actionsFromConfig, type LocalPeerSettings } from '../../src/local/index.ts'
+import {
+  actionsFromConfig,
+  housekeepingFromConfig,
+  type LocalPeerSettings,
+} from '../../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import { localNode, persons, type LocalNode } from '../helpers/local-nodes.ts'
 import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
@@ -66,6 +70,19 @@ describe('actions in peers.json', () => {
       'peers.json: peers[1].actions.person: unknown setting "creates" (a type takes create, maintain, delete)',
     )
     expect(refused('link')).toMatch(/^peers\.json: peers\[1\]\.actions: expected an object/)
+  })
+})
+
+describe('housekeeping in config.json', () => {
+  it('reads a duration, and refuses one it cannot read or that is too short', () => {
+    expect(housekeepingFromConfig('24h')).toBe(86_400_000)
+    expect(housekeepingFromConfig('30m')).toBe(1_800_000)
+    expect(housekeepingFromConfig(undefined)).toBeUndefined()
+    for (const bad of ['daily', '5s', -1, '']) {
+      expect(() => housekeepingFromConfig(bad)).toThrow(
+        /^config\.json: housekeeping: expected a duration of at least a minute/,
+      )
+    }
   })
 })
 
