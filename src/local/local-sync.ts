@@ -701,7 +701,6 @@ export class LocalSync {
 
   private async planOutgoing(options: PlanOptions, limit: number): Promise<OutgoingPlan[]> {
     const { connector, store } = this.options
-    const local = emptyLists(OUTGOING_KINDS)
     const initialized = (await store.getSyncState(INITIALIZED)) !== undefined
     const pending = new Map<string, [EntityMapping, string]>()
     if (!initialized) {
@@ -724,7 +723,11 @@ export class LocalSync {
         cursor = changes[changes.length - 1]!.seq
       }
     }
-    const found: [keyof typeof local, PlanItem, Record<string, FieldValue> | undefined][] = []
+    const found: [
+      (typeof OUTGOING_KINDS)[number],
+      PlanItem,
+      Record<string, FieldValue> | undefined,
+    ][] = []
     for (const [entity, key] of pending.values()) {
       const row = await connector.read(entity, key)
       const objectId = this.keyToObject.get(linkId(entity.type, key))
