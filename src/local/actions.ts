@@ -104,7 +104,8 @@ const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as co
 /**
  * config.json's `housekeeping` ("24h", "30m", "7d", or milliseconds) in milliseconds.
  * Throws INVALID_CONFIG naming the file and what was expected; at least one minute,
- * so that a typo can't keep the local system busy reading itself in full.
+ * so that a typo can't keep the local system busy reading itself in full, and at most
+ * 24 days.
  */
 export function housekeepingFromConfig(
   value: unknown,
@@ -119,10 +120,11 @@ export function housekeepingFromConfig(
       : match === null
         ? Number.NaN
         : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
-  if (!Number.isSafeInteger(ms) || ms < 60_000) {
+  // Node's timers take at most 2^31 - 1 ms (24.8 days); a longer period fires at once.
+  if (!Number.isSafeInteger(ms) || ms < 60_000 || ms > 2 ** 31 - 1) {
     throw new ObjectSyncError(
       'INVALID_CONFIG',
-      `${file}: ${path}: expected a duration of at least a minute, e.g. "24h", "30m" or "7d"; got ${JSON.stringify(value)}`,
+      `${file}: ${path}: expected a duration from a minute to 24 days, e.g. "24h", "30m" or "7d"; got ${JSON.stringify(value)}`,
       { details: { file, path } },
     )
   }

@@ -77,6 +77,12 @@ const INITIALIZED = 'local/initialized'
 const MERGED_PREFIX = 'local/merged/'
 /** `local/retry/<id>`: writing the object failed; the value is the peer it came from. */
 const RETRY_PREFIX = 'local/retry/'
+/** `local/groups/<key>`: the record's group membership as last announced to the peers. */
+const GROUPS_PREFIX = 'local/groups/'
+/** `local/declined/<id>`: an object a peer's `create: export` kept out of the local system. */
+const DECLINED_PREFIX = 'local/declined/'
+/** The longest period a Node timer takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** `local/origin/<id>`: the peer whose object became this local record. */
 const ORIGIN_PREFIX = 'local/origin/'
 const DEFAULT_POLL_MS = 250
@@ -93,6 +99,7 @@ export class LocalSync {
   private housekeepingTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private projectQueued = false
+  private housekeepingQueued = false
   private opened = false
   private stopped = false
   /** Link lookups made while mapping one record (references resolve through them). */
@@ -102,6 +109,8 @@ export class LocalSync {
   /** The local system's group membership by record key (what `groups` rules read). */
   private readonly groupsByKey = new Map<string, Set<string>>()
   private readonly actionsByPeer = new Map<InstanceId, PeerActions>()
+  /** Objects unified into another on a match: merged id → the id kept. */
+  private readonly mergedInto = new Map<ObjectId, ObjectId>()
 
   constructor(private readonly options: LocalSyncOptions) {
     this.log = (options.logger ?? silentLogger).child('local')
@@ -116,7 +125,9 @@ export class LocalSync {
    * undefined when the object has no local record.
    */
   groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
-    const key = this.objectToKey.get(id)
+    // An object unified into another is in scope as the one kept (so its delete goes
+    // where the kept object goes).
+    const key = this.objectToKey.get(this.mergedInto.get(id) ?? id)
     if (key === undefined) return undefined
     return this.groupsByKey.get(key) ?? NO_GROUPS
   }
@@ -127,16 +138,27 @@ export class LocalSync {
   }
 
   /**
-   * Opens the local system and reads what the bridge keeps in memory (links, groups,
-   * the records as matching sees them), without taking anything in or writing anything:
-   * enough for `plan`. `start` opens first.
+   * Opens the local system and reads what the bridge keeps in memory (links, group
+   * membership as last announced, the records as matching sees them), without taking
+   * anything in: enough for `plan`. Opening a SQLite file creates its change log and
+   * triggers if they are missing. `start` opens first; the sync engine must not start
+   * sessions before `open` has finished, since `groupsOf` reads what it loads.
    */
   async open(): Promise<void> {
     if (this.opened) return
     await this.options.connector.open([...this.options.mapping.values()])
     this.opened = true
     await this.loadLinks()
-    await this.loadGroups(false)
+    for await (const [key, value] of this.options.store.scanSyncState(GROUPS_PREFIX)) {
+      const groups = JSON.parse(decoder.decode(value)) as string[]
+      this.groupsByKey.set(key.slice(GROUPS_PREFIX.length), new Set(groups))
+    }
+    for await (const [key, value] of this.options.store.scanSyncState(MERGED_PREFIX)) {
+      this.mergedInto.set(
+        key.slice(MERGED_PREFIX.length) as ObjectId,
+        decoder.decode(value) as ObjectId,
+      )
+    }
     await this.indexLocalRecords()
   }
 
@@ -149,15 +171,22 @@ export class LocalSync {
       await store.putSyncState(INITIALIZED, encoder.encode('1'))
     }
     await this.run(() => this.ingestChanges())
+    // Membership changed while the daemon was stopped (or in a crash before it was
+    // announced) is found against what was last announced.
+    await this.run(() => this.loadGroups())
     await this.run(() => this.projectChanges())
     this.unsubscribe = store.subscribe(() => this.queueProjection())
     this.timer = setInterval(() => {
       void this.run(() => this.ingestChanges())
     }, this.options.pollMs ?? DEFAULT_POLL_MS)
     this.timer.unref()
-    this.housekeepingTimer = setInterval(() => {
-      void this.housekeeping()
-    }, this.options.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS)
+    this.housekeepingTimer = setInterval(
+      () => {
+        // One run at a time: a tick while one is queued or running is skipped.
+        if (!this.housekeepingQueued) void this.housekeeping()
+      },
+      Math.min(this.options.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS, MAX_TIMER_MS),
+    )
     this.housekeepingTimer.unref()
   }
 
@@ -185,11 +214,13 @@ export class LocalSync {
    * failed are tried again. Runs every `housekeepingMs`; callable at any time.
    */
   async housekeeping(): Promise<void> {
+    this.housekeepingQueued = true
     await this.run(async () => {
+      this.housekeepingQueued = false
       const started = Date.now()
       await this.ingestChanges()
       await this.ingestEverything({ deletes: true })
-      await this.loadGroups(true)
+      await this.loadGroups()
       let rewritten = 0
       for await (const [key, value] of this.options.store.scanSyncState('local/object/')) {
         const id = key.slice('local/object/'.length) as ObjectId
@@ -299,12 +330,13 @@ export class LocalSync {
       if (changes.length === 0) return
       // A row changed many times is read once, as it is now.
       const seen = new Set<string>()
+      const groupChanges: string[] = []
       for (const change of changes) {
         const id = `${change.table}\u0000${change.key}`
         if (seen.has(id)) continue
         seen.add(id)
         if (change.table === GROUP_MEMBERS) {
-          await this.readGroups(change.key)
+          groupChanges.push(change.key)
           continue
         }
         if (change.table === 'custom_fields') {
@@ -324,6 +356,18 @@ export class LocalSync {
           this.log.error(
             { table: entity.table, key: change.key, err: error },
             'could not take the row in; it is read again when it changes',
+          )
+        }
+      }
+      // Membership after the rows: a record deleted together with its membership is
+      // deleted while the peers still have it in scope, so the delete reaches them.
+      for (const key of groupChanges) {
+        try {
+          await this.readGroups(key)
+        } catch (error) {
+          this.log.error(
+            { table: GROUP_MEMBERS, key, err: error },
+            'could not take the group change in; it is read again at housekeeping',
           )
         }
       }
@@ -508,17 +552,19 @@ export class LocalSync {
     }
     if (link !== undefined) {
       if (from !== undefined && actions.maintain === 'export') {
-        return { ...base, kind: 'skip', key: link.key, reason: 'maintain: export' }
+        return { ...base, kind: 'keep-local', key: link.key }
       }
       return { ...base, kind: 'update', key: link.key }
     }
-    if ((await store.getSyncState(`${MERGED_PREFIX}${id}`)) !== undefined) {
-      return { kind: 'none', id }
-    }
+    if (this.mergedInto.has(id)) return { kind: 'none', id }
     if (from !== undefined && actions.create === 'export') {
       return { ...base, kind: 'skip', key: undefined, reason: 'create: export' }
     }
-    if (from === undefined || actions.create === 'import') return { ...base, kind: 'import' }
+    // Kept out once by a peer's `create: export`, it stays out when it changes later.
+    if (from === undefined && (await store.getSyncState(`${DECLINED_PREFIX}${id}`)) !== undefined) {
+      return { ...base, kind: 'skip', key: undefined, reason: 'create: export' }
+    }
+    if (actions.create === 'import') return { ...base, kind: 'import' }
     // New here: is it a record the local system already has (from before pairing)?
     const candidates = this.matches.find(object.type, object.fields).filter((candidate) => {
       const linked = this.keyToObject.get(linkId(object.type, candidate.key))
@@ -545,20 +591,23 @@ export class LocalSync {
     switch (projection.kind) {
       case 'update':
         return this.writeRow(entity, projection.key, id, object)
-      case 'import': {
-        // A record that arrives through a peer whose share picks records by group joins
-        // the first of those groups, so that it stays in that peer's scope here.
-        const [group] = this.shareGroups(from, object.type)
-        await this.writeRow(entity, id, id, object, { origin: from })
-        if (group !== undefined) await this.changeGroups(id, { join: [group] })
-        return
-      }
+      case 'import':
+        // Into the peer's share group first: from the moment the record exists, the
+        // peer's further changes are in scope here.
+        await this.joinShareGroup(id, object.type, from)
+        return this.writeRow(entity, id, id, object, { origin: from })
       case 'link':
         return this.unify(entity, id, projection.key, from)
       case 'review':
         await store.putSyncState(
           `local/review/${id}`,
-          encoder.encode(JSON.stringify({ type: object.type, candidates: projection.candidates })),
+          encoder.encode(
+            JSON.stringify({
+              type: object.type,
+              candidates: projection.candidates,
+              ...(from === undefined ? {} : { from }),
+            }),
+          ),
         )
         this.log.info(
           { object: id, candidates: projection.candidates.length },
@@ -566,10 +615,9 @@ export class LocalSync {
         )
         return
       case 'archive':
-        return this.writeRow(entity, projection.key, id, {
-          ...object,
-          fields: { ...object.fields, archived: true },
-        })
+        return this.archive(entity, projection.key, id)
+      case 'keep-local':
+        return this.keepLocal(entity, projection.key, id, object)
       case 'delete':
         await connector.remove(entity, projection.key)
         await this.saveLink(entity.type, projection.key, id, undefined)
@@ -577,8 +625,73 @@ export class LocalSync {
       case 'leave-group':
         return this.changeGroups(projection.key, { leave: projection.groups })
       case 'skip':
+        if (projection.key === undefined && from !== undefined) {
+          await store.putSyncState(`${DECLINED_PREFIX}${id}`, encoder.encode(from))
+        }
         this.log.debug({ object: id, from, reason: projection.reason }, 'not written here')
     }
+  }
+
+  /** The record joins the first group the peer's share names for the type, if any. */
+  private async joinShareGroup(
+    key: string,
+    type: ObjectType,
+    from: InstanceId | undefined,
+  ): Promise<void> {
+    const [group] = this.shareGroups(from, type)
+    if (group !== undefined) await this.changeGroups(key, { join: [group] }, from)
+  }
+
+  /**
+   * Sets only the archived column: a local edit of the row not taken in yet stays (the
+   * object is deleted, so it could not be taken in anyway).
+   */
+  private async archive(entity: EntityMapping, key: string, id: ObjectId): Promise<void> {
+    const { connector } = this.options
+    const mapped = entity.fields.find((field) => field.field === 'archived')!
+    const before = await connector.read(entity, key)
+    if (before === undefined) return
+    const archived = writeField(mapped, true, this.resolver())
+    if (!sameLocal(before[mapped.column], archived)) {
+      await connector.write(entity, key, { [mapped.column]: archived })
+    }
+    const link = await this.objectLink(id)
+    const after = await connector.read(entity, key)
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    // Only the archived column is the daemon's write; anything else changed since last
+    // seen stays a difference (and is reported as a change to a deleted object).
+    const seen = link?.seen ?? (after === undefined ? undefined : snapshot(entity, after, custom))
+    if (seen !== undefined && after !== undefined) {
+      seen.columns[mapped.column] = snapshot(entity, after, custom).columns[mapped.column] ?? null
+    }
+    await this.saveLink(entity.type, key, id, seen)
+  }
+
+  /**
+   * `maintain: export`: this local system is the master of the record. The peer's change
+   * is not written here; the record's values are written back over it in the store, so
+   * every instance ends with this system's values.
+   */
+  private async keepLocal(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    object: StoredObject,
+  ): Promise<void> {
+    const { connector, store } = this.options
+    const row = await connector.read(entity, key)
+    if (row === undefined) return
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    let read: ReadRow
+    try {
+      read = this.readRow(entity, row, custom)
+    } catch (error) {
+      if (!(error instanceof RowProblem)) throw error
+      this.report(entity, key, error.column, error.message)
+      return
+    }
+    const patch = diff(object, read)
+    if (patch !== undefined) await store.update(id, patch)
   }
 
   /**
@@ -615,7 +728,9 @@ export class LocalSync {
       [`local/review/${id}`, undefined],
     ])
     this.objectToKey.delete(merged)
+    this.mergedInto.set(merged, kept)
     await this.saveLink(entity.type, key, kept, recordLink?.seen, origin)
+    await this.joinShareGroup(key, entity.type, origin)
     if (!drop.deleted) await store.delete(merged)
     this.log.info(
       { kept, merged, table: entity.table, key },
@@ -717,8 +832,18 @@ export class LocalSync {
         const changes = await connector.changesSince(cursor, 1000)
         if (changes.length === 0) break
         for (const change of changes) {
-          const entity = this.byTable.get(change.table)
-          if (entity !== undefined) pending.set(problemId(entity, change.key), [entity, change.key])
+          // A custom field's change is a change of the record it belongs to.
+          const entities =
+            change.table === 'custom_fields'
+              ? [...this.options.mapping.values()].filter(
+                  (entity) =>
+                    entity.customFieldsTable &&
+                    this.keyToObject.has(linkId(entity.type, change.key)),
+                )
+              : [this.byTable.get(change.table)].filter((entity) => entity !== undefined)
+          for (const entity of entities) {
+            pending.set(problemId(entity, change.key), [entity, change.key])
+          }
         }
         cursor = changes[changes.length - 1]!.seq
       }
@@ -737,6 +862,8 @@ export class LocalSync {
         key,
         ...(objectId === undefined ? {} : { object: objectId }),
       }
+      // A record the peer keeps (maintain: import) is written over, not sent.
+      if (objectId !== undefined && (await this.keptByPeer(objectId, entity.type))) continue
       if (row === undefined) {
         if (objectId !== undefined)
           found.push(['delete', base, (await store.get(objectId))?.fields])
@@ -789,11 +916,17 @@ export class LocalSync {
       const object = await this.options.store.get(id)
       const entity = object === undefined ? undefined : this.options.mapping.get(object.type)
       if (object === undefined || entity === undefined) return
+      const review = await this.options.store.getSyncState(`local/review/${id}`)
+      const from =
+        review === undefined
+          ? undefined
+          : (JSON.parse(decoder.decode(review)) as { from?: InstanceId }).from
       if (decision === 'separate') {
         await this.options.store.updateSyncState([[`local/review/${id}`, undefined]])
-        await this.writeRow(entity, id, id, object)
+        await this.joinShareGroup(id, object.type, from)
+        await this.writeRow(entity, id, id, object, { origin: from })
       } else {
-        await this.unify(entity, id, decision.link)
+        await this.unify(entity, id, decision.link, from)
       }
     })
   }
@@ -967,21 +1100,13 @@ export class LocalSync {
 
   // ── groups ─────────────────────────────────────────────────────────────────────────
 
-  /**
-   * Reads all group membership. At start nothing is touched (changes made while the
-   * daemon was stopped are in the change log); at housekeeping, differences are.
-   */
-  private async loadGroups(touch: boolean): Promise<void> {
+  /** Reads all group membership and announces what differs from what was announced. */
+  private async loadGroups(): Promise<void> {
     const loaded = new Map<string, Set<string>>()
     for await (const { group, key } of this.options.connector.groupMembers()) {
       const groups = loaded.get(key) ?? new Set<string>()
       groups.add(group)
       loaded.set(key, groups)
-    }
-    if (!touch) {
-      this.groupsByKey.clear()
-      for (const [key, groups] of loaded) this.groupsByKey.set(key, groups)
-      return
     }
     for (const key of new Set([...this.groupsByKey.keys(), ...loaded.keys()])) {
       await this.setGroups(key, loaded.get(key) ?? new Set())
@@ -996,9 +1121,11 @@ export class LocalSync {
   private async changeGroups(
     key: string,
     change: { join?: readonly string[]; leave?: readonly string[] },
+    /** The peer the change is made for: it is not sent the object again. */
+    from?: InstanceId,
   ): Promise<void> {
     await this.options.connector.changeGroups(key, change)
-    await this.readGroups(key)
+    await this.setGroups(key, new Set(await this.options.connector.groupsOf(key)), from)
   }
 
   /**
@@ -1006,15 +1133,23 @@ export class LocalSync {
    * that the sync engine weighs it against each peer's scope again (and sends it, or
    * announces it as left) — also to peers that are offline now, when they come back.
    */
-  private async setGroups(key: string, groups: Set<string>): Promise<void> {
+  private async setGroups(key: string, groups: Set<string>, from?: InstanceId): Promise<void> {
     const before = this.groupsByKey.get(key) ?? NO_GROUPS
-    if (groups.size === 0) this.groupsByKey.delete(key)
-    else this.groupsByKey.set(key, groups)
     const same = before.size === groups.size && [...groups].every((group) => before.has(group))
     if (same) return
+    if (groups.size === 0) this.groupsByKey.delete(key)
+    else this.groupsByKey.set(key, groups)
+    // What was announced is kept, so that a change made while the daemon is stopped is
+    // found at the next start.
+    await this.options.store.updateSyncState([
+      [
+        `${GROUPS_PREFIX}${key}`,
+        groups.size === 0 ? undefined : encoder.encode(JSON.stringify([...groups].sort())),
+      ],
+    ])
     for (const type of this.options.mapping.keys()) {
       const id = this.keyToObject.get(linkId(type, key))
-      if (id !== undefined) await this.options.store.touch(id)
+      if (id !== undefined) await this.options.store.touch(id, from)
     }
   }
 
@@ -1078,6 +1213,7 @@ const INCOMING_KINDS = [
   'archive',
   'delete',
   'leave-group',
+  'keep-local',
   'review',
   'skip',
 ] as const
@@ -1115,7 +1251,7 @@ type Projection =
   | { kind: 'none'; id: ObjectId }
   | (ProjectionBase &
       (
-        | { kind: 'update' | 'archive' | 'delete' | 'link'; key: string }
+        | { kind: 'update' | 'archive' | 'delete' | 'link' | 'keep-local'; key: string }
         | { kind: 'import' }
         | { kind: 'review'; candidates: string[] }
         | { kind: 'leave-group'; key: string; groups: string[] }

@@ -410,14 +410,26 @@ export class ObjectStore {
    * (the local system's group membership) goes through the feed this way, so a peer that
    * is offline meanwhile still hears of it when it resumes from its cursor.
    */
-  async touch(id: ObjectId): Promise<void> {
+  async touch(
+    id: ObjectId,
+    /** The peer the reason came from: its sessions need not send the object back. */
+    from?: InstanceId,
+  ): Promise<void> {
     const commits = this.openCommits()
     await this.locks.run(id, async () => {
       const loaded = await this.load(id)
       if (loaded === undefined) return
       await commits.submit(
         [],
-        [{ facet: facetId(id, CORE_FACET), object: id, type: loaded.type, touch: true }],
+        [
+          {
+            facet: facetId(id, CORE_FACET),
+            object: id,
+            type: loaded.type,
+            touch: true,
+            ...(from === undefined ? {} : { from }),
+          },
+        ],
       )
     })
   }

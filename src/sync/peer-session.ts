@@ -368,9 +368,13 @@ export class PeerSession {
         // Every queued entry clears its echo mark, whether or not it is sent.
         const fresh = this.applying
           ? []
-          : queued
-              .splice(0)
-              .filter((entry) => !this.echoes.delete(entry.facet) && entry.seq > this.sentUpTo)
+          : queued.splice(0).filter(
+              (entry) =>
+                !this.echoes.delete(entry.facet) &&
+                entry.seq > this.sentUpTo &&
+                // A touch made for this peer (its object joined a group here) is no news to it.
+                !(entry.touch === true && entry.from === this.peer),
+            )
         if (fresh.length === 0) {
           await new Promise<void>((resolve) => (this.wakeSender = resolve))
           continue
@@ -493,10 +497,15 @@ export class PeerSession {
       if (admitted === undefined) {
         const core = await store.getFacetBytes(facetId(entry.object, CORE_FACET))
         const content = core === undefined ? undefined : readFacetBytes(core)
-        admitted = content !== undefined && filter(content.fields, entry.object, 'out')
-        admittedByObject.set(entry.object, admitted)
         const key = sharedKey(this.peer, entry.object)
         const mark = await store.getSyncState(key)
+        // A delete of an object the peer holds from us goes, whatever the rules say now
+        // (its record may have left the group in the same breath).
+        admitted =
+          content !== undefined &&
+          (filter(content.fields, entry.object, 'out') ||
+            (content.deleted && sameBytes(mark, MARK_IN)))
+        admittedByObject.set(entry.object, admitted)
         if (admitted && !sameBytes(mark, MARK_IN)) marks.push([key, MARK_IN])
         if (!admitted && mark !== undefined) {
           left.push(entry.object)

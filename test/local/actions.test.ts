@@ -78,9 +78,10 @@ describe('housekeeping in config.json', () => {
     expect(housekeepingFromConfig('24h')).toBe(86_400_000)
     expect(housekeepingFromConfig('30m')).toBe(1_800_000)
     expect(housekeepingFromConfig(undefined)).toBeUndefined()
-    for (const bad of ['daily', '5s', -1, '']) {
+    expect(housekeepingFromConfig('7d')).toBe(604_800_000)
+    for (const bad of ['daily', '5s', -1, '', '30d']) {
       expect(() => housekeepingFromConfig(bad)).toThrow(
-        /^config\.json: housekeeping: expected a duration of at least a minute/,
+        /^config\.json: housekeeping: expected a duration from a minute to 24 days/,
       )
     }
   })
@@ -106,12 +107,17 @@ describe('actions', () => {
     await eventually(async () => (await b.node.store.list('organization')).items.length === 1, 5000)
     await b.local.settled()
     expect(rows(b, 'organizations')).toEqual([])
+    // It stays out when it changes later by other hands (here, an edit through the API).
+    const [acme] = (await b.node.store.list('organization')).items
+    await b.node.store.update(acme!.id, { fields: { website: 'acme.example' } })
+    await b.local.settled()
+    expect(rows(b, 'organizations')).toEqual([])
     // B's own records still go to A (link, the default, there).
     insertPerson(b, 'b-nora', 'Nora', 'Lie')
     await eventually(() => rows(a).some((row) => row.first_name === 'Nora'), 5000)
   })
 
-  it("maintain: export keeps the peer's edits out; import makes the peer's records read-only here", async () => {
+  it("maintain: export keeps this system's values over the peer's; import makes the peer's records read-only here", async () => {
     const a = await localNode('a')
     const b = await localNode('b')
     insertPerson(a, 'a-anna', 'Anna', 'Berg')
@@ -119,9 +125,14 @@ describe('actions', () => {
     await eventually(() => rows(b).length === 1, 5000)
     const anna = await objectOf(b, 'Anna')
     a.sql.prepare("UPDATE persons SET email = 'anna@a.example' WHERE id = 'a-anna'").run()
-    await eventually(async () => (await b.node.store.get(anna))?.fields.email !== undefined, 5000)
+    // B's record is the master: A's change is not written at B, and B's value (none) is
+    // written back over it, so both stores end with B's.
+    // (A's row was edited to anna@a.example: it reading empty again is B's value back.)
+    await eventually(() => rows(a)[0]!.email === null, 5000)
+    expect((await a.node.store.get(anna))!.fields.email).toBeUndefined()
     await b.local.settled()
     expect(rows(b)[0]!.email).toBeNull()
+    expect((await b.node.store.get(anna))!.fields.email).toBeUndefined()
     // B's own edit still goes to A.
     b.sql.prepare("UPDATE persons SET title = 'Dr'").run()
     await eventually(() => rows(a)[0]!.title === 'Dr', 5000)
@@ -232,6 +243,23 @@ describe('group rules', () => {
     )
     b.sql.prepare("UPDATE persons SET email = 'nora@b.example' WHERE id = 'b-nora'").run()
     await eventually(() => rows(a).some((row) => row.email === 'nora@b.example'), 5000)
+
+    // Membership changed while A's daemon is stopped goes out when it starts again.
+    await a.local.stop()
+    insertPerson(a, 'p3', 'Offline', 'Joiner')
+    a.sql.prepare("INSERT INTO group_members VALUES ('Partners', 'p3')").run()
+    a.sql.prepare("DELETE FROM _objectsync_changes WHERE table_name = 'group_members'").run()
+    await a.restart()
+    await eventually(() => rows(b).some((row) => row.first_name === 'Offline'), 5000)
+
+    // A record deleted together with its membership: the peer gets the delete, not a
+    // mere "left" (the default delete action there archives it).
+    const p2 = await objectOf(a, 'Not')
+    a.sql.exec(
+      "DELETE FROM group_members WHERE object_id = 'p2'; DELETE FROM persons WHERE id = 'p2'",
+    )
+    await eventually(async () => (await b.node.store.get(p2))?.deleted === true, 5000)
+    expect(left).not.toContain(p2)
   })
 })
 
