@@ -384,12 +384,12 @@ export class LocalSync {
     if (objectId !== undefined && (await this.keptByPeer(objectId, entity.type))) {
       // The record is the peer's (maintain: import): a local edit or delete is written
       // over with the merged state instead of being taken in.
-      const object = await store.get(objectId)
       const link = await this.objectLink(objectId)
       const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
       const now = row === undefined ? undefined : snapshot(entity, row, custom)
-      const edited = now === undefined || !sameSnapshot(link?.seen, now)
-      if (object !== undefined && !object.deleted && edited) {
+      if (now !== undefined && sameSnapshot(link?.seen, now)) return // our own write
+      const object = await store.get(objectId)
+      if (object !== undefined && !object.deleted) {
         this.log.info(
           { table: entity.table, key },
           'local edit of a record the peer keeps (maintain: import); written over',
