@@ -1,14 +1,20 @@
 // One side of the two-process first-sync benchmark (bench/sync-bench.ts starts two).
-//   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect>
+//   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect> [<pollMs>]
 // Creates <create> persons, prints "ready <address>" once listening, dials the peer if
 // given an address, prints "synced <seconds> <bytes in> <bytes out>" (sealed frames on
 // the wire) once its store holds <expect> facets and the peer has caught it up, and "rss <MB>" on SIGTERM. On SIGUSR2 it edits its first
 // person EDITS times, 20 ms apart, writing the wall clock into the title ("edited" when
 // done); a receiving side reports "latency <p50> <p99> <n>" on SIGTERM: how long each
 // such edit took from the sender's store to its own.
+// With <pollMs> the instance has a local system: <dir>/local.db (made by the caller, rows
+// and all) behind a LocalSync reading its change log every <pollMs>. Its first run is
+// timed ("ingested <seconds>", before "ready"); a dialing side prints "dialed <epoch ms>"
+// as it dials. The caller writes and reads the SQLite files itself, as other programs do;
+// the title edits and their latency are left out.
 import '../src/polyfill.ts'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
+import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import {
   PeerLinks,
@@ -21,17 +27,20 @@ import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { SyncEngine } from '../src/sync/index.ts'
 import { person } from './people.ts'
 
-const [dir, name, peerId, peerAddress, keyText, createText, expectText] = process.argv.slice(2) as [
-  string,
-  string,
-  InstanceId,
-  string,
-  string,
-  string,
-  string,
-]
+const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText] =
+  process.argv.slice(2) as [
+    string,
+    string,
+    InstanceId,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ]
 const count = Number(createText)
 const expected = Number(expectText)
+const pollMs = pollText === undefined ? undefined : Number(pollText)
 const identity = await loadOrCreateIdentity(join(dir, 'keys'))
 const store = new ObjectStore({
   storage: new LevelStorage(join(dir, 'store')),
@@ -46,6 +55,18 @@ for (let start = 0; start < count; start += 256) {
   }
   const created = await Promise.all(batch)
   first ??= created[0]?.id
+}
+if (pollMs !== undefined) {
+  const local = new LocalSync({
+    store,
+    connector: new SqliteConnector(join(dir, 'local.db')),
+    mapping: mappingFromConfig(undefined),
+    instanceId: identity.id,
+    pollMs,
+  })
+  const began = performance.now()
+  await local.start()
+  process.stdout.write(`ingested ${((performance.now() - began) / 1000).toFixed(2)}\n`)
 }
 const registry = new PeerRegistry(memoryFiles())
 await registry.add(
@@ -80,7 +101,7 @@ engine.on('progress', (_, progress) => {
 const EDITS = 200
 const latencies: number[] = []
 store.subscribe((entries) => {
-  if (started !== 0) return
+  if (started !== 0 || pollMs !== undefined) return
   for (const entry of entries) {
     void store.get(entry.object).then((object) => {
       const title = Number(object?.fields.title)
@@ -110,5 +131,6 @@ process.on('SIGTERM', () => {
 process.stdout.write(`ready ${transport.addresses()[0]!}\n`)
 if (peerAddress !== '-') {
   started = performance.now()
+  if (pollMs !== undefined) process.stdout.write(`dialed ${Date.now()}\n`)
   engine.connect(peerId)
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
-import { runSyncBench } from '../bench/sync-bench.ts'
+import { runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
 import { tempDir } from './helpers/stores.ts'
 
 describe('benchmark smoke runs', () => {
@@ -32,5 +32,28 @@ describe('benchmark smoke runs', () => {
     expect(result.editLatencyP99Ms).toBeGreaterThanOrEqual(result.editLatencyP50Ms)
     expect(result.peakRssMbB).toBeGreaterThan(0)
     expect(result.wireBytesPerPerson).toBeGreaterThan(0)
+  }, 60_000)
+
+  it('bench:sync runs SQLite to SQLite on 200 persons and 20 edits', async () => {
+    const result = await runSqlSyncBench(200, { edits: 20 })
+    expect(result.sqlPersons).toBe(200)
+    // B's table ends with every row, each as it is at A (edited emails included).
+    expect(result.sqlRowsAtB).toBe(200)
+    expect(result.sqlRowsSameAtB).toBe(200)
+    expect(result.sqlEditsMeasured).toBe(20)
+    for (const figure of [
+      result.sqlIngestSecondsA,
+      result.sqlRowsAtBSeconds,
+      result.sqlFirstSyncSeconds,
+      result.sqlEditLatencyP50Ms,
+      result.sqlEditLatencyP99Ms,
+      result.sqlEditTakenInP50Ms,
+      result.sqlPeakRssMbA,
+      result.sqlPeakRssMbB,
+    ]) {
+      expect(Number.isFinite(figure)).toBe(true)
+      expect(figure).toBeGreaterThan(0)
+    }
+    expect(result.sqlEditLatencyP99Ms).toBeGreaterThanOrEqual(result.sqlEditLatencyP50Ms)
   }, 60_000)
 })
