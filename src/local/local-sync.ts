@@ -85,7 +85,11 @@ const DECLINED_PREFIX = 'local/declined/'
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** `local/origin/<id>`: the peer whose object became this local record. */
 const ORIGIN_PREFIX = 'local/origin/'
-const DEFAULT_POLL_MS = 250
+const DEFAULT_POLL_MS = 50
+/** Rows taken in at once when reading a whole table (first run, housekeeping). */
+const INGEST_CONCURRENCY = 64
+/** Store edits taken in from the local system: the projector skips them. */
+const FROM_LOCAL_SYSTEM = { fromLocalSystem: true } as const
 export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -111,6 +115,8 @@ export class LocalSync {
   private readonly actionsByPeer = new Map<InstanceId, PeerActions>()
   /** Objects unified into another on a match: merged id → the id kept. */
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
+  /** Rows read with a reference to a record not taken in yet, to read again once. */
+  private readonly unresolved = new Map<string, [EntityMapping, string]>()
 
   constructor(private readonly options: LocalSyncOptions) {
     this.log = (options.logger ?? silentLogger).child('local')
@@ -294,19 +300,25 @@ export class LocalSync {
     const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
     for (const entity of order.flatMap((type) => this.options.mapping.get(type) ?? [])) {
       const present = new Set<string>()
+      // Rows of one table are independent: many in flight let the store commit them in
+      // groups (one at a time, each waits for its own LevelDB write).
+      const inFlight = new Set<Promise<void>>()
       for await (const row of this.options.connector.readAll(entity)) {
         const key = row[entity.key]
         if (key === null || key === undefined) continue
         present.add(String(key))
-        try {
-          await this.ingestRow(entity, String(key), row)
-        } catch (error) {
-          this.log.error(
-            { table: entity.table, key, err: error },
-            'could not take the row in; it is read again when it changes',
-          )
-        }
+        const task: Promise<void> = this.ingestRow(entity, String(key), row)
+          .catch((error: unknown) => {
+            this.log.error(
+              { table: entity.table, key, err: error },
+              'could not take the row in; it is read again when it changes',
+            )
+          })
+          .finally(() => inFlight.delete(task))
+        inFlight.add(task)
+        if (inFlight.size >= INGEST_CONCURRENCY) await Promise.race(inFlight)
       }
+      await Promise.all(inFlight)
       if (options.deletes !== true) continue
       for (const [id, key] of [...this.objectToKey]) {
         if (this.keyToObject.get(linkId(entity.type, key)) !== id || present.has(key)) continue
@@ -314,6 +326,7 @@ export class LocalSync {
         if (link?.seen !== undefined) await this.ingestRow(entity, key)
       }
     }
+    await this.retryUnresolved()
   }
 
   private async readCursor(key: string): Promise<number> {
@@ -371,6 +384,7 @@ export class LocalSync {
           )
         }
       }
+      await this.retryUnresolved()
       cursor = changes[changes.length - 1]!.seq
       await store.putSyncState(CHANGES_CURSOR, encoder.encode(String(cursor)))
       await connector.acknowledge(cursor)
@@ -403,7 +417,9 @@ export class LocalSync {
       this.matches.remove(entity.type, key)
       if (objectId !== undefined) {
         const object = await store.get(objectId)
-        if (object !== undefined && !object.deleted) await store.delete(objectId)
+        if (object !== undefined && !object.deleted) {
+          await store.delete(objectId, FROM_LOCAL_SYSTEM)
+        }
       }
       return
     }
@@ -420,17 +436,22 @@ export class LocalSync {
       return
     }
     // A reference to a record not taken in yet: apply the rest, but leave the link
-    // without what was seen, so the row is read again (and the reference resolved).
+    // without what was seen, so the row is read again (and the reference resolved) once
+    // the rest of the change log is in, and at its next change or write.
     const seen = read.unresolved === true ? undefined : now
+    if (read.unresolved === true) this.unresolved.set(problemId(entity, key), [entity, key])
     try {
       if (objectId === undefined) {
         const fields = withoutNulls(read.fields)
         this.matches.put({ type: entity.type, key, fields })
-        const created = await store.create({
-          type: entity.type,
-          fields,
-          ...(read.custom === undefined ? {} : { custom: read.custom }),
-        })
+        const created = await store.create(
+          {
+            type: entity.type,
+            fields,
+            ...(read.custom === undefined ? {} : { custom: read.custom }),
+          },
+          FROM_LOCAL_SYSTEM,
+        )
         await this.saveLink(entity.type, key, created.id, seen)
       } else {
         const object = await store.get(objectId)
@@ -439,7 +460,7 @@ export class LocalSync {
         // rest may be older than the store (a peer's change not written here yet).
         this.matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
         const patch = diff(object, changedSince(entity, read, row, custom, link?.seen))
-        if (patch !== undefined) await store.update(objectId, patch)
+        if (patch !== undefined) await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
         await this.saveLink(entity.type, key, objectId, seen)
       }
       this.problems.delete(problemId(entity, key))
@@ -460,6 +481,21 @@ export class LocalSync {
       }
       throw error
     }
+  }
+
+  /** Reads rows with unresolved references again (the records they name may be in now). */
+  private async retryUnresolved(): Promise<void> {
+    const rows = [...this.unresolved.values()]
+    this.unresolved.clear()
+    for (const [entity, key] of rows) {
+      try {
+        await this.ingestRow(entity, key)
+      } catch (error) {
+        this.log.error({ table: entity.table, key, err: error }, 'could not take the row in')
+      }
+    }
+    // What is still unresolved waits for its next change.
+    this.unresolved.clear()
   }
 
   private readRow(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): ReadRow {
@@ -501,7 +537,7 @@ export class LocalSync {
     for (;;) {
       const entries = await store.readFeed(cursor, 1000)
       if (entries.length === 0) return
-      for (const [id, from] of latestSenders(entries)) {
+      for (const [id, from] of latestSenders(entries, this.options.instanceId)) {
         try {
           await this.execute(await this.decide(id, from))
         } catch (error) {
@@ -691,7 +727,7 @@ export class LocalSync {
       return
     }
     const patch = diff(object, read)
-    if (patch !== undefined) await store.update(id, patch)
+    if (patch !== undefined) await store.update(id, patch, FROM_LOCAL_SYSTEM)
   }
 
   /**
@@ -799,7 +835,7 @@ export class LocalSync {
     for (;;) {
       const entries = await store.readFeed(cursor, 1000)
       if (entries.length === 0) break
-      for (const [id, from] of latestSenders(entries)) {
+      for (const [id, from] of latestSenders(entries, this.options.instanceId)) {
         senders.delete(id)
         senders.set(id, from)
       }
@@ -960,7 +996,7 @@ export class LocalSync {
     key: string,
     id: ObjectId,
     object: StoredObject,
-    options: { origin?: InstanceId | undefined; overwrite?: boolean } = {},
+    options: { origin?: InstanceId | undefined; overwrite?: boolean; afterIngest?: boolean } = {},
   ): Promise<void> {
     const { connector } = this.options
     const before = await connector.read(entity, key)
@@ -973,10 +1009,13 @@ export class LocalSync {
       !sameSnapshot(link.seen, snapshot(entity, before, beforeCustom))
     ) {
       // Someone changed the row since the daemon last wrote or read it, and that change is
-      // not in yet: take it in first (as a local edit that merges with the store's state);
-      // its feed entry brings this object back here with both.
+      // not in yet: take it in first (as a local edit that merges with the store's state),
+      // then write the merged state, once (a row that can't be read stays as it is).
       await this.ingestRow(entity, key, before)
-      return
+      if (options.afterIngest === true) return
+      const merged = await this.options.store.get(id)
+      if (merged === undefined || merged.deleted) return
+      return this.writeRow(entity, key, id, merged, { ...options, afterIngest: true })
     }
     const { row, custom, unchanged } = this.localForm(entity, object, before, beforeCustom)
     if (!unchanged) await connector.write(entity, key, row, custom)
@@ -1268,11 +1307,17 @@ interface ProjectionBase {
 
 /**
  * Each object changed in the entries once, with the peer that sent its latest change.
- * Touches change nothing here (they are for the sync engine's scope).
+ * Touches change nothing here (they are for the sync engine's scope), and changes taken
+ * in from the local system (`from` this instance) are what it says already.
  */
-function latestSenders(entries: readonly FeedEntry[]): Map<ObjectId, InstanceId | undefined> {
+function latestSenders(
+  entries: readonly FeedEntry[],
+  self: InstanceId,
+): Map<ObjectId, InstanceId | undefined> {
   const senders = new Map<ObjectId, InstanceId | undefined>()
-  for (const entry of entries) if (entry.touch !== true) senders.set(entry.object, entry.from)
+  for (const entry of entries) {
+    if (entry.touch !== true && entry.from !== self) senders.set(entry.object, entry.from)
+  }
   return senders
 }
 

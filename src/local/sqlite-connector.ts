@@ -66,6 +66,7 @@ export class SqliteConnector implements Connector {
   private db: Database.Database | undefined
   /** Whether the file has the default schema's group_members table. */
   private groups = false
+  private readonly statements = new Map<string, Database.Statement>()
 
   constructor(readonly path: string) {}
 
@@ -86,9 +87,9 @@ export class SqliteConnector implements Connector {
         tables.push({ table: 'custom_fields', key: 'object_id' })
       }
       this.groups =
-        db
-          .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
-          .get(GROUP_MEMBERS) !== undefined
+        this.statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(
+          GROUP_MEMBERS,
+        ) !== undefined
       if (this.groups) tables.push({ table: GROUP_MEMBERS, key: 'object_id' })
       for (const { table, key } of tables) this.installTriggers(table, key)
     })
@@ -109,6 +110,7 @@ export class SqliteConnector implements Connector {
   }
 
   close(): Promise<void> {
+    this.statements.clear()
     this.db?.close()
     this.db = undefined
     return Promise.resolve()
@@ -118,11 +120,9 @@ export class SqliteConnector implements Connector {
     return Promise.resolve(
       this.guard('read the change log', () =>
         (
-          this.open_()
-            .prepare(
-              `SELECT seq, table_name, row_key FROM ${CHANGES_TABLE} WHERE seq > ? ORDER BY seq LIMIT ?`,
-            )
-            .all(cursor, limit) as { seq: number; table_name: string; row_key: unknown }[]
+          this.statement(
+            `SELECT seq, table_name, row_key FROM ${CHANGES_TABLE} WHERE seq > ? ORDER BY seq LIMIT ?`,
+          ).all(cursor, limit) as { seq: number; table_name: string; row_key: unknown }[]
         ).map((row) => ({ seq: row.seq, table: row.table_name, key: String(row.row_key) })),
       ),
     )
@@ -130,7 +130,7 @@ export class SqliteConnector implements Connector {
 
   acknowledge(cursor: number): Promise<void> {
     this.guard('trim the change log', () =>
-      this.open_().prepare(`DELETE FROM ${CHANGES_TABLE} WHERE seq <= ?`).run(cursor),
+      this.statement(`DELETE FROM ${CHANGES_TABLE} WHERE seq <= ?`).run(cursor),
     )
     return Promise.resolve()
   }
@@ -138,9 +138,9 @@ export class SqliteConnector implements Connector {
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return Promise.resolve(
       this.guard(`read ${entity.table}`, () => {
-        const row = this.open_()
-          .prepare(`SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`)
-          .get(key) as LocalRow | undefined
+        const row = this.statement(
+          `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
+        ).get(key) as LocalRow | undefined
         return row
       }),
     )
@@ -159,9 +159,9 @@ export class SqliteConnector implements Connector {
   readCustom(key: string): Promise<CustomValues> {
     return Promise.resolve(
       this.guard('read custom_fields', () => {
-        const rows = this.open_()
-          .prepare('SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name')
-          .all(key) as { name: string; value: unknown }[]
+        const rows = this.statement(
+          'SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name',
+        ).all(key) as { name: string; value: unknown }[]
         return Object.fromEntries(
           rows.filter((row) => row.value !== null).map((row) => [row.name, String(row.value)]),
         )
@@ -175,29 +175,29 @@ export class SqliteConnector implements Connector {
     const values = columns.map((column) => (column === entity.key ? key : row[column]))
     this.guard(`write ${entity.table}`, () =>
       db.transaction(() => {
-        const existing = db
-          .prepare(`SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`)
-          .get(key)
+        const existing = this.statement(
+          `SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
+        ).get(key)
         if (existing === undefined) {
-          db.prepare(
+          this.statement(
             `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
           ).run(...values)
         } else {
           // An update of the mapped columns only: columns we don't map stay as they are.
           const set = columns.slice(1)
           if (set.length > 0) {
-            db.prepare(
+            this.statement(
               `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
             ).run(...values.slice(1), key)
           }
         }
         if (custom !== undefined && entity.customFieldsTable) {
-          const current = db
-            .prepare('SELECT name, value FROM custom_fields WHERE object_id = ?')
-            .all(key) as { name: string; value: unknown }[]
+          const current = this.statement(
+            'SELECT name, value FROM custom_fields WHERE object_id = ?',
+          ).all(key) as { name: string; value: unknown }[]
           for (const { name } of current) {
             if (!(name in custom)) {
-              db.prepare('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
+              this.statement('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
                 key,
                 name,
               )
@@ -206,7 +206,7 @@ export class SqliteConnector implements Connector {
           for (const [name, value] of Object.entries(custom)) {
             const before = current.find((row) => row.name === name)
             if (before !== undefined && String(before.value) === value) continue
-            db.prepare(
+            this.statement(
               'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
             ).run(key, name, value)
           }
@@ -220,9 +220,9 @@ export class SqliteConnector implements Connector {
     const db = this.open_()
     this.guard(`delete from ${entity.table}`, () =>
       db.transaction(() => {
-        db.prepare(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(key)
+        this.statement(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(key)
         if (entity.customFieldsTable) {
-          db.prepare('DELETE FROM custom_fields WHERE object_id = ?').run(key)
+          this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(key)
         }
       })(),
     )
@@ -243,11 +243,9 @@ export class SqliteConnector implements Connector {
     return Promise.resolve(
       this.guard(`read ${GROUP_MEMBERS}`, () =>
         (
-          this.open_()
-            .prepare(
-              `SELECT group_name FROM ${GROUP_MEMBERS} WHERE object_id = ? ORDER BY group_name`,
-            )
-            .all(key) as { group_name: unknown }[]
+          this.statement(
+            `SELECT group_name FROM ${GROUP_MEMBERS} WHERE object_id = ? ORDER BY group_name`,
+          ).all(key) as { group_name: unknown }[]
         ).map((row) => String(row.group_name)),
       ),
     )
@@ -269,12 +267,12 @@ export class SqliteConnector implements Connector {
     this.guard(`write ${GROUP_MEMBERS}`, () =>
       db.transaction(() => {
         for (const group of change.join ?? []) {
-          db.prepare(
+          this.statement(
             `INSERT OR IGNORE INTO ${GROUP_MEMBERS}(group_name, object_id) VALUES (?, ?)`,
           ).run(group, key)
         }
         for (const group of change.leave ?? []) {
-          db.prepare(`DELETE FROM ${GROUP_MEMBERS} WHERE group_name = ? AND object_id = ?`).run(
+          this.statement(`DELETE FROM ${GROUP_MEMBERS} WHERE group_name = ? AND object_id = ?`).run(
             group,
             key,
           )
@@ -282,6 +280,19 @@ export class SqliteConnector implements Connector {
       })(),
     )
     return Promise.resolve()
+  }
+
+  /**
+   * A prepared statement, made once per connection (preparing costs more than running).
+   * Not for `iterate`: a statement being iterated is busy until the iteration ends.
+   */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql)
+    if (prepared === undefined) {
+      prepared = this.open_().prepare(sql)
+      this.statements.set(sql, prepared)
+    }
+    return prepared
   }
 
   private open_(): Database.Database {

@@ -5,6 +5,7 @@ export { ObjectStore, type Accepts } from './object-store.ts'
 export type {
   AppliedChanges,
   ConflictEntry,
+  EditOptions,
   FeedEntry,
   ListOptions,
   NewObject,

@@ -190,6 +190,15 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const EMPTY = new Uint8Array(0)
 
+/** Options of a local edit. */
+export interface EditOptions {
+  /**
+   * The edit was taken in from this instance's local system: its feed entries name this
+   * instance as `from`, so the projector knows the local system says so already.
+   */
+  fromLocalSystem?: boolean
+}
+
 export class ObjectStore {
   private readonly storage: StorageAdapter
   private readonly log: Logger
@@ -288,7 +297,7 @@ export class ObjectStore {
 
   // ── local edits ──────────────────────────────────────────────────────────────────
 
-  async create(input: NewObject): Promise<StoredObject> {
+  async create(input: NewObject, options: EditOptions = {}): Promise<StoredObject> {
     const commits = this.openCommits()
     if (!isObjectType(input.type)) {
       throw new ObjectSyncError(
@@ -313,7 +322,7 @@ export class ObjectStore {
     for (const [facet, fields] of contents) {
       const bytes = encodeNewFacet(type, fields, stamp, this.actor)
       ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
-      feed.push({ facet: facetId(id, facet), object: id, type })
+      feed.push({ facet: facetId(id, facet), object: id, type, ...this.fromOf(options) })
     }
     // The new documents are not loaded: most created objects (an import, a first sync)
     // are not read again soon, and every live document costs the garbage collector.
@@ -348,8 +357,9 @@ export class ObjectStore {
   async update(
     id: ObjectId,
     patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
+    options: EditOptions = {},
   ): Promise<StoredObject> {
-    return this.updateForced(id, patch)
+    return this.updateForced(id, patch, undefined, options)
   }
 
   /** update(), writing `force` (a field or custom field name) even if its value is unchanged. */
@@ -357,6 +367,7 @@ export class ObjectStore {
     id: ObjectId,
     patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
     force?: string,
+    options: EditOptions = {},
   ): Promise<StoredObject> {
     const forced = new Set(force === undefined ? [] : [force])
     const commits = this.openCommits()
@@ -387,20 +398,26 @@ export class ObjectStore {
           changed.set(facet, next)
         } else if (next !== undefined) A.free(next)
       }
-      await this.commitChanges(commits, id, loaded, changed)
+      await this.commitChanges(commits, id, loaded, changed, this.fromOf(options))
       return toStoredObject(id, loaded, this.options.sourcesOfTruth)
     })
   }
 
   /** Tombstones the object: it stays, marked deleted, so the delete can sync. */
-  async delete(id: ObjectId): Promise<void> {
+  async delete(id: ObjectId, options: EditOptions = {}): Promise<void> {
     const commits = this.openCommits()
     await this.locks.run(id, async () => {
       const loaded = await this.loadExisting(id, { allowDeleted: true })
       const core = loaded.facets.get(CORE_FACET)
       if (core === undefined || core.doc.deleted === true) return
       const next = tombstoneFacetDoc(core.doc, this.stamp())
-      await this.commitChanges(commits, id, loaded, new Map([[CORE_FACET, next]]))
+      await this.commitChanges(
+        commits,
+        id,
+        loaded,
+        new Map([[CORE_FACET, next]]),
+        this.fromOf(options),
+      )
     })
   }
 
@@ -1055,6 +1072,10 @@ export class ObjectStore {
       throw new ObjectSyncError('STORE_CLOSED', 'the object store is not open')
     }
     return this.commits
+  }
+
+  private fromOf(options: EditOptions): { from?: InstanceId } {
+    return options.fromLocalSystem === true ? { from: this.instanceId } : {}
   }
 
   private stamp(): WriteStamp {
