@@ -115,6 +115,8 @@ export class LocalSync {
   private readonly actionsByPeer = new Map<InstanceId, PeerActions>()
   /** Objects unified into another on a match: merged id → the id kept. */
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
+  /** The peer whose object became each record (`local/origin/<id>`), for actions and matching. */
+  private readonly origins = new Map<ObjectId, InstanceId>()
   /** Rows read with a reference to a record not taken in yet, to read again once. */
   private readonly unresolved = new Map<string, [EntityMapping, string]>()
 
@@ -158,6 +160,12 @@ export class LocalSync {
     for await (const [key, value] of this.options.store.scanSyncState(GROUPS_PREFIX)) {
       const groups = JSON.parse(decoder.decode(value)) as string[]
       this.groupsByKey.set(key.slice(GROUPS_PREFIX.length), new Set(groups))
+    }
+    for await (const [key, value] of this.options.store.scanSyncState(ORIGIN_PREFIX)) {
+      this.origins.set(
+        key.slice(ORIGIN_PREFIX.length) as ObjectId,
+        decoder.decode(value) as InstanceId,
+      )
     }
     for await (const [key, value] of this.options.store.scanSyncState(MERGED_PREFIX)) {
       this.mergedInto.set(
@@ -232,7 +240,7 @@ export class LocalSync {
         const id = key.slice('local/object/'.length) as ObjectId
         const link = JSON.parse(decoder.decode(value)) as ObjectLink
         if (link.seen === undefined) continue
-        const projection = await this.decide(id, await this.originOf(id, true))
+        const projection = await this.decide(id, await this.originOf(id))
         if (projection.kind !== 'update') continue
         const { entity } = projection
         const row = await this.options.connector.read(entity, projection.key)
@@ -602,9 +610,15 @@ export class LocalSync {
     }
     if (actions.create === 'import') return { ...base, kind: 'import' }
     // New here: is it a record the local system already has (from before pairing)?
+    // A record made from another object of the same peer is not a candidate: the peer
+    // keeps the two apart (two people of the same name), so they stay two here.
     const candidates = this.matches.find(object.type, object.fields).filter((candidate) => {
       const linked = this.keyToObject.get(linkId(object.type, candidate.key))
-      return linked !== undefined && linked !== id
+      return (
+        linked !== undefined &&
+        linked !== id &&
+        (from === undefined || this.origins.get(linked) !== from)
+      )
     })
     if (candidates.length === 0) return { ...base, kind: 'import' }
     // A record already unified with one arriving object is not unified with another: two
@@ -1113,6 +1127,7 @@ export class LocalSync {
   ): Promise<void> {
     this.keyToObject.set(linkId(type, key), id)
     this.objectToKey.set(id, key)
+    if (origin !== undefined) this.origins.set(id, origin)
     await this.options.store.updateSyncState([
       [`local/link/${type}/${key}`, encoder.encode(id)],
       [`local/object/${id}`, encoder.encode(JSON.stringify({ key, seen } satisfies ObjectLink))],
@@ -1131,10 +1146,8 @@ export class LocalSync {
   }
 
   /** The peer whose object became the record, if any (read when actions may need it). */
-  private async originOf(id: ObjectId, always = false): Promise<InstanceId | undefined> {
-    if (this.actionsByPeer.size === 0 && !always) return undefined
-    const stored = await this.options.store.getSyncState(`${ORIGIN_PREFIX}${id}`)
-    return stored === undefined ? undefined : (decoder.decode(stored) as InstanceId)
+  private originOf(id: ObjectId): Promise<InstanceId | undefined> {
+    return Promise.resolve(this.origins.get(id))
   }
 
   // ── groups ─────────────────────────────────────────────────────────────────────────

@@ -367,3 +367,20 @@ describe('plan', () => {
     expect(rows(b, 'organizations')).toEqual([])
   })
 })
+
+describe('matching', () => {
+  it("keeps a peer's two people of the same name two here", async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    insertPerson(a, 'a-per1', 'Per', 'Hansen')
+    insertPerson(a, 'a-per2', 'Per', 'Hansen')
+    await eventually(async () => (await persons(a.node)).length === 2, 2000)
+    await pair(a, b, () => ({}))
+    await eventually(() => rows(b).length === 2, 5000)
+    await b.local.settled()
+    await a.local.settled()
+    expect(rows(b)).toHaveLength(2)
+    expect((await persons(a.node)).filter((person) => !person.deleted)).toHaveLength(2)
+    expect(await b.local.reviewQueue()).toEqual([])
+  })
+})
