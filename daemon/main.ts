@@ -2,8 +2,13 @@
 // concrete implementations. The polyfill is imported first, before anything that could
 // load libp2p.
 import '../src/polyfill.ts'
-import { Command, CommanderError, Option } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
+import { isObjectSyncError } from '../src/errors.ts'
+import { createLogger } from '../src/log.ts'
+import { loadConfig } from './config.ts'
+import { initInstance, isInstance } from './init.ts'
+import { startInstance } from './instance.ts'
 import { keygen } from './keygen.ts'
 
 const packageJson = JSON.parse(
@@ -32,6 +37,61 @@ function program(): Command {
     new Option('--dir <dir>', 'the data folder').env('OBJECTSYNC_DIR').default('./data')
 
   root
+    .command('init')
+    .description(
+      'makes the data folder an instance: identity key, API token, config, the embedded SQLite local system',
+    )
+    .addOption(dirOption())
+    .option('--name <name>', 'the instance name peers see')
+    .option('--port <port>', 'the TCP port peers connect to (default 7400)', parsePort)
+    .option('--api-port <port>', 'the loopback port of the HTTP API (default 7420)', parsePort)
+    .option('--force', 'write a new config and API token over an existing instance')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (options: {
+        dir: string
+        name?: string
+        port?: number
+        apiPort?: number
+        force?: boolean
+        json?: boolean
+      }) => {
+        const made = await initInstance(options.dir, options)
+        print(
+          options.json === true,
+          { id: made.id, dir: made.dir },
+          `instance ${made.id} in ${made.dir}\nStart it with: objectsync start --dir ${made.dir}`,
+        )
+      },
+    )
+
+  root
+    .command('start')
+    .description('runs the daemon in the foreground until SIGINT or SIGTERM; logs JSON lines')
+    .addOption(dirOption())
+    .option('--init', 'make the data folder an instance first if it is not one yet')
+    .action(async (options: { dir: string; init?: boolean }) => {
+      if (options.init === true && !(await isInstance(options.dir))) {
+        await initInstance(options.dir)
+      }
+      const config = await loadConfig(options.dir)
+      const log = createLogger()
+      const instance = await startInstance(options.dir, config, log)
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping')
+          process.off('SIGINT', stop)
+          process.off('SIGTERM', stop)
+          resolve()
+        }
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+      })
+      await instance.stop()
+      log.info('stopped')
+    })
+
+  root
     .command('keygen')
     .description(
       'writes a new pair key file for manual pairing (pass it securely to the other administrator)',
@@ -50,6 +110,14 @@ function program(): Command {
   return root
 }
 
+function parsePort(value: string): number {
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError('expected a port from 1 to 65535')
+  }
+  return port
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv, { from: 'user' })
@@ -58,6 +126,13 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
       return error.exitCode === 0 ? 0 : EXIT_USAGE
+    }
+    if (
+      isObjectSyncError(error, 'INVALID_CONFIG') ||
+      isObjectSyncError(error, 'INVALID_PEERS_FILE')
+    ) {
+      process.stderr.write(`objectsync: ${error.message}\n`)
+      return EXIT_USAGE
     }
     const code = (error as NodeJS.ErrnoException).code
     const message =

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   INVALID_PEERS_FILE: { status: 500, summary: 'peers.json or a key file is malformed' },
   INVALID_CONFIG: { status: 500, summary: 'config.json (e.g. its mapping) is malformed' },
   LOCAL_SYSTEM_IO: { status: 502, summary: 'the local system could not be read or written' },
+  INSTANCE_EXISTS: { status: 409, summary: 'the data folder already holds an instance' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

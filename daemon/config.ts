@@ -1,0 +1,120 @@
+// DIR/config.json: the instance's settings (INTERFACE.md). Read once at start; a setting
+// that can't be used stops start-up with INVALID_CONFIG naming the file, the field and
+// what was expected.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { ObjectSyncError } from '../src/errors.ts'
+import {
+  housekeepingFromConfig,
+  mappingFromConfig,
+  type EntityMapping,
+} from '../src/local/index.ts'
+import type { ObjectType } from '../src/model/index.ts'
+
+export const CONFIG_FILE = 'config.json'
+export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7400'
+export const DEFAULT_API_PORT = 7420
+
+const port = z
+  .number('expected a port number')
+  .int('expected a whole port number')
+  .min(1, 'expected a port from 1 to 65535')
+  .max(65535, 'expected a port from 1 to 65535')
+
+const configSchema = z.strictObject({
+  name: z.string('expected the instance name').min(1, 'expected the instance name'),
+  listen: z
+    .array(z.string('expected a multiaddr, e.g. "/ip4/0.0.0.0/tcp/7400"'), 'expected a list')
+    .default([DEFAULT_LISTEN]),
+  api: z.strictObject({ port: port.default(DEFAULT_API_PORT) }).default({ port: DEFAULT_API_PORT }),
+  local: z
+    .strictObject({
+      kind: z
+        .literal('sqlite', 'expected "sqlite" (the only local system so far)')
+        .default('sqlite'),
+      path: z.string('expected the path of the SQLite file').min(1).default('local.db'),
+      entities: z.unknown().optional(),
+    })
+    .default({ kind: 'sqlite', path: 'local.db' }),
+  customFieldGroups: z
+    .record(z.string(), z.array(z.string(), 'expected a list of custom field names'))
+    .optional(),
+  housekeeping: z.union([z.string(), z.number()]).optional(),
+})
+
+export interface InstanceConfig {
+  name: string
+  listen: string[]
+  api: { port: number }
+  local: { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
+  customFieldGroups: Record<string, string[]> | undefined
+  housekeepingMs: number | undefined
+}
+
+/** Reads and checks DIR/config.json. */
+export async function loadConfig(dir: string): Promise<InstanceConfig> {
+  const file = join(dir, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ObjectSyncError(
+        'INVALID_CONFIG',
+        `${file}: no such file; run \`objectsync init --dir ${dir}\` first`,
+        { details: { file } },
+      )
+    }
+    throw error
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new ObjectSyncError('INVALID_CONFIG', `${file}: not JSON: ${(error as Error).message}`, {
+      details: { file },
+    })
+  }
+  return parseConfig(json, file)
+}
+
+export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
+  const parsed = configSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const path = issue.path.map(String).join('.') || '(the file)'
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown setting ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+        : issue.message
+    throw new ObjectSyncError('INVALID_CONFIG', `${file}: ${path}: ${message}`, {
+      details: { file, path },
+    })
+  }
+  const config = parsed.data
+  config.listen.forEach((address, index) => {
+    try {
+      multiaddr(address)
+    } catch {
+      throw new ObjectSyncError(
+        'INVALID_CONFIG',
+        `${file}: listen.${index}: expected a multiaddr, e.g. "/ip4/0.0.0.0/tcp/7400"; got ${JSON.stringify(address)}`,
+        { details: { file, path: `listen.${index}` } },
+      )
+    }
+  })
+  return {
+    name: config.name,
+    listen: config.listen,
+    api: config.api,
+    local: {
+      kind: config.local.kind,
+      path: config.local.path,
+      mapping: mappingFromConfig(config.local.entities, file, 'local.entities'),
+    },
+    customFieldGroups: config.customFieldGroups,
+    housekeepingMs: housekeepingFromConfig(config.housekeeping, file, 'housekeeping'),
+  }
+}

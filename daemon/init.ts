@@ -1,0 +1,74 @@
+// `objectsync init`: makes DIR an instance — identity key, API token, config, an empty
+// peers file, an empty store and the embedded SQLite local system. An existing instance
+// is left alone unless `force`, which writes a new config and API token and keeps the
+// identity, peers, store and local system.
+import { randomBytes } from 'node:crypto'
+import { access, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ObjectSyncError } from '../src/errors.ts'
+import { createLocalDatabase } from '../src/local/index.ts'
+import type { InstanceId } from '../src/model/index.ts'
+import { PEERS_FILE, loadOrCreateIdentity } from '../src/net/index.ts'
+import { LevelStorage, ObjectStore } from '../src/store/index.ts'
+import { CONFIG_FILE, DEFAULT_API_PORT } from './config.ts'
+
+export const API_TOKEN_FILE = 'api-token'
+export const DEFAULT_PORT = 7400
+
+export interface InitOptions {
+  name?: string | undefined
+  port?: number | undefined
+  apiPort?: number | undefined
+  force?: boolean | undefined
+}
+
+export async function initInstance(
+  dir: string,
+  options: InitOptions = {},
+): Promise<{ id: InstanceId; dir: string; created: boolean }> {
+  if ((await exists(join(dir, CONFIG_FILE))) && options.force !== true) {
+    throw new ObjectSyncError(
+      'INSTANCE_EXISTS',
+      `${dir} already holds an instance (${CONFIG_FILE}); pass --force to write a new config and API token (identity, peers and data are kept)`,
+    )
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const identity = await loadOrCreateIdentity(join(dir, 'keys'))
+  await writeFile(join(dir, API_TOKEN_FILE), `${randomBytes(32).toString('base64url')}\n`, {
+    mode: 0o600,
+  })
+  const config = {
+    name: options.name ?? `objectsync-${identity.id.slice(-6)}`,
+    listen: [`/ip4/0.0.0.0/tcp/${options.port ?? DEFAULT_PORT}`],
+    api: { port: options.apiPort ?? DEFAULT_API_PORT },
+    local: { kind: 'sqlite', path: 'local.db' },
+    housekeeping: '24h',
+  }
+  await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 })
+  if (!(await exists(join(dir, PEERS_FILE)))) {
+    await writeFile(join(dir, PEERS_FILE), `${JSON.stringify({ peers: [] }, null, 2)}\n`, {
+      mode: 0o600,
+    })
+  }
+  createLocalDatabase(join(dir, 'local.db'))
+  const store = new ObjectStore({
+    storage: new LevelStorage(join(dir, 'store')),
+    instanceId: identity.id,
+  })
+  await store.open()
+  await store.close()
+  return { id: identity.id, dir, created: true }
+}
+
+export async function isInstance(dir: string): Promise<boolean> {
+  return exists(join(dir, CONFIG_FILE))
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}

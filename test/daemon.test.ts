@@ -1,0 +1,179 @@
+// The daemon: `init` and `start` through the real executable, config errors, and two
+// whole instances (store, SQLite local system, libp2p, sync engine) composed as `start`
+// composes them.
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { parseConfig } from '../daemon/config.ts'
+import { initInstance } from '../daemon/init.ts'
+import { startInstance, type Instance } from '../daemon/instance.ts'
+import { generatePairKey } from '../src/crypto/index.ts'
+import { silentLogger } from '../src/log.ts'
+import { tempDir } from './helpers/stores.ts'
+import { eventually } from './helpers/sync-nodes.ts'
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, ['bin/objectsync.js', ...args], { encoding: 'utf8' })
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777
+
+describe('objectsync init', () => {
+  it('makes an instance with private keys and token, and refuses to make it twice', () => {
+    const dir = tempDir('init')
+    const made = cli('init', '--dir', dir, '--name', 'Acme Office', '--port', '7401', '--json')
+    expect(made.status).toBe(0)
+    const { id } = JSON.parse(made.stdout) as { id: string }
+    expect(id).toMatch(/^12D3KooW/)
+    expect(mode(join(dir, 'api-token'))).toBe(0o600)
+    expect(mode(join(dir, 'keys/identity.key'))).toBe(0o600)
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as unknown
+    expect(parseConfig(config)).toMatchObject({
+      name: 'Acme Office',
+      listen: ['/ip4/0.0.0.0/tcp/7401'],
+      api: { port: 7420 },
+      housekeepingMs: 86_400_000,
+    })
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [] })
+    const tables = new Database(join(dir, 'local.db'), { readonly: true })
+    expect(
+      tables
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'persons'")
+        .get(),
+    ).toEqual({ name: 'persons' })
+    tables.close()
+
+    const token = readFileSync(join(dir, 'api-token'), 'utf8')
+    const again = cli('init', '--dir', dir, '--name', 'Other')
+    expect(again.status).toBe(1)
+    expect(again.stderr).toContain('already holds an instance')
+    expect(readFileSync(join(dir, 'api-token'), 'utf8')).toBe(token)
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual(config)
+
+    const forced = cli('init', '--dir', dir, '--name', 'Other', '--force', '--json')
+    expect(forced.status).toBe(0)
+    expect((JSON.parse(forced.stdout) as { id: string }).id).toBe(id) // the identity stays
+    expect(readFileSync(join(dir, 'api-token'), 'utf8')).not.toBe(token)
+    expect(cli('init', '--dir', dir, '--port', 'x').status).toBe(2)
+  })
+})
+
+describe('objectsync start', () => {
+  it('stops on a bad config with exit code 2, naming the file, the field and what was expected', () => {
+    const dir = tempDir('badconfig')
+    expect(cli('init', '--dir', dir).status).toBe(0)
+    const file = join(dir, 'config.json')
+    const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+    const cases: [unknown, string][] = [
+      [{ ...config, api: { port: 'x' } }, 'config.json: api.port: expected a port number'],
+      [{ ...config, colour: 'blue' }, 'config.json: (the file): unknown setting "colour"'],
+      [
+        {
+          ...config,
+          local: { entities: { person: { table: 'P', key: 'id', fields: { shoe: 'S' } } } },
+        },
+        'config.json: local.entities.person.fields.shoe: person has no field shoe',
+      ],
+      [{ ...config, housekeeping: 'daily' }, 'config.json: housekeeping: expected a duration'],
+      [{ ...config, listen: ['localhost:7400'] }, 'config.json: listen.0: expected a multiaddr'],
+    ]
+    for (const [bad, expected] of cases) {
+      writeFileSync(file, JSON.stringify(bad))
+      const result = cli('start', '--dir', dir)
+      expect(result.status).toBe(2)
+      expect(result.stderr).toContain(expected)
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(bad) // left as it was
+    }
+    writeFileSync(file, '{ "name": ')
+    expect(cli('start', '--dir', dir).stderr).toContain('config.json: not JSON')
+    writeFileSync(file, JSON.stringify(config))
+    writeFileSync(
+      join(dir, 'peers.json'),
+      JSON.stringify({
+        peers: [
+          {
+            id: '12D3KooWExamplePeerIdOfThePartnerInstance000000000000',
+            name: 'Partner',
+            addresses: [],
+            key: 'keys/p.key',
+            actions: { person: { delete: 'purge' } },
+          },
+        ],
+      }),
+    )
+    expect(cli('keygen', 'keys/p.key', '--dir', dir).status).toBe(0)
+    const peers = cli('start', '--dir', dir)
+    expect(peers.status).toBe(2)
+    expect(peers.stderr).toContain('peers.json: peers[0].actions.person.delete: expected one of')
+  })
+
+  it('runs until SIGTERM, then stops cleanly with exit code 0', async () => {
+    const dir = tempDir('start')
+    const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--init', '--dir', dir])
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    onTestFinished(() => {
+      child.kill('SIGKILL')
+    })
+    await eventually(() => output.includes('instance started'), 15_000)
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    const lines = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string })
+    expect(lines.map((line) => line.msg)).toEqual(
+      expect.arrayContaining(['instance started', 'stopping', 'stopped']),
+    )
+  }, 30_000)
+})
+
+describe('two instances as start composes them', () => {
+  it('a row written with SQL at one reaches the other over libp2p, both ways', async () => {
+    const start = async (name: string): Promise<[Instance, Database.Database]> => {
+      const dir = tempDir(`daemon-${name}`)
+      await initInstance(dir, { name })
+      const config = parseConfig({ name, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      const instance = await startInstance(dir, config, silentLogger)
+      const sql = new Database(join(dir, 'local.db'))
+      sql.pragma('busy_timeout = 5000')
+      onTestFinished(async () => {
+        sql.close()
+        await instance.stop()
+      })
+      return [instance, sql]
+    }
+    const [a, aSql] = await start('a')
+    const [b, bSql] = await start('b')
+    const key = generatePairKey()
+    await a.registry.add(
+      { id: b.id, name: 'b', addresses: b.transport.addresses() },
+      { current: key },
+    )
+    await b.registry.add(
+      { id: a.id, name: 'a', addresses: a.transport.addresses() },
+      { current: key },
+    )
+    aSql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('a1', 'Anna', 'Berg')")
+      .run()
+    b.engine.connect(a.id)
+    const bRows = () => bSql.prepare('SELECT first_name, email FROM persons').all()
+    await eventually(() => bRows().length === 1, 10_000)
+    expect(bRows()).toEqual([{ first_name: 'Anna', email: null }])
+    const [row] = bSql.prepare('SELECT id FROM persons').all() as { id: string }[]
+    bSql.prepare("UPDATE persons SET email = 'anna@b.example' WHERE id = ?").run(row!.id)
+    await eventually(
+      () =>
+        (
+          aSql.prepare("SELECT email FROM persons WHERE id = 'a1'").get() as {
+            email: string | null
+          }
+        ).email === 'anna@b.example',
+      10_000,
+    )
+  }, 30_000)
+})
