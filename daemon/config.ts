@@ -20,8 +20,8 @@ export const DEFAULT_API_PORT = 7420
 const port = z
   .number('expected a port number')
   .int('expected a whole port number')
-  .min(1, 'expected a port from 1 to 65535')
-  .max(65535, 'expected a port from 1 to 65535')
+  .min(0, 'expected a port from 0 (any free one) to 65535')
+  .max(65535, 'expected a port from 0 (any free one) to 65535')
 
 const configSchema = z.strictObject({
   name: z.string('expected the instance name').min(1, 'expected the instance name'),

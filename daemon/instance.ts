@@ -27,6 +27,8 @@ export interface Instance {
   transport: Transport
   engine: SyncEngine
   local: LocalSync
+  /** What the peer may see and send, from its `share` in peers.json. */
+  scopeOf(peer: InstanceId): PeerScope
   /** Stops everything in reverse order; the store is flushed and closed last. */
   stop(): Promise<void>
 }
@@ -110,27 +112,22 @@ export async function startInstance(
     stack.push(() => links.stop())
 
     const scopes = new Map<InstanceId, PeerScope>()
-    const engine = new SyncEngine({
-      store,
-      links,
-      localId: identity.id,
-      logger: log,
-      scopeOf: (peer) => {
-        const record = registry.get(peer)
-        const index = registry.list().findIndex((each) => each.id === peer)
-        const parsed = scopeFromShare(
-          (record as (PeerRecord & PeerSettings) | undefined)?.share,
-          `peers.json: peers[${index}]`,
-          (id) => local.groupsOf(id),
-        )
-        // Said once per peer and scope, not at every session.
-        if (scopes.get(peer)?.key !== parsed.scope.key) {
-          for (const warning of parsed.warnings) log.warn({ peer }, warning)
-          scopes.set(peer, parsed.scope)
-        }
-        return parsed.scope
-      },
-    })
+    const scopeOf = (peer: InstanceId): PeerScope => {
+      const record = registry.get(peer)
+      const index = registry.list().findIndex((each) => each.id === peer)
+      const parsed = scopeFromShare(
+        (record as (PeerRecord & PeerSettings) | undefined)?.share,
+        `peers.json: peers[${index}]`,
+        (id) => local.groupsOf(id),
+      )
+      // Said once per peer and scope, not at every session.
+      if (scopes.get(peer)?.key !== parsed.scope.key) {
+        for (const warning of parsed.warnings) log.warn({ peer }, warning)
+        scopes.set(peer, parsed.scope)
+      }
+      return parsed.scope
+    }
+    const engine = new SyncEngine({ store, links, localId: identity.id, logger: log, scopeOf })
     late.engine = engine
     stack.push(() => engine.stop())
 
@@ -149,6 +146,7 @@ export async function startInstance(
       transport,
       engine,
       local,
+      scopeOf,
       stop: unwind,
     }
   } catch (error) {

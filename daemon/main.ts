@@ -8,7 +8,7 @@ import { isObjectSyncError } from '../src/errors.ts'
 import { createLogger } from '../src/log.ts'
 import { loadConfig } from './config.ts'
 import { initInstance, isInstance } from './init.ts'
-import { startInstance } from './instance.ts'
+import { runDaemon } from './run.ts'
 import { keygen } from './keygen.ts'
 
 const packageJson = JSON.parse(
@@ -76,7 +76,7 @@ function program(): Command {
       }
       const config = await loadConfig(options.dir)
       const log = createLogger()
-      const instance = await startInstance(options.dir, config, log)
+      const daemon = await runDaemon(options.dir, config, log)
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'stopping')
@@ -87,7 +87,7 @@ function program(): Command {
         process.on('SIGINT', stop)
         process.on('SIGTERM', stop)
       })
-      await instance.stop()
+      await daemon.stop()
       log.info('stopped')
     })
 

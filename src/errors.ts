@@ -24,6 +24,13 @@ export const ERROR_CODES = {
   INVALID_CONFIG: { status: 500, summary: 'config.json (e.g. its mapping) is malformed' },
   LOCAL_SYSTEM_IO: { status: 502, summary: 'the local system could not be read or written' },
   INSTANCE_EXISTS: { status: 409, summary: 'the data folder already holds an instance' },
+  UNAUTHORIZED: { status: 401, summary: 'the API request has no valid bearer token' },
+  FORBIDDEN: { status: 403, summary: 'the API request came with a foreign Host or Origin' },
+  INVALID_REQUEST: { status: 400, summary: 'an API request body or query is malformed' },
+  NOT_FOUND: { status: 404, summary: 'no such API route' },
+  BODY_TOO_LARGE: { status: 413, summary: 'an API request body is over the limit (1 MiB)' },
+  MATCH_NOT_FOUND: { status: 404, summary: 'no object with this id waits in the review queue' },
+  INTERNAL: { status: 500, summary: 'an unexpected failure; the daemon log has the details' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -451,6 +451,15 @@ export class ObjectStore {
     })
   }
 
+  /** How many objects of the type the store holds (deleted ones included), from its index. */
+  async count(type: ObjectType): Promise<number> {
+    this.openCommits()
+    const prefix = typeIndexPrefix(type)
+    let count = 0
+    for await (const _ of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) count++
+    return count
+  }
+
   async list(type: ObjectType, options: ListOptions = {}): Promise<ObjectPage> {
     this.openCommits()
     const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)

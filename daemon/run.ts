@@ -1,0 +1,43 @@
+// The daemon as `start` runs it: the instance, then the HTTP API on loopback; stopped in
+// reverse (the API stops accepting first, then the instance finishes and closes).
+import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from '../src/log.ts'
+import { createApi } from './api.ts'
+import type { InstanceConfig } from './config.ts'
+import { API_TOKEN_FILE } from './init.ts'
+import { startInstance, type Instance } from './instance.ts'
+
+export interface Daemon {
+  instance: Instance
+  api: FastifyInstance
+  /** The port the API listens on (the configured one, or the one given for 0). */
+  apiPort: number
+  stop(): Promise<void>
+}
+
+export async function runDaemon(dir: string, config: InstanceConfig, log: Logger): Promise<Daemon> {
+  const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
+  const instance = await startInstance(dir, config, log)
+  let apiPort = config.api.port
+  const api = createApi(instance, { token, port: () => apiPort, logger: log.child('api') })
+  try {
+    await api.listen({ host: '127.0.0.1', port: config.api.port })
+  } catch (error) {
+    await instance.stop()
+    throw error
+  }
+  apiPort = (api.server.address() as AddressInfo).port
+  log.info({ url: `http://127.0.0.1:${apiPort}` }, 'API listening')
+  return {
+    instance,
+    api,
+    apiPort,
+    async stop() {
+      await api.close()
+      await instance.stop()
+    },
+  }
+}

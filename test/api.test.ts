@@ -1,0 +1,237 @@
+// The HTTP API of a running daemon (store, SQLite local system, libp2p): auth, Host and
+// Origin, limits, bodies and queries, every route of this slice, and each error code.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { beforeAll, afterAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../daemon/config.ts'
+import { initInstance } from '../daemon/init.ts'
+import { runDaemon, type Daemon } from '../daemon/run.ts'
+import { silentLogger } from '../src/log.ts'
+import { tempDir } from './helpers/stores.ts'
+import { eventually } from './helpers/sync-nodes.ts'
+
+let daemon: Daemon
+let token: string
+let dir: string
+
+beforeAll(async () => {
+  dir = tempDir('api')
+  await initInstance(dir, { name: 'API test' })
+  token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
+  const config = parseConfig({
+    name: 'API test',
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    api: { port: 0 },
+  })
+  daemon = await runDaemon(dir, config, silentLogger)
+})
+afterAll(async () => {
+  await daemon.stop()
+})
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+
+async function call(
+  method: Method,
+  url: string,
+  options: { body?: unknown; headers?: Record<string, string>; raw?: string } = {},
+) {
+  const response = await daemon.api.inject({
+    method,
+    url,
+    headers: {
+      host: `127.0.0.1:${daemon.apiPort}`,
+      authorization: `Bearer ${token}`,
+      ...(options.body === undefined && options.raw === undefined
+        ? {}
+        : { 'content-type': 'application/json' }),
+      ...options.headers,
+    },
+    ...(options.raw !== undefined
+      ? { payload: options.raw }
+      : options.body === undefined
+        ? {}
+        : { payload: JSON.stringify(options.body) }),
+  })
+  return {
+    status: response.statusCode,
+    json: (response.body === '' ? undefined : JSON.parse(response.body)) as Record<string, any>,
+  }
+}
+
+const errorOf = (response: { json: Record<string, any> }) =>
+  (response.json as { error: { code: string; message: string } }).error
+
+describe('the HTTP API', () => {
+  it('answers /healthz without a token, and everything else only with it', async () => {
+    expect(await call('GET', '/healthz', { headers: { authorization: '' } })).toEqual({
+      status: 200,
+      json: { ok: true },
+    })
+    const none = await call('GET', '/v1/status', { headers: { authorization: '' } })
+    expect(none.status).toBe(401)
+    expect(errorOf(none).code).toBe('UNAUTHORIZED')
+    const wrong = await call('GET', '/v1/status', {
+      headers: { authorization: `Bearer ${token}x` },
+    })
+    expect(errorOf(wrong).code).toBe('UNAUTHORIZED')
+    const status = await call('GET', '/v1/status')
+    expect(status.status).toBe(200)
+    expect(status.json).toMatchObject({
+      id: daemon.instance.id,
+      name: 'API test',
+      objects: { person: 0, organization: 0, transaction: 0, file: 0 },
+      peers: [],
+      conflicts: 0,
+      matches: 0,
+    })
+  })
+
+  it('refuses a foreign Host (DNS rebinding) or Origin (another site), even with the token', async () => {
+    const rebinding = await call('GET', '/v1/status', { headers: { host: 'evil.example:7420' } })
+    expect(rebinding.status).toBe(403)
+    expect(errorOf(rebinding).code).toBe('FORBIDDEN')
+    const otherPort = await call('GET', '/healthz', { headers: { host: '127.0.0.1:1' } })
+    expect(otherPort.status).toBe(403)
+    const site = await call('POST', '/v1/objects', {
+      headers: { origin: 'https://evil.example' },
+      body: { type: 'person', fields: { firstName: 'X', lastName: 'Y' } },
+    })
+    expect(site.status).toBe(403)
+    expect((await daemon.instance.store.list('person')).items).toEqual([])
+    const ownPage = await call('GET', '/v1/status', {
+      headers: {
+        origin: `http://localhost:${daemon.apiPort}`,
+        host: `localhost:${daemon.apiPort}`,
+      },
+    })
+    expect(ownPage.status).toBe(200)
+  })
+
+  it('creates, reads, changes, lists and deletes objects, and shows them in the feed', async () => {
+    const created = await call('POST', '/v1/objects', {
+      body: {
+        type: 'person',
+        fields: { firstName: 'Anna', lastName: 'Berg' },
+        custom: { level: 'gold' },
+      },
+    })
+    expect(created.status).toBe(201)
+    const id = created.json.id as string
+    expect(created.json).toMatchObject({
+      type: 'person',
+      fields: { firstName: 'Anna' },
+      deleted: false,
+    })
+    const patched = await call('PATCH', `/v1/objects/${id}`, {
+      body: { fields: { email: 'anna@example.org' } },
+    })
+    expect(patched.json.fields).toMatchObject({ firstName: 'Anna', email: 'anna@example.org' })
+    expect((await call('GET', `/v1/objects/${id}`)).json.custom).toEqual({ level: 'gold' })
+    const page = await call('GET', '/v1/objects?type=person&limit=10')
+    expect(page.json.items.map((item: { id: string }) => item.id)).toEqual([id])
+    const changes = await call('GET', '/v1/changes?since=0')
+    expect(changes.json.changes.some((change: { id: string }) => change.id === id)).toBe(true)
+    expect(changes.json.last).toBe(daemon.instance.store.lastSeq)
+    // Written into the local system too.
+    const sql = new Database(join(dir, 'local.db'), { readonly: true })
+    await eventually(
+      () => sql.prepare('SELECT email FROM persons WHERE id = ?').get(id) !== undefined,
+      3000,
+    )
+    sql.close()
+    expect((await call('DELETE', `/v1/objects/${id}`)).status).toBe(204)
+    const again = await call('PATCH', `/v1/objects/${id}`, { body: { fields: { title: 'Dr' } } })
+    expect(again.status).toBe(409)
+    expect(errorOf(again).code).toBe('OBJECT_DELETED')
+  })
+
+  it('says what is wrong with a body, a query or a route, and changes nothing', async () => {
+    const before = daemon.instance.store.lastSeq
+    const cases: [Method, string, { body?: unknown; raw?: string }, number, string, string][] = [
+      [
+        'POST',
+        '/v1/objects',
+        { body: { type: 'planet', fields: {} } },
+        400,
+        'INVALID_REQUEST',
+        'body.type: expected one of person',
+      ],
+      [
+        'POST',
+        '/v1/objects',
+        { body: { type: 'person', fields: {}, colour: 1 } },
+        400,
+        'INVALID_REQUEST',
+        'body: unknown "colour"',
+      ],
+      [
+        'POST',
+        '/v1/objects',
+        { body: { type: 'person', fields: { firstName: 1 } } },
+        400,
+        'INVALID_OBJECT',
+        'firstName',
+      ],
+      ['POST', '/v1/objects', { raw: '{"type": ' }, 400, 'INVALID_REQUEST', 'JSON'],
+      ['GET', '/v1/objects?type=person&limit=0', {}, 400, 'INVALID_REQUEST', 'query.limit'],
+      ['GET', '/v1/objects', {}, 400, 'INVALID_REQUEST', 'query.type'],
+      ['GET', '/v1/changes?since=-1', {}, 400, 'INVALID_REQUEST', 'query.since'],
+      ['GET', '/v1/objects/0000000000000000000000000A', {}, 404, 'OBJECT_NOT_FOUND', 'no object'],
+      [
+        'POST',
+        '/v1/matches/0000000000000000000000000A/separate',
+        {},
+        404,
+        'MATCH_NOT_FOUND',
+        'review queue',
+      ],
+      [
+        'POST',
+        '/v1/conflicts/0000000000000000000000000A/resolve',
+        { body: { field: 'firstName', by: 'x', at: 1 } },
+        404,
+        'CONFLICT_NOT_FOUND',
+        '',
+      ],
+      ['GET', '/v1/nothing', {}, 404, 'NOT_FOUND', 'no route GET /v1/nothing'],
+    ]
+    for (const [method, url, options, status, code, message] of cases) {
+      const response = await call(method, url, options)
+      expect({ url, status: response.status, code: errorOf(response).code }).toEqual({
+        url,
+        status,
+        code,
+      })
+      expect(errorOf(response).message).toContain(message)
+    }
+    const huge = await call('POST', '/v1/objects', {
+      body: { type: 'person', fields: { firstName: 'x'.repeat(2 * 1024 * 1024), lastName: 'Y' } },
+    })
+    expect(huge.status).toBe(413)
+    expect(errorOf(huge).code).toBe('BODY_TOO_LARGE')
+    expect(daemon.instance.store.lastSeq).toBe(before)
+  })
+
+  it('lists matches and peers, and plans the next run without writing', async () => {
+    expect((await call('GET', '/v1/matches')).json).toEqual({ matches: [] })
+    expect((await call('GET', '/v1/peers')).json).toEqual({ peers: [] })
+    const before = daemon.instance.store.lastSeq
+    const plan = await call('GET', '/v1/plan?limit=5')
+    expect(plan.status).toBe(200)
+    // No peers: local edits not taken in yet are listed once, for any peer (none now).
+    expect(plan.json.incoming).toEqual([])
+    expect(plan.json.outgoing).toHaveLength(1)
+    expect(plan.json.outgoing[0].export).toEqual({ count: 0, items: [] })
+    expect(daemon.instance.store.lastSeq).toBe(before)
+  })
+
+  it('listens on loopback for real', async () => {
+    const response = await fetch(`http://127.0.0.1:${daemon.apiPort}/v1/status`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(response.status).toBe(200)
+    expect(((await response.json()) as { id: string }).id).toBe(daemon.instance.id)
+  })
+})
