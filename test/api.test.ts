@@ -31,6 +31,16 @@ afterAll(async () => {
 })
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+/** A JSON answer, read loosely: the assertions say what it must hold. */
+type Json = Record<string, unknown> & {
+  id?: string
+  items?: { id: string }[]
+  changes?: { id: string }[]
+  fields?: Record<string, unknown>
+  custom?: Record<string, unknown>
+  incoming?: unknown[]
+  outgoing?: { export: unknown }[]
+}
 
 async function call(
   method: Method,
@@ -56,11 +66,11 @@ async function call(
   })
   return {
     status: response.statusCode,
-    json: (response.body === '' ? undefined : JSON.parse(response.body)) as Record<string, any>,
+    json: (response.body === '' ? undefined : JSON.parse(response.body)) as Json,
   }
 }
 
-const errorOf = (response: { json: Record<string, any> }) =>
+const errorOf = (response: { json: Json }) =>
   (response.json as { error: { code: string; message: string } }).error
 
 describe('the HTTP API', () => {
@@ -118,7 +128,7 @@ describe('the HTTP API', () => {
       },
     })
     expect(created.status).toBe(201)
-    const id = created.json.id as string
+    const id = created.json.id!
     expect(created.json).toMatchObject({
       type: 'person',
       fields: { firstName: 'Anna' },
@@ -130,9 +140,9 @@ describe('the HTTP API', () => {
     expect(patched.json.fields).toMatchObject({ firstName: 'Anna', email: 'anna@example.org' })
     expect((await call('GET', `/v1/objects/${id}`)).json.custom).toEqual({ level: 'gold' })
     const page = await call('GET', '/v1/objects?type=person&limit=10')
-    expect(page.json.items.map((item: { id: string }) => item.id)).toEqual([id])
+    expect(page.json.items!.map((item) => item.id)).toEqual([id])
     const changes = await call('GET', '/v1/changes?since=0')
-    expect(changes.json.changes.some((change: { id: string }) => change.id === id)).toBe(true)
+    expect(changes.json.changes!.some((change) => change.id === id)).toBe(true)
     expect(changes.json.last).toBe(daemon.instance.store.lastSeq)
     // Written into the local system too.
     const sql = new Database(join(dir, 'local.db'), { readonly: true })
@@ -223,7 +233,7 @@ describe('the HTTP API', () => {
     // No peers: local edits not taken in yet are listed once, for any peer (none now).
     expect(plan.json.incoming).toEqual([])
     expect(plan.json.outgoing).toHaveLength(1)
-    expect(plan.json.outgoing[0].export).toEqual({ count: 0, items: [] })
+    expect(plan.json.outgoing![0]!.export).toEqual({ count: 0, items: [] })
     expect(daemon.instance.store.lastSeq).toBe(before)
   })
 

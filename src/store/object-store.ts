@@ -456,7 +456,9 @@ export class ObjectStore {
     this.openCommits()
     const prefix = typeIndexPrefix(type)
     let count = 0
-    for await (const _ of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) count++
+    for await (const [key] of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+      if (key.startsWith(prefix)) count++
+    }
     return count
   }
 
