@@ -76,8 +76,9 @@ function program(): Command {
       }
       const config = await loadConfig(options.dir)
       const log = createLogger()
-      const daemon = await runDaemon(options.dir, config, log)
-      await new Promise<void>((resolve) => {
+      // Listening for the signals before starting: one that arrives while the parts start
+      // stops them as soon as they have started, rather than killing the process midway.
+      const signalled = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'stopping')
           process.off('SIGINT', stop)
@@ -87,6 +88,8 @@ function program(): Command {
         process.on('SIGINT', stop)
         process.on('SIGTERM', stop)
       })
+      const daemon = await runDaemon(options.dir, config, log)
+      await signalled
       await daemon.stop()
       log.info('stopped')
     })
@@ -112,8 +115,8 @@ function program(): Command {
 
 function parsePort(value: string): number {
   const port = Number(value)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidArgumentError('expected a port from 1 to 65535')
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('expected a port from 0 (any free one) to 65535')
   }
   return port
 }

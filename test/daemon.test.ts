@@ -111,7 +111,9 @@ describe('objectsync start', () => {
 
   it('runs until SIGTERM, then stops cleanly with exit code 0', async () => {
     const dir = tempDir('start')
-    const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--init', '--dir', dir])
+    // Any free ports: the defaults may be taken on the machine running the tests.
+    expect(cli('init', '--dir', dir, '--port', '0', '--api-port', '0').status).toBe(0)
+    const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir])
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
@@ -126,7 +128,7 @@ describe('objectsync start', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as { msg: string })
     expect(lines.map((line) => line.msg)).toEqual(
-      expect.arrayContaining(['instance started', 'stopping', 'stopped']),
+      expect.arrayContaining(['instance started', 'API listening', 'stopping', 'stopped']),
     )
   }, 30_000)
 })
