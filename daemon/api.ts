@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { ERROR_CODES, ObjectSyncError, isObjectSyncError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
-import { OBJECT_TYPES, type ObjectId } from '../src/model/index.ts'
+import { OBJECT_TYPES, parseDuration, type InstanceId, type ObjectId } from '../src/model/index.ts'
 import type { StoredObject } from '../src/store/index.ts'
 import type { Instance } from './instance.ts'
 
@@ -38,6 +38,13 @@ const schemas = {
   }),
   link: z.strictObject({ key: z.string().min(1, 'expected the local record key') }),
   planQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).optional() }),
+  invite: z.strictObject({
+    expires: z
+      .string()
+      .refine((value) => (parseDuration(value) ?? 0) > 0, 'expected a duration, e.g. "1h" or "30m"')
+      .optional(),
+  }),
+  pair: z.strictObject({ token: z.string().min(1, 'expected the invite token') }),
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
@@ -158,6 +165,29 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   })
 
   app.get('/v1/peers', () => ({ peers: peersJson(instance) }))
+
+  app.post('/v1/invites', (request, reply) => {
+    const body = parse(schemas.invite, request.body, 'body')
+    const ttlMs = parseDuration(body.expires ?? '1h')!
+    const token = instance.links.createInvite(ttlMs)
+    return reply.status(201).send({ token, expiresAt: new Date(Date.now() + ttlMs).toISOString() })
+  })
+
+  app.post('/v1/pair', async (request, reply) => {
+    const body = parse(schemas.pair, request.body, 'body')
+    const peer = await instance.links.pair(body.token)
+    instance.engine.connect(peer.id)
+    return reply.status(201).send({ id: peer.id, name: peer.name, addresses: peer.addresses })
+  })
+
+  app.delete('/v1/peers/:id', async (request, reply) => {
+    const peer = (request.params as { id: string }).id as InstanceId
+    instance.engine.disconnect(peer)
+    if (!(await instance.links.unpair(peer))) {
+      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
+    }
+    return reply.status(204).send()
+  })
 
   app.get('/v1/objects', async (request) => {
     const query = parse(schemas.listQuery, request.query, 'query')

@@ -9,6 +9,15 @@ import { createLogger } from '../src/log.ts'
 import { loadConfig } from './config.ts'
 import { initInstance, isInstance } from './init.ts'
 import { runDaemon } from './run.ts'
+import { CliError, callDaemon } from './client.ts'
+import {
+  describePeer,
+  describePlan,
+  describeStatus,
+  type PeerJson,
+  type PlanJson,
+  type StatusJson,
+} from './describe.ts'
 import { keygen } from './keygen.ts'
 
 const packageJson = JSON.parse(
@@ -21,7 +30,7 @@ const packageJson = JSON.parse(
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
 
-function print(json: boolean, value: Record<string, unknown>, text: string): void {
+function print(json: boolean, value: object, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`)
 }
 
@@ -94,6 +103,86 @@ function program(): Command {
       log.info('stopped')
     })
 
+  const jsonOption = () => new Option('--json', 'machine-readable output')
+
+  root
+    .command('status')
+    .description('instance id, object counts, peers, conflicts and matches waiting for review')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const status = (await callDaemon(options.dir, 'GET', '/v1/status')) as StatusJson
+      print(options.json === true, status, describeStatus(status))
+    })
+
+  root
+    .command('peers')
+    .description('the paired peers, with connection and sync state')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const { peers } = (await callDaemon(options.dir, 'GET', '/v1/peers')) as {
+        peers: PeerJson[]
+      }
+      const text =
+        peers.length === 0
+          ? 'no peers yet (objectsync invite / pair)'
+          : peers.map(describePeer).join('\n')
+      print(options.json === true, { peers }, text)
+    })
+
+  root
+    .command('invite')
+    .description('prints a one-time pairing token; treat it as a secret')
+    .addOption(dirOption())
+    .option('--expires <duration>', 'how long the token is valid, e.g. 30m or 2h', '1h')
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; expires: string; json?: boolean }) => {
+      const invite = (await callDaemon(options.dir, 'POST', '/v1/invites', {
+        expires: options.expires,
+      })) as { token: string; expiresAt: string }
+      print(
+        options.json === true,
+        invite,
+        `${invite.token}\n\nValid once, until ${invite.expiresAt}. Pass it over a channel you trust; the other administrator runs: objectsync pair <token>`,
+      )
+    })
+
+  root
+    .command('pair')
+    .description('pairs with the instance that made the invite token')
+    .argument('<token>', 'the token from objectsync invite on the other instance')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (token: string, options: { dir: string; json?: boolean }) => {
+      const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', { token })) as {
+        id: string
+        name: string
+      }
+      print(options.json === true, peer, `paired with ${peer.name} (${peer.id})`)
+    })
+
+  root
+    .command('unpair')
+    .description('removes a peer and its key, and closes its connections')
+    .argument('<peer>', 'the peer id (objectsync peers lists them)')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (peer: string, options: { dir: string; json?: boolean }) => {
+      await callDaemon(options.dir, 'DELETE', `/v1/peers/${encodeURIComponent(peer)}`)
+      print(options.json === true, { unpaired: peer }, `unpaired ${peer}`)
+    })
+
+  root
+    .command('plan')
+    .description('what the next run would do, per peer, without writing anything')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const plan = (await callDaemon(options.dir, 'GET', '/v1/plan')) as PlanJson
+      print(options.json === true, plan, describePlan(plan))
+    })
+
   root
     .command('keygen')
     .description(
@@ -129,6 +218,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
       return error.exitCode === 0 ? 0 : EXIT_USAGE
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`objectsync: ${error.message}\n`)
+      return EXIT_FAILURE
     }
     if (
       isObjectSyncError(error, 'INVALID_CONFIG') ||

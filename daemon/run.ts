@@ -1,6 +1,6 @@
 // The daemon as `start` runs it: the instance, then the HTTP API on loopback; stopped in
 // reverse (the API stops accepting first, then the instance finishes and closes).
-import { readFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -9,6 +9,9 @@ import { createApi } from './api.ts'
 import type { InstanceConfig } from './config.ts'
 import { API_TOKEN_FILE } from './init.ts'
 import { startInstance, type Instance } from './instance.ts'
+
+/** DIR/daemon.json while the daemon runs: its pid and the API's port. */
+export const RUNTIME_FILE = 'daemon.json'
 
 export interface Daemon {
   instance: Instance
@@ -30,12 +33,17 @@ export async function runDaemon(dir: string, config: InstanceConfig, log: Logger
     throw error
   }
   apiPort = (api.server.address() as AddressInfo).port
+  // Where the CLI finds the running daemon's API (the configured port may be 0).
+  await writeFile(join(dir, RUNTIME_FILE), `${JSON.stringify({ pid: process.pid, apiPort })}\n`, {
+    mode: 0o600,
+  })
   log.info({ url: `http://127.0.0.1:${apiPort}` }, 'API listening')
   return {
     instance,
     api,
     apiPort,
     async stop() {
+      await rm(join(dir, RUNTIME_FILE), { force: true })
       await api.close()
       await instance.stop()
     },

@@ -179,3 +179,75 @@ describe('two instances as start composes them', () => {
     )
   }, 30_000)
 })
+
+describe('the CLI against running daemons', () => {
+  it('pairs two instances by invite, shows them in sync, and unpairs them', async () => {
+    const startDaemon = async (name: string) => {
+      const dir = tempDir(`cli-${name}`)
+      expect(
+        cli('init', '--dir', dir, '--name', name, '--port', '0', '--api-port', '0').status,
+      ).toBe(0)
+      const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir])
+      let output = ''
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      onTestFinished(() => {
+        child.kill('SIGKILL')
+      })
+      await eventually(() => output.includes('API listening'), 15_000)
+      return { dir, child, exited }
+    }
+    const [a, b] = await Promise.all([startDaemon('Alpha'), startDaemon('Beta')])
+    const json = (result: ReturnType<typeof cli>) => {
+      expect(result.stderr).toBe('')
+      expect(result.status).toBe(0)
+      return JSON.parse(result.stdout) as Record<string, unknown>
+    }
+    const { token } = json(cli('invite', '--dir', a.dir, '--expires', '10m', '--json')) as {
+      token: string
+    }
+    expect(token).toMatch(/^os1\./)
+    const paired = json(cli('pair', token, '--dir', b.dir, '--json')) as {
+      name: string
+      id: string
+    }
+    expect(paired.name).toBe('Alpha')
+    // A used invite does not pair again.
+    const reused = cli('pair', token, '--dir', b.dir)
+    expect(reused.status).toBe(1)
+    expect(reused.stderr).toMatch(/INVITE_REFUSED|PEER_UNREACHABLE/)
+
+    const aSql = new Database(join(a.dir, 'local.db'))
+    const bSql = new Database(join(b.dir, 'local.db'), { readonly: true })
+    onTestFinished(() => {
+      aSql.close()
+      bSql.close()
+    })
+    aSql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('a1', 'Anna', 'Berg')")
+      .run()
+    await eventually(() => bSql.prepare('SELECT 1 FROM persons').get() !== undefined, 10_000)
+    const status = json(cli('status', '--dir', b.dir, '--json')) as {
+      objects: { person: number }
+      peers: { name: string; connected: boolean }[]
+    }
+    expect(status.objects.person).toBe(1)
+    expect(status.peers).toMatchObject([{ name: 'Alpha', connected: true }])
+    expect(cli('peers', '--dir', a.dir).stdout).toContain('Beta')
+    expect(cli('plan', '--dir', a.dir).status).toBe(0)
+
+    expect(cli('unpair', paired.id, '--dir', b.dir).status).toBe(0)
+    expect(json(cli('peers', '--dir', b.dir, '--json'))).toEqual({ peers: [] })
+    const again = cli('unpair', paired.id, '--dir', b.dir)
+    expect(again.status).toBe(1)
+    expect(again.stderr).toContain('PEER_NOT_FOUND')
+
+    a.child.kill('SIGTERM')
+    b.child.kill('SIGTERM')
+    expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0])
+    // With the daemon gone, commands say so.
+    const gone = cli('status', '--dir', a.dir)
+    expect(gone.status).toBe(1)
+    expect(gone.stderr).toContain('no daemon is running')
+  }, 90_000)
+})

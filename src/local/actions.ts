@@ -24,7 +24,7 @@
 // one-way pair ("there") is the peer's own peers.json entry for this instance.
 import { z } from 'zod'
 import { ObjectSyncError } from '../errors.ts'
-import { OBJECT_TYPES, type InstanceId, type ObjectType } from '../model/index.ts'
+import { OBJECT_TYPES, parseDuration, type InstanceId, type ObjectType } from '../model/index.ts'
 
 export const CREATE_ACTIONS = ['link', 'import', 'export'] as const
 export const MAINTAIN_ACTIONS = ['update', 'import', 'export'] as const
@@ -98,9 +98,6 @@ export function actionsFor(
   return (peer === undefined ? undefined : peers?.get(peer)?.[type]) ?? DEFAULT_ACTIONS
 }
 
-const DURATION = /^(\d+)\s*(ms|s|m|h|d)$/
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
-
 /**
  * config.json's `housekeeping` ("24h", "30m", "7d", or milliseconds) in milliseconds.
  * Throws INVALID_CONFIG naming the file and what was expected; at least one minute,
@@ -113,13 +110,7 @@ export function housekeepingFromConfig(
   path = 'housekeeping',
 ): number | undefined {
   if (value === undefined) return undefined
-  const match = typeof value === 'string' ? DURATION.exec(value.trim()) : null
-  const ms =
-    typeof value === 'number'
-      ? value
-      : match === null
-        ? Number.NaN
-        : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+  const ms = parseDuration(value) ?? Number.NaN
   // Node's timers take at most 2^31 - 1 ms (24.8 days); a longer period fires at once.
   if (!Number.isSafeInteger(ms) || ms < 60_000 || ms > 2 ** 31 - 1) {
     throw new ObjectSyncError(

@@ -3,3 +3,4 @@
 export * from './ids.ts'
 export * from './fields.ts'
 export * from './validate.ts'
+export * from './duration.ts'

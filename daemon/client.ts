@@ -1,0 +1,61 @@
+// The CLI's side of the HTTP API: commands other than init and start ask the running
+// daemon (the store is locked by it). It finds the API through DIR/daemon.json and
+// authenticates with DIR/api-token.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { API_TOKEN_FILE } from './init.ts'
+import { RUNTIME_FILE } from './run.ts'
+
+/** A failure the CLI reports as it is (exit code 1). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message)
+  }
+}
+
+export async function callDaemon(
+  dir: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  let apiPort: number
+  let token: string
+  try {
+    apiPort = (JSON.parse(await readFile(join(dir, RUNTIME_FILE), 'utf8')) as { apiPort: number })
+      .apiPort
+    token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
+  } catch {
+    throw new CliError(
+      `no daemon is running for ${dir} (no ${RUNTIME_FILE}); start it with: objectsync start --dir ${dir}`,
+    )
+  }
+  let response: Response
+  try {
+    response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+  } catch {
+    throw new CliError(
+      `the daemon for ${dir} does not answer on 127.0.0.1:${apiPort}; is it running? (objectsync start --dir ${dir})`,
+    )
+  }
+  const text = await response.text()
+  const json = text === '' ? undefined : (JSON.parse(text) as unknown)
+  if (!response.ok) {
+    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+    throw new CliError(
+      `${error?.code ?? response.status}: ${error?.message ?? response.statusText}`,
+      error?.code,
+    )
+  }
+  return json
+}

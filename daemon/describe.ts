@@ -1,0 +1,64 @@
+// Plain-text forms of the API's answers, for the CLI when not --json.
+
+export interface PeerJson {
+  id: string
+  name: string
+  connected: boolean
+  lastSyncAt: string | null
+  pendingIn: number
+  pendingOut: number
+}
+
+export interface StatusJson {
+  id: string
+  name: string
+  objects: Record<string, number>
+  peers: PeerJson[]
+  conflicts: number
+  matches: number
+  badRows: unknown[]
+}
+
+interface PlanList {
+  count: number
+}
+
+export interface PlanJson {
+  incoming: ({ peer?: string } & Record<string, PlanList | string | undefined>)[]
+  outgoing: ({ peer?: string } & Record<string, PlanList | string | undefined>)[]
+}
+
+export function describePeer(peer: PeerJson): string {
+  const state = peer.connected ? 'connected' : 'not connected'
+  const last = peer.lastSyncAt === null ? 'never synced' : `last sync ${peer.lastSyncAt}`
+  return `${peer.name} (${peer.id}): ${state}, ${last}, pending in ${peer.pendingIn} / out ${peer.pendingOut}`
+}
+
+export function describeStatus(status: StatusJson): string {
+  const objects = Object.entries(status.objects)
+    .map(([type, count]) => `${type} ${count}`)
+    .join(', ')
+  return [
+    `${status.name} (${status.id})`,
+    `objects: ${objects}`,
+    status.peers.length === 0
+      ? 'peers: none'
+      : `peers:\n${status.peers.map((peer) => `  ${describePeer(peer)}`).join('\n')}`,
+    `conflicts waiting: ${status.conflicts}; matches waiting for review: ${status.matches}; bad rows: ${status.badRows.length}`,
+  ].join('\n')
+}
+
+export function describePlan(plan: PlanJson): string {
+  const counts = (entry: Record<string, PlanList | string | undefined>) =>
+    Object.entries(entry)
+      .filter(
+        (pair): pair is [string, PlanList] => typeof pair[1] === 'object' && pair[1].count > 0,
+      )
+      .map(([kind, list]) => `${kind} ${list.count}`)
+      .join(', ') || 'nothing'
+  const lines = [
+    ...plan.incoming.map((entry) => `from ${entry.peer ?? 'this instance'}: ${counts(entry)}`),
+    ...plan.outgoing.map((entry) => `to ${entry.peer ?? 'any peer'}: ${counts(entry)}`),
+  ]
+  return lines.length === 0 ? 'nothing to do' : lines.join('\n')
+}

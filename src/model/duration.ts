@@ -1,0 +1,15 @@
+// Durations as people write them in config files and on the command line: "24h", "30m",
+// "7d", "500ms", "10s" — or a number of milliseconds.
+
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)$/
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+/** The duration in milliseconds, or undefined when it can't be read. */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined
+  if (typeof value !== 'string') return undefined
+  const match = DURATION.exec(value.trim())
+  if (match === null) return undefined
+  const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+  return Number.isSafeInteger(ms) ? ms : undefined
+}
