@@ -3,20 +3,34 @@
 // at most 1 MiB, every body and query checked with zod, and one catalogue of stable
 // error codes: `{ "error": { "code", "message" } }` with the code's status.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { readFileSync } from 'node:fs'
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type HTTPMethods,
+} from 'fastify'
 import { z } from 'zod'
 import { ERROR_CODES, ObjectSyncError, isObjectSyncError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { OBJECT_TYPES, parseDuration, type InstanceId, type ObjectId } from '../src/model/index.ts'
 import type { StoredObject } from '../src/store/index.ts'
+import { peerViews, type DaemonEvent, type EventHub } from './events.ts'
 import type { Instance } from './instance.ts'
+import { createMetrics } from './metrics.ts'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
+/** An event stream whose client reads slower than this many bytes behind is closed. */
+export const EVENT_STREAM_BUFFER_BYTES = 1024 * 1024
+/** A comment line this often keeps idle event streams open through proxies and timeouts. */
+export const EVENT_HEARTBEAT_MS = 15_000
 
 export interface ApiOptions {
   token: string
   /** The port the API listens on: requests must name it in Host (and Origin, if any). */
   port: () => number
+  /** What GET /v1/events streams; pairing and unpairing through the API are told to it. */
+  events: EventHub
   logger?: Logger
 }
 
@@ -44,7 +58,10 @@ const schemas = {
       .refine((value) => (parseDuration(value) ?? 0) > 0, 'expected a duration, e.g. "1h" or "30m"')
       .optional(),
   }),
-  pair: z.strictObject({ token: z.string().min(1, 'expected the invite token') }),
+  pair: z.strictObject({
+    token: z.string().min(1, 'expected the invite token'),
+    name: z.string().min(1).max(200).optional(),
+  }),
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
@@ -77,9 +94,36 @@ function tokenMatches(presented: string, token: string): boolean {
   return timingSafeEqual(digest(presented), digest(token))
 }
 
+/** One route: what the OpenAPI document says of it, and what it does. */
+interface Route {
+  method: Extract<HTTPMethods, 'GET' | 'POST' | 'PATCH' | 'DELETE'>
+  url: string
+  summary: string
+  /** Answered without the token: it holds no data. */
+  public?: boolean
+  query?: z.ZodType
+  body?: z.ZodType
+  /** The status of a successful answer, and its media type when not JSON. */
+  ok?: { status: number; type?: string }
+  handler: (request: FastifyRequest, reply: FastifyReply) => unknown
+}
+
+const STATUS_PAGE_FILES = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/status.js': { file: 'status.js', type: 'text/javascript; charset=utf-8' },
+  '/status.css': { file: 'status.css', type: 'text/css; charset=utf-8' },
+} as const
+
 export function createApi(instance: Instance, options: ApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, logger: false })
   const names = ['127.0.0.1', 'localhost', '[::1]']
+  const routes: Route[] = []
+  const publicUrls = new Set<string>()
+  const add = (route: Route) => {
+    routes.push(route)
+    if (route.public === true) publicUrls.add(route.url)
+    app.route({ method: route.method, url: route.url, handler: route.handler })
+  }
 
   app.addHook('onRequest', (request, _reply, done) => {
     // A page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding) sends its
@@ -97,7 +141,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
       )
       return
     }
-    if (request.url === '/healthz') {
+    if (request.method === 'GET' && publicUrls.has(request.routeOptions.url ?? '')) {
       done()
       return
     }
@@ -144,106 +188,260 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   )
 
   const { store, local, registry } = instance
+  const { events } = options
+  const metrics = createMetrics(instance)
+  const streams = new Set<() => void>()
+  // Open event streams would hold the server open: they end before it closes.
+  app.addHook('preClose', (done) => {
+    for (const end of streams) end()
+    done()
+  })
+  app.addHook('onClose', (_app, done) => {
+    metrics.stop()
+    done()
+  })
   const id = (request: FastifyRequest) => (request.params as { id: string }).id as ObjectId
 
-  app.get('/healthz', () => ({ ok: true }))
-
-  app.get('/v1/status', async () => {
-    const objects = Object.fromEntries(
-      await Promise.all(OBJECT_TYPES.map(async (type) => [type, await store.count(type)])),
-    ) as Record<string, number>
-    return {
-      id: instance.id,
-      name: instance.name,
-      objects,
-      lastSeq: store.lastSeq,
-      peers: peersJson(instance),
-      conflicts: (await store.listConflicts()).length,
-      matches: (await local.reviewQueue()).length,
-      badRows: local.badRows(),
-    }
-  })
-
-  app.get('/v1/peers', () => ({ peers: peersJson(instance) }))
-
-  app.post('/v1/invites', (request, reply) => {
-    const body = parse(schemas.invite, request.body, 'body')
-    const ttlMs = parseDuration(body.expires ?? '1h')!
-    const token = instance.links.createInvite(ttlMs)
-    return reply.status(201).send({ token, expiresAt: new Date(Date.now() + ttlMs).toISOString() })
-  })
-
-  app.post('/v1/pair', async (request, reply) => {
-    const body = parse(schemas.pair, request.body, 'body')
-    const peer = await instance.links.pair(body.token)
-    instance.engine.connect(peer.id)
-    return reply.status(201).send({ id: peer.id, name: peer.name, addresses: peer.addresses })
-  })
-
-  app.delete('/v1/peers/:id', async (request, reply) => {
-    const peer = (request.params as { id: string }).id as InstanceId
-    instance.engine.disconnect(peer)
-    if (!(await instance.links.unpair(peer))) {
-      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
-    }
-    return reply.status(204).send()
-  })
-
-  app.get('/v1/objects', async (request) => {
-    const query = parse(schemas.listQuery, request.query, 'query')
-    const page = await store.list(query.type, {
-      ...(query.limit === undefined ? {} : { limit: query.limit }),
-      ...(query.after === undefined ? {} : { after: query.after }),
+  // ── the status page and what describes the API ──────────────────────────────────
+  for (const [url, { file, type }] of Object.entries(STATUS_PAGE_FILES)) {
+    const content = readFileSync(new URL(`./status-page/${file}`, import.meta.url))
+    add({
+      method: 'GET',
+      url,
+      summary: url === '/' ? 'The status page' : `The status page's ${file}`,
+      public: true,
+      ok: { status: 200, type: type.split(';')[0]! },
+      handler: (_request, reply) =>
+        reply
+          .type(type)
+          .header(
+            'content-security-policy',
+            "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+          )
+          .header('x-content-type-options', 'nosniff')
+          .header('referrer-policy', 'no-referrer')
+          .send(content),
     })
-    return { items: page.items.map(objectJson), next: page.next ?? null }
+  }
+  add({
+    method: 'GET',
+    url: '/healthz',
+    summary: 'Whether the daemon answers',
+    public: true,
+    handler: () => ({ ok: true }),
+  })
+  add({
+    method: 'GET',
+    url: '/openapi.json',
+    summary: 'This description of the API (OpenAPI 3.1)',
+    public: true,
+    handler: () => openApiDocument(routes),
+  })
+  add({
+    method: 'GET',
+    url: '/metrics',
+    summary: 'The instance in Prometheus text format',
+    ok: { status: 200, type: 'text/plain' },
+    handler: async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   })
 
-  app.get('/v1/objects/:id', async (request) => {
-    const object = await store.get(id(request))
-    if (object === undefined) {
-      throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id(request)}`)
-    }
-    return objectJson(object)
+  // ── the instance and its peers ──────────────────────────────────────────────────
+  add({
+    method: 'GET',
+    url: '/v1/status',
+    summary: 'The instance: objects by type, feed position, peers, conflicts, matches, bad rows',
+    handler: async () => {
+      const objects = Object.fromEntries(
+        await Promise.all(OBJECT_TYPES.map(async (type) => [type, await store.count(type)])),
+      ) as Record<string, number>
+      return {
+        id: instance.id,
+        name: instance.name,
+        objects,
+        lastSeq: store.lastSeq,
+        peers: peerViews(instance),
+        conflicts: (await store.listConflicts()).length,
+        matches: (await local.reviewQueue()).length,
+        badRows: local.badRows(),
+      }
+    },
+  })
+  add({
+    method: 'GET',
+    url: '/v1/events',
+    summary: 'Server-sent events: change, peer, conflict and sync',
+    ok: { status: 200, type: 'text/event-stream' },
+    handler: (_request, reply) => streamEvents(reply),
+  })
+  add({
+    method: 'GET',
+    url: '/v1/peers',
+    summary: 'Paired peers and their sync state',
+    handler: () => ({ peers: peerViews(instance) }),
+  })
+  add({
+    method: 'POST',
+    url: '/v1/invites',
+    summary: 'A one-time pairing token for another instance (treat it as a secret)',
+    body: schemas.invite,
+    ok: { status: 201 },
+    handler: (request, reply) => {
+      const body = parse(schemas.invite, request.body, 'body')
+      const ttlMs = parseDuration(body.expires ?? '1h')!
+      const token = instance.links.createInvite(ttlMs)
+      return reply
+        .status(201)
+        .send({ token, expiresAt: new Date(Date.now() + ttlMs).toISOString() })
+    },
+  })
+  add({
+    method: 'POST',
+    url: '/v1/pair',
+    summary: "Pairs with the instance whose invite token this is; `name` is what it's called here",
+    body: schemas.pair,
+    ok: { status: 201 },
+    handler: async (request, reply) => {
+      const body = parse(schemas.pair, request.body, 'body')
+      const paired = await instance.links.pair(body.token)
+      const peer = body.name === undefined ? paired : await registry.rename(paired.id, body.name)
+      instance.engine.connect(peer.id)
+      events.peerChanged(peer.id)
+      return reply.status(201).send({ id: peer.id, name: peer.name, addresses: peer.addresses })
+    },
+  })
+  add({
+    method: 'DELETE',
+    url: '/v1/peers/:id',
+    summary: "Unpairs a peer: its entry and key are removed and it can't connect any more",
+    ok: { status: 204 },
+    handler: async (request, reply) => {
+      const peer = (request.params as { id: string }).id as InstanceId
+      instance.engine.disconnect(peer)
+      if (!(await instance.links.unpair(peer))) {
+        throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
+      }
+      events.peerChanged(peer)
+      return reply.status(204).send()
+    },
   })
 
-  app.post('/v1/objects', async (request, reply) => {
-    const body = parse(schemas.create, request.body, 'body')
-    const created = await store.create({
-      type: body.type,
-      fields: body.fields as never,
-      ...(body.custom === undefined ? {} : { custom: body.custom as never }),
-    })
-    return reply.status(201).send(objectJson(created))
+  // ── objects and the feed ────────────────────────────────────────────────────────
+  add({
+    method: 'GET',
+    url: '/v1/objects',
+    summary: 'A page of objects of one type: { items, next }',
+    query: schemas.listQuery,
+    handler: async (request) => {
+      const query = parse(schemas.listQuery, request.query, 'query')
+      const page = await store.list(query.type, {
+        ...(query.limit === undefined ? {} : { limit: query.limit }),
+        ...(query.after === undefined ? {} : { after: query.after }),
+      })
+      return { items: page.items.map(objectJson), next: page.next ?? null }
+    },
+  })
+  add({
+    method: 'GET',
+    url: '/v1/objects/:id',
+    summary: 'One object',
+    handler: async (request) => {
+      const object = await store.get(id(request))
+      if (object === undefined) {
+        throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id(request)}`)
+      }
+      return objectJson(object)
+    },
+  })
+  add({
+    method: 'POST',
+    url: '/v1/objects',
+    summary: 'Creates an object',
+    body: schemas.create,
+    ok: { status: 201 },
+    handler: async (request, reply) => {
+      const body = parse(schemas.create, request.body, 'body')
+      const created = await store.create({
+        type: body.type,
+        fields: body.fields as never,
+        ...(body.custom === undefined ? {} : { custom: body.custom as never }),
+      })
+      return reply.status(201).send(objectJson(created))
+    },
+  })
+  add({
+    method: 'PATCH',
+    url: '/v1/objects/:id',
+    summary: 'Changes fields (null clears one)',
+    body: schemas.patch,
+    handler: async (request) => {
+      const body = parse(schemas.patch, request.body, 'body')
+      return objectJson(await store.update(id(request), body as never))
+    },
+  })
+  add({
+    method: 'DELETE',
+    url: '/v1/objects/:id',
+    summary: 'Deletes an object (a tombstone that syncs)',
+    ok: { status: 204 },
+    handler: async (request, reply) => {
+      await store.delete(id(request))
+      return reply.status(204).send()
+    },
+  })
+  add({
+    method: 'GET',
+    url: '/v1/changes',
+    summary: 'The feed after `since`: { changes: [{ seq, id, type }], last }',
+    query: schemas.changesQuery,
+    handler: async (request) => {
+      const { since } = parse(schemas.changesQuery, request.query, 'query')
+      const entries = await store.readFeed(since, 1000)
+      return {
+        changes: entries.map((entry) => ({ seq: entry.seq, id: entry.object, type: entry.type })),
+        last: entries.at(-1)?.seq ?? since,
+      }
+    },
   })
 
-  app.patch('/v1/objects/:id', async (request) => {
-    const body = parse(schemas.patch, request.body, 'body')
-    return objectJson(await store.update(id(request), body as never))
+  // ── the conflict inbox and the match review ─────────────────────────────────────
+  add({
+    method: 'GET',
+    url: '/v1/conflicts',
+    summary: 'The conflict inbox: per field, the value shown and the values that lost',
+    handler: async () => ({ conflicts: await store.listConflicts() }),
   })
-
-  app.delete('/v1/objects/:id', async (request, reply) => {
-    await store.delete(id(request))
-    return reply.status(204).send()
+  add({
+    method: 'POST',
+    url: '/v1/conflicts/:id/resolve',
+    summary: 'Keeps one value of a conflict (the one shown, or one that lost: a restore)',
+    body: schemas.resolve,
+    handler: async (request) => {
+      const body = parse(schemas.resolve, request.body, 'body')
+      return objectJson(await store.resolveConflict(id(request), body.field, body))
+    },
   })
-
-  app.get('/v1/changes', async (request) => {
-    const { since } = parse(schemas.changesQuery, request.query, 'query')
-    const entries = await store.readFeed(since, 1000)
-    return {
-      changes: entries.map((entry) => ({ seq: entry.seq, id: entry.object, type: entry.type })),
-      last: entries.at(-1)?.seq ?? since,
-    }
+  add({
+    method: 'GET',
+    url: '/v1/matches',
+    summary: "First-sync matches waiting for review, with the object's and the records' fields",
+    handler: async () => {
+      const queue = await local.reviewQueue()
+      const matches = await Promise.all(
+        queue.map(async (match) => ({
+          ...match,
+          fields: (await store.get(match.object))?.fields ?? null,
+          records: await Promise.all(
+            match.candidates.map(async (key) => ({
+              key,
+              fields: (await local.readRecord(match.type, key)) ?? null,
+            })),
+          ),
+        })),
+      )
+      return { matches }
+    },
   })
-
-  app.get('/v1/conflicts', async () => ({ conflicts: await store.listConflicts() }))
-
-  app.post('/v1/conflicts/:id/resolve', async (request) => {
-    const body = parse(schemas.resolve, request.body, 'body')
-    return objectJson(await store.resolveConflict(id(request), body.field, body))
-  })
-
-  app.get('/v1/matches', async () => ({ matches: await local.reviewQueue() }))
-
   const waiting = async (request: FastifyRequest) => {
     const match = (await local.reviewQueue()).find((entry) => entry.object === id(request))
     if (match === undefined) {
@@ -254,55 +452,173 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
     }
     return match
   }
-  app.post('/v1/matches/:id/link', async (request) => {
-    const body = parse(schemas.link, request.body, 'body')
-    const match = await waiting(request)
-    if (!match.candidates.includes(body.key)) {
-      throw new ObjectSyncError(
-        'INVALID_REQUEST',
-        `body.key: expected one of the candidates ${match.candidates.join(', ')}`,
-        { details: { path: 'body.key' } },
-      )
-    }
-    await local.resolveMatch(match.object, { link: body.key })
-    return { ok: true }
+  add({
+    method: 'POST',
+    url: '/v1/matches/:id/link',
+    summary: 'The object is the local record `key` (one of the candidates)',
+    body: schemas.link,
+    handler: async (request) => {
+      const body = parse(schemas.link, request.body, 'body')
+      const match = await waiting(request)
+      if (!match.candidates.includes(body.key)) {
+        throw new ObjectSyncError(
+          'INVALID_REQUEST',
+          `body.key: expected one of the candidates ${match.candidates.join(', ')}`,
+          { details: { path: 'body.key' } },
+        )
+      }
+      await local.resolveMatch(match.object, { link: body.key })
+      return { ok: true }
+    },
   })
-  app.post('/v1/matches/:id/separate', async (request) => {
-    const match = await waiting(request)
-    await local.resolveMatch(match.object, 'separate')
-    return { ok: true }
+  add({
+    method: 'POST',
+    url: '/v1/matches/:id/separate',
+    summary: 'The object is none of the candidates: it becomes a new local record',
+    handler: async (request) => {
+      const match = await waiting(request)
+      await local.resolveMatch(match.object, 'separate')
+      return { ok: true }
+    },
+  })
+  add({
+    method: 'GET',
+    url: '/v1/plan',
+    summary: 'What the next run would do, per peer, each way (writes nothing)',
+    query: schemas.planQuery,
+    handler: async (request) => {
+      const query = parse(schemas.planQuery, request.query, 'query')
+      const peers = registry.list().map((peer) => peer.id)
+      return local.plan({
+        peers,
+        ...(query.limit === undefined ? {} : { limit: query.limit }),
+        inScope: (peer, type, fields, object) => {
+          const scope = instance.scopeOf(peer)
+          if (!scope.types.includes(type)) return false
+          const filter = scope.objectFilter(type)
+          return filter === undefined || filter(fields, object ?? ('' as ObjectId), 'out')
+        },
+      })
+    },
   })
 
-  app.get('/v1/plan', async (request) => {
-    const query = parse(schemas.planQuery, request.query, 'query')
-    const peers = registry.list().map((peer) => peer.id)
-    return local.plan({
-      peers,
-      ...(query.limit === undefined ? {} : { limit: query.limit }),
-      inScope: (peer, type, fields, object) => {
-        const scope = instance.scopeOf(peer)
-        if (!scope.types.includes(type)) return false
-        const filter = scope.objectFilter(type)
-        return filter === undefined || filter(fields, object ?? ('' as ObjectId), 'out')
-      },
+  /** GET /v1/events: every event as `event: <name>` and `data: <json>`, until the client goes. */
+  function streamEvents(reply: FastifyReply): void {
+    reply.hijack()
+    const out = reply.raw
+    out.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-content-type-options': 'nosniff',
     })
-  })
+    // The peers' state first, so a client starts from what is, then hears what changes.
+    out.write('retry: 2000\n\n')
+    for (const peer of peerViews(instance)) out.write(frame({ event: 'peer', data: peer }))
+    const end = () => {
+      unsubscribe()
+      clearInterval(heartbeat)
+      streams.delete(end)
+      out.end()
+    }
+    const unsubscribe = events.subscribe((event) => {
+      // A client that stopped reading must not make the daemon buffer without bound.
+      if (out.writableLength > EVENT_STREAM_BUFFER_BYTES) {
+        options.logger?.warn('event stream closed: the client reads too slowly')
+        end()
+        return
+      }
+      out.write(frame(event))
+    })
+    const heartbeat = setInterval(() => out.write(': still here\n\n'), EVENT_HEARTBEAT_MS)
+    streams.add(end)
+    out.on('close', end)
+  }
 
   return app
 }
 
-function peersJson(instance: Instance) {
-  return instance.registry.list().map((peer) => {
-    const state = instance.engine.state(peer.id)
-    return {
-      id: peer.id,
-      name: peer.name,
-      addresses: peer.addresses,
-      connected: state.connected,
-      lastSyncAt: state.lastSyncAt ?? null,
-      pendingIn: state.pendingIn,
-      pendingOut: state.pendingOut,
-      progress: state.progress ?? null,
+function frame(event: DaemonEvent): string {
+  return `event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`
+}
+
+/** The OpenAPI 3.1 description of `routes`, their bodies and queries from the zod schemas. */
+function openApiDocument(routes: readonly Route[]) {
+  const errorBody = {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+          message: { type: 'string' },
+        },
+      },
+    },
+  }
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const route of routes) {
+    const path = route.url.replace(/:(\w+)/g, '{$1}')
+    const pathParameters = [...route.url.matchAll(/:(\w+)/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }))
+    const query = route.query && (z.toJSONSchema(route.query, { io: 'input' }) as JsonSchema)
+    const queryParameters = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
+      name,
+      in: 'query',
+      required: query?.required?.includes(name) ?? false,
+      schema,
+    }))
+    const ok = route.ok ?? { status: 200 }
+    paths[path] = {
+      ...paths[path],
+      [route.method.toLowerCase()]: {
+        summary: route.summary,
+        ...(route.public === true ? { security: [] } : {}),
+        parameters: [...pathParameters, ...queryParameters],
+        ...(route.body === undefined
+          ? {}
+          : {
+              requestBody: {
+                required: true,
+                content: {
+                  'application/json': { schema: z.toJSONSchema(route.body, { io: 'input' }) },
+                },
+              },
+            }),
+        responses: {
+          [ok.status]: {
+            description: 'success',
+            ...(ok.status === 204 ? {} : { content: { [ok.type ?? 'application/json']: {} } }),
+          },
+          default: {
+            description: 'an error, with its stable code',
+            content: { 'application/json': { schema: errorBody } },
+          },
+        },
+      },
     }
-  })
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'objectsync daemon API', version: '1' },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: {
+        token: { type: 'http', scheme: 'bearer', description: 'the token in DIR/api-token' },
+      },
+    },
+    security: [{ token: [] }],
+    paths,
+  }
+}
+
+interface JsonSchema {
+  properties?: Record<string, unknown>
+  required?: string[]
 }

@@ -16,23 +16,33 @@ export class CliError extends Error {
   }
 }
 
+/** Where the running daemon of `dir` listens, and the token it takes. */
+export async function findDaemon(dir: string): Promise<{ apiPort: number; token: string }> {
+  try {
+    const { apiPort } = JSON.parse(await readFile(join(dir, RUNTIME_FILE), 'utf8')) as {
+      apiPort: number
+    }
+    const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
+    return { apiPort, token }
+  } catch {
+    throw new CliError(
+      `no daemon is running for ${dir} (no ${RUNTIME_FILE}); start it with: objectsync start --dir ${dir}`,
+    )
+  }
+}
+
+/** The status page's address, with the token after # (never sent to a server). */
+export function statusPageUrl(daemon: { apiPort: number; token: string }): string {
+  return `http://127.0.0.1:${daemon.apiPort}/#token=${encodeURIComponent(daemon.token)}`
+}
+
 export async function callDaemon(
   dir: string,
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<unknown> {
-  let apiPort: number
-  let token: string
-  try {
-    apiPort = (JSON.parse(await readFile(join(dir, RUNTIME_FILE), 'utf8')) as { apiPort: number })
-      .apiPort
-    token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
-  } catch {
-    throw new CliError(
-      `no daemon is running for ${dir} (no ${RUNTIME_FILE}); start it with: objectsync start --dir ${dir}`,
-    )
-  }
+  const { apiPort, token } = await findDaemon(dir)
   let response: Response
   try {
     response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {

@@ -12,6 +12,7 @@ import {
   directoryFiles,
   loadOrCreateIdentity,
   type PeerRecord,
+  type RefusalReason,
   type Transport,
 } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
@@ -29,6 +30,8 @@ export interface Instance {
   local: LocalSync
   /** What the peer may see and send, from its `share` in peers.json. */
   scopeOf(peer: InstanceId): PeerScope
+  /** Frames refused since start, by peer and reason. */
+  refusedFrames(): { peer: InstanceId; reason: RefusalReason; count: number }[]
   /** Stops everything in reverse order; the store is flushed and closed last. */
   stop(): Promise<void>
 }
@@ -94,11 +97,17 @@ export async function startInstance(
     stack.push(() => local.stop())
 
     const late: { engine?: SyncEngine } = {}
+    const refused = new Map<InstanceId, Map<RefusalReason, number>>()
     const links = new PeerLinks({
       registry,
       name: config.name,
       logger: log,
       onChannel: (channel) => late.engine?.accept(channel),
+      onRefused: (peer, reason) => {
+        const reasons = refused.get(peer) ?? new Map<RefusalReason, number>()
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+        refused.set(peer, reasons)
+      },
     })
     const transport = await createLibp2pTransport({
       privateKey: identity.privateKey,
@@ -147,6 +156,10 @@ export async function startInstance(
       engine,
       local,
       scopeOf,
+      refusedFrames: () =>
+        [...refused].flatMap(([peer, reasons]) =>
+          [...reasons].map(([reason, count]) => ({ peer, reason, count })),
+        ),
       stop: unwind,
     }
   } catch (error) {

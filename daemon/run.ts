@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../src/log.ts'
 import { createApi } from './api.ts'
+import { EventHub } from './events.ts'
 import type { InstanceConfig } from './config.ts'
 import { API_TOKEN_FILE } from './init.ts'
 import { startInstance, type Instance } from './instance.ts'
@@ -16,6 +17,7 @@ export const RUNTIME_FILE = 'daemon.json'
 export interface Daemon {
   instance: Instance
   api: FastifyInstance
+  events: EventHub
   /** The port the API listens on (the configured one, or the one given for 0). */
   apiPort: number
   stop(): Promise<void>
@@ -25,10 +27,12 @@ export async function runDaemon(dir: string, config: InstanceConfig, log: Logger
   const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
   const instance = await startInstance(dir, config, log)
   let apiPort = config.api.port
-  const api = createApi(instance, { token, port: () => apiPort, logger: log.child('api') })
+  const events = new EventHub(instance)
+  const api = createApi(instance, { token, port: () => apiPort, events, logger: log.child('api') })
   try {
     await api.listen({ host: '127.0.0.1', port: config.api.port })
   } catch (error) {
+    events.close()
     await instance.stop()
     throw error
   }
@@ -41,10 +45,12 @@ export async function runDaemon(dir: string, config: InstanceConfig, log: Logger
   return {
     instance,
     api,
+    events,
     apiPort,
     async stop() {
       await rm(join(dir, RUNTIME_FILE), { force: true })
       await api.close()
+      events.close()
       await instance.stop()
     },
   }

@@ -9,6 +9,7 @@ import { initInstance } from '../daemon/init.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
 import { silentLogger } from '../src/log.ts'
 import { tempDir } from './helpers/stores.ts'
+import { readEvents } from './helpers/events.ts'
 import { eventually } from './helpers/sync-nodes.ts'
 
 let daemon: Daemon
@@ -69,6 +70,38 @@ async function call(
     json: (response.body === '' ? undefined : JSON.parse(response.body)) as Json,
   }
 }
+
+interface OpenApiOperation {
+  security?: unknown[]
+  parameters: { name: string; required: boolean }[]
+  requestBody?: {
+    content: { 'application/json': { schema: { properties: { type: { enum: string[] } } } } }
+  }
+}
+
+/** The routes INTERFACE.md lists. */
+const INTERFACE_ROUTES = [
+  'GET /healthz',
+  'GET /v1/status',
+  'GET /v1/peers',
+  'POST /v1/invites',
+  'POST /v1/pair',
+  'DELETE /v1/peers/{id}',
+  'GET /v1/objects',
+  'GET /v1/objects/{id}',
+  'POST /v1/objects',
+  'PATCH /v1/objects/{id}',
+  'DELETE /v1/objects/{id}',
+  'GET /v1/changes',
+  'GET /v1/events',
+  'GET /v1/conflicts',
+  'POST /v1/conflicts/{id}/resolve',
+  'GET /v1/matches',
+  'POST /v1/matches/{id}/link',
+  'POST /v1/matches/{id}/separate',
+  'GET /metrics',
+  'GET /',
+]
 
 const errorOf = (response: { json: Json }) =>
   (response.json as { error: { code: string; message: string } }).error
@@ -235,6 +268,107 @@ describe('the HTTP API', () => {
     expect(plan.json.outgoing).toHaveLength(1)
     expect(plan.json.outgoing![0]!.export).toEqual({ count: 0, items: [] })
     expect(daemon.instance.store.lastSeq).toBe(before)
+  })
+
+  it('describes every route of INTERFACE.md in /openapi.json, with bodies and queries', async () => {
+    const response = await call('GET', '/openapi.json', { headers: { authorization: '' } })
+    expect(response.status).toBe(200)
+    const document = response.json as unknown as {
+      openapi: string
+      paths: Record<string, Record<string, OpenApiOperation>>
+    }
+    expect(document.openapi).toBe('3.1.0')
+    const listed = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    )
+    for (const route of INTERFACE_ROUTES) expect(listed).toContain(route)
+    // And nothing described that the daemon does not answer.
+    for (const route of listed) {
+      const [method, path] = route.split(' ') as [Method, string]
+      expect(daemon.api.hasRoute({ method, url: path.replace(/\{(\w+)\}/g, ':$1') })).toBe(true)
+    }
+    const create = document.paths['/v1/objects']!.post!
+    expect(create.requestBody?.content['application/json'].schema.properties.type.enum).toEqual([
+      'person',
+      'organization',
+      'transaction',
+      'file',
+    ])
+    const list = document.paths['/v1/objects']!.get!
+    expect(list.parameters.map((parameter) => parameter.name)).toEqual(['type', 'limit', 'after'])
+    expect(list.parameters[0]!.required).toBe(true)
+    expect(document.paths['/healthz']!.get!.security).toEqual([])
+  })
+
+  it('serves the status page without the token, with a strict content policy', async () => {
+    const page = await daemon.api.inject({
+      method: 'GET',
+      url: '/',
+      headers: { host: `127.0.0.1:${daemon.apiPort}` },
+    })
+    expect(page.statusCode).toBe(200)
+    expect(page.headers['content-type']).toContain('text/html')
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'")
+    expect(page.body).toContain('<script type="module" src="/status.js">')
+    const script = await daemon.api.inject({
+      method: 'GET',
+      url: '/status.js',
+      headers: { host: `127.0.0.1:${daemon.apiPort}` },
+    })
+    expect(script.headers['content-type']).toContain('text/javascript')
+    // The page holds no data; the API behind it still wants the token, and Host is checked.
+    const foreign = await daemon.api.inject({
+      method: 'GET',
+      url: '/',
+      headers: { host: 'attacker.example:80' },
+    })
+    expect(foreign.statusCode).toBe(403)
+  })
+
+  it('reports metrics in Prometheus format, only with the token', async () => {
+    expect((await call('GET', '/metrics', { headers: { authorization: '' } })).status).toBe(401)
+    const response = await daemon.api.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { host: `127.0.0.1:${daemon.apiPort}`, authorization: `Bearer ${token}` },
+    })
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['content-type']).toContain('text/plain')
+    const persons = await daemon.instance.store.count('person')
+    expect(response.body).toContain(`objectsync_objects{type="person"} ${persons}`)
+    expect(response.body).toContain(`objectsync_feed_sequence ${daemon.instance.store.lastSeq}`)
+    expect(response.body).toContain('# TYPE objectsync_sync_duration_seconds histogram')
+    expect(response.body).toContain('# TYPE objectsync_frames_refused_total counter')
+    expect(response.body).toMatch(/^objectsync_process_resident_memory_bytes \d+/m)
+  })
+
+  it('streams changes as server-sent events as they are committed', async () => {
+    const controller = new AbortController()
+    const response = await fetch(`http://127.0.0.1:${daemon.apiPort}/v1/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal,
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toContain('text/event-stream')
+    const events = readEvents(response)
+    const created = await call('POST', '/v1/objects', {
+      body: { type: 'person', fields: { firstName: 'Evented', lastName: 'Stream' } },
+    })
+    expect(created.status).toBe(201)
+    const seen = await events.until((event) => event.event === 'change')
+    expect(seen.data).toMatchObject({
+      changes: [{ id: created.json.id, type: 'person', seq: daemon.instance.store.lastSeq }],
+      last: daemon.instance.store.lastSeq,
+      more: false,
+    })
+    controller.abort()
+    await eventually(() => daemon.events.listenerCount === 0)
+  })
+
+  it('refuses an event stream without the token', async () => {
+    const response = await fetch(`http://127.0.0.1:${daemon.apiPort}/v1/events`)
+    expect(response.status).toBe(401)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
   })
 
   it('listens on loopback for real', async () => {

@@ -960,6 +960,26 @@ export class LocalSync {
     return queue
   }
 
+  /**
+   * A local record as canonical fields, as the mapping reads it (for the match review);
+   * undefined when the row is gone or the mapping cannot read it.
+   */
+  async readRecord(
+    type: ObjectType,
+    key: string,
+  ): Promise<Record<string, FieldValue | null> | undefined> {
+    const entity = this.options.mapping.get(type)
+    if (entity === undefined) return undefined
+    const row = await this.options.connector.read(entity, key)
+    if (row === undefined) return undefined
+    try {
+      return this.readRow(entity, row, undefined).fields
+    } catch (error) {
+      if (error instanceof RowProblem) return undefined
+      throw error
+    }
+  }
+
   /** Resolves a review: the object is the record `key`, or (`separate`) a new one. */
   async resolveMatch(id: ObjectId, decision: { link: string } | 'separate'): Promise<void> {
     await this.run(async () => {

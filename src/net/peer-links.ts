@@ -9,7 +9,12 @@ import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
 import { PAIR_PROTOCOL, acceptPairing, joinPairing, type PairedPeer } from './pairing-protocol.ts'
 import type { PeerRecord, PeerRegistry } from './peer-registry.ts'
-import { SYNC_PROTOCOL, SealedChannel, type RefusalReason } from './sealed-channel.ts'
+import {
+  SYNC_PROTOCOL,
+  SealedChannel,
+  type ChannelTraffic,
+  type RefusalReason,
+} from './sealed-channel.ts'
 import type { Transport } from './transport.ts'
 
 export const DEFAULT_INVITE_TTL_MS = 60 * 60 * 1000
@@ -33,6 +38,8 @@ export class PeerLinks {
   private readonly invites = new Map<string, Invite>()
   private readonly pairingWith = new Set<InstanceId>()
   private readonly channels = new Map<InstanceId, Set<SealedChannel>>()
+  /** Frames and bytes of channels already closed, per peer (open ones are added on read). */
+  private readonly closedTraffic = new Map<InstanceId, ChannelTraffic>()
 
   constructor(private readonly options: PeerLinksOptions) {
     this.log = (options.logger ?? silentLogger).child('link')
@@ -224,8 +231,25 @@ export class PeerLinks {
     const set = this.channels.get(channel.remote) ?? new Set()
     set.add(channel)
     this.channels.set(channel.remote, set)
-    void channel.closed.finally(() => set.delete(channel))
+    void channel.closed.finally(() => {
+      set.delete(channel)
+      const total = this.closedTraffic.get(channel.remote) ?? emptyTraffic()
+      addTraffic(total, channel.traffic)
+      this.closedTraffic.set(channel.remote, total)
+    })
     return channel
+  }
+
+  /** Frames and bytes sent to and received from each peer since start, all channels together. */
+  traffic(): Map<InstanceId, ChannelTraffic> {
+    const totals = new Map<InstanceId, ChannelTraffic>()
+    for (const [peer, closed] of this.closedTraffic) totals.set(peer, { ...closed })
+    for (const [peer, set] of this.channels) {
+      const total = totals.get(peer) ?? emptyTraffic()
+      for (const channel of set) addTraffic(total, channel.traffic)
+      totals.set(peer, total)
+    }
+    return totals
   }
 
   /** Forgets a peer and its key, and cuts its connections. */
@@ -251,4 +275,15 @@ export class PeerLinks {
     if (this.transport === undefined) throw new TypeError('PeerLinks.start() has not been called')
     return this.transport
   }
+}
+
+function emptyTraffic(): ChannelTraffic {
+  return { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 }
+}
+
+function addTraffic(total: ChannelTraffic, more: Readonly<ChannelTraffic>): void {
+  total.framesSent += more.framesSent
+  total.bytesSent += more.bytesSent
+  total.framesReceived += more.framesReceived
+  total.bytesReceived += more.bytesReceived
 }

@@ -171,6 +171,17 @@ export class PeerRegistry {
     return record
   }
 
+  /** Changes the name a peer goes by here (peers.json). */
+  async rename(id: InstanceId, name: string): Promise<PeerRecord> {
+    const peer = this.byId.get(id)
+    if (peer === undefined)
+      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
+    const renamed = { ...peer, name }
+    this.byId.set(id, renamed)
+    await this.writeDocument()
+    return renamed
+  }
+
   /** Removes a peer and its key file; false when it was not paired. */
   async remove(id: InstanceId): Promise<boolean> {
     const peer = this.byId.get(id)

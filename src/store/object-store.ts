@@ -210,6 +210,7 @@ export class ObjectStore {
   private readonly locks = new KeyedMutex<ObjectId>()
   private readonly cache: LruCache<ObjectId, LoadedObject>
   private readonly listeners = new Set<(entries: readonly FeedEntry[]) => void>()
+  private readonly conflictListeners = new Set<(object: ObjectId) => void>()
   /**
    * The Automerge actor of this store session. A fresh one each time the store opens, so
    * a change lost in a crash can never be followed by a different change of the same
@@ -667,6 +668,7 @@ export class ObjectStore {
         inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
       }
       await this.commitNewObject(commits, object, type, name, next, storeAsReceived, inbox, from)
+      if (inbox.length > 0) this.conflictsChanged(object)
       return result
     }
     if (
@@ -683,6 +685,7 @@ export class ObjectStore {
       extraOps: inbox,
       from,
     })
+    if (inbox.length > 0) this.conflictsChanged(object)
     return result
   }
 
@@ -946,7 +949,10 @@ export class ObjectStore {
       if (mark.fields && fields.length === 0) settled.push({ type: 'del', key: conflictKey(id) })
       if (mark.deleted && deleted === undefined)
         settled.push({ type: 'del', key: deleteConflictKey(id) })
-      if (settled.length > 0) await commits.submit(settled, [])
+      if (settled.length > 0) {
+        await commits.submit(settled, [])
+        this.conflictsChanged(id)
+      }
       if (deleted !== undefined) {
         entries.push({
           object: id,
@@ -1013,6 +1019,7 @@ export class ObjectStore {
           },
         )
       }
+      this.conflictsChanged(id)
       return toStoredObject(id, loaded, this.options.sourcesOfTruth)
     })
   }
@@ -1076,7 +1083,26 @@ export class ObjectStore {
     return () => this.listeners.delete(listener)
   }
 
+  /**
+   * Calls `listener` with an object whenever its place in the conflict inbox changed
+   * (a merge left a conflict, or one was settled); returns unsubscribe.
+   */
+  subscribeConflicts(listener: (object: ObjectId) => void): () => void {
+    this.conflictListeners.add(listener)
+    return () => this.conflictListeners.delete(listener)
+  }
+
   // ── internals ────────────────────────────────────────────────────────────────────
+
+  private conflictsChanged(object: ObjectId): void {
+    for (const listener of this.conflictListeners) {
+      try {
+        listener(object)
+      } catch (error) {
+        this.log.error({ err: error }, 'conflict listener threw')
+      }
+    }
+  }
 
   private openCommits(): CommitQueue {
     if (this.commits === undefined) {

@@ -1,0 +1,132 @@
+// What happens in a running instance, as the events of GET /v1/events (server-sent
+// events) and the status page see them: `change` (feed entries committed), `peer` (a peer
+// connected, disconnected, paired or unpaired), `conflict` (an object entered or left the
+// conflict inbox) and `sync` (a session's catch-up progress).
+import type { InstanceId, ObjectId } from '../src/model/index.ts'
+import type { FeedEntry } from '../src/store/index.ts'
+import type { SessionProgress } from '../src/sync/index.ts'
+import type { Instance } from './instance.ts'
+
+/** Feed entries carried by one `change` event; a larger batch says `more` (read /v1/changes). */
+export const CHANGES_PER_EVENT = 200
+/** `sync` events per peer at most this often, but a session catching up is always told. */
+export const SYNC_EVENT_INTERVAL_MS = 250
+
+export interface PeerView {
+  id: InstanceId
+  name: string
+  addresses: string[]
+  connected: boolean
+  lastSyncAt: string | null
+  pendingIn: number
+  pendingOut: number
+  progress: SessionProgress | null
+}
+
+export type DaemonEvent =
+  | {
+      event: 'change'
+      data: {
+        changes: { seq: number; id: ObjectId; type: string; from?: InstanceId }[]
+        last: number
+        /** More entries were committed than this event carries: read /v1/changes?since=. */
+        more: boolean
+      }
+    }
+  | { event: 'peer'; data: PeerView | { id: InstanceId; removed: true } }
+  | { event: 'conflict'; data: { id: ObjectId } }
+  | { event: 'sync'; data: { peer: InstanceId } & SessionProgress }
+
+export function peerView(instance: Instance, peer: InstanceId): PeerView | undefined {
+  const record = instance.registry.get(peer)
+  if (record === undefined) return undefined
+  const state = instance.engine.state(peer)
+  return {
+    id: peer,
+    name: record.name,
+    addresses: record.addresses,
+    connected: state.connected,
+    lastSyncAt: state.lastSyncAt ?? null,
+    pendingIn: state.pendingIn,
+    pendingOut: state.pendingOut,
+    progress: state.progress ?? null,
+  }
+}
+
+export function peerViews(instance: Instance): PeerView[] {
+  return instance.registry.list().flatMap((peer) => peerView(instance, peer.id) ?? [])
+}
+
+/** Fans the instance's happenings out to listeners (one per open event stream). */
+export class EventHub {
+  private readonly listeners = new Set<(event: DaemonEvent) => void>()
+  private readonly stops: (() => void)[] = []
+  private readonly lastSyncEvent = new Map<InstanceId, number>()
+
+  constructor(
+    private readonly instance: Instance,
+    private readonly clock: () => number = Date.now,
+  ) {
+    const { store, engine } = instance
+    this.stops.push(store.subscribe((entries) => this.changes(entries)))
+    this.stops.push(
+      store.subscribeConflicts((id) => this.publish({ event: 'conflict', data: { id } })),
+    )
+    const onPeer = (state: { peer: InstanceId }) => this.peerChanged(state.peer)
+    const onProgress = (peer: InstanceId, progress: SessionProgress) =>
+      this.progress(peer, progress)
+    engine.on('peer', onPeer)
+    engine.on('progress', onProgress)
+    this.stops.push(() => engine.off('peer', onPeer))
+    this.stops.push(() => engine.off('progress', onProgress))
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size
+  }
+
+  subscribe(listener: (event: DaemonEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** A peer was paired, unpaired, connected or disconnected. */
+  peerChanged(peer: InstanceId): void {
+    const view = peerView(this.instance, peer)
+    this.publish({ event: 'peer', data: view ?? { id: peer, removed: true } })
+  }
+
+  close(): void {
+    for (const stop of this.stops.splice(0)) stop()
+    this.listeners.clear()
+  }
+
+  private changes(entries: readonly FeedEntry[]): void {
+    if (this.listeners.size === 0 || entries.length === 0) return
+    this.publish({
+      event: 'change',
+      data: {
+        changes: entries.slice(0, CHANGES_PER_EVENT).map((entry) => ({
+          seq: entry.seq,
+          id: entry.object,
+          type: entry.type,
+          ...(entry.from === undefined ? {} : { from: entry.from }),
+        })),
+        last: entries.at(-1)!.seq,
+        more: entries.length > CHANGES_PER_EVENT,
+      },
+    })
+  }
+
+  private progress(peer: InstanceId, progress: SessionProgress): void {
+    const now = this.clock()
+    const last = this.lastSyncEvent.get(peer)
+    if (!progress.caughtUp && last !== undefined && now - last < SYNC_EVENT_INTERVAL_MS) return
+    this.lastSyncEvent.set(peer, now)
+    this.publish({ event: 'sync', data: { peer, ...progress } })
+  }
+
+  private publish(event: DaemonEvent): void {
+    for (const listener of this.listeners) listener(event)
+  }
+}

@@ -1,0 +1,152 @@
+// GET /metrics: the instance in Prometheus text format (prom-client). Figures that the
+// parts keep anyway (object counts, the feed sequence, per-peer state and traffic) are
+// read when scraped; sync durations are observed as sessions catch up.
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type CollectFunction,
+} from 'prom-client'
+import { OBJECT_TYPES, type InstanceId } from '../src/model/index.ts'
+import type { ChannelTraffic } from '../src/net/index.ts'
+import type { SessionProgress } from '../src/sync/index.ts'
+import type { Instance } from './instance.ts'
+
+export interface InstanceMetrics {
+  registry: Registry
+  stop(): void
+}
+
+export function createMetrics(instance: Instance, clock: () => number = Date.now): InstanceMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'objectsync_' })
+  const { store, engine, registry: peers } = instance
+  const nameOf = (peer: InstanceId) => peers.get(peer)?.name ?? ''
+
+  new Gauge({
+    name: 'objectsync_objects',
+    help: 'Objects in the store by type, deleted ones included (tombstones)',
+    labelNames: ['type'],
+    registers: [registry],
+    async collect() {
+      const counts = await Promise.all(OBJECT_TYPES.map((type) => store.count(type)))
+      OBJECT_TYPES.forEach((type, index) => this.set({ type }, counts[index]!))
+    },
+  })
+  new Gauge({
+    name: 'objectsync_feed_sequence',
+    help: 'Sequence number of the latest change in the feed',
+    registers: [registry],
+    collect() {
+      this.set(store.lastSeq)
+    },
+  })
+
+  // Per-peer state, read from the engine at each scrape; peers unpaired since are dropped.
+  const perPeer = (
+    name: string,
+    help: string,
+    value: (peer: InstanceId, now: number) => number,
+  ): void => {
+    const collect: CollectFunction<Gauge<'peer' | 'name'>> = function () {
+      this.reset()
+      const now = clock()
+      for (const peer of peers.list())
+        this.set({ peer: peer.id, name: peer.name }, value(peer.id, now))
+    }
+    new Gauge({ name, help, labelNames: ['peer', 'name'], registers: [registry], collect })
+  }
+  perPeer('objectsync_peer_connected', '1 while a sync session with the peer is open', (peer) =>
+    engine.state(peer).connected ? 1 : 0,
+  )
+  perPeer(
+    'objectsync_peer_pending_out',
+    'Changes of ours the peer has not been sent yet (an upper bound)',
+    (peer) => engine.state(peer).pendingOut,
+  )
+  perPeer(
+    'objectsync_peer_pending_in',
+    "The peer's changes not received yet, as of its last plan",
+    (peer) => engine.state(peer).pendingIn,
+  )
+  perPeer(
+    'objectsync_peer_lag_seconds',
+    'Seconds since the last sync with the peer; 0 while connected with nothing pending; NaN if never synced',
+    (peer, now) => {
+      const state = engine.state(peer)
+      if (state.connected && state.pendingIn === 0 && state.pendingOut === 0) return 0
+      return state.lastSyncAt === undefined ? NaN : (now - Date.parse(state.lastSyncAt)) / 1000
+    },
+  )
+
+  // Traffic counters: totals the peer link keeps, set at each scrape.
+  const traffic = (name: string, help: string, pick: (total: ChannelTraffic) => number): void => {
+    const collect: CollectFunction<Counter<'peer' | 'name'>> = function () {
+      this.reset()
+      for (const [peer, total] of instance.links.traffic()) {
+        this.inc({ peer, name: nameOf(peer) }, pick(total))
+      }
+    }
+    new Counter({ name, help, labelNames: ['peer', 'name'], registers: [registry], collect })
+  }
+  traffic('objectsync_frames_sent_total', 'Sealed frames sent to the peer', (t) => t.framesSent)
+  traffic(
+    'objectsync_frames_received_total',
+    'Sealed frames received from the peer',
+    (t) => t.framesReceived,
+  )
+  traffic(
+    'objectsync_bytes_sent_total',
+    'Bytes of sealed frames sent to the peer',
+    (t) => t.bytesSent,
+  )
+  traffic(
+    'objectsync_bytes_received_total',
+    'Bytes of sealed frames received from the peer',
+    (t) => t.bytesReceived,
+  )
+  new Counter({
+    name: 'objectsync_frames_refused_total',
+    help: 'Frames refused (the stream was closed), by peer and reason',
+    labelNames: ['peer', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const { peer, reason, count } of instance.refusedFrames())
+        this.inc({ peer, reason }, count)
+    },
+  })
+
+  const durations = new Histogram({
+    name: 'objectsync_sync_duration_seconds',
+    help: 'From a session opening to having everything the peer had (first sync or catch-up)',
+    labelNames: ['peer', 'name'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [registry],
+  })
+  // The engine says `peer` with connected: true as each session opens.
+  const catchingUp = new Map<InstanceId, number>()
+  const onPeer = (state: { peer: InstanceId; connected: boolean }) => {
+    if (state.connected) catchingUp.set(state.peer, clock())
+    else catchingUp.delete(state.peer)
+  }
+  const onProgress = (peer: InstanceId, progress: SessionProgress) => {
+    const started = catchingUp.get(peer)
+    if (!progress.caughtUp || started === undefined) return
+    durations.observe({ peer, name: nameOf(peer) }, (clock() - started) / 1000)
+    // Once per session: what the session does after catching up is live traffic.
+    catchingUp.delete(peer)
+  }
+  engine.on('peer', onPeer)
+  engine.on('progress', onProgress)
+
+  return {
+    registry,
+    stop() {
+      engine.off('peer', onPeer)
+      engine.off('progress', onProgress)
+    },
+  }
+}

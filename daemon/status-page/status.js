@@ -1,0 +1,408 @@
+// The status page: reads the daemon's API with the token the user gave (kept in this
+// tab's sessionStorage only) and follows GET /v1/events. Everything that came from a
+// peer is shown with textContent, never as HTML.
+const TOKEN_KEY = 'objectsync-token'
+const RECENT_CHANGES = 20
+const $ = (id) => document.getElementById(id)
+
+let token = takeToken()
+const peerNames = new Map()
+
+function takeToken() {
+  // `objectsync status` prints the page's address with the token after #: the fragment
+  // never reaches a server or a log. It is moved to sessionStorage and off the address.
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token')
+  if (fromHash) {
+    sessionStorage.setItem(TOKEN_KEY, fromHash)
+    history.replaceState(null, '', location.pathname)
+  }
+  return sessionStorage.getItem(TOKEN_KEY)
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  const json = response.status === 204 ? undefined : await response.json()
+  if (!response.ok) {
+    const error = new Error(json?.error?.message ?? response.statusText)
+    error.code = json?.error?.code
+    throw error
+  }
+  return json
+}
+
+function element(tag, properties = {}, ...children) {
+  const node = document.createElement(tag)
+  Object.assign(node, properties)
+  for (const child of children) node.append(child)
+  return node
+}
+
+function showValue(value) {
+  if (value === undefined || value === null) return '(empty)'
+  return typeof value === 'string' ? value : JSON.stringify(value)
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : 'never'
+}
+
+function peerName(id) {
+  return peerNames.get(id) ?? (id ? `${id.slice(0, 12)}…` : 'this instance')
+}
+
+// ── what is shown ────────────────────────────────────────────────────────────────
+
+async function refreshStatus() {
+  const status = await api('GET', '/v1/status')
+  $('instance-name').textContent = status.name
+  $('instance-id').textContent = status.id
+  $('feed-seq').textContent = status.lastSeq
+  document.title = `${status.name} · objectsync`
+  showCounts(status.objects)
+  $('peers').querySelector('tbody').replaceChildren()
+  for (const peer of status.peers) showPeer(peer)
+  showPeerCount()
+}
+
+function showPeerCount() {
+  const count = $('peers').querySelector('tbody').children.length
+  $('no-peers').hidden = count > 0
+  $('peers').hidden = count === 0
+}
+
+function showPeer(peer) {
+  const body = $('peers').querySelector('tbody')
+  const rowId = `peer-${peer.id}`
+  const existing = document.getElementById(rowId)
+  if (peer.removed) {
+    existing?.remove()
+    peerNames.delete(peer.id)
+    showPeerCount()
+    return
+  }
+  peerNames.set(peer.id, peer.name)
+  const progress = peer.progress
+  const firstSync =
+    progress && !progress.caughtUp
+      ? element(
+          'span',
+          {},
+          element('progress', { max: Math.max(progress.total, 1), value: progress.done }),
+          ` ${progress.done} / ${progress.total}`,
+        )
+      : progress?.caughtUp
+        ? 'caught up'
+        : '–'
+  const row = element(
+    'tr',
+    { id: rowId },
+    element('td', { title: peer.id }, peer.name),
+    element(
+      'td',
+      {},
+      element('span', {
+        className: `state ${peer.connected ? 'on' : 'off'}`,
+        textContent: peer.connected ? 'connected' : 'not connected',
+      }),
+    ),
+    element('td', { textContent: when(peer.lastSyncAt) }),
+    element('td', { textContent: peer.pendingIn }),
+    element('td', { textContent: peer.pendingOut }),
+    element('td', { className: 'first-sync' }, firstSync),
+  )
+  row.dataset.connected = String(peer.connected)
+  if (existing) existing.replaceWith(row)
+  else body.append(row)
+  showPeerCount()
+}
+
+function showProgress(sync) {
+  const cell = document.getElementById(`peer-${sync.peer}`)?.querySelector('.first-sync')
+  if (!cell) return
+  cell.replaceChildren(
+    sync.caughtUp
+      ? 'caught up'
+      : element(
+          'span',
+          {},
+          element('progress', { max: Math.max(sync.total, 1), value: sync.done }),
+          ` ${sync.done} / ${sync.total}`,
+        ),
+  )
+}
+
+async function refreshConflicts() {
+  const { conflicts } = await api('GET', '/v1/conflicts')
+  $('conflict-count').textContent = conflicts.length || ''
+  $('no-conflicts').hidden = conflicts.length > 0
+  $('conflicts').replaceChildren(...conflicts.map(conflictCard))
+}
+
+function conflictCard(conflict) {
+  const choice = (value, shown) => {
+    const isDelete = conflict.field === 'deleted'
+    const label = isDelete
+      ? value.value === true
+        ? 'Keep it deleted'
+        : 'Restore it'
+      : shown
+        ? 'Keep this'
+        : 'Restore this'
+    const button = element('button', { type: 'button', textContent: label })
+    button.addEventListener('click', () =>
+      act(button, () =>
+        api('POST', `/v1/conflicts/${conflict.object}/resolve`, {
+          field: conflict.field,
+          by: value.by,
+          at: value.at,
+        }).then(refreshConflicts),
+      ),
+    )
+    return element(
+      'div',
+      { className: 'choice' },
+      element('div', { className: 'value', textContent: isDelete ? '' : showValue(value.value) }),
+      element('div', {
+        className: 'muted',
+        textContent: `${shown ? 'shown · ' : ''}by ${peerName(value.by)} at ${new Date(value.at).toLocaleString()}`,
+      }),
+      button,
+    )
+  }
+  const card = element(
+    'li',
+    { className: 'conflict' },
+    element(
+      'div',
+      {},
+      element('strong', { textContent: `${conflict.type} · ${conflict.field}` }),
+      ' ',
+      element('span', { className: 'id muted', textContent: conflict.object }),
+    ),
+    element(
+      'div',
+      { className: 'choices' },
+      choice(conflict.winner, true),
+      ...conflict.losers.map((loser) => choice(loser, false)),
+    ),
+  )
+  card.dataset.object = conflict.object
+  card.dataset.field = conflict.field
+  return card
+}
+
+async function refreshMatches() {
+  const { matches } = await api('GET', '/v1/matches')
+  $('match-count').textContent = matches.length || ''
+  $('no-matches').hidden = matches.length > 0
+  $('matches').replaceChildren(...matches.map(matchCard))
+}
+
+function fieldsText(fields) {
+  if (!fields) return '(unreadable)'
+  return Object.entries(fields)
+    .filter(([, value]) => value !== null && value !== undefined && value !== '')
+    .map(([field, value]) => `${field}: ${showValue(value)}`)
+    .join(' · ')
+}
+
+function matchCard(match) {
+  const decide = (label, path, body) => {
+    const button = element('button', { type: 'button', textContent: label })
+    button.addEventListener('click', () =>
+      act(button, () =>
+        api('POST', `/v1/matches/${match.object}/${path}`, body).then(refreshMatches),
+      ),
+    )
+    return button
+  }
+  const card = element(
+    'li',
+    { className: 'match' },
+    element(
+      'div',
+      {},
+      element('strong', { textContent: `Incoming ${match.type}: ` }),
+      fieldsText(match.fields),
+    ),
+    element(
+      'div',
+      { className: 'choices' },
+      ...match.records.map((record) =>
+        element(
+          'div',
+          { className: 'choice' },
+          element('div', { textContent: `Record ${record.key}: ${fieldsText(record.fields)}` }),
+          decide('Link to this record', 'link', { key: record.key }),
+        ),
+      ),
+      element('div', { className: 'choice' }, decide('Keep separate', 'separate')),
+    ),
+  )
+  card.dataset.object = match.object
+  return card
+}
+
+async function refreshChanges() {
+  const status = await api('GET', '/v1/status')
+  const since = Math.max(0, status.lastSeq - RECENT_CHANGES)
+  const { changes } = await api('GET', `/v1/changes?since=${since}`)
+  $('changes').querySelector('tbody').replaceChildren()
+  showChanges(changes)
+}
+
+function showChanges(changes) {
+  const body = $('changes').querySelector('tbody')
+  for (const change of changes) {
+    body.prepend(
+      element(
+        'tr',
+        {},
+        element('td', { textContent: change.seq }),
+        element('td', { textContent: change.type }),
+        element('td', { className: 'id', textContent: change.id }),
+        element('td', { textContent: peerName(change.from) }),
+      ),
+    )
+  }
+  while (body.children.length > RECENT_CHANGES) body.lastElementChild.remove()
+  const last = changes.at(-1)
+  if (last) $('feed-seq').textContent = last.seq
+}
+
+async function act(button, action) {
+  button.disabled = true
+  $('action-error').textContent = ''
+  try {
+    await action()
+  } catch (error) {
+    $('action-error').textContent = `${error.code ?? 'ERROR'}: ${error.message}`
+    button.disabled = false
+  }
+}
+
+// ── live ─────────────────────────────────────────────────────────────────────────
+
+/** Calls `run` at most once per `ms`, the last call winning. */
+function debounce(run, ms) {
+  let timer
+  return () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => run().catch(showFailure), ms)
+  }
+}
+
+const refreshCounts = debounce(refreshObjectCounts, 500)
+const conflictsChanged = debounce(refreshConflicts, 200)
+const matchesChanged = debounce(refreshMatches, 500)
+
+async function refreshObjectCounts() {
+  showCounts((await api('GET', '/v1/status')).objects)
+}
+
+function showCounts(objects) {
+  $('objects').replaceChildren(
+    ...Object.entries(objects).map(([type, count]) =>
+      element('li', {}, element('strong', { textContent: count }), type),
+    ),
+  )
+}
+
+const handlers = {
+  peer: showPeer,
+  sync: showProgress,
+  conflict: conflictsChanged,
+  change(data) {
+    showChanges(data.changes)
+    refreshCounts()
+    // Changes from a peer can settle or make a match review.
+    if (data.changes.some((change) => change.from)) matchesChanged()
+  },
+}
+
+/** Follows GET /v1/events (fetch, since EventSource can't send the token); reconnects. */
+async function follow() {
+  for (;;) {
+    try {
+      const response = await fetch('/v1/events', { headers: { authorization: `Bearer ${token}` } })
+      if (!response.ok) throw new Error(`events: ${response.status}`)
+      setLive(true)
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+      let buffer = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffer += value
+        let end
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          dispatch(buffer.slice(0, end))
+          buffer = buffer.slice(end + 2)
+        }
+      }
+    } catch {
+      // Reconnected below.
+    }
+    setLive(false)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    await Promise.all([
+      refreshStatus(),
+      refreshConflicts(),
+      refreshMatches(),
+      refreshChanges(),
+    ]).catch(() => {})
+  }
+}
+
+function dispatch(block) {
+  let name = 'message'
+  let data = ''
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event: ')) name = line.slice(7)
+    else if (line.startsWith('data: ')) data += line.slice(6)
+  }
+  if (data && handlers[name]) handlers[name](JSON.parse(data))
+}
+
+function setLive(on) {
+  $('live').className = `state ${on ? 'on' : 'off'}`
+  $('live').textContent = on ? 'live' : 'reconnecting…'
+}
+
+function showFailure(error) {
+  $('action-error').textContent = `${error.code ?? 'ERROR'}: ${error.message}`
+}
+
+// ── start ────────────────────────────────────────────────────────────────────────
+
+async function open() {
+  await refreshStatus()
+  await Promise.all([refreshConflicts(), refreshMatches(), refreshChanges()])
+  $('login').hidden = true
+  $('main').hidden = false
+  void follow()
+}
+
+$('login').addEventListener('submit', (event) => {
+  event.preventDefault()
+  token = $('token').value.trim()
+  sessionStorage.setItem(TOKEN_KEY, token)
+  open().catch((error) => {
+    $('login-error').textContent =
+      error.code === 'UNAUTHORIZED' ? 'That is not the token of this daemon.' : error.message
+  })
+})
+
+if (token) {
+  open().catch(() => {
+    $('login').hidden = false
+  })
+} else {
+  $('login').hidden = false
+}
