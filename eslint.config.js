@@ -30,6 +30,7 @@ export default tseslint.config(
       sourceType: 'module',
       globals: Object.fromEntries(
         [
+          'window',
           'document',
           'location',
           'history',

@@ -42,10 +42,17 @@ interface PeerSettings {
   actions?: unknown
 }
 
+/** What a caller may watch while the instance starts. */
+export interface StartHooks {
+  /** Rows read from the local system's tables (LocalSync.onIngestProgress). */
+  onIngestProgress?: (table: string, rows: number, done: boolean) => void
+}
+
 export async function startInstance(
   dir: string,
   config: InstanceConfig,
   log: Logger,
+  hooks: StartHooks = {},
 ): Promise<Instance> {
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
   const registry = new PeerRegistry(directoryFiles(dir))
@@ -92,6 +99,7 @@ export async function startInstance(
       peers: localPeers,
       ...(config.housekeepingMs === undefined ? {} : { housekeepingMs: config.housekeepingMs }),
     })
+    if (hooks.onIngestProgress !== undefined) local.onIngestProgress(hooks.onIngestProgress)
     // Opened before any session starts: `groups` rules read its group membership.
     await local.open()
     stack.push(() => local.stop())
@@ -103,6 +111,8 @@ export async function startInstance(
       name: config.name,
       logger: log,
       onChannel: (channel) => late.engine?.accept(channel),
+      // The inviting side keeps a session with its new peer too (and redials it after a loss).
+      onPaired: (peer) => late.engine?.connect(peer.id),
       onRefused: (peer, reason) => {
         const reasons = refused.get(peer) ?? new Map<RefusalReason, number>()
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1)

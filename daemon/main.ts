@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs'
 import { isObjectSyncError } from '../src/errors.ts'
 import { createLogger } from '../src/log.ts'
 import { loadConfig } from './config.ts'
+import { runDemo } from './demo.ts'
 import { initInstance, isInstance } from './init.ts'
+import { createProgressReporter, reportSyncProgress } from './progress.ts'
 import { runDaemon } from './run.ts'
-import { CliError, callDaemon } from './client.ts'
+import { CliError, callDaemon, findDaemon, statusPageUrl } from './client.ts'
 import {
   describePeer,
   describePlan,
@@ -97,8 +99,15 @@ function program(): Command {
         process.on('SIGINT', stop)
         process.on('SIGTERM', stop)
       })
-      const daemon = await runDaemon(options.dir, config, log)
+      // Bars when stderr is a terminal, plain lines when it is a file or the journal.
+      const progress = createProgressReporter(process.stderr)
+      const daemon = await runDaemon(options.dir, config, log, {
+        onIngestProgress: (table, rows, done) => progress.ingest(table, rows, done),
+      })
+      const stopReporting = reportSyncProgress(daemon.instance, progress)
       await signalled
+      stopReporting()
+      progress.stop()
       await daemon.stop()
       log.info('stopped')
     })
@@ -112,7 +121,8 @@ function program(): Command {
     .addOption(jsonOption())
     .action(async (options: { dir: string; json?: boolean }) => {
       const status = (await callDaemon(options.dir, 'GET', '/v1/status')) as StatusJson
-      print(options.json === true, status, describeStatus(status))
+      const page = statusPageUrl(await findDaemon(options.dir))
+      print(options.json === true, status, `${describeStatus(status)}\nstatus page: ${page}`)
     })
 
   root
@@ -153,9 +163,13 @@ function program(): Command {
     .description('pairs with the instance that made the invite token')
     .argument('<token>', 'the token from objectsync invite on the other instance')
     .addOption(dirOption())
+    .option('--name <name>', 'what to call the peer here (default: the name it gives)')
     .addOption(jsonOption())
-    .action(async (token: string, options: { dir: string; json?: boolean }) => {
-      const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', { token })) as {
+    .action(async (token: string, options: { dir: string; name?: string; json?: boolean }) => {
+      const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', {
+        token,
+        ...(options.name === undefined ? {} : { name: options.name }),
+      })) as {
         id: string
         name: string
       }
@@ -198,6 +212,32 @@ function program(): Command {
         { file: path },
         `wrote ${path} (mode 0600)\nPass it securely to the other administrator; both list it as "key" of the other instance in peers.json.`,
       )
+    })
+
+  root
+    .command('demo')
+    .description(
+      'three instances in a temporary folder pair, edit one person while disconnected, merge, and show it; removes what it made',
+    )
+    .option('--verbose', "also write the instances' logs (JSON lines) to stderr")
+    .action(async (options: { verbose?: boolean }) => {
+      // Ctrl-C ends the demo at the next step or wait, after it has cleaned up.
+      const interrupted = new AbortController()
+      const interrupt = () => interrupted.abort(new Error('interrupted'))
+      process.once('SIGINT', interrupt)
+      process.once('SIGTERM', interrupt)
+      try {
+        await runDemo({
+          say: (line) => process.stdout.write(`${line}\n`),
+          signal: interrupted.signal,
+          ...(options.verbose === true
+            ? { logger: createLogger({ destination: process.stderr }) }
+            : {}),
+        })
+      } finally {
+        process.off('SIGINT', interrupt)
+        process.off('SIGTERM', interrupt)
+      }
     })
   return root
 }

@@ -9,7 +9,7 @@ import { createApi } from './api.ts'
 import { EventHub } from './events.ts'
 import type { InstanceConfig } from './config.ts'
 import { API_TOKEN_FILE } from './init.ts'
-import { startInstance, type Instance } from './instance.ts'
+import { startInstance, type Instance, type StartHooks } from './instance.ts'
 
 /** DIR/daemon.json while the daemon runs: its pid and the API's port. */
 export const RUNTIME_FILE = 'daemon.json'
@@ -23,9 +23,14 @@ export interface Daemon {
   stop(): Promise<void>
 }
 
-export async function runDaemon(dir: string, config: InstanceConfig, log: Logger): Promise<Daemon> {
+export async function runDaemon(
+  dir: string,
+  config: InstanceConfig,
+  log: Logger,
+  hooks: StartHooks = {},
+): Promise<Daemon> {
   const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
-  const instance = await startInstance(dir, config, log)
+  const instance = await startInstance(dir, config, log, hooks)
   let apiPort = config.api.port
   const events = new EventHub(instance)
   const api = createApi(instance, { token, port: () => apiPort, events, logger: log.child('api') })

@@ -399,6 +399,11 @@ $('login').addEventListener('submit', (event) => {
   })
 })
 
+// A link with a token opened in this tab again only changes the fragment: start over.
+window.addEventListener('hashchange', () => {
+  if (location.hash.includes('token=')) location.reload()
+})
+
 if (token) {
   open().catch(() => {
     $('login').hidden = false

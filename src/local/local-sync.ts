@@ -88,6 +88,8 @@ const ORIGIN_PREFIX = 'local/origin/'
 const DEFAULT_POLL_MS = 50
 /** Rows taken in at once when reading a whole table (first run, housekeeping). */
 const INGEST_CONCURRENCY = 64
+/** How often, in rows, a table being read reports its progress (onIngestProgress). */
+export const INGEST_PROGRESS_ROWS = 1000
 /** Store edits taken in from the local system: the projector skips them. */
 const FROM_LOCAL_SYSTEM = { fromLocalSystem: true } as const
 export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
@@ -117,6 +119,7 @@ export class LocalSync {
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
   /** The peer whose object became each record (`local/origin/<id>`), for actions and matching. */
   private readonly origins = new Map<ObjectId, InstanceId>()
+  private readonly ingestListeners = new Set<(table: string, rows: number, done: boolean) => void>()
   /** Rows read with a reference to a record not taken in yet, to read again once. */
   private readonly unresolved = new Map<string, [EntityMapping, string]>()
 
@@ -300,6 +303,20 @@ export class LocalSync {
   // ── ingest ─────────────────────────────────────────────────────────────────────────
 
   /**
+   * Calls `listener` as every row of the local system is read (at start and at
+   * housekeeping): every INGEST_PROGRESS_ROWS rows, and once with `done` at each table's
+   * end. Returns unsubscribe.
+   */
+  onIngestProgress(listener: (table: string, rows: number, done: boolean) => void): () => void {
+    this.ingestListeners.add(listener)
+    return () => this.ingestListeners.delete(listener)
+  }
+
+  private ingestProgress(table: string, rows: number, done: boolean): void {
+    for (const listener of this.ingestListeners) listener(table, rows, done)
+  }
+
+  /**
    * Takes in every row (rows as last seen are skipped cheaply). With `deletes`, linked
    * records whose row is gone are taken in as deletes too.
    */
@@ -308,6 +325,7 @@ export class LocalSync {
     const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
     for (const entity of order.flatMap((type) => this.options.mapping.get(type) ?? [])) {
       const present = new Set<string>()
+      let rows = 0
       // Rows of one table are independent: many in flight let the store commit them in
       // groups (one at a time, each waits for its own LevelDB write).
       const inFlight = new Set<Promise<void>>()
@@ -325,8 +343,10 @@ export class LocalSync {
           .finally(() => inFlight.delete(task))
         inFlight.add(task)
         if (inFlight.size >= INGEST_CONCURRENCY) await Promise.race(inFlight)
+        if (++rows % INGEST_PROGRESS_ROWS === 0) this.ingestProgress(entity.table, rows, false)
       }
       await Promise.all(inFlight)
+      this.ingestProgress(entity.table, rows, true)
       if (options.deletes !== true) continue
       for (const [id, key] of [...this.objectToKey]) {
         if (this.keyToObject.get(linkId(entity.type, key)) !== id || present.has(key)) continue

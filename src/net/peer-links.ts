@@ -27,6 +27,8 @@ export interface PeerLinksOptions {
   clock?: () => number
   /** Every channel to a paired peer once its hello exchange is done, inbound or outbound. */
   onChannel?: (channel: SealedChannel) => void
+  /** A peer that paired with us by redeeming one of our invites. */
+  onPaired?: (peer: PeerRecord) => void
   /** Every frame refused, with its reason (for metrics). */
   onRefused?: (peer: InstanceId, reason: RefusalReason) => void
 }
@@ -127,8 +129,9 @@ export class PeerLinks {
   private async acceptPair(stream: ByteStream, remote: InstanceId): Promise<void> {
     try {
       const peer = await acceptPairing(stream, remote, this.self(), (id) => this.takeInvite(id))
-      await this.remember(peer)
+      const record = await this.remember(peer)
       this.log.info({ peer: peer.id, name: peer.name }, 'paired')
+      this.options.onPaired?.(record)
     } catch (error) {
       this.log.warn({ peer: remote, err: error }, 'pairing refused')
       // Close rather than abort, so that the refusal we sent arrives before the end.

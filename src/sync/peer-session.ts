@@ -366,21 +366,23 @@ export class PeerSession {
       while (!this.closed) {
         // Wait out a batch being applied, so that its echoes are known before we look.
         // Every queued entry clears its echo mark, whether or not it is sent.
-        const fresh = this.applying
-          ? []
-          : queued.splice(0).filter(
-              (entry) =>
-                !this.echoes.delete(entry.facet) &&
-                entry.seq > this.sentUpTo &&
-                // A touch made for this peer (its object joined a group here) is no news to it.
-                !(entry.touch === true && entry.from === this.peer),
-            )
+        const taken = this.applying ? [] : queued.splice(0)
+        const fresh = taken.filter(
+          (entry) =>
+            !this.echoes.delete(entry.facet) &&
+            entry.seq > this.sentUpTo &&
+            // A touch made for this peer (its object joined a group here) is no news to it.
+            !(entry.touch === true && entry.from === this.peer),
+        )
+        const upTo = taken.at(-1)?.seq ?? 0
         if (fresh.length === 0) {
+          // Echoes of the peer's own changes are not pending for it.
+          this.sentUpTo = Math.max(this.sentUpTo, upTo)
           await new Promise<void>((resolve) => (this.wakeSender = resolve))
           continue
         }
         // A burst of edits is coalesced: each facet goes once, at its latest state.
-        await this.sendFacets(this.inScope(fresh), fresh[fresh.length - 1]!.seq)
+        await this.sendFacets(this.inScope(fresh), upTo)
       }
     } finally {
       unsubscribe()

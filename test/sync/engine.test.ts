@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
 import { SyncEngine, type SyncChannel } from '../../src/sync/index.ts'
+import { eventually } from '../helpers/sync-nodes.ts'
 
 /** Two connected in-memory channel ends; `closed` tells whether either end closed. */
 function channelPair(
@@ -77,6 +78,47 @@ describe('sync engine sessions', () => {
     expect(dialedByB.closed()).toBe(true)
     expect(a.session(B)).toBeDefined()
     expect(b.session(A)).toBeDefined()
+    a.stop()
+    b.stop()
+  })
+
+  it("counts nothing pending out for a peer's own changes received from it", async () => {
+    const A = 'instance-a' as InstanceId
+    const B = 'instance-b' as InstanceId
+    const stores = await Promise.all(
+      [A, B].map(async (instanceId) => {
+        const store = new ObjectStore({ storage: new MemoryStorage(), instanceId })
+        await store.open()
+        return store
+      }),
+    )
+    const [storeA, storeB] = stores as [ObjectStore, ObjectStore]
+    const link = channelPair(A, B)
+    const a = new SyncEngine({
+      store: storeA,
+      links: { connect: () => Promise.resolve(link.toB) },
+      localId: A,
+    })
+    const b = new SyncEngine({
+      store: storeB,
+      links: { connect: () => new Promise(() => {}) },
+      localId: B,
+    })
+    a.connect(B)
+    b.accept(link.toA)
+    const person = await storeA.create({
+      type: 'person',
+      fields: { firstName: 'Ada', lastName: 'Lovelace' },
+    })
+    await eventually(async () => (await storeB.get(person.id)) !== undefined)
+    await eventually(() => a.state(B).pendingOut === 0)
+    // B holds one feed entry, A's own change: nothing B still owes A.
+    expect(storeB.lastSeq).toBe(1)
+    await eventually(() => b.state(A).pendingOut === 0)
+    // B's own edit is pending until sent, then not.
+    await storeB.update(person.id, { fields: { phone: '+47 1000' } })
+    await eventually(async () => (await storeA.get(person.id))?.fields.phone === '+47 1000')
+    await eventually(() => b.state(A).pendingOut === 0 && a.state(B).pendingOut === 0)
     a.stop()
     b.stop()
   })
