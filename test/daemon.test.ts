@@ -207,11 +207,16 @@ describe('the CLI against running daemons', () => {
       token: string
     }
     expect(token).toMatch(/^os1\./)
-    const paired = json(cli('pair', token, '--dir', b.dir, '--json')) as {
+    const paired = json(cli('pair', token, '--dir', b.dir, '--name', 'Alpha office', '--json')) as {
       name: string
       id: string
     }
-    expect(paired.name).toBe('Alpha')
+    // Called here what --name said; the peer still calls itself Alpha.
+    expect(paired.name).toBe('Alpha office')
+    const peersFile = JSON.parse(readFileSync(join(b.dir, 'peers.json'), 'utf8')) as {
+      peers: { name: string }[]
+    }
+    expect(peersFile.peers.map((peer) => peer.name)).toEqual(['Alpha office'])
     // A used invite does not pair again.
     const reused = cli('pair', token, '--dir', b.dir)
     expect(reused.status).toBe(1)
@@ -232,8 +237,14 @@ describe('the CLI against running daemons', () => {
       peers: { name: string; connected: boolean }[]
     }
     expect(status.objects.person).toBe(1)
-    expect(status.peers).toMatchObject([{ name: 'Alpha', connected: true }])
+    expect(status.peers).toMatchObject([{ name: 'Alpha office', connected: true }])
     expect(cli('peers', '--dir', a.dir).stdout).toContain('Beta')
+    // The text form links the status page, with the token after # only.
+    const statusText = cli('status', '--dir', b.dir).stdout
+    const apiToken = readFileSync(join(b.dir, 'api-token'), 'utf8').trim()
+    expect(statusText).toMatch(
+      new RegExp(`status page: http://127\\.0\\.0\\.1:\\d+/#token=${apiToken}$`, 'm'),
+    )
     expect(cli('plan', '--dir', a.dir).status).toBe(0)
 
     expect(cli('unpair', paired.id, '--dir', b.dir).status).toBe(0)
