@@ -20,7 +20,8 @@ function cli(...args: string[]) {
 
 const mode = (path: string) => statSync(path).mode & 0o777
 
-describe('objectsync init', () => {
+// Each spawned command starts tsx (≈ 1 s, several on a busy machine): generous time-outs.
+describe('objectsync init', { timeout: 60_000 }, () => {
   it('makes an instance with private keys and token, and refuses to make it twice', () => {
     const dir = tempDir('init')
     const made = cli('init', '--dir', dir, '--name', 'Acme Office', '--port', '7401', '--json')
@@ -60,7 +61,7 @@ describe('objectsync init', () => {
   })
 })
 
-describe('objectsync start', () => {
+describe('objectsync start', { timeout: 60_000 }, () => {
   it('stops on a bad config with exit code 2, naming the file, the field and what was expected', () => {
     const dir = tempDir('badconfig')
     expect(cli('init', '--dir', dir).status).toBe(0)
@@ -180,7 +181,7 @@ describe('two instances as start composes them', () => {
   }, 30_000)
 })
 
-describe('the CLI against running daemons', () => {
+describe('the CLI against running daemons', { timeout: 90_000 }, () => {
   it('pairs two instances by invite, shows them in sync, and unpairs them', async () => {
     const startDaemon = async (name: string) => {
       const dir = tempDir(`cli-${name}`)
