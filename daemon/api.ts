@@ -31,6 +31,8 @@ export interface ApiOptions {
   port: () => number
   /** What GET /v1/events streams; pairing and unpairing through the API are told to it. */
   events: EventHub
+  /** Bytes an event stream may fall behind before it is cut (EVENT_STREAM_BUFFER_BYTES). */
+  eventBufferBytes?: number
   logger?: Logger
 }
 
@@ -191,7 +193,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   const { events } = options
   const metrics = createMetrics(instance)
   const streams = new Set<() => void>()
-  // Open event streams would hold the server open: they end before it closes.
+  // Open event streams would hold the server open: they are cut before it closes.
   app.addHook('preClose', (done) => {
     for (const end of streams) end()
     done()
@@ -242,8 +244,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
     url: '/metrics',
     summary: 'The instance in Prometheus text format',
     ok: { status: 200, type: 'text/plain' },
-    handler: async (_request, reply) =>
-      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    handler: async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()),
   })
 
   // ── the instance and its peers ──────────────────────────────────────────────────
@@ -270,7 +271,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   add({
     method: 'GET',
     url: '/v1/events',
-    summary: 'Server-sent events: change, peer, conflict and sync',
+    summary: 'Server-sent events: change, peer, conflict, match and sync',
     ok: { status: 200, type: 'text/event-stream' },
     handler: (_request, reply) => streamEvents(reply),
   })
@@ -305,8 +306,8 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
       const body = parse(schemas.pair, request.body, 'body')
       const paired = await instance.links.pair(body.token)
       const peer = body.name === undefined ? paired : await registry.rename(paired.id, body.name)
+      // Told to the event stream by the engine, as on the inviting side.
       instance.engine.connect(peer.id)
-      events.peerChanged(peer.id)
       return reply.status(201).send({ id: peer.id, name: peer.name, addresses: peer.addresses })
     },
   })
@@ -515,15 +516,17 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
     // The peers' state first, so a client starts from what is, then hears what changes.
     out.write('retry: 2000\n\n')
     for (const peer of peerViews(instance)) out.write(frame({ event: 'peer', data: peer }))
+    // Destroyed, not ended: ending waits for a client that may never read again, and an
+    // open connection keeps the daemon from stopping.
     const end = () => {
       unsubscribe()
       clearInterval(heartbeat)
       streams.delete(end)
-      out.end()
+      out.destroy()
     }
     const unsubscribe = events.subscribe((event) => {
       // A client that stopped reading must not make the daemon buffer without bound.
-      if (out.writableLength > EVENT_STREAM_BUFFER_BYTES) {
+      if (out.writableLength > (options.eventBufferBytes ?? EVENT_STREAM_BUFFER_BYTES)) {
         options.logger?.warn('event stream closed: the client reads too slowly')
         end()
         return

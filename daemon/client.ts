@@ -31,9 +31,16 @@ export async function findDaemon(dir: string): Promise<{ apiPort: number; token:
   }
 }
 
-/** The status page's address, with the token after # (never sent to a server). */
-export function statusPageUrl(daemon: { apiPort: number; token: string }): string {
-  return `http://127.0.0.1:${daemon.apiPort}/#token=${encodeURIComponent(daemon.token)}`
+/**
+ * The status page's address; `withToken` puts the token after #, which the browser never
+ * sends to a server, but which is a secret wherever the link is printed or kept.
+ */
+export function statusPageUrl(
+  daemon: { apiPort: number; token: string },
+  withToken: boolean,
+): string {
+  const page = `http://127.0.0.1:${daemon.apiPort}/`
+  return withToken ? `${page}#token=${encodeURIComponent(daemon.token)}` : page
 }
 
 export async function callDaemon(

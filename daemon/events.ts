@@ -1,7 +1,8 @@
 // What happens in a running instance, as the events of GET /v1/events (server-sent
 // events) and the status page see them: `change` (feed entries committed), `peer` (a peer
 // connected, disconnected, paired or unpaired), `conflict` (an object entered or left the
-// conflict inbox) and `sync` (a session's catch-up progress).
+// conflict inbox), `match` (the same for the match review queue) and `sync` (a session's
+// catch-up progress).
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { SessionProgress } from '../src/sync/index.ts'
@@ -35,6 +36,7 @@ export type DaemonEvent =
     }
   | { event: 'peer'; data: PeerView | { id: InstanceId; removed: true } }
   | { event: 'conflict'; data: { id: ObjectId } }
+  | { event: 'match'; data: { id: ObjectId } }
   | { event: 'sync'; data: { peer: InstanceId } & SessionProgress }
 
 export function peerView(instance: Instance, peer: InstanceId): PeerView | undefined {
@@ -71,6 +73,9 @@ export class EventHub {
     this.stops.push(store.subscribe((entries) => this.changes(entries)))
     this.stops.push(
       store.subscribeConflicts((id) => this.publish({ event: 'conflict', data: { id } })),
+    )
+    this.stops.push(
+      instance.local.onReviewChange((id) => this.publish({ event: 'match', data: { id } })),
     )
     const onPeer = (state: { peer: InstanceId }) => this.peerChanged(state.peer)
     const onProgress = (peer: InstanceId, progress: SessionProgress) =>

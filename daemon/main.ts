@@ -86,7 +86,14 @@ function program(): Command {
         await initInstance(options.dir)
       }
       const config = await loadConfig(options.dir)
-      const log = createLogger()
+      // Bars when stderr is a terminal, plain lines when it is a file or the journal. Log
+      // lines for the same terminal are printed above the bars rather than through them.
+      const progress = createProgressReporter(process.stderr)
+      const log = createLogger(
+        process.stdout.isTTY && process.stderr.isTTY
+          ? { destination: { write: (line: string) => progress.log(line) } }
+          : {},
+      )
       // Listening for the signals before starting: one that arrives while the parts start
       // stops them as soon as they have started, rather than killing the process midway.
       const signalled = new Promise<void>((resolve) => {
@@ -99,16 +106,18 @@ function program(): Command {
         process.on('SIGINT', stop)
         process.on('SIGTERM', stop)
       })
-      // Bars when stderr is a terminal, plain lines when it is a file or the journal.
-      const progress = createProgressReporter(process.stderr)
-      const daemon = await runDaemon(options.dir, config, log, {
-        onIngestProgress: (table, rows, done) => progress.ingest(table, rows, done),
-      })
-      const stopReporting = reportSyncProgress(daemon.instance, progress)
-      await signalled
-      stopReporting()
-      progress.stop()
-      await daemon.stop()
+      try {
+        const daemon = await runDaemon(options.dir, config, log, {
+          onIngestProgress: (table, rows, done) => progress.ingest(table, rows, done),
+        })
+        const stopReporting = reportSyncProgress(daemon.instance, progress)
+        await signalled
+        stopReporting()
+        await daemon.stop()
+      } finally {
+        // Its redraw timer would keep a failed start from exiting.
+        progress.stop()
+      }
       log.info('stopped')
     })
 
@@ -118,11 +127,17 @@ function program(): Command {
     .command('status')
     .description('instance id, object counts, peers, conflicts and matches waiting for review')
     .addOption(dirOption())
+    .option(
+      '--with-token',
+      "the status page's link with the API token in it (keep such output out of logs)",
+    )
     .addOption(jsonOption())
-    .action(async (options: { dir: string; json?: boolean }) => {
+    .action(async (options: { dir: string; json?: boolean; withToken?: boolean }) => {
       const status = (await callDaemon(options.dir, 'GET', '/v1/status')) as StatusJson
-      const page = statusPageUrl(await findDaemon(options.dir))
-      print(options.json === true, status, `${describeStatus(status)}\nstatus page: ${page}`)
+      const page = statusPageUrl(await findDaemon(options.dir), options.withToken === true)
+      const open =
+        options.withToken === true ? page : `${page} (it asks for the token in DIR/api-token)`
+      print(options.json === true, status, `${describeStatus(status)}\nstatus page: ${open}`)
     })
 
   root

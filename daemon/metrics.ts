@@ -15,13 +15,28 @@ import type { SessionProgress } from '../src/sync/index.ts'
 import type { Instance } from './instance.ts'
 
 export interface InstanceMetrics {
-  registry: Registry
+  contentType: string
+  /** The instance's metrics and the process's, in Prometheus text format. */
+  text(): Promise<string>
   stop(): void
+}
+
+let processRegistry: Registry | undefined
+
+/**
+ * Memory, CPU, event loop and handles: the process's, collected once however many
+ * instances run in it (prom-client's collectors can't be stopped).
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry, prefix: 'objectsync_' })
+  }
+  return processRegistry
 }
 
 export function createMetrics(instance: Instance, clock: () => number = Date.now): InstanceMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'objectsync_' })
   const { store, engine, registry: peers } = instance
   const nameOf = (peer: InstanceId) => peers.get(peer)?.name ?? ''
 
@@ -143,7 +158,10 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
   engine.on('progress', onProgress)
 
   return {
-    registry,
+    contentType: registry.contentType,
+    async text() {
+      return (await registry.metrics()) + (await processMetrics().metrics())
+    },
     stop() {
       engine.off('peer', onPeer)
       engine.off('progress', onProgress)

@@ -21,6 +21,8 @@ export interface ProgressReporter {
   sync(peer: string, progress: SessionProgress): void
   /** Rows of `table` taken in from the local system so far; `done` at the table's end. */
   ingest(table: string, rows: number, done: boolean): void
+  /** A log line for stdout: above the bars while they are drawn on the same terminal. */
+  log(line: string): void
   stop(): void
 }
 
@@ -87,6 +89,11 @@ class BarReporter implements ProgressReporter {
     if (done) this.finish(key, bar)
   }
 
+  log(line: string): void {
+    if (this.open.size > 0) this.bars.log(line.endsWith('\n') ? line : `${line}\n`)
+    else process.stdout.write(line)
+  }
+
   stop(): void {
     this.bars.stop()
     this.open.clear()
@@ -125,6 +132,10 @@ class LineReporter implements ProgressReporter {
     }
     if (rows < SHOWN_FROM_ROWS || !this.due(key)) return
     this.line(`import ${table}: ${rows} rows`)
+  }
+
+  log(line: string): void {
+    process.stdout.write(line)
   }
 
   stop(): void {

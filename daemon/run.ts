@@ -27,13 +27,19 @@ export async function runDaemon(
   dir: string,
   config: InstanceConfig,
   log: Logger,
-  hooks: StartHooks = {},
+  hooks: StartHooks & { eventBufferBytes?: number } = {},
 ): Promise<Daemon> {
   const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
   const instance = await startInstance(dir, config, log, hooks)
   let apiPort = config.api.port
   const events = new EventHub(instance)
-  const api = createApi(instance, { token, port: () => apiPort, events, logger: log.child('api') })
+  const api = createApi(instance, {
+    token,
+    port: () => apiPort,
+    events,
+    logger: log.child('api'),
+    ...(hooks.eventBufferBytes === undefined ? {} : { eventBufferBytes: hooks.eventBufferBytes }),
+  })
   try {
     await api.listen({ host: '127.0.0.1', port: config.api.port })
   } catch (error) {

@@ -1,9 +1,10 @@
 // The HTTP API of a running daemon (store, SQLite local system, libp2p): auth, Host and
 // Origin, limits, bodies and queries, every route of this slice, and each error code.
 import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { beforeAll, afterAll, describe, expect, it } from 'vitest'
+import { beforeAll, afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { parseConfig } from '../daemon/config.ts'
 import { initInstance } from '../daemon/init.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
@@ -378,4 +379,47 @@ describe('the HTTP API', () => {
     expect(response.status).toBe(200)
     expect(((await response.json()) as { id: string }).id).toBe(daemon.instance.id)
   })
+})
+
+describe('event streams and stopping', () => {
+  it('stops promptly while a client holds an event stream it no longer reads', async () => {
+    const stalledDir = tempDir('api-stalled')
+    await initInstance(stalledDir, { name: 'Stalled' })
+    const stalledToken = readFileSync(join(stalledDir, 'api-token'), 'utf8').trim()
+    const running = await runDaemon(
+      stalledDir,
+      parseConfig({ name: 'Stalled', listen: ['/ip4/127.0.0.1/tcp/0'], api: { port: 0 } }),
+      silentLogger,
+      { eventBufferBytes: 64 * 1024 },
+    )
+    // A raw client: asks for the stream, then never reads a byte of it.
+    const socket = connect(running.apiPort, '127.0.0.1')
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => socket.once('connect', resolve))
+    socket.pause()
+    socket.write(
+      `GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:${running.apiPort}\r\nAuthorization: Bearer ${stalledToken}\r\n\r\n`,
+    )
+    await eventually(() => running.events.listenerCount === 1)
+    // Enough feed entries to fill the socket's buffers and then the stream's own: a
+    // touch is the cheapest entry there is.
+    const people = await Promise.all(
+      Array.from({ length: 200 }, (_, index) =>
+        running.instance.store.create({
+          type: 'person',
+          fields: { firstName: `P${index}`, lastName: 'Stalled' },
+        }),
+      ),
+    )
+    for (let round = 0; round < 1000 && running.events.listenerCount > 0; round++) {
+      await Promise.all(people.map((person) => running.instance.store.touch(person.id)))
+    }
+    // The slow client was cut off; it does not hold the daemon back from stopping.
+    expect(running.events.listenerCount).toBe(0)
+    const started = Date.now()
+    await running.stop()
+    expect(Date.now() - started).toBeLessThan(5000)
+  }, 60_000)
 })

@@ -240,10 +240,12 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
     expect(status.objects.person).toBe(1)
     expect(status.peers).toMatchObject([{ name: 'Alpha office', connected: true }])
     expect(cli('peers', '--dir', a.dir).stdout).toContain('Beta')
-    // The text form links the status page, with the token after # only.
-    const statusText = cli('status', '--dir', b.dir).stdout
+    // The text form links the status page; the token only when asked for, after # only.
     const apiToken = readFileSync(join(b.dir, 'api-token'), 'utf8').trim()
-    expect(statusText).toMatch(
+    const statusText = cli('status', '--dir', b.dir).stdout
+    expect(statusText).toMatch(/^status page: http:\/\/127\.0\.0\.1:\d+\/ \(it asks/m)
+    expect(statusText).not.toContain(apiToken)
+    expect(cli('status', '--dir', b.dir, '--with-token').stdout).toMatch(
       new RegExp(`status page: http://127\\.0\\.0\\.1:\\d+/#token=${apiToken}$`, 'm'),
     )
     expect(cli('plan', '--dir', a.dir).status).toBe(0)

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { parseConfig } from '../daemon/config.ts'
 import { initInstance } from '../daemon/init.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
@@ -19,6 +20,7 @@ const haveBrowser = existsSync(CHROMIUM) || process.env.CI !== undefined
 
 interface Running {
   daemon: Daemon
+  dir: string
   token: string
 }
 
@@ -28,6 +30,7 @@ async function startDaemon(name: string): Promise<Running> {
   const config = parseConfig({ name, listen: ['/ip4/127.0.0.1/tcp/0'], api: { port: 0 } })
   return {
     daemon: await runDaemon(dir, config, silentLogger),
+    dir,
     token: readFileSync(join(dir, 'api-token'), 'utf8').trim(),
   }
 }
@@ -94,6 +97,24 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       await row.locator('.state.on').waitFor({ timeout: 20_000 })
       expect(await row.locator('td').first().textContent()).toBe('South office')
       expect(await page.locator('#no-peers').isVisible()).toBe(false)
+
+      // The same, as Prometheus sees it.
+      const labels = `{peer="${southId}",name="South office"}`
+      const metric = async (name: string) => {
+        const response = await fetch(`http://127.0.0.1:${north.daemon.apiPort}/metrics`, {
+          headers: { authorization: `Bearer ${north.token}` },
+        })
+        const line = (await response.text())
+          .split('\n')
+          .find((each) => each.startsWith(name + labels))
+        return line === undefined ? undefined : Number(line.split(' ').at(-1))
+      }
+      expect(await metric('objectsync_peer_connected')).toBe(1)
+      await eventually(
+        async () => ((await metric('objectsync_sync_duration_seconds_count')) ?? 0) >= 1,
+      )
+      expect(await metric('objectsync_frames_sent_total')).toBeGreaterThan(0)
+      expect(await metric('objectsync_frames_received_total')).toBeGreaterThan(0)
     },
   )
 
@@ -134,6 +155,50 @@ describe.skipIf(!haveBrowser)('the status page', () => {
     // The choice is a new edit: it reaches the other office too.
     await eventually(
       async () => (await south.daemon.instance.store.get(id))?.fields.phone === lost,
+      20_000,
+    )
+  }, 60_000)
+
+  it('shows a record that matches two here for review, and links it by a click', async () => {
+    // North's own system holds two people of one name; once South has them, it adds a
+    // third of that name, with nothing that tells which of the two it is.
+    const sql = new Database(join(north.dir, 'local.db'))
+    const southSql = new Database(join(south.dir, 'local.db'), { readonly: true })
+    onTestFinished(() => {
+      sql.close()
+      southSql.close()
+    })
+    sql.pragma('busy_timeout = 5000')
+    const insert = sql.prepare(
+      "INSERT INTO persons(id, first_name, last_name, email) VALUES (?, 'Jon', 'Smith', ?)",
+    )
+    insert.run('m1', 'jon@north.example')
+    insert.run('m2', 'j.smith@north.example')
+    const smiths = (db: Database.Database) =>
+      db.prepare("SELECT id FROM persons WHERE first_name = 'Jon' ORDER BY id").all()
+    await eventually(() => smiths(southSql).length === 2, 20_000)
+    const created = await call(south, 'POST', '/v1/objects', {
+      type: 'person',
+      fields: { firstName: 'Jon', lastName: 'Smith' },
+    })
+    const id = (created.json as { id: ObjectId }).id
+
+    const card = page.locator(`li.match[data-object="${id}"]`)
+    await card.waitFor({ timeout: 20_000 })
+    expect(await card.textContent()).toContain('jon@north.example')
+    expect(await card.textContent()).toContain('j.smith@north.example')
+    await card
+      .locator('.choice', { hasText: 'j.smith@north.example' })
+      .getByRole('button', { name: 'Link to this record' })
+      .click()
+    await card.waitFor({ state: 'detached' })
+    expect(await page.locator('#no-matches').isVisible()).toBe(true)
+    expect((await call(north, 'GET', '/v1/matches')).json).toEqual({ matches: [] })
+    // Linked, not copied: North still has its two rows, and the two objects became one
+    // (the later one is deleted everywhere).
+    expect(smiths(sql)).toEqual([{ id: 'm1' }, { id: 'm2' }])
+    await eventually(
+      async () => (await south.daemon.instance.store.get(id))?.deleted === true,
       20_000,
     )
   }, 60_000)

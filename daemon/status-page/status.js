@@ -273,8 +273,6 @@ function showChanges(changes) {
     )
   }
   while (body.children.length > RECENT_CHANGES) body.lastElementChild.remove()
-  const last = changes.at(-1)
-  if (last) $('feed-seq').textContent = last.seq
 }
 
 async function act(button, action) {
@@ -290,18 +288,31 @@ async function act(button, action) {
 
 // ── live ─────────────────────────────────────────────────────────────────────────
 
-/** Calls `run` at most once per `ms`, the last call winning. */
-function debounce(run, ms) {
+/**
+ * Runs `run` soon after a call, then at most once per `ms` while calls keep coming (a
+ * first sync sends many), and once more after the last one.
+ */
+function throttle(run, ms) {
   let timer
+  let again = false
+  const fire = () => {
+    again = false
+    run()
+      .catch(showFailure)
+      .finally(() => {
+        timer = again ? setTimeout(fire, ms) : undefined
+      })
+  }
   return () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => run().catch(showFailure), ms)
+    if (timer !== undefined) again = true
+    else timer = setTimeout(fire, 50)
   }
 }
 
-const refreshCounts = debounce(refreshObjectCounts, 500)
-const conflictsChanged = debounce(refreshConflicts, 200)
-const matchesChanged = debounce(refreshMatches, 500)
+const refreshCounts = throttle(refreshObjectCounts, 1000)
+const conflictsChanged = throttle(refreshConflicts, 300)
+const matchesChanged = throttle(refreshMatches, 300)
+const changesSkipped = throttle(refreshChanges, 1000)
 
 async function refreshObjectCounts() {
   showCounts((await api('GET', '/v1/status')).objects)
@@ -319,21 +330,33 @@ const handlers = {
   peer: showPeer,
   sync: showProgress,
   conflict: conflictsChanged,
+  match: matchesChanged,
   change(data) {
-    showChanges(data.changes)
+    $('feed-seq').textContent = data.last
+    // More than one event carries: the newest are read from the feed.
+    if (data.more) changesSkipped()
+    else showChanges(data.changes)
     refreshCounts()
-    // Changes from a peer can settle or make a match review.
-    if (data.changes.some((change) => change.from)) matchesChanged()
+    // An edit can settle a conflict shown here (the inbox is told only when it is read).
+    const shown = new Set(
+      [...document.querySelectorAll('li.conflict')].map((card) => card.dataset.object),
+    )
+    if (data.changes.some((change) => shown.has(change.id))) conflictsChanged()
   },
 }
 
-/** Follows GET /v1/events (fetch, since EventSource can't send the token); reconnects. */
+/**
+ * Follows GET /v1/events (fetch, since EventSource can't send the token), and reads
+ * everything afresh each time it has (re)connected: what happened before is not lost
+ * between reading and listening. Reconnects after a loss.
+ */
 async function follow() {
   for (;;) {
     try {
       const response = await fetch('/v1/events', { headers: { authorization: `Bearer ${token}` } })
       if (!response.ok) throw new Error(`events: ${response.status}`)
       setLive(true)
+      void refreshAll().catch(showFailure)
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffer = ''
       for (;;) {
@@ -351,13 +374,11 @@ async function follow() {
     }
     setLive(false)
     await new Promise((resolve) => setTimeout(resolve, 2000))
-    await Promise.all([
-      refreshStatus(),
-      refreshConflicts(),
-      refreshMatches(),
-      refreshChanges(),
-    ]).catch(() => {})
   }
+}
+
+function refreshAll() {
+  return Promise.all([refreshStatus(), refreshConflicts(), refreshMatches(), refreshChanges()])
 }
 
 function dispatch(block) {
@@ -382,8 +403,8 @@ function showFailure(error) {
 // ── start ────────────────────────────────────────────────────────────────────────
 
 async function open() {
+  // Checks the token; the rest is read once the event stream is open.
   await refreshStatus()
-  await Promise.all([refreshConflicts(), refreshMatches(), refreshChanges()])
   $('login').hidden = true
   $('main').hidden = false
   void follow()

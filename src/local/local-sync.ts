@@ -119,6 +119,7 @@ export class LocalSync {
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
   /** The peer whose object became each record (`local/origin/<id>`), for actions and matching. */
   private readonly origins = new Map<ObjectId, InstanceId>()
+  private readonly reviewListeners = new Set<(object: ObjectId) => void>()
   private readonly ingestListeners = new Set<(table: string, rows: number, done: boolean) => void>()
   /** Rows read with a reference to a record not taken in yet, to read again once. */
   private readonly unresolved = new Map<string, [EntityMapping, string]>()
@@ -683,6 +684,7 @@ export class LocalSync {
           { object: id, candidates: projection.candidates.length },
           'several local records match; waiting for review',
         )
+        this.reviewChanged(id)
         return
       case 'archive':
         return this.archive(entity, projection.key, id)
@@ -1018,7 +1020,18 @@ export class LocalSync {
       } else {
         await this.unify(entity, id, decision.link, from)
       }
+      this.reviewChanged(id)
     })
+  }
+
+  /** Calls `listener` with an object that entered or left the review queue; returns unsubscribe. */
+  onReviewChange(listener: (object: ObjectId) => void): () => void {
+    this.reviewListeners.add(listener)
+    return () => this.reviewListeners.delete(listener)
+  }
+
+  private reviewChanged(object: ObjectId): void {
+    for (const listener of this.reviewListeners) listener(object)
   }
 
   /** The local records as matching sees them, read once at start. */

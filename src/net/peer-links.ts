@@ -42,6 +42,7 @@ export class PeerLinks {
   private readonly channels = new Map<InstanceId, Set<SealedChannel>>()
   /** Frames and bytes of channels already closed, per peer (open ones are added on read). */
   private readonly closedTraffic = new Map<InstanceId, ChannelTraffic>()
+  private readonly retired = new WeakSet<SealedChannel>()
 
   constructor(private readonly options: PeerLinksOptions) {
     this.log = (options.logger ?? silentLogger).child('link')
@@ -234,13 +235,18 @@ export class PeerLinks {
     const set = this.channels.get(channel.remote) ?? new Set()
     set.add(channel)
     this.channels.set(channel.remote, set)
-    void channel.closed.finally(() => {
-      set.delete(channel)
-      const total = this.closedTraffic.get(channel.remote) ?? emptyTraffic()
-      addTraffic(total, channel.traffic)
-      this.closedTraffic.set(channel.remote, total)
-    })
+    void channel.closed.finally(() => this.retire(channel))
     return channel
+  }
+
+  /** Moves a channel's traffic into the totals of closed ones, once. */
+  private retire(channel: SealedChannel): void {
+    if (this.retired.has(channel)) return
+    this.retired.add(channel)
+    this.channels.get(channel.remote)?.delete(channel)
+    const total = this.closedTraffic.get(channel.remote) ?? emptyTraffic()
+    addTraffic(total, channel.traffic)
+    this.closedTraffic.set(channel.remote, total)
   }
 
   /** Frames and bytes sent to and received from each peer since start, all channels together. */
@@ -258,7 +264,11 @@ export class PeerLinks {
   /** Forgets a peer and its key, and cuts its connections. */
   async unpair(peer: InstanceId): Promise<boolean> {
     const removed = await this.options.registry.remove(peer)
-    for (const channel of this.channels.get(peer) ?? []) channel.abort(new Error('unpaired'))
+    for (const channel of this.channels.get(peer) ?? []) {
+      channel.abort(new Error('unpaired'))
+      // Counted now: a scrape in between must not see the traffic totals go down.
+      this.retire(channel)
+    }
     this.channels.delete(peer)
     await this.transport?.hangUp(peer).catch(() => {})
     if (removed) this.log.info({ peer }, 'unpaired')

@@ -72,8 +72,11 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
 
   /** Keeps a session with `peer`, dialing now and again after every loss. */
   connect(peer: InstanceId): void {
+    const known = this.peers.has(peer)
     const entry = this.entry(peer)
     entry.wanted = true
+    // A peer new to the engine (just paired) is news before its first session opens.
+    if (!known) this.emit('peer', this.state(peer))
     if (entry.session === undefined && entry.timer === undefined) this.dial(peer)
   }
 
