@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 import { encodePairKey, generatePairKey } from '../src/crypto/index.ts'
 import { createLocalDatabase } from '../src/local/index.ts'
 import { loadOrCreateIdentity } from '../src/net/index.ts'
+import { childLines } from './child-lines.ts'
 import { person } from './people.ts'
 
 export interface SyncBenchResult {
@@ -70,36 +71,6 @@ export interface SqlSyncBenchOptions {
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-function lines(child: ChildProcess): (prefix: string) => Promise<string> {
-  let buffer = ''
-  const seen: string[] = []
-  const waiting: { prefix: string; resolve: (line: string) => void }[] = []
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    const parts = buffer.split('\n')
-    buffer = parts.pop()!
-    seen.push(...parts)
-    for (const wait of [...waiting]) {
-      const line = seen.find((candidate) => candidate.startsWith(wait.prefix))
-      if (line !== undefined) {
-        waiting.splice(waiting.indexOf(wait), 1)
-        wait.resolve(line)
-      }
-    }
-  })
-  return (prefix) =>
-    new Promise((resolve, reject) => {
-      const line = seen.find((candidate) => candidate.startsWith(prefix))
-      if (line !== undefined) return resolve(line)
-      waiting.push({ prefix, resolve })
-      child.once('exit', (code) =>
-        reject(new Error(`${prefix}: peer exited (${code}): ${stderr.slice(-2000)}`)),
-      )
-    })
-}
-
 function peer(args: string[]): { child: ChildProcess; next: (prefix: string) => Promise<string> } {
   // BENCH_PROFILE=DIR writes a CPU profile of each side into DIR.
   const profile = process.env.BENCH_PROFILE
@@ -113,7 +84,7 @@ function peer(args: string[]): { child: ChildProcess; next: (prefix: string) => 
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
-  return { child, next: lines(child) }
+  return { child, next: childLines(child) }
 }
 
 /** Two instance folders with identities, and the key that pairs them. */
@@ -196,7 +167,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** Inserts persons 0..count-1 as rows `p<i>` in one transaction, as an import would. */
-function insertPersons(path: string, count: number): void {
+export function insertPersons(path: string, count: number): void {
   const db = new Database(path)
   try {
     const insert = db.prepare(

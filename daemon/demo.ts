@@ -3,13 +3,13 @@
 // each changes a different field of that person; once they are started again the edits
 // merge field by field, and the merged row is read back from every SQLite file. Whatever
 // the demo made is stopped and removed when it ends, also when it fails.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { silentLogger, type Logger } from '../src/log.ts'
-import { CONFIG_FILE, loadConfig } from './config.ts'
+import { loadConfig } from './config.ts'
 import { initInstance } from './init.ts'
 import { runDaemon, type Daemon } from './run.ts'
 
@@ -170,21 +170,12 @@ async function narrate(
 
 // ── instances ──────────────────────────────────────────────────────────────────────
 
-/** `objectsync init` on any free ports, then listening on loopback only. */
+/** `objectsync init` on any free ports, listening on loopback only. */
 async function makeInstance(root: string, name: InstanceName): Promise<DemoInstance> {
   const dir = join(root, name)
-  await initInstance(dir, { name, port: 0, apiPort: 0 })
-  await listenOnLoopback(dir)
+  await initInstance(dir, { name, apiPort: 0, listen: [LOOPBACK_LISTEN] })
   const config = await loadConfig(dir)
   return { name, dir, database: resolve(dir, config.local.path), daemon: undefined }
-}
-
-/** init listens on all interfaces; the demo keeps to this machine. */
-async function listenOnLoopback(dir: string): Promise<void> {
-  const file = join(dir, CONFIG_FILE)
-  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
-  config.listen = [LOOPBACK_LISTEN]
-  await writeFile(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 })
 }
 
 /** Starts the instance as `objectsync start` does: its config read afresh from its folder. */

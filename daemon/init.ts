@@ -20,6 +20,8 @@ export interface InitOptions {
   port?: number | undefined
   apiPort?: number | undefined
   force?: boolean | undefined
+  /** Listen addresses instead of all interfaces on `port` (e.g. loopback only). */
+  listen?: string[] | undefined
 }
 
 export async function initInstance(
@@ -39,7 +41,7 @@ export async function initInstance(
   })
   const config = {
     name: options.name ?? `objectsync-${identity.id.slice(-6)}`,
-    listen: [`/ip4/0.0.0.0/tcp/${options.port ?? DEFAULT_PORT}`],
+    listen: options.listen ?? [`/ip4/0.0.0.0/tcp/${options.port ?? DEFAULT_PORT}`],
     api: { port: options.apiPort ?? DEFAULT_API_PORT },
     local: { kind: 'sqlite', path: 'local.db' },
     housekeeping: '24h',

@@ -1,0 +1,84 @@
+// One objectsync daemon as the benchmarks run it: the composition `objectsync start`
+// uses (store, SQLite local system, libp2p, peer link, sync engine), in a process of its
+// own, driven by the benchmark over IPC.
+//   daemon-peer.ts <dir>
+// Says { ready, startupSeconds } once started (seconds since the process began: a cold
+// start), then answers each request { id, cmd, ... } with { id, ... } or { id, error }.
+import '../src/polyfill.ts'
+import { loadConfig } from '../daemon/config.ts'
+import { startInstance } from '../daemon/instance.ts'
+import { silentLogger } from '../src/log.ts'
+import type { ObjectId } from '../src/model/index.ts'
+import { person } from './people.ts'
+
+export type DaemonRequest =
+  | { cmd: 'invite' }
+  | { cmd: 'pair'; token: string }
+  | { cmd: 'seed'; count: number; offset: number }
+  | { cmd: 'count' }
+  | { cmd: 'edit'; ids: ObjectId[]; rounds: number; tag: string }
+  | { cmd: 'titles'; ids: ObjectId[] }
+  | { cmd: 'stop' }
+
+const dir = process.argv[2]!
+const instance = await startInstance(dir, await loadConfig(dir), silentLogger)
+const { store, links, engine } = instance
+
+async function handle(request: DaemonRequest): Promise<object> {
+  switch (request.cmd) {
+    case 'invite':
+      return { token: links.createInvite(60_000) }
+    case 'pair': {
+      const peer = await links.pair(request.token)
+      engine.connect(peer.id)
+      return { peer: peer.id }
+    }
+    case 'seed': {
+      const ids: ObjectId[] = []
+      for (let start = 0; start < request.count; start += 256) {
+        const end = Math.min(request.count, start + 256)
+        const created = await Promise.all(
+          Array.from({ length: end - start }, (_, k) =>
+            store.create({ type: 'person', fields: person(request.offset + start + k) }),
+          ),
+        )
+        ids.push(...created.map((object) => object.id))
+      }
+      return { ids }
+    }
+    case 'count':
+      return { persons: await store.count('person') }
+    case 'edit': {
+      // Every object once per round, all of a round at once (as an import or a burst of
+      // users would write): the title says which round wrote it.
+      const began = performance.now()
+      for (let round = 1; round <= request.rounds; round++) {
+        await Promise.all(
+          request.ids.map((id) =>
+            store.update(id, { fields: { title: `${request.tag} ${round}` } }),
+          ),
+        )
+      }
+      return { seconds: (performance.now() - began) / 1000 }
+    }
+    case 'titles': {
+      const objects = await Promise.all(request.ids.map((id) => store.get(id)))
+      return { titles: objects.map((object) => object?.fields.title ?? null) }
+    }
+    case 'stop':
+      await instance.stop()
+      return { rss: Math.round(process.resourceUsage().maxRSS / 1024) }
+  }
+}
+
+process.on('message', (message: { id: number } & DaemonRequest) => {
+  handle(message).then(
+    (answer) => {
+      process.send!({ id: message.id, ...answer })
+      // exit() (not a signal death) lets --cpu-prof write its profile.
+      if (message.cmd === 'stop') process.exit(0)
+    },
+    (error: unknown) => process.send!({ id: message.id, error: String(error) }),
+  )
+})
+process.send!({ ready: true, startupSeconds: process.uptime() })
