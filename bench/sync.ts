@@ -7,6 +7,7 @@ import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { writeResults } from './results.ts'
 import { runSqlSyncBench, runSyncBench } from './sync-bench.ts'
+import { positiveArg } from './args.ts'
 
 const { values } = parseArgs({
   options: {
@@ -16,17 +17,9 @@ const { values } = parseArgs({
     only: { type: 'string' },
   },
 })
-function positive(name: string, text: string | undefined, min = 1): number {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min) {
-    process.stderr.write(`--${name}: expected an integer ≥ ${min}, got ${text}\n`)
-    process.exit(2)
-  }
-  return value
-}
-const counts = values.count === undefined ? [10_000, 100_000] : [positive('count', values.count)]
-const edits = positive('edits', values.edits, 0)
-const pollMs = positive('poll-ms', values['poll-ms'])
+const counts = values.count === undefined ? [10_000, 100_000] : [positiveArg('count', values.count)]
+const edits = positiveArg('edits', values.edits, 0)
+const pollMs = positiveArg('poll-ms', values['poll-ms'])
 if (values.only !== undefined && values.only !== 'store' && values.only !== 'sql') {
   process.stderr.write(`--only: expected store or sql, got ${values.only}\n`)
   process.exit(2)

@@ -3,6 +3,9 @@
 // reports sane numbers.
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { runAutomergeRepoBench } from '../bench/compare/automerge-repo.ts'
+import { isFailure } from '../bench/compare/peer-process.ts'
+import { runPouchDbBench } from '../bench/compare/pouchdb.ts'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
 import { runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
@@ -56,4 +59,47 @@ describe('benchmark smoke runs', () => {
     }
     expect(result.sqlEditLatencyP99Ms).toBeGreaterThanOrEqual(result.sqlEditLatencyP50Ms)
   }, 60_000)
+})
+
+// The comparison benchmarks: the other systems, on the same generated persons.
+describe('comparison benchmark smoke runs', () => {
+  it('bench:compare runs automerge-repo on 1,000 persons between two processes', async () => {
+    const result = await runAutomergeRepoBench(1000, { edits: 10, timeoutMs: 150_000 })
+    if (isFailure(result)) throw new Error(`automerge-repo: ${result.error}`)
+    expect(result.personsSynced).toBe(1000)
+    for (const figure of [
+      result.createSecondsA,
+      result.firstSyncSeconds,
+      result.docsPerSecond,
+      result.storedSeconds,
+      result.peakRssMbA,
+      result.peakRssMbB,
+    ]) {
+      expect(figure).toBeGreaterThan(0)
+    }
+    expect(result.storedSeconds).toBeGreaterThanOrEqual(result.firstSyncSeconds)
+    expect(result.editsMeasured).toBe(10)
+    expect(result.editLatencyP50Ms).toBeGreaterThanOrEqual(0)
+    expect(result.editLatencyP99Ms).toBeGreaterThanOrEqual(result.editLatencyP50Ms)
+  }, 180_000)
+
+  it('bench:compare runs PouchDB on 1,000 persons between two processes', async () => {
+    const result = await runPouchDbBench(1000, { timeoutMs: 60_000 })
+    if (isFailure(result)) throw new Error(`pouchdb: ${result.error}`)
+    expect(result.personsSynced).toBe(1000)
+    for (const figure of [
+      result.createSecondsA,
+      result.firstSyncSeconds,
+      result.docsPerSecond,
+      result.peakRssMbA,
+      result.peakRssMbB,
+    ]) {
+      expect(figure).toBeGreaterThan(0)
+    }
+  }, 90_000)
+
+  it('bench:compare reports a time-out as a result', async () => {
+    const result = await runPouchDbBench(1000, { timeoutMs: 1 })
+    expect(isFailure(result) && result.timedOut).toBe(true)
+  })
 })

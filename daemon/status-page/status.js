@@ -89,17 +89,7 @@ function showPeer(peer) {
   }
   peerNames.set(peer.id, peer.name)
   const progress = peer.progress
-  const firstSync =
-    progress && !progress.caughtUp
-      ? element(
-          'span',
-          {},
-          element('progress', { max: Math.max(progress.total, 1), value: progress.done }),
-          ` ${progress.done} / ${progress.total}`,
-        )
-      : progress?.caughtUp
-        ? 'caught up'
-        : '–'
+  const firstSync = progress ? progressView(progress) : '–'
   const row = element(
     'tr',
     { id: rowId },
@@ -126,15 +116,17 @@ function showPeer(peer) {
 function showProgress(sync) {
   const cell = document.getElementById(`peer-${sync.peer}`)?.querySelector('.first-sync')
   if (!cell) return
-  cell.replaceChildren(
-    sync.caughtUp
-      ? 'caught up'
-      : element(
-          'span',
-          {},
-          element('progress', { max: Math.max(sync.total, 1), value: sync.done }),
-          ` ${sync.done} / ${sync.total}`,
-        ),
+  cell.replaceChildren(progressView(sync))
+}
+
+/** A session's catch-up: a bar and its count, or that it has caught up. */
+function progressView(progress) {
+  if (progress.caughtUp) return 'caught up'
+  return element(
+    'span',
+    {},
+    element('progress', { max: Math.max(progress.total, 1), value: progress.done }),
+    ` ${progress.done} / ${progress.total}`,
   )
 }
 
