@@ -6,14 +6,11 @@
 // number of finds in flight). The clock runs in B from creating its repo until every
 // person's document is ready. Then A edits persons one at a time, each timed until B's
 // handle shows the edit.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  ComparisonRun,
   TIMED_OUT,
-  failure,
   quantile,
-  startPeer,
   within,
   type BenchFailure,
   type PeerProcess,
@@ -66,41 +63,46 @@ export async function runAutomergeRepoBench(
   const edits = Math.min(options.edits ?? 50, count)
   const concurrency = options.concurrency ?? 64
   const timeoutMs = options.timeoutMs ?? 600_000
-  const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-automerge-repo-'))
-  const peers: PeerProcess[] = []
-  const began = performance.now()
-  let phase: BenchFailure['phase'] = 'create'
-  const fail = (timedOut: boolean, error: string) =>
-    failure({ system: 'automerge-repo', persons: count, phase, timedOut, error }, began, peers)
+  const run = new ComparisonRun('automerge-repo', count)
   try {
-    const a = startPeer(PEER, ['a', join(dir, 'a'), String(count)])
-    peers.push(a)
-    const ready = await within(timeoutMs, a.next('ready ', 'error '))
-    if (ready === TIMED_OUT) return await fail(true, `A not ready within ${timeoutMs / 1000} s`)
-    if (ready.startsWith('error ')) return await fail(false, ready.slice('error '.length))
+    const a = run.start(PEER, ['a', join(run.dir, 'a'), String(count)])
+    const ready = await run.expect(
+      a,
+      'ready ',
+      timeoutMs,
+      `A not ready within ${timeoutMs / 1000} s`,
+    )
+    if (typeof ready !== 'string') return ready
     const [, url, rootUrl, createSeconds] = ready.split(' ') as [string, string, string, string]
 
-    phase = 'sync'
-    const b = startPeer(PEER, [
+    run.phase = 'sync'
+    const b = run.start(PEER, [
       'b',
-      join(dir, 'b'),
+      join(run.dir, 'b'),
       url,
       rootUrl,
       String(concurrency),
       String(edits),
     ])
-    peers.push(b)
-    const synced = await within(timeoutMs, b.next('synced ', 'error '))
-    if (synced === TIMED_OUT) return await fail(true, `no first sync within ${timeoutMs / 1000} s`)
-    if (synced.startsWith('error ')) return await fail(false, synced.slice('error '.length))
+    const synced = await run.expect(
+      b,
+      'synced ',
+      timeoutMs,
+      `no first sync within ${timeoutMs / 1000} s`,
+    )
+    if (typeof synced !== 'string') return synced
     const [, syncSeconds, personsSynced] = synced.split(' ').map(Number) as [number, number, number]
-    const stored = await within(timeoutMs, b.next('stored ', 'error '))
-    if (stored === TIMED_OUT) return await fail(true, `B's flush not done in ${timeoutMs / 1000} s`)
-    if (stored.startsWith('error ')) return await fail(false, stored.slice('error '.length))
+    const stored = await run.expect(
+      b,
+      'stored ',
+      timeoutMs,
+      `B's flush not done in ${timeoutMs / 1000} s`,
+    )
+    if (typeof stored !== 'string') return stored
 
-    phase = 'edits'
+    run.phase = 'edits'
     const latencies = await timeEdits(a, b, edits)
-    if (!Array.isArray(latencies)) return await fail(latencies.timedOut, latencies.error)
+    if (!Array.isArray(latencies)) return await run.fail(latencies.timedOut, latencies.error)
     const [rssA, rssB] = [await a.stop(), await b.stop()]
     const sorted = latencies.sort((x, y) => x - y)
     return {
@@ -118,11 +120,9 @@ export async function runAutomergeRepoBench(
       editsMeasured: sorted.length,
     }
   } catch (error) {
-    // A peer that died without saying why: its stderr is in the message.
-    return await fail(false, error instanceof Error ? error.message : String(error))
+    return await run.died(error)
   } finally {
-    for (const peer of peers) peer.child.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    run.cleanUp()
   }
 }
 

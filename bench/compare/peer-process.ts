@@ -2,6 +2,9 @@
 // peers): the lines it prints, commands on its stdin, and its peak RSS when stopped.
 // Peers print "error <message>" before exiting on a failure, and "rss <MB>" on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -151,4 +154,56 @@ export async function failure(
 
 export function isFailure(result: object): result is BenchFailure {
   return 'timedOut' in result
+}
+
+/**
+ * One comparison run: its temporary folder, its peers, the phase it is in, and its
+ * failure report, which says how far each peer got.
+ */
+export class ComparisonRun {
+  readonly dir: string
+  readonly peers: PeerProcess[] = []
+  phase: BenchFailure['phase'] = 'create'
+  private readonly began = performance.now()
+
+  constructor(
+    private readonly system: string,
+    private readonly persons: number,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `objectsync-bench-${system}-`))
+  }
+
+  start(script: string, args: string[]): PeerProcess {
+    const peer = startPeer(script, args)
+    this.peers.push(peer)
+    return peer
+  }
+
+  /** The peer's next line starting with `prefix`; or the failure: its error line, or `late`. */
+  async expect(
+    peer: PeerProcess,
+    prefix: string,
+    timeoutMs: number,
+    late: string,
+  ): Promise<string | BenchFailure> {
+    const line = await within(timeoutMs, peer.next(prefix, 'error '))
+    if (line === TIMED_OUT) return this.fail(true, late)
+    if (line.startsWith('error ')) return this.fail(false, line.slice('error '.length))
+    return line
+  }
+
+  fail(timedOut: boolean, error: string): Promise<BenchFailure> {
+    const { system, persons, phase } = this
+    return failure({ system, persons, phase, timedOut, error }, this.began, this.peers)
+  }
+
+  /** A peer that died without saying why: its stderr is in the error's message. */
+  died(error: unknown): Promise<BenchFailure> {
+    return this.fail(false, error instanceof Error ? error.message : String(error))
+  }
+
+  cleanUp(): void {
+    for (const peer of this.peers) peer.child.kill('SIGKILL')
+    rmSync(this.dir, { recursive: true, force: true })
+  }
 }

@@ -4,17 +4,8 @@
 // replicates it into an empty LevelDB database of its own with PouchDB's replication and
 // its defaults. The clock runs in B from opening its database until the replication has
 // completed.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  TIMED_OUT,
-  failure,
-  startPeer,
-  within,
-  type BenchFailure,
-  type PeerProcess,
-} from './peer-process.ts'
+import { ComparisonRun, type BenchFailure } from './peer-process.ts'
 
 export interface PouchDbBenchResult {
   system: 'pouchdb'
@@ -42,26 +33,27 @@ export async function runPouchDbBench(
   options: PouchDbBenchOptions = {},
 ): Promise<PouchDbBenchResult | BenchFailure> {
   const timeoutMs = options.timeoutMs ?? 600_000
-  const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-pouchdb-'))
-  const peers: PeerProcess[] = []
-  const began = performance.now()
-  let phase: BenchFailure['phase'] = 'create'
-  const fail = (timedOut: boolean, error: string) =>
-    failure({ system: 'pouchdb', persons: count, phase, timedOut, error }, began, peers)
+  const run = new ComparisonRun('pouchdb', count)
   try {
-    const a = startPeer(PEER, ['a', join(dir, 'a'), String(count)])
-    peers.push(a)
-    const ready = await within(timeoutMs, a.next('ready ', 'error '))
-    if (ready === TIMED_OUT) return await fail(true, `A not ready within ${timeoutMs / 1000} s`)
-    if (ready.startsWith('error ')) return await fail(false, ready.slice('error '.length))
+    const a = run.start(PEER, ['a', join(run.dir, 'a'), String(count)])
+    const ready = await run.expect(
+      a,
+      'ready ',
+      timeoutMs,
+      `A not ready within ${timeoutMs / 1000} s`,
+    )
+    if (typeof ready !== 'string') return ready
     const [, url, createSeconds] = ready.split(' ') as [string, string, string]
 
-    phase = 'sync'
-    const b = startPeer(PEER, ['b', join(dir, 'b'), url])
-    peers.push(b)
-    const synced = await within(timeoutMs, b.next('synced ', 'error '))
-    if (synced === TIMED_OUT) return await fail(true, `no first sync within ${timeoutMs / 1000} s`)
-    if (synced.startsWith('error ')) return await fail(false, synced.slice('error '.length))
+    run.phase = 'sync'
+    const b = run.start(PEER, ['b', join(run.dir, 'b'), url])
+    const synced = await run.expect(
+      b,
+      'synced ',
+      timeoutMs,
+      `no first sync within ${timeoutMs / 1000} s`,
+    )
+    if (typeof synced !== 'string') return synced
     const [, seconds, personsSynced] = synced.split(' ').map(Number) as [number, number, number]
     const [rssA, rssB] = [await a.stop(), await b.stop()]
     return {
@@ -75,10 +67,8 @@ export async function runPouchDbBench(
       peakRssMbB: rssB ?? NaN,
     }
   } catch (error) {
-    // A peer that died without saying why: its stderr is in the message.
-    return await fail(false, error instanceof Error ? error.message : String(error))
+    return await run.died(error)
   } finally {
-    for (const peer of peers) peer.child.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    run.cleanUp()
   }
 }
