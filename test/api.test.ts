@@ -240,6 +240,22 @@ describe('the HTTP API', () => {
         '',
       ],
       ['GET', '/v1/nothing', {}, 404, 'NOT_FOUND', 'no route GET /v1/nothing'],
+      [
+        'POST',
+        '/v1/pair',
+        { body: { token: 'os1.AAAA', name: '' } },
+        400,
+        'INVALID_REQUEST',
+        'body.name',
+      ],
+      [
+        'POST',
+        '/v1/invites',
+        { body: { expires: 'soon' } },
+        400,
+        'INVALID_REQUEST',
+        'body.expires',
+      ],
     ]
     for (const [method, url, options, status, code, message] of cases) {
       const response = await call(method, url, options)
@@ -256,6 +272,9 @@ describe('the HTTP API', () => {
     expect(huge.status).toBe(413)
     expect(errorOf(huge).code).toBe('BODY_TOO_LARGE')
     expect(daemon.instance.store.lastSeq).toBe(before)
+    // Nor was anyone paired.
+    expect(daemon.instance.registry.list()).toEqual([])
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [] })
   })
 
   it('lists matches and peers, and plans the next run without writing', async () => {

@@ -61,6 +61,24 @@ describe('objectsync init', { timeout: 60_000 }, () => {
   })
 })
 
+/**
+ * `objectsync init` on any free ports (the defaults may be taken on the machine running
+ * the tests), then `objectsync start` as a child process, once its API listens.
+ */
+async function startDaemon(name: string) {
+  const dir = tempDir(`cli-${name}`)
+  expect(cli('init', '--dir', dir, '--name', name, '--port', '0', '--api-port', '0').status).toBe(0)
+  const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir])
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  onTestFinished(() => {
+    child.kill('SIGKILL')
+  })
+  await eventually(() => output.includes('API listening'), 15_000)
+  return { dir, child, exited, output: () => output }
+}
+
 describe('objectsync start', { timeout: 60_000 }, () => {
   it('stops on a bad config with exit code 2, naming the file, the field and what was expected', () => {
     const dir = tempDir('badconfig')
@@ -111,20 +129,10 @@ describe('objectsync start', { timeout: 60_000 }, () => {
   })
 
   it('runs until SIGTERM, then stops cleanly with exit code 0', async () => {
-    const dir = tempDir('start')
-    // Any free ports: the defaults may be taken on the machine running the tests.
-    expect(cli('init', '--dir', dir, '--port', '0', '--api-port', '0').status).toBe(0)
-    const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir])
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-    onTestFinished(() => {
-      child.kill('SIGKILL')
-    })
-    await eventually(() => output.includes('instance started'), 15_000)
+    const { child, exited, output } = await startDaemon('Start')
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
-    const lines = output
+    const lines = output()
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { msg: string })
@@ -183,21 +191,6 @@ describe('two instances as start composes them', () => {
 
 describe('the CLI against running daemons', { timeout: 90_000 }, () => {
   it('pairs two instances by invite, shows them in sync, and unpairs them', async () => {
-    const startDaemon = async (name: string) => {
-      const dir = tempDir(`cli-${name}`)
-      expect(
-        cli('init', '--dir', dir, '--name', name, '--port', '0', '--api-port', '0').status,
-      ).toBe(0)
-      const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir])
-      let output = ''
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-      onTestFinished(() => {
-        child.kill('SIGKILL')
-      })
-      await eventually(() => output.includes('API listening'), 15_000)
-      return { dir, child, exited }
-    }
     const [a, b] = await Promise.all([startDaemon('Alpha'), startDaemon('Beta')])
     const json = (result: ReturnType<typeof cli>) => {
       expect(result.stderr).toBe('')

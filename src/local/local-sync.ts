@@ -456,14 +456,8 @@ export class LocalSync {
     const now = snapshot(entity, row, custom)
     const link = objectId === undefined ? undefined : await this.objectLink(objectId)
     if (sameSnapshot(link?.seen, now)) return // our own write, coming back
-    let read: ReadRow
-    try {
-      read = this.readRow(entity, row, custom)
-    } catch (error) {
-      if (!(error instanceof RowProblem)) throw error
-      this.report(entity, key, error.column, error.message)
-      return
-    }
+    const read = this.readOrReport(entity, key, row, custom)
+    if (read === undefined) return
     // A reference to a record not taken in yet: apply the rest, but leave the link
     // without what was seen, so the row is read again (and the reference resolved) once
     // the rest of the change log is in, and at its next change or write.
@@ -542,6 +536,22 @@ export class LocalSync {
       fields[mapped.field] = value ?? null
     }
     return { fields, custom, unresolved }
+  }
+
+  /** The row as canonical fields; a row the mapping can't read is reported (undefined). */
+  private readOrReport(
+    entity: EntityMapping,
+    key: string,
+    row: LocalRow,
+    custom: CustomValues | undefined,
+  ): ReadRow | undefined {
+    try {
+      return this.readRow(entity, row, custom)
+    } catch (error) {
+      if (!(error instanceof RowProblem)) throw error
+      this.report(entity, key, error.column, error.message)
+      return undefined
+    }
   }
 
   private report(
@@ -754,14 +764,8 @@ export class LocalSync {
     const row = await connector.read(entity, key)
     if (row === undefined) return
     const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
-    let read: ReadRow
-    try {
-      read = this.readRow(entity, row, custom)
-    } catch (error) {
-      if (!(error instanceof RowProblem)) throw error
-      this.report(entity, key, error.column, error.message)
-      return
-    }
+    const read = this.readOrReport(entity, key, row, custom)
+    if (read === undefined) return
     const patch = diff(object, read)
     if (patch !== undefined) await store.update(id, patch, FROM_LOCAL_SYSTEM)
   }
