@@ -17,7 +17,7 @@ export type DaemonRequest =
   | { cmd: 'seed'; count: number; offset: number }
   | { cmd: 'count' }
   | { cmd: 'edit'; ids: ObjectId[]; rounds: number; tag: string }
-  | { cmd: 'titles'; ids: ObjectId[] }
+  | { cmd: 'await-titles'; expected: Record<ObjectId, string>; timeoutMs: number }
   | { cmd: 'stop' }
 
 const dir = process.argv[2]!
@@ -61,13 +61,53 @@ async function handle(request: DaemonRequest): Promise<object> {
       }
       return { seconds: (performance.now() - began) / 1000 }
     }
-    case 'titles': {
-      const objects = await Promise.all(request.ids.map((id) => store.get(id)))
-      return { titles: objects.map((object) => object?.fields.title ?? null) }
-    }
+    case 'await-titles':
+      return { seconds: await awaitTitles(request.expected, request.timeoutMs) }
     case 'stop':
       await instance.stop()
       return { rss: Math.round(process.resourceUsage().maxRSS / 1024) }
+  }
+}
+
+/**
+ * Resolves once every object shows its expected title, looking only at the objects the
+ * feed names as they change (polling every object would take CPU from what is measured).
+ */
+async function awaitTitles(expected: Record<ObjectId, string>, timeoutMs: number): Promise<number> {
+  const began = performance.now()
+  const pending = new Set(Object.keys(expected) as ObjectId[])
+  let wake = () => {}
+  const changed = new Set<ObjectId>()
+  const unsubscribe = store.subscribe((entries) => {
+    for (const entry of entries) if (pending.has(entry.object)) changed.add(entry.object)
+    if (changed.size > 0) wake()
+  })
+  const check = async (ids: Iterable<ObjectId>) => {
+    for (const id of [...ids]) {
+      if ((await store.get(id))?.fields.title === expected[id]) pending.delete(id)
+    }
+  }
+  try {
+    await check(pending)
+    const deadline = Date.now() + timeoutMs
+    while (pending.size > 0) {
+      if (changed.size === 0) {
+        const timedOut = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()))
+          wake = () => {
+            clearTimeout(timer)
+            resolve(false)
+          }
+        })
+        if (timedOut) throw new Error(`${pending.size} objects without their last title`)
+      }
+      const ids = [...changed]
+      changed.clear()
+      await check(ids)
+    }
+    return (performance.now() - began) / 1000
+  } finally {
+    unsubscribe()
   }
 }
 

@@ -143,24 +143,21 @@ export async function runMeshBench(objectsEach: number, rounds: number): Promise
       'every instance holding every person',
     )
 
+    const expected = Object.fromEntries(
+      owned.flatMap((list, index) => list.map((id) => [id, `${names[index]!} ${rounds}`])),
+    )
+    // Every daemon watches for the last titles as the edits start: it looks only at
+    // the objects that change, so the watching takes next to nothing from the edits.
     const began = performance.now()
+    const watching = daemons.map((daemon) =>
+      daemon.request({ cmd: 'await-titles', expected, timeoutMs: 300_000 }),
+    )
     await Promise.all(
       daemons.map((daemon, index) =>
         daemon.request({ cmd: 'edit', ids: owned[index]!, rounds, tag: names[index]! }),
       ),
     )
-    const ids = owned.flat()
-    const expected = owned.flatMap((list, index) => list.map(() => `${names[index]!} ${rounds}`))
-    await waitFor(
-      async () => {
-        const answers = await Promise.all(
-          daemons.map((daemon) => daemon.request<{ titles: unknown[] }>({ cmd: 'titles', ids })),
-        )
-        return answers.every((answer) => answer.titles.every((title, k) => title === expected[k]))
-      },
-      300_000,
-      'every instance showing every last edit',
-    )
+    await Promise.all(watching)
     const seconds = (performance.now() - began) / 1000
     const rss = []
     for (const daemon of daemons.splice(0)) rss.push(await daemon.stop())

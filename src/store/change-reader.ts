@@ -23,6 +23,36 @@ export interface ReadChangeOp {
   pred: string[]
 }
 
+/**
+ * An op as the columns hold it, before its ids become strings: objects and list elements
+ * are (index into `actors`, counter) pairs, which a caller can compare without building
+ * an id string per op.
+ */
+export interface ColumnOp {
+  action: 'set' | 'makeList' | 'makeMap'
+  /** -1 (with objCtr 0) for the root object. */
+  objActor: number
+  objCtr: number
+  key?: string
+  /** For list ops: -1 with elemCtr 0 for the head of the list. */
+  elemActor: number
+  elemCtr: number
+  insert: boolean
+  value?: string | number | boolean | null
+  datatype?: 'int' | 'uint' | 'float64'
+}
+
+export interface ChangeColumns {
+  /** The change's own actor first, then the other actors its ops refer to. */
+  actors: string[]
+  hash: string
+  seq: number
+  startOp: number
+  time: number
+  deps: string[]
+  ops: ColumnOp[]
+}
+
 export interface ReadChange {
   actor: string
   hash: string
@@ -76,6 +106,10 @@ const VALUE_STRING = 6
 
 // ignoreBOM: a string that starts with U+FEFF keeps it, as Automerge keeps it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const ASCII = {
+  decode: (bytes: Uint8Array, start: number, end: number): string =>
+    String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]),
+}
 
 /** Thrown inside the reader when the bytes leave the narrow form; never escapes it. */
 class NotReadable extends Error {}
@@ -166,19 +200,18 @@ class Cursor {
 
   /** UTF-8, strict; short ASCII (most keys and values) without a TextDecoder call. */
   text(length: number): string {
-    const bytes = this.take(length)
+    if (length > this.end - this.offset) throw new NotReadable()
+    const start = this.offset
+    this.offset += length
     if (length <= 64) {
-      let ascii = ''
-      let i = 0
-      for (; i < length; i++) {
-        const code = bytes[i]!
-        if (code >= 0x80) break
-        ascii += String.fromCharCode(code)
-      }
-      if (i === length) return ascii
+      // Read in place: a subarray per string costs more than the string.
+      const { bytes } = this
+      let i = start
+      while (i < start + length && bytes[i]! < 0x80) i++
+      if (i === start + length) return ASCII.decode(bytes, start, start + length)
     }
     try {
-      return utf8.decode(bytes)
+      return utf8.decode(this.bytes.subarray(start, start + length))
     } catch {
       throw new NotReadable()
     }
@@ -270,6 +303,29 @@ function hex(bytes: Uint8Array): string {
  * Checks the chunk's checksum as Automerge does.
  */
 export function readSimpleChange(bytes: Uint8Array): ReadChange | undefined {
+  const change = readChangeColumns(bytes)
+  if (change === undefined) return undefined
+  const { actors } = change
+  const ops = change.ops.map((column): ReadChangeOp => {
+    const obj = column.objActor < 0 ? '_root' : `${column.objCtr}@${actors[column.objActor]!}`
+    const op: ReadChangeOp = { action: column.action, obj, pred: [] }
+    if (column.key !== undefined) op.key = column.key
+    else if (column.elemActor < 0) op.elemId = '_head'
+    else op.elemId = `${column.elemCtr}@${actors[column.elemActor]!}`
+    if (column.insert) op.insert = true
+    if (column.value !== undefined) op.value = column.value
+    if (column.datatype !== undefined) op.datatype = column.datatype
+    return op
+  })
+  const { hash, seq, startOp, time, deps } = change
+  return { actor: actors[0]!, hash, seq, startOp, time, message: null, deps, ops }
+}
+
+/**
+ * The same change as readSimpleChange reads, with its ops as the columns hold them
+ * (see ColumnOp): what a reader of many changes uses to skip the id strings.
+ */
+export function readChangeColumns(bytes: Uint8Array): ChangeColumns | undefined {
   try {
     return read(bytes)
   } catch (error) {
@@ -278,7 +334,7 @@ export function readSimpleChange(bytes: Uint8Array): ReadChange | undefined {
   }
 }
 
-function read(bytes: Uint8Array): ReadChange {
+function read(bytes: Uint8Array): ChangeColumns {
   const header = new Cursor(bytes)
   for (const byte of MAGIC) if (header.byte() !== byte) throw new NotReadable()
   const checksum = header.take(4)
@@ -345,36 +401,47 @@ function read(bytes: Uint8Array): ReadChange {
   const predCount = readRle(columns.get(PRED_COUNT), count, (c) => c.uleb())
   const raw = columns.get(VALUE_RAW) ?? new Cursor(bytes, 0, 0)
 
-  const ops: ReadChangeOp[] = []
+  const ops: ColumnOp[] = []
   for (let i = 0; i < count; i++) {
     // Automerge reads a null predecessor count or value metadata as an error.
     if (predCount[i] !== 0 || valueMeta[i] === null) throw new NotReadable()
     const name = ACTIONS[action[i]!]
     if (name === undefined) throw new NotReadable()
-    const obj =
-      objActor[i] === null && objCtr[i] === null ? '_root' : opId(actors, objActor[i]!, objCtr[i]!)
-    const op: ReadChangeOp = { action: name, obj, pred: [] }
+    const op: ColumnOp = {
+      action: name,
+      objActor: -1,
+      objCtr: 0,
+      elemActor: -1,
+      elemCtr: 0,
+      insert: insert[i]!,
+    }
+    if (objActor[i] !== null || objCtr[i] !== null) {
+      op.objActor = checkedActor(actors, objActor[i]!, objCtr[i]!)
+      op.objCtr = objCtr[i]!
+    }
     const key = keyStr[i] ?? null
     if (key !== null) {
       if (keyActor[i] !== null || keyCtr[i] !== null || insert[i]) throw new NotReadable()
       op.key = key
     } else if (keyCtr[i] === 0 && keyActor[i] === null) {
-      op.elemId = '_head'
+      // the head of a list: elemActor -1, elemCtr 0
     } else {
-      op.elemId = opId(actors, keyActor[i]!, keyCtr[i]!)
+      op.elemActor = checkedActor(actors, keyActor[i]!, keyCtr[i]!)
+      op.elemCtr = keyCtr[i]!
     }
-    if (insert[i]) op.insert = true
-    else if (op.elemId !== undefined) throw new NotReadable() // a list element overwrite
+    // A list element overwrite (an op on an element without inserting).
+    if (!insert[i] && key === null) throw new NotReadable()
     const meta = valueMeta[i] ?? 0
     if (name === 'set') readValue(op, meta, raw)
     else if (meta !== 0) throw new NotReadable()
     ops.push(op)
   }
   if (!raw.done) throw new NotReadable()
-  return { actor: actors[0]!, hash: changeHash, seq, startOp, time, message: null, deps, ops }
+  return { actors, hash: changeHash, seq, startOp, time, deps, ops }
 }
 
-function opId(actors: string[], actor: number | null, counter: number | null): string {
+/** `actor`, after checking that (actor, counter) names an op of this change's actors. */
+function checkedActor(actors: string[], actor: number | null, counter: number | null): number {
   if (
     actor === null ||
     counter === null ||
@@ -384,10 +451,10 @@ function opId(actors: string[], actor: number | null, counter: number | null): s
   ) {
     throw new NotReadable()
   }
-  return `${counter}@${actors[actor]!}`
+  return actor
 }
 
-function readValue(op: ReadChangeOp, meta: number, raw: Cursor): void {
+function readValue(op: ColumnOp, meta: number, raw: Cursor): void {
   const size = Math.floor(meta / 16)
   const type = meta % 16
   const value = new Cursor(raw.bytes, raw.offset, raw.offset + size)
