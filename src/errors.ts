@@ -29,6 +29,12 @@ export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, summary: 'an API request body or query is malformed' },
   NOT_FOUND: { status: 404, summary: 'no such API route' },
   BODY_TOO_LARGE: { status: 413, summary: 'an API request body is over the limit (1 MiB)' },
+  BLOB_TOO_LARGE: { status: 413, summary: 'a file is larger than files.maxBytes' },
+  BLOB_NOT_FOUND: { status: 404, summary: 'no blob with this sha256 is held here' },
+  BLOB_MISMATCH: {
+    status: 422,
+    summary: 'file content does not hash to its sha256, or a peer sent a bad manifest',
+  },
   MATCH_NOT_FOUND: { status: 404, summary: 'no object with this id waits in the review queue' },
   INTERNAL: { status: 500, summary: 'an unexpected failure; the daemon log has the details' },
 } as const
