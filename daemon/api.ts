@@ -4,6 +4,7 @@
 // error codes: `{ "error": { "code", "message" } }` with the code's status.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -60,6 +61,12 @@ const schemas = {
       .refine((value) => (parseDuration(value) ?? 0) > 0, 'expected a duration, e.g. "1h" or "30m"')
       .optional(),
   }),
+  blobQuery: z.strictObject({
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256)')
+      .optional(),
+  }),
   pair: z.strictObject({
     token: z.string().min(1, 'expected the invite token'),
     name: z.string().min(1).max(200).optional(),
@@ -105,6 +112,8 @@ interface Route {
   public?: boolean
   query?: z.ZodType
   body?: z.ZodType
+  /** The media type of a body taken as raw bytes (streamed, not parsed). */
+  rawBody?: string
   /** The status of a successful answer, and its media type when not JSON. */
   ok?: { status: number; type?: string }
   handler: (request: FastifyRequest, reply: FastifyReply) => unknown
@@ -187,6 +196,12 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
     reply.status(404).send({
       error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` },
     }),
+  )
+
+  // File contents come as raw bytes: handed to the route as the request stream, so that
+  // a large file is written chunk by chunk, never held whole (bodyLimit does not apply).
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) =>
+    done(null, payload),
   )
 
   const { store, local, registry } = instance
@@ -390,6 +405,63 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
       return reply.status(204).send()
     },
   })
+  // ── file contents ─────────────────────────────────────────────────────────────────
+  add({
+    method: 'POST',
+    url: '/v1/blobs',
+    summary:
+      "Stores a file's content (the raw body, at most files.maxBytes): { sha256, size }; `sha256` checks it",
+    query: schemas.blobQuery,
+    rawBody: 'application/octet-stream',
+    ok: { status: 201 },
+    handler: async (request, reply) => {
+      const { sha256 } = parse(schemas.blobQuery, request.query, 'query')
+      const body = request.body
+      if (!(body instanceof Readable)) {
+        throw new ObjectSyncError(
+          'INVALID_REQUEST',
+          'body: expected the file content as Content-Type application/octet-stream',
+          { details: { path: 'body' } },
+        )
+      }
+      try {
+        const length = Number(request.headers['content-length'])
+        if (Number.isSafeInteger(length) && length > store.blobs.maxBytes) {
+          throw new ObjectSyncError(
+            'BLOB_TOO_LARGE',
+            `the file is larger than the limit of ${store.blobs.maxBytes} bytes (files.maxBytes)`,
+            { details: { maxBytes: store.blobs.maxBytes, size: length } },
+          )
+        }
+        const manifest = await store.blobs.putStream(body, sha256)
+        return await reply.status(201).send({ sha256: manifest.sha256, size: manifest.size })
+      } catch (error) {
+        // Read the rest and drop it, so the client gets the answer rather than a reset.
+        body.resume()
+        throw error
+      }
+    },
+  })
+  add({
+    method: 'GET',
+    url: '/v1/blobs/:sha256',
+    summary: "A file's content, as stored under its sha256",
+    ok: { status: 200, type: 'application/octet-stream' },
+    handler: async (request, reply) => {
+      const { sha256 } = request.params as { sha256: string }
+      const manifest = await store.blobs.manifest(sha256)
+      if (manifest === undefined) {
+        throw new ObjectSyncError('BLOB_NOT_FOUND', `no blob ${sha256} is held here`, {
+          details: { sha256 },
+        })
+      }
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', manifest.size)
+        .send(Readable.from(store.blobs.stream(sha256)))
+    },
+  })
+
   add({
     method: 'GET',
     url: '/v1/changes',
@@ -584,6 +656,14 @@ function openApiDocument(routes: readonly Route[]) {
         summary: route.summary,
         ...(route.public === true ? { security: [] } : {}),
         parameters: [...pathParameters, ...queryParameters],
+        ...(route.rawBody === undefined
+          ? {}
+          : {
+              requestBody: {
+                required: true,
+                content: { [route.rawBody]: { schema: { type: 'string', format: 'binary' } } },
+              },
+            }),
         ...(route.body === undefined
           ? {}
           : {

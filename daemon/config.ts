@@ -12,6 +12,7 @@ import {
   type EntityMapping,
 } from '../src/local/index.ts'
 import type { ObjectType } from '../src/model/index.ts'
+import { DEFAULT_MAX_BLOB_BYTES } from '../src/store/index.ts'
 
 export const CONFIG_FILE = 'config.json'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7400'
@@ -42,6 +43,16 @@ const configSchema = z.strictObject({
     .record(z.string(), z.array(z.string(), 'expected a list of custom field names'))
     .optional(),
   housekeeping: z.union([z.string(), z.number()]).optional(),
+  files: z
+    .strictObject({
+      maxBytes: z
+        .number('expected the largest file in bytes')
+        .int('expected a whole number of bytes')
+        .min(1, 'expected at least 1 byte')
+        .max(2 ** 40, 'expected at most 1 TiB')
+        .default(DEFAULT_MAX_BLOB_BYTES),
+    })
+    .default({ maxBytes: DEFAULT_MAX_BLOB_BYTES }),
 })
 
 export interface InstanceConfig {
@@ -51,6 +62,8 @@ export interface InstanceConfig {
   local: { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
   customFieldGroups: Record<string, string[]> | undefined
   housekeepingMs: number | undefined
+  /** Files larger than this are refused where they are added and from peers. */
+  files: { maxBytes: number }
 }
 
 /** Reads and checks DIR/config.json. */
@@ -116,5 +129,6 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
     },
     customFieldGroups: config.customFieldGroups,
     housekeepingMs: housekeepingFromConfig(config.housekeeping, file, 'housekeeping'),
+    files: config.files,
   }
 }

@@ -80,6 +80,7 @@ export async function startInstance(
     instanceId: identity.id,
     logger: log,
     sourcesOfTruth: truth.sources,
+    blobs: { maxBytes: config.files.maxBytes },
     ...(config.customFieldGroups === undefined
       ? {}
       : { customFieldGroups: config.customFieldGroups }),

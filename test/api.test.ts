@@ -1,8 +1,10 @@
 // The HTTP API of a running daemon (store, SQLite local system, libp2p): auth, Host and
 // Origin, limits, bodies and queries, every route of this slice, and each error code.
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { beforeAll, afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { parseConfig } from '../daemon/config.ts'
@@ -25,6 +27,7 @@ beforeAll(async () => {
     name: 'API test',
     listen: ['/ip4/127.0.0.1/tcp/0'],
     api: { port: 0 },
+    files: { maxBytes: 1024 * 1024 },
   })
   daemon = await runDaemon(dir, config, silentLogger)
 })
@@ -441,4 +444,107 @@ describe('event streams and stopping', () => {
     await running.stop()
     expect(Date.now() - started).toBeLessThan(5000)
   }, 60_000)
+})
+
+describe('file contents', () => {
+  const url = () => `http://127.0.0.1:${daemon.apiPort}`
+  const headers = () => ({
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/octet-stream',
+  })
+  const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+  const uploaded = new Set<string>()
+
+  /** What the blob store holds beyond the blobs uploaded here: nothing, or leftovers. */
+  async function leftovers() {
+    const collected = await daemon.instance.store.blobs.collect(uploaded)
+    return { blobs: collected.blobs.length, chunks: collected.chunks }
+  }
+
+  it('stores content over HTTP and gives it back byte for byte', async () => {
+    const content = randomBytes(300 * 1024 + 7)
+    const stored = await fetch(`${url()}/v1/blobs`, {
+      method: 'POST',
+      headers: headers(),
+      body: content,
+    })
+    expect(stored.status).toBe(201)
+    expect(await stored.json()).toEqual({ sha256: sha(content), size: content.length })
+    uploaded.add(sha(content))
+    const read = await fetch(`${url()}/v1/blobs/${sha(content)}`, { headers: headers() })
+    expect(read.status).toBe(200)
+    expect(read.headers.get('content-type')).toBe('application/octet-stream')
+    expect(Buffer.from(await read.arrayBuffer())).toEqual(content)
+  })
+
+  it('refuses content over files.maxBytes, announced or streamed, and keeps nothing of it', async () => {
+    const big = randomBytes(1024 * 1024 + 1)
+    const announced = await fetch(`${url()}/v1/blobs`, {
+      method: 'POST',
+      headers: headers(),
+      body: big,
+    })
+    expect(announced.status).toBe(413)
+    expect(((await announced.json()) as Json).error).toMatchObject({ code: 'BLOB_TOO_LARGE' })
+    // Without a length: refused once the limit is passed, after chunks were written.
+    const streamed = await fetch(`${url()}/v1/blobs`, {
+      method: 'POST',
+      headers: headers(),
+      body: Readable.toWeb(
+        Readable.from([big.subarray(0, 600_000), big.subarray(600_000)]),
+      ) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit)
+    expect(streamed.status).toBe(413)
+    expect(((await streamed.json()) as Json).error).toMatchObject({ code: 'BLOB_TOO_LARGE' })
+    expect(await leftovers()).toEqual({ blobs: 0, chunks: 0 })
+    expect((await fetch(`${url()}/v1/blobs/${sha(big)}`, { headers: headers() })).status).toBe(404)
+  })
+
+  it('refuses content that does not hash to the sha256 given, and other bodies', async () => {
+    const content = randomBytes(1000)
+    const wrong = await fetch(`${url()}/v1/blobs?sha256=${'0'.repeat(64)}`, {
+      method: 'POST',
+      headers: headers(),
+      body: content,
+    })
+    expect(wrong.status).toBe(422)
+    expect(((await wrong.json()) as Json).error).toMatchObject({ code: 'BLOB_MISMATCH' })
+    expect(await leftovers()).toEqual({ blobs: 0, chunks: 0 })
+    const json = await call('POST', '/v1/blobs', { body: { content: 'x' } })
+    expect(json.status).toBe(400)
+    expect(json.json.error).toMatchObject({ code: 'INVALID_REQUEST' })
+    const badQuery = await call('POST', '/v1/blobs?sha256=XYZ', {
+      raw: 'x',
+      headers: { 'content-type': 'application/octet-stream' },
+    })
+    expect(badQuery.json.error).toMatchObject({ code: 'INVALID_REQUEST' })
+    expect((await call('GET', `/v1/blobs/${sha(content)}`)).json.error).toMatchObject({
+      code: 'BLOB_NOT_FOUND',
+    })
+  })
+
+  it('creates a file object only for content held here, with its size', async () => {
+    const content = randomBytes(2048)
+    await fetch(`${url()}/v1/blobs`, { method: 'POST', headers: headers(), body: content })
+    uploaded.add(sha(content))
+    const created = await call('POST', '/v1/objects', {
+      body: { type: 'file', fields: { name: 'cv.pdf', kind: 'resume', sha256: sha(content) } },
+    })
+    expect(created.status).toBe(201)
+    expect(created.json.fields).toMatchObject({ sha256: sha(content), size: 2048 })
+    const missing = await call('POST', '/v1/objects', {
+      body: { type: 'file', fields: { name: 'x.pdf', sha256: sha(randomBytes(4)) } },
+    })
+    expect(missing.status).toBe(404)
+    expect(missing.json.error).toMatchObject({ code: 'BLOB_NOT_FOUND' })
+    const wrongSize = await call('PATCH', `/v1/objects/${created.json.id!}`, {
+      body: { fields: { sha256: sha(content), size: 5 } },
+    })
+    expect(wrongSize.status).toBe(400)
+    expect(wrongSize.json.error).toMatchObject({ code: 'INVALID_OBJECT' })
+    expect((await call('GET', `/v1/objects/${created.json.id!}`)).json.fields).toMatchObject({
+      size: 2048,
+    })
+  })
 })

@@ -17,5 +17,12 @@ export type {
 export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
 export type { ConflictValue } from './conflicts.ts'
 export { readFacetBytes, type FacetContent } from './facet-doc.ts'
+export {
+  BlobStore,
+  DEFAULT_MAX_BLOB_BYTES,
+  isSha256,
+  type BlobManifest,
+  type BlobStoreOptions,
+} from './blob-store.ts'
 export { LevelStorage } from './level-storage.ts'
 export { MemoryStorage } from './memory-storage.ts'

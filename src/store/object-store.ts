@@ -61,6 +61,7 @@ import {
   deleteConflictKey,
 } from './keys.ts'
 import { KeyedMutex } from './keyed-mutex.ts'
+import { BlobStore, type BlobStoreOptions } from './blob-store.ts'
 import { LruCache } from './lru-cache.ts'
 import { checkFields, checkRemoteFacet } from './remote-check.ts'
 import {
@@ -97,6 +98,8 @@ export interface ObjectStoreOptions {
    * Other fields: the later edit wins.
    */
   sourcesOfTruth?: Readonly<Record<string, InstanceId>>
+  /** File contents: the size limit (default 50 MiB) and chunk size. */
+  blobs?: BlobStoreOptions
 }
 
 export interface WrittenBy {
@@ -203,6 +206,8 @@ export interface EditOptions {
 }
 
 export class ObjectStore {
+  /** File contents, in the same storage: open and closed with the store. */
+  readonly blobs: BlobStore
   private readonly storage: StorageAdapter
   private readonly log: Logger
   private readonly instanceId: InstanceId
@@ -228,6 +233,7 @@ export class ObjectStore {
 
   constructor(private readonly options: ObjectStoreOptions) {
     this.storage = options.storage
+    this.blobs = new BlobStore(options.storage, options.blobs)
     this.instanceId = options.instanceId
     this.log = (options.logger ?? silentLogger).child('store')
     this.clock = options.clock ?? Date.now
@@ -314,6 +320,7 @@ export class ObjectStore {
     }
     const type = input.type
     const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
+    if (type === 'file') await this.checkFileContent(valid.fields)
     const id = newObjectId(this.clock())
     const stamp = this.stamp()
     const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
@@ -366,6 +373,31 @@ export class ObjectStore {
     return this.updateForced(id, patch, undefined, options)
   }
 
+  /**
+   * A file written here names content held here (stored first, e.g. with POST /v1/blobs):
+   * its size is the content's, filled in when not given.
+   */
+  private async checkFileContent(fields: Record<string, FieldValue | null>): Promise<void> {
+    const sha = fields.sha256
+    if (typeof sha !== 'string') return
+    const manifest = await this.blobs.manifest(sha)
+    if (manifest === undefined) {
+      throw new ObjectSyncError(
+        'BLOB_NOT_FOUND',
+        `sha256: no content ${sha} is held here; store the file's content first`,
+        { details: { path: 'sha256', sha256: sha } },
+      )
+    }
+    if (fields.size === undefined || fields.size === null) fields.size = manifest.size
+    else if (fields.size !== manifest.size) {
+      throw new ObjectSyncError(
+        'INVALID_OBJECT',
+        `size: ${fields.size} is not the size of the content ${sha} (${manifest.size} bytes)`,
+        { details: { path: 'size' } },
+      )
+    }
+  }
+
   /** update(), writing `force` (a field or custom field name) even if its value is unchanged. */
   private async updateForced(
     id: ObjectId,
@@ -378,6 +410,9 @@ export class ObjectStore {
     return this.locks.run(id, async () => {
       const loaded = await this.loadExisting(id)
       const valid = validatePatch(loaded.type, patch)
+      if (loaded.type === 'file' && valid.fields !== undefined) {
+        await this.checkFileContent(valid.fields)
+      }
       const stamp = this.stamp()
       const edits = new Map<FacetName, Record<string, FieldValue | null>>()
       if (valid.fields !== undefined) edits.set(CORE_FACET, valid.fields)
