@@ -494,7 +494,7 @@ describe('file contents', () => {
         Readable.from([big.subarray(0, 600_000), big.subarray(600_000)]),
       ) as ReadableStream,
       duplex: 'half',
-    } as RequestInit)
+    })
     expect(streamed.status).toBe(413)
     expect(((await streamed.json()) as Json).error).toMatchObject({ code: 'BLOB_TOO_LARGE' })
     expect(await leftovers()).toEqual({ blobs: 0, chunks: 0 })

@@ -392,7 +392,7 @@ export class ObjectStore {
     else if (fields.size !== manifest.size) {
       throw new ObjectSyncError(
         'INVALID_OBJECT',
-        `size: ${fields.size} is not the size of the content ${sha} (${manifest.size} bytes)`,
+        `size: ${JSON.stringify(fields.size)} is not the size of the content ${sha} (${manifest.size} bytes)`,
         { details: { path: 'size' } },
       )
     }
