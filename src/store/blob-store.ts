@@ -5,6 +5,8 @@
 //   b/b/<sha256>            manifest of a complete, verified blob (CBOR)
 //   b/p/<sha256>            manifest of a blob being received: which chunks to expect
 //   b/c/<store id>/<index>  the chunks, under an id of the copy they belong to
+//   b/w/<sha256>            content a file object here names and this instance lacks:
+//                           the object's id (what to ask peers for, across restarts)
 //
 // A blob is visible (has, read, the b/b/ key) only once every chunk is stored and the
 // whole content hashed to its name. Chunks sit under a store id rather than the blob's
@@ -23,8 +25,11 @@ export const DEFAULT_MAX_BLOB_BYTES = 50 * 1024 * 1024
 const BLOB_PREFIX = 'b/b/'
 const PARTIAL_PREFIX = 'b/p/'
 const CHUNK_PREFIX = 'b/c/'
+const WANT_PREFIX = 'b/w/'
 const INDEX_DIGITS = 8
 const SHA256 = /^[0-9a-f]{64}$/
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 /** What a peer needs to fetch a blob chunk by chunk and check each chunk as it comes. */
 export interface BlobManifest {
@@ -244,6 +249,32 @@ export class BlobStore {
     if (partial === undefined) return
     await this.storage.write([{ type: 'del', key: PARTIAL_PREFIX + sha }])
     await this.removeChunks(partial.id)
+  }
+
+  // ── what to fetch ───────────────────────────────────────────────────────────────
+
+  /** Notes that `object` names content not held here, to be fetched from a peer. */
+  async want(sha: string, object: string): Promise<void> {
+    if (!isSha256(sha)) return
+    await this.storage.write([
+      { type: 'put', key: WANT_PREFIX + sha, value: encoder.encode(object) },
+    ])
+  }
+
+  async unwant(sha: string): Promise<void> {
+    await this.storage.write([{ type: 'del', key: WANT_PREFIX + sha }])
+  }
+
+  /** Content wanted from peers: sha256 → the file object that names it. */
+  async wanted(): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for await (const [key, value] of this.storage.range({
+      gte: WANT_PREFIX,
+      lt: prefixEnd(WANT_PREFIX),
+    })) {
+      out.set(key.slice(WANT_PREFIX.length), decoder.decode(value))
+    }
+    return out
   }
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────

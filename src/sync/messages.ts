@@ -24,6 +24,24 @@ export type SyncMessage =
   | { t: 'tick' }
   /** These objects left the receiver's scope here (they were not deleted). */
   | { t: 'left'; objects: ObjectId[] }
+  | BlobMessage
+
+/** File contents, fetched by the side that lacks them, chunk by chunk. */
+export type BlobMessage =
+  /** "Describe the content file object `object` names": a manifest or blob-none comes back. */
+  | { t: 'blob-get'; sha256: string; object: ObjectId }
+  /** The content's size and chunking, with each chunk's sha256 (32 bytes each, in order). */
+  | { t: 'blob-manifest'; sha256: string; size: number; chunkBytes: number; chunks: Uint8Array }
+  /** The content can't be had from this peer (not held, or not shared), and why. */
+  | { t: 'blob-none'; sha256: string; reason: string }
+  | { t: 'chunk-get'; sha256: string; index: number }
+  | { t: 'chunk'; sha256: string; index: number; data: Uint8Array }
+
+const BLOB_MESSAGES = new Set(['blob-get', 'blob-manifest', 'blob-none', 'chunk-get', 'chunk'])
+
+export function isBlobMessage(message: SyncMessage): message is BlobMessage {
+  return BLOB_MESSAGES.has(message.t)
+}
 
 // A batch is deflated before it is sealed: the facets of one batch share field names,
 // instance ids and write stamps, and a first-sync batch shrinks to about 13 %, so the
@@ -39,6 +57,9 @@ export function encodeMessage(message: SyncMessage): Uint8Array {
   const packed = deflateRawSync(plain, { level: 1 })
   return packed.length < plain.length ? encode({ t: 'z', d: packed }) : plain
 }
+
+const isSha256 = (value: unknown): value is string =>
+  typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)
 
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
@@ -85,6 +106,40 @@ export function decodeMessage(bytes: Uint8Array, inflated = false): SyncMessage 
         message.objects.every(isObjectId)
         ? { t: 'left', objects: message.objects }
         : 'left without a list of object ids'
+    case 'blob-get':
+      return isSha256(message.sha256) && isObjectId(message.object)
+        ? { t: 'blob-get', sha256: message.sha256, object: message.object }
+        : 'blob-get without a sha256 and an object id'
+    case 'blob-manifest':
+      return isSha256(message.sha256) &&
+        isCount(message.size) &&
+        isCount(message.chunkBytes) &&
+        message.chunks instanceof Uint8Array &&
+        message.chunks.length % 32 === 0
+        ? {
+            t: 'blob-manifest',
+            sha256: message.sha256,
+            size: message.size,
+            chunkBytes: message.chunkBytes,
+            chunks: message.chunks,
+          }
+        : 'blob-manifest without a sha256, sizes and 32-byte chunk hashes'
+    case 'blob-none':
+      return isSha256(message.sha256) &&
+        typeof message.reason === 'string' &&
+        message.reason.length <= 500
+        ? { t: 'blob-none', sha256: message.sha256, reason: message.reason }
+        : 'blob-none without a sha256 and a short reason'
+    case 'chunk-get':
+      return isSha256(message.sha256) && isCount(message.index)
+        ? { t: 'chunk-get', sha256: message.sha256, index: message.index }
+        : 'chunk-get without a sha256 and an index'
+    case 'chunk':
+      return isSha256(message.sha256) &&
+        isCount(message.index) &&
+        message.data instanceof Uint8Array
+        ? { t: 'chunk', sha256: message.sha256, index: message.index, data: message.data }
+        : 'chunk without a sha256, an index and data'
     case 'z': {
       // A deflated batch; it holds one plain batch, never another compressed message.
       if (inflated) return 'a compressed message inside a compressed message'

@@ -16,7 +16,8 @@ import {
   type ObjectType,
 } from '../model/index.ts'
 import { readFacetBytes, type FeedEntry, type ObjectStore } from '../store/index.ts'
-import { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
+import { BlobTransfer, type BlobTransferStats } from './blob-transfer.ts'
+import { decodeMessage, encodeMessage, isBlobMessage, type SyncMessage } from './messages.ts'
 import { SHARE_EVERYTHING, type PeerScope } from './scope.ts'
 
 /** What a session needs of a peer link: a sealed, ordered, flow-controlled channel. */
@@ -53,6 +54,10 @@ export interface SessionOptions {
   onLeft?: (objects: ObjectId[]) => void
   /** Called after each batch is applied here, with the facets that changed. */
   onApplied?: (changed: number) => void
+  /** File contents being fetched by any session of this instance (shared between them). */
+  blobsInFlight?: Set<string>
+  /** Chunk requests in flight per file fetch. */
+  blobWindow?: number
   /**
    * A quiet session sends a tick this often, and one that hears nothing for three of
    * these is closed (and redialled). A frame lost on the way is noticed by the next
@@ -119,12 +124,33 @@ export class PeerSession {
   private resumedDone = 0
   private lastSentAt = 0
   private lastReceivedAt = 0
+  private readonly blobs: BlobTransfer
 
   constructor(private readonly options: SessionOptions) {
     this.peer = options.channel.remote
     this.batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES
     this.scope = options.scope ?? SHARE_EVERYTHING
     this.log = options.logger
+    this.blobs = new BlobTransfer({
+      peer: this.peer,
+      store: options.store,
+      scope: this.scope,
+      send: (message) => this.send(message),
+      logger: this.log,
+      inFlight: options.blobsInFlight ?? new Set(),
+      ...(options.blobWindow === undefined ? {} : { window: options.blobWindow }),
+      // The file object is looked at again (and projected) now that its content is here.
+      onComplete: (object) => {
+        options.store.touch(object, this.peer).catch((error: unknown) => {
+          this.log.warn({ object, err: error }, 'file object not looked at again')
+        })
+      },
+    })
+  }
+
+  /** File content chunks sent and received in this session. */
+  get blobStats(): Readonly<BlobTransferStats> {
+    return this.blobs.stats
   }
 
   /** Sealed frames and bytes both ways on this session's channel. */
@@ -151,6 +177,7 @@ export class PeerSession {
       })
       this.resumedDone = interrupted?.done ?? 0
       await this.send({ t: 'credit', n: this.options.credits ?? DEFAULT_CREDITS })
+      this.blobs.start()
       let sender: Promise<void> | undefined
       for await (const payload of channel) {
         this.lastReceivedAt = Date.now()
@@ -192,6 +219,8 @@ export class PeerSession {
           this.progress.caughtUp = true
           this.progress.done = Math.max(this.progress.done, this.progress.total)
           this.options.onProgress?.({ ...this.progress })
+        } else if (isBlobMessage(message)) {
+          await this.blobs.handle(message)
         } else if (message.t === 'left') {
           this.log.info({ peer: this.peer, objects: message.objects.length }, 'objects left scope')
           this.options.onLeft?.(message.objects)
@@ -203,6 +232,7 @@ export class PeerSession {
       this.fail(error)
     } finally {
       clearInterval(heartbeat)
+      this.blobs.close()
       this.closed = true
       this.wake()
       // The peer ended its side (or we broke off): end ours, or its session would wait
@@ -213,6 +243,7 @@ export class PeerSession {
   }
 
   close(): void {
+    this.blobs.close()
     this.closed = true
     this.wake()
     void this.options.channel.close()
@@ -323,6 +354,10 @@ export class PeerSession {
     this.options.onProgress?.({ ...this.progress })
     this.options.onApplied?.(changed)
     await this.send({ t: 'credit', n: 1 })
+    const files = results.flatMap((result) =>
+      result?.changed === true && result.type === 'file' ? [result.object] : [],
+    )
+    if (files.length > 0) await this.blobs.notice(files)
   }
 
   /** Sends the peer everything after `after`, then every new change as it happens. */

@@ -62,6 +62,8 @@ interface PeerEntry {
 
 export class SyncEngine extends EventEmitter<SyncEngineEvents> {
   private readonly peers = new Map<InstanceId, PeerEntry>()
+  /** File contents being fetched by some session: one peer at a time per content. */
+  private readonly blobsInFlight = new Set<string>()
   private readonly log: Logger
   private stopped = false
 
@@ -211,6 +213,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
         this.emit('progress', peer, progress)
       },
       onLeft: (objects) => this.emit('left', peer, objects),
+      blobsInFlight: this.blobsInFlight,
       onApplied: () => {
         entry.lastSyncAt = Date.now()
       },

@@ -10,7 +10,12 @@ import {
   memoryFiles,
   type Transport,
 } from '../../src/net/index.ts'
-import { MemoryStorage, ObjectStore, type StorageAdapter } from '../../src/store/index.ts'
+import {
+  MemoryStorage,
+  ObjectStore,
+  type BlobStoreOptions,
+  type StorageAdapter,
+} from '../../src/store/index.ts'
 import { SyncEngine, type PeerScope } from '../../src/sync/index.ts'
 
 export interface SyncNode {
@@ -41,14 +46,19 @@ export async function syncNode(
     wrapTransport?: (transport: Transport) => Transport
     /** Real libp2p over loopback TCP instead of the memory network. */
     libp2p?: boolean
+    /** The file content limit and chunk size. */
+    blobs?: BlobStoreOptions
+    /** The storage to use instead of a new in-memory one (e.g. one that misbehaves). */
+    storage?: StorageAdapter
   } = {},
 ): Promise<SyncNode> {
   const identity = reuse?.identity ?? (await createIdentity())
   const id = identity.id
-  const storage = reuse?.storage ?? new MemoryStorage()
+  const storage = reuse?.storage ?? options.storage ?? new MemoryStorage()
   const store = new ObjectStore({
     storage,
     instanceId: id,
+    ...(options.blobs === undefined ? {} : { blobs: options.blobs }),
     ...(options.customFieldGroups === undefined
       ? {}
       : { customFieldGroups: options.customFieldGroups }),

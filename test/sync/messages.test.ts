@@ -3,8 +3,13 @@
 import { deflateRawSync } from 'node:zlib'
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
-import type { FacetId } from '../../src/model/index.ts'
-import { MAX_INFLATED_BYTES, decodeMessage, encodeMessage } from '../../src/sync/messages.ts'
+import type { FacetId, ObjectId } from '../../src/model/index.ts'
+import {
+  MAX_INFLATED_BYTES,
+  decodeMessage,
+  encodeMessage,
+  type SyncMessage,
+} from '../../src/sync/messages.ts'
 
 const facet = (i: number) => `01JD${String(i).padStart(22, '0')}/core` as FacetId
 
@@ -56,5 +61,43 @@ describe('sync messages', () => {
     expect(
       decodeMessage(encode({ t: 'batch', items: [], upTo: 0, resume: 'x'.repeat(2000) })),
     ).toBe('batch with a malformed resume token')
+  })
+
+  it('carries file content messages, and refuses malformed ones with the reason', () => {
+    const sha = 'ab'.repeat(32)
+    const object = '01JD0000000000000000000001' as ObjectId
+    const valid: SyncMessage[] = [
+      { t: 'blob-get', sha256: sha, object },
+      { t: 'blob-manifest', sha256: sha, size: 5, chunkBytes: 262144, chunks: new Uint8Array(32) },
+      { t: 'blob-none', sha256: sha, reason: 'not shared' },
+      { t: 'chunk-get', sha256: sha, index: 3 },
+      { t: 'chunk', sha256: sha, index: 3, data: new Uint8Array([1, 2, 3]) },
+    ]
+    for (const message of valid) expect(decodeMessage(encodeMessage(message))).toEqual(message)
+    const refused: [unknown, string][] = [
+      [{ t: 'blob-get', sha256: 'AB', object }, 'blob-get without a sha256 and an object id'],
+      [
+        { t: 'blob-get', sha256: sha, object: '../x' },
+        'blob-get without a sha256 and an object id',
+      ],
+      [
+        { t: 'blob-manifest', sha256: sha, size: 5, chunkBytes: 1024, chunks: new Uint8Array(31) },
+        'blob-manifest without a sha256, sizes and 32-byte chunk hashes',
+      ],
+      [
+        { t: 'blob-manifest', sha256: sha, size: -1, chunkBytes: 1024, chunks: new Uint8Array(0) },
+        'blob-manifest without a sha256, sizes and 32-byte chunk hashes',
+      ],
+      [
+        { t: 'blob-none', sha256: sha, reason: 'x'.repeat(501) },
+        'blob-none without a sha256 and a short reason',
+      ],
+      [{ t: 'chunk-get', sha256: sha, index: 1.5 }, 'chunk-get without a sha256 and an index'],
+      [
+        { t: 'chunk', sha256: sha, index: 0, data: 'text' },
+        'chunk without a sha256, an index and data',
+      ],
+    ]
+    for (const [message, reason] of refused) expect(decodeMessage(encode(message))).toBe(reason)
   })
 })

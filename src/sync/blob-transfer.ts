@@ -1,0 +1,356 @@
+// File contents between two peers, inside one sync session. The side that holds a file
+// object whose content it lacks asks the peer for the content's manifest, then for the
+// chunks it is missing, a few at a time, so that record batches keep flowing between
+// them. Every chunk is checked against the manifest's hash for it as it arrives, and the
+// whole against the file's sha256 before the content becomes visible; what was received
+// survives a lost session or a restart, so only missing chunks are asked for again.
+//
+// The side asked serves only content named by a file object it shares with the peer:
+// the object's kind in the peer's scope, and its owner too.
+import type { Logger } from '../log.ts'
+import { isObjectSyncError } from '../errors.ts'
+import { isObjectId, type InstanceId, type ObjectId } from '../model/index.ts'
+import type { BlobManifest, ObjectStore, StoredObject } from '../store/index.ts'
+import type { BlobMessage, SyncMessage } from './messages.ts'
+import type { PeerScope } from './scope.ts'
+
+export interface BlobTransferOptions {
+  peer: InstanceId
+  store: ObjectStore
+  scope: PeerScope
+  send: (message: SyncMessage) => Promise<void>
+  logger: Logger
+  /** Content being fetched by any session of this instance: one fetch per blob at a time. */
+  inFlight: Set<string>
+  /** Chunk requests in flight per fetch (default 4: 1 MiB at 256 KiB chunks). */
+  window?: number
+  /** Called once content is held and verified: its file object can be projected now. */
+  onComplete?: (object: ObjectId, sha256: string) => void
+}
+
+export interface BlobTransferStats {
+  chunksSent: number
+  chunksReceived: number
+  /** Chunks that did not match their hash, refused and asked for again. */
+  chunksRefused: number
+  blobsCompleted: number
+  /** Content the peer would not or could not give (blob-none answers). */
+  blobsUnavailable: number
+}
+
+const DEFAULT_WINDOW = 4
+/** A chunk that arrives wrong this many times is given up on for this session. */
+const CHUNK_ATTEMPTS = 3
+
+interface ArrivedChunk {
+  sha256: string
+  index: number
+  data: Uint8Array
+}
+
+export class BlobTransfer {
+  readonly stats: BlobTransferStats = {
+    chunksSent: 0,
+    chunksReceived: 0,
+    chunksRefused: 0,
+    blobsCompleted: 0,
+    blobsUnavailable: 0,
+  }
+  private closed = false
+  private running = false
+  private rerun = false
+  /** Content this session could not get from the peer: not asked again in this session. */
+  private readonly failed = new Set<string>()
+  /** Content whose manifest this session sent: the only content it serves chunks of. */
+  private readonly served = new Set<string>()
+  private answer: { sha256: string; resolve: (answer: BlobMessage | undefined) => void } | undefined
+  private readonly inbox: ArrivedChunk[] = []
+  /** The content whose chunks are being fetched, and why the peer stopped, if it did. */
+  private fetching: string | undefined
+  private refusedWhileFetching: string | undefined
+  private wakeFetcher: (() => void) | undefined
+
+  constructor(private readonly options: BlobTransferOptions) {}
+
+  /** Starts fetching whatever content is wanted (from earlier sessions too). */
+  start(): void {
+    this.kick()
+  }
+
+  close(): void {
+    this.closed = true
+    this.answer?.resolve(undefined)
+    this.answer = undefined
+    this.wakeFetcher?.()
+  }
+
+  /**
+   * After facets from the peer were applied: file objects among `objects` whose content
+   * is not held here become wanted, and are fetched.
+   */
+  async notice(objects: readonly ObjectId[]): Promise<void> {
+    const { store } = this.options
+    let wanted = false
+    for (const id of objects) {
+      const object = await store.get(id)
+      const sha = object?.fields.sha256
+      if (object?.type !== 'file' || object.deleted || typeof sha !== 'string') continue
+      if (await store.blobs.has(sha)) continue
+      await store.blobs.want(sha, id)
+      wanted = true
+    }
+    if (wanted) this.kick()
+  }
+
+  /** Handles a blob message from the peer. */
+  async handle(message: BlobMessage): Promise<void> {
+    switch (message.t) {
+      case 'blob-get':
+        return this.serveManifest(message.sha256, message.object)
+      case 'chunk-get':
+        return this.serveChunk(message.sha256, message.index)
+      case 'blob-manifest':
+      case 'blob-none':
+        if (this.answer?.sha256 === message.sha256) {
+          this.answer.resolve(message)
+          this.answer = undefined
+        } else if (message.t === 'blob-none' && this.fetching === message.sha256) {
+          // The peer stopped serving what is being fetched (its file changed meanwhile).
+          this.refusedWhileFetching = message.reason
+          this.wakeFetcher?.()
+        }
+        return
+      case 'chunk':
+        this.inbox.push(message)
+        this.wakeFetcher?.()
+        return
+    }
+  }
+
+  // ── serving ───────────────────────────────────────────────────────────────────────
+
+  private async serveManifest(sha: string, id: ObjectId): Promise<void> {
+    const { store, send } = this.options
+    const refusal = await this.refusal(sha, id)
+    const manifest = refusal === undefined ? await store.blobs.manifest(sha) : undefined
+    if (manifest === undefined) {
+      const reason = refusal ?? 'the content is not held here'
+      this.options.logger.info(
+        { peer: this.options.peer, object: id, sha256: sha, reason },
+        'file content not served',
+      )
+      await send({ t: 'blob-none', sha256: sha, reason })
+      return
+    }
+    this.served.add(sha)
+    await send({
+      t: 'blob-manifest',
+      sha256: sha,
+      size: manifest.size,
+      chunkBytes: manifest.chunkBytes,
+      chunks: Buffer.concat(manifest.chunks.map((chunk) => Buffer.from(chunk, 'hex'))),
+    })
+  }
+
+  /** Why the content file object `id` names may not go to this peer, if it may not. */
+  private async refusal(sha: string, id: ObjectId): Promise<string | undefined> {
+    const { store } = this.options
+    const file = await store.get(id)
+    if (file?.type !== 'file' || file.deleted) return 'no such file object'
+    if (file.fields.sha256 !== sha) return 'the file object names other content'
+    if (!this.shares(file)) return 'the file is not shared with this peer'
+    const ownerId = file.fields.ownerId
+    if (ownerId !== undefined) {
+      const owner = isObjectId(ownerId) ? await store.get(ownerId) : undefined
+      if (owner === undefined || owner.deleted || !this.shares(owner)) {
+        return "the file's owner is not shared with this peer"
+      }
+    }
+    return undefined
+  }
+
+  private shares(object: StoredObject): boolean {
+    const { scope } = this.options
+    if (!scope.types.includes(object.type)) return false
+    const filter = scope.objectFilter(object.type)
+    return filter === undefined || filter(object.fields, object.id, 'out')
+  }
+
+  private async serveChunk(sha: string, index: number): Promise<void> {
+    const { store, send } = this.options
+    const data = this.served.has(sha) ? await store.blobs.readChunk(sha, index) : undefined
+    if (data === undefined) {
+      await send({ t: 'blob-none', sha256: sha, reason: `no chunk ${index} of it is served` })
+      return
+    }
+    await send({ t: 'chunk', sha256: sha, index, data })
+    this.stats.chunksSent++
+  }
+
+  // ── fetching ──────────────────────────────────────────────────────────────────────
+
+  private kick(): void {
+    if (this.running) {
+      this.rerun = true
+      return
+    }
+    this.running = true
+    void this.fetchWanted()
+      .catch((error: unknown) => {
+        if (!this.closed) {
+          this.options.logger.error({ peer: this.options.peer, err: error }, 'file fetch failed')
+        }
+      })
+      .finally(() => {
+        this.running = false
+        if (this.rerun && !this.closed) {
+          this.rerun = false
+          this.kick()
+        }
+      })
+  }
+
+  private async fetchWanted(): Promise<void> {
+    const { store, inFlight } = this.options
+    for (;;) {
+      this.rerun = false
+      const wanted = await store.blobs.wanted()
+      const next = [...wanted].find(([sha]) => !inFlight.has(sha) && !this.failed.has(sha))
+      if (next === undefined || this.closed) return
+      const [sha, object] = next
+      inFlight.add(sha)
+      try {
+        await this.fetch(sha, object as ObjectId)
+      } finally {
+        inFlight.delete(sha)
+      }
+    }
+  }
+
+  private async fetch(sha: string, object: ObjectId): Promise<void> {
+    const { store, peer, logger } = this.options
+    const where = { peer, object, sha256: sha }
+    if (await store.blobs.has(sha)) {
+      await store.blobs.unwant(sha)
+      return
+    }
+    const answer = await this.ask(sha, object)
+    if (answer === undefined) return // the session ended
+    if (answer.t !== 'blob-manifest') {
+      this.stats.blobsUnavailable++
+      logger.info(
+        { ...where, reason: answer.t === 'blob-none' ? answer.reason : answer.t },
+        'file content not available from this peer',
+      )
+      this.failed.add(sha)
+      return
+    }
+    const manifest: BlobManifest = {
+      sha256: sha,
+      size: answer.size,
+      chunkBytes: answer.chunkBytes,
+      chunks: Array.from({ length: answer.chunks.length / 32 }, (_, i) =>
+        Buffer.from(answer.chunks.subarray(i * 32, (i + 1) * 32)).toString('hex'),
+      ),
+    }
+    try {
+      await store.blobs.beginIncoming(manifest)
+    } catch (error) {
+      logger.error({ ...where, err: error }, 'file content refused')
+      this.failed.add(sha)
+      // Too large is final: no peer will send it smaller.
+      if (isObjectSyncError(error, 'BLOB_TOO_LARGE')) await store.blobs.unwant(sha)
+      return
+    }
+    this.fetching = sha
+    this.refusedWhileFetching = undefined
+    this.inbox.length = 0
+    try {
+      if (!(await this.fetchChunks(manifest, object))) return
+    } finally {
+      this.fetching = undefined
+    }
+    const result = await store.blobs.completeIncoming(sha)
+    if (result === 'complete') {
+      await store.blobs.unwant(sha)
+      this.stats.blobsCompleted++
+      logger.info({ ...where, bytes: manifest.size }, 'file content received')
+      this.options.onComplete?.(object, sha)
+    } else {
+      logger.error({ ...where, result }, 'file content does not hash to its sha256; dropped')
+      this.failed.add(sha)
+    }
+  }
+
+  private ask(sha: string, object: ObjectId): Promise<BlobMessage | undefined> {
+    return new Promise((resolve) => {
+      if (this.closed) {
+        resolve(undefined)
+        return
+      }
+      this.answer = { sha256: sha, resolve }
+      this.options.send({ t: 'blob-get', sha256: sha, object }).catch(() => {
+        this.answer = undefined
+        resolve(undefined)
+      })
+    })
+  }
+
+  /** Asks for the chunks not held yet, a window at a time; false if it could not finish. */
+  private async fetchChunks(manifest: BlobManifest, object: ObjectId): Promise<boolean> {
+    const { store, send, peer, logger } = this.options
+    const sha = manifest.sha256
+    const window = this.options.window ?? DEFAULT_WINDOW
+    const queue = await store.blobs.missingChunks(sha)
+    const outstanding = new Set<number>()
+    const attempts = new Map<number, number>()
+    while (queue.length > 0 || outstanding.size > 0) {
+      while (outstanding.size < window && queue.length > 0) {
+        const index = queue.shift()!
+        outstanding.add(index)
+        await send({ t: 'chunk-get', sha256: sha, index })
+      }
+      const chunk = await this.nextChunk()
+      if (chunk === undefined) {
+        if (this.refusedWhileFetching !== undefined) {
+          logger.info(
+            { peer, object, sha256: sha, reason: this.refusedWhileFetching },
+            'file content no longer served by this peer',
+          )
+          this.failed.add(sha)
+        }
+        return false
+      }
+      if (chunk.sha256 !== sha || !outstanding.delete(chunk.index)) continue
+      this.stats.chunksReceived++
+      const result = await store.blobs.putChunk(sha, chunk.index, chunk.data)
+      if (result !== 'mismatch') continue
+      this.stats.chunksRefused++
+      const tries = (attempts.get(chunk.index) ?? 0) + 1
+      attempts.set(chunk.index, tries)
+      if (tries >= CHUNK_ATTEMPTS) {
+        logger.error(
+          { peer, object, sha256: sha, chunk: chunk.index, tries },
+          'file chunk keeps arriving damaged; giving up on this peer for now',
+        )
+        this.failed.add(sha)
+        return false
+      }
+      logger.warn(
+        { peer, object, sha256: sha, chunk: chunk.index },
+        'file chunk refused: it does not match its hash; asking again',
+      )
+      queue.push(chunk.index)
+    }
+    return true
+  }
+
+  private async nextChunk(): Promise<ArrivedChunk | undefined> {
+    while (this.inbox.length === 0) {
+      if (this.closed || this.refusedWhileFetching !== undefined) return undefined
+      await new Promise<void>((resolve) => (this.wakeFetcher = resolve))
+      this.wakeFetcher = undefined
+    }
+    return this.inbox.shift()
+  }
+}

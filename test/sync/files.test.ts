@@ -1,0 +1,163 @@
+// File contents between paired instances: fetched chunk by chunk by the side that lacks
+// them, verified, resumed after an interruption, bounded, and only what is shared.
+import { createHash, randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { ObjectId } from '../../src/model/index.ts'
+import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
+import { scopeFromShare } from '../../src/sync/index.ts'
+import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
+
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+
+/** A person and their file with `content` at `node`. */
+async function personWithFile(
+  node: SyncNode,
+  content: Uint8Array,
+  options: { kind?: string; roles?: string[] } = {},
+): Promise<{ owner: ObjectId; file: ObjectId; sha256: string }> {
+  const owner = await node.store.create({
+    type: 'person',
+    fields: { firstName: 'Kari', lastName: 'Nordmann', roles: options.roles ?? ['partner'] },
+  })
+  const { sha256 } = await node.store.blobs.put(content)
+  const file = await node.store.create({
+    type: 'file',
+    fields: { ownerId: owner.id, kind: options.kind ?? 'resume', name: 'cv.pdf', sha256 },
+  })
+  return { owner: owner.id, file: file.id, sha256 }
+}
+
+async function keysUnder(storage: StorageAdapter, prefix: string): Promise<string[]> {
+  const out: string[] = []
+  for await (const [key] of storage.range({ gte: prefix, lt: `${prefix}\uffff` })) out.push(key)
+  return out
+}
+
+describe('file contents between peers', () => {
+  it('reach the peer byte for byte, and the file object is looked at again when they do', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const content = randomBytes(700 * 1024)
+    const { file, sha256 } = await personWithFile(a, content)
+    const feedAtStart = b.store.lastSeq
+    a.engine.connect(b.id)
+    await eventually(() => b.store.blobs.has(sha256))
+    expect(Buffer.from((await b.store.blobs.read(sha256))!).equals(content)).toBe(true)
+    expect((await b.store.get(file))?.fields).toMatchObject({ sha256, size: content.length })
+    // The touch that tells the local system the content is here now.
+    await eventually(async () => {
+      const entries = await b.store.readFeed(feedAtStart, 100)
+      return entries.some((entry) => entry.object === file && entry.touch === true)
+    })
+    expect(await b.store.blobs.wanted()).toEqual(new Map())
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('a 20 MiB file interrupted halfway resumes with only the missing chunks sent', async () => {
+    // a's storage holds back the reads of chunks 40 and up until the session is cut.
+    const storage = new MemoryStorage()
+    const get = storage.get.bind(storage)
+    let release = () => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    storage.get = async (key: string) => {
+      if (key.startsWith('b/c/') && Number(key.slice(key.lastIndexOf('/') + 1)) >= 40) await held
+      return get(key)
+    }
+    const a = await syncNode('a', undefined, { storage })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const content = randomBytes(20 * 1024 * 1024)
+    const { sha256 } = await personWithFile(a, content)
+    expect((await a.store.blobs.manifest(sha256))!.chunks).toHaveLength(80)
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.blobs.missingChunks(sha256)).length === 40, 20_000)
+    const first = a.engine.session(b.id)!
+    b.engine.disconnect(a.id)
+    // a's session ends once the read it waits on returns.
+    release()
+    await eventually(() => a.engine.session(b.id) === undefined)
+    expect(await b.store.blobs.has(sha256)).toBe(false)
+    expect(await b.store.blobs.missingChunks(sha256)).toHaveLength(40)
+
+    b.engine.connect(a.id)
+    await eventually(() => b.store.blobs.has(sha256), 20_000)
+    const second = a.engine.session(b.id)!
+    expect(second).not.toBe(first)
+    // The first session sent the first 40, and perhaps some of the window it was asked
+    // for as it was cut (lost on the way); the second only what b was missing.
+    expect(first.blobStats.chunksSent).toBeGreaterThanOrEqual(40)
+    expect(first.blobStats.chunksSent).toBeLessThanOrEqual(44)
+    expect(second.blobStats.chunksSent).toBe(40)
+    expect(sha(Buffer.from((await b.store.blobs.read(sha256))!))).toBe(sha256)
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('refuses a chunk that arrives damaged and fetches it again', async () => {
+    // a's storage hands out one chunk damaged, once (as a bad disk read or a bug might).
+    const storage = new MemoryStorage()
+    const get = storage.get.bind(storage)
+    let damaged = 0
+    storage.get = async (key: string) => {
+      const value = await get(key)
+      if (value !== undefined && key.startsWith('b/c/') && key.endsWith('/00000002') && !damaged) {
+        damaged++
+        const copy = value.slice()
+        copy[100]! ^= 0xff
+        return copy
+      }
+      return value
+    }
+    const a = await syncNode('a', undefined, { storage })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const content = randomBytes(1024 * 1024 + 5)
+    const { sha256 } = await personWithFile(a, content)
+    b.engine.connect(a.id)
+    await eventually(() => b.store.blobs.has(sha256))
+    expect(damaged).toBe(1)
+    expect(b.engine.session(a.id)!.blobStats.chunksRefused).toBe(1)
+    expect(Buffer.from((await b.store.blobs.read(sha256))!).equals(content)).toBe(true)
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('refuses content over the limit and keeps nothing of it', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b', undefined, { blobs: { maxBytes: 1024 * 1024 } })
+    await pairNodes(a, b)
+    const { file, sha256 } = await personWithFile(a, randomBytes(3 * 1024 * 1024))
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(file)) !== undefined)
+    await eventually(async () => (await b.store.blobs.wanted()).size === 0)
+    expect(await b.store.blobs.has(sha256)).toBe(false)
+    expect(await keysUnder(b.storage, 'b/')).toEqual([])
+    expect(a.engine.session(b.id)!.blobStats.chunksSent).toBe(0)
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('serves only files whose kind and owner are shared with the peer', async () => {
+    const share = {
+      person: { roles: ['partner'] },
+      file: { kinds: ['resume'] },
+    }
+    const a = await syncNode('a', undefined, {
+      scopeOf: () => scopeFromShare(share, 'peers[0]').scope,
+    })
+    const b = await syncNode('b', undefined, {
+      scopeOf: () => scopeFromShare(share, 'peers[0]').scope,
+    })
+    await pairNodes(a, b)
+    const resume = await personWithFile(a, randomBytes(5000))
+    const photo = await personWithFile(a, randomBytes(6000), { kind: 'photo' })
+    const donorsResume = await personWithFile(a, randomBytes(7000), { roles: ['donor'] })
+    b.engine.connect(a.id)
+    await eventually(() => b.store.blobs.has(resume.sha256))
+    // The photo's kind is not shared: neither its object nor its content goes.
+    expect(await b.store.get(photo.file)).toBeUndefined()
+    // The donor's résumé: its kind is shared but its owner is not, so its content isn't.
+    await eventually(() => (b.engine.session(a.id)?.blobStats.blobsUnavailable ?? 0) >= 1)
+    expect(await b.store.blobs.has(donorsResume.sha256)).toBe(false)
+    expect(await b.store.blobs.has(photo.sha256)).toBe(false)
+    await Promise.all([a.stop(), b.stop()])
+  })
+})
