@@ -19,6 +19,7 @@ import {
   RowProblem,
   readField,
   writeField,
+  contentHash,
   type EntityMapping,
   type LocalValue,
   type ReferenceResolver,
@@ -77,6 +78,8 @@ const INITIALIZED = 'local/initialized'
 const MERGED_PREFIX = 'local/merged/'
 /** `local/retry/<id>`: writing the object failed; the value is the peer it came from. */
 const RETRY_PREFIX = 'local/retry/'
+/** File objects waiting for their content before they are written: id → the sender. */
+const CONTENT_WAIT_PREFIX = 'local/content-wait/'
 /** `local/groups/<key>`: the record's group membership as last announced to the peers. */
 const GROUPS_PREFIX = 'local/groups/'
 /** `local/declined/<id>`: an object a peer's `create: export` kept out of the local system. */
@@ -193,7 +196,16 @@ export class LocalSync {
     // announced) is found against what was last announced.
     await this.run(() => this.loadGroups())
     await this.run(() => this.projectChanges())
-    this.unsubscribe = store.subscribe(() => this.queueProjection())
+    const unsubscribeFeed = store.subscribe(() => this.queueProjection())
+    const unsubscribeBlobs = store.blobs.onPublished(() => {
+      void this.run(() => this.projectWaiting())
+    })
+    this.unsubscribe = () => {
+      unsubscribeFeed()
+      unsubscribeBlobs()
+    }
+    // Content that arrived while the daemon was stopped (or just before this start).
+    await this.run(() => this.projectWaiting())
     this.timer = setInterval(() => {
       void this.run(() => this.ingestChanges())
     }, this.options.pollMs ?? DEFAULT_POLL_MS)
@@ -458,6 +470,7 @@ export class LocalSync {
     if (sameSnapshot(link?.seen, now)) return // our own write, coming back
     const read = this.readOrReport(entity, key, row, custom)
     if (read === undefined) return
+    if (!(await this.storeContent(entity, key, row))) return
     // A reference to a record not taken in yet: apply the rest, but leave the link
     // without what was seen, so the row is read again (and the reference resolved) once
     // the rest of the change log is in, and at its next change or write.
@@ -503,6 +516,54 @@ export class LocalSync {
         return
       }
       throw error
+    }
+  }
+
+  /**
+   * Puts the file bytes of the row's content columns in the blob store, where the file
+   * object's sha256 names them. Content over the limit is reported as the row's problem
+   * and nothing of it is kept (false: the row is not taken in).
+   */
+  private async storeContent(entity: EntityMapping, key: string, row: LocalRow): Promise<boolean> {
+    for (const mapped of entity.fields) {
+      const bytes = row[mapped.column]
+      if (mapped.type !== 'content' || !(bytes instanceof Uint8Array)) continue
+      try {
+        await this.options.store.blobs.put(bytes)
+      } catch (error) {
+        if (!isObjectSyncError(error, 'BLOB_TOO_LARGE')) throw error
+        this.report(entity, key, mapped.column, error.message)
+        return false
+      }
+    }
+    return true
+  }
+
+  /** Writes the file objects that waited for their content, where it is here now. */
+  private async projectWaiting(): Promise<void> {
+    const { store } = this.options
+    const waiting: [string, InstanceId | undefined][] = []
+    for await (const [key, value] of store.scanSyncState(CONTENT_WAIT_PREFIX)) {
+      const from = decoder.decode(value)
+      waiting.push([key, from === '' ? undefined : (from as InstanceId)])
+    }
+    for (const [key, from] of waiting) {
+      const id = key.slice(CONTENT_WAIT_PREFIX.length) as ObjectId
+      const object = await store.get(id)
+      const entity = object === undefined ? undefined : this.options.mapping.get(object.type)
+      if (object !== undefined && entity !== undefined) {
+        if ((await this.contentsOf(entity, object)) === undefined) continue // not yet
+      }
+      await store.updateSyncState([[key, undefined]])
+      try {
+        await this.execute(await this.decide(id, from))
+      } catch (error) {
+        await store.putSyncState(`${RETRY_PREFIX}${id}`, encoder.encode(from ?? ''))
+        this.log.error(
+          { object: id, err: error },
+          'could not write the object into the local system',
+        )
+      }
     }
   }
 
@@ -669,6 +730,16 @@ export class LocalSync {
     const { connector, store } = this.options
     if (projection.kind === 'none') return
     const { id, entity, object, from } = projection
+    if (
+      (projection.kind === 'update' || projection.kind === 'import') &&
+      (await this.contentsOf(entity, object)) === undefined
+    ) {
+      // A file whose bytes are still on their way from a peer: written once they are
+      // here and verified (see projectWaiting), across restarts too.
+      await store.putSyncState(`${CONTENT_WAIT_PREFIX}${id}`, encoder.encode(from ?? ''))
+      this.log.debug({ object: id }, 'file waits for its content before it is written')
+      return
+    }
     switch (projection.kind) {
       case 'update':
         return this.writeRow(entity, projection.key, id, object)
@@ -1088,11 +1159,23 @@ export class LocalSync {
       if (merged === undefined || merged.deleted) return
       return this.writeRow(entity, key, id, merged, { ...options, afterIngest: true })
     }
+    const contents = await this.contentsOf(entity, object)
+    if (contents === undefined) {
+      // The file's bytes are still on their way from a peer: its object is looked at
+      // again (a touch in the feed) once they are here and verified.
+      this.log.debug({ table: entity.table, key, object: id }, 'file row waits for its content')
+      return
+    }
     const { row, custom, unchanged } = this.localForm(entity, object, before, beforeCustom)
-    if (!unchanged) await connector.write(entity, key, row, custom)
+    for (const [column, bytes] of contents) row[column] = bytes
+    const contentChanged = [...contents].some(
+      ([column, bytes]) => !sameLocal(before?.[column], bytes),
+    )
+    const written = !unchanged || contentChanged
+    if (written) await connector.write(entity, key, row, custom)
     this.matches.put({ type: entity.type, key, fields: object.fields })
     // The row as it reads back: that is what its change-log entry will show.
-    const after = unchanged ? before : await connector.read(entity, key)
+    const after = written ? await connector.read(entity, key) : before
     const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
     await this.saveLink(
       entity.type,
@@ -1101,6 +1184,29 @@ export class LocalSync {
       after === undefined ? undefined : snapshot(entity, after, afterCustom),
       options.origin,
     )
+  }
+
+  /**
+   * The bytes each content column of the row takes (null where the object names none),
+   * or undefined while some of them are not held here yet.
+   */
+  private async contentsOf(
+    entity: EntityMapping,
+    object: StoredObject,
+  ): Promise<Map<string, Uint8Array | null> | undefined> {
+    const contents = new Map<string, Uint8Array | null>()
+    for (const mapped of entity.fields) {
+      if (mapped.type !== 'content') continue
+      const sha = object.fields[mapped.field]
+      if (typeof sha !== 'string') {
+        contents.set(mapped.column, null)
+        continue
+      }
+      const bytes = await this.options.store.blobs.read(sha)
+      if (bytes === undefined) return undefined
+      contents.set(mapped.column, bytes)
+    }
+    return contents
   }
 
   /** The object as the record's columns and custom fields, and whether the record says so. */
@@ -1113,6 +1219,7 @@ export class LocalSync {
     const refs = this.resolver()
     const row: LocalRow = {}
     for (const mapped of entity.fields) {
+      if (mapped.type === 'content') continue // the bytes, from contentsOf
       const value = writeField(mapped, object.fields[mapped.field], refs)
       const local = before?.[mapped.column]
       // A reference the store can't express (to a record with no object yet) stays.
@@ -1400,9 +1507,13 @@ function problemId(entity: EntityMapping, key: string): string {
 }
 
 function sameLocal(a: LocalValue | undefined, b: LocalValue | undefined): boolean {
-  const norm = (value: LocalValue | undefined) =>
-    value === null || value === undefined ? null : String(value)
-  return norm(a) === norm(b)
+  return localText(a) === localText(b)
+}
+
+/** A local value as text to compare; bytes (a file's content) by their sha256. */
+function localText(value: LocalValue | undefined): string | null {
+  if (value === null || value === undefined) return null
+  return value instanceof Uint8Array ? `sha256:${contentHash(value)}` : String(value)
 }
 
 function sorted(values: CustomValues): [string, string][] {
@@ -1416,8 +1527,7 @@ function snapshot(
 ): RowSnapshot {
   const columns: Record<string, string | null> = {}
   for (const mapped of entity.fields) {
-    const value = row[mapped.column]
-    columns[mapped.column] = value === null || value === undefined ? null : String(value)
+    columns[mapped.column] = localText(row[mapped.column])
   }
   return { columns, custom: custom === undefined ? undefined : { ...custom } }
 }

@@ -3,6 +3,7 @@
 // column, with type conversion (text, number, decimal, boolean, dates in a format, comma
 // lists, value maps, defaults). The default schema of INTERFACE.md is one such mapping;
 // `local.entities` in config.json replaces it entity by entity.
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { ObjectSyncError } from '../errors.ts'
 import {
@@ -22,6 +23,7 @@ export const CONVERSIONS = [
   'list',
   'reference',
   'external-id',
+  'content',
 ] as const
 export type Conversion = (typeof CONVERSIONS)[number]
 
@@ -102,7 +104,14 @@ const DEFAULT_TABLES: Record<ObjectType, { table: string; columns: Record<string
   },
   file: {
     table: 'files',
-    columns: { ownerId: 'person_id', kind: 'kind', name: 'name', mediaType: 'media_type' },
+    columns: {
+      ownerId: 'person_id',
+      kind: 'kind',
+      name: 'name',
+      mediaType: 'media_type',
+      // The column holds the file's bytes; the object, their sha256 (see 'content').
+      sha256: 'content',
+    },
   },
 }
 
@@ -121,6 +130,8 @@ function defaultConversion(type: ObjectType, field: string): Conversion {
       return 'reference'
     case 'map':
       return 'external-id'
+    case 'sha256':
+      return 'content'
     default:
       return 'text'
   }
@@ -226,6 +237,14 @@ export function mappingFromConfig(
         base.values = config.values
         base.default = config.default
       }
+      const kind = (FIELD_SPECS[type] as Record<string, { kind: string }>)[field]?.kind
+      if (base.type === 'content' && kind !== 'sha256') {
+        throw new ObjectSyncError(
+          'INVALID_CONFIG',
+          `${file}: ${path}.type: "content" maps a file's bytes to its sha256; ${type}.${field} is not that field`,
+          { details: { file, path: `${path}.type` } },
+        )
+      }
       fields.push(base)
     }
     const required = Object.entries(FIELD_SPECS[type])
@@ -284,6 +303,13 @@ export function readField(
 ): FieldValue | undefined {
   if (raw === null || raw === undefined || raw === '') {
     return mapping.default
+  }
+  if (mapping.type === 'content') {
+    // The bytes themselves go to the blob store (LocalSync); the object holds their hash.
+    if (!(raw instanceof Uint8Array)) {
+      throw new RowProblem(mapping.column, "expected the file's bytes (a BLOB), got text")
+    }
+    return contentHash(raw)
   }
   if (raw instanceof Uint8Array) throw new RowProblem(mapping.column, 'expected text, got bytes')
   let text = typeof raw === 'string' ? raw : String(raw)
@@ -345,7 +371,11 @@ export function readField(
   }
 }
 
-/** A canonical field value as the local column's value. */
+export function contentHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** A canonical field value as the local column's value ('content' is LocalSync's to write). */
 export function writeField(
   mapping: FieldMapping,
   value: FieldValue | undefined,

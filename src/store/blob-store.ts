@@ -60,6 +60,7 @@ export function isSha256(value: unknown): value is string {
 export class BlobStore {
   readonly maxBytes: number
   readonly chunkBytes: number
+  private readonly listeners = new Set<(sha256: string) => void>()
 
   constructor(
     private readonly storage: StorageAdapter,
@@ -73,7 +74,10 @@ export class BlobStore {
 
   /** Stores `bytes` (at most maxBytes) and returns its manifest. */
   async put(bytes: Uint8Array): Promise<BlobManifest> {
-    return this.putStream([bytes])
+    if (bytes.length > this.maxBytes) throw tooLarge(bytes.length, this.maxBytes)
+    // Content held already (a row read again, a file added twice) is not written again.
+    const held = await this.manifest(sha256(bytes))
+    return held ?? this.putStream([bytes])
   }
 
   /**
@@ -132,6 +136,12 @@ export class BlobStore {
       await this.removeChunks(id)
       throw error
     }
+  }
+
+  /** Calls `listener` with each blob's sha256 as it becomes visible here. */
+  onPublished(listener: (sha256: string) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
   }
 
   // ── reading ───────────────────────────────────────────────────────────────────────
@@ -336,6 +346,7 @@ export class BlobStore {
       ...also,
       { type: 'put', key: BLOB_PREFIX + manifest.sha256, value: encode(manifest) },
     ])
+    for (const listener of this.listeners) listener(manifest.sha256)
   }
 
   private async stored(sha: string): Promise<StoredManifest | undefined> {

@@ -24,8 +24,6 @@ export interface BlobTransferOptions {
   inFlight: Set<string>
   /** Chunk requests in flight per fetch (default 4: 1 MiB at 256 KiB chunks). */
   window?: number
-  /** Called once content is held and verified: its file object can be projected now. */
-  onComplete?: (object: ObjectId, sha256: string) => void
 }
 
 export interface BlobTransferStats {
@@ -274,8 +272,8 @@ export class BlobTransfer {
     if (result === 'complete') {
       await store.blobs.unwant(sha)
       this.stats.blobsCompleted++
+      // What waits for it (the local system's file row) hears of it from the blob store.
       logger.info({ ...where, bytes: manifest.size }, 'file content received')
-      this.options.onComplete?.(object, sha)
     } else {
       logger.error({ ...where, result }, 'file content does not hash to its sha256; dropped')
       this.failed.add(sha)

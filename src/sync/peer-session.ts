@@ -139,12 +139,6 @@ export class PeerSession {
       logger: this.log,
       inFlight: options.blobsInFlight ?? new Set(),
       ...(options.blobWindow === undefined ? {} : { window: options.blobWindow }),
-      // The file object is looked at again (and projected) now that its content is here.
-      onComplete: (object) => {
-        options.store.touch(object, this.peer).catch((error: unknown) => {
-          this.log.warn({ object, err: error }, 'file object not looked at again')
-        })
-      },
     })
   }
 

@@ -13,7 +13,7 @@ import {
   type LocalPeerSettings,
 } from '../../src/local/index.ts'
 import type { InstanceId } from '../../src/model/index.ts'
-import type { StoredObject } from '../../src/store/index.ts'
+import type { BlobStoreOptions, StoredObject } from '../../src/store/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { syncNode, type SyncNode } from './sync-nodes.ts'
 
@@ -40,7 +40,13 @@ export interface LocalNode {
  */
 export async function localNode(
   name: string,
-  options: { entities?: unknown; before?: string; pollMs?: number; share?: unknown } = {},
+  options: {
+    entities?: unknown
+    before?: string
+    pollMs?: number
+    share?: unknown
+    blobs?: BlobStoreOptions
+  } = {},
 ): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
   const path = join(folder, 'local.db')
@@ -49,16 +55,15 @@ export async function localNode(
   sql.pragma('busy_timeout = 5000')
   if (options.before !== undefined) sql.exec(options.before)
   const holder: { local?: LocalSync } = {}
-  const node = await syncNode(
-    name,
-    undefined,
-    options.share === undefined
+  const node = await syncNode(name, undefined, {
+    ...(options.blobs === undefined ? {} : { blobs: options.blobs }),
+    ...(options.share === undefined
       ? {}
       : {
           scopeOf: () =>
             scopeFromShare(options.share, 'test', (id) => holder.local?.groupsOf(id)).scope,
-        },
-  )
+        }),
+  })
   let peers: ReadonlyMap<InstanceId, LocalPeerSettings> = new Map()
   const fresh = () =>
     new LocalSync({
