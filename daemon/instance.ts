@@ -1,7 +1,12 @@
 // One running instance: the parts of src/ put together in dependency order — identity,
 // peers, store, local system, peer link, sync engine — and taken apart in reverse.
 import { resolve, join } from 'node:path'
-import { actionsFromConfig, LocalSync, SqliteConnector } from '../src/local/index.ts'
+import {
+  DEFAULT_HOUSEKEEPING_MS,
+  LocalSync,
+  SqliteConnector,
+  actionsFromConfig,
+} from '../src/local/index.ts'
 import type { LocalPeerSettings } from '../src/local/index.ts'
 import type { Logger } from '../src/log.ts'
 import { OBJECT_TYPES, type InstanceId, type ObjectType } from '../src/model/index.ts'
@@ -16,7 +21,13 @@ import {
   type Transport,
 } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import { SyncEngine, scopeFromShare, sourcesOfTruth, type PeerScope } from '../src/sync/index.ts'
+import {
+  SyncEngine,
+  collectFileContents,
+  scopeFromShare,
+  sourcesOfTruth,
+  type PeerScope,
+} from '../src/sync/index.ts'
 import type { InstanceConfig } from './config.ts'
 
 export interface Instance {
@@ -153,6 +164,31 @@ export async function startInstance(
 
     await local.start()
     for (const peer of registry.list()) engine.connect(peer.id)
+    // File contents nothing needs any more go at each housekeeping, with the local system's.
+    const collectFiles = async () => {
+      try {
+        const collected = await collectFileContents(
+          store,
+          registry.list().map((peer) => peer.id),
+        )
+        log.info(
+          {
+            removed: collected.blobs.length,
+            chunks: collected.chunks,
+            waitingForPeers: collected.waitingForPeers,
+          },
+          'file contents collected',
+        )
+      } catch (error) {
+        log.error({ err: error }, 'collecting file contents failed')
+      }
+    }
+    const collector = setInterval(
+      () => void collectFiles(),
+      Math.min(config.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS, 2 ** 31 - 1),
+    )
+    collector.unref()
+    stack.push(() => clearInterval(collector))
     log.info(
       { id: identity.id, name: config.name, addresses: transport.addresses(), peers: peers.length },
       'instance started',

@@ -43,6 +43,8 @@ export interface BlobManifest {
 interface StoredManifest extends BlobManifest {
   /** Where the chunks are: b/c/<id>/. */
   id: string
+  /** When the blob became visible here (ms); absent in an incoming manifest. */
+  at?: number
 }
 
 export interface BlobStoreOptions {
@@ -293,7 +295,11 @@ export class BlobStore {
    * Removes every complete blob not in `keep`, and every chunk no manifest (complete or
    * incoming) names: leftovers of a crash or an abort. Returns what it removed.
    */
-  async collect(keep: ReadonlySet<string>): Promise<{ blobs: string[]; chunks: number }> {
+  async collect(
+    keep: ReadonlySet<string>,
+    /** Blobs stored after this time (ms) are kept too: content added just before its file. */
+    keepSince = Infinity,
+  ): Promise<{ blobs: string[]; chunks: number }> {
     const removed: string[] = []
     const live = new Set<string>()
     for await (const [key, value] of this.storage.range({
@@ -301,7 +307,8 @@ export class BlobStore {
       lt: prefixEnd(BLOB_PREFIX),
     })) {
       const sha = key.slice(BLOB_PREFIX.length)
-      if (keep.has(sha)) live.add(decodeManifest(value).id)
+      const manifest = decodeManifest(value)
+      if (keep.has(sha) || (manifest.at ?? 0) >= keepSince) live.add(manifest.id)
       else removed.push(sha)
     }
     for await (const [, value] of this.storage.range({
@@ -344,7 +351,11 @@ export class BlobStore {
     }
     await this.storage.write([
       ...also,
-      { type: 'put', key: BLOB_PREFIX + manifest.sha256, value: encode(manifest) },
+      {
+        type: 'put',
+        key: BLOB_PREFIX + manifest.sha256,
+        value: encode({ ...manifest, at: Date.now() }),
+      },
     ])
     for (const listener of this.listeners) listener(manifest.sha256)
   }

@@ -78,6 +78,11 @@ export function cursorKey(peer: InstanceId): string {
   return `received/${peer}`
 }
 
+/** Our feed sequence up to which `peer` has applied everything we sent it (it said so). */
+export function ackedKey(peer: InstanceId): string {
+  return `acked/${peer}`
+}
+
 /** Where an interrupted first sync from `peer` stands: its token, and facets received. */
 export function firstSyncKey(peer: InstanceId): string {
   return `first-sync/${peer}`
@@ -124,6 +129,11 @@ export class PeerSession {
   private resumedDone = 0
   private lastSentAt = 0
   private lastReceivedAt = 0
+  /** The first credit of a session is the peer's grant; each later one acknowledges a batch. */
+  private granted = false
+  /** `upTo` of each batch sent and not acknowledged yet, oldest first. */
+  private readonly unacknowledged: number[] = []
+  private ackedUpTo = 0
   private readonly blobs: BlobTransfer
 
   constructor(private readonly options: SessionOptions) {
@@ -191,6 +201,7 @@ export class PeerSession {
         } else if (message.t === 'credit') {
           this.credits += message.n
           this.wake()
+          await this.acknowledged(message.n)
         } else if (message.t === 'plan') {
           if (message.lastSeq < this.received) {
             // The peer's feed is shorter than our cursor (its store was reset or restored):
@@ -667,9 +678,29 @@ export class PeerSession {
     }
     if (this.closed) return
     this.credits--
+    this.unacknowledged.push(upTo)
     this.stats.batchesSent++
     this.stats.facetsSent += items.length
     await this.send({ t: 'batch', items, upTo, ...(resume === undefined ? {} : { resume }) })
+  }
+
+  /**
+   * The peer applied `n` more of our batches (it credits one back after applying each):
+   * what they covered of our feed is saved, for what may be forgotten once every peer has
+   * it (the content of deleted files).
+   */
+  private async acknowledged(n: number): Promise<void> {
+    if (!this.granted) {
+      this.granted = true
+      return
+    }
+    let upTo = this.ackedUpTo
+    for (let i = 0; i < n && this.unacknowledged.length > 0; i++) {
+      upTo = Math.max(upTo, this.unacknowledged.shift()!)
+    }
+    if (upTo <= this.ackedUpTo) return
+    this.ackedUpTo = upTo
+    await this.options.store.putSyncState(ackedKey(this.peer), encodeText(String(upTo)))
   }
 
   private send(message: SyncMessage): Promise<void> {

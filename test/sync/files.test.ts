@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
-import { scopeFromShare } from '../../src/sync/index.ts'
+import { collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
 import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
@@ -156,6 +156,42 @@ describe('file contents between peers', () => {
     await eventually(() => (b.engine.session(a.id)?.blobStats.blobsUnavailable ?? 0) >= 1)
     expect(await b.store.blobs.has(donorsResume.sha256)).toBe(false)
     expect(await b.store.blobs.has(photo.sha256)).toBe(false)
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('collects content nothing names, and that of a deleted file once every peer has the delete', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const deleted = await personWithFile(a, randomBytes(5000))
+    const kept = await personWithFile(a, randomBytes(6000))
+    const loose = await a.store.blobs.put(randomBytes(7000)) // stored, never named
+    a.engine.connect(b.id)
+    await eventually(
+      async () =>
+        (await b.store.blobs.has(deleted.sha256)) && (await b.store.blobs.has(kept.sha256)),
+    )
+    // b goes away; the delete happens while it is gone.
+    b.engine.disconnect(a.id)
+    await eventually(() => a.engine.session(b.id) === undefined)
+    await a.store.delete(deleted.file)
+    // Just stored content is kept (its file may be on its way); older is not.
+    expect((await collectFileContents(a.store, [b.id])).blobs).toEqual([])
+    const early = await collectFileContents(a.store, [b.id], { graceMs: 0 })
+    expect(early).toMatchObject({ blobs: [loose.sha256], waitingForPeers: 1 })
+    expect(await a.store.blobs.has(deleted.sha256)).toBe(true)
+
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(deleted.file))?.deleted === true)
+    await eventually(async () => {
+      const acked = await a.store.getSyncState(`acked/${b.id}`)
+      return acked !== undefined && Number(new TextDecoder().decode(acked)) >= a.store.lastSeq
+    })
+    const late = await collectFileContents(a.store, [b.id], { graceMs: 0 })
+    expect(late).toMatchObject({ blobs: [deleted.sha256], waitingForPeers: 0 })
+    expect(await a.store.blobs.has(deleted.sha256)).toBe(false)
+    expect(await a.store.blobs.has(kept.sha256)).toBe(true)
+    expect(await keysUnder(a.storage, 'b/c/')).toHaveLength(1)
     await Promise.all([a.stop(), b.stop()])
   })
 })
