@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { runAutomergeRepoBench } from '../bench/compare/automerge-repo.ts'
 import { isFailure } from '../bench/compare/peer-process.ts'
 import { runPouchDbBench } from '../bench/compare/pouchdb.ts'
+import { runFilesBench } from '../bench/files-bench.ts'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
 import { runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
@@ -26,6 +27,13 @@ describe('benchmark smoke runs', () => {
       for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
     }
   })
+
+  it('bench:files fetches a 4 MiB file over libp2p and compares it with sealed frames', async () => {
+    const result = await runFilesBench(4)
+    expect(result.fileMegabytes).toBe(4)
+    for (const value of Object.values(result)) expect(value).toBeGreaterThan(0)
+    expect(result.fileToSealedFrames).toBeCloseTo(result.fileMBps / result.sealedFrameMBps, 1)
+  }, 60_000)
 
   it('bench:sync runs a first sync of 1,000 persons between two processes', async () => {
     const result = await runSyncBench(1000)
