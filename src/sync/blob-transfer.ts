@@ -24,6 +24,8 @@ export interface BlobTransferOptions {
   inFlight: Set<string>
   /** Chunk requests in flight per fetch (default 4: 1 MiB at 256 KiB chunks). */
   window?: number
+  /** How long content the peer could not give waits before it is asked for again. */
+  retryMs?: number
 }
 
 export interface BlobTransferStats {
@@ -37,6 +39,7 @@ export interface BlobTransferStats {
 }
 
 const DEFAULT_WINDOW = 4
+const DEFAULT_RETRY_MS = 30_000
 /** A chunk that arrives wrong this many times is given up on for this session. */
 const CHUNK_ATTEMPTS = 3
 
@@ -57,8 +60,12 @@ export class BlobTransfer {
   private closed = false
   private running = false
   private rerun = false
-  /** Content this session could not get from the peer: not asked again in this session. */
-  private readonly failed = new Set<string>()
+  /**
+   * Content this session could not get from the peer, and when to ask again: the peer may
+   * get it meanwhile (it relays a file whose content it is still fetching itself).
+   */
+  private readonly failed = new Map<string, number>()
+  private retryTimer: NodeJS.Timeout | undefined
   /** Content whose manifest this session sent: the only content it serves chunks of. */
   private readonly served = new Set<string>()
   private answer: { sha256: string; resolve: (answer: BlobMessage | undefined) => void } | undefined
@@ -77,6 +84,7 @@ export class BlobTransfer {
 
   close(): void {
     this.closed = true
+    clearTimeout(this.retryTimer)
     this.answer?.resolve(undefined)
     this.answer = undefined
     this.wakeFetcher?.()
@@ -213,8 +221,14 @@ export class BlobTransfer {
     for (;;) {
       this.rerun = false
       const wanted = await store.blobs.wanted()
-      const next = [...wanted].find(([sha]) => !inFlight.has(sha) && !this.failed.has(sha))
-      if (next === undefined || this.closed) return
+      const now = Date.now()
+      const next = [...wanted].find(
+        ([sha]) => !inFlight.has(sha) && (this.failed.get(sha) ?? 0) <= now,
+      )
+      if (next === undefined || this.closed) {
+        this.scheduleRetry()
+        return
+      }
       const [sha, object] = next
       inFlight.add(sha)
       try {
@@ -240,7 +254,7 @@ export class BlobTransfer {
         { ...where, reason: answer.t === 'blob-none' ? answer.reason : answer.t },
         'file content not available from this peer',
       )
-      this.failed.add(sha)
+      this.giveUp(sha)
       return
     }
     const manifest: BlobManifest = {
@@ -255,7 +269,7 @@ export class BlobTransfer {
       await store.blobs.beginIncoming(manifest)
     } catch (error) {
       logger.error({ ...where, err: error }, 'file content refused')
-      this.failed.add(sha)
+      this.giveUp(sha)
       // Too large is final: no peer will send it smaller.
       if (isObjectSyncError(error, 'BLOB_TOO_LARGE')) await store.blobs.unwant(sha)
       return
@@ -276,8 +290,26 @@ export class BlobTransfer {
       logger.info({ ...where, bytes: manifest.size }, 'file content received')
     } else {
       logger.error({ ...where, result }, 'file content does not hash to its sha256; dropped')
-      this.failed.add(sha)
+      this.giveUp(sha)
     }
+  }
+
+  private giveUp(sha: string): void {
+    this.failed.set(sha, Date.now() + (this.options.retryMs ?? DEFAULT_RETRY_MS))
+  }
+
+  /** Asks again, once the earliest content given up on is due. */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== undefined || this.failed.size === 0) return
+    const due = Math.min(...this.failed.values())
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        this.kick()
+      },
+      Math.max(0, due - Date.now()),
+    )
+    this.retryTimer.unref()
   }
 
   private ask(sha: string, object: ObjectId): Promise<BlobMessage | undefined> {
@@ -315,7 +347,7 @@ export class BlobTransfer {
             { peer, object, sha256: sha, reason: this.refusedWhileFetching },
             'file content no longer served by this peer',
           )
-          this.failed.add(sha)
+          this.giveUp(sha)
         }
         return false
       }
@@ -331,7 +363,7 @@ export class BlobTransfer {
           { peer, object, sha256: sha, chunk: chunk.index, tries },
           'file chunk keeps arriving damaged; giving up on this peer for now',
         )
-        this.failed.add(sha)
+        this.giveUp(sha)
         return false
       }
       logger.warn(

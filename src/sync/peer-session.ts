@@ -58,6 +58,8 @@ export interface SessionOptions {
   blobsInFlight?: Set<string>
   /** Chunk requests in flight per file fetch. */
   blobWindow?: number
+  /** How long file content the peer could not give waits before it is asked for again. */
+  blobRetryMs?: number
   /**
    * A quiet session sends a tick this often, and one that hears nothing for three of
    * these is closed (and redialled). A frame lost on the way is noticed by the next
@@ -149,6 +151,7 @@ export class PeerSession {
       logger: this.log,
       inFlight: options.blobsInFlight ?? new Set(),
       ...(options.blobWindow === undefined ? {} : { window: options.blobWindow }),
+      ...(options.blobRetryMs === undefined ? {} : { retryMs: options.blobRetryMs }),
     })
   }
 

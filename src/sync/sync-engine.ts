@@ -48,6 +48,8 @@ export interface SyncEngineOptions {
   heartbeatMs?: number
   /** What each peer may see and send (from its `share` in peers.json); everything when absent. */
   scopeOf?: (peer: InstanceId) => PeerScope
+  /** How long file content a peer could not give waits before it is asked for again (30 s). */
+  blobRetryMs?: number
 }
 
 interface PeerEntry {
@@ -214,6 +216,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
       },
       onLeft: (objects) => this.emit('left', peer, objects),
       blobsInFlight: this.blobsInFlight,
+      ...(this.options.blobRetryMs === undefined ? {} : { blobRetryMs: this.options.blobRetryMs }),
       onApplied: () => {
         entry.lastSyncAt = Date.now()
       },

@@ -50,6 +50,7 @@ export async function syncNode(
     blobs?: BlobStoreOptions
     /** The storage to use instead of a new in-memory one (e.g. one that misbehaves). */
     storage?: StorageAdapter
+    blobRetryMs?: number
   } = {},
 ): Promise<SyncNode> {
   const identity = reuse?.identity ?? (await createIdentity())
@@ -90,6 +91,7 @@ export async function syncNode(
     ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
     ...(options.batchBytes === undefined ? {} : { batchBytes: options.batchBytes }),
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.blobRetryMs === undefined ? {} : { blobRetryMs: options.blobRetryMs }),
   })
   late.engine = engine
   const node: SyncNode = {

@@ -91,6 +91,34 @@ describe('file contents between peers', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
+  it('a relay that lacks the content yet is asked again, and passes it on once it has it', async () => {
+    // a's chunk reads wait until released: b holds the file object but not its content.
+    const storage = new MemoryStorage()
+    const get = storage.get.bind(storage)
+    let release = () => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    storage.get = async (key: string) => {
+      if (key.startsWith('b/c/')) await held
+      return get(key)
+    }
+    const a = await syncNode('a', undefined, { storage })
+    const b = await syncNode('b')
+    const c = await syncNode('c', undefined, { blobRetryMs: 50 })
+    await pairNodes(a, b)
+    await pairNodes(b, c)
+    const content = randomBytes(300 * 1024)
+    const { file, sha256 } = await personWithFile(a, content)
+    b.engine.connect(a.id)
+    b.engine.connect(c.id)
+    await eventually(async () => (await c.store.get(file)) !== undefined)
+    await eventually(() => (c.engine.session(b.id)?.blobStats.blobsUnavailable ?? 0) >= 1)
+    expect(await c.store.blobs.has(sha256)).toBe(false)
+    release()
+    await eventually(() => c.store.blobs.has(sha256))
+    expect(Buffer.from((await c.store.blobs.read(sha256))!).equals(content)).toBe(true)
+    await Promise.all([a.stop(), b.stop(), c.stop()])
+  })
+
   it('refuses a chunk that arrives damaged and fetches it again', async () => {
     // a's storage hands out one chunk damaged, once (as a bad disk read or a bug might).
     const storage = new MemoryStorage()
