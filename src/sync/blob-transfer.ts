@@ -75,7 +75,11 @@ export class BlobTransfer {
   private refusedWhileFetching: string | undefined
   private wakeFetcher: (() => void) | undefined
 
-  constructor(private readonly options: BlobTransferOptions) {}
+  private readonly window: number
+
+  constructor(private readonly options: BlobTransferOptions) {
+    this.window = options.window ?? DEFAULT_WINDOW
+  }
 
   /** Starts fetching whatever content is wanted (from earlier sessions too). */
   start(): void {
@@ -127,6 +131,15 @@ export class BlobTransfer {
         }
         return
       case 'chunk':
+        // Only chunks of what is being fetched, and no more than were asked for: a peer
+        // can't make this side hold what it sends unasked.
+        if (this.fetching !== message.sha256 || this.inbox.length >= this.window) {
+          this.options.logger.warn(
+            { peer: this.options.peer, sha256: message.sha256, chunk: message.index },
+            'file chunk not asked for; dropped',
+          )
+          return
+        }
         this.inbox.push(message)
         this.wakeFetcher?.()
         return
@@ -330,7 +343,7 @@ export class BlobTransfer {
   private async fetchChunks(manifest: BlobManifest, object: ObjectId): Promise<boolean> {
     const { store, send, peer, logger } = this.options
     const sha = manifest.sha256
-    const window = this.options.window ?? DEFAULT_WINDOW
+    const window = this.window
     const queue = await store.blobs.missingChunks(sha)
     const outstanding = new Set<number>()
     const attempts = new Map<number, number>()

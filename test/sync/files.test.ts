@@ -2,9 +2,11 @@
 // them, verified, resumed after an interruption, bounded, and only what is shared.
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { ObjectId } from '../../src/model/index.ts'
+import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
-import { collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
+import { BlobTransfer } from '../../src/sync/blob-transfer.ts'
+import { SHARE_EVERYTHING, collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
+import { captureLogger } from '../helpers/capture-logger.ts'
 import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
@@ -117,6 +119,29 @@ describe('file contents between peers', () => {
     await eventually(() => c.store.blobs.has(sha256))
     expect(Buffer.from((await c.store.blobs.read(sha256))!).equals(content)).toBe(true)
     await Promise.all([a.stop(), b.stop(), c.stop()])
+  })
+
+  it('drops chunks nobody asked for, keeping nothing of them', async () => {
+    const b = await syncNode('b')
+    const { logger, lines } = captureLogger()
+    const transfer = new BlobTransfer({
+      peer: 'peer' as InstanceId,
+      store: b.store,
+      scope: SHARE_EVERYTHING,
+      send: () => Promise.resolve(),
+      logger,
+      inFlight: new Set(),
+    })
+    const data = randomBytes(1024)
+    for (let index = 0; index < 100; index++) {
+      await transfer.handle({ t: 'chunk', sha256: sha(data), index, data })
+    }
+    expect(lines.filter((line) => line.msg === 'file chunk not asked for; dropped')).toHaveLength(
+      100,
+    )
+    expect(await keysUnder(b.storage, 'b/')).toEqual([])
+    transfer.close()
+    await b.stop()
   })
 
   it('refuses a chunk that arrives damaged and fetches it again', async () => {
