@@ -552,7 +552,7 @@ export class LocalSync {
       const object = await store.get(id)
       const entity = object === undefined ? undefined : this.options.mapping.get(object.type)
       if (object !== undefined && entity !== undefined) {
-        if ((await this.contentsOf(entity, object)) === undefined) continue // not yet
+        if (!(await this.contentHeld(entity, object))) continue // not yet
       }
       await store.updateSyncState([[key, undefined]])
       try {
@@ -732,7 +732,7 @@ export class LocalSync {
     const { id, entity, object, from } = projection
     if (
       (projection.kind === 'update' || projection.kind === 'import') &&
-      (await this.contentsOf(entity, object)) === undefined
+      !(await this.contentHeld(entity, object))
     ) {
       // A file whose bytes are still on their way from a peer: written once they are
       // here and verified (see projectWaiting), across restarts too.
@@ -1161,8 +1161,13 @@ export class LocalSync {
     }
     const contents = await this.contentsOf(entity, object)
     if (contents === undefined) {
-      // The file's bytes are still on their way from a peer: its object is looked at
-      // again (a touch in the feed) once they are here and verified.
+      // The file's bytes are still on their way from a peer: the row is written once
+      // they are here and verified (projectWaiting, when the blob store publishes them).
+      const waitKey = `${CONTENT_WAIT_PREFIX}${id}`
+      if ((await this.options.store.getSyncState(waitKey)) === undefined) {
+        const from = options.origin ?? (await this.originOf(id))
+        await this.options.store.putSyncState(waitKey, encoder.encode(from ?? ''))
+      }
       this.log.debug({ table: entity.table, key, object: id }, 'file row waits for its content')
       return
     }
@@ -1184,6 +1189,16 @@ export class LocalSync {
       after === undefined ? undefined : snapshot(entity, after, afterCustom),
       options.origin,
     )
+  }
+
+  /** Whether every file content the object's row takes is held here. */
+  private async contentHeld(entity: EntityMapping, object: StoredObject): Promise<boolean> {
+    for (const mapped of entity.fields) {
+      const sha = object.fields[mapped.field]
+      if (mapped.type !== 'content' || typeof sha !== 'string') continue
+      if (!(await this.options.store.blobs.has(sha))) return false
+    }
+    return true
   }
 
   /**

@@ -63,6 +63,10 @@ export class BlobStore {
   readonly maxBytes: number
   readonly chunkBytes: number
   private readonly listeners = new Set<(sha256: string) => void>()
+  /** Store ids being written now; collect() waits for none to be, and writers for it. */
+  private readonly writing = new Map<string, number>()
+  private collecting: Promise<void> | undefined
+  private writersDone: (() => void) | undefined
 
   constructor(
     private readonly storage: StorageAdapter,
@@ -78,8 +82,27 @@ export class BlobStore {
   async put(bytes: Uint8Array): Promise<BlobManifest> {
     if (bytes.length > this.maxBytes) throw tooLarge(bytes.length, this.maxBytes)
     // Content held already (a row read again, a file added twice) is not written again.
-    const held = await this.manifest(sha256(bytes))
-    return held ?? this.putStream([bytes])
+    const held = await this.stored(sha256(bytes))
+    if (held === undefined) return this.putStream([bytes])
+    let still: StoredManifest | undefined
+    const done = await this.enter(held.id)
+    try {
+      // Read again: a collect() that ran meanwhile may have removed it.
+      still = await this.stored(held.sha256)
+      // Added again: it counts as new for collect()'s grace period.
+      if (still !== undefined) {
+        await this.storage.write([
+          {
+            type: 'put',
+            key: BLOB_PREFIX + still.sha256,
+            value: encode({ ...still, at: Date.now() }),
+          },
+        ])
+      }
+    } finally {
+      done() // before putStream, which enters on its own
+    }
+    return still === undefined ? this.putStream([bytes]) : publicManifest(still)
   }
 
   /**
@@ -92,6 +115,7 @@ export class BlobStore {
     expectedSha256?: string,
   ): Promise<BlobManifest> {
     const id = newStoreId()
+    const done = await this.enter(id)
     const whole = createHash('sha256')
     const chunks: string[] = []
     let size = 0
@@ -137,6 +161,8 @@ export class BlobStore {
     } catch (error) {
       await this.removeChunks(id)
       throw error
+    } finally {
+      done()
     }
   }
 
@@ -229,7 +255,14 @@ export class BlobStore {
     if (sha256(bytes) !== partial.chunks[index]) return 'mismatch'
     const key = chunkKey(partial.id, index)
     if ((await this.storage.get(key)) !== undefined) return 'held'
-    await this.storage.write([{ type: 'put', key, value: bytes }])
+    const done = await this.enter(partial.id)
+    try {
+      // The partial may have been dropped while this waited: then store nothing.
+      if ((await this.partial(sha))?.id !== partial.id) return 'mismatch'
+      await this.storage.write([{ type: 'put', key, value: bytes }])
+    } finally {
+      done()
+    }
     return 'stored'
   }
 
@@ -239,9 +272,25 @@ export class BlobStore {
    * the named content: the manifest lied) drops everything received for it.
    */
   async completeIncoming(sha: string): Promise<'complete' | 'missing' | 'mismatch'> {
-    if (await this.has(sha)) return 'complete'
+    if (await this.has(sha)) {
+      await this.abandonIncoming(sha) // held meanwhile (added here, or from another peer)
+      return 'complete'
+    }
     const partial = await this.partial(sha)
     if (partial === undefined) return 'missing'
+    const done = await this.enter(partial.id)
+    try {
+      if ((await this.partial(sha))?.id !== partial.id) return 'missing'
+      return await this.finishIncoming(sha, partial)
+    } finally {
+      done()
+    }
+  }
+
+  private async finishIncoming(
+    sha: string,
+    partial: StoredManifest,
+  ): Promise<'complete' | 'missing' | 'mismatch'> {
     if ((await this.missingChunks(sha)).length > 0) return 'missing'
     const whole = createHash('sha256')
     for (let index = 0; index < partial.chunks.length; index++) {
@@ -295,10 +344,17 @@ export class BlobStore {
    * Removes every complete blob not in `keep`, and every chunk no manifest (complete or
    * incoming) names: leftovers of a crash or an abort. Returns what it removed.
    */
-  async collect(
+  collect(
     keep: ReadonlySet<string>,
     /** Blobs stored after this time (ms) are kept too: content added just before its file. */
     keepSince = Infinity,
+  ): Promise<{ blobs: string[]; chunks: number }> {
+    return this.exclusive(() => this.collectNow(keep, keepSince))
+  }
+
+  private async collectNow(
+    keep: ReadonlySet<string>,
+    keepSince: number,
   ): Promise<{ blobs: string[]; chunks: number }> {
     const removed: string[] = []
     const live = new Set<string>()
@@ -311,12 +367,22 @@ export class BlobStore {
       if (keep.has(sha) || (manifest.at ?? 0) >= keepSince) live.add(manifest.id)
       else removed.push(sha)
     }
-    for await (const [, value] of this.storage.range({
+    // Content being received (or wanted) that no file names any more goes too.
+    const dropped: StorageOp[] = []
+    for await (const [key, value] of this.storage.range({
       gte: PARTIAL_PREFIX,
       lt: prefixEnd(PARTIAL_PREFIX),
     })) {
-      live.add(decodeManifest(value).id)
+      if (keep.has(key.slice(PARTIAL_PREFIX.length))) live.add(decodeManifest(value).id)
+      else dropped.push({ type: 'del', key })
     }
+    for await (const [key] of this.storage.range({
+      gte: WANT_PREFIX,
+      lt: prefixEnd(WANT_PREFIX),
+    })) {
+      if (!keep.has(key.slice(WANT_PREFIX.length))) dropped.push({ type: 'del', key })
+    }
+    if (dropped.length > 0) await this.storage.write(dropped)
     if (removed.length > 0) {
       await this.storage.write(removed.map((sha) => ({ type: 'del', key: BLOB_PREFIX + sha })))
     }
@@ -340,6 +406,40 @@ export class BlobStore {
   }
 
   // ── internals ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * Marks a store id as being written until the returned function is called, once no
+   * collect() runs: a collection never sees a blob half written.
+   */
+  private async enter(id: string): Promise<() => void> {
+    while (this.collecting !== undefined) await this.collecting
+    this.writing.set(id, (this.writing.get(id) ?? 0) + 1)
+    return () => {
+      const left = (this.writing.get(id) ?? 1) - 1
+      if (left > 0) this.writing.set(id, left)
+      else {
+        this.writing.delete(id)
+        if (this.writing.size === 0) this.writersDone?.()
+      }
+    }
+  }
+
+  /** Runs `task` with no writer in progress and none starting. */
+  private async exclusive<T>(task: () => Promise<T>): Promise<T> {
+    while (this.collecting !== undefined) await this.collecting
+    let release = () => {}
+    this.collecting = new Promise((resolve) => (release = resolve))
+    try {
+      while (this.writing.size > 0) {
+        await new Promise<void>((resolve) => (this.writersDone = resolve))
+      }
+      return await task()
+    } finally {
+      this.writersDone = undefined
+      this.collecting = undefined
+      release()
+    }
+  }
 
   /** Makes a blob visible, or, if an equal one already is, drops this copy's chunks. */
   private async publish(manifest: StoredManifest, also: StorageOp[] = []): Promise<void> {

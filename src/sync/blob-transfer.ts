@@ -26,6 +26,8 @@ export interface BlobTransferOptions {
   window?: number
   /** How long content the peer could not give waits before it is asked for again. */
   retryMs?: number
+  /** How long an answer to a request (a manifest, a chunk) may take (default 60 s). */
+  requestTimeoutMs?: number
 }
 
 export interface BlobTransferStats {
@@ -34,12 +36,15 @@ export interface BlobTransferStats {
   /** Chunks that did not match their hash, refused and asked for again. */
   chunksRefused: number
   blobsCompleted: number
-  /** Content the peer would not or could not give (blob-none answers). */
+  /** Content the peer would not or could not give (blob-none answers, time-outs). */
   blobsUnavailable: number
+  /** Wanted content this peer was not asked for: its file is not shared with the peer. */
+  blobsNotAsked: number
 }
 
 const DEFAULT_WINDOW = 4
 const DEFAULT_RETRY_MS = 30_000
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 /** A chunk that arrives wrong this many times is given up on for this session. */
 const CHUNK_ATTEMPTS = 3
 
@@ -56,6 +61,7 @@ export class BlobTransfer {
     chunksRefused: 0,
     blobsCompleted: 0,
     blobsUnavailable: 0,
+    blobsNotAsked: 0,
   }
   private closed = false
   private running = false
@@ -67,7 +73,7 @@ export class BlobTransfer {
   private readonly failed = new Map<string, number>()
   private retryTimer: NodeJS.Timeout | undefined
   /** Content whose manifest this session sent: the only content it serves chunks of. */
-  private readonly served = new Set<string>()
+  private readonly served = new Map<string, ObjectId>()
   private answer: { sha256: string; resolve: (answer: BlobMessage | undefined) => void } | undefined
   private readonly inbox: ArrivedChunk[] = []
   /** The content whose chunks are being fetched, and why the peer stopped, if it did. */
@@ -76,9 +82,11 @@ export class BlobTransfer {
   private wakeFetcher: (() => void) | undefined
 
   private readonly window: number
+  private readonly requestTimeoutMs: number
 
   constructor(private readonly options: BlobTransferOptions) {
     this.window = options.window ?? DEFAULT_WINDOW
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   }
 
   /** Starts fetching whatever content is wanted (from earlier sessions too). */
@@ -161,7 +169,7 @@ export class BlobTransfer {
       await send({ t: 'blob-none', sha256: sha, reason })
       return
     }
-    this.served.add(sha)
+    this.served.set(sha, id)
     await send({
       t: 'blob-manifest',
       sha256: sha,
@@ -197,9 +205,18 @@ export class BlobTransfer {
 
   private async serveChunk(sha: string, index: number): Promise<void> {
     const { store, send } = this.options
-    const data = this.served.has(sha) ? await store.blobs.readChunk(sha, index) : undefined
+    const object = this.served.get(sha)
+    // Checked again for every chunk: the file may have been deleted or left the scope.
+    const refusal =
+      object === undefined ? 'no manifest of it was asked for' : await this.refusal(sha, object)
+    const data = refusal === undefined ? await store.blobs.readChunk(sha, index) : undefined
     if (data === undefined) {
-      await send({ t: 'blob-none', sha256: sha, reason: `no chunk ${index} of it is served` })
+      if (refusal !== undefined) this.served.delete(sha)
+      await send({
+        t: 'blob-none',
+        sha256: sha,
+        reason: refusal ?? `chunk ${index} of it is not held here`,
+      })
       return
     }
     await send({ t: 'chunk', sha256: sha, index, data })
@@ -230,26 +247,47 @@ export class BlobTransfer {
   }
 
   private async fetchWanted(): Promise<void> {
-    const { store, inFlight } = this.options
+    const { inFlight } = this.options
     for (;;) {
       this.rerun = false
-      const wanted = await store.blobs.wanted()
-      const now = Date.now()
-      const next = [...wanted].find(
-        ([sha]) => !inFlight.has(sha) && (this.failed.get(sha) ?? 0) <= now,
-      )
-      if (next === undefined || this.closed) {
-        this.scheduleRetry()
-        return
-      }
+      const next = await this.nextWanted()
+      if (next === undefined || this.closed) return
       const [sha, object] = next
       inFlight.add(sha)
       try {
-        await this.fetch(sha, object as ObjectId)
+        await this.fetch(sha, object)
       } finally {
         inFlight.delete(sha)
       }
     }
+  }
+
+  /**
+   * The next content to ask this peer for: wanted, not being fetched by another session,
+   * not given up on lately, and named by a file this peer shares with us (it is not
+   * asked about files outside its scope). Schedules the next look when there is none.
+   */
+  private async nextWanted(): Promise<[string, ObjectId] | undefined> {
+    const { store, inFlight } = this.options
+    const wanted = await store.blobs.wanted()
+    for (const sha of this.failed.keys()) if (!wanted.has(sha)) this.failed.delete(sha)
+    const now = Date.now()
+    let elsewhere = false
+    for (const [sha, object] of wanted) {
+      if (inFlight.has(sha)) {
+        elsewhere = true // looked at again later: that fetch may fail
+        continue
+      }
+      if ((this.failed.get(sha) ?? 0) > now) continue
+      if ((await this.refusal(sha, object as ObjectId)) !== undefined) {
+        this.stats.blobsNotAsked++
+        this.giveUp(sha)
+        continue
+      }
+      return [sha, object as ObjectId]
+    }
+    this.scheduleRetry(elsewhere)
+    return undefined
   }
 
   private async fetch(sha: string, object: ObjectId): Promise<void> {
@@ -261,12 +299,15 @@ export class BlobTransfer {
     }
     const answer = await this.ask(sha, object)
     if (answer === undefined) return // the session ended
-    if (answer.t !== 'blob-manifest') {
+    if (answer === 'timeout' || answer.t !== 'blob-manifest') {
       this.stats.blobsUnavailable++
-      logger.info(
-        { ...where, reason: answer.t === 'blob-none' ? answer.reason : answer.t },
-        'file content not available from this peer',
-      )
+      const reason =
+        answer === 'timeout'
+          ? `no answer within ${this.requestTimeoutMs} ms`
+          : answer.t === 'blob-none'
+            ? answer.reason
+            : answer.t
+      logger.info({ ...where, reason }, 'file content not available from this peer')
       this.giveUp(sha)
       return
     }
@@ -312,29 +353,40 @@ export class BlobTransfer {
   }
 
   /** Asks again, once the earliest content given up on is due. */
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer !== undefined || this.failed.size === 0) return
-    const due = Math.min(...this.failed.values())
+  private scheduleRetry(elsewhere: boolean): void {
+    if (this.closed || this.retryTimer !== undefined) return
+    const retryMs = this.options.retryMs ?? DEFAULT_RETRY_MS
+    const dues = [...this.failed.values(), ...(elsewhere ? [Date.now() + retryMs] : [])]
+    if (dues.length === 0) return
     this.retryTimer = setTimeout(
       () => {
         this.retryTimer = undefined
         this.kick()
       },
-      Math.max(0, due - Date.now()),
+      Math.max(10, Math.min(...dues) - Date.now()),
     )
     this.retryTimer.unref()
   }
 
-  private ask(sha: string, object: ObjectId): Promise<BlobMessage | undefined> {
+  /** The peer's answer to a blob-get; 'timeout' when none comes in time. */
+  private ask(sha: string, object: ObjectId): Promise<BlobMessage | 'timeout' | undefined> {
     return new Promise((resolve) => {
       if (this.closed) {
         resolve(undefined)
         return
       }
-      this.answer = { sha256: sha, resolve }
+      const timer = setTimeout(() => {
+        this.answer = undefined
+        resolve('timeout')
+      }, this.requestTimeoutMs)
+      const done = (answer: BlobMessage | undefined) => {
+        clearTimeout(timer)
+        resolve(answer)
+      }
+      this.answer = { sha256: sha, resolve: done }
       this.options.send({ t: 'blob-get', sha256: sha, object }).catch(() => {
         this.answer = undefined
-        resolve(undefined)
+        done(undefined)
       })
     })
   }
@@ -388,11 +440,21 @@ export class BlobTransfer {
     return true
   }
 
+  /** The next chunk to arrive; undefined when the session ends, the peer stops, or none comes in time. */
   private async nextChunk(): Promise<ArrivedChunk | undefined> {
     while (this.inbox.length === 0) {
       if (this.closed || this.refusedWhileFetching !== undefined) return undefined
-      await new Promise<void>((resolve) => (this.wakeFetcher = resolve))
+      let timer: NodeJS.Timeout | undefined
+      const arrived = await new Promise<boolean>((resolve) => {
+        this.wakeFetcher = () => resolve(true)
+        timer = setTimeout(() => resolve(false), this.requestTimeoutMs)
+      })
+      clearTimeout(timer)
       this.wakeFetcher = undefined
+      if (!arrived) {
+        this.refusedWhileFetching = `no chunk within ${this.requestTimeoutMs} ms`
+        return undefined
+      }
     }
     return this.inbox.shift()
   }

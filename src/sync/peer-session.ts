@@ -419,8 +419,9 @@ export class PeerSession {
         )
         const upTo = taken.at(-1)?.seq ?? 0
         if (fresh.length === 0) {
-          // Echoes of the peer's own changes are not pending for it.
+          // Echoes of the peer's own changes are not pending for it: it holds them.
           this.sentUpTo = Math.max(this.sentUpTo, upTo)
+          await this.peerHolds(upTo)
           await new Promise<void>((resolve) => (this.wakeSender = resolve))
           continue
         }
@@ -700,6 +701,21 @@ export class PeerSession {
     let upTo = this.ackedUpTo
     for (let i = 0; i < n && this.unacknowledged.length > 0; i++) {
       upTo = Math.max(upTo, this.unacknowledged.shift()!)
+    }
+    if (upTo <= this.ackedUpTo) return
+    this.ackedUpTo = upTo
+    await this.options.store.putSyncState(ackedKey(this.peer), encodeText(String(upTo)))
+  }
+
+  /**
+   * The peer holds our feed up to `upTo` without being sent anything (its own changes,
+   * echoed): acknowledged at once, or with the last batch still unacknowledged.
+   */
+  private async peerHolds(upTo: number): Promise<void> {
+    const last = this.unacknowledged.length - 1
+    if (last >= 0) {
+      this.unacknowledged[last] = Math.max(this.unacknowledged[last]!, upTo)
+      return
     }
     if (upTo <= this.ackedUpTo) return
     this.ackedUpTo = upTo

@@ -169,19 +169,55 @@ for (const [name, makeStorage] of [
     it('collects blobs nothing references, and leftovers of interrupted writes', async () => {
       const kept = await blobs.put(randomBytes(CHUNK + 5))
       const dropped = await blobs.put(randomBytes(2 * CHUNK))
-      const incoming = await (await peerBlobs()).put(randomBytes(CHUNK))
+      const source = await peerBlobs()
+      const incoming = await source.put(randomBytes(CHUNK))
       await blobs.beginIncoming(incoming)
+      // Content being received that nothing names any more: dropped with what arrived.
+      const abandoned = await source.put(randomBytes(2 * CHUNK))
+      await blobs.beginIncoming(abandoned)
+      await blobs.want(abandoned.sha256, 'some-file')
+      await blobs.putChunk(abandoned.sha256, 0, (await source.readChunk(abandoned.sha256, 0))!)
       // A write cut off by a crash: chunks under an id no manifest names.
       await storage.write([
         { type: 'put', key: 'b/c/0123456789abcdef01234567/00000000', value: new Uint8Array(3) },
       ])
-      const result = await blobs.collect(new Set([kept.sha256]))
+      const result = await blobs.collect(new Set([kept.sha256, incoming.sha256]))
       expect(result.blobs).toEqual([dropped.sha256])
-      expect(result.chunks).toBe(3) // two of the dropped blob, one leftover
+      // Two of the dropped blob, one received of the abandoned one, one leftover.
+      expect(result.chunks).toBe(4)
       expect(await blobs.has(dropped.sha256)).toBe(false)
       expect(await blobs.has(kept.sha256)).toBe(true)
       expect(Buffer.from((await blobs.read(kept.sha256))!)).toHaveLength(CHUNK + 5)
       expect(await blobs.incoming(incoming.sha256)).toBeDefined()
+      expect(await blobs.incoming(abandoned.sha256)).toBeUndefined()
+      expect(await blobs.wanted()).toEqual(new Map())
+    })
+
+    it('a collection waits for a blob being written, and never takes its chunks', async () => {
+      let resume = () => {}
+      const paused = new Promise<void>((resolve) => (resume = resolve))
+      const content = randomBytes(3 * CHUNK)
+      async function* slowly() {
+        yield content.subarray(0, 2 * CHUNK)
+        await paused
+        yield content.subarray(2 * CHUNK)
+      }
+      const writing = blobs.putStream(slowly())
+      await new Promise((resolve) => setTimeout(resolve, 20)) // two chunks are written
+      let collected = false
+      const collecting = blobs.collect(new Set()).then(() => (collected = true))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(collected).toBe(false)
+      resume()
+      const manifest = await writing
+      await collecting
+      // Collected after it was whole: with nothing naming it and no grace, it went whole.
+      expect(await blobs.has(manifest.sha256)).toBe(false)
+      expect(await keys(storage)).toEqual([])
+      // With a grace period it stays, readable.
+      const again = await blobs.put(content)
+      await blobs.collect(new Set(), Date.now() - 60_000)
+      expect(Buffer.from((await blobs.read(again.sha256))!).equals(content)).toBe(true)
     })
   })
 }

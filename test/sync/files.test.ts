@@ -6,6 +6,7 @@ import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
 import { BlobTransfer } from '../../src/sync/blob-transfer.ts'
 import { SHARE_EVERYTHING, collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
+import type { SyncMessage } from '../../src/sync/messages.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
 import { eventually, pairNodes, syncNode, type SyncNode } from '../helpers/sync-nodes.ts'
 
@@ -205,10 +206,35 @@ describe('file contents between peers', () => {
     await eventually(() => b.store.blobs.has(resume.sha256))
     // The photo's kind is not shared: neither its object nor its content goes.
     expect(await b.store.get(photo.file)).toBeUndefined()
-    // The donor's résumé: its kind is shared but its owner is not, so its content isn't.
-    await eventually(() => (b.engine.session(a.id)?.blobStats.blobsUnavailable ?? 0) >= 1)
+    // The donor's résumé: its kind is shared but its owner is not, so its content isn't —
+    // b does not even ask a for it.
+    await eventually(() => (b.engine.session(a.id)?.blobStats.blobsNotAsked ?? 0) >= 1)
+    expect(b.engine.session(a.id)!.blobStats.blobsUnavailable).toBe(0)
     expect(await b.store.blobs.has(donorsResume.sha256)).toBe(false)
     expect(await b.store.blobs.has(photo.sha256)).toBe(false)
+    // Asked all the same (by a peer that ignores its scope), a refuses and says why.
+    const sent: SyncMessage[] = []
+    const serving = new BlobTransfer({
+      peer: b.id,
+      store: a.store,
+      scope: scopeFromShare(share, 'peers[0]').scope,
+      send: (message) => Promise.resolve(void sent.push(message)),
+      logger: captureLogger().logger,
+      inFlight: new Set(),
+    })
+    await serving.handle({ t: 'blob-get', sha256: donorsResume.sha256, object: donorsResume.file })
+    await serving.handle({ t: 'blob-get', sha256: photo.sha256, object: photo.file })
+    await serving.handle({ t: 'chunk-get', sha256: donorsResume.sha256, index: 0 })
+    expect(sent).toEqual([
+      {
+        t: 'blob-none',
+        sha256: donorsResume.sha256,
+        reason: "the file's owner is not shared with this peer",
+      },
+      { t: 'blob-none', sha256: photo.sha256, reason: 'the file is not shared with this peer' },
+      { t: 'blob-none', sha256: donorsResume.sha256, reason: 'no manifest of it was asked for' },
+    ])
+    serving.close()
     await Promise.all([a.stop(), b.stop()])
   })
 
