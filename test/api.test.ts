@@ -543,6 +543,14 @@ describe('file contents', () => {
     })
     expect(wrongSize.status).toBe(400)
     expect(wrongSize.json.error).toMatchObject({ code: 'INVALID_OBJECT' })
+    const sizeAlone = await call('PATCH', `/v1/objects/${created.json.id!}`, {
+      body: { fields: { size: 7 } },
+    })
+    expect(sizeAlone.json.error).toMatchObject({ code: 'INVALID_OBJECT' })
+    const renamed = await call('PATCH', `/v1/objects/${created.json.id!}`, {
+      body: { fields: { name: 'cv-2026.pdf' } },
+    })
+    expect(renamed.status).toBe(200)
     expect((await call('GET', `/v1/objects/${created.json.id!}`)).json.fields).toMatchObject({
       size: 2048,
     })

@@ -411,7 +411,14 @@ export class ObjectStore {
       const loaded = await this.loadExisting(id)
       const valid = validatePatch(loaded.type, patch)
       if (loaded.type === 'file' && valid.fields !== undefined) {
-        await this.checkFileContent(valid.fields)
+        const { sha256, size } = valid.fields
+        if (sha256 === undefined && typeof size === 'number') {
+          // A new size alone must still be the size of the content the file names.
+          const current = resolveFacet(loaded.facets.get(CORE_FACET)!.doc).content.fields.sha256
+          if (typeof current === 'string') await this.checkFileContent({ sha256: current, size })
+        } else {
+          await this.checkFileContent(valid.fields)
+        }
       }
       const stamp = this.stamp()
       const edits = new Map<FacetName, Record<string, FieldValue | null>>()
