@@ -7,6 +7,7 @@ import type { ChannelTraffic } from '../net/index.ts'
 import {
   CORE_FACET,
   facetId,
+  isObjectId,
   isObjectType,
   parseFacetId,
   type FacetId,
@@ -421,7 +422,9 @@ export class PeerSession {
         if (fresh.length === 0) {
           // Echoes of the peer's own changes are not pending for it: it holds them.
           this.sentUpTo = Math.max(this.sentUpTo, upTo)
-          await this.peerHolds(upTo)
+          // Not awaited: nothing may come between looking at the queue and waiting, or a
+          // wake in between would be lost.
+          this.peerHolds(upTo)
           await new Promise<void>((resolve) => (this.wakeSender = resolve))
           continue
         }
@@ -525,6 +528,24 @@ export class PeerSession {
    * (`shared/<peer>/<id>`: in or left), so a resent feed range repeats the same answer
    * and objects the peer never saw are never named to it.
    */
+  /** Files go to a peer only while their owner does too (when the scope could differ). */
+  private ownerRuleFor(type: ObjectType): boolean {
+    return type === 'file' && !this.scope.everything
+  }
+
+  /** Whether the owner a file's fields name is in this peer's scope (no owner: yes). */
+  private async ownerInScope(fields: Readonly<Record<string, unknown>>): Promise<boolean> {
+    const ownerId = fields.ownerId
+    if (ownerId === undefined) return true
+    if (typeof ownerId !== 'string' || !isObjectId(ownerId)) return false
+    const core = await this.options.store.getFacetBytes(facetId(ownerId, CORE_FACET))
+    const owner = core === undefined ? undefined : readFacetBytes(core)
+    if (owner === undefined || owner.deleted || !isObjectType(owner.type)) return false
+    if (!this.scope.types.includes(owner.type)) return false
+    const filter = this.scope.objectFilter(owner.type)
+    return filter === undefined || filter(owner.fields, ownerId, 'out')
+  }
+
   private async selectObjects(
     entries: readonly FeedEntry[],
   ): Promise<{ facets: FacetId[]; left: ObjectId[] }> {
@@ -535,7 +556,8 @@ export class PeerSession {
     const marks: [string, Uint8Array][] = []
     for (const entry of entries) {
       const filter = this.scope.objectFilter(entry.type)
-      if (filter === undefined) {
+      const ownerRule = this.ownerRuleFor(entry.type)
+      if (filter === undefined && !ownerRule) {
         facets.push(entry.facet)
         continue
       }
@@ -549,7 +571,8 @@ export class PeerSession {
         // (its record may have left the group in the same breath).
         admitted =
           content !== undefined &&
-          (filter(content.fields, entry.object, 'out') ||
+          (((filter?.(content.fields, entry.object, 'out') ?? true) &&
+            (!ownerRule || (await this.ownerInScope(content.fields)))) ||
             (content.deleted && sameBytes(mark, MARK_IN)))
         admittedByObject.set(entry.object, admitted)
         if (admitted && !sameBytes(mark, MARK_IN)) marks.push([key, MARK_IN])
@@ -615,15 +638,18 @@ export class PeerSession {
   ): Promise<[FacetId, Uint8Array][]> {
     if (type === undefined) return page.map(({ facet, bytes }) => [facet, bytes])
     const filter = this.scope.objectFilter(type)
+    const ownerRule = this.ownerRuleFor(type)
     const admitted = new Map<ObjectId, boolean>()
-    if (filter !== undefined) {
+    if (filter !== undefined || ownerRule) {
       for (const { facet, bytes } of page) {
         const parsed = parseFacetId(facet)
         if (parsed?.facet !== CORE_FACET) continue
         const content = readFacetBytes(bytes)
         admitted.set(
           parsed.object,
-          content !== undefined && filter(content.fields, parsed.object, 'out'),
+          content !== undefined &&
+            (filter?.(content.fields, parsed.object, 'out') ?? true) &&
+            (!ownerRule || (await this.ownerInScope(content.fields))),
         )
       }
       const marks = [...admitted]
@@ -635,7 +661,7 @@ export class PeerSession {
       .filter(({ facet }) => {
         const parsed = parseFacetId(facet)
         if (parsed === undefined || !this.scope.allows(type, parsed.facet)) return false
-        return filter === undefined || admitted.get(parsed.object) === true
+        return (filter === undefined && !ownerRule) || admitted.get(parsed.object) === true
       })
       .map(({ facet, bytes }) => [facet, bytes])
   }
@@ -711,7 +737,7 @@ export class PeerSession {
    * The peer holds our feed up to `upTo` without being sent anything (its own changes,
    * echoed): acknowledged at once, or with the last batch still unacknowledged.
    */
-  private async peerHolds(upTo: number): Promise<void> {
+  private peerHolds(upTo: number): void {
     const last = this.unacknowledged.length - 1
     if (last >= 0) {
       this.unacknowledged[last] = Math.max(this.unacknowledged[last]!, upTo)
@@ -719,7 +745,12 @@ export class PeerSession {
     }
     if (upTo <= this.ackedUpTo) return
     this.ackedUpTo = upTo
-    await this.options.store.putSyncState(ackedKey(this.peer), encodeText(String(upTo)))
+    this.options.store
+      .putSyncState(ackedKey(this.peer), encodeText(String(upTo)))
+      .catch((error: unknown) => {
+        if (!this.closed)
+          this.log.warn({ peer: this.peer, err: error }, 'acknowledgement not saved')
+      })
   }
 
   private send(message: SyncMessage): Promise<void> {

@@ -187,7 +187,7 @@ describe('file contents between peers', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
-  it('serves only files whose kind and owner are shared with the peer', async () => {
+  it('shares only files whose kind and owner are shared with the peer, and their content', async () => {
     const share = {
       person: { roles: ['partner'] },
       file: { kinds: ['resume'] },
@@ -206,11 +206,15 @@ describe('file contents between peers', () => {
     await eventually(() => b.store.blobs.has(resume.sha256))
     // The photo's kind is not shared: neither its object nor its content goes.
     expect(await b.store.get(photo.file)).toBeUndefined()
-    // The donor's résumé: its kind is shared but its owner is not, so its content isn't —
-    // b does not even ask a for it.
-    await eventually(() => (b.engine.session(a.id)?.blobStats.blobsNotAsked ?? 0) >= 1)
-    expect(b.engine.session(a.id)!.blobStats.blobsUnavailable).toBe(0)
+    // The donor's résumé: its kind is shared but its owner is not, so neither it nor its
+    // content goes.
+    expect(await b.store.get(donorsResume.file)).toBeUndefined()
     expect(await b.store.blobs.has(donorsResume.sha256)).toBe(false)
+    // The same once the session is live: a partner's new file goes, a donor's does not.
+    const laterDonor = await personWithFile(a, randomBytes(800), { roles: ['donor'] })
+    const laterPartner = await personWithFile(a, randomBytes(900))
+    await eventually(() => b.store.blobs.has(laterPartner.sha256))
+    expect(await b.store.get(laterDonor.file)).toBeUndefined()
     expect(await b.store.blobs.has(photo.sha256)).toBe(false)
     // Asked all the same (by a peer that ignores its scope), a refuses and says why.
     const sent: SyncMessage[] = []
