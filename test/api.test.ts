@@ -554,5 +554,11 @@ describe('file contents', () => {
     expect((await call('GET', `/v1/objects/${created.json.id!}`)).json.fields).toMatchObject({
       size: 2048,
     })
+    // Content taken away: the size goes with it.
+    const cleared = await call('PATCH', `/v1/objects/${created.json.id!}`, {
+      body: { fields: { sha256: null } },
+    })
+    expect(cleared.json.fields).not.toHaveProperty('size')
+    expect(cleared.json.fields).not.toHaveProperty('sha256')
   })
 })

@@ -379,6 +379,8 @@ export class ObjectStore {
    */
   private async checkFileContent(fields: Record<string, FieldValue | null>): Promise<void> {
     const sha = fields.sha256
+    // Content taken away (a row's content set to NULL): its size goes with it.
+    if (sha === null && fields.size === undefined) fields.size = null
     if (typeof sha !== 'string') return
     const manifest = await this.blobs.manifest(sha)
     if (manifest === undefined) {
