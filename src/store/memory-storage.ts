@@ -90,5 +90,6 @@ function lowerBound(keys: readonly string[], target: string): number {
 // Values are copied in and out so that a caller mutating a buffer can't change what is
 // stored — LevelDB gives the same guarantee by copying into its own memory.
 function copy(value: Uint8Array | undefined): Uint8Array | undefined {
-  return value === undefined ? undefined : value.slice()
+  // new Uint8Array(…) copies; a Buffer's slice() would be a view of the caller's bytes.
+  return value === undefined ? undefined : new Uint8Array(value)
 }

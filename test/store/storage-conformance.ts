@@ -85,6 +85,11 @@ export function storageConformance(
       const read = (await storage.get('a'))!
       read[1] = 0x7a
       expect(text(await storage.get('a'))).toBe('abc')
+      // A view into a Buffer too (a Buffer's slice() is a view, not a copy).
+      const buffer = Buffer.from('xyz-def')
+      await storage.write([{ type: 'put', key: 'b', value: buffer.subarray(4) }])
+      buffer[4] = 0x7a
+      expect(text(await storage.get('b'))).toBe('def')
       await storage.close()
     })
 
