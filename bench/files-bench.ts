@@ -7,20 +7,19 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generatePairKey } from '../src/crypto/index.ts'
 import {
-  PeerLinks,
   PeerRegistry,
   createIdentity,
-  createLibp2pTransport,
   memoryFiles,
+  type PeerLinks,
   type Transport,
 } from '../src/net/index.ts'
 import type { InstanceId } from '../src/model/index.ts'
 import { DEFAULT_CHUNK_BYTES } from '../src/store/blob-store.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import { SyncEngine } from '../src/sync/index.ts'
+import type { SyncEngine } from '../src/sync/index.ts'
 import { runLinkBench } from './link-bench.ts'
+import { pairRegistries, startSync } from './sync-node.ts'
 
 export interface FilesBenchResult {
   fileMegabytes: number
@@ -51,21 +50,7 @@ async function instance(name: string, dir: string, maxBytes: number): Promise<In
   })
   await store.open()
   const registry = new PeerRegistry(memoryFiles())
-  const late: { engine?: SyncEngine } = {}
-  const links = new PeerLinks({
-    registry,
-    name,
-    onChannel: (channel) => late.engine?.accept(channel),
-  })
-  const transport = await createLibp2pTransport({
-    privateKey: identity.privateKey,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    gate: links.admits,
-  })
-  await transport.start()
-  await links.start(transport)
-  const engine = new SyncEngine({ store, links, localId: identity.id })
-  late.engine = engine
+  const { links, transport, engine } = await startSync(name, identity, store, registry)
   return { id: identity.id, store, registry, transport, links, engine }
 }
 
@@ -79,15 +64,7 @@ export async function runFilesBench(megabytes: number): Promise<FilesBenchResult
     instances.push(a)
     const b = await instance('b', dir, bytes + DEFAULT_CHUNK_BYTES)
     instances.push(b)
-    const key = generatePairKey()
-    await a.registry.add(
-      { id: b.id, name: 'b', addresses: b.transport.addresses() },
-      { current: key },
-    )
-    await b.registry.add(
-      { id: a.id, name: 'a', addresses: a.transport.addresses() },
-      { current: key },
-    )
+    await pairRegistries(a, b)
     const owner = await a.store.create({
       type: 'person',
       fields: { firstName: 'Kari', lastName: 'Nordmann' },

@@ -1,7 +1,6 @@
 // The peer link benchmark: frames between two libp2p nodes over loopback TCP, sealed
 // (the sync protocol's channel) against unsealed (the same framing on a raw stream), in
 // the same run. Used by `npm run bench:link` and by a small smoke run in `npm test`.
-import { generatePairKey } from '../src/crypto/index.ts'
 import type { InstanceId } from '../src/model/index.ts'
 import {
   PeerLinks,
@@ -13,6 +12,7 @@ import {
   type Transport,
 } from '../src/net/index.ts'
 import { encodeFrame, readFrames } from '../src/net/frames.ts'
+import { pairRegistries } from './sync-node.ts'
 
 export interface LinkFigures {
   frameBytes: number
@@ -70,15 +70,7 @@ export async function runLinkBench(
 ): Promise<LinkFigures[]> {
   const a = await node('a')
   const b = await node('b')
-  const key = generatePairKey()
-  await a.registry.add(
-    { id: b.id, name: 'b', addresses: b.transport.addresses() },
-    { current: key },
-  )
-  await b.registry.add(
-    { id: a.id, name: 'a', addresses: a.transport.addresses() },
-    { current: key },
-  )
+  await pairRegistries(a, b)
   let rawReceived: Promise<number> | undefined
   await b.transport.handle(RAW_PROTOCOL, (stream) => {
     rawReceived = (async () => {

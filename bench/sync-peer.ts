@@ -16,16 +16,10 @@ import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
 import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
-import {
-  PeerLinks,
-  PeerRegistry,
-  createLibp2pTransport,
-  loadOrCreateIdentity,
-  memoryFiles,
-} from '../src/net/index.ts'
+import { PeerRegistry, loadOrCreateIdentity, memoryFiles } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import { SyncEngine } from '../src/sync/index.ts'
 import { person } from './people.ts'
+import { startSync } from './sync-node.ts'
 
 const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText] =
   process.argv.slice(2) as [
@@ -73,21 +67,7 @@ await registry.add(
   { id: peerId, name: 'peer', addresses: peerAddress === '-' ? [] : [peerAddress] },
   { current: decodePairKey(keyText)! },
 )
-const late: { engine?: SyncEngine } = {}
-const links = new PeerLinks({
-  registry,
-  name,
-  onChannel: (channel) => late.engine?.accept(channel),
-})
-const transport = await createLibp2pTransport({
-  privateKey: identity.privateKey,
-  listen: ['/ip4/127.0.0.1/tcp/0'],
-  gate: links.admits,
-})
-await transport.start()
-await links.start(transport)
-const engine = new SyncEngine({ store, links, localId: identity.id })
-late.engine = engine
+const { transport, engine } = await startSync(name, identity, store, registry)
 let started = 0
 engine.on('progress', (_, progress) => {
   if (progress.caughtUp && store.lastSeq >= expected && started > 0) {

@@ -65,15 +65,10 @@ export async function runAutomergeRepoBench(
   const timeoutMs = options.timeoutMs ?? 600_000
   const run = new ComparisonRun('automerge-repo', count)
   try {
-    const a = run.start(PEER, ['a', join(run.dir, 'a'), String(count)])
-    const ready = await run.expect(
-      a,
-      'ready ',
-      timeoutMs,
-      `A not ready within ${timeoutMs / 1000} s`,
-    )
-    if (typeof ready !== 'string') return ready
-    const [, url, rootUrl, createSeconds] = ready.split(' ') as [string, string, string, string]
+    const source = await run.startSource(PEER, timeoutMs)
+    if (!('ready' in source)) return source
+    const { a } = source
+    const [url, rootUrl, createSeconds] = source.ready as [string, string, string]
 
     run.phase = 'sync'
     const b = run.start(PEER, [

@@ -179,6 +179,24 @@ export class ComparisonRun {
     return peer
   }
 
+  /**
+   * Starts side A (`script a <dir>/a <persons>`), which creates the persons, and waits
+   * for its `ready …` line: the words after `ready`, or the failure.
+   */
+  async startSource(
+    script: string,
+    timeoutMs: number,
+  ): Promise<{ a: PeerProcess; ready: string[] } | BenchFailure> {
+    const a = this.start(script, ['a', join(this.dir, 'a'), String(this.persons)])
+    const ready = await this.expect(
+      a,
+      'ready ',
+      timeoutMs,
+      `A not ready within ${timeoutMs / 1000} s`,
+    )
+    return typeof ready === 'string' ? { a, ready: ready.split(' ').slice(1) } : ready
+  }
+
   /** The peer's next line starting with `prefix`; or the failure: its error line, or `late`. */
   async expect(
     peer: PeerProcess,

@@ -539,6 +539,19 @@ export class LocalSync {
     return true
   }
 
+  /**
+   * Projects the object's latest change. One object the local system refuses must not
+   * hold up all the others: it is tried again at housekeeping (or at its next change).
+   */
+  private async projectOrRetryLater(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    try {
+      await this.execute(await this.decide(id, from))
+    } catch (error) {
+      await this.options.store.putSyncState(`${RETRY_PREFIX}${id}`, encoder.encode(from ?? ''))
+      this.log.error({ object: id, err: error }, 'could not write the object into the local system')
+    }
+  }
+
   /** Writes the file objects that waited for their content, where it is here now. */
   private async projectWaiting(): Promise<void> {
     const { store } = this.options
@@ -555,15 +568,7 @@ export class LocalSync {
         if (!(await this.contentHeld(entity, object))) continue // not yet
       }
       await store.updateSyncState([[key, undefined]])
-      try {
-        await this.execute(await this.decide(id, from))
-      } catch (error) {
-        await store.putSyncState(`${RETRY_PREFIX}${id}`, encoder.encode(from ?? ''))
-        this.log.error(
-          { object: id, err: error },
-          'could not write the object into the local system',
-        )
-      }
+      await this.projectOrRetryLater(id, from)
     }
   }
 
@@ -638,17 +643,7 @@ export class LocalSync {
       const entries = await store.readFeed(cursor, 1000)
       if (entries.length === 0) return
       for (const [id, from] of latestSenders(entries, this.options.instanceId)) {
-        try {
-          await this.execute(await this.decide(id, from))
-        } catch (error) {
-          // One object the local system refuses must not hold up all the others; it is
-          // tried again at housekeeping (or at its next change).
-          await store.putSyncState(`${RETRY_PREFIX}${id}`, encoder.encode(from ?? ''))
-          this.log.error(
-            { object: id, err: error },
-            'could not write the object into the local system',
-          )
-        }
+        await this.projectOrRetryLater(id, from)
       }
       cursor = entries[entries.length - 1]!.seq
       await store.putSyncState(PROJECTED_CURSOR, encoder.encode(String(cursor)))

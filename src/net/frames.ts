@@ -1,6 +1,7 @@
 // Length-prefixed frames: a 4-byte big-endian length, then that many bytes. The length is
 // checked before anything is buffered, so a peer can't make us hold more than one frame
 // of at most `maxBytes`.
+import { takeBytes } from '../bytes.ts'
 import { ObjectSyncError } from '../errors.ts'
 
 // 4 MiB: room for hundreds of facets in one frame, small enough that a hostile peer
@@ -43,7 +44,7 @@ export async function* readFrames(
     pending.push(chunk)
     pendingBytes += chunk.length
     while (pendingBytes >= needed) {
-      const joined = take(pending, needed)
+      const joined = takeBytes(pending, needed)
       pendingBytes -= needed
       if (bodyLength === undefined) {
         bodyLength = new DataView(joined.buffer, joined.byteOffset, LENGTH_BYTES).getUint32(0)
@@ -64,25 +65,4 @@ export async function* readFrames(
   if (pendingBytes > 0 || bodyLength !== undefined) {
     throw new FramingError('truncated', `the stream ended inside a frame (${pendingBytes} bytes)`)
   }
-}
-
-/** Removes and returns the first `count` bytes of `chunks` (which hold at least that many). */
-function take(chunks: Uint8Array[], count: number): Uint8Array {
-  const first = chunks[0]!
-  if (first.length >= count) {
-    if (first.length === count) chunks.shift()
-    else chunks[0] = first.subarray(count)
-    return first.subarray(0, count)
-  }
-  const out = new Uint8Array(count)
-  let filled = 0
-  while (filled < count) {
-    const chunk = chunks[0]!
-    const part = Math.min(chunk.length, count - filled)
-    out.set(chunk.subarray(0, part), filled)
-    filled += part
-    if (part === chunk.length) chunks.shift()
-    else chunks[0] = chunk.subarray(part)
-  }
-  return out
 }

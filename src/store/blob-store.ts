@@ -16,6 +16,7 @@
 // a blob already held is dropped when it completes.
 import { createHash, randomBytes } from 'node:crypto'
 import { decode, encode } from 'cborg'
+import { takeBytes } from '../bytes.ts'
 import { ObjectSyncError } from '../errors.ts'
 import { prefixEnd, type StorageAdapter, type StorageOp } from './storage.ts'
 
@@ -123,7 +124,7 @@ export class BlobStore {
     let pendingBytes = 0
     const flush = async (final: boolean) => {
       while (pendingBytes >= this.chunkBytes || (final && pendingBytes > 0)) {
-        const chunk = take(pending, Math.min(this.chunkBytes, pendingBytes))
+        const chunk = takeBytes(pending, Math.min(this.chunkBytes, pendingBytes))
         pendingBytes -= chunk.length
         chunks.push(sha256(chunk))
         await this.storage.write([
@@ -554,21 +555,6 @@ function newStoreId(): string {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
-}
-
-/** The first `length` bytes of `parts`, removed from them. */
-function take(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length)
-  let filled = 0
-  while (filled < length) {
-    const head = parts[0]!
-    const used = Math.min(head.length, length - filled)
-    out.set(head.subarray(0, used), filled)
-    filled += used
-    if (used === head.length) parts.shift()
-    else parts[0] = head.subarray(used)
-  }
-  return out
 }
 
 function tooLarge(size: number, maxBytes: number, sha?: string): ObjectSyncError {
