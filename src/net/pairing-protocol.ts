@@ -7,16 +7,16 @@
 //   joiner  → inviter   proof      { HMAC(secret, transcript, "joiner") }
 //   inviter → joiner    accepted   { HMAC(secret, transcript, "inviter"), name, addresses } or refused
 import { decode, encode } from 'cborg'
-import type { Invite } from '../crypto/invite.ts'
 import {
   checkPairingProof,
   derivePairKey,
   newEphemeralKey,
   pairingNonce,
   pairingProof,
+  type Invite,
   type PairingTranscript,
-} from '../crypto/pairing-proof.ts'
-import type { PairKey } from '../crypto/pair-key.ts'
+  type PairKey,
+} from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'

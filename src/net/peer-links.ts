@@ -1,7 +1,7 @@
 // The peer link as the rest of objectsync sees it: who may connect (paired peers, and a
 // holder of an open invite on the pairing protocol alone), pairing by invite, sealed
 // channels to paired peers, unpairing and key rotation.
-import { decodeInvite, encodeInvite, newInvite, type Invite } from '../crypto/invite.ts'
+import { decodeInvite, encodeInvite, newInvite, type Invite } from '../crypto/index.ts'
 import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'

@@ -5,7 +5,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { decodePairKey, encodePairKey } from '../crypto/pair-key.ts'
+import { decodePairKey, encodePairKey } from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ChannelKeys } from './sealed-channel.ts'

@@ -13,14 +13,12 @@ import {
   SEAL_OVERHEAD,
   SESSION_ID_BYTES,
   type Direction,
-} from '../crypto/frame-sealer.ts'
-import {
   generatePairKey,
   pairKeyId,
   sameBytes,
   asPairKey,
   type PairKey,
-} from '../crypto/pair-key.ts'
+} from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'

@@ -26,3 +26,17 @@ export {
 } from './blob-store.ts'
 export { LevelStorage } from './level-storage.ts'
 export { MemoryStorage } from './memory-storage.ts'
+export {
+  countValue,
+  flagValue,
+  jsonValue,
+  presenceValue,
+  syncStateFamily,
+  syncStateKey,
+  textValue,
+  SyncStateFamily,
+  SyncStateKey,
+  type SyncStateCodec,
+  type SyncStateEntry,
+  type SyncStateStore,
+} from './sync-state.ts'
