@@ -31,9 +31,9 @@ export class TypedEvents<Events extends EventMap> implements Subscribable<Events
     // Each subscription is its own entry, so subscribing one function twice needs two
     // unsubscribes, as with EventTarget's distinct wrappers.
     const entry: Listener<Events[Name]> = (...args) => listener(...args)
-    set.add(entry as Listener<never>)
+    set.add(entry)
     return () => {
-      set.delete(entry as Listener<never>)
+      set.delete(entry)
     }
   }
 
