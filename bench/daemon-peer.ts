@@ -78,7 +78,7 @@ async function awaitTitles(expected: Record<ObjectId, string>, timeoutMs: number
   const pending = new Set(Object.keys(expected) as ObjectId[])
   let wake = () => {}
   const changed = new Set<ObjectId>()
-  const unsubscribe = store.subscribe((entries) => {
+  const unsubscribe = store.on('feed', (entries) => {
     for (const entry of entries) if (pending.has(entry.object)) changed.add(entry.object)
     if (changed.size > 0) wake()
   })

@@ -75,7 +75,7 @@ export async function runFilesBench(megabytes: number): Promise<FilesBenchResult
       fields: { ownerId: owner.id, kind: 'resume', name: 'large.bin', sha256 },
     })
     const arrived = new Promise<void>((resolve) =>
-      b.store.blobs.onPublished((published) => {
+      b.store.blobs.on('published', (published) => {
         if (published === sha256) resolve()
       }),
     )

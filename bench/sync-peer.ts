@@ -80,7 +80,7 @@ engine.on('progress', (_, progress) => {
 })
 const EDITS = 200
 const latencies: number[] = []
-store.subscribe((entries) => {
+store.on('feed', (entries) => {
   if (started !== 0 || pollMs !== undefined) return
   for (const entry of entries) {
     void store.get(entry.object).then((object) => {

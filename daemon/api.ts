@@ -596,7 +596,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
       streams.delete(end)
       out.destroy()
     }
-    const unsubscribe = events.subscribe((event) => {
+    const unsubscribe = events.on('event', (event) => {
       // A client that stopped reading must not make the daemon buffer without bound.
       if (out.writableLength > (options.eventBufferBytes ?? EVENT_STREAM_BUFFER_BYTES)) {
         options.logger?.warn('event stream closed: the client reads too slowly')

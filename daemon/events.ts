@@ -6,6 +6,7 @@
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { SessionProgress } from '../src/sync/index.ts'
+import { TypedEvents, type EventMap } from '../src/typed-events.ts'
 import type { Instance } from './instance.ts'
 
 /** Feed entries carried by one `change` event; a larger batch says `more` (read /v1/changes). */
@@ -59,9 +60,12 @@ export function peerViews(instance: Instance): PeerView[] {
   return instance.registry.list().flatMap((peer) => peerView(instance, peer.id) ?? [])
 }
 
+export interface EventHubEvents extends EventMap {
+  event: [DaemonEvent]
+}
+
 /** Fans the instance's happenings out to listeners (one per open event stream). */
-export class EventHub {
-  private readonly listeners = new Set<(event: DaemonEvent) => void>()
+export class EventHub extends TypedEvents<EventHubEvents> {
   private readonly stops: (() => void)[] = []
   private readonly lastSyncEvent = new Map<InstanceId, number>()
 
@@ -69,30 +73,15 @@ export class EventHub {
     private readonly instance: Instance,
     private readonly clock: () => number = Date.now,
   ) {
+    super()
     const { store, engine } = instance
-    this.stops.push(store.subscribe((entries) => this.changes(entries)))
     this.stops.push(
-      store.subscribeConflicts((id) => this.publish({ event: 'conflict', data: { id } })),
+      store.on('feed', (entries) => this.changes(entries)),
+      store.on('conflict', (id) => this.publish({ event: 'conflict', data: { id } })),
+      instance.local.on('review', (id) => this.publish({ event: 'match', data: { id } })),
+      engine.on('peer', (state) => this.peerChanged(state.peer)),
+      engine.on('progress', (peer, progress) => this.progress(peer, progress)),
     )
-    this.stops.push(
-      instance.local.onReviewChange((id) => this.publish({ event: 'match', data: { id } })),
-    )
-    const onPeer = (state: { peer: InstanceId }) => this.peerChanged(state.peer)
-    const onProgress = (peer: InstanceId, progress: SessionProgress) =>
-      this.progress(peer, progress)
-    engine.on('peer', onPeer)
-    engine.on('progress', onProgress)
-    this.stops.push(() => engine.off('peer', onPeer))
-    this.stops.push(() => engine.off('progress', onProgress))
-  }
-
-  get listenerCount(): number {
-    return this.listeners.size
-  }
-
-  subscribe(listener: (event: DaemonEvent) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
   }
 
   /** A peer was paired, unpaired, connected or disconnected. */
@@ -103,11 +92,10 @@ export class EventHub {
 
   close(): void {
     for (const stop of this.stops.splice(0)) stop()
-    this.listeners.clear()
   }
 
   private changes(entries: readonly FeedEntry[]): void {
-    if (this.listeners.size === 0 || entries.length === 0) return
+    if (this.listenerCount('event') === 0 || entries.length === 0) return
     this.publish({
       event: 'change',
       data: {
@@ -132,6 +120,6 @@ export class EventHub {
   }
 
   private publish(event: DaemonEvent): void {
-    for (const listener of this.listeners) listener(event)
+    this.emit('event', event)
   }
 }

@@ -55,7 +55,7 @@ interface PeerSettings {
 
 /** What a caller may watch while the instance starts. */
 export interface StartHooks {
-  /** Rows read from the local system's tables (LocalSync.onIngestProgress). */
+  /** Rows read from the local system's tables (LocalSync's 'ingest-progress' events). */
   onIngestProgress?: (table: string, rows: number, done: boolean) => void
 }
 
@@ -111,7 +111,7 @@ export async function startInstance(
       peers: localPeers,
       ...(config.housekeepingMs === undefined ? {} : { housekeepingMs: config.housekeepingMs }),
     })
-    if (hooks.onIngestProgress !== undefined) local.onIngestProgress(hooks.onIngestProgress)
+    if (hooks.onIngestProgress !== undefined) local.on('ingest-progress', hooks.onIngestProgress)
     // Opened before any session starts: `groups` rules read its group membership.
     await local.open()
     stack.push(() => local.stop())

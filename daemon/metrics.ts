@@ -154,8 +154,7 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
     // Once per session: what the session does after catching up is live traffic.
     catchingUp.delete(peer)
   }
-  engine.on('peer', onPeer)
-  engine.on('progress', onProgress)
+  const stops = [engine.on('peer', onPeer), engine.on('progress', onProgress)]
 
   return {
     contentType: registry.contentType,
@@ -163,8 +162,7 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
       return (await registry.metrics()) + (await processMetrics().metrics())
     },
     stop() {
-      engine.off('peer', onPeer)
-      engine.off('progress', onProgress)
+      for (const stop of stops) stop()
     },
   }
 }

@@ -38,8 +38,7 @@ export function reportSyncProgress(instance: Instance, reporter: ProgressReporte
   const { engine, registry } = instance
   const onProgress = (peer: InstanceId, progress: SessionProgress) =>
     reporter.sync(registry.get(peer)?.name ?? peer, progress)
-  engine.on('progress', onProgress)
-  return () => engine.off('progress', onProgress)
+  return engine.on('progress', onProgress)
 }
 
 class BarReporter implements ProgressReporter {

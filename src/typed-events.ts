@@ -20,7 +20,7 @@ export interface Subscribable<Events extends EventMap> {
 export class TypedEvents<Events extends EventMap> implements Subscribable<Events> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>()
 
-  constructor(private readonly log: Logger = silentLogger) {}
+  constructor(private readonly listenerLog: Logger = silentLogger) {}
 
   on<Name extends keyof Events & string>(name: Name, listener: Listener<Events[Name]>): () => void {
     let set = this.listeners.get(name)
@@ -60,6 +60,6 @@ export class TypedEvents<Events extends EventMap> implements Subscribable<Events
   }
 
   private listenerFailed(name: string, error: unknown): void {
-    this.log.error({ err: error, event: name }, 'event listener threw')
+    this.listenerLog.error({ err: error, event: name }, 'event listener threw')
   }
 }

@@ -10,6 +10,7 @@
 // with table, key and column, and skipped; it is read again when it changes.
 import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
+import { TypedEvents, type EventMap, type Listener } from '../typed-events.ts'
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../model/index.ts'
 import type { FeedEntry, ObjectStore, StoredObject } from '../store/index.ts'
 import { actionsFor, type PeerActions } from './actions.ts'
@@ -91,13 +92,23 @@ const ORIGIN_PREFIX = 'local/origin/'
 const DEFAULT_POLL_MS = 50
 /** Rows taken in at once when reading a whole table (first run, housekeeping). */
 const INGEST_CONCURRENCY = 64
-/** How often, in rows, a table being read reports its progress (onIngestProgress). */
+/** How often, in rows, a table being read reports its progress ('ingest-progress' events). */
 export const INGEST_PROGRESS_ROWS = 1000
 /** Store edits taken in from the local system: the projector skips them. */
 const FROM_LOCAL_SYSTEM = { fromLocalSystem: true } as const
 export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
+
+export interface LocalSyncEvents extends EventMap {
+  /**
+   * Rows of the local system read (at start and at housekeeping): every
+   * INGEST_PROGRESS_ROWS rows of a table, and once with `done` at the table's end.
+   */
+  'ingest-progress': [table: string, rows: number, done: boolean]
+  /** An object entered or left the review queue. */
+  review: [object: ObjectId]
+}
 
 export class LocalSync {
   private readonly log: Logger
@@ -122,13 +133,13 @@ export class LocalSync {
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
   /** The peer whose object became each record (`local/origin/<id>`), for actions and matching. */
   private readonly origins = new Map<ObjectId, InstanceId>()
-  private readonly reviewListeners = new Set<(object: ObjectId) => void>()
-  private readonly ingestListeners = new Set<(table: string, rows: number, done: boolean) => void>()
+  private readonly events: TypedEvents<LocalSyncEvents>
   /** Rows read with a reference to a record not taken in yet, to read again once. */
   private readonly unresolved = new Map<string, [EntityMapping, string]>()
 
   constructor(private readonly options: LocalSyncOptions) {
     this.log = (options.logger ?? silentLogger).child('local')
+    this.events = new TypedEvents(this.log)
     for (const entity of options.mapping.values()) this.byTable.set(entity.table, entity)
     for (const [peer, settings] of options.peers ?? []) {
       if (settings.actions !== undefined) this.actionsByPeer.set(peer, settings.actions)
@@ -196,8 +207,8 @@ export class LocalSync {
     // announced) is found against what was last announced.
     await this.run(() => this.loadGroups())
     await this.run(() => this.projectChanges())
-    const unsubscribeFeed = store.subscribe(() => this.queueProjection())
-    const unsubscribeBlobs = store.blobs.onPublished(() => {
+    const unsubscribeFeed = store.on('feed', () => this.queueProjection())
+    const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projectWaiting())
     })
     this.unsubscribe = () => {
@@ -315,18 +326,16 @@ export class LocalSync {
 
   // ── ingest ─────────────────────────────────────────────────────────────────────────
 
-  /**
-   * Calls `listener` as every row of the local system is read (at start and at
-   * housekeeping): every INGEST_PROGRESS_ROWS rows, and once with `done` at each table's
-   * end. Returns unsubscribe.
-   */
-  onIngestProgress(listener: (table: string, rows: number, done: boolean) => void): () => void {
-    this.ingestListeners.add(listener)
-    return () => this.ingestListeners.delete(listener)
+  /** Subscribes to the local sync's events (LocalSyncEvents); returns unsubscribe. */
+  on<Name extends keyof LocalSyncEvents & string>(
+    name: Name,
+    listener: Listener<LocalSyncEvents[Name]>,
+  ): () => void {
+    return this.events.on(name, listener)
   }
 
   private ingestProgress(table: string, rows: number, done: boolean): void {
-    for (const listener of this.ingestListeners) listener(table, rows, done)
+    this.events.emit('ingest-progress', table, rows, done)
   }
 
   /**
@@ -1094,14 +1103,8 @@ export class LocalSync {
     })
   }
 
-  /** Calls `listener` with an object that entered or left the review queue; returns unsubscribe. */
-  onReviewChange(listener: (object: ObjectId) => void): () => void {
-    this.reviewListeners.add(listener)
-    return () => this.reviewListeners.delete(listener)
-  }
-
   private reviewChanged(object: ObjectId): void {
-    for (const listener of this.reviewListeners) listener(object)
+    this.events.emit('review', object)
   }
 
   /** The local records as matching sees them, read once at start. */

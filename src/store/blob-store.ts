@@ -14,6 +14,8 @@
 // writes only the manifest. Whatever a crash or an abort leaves under an id no manifest
 // names is removed by the next collect(). Equal content is kept once: a second copy of
 // a blob already held is dropped when it completes.
+import { silentLogger, type Logger } from '../log.ts'
+import { TypedEvents, type EventMap, type Listener } from '../typed-events.ts'
 import { createHash, randomBytes } from 'node:crypto'
 import { decode, encode } from 'cborg'
 import { takeBytes } from '../bytes.ts'
@@ -52,6 +54,12 @@ export interface BlobStoreOptions {
   /** Largest blob taken, from a local system or a peer (default 50 MiB). */
   maxBytes?: number
   chunkBytes?: number
+  logger?: Logger
+}
+
+export interface BlobStoreEvents extends EventMap {
+  /** A blob became visible here, whole and verified. */
+  published: [sha256: string]
 }
 
 export type ChunkResult = 'stored' | 'held' | 'mismatch'
@@ -63,7 +71,7 @@ export function isSha256(value: unknown): value is string {
 export class BlobStore {
   readonly maxBytes: number
   readonly chunkBytes: number
-  private readonly listeners = new Set<(sha256: string) => void>()
+  private readonly events: TypedEvents<BlobStoreEvents>
   /** Store ids being written now; collect() waits for none to be, and writers for it. */
   private readonly writing = new Map<string, number>()
   private collecting: Promise<void> | undefined
@@ -75,6 +83,7 @@ export class BlobStore {
   ) {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BLOB_BYTES
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
+    this.events = new TypedEvents((options.logger ?? silentLogger).child('blobs'))
   }
 
   // ── writing a blob held here ──────────────────────────────────────────────────────
@@ -167,10 +176,12 @@ export class BlobStore {
     }
   }
 
-  /** Calls `listener` with each blob's sha256 as it becomes visible here. */
-  onPublished(listener: (sha256: string) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+  /** Subscribes to the blob store's events (BlobStoreEvents); returns unsubscribe. */
+  on<Name extends keyof BlobStoreEvents & string>(
+    name: Name,
+    listener: Listener<BlobStoreEvents[Name]>,
+  ): () => void {
+    return this.events.on(name, listener)
   }
 
   // ── reading ───────────────────────────────────────────────────────────────────────
@@ -458,7 +469,7 @@ export class BlobStore {
         value: encode({ ...manifest, at: Date.now() }),
       },
     ])
-    for (const listener of this.listeners) listener(manifest.sha256)
+    this.events.emit('published', manifest.sha256)
   }
 
   private async stored(sha: string): Promise<StoredManifest | undefined> {

@@ -3,6 +3,7 @@
 // change — local or remote — appends to the feed in the same atomic batch as the
 // document write. Documents are loaded on demand into a bounded LRU cache; opening a
 // store reads one key, whatever its size.
+import { TypedEvents, type EventMap, type Listener } from '../typed-events.ts'
 import * as A from '@automerge/automerge'
 import { randomBytes } from 'node:crypto'
 import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
@@ -205,6 +206,13 @@ export interface EditOptions {
   fromLocalSystem?: boolean
 }
 
+export interface ObjectStoreEvents extends EventMap {
+  /** Every batch of committed feed entries, in feed order. */
+  feed: [entries: readonly FeedEntry[]]
+  /** An object's place in the conflict inbox changed (a merge left a conflict, or one was settled). */
+  conflict: [object: ObjectId]
+}
+
 export class ObjectStore {
   /** File contents, in the same storage: open and closed with the store. */
   readonly blobs: BlobStore
@@ -217,8 +225,7 @@ export class ObjectStore {
   private readonly groupOfCustomField = new Map<string, string>()
   private readonly locks = new KeyedMutex<ObjectId>()
   private readonly cache: LruCache<ObjectId, LoadedObject>
-  private readonly listeners = new Set<(entries: readonly FeedEntry[]) => void>()
-  private readonly conflictListeners = new Set<(object: ObjectId) => void>()
+  private readonly events: TypedEvents<ObjectStoreEvents>
   /**
    * The Automerge actor of this store session. A fresh one each time the store opens, so
    * a change lost in a crash can never be followed by a different change of the same
@@ -233,9 +240,10 @@ export class ObjectStore {
 
   constructor(private readonly options: ObjectStoreOptions) {
     this.storage = options.storage
-    this.blobs = new BlobStore(options.storage, options.blobs)
     this.instanceId = options.instanceId
     this.log = (options.logger ?? silentLogger).child('store')
+    this.blobs = new BlobStore(options.storage, { logger: this.log, ...options.blobs })
+    this.events = new TypedEvents(this.log)
     this.clock = options.clock ?? Date.now
     this.compactAfter = options.compactAfterChanges ?? DEFAULT_COMPACT_AFTER
     this.idleCompactionMs = options.idleCompactionMs ?? DEFAULT_IDLE_COMPACTION_MS
@@ -1124,31 +1132,18 @@ export class ObjectStore {
     return entries
   }
 
-  /** Calls `listener` with every batch of committed feed entries; returns unsubscribe. */
-  subscribe(listener: (entries: readonly FeedEntry[]) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-
-  /**
-   * Calls `listener` with an object whenever its place in the conflict inbox changed
-   * (a merge left a conflict, or one was settled); returns unsubscribe.
-   */
-  subscribeConflicts(listener: (object: ObjectId) => void): () => void {
-    this.conflictListeners.add(listener)
-    return () => this.conflictListeners.delete(listener)
+  /** Subscribes to the store's events (ObjectStoreEvents); returns unsubscribe. */
+  on<Name extends keyof ObjectStoreEvents & string>(
+    name: Name,
+    listener: Listener<ObjectStoreEvents[Name]>,
+  ): () => void {
+    return this.events.on(name, listener)
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────
 
   private conflictsChanged(object: ObjectId): void {
-    for (const listener of this.conflictListeners) {
-      try {
-        listener(object)
-      } catch (error) {
-        this.log.error({ err: error }, 'conflict listener threw')
-      }
-    }
+    this.events.emit('conflict', object)
   }
 
   private openCommits(): CommitQueue {
@@ -1358,13 +1353,7 @@ export class ObjectStore {
 
   private committed(entries: readonly FeedEntry[]): void {
     this.scheduleIdleCompaction()
-    for (const listener of this.listeners) {
-      try {
-        listener(entries)
-      } catch (error) {
-        this.log.error({ err: error }, 'feed listener threw')
-      }
-    }
+    this.events.emit('feed', entries)
   }
 
   private scheduleIdleCompaction(): void {

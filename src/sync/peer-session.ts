@@ -373,7 +373,7 @@ export class PeerSession {
   private async sendFeed(after: number, resume: string | undefined): Promise<void> {
     const { store } = this.options
     const queued: FeedEntry[] = []
-    const unsubscribe = store.subscribe((entries) => {
+    const unsubscribe = store.on('feed', (entries) => {
       queued.push(...entries)
       this.wake()
     })

@@ -1,8 +1,8 @@
 // The sync engine: one session per connected paired peer, reconnection with backoff, and
 // per-peer state (connected, last sync, changes pending each way, first-sync progress)
 // for the status page and the CLI.
-import { EventEmitter } from 'node:events'
 import { silentLogger, type Logger } from '../log.ts'
+import { TypedEvents, type EventMap } from '../typed-events.ts'
 import type { InstanceId, ObjectId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
 import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session.ts'
@@ -25,7 +25,7 @@ export interface PeerSyncState {
   progress: SessionProgress | undefined
 }
 
-export interface SyncEngineEvents {
+export interface SyncEngineEvents extends EventMap {
   peer: [PeerSyncState]
   progress: [InstanceId, SessionProgress]
   /** Objects the peer no longer shares with us (they left its scope; not deleted). */
@@ -62,7 +62,7 @@ interface PeerEntry {
   attempt: number
 }
 
-export class SyncEngine extends EventEmitter<SyncEngineEvents> {
+export class SyncEngine extends TypedEvents<SyncEngineEvents> {
   private readonly peers = new Map<InstanceId, PeerEntry>()
   /** File contents being fetched by some session: one peer at a time per content. */
   private readonly blobsInFlight = new Set<string>()
@@ -70,7 +70,7 @@ export class SyncEngine extends EventEmitter<SyncEngineEvents> {
   private stopped = false
 
   constructor(private readonly options: SyncEngineOptions) {
-    super()
+    super((options.logger ?? silentLogger).child('sync'))
     this.log = (options.logger ?? silentLogger).child('sync')
   }
 

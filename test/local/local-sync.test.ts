@@ -320,3 +320,26 @@ describe('the SQLite local system', () => {
     expect(await b.local.reviewQueue()).toEqual([])
   })
 })
+
+describe('LocalSync events', () => {
+  // Regression: LocalSync called its listeners bare, so one throwing subscriber (a status
+  // page, a progress bar) failed the housekeeping read that fired the event.
+  it('a listener that throws does not stop a table being read', async () => {
+    const { node, local, sql } = await localNode('a')
+    sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('p1', 'Anna', 'Berg')")
+      .run()
+    await eventually(async () => (await persons(node)).length === 1, 1000)
+    const heard: boolean[] = []
+    local.on('ingest-progress', () => {
+      throw new Error('broken progress bar')
+    })
+    local.on('ingest-progress', (_table, _rows, done) => {
+      heard.push(done)
+    })
+    sql.prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('p2', 'Ole', 'Dahl')").run()
+    await expect(local.housekeeping()).resolves.toBeUndefined()
+    expect(heard).toContain(true)
+    expect((await persons(node)).map((p) => p.fields.firstName).sort()).toEqual(['Anna', 'Ole'])
+  })
+})

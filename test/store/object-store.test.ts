@@ -160,7 +160,7 @@ for (const kind of STORAGE_KINDS) {
     it('appends every change to the feed and tells subscribers after it is stored', async () => {
       const store = await openStore(kind.location()())
       const heard: FeedEntry[] = []
-      const unsubscribe = store.subscribe((entries) => heard.push(...entries))
+      const unsubscribe = store.on('feed', (entries) => heard.push(...entries))
       const a = await store.create({ type: 'person', fields: anna })
       await store.update(a.id, { fields: { title: 'Dr' } })
       await store.update(a.id, { fields: { title: 'Dr' } }) // no change: no feed entry

@@ -44,7 +44,7 @@ describe('file contents between peers', () => {
     const content = randomBytes(700 * 1024)
     const { file, sha256 } = await personWithFile(a, content)
     const published: string[] = []
-    b.store.blobs.onPublished((each) => published.push(each))
+    b.store.blobs.on('published', (each) => published.push(each))
     a.engine.connect(b.id)
     await eventually(() => b.store.blobs.has(sha256))
     expect(Buffer.from((await b.store.blobs.read(sha256))!).equals(content)).toBe(true)
