@@ -1,0 +1,101 @@
+// Objects: a page of one type, one object, and creating, changing and deleting one.
+// objectJson is how every route that answers with an object shows it.
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import { ObjectSyncError } from '../../src/errors.ts'
+import type { ObjectId } from '../../src/model/index.ts'
+import type { ObjectStore, StoredObject } from '../../src/store/index.ts'
+import { addRoute, idParam } from './route.ts'
+import { parse, schemas } from './schemas.ts'
+
+export interface ObjectRoutesOptions {
+  store: ObjectStore
+}
+
+export function objectJson(object: StoredObject) {
+  return {
+    id: object.id,
+    type: object.type,
+    fields: object.fields,
+    custom: object.custom,
+    deleted: object.deleted,
+    updatedAt: object.updatedAt,
+    conflicts: object.conflicts,
+  }
+}
+
+async function listObjects(store: ObjectStore, request: FastifyRequest) {
+  const query = parse(schemas.listQuery, request.query, 'query')
+  const page = await store.list(query.type, {
+    ...(query.limit === undefined ? {} : { limit: query.limit }),
+    ...(query.after === undefined ? {} : { after: query.after }),
+  })
+  return { items: page.items.map(objectJson), next: page.next ?? null }
+}
+
+async function getObject(store: ObjectStore, request: FastifyRequest) {
+  const id = idParam<ObjectId>(request)
+  const object = await store.get(id)
+  if (object === undefined) {
+    throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`)
+  }
+  return objectJson(object)
+}
+
+async function createObject(store: ObjectStore, request: FastifyRequest, reply: FastifyReply) {
+  const body = parse(schemas.create, request.body, 'body')
+  const created = await store.create({
+    type: body.type,
+    fields: body.fields as never,
+    ...(body.custom === undefined ? {} : { custom: body.custom as never }),
+  })
+  return reply.status(201).send(objectJson(created))
+}
+
+async function patchObject(store: ObjectStore, request: FastifyRequest) {
+  const body = parse(schemas.patch, request.body, 'body')
+  return objectJson(await store.update(idParam<ObjectId>(request), body as never))
+}
+
+async function deleteObject(store: ObjectStore, request: FastifyRequest, reply: FastifyReply) {
+  await store.delete(idParam<ObjectId>(request))
+  return reply.status(204).send()
+}
+
+export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, { store }, done) => {
+  addRoute(app, {
+    method: 'GET',
+    url: '/v1/objects',
+    summary: 'A page of objects of one type: { items, next }',
+    query: schemas.listQuery,
+    handler: (request) => listObjects(store, request),
+  })
+  addRoute(app, {
+    method: 'GET',
+    url: '/v1/objects/:id',
+    summary: 'One object',
+    handler: (request) => getObject(store, request),
+  })
+  addRoute(app, {
+    method: 'POST',
+    url: '/v1/objects',
+    summary: 'Creates an object',
+    body: schemas.create,
+    ok: { status: 201 },
+    handler: (request, reply) => createObject(store, request, reply),
+  })
+  addRoute(app, {
+    method: 'PATCH',
+    url: '/v1/objects/:id',
+    summary: 'Changes fields (null clears one)',
+    body: schemas.patch,
+    handler: (request) => patchObject(store, request),
+  })
+  addRoute(app, {
+    method: 'DELETE',
+    url: '/v1/objects/:id',
+    summary: 'Deletes an object (a tombstone that syncs)',
+    ok: { status: 204 },
+    handler: (request, reply) => deleteObject(store, request, reply),
+  })
+  done()
+}

@@ -1,0 +1,56 @@
+// The shapes of every body and query the API takes, checked with zod; the same schemas
+// describe them in /openapi.json. A failed check is INVALID_REQUEST naming the place
+// (`body.type: expected one of person, …`).
+import { z } from 'zod'
+import { ObjectSyncError } from '../../src/errors.ts'
+import { OBJECT_TYPES, parseDuration } from '../../src/model/index.ts'
+
+const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
+const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
+
+export const schemas = {
+  listQuery: z.strictObject({
+    type: objectType,
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    after: z.string().optional(),
+  }),
+  changesQuery: z.strictObject({ since: z.coerce.number().int().min(0).default(0) }),
+  create: z.strictObject({ type: objectType, fields: fieldValues, custom: fieldValues.optional() }),
+  patch: z.strictObject({ fields: fieldValues.optional(), custom: fieldValues.optional() }),
+  resolve: z.strictObject({
+    field: z.string().min(1),
+    by: z.string().min(1),
+    at: z.number().int(),
+  }),
+  link: z.strictObject({ key: z.string().min(1, 'expected the local record key') }),
+  planQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).optional() }),
+  invite: z.strictObject({
+    expires: z
+      .string()
+      .refine((value) => (parseDuration(value) ?? 0) > 0, 'expected a duration, e.g. "1h" or "30m"')
+      .optional(),
+  }),
+  blobQuery: z.strictObject({
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256)')
+      .optional(),
+  }),
+  pair: z.strictObject({
+    token: z.string().min(1, 'expected the invite token'),
+    name: z.string().min(1).max(200).optional(),
+  }),
+}
+
+/** `value` checked against `schema`, or INVALID_REQUEST naming where it failed. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const parsed = schema.safeParse(value ?? {})
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]!
+  const path = [where, ...issue.path.map(String)].join('.')
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+      : issue.message
+  throw new ObjectSyncError('INVALID_REQUEST', `${path}: ${message}`, { details: { path } })
+}
