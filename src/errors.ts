@@ -1,6 +1,6 @@
-// The one error type objectsync throws on purpose. `code` is stable — documented in the
-// README and never renamed — while messages may change. Programmer mistakes (a wrong
-// argument type inside the code base) stay plain TypeErrors.
+// The one error type objectsync throws on purpose. `code` is stable — documented in
+// docs/api.md (Error codes) and never renamed — while messages may change. Programmer
+// mistakes (a wrong argument type inside the code base) stay plain TypeErrors.
 
 /** Every stable error code, with the HTTP status the API answers it with. */
 export const ERROR_CODES = {
