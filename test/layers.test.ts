@@ -108,4 +108,25 @@ describe('the import rules of the layout', () => {
     }
     expect((FORBIDDEN[layerOf(fake.file)] ?? []).includes(layerOf(fake.target))).toBe(true)
   })
+
+  it("the local sync's dry run is write-free by its imports", () => {
+    // plan.ts must not reach the row writer or the projector, directly or through another
+    // module of the folder: then nothing it can call writes to the local system.
+    const folder = join(src, 'local', 'local-sync')
+    const plan = join(folder, 'plan.ts')
+    const reached = new Set<string>([plan])
+    const queue = [plan]
+    for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+      for (const { target } of importsOf(file)) {
+        if (dirname(target) !== folder || reached.has(target)) continue
+        reached.add(target)
+        queue.push(target)
+      }
+    }
+    const names = [...reached].map((file) => relative(folder, file))
+    // Guards the walk itself: plan's own imports (decide, the snapshot) are found.
+    expect(names).toEqual(expect.arrayContaining(['projection.ts', 'row-snapshot.ts']))
+    expect(names).not.toContain('row-writer.ts')
+    expect(names).not.toContain('projector.ts')
+  })
 })

@@ -1,7 +1,7 @@
 // What the daemon needs of a local system: which rows changed since a cursor (made by
 // anyone, including while the daemon was stopped), rows read one by one or all, and
 // idempotent writes of merged objects. Every connector passes one conformance suite.
-import type { EntityMapping, LocalValue } from './mapping.ts'
+import type { EntityMapping, LocalValue } from './mapping/index.ts'
 
 export type LocalRow = Record<string, LocalValue>
 

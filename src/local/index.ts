@@ -29,7 +29,7 @@ export {
   type FieldMapping,
   type LocalValue,
   type ReferenceResolver,
-} from './mapping.ts'
+} from './mapping/index.ts'
 export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
 export { MemoryConnector } from './memory-connector.ts'
 export {
@@ -44,4 +44,4 @@ export {
   type PlanList,
   type PlanOptions,
   type SyncPlan,
-} from './local-sync.ts'
+} from './local-sync/index.ts'

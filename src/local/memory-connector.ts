@@ -7,7 +7,7 @@ import {
   type LocalChange,
   type LocalRow,
 } from './connector.ts'
-import type { EntityMapping } from './mapping.ts'
+import type { EntityMapping } from './mapping/index.ts'
 
 export class MemoryConnector implements Connector {
   readonly description = 'memory local system'

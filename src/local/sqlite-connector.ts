@@ -12,7 +12,7 @@ import {
   type LocalChange,
   type LocalRow,
 } from './connector.ts'
-import type { EntityMapping } from './mapping.ts'
+import type { EntityMapping } from './mapping/index.ts'
 
 /** The default schema of INTERFACE.md. */
 export const DEFAULT_SCHEMA = `

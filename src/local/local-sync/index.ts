@@ -1,0 +1,293 @@
+// The bridge between the local system and the object store, both ways:
+//
+//   ingest:  rows changed in the local system (by anyone) → mapping → store edits
+//   project: objects changed in the store (here or by peers) → mapping → local writes
+//
+// `LocalSync` is the front: it makes the shared core, runs one piece of work at a time
+// (ingest and projection never interleave), keeps the timers and subscriptions, and
+// hands each operation to its collaborator:
+//
+//   state-keys    every `local/…` sync-state key, in one table
+//   links         record ↔ object links, origins, merges
+//   row-snapshot  pure row comparison: what differs from the row as last seen is an edit
+//   row-reader    a row as canonical values; rows the mapping can't read
+//   ingest        rows → store
+//   projection    deciding what an object's change does here (reads only)
+//   row-writer    one object → one row
+//   projector     carrying out decisions; files waiting for content; retries
+//   groups        group membership, announced through the feed
+//   review        the match review queue
+//   plan          the dry run (write-free by its imports)
+import { ObjectSyncError } from '../../errors.ts'
+import { silentLogger } from '../../log.ts'
+import { TypedEvents, type Listener } from '../../typed-events.ts'
+import type { FieldValue, ObjectId, ObjectType } from '../../model/index.ts'
+import type { EntityMapping } from '../mapping/index.ts'
+import { MatchIndex } from '../matching.ts'
+import type { BadRow, LocalSyncCore, LocalSyncEvents, LocalSyncOptions } from './core.ts'
+import { Groups } from './groups.ts'
+import { Ingest } from './ingest.ts'
+import { Links } from './links.ts'
+import { PeerRules } from './peer-rules.ts'
+import { planIncoming, planOutgoing, type PlanOptions, type SyncPlan } from './plan.ts'
+import { Projector } from './projector.ts'
+import { Review, type ReviewItem } from './review.ts'
+import { RowReader } from './row-reader.ts'
+import { RowWriter } from './row-writer.ts'
+import { localState } from './state-keys.ts'
+
+export type { BadRow, LocalPeerSettings, LocalSyncEvents, LocalSyncOptions } from './core.ts'
+export { INGEST_PROGRESS_ROWS } from './ingest.ts'
+export type {
+  IncomingPlan,
+  OutgoingPlan,
+  PlanItem,
+  PlanList,
+  PlanOptions,
+  SyncPlan,
+} from './plan.ts'
+
+export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
+/** The longest period a Node timer takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+const DEFAULT_POLL_MS = 50
+
+export class LocalSync {
+  private readonly core: LocalSyncCore
+  private readonly ingest: Ingest
+  private readonly writer: RowWriter
+  private readonly projector: Projector
+  private readonly review: Review
+  private work: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+  private housekeepingTimer: NodeJS.Timeout | undefined
+  private unsubscribe: (() => void) | undefined
+  private projectQueued = false
+  private housekeepingQueued = false
+  private opened = false
+  private stopped = false
+
+  constructor(private readonly options: LocalSyncOptions) {
+    this.core = makeCore(options)
+    // Ingest and the row writer call each other (a row edited since last seen is taken
+    // in before it is written; a record the peer keeps is written over): each is handed
+    // the other, the writer through a closure since it is made first.
+    this.writer = new RowWriter(this.core, (entity, key, row) =>
+      this.ingest.ingestRow(entity, key, row),
+    )
+    this.ingest = new Ingest(this.core, this.writer)
+    this.projector = new Projector(this.core, this.writer)
+    this.review = new Review(this.core, { writer: this.writer, projector: this.projector })
+  }
+
+  /**
+   * The groups (static selections) the object's local record is in, for scope rules;
+   * undefined when the object has no local record.
+   */
+  groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
+    return this.core.groups.groupsOf(id)
+  }
+
+  /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
+  badRows(): BadRow[] {
+    return this.core.rows.badRows()
+  }
+
+  /** Subscribes to the local sync's events (LocalSyncEvents); returns unsubscribe. */
+  on<Name extends keyof LocalSyncEvents & string>(
+    name: Name,
+    listener: Listener<LocalSyncEvents[Name]>,
+  ): () => void {
+    return this.core.events.on(name, listener)
+  }
+
+  /**
+   * Opens the local system and reads what the bridge keeps in memory (links, group
+   * membership as last announced, the records as matching sees them), without taking
+   * anything in: enough for `plan`. Opening a SQLite file creates its change log and
+   * triggers if they are missing. `start` opens first; the sync engine must not start
+   * sessions before `open` has finished, since `groupsOf` reads what it loads.
+   */
+  async open(): Promise<void> {
+    if (this.opened) return
+    await this.core.connector.open([...this.core.mapping.values()])
+    this.opened = true
+    await this.core.links.load()
+    await this.core.groups.load()
+    await this.ingest.indexLocalRecords()
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.core
+    await this.open()
+    if ((await localState.initialized.read(store)) === undefined) {
+      // First run: the change log only knows what changed since the triggers exist.
+      await this.run(() => this.ingest.ingestEverything())
+      await localState.initialized.write(store, true)
+    }
+    await this.run(() => this.ingest.ingestChanges())
+    // Membership changed while the daemon was stopped (or in a crash before it was
+    // announced) is found against what was last announced.
+    await this.run(() => this.core.groups.loadGroups())
+    await this.run(() => this.projector.projectChanges())
+    const unsubscribeFeed = store.on('feed', () => this.queueProjection())
+    const unsubscribeBlobs = store.blobs.on('published', () => {
+      void this.run(() => this.projector.projectWaiting())
+    })
+    this.unsubscribe = () => {
+      unsubscribeFeed()
+      unsubscribeBlobs()
+    }
+    // Content that arrived while the daemon was stopped (or just before this start).
+    await this.run(() => this.projector.projectWaiting())
+    this.timer = setInterval(() => {
+      void this.run(() => this.ingest.ingestChanges())
+    }, this.options.pollMs ?? DEFAULT_POLL_MS)
+    this.timer.unref()
+    this.housekeepingTimer = setInterval(
+      () => {
+        // One run at a time: a tick while one is queued or running is skipped.
+        if (!this.housekeepingQueued) void this.housekeeping()
+      },
+      Math.min(this.options.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS, MAX_TIMER_MS),
+    )
+    this.housekeepingTimer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    clearInterval(this.housekeepingTimer)
+    this.unsubscribe?.()
+    await this.work
+    if (this.opened) await this.core.connector.close()
+    this.opened = false
+  }
+
+  /** Resolves once everything queued so far has been ingested and projected. */
+  async settled(): Promise<void> {
+    await this.run(() => this.ingest.ingestChanges())
+    await this.run(() => this.projector.projectChanges())
+  }
+
+  /**
+   * A full reconcile of the local system against the store: every row is read and
+   * compared with what was last seen (edits that escaped the change log are taken in,
+   * rows gone without a trace are deletes), group membership is read again, every
+   * linked object is written again where its record differs, and objects whose write
+   * failed are tried again. Runs every `housekeepingMs`; callable at any time.
+   */
+  async housekeeping(): Promise<void> {
+    this.housekeepingQueued = true
+    await this.run(async () => {
+      this.housekeepingQueued = false
+      const started = Date.now()
+      await this.ingest.ingestChanges()
+      await this.ingest.ingestEverything({ deletes: true })
+      await this.core.groups.loadGroups()
+      const rewritten = await this.projector.rewriteDiffering()
+      const retried = await this.projector.retryFailed()
+      this.core.log.info({ rewritten, retried, ms: Date.now() - started }, 'housekeeping done')
+    })
+  }
+
+  /**
+   * What the next run would do, without writing anything: per peer, what its changes not
+   * yet written here would link, import, update, archive, delete or take out of groups
+   * (or skip, or leave for review); and the local edits not yet taken in, which go to
+   * each peer whose scope (`inScope`) takes them. Each list holds at most `limit` items;
+   * its `count` is the whole number.
+   */
+  async plan(options: PlanOptions = {}): Promise<SyncPlan> {
+    const limit = options.limit ?? 1000
+    // In turn with ingest and projection (so it sees a settled state), errors and all.
+    const planned = this.work.then(async () => {
+      if (!this.opened) {
+        throw new ObjectSyncError(
+          'LOCAL_SYSTEM_IO',
+          `${this.core.connector.description} is not open`,
+        )
+      }
+      return {
+        incoming: await planIncoming(this.core, limit),
+        outgoing: await planOutgoing(this.core, options, limit),
+      }
+    })
+    this.work = planned.then(
+      () => undefined,
+      () => undefined,
+    )
+    return planned
+  }
+
+  /** Objects waiting for a person to say which local record they are, if any. */
+  async reviewQueue(): Promise<ReviewItem[]> {
+    return this.review.queue()
+  }
+
+  /**
+   * A local record as canonical fields, as the mapping reads it (for the match review);
+   * undefined when the row is gone or the mapping cannot read it.
+   */
+  async readRecord(
+    type: ObjectType,
+    key: string,
+  ): Promise<Record<string, FieldValue | null> | undefined> {
+    return this.review.readRecord(type, key)
+  }
+
+  /** Resolves a review: the object is the record `key`, or (`separate`) a new one. */
+  async resolveMatch(id: ObjectId, decision: { link: string } | 'separate'): Promise<void> {
+    await this.run(() => this.review.resolve(id, decision))
+  }
+
+  /** Runs one piece of work after the others: ingest and projection never interleave. */
+  private run(task: () => Promise<void>): Promise<void> {
+    const next = this.work.then(async () => {
+      if (this.stopped) return
+      try {
+        await task()
+      } catch (error) {
+        this.core.log.error({ err: error }, 'local system sync failed; retrying at the next change')
+      }
+    })
+    this.work = next
+    return next
+  }
+
+  private queueProjection(): void {
+    if (this.projectQueued) return
+    this.projectQueued = true
+    void this.run(async () => {
+      this.projectQueued = false
+      await this.projector.projectChanges()
+    })
+  }
+}
+
+/** The shared parts, each made with the ones it needs. */
+function makeCore(options: LocalSyncOptions): LocalSyncCore {
+  const { store, connector, mapping, instanceId } = options
+  const log = (options.logger ?? silentLogger).child('local')
+  const peers = options.peers ?? new Map()
+  const byTable = new Map<string, EntityMapping>()
+  for (const entity of mapping.values()) byTable.set(entity.table, entity)
+  const links = new Links({ store, mapping, instanceId })
+  const rules = new PeerRules({ peers, links })
+  const groups = new Groups({ store, connector, mapping, links, rules })
+  return {
+    store,
+    connector,
+    mapping,
+    byTable,
+    instanceId,
+    peers,
+    log,
+    events: new TypedEvents<LocalSyncEvents>(log),
+    links,
+    matches: new MatchIndex(),
+    rules,
+    rows: new RowReader({ links, log }),
+    groups,
+  }
+}

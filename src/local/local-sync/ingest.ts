@@ -1,0 +1,323 @@
+// Taking the local system in: rows changed there (by anyone) → mapping → store edits.
+// Only what differs from the row as the daemon last wrote or read it is a local edit,
+// so the daemon's own writes coming back through the change log are not taken in again.
+// A row the mapping can't read is reported and skipped; it is read again when it changes.
+import { isObjectSyncError } from '../../errors.ts'
+import type { ObjectId, ObjectType } from '../../model/index.ts'
+import type { StoredObject } from '../../store/index.ts'
+import { GROUP_MEMBERS, type CustomValues, type LocalRow } from '../connector.ts'
+import { RowProblem, type EntityMapping } from '../mapping/index.ts'
+import { storeContent } from './content.ts'
+import { FROM_LOCAL_SYSTEM, recordId, type LocalSyncCore } from './core.ts'
+import {
+  changedSince,
+  diff,
+  sameSnapshot,
+  snapshot,
+  withoutNulls,
+  type ReadRow,
+  type RowSnapshot,
+} from './row-snapshot.ts'
+import { localState } from './state-keys.ts'
+
+/** Rows taken in at once when reading a whole table (first run, housekeeping). */
+const INGEST_CONCURRENCY = 64
+/** How often, in rows, a table being read reports its progress ('ingest-progress' events). */
+export const INGEST_PROGRESS_ROWS = 1000
+/** Change-log entries read at once. */
+const CHANGES_BATCH = 1000
+
+/**
+ * What ingest needs of the row writer: writing the merged state over a local edit of a
+ * record the peer keeps. Handed in (the writer in turn takes edits in through ingest).
+ */
+export interface KeptRowWriter {
+  writeRow(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    object: StoredObject,
+    options: { overwrite: true },
+  ): Promise<void>
+}
+
+export class Ingest {
+  /** Rows read with a reference to a record not taken in yet, to read again once. */
+  private readonly unresolved = new Map<string, [EntityMapping, string]>()
+
+  constructor(
+    private readonly core: LocalSyncCore,
+    private readonly writer: KeptRowWriter,
+  ) {}
+
+  /**
+   * Takes in every row (rows as last seen are skipped cheaply). With `deletes`, linked
+   * records whose row is gone are taken in as deletes too.
+   */
+  async ingestEverything(options: { deletes?: boolean } = {}): Promise<void> {
+    // Organizations before the persons and transactions that refer to them.
+    const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
+    for (const entity of order.flatMap((type) => this.core.mapping.get(type) ?? [])) {
+      const present = await this.ingestTable(entity)
+      if (options.deletes !== true) continue
+      for (const [key, id] of this.core.links.recordsOf(entity.type)) {
+        if (present.has(key)) continue
+        const link = await this.core.links.read(id)
+        if (link?.seen !== undefined) await this.ingestRow(entity, key)
+      }
+    }
+    await this.retryUnresolved()
+  }
+
+  /** Takes in every row of the table; returns the keys it has. */
+  private async ingestTable(entity: EntityMapping): Promise<Set<string>> {
+    const present = new Set<string>()
+    let rows = 0
+    // Rows of one table are independent: many in flight let the store commit them in
+    // groups (one at a time, each waits for its own LevelDB write).
+    const inFlight = new Set<Promise<void>>()
+    for await (const row of this.core.connector.readAll(entity)) {
+      const key = row[entity.key]
+      if (key === null || key === undefined) continue
+      present.add(String(key))
+      const task: Promise<void> = this.ingestRow(entity, String(key), row)
+        .catch((error: unknown) => {
+          this.core.log.error(
+            { table: entity.table, key, err: error },
+            'could not take the row in; it is read again when it changes',
+          )
+        })
+        .finally(() => inFlight.delete(task))
+      inFlight.add(task)
+      if (inFlight.size >= INGEST_CONCURRENCY) await Promise.race(inFlight)
+      if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
+    }
+    await Promise.all(inFlight)
+    this.progress(entity.table, rows, true)
+    return present
+  }
+
+  private progress(table: string, rows: number, done: boolean): void {
+    this.core.events.emit('ingest-progress', table, rows, done)
+  }
+
+  /** Takes in what the local system's change log reports since the last time. */
+  async ingestChanges(): Promise<void> {
+    const { connector, store } = this.core
+    let cursor = (await localState.changesCursor.read(store)) ?? 0
+    for (;;) {
+      const changes = await connector.changesSince(cursor, CHANGES_BATCH)
+      if (changes.length === 0) return
+      // A row changed many times is read once, as it is now.
+      const seen = new Set<string>()
+      const groupChanges: string[] = []
+      for (const change of changes) {
+        const id = `${change.table}\u0000${change.key}`
+        if (seen.has(id)) continue
+        seen.add(id)
+        if (change.table === GROUP_MEMBERS) groupChanges.push(change.key)
+        else await this.ingestChange(change.table, change.key)
+      }
+      // Membership after the rows: a record deleted together with its membership is
+      // deleted while the peers still have it in scope, so the delete reaches them.
+      for (const key of groupChanges) {
+        try {
+          await this.core.groups.readGroups(key)
+        } catch (error) {
+          this.core.log.error(
+            { table: GROUP_MEMBERS, key, err: error },
+            'could not take the group change in; it is read again at housekeeping',
+          )
+        }
+      }
+      await this.retryUnresolved()
+      cursor = changes[changes.length - 1]!.seq
+      await localState.changesCursor.write(store, cursor)
+      await connector.acknowledge(cursor)
+    }
+  }
+
+  /** One change-log entry of a row (or of a record's custom fields). */
+  private async ingestChange(table: string, key: string): Promise<void> {
+    if (table === 'custom_fields') {
+      for (const entity of this.core.mapping.values()) {
+        if (entity.customFieldsTable && this.core.links.objectOf(entity.type, key) !== undefined) {
+          await this.ingestRow(entity, key)
+        }
+      }
+      return
+    }
+    const entity = this.core.byTable.get(table)
+    if (entity === undefined) return
+    try {
+      await this.ingestRow(entity, key)
+    } catch (error) {
+      // One record that can't be taken in must not hold up the others.
+      this.core.log.error(
+        { table: entity.table, key, err: error },
+        'could not take the row in; it is read again when it changes',
+      )
+    }
+  }
+
+  /** Takes the record in as it reads now (`known`: as just read); a gone row is a delete. */
+  async ingestRow(entity: EntityMapping, key: string, known?: LocalRow): Promise<void> {
+    const { connector, links, rows, store } = this.core
+    const row = known ?? (await connector.read(entity, key))
+    const objectId = links.objectOf(entity.type, key)
+    if (objectId !== undefined && (await this.core.rules.keptByPeer(objectId, entity.type))) {
+      return this.overwriteKept(entity, key, objectId, row)
+    }
+    if (row === undefined) {
+      rows.clear(entity, key)
+      this.core.matches.remove(entity.type, key)
+      if (objectId !== undefined) {
+        const object = await store.get(objectId)
+        if (object !== undefined && !object.deleted) {
+          await store.delete(objectId, FROM_LOCAL_SYSTEM)
+        }
+      }
+      return
+    }
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const now = snapshot(entity, row, custom)
+    const link = objectId === undefined ? undefined : await links.read(objectId)
+    if (sameSnapshot(link?.seen, now)) return // our own write, coming back
+    const read = rows.readOrReport(entity, key, row, custom)
+    if (read === undefined) return
+    if (!(await storeContent(this.core, entity, key, row))) return
+    // A reference to a record not taken in yet: apply the rest, but leave the link
+    // without what was seen, so the row is read again (and the reference resolved) once
+    // the rest of the change log is in, and at its next change or write.
+    const seen = read.unresolved === true ? undefined : now
+    if (read.unresolved === true) this.unresolved.set(recordId(entity, key), [entity, key])
+    try {
+      await this.apply({ entity, key, objectId, read, row, custom, link: link?.seen, seen })
+    } catch (error) {
+      this.refused(entity, key, error)
+    }
+  }
+
+  /**
+   * The record is the peer's (maintain: import): a local edit or delete is written over
+   * with the merged state instead of being taken in.
+   */
+  private async overwriteKept(
+    entity: EntityMapping,
+    key: string,
+    objectId: ObjectId,
+    row: LocalRow | undefined,
+  ): Promise<void> {
+    const { connector, store } = this.core
+    const link = await this.core.links.read(objectId)
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const now = row === undefined ? undefined : snapshot(entity, row, custom)
+    if (now !== undefined && sameSnapshot(link?.seen, now)) return // our own write
+    const object = await store.get(objectId)
+    if (object !== undefined && !object.deleted) {
+      this.core.log.info(
+        { table: entity.table, key },
+        'local edit of a record the peer keeps (maintain: import); written over',
+      )
+      await this.writer.writeRow(entity, key, objectId, object, { overwrite: true })
+    }
+  }
+
+  /**
+   * Makes the object of a new record, or applies a linked record's edit to its object;
+   * the row is no longer a bad row once it is in.
+   */
+  private async apply(change: {
+    entity: EntityMapping
+    key: string
+    objectId: ObjectId | undefined
+    read: ReadRow
+    row: LocalRow
+    custom: CustomValues | undefined
+    /** The row as last seen, before this read. */
+    link: RowSnapshot | undefined
+    /** What to save as seen now. */
+    seen: RowSnapshot | undefined
+  }): Promise<void> {
+    const { entity, key, objectId, read, seen } = change
+    const { links, matches, store } = this.core
+    if (objectId === undefined) {
+      const fields = withoutNulls(read.fields)
+      matches.put({ type: entity.type, key, fields })
+      const created = await store.create(
+        {
+          type: entity.type,
+          fields,
+          ...(read.custom === undefined ? {} : { custom: read.custom }),
+        },
+        FROM_LOCAL_SYSTEM,
+      )
+      await links.save(created.id, { type: entity.type, key, seen })
+      this.core.rows.clear(entity, key)
+      return
+    }
+    const object = await store.get(objectId)
+    if (object === undefined) return
+    // Only what changed in the row since the daemon last saw it is a local edit; the
+    // rest may be older than the store (a peer's change not written here yet).
+    matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
+    const patch = diff(object, changedSince(entity, read, change.row, change.custom, change.link))
+    if (patch !== undefined) await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
+    await links.save(objectId, { type: entity.type, key, seen })
+    this.core.rows.clear(entity, key)
+  }
+
+  /** The store refused the row: an invalid value is the row's problem; the rest throws. */
+  private refused(entity: EntityMapping, key: string, error: unknown): void {
+    if (isObjectSyncError(error, 'INVALID_OBJECT')) {
+      const path = String((error.details as { path?: string } | undefined)?.path ?? '')
+      const field = path.split('.').pop()
+      const column = entity.fields.find((mapped) => mapped.field === field)?.column
+      this.core.rows.report(entity, key, column, error.message)
+      return
+    }
+    if (isObjectSyncError(error, 'OBJECT_DELETED')) {
+      this.core.log.info(
+        { table: entity.table, key },
+        'row changed here, object deleted elsewhere; not restored',
+      )
+      return
+    }
+    throw error
+  }
+
+  /** Reads rows with unresolved references again (the records they name may be in now). */
+  private async retryUnresolved(): Promise<void> {
+    const rows = [...this.unresolved.values()]
+    this.unresolved.clear()
+    for (const [entity, key] of rows) {
+      try {
+        await this.ingestRow(entity, key)
+      } catch (error) {
+        this.core.log.error({ table: entity.table, key, err: error }, 'could not take the row in')
+      }
+    }
+    // What is still unresolved waits for its next change.
+    this.unresolved.clear()
+  }
+
+  /** The local records as matching sees them, read once at start. */
+  async indexLocalRecords(): Promise<void> {
+    for (const entity of this.core.mapping.values()) {
+      for await (const row of this.core.connector.readAll(entity)) {
+        const key = row[entity.key]
+        if (key === null || key === undefined) continue
+        try {
+          const read = this.core.rows.read(entity, row, undefined)
+          this.core.matches.put({
+            type: entity.type,
+            key: String(key),
+            fields: withoutNulls(read.fields),
+          })
+        } catch (error) {
+          if (!(error instanceof RowProblem)) throw error
+        }
+      }
+    }
+  }
+}

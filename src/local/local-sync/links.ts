@@ -1,0 +1,134 @@
+// The links between local records and objects: each record is linked to its object
+// (`local/link/<type>/<key>` and `local/object/<id>`, with the row as the daemon last
+// wrote or read it), each record made from a peer's object remembers that peer, and an
+// object unified into another names the one kept. The maps here hold what this process
+// has loaded or written; a link's last-seen row is read from the store when needed.
+import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
+import type { SyncStateEntry } from '../../store/index.ts'
+import type { ReferenceResolver } from '../mapping/index.ts'
+import type { LocalSyncCore } from './core.ts'
+import type { RowSnapshot } from './row-snapshot.ts'
+import {
+  linkName,
+  localState,
+  parseLinkName,
+  type LinkName,
+  type ObjectLink,
+} from './state-keys.ts'
+
+export interface SaveLinkOptions {
+  type: ObjectType
+  key: string
+  /** The row as just written or read; undefined: read it again in full next time. */
+  seen: RowSnapshot | undefined
+  /** The peer whose object this record became (kept from the first time on). */
+  origin?: InstanceId | undefined
+}
+
+export class Links {
+  private readonly keyToObject = new Map<LinkName, ObjectId>()
+  private readonly objectToKey = new Map<ObjectId, string>()
+  /** Objects unified into another on a match: merged id → the id kept. */
+  private readonly mergedInto = new Map<ObjectId, ObjectId>()
+  /** The peer whose object became each record, for actions and matching. */
+  private readonly origins = new Map<ObjectId, InstanceId>()
+
+  constructor(private readonly core: Pick<LocalSyncCore, 'store' | 'mapping' | 'instanceId'>) {}
+
+  /** Reads the links, origins and merges kept in the store. */
+  async load(): Promise<void> {
+    const { store } = this.core
+    for await (const [name, id] of localState.link.scan(store)) {
+      this.keyToObject.set(name, id)
+      this.objectToKey.set(id, parseLinkName(name).key)
+    }
+    for await (const [id, origin] of localState.origin.scan(store)) this.origins.set(id, origin)
+    for await (const [merged, kept] of localState.merged.scan(store)) {
+      this.mergedInto.set(merged, kept)
+    }
+  }
+
+  /** The object the record is linked to, if any. */
+  objectOf(type: ObjectType, key: string): ObjectId | undefined {
+    return this.keyToObject.get(linkName(type, key))
+  }
+
+  /** The key of the record the object is linked to, if any. */
+  keyOf(id: ObjectId): string | undefined {
+    return this.objectToKey.get(id)
+  }
+
+  /** The records of the type and their objects. */
+  recordsOf(type: ObjectType): [key: string, id: ObjectId][] {
+    return [...this.objectToKey]
+      .filter(([id, key]) => this.objectOf(type, key) === id)
+      .map(([id, key]) => [key, id])
+  }
+
+  /** The object kept for `id`: itself, or the one it was unified into. */
+  keptFor(id: ObjectId): ObjectId {
+    return this.mergedInto.get(id) ?? id
+  }
+
+  isMerged(id: ObjectId): boolean {
+    return this.mergedInto.has(id)
+  }
+
+  /** The peer whose object became the record, if any (read when actions may need it). */
+  originOf(id: ObjectId): Promise<InstanceId | undefined> {
+    return Promise.resolve(this.origins.get(id))
+  }
+
+  /** Whether the record came from `peer`'s object (matching keeps a peer's two apart). */
+  cameFrom(id: ObjectId, peer: InstanceId): boolean {
+    return this.origins.get(id) === peer
+  }
+
+  /** The object's link to its record, as last saved. */
+  read(id: ObjectId): Promise<ObjectLink | undefined> {
+    return localState.object.read(this.core.store, id)
+  }
+
+  async save(id: ObjectId, { type, key, seen, origin }: SaveLinkOptions): Promise<void> {
+    this.keyToObject.set(linkName(type, key), id)
+    this.objectToKey.set(id, key)
+    if (origin !== undefined) this.origins.set(id, origin)
+    const entries: SyncStateEntry[] = [
+      localState.link.entry(linkName(type, key), id),
+      localState.object.entry(id, { key, seen }),
+    ]
+    if (origin !== undefined) entries.push(localState.origin.entry(id, origin))
+    await this.core.store.updateSyncState(entries)
+  }
+
+  /**
+   * `merged` was unified into `kept`: its own link goes, and `reviewed` (the object the
+   * match was decided for) leaves the review queue, in one write. The record's link to
+   * `kept` is saved after.
+   */
+  async merge(merged: ObjectId, kept: ObjectId, reviewed: ObjectId): Promise<void> {
+    await this.core.store.updateSyncState([
+      localState.object.entry(merged, undefined),
+      localState.merged.entry(merged, kept),
+      localState.unified.entry(kept, merged),
+      localState.review.entry(reviewed, undefined),
+    ])
+    this.objectToKey.delete(merged)
+    this.mergedInto.set(merged, kept)
+  }
+
+  /** How references between records translate, through the links. */
+  resolver(): ReferenceResolver {
+    return {
+      self: this.core.instanceId,
+      toObject: (key) => {
+        for (const type of this.core.mapping.keys()) {
+          const id = this.objectOf(type, key)
+          if (id !== undefined) return id
+        }
+        return undefined
+      },
+      toLocal: (id) => this.objectToKey.get(id as ObjectId),
+    }
+  }
+}

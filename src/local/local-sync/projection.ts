@@ -1,0 +1,134 @@
+// Deciding what projecting an object's latest change does to the local system, by the
+// sending peer's actions. Reads only: the result is a tagged union that the projector
+// carries out and the dry run (`plan`) lists, so the two can't disagree.
+import type { InstanceId, ObjectId } from '../../model/index.ts'
+import type { FeedEntry, StoredObject } from '../../store/index.ts'
+import type { EntityMapping } from '../mapping/index.ts'
+import type { LocalSyncCore } from './core.ts'
+import { localState, type ObjectLink } from './state-keys.ts'
+
+/** What projecting one object does to the local system (see `decide`). */
+export type Projection =
+  | { kind: 'none'; id: ObjectId }
+  | (ProjectionBase &
+      (
+        | { kind: 'update' | 'archive' | 'delete' | 'link' | 'keep-local'; key: string }
+        | { kind: 'import' }
+        | { kind: 'review'; candidates: string[] }
+        | { kind: 'leave-group'; key: string; groups: string[] }
+        | { kind: 'skip'; key: string | undefined; reason: string }
+      ))
+
+interface ProjectionBase {
+  id: ObjectId
+  entity: EntityMapping
+  object: StoredObject
+  /** The peer whose change this is; undefined: this instance's own. */
+  from: InstanceId | undefined
+}
+
+type Core = Pick<
+  LocalSyncCore,
+  'store' | 'connector' | 'mapping' | 'links' | 'rules' | 'groups' | 'matches'
+>
+
+/**
+ * What projecting the object's latest change (made here, or sent by `from`) does to the
+ * local system, decided by the sending peer's actions. Reads only: `plan` shows these
+ * without writing, and `execute` carries them out.
+ */
+export async function decide(
+  core: Core,
+  id: ObjectId,
+  from: InstanceId | undefined,
+): Promise<Projection> {
+  const object = await core.store.get(id)
+  const entity = object === undefined ? undefined : core.mapping.get(object.type)
+  if (object === undefined || entity === undefined) return { kind: 'none', id }
+  const link = await core.links.read(id)
+  const base = { id, entity, object, from }
+  if (object.deleted)
+    return link === undefined ? { kind: 'none', id } : decideDelete(core, base, link)
+  if (link !== undefined) {
+    if (from !== undefined && core.rules.actions(from, object.type).maintain === 'export') {
+      return { ...base, kind: 'keep-local', key: link.key }
+    }
+    return { ...base, kind: 'update', key: link.key }
+  }
+  if (core.links.isMerged(id)) return { kind: 'none', id }
+  return decideNew(core, base)
+}
+
+/** A deleted object with a record: deleted here (the row is gone already), or arriving. */
+async function decideDelete(
+  core: Core,
+  base: ProjectionBase,
+  link: ObjectLink,
+): Promise<Projection> {
+  const { id, entity, object, from } = base
+  const row = await core.connector.read(entity, link.key)
+  if (row === undefined) return { kind: 'none', id }
+  const actions = core.rules.actions(from, object.type)
+  if (actions.delete === 'delete') return { ...base, kind: 'delete', key: link.key }
+  if (actions.delete === 'leave-group') {
+    const named = core.rules.shareGroups(from, object.type)
+    const groups = [...core.groups.ofRecord(link.key)].filter((g) => named.has(g))
+    return groups.length === 0
+      ? { kind: 'none', id }
+      : { ...base, kind: 'leave-group', key: link.key, groups }
+  }
+  if (!entity.fields.some((mapped) => mapped.field === 'archived')) {
+    return { ...base, kind: 'skip', key: link.key, reason: `${entity.table} can not archive` }
+  }
+  return { ...base, kind: 'archive', key: link.key }
+}
+
+/** An object with no record here yet: made, linked to a matching record, or reviewed. */
+async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> {
+  const { store, links } = core
+  const { id, object, from } = base
+  const actions = core.rules.actions(from, object.type)
+  if (from !== undefined && actions.create === 'export') {
+    return { ...base, kind: 'skip', key: undefined, reason: 'create: export' }
+  }
+  // Kept out once by a peer's `create: export`, it stays out when it changes later.
+  if (from === undefined && (await localState.declined.has(store, id))) {
+    return { ...base, kind: 'skip', key: undefined, reason: 'create: export' }
+  }
+  if (actions.create === 'import') return { ...base, kind: 'import' }
+  // New here: is it a record the local system already has (from before pairing)?
+  // A record made from another object of the same peer is not a candidate: the peer
+  // keeps the two apart (two people of the same name), so they stay two here.
+  const candidates = core.matches.find(object.type, object.fields).filter((candidate) => {
+    const linked = links.objectOf(object.type, candidate.key)
+    return (
+      linked !== undefined && linked !== id && (from === undefined || !links.cameFrom(linked, from))
+    )
+  })
+  if (candidates.length === 0) return { ...base, kind: 'import' }
+  // A record already unified with one arriving object is not unified with another: two
+  // objects that are distinct elsewhere would become one. A person decides instead.
+  const unified =
+    candidates.length === 1 &&
+    (await localState.unified.has(store, links.objectOf(object.type, candidates[0]!.key)!))
+  if (candidates.length === 1 && !unified) {
+    return { ...base, kind: 'link', key: candidates[0]!.key }
+  }
+  return { ...base, kind: 'review', candidates: candidates.map((candidate) => candidate.key) }
+}
+
+/**
+ * Each object changed in the entries once, with the peer that sent its latest change.
+ * Touches change nothing here (they are for the sync engine's scope), and changes taken
+ * in from the local system (`from` this instance) are what it says already.
+ */
+export function latestSenders(
+  entries: readonly FeedEntry[],
+  self: InstanceId,
+): Map<ObjectId, InstanceId | undefined> {
+  const senders = new Map<ObjectId, InstanceId | undefined>()
+  for (const entry of entries) {
+    if (entry.touch !== true && entry.from !== self) senders.set(entry.object, entry.from)
+  }
+  return senders
+}

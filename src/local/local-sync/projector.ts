@@ -1,0 +1,257 @@
+// Carrying out projections: objects changed in the store (here or by peers) → the
+// local system. Follows the store's feed, writes what `decide` says, and keeps what
+// can't be written yet (a file waiting for its bytes, a write the local system refused)
+// to be tried again. Also unifies an arriving object with a matching local record.
+import type { InstanceId, ObjectId } from '../../model/index.ts'
+import type { StoredObject } from '../../store/index.ts'
+import { writeField, type EntityMapping } from '../mapping/index.ts'
+import { contentHeld } from './content.ts'
+import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
+import { decide, latestSenders, type Projection } from './projection.ts'
+import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
+import type { RowWriter } from './row-writer.ts'
+import { localState } from './state-keys.ts'
+
+/** Feed entries read at once. */
+const FEED_BATCH = 1000
+
+export class Projector {
+  constructor(
+    private readonly core: LocalSyncCore,
+    private readonly writer: RowWriter,
+  ) {}
+
+  /** Projects every change of the feed since the last time. */
+  async projectChanges(): Promise<void> {
+    const { store } = this.core
+    let cursor = (await localState.projectedCursor.read(store)) ?? 0
+    for (;;) {
+      const entries = await store.readFeed(cursor, FEED_BATCH)
+      if (entries.length === 0) return
+      for (const [id, from] of latestSenders(entries, this.core.instanceId)) {
+        await this.projectOrRetryLater(id, from)
+      }
+      cursor = entries[entries.length - 1]!.seq
+      await localState.projectedCursor.write(store, cursor)
+    }
+  }
+
+  /**
+   * Projects the object's latest change. One object the local system refuses must not
+   * hold up all the others: it is tried again at housekeeping (or at its next change).
+   */
+  private async projectOrRetryLater(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    try {
+      await this.execute(await decide(this.core, id, from))
+    } catch (error) {
+      await localState.retry.write(this.core.store, id, { from })
+      this.core.log.error(
+        { object: id, err: error },
+        'could not write the object into the local system',
+      )
+    }
+  }
+
+  /** Writes the file objects that waited for their content, where it is here now. */
+  async projectWaiting(): Promise<void> {
+    const { mapping, store } = this.core
+    const waiting: [ObjectId, InstanceId | undefined][] = []
+    for await (const [id, { from }] of localState.contentWait.scan(store)) waiting.push([id, from])
+    for (const [id, from] of waiting) {
+      const object = await store.get(id)
+      const entity = object === undefined ? undefined : mapping.get(object.type)
+      if (object !== undefined && entity !== undefined) {
+        if (!(await contentHeld(this.core, entity, object))) continue // not yet
+      }
+      await localState.contentWait.write(store, id, undefined)
+      await this.projectOrRetryLater(id, from)
+    }
+  }
+
+  /**
+   * Writes every linked object again whose record differs from it (housekeeping);
+   * returns how many were written.
+   */
+  async rewriteDiffering(): Promise<number> {
+    const { connector, store } = this.core
+    let rewritten = 0
+    for await (const [id, link] of localState.object.scan(store)) {
+      if (link.seen === undefined) continue
+      const projection = await decide(this.core, id, await this.core.links.originOf(id))
+      if (projection.kind !== 'update') continue
+      const { entity } = projection
+      const row = await connector.read(entity, projection.key)
+      if (row === undefined) continue
+      const custom = entity.customFieldsTable
+        ? await connector.readCustom(projection.key)
+        : undefined
+      const before = { row, custom }
+      if (localForm(entity, projection.object, before, this.core.links.resolver()).unchanged) {
+        continue
+      }
+      await this.execute(projection)
+      rewritten++
+    }
+    return rewritten
+  }
+
+  /** Tries the objects whose write failed again; returns how many there were. */
+  async retryFailed(): Promise<number> {
+    const { store } = this.core
+    const retries: [ObjectId, InstanceId | undefined][] = []
+    for await (const [id, { from }] of localState.retry.scan(store)) retries.push([id, from])
+    for (const [id, from] of retries) {
+      await localState.retry.write(store, id, undefined)
+      try {
+        await this.execute(await decide(this.core, id, from))
+      } catch (error) {
+        await localState.retry.write(store, id, { from })
+        this.core.log.error({ object: id, err: error }, 'could not write the object again')
+      }
+    }
+    return retries.length
+  }
+
+  async execute(projection: Projection): Promise<void> {
+    const { connector, groups, store } = this.core
+    if (projection.kind === 'none') return
+    const { id, entity, object, from } = projection
+    if (
+      (projection.kind === 'update' || projection.kind === 'import') &&
+      !(await contentHeld(this.core, entity, object))
+    ) {
+      // A file whose bytes are still on their way from a peer: written once they are
+      // here and verified (see projectWaiting), across restarts too.
+      await localState.contentWait.write(store, id, { from })
+      this.core.log.debug({ object: id }, 'file waits for its content before it is written')
+      return
+    }
+    switch (projection.kind) {
+      case 'update':
+        return this.writer.writeRow(entity, projection.key, id, object)
+      case 'import':
+        // Into the peer's share group first: from the moment the record exists, the
+        // peer's further changes are in scope here.
+        await groups.joinShareGroup(id, object.type, from)
+        return this.writer.writeRow(entity, id, id, object, { origin: from })
+      case 'link':
+        return this.unify(entity, id, projection.key, from)
+      case 'review':
+        return this.queueForReview(projection)
+      case 'archive':
+        return this.archive(entity, projection.key, id)
+      case 'keep-local':
+        return this.keepLocal(entity, projection.key, id, object)
+      case 'delete':
+        await connector.remove(entity, projection.key)
+        await this.core.links.save(id, { type: entity.type, key: projection.key, seen: undefined })
+        return
+      case 'leave-group':
+        return groups.changeGroups(projection.key, { leave: projection.groups })
+      case 'skip':
+        if (projection.key === undefined && from !== undefined) {
+          await localState.declined.write(store, id, from)
+        }
+        this.core.log.debug({ object: id, from, reason: projection.reason }, 'not written here')
+    }
+  }
+
+  private async queueForReview(projection: Extract<Projection, { kind: 'review' }>): Promise<void> {
+    const { id, object, from, candidates } = projection
+    await localState.review.write(this.core.store, id, {
+      type: object.type,
+      candidates,
+      ...(from === undefined ? {} : { from }),
+    })
+    this.core.log.info(
+      { object: id, candidates: candidates.length },
+      'several local records match; waiting for review',
+    )
+    this.core.events.emit('review', id)
+  }
+
+  /**
+   * Sets only the archived column: a local edit of the row not taken in yet stays (the
+   * object is deleted, so it could not be taken in anyway).
+   */
+  private async archive(entity: EntityMapping, key: string, id: ObjectId): Promise<void> {
+    const { connector, links } = this.core
+    const mapped = entity.fields.find((field) => field.field === 'archived')!
+    const before = await connector.read(entity, key)
+    if (before === undefined) return
+    const archived = writeField(mapped, true, links.resolver())
+    if (!sameLocal(before[mapped.column], archived)) {
+      await connector.write(entity, key, { [mapped.column]: archived })
+    }
+    const link = await links.read(id)
+    const after = await connector.read(entity, key)
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    // Only the archived column is the daemon's write; anything else changed since last
+    // seen stays a difference (and is reported as a change to a deleted object).
+    const seen = link?.seen ?? (after === undefined ? undefined : snapshot(entity, after, custom))
+    if (seen !== undefined && after !== undefined) {
+      seen.columns[mapped.column] = snapshot(entity, after, custom).columns[mapped.column] ?? null
+    }
+    await links.save(id, { type: entity.type, key, seen })
+  }
+
+  /**
+   * `maintain: export`: this local system is the master of the record. The peer's change
+   * is not written here; the record's values are written back over it in the store, so
+   * every instance ends with this system's values.
+   */
+  private async keepLocal(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    object: StoredObject,
+  ): Promise<void> {
+    const { connector, store } = this.core
+    const row = await connector.read(entity, key)
+    if (row === undefined) return
+    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const read = this.core.rows.readOrReport(entity, key, row, custom)
+    if (read === undefined) return
+    const patch = diff(object, read)
+    if (patch !== undefined) await store.update(id, patch, FROM_LOCAL_SYSTEM)
+  }
+
+  /**
+   * The object `id` and the local record `key` (linked to another object) are the same:
+   * both instances keep the object with the smaller id, give it the fields only the other
+   * has, delete the other and link the record to the one kept — the same choice on every
+   * instance, so they converge on one object.
+   */
+  async unify(
+    entity: EntityMapping,
+    id: ObjectId,
+    key: string,
+    origin?: InstanceId,
+  ): Promise<void> {
+    const { links, store } = this.core
+    const linked = links.objectOf(entity.type, key)!
+    const [kept, merged] = id < linked ? [id, linked] : [linked, id]
+    const [keep, drop] = await Promise.all([store.get(kept), store.get(merged)])
+    if (keep === undefined || drop === undefined) return
+    const fields = Object.fromEntries(
+      Object.entries(drop.fields).filter(([name]) => keep.fields[name] === undefined),
+    )
+    const custom = Object.fromEntries(
+      Object.entries(drop.custom).filter(([name]) => keep.custom[name] === undefined),
+    )
+    if (Object.keys(fields).length > 0 || Object.keys(custom).length > 0) {
+      await store.update(kept, { fields, custom })
+    }
+    const recordLink = await links.read(linked)
+    await links.merge(merged, kept, id)
+    await links.save(kept, { type: entity.type, key, seen: recordLink?.seen, origin })
+    await this.core.groups.joinShareGroup(key, entity.type, origin)
+    if (!drop.deleted) await store.delete(merged)
+    this.core.log.info(
+      { kept, merged, table: entity.table, key },
+      'matched a local record: one object kept',
+    )
+    const current = await store.get(kept)
+    if (current !== undefined) await this.writer.writeRow(entity, key, kept, current)
+  }
+}

@@ -1,0 +1,100 @@
+// Writing one object into one local record, and linking the two with the row as it
+// reads back (so that its change-log entry is recognised as the daemon's own write).
+// A record someone edited since the daemon last saw it is taken in first, through the
+// ingest handed in, and the merged state written once.
+import type { InstanceId, ObjectId } from '../../model/index.ts'
+import type { StoredObject } from '../../store/index.ts'
+import type { LocalRow } from '../connector.ts'
+import type { EntityMapping } from '../mapping/index.ts'
+import { contentsOf } from './content.ts'
+import type { LocalSyncCore } from './core.ts'
+import { localForm, sameLocal, sameSnapshot, snapshot } from './row-snapshot.ts'
+import { localState } from './state-keys.ts'
+
+/** Takes a row in as a local edit (ingest's `ingestRow`). */
+export type TakeIn = (entity: EntityMapping, key: string, row: LocalRow) => Promise<void>
+
+export interface WriteRowOptions {
+  /** The peer whose object becomes the record (saved with the link). */
+  origin?: InstanceId | undefined
+  /** Write over a local edit instead of taking it in (the record is read-only here). */
+  overwrite?: boolean
+  /** The local edit was taken in already: don't take it in again. */
+  afterIngest?: boolean
+}
+
+export class RowWriter {
+  constructor(
+    private readonly core: Pick<LocalSyncCore, 'store' | 'connector' | 'links' | 'matches' | 'log'>,
+    private readonly takeIn: TakeIn,
+  ) {}
+
+  /**
+   * Writes the object into the record `key`. A record someone changed since the daemon
+   * last saw it is taken in first, unless `overwrite` (the record is read-only here).
+   */
+  async writeRow(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    object: StoredObject,
+    options: WriteRowOptions = {},
+  ): Promise<void> {
+    const { connector, links, store } = this.core
+    const before = await connector.read(entity, key)
+    const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const link = await links.read(id)
+    if (
+      options.overwrite !== true &&
+      before !== undefined &&
+      link !== undefined &&
+      !sameSnapshot(link.seen, snapshot(entity, before, beforeCustom))
+    ) {
+      // Someone changed the row since the daemon last wrote or read it, and that change is
+      // not in yet: take it in first (as a local edit that merges with the store's state),
+      // then write the merged state, once (a row that can't be read stays as it is).
+      await this.takeIn(entity, key, before)
+      if (options.afterIngest === true) return
+      const merged = await store.get(id)
+      if (merged === undefined || merged.deleted) return
+      return this.writeRow(entity, key, id, merged, { ...options, afterIngest: true })
+    }
+    const contents = await contentsOf(this.core, entity, object)
+    if (contents === undefined) {
+      // The file's bytes are still on their way from a peer: the row is written once
+      // they are here and verified (projectWaiting, when the blob store publishes them).
+      if (!(await localState.contentWait.has(store, id))) {
+        const from = options.origin ?? (await links.originOf(id))
+        await localState.contentWait.write(store, id, { from })
+      }
+      this.core.log.debug(
+        { table: entity.table, key, object: id },
+        'file row waits for its content',
+      )
+      return
+    }
+    const refs = links.resolver()
+    const { row, custom, unchanged } = localForm(
+      entity,
+      object,
+      { row: before, custom: beforeCustom },
+      refs,
+    )
+    for (const [column, bytes] of contents) row[column] = bytes
+    const contentChanged = [...contents].some(
+      ([column, bytes]) => !sameLocal(before?.[column], bytes),
+    )
+    const written = !unchanged || contentChanged
+    if (written) await connector.write(entity, key, row, custom)
+    this.core.matches.put({ type: entity.type, key, fields: object.fields })
+    // The row as it reads back: that is what its change-log entry will show.
+    const after = written ? await connector.read(entity, key) : before
+    const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    await links.save(id, {
+      type: entity.type,
+      key,
+      seen: after === undefined ? undefined : snapshot(entity, after, afterCustom),
+      origin: options.origin,
+    })
+  }
+}
