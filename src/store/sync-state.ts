@@ -54,9 +54,9 @@ export const countValue: SyncStateCodec<number> = {
   },
 }
 
-/** A key whose presence is the value ("initialized"); stored as one byte. */
+/** A key whose presence is the value ("initialized"); stored as the text '1', read from any. */
 export const presenceValue: SyncStateCodec<true> = {
-  encode: () => Uint8Array.of(1),
+  encode: () => encoder.encode('1'),
   decode: () => true,
 }
 

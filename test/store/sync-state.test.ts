@@ -75,6 +75,7 @@ describe('typed sync state', () => {
     expect(flagValue.decode(Uint8Array.of(0))).toBe(false)
     expect(flagValue.decode(Uint8Array.of(2))).toBeUndefined()
     expect(presenceValue.decode(new TextEncoder().encode('1'))).toBe(true)
+    expect(new TextDecoder().decode(presenceValue.encode(true))).toBe('1')
     expect(jsonValue(isStrings).decode(new TextEncoder().encode('{'))).toBeUndefined()
     expect(jsonValue(isStrings).decode(new TextEncoder().encode('[1]'))).toBeUndefined()
   })

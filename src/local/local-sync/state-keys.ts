@@ -23,6 +23,7 @@ import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
 import {
   countValue,
   jsonValue,
+  presenceValue,
   syncStateFamily,
   syncStateKey,
   textValue,
@@ -76,12 +77,6 @@ const senderValue: SyncStateCodec<Sender> = {
   },
 }
 
-/** Earlier versions marked the first run done with the text '1'; any value means done. */
-const doneValue: SyncStateCodec<true> = {
-  encode: () => textValue.encode('1'),
-  decode: () => true,
-}
-
 const objectIdValue = textValue as SyncStateCodec<ObjectId>
 const instanceIdValue = textValue as SyncStateCodec<InstanceId>
 
@@ -101,7 +96,7 @@ const isGroupList = (value: unknown): value is string[] =>
 export const localState = {
   changesCursor: syncStateKey('local/changes', countValue),
   projectedCursor: syncStateKey('local/projected', countValue),
-  initialized: syncStateKey('local/initialized', doneValue),
+  initialized: syncStateKey('local/initialized', presenceValue),
   link: syncStateFamily<LinkName, ObjectId>('local/link/', objectIdValue),
   object: syncStateFamily<ObjectId, ObjectLink>('local/object/', jsonValue(isObjectLink)),
   origin: syncStateFamily<ObjectId, InstanceId>('local/origin/', instanceIdValue),
