@@ -5,7 +5,7 @@ import type { Logger } from '../../log.ts'
 import { isObjectId, type InstanceId, type ObjectId } from '../../model/index.ts'
 import type { ObjectStore, StoredObject } from '../../store/index.ts'
 import type { SyncMessage } from '../messages.ts'
-import type { SessionScope } from '../peer-session/session-scope.ts'
+import type { SessionScope } from '../session-scope.ts'
 
 export interface BlobTransferStats {
   chunksSent: number

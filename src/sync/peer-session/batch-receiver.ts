@@ -8,7 +8,7 @@ import type { SyncMessage } from '../messages.ts'
 import type { SessionCore } from './session-core.ts'
 import { readResumeRecord } from './first-sync.ts'
 import { firstSyncResume, receivedCursor } from './session-keys.ts'
-import type { SessionScope } from './session-scope.ts'
+import type { SessionScope } from '../session-scope.ts'
 
 export interface BatchReceiverComponents {
   core: SessionCore
@@ -80,7 +80,7 @@ export class BatchReceiver {
     const appliedItems = items.filter((_, index) => admitted[index])
     const outcomes = await store.applyRemoteDocuments(
       appliedItems,
-      (type, facet) => scope.scope.allows(type, facet),
+      (type, facet) => scope.allows(type, facet),
       core.peer,
     )
     for (const [index, item] of items.entries()) {

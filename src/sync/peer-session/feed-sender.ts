@@ -7,7 +7,7 @@ import type { FirstSyncScan } from './first-sync.ts'
 import type { Outbox } from './outbox.ts'
 import type { SessionCore } from './session-core.ts'
 import { scopeSent } from './session-keys.ts'
-import type { SessionScope } from './session-scope.ts'
+import type { SessionScope } from '../session-scope.ts'
 import type { SharedObjects } from './shared-objects.ts'
 
 /** Feed entries read at a time when sending a feed range. */

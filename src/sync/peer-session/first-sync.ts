@@ -15,7 +15,7 @@ import { readFacetBytes } from '../../store/index.ts'
 import type { Outbox } from './outbox.ts'
 import type { SessionCore } from './session-core.ts'
 import { firstSyncResume, type FirstSyncRecord } from './session-keys.ts'
-import type { SessionScope } from './session-scope.ts'
+import type { SessionScope } from '../session-scope.ts'
 import type { SharedObjects } from './shared-objects.ts'
 
 /**
@@ -45,7 +45,7 @@ export class FirstSyncScan {
 
   constructor(private readonly components: FirstSyncScanComponents) {
     this.scopeDigest = createHash('sha256')
-      .update(components.scope.scope.key)
+      .update(components.scope.peerScope.key)
       .digest('base64url')
       .slice(0, 22)
   }
@@ -58,7 +58,7 @@ export class FirstSyncScan {
   async scan(upTo: number, from: ScanPosition | undefined): Promise<void> {
     const { core, scope, outbox } = this.components
     const { store, batchBytes } = core
-    const peerScope = scope.scope
+    const peerScope = scope.peerScope
     const sources = peerScope.everything
       ? [(after?: string) => store.scanFacets({ after, maxBytes: batchBytes })]
       : peerScope.types.map(
@@ -144,7 +144,7 @@ export class FirstSyncScan {
     return page
       .filter(({ facet }) => {
         const parsed = parseFacetId(facet)
-        if (parsed === undefined || !scope.scope.allows(type, parsed.facet)) return false
+        if (parsed === undefined || !scope.allows(type, parsed.facet)) return false
         return !perObject || admitted.has(parsed.object)
       })
       .map(({ facet, bytes }) => [facet, bytes])

@@ -8,9 +8,10 @@
 //   first-sync      the store scan of a first sync, and its resume positions
 //   outbox          credit-based flow control, and the acknowledgements credits carry
 //   batch-receiver  the peer's plan and batches: applied, cursor saved, credit sent back
-//   session-scope   the one verdict on whether an object is in the peer's scope
 //   shared-objects  objects of filtered types the peer holds from us, and `left` news
 //   session-keys    every sync-state key of the sync layer
+// and ../session-scope.ts, the one verdict on whether an object is in the peer's scope
+// (the file transfers apply it too).
 import type { Logger } from '../../log.ts'
 import type { ChannelTraffic } from '../../net/index.ts'
 import type { InstanceId, ObjectId } from '../../model/index.ts'
@@ -28,7 +29,7 @@ import {
   type SessionStats,
   type SyncChannel,
 } from './session-core.ts'
-import { SessionScope } from './session-scope.ts'
+import { SessionScope } from '../session-scope.ts'
 import { SharedObjects } from './shared-objects.ts'
 
 export type { SessionProgress, SessionStats, SyncChannel } from './session-core.ts'

@@ -19,7 +19,7 @@ import {
 } from '../../store/index.ts'
 import type { SessionCore } from './session-core.ts'
 import { sharedMarks } from './session-keys.ts'
-import { facetNameOf, type SessionScope } from './session-scope.ts'
+import { facetNameOf, type SessionScope } from '../session-scope.ts'
 
 /** How many objects one `left` message names at most. */
 const LEFT_PAGE = 1000
@@ -62,7 +62,7 @@ export class SharedObjects {
         continue
       }
       for (const name of await store.facetsOf(entry.object)) {
-        if (this.scope.scope.allows(entry.type, name)) facets.push(facetId(entry.object, name))
+        if (this.scope.allows(entry.type, name)) facets.push(facetId(entry.object, name))
       }
     }
     if (marks.length > 0) await store.updateSyncState(marks)

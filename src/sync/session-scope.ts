@@ -1,6 +1,6 @@
-// Object-level scope for one peer: the one verdict on whether an object is in what this
-// instance shares with the peer, and the checks built on it (what may come in from the
-// peer, which feed entries may go out to it).
+// Object-level scope for one peer, as a session and its file transfers apply it: the one
+// verdict on whether an object is in what this instance shares with the peer, and the
+// checks built on it (what may come in from the peer, which feed entries may go out).
 import {
   CORE_FACET,
   facetId,
@@ -11,9 +11,9 @@ import {
   type FacetName,
   type ObjectId,
   type ObjectType,
-} from '../../model/index.ts'
-import { readFacetBytes, type FeedEntry, type ObjectStore } from '../../store/index.ts'
-import type { PeerScope } from '../scope.ts'
+} from '../model/index.ts'
+import { readFacetBytes, type FeedEntry, type ObjectStore } from '../store/index.ts'
+import type { PeerScope } from './scope.ts'
 
 type Fields = Readonly<Record<string, unknown>>
 
@@ -26,14 +26,14 @@ type Fields = Readonly<Record<string, unknown>>
 export type VerdictDirection = 'in' | 'out' | 'out-ignoring-owner'
 
 export class SessionScope {
-  readonly scope: PeerScope
+  readonly peerScope: PeerScope
   /** Whether some shared type is shared object by object (else every object passes 'in'). */
   private readonly filtersObjects: boolean
 
   constructor(private readonly components: { scope: PeerScope; store: ObjectStore }) {
-    this.scope = components.scope
-    this.filtersObjects = this.scope.types.some(
-      (type) => this.scope.objectFilter(type) !== undefined,
+    this.peerScope = components.scope
+    this.filtersObjects = this.peerScope.types.some(
+      (type) => this.peerScope.objectFilter(type) !== undefined,
     )
   }
 
@@ -60,25 +60,30 @@ export class SessionScope {
     fields: Fields | undefined,
     direction: VerdictDirection,
   ): boolean | Promise<boolean> {
-    const filter = this.scope.objectFilter(type)
+    const filter = this.peerScope.objectFilter(type)
     if (direction === 'in') {
       return filter === undefined || (fields !== undefined && filter(fields, id, 'in'))
     }
-    if (fields === undefined || !this.scope.types.includes(type)) return false
+    if (fields === undefined || !this.peerScope.types.includes(type)) return false
     if (filter !== undefined && !filter(fields, id, 'out')) return false
     return direction === 'out' && this.ownerRuleFor(type) ? this.ownerInScope(fields) : true
   }
 
+  /** Whether the peer may see and send this facet of objects of `type`. */
+  allows(type: ObjectType, facet: FacetName): boolean {
+    return this.peerScope.allows(type, facet)
+  }
+
   /** Whether objects of `type` going out need a verdict each (else all of them go). */
   needsObjectVerdict(type: ObjectType): boolean {
-    return this.scope.objectFilter(type) !== undefined || this.ownerRuleFor(type)
+    return this.peerScope.objectFilter(type) !== undefined || this.ownerRuleFor(type)
   }
 
   /** Feed entries whose facet the peer may have, each facet once. */
   facetsInScope(entries: readonly FeedEntry[]): FeedEntry[] {
     const seen = new Set<FacetId>()
     return entries.filter((entry) => {
-      if (seen.has(entry.facet) || !this.scope.allows(entry.type, facetNameOf(entry.facet))) {
+      if (seen.has(entry.facet) || !this.peerScope.allows(entry.type, facetNameOf(entry.facet))) {
         return false
       }
       seen.add(entry.facet)
@@ -131,7 +136,7 @@ export class SessionScope {
 
   /** Files go to a peer only while their owner does too (when the scope could differ). */
   private ownerRuleFor(type: ObjectType): boolean {
-    return type === 'file' && !this.scope.everything
+    return type === 'file' && !this.peerScope.everything
   }
 
   /** Whether the owner a file's fields name is in this peer's scope (no owner: yes). */
