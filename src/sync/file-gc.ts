@@ -4,7 +4,7 @@
 // catching up may ask for the content of a file it has not yet seen deleted.
 import type { InstanceId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
-import { ackedKey } from './peer-session.ts'
+import { peerAcked } from './peer-session/index.ts'
 
 export interface FileCollection {
   /** sha256 of each blob removed. */
@@ -14,8 +14,6 @@ export interface FileCollection {
   /** Blobs only deleted files name, kept because a peer has not acknowledged the deletes. */
   waitingForPeers: number
 }
-
-const decoder = new TextDecoder()
 
 export async function collectFileContents(
   store: ObjectStore,
@@ -47,8 +45,8 @@ export async function collectFileContents(
   } while (after !== undefined)
   let everyPeerHasAll = true
   for (const peer of peers) {
-    const acked = await store.getSyncState(ackedKey(peer))
-    if (acked === undefined || Number(decoder.decode(acked)) < upTo) everyPeerHasAll = false
+    const acked = await peerAcked.read(store, peer)
+    if (acked === undefined || acked < upTo) everyPeerHasAll = false
   }
   const keep = new Set(named)
   let waitingForPeers = 0

@@ -7,7 +7,12 @@ export {
   type SyncEngineOptions,
   type SyncLinks,
 } from './sync-engine.ts'
-export { PeerSession, cursorKey, type SessionProgress, type SyncChannel } from './peer-session.ts'
+export {
+  PeerSession,
+  cursorKey,
+  type SessionProgress,
+  type SyncChannel,
+} from './peer-session/index.ts'
 export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
 export { SHARE_EVERYTHING, scopeFromShare, type ParsedScope, type PeerScope } from './scope.ts'
 export { sourcesOfTruth, type PeerConflictSettings } from './conflict-policy.ts'

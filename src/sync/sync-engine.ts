@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import { TypedEvents, type EventMap } from '../typed-events.ts'
 import type { InstanceId, ObjectId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
-import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session.ts'
+import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session/index.ts'
 import type { PeerScope } from './scope.ts'
 
 /** What the engine needs of the peer link. */

@@ -1,68 +1,33 @@
-// File contents between two peers, inside one sync session. The side that holds a file
-// object whose content it lacks asks the peer for the content's manifest, then for the
-// chunks it is missing, a few at a time, so that record batches keep flowing between
-// them. Every chunk is checked against the manifest's hash for it as it arrives, and the
-// whole against the file's sha256 before the content becomes visible; what was received
-// survives a lost session or a restart, so only missing chunks are asked for again.
-//
-// The side asked serves only content named by a file object it shares with the peer:
-// the object's kind in the peer's scope, and its owner too.
-import type { Logger } from '../log.ts'
-import { isObjectSyncError } from '../errors.ts'
-import { isObjectId, type InstanceId, type ObjectId } from '../model/index.ts'
-import type { BlobManifest, ObjectStore, StoredObject } from '../store/index.ts'
-import type { BlobMessage, SyncMessage } from './messages.ts'
-import type { PeerScope } from './scope.ts'
+// The side that holds a file object whose content it lacks: it asks the peer for the
+// content's manifest, then for the chunks it is missing, a few at a time, so that record
+// batches keep flowing between them. Every chunk is checked against the manifest's hash
+// for it as it arrives, and the whole against the file's sha256 before the content
+// becomes visible; what was received survives a lost session or a restart, so only
+// missing chunks are asked for again.
+import { isObjectSyncError } from '../../errors.ts'
+import type { ObjectId } from '../../model/index.ts'
+import type { BlobManifest } from '../../store/index.ts'
+import type { BlobMessage } from '../messages.ts'
+import { refusal, type BlobComponents } from './blob-sharing.ts'
 
-export interface BlobTransferOptions {
-  peer: InstanceId
-  store: ObjectStore
-  scope: PeerScope
-  send: (message: SyncMessage) => Promise<void>
-  logger: Logger
+export interface BlobFetcherOptions {
   /** Content being fetched by any session of this instance: one fetch per blob at a time. */
   inFlight: Set<string>
-  /** Chunk requests in flight per fetch (default 4: 1 MiB at 256 KiB chunks). */
-  window?: number
+  /** Chunk requests in flight per fetch. */
+  window: number
   /** How long content the peer could not give waits before it is asked for again. */
-  retryMs?: number
-  /** How long an answer to a request (a manifest, a chunk) may take (default 60 s). */
-  requestTimeoutMs?: number
+  retryMs: number
+  /** How long an answer to a request (a manifest, a chunk) may take. */
+  requestTimeoutMs: number
 }
 
-export interface BlobTransferStats {
-  chunksSent: number
-  chunksReceived: number
-  /** Chunks that did not match their hash, refused and asked for again. */
-  chunksRefused: number
-  blobsCompleted: number
-  /** Content the peer would not or could not give (blob-none answers, time-outs). */
-  blobsUnavailable: number
-  /** Wanted content this peer was not asked for: its file is not shared with the peer. */
-  blobsNotAsked: number
-}
-
-const DEFAULT_WINDOW = 4
-const DEFAULT_RETRY_MS = 30_000
-const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 /** A chunk that arrives wrong this many times is given up on for this session. */
 const CHUNK_ATTEMPTS = 3
 
-interface ArrivedChunk {
-  sha256: string
-  index: number
-  data: Uint8Array
-}
+type ArrivedChunk = Extract<BlobMessage, { t: 'chunk' }>
+type Answer = Extract<BlobMessage, { t: 'blob-manifest' | 'blob-none' }>
 
-export class BlobTransfer {
-  readonly stats: BlobTransferStats = {
-    chunksSent: 0,
-    chunksReceived: 0,
-    chunksRefused: 0,
-    blobsCompleted: 0,
-    blobsUnavailable: 0,
-    blobsNotAsked: 0,
-  }
+export class BlobFetcher {
   private closed = false
   private running = false
   private rerun = false
@@ -72,8 +37,6 @@ export class BlobTransfer {
    */
   private readonly failed = new Map<string, number>()
   private retryTimer: NodeJS.Timeout | undefined
-  /** Content whose manifest this session sent: the only content it serves chunks of. */
-  private readonly served = new Map<string, ObjectId>()
   private answer: { sha256: string; resolve: (answer: BlobMessage | undefined) => void } | undefined
   private readonly inbox: ArrivedChunk[] = []
   /** The content whose chunks are being fetched, and why the peer stopped, if it did. */
@@ -81,18 +44,10 @@ export class BlobTransfer {
   private refusedWhileFetching: string | undefined
   private wakeFetcher: (() => void) | undefined
 
-  private readonly window: number
-  private readonly requestTimeoutMs: number
-
-  constructor(private readonly options: BlobTransferOptions) {
-    this.window = options.window ?? DEFAULT_WINDOW
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-  }
-
-  /** Starts fetching whatever content is wanted (from earlier sessions too). */
-  start(): void {
-    this.kick()
-  }
+  constructor(
+    private readonly components: BlobComponents,
+    private readonly options: BlobFetcherOptions,
+  ) {}
 
   close(): void {
     this.closed = true
@@ -107,7 +62,7 @@ export class BlobTransfer {
    * is not held here become wanted, and are fetched.
    */
   async notice(objects: readonly ObjectId[]): Promise<void> {
-    const { store } = this.options
+    const { store } = this.components
     let wanted = false
     for (const id of objects) {
       const object = await store.get(id)
@@ -120,112 +75,34 @@ export class BlobTransfer {
     if (wanted) this.kick()
   }
 
-  /** Handles a blob message from the peer. */
-  async handle(message: BlobMessage): Promise<void> {
-    switch (message.t) {
-      case 'blob-get':
-        return this.serveManifest(message.sha256, message.object)
-      case 'chunk-get':
-        return this.serveChunk(message.sha256, message.index)
-      case 'blob-manifest':
-      case 'blob-none':
-        if (this.answer?.sha256 === message.sha256) {
-          this.answer.resolve(message)
-          this.answer = undefined
-        } else if (message.t === 'blob-none' && this.fetching === message.sha256) {
-          // The peer stopped serving what is being fetched (its file changed meanwhile).
-          this.refusedWhileFetching = message.reason
-          this.wakeFetcher?.()
-        }
-        return
-      case 'chunk':
-        // Only chunks of what is being fetched, and no more than were asked for: a peer
-        // can't make this side hold what it sends unasked.
-        if (this.fetching !== message.sha256 || this.inbox.length >= this.window) {
-          this.options.logger.warn(
-            { peer: this.options.peer, sha256: message.sha256, chunk: message.index },
-            'file chunk not asked for; dropped',
-          )
-          return
-        }
-        this.inbox.push(message)
-        this.wakeFetcher?.()
-        return
+  /** The peer's answer to a blob-get (or its refusal to go on serving what is fetched). */
+  answered(message: Answer): void {
+    if (this.answer?.sha256 === message.sha256) {
+      this.answer.resolve(message)
+      this.answer = undefined
+    } else if (message.t === 'blob-none' && this.fetching === message.sha256) {
+      // The peer stopped serving what is being fetched (its file changed meanwhile).
+      this.refusedWhileFetching = message.reason
+      this.wakeFetcher?.()
     }
   }
 
-  // ── serving ───────────────────────────────────────────────────────────────────────
-
-  private async serveManifest(sha: string, id: ObjectId): Promise<void> {
-    const { store, send } = this.options
-    const refusal = await this.refusal(sha, id)
-    const manifest = refusal === undefined ? await store.blobs.manifest(sha) : undefined
-    if (manifest === undefined) {
-      const reason = refusal ?? 'the content is not held here'
-      this.options.logger.info(
-        { peer: this.options.peer, object: id, sha256: sha, reason },
-        'file content not served',
+  chunkArrived(message: ArrivedChunk): void {
+    // Only chunks of what is being fetched, and no more than were asked for: a peer
+    // can't make this side hold what it sends unasked.
+    if (this.fetching !== message.sha256 || this.inbox.length >= this.options.window) {
+      this.components.logger.warn(
+        { peer: this.components.peer, sha256: message.sha256, chunk: message.index },
+        'file chunk not asked for; dropped',
       )
-      await send({ t: 'blob-none', sha256: sha, reason })
       return
     }
-    this.served.set(sha, id)
-    await send({
-      t: 'blob-manifest',
-      sha256: sha,
-      size: manifest.size,
-      chunkBytes: manifest.chunkBytes,
-      chunks: Buffer.concat(manifest.chunks.map((chunk) => Buffer.from(chunk, 'hex'))),
-    })
+    this.inbox.push(message)
+    this.wakeFetcher?.()
   }
 
-  /** Why the content file object `id` names may not go to this peer, if it may not. */
-  private async refusal(sha: string, id: ObjectId): Promise<string | undefined> {
-    const { store } = this.options
-    const file = await store.get(id)
-    if (file?.type !== 'file' || file.deleted) return 'no such file object'
-    if (file.fields.sha256 !== sha) return 'the file object names other content'
-    if (!this.shares(file)) return 'the file is not shared with this peer'
-    const ownerId = file.fields.ownerId
-    if (ownerId !== undefined) {
-      const owner = isObjectId(ownerId) ? await store.get(ownerId) : undefined
-      if (owner === undefined || owner.deleted || !this.shares(owner)) {
-        return "the file's owner is not shared with this peer"
-      }
-    }
-    return undefined
-  }
-
-  private shares(object: StoredObject): boolean {
-    const { scope } = this.options
-    if (!scope.types.includes(object.type)) return false
-    const filter = scope.objectFilter(object.type)
-    return filter === undefined || filter(object.fields, object.id, 'out')
-  }
-
-  private async serveChunk(sha: string, index: number): Promise<void> {
-    const { store, send } = this.options
-    const object = this.served.get(sha)
-    // Checked again for every chunk: the file may have been deleted or left the scope.
-    const refusal =
-      object === undefined ? 'no manifest of it was asked for' : await this.refusal(sha, object)
-    const data = refusal === undefined ? await store.blobs.readChunk(sha, index) : undefined
-    if (data === undefined) {
-      if (refusal !== undefined) this.served.delete(sha)
-      await send({
-        t: 'blob-none',
-        sha256: sha,
-        reason: refusal ?? `chunk ${index} of it is not held here`,
-      })
-      return
-    }
-    await send({ t: 'chunk', sha256: sha, index, data })
-    this.stats.chunksSent++
-  }
-
-  // ── fetching ──────────────────────────────────────────────────────────────────────
-
-  private kick(): void {
+  /** Starts fetching whatever content is wanted, unless a fetch is running (then once more after it). */
+  kick(): void {
     if (this.running) {
       this.rerun = true
       return
@@ -234,7 +111,10 @@ export class BlobTransfer {
     void this.fetchWanted()
       .catch((error: unknown) => {
         if (!this.closed) {
-          this.options.logger.error({ peer: this.options.peer, err: error }, 'file fetch failed')
+          this.components.logger.error(
+            { peer: this.components.peer, err: error },
+            'file fetch failed',
+          )
         }
       })
       .finally(() => {
@@ -268,7 +148,8 @@ export class BlobTransfer {
    * asked about files outside its scope). Schedules the next look when there is none.
    */
   private async nextWanted(): Promise<[string, ObjectId] | undefined> {
-    const { store, inFlight } = this.options
+    const { store, stats } = this.components
+    const { inFlight } = this.options
     const wanted = await store.blobs.wanted()
     for (const sha of this.failed.keys()) if (!wanted.has(sha)) this.failed.delete(sha)
     const now = Date.now()
@@ -279,8 +160,8 @@ export class BlobTransfer {
         continue
       }
       if ((this.failed.get(sha) ?? 0) > now) continue
-      if ((await this.refusal(sha, object as ObjectId)) !== undefined) {
-        this.stats.blobsNotAsked++
+      if ((await refusal(this.components, sha, object as ObjectId)) !== undefined) {
+        stats.blobsNotAsked++
         this.giveUp(sha)
         continue
       }
@@ -291,7 +172,7 @@ export class BlobTransfer {
   }
 
   private async fetch(sha: string, object: ObjectId): Promise<void> {
-    const { store, peer, logger } = this.options
+    const { store, peer, logger } = this.components
     const where = { peer, object, sha256: sha }
     if (await store.blobs.has(sha)) {
       await store.blobs.unwant(sha)
@@ -300,10 +181,10 @@ export class BlobTransfer {
     const answer = await this.ask(sha, object)
     if (answer === undefined) return // the session ended
     if (answer === 'timeout' || answer.t !== 'blob-manifest') {
-      this.stats.blobsUnavailable++
+      this.components.stats.blobsUnavailable++
       const reason =
         answer === 'timeout'
-          ? `no answer within ${this.requestTimeoutMs} ms`
+          ? `no answer within ${this.options.requestTimeoutMs} ms`
           : answer.t === 'blob-none'
             ? answer.reason
             : answer.t
@@ -339,7 +220,7 @@ export class BlobTransfer {
     const result = await store.blobs.completeIncoming(sha)
     if (result === 'complete') {
       await store.blobs.unwant(sha)
-      this.stats.blobsCompleted++
+      this.components.stats.blobsCompleted++
       // What waits for it (the local system's file row) hears of it from the blob store.
       logger.info({ ...where, bytes: manifest.size }, 'file content received')
     } else {
@@ -349,13 +230,13 @@ export class BlobTransfer {
   }
 
   private giveUp(sha: string): void {
-    this.failed.set(sha, Date.now() + (this.options.retryMs ?? DEFAULT_RETRY_MS))
+    this.failed.set(sha, Date.now() + this.options.retryMs)
   }
 
   /** Asks again, once the earliest content given up on is due. */
   private scheduleRetry(elsewhere: boolean): void {
     if (this.closed || this.retryTimer !== undefined) return
-    const retryMs = this.options.retryMs ?? DEFAULT_RETRY_MS
+    const retryMs = this.options.retryMs
     const dues = [...this.failed.values(), ...(elsewhere ? [Date.now() + retryMs] : [])]
     if (dues.length === 0) return
     this.retryTimer = setTimeout(
@@ -378,13 +259,13 @@ export class BlobTransfer {
       const timer = setTimeout(() => {
         this.answer = undefined
         resolve('timeout')
-      }, this.requestTimeoutMs)
+      }, this.options.requestTimeoutMs)
       const done = (answer: BlobMessage | undefined) => {
         clearTimeout(timer)
         resolve(answer)
       }
       this.answer = { sha256: sha, resolve: done }
-      this.options.send({ t: 'blob-get', sha256: sha, object }).catch(() => {
+      this.components.send({ t: 'blob-get', sha256: sha, object }).catch(() => {
         this.answer = undefined
         done(undefined)
       })
@@ -393,9 +274,9 @@ export class BlobTransfer {
 
   /** Asks for the chunks not held yet, a window at a time; false if it could not finish. */
   private async fetchChunks(manifest: BlobManifest, object: ObjectId): Promise<boolean> {
-    const { store, send, peer, logger } = this.options
+    const { store, send, peer, logger, stats } = this.components
     const sha = manifest.sha256
-    const window = this.window
+    const window = this.options.window
     const queue = await store.blobs.missingChunks(sha)
     const outstanding = new Set<number>()
     const attempts = new Map<number, number>()
@@ -417,10 +298,10 @@ export class BlobTransfer {
         return false
       }
       if (chunk.sha256 !== sha || !outstanding.delete(chunk.index)) continue
-      this.stats.chunksReceived++
+      stats.chunksReceived++
       const result = await store.blobs.putChunk(sha, chunk.index, chunk.data)
       if (result !== 'mismatch') continue
-      this.stats.chunksRefused++
+      stats.chunksRefused++
       const tries = (attempts.get(chunk.index) ?? 0) + 1
       attempts.set(chunk.index, tries)
       if (tries >= CHUNK_ATTEMPTS) {
@@ -447,12 +328,12 @@ export class BlobTransfer {
       let timer: NodeJS.Timeout | undefined
       const arrived = await new Promise<boolean>((resolve) => {
         this.wakeFetcher = () => resolve(true)
-        timer = setTimeout(() => resolve(false), this.requestTimeoutMs)
+        timer = setTimeout(() => resolve(false), this.options.requestTimeoutMs)
       })
       clearTimeout(timer)
       this.wakeFetcher = undefined
       if (!arrived) {
-        this.refusedWhileFetching = `no chunk within ${this.requestTimeoutMs} ms`
+        this.refusedWhileFetching = `no chunk within ${this.options.requestTimeoutMs} ms`
         return undefined
       }
     }

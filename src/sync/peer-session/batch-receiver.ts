@@ -1,0 +1,137 @@
+// The receiving side of a session: what to ask the peer for (after our cursor, or where
+// an interrupted first sync stopped), its plan, and its batches — checked against the
+// scope, applied, echoes noted for the sending side, the cursor or the first sync's
+// resume record saved, and one credit sent back per batch.
+import type { FacetId } from '../../model/index.ts'
+import type { BlobTransfer } from '../blob-transfer/index.ts'
+import type { SyncMessage } from '../messages.ts'
+import type { SessionCore } from './session-core.ts'
+import { readResumeRecord } from './first-sync.ts'
+import { firstSyncResume, receivedCursor } from './session-keys.ts'
+import type { SessionScope } from '../session-scope.ts'
+
+export interface BatchReceiverComponents {
+  core: SessionCore
+  scope: SessionScope
+  blobs: BlobTransfer
+  /** Called after each batch is applied here, with the facets that changed. */
+  onApplied: ((changed: number) => void) | undefined
+}
+
+type Want = Extract<SyncMessage, { t: 'want' }>
+
+export class BatchReceiver {
+  /** Facets received in earlier sessions of an interrupted first sync. */
+  private resumedDone = 0
+
+  constructor(private readonly components: BatchReceiverComponents) {}
+
+  /** The `want` that opens the session; loads the saved cursor. */
+  async want(): Promise<Want> {
+    const { core } = this.components
+    core.received = (await receivedCursor.read(core.store, core.peer)) ?? 0
+    const interrupted = core.received === 0 ? await readResumeRecord(core) : undefined
+    this.resumedDone = interrupted?.done ?? 0
+    return {
+      t: 'want',
+      after: core.received,
+      ...(interrupted === undefined ? {} : { resume: interrupted.token }),
+    }
+  }
+
+  /** The peer's plan; false when the session must end (its feed is behind our cursor). */
+  async plan(total: number, lastSeq: number): Promise<boolean> {
+    const { core } = this.components
+    if (lastSeq < core.received) {
+      // The peer's feed is shorter than our cursor (its store was reset or restored):
+      // start over from 0 on the next session rather than skip what it has now.
+      core.log.warn(
+        { peer: core.peer, cursor: core.received, peerLastSeq: lastSeq },
+        'sync cursor beyond the peer feed; starting over',
+      )
+      await receivedCursor.write(core.store, core.peer, 0)
+      return false
+    }
+    core.peerLastSeq = lastSeq
+    core.progress.total = total
+    core.progress.done = this.resumedDone
+    core.reportProgress()
+    return true
+  }
+
+  /** The peer has sent everything it had and pushes live changes now. */
+  live(): void {
+    const { progress } = this.components.core
+    progress.caughtUp = true
+    progress.done = Math.max(progress.done, progress.total)
+    this.components.core.reportProgress()
+  }
+
+  async receive(
+    items: [FacetId, Uint8Array][],
+    upTo: number,
+    resume: string | undefined,
+  ): Promise<void> {
+    const { core, scope, blobs } = this.components
+    const { store, stats } = core
+    stats.batchesReceived++
+    core.applying = true
+    const admitted = await scope.admittedObjects(items)
+    const appliedItems = items.filter((_, index) => admitted[index])
+    const outcomes = await store.applyRemoteDocuments(
+      appliedItems,
+      (type, facet) => scope.allows(type, facet),
+      core.peer,
+    )
+    for (const [index, item] of items.entries()) {
+      if (admitted[index]) continue
+      stats.facetsRefused++
+      core.log.warn(
+        { peer: core.peer, facet: item[0] },
+        'facet from peer refused: its object is outside what this instance shares with the peer',
+      )
+    }
+    // One bad facet is refused and reported; the rest of the batch still applies.
+    const results = outcomes.map((outcome, index) => {
+      if (!(outcome instanceof Error)) return outcome
+      stats.facetsRefused++
+      core.log.error(
+        { peer: core.peer, facet: appliedItems[index]![0], err: outcome },
+        'facet from peer refused',
+      )
+      return undefined
+    })
+    for (const result of results) if (result?.storedAsReceived) core.echoes.add(result.facet)
+    core.applying = false
+    core.wake()
+    const changed = results.filter((result) => result?.changed === true).length
+    stats.facetsApplied += changed
+    core.progress.done += items.length
+    await this.savePosition(upTo, resume)
+    core.reportProgress()
+    this.components.onApplied?.(changed)
+    await core.send({ t: 'credit', n: 1 })
+    const files = results.flatMap((result) =>
+      result?.changed === true && result.type === 'file' ? [result.object] : [],
+    )
+    if (files.length > 0) await blobs.notice(files)
+  }
+
+  /** After a batch is applied: the cursor, or where the first sync stands. */
+  private async savePosition(upTo: number, resume: string | undefined): Promise<void> {
+    const { store, peer, progress } = this.components.core
+    const core = this.components.core
+    if (upTo > core.received) {
+      // The first sync (if one was running) is complete: the cursor takes over.
+      core.received = upTo
+      await store.updateSyncState([
+        receivedCursor.entry(peer, upTo),
+        firstSyncResume.entry(peer, undefined),
+      ])
+    } else if (resume !== undefined && core.received === 0) {
+      // Saved after the batch is applied: a crash in between resends it, and applying
+      // a facet twice changes nothing.
+      await firstSyncResume.write(store, peer, { token: resume, done: progress.done })
+    }
+  }
+}

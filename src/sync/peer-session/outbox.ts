@@ -1,0 +1,68 @@
+// Batches to the peer under credit-based flow control, and what its credits acknowledge.
+// The receiver grants credits once, then credits one back after applying each batch; so
+// every credit after the grant acknowledges our oldest unacknowledged batch, and what it
+// covered of our feed is saved (`acked/<peer>`), for what may be forgotten once every
+// peer has it (the content of deleted files).
+import type { FacetId } from '../../model/index.ts'
+import type { SessionCore } from './session-core.ts'
+import { peerAcked } from './session-keys.ts'
+
+export class Outbox {
+  private credits = 0
+  /** The first credit of a session is the peer's grant; each later one acknowledges a batch. */
+  private granted = false
+  /** `upTo` of each batch sent and not acknowledged yet, oldest first. */
+  private readonly unacknowledged: number[] = []
+  private ackedUpTo = 0
+
+  constructor(private readonly core: SessionCore) {}
+
+  /** Sends a batch once the peer has credit for it (nothing, once the session closed). */
+  async sendBatch(items: [FacetId, Uint8Array][], upTo: number, resume?: string): Promise<void> {
+    const { core } = this
+    if (items.length === 0 && upTo === 0 && resume === undefined) return
+    while (this.credits === 0 && !core.closed) await core.sleep()
+    if (core.closed) return
+    this.credits--
+    this.unacknowledged.push(upTo)
+    core.stats.batchesSent++
+    core.stats.facetsSent += items.length
+    await core.send({ t: 'batch', items, upTo, ...(resume === undefined ? {} : { resume }) })
+  }
+
+  /** The peer's `credit` message: `n` more batches may go, and (after the grant) as many were applied. */
+  async credit(n: number): Promise<void> {
+    this.credits += n
+    this.core.wake()
+    if (!this.granted) {
+      this.granted = true
+      return
+    }
+    let upTo = this.ackedUpTo
+    for (let i = 0; i < n && this.unacknowledged.length > 0; i++) {
+      upTo = Math.max(upTo, this.unacknowledged.shift()!)
+    }
+    if (upTo <= this.ackedUpTo) return
+    this.ackedUpTo = upTo
+    await peerAcked.write(this.core.store, this.core.peer, upTo)
+  }
+
+  /**
+   * The peer holds our feed up to `upTo` without being sent anything (its own changes,
+   * echoed): acknowledged at once, or with the last batch still unacknowledged. Not
+   * awaited: the caller must not yield between looking at its queue and sleeping.
+   */
+  peerHolds(upTo: number): void {
+    const { core } = this
+    const last = this.unacknowledged.length - 1
+    if (last >= 0) {
+      this.unacknowledged[last] = Math.max(this.unacknowledged[last]!, upTo)
+      return
+    }
+    if (upTo <= this.ackedUpTo) return
+    this.ackedUpTo = upTo
+    peerAcked.write(core.store, core.peer, upTo).catch((error: unknown) => {
+      if (!core.closed) core.log.warn({ peer: core.peer, err: error }, 'acknowledgement not saved')
+    })
+  }
+}

@@ -1,0 +1,156 @@
+// Object-level scope for one peer, as a session and its file transfers apply it: the one
+// verdict on whether an object is in what this instance shares with the peer, and the
+// checks built on it (what may come in from the peer, which feed entries may go out).
+import {
+  CORE_FACET,
+  facetId,
+  isObjectId,
+  isObjectType,
+  parseFacetId,
+  type FacetId,
+  type FacetName,
+  type ObjectId,
+  type ObjectType,
+} from '../model/index.ts'
+import { readFacetBytes, type FeedEntry, type ObjectStore } from '../store/index.ts'
+import type { PeerScope } from './scope.ts'
+
+type Fields = Readonly<Record<string, unknown>>
+
+/**
+ * Which rules a verdict applies. `out`: going to the peer — the type is shared, the object
+ * matches the type's object rules and, for a file (unless everything is shared), so does
+ * its owner. `out-ignoring-owner`: the same without the owner rule. `in`: coming from the
+ * peer — the object matches the type's object rules (the store checks types and facets).
+ */
+export type VerdictDirection = 'in' | 'out' | 'out-ignoring-owner'
+
+export class SessionScope {
+  readonly peerScope: PeerScope
+  /** Whether some shared type is shared object by object (else every object passes 'in'). */
+  private readonly filtersObjects: boolean
+
+  constructor(private readonly components: { scope: PeerScope; store: ObjectStore }) {
+    this.peerScope = components.scope
+    this.filtersObjects = this.peerScope.types.some(
+      (type) => this.peerScope.objectFilter(type) !== undefined,
+    )
+  }
+
+  /**
+   * Whether the object with these fields is in scope (see VerdictDirection); `undefined`
+   * fields pass only a type with no object rules coming in. Synchronous unless a file's
+   * owner must be read from the store, so the hot paths await only then.
+   */
+  objectVerdict(
+    type: ObjectType,
+    id: ObjectId,
+    fields: Fields | undefined,
+    direction: 'in' | 'out-ignoring-owner',
+  ): boolean
+  objectVerdict(
+    type: ObjectType,
+    id: ObjectId,
+    fields: Fields,
+    direction: 'out',
+  ): boolean | Promise<boolean>
+  objectVerdict(
+    type: ObjectType,
+    id: ObjectId,
+    fields: Fields | undefined,
+    direction: VerdictDirection,
+  ): boolean | Promise<boolean> {
+    const filter = this.peerScope.objectFilter(type)
+    if (direction === 'in') {
+      return filter === undefined || (fields !== undefined && filter(fields, id, 'in'))
+    }
+    if (fields === undefined || !this.peerScope.types.includes(type)) return false
+    if (filter !== undefined && !filter(fields, id, 'out')) return false
+    return direction === 'out' && this.ownerRuleFor(type) ? this.ownerInScope(fields) : true
+  }
+
+  /** Whether the peer may see and send this facet of objects of `type`. */
+  allows(type: ObjectType, facet: FacetName): boolean {
+    return this.peerScope.allows(type, facet)
+  }
+
+  /** Whether objects of `type` going out need a verdict each (else all of them go). */
+  needsObjectVerdict(type: ObjectType): boolean {
+    return this.peerScope.objectFilter(type) !== undefined || this.ownerRuleFor(type)
+  }
+
+  /** Feed entries whose facet the peer may have, each facet once. */
+  facetsInScope(entries: readonly FeedEntry[]): FeedEntry[] {
+    const seen = new Set<FacetId>()
+    return entries.filter((entry) => {
+      if (seen.has(entry.facet) || !this.peerScope.allows(entry.type, facetNameOf(entry.facet))) {
+        return false
+      }
+      seen.add(entry.facet)
+      return true
+    })
+  }
+
+  /**
+   * Per item, whether its object may come from this peer: for a type shared object by
+   * object, the object as it is here must be in the peer's scope, or, for an object new
+   * here, as it arrives (its core must come in the same batch). A peer can't push into
+   * us what we don't share with it.
+   */
+  async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<boolean[]> {
+    if (!this.filtersObjects) return items.map(() => true)
+    const arrivingCores = new Map<ObjectId, Uint8Array>()
+    for (const [facet, bytes] of items) {
+      const parsed = parseFacetId(facet)
+      if (parsed?.facet === CORE_FACET) arrivingCores.set(parsed.object, bytes)
+    }
+    const verdicts = new Map<ObjectId, boolean>()
+    const admitted: boolean[] = []
+    for (const [facet, bytes] of items) {
+      const parsed = parseFacetId(facet)
+      // A malformed id: the store refuses it and says why.
+      if (parsed === undefined) {
+        admitted.push(true)
+        continue
+      }
+      let verdict = verdicts.get(parsed.object)
+      if (verdict === undefined) {
+        const here = await this.components.store.get(parsed.object)
+        // The type as it is here; for an object new here, as its bytes say. Bytes that
+        // don't read on their own (changes on top of what we hold) can't pass as anything.
+        const type = here?.type ?? readFacetBytes(bytes)?.type
+        if (type === undefined || !isObjectType(type)) {
+          verdict = false
+        } else {
+          const arriving = arrivingCores.get(parsed.object)
+          const fields =
+            here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
+          verdict = this.objectVerdict(type, parsed.object, fields, 'in')
+        }
+        verdicts.set(parsed.object, verdict)
+      }
+      admitted.push(verdict)
+    }
+    return admitted
+  }
+
+  /** Files go to a peer only while their owner does too (when the scope could differ). */
+  private ownerRuleFor(type: ObjectType): boolean {
+    return type === 'file' && !this.peerScope.everything
+  }
+
+  /** Whether the owner a file's fields name is in this peer's scope (no owner: yes). */
+  private async ownerInScope(fields: Fields): Promise<boolean> {
+    const ownerId = fields.ownerId
+    if (ownerId === undefined) return true
+    if (typeof ownerId !== 'string' || !isObjectId(ownerId)) return false
+    const core = await this.components.store.getFacetBytes(facetId(ownerId, CORE_FACET))
+    const owner = core === undefined ? undefined : readFacetBytes(core)
+    if (owner === undefined || owner.deleted || !isObjectType(owner.type)) return false
+    return this.objectVerdict(owner.type, ownerId, owner.fields, 'out-ignoring-owner')
+  }
+}
+
+export function facetNameOf(facet: FacetId): FacetName {
+  return facet.slice(facet.indexOf('/') + 1) as FacetName
+}
