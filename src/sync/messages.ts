@@ -80,105 +80,99 @@ export function decodeMessage(bytes: Uint8Array, inflated = false): SyncMessage 
     return 'not CBOR'
   }
   if (typeof value !== 'object' || value === null) return 'not a message'
-  const message = value as Record<string, unknown>
-  switch (message.t) {
-    case 'want':
-      if (!isCount(message.after)) return 'want without a valid "after"'
-      if (message.resume === undefined) return { t: 'want', after: message.after }
-      return isToken(message.resume)
-        ? { t: 'want', after: message.after, resume: message.resume }
-        : 'want with a malformed resume token'
-    case 'plan':
-      return isCount(message.total) && isCount(message.lastSeq)
-        ? { t: 'plan', total: message.total, lastSeq: message.lastSeq }
-        : 'plan without valid counts'
-    case 'credit':
-      return isCount(message.n) && message.n <= 1024
-        ? { t: 'credit', n: message.n }
-        : 'credit out of range'
-    case 'live':
-      return { t: 'live' }
-    case 'tick':
-      return { t: 'tick' }
-    case 'left':
-      return Array.isArray(message.objects) &&
-        message.objects.length <= MAX_LEFT_OBJECTS &&
-        message.objects.every(isObjectId)
-        ? { t: 'left', objects: message.objects }
-        : 'left without a list of object ids'
-    case 'blob-get':
-      return isSha256(message.sha256) && isObjectId(message.object)
-        ? { t: 'blob-get', sha256: message.sha256, object: message.object }
-        : 'blob-get without a sha256 and an object id'
-    case 'blob-manifest':
-      return isSha256(message.sha256) &&
-        isCount(message.size) &&
-        isCount(message.chunkBytes) &&
-        message.chunks instanceof Uint8Array &&
-        message.chunks.length % 32 === 0
-        ? {
-            t: 'blob-manifest',
-            sha256: message.sha256,
-            size: message.size,
-            chunkBytes: message.chunkBytes,
-            chunks: message.chunks,
-          }
-        : 'blob-manifest without a sha256, sizes and 32-byte chunk hashes'
-    case 'blob-none':
-      return isSha256(message.sha256) &&
-        typeof message.reason === 'string' &&
-        message.reason.length <= 500
-        ? { t: 'blob-none', sha256: message.sha256, reason: message.reason }
-        : 'blob-none without a sha256 and a short reason'
-    case 'chunk-get':
-      return isSha256(message.sha256) && isCount(message.index)
-        ? { t: 'chunk-get', sha256: message.sha256, index: message.index }
-        : 'chunk-get without a sha256 and an index'
-    case 'chunk':
-      return isSha256(message.sha256) &&
-        isCount(message.index) &&
-        message.data instanceof Uint8Array
-        ? { t: 'chunk', sha256: message.sha256, index: message.index, data: message.data }
-        : 'chunk without a sha256, an index and data'
-    case 'z': {
-      // A deflated batch; it holds one plain batch, never another compressed message.
-      if (inflated) return 'a compressed message inside a compressed message'
-      if (!(message.d instanceof Uint8Array)) return 'compressed batch without data'
-      let plain: Uint8Array
-      try {
-        plain = inflateRawSync(message.d, { maxOutputLength: MAX_INFLATED_BYTES })
-      } catch {
-        return `compressed batch that does not inflate within ${MAX_INFLATED_BYTES} bytes`
-      }
-      const inner = decodeMessage(plain, true)
-      if (typeof inner === 'string') return `in a compressed batch: ${inner}`
-      return inner.t === 'batch' ? inner : 'compressed message that is not a batch'
-    }
-    case 'batch': {
-      if (!isCount(message.upTo) || !Array.isArray(message.items))
-        return 'batch without items or upTo'
-      for (const item of message.items as unknown[]) {
-        if (
-          !Array.isArray(item) ||
-          item.length !== 2 ||
-          typeof item[0] !== 'string' ||
-          parseFacetId(item[0]) === undefined ||
-          !(item[1] instanceof Uint8Array)
-        ) {
-          return 'batch with a malformed item'
-        }
-      }
-      const batch = {
-        t: 'batch' as const,
-        items: message.items as [FacetId, Uint8Array][],
-        upTo: message.upTo,
-      }
-      if (message.resume === undefined) return batch
-      return isToken(message.resume)
-        ? { ...batch, resume: message.resume }
-        : 'batch with a malformed resume token'
-    }
-    default:
-      return `unknown message type ${JSON.stringify(message.t)}`
+  const message = value as Fields
+  const decoder = typeof message.t === 'string' ? MESSAGE_DECODERS[message.t] : undefined
+  if (decoder === undefined || !Object.hasOwn(MESSAGE_DECODERS, message.t as string)) {
+    return `unknown message type ${JSON.stringify(message.t)}`
   }
+  return decoder(message, inflated)
+}
+
+type Fields = Record<string, unknown>
+
+/** One checker per message type: the typed message, or why it is refused. */
+const MESSAGE_DECODERS: Record<string, (m: Fields, inflated: boolean) => SyncMessage | string> = {
+  want: (m) => {
+    if (!isCount(m.after)) return 'want without a valid "after"'
+    if (m.resume === undefined) return { t: 'want', after: m.after }
+    return isToken(m.resume)
+      ? { t: 'want', after: m.after, resume: m.resume }
+      : 'want with a malformed resume token'
+  },
+  plan: (m) =>
+    isCount(m.total) && isCount(m.lastSeq)
+      ? { t: 'plan', total: m.total, lastSeq: m.lastSeq }
+      : 'plan without valid counts',
+  credit: (m) => (isCount(m.n) && m.n <= 1024 ? { t: 'credit', n: m.n } : 'credit out of range'),
+  live: () => ({ t: 'live' }),
+  tick: () => ({ t: 'tick' }),
+  left: (m) =>
+    Array.isArray(m.objects) && m.objects.length <= MAX_LEFT_OBJECTS && m.objects.every(isObjectId)
+      ? { t: 'left', objects: m.objects }
+      : 'left without a list of object ids',
+  'blob-get': (m) =>
+    isSha256(m.sha256) && isObjectId(m.object)
+      ? { t: 'blob-get', sha256: m.sha256, object: m.object }
+      : 'blob-get without a sha256 and an object id',
+  'blob-manifest': (m) =>
+    isSha256(m.sha256) &&
+    isCount(m.size) &&
+    isCount(m.chunkBytes) &&
+    m.chunks instanceof Uint8Array &&
+    m.chunks.length % 32 === 0
+      ? {
+          t: 'blob-manifest',
+          sha256: m.sha256,
+          size: m.size,
+          chunkBytes: m.chunkBytes,
+          chunks: m.chunks,
+        }
+      : 'blob-manifest without a sha256, sizes and 32-byte chunk hashes',
+  'blob-none': (m) =>
+    isSha256(m.sha256) && typeof m.reason === 'string' && m.reason.length <= 500
+      ? { t: 'blob-none', sha256: m.sha256, reason: m.reason }
+      : 'blob-none without a sha256 and a short reason',
+  'chunk-get': (m) =>
+    isSha256(m.sha256) && isCount(m.index)
+      ? { t: 'chunk-get', sha256: m.sha256, index: m.index }
+      : 'chunk-get without a sha256 and an index',
+  chunk: (m) =>
+    isSha256(m.sha256) && isCount(m.index) && m.data instanceof Uint8Array
+      ? { t: 'chunk', sha256: m.sha256, index: m.index, data: m.data }
+      : 'chunk without a sha256, an index and data',
+  z: decodeCompressed,
+  batch: decodeBatch,
+}
+
+/** A deflated batch; it holds one plain batch, never another compressed message. */
+function decodeCompressed(m: Fields, inflated: boolean): SyncMessage | string {
+  if (inflated) return 'a compressed message inside a compressed message'
+  if (!(m.d instanceof Uint8Array)) return 'compressed batch without data'
+  let plain: Uint8Array
+  try {
+    plain = inflateRawSync(m.d, { maxOutputLength: MAX_INFLATED_BYTES })
+  } catch {
+    return `compressed batch that does not inflate within ${MAX_INFLATED_BYTES} bytes`
+  }
+  const inner = decodeMessage(plain, true)
+  if (typeof inner === 'string') return `in a compressed batch: ${inner}`
+  return inner.t === 'batch' ? inner : 'compressed message that is not a batch'
+}
+
+function decodeBatch(m: Fields): SyncMessage | string {
+  if (!isCount(m.upTo) || !Array.isArray(m.items)) return 'batch without items or upTo'
+  for (const item of m.items as unknown[]) {
+    if (
+      !Array.isArray(item) ||
+      item.length !== 2 ||
+      typeof item[0] !== 'string' ||
+      parseFacetId(item[0]) === undefined ||
+      !(item[1] instanceof Uint8Array)
+    ) {
+      return 'batch with a malformed item'
+    }
+  }
+  const batch = { t: 'batch' as const, items: m.items as [FacetId, Uint8Array][], upTo: m.upTo }
+  if (m.resume === undefined) return batch
+  return isToken(m.resume) ? { ...batch, resume: m.resume } : 'batch with a malformed resume token'
 }
