@@ -13,6 +13,9 @@ import type { LocalEdits } from './local-edits.ts'
 import type { ConflictEntry, StoredObject } from './types.ts'
 import { conflictsOf, toStoredObject } from './views.ts'
 
+// Object ids are ULIDs: 26 characters, then `/deleted` for the mark of a delete.
+const OBJECT_ID_LENGTH = 26
+
 /** Which marks an object has in the inbox. */
 interface Marks {
   fields: boolean
@@ -100,7 +103,7 @@ export class ConflictInbox {
       lt: prefixEnd(CONFLICT_PREFIX),
     })) {
       const rest = key.slice(CONFLICT_PREFIX.length)
-      const id = rest.slice(0, 26) as ObjectId
+      const id = rest.slice(0, OBJECT_ID_LENGTH) as ObjectId
       const mark = marked.get(id) ?? { fields: false, deleted: false }
       if (rest.endsWith('/deleted')) mark.deleted = true
       else mark.fields = true
