@@ -1,7 +1,7 @@
 // The object store: records as Automerge documents (one per facet) in an ordered
 // key-value store, with the feed of every applied change and a live subscription to it.
 // Code outside src/store imports only from here.
-export { ObjectStore, type Accepts } from './object-store.ts'
+export { ObjectStore, type Accepts } from './object-store/index.ts'
 export type {
   AppliedChanges,
   ConflictEntry,
@@ -13,7 +13,7 @@ export type {
   ObjectStoreOptions,
   StoredObject,
   WrittenBy,
-} from './object-store.ts'
+} from './object-store/index.ts'
 export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
 export type { ConflictValue } from './conflicts.ts'
 export { readFacetBytes, type FacetContent } from './facet-doc.ts'

@@ -1,0 +1,352 @@
+// What every part of the object store shares: the storage, the loaded documents (a
+// bounded LRU cache, one lock per object), the commit queue that writes each change with
+// its feed entry in one batch, compaction of appended changes, and the store's events.
+// The collaborators of ObjectStore each receive this core through their constructor.
+import * as A from '@automerge/automerge'
+import { randomBytes } from 'node:crypto'
+import { ObjectSyncError } from '../../errors.ts'
+import { silentLogger, type Logger } from '../../log.ts'
+import {
+  CORE_FACET,
+  customFacet,
+  facetId,
+  isObjectId,
+  type FacetName,
+  type InstanceId,
+  type ObjectId,
+} from '../../model/index.ts'
+import { TypedEvents } from '../../typed-events.ts'
+import { BlobStore } from '../blob-store.ts'
+import { CommitQueue, type FeedDraft, type FeedEntry } from '../commit-queue.ts'
+import type { Doc, WriteStamp } from '../facet-doc.ts'
+import {
+  FEED_PREFIX,
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  chunkKey,
+  feedSeq,
+  prefixEnd,
+  snapshotKey,
+} from '../keys.ts'
+import { KeyedMutex } from '../keyed-mutex.ts'
+import { LruCache } from '../lru-cache.ts'
+import type { StorageAdapter, StorageOp } from '../storage.ts'
+import { concatBytes } from './facet-parts.ts'
+import {
+  compactionOps,
+  freeObject,
+  hasChunks,
+  pushCompaction,
+  readObject,
+  type LoadedFacet,
+  type LoadedObject,
+} from './loaded-object.ts'
+import type { EditOptions, ObjectStoreEvents, ObjectStoreOptions } from './types.ts'
+
+// Defaults chosen from measurements on the 2-core machines. Live Automerge documents slow
+// the garbage collector (DESIGN.md: ≈15× slower creates with thousands left unfreed), but
+// an LRU smaller than the working set misses on every access: three daemons editing 600
+// objects replicated ≈ 1,900 edits/s with 500 cached and ≈ 2,300 with 2,000, and updates
+// over 5,000 objects were no slower with 2,000. 32 chunks of ~130 B stay well below one
+// snapshot's load cost.
+const DEFAULT_CACHE_SIZE = 2000
+const DEFAULT_COMPACT_AFTER = 32
+const DEFAULT_IDLE_COMPACTION_MS = 2_000
+const OTHER_GROUP = 'other'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** How commitChanges writes: what a remote apply adds to a local edit's commit. */
+export interface CommitOptions {
+  /** The changes received per facet, appended as they are instead of the last local change. */
+  appended?: Map<FacetName, Uint8Array[]>
+  /** Written in the same batch (conflict inbox marks). */
+  extraOps?: StorageOp[]
+  /** The peer the changes came from, kept in the feed. */
+  from?: InstanceId | undefined
+}
+
+export class StoreCore {
+  readonly storage: StorageAdapter
+  readonly log: Logger
+  readonly instanceId: InstanceId
+  readonly sourcesOfTruth: Readonly<Record<string, InstanceId>> | undefined
+  /** File contents, in the same storage: open and closed with the store. */
+  readonly blobs: BlobStore
+  readonly locks = new KeyedMutex<ObjectId>()
+  readonly cache: LruCache<ObjectId, LoadedObject>
+  readonly events: TypedEvents<ObjectStoreEvents>
+  /**
+   * The Automerge actor of this store session. A fresh one each time the store opens, so
+   * a change lost in a crash can never be followed by a different change of the same
+   * actor and sequence number.
+   */
+  readonly actor = randomBytes(16).toString('hex')
+  private readonly clock: () => number
+  private readonly compactAfter: number
+  private readonly idleCompactionMs: number
+  private readonly syncWrites: boolean
+  private readonly groupOfCustomField = new Map<string, string>()
+  /** Built once: loading an object is on the hot path of a first sync. */
+  private readonly loadContext: { actor: string; log: Logger }
+  private commits: CommitQueue | undefined
+  private idleTimer: NodeJS.Timeout | undefined
+
+  constructor(options: ObjectStoreOptions) {
+    this.storage = options.storage
+    this.instanceId = options.instanceId
+    this.sourcesOfTruth = options.sourcesOfTruth
+    this.log = (options.logger ?? silentLogger).child('store')
+    this.blobs = new BlobStore(options.storage, { logger: this.log, ...options.blobs })
+    this.events = new TypedEvents(this.log)
+    this.clock = options.clock ?? Date.now
+    this.compactAfter = options.compactAfterChanges ?? DEFAULT_COMPACT_AFTER
+    this.idleCompactionMs = options.idleCompactionMs ?? DEFAULT_IDLE_COMPACTION_MS
+    this.syncWrites = options.syncWrites ?? false
+    this.loadContext = { actor: this.actor, log: this.log }
+    for (const [group, names] of Object.entries(options.customFieldGroups ?? {})) {
+      customFacet(group) // throws a TypeError on a bad group name
+      for (const name of names) this.groupOfCustomField.set(name, group)
+    }
+    this.cache = new LruCache(
+      options.cacheSize ?? DEFAULT_CACHE_SIZE,
+      (id) => this.locks.isLocked(id),
+      (id, loaded) => this.evicted(id, loaded),
+    )
+  }
+
+  async open(): Promise<void> {
+    await this.storage.open()
+    const format = await this.storage.get(FORMAT_KEY)
+    if (format === undefined) {
+      await this.storage.write([
+        { type: 'put', key: FORMAT_KEY, value: encoder.encode(FORMAT_VERSION) },
+      ])
+    } else if (decoder.decode(format) !== FORMAT_VERSION) {
+      await this.storage.close()
+      throw new ObjectSyncError(
+        'STORE_IO',
+        `the store has layout version ${decoder.decode(format)}; this objectsync reads version ${FORMAT_VERSION}`,
+      )
+    }
+    let lastSeq = 0
+    for await (const [key] of this.storage.range({
+      gte: FEED_PREFIX,
+      lt: prefixEnd(FEED_PREFIX),
+      reverse: true,
+      limit: 1,
+    })) {
+      lastSeq = feedSeq(key)
+    }
+    this.commits = new CommitQueue(this.storage, {
+      sync: this.syncWrites,
+      lastSeq,
+      onCommitted: (entries) => this.committed(entries),
+    })
+    this.log.debug({ lastSeq }, 'store opened')
+  }
+
+  /** Finishes in-flight writes, folds appended changes into snapshots, and closes. */
+  async close(): Promise<void> {
+    const commits = this.commits
+    if (commits === undefined) return
+    clearTimeout(this.idleTimer)
+    await this.locks.drain()
+    await this.compactCached()
+    await commits.flush()
+    this.commits = undefined
+    for (const loaded of this.cache.clear()) freeObject(loaded)
+    await this.storage.close()
+  }
+
+  /** The commit queue; throws STORE_CLOSED unless the store is open. */
+  openCommits(): CommitQueue {
+    if (this.commits === undefined) {
+      throw new ObjectSyncError('STORE_CLOSED', 'the object store is not open')
+    }
+    return this.commits
+  }
+
+  stamp(): WriteStamp {
+    return { by: this.instanceId, at: this.clock() }
+  }
+
+  now(): number {
+    return this.clock()
+  }
+
+  fromOf(options: EditOptions): { from?: InstanceId } {
+    return options.fromLocalSystem === true ? { from: this.instanceId } : {}
+  }
+
+  facetOfCustomField(name: string): FacetName {
+    return customFacet(this.groupOfCustomField.get(name) ?? OTHER_GROUP)
+  }
+
+  conflictsChanged(object: ObjectId): void {
+    this.events.emit('conflict', object)
+  }
+
+  /** The object, from the cache or loaded with one range read. Call under the object's lock. */
+  async load(id: ObjectId): Promise<LoadedObject | undefined> {
+    const cached = this.cache.get(id)
+    if (cached !== undefined) return cached
+    const loaded = await readObject(this.storage, id, this.loadContext)
+    if (loaded !== undefined) this.cache.set(id, loaded)
+    return loaded
+  }
+
+  /** As load, but throws OBJECT_NOT_FOUND, or OBJECT_DELETED unless `allowDeleted`. */
+  async loadExisting(
+    id: ObjectId,
+    options: { allowDeleted?: boolean } = {},
+  ): Promise<LoadedObject> {
+    const loaded = isObjectId(id) ? await this.load(id) : undefined
+    if (loaded === undefined) {
+      throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`, {
+        details: { id },
+      })
+    }
+    if (!options.allowDeleted && loaded.facets.get(CORE_FACET)?.doc.deleted === true) {
+      throw new ObjectSyncError('OBJECT_DELETED', `object ${id} is deleted`, { details: { id } })
+    }
+    return loaded
+  }
+
+  /**
+   * Persists new versions of some facets of `loaded` in one batch, then swaps them into
+   * the cache. On failure the object is dropped from the cache, so the next read reloads
+   * what is on disk.
+   */
+  async commitChanges(
+    commits: CommitQueue,
+    id: ObjectId,
+    loaded: LoadedObject,
+    changed: Map<FacetName, Doc>,
+    options: CommitOptions = {},
+  ): Promise<void> {
+    if (changed.size === 0) return
+    const ops: StorageOp[] = [...(options.extraOps ?? [])]
+    const feed: FeedDraft[] = []
+    const states = new Map<FacetName, LoadedFacet>()
+    for (const [facet, doc] of changed) {
+      const previous = loaded.facets.get(facet)
+      const chunks = previous?.chunks ?? 0
+      const nextChunk = previous?.nextChunk ?? 1
+      if (previous === undefined && options.appended === undefined) {
+        ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+        states.set(facet, { doc, chunks: 0, nextChunk: 1 })
+      } else if (chunks + 1 >= this.compactAfter) {
+        pushCompaction(ops, id, facet, doc, { chunks, nextChunk })
+        states.set(facet, { doc, chunks: 0, nextChunk })
+      } else {
+        const bytes = options.appended?.get(facet) ?? [A.getLastLocalChange(doc)!]
+        ops.push({ type: 'put', key: chunkKey(id, facet, nextChunk), value: concatBytes(bytes) })
+        states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
+      }
+      feed.push({
+        facet: facetId(id, facet),
+        object: id,
+        type: loaded.type,
+        ...(options.from === undefined ? {} : { from: options.from }),
+      })
+    }
+    try {
+      await commits.submit(ops, feed)
+    } catch (error) {
+      // Each new handle shares memory with the one it was changed from: free it alone.
+      for (const [facet, doc] of changed) {
+        A.free(doc)
+        loaded.facets.delete(facet)
+      }
+      this.dropFromCache(id)
+      freeObject(loaded)
+      throw error
+    }
+    for (const [facet, state] of states) loaded.facets.set(facet, state)
+    if (this.cache.get(id) === undefined) this.cache.set(id, loaded)
+  }
+
+  /** After a no-op apply the new handle replaces the old one (the old is now outdated). */
+  replaceDoc(
+    id: ObjectId,
+    loaded: LoadedObject | undefined,
+    facet: FacetName,
+    doc: Doc,
+    state: LoadedFacet | undefined,
+  ): void {
+    if (loaded === undefined || state === undefined) {
+      A.free(doc)
+      return
+    }
+    loaded.facets.set(facet, { ...state, doc })
+    this.cache.get(id)
+  }
+
+  /**
+   * Drops a facet whose handle may be unusable after a failed or refused apply. `latest`
+   * shares its memory with the cached handle, so only it is freed for that facet.
+   */
+  discard(
+    id: ObjectId,
+    facet: FacetName,
+    latest: Doc,
+    loaded: LoadedObject | undefined,
+    state: LoadedFacet | undefined,
+  ): void {
+    A.free(latest)
+    if (loaded === undefined || state === undefined) return
+    loaded.facets.delete(facet)
+    this.dropFromCache(id)
+  }
+
+  private dropFromCache(id: ObjectId): void {
+    const cached = this.cache.take(id)
+    if (cached !== undefined) freeObject(cached)
+  }
+
+  private committed(entries: readonly FeedEntry[]): void {
+    this.scheduleIdleCompaction()
+    this.events.emit('feed', entries)
+  }
+
+  private scheduleIdleCompaction(): void {
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => {
+      this.compactCached().catch((error: unknown) =>
+        this.log.warn({ err: error }, 'idle compaction failed'),
+      )
+    }, this.idleCompactionMs)
+    this.idleTimer.unref()
+  }
+
+  /** Folds appended changes of every cached facet into snapshots. */
+  private async compactCached(): Promise<void> {
+    const commits = this.commits
+    if (commits === undefined) return
+    const dirty = [...this.cache.entries()].filter(([, loaded]) => hasChunks(loaded))
+    await Promise.all(
+      dirty.map(([id]) =>
+        this.locks.run(id, async () => {
+          const loaded = this.cache.get(id)
+          if (loaded !== undefined) await commits.submit(compactionOps(id, loaded), [])
+        }),
+      ),
+    )
+  }
+
+  /** An evicted object with appended changes is compacted on its way out. */
+  private evicted(id: ObjectId, loaded: LoadedObject): void {
+    const commits = this.commits
+    if (commits !== undefined && hasChunks(loaded)) {
+      commits.submit(compactionOps(id, loaded), []).catch((error: unknown) => {
+        this.log.warn(
+          { err: error, id },
+          'compaction on eviction failed; the changes stay appended',
+        )
+      })
+    }
+    freeObject(loaded)
+  }
+}

@@ -1,0 +1,282 @@
+// The object store: every object is one or more facets, each facet one Automerge
+// document, persisted through a StorageAdapter (LevelDB in the daemon). Every applied
+// change — local or remote — appends to the feed in the same atomic batch as the
+// document write. Documents are loaded on demand into a bounded LRU cache; opening a
+// store reads one key, whatever its size.
+//
+// ObjectStore is the front the rest of the code uses. Behind it, sharing one StoreCore
+// (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply
+// and RemoteDocuments (changes from peers), FacetScan (stored bytes for a first sync),
+// ConflictInbox, and StoreFeed (the feed and sync state).
+import type { ObjectSyncError } from '../../errors.ts'
+import type {
+  FacetId,
+  FacetName,
+  FieldValue,
+  InstanceId,
+  ObjectId,
+  ObjectType,
+} from '../../model/index.ts'
+import type { Listener } from '../../typed-events.ts'
+import type { BlobStore } from '../blob-store.ts'
+import { ConflictInbox } from './conflict-inbox.ts'
+import { StoreCore } from './core.ts'
+import { FacetScan, type ScanOptions } from './facet-scan.ts'
+import { StoreFeed } from './feed.ts'
+import { LocalEdits } from './local-edits.ts'
+import { ObjectReads } from './reads.ts'
+import { RemoteApply } from './remote-apply.ts'
+import { RemoteDocuments } from './remote-documents.ts'
+import type {
+  Accepts,
+  AppliedChanges,
+  ConflictEntry,
+  EditOptions,
+  FacetPage,
+  FeedEntry,
+  ListOptions,
+  NewObject,
+  ObjectPage,
+  ObjectStoreEvents,
+  ObjectStoreOptions,
+  StoredObject,
+} from './types.ts'
+
+export type * from './types.ts'
+
+export class ObjectStore {
+  /** File contents, in the same storage: open and closed with the store. */
+  readonly blobs: BlobStore
+  private readonly core: StoreCore
+  private readonly edits: LocalEdits
+  private readonly reads: ObjectReads
+  private readonly remote: RemoteApply
+  private readonly remoteDocuments: RemoteDocuments
+  private readonly scan: FacetScan
+  private readonly inbox: ConflictInbox
+  private readonly feed: StoreFeed
+
+  constructor(options: ObjectStoreOptions) {
+    this.core = new StoreCore(options)
+    this.blobs = this.core.blobs
+    this.edits = new LocalEdits(this.core)
+    this.reads = new ObjectReads(this.core)
+    this.remote = new RemoteApply(this.core)
+    this.remoteDocuments = new RemoteDocuments(this.core, this.remote)
+    this.scan = new FacetScan(this.core)
+    this.inbox = new ConflictInbox(this.core, this.edits)
+    this.feed = new StoreFeed(this.core)
+  }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────────────
+
+  open(): Promise<void> {
+    return this.core.open()
+  }
+
+  /** Finishes in-flight writes, folds appended changes into snapshots, and closes. */
+  close(): Promise<void> {
+    return this.core.close()
+  }
+
+  get lastSeq(): number {
+    return this.core.openCommits().lastSeq
+  }
+
+  /** How many objects are loaded in memory now; bounded by `cacheSize` between operations. */
+  get loadedObjects(): number {
+    return this.core.cache.size
+  }
+
+  // ── local edits and reads ────────────────────────────────────────────────────────
+
+  create(input: NewObject, options: EditOptions = {}): Promise<StoredObject> {
+    return this.edits.create(input, options)
+  }
+
+  get(id: ObjectId): Promise<StoredObject | undefined> {
+    return this.reads.get(id)
+  }
+
+  /** Changes some fields; `null` clears one. Returns the object as it now is. */
+  update(
+    id: ObjectId,
+    patch: { fields?: Record<string, FieldValue | null>; custom?: Record<string, unknown> },
+    options: EditOptions = {},
+  ): Promise<StoredObject> {
+    return this.edits.update(id, patch, options)
+  }
+
+  /** Tombstones the object: it stays, marked deleted, so the delete can sync. */
+  delete(id: ObjectId, options: EditOptions = {}): Promise<void> {
+    return this.edits.delete(id, options)
+  }
+
+  /**
+   * Appends a feed entry for the object's core without changing it: what reads the feed
+   * looks at the object again. A change outside the object that alters who may see it
+   * (the local system's group membership) goes through the feed this way, so a peer that
+   * is offline meanwhile still hears of it when it resumes from its cursor.
+   */
+  touch(
+    id: ObjectId,
+    /** The peer the reason came from: its sessions need not send the object back. */
+    from?: InstanceId,
+  ): Promise<void> {
+    return this.edits.touch(id, from)
+  }
+
+  /** How many objects of the type the store holds (deleted ones included), from its index. */
+  count(type: ObjectType): Promise<number> {
+    return this.reads.count(type)
+  }
+
+  list(type: ObjectType, options: ListOptions = {}): Promise<ObjectPage> {
+    return this.reads.list(type, options)
+  }
+
+  // ── remote changes ───────────────────────────────────────────────────────────────
+
+  /**
+   * Applies changes received for one facet. Changes already present are ignored, so
+   * duplicate delivery applies nothing twice. Throws INVALID_CHANGES, storing nothing,
+   * when the bytes don't parse or the resulting document is not a valid facet.
+   */
+  applyRemoteChanges(
+    facet: FacetId,
+    changes: readonly Uint8Array[],
+    /** The peer they came from, kept in the feed (absent: this instance). */
+    from?: InstanceId,
+  ): Promise<AppliedChanges> {
+    return this.remote.applyChanges(facet, changes, from)
+  }
+
+  /**
+   * Merges a peer's whole stored facet (as `getFacetBytes` returns it): the bulk path of a
+   * first sync. A facet new here is stored as received, once it has loaded and passed
+   * the same checks as remote changes; one that exists gets only what it lacked.
+   */
+  applyRemoteDocument(
+    facet: FacetId,
+    bytes: Uint8Array,
+    from?: InstanceId,
+  ): Promise<AppliedChanges> {
+    return this.remote.applyDocument(facet, bytes, from)
+  }
+
+  /**
+   * Applies many whole facets from a peer, as applyRemoteDocument does one by one, but
+   * fast for the common case of a first sync: a facet still in the form it was created
+   * in, of an object not here yet, is checked by decoding its one change (no document
+   * load), and whether its object exists is read for the whole batch in one getMany.
+   * Returns, per item, what changed or why it was refused (INVALID_CHANGES).
+   */
+  applyRemoteDocuments(
+    items: readonly (readonly [FacetId, Uint8Array])[],
+    /** Which facets the sender may give us (its scope); others are refused. */
+    accepts?: Accepts,
+    /** The peer they came from, kept in the feed (absent: this instance). */
+    from?: InstanceId,
+  ): Promise<(AppliedChanges | ObjectSyncError)[]> {
+    return this.remoteDocuments.applyDocuments(items, accepts, from)
+  }
+
+  // ── stored facets ────────────────────────────────────────────────────────────────
+
+  /**
+   * A facet's stored bytes — its snapshot and appended changes, concatenated — loadable
+   * with Automerge.load, read without loading the document.
+   */
+  getFacetBytes(facet: FacetId): Promise<Uint8Array | undefined> {
+    return this.scan.getFacetBytes(facet)
+  }
+
+  /**
+   * Every stored facet in key order, a page at a time, read in one range scan without
+   * loading documents: the bulk path of a first sync. Pass the returned `next` to go on.
+   */
+  scanFacets(options: ScanOptions = {}): Promise<FacetPage> {
+    return this.scan.scanFacets(options)
+  }
+
+  /**
+   * The stored facets of objects of one type, a page at a time in id order: the first
+   * sync of a peer that is not shared every type. One range read per object.
+   */
+  scanFacetsOfType(
+    type: ObjectType,
+    options: { after?: string | undefined; maxBytes?: number } = {},
+  ): Promise<FacetPage> {
+    return this.scan.scanFacetsOfType(type, options)
+  }
+
+  getHeads(facet: FacetId): Promise<string[] | undefined> {
+    return this.reads.getHeads(facet)
+  }
+
+  /** The changes of `facet` that are not ancestors of `heads` (all of them for `[]`). */
+  getChangesSince(facet: FacetId, heads: readonly string[]): Promise<Uint8Array[] | undefined> {
+    return this.reads.getChangesSince(facet, heads)
+  }
+
+  /** The names of the facets an object has, or [] when it does not exist. */
+  facetsOf(id: ObjectId): Promise<FacetName[]> {
+    return this.reads.facetsOf(id)
+  }
+
+  // ── sync state ───────────────────────────────────────────────────────────────────
+
+  /** Small values the sync engine keeps per peer (cursors), stored with the documents. */
+  getSyncState(key: string): Promise<Uint8Array | undefined> {
+    return this.feed.getSyncState(key)
+  }
+
+  putSyncState(key: string, value: Uint8Array): Promise<void> {
+    return this.feed.updateSyncState([[key, value]])
+  }
+
+  /** Every sync-state entry whose key starts with `prefix`, in key order. */
+  scanSyncState(prefix: string): AsyncIterable<[string, Uint8Array]> {
+    return this.feed.scanSyncState(prefix)
+  }
+
+  /** Puts, or with `undefined` deletes, several sync-state entries in one write. */
+  updateSyncState(entries: readonly (readonly [string, Uint8Array | undefined])[]): Promise<void> {
+    return this.feed.updateSyncState(entries)
+  }
+
+  // ── the conflict inbox ───────────────────────────────────────────────────────────
+
+  /** Fields written concurrently on two instances, with the value shown and those that lost. */
+  listConflicts(): Promise<ConflictEntry[]> {
+    return this.inbox.listConflicts()
+  }
+
+  /**
+   * Settles a conflict by writing the chosen value — the one shown or one that lost,
+   * named by who wrote it and when — as a new edit here, which every instance then sees
+   * as later than all the concurrent ones.
+   */
+  resolveConflict(
+    id: ObjectId,
+    field: string,
+    choice: { by: string; at: number },
+  ): Promise<StoredObject> {
+    return this.inbox.resolveConflict(id, field, choice)
+  }
+
+  // ── the feed and events ──────────────────────────────────────────────────────────
+
+  /** Feed entries with seq > `after`, oldest first. */
+  readFeed(after: number, limit = 1000): Promise<FeedEntry[]> {
+    return this.feed.readFeed(after, limit)
+  }
+
+  /** Subscribes to the store's events (ObjectStoreEvents); returns unsubscribe. */
+  on<Name extends keyof ObjectStoreEvents & string>(
+    name: Name,
+    listener: Listener<ObjectStoreEvents[Name]>,
+  ): () => void {
+    return this.core.events.on(name, listener)
+  }
+}

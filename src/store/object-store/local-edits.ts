@@ -1,0 +1,224 @@
+// Edits made on this instance: create, update, delete (a tombstone, so the delete can
+// sync) and touch. Each writes its documents and feed entries in one commit,
+// stamped with this instance and the time, under the object's lock.
+import * as A from '@automerge/automerge'
+import { ObjectSyncError } from '../../errors.ts'
+import {
+  CORE_FACET,
+  facetId,
+  isObjectType,
+  newObjectId,
+  validateNewObject,
+  validatePatch,
+  type FacetName,
+  type FieldValue,
+  type InstanceId,
+  type ObjectId,
+  type ObjectPatch,
+} from '../../model/index.ts'
+import type { FeedDraft } from '../commit-queue.ts'
+import { resolveFacet } from '../conflicts.ts'
+import {
+  changeFacetDoc,
+  createFacetDoc,
+  encodeNewFacet,
+  tombstoneFacetDoc,
+  type Doc,
+} from '../facet-doc.ts'
+import { snapshotKey, typeIndexKey } from '../keys.ts'
+import type { StorageOp } from '../storage.ts'
+import type { StoreCore } from './core.ts'
+import type { LoadedObject } from './loaded-object.ts'
+import type { EditOptions, NewObject, StoredObject } from './types.ts'
+import { createdObject, toStoredObject } from './views.ts'
+
+const EMPTY = new Uint8Array(0)
+
+/** A change of some fields; `null` clears one. */
+export interface ObjectEdit {
+  fields?: Record<string, FieldValue | null>
+  custom?: Record<string, unknown>
+}
+
+export class LocalEdits {
+  constructor(private readonly core: StoreCore) {}
+
+  async create(input: NewObject, options: EditOptions): Promise<StoredObject> {
+    const core = this.core
+    const commits = core.openCommits()
+    if (!isObjectType(input.type)) {
+      throw new ObjectSyncError(
+        'INVALID_OBJECT',
+        `type: expected one of person, organization, transaction, file`,
+        { details: { path: 'type' } },
+      )
+    }
+    const type = input.type
+    const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
+    if (type === 'file') await this.checkFileContent(valid.fields)
+    const id = newObjectId(core.now())
+    const stamp = core.stamp()
+    const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
+    for (const [name, value] of Object.entries(valid.custom ?? {})) {
+      const facet = core.facetOfCustomField(name)
+      contents.set(facet, { ...contents.get(facet), [name]: value })
+    }
+    const ops: StorageOp[] = [{ type: 'put', key: typeIndexKey(type, id), value: EMPTY }]
+    const feed: FeedDraft[] = []
+    for (const [facet, fields] of contents) {
+      const bytes = encodeNewFacet(type, fields, stamp, core.actor)
+      ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
+      feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
+    }
+    // The new documents are not loaded: most created objects (an import, a first sync)
+    // are not read again soon, and every live document costs the garbage collector.
+    await core.locks.run(id, () => commits.submit(ops, feed))
+    return createdObject(id, type, valid, stamp)
+  }
+
+  /**
+   * Changes some fields and returns the object as it now is. `force` (a field or custom
+   * field name) is written even if its value is unchanged: settling a conflict writes
+   * the chosen value anew.
+   */
+  async update(
+    id: ObjectId,
+    patch: ObjectEdit,
+    options: EditOptions,
+    force?: string,
+  ): Promise<StoredObject> {
+    const core = this.core
+    const forced = new Set(force === undefined ? [] : [force])
+    const commits = core.openCommits()
+    return core.locks.run(id, async () => {
+      const loaded = await core.loadExisting(id)
+      const valid = validatePatch(loaded.type, patch)
+      if (loaded.type === 'file' && valid.fields !== undefined) {
+        await this.checkFileEdit(loaded, valid.fields)
+      }
+      const stamp = core.stamp()
+      const changed = new Map<FacetName, Doc>()
+      for (const [facet, facetPatch] of this.editsByFacet(loaded, valid)) {
+        const state = loaded.facets.get(facet)
+        const next =
+          state === undefined
+            ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp, core.actor)
+            : changeFacetDoc(state.doc, facetPatch, stamp, forced)
+        if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
+          changed.set(facet, next)
+        } else if (next !== undefined) A.free(next)
+      }
+      await core.commitChanges(commits, id, loaded, changed, core.fromOf(options))
+      return toStoredObject(id, loaded, core.sourcesOfTruth)
+    })
+  }
+
+  /** Tombstones the object: it stays, marked deleted, so the delete can sync. */
+  async delete(id: ObjectId, options: EditOptions): Promise<void> {
+    const core = this.core
+    const commits = core.openCommits()
+    await core.locks.run(id, async () => {
+      const loaded = await core.loadExisting(id, { allowDeleted: true })
+      const coreFacet = loaded.facets.get(CORE_FACET)
+      if (coreFacet === undefined || coreFacet.doc.deleted === true) return
+      const next = tombstoneFacetDoc(coreFacet.doc, core.stamp())
+      await core.commitChanges(
+        commits,
+        id,
+        loaded,
+        new Map([[CORE_FACET, next]]),
+        core.fromOf(options),
+      )
+    })
+  }
+
+  /** Appends a feed entry for the object's core without changing it (see ObjectStore.touch). */
+  async touch(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    const core = this.core
+    const commits = core.openCommits()
+    await core.locks.run(id, async () => {
+      const loaded = await core.load(id)
+      if (loaded === undefined) return
+      await commits.submit(
+        [],
+        [
+          {
+            facet: facetId(id, CORE_FACET),
+            object: id,
+            type: loaded.type,
+            touch: true,
+            ...(from === undefined ? {} : { from }),
+          },
+        ],
+      )
+    })
+  }
+
+  /** The patch split by the facet each field lives in. */
+  private editsByFacet(
+    loaded: LoadedObject,
+    valid: ObjectPatch,
+  ): Map<FacetName, Record<string, FieldValue | null>> {
+    const edits = new Map<FacetName, Record<string, FieldValue | null>>()
+    if (valid.fields !== undefined) edits.set(CORE_FACET, valid.fields)
+    for (const [name, value] of Object.entries(valid.custom ?? {})) {
+      const home = this.core.facetOfCustomField(name)
+      edits.set(home, { ...edits.get(home), [name]: value })
+      // A field that moved group in the config is removed from its old facet.
+      for (const [facet, state] of loaded.facets) {
+        if (facet !== home && facet !== CORE_FACET && name in (state.doc.fields ?? {})) {
+          edits.set(facet, { ...edits.get(facet), [name]: null })
+        }
+      }
+    }
+    return edits
+  }
+
+  /** A file's new content must be held here; a new size alone must be its content's. */
+  private async checkFileEdit(
+    loaded: LoadedObject,
+    fields: Record<string, FieldValue | null>,
+  ): Promise<void> {
+    const { sha256, size } = fields
+    if (sha256 === undefined && typeof size === 'number') {
+      const current = resolveFacet(loaded.facets.get(CORE_FACET)!.doc).content.fields.sha256
+      if (typeof current === 'string') await this.checkFileContent({ sha256: current, size })
+    } else {
+      await this.checkFileContent(fields)
+    }
+  }
+
+  /**
+   * A file written here names content held here (stored first, e.g. with POST /v1/blobs):
+   * its size is the content's, filled in when not given.
+   */
+  private async checkFileContent(fields: Record<string, FieldValue | null>): Promise<void> {
+    const sha = fields.sha256
+    // Content taken away (a row's content set to NULL): its size goes with it.
+    if (sha === null && fields.size === undefined) fields.size = null
+    if (typeof sha !== 'string') return
+    const manifest = await this.core.blobs.manifest(sha)
+    if (manifest === undefined) {
+      throw new ObjectSyncError(
+        'BLOB_NOT_FOUND',
+        `sha256: no content ${sha} is held here; store the file's content first`,
+        { details: { path: 'sha256', sha256: sha } },
+      )
+    }
+    if (fields.size === undefined || fields.size === null) fields.size = manifest.size
+    else if (fields.size !== manifest.size) {
+      throw new ObjectSyncError(
+        'INVALID_OBJECT',
+        `size: ${JSON.stringify(fields.size)} is not the size of the content ${sha} (${manifest.size} bytes)`,
+        { details: { path: 'size' } },
+      )
+    }
+  }
+}
+
+function withoutNulls(patch: Record<string, FieldValue | null>): Record<string, FieldValue> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Record<
+    string,
+    FieldValue
+  >
+}

@@ -1,0 +1,113 @@
+// Reading loaded objects: one object as StoredObject, a type's objects page by page from
+// its index, how many there are, and the heads and changes of one facet.
+import * as A from '@automerge/automerge'
+import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
+import {
+  isObjectId,
+  parseFacetId,
+  type FacetId,
+  type FacetName,
+  type ObjectId,
+  type ObjectType,
+} from '../../model/index.ts'
+import type { Doc } from '../facet-doc.ts'
+import { prefixEnd, typeIndexPrefix } from '../keys.ts'
+import type { StoreCore } from './core.ts'
+import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
+import { toStoredObject } from './views.ts'
+
+const DEFAULT_LIST_LIMIT = 100
+const MAX_LIST_LIMIT = 1_000
+
+export class ObjectReads {
+  constructor(private readonly core: StoreCore) {}
+
+  async get(id: ObjectId): Promise<StoredObject | undefined> {
+    const core = this.core
+    core.openCommits()
+    if (!isObjectId(id)) return undefined
+    return core.locks.run(id, async () => {
+      const loaded = await core.load(id)
+      return loaded === undefined ? undefined : toStoredObject(id, loaded, core.sourcesOfTruth)
+    })
+  }
+
+  async count(type: ObjectType): Promise<number> {
+    this.core.openCommits()
+    const prefix = typeIndexPrefix(type)
+    let count = 0
+    for await (const [key] of this.core.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+      if (key.startsWith(prefix)) count++
+    }
+    return count
+  }
+
+  async list(type: ObjectType, options: ListOptions): Promise<ObjectPage> {
+    this.core.openCommits()
+    const limit = Math.min(options.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new ObjectSyncError(
+        'INVALID_CURSOR',
+        `limit: expected an integer from 1 to ${MAX_LIST_LIMIT}`,
+      )
+    }
+    if (options.after !== undefined && !isObjectId(options.after)) {
+      throw new ObjectSyncError('INVALID_CURSOR', `after: expected the "next" of a previous page`)
+    }
+    const prefix = typeIndexPrefix(type)
+    const items: StoredObject[] = []
+    const corrupt: ObjectId[] = []
+    let gte = options.after === undefined ? prefix : `${prefix}${options.after}\u0000`
+    let last: string | undefined
+    // Tombstoned objects are skipped by default, so a page may need several index reads.
+    while (items.length < limit) {
+      const ids: ObjectId[] = []
+      for await (const [key] of this.core.storage.range({ gte, lt: prefixEnd(prefix), limit })) {
+        ids.push(key.slice(prefix.length) as ObjectId)
+      }
+      for (const id of ids) {
+        if (items.length === limit) break
+        last = id
+        // One corrupt object must not hide the rest of the page: it is reported instead.
+        const object = await this.get(id).catch((error: unknown) => {
+          if (isObjectSyncError(error, 'DOCUMENT_CORRUPT')) corrupt.push(id)
+          else throw error
+        })
+        if (object !== undefined && (options.includeDeleted || !object.deleted)) items.push(object)
+      }
+      if (ids.length < limit) return { items, next: undefined, corrupt }
+      gte = `${prefix}${ids[ids.length - 1]!}\u0000`
+    }
+    return { items, next: last, corrupt }
+  }
+
+  async facetsOf(id: ObjectId): Promise<FacetName[]> {
+    const core = this.core
+    return core.locks.run(id, async () => [...((await core.load(id))?.facets.keys() ?? [])])
+  }
+
+  async getHeads(facet: FacetId): Promise<string[] | undefined> {
+    return this.withFacet(facet, (doc) => A.getHeads(doc))
+  }
+
+  async getChangesSince(
+    facet: FacetId,
+    heads: readonly string[],
+  ): Promise<Uint8Array[] | undefined> {
+    return this.withFacet(facet, (doc) => {
+      const known = heads.filter((head) => A.hasHeads(doc, [head]))
+      return A.getChangesSince(doc, known)
+    })
+  }
+
+  private async withFacet<T>(facet: FacetId, read: (doc: Doc) => T): Promise<T | undefined> {
+    const core = this.core
+    core.openCommits()
+    const parsed = parseFacetId(facet)
+    if (parsed === undefined) return undefined
+    return core.locks.run(parsed.object, async () => {
+      const state = (await core.load(parsed.object))?.facets.get(parsed.facet)
+      return state === undefined ? undefined : read(state.doc)
+    })
+  }
+}

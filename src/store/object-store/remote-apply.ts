@@ -1,0 +1,290 @@
+// Changes received from peers: a facet's changes, or its whole document, merged into what
+// is stored here, checked, and committed with a feed entry naming the peer. What does not
+// parse or check is refused with INVALID_CHANGES, and nothing of it is stored.
+import * as A from '@automerge/automerge'
+import { ObjectSyncError } from '../../errors.ts'
+import {
+  CORE_FACET,
+  facetId,
+  parseFacetId,
+  type FacetId,
+  type FacetName,
+  type InstanceId,
+  type ObjectId,
+  type ObjectType,
+} from '../../model/index.ts'
+import type { CommitQueue } from '../commit-queue.ts'
+import { deleteConflict, deleteMeetsEdit, resolveFacet } from '../conflicts.ts'
+import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
+import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../keys.ts'
+import { checkRemoteFacet } from '../remote-check.ts'
+import type { StorageOp } from '../storage.ts'
+import type { StoreCore } from './core.ts'
+import type { LoadedFacet, LoadedObject } from './loaded-object.ts'
+import type { Accepts, AppliedChanges } from './types.ts'
+import { fieldsOf } from './views.ts'
+
+const EMPTY = new Uint8Array(0)
+const NO_OPS: readonly StorageOp[] = []
+
+/** What was received for one facet, and how to merge it. */
+export interface Received {
+  what: 'changes' | 'document'
+  /** Merges what was received into the stored document, or makes one (`undefined`). */
+  integrate: (base: Doc | undefined) => Doc
+  /** A whole document as received: stored as it is when the facet is new here. */
+  storeAsReceived?: Uint8Array | undefined
+  /** Which facets the sender may give us; others are refused. */
+  accepts?: Accepts | undefined
+  /** The peer it came from, kept in the feed (absent: this instance). */
+  from?: InstanceId | undefined
+}
+
+/** The first facet of an object that arrived from a peer. */
+export interface NewFacet {
+  object: ObjectId
+  type: ObjectType
+  facet: FacetName
+  /** The merged document, freed once stored; written with save() unless `bytes` are given. */
+  doc?: Doc | undefined
+  bytes?: Uint8Array | undefined
+  extraOps?: readonly StorageOp[]
+  from?: InstanceId | undefined
+}
+
+/** A merge that changed a facet, on its way to storage. */
+interface Merge {
+  result: AppliedChanges
+  name: FacetName
+  /** The object as it was loaded here; undefined when it is new here. */
+  loaded: LoadedObject | undefined
+  state: LoadedFacet | undefined
+  next: Doc
+  content: FacetContent
+  before: A.Heads
+  received: Received
+}
+
+export class RemoteApply {
+  /** Batches of remote documents that have looked up which objects exist. */
+  private prefetches = 0
+  /** Objects created while a batch's lookup may still say they are absent. */
+  private readonly createdDuringPrefetch = new Set<ObjectId>()
+
+  constructor(private readonly core: StoreCore) {}
+
+  /** A batch looks up which of its objects exist; until it ends, creations are noted. */
+  beginPrefetch(): void {
+    this.prefetches++
+  }
+
+  endPrefetch(): void {
+    if (--this.prefetches === 0) this.createdDuringPrefetch.clear()
+  }
+
+  /** Whether the object was created since a running batch looked it up. */
+  createdSincePrefetch(object: ObjectId): boolean {
+    return this.createdDuringPrefetch.has(object)
+  }
+
+  applyChanges(
+    facet: FacetId,
+    changes: readonly Uint8Array[],
+    from: InstanceId | undefined,
+  ): Promise<AppliedChanges> {
+    return this.apply(facet, {
+      what: 'changes',
+      from,
+      integrate: (base) => {
+        const start = base ?? A.init<never>({ actor: this.core.actor })
+        try {
+          return A.applyChanges(start, [...changes])[0]
+        } catch (error) {
+          if (base === undefined) A.free(start)
+          throw error
+        }
+      },
+    })
+  }
+
+  applyDocument(
+    facet: FacetId,
+    bytes: Uint8Array,
+    from: InstanceId | undefined,
+  ): Promise<AppliedChanges> {
+    return this.apply(facet, this.receivedDocument(bytes, undefined, from))
+  }
+
+  /** A whole document received: loaded, or merged into the stored one. */
+  receivedDocument(
+    bytes: Uint8Array,
+    accepts: Accepts | undefined,
+    from: InstanceId | undefined,
+  ): Received {
+    return {
+      what: 'document',
+      integrate: (base) =>
+        base === undefined
+          ? A.load<never>(bytes, { actor: this.core.actor })
+          : A.loadIncremental(base, bytes),
+      storeAsReceived: bytes,
+      accepts,
+      from,
+    }
+  }
+
+  /** Objects new here are not kept loaded, as with local creates. */
+  private async apply(facet: FacetId, received: Received): Promise<AppliedChanges> {
+    const commits = this.core.openCommits()
+    const parsed = parseFacetId(facet)
+    if (parsed === undefined) {
+      throw new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
+    }
+    return this.core.locks.run(parsed.object, () => this.applyLocked(commits, facet, received))
+  }
+
+  /** Integrates, checks and commits; the caller holds the object's lock. */
+  async applyLocked(
+    commits: CommitQueue,
+    facet: FacetId,
+    received: Received,
+  ): Promise<AppliedChanges> {
+    const core = this.core
+    const { object, facet: name } = parseFacetId(facet)!
+    const loaded = await core.load(object)
+    const state = loaded?.facets.get(name)
+    const before = state === undefined ? [] : A.getHeads(state.doc)
+    let next: Doc
+    try {
+      next = received.integrate(state?.doc)
+    } catch (error) {
+      if (state !== undefined) core.discard(object, name, state.doc, loaded, state)
+      throw new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the ${received.what} for ${facet} could not be parsed`,
+        { cause: error },
+      )
+    }
+    const after = A.getHeads(next)
+    const changed = !sameHeads(before, after)
+    const content = readFacetDoc(next)
+    const problem = changed ? checkRemoteFacet(name, next, content, loaded?.type) : undefined
+    if (problem !== undefined) {
+      core.discard(object, name, next, loaded, state)
+      throw new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the ${received.what} for ${facet} were refused: ${problem}`,
+      )
+    }
+    const type = (loaded?.type ?? content.type) as ObjectType
+    if (changed && received.accepts !== undefined && !received.accepts(type, name)) {
+      core.discard(object, name, next, loaded, state)
+      throw outOfScope(facet, type)
+    }
+    const result: AppliedChanges = {
+      facet,
+      object,
+      type,
+      changed,
+      // A facet new here changed in every field it has; no need to diff its history.
+      fields: !changed
+        ? []
+        : state === undefined
+          ? fieldsOf(content)
+          : changedFields(next, before, after),
+      heads: after,
+      missingDeps: A.getMissingDeps(next, []),
+      storedAsReceived: changed && state === undefined && received.storeAsReceived !== undefined,
+    }
+    if (!changed) {
+      core.replaceDoc(object, loaded, name, next, state)
+      return result
+    }
+    await this.record(commits, { result, name, loaded, state, next, content, before, received })
+    return result
+  }
+
+  /**
+   * Commits a merge that changed the facet. A merge that left concurrent values, or set
+   * a delete against an edit, puts the object in the conflict inbox in the same batch —
+   * also when the object is new here.
+   */
+  private async record(commits: CommitQueue, merge: Merge): Promise<void> {
+    const { result, name, loaded, state, next, content, before, received } = merge
+    const { object, type } = result
+    const inbox: StorageOp[] = []
+    if (resolveFacet(next).conflicts.length > 0) {
+      inbox.push({ type: 'put', key: conflictKey(object), value: EMPTY })
+    }
+    if (loaded === undefined) {
+      if (name === CORE_FACET && deleteConflict(content) !== undefined) {
+        inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
+      }
+      await this.commitNewObject(commits, {
+        object,
+        type,
+        facet: name,
+        doc: next,
+        bytes: received.storeAsReceived,
+        extraOps: inbox,
+        from: received.from,
+      })
+    } else {
+      if (
+        name === CORE_FACET &&
+        deleteMeetsEdit(
+          { deleted: state?.doc.deleted === true, heads: before },
+          { deleted: content.deleted, heads: result.heads, changedFields: result.fields },
+        )
+      ) {
+        inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
+      }
+      await this.core.commitChanges(commits, object, loaded, new Map([[name, next]]), {
+        appended: new Map([[name, A.getChangesSince(next, before)]]),
+        extraOps: inbox,
+        from: received.from,
+      })
+    }
+    if (inbox.length > 0) this.core.conflictsChanged(object)
+  }
+
+  /** Stores the first facet of an object that arrived from a peer, and lets it go. */
+  async commitNewObject(commits: CommitQueue, stored: NewFacet): Promise<void> {
+    const { object, type, facet, doc, from } = stored
+    try {
+      await commits.submit(
+        [
+          ...(stored.extraOps ?? NO_OPS),
+          { type: 'put', key: typeIndexKey(type, object), value: EMPTY },
+          { type: 'put', key: snapshotKey(object, facet), value: stored.bytes ?? A.save(doc!) },
+        ],
+        [{ facet: facetId(object, facet), object, type, ...(from === undefined ? {} : { from }) }],
+      )
+      // A batch that looked this object up before it existed must not create it twice.
+      if (this.prefetches > 0) this.createdDuringPrefetch.add(object)
+    } finally {
+      if (doc !== undefined) A.free(doc)
+    }
+  }
+}
+
+export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
+  return new ObjectSyncError(
+    'INVALID_CHANGES',
+    `${facet} (a ${type}) is outside what this peer may send`,
+  )
+}
+
+function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {
+  const names = new Set<string>()
+  for (const patch of A.diff(doc, before, after)) {
+    const [root, name] = patch.path
+    if (root === 'fields' && typeof name === 'string') names.add(name)
+    else if (root === 'deleted') names.add('deleted')
+  }
+  return [...names].sort()
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((head) => b.includes(head))
+}

@@ -1,0 +1,170 @@
+// Many whole facets from a peer at once: the bulk path of a first sync. A facet still in
+// the form it was created in, of an object not here yet, is checked by decoding its one
+// change (no document load) and stored as received; whether its object exists is read
+// for the whole batch in one getMany. Every other facet takes the general remote path.
+import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
+import {
+  OBJECT_TYPES,
+  parseFacetId,
+  type FacetId,
+  type FacetName,
+  type InstanceId,
+  type ObjectId,
+} from '../../model/index.ts'
+import type { CommitQueue } from '../commit-queue.ts'
+import { readEncodedFacet, type EncodedFacet } from '../facet-doc.ts'
+import { typeIndexKey } from '../keys.ts'
+import type { KeyedMutex } from '../keyed-mutex.ts'
+import type { LruCache } from '../lru-cache.ts'
+import { checkFields } from '../remote-check.ts'
+import type { StoreCore } from './core.ts'
+import type { LoadedObject } from './loaded-object.ts'
+import { outOfScope, type RemoteApply } from './remote-apply.ts'
+import type { Accepts, AppliedChanges } from './types.ts'
+import { fieldsOf } from './views.ts'
+
+/** A facet read without loading it, when it is still in the form it was created in. */
+interface QuickRead {
+  object: ObjectId
+  facet: FacetName
+  content: EncodedFacet
+}
+
+/** What every item of one batch shares. */
+interface Batch {
+  commits: CommitQueue
+  accepts: Accepts | undefined
+  from: InstanceId | undefined
+  /** Type-index key → whether it was stored when the batch looked. */
+  exists: Map<string, boolean>
+}
+
+export class RemoteDocuments {
+  private readonly locks: KeyedMutex<ObjectId>
+  private readonly cache: LruCache<ObjectId, LoadedObject>
+
+  constructor(
+    private readonly core: StoreCore,
+    private readonly remote: RemoteApply,
+  ) {
+    this.locks = core.locks
+    this.cache = core.cache
+  }
+
+  /** Per item, what changed or why it was refused (INVALID_CHANGES). */
+  async applyDocuments(
+    items: readonly (readonly [FacetId, Uint8Array])[],
+    accepts: Accepts | undefined,
+    from: InstanceId | undefined,
+  ): Promise<(AppliedChanges | ObjectSyncError)[]> {
+    const commits = this.core.openCommits()
+    const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
+    // Whether each object exists, whatever type the sender claims for it: a facet that
+    // names another type than the object here has must not pass as a new object.
+    const probes = quick.map((read) =>
+      read instanceof ObjectSyncError ||
+      read === undefined ||
+      this.cache.get(read.object) !== undefined
+        ? undefined
+        : OBJECT_TYPES.map((type) => typeIndexKey(type, read.object)),
+    )
+    this.remote.beginPrefetch()
+    try {
+      const wanted = probes.flatMap((keys) => keys ?? [])
+      const found = await this.core.storage.getMany(wanted)
+      const exists = new Map(wanted.map((key, i) => [key, found[i] !== undefined]))
+      const batch: Batch = { commits, accepts, from, exists }
+      return await Promise.all(
+        items.map(([facet, bytes], index) =>
+          this.applyItem(batch, facet, bytes, quick[index], probes[index]),
+        ),
+      )
+    } finally {
+      this.remote.endPrefetch()
+    }
+  }
+
+  private async applyItem(
+    batch: Batch,
+    facet: FacetId,
+    bytes: Uint8Array,
+    read: QuickRead | ObjectSyncError | undefined,
+    probe: string[] | undefined,
+  ): Promise<AppliedChanges | ObjectSyncError> {
+    if (read instanceof ObjectSyncError) return read
+    try {
+      // The general path: load, merge and check, under the object's lock.
+      const merge = () =>
+        this.remote.applyLocked(
+          batch.commits,
+          facet,
+          this.remote.receivedDocument(bytes, batch.accepts, batch.from),
+        )
+      if (read === undefined) return await this.locks.run(parseFacetId(facet)!.object, merge)
+      if (batch.accepts !== undefined && !batch.accepts(read.content.type, read.facet)) {
+        return outOfScope(facet, read.content.type)
+      }
+      return await this.locks.run(read.object, () => {
+        const absent =
+          probe !== undefined &&
+          probe.every((key) => batch.exists.get(key) === false) &&
+          !this.remote.createdSincePrefetch(read.object) &&
+          this.cache.get(read.object) === undefined
+        return absent ? this.storeAsReceived(batch, facet, bytes, read) : merge()
+      })
+    } catch (error) {
+      if (isObjectSyncError(error, 'INVALID_CHANGES')) return error
+      throw error
+    }
+  }
+
+  /** The fast path: a new object's facet, checked from its one change, stored as it came. */
+  private async storeAsReceived(
+    batch: Batch,
+    facet: FacetId,
+    bytes: Uint8Array,
+    read: QuickRead,
+  ): Promise<AppliedChanges | ObjectSyncError> {
+    const problem = checkFields(read.facet, read.content.type, read.content)
+    if (problem !== undefined) {
+      return new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the document for ${facet} was refused: ${problem}`,
+      )
+    }
+    await this.remote.commitNewObject(batch.commits, {
+      object: read.object,
+      type: read.content.type,
+      facet: read.facet,
+      bytes,
+      from: batch.from,
+    })
+    return {
+      facet,
+      object: read.object,
+      type: read.content.type,
+      changed: true,
+      fields: fieldsOf(read.content),
+      heads: read.content.heads,
+      missingDeps: [],
+      storedAsReceived: true,
+    }
+  }
+}
+
+function quickRead(facet: FacetId, bytes: Uint8Array): QuickRead | ObjectSyncError | undefined {
+  const parsed = parseFacetId(facet)
+  if (parsed === undefined) {
+    return new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
+  }
+  try {
+    const content = readEncodedFacet(bytes)
+    return content === undefined
+      ? undefined
+      : { object: parsed.object, facet: parsed.facet, content }
+  } catch (error) {
+    return new ObjectSyncError('INVALID_CHANGES', `the document for ${facet} could not be parsed`, {
+      cause: error,
+    })
+  }
+}

@@ -1,0 +1,137 @@
+// The public shapes of the object store: its options, what it returns, and its events.
+// Callers import them from src/store/index.ts.
+import type { EventMap } from '../../typed-events.ts'
+import type { Logger } from '../../log.ts'
+import type {
+  CustomFields,
+  FacetId,
+  FacetName,
+  Fields,
+  InstanceId,
+  ObjectId,
+  ObjectType,
+} from '../../model/index.ts'
+import type { BlobStoreOptions } from '../blob-store.ts'
+import type { FeedEntry } from '../commit-queue.ts'
+import type { ConflictValue } from '../conflicts.ts'
+import type { StorageAdapter } from '../storage.ts'
+
+export type { FeedEntry }
+
+export interface ObjectStoreOptions {
+  storage: StorageAdapter
+  /** Recorded as the writer of every local change. */
+  instanceId: InstanceId
+  logger?: Logger
+  /** Custom-field group → the custom field names in it; other names go to group `other`. */
+  customFieldGroups?: Record<string, readonly string[]>
+  /** Objects kept loaded. Each costs a few KiB of wasm memory. */
+  cacheSize?: number
+  /** Appended changes per facet before they are folded into a new snapshot. */
+  compactAfterChanges?: number
+  /** Quiet time after the last write before cached facets with changes are compacted. */
+  idleCompactionMs?: number
+  /** fsync every batch: acknowledged writes then survive power loss, not only kill -9. */
+  syncWrites?: boolean
+  /** Wall clock for write stamps; injectable for tests. */
+  clock?: () => number
+  /**
+   * Fields whose conflicts a named instance always wins, as `type.field` (custom fields
+   * as `type.custom.name`) → instance id, e.g. `transaction.amount` → the finance office.
+   * Other fields: the later edit wins.
+   */
+  sourcesOfTruth?: Readonly<Record<string, InstanceId>>
+  /** File contents: the size limit (default 50 MiB) and chunk size. */
+  blobs?: BlobStoreOptions
+}
+
+export interface WrittenBy {
+  by: InstanceId
+  at: number
+}
+
+export interface StoredObject {
+  id: ObjectId
+  type: ObjectType
+  fields: Fields
+  custom: CustomFields
+  deleted: boolean
+  /** ISO time of the latest write stamp on any field. */
+  updatedAt: string
+  /** Per field (custom fields as `custom.<name>`), who wrote it last and when. */
+  written: Record<string, WrittenBy>
+  /** Fields written concurrently on two instances: the later write shows, the rest wait in the inbox. */
+  conflicts: string[]
+}
+
+/** An entry of the conflict inbox: one field, the value shown, and the values that lost. */
+export interface ConflictEntry {
+  object: ObjectId
+  type: ObjectType
+  /** As in `written`: `firstName`, or `custom.<name>`. */
+  field: string
+  winner: ConflictValue
+  losers: ConflictValue[]
+}
+
+export interface NewObject {
+  type: ObjectType
+  fields: Fields
+  custom?: CustomFields
+}
+
+export interface ListOptions {
+  /** The `next` of the previous page. */
+  after?: string
+  limit?: number
+  includeDeleted?: boolean
+}
+
+export interface ObjectPage {
+  items: StoredObject[]
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: string | undefined
+  /** Objects of this page whose stored documents could not be loaded (logged too). */
+  corrupt: ObjectId[]
+}
+
+export interface AppliedChanges {
+  facet: FacetId
+  object: ObjectId
+  type: ObjectType
+  /** False when every change was already present (duplicate delivery). */
+  changed: boolean
+  /** Top-level fields whose value changed; `deleted` when the tombstone changed. */
+  fields: string[]
+  heads: string[]
+  /** Hashes of changes that are needed before some received changes can apply. */
+  missingDeps: string[]
+  /** The facet was new here and is now exactly what was received (nothing to send back). */
+  storedAsReceived: boolean
+}
+
+/** Options of a local edit. */
+export interface EditOptions {
+  /**
+   * The edit was taken in from this instance's local system: its feed entries name this
+   * instance as `from`, so the projector knows the local system says so already.
+   */
+  fromLocalSystem?: boolean
+}
+
+/** Decides whether a facet of an object of a type may come from the sending peer. */
+export type Accepts = (type: ObjectType, facet: FacetName) => boolean
+
+/** A page of stored facets, as the bulk path of a first sync reads them. */
+export interface FacetPage {
+  facets: { facet: FacetId; bytes: Uint8Array }[]
+  /** Pass as `after` to go on; absent on the last page. */
+  next: string | undefined
+}
+
+export interface ObjectStoreEvents extends EventMap {
+  /** Every batch of committed feed entries, in feed order. */
+  feed: [entries: readonly FeedEntry[]]
+  /** An object's place in the conflict inbox changed (a merge left a conflict, or one was settled). */
+  conflict: [object: ObjectId]
+}

@@ -1,0 +1,102 @@
+// Pure views of loaded objects: the public StoredObject, its conflict-inbox entries, and
+// the names of the fields a facet holds. Conflicts resolve here by the configured
+// sources of truth (a named instance always wins a field), else by the later write.
+import {
+  CORE_FACET,
+  type FacetName,
+  type InstanceId,
+  type NewObjectInput,
+  type ObjectId,
+  type ObjectType,
+} from '../../model/index.ts'
+import { resolveFacet, type SourceOfTruth } from '../conflicts.ts'
+import type { FacetContent, WriteStamp } from '../facet-doc.ts'
+import type { LoadedObject } from './loaded-object.ts'
+import type { ConflictEntry, StoredObject, WrittenBy } from './types.ts'
+
+type Sources = Readonly<Record<string, InstanceId>> | undefined
+
+export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sources): StoredObject {
+  const object: StoredObject = {
+    id,
+    type: loaded.type,
+    fields: {},
+    custom: {},
+    deleted: false,
+    updatedAt: '',
+    written: {},
+    conflicts: [],
+  }
+  let latest = 0
+  for (const [facet, state] of loaded.facets) {
+    const { content, conflicts } = resolveFacet(
+      state.doc,
+      sourceOfTruth(sources, loaded.type, facet),
+    )
+    const isCore = facet === CORE_FACET
+    const name = (field: string) => (isCore ? field : `custom.${field}`)
+    if (isCore) {
+      object.fields = content.fields
+      object.deleted = content.deleted
+    } else {
+      Object.assign(object.custom, content.fields)
+    }
+    for (const [field, stamp] of Object.entries(content.meta)) {
+      object.written[name(field)] = stamp
+      latest = Math.max(latest, stamp.at)
+    }
+    object.conflicts.push(...conflicts.map((conflict) => name(conflict.field)))
+  }
+  object.updatedAt = new Date(latest).toISOString()
+  return object
+}
+
+/** A new object as created here: every field written by `stamp`, no conflicts. */
+export function createdObject(
+  id: ObjectId,
+  type: ObjectType,
+  valid: NewObjectInput,
+  stamp: WriteStamp,
+): StoredObject {
+  const written: Record<string, WrittenBy> = {}
+  for (const name of Object.keys(valid.fields)) written[name] = stamp
+  for (const name of Object.keys(valid.custom ?? {})) written[`custom.${name}`] = stamp
+  return {
+    id,
+    type,
+    fields: valid.fields,
+    custom: valid.custom ?? {},
+    deleted: false,
+    updatedAt: new Date(stamp.at).toISOString(),
+    written,
+    conflicts: [],
+  }
+}
+
+export function conflictsOf(id: ObjectId, loaded: LoadedObject, sources: Sources): ConflictEntry[] {
+  const entries: ConflictEntry[] = []
+  for (const [facet, state] of loaded.facets) {
+    const source = sourceOfTruth(sources, loaded.type, facet)
+    for (const conflict of resolveFacet(state.doc, source).conflicts) {
+      entries.push({
+        object: id,
+        type: loaded.type,
+        field: facet === CORE_FACET ? conflict.field : `custom.${conflict.field}`,
+        winner: conflict.winner,
+        losers: conflict.losers,
+      })
+    }
+  }
+  return entries
+}
+
+/** The top-level fields a facet holds, and `deleted` when it is tombstoned, sorted. */
+export function fieldsOf(content: FacetContent): string[] {
+  return [...Object.keys(content.fields), ...(content.deleted ? ['deleted'] : [])].sort()
+}
+
+function sourceOfTruth(sources: Sources, type: ObjectType, facet: FacetName): SourceOfTruth {
+  if (sources === undefined) return () => undefined
+  const prefix = facet === CORE_FACET ? `${type}.` : `${type}.custom.`
+  return (field) => sources[prefix + field]
+}
