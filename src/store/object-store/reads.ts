@@ -65,8 +65,10 @@ export class ObjectReads {
       for await (const [key] of this.core.storage.range({ gte, lt: prefixEnd(prefix), limit })) {
         ids.push(key.slice(prefix.length) as ObjectId)
       }
+      let consumed = 0
       for (const id of ids) {
         if (items.length === limit) break
+        consumed++
         last = id
         // One corrupt object must not hide the rest of the page: it is reported instead.
         const object = await this.get(id).catch((error: unknown) => {
@@ -75,7 +77,9 @@ export class ObjectReads {
         })
         if (object !== undefined && (options.includeDeleted || !object.deleted)) items.push(object)
       }
-      if (ids.length < limit) return { items, next: undefined, corrupt }
+      // The end only when this short read was used up: a page that filled up part-way
+      // through it goes on from its last id.
+      if (ids.length < limit && consumed === ids.length) return { items, next: undefined, corrupt }
       gte = `${prefix}${ids[ids.length - 1]!}\u0000`
     }
     return { items, next: last, corrupt }
