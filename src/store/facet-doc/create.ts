@@ -1,0 +1,139 @@
+// Building a new facet: its genesis change followed by one change that writes every
+// field, encoded directly instead of through a document proxy.
+import * as A from '@automerge/automerge'
+import type { FieldValue, ObjectType } from '../../model/index.ts'
+import {
+  FIELDS_OBJECT,
+  FIRST_CONTENT_OP,
+  META_OBJECT,
+  genesis,
+  type Doc,
+  type FacetDoc,
+  type WriteStamp,
+} from './layout.ts'
+import { changeTime, encodeStamp } from './stamps.ts'
+import { encodeValue } from './values.ts'
+
+/** An op as Automerge.encodeChange takes it, limited to what a new facet writes. */
+interface ChangeOp {
+  action: 'set' | 'makeList' | 'makeMap'
+  obj: string
+  key?: string
+  elemId?: string
+  insert?: boolean
+  value?: string | number | boolean
+  datatype?: 'int' | 'float64'
+  pred: string[]
+}
+
+/**
+ * The bytes of a new facet — its genesis change followed by one change that writes every
+ * field — loadable with Automerge.load. The change is encoded directly instead of through
+ * a document proxy: ≈ 60 µs against ≈ 500 µs for load + change + save, which is what lets
+ * an import or a first sync create thousands of objects a second. `actor` must be unique
+ * to this store session (hex).
+ */
+export function encodeNewFacet(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+): Uint8Array {
+  if (Object.values(fields).some(isFloat)) {
+    const doc = createThroughProxy(type, fields, stamp, actor)
+    try {
+      return A.save(doc)
+    } finally {
+      A.free(doc)
+    }
+  }
+  const { change, hash } = genesis(type)
+  const content = A.encodeChange({
+    actor,
+    seq: 1,
+    startOp: FIRST_CONTENT_OP,
+    time: changeTime(stamp),
+    message: null,
+    deps: [hash],
+    ops: fieldOps(fields, encodeStamp(stamp).val, actor),
+  } as unknown as Parameters<typeof A.encodeChange>[0])
+  const bytes = new Uint8Array(change.length + content.length)
+  bytes.set(change)
+  bytes.set(content, change.length)
+  return bytes
+}
+
+/** The ops that write every field and its stamp (`written`) into the genesis' maps. */
+function fieldOps(fields: Record<string, FieldValue>, written: string, actor: string): ChangeOp[] {
+  const ops: ChangeOp[] = []
+  const nextOpId = () => `${FIRST_CONTENT_OP + ops.length}@${actor}`
+  for (const [key, value] of Object.entries(fields)) {
+    if (Array.isArray(value)) {
+      const list = nextOpId()
+      ops.push({ action: 'makeList', obj: FIELDS_OBJECT, key, pred: [] })
+      let previous = '_head'
+      for (const item of value) {
+        const element = nextOpId()
+        ops.push({
+          action: 'set',
+          obj: list,
+          elemId: previous,
+          insert: true,
+          value: item,
+          pred: [],
+        })
+        previous = element
+      }
+    } else if (typeof value === 'object') {
+      const map = nextOpId()
+      ops.push({ action: 'makeMap', obj: FIELDS_OBJECT, key, pred: [] })
+      for (const [entry, item] of Object.entries(value)) {
+        ops.push({ action: 'set', obj: map, key: entry, value: item, pred: [] })
+      }
+    } else {
+      ops.push({ action: 'set', obj: FIELDS_OBJECT, key, pred: [], ...scalarOp(value) })
+    }
+    ops.push({ action: 'set', obj: META_OBJECT, key, value: written, pred: [] })
+  }
+  return ops
+}
+
+// Automerge.encodeChange rounds some float64 values by one unit in the last place
+// (9.034873153706715e-26 reads back as …716e-26), so a facet with a non-integer number
+// is written through a document proxy, which keeps the exact value.
+function isFloat(value: FieldValue): boolean {
+  return typeof value === 'number' && !Number.isSafeInteger(value)
+}
+
+function createThroughProxy(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+): Doc {
+  const empty = A.load<FacetDoc>(genesis(type).change, { actor: actor })
+  const written = encodeStamp(stamp)
+  return A.change(empty, { time: changeTime(stamp) }, (draft) => {
+    for (const [name, value] of Object.entries(fields)) {
+      draft.fields[name] = encodeValue(value)
+      draft.meta[name] = written
+    }
+  })
+}
+
+// A plain string in a change is a scalar string, which Automerge reads back as an
+// ImmutableString (text would be a separate makeText object).
+function scalarOp(value: string | number | boolean): Pick<ChangeOp, 'value' | 'datatype'> {
+  if (typeof value !== 'number') return { value }
+  return { value, datatype: 'int' }
+}
+
+/** A new facet as a live document, for code that needs the handle at once. */
+export function createFacetDoc(
+  type: ObjectType,
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+): Doc {
+  return A.load<FacetDoc>(encodeNewFacet(type, fields, stamp, actor), { actor: actor })
+}

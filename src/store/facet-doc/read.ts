@@ -1,0 +1,49 @@
+// Reading a facet's content: from a live document, or from its stored bytes (without
+// loading them when they are still in the form encodeNewFacet writes).
+import * as A from '@automerge/automerge'
+import type { FieldValue } from '../../model/index.ts'
+import { readType, type Doc, type FacetContent, type FacetDoc, type WriteStamp } from './layout.ts'
+import { readEncodedFacet } from './read-created.ts'
+import { decodeStamp } from './stamps.ts'
+import { decodeValue } from './values.ts'
+
+/**
+ * The content of a facet from its stored bytes: read without loading when it is still in
+ * its created form, loaded (and freed) otherwise. Undefined when the bytes don't load.
+ */
+export function readFacetBytes(bytes: Uint8Array): FacetContent | undefined {
+  try {
+    const quick = readEncodedFacet(bytes)
+    if (quick !== undefined) return quick
+    const doc = A.load<FacetDoc>(bytes)
+    try {
+      return readFacetDoc(doc)
+    } finally {
+      A.free(doc)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+export function readFacetDoc(doc: Doc): FacetContent {
+  const fields: Record<string, FieldValue> = {}
+  const meta: Record<string, WriteStamp> = {}
+  // Keys in name order: a document's materialized key order depends on the order its
+  // changes arrived in, and two instances must show the same object the same way.
+  const rawFields = (doc.fields ?? {}) as Record<string, unknown>
+  for (const [name, value] of sortedEntries(rawFields)) {
+    const decoded = decodeValue(value)
+    if (decoded !== undefined) fields[name] = decoded
+  }
+  const rawMeta = (doc.meta ?? {}) as Record<string, unknown>
+  for (const [name, value] of sortedEntries(rawMeta)) {
+    const stamp = decodeStamp(value)
+    if (stamp !== undefined) meta[name] = stamp
+  }
+  return { type: readType(doc), fields, meta, deleted: doc.deleted === true }
+}
+
+function sortedEntries(record: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
