@@ -1,34 +1,26 @@
 // One running instance: the parts of src/ put together in dependency order — identity,
-// peers, store, local system, peer link, sync engine — and taken apart in reverse.
-import { resolve, join } from 'node:path'
-import {
-  DEFAULT_HOUSEKEEPING_MS,
-  LocalSync,
-  SqliteConnector,
-  actionsFromConfig,
-} from '../src/local/index.ts'
-import type { LocalPeerSettings } from '../src/local/index.ts'
+// peers, store, local system, peer link, sync engine — and taken apart in reverse. The
+// steps are in instance/; this is the one place that says their order.
+import { join } from 'node:path'
+import type { LocalSync } from '../src/local/index.ts'
 import type { Logger } from '../src/log.ts'
-import { OBJECT_TYPES, type InstanceId, type ObjectType } from '../src/model/index.ts'
+import type { InstanceId } from '../src/model/index.ts'
 import {
-  PeerLinks,
-  PeerRegistry,
-  createLibp2pTransport,
-  directoryFiles,
   loadOrCreateIdentity,
-  type PeerRecord,
+  type PeerLinks,
+  type PeerRegistry,
   type RefusalReason,
   type Transport,
 } from '../src/net/index.ts'
-import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import {
-  SyncEngine,
-  collectFileContents,
-  scopeFromShare,
-  sourcesOfTruth,
-  type PeerScope,
-} from '../src/sync/index.ts'
+import type { ObjectStore } from '../src/store/index.ts'
+import { SyncEngine, type PeerScope } from '../src/sync/index.ts'
 import type { InstanceConfig } from './config.ts'
+import { startFileCollector } from './instance/file-collector.ts'
+import { startPeerLink, type ChannelReceiver } from './instance/peer-link.ts'
+import { peerScopes } from './instance/peer-scopes.ts'
+import { loadPeers } from './instance/peer-settings.ts'
+import { StopStack } from './instance/stop-stack.ts'
+import { openLocalSystem, openObjectStore } from './instance/storage.ts'
 
 export interface Instance {
   id: InstanceId
@@ -47,12 +39,6 @@ export interface Instance {
   stop(): Promise<void>
 }
 
-/** What one peer's entry in peers.json says beyond id, addresses and key. */
-interface PeerSettings {
-  share?: unknown
-  actions?: unknown
-}
-
 /** What a caller may watch while the instance starts. */
 export interface StartHooks {
   /** Rows read from the local system's tables (LocalSync's 'ingest-progress' events). */
@@ -66,131 +52,47 @@ export async function startInstance(
   hooks: StartHooks = {},
 ): Promise<Instance> {
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
-  const registry = new PeerRegistry(directoryFiles(dir))
-  await registry.load()
-  const peers = registry.list()
   // Actions are checked before anything starts: a wrong one must stop start-up.
-  const localPeers = new Map<InstanceId, LocalPeerSettings>(
-    peers.map((peer, index) => [
-      peer.id,
-      {
-        actions: actionsFromConfig(
-          (peer as PeerSettings).actions,
-          'peers.json',
-          `peers[${index}].actions`,
-        ),
-        shareGroups: shareGroupsOf((peer as PeerSettings).share),
-      },
-    ]),
-  )
-  const truth = sourcesOfTruth(peers, identity.id)
-  for (const warning of truth.warnings) log.warn({ file: 'peers.json' }, warning)
-
-  const store = new ObjectStore({
-    storage: new LevelStorage(join(dir, 'store')),
-    instanceId: identity.id,
-    logger: log,
-    sourcesOfTruth: truth.sources,
-    blobs: { maxBytes: config.files.maxBytes },
-    ...(config.customFieldGroups === undefined
-      ? {}
-      : { customFieldGroups: config.customFieldGroups }),
-  })
-  await store.open()
-  const stack: (() => Promise<void> | void)[] = [() => store.close()]
-  const unwind = async () => {
-    for (const stop of stack.splice(0).reverse()) await stop()
-  }
+  const peers = await loadPeers(dir, identity.id, log)
+  const { registry } = peers
+  const parts = { dir, config, instanceId: identity.id, log }
+  const store = await openObjectStore(parts, peers.sourcesOfTruth)
+  const stops = new StopStack()
+  stops.push(() => store.close())
   try {
-    const local = new LocalSync({
+    const local = await openLocalSystem({
+      ...parts,
       store,
-      connector: new SqliteConnector(resolve(dir, config.local.path)),
-      mapping: config.local.mapping,
-      instanceId: identity.id,
-      logger: log,
-      peers: localPeers,
-      ...(config.housekeepingMs === undefined ? {} : { housekeepingMs: config.housekeepingMs }),
+      peers: peers.local,
+      onIngestProgress: hooks.onIngestProgress,
     })
-    if (hooks.onIngestProgress !== undefined) local.on('ingest-progress', hooks.onIngestProgress)
-    // Opened before any session starts: `groups` rules read its group membership.
-    await local.open()
-    stack.push(() => local.stop())
+    stops.push(() => local.stop())
 
-    const late: { engine?: SyncEngine } = {}
-    const refused = new Map<InstanceId, Map<RefusalReason, number>>()
-    const links = new PeerLinks({
+    // The link starts before the engine exists; it hands channels on once it does.
+    const handTo: { receiver?: ChannelReceiver } = {}
+    const { links, transport, refusedFrames } = await startPeerLink({
+      identity,
       registry,
-      name: config.name,
-      logger: log,
-      onChannel: (channel) => late.engine?.accept(channel),
-      // The inviting side keeps a session with its new peer too (and redials it after a loss).
-      onPaired: (peer) => late.engine?.connect(peer.id),
-      onRefused: (peer, reason) => {
-        const reasons = refused.get(peer) ?? new Map<RefusalReason, number>()
-        reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
-        refused.set(peer, reasons)
-      },
+      config,
+      log,
+      stops,
+      handTo,
     })
-    const transport = await createLibp2pTransport({
-      privateKey: identity.privateKey,
-      listen: config.listen,
-      gate: links.admits,
-      logger: log,
-    })
-    await transport.start()
-    stack.push(() => transport.stop())
-    await links.start(transport)
-    stack.push(() => links.stop())
-
-    const scopes = new Map<InstanceId, PeerScope>()
-    const scopeOf = (peer: InstanceId): PeerScope => {
-      const record = registry.get(peer)
-      const index = registry.list().findIndex((each) => each.id === peer)
-      const parsed = scopeFromShare(
-        (record as (PeerRecord & PeerSettings) | undefined)?.share,
-        `peers.json: peers[${index}]`,
-        (id) => local.groupsOf(id),
-      )
-      // Said once per peer and scope, not at every session.
-      if (scopes.get(peer)?.key !== parsed.scope.key) {
-        for (const warning of parsed.warnings) log.warn({ peer }, warning)
-        scopes.set(peer, parsed.scope)
-      }
-      return parsed.scope
-    }
+    const scopeOf = peerScopes({ registry, local, log })
     const engine = new SyncEngine({ store, links, localId: identity.id, logger: log, scopeOf })
-    late.engine = engine
-    stack.push(() => engine.stop())
+    handTo.receiver = engine
+    stops.push(() => engine.stop())
 
     await local.start()
     for (const peer of registry.list()) engine.connect(peer.id)
-    // File contents nothing needs any more go at each housekeeping, with the local system's.
-    const collectFiles = async () => {
-      try {
-        const collected = await collectFileContents(
-          store,
-          registry.list().map((peer) => peer.id),
-        )
-        log.info(
-          {
-            removed: collected.blobs.length,
-            chunks: collected.chunks,
-            waitingForPeers: collected.waitingForPeers,
-          },
-          'file contents collected',
-        )
-      } catch (error) {
-        log.error({ err: error }, 'collecting file contents failed')
-      }
-    }
-    const collector = setInterval(
-      () => void collectFiles(),
-      Math.min(config.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS, 2 ** 31 - 1),
-    )
-    collector.unref()
-    stack.push(() => clearInterval(collector))
+    stops.push(startFileCollector({ store, registry, housekeepingMs: config.housekeepingMs, log }))
     log.info(
-      { id: identity.id, name: config.name, addresses: transport.addresses(), peers: peers.length },
+      {
+        id: identity.id,
+        name: config.name,
+        addresses: transport.addresses(),
+        peers: peers.atStart.length,
+      },
       'instance started',
     )
     return {
@@ -203,28 +105,11 @@ export async function startInstance(
       engine,
       local,
       scopeOf,
-      refusedFrames: () =>
-        [...refused].flatMap(([peer, reasons]) =>
-          [...reasons].map(([reason, count]) => ({ peer, reason, count })),
-        ),
-      stop: unwind,
+      refusedFrames,
+      stop: () => stops.unwind(),
     }
   } catch (error) {
-    await unwind()
+    await stops.unwind()
     throw error
   }
-}
-
-/** The `groups` rule of each type in a peer's share (records in them are in its scope). */
-function shareGroupsOf(share: unknown): Partial<Record<ObjectType, readonly string[]>> {
-  const groups: Partial<Record<ObjectType, readonly string[]>> = {}
-  if (typeof share !== 'object' || share === null) return groups
-  for (const type of OBJECT_TYPES) {
-    const rules = (share as Record<string, unknown>)[type]
-    const named = (rules as { groups?: unknown } | undefined)?.groups
-    if (Array.isArray(named) && named.every((group) => typeof group === 'string')) {
-      groups[type] = named
-    }
-  }
-  return groups
 }

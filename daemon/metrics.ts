@@ -11,7 +11,8 @@ import {
 } from 'prom-client'
 import { OBJECT_TYPES, type InstanceId } from '../src/model/index.ts'
 import type { ChannelTraffic } from '../src/net/index.ts'
-import type { SessionProgress } from '../src/sync/index.ts'
+import type { ObjectStore } from '../src/store/index.ts'
+import type { SessionProgress, SyncEngine } from '../src/sync/index.ts'
 import type { Instance } from './instance.ts'
 
 export interface InstanceMetrics {
@@ -37,9 +38,22 @@ function processMetrics(): Registry {
 
 export function createMetrics(instance: Instance, clock: () => number = Date.now): InstanceMetrics {
   const registry = new Registry()
-  const { store, engine, registry: peers } = instance
-  const nameOf = (peer: InstanceId) => peers.get(peer)?.name ?? ''
+  const nameOf = (peer: InstanceId) => instance.registry.get(peer)?.name ?? ''
+  addStoreGauges(registry, instance.store)
+  addPeerStateGauges(registry, instance, clock)
+  addTrafficCounters(registry, instance, nameOf)
+  const stopObserving = observeSyncDurations(registry, instance.engine, nameOf, clock)
+  return {
+    contentType: registry.contentType,
+    async text() {
+      return (await registry.metrics()) + (await processMetrics().metrics())
+    },
+    stop: stopObserving,
+  }
+}
 
+/** What the store holds: objects by type and the feed's latest sequence number. */
+function addStoreGauges(registry: Registry, store: ObjectStore): void {
   new Gauge({
     name: 'objectsync_objects',
     help: 'Objects in the store by type, deleted ones included (tombstones)',
@@ -58,8 +72,14 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
       this.set(store.lastSeq)
     },
   })
+}
 
-  // Per-peer state, read from the engine at each scrape; peers unpaired since are dropped.
+/** Per-peer state, read from the engine at each scrape; peers unpaired since are dropped. */
+function addPeerStateGauges(
+  registry: Registry,
+  { engine, registry: peers }: Instance,
+  clock: () => number,
+): void {
   const perPeer = (
     name: string,
     help: string,
@@ -95,8 +115,14 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
       return state.lastSyncAt === undefined ? NaN : (now - Date.parse(state.lastSyncAt)) / 1000
     },
   )
+}
 
-  // Traffic counters: totals the peer link keeps, set at each scrape.
+/** Traffic counters: totals the peer link keeps, set at each scrape; and refused frames. */
+function addTrafficCounters(
+  registry: Registry,
+  instance: Instance,
+  nameOf: (peer: InstanceId) => string,
+): void {
   const traffic = (name: string, help: string, pick: (total: ChannelTraffic) => number): void => {
     const collect: CollectFunction<Counter<'peer' | 'name'>> = function () {
       this.reset()
@@ -133,7 +159,18 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
         this.inc({ peer, reason }, count)
     },
   })
+}
 
+/**
+ * Sync durations, from a session opening to its first catch-up, observed as the engine
+ * reports them. Returns the stop (unsubscribes from the engine).
+ */
+function observeSyncDurations(
+  registry: Registry,
+  engine: SyncEngine,
+  nameOf: (peer: InstanceId) => string,
+  clock: () => number,
+): () => void {
   const durations = new Histogram({
     name: 'objectsync_sync_duration_seconds',
     help: 'From a session opening to having everything the peer had (first sync or catch-up)',
@@ -155,14 +192,7 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
     catchingUp.delete(peer)
   }
   const stops = [engine.on('peer', onPeer), engine.on('progress', onProgress)]
-
-  return {
-    contentType: registry.contentType,
-    async text() {
-      return (await registry.metrics()) + (await processMetrics().metrics())
-    },
-    stop() {
-      for (const stop of stops) stop()
-    },
+  return () => {
+    for (const stop of stops) stop()
   }
 }

@@ -1,0 +1,325 @@
+// The whole-path first-sync benchmark: the two processes of sync-bench.ts, each with its
+// SQLite local system; this process is "another program" writing A's file and reading
+// B's with plain SQL on connections of its own. Phases: A's rows written, the processes
+// started, the first sync timed, edits timed one by one, B's rows compared with A's.
+import Database from 'better-sqlite3'
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { createLocalDatabase } from '../src/local/index.ts'
+import { person } from './people.ts'
+import { exited, instances, spawnPeer, type BenchPeer } from './sync-processes.ts'
+
+/** SQLite to SQLite: rows written with SQL at A, read with SQL at B. */
+export interface SqlSyncBenchResult {
+  sqlPersons: number
+  /** The LocalSync poll interval on both sides (ms). */
+  sqlPollMs: number
+  /** A's first run: LocalSync.start() taking in the N rows (and projecting them back). */
+  sqlIngestSecondsA: number
+  /** From B's dial until B's store holds all N and A has said it is caught up. */
+  sqlStoreSyncSeconds: number
+  /** From B's dial until B's persons table holds N rows. */
+  sqlRowsAtBSeconds: number
+  /** Ingest at A plus dial to rows at B: N rows in A's table to N rows in B's. */
+  sqlFirstSyncSeconds: number
+  sqlRowsPerSecond: number
+  /** From B's dial until, as well, both change logs are empty (B has read its own writes back). */
+  sqlSettledSeconds: number
+  /** B's persons table after the edits: its rows, and those equal to A's row. */
+  sqlRowsAtB: number
+  sqlRowsSameAtB: number
+  sqlPeakRssMbA: number
+  sqlPeakRssMbB: number
+  /** An UPDATE at A (separate connection) to the new value read at B (separate connection). */
+  sqlEditLatencyP50Ms: number
+  sqlEditLatencyP99Ms: number
+  /** Of that, the UPDATE until A's daemon has it in its store (its change log trimmed). */
+  sqlEditTakenInP50Ms: number
+  sqlEditsMeasured: number
+}
+
+export interface SqlSyncBenchOptions {
+  /** Sequential edits timed after the first sync (default 1,000). */
+  edits?: number
+  /** LocalSync's poll interval on both sides (default 50 ms). */
+  pollMs?: number
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
+/** Inserts persons 0..count-1 as rows `p<i>` in one transaction, as an import would. */
+export function insertPersons(path: string, count: number): void {
+  const db = new Database(path)
+  try {
+    const insert = db.prepare(
+      `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        const fields = person(i)
+        insert.run(
+          `p${i}`,
+          fields.firstName,
+          fields.lastName,
+          fields.email,
+          fields.phone,
+          fields.birthday,
+          fields.title,
+          (fields.roles as string[]).join(','),
+        )
+      }
+    })()
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * SQLite to SQLite. A's local.db holds N persons (inserted with SQL before A starts; its
+ * first run takes them in), B's is empty; B dials A, and the clock runs until B's persons
+ * table holds N rows (read every 100 ms on a connection of this process), then until both
+ * daemons have read their change logs empty. Then `edits` UPDATEs of one person's email at
+ * A, one at a time, each timed until B's row shows it (read every 2 ms); after each, a
+ * random pause of up to one poll interval, so that edits fall anywhere in A's poll cycle,
+ * as a person's would.
+ */
+export async function runSqlSyncBench(
+  count: number,
+  options: SqlSyncBenchOptions = {},
+): Promise<SqlSyncBenchResult> {
+  const edits = options.edits ?? 1000
+  const pollMs = options.pollMs ?? 50
+  const { dir, dirA, dirB, idA, idB, key } = await instances('objectsync-bench-sql-')
+  const [fileA, fileB] = [join(dirA, 'local.db'), join(dirB, 'local.db')]
+  createLocalDatabase(fileA)
+  createLocalDatabase(fileB)
+  insertPersons(fileA, count)
+  const a = spawnPeer([dirA, 'a', idB, '-', key, '0', '0', String(pollMs)])
+  // This process's own connections to A's and B's files, closed however the run ends.
+  const open: Database.Database[] = []
+  try {
+    const ingestSeconds = Number((await a.next('ingested ')).slice('ingested '.length))
+    const address = (await a.next('ready ')).slice('ready '.length)
+    const b = spawnPeer([dirB, 'b', idA, address, key, '0', String(count), String(pollMs)])
+    try {
+      const peers = { a, b }
+      const firstSync = await timeFirstSync({ peers, fileA, fileB, open, count })
+      const editTimes = await timeEdits({ ...firstSync, fileA, open, count, edits, pollMs })
+      const rows = compareRows(firstSync.readA, firstSync.readB)
+      const rss = await stopPeers(peers)
+      return sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss })
+    } finally {
+      b.child.kill('SIGKILL')
+    }
+  } finally {
+    for (const db of open) db.close()
+    a.child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+interface Peers {
+  a: BenchPeer
+  b: BenchPeer
+}
+
+interface FirstSync {
+  /** Seconds from B's dial: rows at B, B's store caught up, both change logs empty. */
+  rowsSeconds: number
+  storeSeconds: number
+  settledSeconds: number
+  readA: Database.Database
+  readB: Database.Database
+  logAtA: Database.Statement
+}
+
+/** Waits, reading every 100 ms, until `done`; fails if either peer exits first. */
+async function pollUntil(peers: Peers, done: () => boolean, failure: string): Promise<void> {
+  while (!done()) {
+    if (peers.b.child.exitCode !== null || peers.a.child.exitCode !== null) {
+      throw new Error(failure)
+    }
+    await sleep(100)
+  }
+}
+
+/** From B's dial until B's table holds every row, its store is caught up, and both logs are read. */
+async function timeFirstSync(run: {
+  peers: Peers
+  fileA: string
+  fileB: string
+  open: Database.Database[]
+  count: number
+}): Promise<FirstSync> {
+  const { peers, open, count } = run
+  const dialed = Number((await peers.b.next('dialed ')).slice('dialed '.length))
+  const synced = peers.b.next('synced ')
+  synced.catch(() => undefined)
+  const readB = new Database(run.fileB, { readonly: true })
+  open.push(readB)
+  readB.pragma('busy_timeout = 5000')
+  const rowsAtB = readB.prepare('SELECT count(*) FROM persons').pluck()
+  await pollUntil(
+    peers,
+    () => (rowsAtB.get() as number) >= count,
+    'a peer exited before B held every row',
+  )
+  const rowsSeconds = (Date.now() - dialed) / 1000
+  const storeSeconds = await storeSyncSeconds(synced)
+  // B reads its own writes back from its change log (and finds them its own); edits are
+  // timed once both change logs are empty.
+  const readA = new Database(run.fileA, { readonly: true })
+  open.push(readA)
+  const logAtA = readA.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
+  const logAtB = readB.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
+  await pollUntil(
+    peers,
+    () => logAtB.get() === 0 && logAtA.get() === 0,
+    'a peer exited before its change log was read',
+  )
+  const settledSeconds = (Date.now() - dialed) / 1000
+  return { rowsSeconds, storeSeconds, settledSeconds, readA, readB, logAtA }
+}
+
+/** B's own figure for its store sync, from its `synced` line; NaN if it has not come in 10 s. */
+async function storeSyncSeconds(synced: Promise<string>): Promise<number> {
+  // B's store is caught up before its table is full, unless something is off.
+  let timer: NodeJS.Timeout | undefined
+  const seconds = Number(
+    (
+      await Promise.race([
+        synced,
+        new Promise<string>((resolve) => (timer = setTimeout(resolve, 10_000, 'synced NaN'))),
+      ])
+    )
+      .slice('synced '.length)
+      .split(' ')[0],
+  )
+  clearTimeout(timer)
+  return seconds
+}
+
+/**
+ * `edits` UPDATEs of one person's email at A, one at a time, each timed until B's row
+ * shows it (read every 2 ms), with a random pause of up to one poll interval after each.
+ */
+async function timeEdits(run: {
+  readB: Database.Database
+  logAtA: Database.Statement
+  fileA: string
+  open: Database.Database[]
+  count: number
+  edits: number
+  pollMs: number
+}): Promise<{ latencies: number[]; takenIn: number[] }> {
+  const { readB, logAtA, count } = run
+  // Edits: A's row p<i> is B's row keyed by the object's id; last names are unique.
+  const keyAtB = new Map(
+    (
+      readB.prepare('SELECT last_name, id FROM persons').all() as {
+        last_name: string
+        id: string
+      }[]
+    ).map((row) => [row.last_name, row.id]),
+  )
+  const writeA = new Database(run.fileA)
+  run.open.push(writeA)
+  writeA.pragma('busy_timeout = 5000')
+  const update = writeA.prepare('UPDATE persons SET email = ? WHERE id = ?')
+  const emailAtB = readB.prepare('SELECT email FROM persons WHERE id = ?').pluck()
+  // A's daemon trims its change log once it has taken the edit into its store.
+  const latencies: number[] = []
+  const takenIn: number[] = []
+  for (let k = 0; k < run.edits; k++) {
+    const i = k % count
+    const target = keyAtB.get(person(i).lastName as string)
+    if (target === undefined) throw new Error(`no row at B for p${i}`)
+    const email = `edit.${k}.${i}@example.org`
+    const began = performance.now()
+    update.run(email, `p${i}`)
+    let atA: number | undefined
+    for (;;) {
+      const now = performance.now()
+      if (atA === undefined && logAtA.get() === 0) atA = now - began
+      if (emailAtB.get(target) === email) {
+        latencies.push(now - began)
+        takenIn.push(atA ?? now - began)
+        break
+      }
+      if (now - began > 30_000) throw new Error(`edit ${k} (p${i}) not at B within 30 s`)
+      await sleep(2)
+    }
+    await sleep(Math.random() * run.pollMs)
+  }
+  return { latencies, takenIn }
+}
+
+/** Every row at B as it is at A (the columns the benchmark wrote), matched on last name. */
+function compareRows(
+  readA: Database.Database,
+  readB: Database.Database,
+): { rowsAtB: number; sameAtB: number } {
+  const columns = 'first_name, last_name, email, phone, birthday, title, role'
+  const rowsAtA = new Map(
+    (readA.prepare(`SELECT ${columns} FROM persons`).all() as { last_name: string }[]).map(
+      (row) => [row.last_name, JSON.stringify(row)],
+    ),
+  )
+  const finalAtB = readB.prepare(`SELECT ${columns} FROM persons`).all() as {
+    last_name: string
+  }[]
+  const sameAtB = finalAtB.filter(
+    (row) => rowsAtA.get(row.last_name) === JSON.stringify(row),
+  ).length
+  return { rowsAtB: finalAtB.length, sameAtB }
+}
+
+/** Stops both peers and reads the peak RSS each reports as it exits (MB). */
+async function stopPeers({ a, b }: Peers): Promise<{ rssA: number; rssB: number }> {
+  b.child.kill('SIGTERM')
+  a.child.kill('SIGTERM')
+  const rssB = Number((await b.next('rss ')).slice(4))
+  const rssA = Number((await a.next('rss ')).slice(4))
+  await Promise.all([exited(a.child), exited(b.child)])
+  return { rssA, rssB }
+}
+
+function sqlResult(run: {
+  count: number
+  pollMs: number
+  ingestSeconds: number
+  firstSync: FirstSync
+  editTimes: { latencies: number[]; takenIn: number[] }
+  rows: { rowsAtB: number; sameAtB: number }
+  rss: { rssA: number; rssB: number }
+}): SqlSyncBenchResult {
+  const { count, ingestSeconds, firstSync } = run
+  const sorted = [...run.editTimes.latencies].sort((x, y) => x - y)
+  const sortedTakenIn = [...run.editTimes.takenIn].sort((x, y) => x - y)
+  const ms = (value: number) => Math.round(value * 10) / 10
+  // A's rows in its table to the same rows in B's: A's first run, then the sync.
+  const firstSyncSeconds = ingestSeconds + firstSync.rowsSeconds
+  return {
+    sqlPersons: count,
+    sqlPollMs: run.pollMs,
+    sqlIngestSecondsA: ingestSeconds,
+    sqlStoreSyncSeconds: firstSync.storeSeconds,
+    sqlRowsAtBSeconds: Math.round(firstSync.rowsSeconds * 100) / 100,
+    sqlFirstSyncSeconds: Math.round(firstSyncSeconds * 100) / 100,
+    sqlRowsPerSecond: Math.round(count / firstSyncSeconds),
+    sqlSettledSeconds: Math.round(firstSync.settledSeconds * 100) / 100,
+    sqlRowsAtB: run.rows.rowsAtB,
+    sqlRowsSameAtB: run.rows.sameAtB,
+    sqlPeakRssMbA: run.rss.rssA,
+    sqlPeakRssMbB: run.rss.rssB,
+    sqlEditLatencyP50Ms: sorted.length === 0 ? NaN : ms(quantile(sorted, 0.5)),
+    sqlEditLatencyP99Ms: sorted.length === 0 ? NaN : ms(quantile(sorted, 0.99)),
+    sqlEditTakenInP50Ms: sorted.length === 0 ? NaN : ms(quantile(sortedTakenIn, 0.5)),
+    sqlEditsMeasured: sorted.length,
+  }
+}

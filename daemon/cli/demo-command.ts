@@ -1,0 +1,32 @@
+// `objectsync demo`: three throwaway instances showing pairing, an offline edit and the merge.
+import type { Command } from 'commander'
+import { createLogger } from '../../src/log.ts'
+import { runDemo } from '../demo.ts'
+
+export function addDemoCommand(root: Command): void {
+  root
+    .command('demo')
+    .description(
+      'three instances in a temporary folder pair, edit one person while disconnected, merge, and show it; removes what it made',
+    )
+    .option('--verbose', "also write the instances' logs (JSON lines) to stderr")
+    .action(async (options: { verbose?: boolean }) => {
+      // Ctrl-C ends the demo at the next step or wait, after it has cleaned up.
+      const interrupted = new AbortController()
+      const interrupt = () => interrupted.abort(new Error('interrupted'))
+      process.once('SIGINT', interrupt)
+      process.once('SIGTERM', interrupt)
+      try {
+        await runDemo({
+          say: (line) => process.stdout.write(`${line}\n`),
+          signal: interrupted.signal,
+          ...(options.verbose === true
+            ? { logger: createLogger({ destination: process.stderr }) }
+            : {}),
+        })
+      } finally {
+        process.off('SIGINT', interrupt)
+        process.off('SIGTERM', interrupt)
+      }
+    })
+}

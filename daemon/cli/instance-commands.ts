@@ -1,0 +1,88 @@
+// The commands that make and run an instance on this machine: init and start (the daemon
+// in the foreground).
+import type { Command } from 'commander'
+import { createLogger } from '../../src/log.ts'
+import { loadConfig } from '../config.ts'
+import { initInstance, isInstance } from '../init.ts'
+import { createProgressReporter, reportSyncProgress } from '../progress.ts'
+import { runDaemon } from '../run.ts'
+import { dirOption, parsePort, print } from './options.ts'
+
+export function addInstanceCommands(root: Command): void {
+  root
+    .command('init')
+    .description(
+      'makes the data folder an instance: identity key, API token, config, the embedded SQLite local system',
+    )
+    .addOption(dirOption())
+    .option('--name <name>', 'the instance name peers see')
+    .option('--port <port>', 'the TCP port peers connect to (default 7400)', parsePort)
+    .option('--api-port <port>', 'the loopback port of the HTTP API (default 7420)', parsePort)
+    .option('--force', 'write a new config and API token over an existing instance')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (options: {
+        dir: string
+        name?: string
+        port?: number
+        apiPort?: number
+        force?: boolean
+        json?: boolean
+      }) => {
+        const made = await initInstance(options.dir, options)
+        print(
+          options.json === true,
+          { id: made.id, dir: made.dir },
+          `instance ${made.id} in ${made.dir}\nStart it with: objectsync start --dir ${made.dir}`,
+        )
+      },
+    )
+
+  root
+    .command('start')
+    .description('runs the daemon in the foreground until SIGINT or SIGTERM; logs JSON lines')
+    .addOption(dirOption())
+    .option('--init', 'make the data folder an instance first if it is not one yet')
+    .action(startInForeground)
+}
+
+/** `objectsync start`: runs the daemon until SIGINT or SIGTERM, then stops it. */
+async function startInForeground(options: { dir: string; init?: boolean }): Promise<void> {
+  if (options.init === true && !(await isInstance(options.dir))) {
+    await initInstance(options.dir)
+  }
+  const config = await loadConfig(options.dir)
+  // Bars when stderr is a terminal, plain lines when it is a file or the journal. Log
+  // lines for the same terminal are printed above the bars rather than through them.
+  const progress = createProgressReporter(process.stderr)
+  const log = createLogger(
+    process.stdout.isTTY && process.stderr.isTTY
+      ? { destination: { write: (line: string) => progress.log(line) } }
+      : {},
+  )
+  // Listening for the signals before starting: one that arrives while the parts start
+  // stops them as soon as they have started, rather than killing the process midway.
+  const signalled = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping')
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  try {
+    const daemon = await runDaemon(options.dir, config, log, {
+      onIngestProgress: (table, rows, done) => progress.ingest(table, rows, done),
+    })
+    const stopReporting = reportSyncProgress(daemon.instance, progress)
+    await signalled
+    stopReporting()
+    await daemon.stop()
+  } finally {
+    // Its redraw timer would keep a failed start from exiting.
+    progress.stop()
+  }
+  log.info('stopped')
+}

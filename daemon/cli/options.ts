@@ -1,0 +1,20 @@
+// What the CLI's commands share: the --dir and --json options, port parsing, and printing
+// a result as text or as one JSON line.
+import { InvalidArgumentError, Option } from 'commander'
+
+export const dirOption = () =>
+  new Option('--dir <dir>', 'the data folder').env('OBJECTSYNC_DIR').default('./data')
+
+export const jsonOption = () => new Option('--json', 'machine-readable output')
+
+export function parsePort(value: string): number {
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('expected a port from 0 (any free one) to 65535')
+  }
+  return port
+}
+
+export function print(json: boolean, value: object, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`)
+}

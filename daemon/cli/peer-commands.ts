@@ -1,0 +1,94 @@
+// The commands that list, pair and unpair peers: peers, invite and pair through the
+// running daemon, and keygen for pairing by hand in peers.json.
+import type { Command } from 'commander'
+import { callDaemon } from '../client.ts'
+import { describePeer, type PeerJson } from '../describe.ts'
+import { keygen } from '../keygen.ts'
+import { dirOption, jsonOption, print } from './options.ts'
+
+export function addPeerCommands(root: Command): void {
+  root
+    .command('peers')
+    .description('the paired peers, with connection and sync state')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const { peers } = (await callDaemon(options.dir, 'GET', '/v1/peers')) as {
+        peers: PeerJson[]
+      }
+      const text =
+        peers.length === 0
+          ? 'no peers yet (objectsync invite / pair)'
+          : peers.map(describePeer).join('\n')
+      print(options.json === true, { peers }, text)
+    })
+
+  addPairingCommands(root)
+}
+
+function addPairingCommands(root: Command): void {
+  root
+    .command('invite')
+    .description('prints a one-time pairing token; treat it as a secret')
+    .addOption(dirOption())
+    .option('--expires <duration>', 'how long the token is valid, e.g. 30m or 2h', '1h')
+    .addOption(jsonOption())
+    .action(async (options: { dir: string; expires: string; json?: boolean }) => {
+      const invite = (await callDaemon(options.dir, 'POST', '/v1/invites', {
+        expires: options.expires,
+      })) as { token: string; expiresAt: string }
+      print(
+        options.json === true,
+        invite,
+        `${invite.token}\n\nValid once, until ${invite.expiresAt}. Pass it over a channel you trust; the other administrator runs: objectsync pair <token>`,
+      )
+    })
+
+  root
+    .command('pair')
+    .description('pairs with the instance that made the invite token')
+    .argument('<token>', 'the token from objectsync invite on the other instance')
+    .addOption(dirOption())
+    .option('--name <name>', 'what to call the peer here (default: the name it gives)')
+    .addOption(jsonOption())
+    .action(async (token: string, options: { dir: string; name?: string; json?: boolean }) => {
+      const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', {
+        token,
+        ...(options.name === undefined ? {} : { name: options.name }),
+      })) as {
+        id: string
+        name: string
+      }
+      print(options.json === true, peer, `paired with ${peer.name} (${peer.id})`)
+    })
+
+  root
+    .command('unpair')
+    .description('removes a peer and its key, and closes its connections')
+    .argument('<peer>', 'the peer id (objectsync peers lists them)')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (peer: string, options: { dir: string; json?: boolean }) => {
+      await callDaemon(options.dir, 'DELETE', `/v1/peers/${encodeURIComponent(peer)}`)
+      print(options.json === true, { unpaired: peer }, `unpaired ${peer}`)
+    })
+}
+
+export function addKeygenCommand(root: Command): void {
+  root
+    .command('keygen')
+    .description(
+      'writes a new pair key file for manual pairing (pass it securely to the other administrator)',
+    )
+    .argument('[file]', 'where to write it, relative to the data folder', 'keys/pair.key')
+    .addOption(dirOption())
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, options: { dir: string; json?: boolean }) => {
+      const path = await keygen(options.dir, file)
+      print(
+        options.json === true,
+        { file: path },
+        `wrote ${path} (mode 0600)\nPass it securely to the other administrator; both list it as "key" of the other instance in peers.json.`,
+      )
+    })
+}

@@ -1,0 +1,57 @@
+// The two stores of an instance, opened in order: the object store (LevelDB in DIR/store)
+// and the local system (SQLite) that reads from and writes to it.
+import { resolve, join } from 'node:path'
+import { LocalSync, SqliteConnector, type LocalPeerSettings } from '../../src/local/index.ts'
+import type { Logger } from '../../src/log.ts'
+import type { InstanceId } from '../../src/model/index.ts'
+import { LevelStorage, ObjectStore } from '../../src/store/index.ts'
+import type { InstanceConfig } from '../config.ts'
+
+export interface StorageParts {
+  dir: string
+  config: InstanceConfig
+  instanceId: InstanceId
+  log: Logger
+}
+
+export async function openObjectStore(
+  parts: StorageParts,
+  sourcesOfTruth: Record<string, InstanceId>,
+): Promise<ObjectStore> {
+  const { dir, config } = parts
+  const store = new ObjectStore({
+    storage: new LevelStorage(join(dir, 'store')),
+    instanceId: parts.instanceId,
+    logger: parts.log,
+    sourcesOfTruth,
+    blobs: { maxBytes: config.files.maxBytes },
+    ...(config.customFieldGroups === undefined
+      ? {}
+      : { customFieldGroups: config.customFieldGroups }),
+  })
+  await store.open()
+  return store
+}
+
+export async function openLocalSystem(
+  parts: StorageParts & {
+    store: ObjectStore
+    peers: ReadonlyMap<InstanceId, LocalPeerSettings>
+    onIngestProgress: ((table: string, rows: number, done: boolean) => void) | undefined
+  },
+): Promise<LocalSync> {
+  const { dir, config } = parts
+  const local = new LocalSync({
+    store: parts.store,
+    connector: new SqliteConnector(resolve(dir, config.local.path)),
+    mapping: config.local.mapping,
+    instanceId: parts.instanceId,
+    logger: parts.log,
+    peers: parts.peers,
+    ...(config.housekeepingMs === undefined ? {} : { housekeepingMs: config.housekeepingMs }),
+  })
+  if (parts.onIngestProgress !== undefined) local.on('ingest-progress', parts.onIngestProgress)
+  // Opened before any session starts: `groups` rules read its group membership.
+  await local.open()
+  return local
+}
