@@ -1,7 +1,8 @@
 // The instance's teardown: each part that has started pushes how to stop it, and
 // unwinding stops them in reverse (last started, first stopped). Unwinding empties the
-// stack first, so a second call stops nothing twice; a stop that throws ends the unwind
-// there, with the error.
+// stack first, so a second call stops nothing twice. A stop that throws does not end the
+// unwind: the parts started before it still stop (the store last, so it is always
+// flushed and closed), and the first error is thrown once all have run.
 export class StopStack {
   readonly #stops: (() => Promise<void> | void)[] = []
 
@@ -10,6 +11,14 @@ export class StopStack {
   }
 
   async unwind(): Promise<void> {
-    for (const stop of this.#stops.splice(0).reverse()) await stop()
+    const failures: unknown[] = []
+    for (const stop of this.#stops.splice(0).reverse()) {
+      try {
+        await stop()
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    if (failures.length > 0) throw failures[0]
   }
 }

@@ -10,6 +10,7 @@ export type {
   ListOptions,
   NewObject,
   ObjectPage,
+  ObjectStoreEvents,
   ObjectStoreOptions,
   StoredObject,
   WrittenBy,
@@ -22,6 +23,7 @@ export {
   DEFAULT_MAX_BLOB_BYTES,
   isSha256,
   type BlobManifest,
+  type BlobStoreEvents,
   type BlobStoreOptions,
 } from './blob-store.ts'
 export { LevelStorage } from './level-storage.ts'
@@ -36,6 +38,7 @@ export {
   textValue,
   SyncStateFamily,
   SyncStateKey,
+  type ReadOptions as SyncStateReadOptions,
   type SyncStateCodec,
   type SyncStateEntry,
   type SyncStateStore,

@@ -10,8 +10,12 @@
 //   await store.updateSyncState([cursor.entry(peer, 42), other.entry(id, undefined)])
 //
 // Nobody outside this module builds a key string or encodes a value by hand. A value
-// that can't be read back (written by a broken old version, cut short) decodes as
-// `undefined`, never as a wrong value: each caller says what absent means.
+// that is there but can't be read back (cut short, written by hand) is never taken for a
+// wrong value: reading it throws SYNC_STATE_CORRUPT naming the key, unless the caller
+// says `{ unreadable: 'absent' }` because it can safely start over without it (a cursor
+// that only costs a resend).
+
+import { ObjectSyncError } from '../errors.ts'
 
 /** The part of the object store that sync state needs. */
 export interface SyncStateStore {
@@ -85,6 +89,28 @@ export function jsonValue<T>(check: (value: unknown) => value is T): SyncStateCo
   }
 }
 
+/** What a read does with a value that is there but can't be decoded. */
+export interface ReadOptions {
+  /** 'throw' (the default): SYNC_STATE_CORRUPT; 'absent': as if it were not there. */
+  unreadable?: 'throw' | 'absent'
+}
+
+function decodeOrFail<T>(
+  codec: SyncStateCodec<T>,
+  key: string,
+  bytes: Uint8Array | undefined,
+  options: ReadOptions,
+): T | undefined {
+  if (bytes === undefined) return undefined
+  const value = codec.decode(bytes)
+  if (value === undefined && options.unreadable !== 'absent') {
+    throw new ObjectSyncError('SYNC_STATE_CORRUPT', `sync state ${key}: unreadable value`, {
+      details: { key, bytes: bytes.length },
+    })
+  }
+  return value
+}
+
 /** One fixed key with a value of type T. */
 export class SyncStateKey<T> {
   constructor(
@@ -92,9 +118,8 @@ export class SyncStateKey<T> {
     private readonly codec: SyncStateCodec<T>,
   ) {}
 
-  async read(store: SyncStateStore): Promise<T | undefined> {
-    const bytes = await store.getSyncState(this.key)
-    return bytes === undefined ? undefined : this.codec.decode(bytes)
+  async read(store: SyncStateStore, options: ReadOptions = {}): Promise<T | undefined> {
+    return decodeOrFail(this.codec, this.key, await store.getSyncState(this.key), options)
   }
 
   async write(store: SyncStateStore, value: T | undefined): Promise<void> {
@@ -118,9 +143,9 @@ export class SyncStateFamily<Name extends string, T> {
     return this.prefix + name
   }
 
-  async read(store: SyncStateStore, name: Name): Promise<T | undefined> {
-    const bytes = await store.getSyncState(this.key(name))
-    return bytes === undefined ? undefined : this.codec.decode(bytes)
+  async read(store: SyncStateStore, name: Name, options: ReadOptions = {}): Promise<T | undefined> {
+    const key = this.key(name)
+    return decodeOrFail(this.codec, key, await store.getSyncState(key), options)
   }
 
   async has(store: SyncStateStore, name: Name): Promise<boolean> {
@@ -137,18 +162,16 @@ export class SyncStateFamily<Name extends string, T> {
 
   /**
    * Every entry of the family in key order, or only those whose name starts with
-   * `within`. Entries whose value can't be decoded are passed to `onUnreadable` (when
-   * given) and skipped.
+   * `within`. An entry that can't be decoded throws, or with `unreadable: 'absent'` is
+   * skipped.
    */
   async *scan(
     store: SyncStateStore,
-    options: { within?: string; onUnreadable?: (name: Name) => void } = {},
+    options: ReadOptions & { within?: string } = {},
   ): AsyncIterable<[Name, T]> {
     for await (const [key, bytes] of store.scanSyncState(this.prefix + (options.within ?? ''))) {
-      const name = key.slice(this.prefix.length) as Name
-      const value = this.codec.decode(bytes)
-      if (value === undefined) options.onUnreadable?.(name)
-      else yield [name, value]
+      const value = decodeOrFail(this.codec, key, bytes, options)
+      if (value !== undefined) yield [key.slice(this.prefix.length) as Name, value]
     }
   }
 }

@@ -45,7 +45,7 @@ export async function collectFileContents(
   } while (after !== undefined)
   let everyPeerHasAll = true
   for (const peer of peers) {
-    const acked = await peerAcked.read(store, peer)
+    const acked = await peerAcked.read(store, peer, { unreadable: 'absent' })
     if (acked === undefined || acked < upTo) everyPeerHasAll = false
   }
   const keep = new Set(named)

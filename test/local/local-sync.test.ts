@@ -343,3 +343,26 @@ describe('LocalSync events', () => {
     expect((await persons(node)).map((p) => p.fields.firstName).sort()).toEqual(['Anna', 'Ole'])
   })
 })
+
+describe('unreadable local sync state', () => {
+  // Regression (found in review of the split): an unreadable `local/object/<id>` read as
+  // "not linked", so projecting the object wrote a second row for it, keyed by its id.
+  it('a link that cannot be read is retried later, never taken for no link', async () => {
+    const { node, sql } = await localNode('a')
+    sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('p1', 'Anna', 'Berg')")
+      .run()
+    await eventually(async () => (await persons(node)).length === 1, 1000)
+    const [anna] = await persons(node)
+    await node.store.updateSyncState([
+      [`local/object/${anna!.id}`, new TextEncoder().encode('{"key":"p1","seen":{"col')],
+    ])
+    await node.store.update(anna!.id, { fields: { title: 'Chair' } })
+    await eventually(
+      async () => (await node.store.getSyncState(`local/retry/${anna!.id}`)) !== undefined,
+      2000,
+    )
+    const rows = sql.prepare('SELECT id, title FROM persons').all()
+    expect(rows).toEqual([{ id: 'p1', title: null }])
+  })
+})

@@ -46,7 +46,7 @@ describe('typed sync state', () => {
     await store.close()
   })
 
-  it('skips and reports values that do not decode instead of returning a wrong one', async () => {
+  it('refuses a value that does not decode, naming its key, instead of returning a wrong one', async () => {
     const store = await openStore(new MemoryStorage())
     const counts = syncStateFamily<string, number>('test/count/', countValue)
     await store.updateSyncState([
@@ -54,13 +54,34 @@ describe('typed sync state', () => {
       ['test/count/bad', new TextEncoder().encode('7x')],
       ['test/count/huge', new TextEncoder().encode('99999999999999999')],
     ])
-    const unreadable: string[] = []
+    const error = await counts.read(store, 'bad').catch((caught: unknown) => caught)
+    expect(error).toMatchObject({
+      code: 'SYNC_STATE_CORRUPT',
+      message: expect.stringContaining('test/count/bad'),
+    })
+    const scanning = async () => {
+      const read: string[] = []
+      for await (const [name] of counts.scan(store)) read.push(name)
+      return read
+    }
+    await expect(scanning()).rejects.toMatchObject({ code: 'SYNC_STATE_CORRUPT' })
+    // Nothing was changed by the failed reads.
+    expect(await counts.read(store, 'good')).toBe(7)
+    expect(await store.getSyncState('test/count/bad')).toEqual(new TextEncoder().encode('7x'))
+    await store.close()
+  })
+
+  it('reads a value that does not decode as absent when the caller says it may', async () => {
+    const store = await openStore(new MemoryStorage())
+    const counts = syncStateFamily<string, number>('test/count/', countValue)
+    await store.updateSyncState([
+      ['test/count/good', new TextEncoder().encode('7')],
+      ['test/count/bad', new TextEncoder().encode('7x')],
+    ])
     const read: [string, number][] = []
-    for await (const entry of counts.scan(store, { onUnreadable: (name) => unreadable.push(name) }))
-      read.push(entry)
+    for await (const entry of counts.scan(store, { unreadable: 'absent' })) read.push(entry)
     expect(read).toEqual([['good', 7]])
-    expect(unreadable.sort()).toEqual(['bad', 'huge'])
-    expect(await counts.read(store, 'bad')).toBeUndefined()
+    expect(await counts.read(store, 'bad', { unreadable: 'absent' })).toBeUndefined()
     await store.close()
   })
 

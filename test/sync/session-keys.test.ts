@@ -55,7 +55,14 @@ describe('sync-layer keys', () => {
     expect(await receivedCursor.read(store, peer)).toBe(99)
     expect(await peerAcked.read(store, peer)).toBe(12)
     expect(await firstSyncResume.read(store, peer)).toEqual({ token: 't', done: 3 })
-    expect(await firstSyncResume.read(store, 'peer-2' as InstanceId)).toBeUndefined()
+    // The session reads a broken resume record as none (it starts the first sync over);
+    // read without saying so, it is refused.
+    expect(
+      await firstSyncResume.read(store, 'peer-2' as InstanceId, { unreadable: 'absent' }),
+    ).toBeUndefined()
+    await expect(firstSyncResume.read(store, 'peer-2' as InstanceId)).rejects.toMatchObject({
+      code: 'SYNC_STATE_CORRUPT',
+    })
     const marks: [ObjectId, boolean][] = []
     for await (const entry of sharedMarks(peer).scan(store)) marks.push(entry)
     // Another peer whose id starts with this one's is not scanned with it.

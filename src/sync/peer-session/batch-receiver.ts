@@ -29,7 +29,8 @@ export class BatchReceiver {
   /** The `want` that opens the session; loads the saved cursor. */
   async want(): Promise<Want> {
     const { core } = this.components
-    core.received = (await receivedCursor.read(core.store, core.peer)) ?? 0
+    core.received =
+      (await receivedCursor.read(core.store, core.peer, { unreadable: 'absent' })) ?? 0
     const interrupted = core.received === 0 ? await readResumeRecord(core) : undefined
     this.resumedDone = interrupted?.done ?? 0
     return {

@@ -156,7 +156,7 @@ export class FirstSyncScan {
  * only costs a first sync from the start.
  */
 export async function readResumeRecord(core: SessionCore): Promise<FirstSyncRecord | undefined> {
-  const record = await firstSyncResume.read(core.store, core.peer)
+  const record = await firstSyncResume.read(core.store, core.peer, { unreadable: 'absent' })
   if (record === undefined && (await firstSyncResume.has(core.store, core.peer))) {
     core.log.warn({ peer: core.peer }, 'unreadable first-sync resume record; starting over')
   }

@@ -90,7 +90,7 @@ export class SharedObjects {
       left = []
       marks = []
     }
-    for await (const [id, held] of this.marks.scan(store)) {
+    for await (const [id, held] of this.marks.scan(store, { unreadable: 'absent' })) {
       if (!held) continue
       const core = await store.getFacetBytes(facetId(id, CORE_FACET))
       const content = core === undefined ? undefined : readFacetBytes(core)
@@ -117,7 +117,7 @@ export class SharedObjects {
     const { store } = this.core
     const core = await store.getFacetBytes(facetId(entry.object, CORE_FACET))
     const content = core === undefined ? undefined : readFacetBytes(core)
-    const held = await this.marks.read(store, entry.object)
+    const held = await this.marks.read(store, entry.object, { unreadable: 'absent' })
     let inScope =
       content !== undefined &&
       this.scope.objectVerdict(entry.type, entry.object, content.fields, 'out')
