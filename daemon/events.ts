@@ -6,7 +6,13 @@
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { SessionProgress } from '../src/sync/index.ts'
-import { TypedEvents, type EventMap } from '../src/typed-events.ts'
+import type { Logger } from '../src/log.ts'
+import {
+  TypedEvents,
+  type EventMap,
+  type Listener,
+  type Subscribable,
+} from '../src/typed-events.ts'
 import type { Instance } from './instance.ts'
 
 /** Feed entries carried by one `change` event; a larger batch says `more` (read /v1/changes). */
@@ -64,16 +70,22 @@ export interface EventHubEvents extends EventMap {
   event: [DaemonEvent]
 }
 
-/** Fans the instance's happenings out to listeners (one per open event stream). */
-export class EventHub extends TypedEvents<EventHubEvents> {
+/**
+ * Fans the instance's happenings out to listeners (one per open event stream). Only the
+ * hub publishes: holders can listen (`on`) and say a peer changed, nothing else.
+ */
+export class EventHub implements Subscribable<EventHubEvents> {
   private readonly stops: (() => void)[] = []
   private readonly lastSyncEvent = new Map<InstanceId, number>()
+  private readonly events: TypedEvents<EventHubEvents>
+  private readonly clock: () => number
 
   constructor(
     private readonly instance: Instance,
-    private readonly clock: () => number = Date.now,
+    options: { clock?: () => number; logger?: Logger } = {},
   ) {
-    super()
+    this.clock = options.clock ?? Date.now
+    this.events = new TypedEvents(options.logger)
     const { store, engine } = instance
     this.stops.push(
       store.on('feed', (entries) => this.changes(entries)),
@@ -84,18 +96,31 @@ export class EventHub extends TypedEvents<EventHubEvents> {
     )
   }
 
+  on<Name extends keyof EventHubEvents & string>(
+    name: Name,
+    listener: Listener<EventHubEvents[Name]>,
+  ): () => void {
+    return this.events.on(name, listener)
+  }
+
+  get listenerCount(): number {
+    return this.events.listenerCount('event')
+  }
+
   /** A peer was paired, unpaired, connected or disconnected. */
   peerChanged(peer: InstanceId): void {
     const view = peerView(this.instance, peer)
     this.publish({ event: 'peer', data: view ?? { id: peer, removed: true } })
   }
 
+  /** Stops listening to the instance and drops every listener. */
   close(): void {
     for (const stop of this.stops.splice(0)) stop()
+    this.events.clear()
   }
 
   private changes(entries: readonly FeedEntry[]): void {
-    if (this.listenerCount('event') === 0 || entries.length === 0) return
+    if (this.listenerCount === 0 || entries.length === 0) return
     this.publish({
       event: 'change',
       data: {
@@ -120,6 +145,6 @@ export class EventHub extends TypedEvents<EventHubEvents> {
   }
 
   private publish(event: DaemonEvent): void {
-    this.emit('event', event)
+    this.events.emit('event', event)
   }
 }

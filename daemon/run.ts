@@ -32,7 +32,7 @@ export async function runDaemon(
   const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
   const instance = await startInstance(dir, config, log, hooks)
   let apiPort = config.api.port
-  const events = new EventHub(instance)
+  const events = new EventHub(instance, { logger: log.child('events') })
   const api = createApi(instance, {
     token,
     port: () => apiPort,

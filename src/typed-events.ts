@@ -54,6 +54,11 @@ export class TypedEvents<Events extends EventMap> implements Subscribable<Events
     }
   }
 
+  /** Drops every listener of every event (at close). */
+  clear(): void {
+    this.listeners.clear()
+  }
+
   /** How many listeners `name` has (for tests and leak checks). */
   listenerCount(name: keyof Events & string): number {
     return this.listeners.get(name)?.size ?? 0

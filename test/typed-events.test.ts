@@ -63,4 +63,16 @@ describe('TypedEvents', () => {
     events.emit('other')
     expect(calls).toBe(1)
   })
+
+  it('clear drops every listener', () => {
+    const events = new TypedEvents<TestEvents>()
+    let calls = 0
+    events.on('other', () => calls++)
+    events.on('change', () => calls++)
+    events.clear()
+    events.emit('other')
+    events.emit('change', 'a', 1)
+    expect(calls).toBe(0)
+    expect(events.listenerCount('other')).toBe(0)
+  })
 })
