@@ -161,8 +161,7 @@ export class PeerSession {
     } finally {
       clearInterval(heartbeat)
       this.blobs.close()
-      core.closed = true
-      core.wake()
+      core.markClosed()
       // The peer ended its side (or we broke off): end ours, or its session would wait
       // on us forever. Regression: a dropped session left the other side hanging, and
       // neither redialled.
@@ -172,8 +171,7 @@ export class PeerSession {
 
   close(): void {
     this.blobs.close()
-    this.core.closed = true
-    this.core.wake()
+    this.core.markClosed()
     void this.core.channel.close()
   }
 
@@ -239,8 +237,7 @@ export class PeerSession {
   private fail(error: unknown): void {
     const { core } = this
     if (!core.closed) core.log.warn({ peer: this.peer, err: error }, 'sync session ended')
-    core.closed = true
-    core.wake()
+    core.markClosed()
     core.channel.abort(error instanceof Error ? error : new Error(String(error)))
   }
 }

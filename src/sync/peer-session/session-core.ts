@@ -103,6 +103,12 @@ export class SessionCore {
     wake?.()
   }
 
+  /** Marks the session closed and wakes the sending side so it sees that and ends. */
+  markClosed(): void {
+    this.closed = true
+    this.wake()
+  }
+
   reportProgress(): void {
     this.onProgress?.({ ...this.progress })
   }
