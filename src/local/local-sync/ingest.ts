@@ -19,6 +19,7 @@ import {
   type RowSnapshot,
 } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
+import { readCustomOf } from './row-reader.ts'
 
 /** Rows taken in at once when reading a whole table (first run, housekeeping). */
 const INGEST_CONCURRENCY = 64
@@ -179,7 +180,7 @@ export class Ingest {
       }
       return
     }
-    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const custom = await readCustomOf(connector, entity, key)
     const now = snapshot(entity, row, custom)
     const link = objectId === undefined ? undefined : await links.read(objectId)
     if (sameSnapshot(link?.seen, now)) return // our own write, coming back
@@ -210,7 +211,7 @@ export class Ingest {
   ): Promise<void> {
     const { connector, store } = this.core
     const link = await this.core.links.read(objectId)
-    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const custom = await readCustomOf(connector, entity, key)
     const now = row === undefined ? undefined : snapshot(entity, row, custom)
     if (now !== undefined && sameSnapshot(link?.seen, now)) return // our own write
     const object = await store.get(objectId)

@@ -9,6 +9,7 @@ import { recordId, type LocalSyncCore } from './core.ts'
 import { decide, latestSenders, type Projection } from './projection.ts'
 import { sameSnapshot, snapshot, withoutNulls } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
+import { readCustomOf } from './row-reader.ts'
 
 export interface PlanOptions {
   /** The peers to plan for; local edits are listed per peer when given. */
@@ -212,7 +213,7 @@ async function localEdits(
       if (objectId !== undefined) found.push(['delete', base, (await store.get(objectId))?.fields])
       continue
     }
-    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const custom = await readCustomOf(connector, entity, key)
     const link = objectId === undefined ? undefined : await links.read(objectId)
     if (sameSnapshot(link?.seen, snapshot(entity, row, custom))) continue
     try {

@@ -11,6 +11,7 @@ import { decide, latestSenders, type Projection } from './projection.ts'
 import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
+import { readCustomOf } from './row-reader.ts'
 
 /** Feed entries read at once. */
 const FEED_BATCH = 1000
@@ -82,9 +83,7 @@ export class Projector {
       const { entity } = projection
       const row = await connector.read(entity, projection.key)
       if (row === undefined) continue
-      const custom = entity.customFieldsTable
-        ? await connector.readCustom(projection.key)
-        : undefined
+      const custom = await readCustomOf(connector, entity, projection.key)
       const before = { row, custom }
       if (localForm(entity, projection.object, before, this.core.links.resolver()).unchanged) {
         continue
@@ -185,7 +184,7 @@ export class Projector {
     }
     const link = await links.read(id)
     const after = await connector.read(entity, key)
-    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const custom = await readCustomOf(connector, entity, key)
     // Only the archived column is the daemon's write; anything else changed since last
     // seen stays a difference (and is reported as a change to a deleted object).
     const seen = link?.seen ?? (after === undefined ? undefined : snapshot(entity, after, custom))
@@ -209,7 +208,7 @@ export class Projector {
     const { connector, store } = this.core
     const row = await connector.read(entity, key)
     if (row === undefined) return
-    const custom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const custom = await readCustomOf(connector, entity, key)
     const read = this.core.rows.readOrReport(entity, key, row, custom)
     if (read === undefined) return
     const patch = diff(object, read)

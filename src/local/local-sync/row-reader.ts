@@ -1,10 +1,19 @@
 // Reading a local row as canonical values through the mapping, and keeping the rows the
 // mapping could not read (table, key, column, problem) until they read again.
 import type { FieldValue } from '../../model/index.ts'
-import type { CustomValues, LocalRow } from '../connector.ts'
+import type { Connector, CustomValues, LocalRow } from '../connector.ts'
 import { RowProblem, readField, type EntityMapping } from '../mapping/index.ts'
 import { recordId, type BadRow, type LocalSyncCore } from './core.ts'
 import type { ReadRow } from './row-snapshot.ts'
+
+/** The record's custom fields, for an entity that keeps them; undefined otherwise. */
+export async function readCustomOf(
+  connector: Connector,
+  entity: EntityMapping,
+  key: string,
+): Promise<CustomValues | undefined> {
+  return entity.customFieldsTable ? connector.readCustom(key) : undefined
+}
 
 export class RowReader {
   private readonly problems = new Map<string, BadRow>()

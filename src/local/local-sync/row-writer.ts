@@ -10,6 +10,7 @@ import { contentsOf } from './content.ts'
 import type { LocalSyncCore } from './core.ts'
 import { localForm, sameLocal, sameSnapshot, snapshot } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
+import { readCustomOf } from './row-reader.ts'
 
 /** Takes a row in as a local edit (ingest's `ingestRow`). */
 export type TakeIn = (entity: EntityMapping, key: string, row: LocalRow) => Promise<void>
@@ -42,7 +43,7 @@ export class RowWriter {
   ): Promise<void> {
     const { connector, links, store } = this.core
     const before = await connector.read(entity, key)
-    const beforeCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const beforeCustom = await readCustomOf(connector, entity, key)
     const link = await links.read(id)
     if (
       options.overwrite !== true &&
@@ -89,7 +90,7 @@ export class RowWriter {
     this.core.matches.put({ type: entity.type, key, fields: object.fields })
     // The row as it reads back: that is what its change-log entry will show.
     const after = written ? await connector.read(entity, key) : before
-    const afterCustom = entity.customFieldsTable ? await connector.readCustom(key) : undefined
+    const afterCustom = await readCustomOf(connector, entity, key)
     await links.save(id, {
       type: entity.type,
       key,
