@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   CONFLICT_NOT_FOUND: { status: 404, summary: 'no such conflict, or no such value in it' },
   INVALID_CHANGES: { status: 422, summary: 'remote changes could not be applied' },
   DOCUMENT_CORRUPT: { status: 500, summary: 'a stored document could not be loaded' },
+  INVALID_MERGE: { status: 409, summary: 'the objects can not be merged, or unmerged' },
   SYNC_STATE_CORRUPT: { status: 500, summary: 'a stored sync-state value could not be read' },
   STORE_IN_USE: { status: 503, summary: 'the store is opened by another daemon' },
   STORE_CLOSED: { status: 503, summary: 'the store is not open' },

@@ -20,6 +20,8 @@ export function objectJson(object: StoredObject) {
     deleted: object.deleted,
     updatedAt: object.updatedAt,
     conflicts: object.conflicts,
+    ...(object.mergedInto === undefined ? {} : { mergedInto: object.mergedInto }),
+    ...(object.merged === undefined ? {} : { merged: object.merged }),
   }
 }
 
@@ -56,6 +58,18 @@ async function patchObject(store: ObjectStore, request: FastifyRequest) {
   return objectJson(await store.update(idParam<ObjectId>(request), body as never))
 }
 
+async function mergeObject(store: ObjectStore, request: FastifyRequest) {
+  const body = parse(schemas.merge, request.body, 'body')
+  const survivor = await store.merge(idParam<ObjectId>(request), body.with as ObjectId)
+  return objectJson((await store.get(survivor))!)
+}
+
+async function unmergeObject(store: ObjectStore, request: FastifyRequest) {
+  const id = idParam<ObjectId>(request)
+  await store.unmerge(id)
+  return objectJson((await store.get(id))!)
+}
+
 async function deleteObject(store: ObjectStore, request: FastifyRequest, reply: FastifyReply) {
   await store.delete(idParam<ObjectId>(request))
   return reply.status(204).send()
@@ -89,6 +103,19 @@ export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, { 
     summary: 'Changes fields (null clears one)',
     body: schemas.patch,
     handler: (request) => patchObject(store, request),
+  })
+  addRoute(app, {
+    method: 'POST',
+    url: '/v1/objects/:id/merge',
+    summary: 'Makes the object and `with` one (the smaller id stays); answers the survivor',
+    body: schemas.merge,
+    handler: (request) => mergeObject(store, request),
+  })
+  addRoute(app, {
+    method: 'POST',
+    url: '/v1/objects/:id/unmerge',
+    summary: 'Undoes the merge the object records: it stands alone again; answers it',
+    handler: (request) => unmergeObject(store, request),
   })
   addRoute(app, {
     method: 'DELETE',

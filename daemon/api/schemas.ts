@@ -3,7 +3,7 @@
 // (`body.type: expected one of person, …`).
 import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
-import { OBJECT_TYPES, parseDuration } from '../../src/model/index.ts'
+import { OBJECT_TYPES, isObjectId, parseDuration } from '../../src/model/index.ts'
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
@@ -21,6 +21,9 @@ export const schemas = {
     field: z.string().min(1),
     by: z.string().min(1),
     at: z.number().int(),
+  }),
+  merge: z.strictObject({
+    with: z.string().refine(isObjectId, 'expected an object id'),
   }),
   link: z.strictObject({ key: z.string().min(1, 'expected the local record key') }),
   planQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).optional() }),

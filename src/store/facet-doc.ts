@@ -2,7 +2,8 @@
 // writes that layout:
 //
 //   { type: "person", fields: { firstName: "Anna", roles: ["a"], … },
-//     meta: { firstName: "1732300000000 12D3KooW…" }, deleted?: true }
+//     meta: { firstName: "1732300000000 12D3KooW…" }, deleted?: true,
+//     mergedInto?: "<object id>", mergedBy?: "1732300000000 12D3KooW…" }
 //
 // Strings are ImmutableString: a field is replaced whole, never merged per character,
 // which is what users of records expect and costs about half of Automerge text. `meta`
@@ -29,6 +30,11 @@ export {
 export { decodeStamp } from './facet-doc/stamps.ts'
 export { decodeValue, sameValue } from './facet-doc/values.ts'
 export { createFacetDoc, encodeNewFacet } from './facet-doc/create.ts'
-export { changeFacetDoc, restoreFacetDoc, tombstoneFacetDoc } from './facet-doc/edit.ts'
+export {
+  changeFacetDoc,
+  mergeFacetDoc,
+  restoreFacetDoc,
+  tombstoneFacetDoc,
+} from './facet-doc/edit.ts'
 export { readFacetBytes, readFacetDoc } from './facet-doc/read.ts'
 export { readEncodedFacet, type EncodedFacet } from './facet-doc/read-created.ts'

@@ -8,6 +8,7 @@
 //   s/<key>                             sync state (per-peer cursors)
 //   x/<objectId>                        conflict inbox: objects that may hold concurrent values
 //   x/<objectId>/deleted                conflict inbox: deleted on one instance, edited on another
+//   g/<objectId>                        merges: the objects this one was merged into (ids, space-separated)
 //   m/format                            the layout version
 //
 // All keys of one object sit under d/<objectId>/, so one range read loads the object.
@@ -24,6 +25,12 @@ export const FEED_PREFIX = 'f/'
 export const DOC_PREFIX = 'd/'
 export const SYNC_STATE_PREFIX = 's/'
 export const CONFLICT_PREFIX = 'x/'
+export const MERGE_PREFIX = 'g/'
+
+/** The merge index entry of an object merged into others (written with its core facet). */
+export function mergeKey(object: ObjectId): string {
+  return MERGE_PREFIX + object
+}
 
 export function conflictKey(object: ObjectId): string {
   return CONFLICT_PREFIX + object

@@ -4,16 +4,19 @@
 import { isObjectSyncError } from '../errors.ts'
 import {
   CORE_FACET,
+  isObjectId,
   isObjectType,
   validateNewObject,
   validatePatch,
   type FacetName,
+  type ObjectId,
   type ObjectType,
 } from '../model/index.ts'
 import { hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
 export function checkRemoteFacet(
+  object: ObjectId,
   facet: FacetName,
   doc: Doc,
   content: FacetContent,
@@ -26,7 +29,25 @@ export function checkRemoteFacet(
   if (!hasGenesisOf(doc, content.type)) {
     return `the document does not grow from the ${content.type} facet genesis`
   }
-  return checkFields(facet, content.type, content)
+  return checkMerge(object, facet, content) ?? checkFields(facet, content.type, content)
+}
+
+/**
+ * A merge names other objects by id, and always the smaller id as the one kept: so merges
+ * can't form a cycle, and every instance picks the same survivor.
+ */
+function checkMerge(
+  object: ObjectId,
+  facet: FacetName,
+  content: Pick<FacetContent, 'mergedInto'>,
+): string | undefined {
+  if (content.mergedInto === undefined) return undefined
+  if (facet !== CORE_FACET) return 'only the core facet may record a merge'
+  for (const target of content.mergedInto) {
+    if (!isObjectId(target)) return `mergedInto: ${JSON.stringify(target)} is not an object id`
+    if (target >= object) return `mergedInto: ${target} is not an id smaller than the object's`
+  }
+  return undefined
 }
 
 /** The field checks alone, for content read without loading a document. */

@@ -49,6 +49,18 @@ export function tombstoneFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
   })
 }
 
+/**
+ * Records that the object is one with `target` (a merge), or with `undefined` that it
+ * stands alone again (an unmerge), with who decided it and when.
+ */
+export function mergeFacetDoc(doc: Doc, target: string | undefined, stamp: WriteStamp): Doc {
+  return A.change(doc, { time: changeTime(stamp) }, (draft) => {
+    if (target === undefined) delete draft.mergedInto
+    else draft.mergedInto = new A.ImmutableString(target)
+    draft.mergedBy = encodeStamp(stamp)
+  })
+}
+
 /** Lifts a tombstone: the object is there again, with the fields it had. */
 export function restoreFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
   return A.change(doc, { time: changeTime(stamp) }, (draft) => {

@@ -11,6 +11,14 @@ export type FacetDoc = {
   fields: Record<string, StoredValue>
   meta: Record<string, A.ImmutableString>
   deleted?: boolean
+  /**
+   * Core facet only: the object is one with this (smaller) object id — a merge, decided
+   * on some instance and replicated with the document. Concurrent merges of the same
+   * object into different objects stay as Automerge conflicts of this key, and all count.
+   */
+  mergedInto?: A.ImmutableString
+  /** Who decided the merge, and when: an "at by" stamp. */
+  mergedBy?: A.ImmutableString
 }
 
 export type Doc = A.Doc<FacetDoc>
@@ -26,6 +34,9 @@ export interface FacetContent {
   fields: Record<string, FieldValue>
   meta: Record<string, WriteStamp>
   deleted: boolean
+  /** The objects this one was merged into (sorted; more than one after concurrent merges). */
+  mergedInto?: string[]
+  mergedBy?: WriteStamp
 }
 
 /** The field name under which a tombstone's stamp is kept in `meta`. */

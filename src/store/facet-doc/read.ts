@@ -41,7 +41,29 @@ export function readFacetDoc(doc: Doc): FacetContent {
     const stamp = decodeStamp(value)
     if (stamp !== undefined) meta[name] = stamp
   }
-  return { type: readType(doc), fields, meta, deleted: doc.deleted === true }
+  const content: FacetContent = { type: readType(doc), fields, meta, deleted: doc.deleted === true }
+  if (doc.mergedInto !== undefined) {
+    content.mergedInto = mergeTargets(doc)
+    const stamp = decodeStamp(doc.mergedBy)
+    if (stamp !== undefined) content.mergedBy = stamp
+  }
+  return content
+}
+
+/** Every value of `mergedInto`, concurrent ones included, as sorted unique strings. */
+function mergeTargets(doc: Doc): string[] {
+  // getConflicts answers only when there are several values, and gives immutable strings
+  // as plain ones; a lone value is read from the document.
+  const conflicts = A.getConflicts(doc, 'mergedInto') as Record<string, unknown> | undefined
+  const values = conflicts === undefined ? [doc.mergedInto as unknown] : Object.values(conflicts)
+  const targets = new Set<string>()
+  for (const value of values) {
+    // Anything but a string is kept as a marker the remote check refuses.
+    targets.add(
+      value instanceof A.ImmutableString ? value.val : typeof value === 'string' ? value : '',
+    )
+  }
+  return [...targets].sort()
 }
 
 function sortedEntries(record: Record<string, unknown>): [string, unknown][] {

@@ -32,6 +32,7 @@ import { KeyedMutex } from '../keyed-mutex.ts'
 import { LruCache } from '../lru-cache.ts'
 import type { StorageAdapter, StorageOp } from '../storage.ts'
 import { concatBytes } from './facet-parts.ts'
+import { Identities } from './identities.ts'
 import {
   compactionOps,
   freeObject,
@@ -77,6 +78,8 @@ export class StoreCore {
   readonly locks = new KeyedMutex<ObjectId>()
   readonly cache: LruCache<ObjectId, LoadedObject>
   readonly events: TypedEvents<ObjectStoreEvents>
+  /** Which objects are one (merges), from the `g/` index. */
+  readonly identities = new Identities()
   /**
    * The Automerge actor of this store session. A fresh one each time the store opens, so
    * a change lost in a crash can never be followed by a different change of the same
@@ -139,6 +142,7 @@ export class StoreCore {
     })) {
       lastSeq = feedSeq(key)
     }
+    await this.identities.load(this.storage)
     this.commits = new CommitQueue(this.storage, {
       sync: this.syncWrites,
       lastSeq,

@@ -24,6 +24,7 @@ import { StoreCore } from './core.ts'
 import { FacetScan, type ScanOptions } from './facet-scan.ts'
 import { StoreFeed } from './feed.ts'
 import { LocalEdits } from './local-edits.ts'
+import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
 import { RemoteDocuments } from './remote-documents.ts'
@@ -55,6 +56,7 @@ export class ObjectStore {
   private readonly scan: FacetScan
   private readonly inbox: ConflictInbox
   private readonly feed: StoreFeed
+  private readonly merges: MergeEdits
 
   constructor(options: ObjectStoreOptions) {
     this.core = new StoreCore(options)
@@ -65,6 +67,7 @@ export class ObjectStore {
     this.remoteDocuments = new RemoteDocuments(this.core, this.remote)
     this.scan = new FacetScan(this.core)
     this.inbox = new ConflictInbox(this.core, this.edits)
+    this.merges = new MergeEdits(this.core, this.edits)
     this.feed = new StoreFeed(this.core)
   }
 
@@ -124,6 +127,26 @@ export class ObjectStore {
     from?: InstanceId,
   ): Promise<void> {
     return this.edits.touch(id, from)
+  }
+
+  // ── identity ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * Makes two objects one, on every instance once synced: the smaller id of the two
+   * groups stands for them (`mergedInto` on the other). Returns the survivor.
+   */
+  merge(a: ObjectId, b: ObjectId): Promise<ObjectId> {
+    return this.merges.merge(a, b)
+  }
+
+  /** Undoes the merge `id` records: it stands alone again. Returns its former survivor. */
+  unmerge(id: ObjectId): Promise<ObjectId> {
+    return this.merges.unmerge(id)
+  }
+
+  /** The object that stands for `id` now (itself unless merged into another). */
+  survivorOf(id: ObjectId): ObjectId {
+    return this.core.identities.survivorOf(id)
   }
 
   /** How many objects of the type the store holds (deleted ones included), from its index. */

@@ -14,7 +14,7 @@ import type { Doc } from '../facet-doc.ts'
 import { prefixEnd, typeIndexPrefix } from '../keys.ts'
 import type { StoreCore } from './core.ts'
 import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
-import { toStoredObject } from './views.ts'
+import { fillMissing, followMerges, toStoredObject } from './views.ts'
 
 const DEFAULT_LIST_LIMIT = 100
 const MAX_LIST_LIMIT = 1_000
@@ -22,10 +22,33 @@ const MAX_LIST_LIMIT = 1_000
 export class ObjectReads {
   constructor(private readonly core: StoreCore) {}
 
+  /**
+   * The object as it reads now: a merged one names its survivor (`mergedInto`), a survivor
+   * gains the fields only its merged objects have, and references name survivors.
+   */
   async get(id: ObjectId): Promise<StoredObject | undefined> {
-    const core = this.core
-    core.openCommits()
+    this.core.openCommits()
     if (!isObjectId(id)) return undefined
+    const object = await this.own(id)
+    if (object === undefined) return undefined
+    const { identities } = this.core
+    const survivor = identities.survivorOf(id)
+    if (survivor !== id) object.mergedInto = survivor
+    const merged = identities.mergedInto(id)
+    if (merged.length > 0) {
+      object.merged = [...merged]
+      // One object at a time, each under its own lock: never two locks held at once.
+      for (const member of merged) {
+        const other = await this.own(member)
+        if (other !== undefined) fillMissing(object, other)
+      }
+    }
+    return followMerges(object, (other) => identities.survivorOf(other))
+  }
+
+  /** The object's own documents as read, without merges. */
+  private own(id: ObjectId): Promise<StoredObject | undefined> {
+    const core = this.core
     return core.locks.run(id, async () => {
       const loaded = await core.load(id)
       return loaded === undefined ? undefined : toStoredObject(id, loaded, core.sourcesOfTruth)
@@ -75,7 +98,13 @@ export class ObjectReads {
           if (isObjectSyncError(error, 'DOCUMENT_CORRUPT')) corrupt.push(id)
           else throw error
         })
-        if (object !== undefined && (options.includeDeleted || !object.deleted)) items.push(object)
+        if (
+          object !== undefined &&
+          (options.includeDeleted || !object.deleted) &&
+          (options.includeMerged || object.mergedInto === undefined)
+        ) {
+          items.push(object)
+        }
       }
       // The end only when this short read was used up: a page that filled up part-way
       // through it goes on from its last id.

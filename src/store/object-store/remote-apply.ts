@@ -168,7 +168,9 @@ export class RemoteApply {
     const after = A.getHeads(next)
     const changed = !sameHeads(before, after)
     const content = readFacetDoc(next)
-    const problem = changed ? checkRemoteFacet(name, next, content, loaded?.type) : undefined
+    const problem = changed
+      ? checkRemoteFacet(object, name, next, content, loaded?.type)
+      : undefined
     if (problem !== undefined) {
       core.discard(object, name, next, loaded, state)
       throw new ObjectSyncError(
@@ -216,6 +218,9 @@ export class RemoteApply {
     if (resolveFacet(next).conflicts.length > 0) {
       inbox.push({ type: 'put', key: conflictKey(object), value: EMPTY })
     }
+    // A merge decided elsewhere arrives in the core facet; the index follows in the batch.
+    const mergedInto = name === CORE_FACET ? (content.mergedInto ?? []) : []
+    const identityOps = this.core.identities.indexOps(object, mergedInto)
     if (loaded === undefined) {
       if (name === CORE_FACET && deleteConflict(content) !== undefined) {
         inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
@@ -226,7 +231,7 @@ export class RemoteApply {
         facet: name,
         doc: next,
         bytes: received.storeAsReceived,
-        extraOps: inbox,
+        extraOps: [...inbox, ...identityOps],
         from: received.from,
       })
     } else {
@@ -241,10 +246,11 @@ export class RemoteApply {
       }
       await this.core.commitChanges(commits, object, loaded, new Map([[name, next]]), {
         appended: new Map([[name, A.getChangesSince(next, before)]]),
-        extraOps: inbox,
+        extraOps: [...inbox, ...identityOps],
         from: received.from,
       })
     }
+    if (identityOps.length > 0) this.core.identities.set(object, mergedInto)
     if (inbox.length > 0) this.core.conflictsChanged(object)
   }
 

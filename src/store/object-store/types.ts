@@ -62,6 +62,13 @@ export interface StoredObject {
   written: Record<string, WrittenBy>
   /** Fields written concurrently on two instances: the later write shows, the rest wait in the inbox. */
   conflicts: string[]
+  /**
+   * This object was merged: the object that stands for it now (its fields are its own,
+   * as they were when merged). Absent on objects not merged into another.
+   */
+  mergedInto?: ObjectId
+  /** The objects merged into this one, in id order; their fields fill the ones it lacks. */
+  merged?: ObjectId[]
 }
 
 /** An entry of the conflict inbox: one field, the value shown, and the values that lost. */
@@ -85,6 +92,8 @@ export interface ListOptions {
   after?: string
   limit?: number
   includeDeleted?: boolean
+  /** Objects merged into another are left out unless asked for. */
+  includeMerged?: boolean
 }
 
 export interface ObjectPage {

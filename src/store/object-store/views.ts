@@ -3,6 +3,7 @@
 // sources of truth (a named instance always wins a field), else by the later write.
 import {
   CORE_FACET,
+  fieldSpec,
   type FacetName,
   type InstanceId,
   type NewObjectInput,
@@ -48,6 +49,41 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
     object.conflicts.push(...conflicts.map((conflict) => name(conflict.field)))
   }
   object.updatedAt = new Date(latest).toISOString()
+  return object
+}
+
+/**
+ * Gives `survivor` the fields, custom fields and stamps only `merged` has: the survivor's
+ * own values win, so every instance shows a merged object alike.
+ */
+export function fillMissing(survivor: StoredObject, merged: StoredObject): void {
+  for (const [name, value] of Object.entries(merged.fields)) {
+    if (survivor.fields[name] === undefined) {
+      survivor.fields[name] = value
+      const stamp = merged.written[name]
+      if (stamp !== undefined) survivor.written[name] = stamp
+    }
+  }
+  for (const [name, value] of Object.entries(merged.custom)) {
+    if (survivor.custom[name] === undefined) {
+      survivor.custom[name] = value
+      const stamp = merged.written[`custom.${name}`]
+      if (stamp !== undefined) survivor.written[`custom.${name}`] = stamp
+    }
+  }
+}
+
+/** References (personId, organizationId, ownerId, …) name the survivor of what they name. */
+export function followMerges(
+  object: StoredObject,
+  survivorOf: (id: ObjectId) => ObjectId,
+): StoredObject {
+  for (const [name, value] of Object.entries(object.fields)) {
+    if (typeof value === 'string' && fieldSpec(object.type, name)?.kind === 'objectId') {
+      const survivor = survivorOf(value as ObjectId)
+      if (survivor !== value) object.fields[name] = survivor
+    }
+  }
   return object
 }
 

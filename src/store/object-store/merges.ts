@@ -1,0 +1,82 @@
+// Merging two objects that are one real record, and undoing it. The object with the larger
+// id (of the two groups' survivors) records the smaller in its core facet, with who decided
+// and when; that document change is the merge, and it syncs as any other. Fields are not
+// copied: a survivor is read with the fields only its merged objects have (views.ts), so
+// undoing a merge leaves each object with exactly the fields it had.
+import { ObjectSyncError } from '../../errors.ts'
+import { CORE_FACET, type ObjectId } from '../../model/index.ts'
+import { mergeFacetDoc } from '../facet-doc.ts'
+import type { StoreCore } from './core.ts'
+import type { LocalEdits } from './local-edits.ts'
+
+export class MergeEdits {
+  constructor(
+    private readonly core: StoreCore,
+    private readonly edits: LocalEdits,
+  ) {}
+
+  /**
+   * Makes `a` and `b` one object: both groups' survivors join, the smaller id stands for
+   * them. Returns the survivor. Refused (INVALID_MERGE) for objects of different types.
+   */
+  async merge(a: ObjectId, b: ObjectId): Promise<ObjectId> {
+    const core = this.core
+    const commits = core.openCommits()
+    const [first, second] = [core.identities.survivorOf(a), core.identities.survivorOf(b)]
+    const types = await Promise.all([first, second].map((id) => this.typeOf(id)))
+    if (types[0] !== types[1]) {
+      throw new ObjectSyncError(
+        'INVALID_MERGE',
+        `a ${types[0]} and a ${types[1]} can't be one object`,
+        { details: { a, b } },
+      )
+    }
+    if (first === second) return first
+    const [survivor, merged] = first < second ? [first, second] : [second, first]
+    await core.locks.run(merged, async () => {
+      const loaded = await core.loadExisting(merged)
+      const coreFacet = loaded.facets.get(CORE_FACET)!
+      // A survivor records no merge of its own (it has the smallest id of its group).
+      const targets = [survivor]
+      const next = mergeFacetDoc(coreFacet.doc, survivor, core.stamp())
+      await core.commitChanges(commits, merged, loaded, new Map([[CORE_FACET, next]]), {
+        extraOps: core.identities.indexOps(merged, targets),
+      })
+      core.identities.set(merged, targets)
+    })
+    // The survivor reads differently now: what follows the feed looks at it again.
+    await this.edits.touch(survivor, undefined)
+    core.log.info({ survivor, merged }, 'merged two objects into one')
+    return survivor
+  }
+
+  /**
+   * Undoes the merges `id` records: it stands alone again (with the objects merged into
+   * it), on every instance once the change has synced. Returns the survivor it had.
+   */
+  async unmerge(id: ObjectId): Promise<ObjectId> {
+    const core = this.core
+    const commits = core.openCommits()
+    const survivor = core.identities.survivorOf(id)
+    if (core.identities.targetsOf(id).length === 0) {
+      throw new ObjectSyncError('INVALID_MERGE', `object ${id} was not merged into another`, {
+        details: { id },
+      })
+    }
+    await core.locks.run(id, async () => {
+      const loaded = await core.loadExisting(id, { allowDeleted: true })
+      const next = mergeFacetDoc(loaded.facets.get(CORE_FACET)!.doc, undefined, core.stamp())
+      await core.commitChanges(commits, id, loaded, new Map([[CORE_FACET, next]]), {
+        extraOps: core.identities.indexOps(id, []),
+      })
+      core.identities.set(id, [])
+    })
+    await this.edits.touch(survivor, undefined)
+    core.log.info({ id, survivor }, 'undid a merge')
+    return survivor
+  }
+
+  private async typeOf(id: ObjectId): Promise<string> {
+    return this.core.locks.run(id, async () => (await this.core.loadExisting(id)).type)
+  }
+}
