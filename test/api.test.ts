@@ -194,6 +194,36 @@ describe('the HTTP API', () => {
     expect(errorOf(again).code).toBe('OBJECT_DELETED')
   })
 
+  it('merges two objects, answers where a merged one went, and undoes it', async () => {
+    const make = async (email: string) =>
+      (
+        await call('POST', '/v1/objects', {
+          body: {
+            type: 'transaction',
+            fields: { type: 'pledge', date: '2026-03-01', description: email },
+          },
+        })
+      ).json.id!
+    const [small, large] = [await make('a'), await make('b')].sort() as [string, string]
+    const before = daemon.instance.store.lastSeq
+    const refused = await call('POST', `/v1/objects/${large}/merge`, { body: { with: 'nope' } })
+    expect(refused.status).toBe(400)
+    expect(errorOf(refused)).toMatchObject({ code: 'INVALID_REQUEST' })
+    expect(errorOf(refused).message).toContain('body.with')
+    expect(daemon.instance.store.lastSeq).toBe(before)
+    const merged = await call('POST', `/v1/objects/${large}/merge`, { body: { with: small } })
+    expect(merged.status).toBe(200)
+    expect(merged.json).toMatchObject({ id: small, merged: [large] })
+    expect((await call('GET', `/v1/objects/${large}`)).json).toMatchObject({ mergedInto: small })
+    const unmerged = await call('POST', `/v1/objects/${large}/unmerge`)
+    expect(unmerged.status).toBe(200)
+    expect(unmerged.json.mergedInto).toBeUndefined()
+    expect((await call('GET', `/v1/objects/${small}`)).json.merged).toBeUndefined()
+    const again = await call('POST', `/v1/objects/${large}/unmerge`)
+    expect(again.status).toBe(409)
+    expect(errorOf(again).code).toBe('INVALID_MERGE')
+  })
+
   it('says what is wrong with a body, a query or a route, and changes nothing', async () => {
     const before = daemon.instance.store.lastSeq
     const cases: [Method, string, { body?: unknown; raw?: string }, number, string, string][] = [
