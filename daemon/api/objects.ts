@@ -60,7 +60,7 @@ async function patchObject(store: ObjectStore, request: FastifyRequest) {
 
 async function mergeObject(store: ObjectStore, request: FastifyRequest) {
   const body = parse(schemas.merge, request.body, 'body')
-  const survivor = await store.merge(idParam<ObjectId>(request), body.with as ObjectId)
+  const survivor = await store.merge(idParam<ObjectId>(request), body.with)
   return objectJson((await store.get(survivor))!)
 }
 
