@@ -195,10 +195,10 @@ describe.skipIf(!haveBrowser)('the status page', () => {
     expect(await page.locator('#no-matches').isVisible()).toBe(true)
     expect((await call(north, 'GET', '/v1/matches')).json).toEqual({ matches: [] })
     // Linked, not copied: North still has its two rows, and the two objects became one
-    // (the later one is deleted everywhere).
+    // (the later one is merged into the other everywhere).
     expect(smiths(sql)).toEqual([{ id: 'm1' }, { id: 'm2' }])
     await eventually(
-      async () => (await south.daemon.instance.store.get(id))?.deleted === true,
+      async () => (await south.daemon.instance.store.get(id))?.mergedInto !== undefined,
       20_000,
     )
   }, 60_000)

@@ -50,10 +50,21 @@ function same(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
 }
 
 const TRANSACTION_LOCAL_FIELDS = new Set(['externalIds'])
+/** Fields that name other objects: equal when they name the same record. */
+const TRANSACTION_REFERENCES = new Set(['personId', 'organizationId'])
+
+/** The object that stands for an object id now (through merges); itself when unknown. */
+export type SurvivorOf = (id: string) => string
 
 export class MatchIndex {
   private readonly byKey = new Map<string, Map<string, MatchCandidate>>()
   private readonly keysOf = new Map<string, string[]>()
+
+  /**
+   * `survivorOf` lets references match by the record they name, not the id they were
+   * read with: a donation of a person merged since it was indexed still matches.
+   */
+  constructor(private readonly survivorOf: SurvivorOf = (id) => id) {}
 
   /** Records (or re-records) what the local record `key` holds. */
   put(candidate: MatchCandidate): void {
@@ -107,7 +118,7 @@ export class MatchIndex {
       }
       case 'transaction':
         return this.lookUp(indexKey(type, fields)[0]!).filter((other) =>
-          sameTransaction(fields, other.fields),
+          sameTransaction(fields, other.fields, this.survivorOf),
         )
       case 'file':
         return []
@@ -122,11 +133,15 @@ export class MatchIndex {
 function sameTransaction(
   a: Readonly<Record<string, FieldValue>>,
   b: Readonly<Record<string, FieldValue>>,
+  survivorOf: SurvivorOf,
 ): boolean {
   const names = new Set([...Object.keys(a), ...Object.keys(b)])
   for (const name of names) {
     if (TRANSACTION_LOCAL_FIELDS.has(name)) continue
-    if (JSON.stringify(a[name]) !== JSON.stringify(b[name])) return false
+    const [x, y] = [a[name], b[name]]
+    if (TRANSACTION_REFERENCES.has(name) && typeof x === 'string' && typeof y === 'string') {
+      if (survivorOf(x) !== survivorOf(y)) return false
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) return false
   }
   return true
 }

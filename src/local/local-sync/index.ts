@@ -285,7 +285,7 @@ function makeCore(options: LocalSyncOptions): LocalSyncCore {
     log,
     events: new TypedEvents<LocalSyncEvents>(log),
     links,
-    matches: new MatchIndex(),
+    matches: new MatchIndex((id) => store.survivorOf(id as ObjectId)),
     rules,
     rows: new RowReader({ links, log }),
     groups,

@@ -74,6 +74,11 @@ export class Links {
     return this.mergedInto.has(id)
   }
 
+  /** The peer whose object became the record, if any, as loaded. */
+  originNow(id: ObjectId): InstanceId | undefined {
+    return this.origins.get(id)
+  }
+
   /** The peer whose object became the record, if any (read when actions may need it). */
   originOf(id: ObjectId): Promise<InstanceId | undefined> {
     return Promise.resolve(this.origins.get(id))
@@ -117,18 +122,41 @@ export class Links {
     this.mergedInto.set(merged, kept)
   }
 
-  /** How references between records translate, through the links. */
+  /** The record no longer stands for the object (its row is about to go). */
+  async unlink(id: ObjectId, type: ObjectType, key: string): Promise<void> {
+    await this.core.store.updateSyncState([
+      localState.link.entry(linkName(type, key), undefined),
+      localState.object.entry(id, undefined),
+    ])
+    this.keyToObject.delete(linkName(type, key))
+    this.objectToKey.delete(id)
+  }
+
+  /**
+   * How references between records translate, through the links and merges: a record
+   * names the object that stands for its own now, and an object is found in the record
+   * of any object merged with it.
+   */
   resolver(): ReferenceResolver {
+    const { store } = this.core
     return {
       self: this.core.instanceId,
       toObject: (key) => {
         for (const type of this.core.mapping.keys()) {
           const id = this.objectOf(type, key)
-          if (id !== undefined) return id
+          if (id !== undefined) return store.survivorOf(id)
         }
         return undefined
       },
-      toLocal: (id) => this.objectToKey.get(id as ObjectId),
+      toLocal: (id) => {
+        const own = this.objectToKey.get(id as ObjectId)
+        if (own !== undefined) return own
+        for (const member of store.groupOf(id as ObjectId)) {
+          const key = this.objectToKey.get(member)
+          if (key !== undefined) return key
+        }
+        return undefined
+      },
     }
   }
 }

@@ -50,6 +50,7 @@ const INCOMING_KINDS = [
   'delete',
   'leave-group',
   'keep-local',
+  'drop-duplicate',
   'review',
   'skip',
 ] as const

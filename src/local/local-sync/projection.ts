@@ -1,7 +1,7 @@
 // Deciding what projecting an object's latest change does to the local system, by the
 // sending peer's actions. Reads only: the result is a tagged union that the projector
 // carries out and the dry run (`plan`) lists, so the two can't disagree.
-import type { InstanceId, ObjectId } from '../../model/index.ts'
+import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
 import type { FeedEntry, StoredObject } from '../../store/index.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
@@ -17,7 +17,15 @@ export type Projection =
         | { kind: 'review'; candidates: string[] }
         | { kind: 'leave-group'; key: string; groups: string[] }
         | { kind: 'skip'; key: string | undefined; reason: string }
+        /** Two rows here for one record (merged objects): the daemon's own goes. */
+        | { kind: 'drop-duplicate'; key: string; drop: ObjectId; keep: RecordRef }
       ))
+
+/** A local record and the object it is linked to. */
+export interface RecordRef {
+  id: ObjectId
+  key: string
+}
 
 interface ProjectionBase {
   id: ObjectId
@@ -47,6 +55,8 @@ export async function decide(
   if (object === undefined || entity === undefined) return { kind: 'none', id }
   const link = await core.links.read(id)
   const base = { id, entity, object, from }
+  const duplicate = duplicateRecord(core, id, object.type)
+  if (duplicate !== undefined) return { ...base, kind: 'drop-duplicate', ...duplicate }
   if (object.deleted)
     return link === undefined ? { kind: 'none', id } : decideDelete(core, base, link)
   if (link !== undefined) {
@@ -55,8 +65,45 @@ export async function decide(
     }
     return { ...base, kind: 'update', key: link.key }
   }
-  if (core.links.isMerged(id)) return { kind: 'none', id }
+  // Merged into another object (here, or on any instance): the survivor is the record.
+  if (core.links.isMerged(id) || core.store.survivorOf(id) !== id) return { kind: 'none', id }
   return decideNew(core, base)
+}
+
+/**
+ * Objects merged (here or elsewhere) that each have a row here are one record in two rows:
+ * a race wrote the row of an arriving object before the matching row was taken in. A row
+ * the daemon wrote for an arriving object (its key is that object's id) goes, so the row
+ * the local system's users made stays; of rows the daemon wrote only, the survivor's
+ * stays. Two rows the users made are left alone (a person decides).
+ */
+function duplicateRecord(
+  core: Core,
+  id: ObjectId,
+  type: ObjectType,
+): { key: string; drop: ObjectId; keep: RecordRef } | undefined {
+  const group = core.store.groupOf(id)
+  if (group.length < 2) return undefined
+  const records = group.flatMap((member) => {
+    const key = core.links.keyOf(member)
+    return key === undefined ? [] : [{ id: member, key }]
+  })
+  if (records.length < 2) return undefined
+  // A row imported under its peer's `create: import` is meant to stand alone.
+  const madeHere = records.filter(
+    (record) => record.key === record.id && !importedByRule(core, record.id, type),
+  )
+  const usersOwn = records.filter((record) => record.key !== record.id)
+  if (usersOwn.length > 1 || madeHere.length === 0) return undefined
+  // Keep the users' row, or else the survivor's (the group's first), or else the first.
+  const keep = usersOwn[0] ?? records.find((record) => record.id === group[0]) ?? records[0]!
+  const drop = madeHere.find((record) => record.id !== keep.id)
+  return drop === undefined ? undefined : { key: drop.key, drop: drop.id, keep }
+}
+
+function importedByRule(core: Core, id: ObjectId, type: ObjectType): boolean {
+  const origin = core.links.originNow(id)
+  return origin !== undefined && core.rules.actions(origin, type).create === 'import'
 }
 
 /** A deleted object with a record: deleted here (the row is gone already), or arriving. */

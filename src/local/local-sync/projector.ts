@@ -145,6 +145,8 @@ export class Projector {
         await connector.remove(entity, projection.key)
         await this.core.links.save(id, { type: entity.type, key: projection.key, seen: undefined })
         return
+      case 'drop-duplicate':
+        return this.dropDuplicate(projection)
       case 'leave-group':
         return groups.changeGroups(projection.key, { leave: projection.groups })
       case 'skip':
@@ -153,6 +155,26 @@ export class Projector {
         }
         this.core.log.debug({ object: id, from, reason: projection.reason }, 'not written here')
     }
+  }
+
+  /**
+   * Removes the daemon's own row of a record that has two here, then projects the object
+   * again. Unlinked first: a removed row still linked would be taken in as a local delete
+   * of its object. (A crash between the two leaves the row unlinked; it is taken in again
+   * as a new record.)
+   */
+  private async dropDuplicate(
+    projection: Extract<Projection, { kind: 'drop-duplicate' }>,
+  ): Promise<void> {
+    const { connector, links, log } = this.core
+    const { entity, key, drop, keep, id, from } = projection
+    await links.unlink(drop, entity.type, key)
+    await connector.remove(entity, key)
+    log.info(
+      { table: entity.table, removed: key, kept: keep.key },
+      'one record in two rows after a merge: removed the row this daemon had written',
+    )
+    await this.execute(await decide(this.core, id, from))
   }
 
   private async queueForReview(projection: Extract<Projection, { kind: 'review' }>): Promise<void> {
@@ -217,9 +239,9 @@ export class Projector {
 
   /**
    * The object `id` and the local record `key` (linked to another object) are the same:
-   * both instances keep the object with the smaller id, give it the fields only the other
-   * has, delete the other and link the record to the one kept — the same choice on every
-   * instance, so they converge on one object.
+   * the two are merged in the store (the smaller id stands for both, on every instance
+   * once synced, and reads with the fields only the other has) and the record is linked to
+   * the survivor.
    */
   async unify(
     entity: EntityMapping,
@@ -229,23 +251,12 @@ export class Projector {
   ): Promise<void> {
     const { links, store } = this.core
     const linked = links.objectOf(entity.type, key)!
-    const [kept, merged] = id < linked ? [id, linked] : [linked, id]
-    const [keep, drop] = await Promise.all([store.get(kept), store.get(merged)])
-    if (keep === undefined || drop === undefined) return
-    const fields = Object.fromEntries(
-      Object.entries(drop.fields).filter(([name]) => keep.fields[name] === undefined),
-    )
-    const custom = Object.fromEntries(
-      Object.entries(drop.custom).filter(([name]) => keep.custom[name] === undefined),
-    )
-    if (Object.keys(fields).length > 0 || Object.keys(custom).length > 0) {
-      await store.update(kept, { fields, custom })
-    }
+    const kept = await store.merge(id, linked)
+    const merged = kept === id ? linked : id
     const recordLink = await links.read(linked)
     await links.merge(merged, kept, id)
     await links.save(kept, { type: entity.type, key, seen: recordLink?.seen, origin })
     await this.core.groups.joinShareGroup(key, entity.type, origin)
-    if (!drop.deleted) await store.delete(merged)
     this.core.log.info(
       { kept, merged, table: entity.table, key },
       'matched a local record: one object kept',

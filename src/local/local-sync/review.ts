@@ -20,14 +20,23 @@ export class Review {
     private readonly parts: { writer: RowWriter; projector: Projector },
   ) {}
 
-  /** Objects waiting for a person to say which local record they are, if any. */
+  /**
+   * Objects waiting for a person to say which local record they are, if any. One merged
+   * into another meanwhile (on any instance), or deleted, waits no more: the survivor is
+   * the record now.
+   */
   async queue(): Promise<ReviewItem[]> {
     const queue: ReviewItem[] = []
     // The entry as stored (with `from`, when the object came from a peer).
     for await (const [object, entry] of localState.review.scan(this.core.store)) {
-      queue.push({ object, ...entry })
+      if (await this.stillWaits(object)) queue.push({ object, ...entry })
     }
     return queue
+  }
+
+  private async stillWaits(id: ObjectId): Promise<boolean> {
+    const object = await this.core.store.get(id)
+    return object !== undefined && !object.deleted && object.mergedInto === undefined
   }
 
   /**
@@ -56,6 +65,12 @@ export class Review {
     const object = await store.get(id)
     const entity = object === undefined ? undefined : mapping.get(object.type)
     if (object === undefined || entity === undefined) return
+    if (object.deleted || object.mergedInto !== undefined) {
+      // Settled elsewhere (merged or deleted): nothing is written for it here.
+      await localState.review.write(store, id, undefined)
+      this.core.events.emit('review', id)
+      return
+    }
     const from = (await localState.review.read(store, id))?.from
     if (decision === 'separate') {
       await localState.review.write(store, id, undefined)

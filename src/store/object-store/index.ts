@@ -149,6 +149,12 @@ export class ObjectStore {
     return this.core.identities.survivorOf(id)
   }
 
+  /** Every object that is one with `id`: its survivor first, then those merged into it. */
+  groupOf(id: ObjectId): ObjectId[] {
+    const survivor = this.core.identities.survivorOf(id)
+    return [survivor, ...this.core.identities.mergedInto(survivor)]
+  }
+
   /** How many objects of the type the store holds (deleted ones included), from its index. */
   count(type: ObjectType): Promise<number> {
     return this.reads.count(type)

@@ -34,7 +34,7 @@ export class MergeEdits {
     if (first === second) return first
     const [survivor, merged] = first < second ? [first, second] : [second, first]
     await core.locks.run(merged, async () => {
-      const loaded = await core.loadExisting(merged)
+      const loaded = await core.loadExisting(merged, { allowDeleted: true })
       const coreFacet = loaded.facets.get(CORE_FACET)!
       // A survivor records no merge of its own (it has the smallest id of its group).
       const targets = [survivor]
@@ -77,6 +77,9 @@ export class MergeEdits {
   }
 
   private async typeOf(id: ObjectId): Promise<string> {
-    return this.core.locks.run(id, async () => (await this.core.loadExisting(id)).type)
+    return this.core.locks.run(
+      id,
+      async () => (await this.core.loadExisting(id, { allowDeleted: true })).type,
+    )
   }
 }

@@ -1,0 +1,119 @@
+// Identity across instances, through SQLite on both sides: records matched on both sides
+// stay once each, and references follow the records they name.
+import { describe, expect, it } from 'vitest'
+import { localNode, type LocalNode } from '../helpers/local-nodes.ts'
+import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
+
+interface DonationRow {
+  id: string
+  person_id: string | null
+  date: string
+  amount: string
+}
+
+const donations = (node: LocalNode) =>
+  node.sql
+    .prepare('SELECT id, person_id, date, amount FROM transactions ORDER BY date')
+    .all() as DonationRow[]
+const johns = (node: LocalNode) =>
+  node.sql.prepare("SELECT id FROM persons WHERE first_name = 'John'").all() as { id: string }[]
+
+describe('identity across instances', () => {
+  it('a donor and a donation both sides hold stay once each, and the donor link holds', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    const person = 'INSERT INTO persons(id, first_name, last_name) VALUES (?, ?, ?)'
+    const donation =
+      "INSERT INTO transactions(id, type, person_id, date, amount, donor_id) VALUES (?, 'donation', ?, ?, ?, ?)"
+    a.sql.prepare(person).run('a-john', 'John', 'Smith')
+    a.sql.prepare(donation).run('a-t1', 'a-john', '2026-01-05', '100.00', 'A-17')
+    a.sql.prepare(donation).run('a-t2', 'a-john', '2026-02-01', '50.00', 'A-17')
+    b.sql.prepare(person).run('b-john', 'John', 'Smith')
+    b.sql.prepare(donation).run('b-t1', 'b-john', '2026-01-05', '100.00', 'B-9')
+    await eventually(
+      async () =>
+        (await a.node.store.count('transaction')) === 2 &&
+        (await b.node.store.count('transaction')) === 1,
+      3000,
+    )
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    for (const [node, own] of [
+      [a, 'a-john'],
+      [b, 'b-john'],
+    ] as const) {
+      await eventually(() => donations(node).length === 2, 5000)
+      await a.local.settled()
+      await b.local.settled()
+      expect(johns(node)).toEqual([{ id: own }])
+      expect(donations(node).map((row) => [row.date, row.person_id])).toEqual([
+        ['2026-01-05', own],
+        ['2026-02-01', own],
+      ])
+    }
+  })
+})
+
+describe('concurrent creates', () => {
+  it('the same person created on two connected instances within 50 ms is one row on each', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    await eventually(
+      () => a.node.engine.state(b.node.id).connected && b.node.engine.state(a.node.id).connected,
+      3000,
+    )
+    const person = "INSERT INTO persons(id, first_name, last_name) VALUES (?, 'Eva', 'Lund')"
+    a.sql.prepare(person).run('a-eva')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    b.sql.prepare(person).run('b-eva')
+    const evas = (node: LocalNode) =>
+      node.sql.prepare("SELECT id FROM persons WHERE first_name = 'Eva'").all() as {
+        id: string
+      }[]
+    await eventually(async () => {
+      await a.local.settled()
+      await b.local.settled()
+      const [atA, atB] = [
+        await a.node.store.list('person', {}),
+        await b.node.store.list('person', {}),
+      ]
+      return (
+        atA.items.length === 1 && atB.items.length === 1 && atA.items[0]!.id === atB.items[0]!.id
+      )
+    }, 5000)
+    // Each side's own row stays; a row written for the other's object meanwhile goes.
+    await eventually(() => evas(a).length === 1 && evas(b).length === 1, 5000).catch(() => {})
+    expect(evas(a)).toEqual([{ id: 'a-eva' }])
+    expect(evas(b)).toEqual([{ id: 'b-eva' }])
+  })
+})
+
+describe('the match review and merges', () => {
+  // Regression: the review listed an object another instance had already merged away,
+  // and "keep separate" wrote a row for it (three rows of one person on one side).
+  it('drops an object merged meanwhile, and keeping it separate writes no row', async () => {
+    const { node, local, sql } = await localNode('a')
+    const insert = sql.prepare(
+      "INSERT INTO persons(id, first_name, last_name, email) VALUES (?, 'Jon', 'Smith', ?)",
+    )
+    insert.run('m1', 'jon@example.org')
+    insert.run('m2', 'j.smith@example.org')
+    await eventually(async () => (await node.store.count('person')) === 2, 3000)
+    const arriving = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Jon', lastName: 'Smith' },
+    })
+    await eventually(async () => (await local.reviewQueue()).length === 1, 3000)
+    const first = (await node.store.list('person', {})).items.find(
+      (person) => person.fields.email === 'jon@example.org',
+    )!
+    await node.store.merge(arriving.id, first.id)
+    expect(await local.reviewQueue()).toEqual([])
+    await local.resolveMatch(arriving.id, 'separate')
+    await local.settled()
+    const rows = sql.prepare("SELECT id FROM persons WHERE first_name = 'Jon' ORDER BY id").all()
+    expect(rows).toEqual([{ id: 'm1' }, { id: 'm2' }])
+  })
+})
