@@ -54,6 +54,47 @@ describe('identity across instances', () => {
   })
 })
 
+describe('a merge learned through a relay', () => {
+  it('a third instance that held neither object writes one row, for the survivor', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    const c = await localNode('c')
+    const person =
+      "INSERT INTO persons(id, first_name, last_name, phone) VALUES (?, 'Siri', 'Moe', ?)"
+    a.sql.prepare(person).run('a-siri', '111')
+    b.sql.prepare(person).run('b-siri', null)
+    await eventually(
+      async () =>
+        (await a.node.store.count('person')) === 1 && (await b.node.store.count('person')) === 1,
+      3000,
+    )
+    // A and B meet and merge; C is paired with B only, and joins after.
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    await eventually(
+      async () =>
+        (await a.node.store.list('person', {})).items.length === 1 &&
+        (await b.node.store.list('person', {})).items.length === 1,
+      5000,
+    )
+    await pairNodes(b.node, c.node)
+    c.node.engine.connect(b.node.id)
+    const siris = (node: LocalNode) =>
+      node.sql.prepare("SELECT id, phone FROM persons WHERE first_name = 'Siri'").all() as {
+        id: string
+        phone: string | null
+      }[]
+    await eventually(async () => {
+      await c.local.settled()
+      return (await c.node.store.count('person')) === 2 && siris(c).length === 1
+    }, 5000)
+    await c.local.settled()
+    const [survivor] = (await c.node.store.list('person', {})).items
+    expect(siris(c)).toEqual([{ id: survivor!.id, phone: '111' }])
+    expect(survivor!.id).toBe((await a.node.store.list('person', {})).items[0]!.id)
+  })
+})
+
 describe('concurrent creates', () => {
   it('the same person created on two connected instances within 50 ms is one row on each', async () => {
     const a = await localNode('a')
