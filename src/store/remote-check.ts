@@ -36,13 +36,25 @@ export function checkRemoteFacet(
  * A merge names other objects by id, and always the smaller id as the one kept: so merges
  * can't form a cycle, and every instance picks the same survivor.
  */
+/**
+ * Concurrent merges of one object into different others: each instance writes one, so
+ * honest peers stay far below this; a peer's document with more is refused.
+ */
+const MAX_MERGE_TARGETS = 16
+
 function checkMerge(
   object: ObjectId,
   facet: FacetName,
-  content: Pick<FacetContent, 'mergedInto'>,
+  content: Pick<FacetContent, 'mergedInto' | 'keptApart'>,
 ): string | undefined {
+  if (content.keptApart !== undefined && !isObjectId(content.keptApart)) {
+    return `keptApart: ${JSON.stringify(content.keptApart)} is not an object id`
+  }
   if (content.mergedInto === undefined) return undefined
   if (facet !== CORE_FACET) return 'only the core facet may record a merge'
+  if (content.mergedInto.length > MAX_MERGE_TARGETS) {
+    return `mergedInto: ${content.mergedInto.length} concurrent merges, at most ${MAX_MERGE_TARGETS}`
+  }
   for (const target of content.mergedInto) {
     if (!isObjectId(target)) return `mergedInto: ${JSON.stringify(target)} is not an object id`
     if (target >= object) return `mergedInto: ${target} is not an id smaller than the object's`

@@ -128,6 +128,26 @@ describe('concurrent creates', () => {
     await eventually(() => evas(a).length === 1 && evas(b).length === 1, 5000).catch(() => {})
     expect(evas(a)).toEqual([{ id: 'a-eva' }])
     expect(evas(b)).toEqual([{ id: 'b-eva' }])
+    // Edits after the merge reach the other side's row, both ways, and write no second
+    // row there (the row kept must stand for the survivor, not the merged object).
+    // (A new last name: the records no longer match by name, so only the link can tell.)
+    a.sql.prepare("UPDATE persons SET last_name = 'Lund-Berg' WHERE id = 'a-eva'").run()
+    const titles = (node: LocalNode) =>
+      node.sql.prepare("SELECT id, last_name FROM persons WHERE first_name = 'Eva'").all()
+    await eventually(
+      () => (titles(b)[0] as { last_name: string | null }).last_name === 'Lund-Berg',
+      5000,
+    ).catch(() => {})
+    b.sql.prepare("UPDATE persons SET phone = '4242' WHERE id = 'b-eva'").run()
+    const phone = (node: LocalNode) =>
+      (
+        node.sql.prepare("SELECT phone FROM persons WHERE first_name = 'Eva'").get() as {
+          phone: string | null
+        }
+      ).phone
+    await eventually(() => phone(a) === '4242', 5000)
+    expect(titles(a)).toEqual([{ id: 'a-eva', last_name: 'Lund-Berg' }])
+    expect(titles(b)).toEqual([{ id: 'b-eva', last_name: 'Lund-Berg' }])
   })
 })
 
@@ -156,5 +176,47 @@ describe('the match review and merges', () => {
     await local.settled()
     const rows = sql.prepare("SELECT id FROM persons WHERE first_name = 'Jon' ORDER BY id").all()
     expect(rows).toEqual([{ id: 'm1' }, { id: 'm2' }])
+  })
+})
+
+describe('unmerge', () => {
+  it('parts two merged records for good: matching does not merge them again', async () => {
+    const { node, local, sql } = await localNode('a')
+    sql
+      .prepare(
+        "INSERT INTO persons(id, first_name, last_name, email) VALUES ('m1', 'Kai', 'Berg', 'kai@example.org')",
+      )
+      .run()
+    await eventually(async () => (await node.store.count('person')) === 1, 3000)
+    const arriving = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Kai', lastName: 'Berg', phone: '999' },
+    })
+    await eventually(async () => (await node.store.list('person', {})).items.length === 1, 3000)
+    const [survivor] = (await node.store.list('person', {})).items
+    const merged = survivor!.id === arriving.id ? survivor!.merged![0]! : arriving.id
+    expect(survivor!.fields).toMatchObject({ email: 'kai@example.org', phone: '999' })
+    await node.store.unmerge(merged)
+    await local.settled()
+    await eventually(async () => {
+      await local.settled()
+      return sql.prepare("SELECT id FROM persons WHERE first_name = 'Kai'").all().length === 2
+    }, 3000)
+    expect(node.store.survivorOf(merged)).toBe(merged)
+    expect((await node.store.list('person', {})).items).toHaveLength(2)
+    const phones = sql
+      .prepare("SELECT phone, email FROM persons WHERE first_name = 'Kai' ORDER BY phone")
+      .all()
+    expect(phones).toEqual(
+      survivor!.id === arriving.id
+        ? [
+            { phone: null, email: 'kai@example.org' },
+            { phone: '999', email: null },
+          ].sort()
+        : [
+            { phone: null, email: 'kai@example.org' },
+            { phone: '999', email: null },
+          ],
+    )
   })
 })

@@ -132,6 +132,41 @@ describe('merges', () => {
     await b.close()
   })
 
+  // Regression (review): a peer's change to a custom facet cleared the merge index.
+  it('keeps a merge when the merged object has custom fields, or one of them changes', async () => {
+    const a = await openStore(new MemoryStorage(), instance('a'))
+    const b = await openStore(new MemoryStorage(), instance('b'))
+    const make = async () =>
+      (
+        await a.create({
+          type: 'person',
+          fields: { firstName: 'Ask', lastName: 'Dal' },
+          custom: { level: 'gold' },
+        })
+      ).id
+    const [small, large] = sorted([await make(), await make()])
+    await a.merge(small, large)
+    await a.update(large, { custom: { level: 'silver' } })
+    await ship(a, b)
+    expect(b.survivorOf(large)).toBe(small)
+    expect(a.survivorOf(large)).toBe(small)
+    await a.close()
+    await b.close()
+  })
+
+  // Regression (review): two merges of one object at once; the second overwrote the first.
+  it('two merges of one object at once both hold', async () => {
+    const store = await openStore(new MemoryStorage(), instance('a'))
+    const [x, y, z] = sorted([
+      await person(store, 'Bo'),
+      await person(store, 'Bo'),
+      await person(store, 'Bo'),
+    ])
+    await Promise.all([store.merge(z, y), store.merge(z, x)])
+    expect([x, y, z].map((id) => store.survivorOf(id))).toEqual([x, x, x])
+    await store.close()
+  })
+
   it('resolves a chain of merges to the smallest id', async () => {
     const store = await openStore(new MemoryStorage(), instance('a'))
     const [p, q, r] = sorted([
@@ -206,6 +241,30 @@ describe('merges', () => {
     expect(b.lastSeq).toBe(before)
     expect(b.survivorOf(small)).toBe(small)
     expect((await b.get(small))!.mergedInto).toBeUndefined()
+    A.free(forged)
+    await a.close()
+    await b.close()
+  })
+
+  it('refuses a merge a peer sends into an object of another type, storing nothing', async () => {
+    const a = await openStore(new MemoryStorage(), instance('a'))
+    const b = await openStore(new MemoryStorage(), instance('b'))
+    const org = (await a.create({ type: 'organization', fields: { name: 'Acme' } })).id
+    const someone = await person(a, 'Rut')
+    await ship(a, b)
+    const facet = `${someone}/core` as FacetId
+    const forged = A.change(A.load<FacetDoc>((await a.getFacetBytes(facet))!), (doc) => {
+      doc.mergedInto = new A.ImmutableString(org)
+    })
+    const before = b.lastSeq
+    await expect(
+      b.applyRemoteChanges(facet, A.getChangesSince(forged, (await b.getHeads(facet))!)),
+    ).rejects.toMatchObject({
+      code: 'INVALID_CHANGES',
+      message: expect.stringContaining('organization'),
+    })
+    expect(b.lastSeq).toBe(before)
+    expect(b.survivorOf(someone)).toBe(someone)
     A.free(forged)
     await a.close()
     await b.close()

@@ -122,6 +122,22 @@ export class Links {
     this.mergedInto.set(merged, kept)
   }
 
+  /**
+   * The record of `from` now stands for `to` (the survivor of a merge `from` is part of),
+   * with the row as last seen, in one write.
+   */
+  async move(from: ObjectId, to: ObjectId, type: ObjectType, key: string): Promise<void> {
+    const link = await this.read(from)
+    await this.core.store.updateSyncState([
+      localState.object.entry(from, undefined),
+      localState.link.entry(linkName(type, key), to),
+      localState.object.entry(to, { key, seen: link?.seen }),
+    ])
+    this.objectToKey.delete(from)
+    this.keyToObject.set(linkName(type, key), to)
+    this.objectToKey.set(to, key)
+  }
+
   /** The record no longer stands for the object (its row is about to go). */
   async unlink(id: ObjectId, type: ObjectType, key: string): Promise<void> {
     await this.core.store.updateSyncState([

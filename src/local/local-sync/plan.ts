@@ -51,6 +51,7 @@ const INCOMING_KINDS = [
   'leave-group',
   'keep-local',
   'drop-duplicate',
+  'relink',
   'review',
   'skip',
 ] as const

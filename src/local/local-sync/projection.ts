@@ -19,6 +19,8 @@ export type Projection =
         | { kind: 'skip'; key: string | undefined; reason: string }
         /** Two rows here for one record (merged objects): the daemon's own goes. */
         | { kind: 'drop-duplicate'; key: string; drop: ObjectId; keep: RecordRef }
+        /** The object was merged into another that has no row here: its row is the survivor's. */
+        | { kind: 'relink'; key: string; survivor: ObjectId }
       ))
 
 /** A local record and the object it is linked to. */
@@ -57,6 +59,10 @@ export async function decide(
   const base = { id, entity, object, from }
   const duplicate = duplicateRecord(core, id, object.type)
   if (duplicate !== undefined) return { ...base, kind: 'drop-duplicate', ...duplicate }
+  const survivor = core.store.survivorOf(id)
+  if (link !== undefined && survivor !== id && core.links.keyOf(survivor) === undefined) {
+    return { ...base, kind: 'relink', key: link.key, survivor }
+  }
   if (object.deleted)
     return link === undefined ? { kind: 'none', id } : decideDelete(core, base, link)
   if (link !== undefined) {
@@ -66,7 +72,8 @@ export async function decide(
     return { ...base, kind: 'update', key: link.key }
   }
   // Merged into another object (here, or on any instance): the survivor is the record.
-  if (core.links.isMerged(id) || core.store.survivorOf(id) !== id) return { kind: 'none', id }
+  // (The store says; a merge undone since stands alone again.)
+  if (core.store.survivorOf(id) !== id) return { kind: 'none', id }
   return decideNew(core, base)
 }
 
@@ -146,12 +153,18 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
   // New here: is it a record the local system already has (from before pairing)?
   // A record made from another object of the same peer is not a candidate: the peer
   // keeps the two apart (two people of the same name), so they stay two here.
-  const candidates = core.matches.find(object.type, object.fields).filter((candidate) => {
+  const candidates = []
+  for (const candidate of core.matches.find(object.type, object.fields)) {
     const linked = links.objectOf(object.type, candidate.key)
-    return (
-      linked !== undefined && linked !== id && (from === undefined || !links.cameFrom(linked, from))
-    )
-  })
+    if (
+      linked !== undefined &&
+      linked !== id &&
+      (from === undefined || !links.cameFrom(linked, from)) &&
+      !(await keptApart(core, object, linked))
+    ) {
+      candidates.push(candidate)
+    }
+  }
   if (candidates.length === 0) return { ...base, kind: 'import' }
   // A record already unified with one arriving object is not unified with another: two
   // objects that are distinct elsewhere would become one. A person decides instead.
@@ -162,6 +175,15 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
     return { ...base, kind: 'link', key: candidates[0]!.key }
   }
   return { ...base, kind: 'review', candidates: candidates.map((candidate) => candidate.key) }
+}
+
+/** A person undid a merge of the two (either way round): matching leaves them apart. */
+async function keptApart(core: Core, object: StoredObject, other: ObjectId): Promise<boolean> {
+  const { store } = core
+  const apartFrom = (id: ObjectId | undefined, from: ObjectId) =>
+    id !== undefined && store.survivorOf(id) === store.survivorOf(from)
+  if (apartFrom(object.keptApartFrom, other)) return true
+  return apartFrom((await store.get(other))?.keptApartFrom, object.id)
 }
 
 /**

@@ -147,6 +147,8 @@ export class Projector {
         return
       case 'drop-duplicate':
         return this.dropDuplicate(projection)
+      case 'relink':
+        return this.relink(entity, projection.key, id, projection.survivor)
       case 'leave-group':
         return groups.changeGroups(projection.key, { leave: projection.groups })
       case 'skip':
@@ -175,6 +177,22 @@ export class Projector {
       'one record in two rows after a merge: removed the row this daemon had written',
     )
     await this.execute(await decide(this.core, id, from))
+    if (keep.id !== id) await this.execute(await decide(this.core, keep.id, from))
+  }
+
+  /** The record stands for the survivor now, and shows it as it reads (with the group's fields). */
+  private async relink(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    survivor: ObjectId,
+  ): Promise<void> {
+    const { links, store } = this.core
+    await links.move(id, survivor, entity.type, key)
+    const object = await store.get(survivor)
+    if (object !== undefined && !object.deleted) {
+      await this.writer.writeRow(entity, key, survivor, object)
+    }
   }
 
   private async queueForReview(projection: Extract<Projection, { kind: 'review' }>): Promise<void> {
@@ -252,13 +270,16 @@ export class Projector {
     const { links, store } = this.core
     const linked = links.objectOf(entity.type, key)!
     const kept = await store.merge(id, linked)
-    const merged = kept === id ? linked : id
     const recordLink = await links.read(linked)
-    await links.merge(merged, kept, id)
+    // Both may be merged into the kept one (when `linked` was merged before): neither
+    // keeps a link of its own to this record.
+    for (const merged of new Set([id, linked])) {
+      if (merged !== kept) await links.merge(merged, kept, id)
+    }
     await links.save(kept, { type: entity.type, key, seen: recordLink?.seen, origin })
     await this.core.groups.joinShareGroup(key, entity.type, origin)
     this.core.log.info(
-      { kept, merged, table: entity.table, key },
+      { kept, arriving: id, record: linked, table: entity.table, key },
       'matched a local record: one object kept',
     )
     const current = await store.get(kept)

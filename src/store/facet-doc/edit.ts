@@ -50,13 +50,23 @@ export function tombstoneFacetDoc(doc: Doc, stamp: WriteStamp): Doc {
 }
 
 /**
- * Records that the object is one with `target` (a merge), or with `undefined` that it
- * stands alone again (an unmerge), with who decided it and when.
+ * Records that the object is one with `target` (a merge), or that it stands alone again
+ * (an unmerge) and is kept apart from the object it was merged into, with who decided it
+ * and when.
  */
-export function mergeFacetDoc(doc: Doc, target: string | undefined, stamp: WriteStamp): Doc {
+export function mergeFacetDoc(
+  doc: Doc,
+  change: { into: string } | { apartFrom: string },
+  stamp: WriteStamp,
+): Doc {
   return A.change(doc, { time: changeTime(stamp) }, (draft) => {
-    if (target === undefined) delete draft.mergedInto
-    else draft.mergedInto = new A.ImmutableString(target)
+    if ('into' in change) {
+      draft.mergedInto = new A.ImmutableString(change.into)
+      if (draft.keptApart !== undefined) delete draft.keptApart
+    } else {
+      delete draft.mergedInto
+      draft.keptApart = new A.ImmutableString(change.apartFrom)
+    }
     draft.mergedBy = encodeStamp(stamp)
   })
 }

@@ -19,6 +19,8 @@ export type FacetDoc = {
   mergedInto?: A.ImmutableString
   /** Who decided the merge, and when: an "at by" stamp. */
   mergedBy?: A.ImmutableString
+  /** After an unmerge: the object this one was merged into, which matching leaves apart. */
+  keptApart?: A.ImmutableString
 }
 
 export type Doc = A.Doc<FacetDoc>
@@ -37,6 +39,7 @@ export interface FacetContent {
   /** The objects this one was merged into (sorted; more than one after concurrent merges). */
   mergedInto?: string[]
   mergedBy?: WriteStamp
+  keptApart?: string
 }
 
 /** The field name under which a tombstone's stamp is kept in `meta`. */

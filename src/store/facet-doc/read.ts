@@ -42,6 +42,10 @@ export function readFacetDoc(doc: Doc): FacetContent {
     if (stamp !== undefined) meta[name] = stamp
   }
   const content: FacetContent = { type: readType(doc), fields, meta, deleted: doc.deleted === true }
+  const apart = doc.keptApart as unknown
+  if (apart !== undefined) {
+    content.keptApart = apart instanceof A.ImmutableString ? apart.val : ''
+  }
   if (doc.mergedInto !== undefined) {
     content.mergedInto = mergeTargets(doc)
     const stamp = decodeStamp(doc.mergedBy)

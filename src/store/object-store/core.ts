@@ -95,6 +95,8 @@ export class StoreCore {
   private readonly loadContext: { actor: string; log: Logger }
   private commits: CommitQueue | undefined
   private idleTimer: NodeJS.Timeout | undefined
+  /** Announcements queued by code that holds an object's lock (see announceLater). */
+  private announcements: Promise<void> = Promise.resolve()
 
   constructor(options: ObjectStoreOptions) {
     this.storage = options.storage
@@ -156,6 +158,7 @@ export class StoreCore {
     const commits = this.commits
     if (commits === undefined) return
     clearTimeout(this.idleTimer)
+    await this.announcements
     await this.locks.drain()
     await this.compactCached()
     await commits.flush()
@@ -270,6 +273,44 @@ export class StoreCore {
     }
     for (const [facet, state] of states) loaded.facets.set(facet, state)
     if (this.cache.get(id) === undefined) this.cache.set(id, loaded)
+  }
+
+  /**
+   * Feed entries that make what follows the feed read these objects again, unchanged:
+   * a merge or unmerge changed how they read (fields their group fills in). Not touches,
+   * which the projector skips; a peer sent one gets the facet again and keeps it as is.
+   */
+  async announce(ids: Iterable<ObjectId>, from: InstanceId | undefined): Promise<void> {
+    const commits = this.openCommits()
+    for (const id of new Set(ids)) {
+      await this.locks.run(id, async () => {
+        const loaded = await this.load(id)
+        if (loaded === undefined) return
+        await commits.submit(
+          [],
+          [
+            {
+              facet: facetId(id, CORE_FACET),
+              object: id,
+              type: loaded.type,
+              ...(from === undefined ? {} : { from }),
+            },
+          ],
+        )
+      })
+    }
+  }
+
+  /**
+   * As announce, for a caller that holds an object's lock: run once the caller has let go
+   * of it, so that two objects announcing each other can't wait on each other's locks.
+   */
+  announceLater(ids: ObjectId[], from: InstanceId | undefined): void {
+    if (ids.length === 0) return
+    this.announcements = this.announcements
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => (this.commits === undefined ? undefined : this.announce(ids, from)))
+      .catch((error: unknown) => this.log.warn({ err: error, ids }, 'could not announce a merge'))
   }
 
   /** After a no-op apply the new handle replaces the old one (the old is now outdated). */

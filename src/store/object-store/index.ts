@@ -67,7 +67,7 @@ export class ObjectStore {
     this.remoteDocuments = new RemoteDocuments(this.core, this.remote)
     this.scan = new FacetScan(this.core)
     this.inbox = new ConflictInbox(this.core, this.edits)
-    this.merges = new MergeEdits(this.core, this.edits)
+    this.merges = new MergeEdits(this.core)
     this.feed = new StoreFeed(this.core)
   }
 

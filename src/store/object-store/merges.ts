@@ -7,23 +7,16 @@ import { ObjectSyncError } from '../../errors.ts'
 import { CORE_FACET, type ObjectId } from '../../model/index.ts'
 import { mergeFacetDoc } from '../facet-doc.ts'
 import type { StoreCore } from './core.ts'
-import type { LocalEdits } from './local-edits.ts'
 
 export class MergeEdits {
-  constructor(
-    private readonly core: StoreCore,
-    private readonly edits: LocalEdits,
-  ) {}
+  constructor(private readonly core: StoreCore) {}
 
   /**
    * Makes `a` and `b` one object: both groups' survivors join, the smaller id stands for
    * them. Returns the survivor. Refused (INVALID_MERGE) for objects of different types.
    */
   async merge(a: ObjectId, b: ObjectId): Promise<ObjectId> {
-    const core = this.core
-    const commits = core.openCommits()
-    const [first, second] = [core.identities.survivorOf(a), core.identities.survivorOf(b)]
-    const types = await Promise.all([first, second].map((id) => this.typeOf(id)))
+    const types = await Promise.all([a, b].map((id) => this.typeOf(id)))
     if (types[0] !== types[1]) {
       throw new ObjectSyncError(
         'INVALID_MERGE',
@@ -31,23 +24,39 @@ export class MergeEdits {
         { details: { a, b } },
       )
     }
-    if (first === second) return first
-    const [survivor, merged] = first < second ? [first, second] : [second, first]
-    await core.locks.run(merged, async () => {
+    // Survivors are looked up before the lock; a merge recorded meanwhile (here, or from a
+    // peer) would be overwritten, so the write checks under the lock and tries again.
+    for (;;) {
+      const { identities } = this.core
+      const [first, second] = [identities.survivorOf(a), identities.survivorOf(b)]
+      if (first === second) return first
+      const [survivor, merged] = first < second ? [first, second] : [second, first]
+      if (await this.record(merged, survivor)) {
+        // The survivor reads differently now: what follows the feed looks at it again.
+        await this.core.announce([survivor], undefined)
+        this.core.log.info({ survivor, merged }, 'merged two objects into one')
+        return survivor
+      }
+    }
+  }
+
+  /** Writes `merged` → `survivor`, unless `merged` was merged meanwhile (then false). */
+  private async record(merged: ObjectId, survivor: ObjectId): Promise<boolean> {
+    const core = this.core
+    const commits = core.openCommits()
+    return core.locks.run(merged, async () => {
+      if (core.identities.targetsOf(merged).length > 0) return false
       const loaded = await core.loadExisting(merged, { allowDeleted: true })
       const coreFacet = loaded.facets.get(CORE_FACET)!
       // A survivor records no merge of its own (it has the smallest id of its group).
       const targets = [survivor]
-      const next = mergeFacetDoc(coreFacet.doc, survivor, core.stamp())
+      const next = mergeFacetDoc(coreFacet.doc, { into: survivor }, core.stamp())
       await core.commitChanges(commits, merged, loaded, new Map([[CORE_FACET, next]]), {
         extraOps: core.identities.indexOps(merged, targets),
       })
       core.identities.set(merged, targets)
+      return true
     })
-    // The survivor reads differently now: what follows the feed looks at it again.
-    await this.edits.touch(survivor, undefined)
-    core.log.info({ survivor, merged }, 'merged two objects into one')
-    return survivor
   }
 
   /**
@@ -65,13 +74,18 @@ export class MergeEdits {
     }
     await core.locks.run(id, async () => {
       const loaded = await core.loadExisting(id, { allowDeleted: true })
-      const next = mergeFacetDoc(loaded.facets.get(CORE_FACET)!.doc, undefined, core.stamp())
+      // Kept apart from what it was merged into: matching must not merge them again.
+      const next = mergeFacetDoc(
+        loaded.facets.get(CORE_FACET)!.doc,
+        { apartFrom: survivor },
+        core.stamp(),
+      )
       await core.commitChanges(commits, id, loaded, new Map([[CORE_FACET, next]]), {
         extraOps: core.identities.indexOps(id, []),
       })
       core.identities.set(id, [])
     })
-    await this.edits.touch(survivor, undefined)
+    await core.announce([survivor], undefined)
     core.log.info({ id, survivor }, 'undid a merge')
     return survivor
   }

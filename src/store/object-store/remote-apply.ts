@@ -5,6 +5,7 @@ import * as A from '@automerge/automerge'
 import { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
+  OBJECT_TYPES,
   facetId,
   parseFacetId,
   type FacetId,
@@ -179,6 +180,15 @@ export class RemoteApply {
       )
     }
     const type = (loaded?.type ?? content.type) as ObjectType
+    const mergeProblem =
+      changed && name === CORE_FACET ? await this.mergeTargetProblem(type, content) : undefined
+    if (mergeProblem !== undefined) {
+      core.discard(object, name, next, loaded, state)
+      throw new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the ${received.what} for ${facet} were refused: ${mergeProblem}`,
+      )
+    }
     if (changed && received.accepts !== undefined && !received.accepts(type, name)) {
       core.discard(object, name, next, loaded, state)
       throw outOfScope(facet, type)
@@ -219,8 +229,9 @@ export class RemoteApply {
       inbox.push({ type: 'put', key: conflictKey(object), value: EMPTY })
     }
     // A merge decided elsewhere arrives in the core facet; the index follows in the batch.
-    const mergedInto = name === CORE_FACET ? (content.mergedInto ?? []) : []
-    const identityOps = this.core.identities.indexOps(object, mergedInto)
+    // Only the core facet says it: a custom facet's change leaves the index as it is.
+    const mergedInto = content.mergedInto ?? []
+    const identityOps = name === CORE_FACET ? this.core.identities.indexOps(object, mergedInto) : []
     if (loaded === undefined) {
       if (name === CORE_FACET && deleteConflict(content) !== undefined) {
         inbox.push({ type: 'put', key: deleteConflictKey(object), value: EMPTY })
@@ -250,8 +261,31 @@ export class RemoteApply {
         from: received.from,
       })
     }
-    if (identityOps.length > 0) this.core.identities.set(object, mergedInto)
+    if (identityOps.length > 0) {
+      // The object's group changed: its survivors, before and after, read differently.
+      const { identities } = this.core
+      const before = identities.survivorOf(object)
+      identities.set(object, mergedInto)
+      const affected = [before, identities.survivorOf(object)].filter((id) => id !== object)
+      this.core.announceLater(affected, received.from)
+    }
     if (inbox.length > 0) this.core.conflictsChanged(object)
+  }
+
+  /** A merge into an object held here as another type is refused (it would mix types). */
+  private async mergeTargetProblem(
+    type: ObjectType,
+    content: FacetContent,
+  ): Promise<string | undefined> {
+    for (const target of content.mergedInto ?? []) {
+      for (const other of OBJECT_TYPES) {
+        if (other === type) continue
+        if ((await this.core.storage.get(typeIndexKey(other, target as ObjectId))) !== undefined) {
+          return `mergedInto: ${target} is a ${other}, not a ${type}`
+        }
+      }
+    }
+    return undefined
   }
 
   /** Stores the first facet of an object that arrived from a peer, and lets it go. */

@@ -69,6 +69,8 @@ export interface StoredObject {
   mergedInto?: ObjectId
   /** The objects merged into this one, in id order; their fields fill the ones it lacks. */
   merged?: ObjectId[]
+  /** Unmerged from this object: matching does not make the two one again. */
+  keptApartFrom?: ObjectId
 }
 
 /** An entry of the conflict inbox: one field, the value shown, and the values that lost. */

@@ -39,6 +39,7 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
     if (isCore) {
       object.fields = content.fields
       object.deleted = content.deleted
+      if (content.keptApart !== undefined) object.keptApartFrom = content.keptApart as ObjectId
     } else {
       Object.assign(object.custom, content.fields)
     }
