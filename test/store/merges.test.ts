@@ -250,6 +250,8 @@ describe('merges', () => {
     const a = await openStore(new MemoryStorage(), instance('a'))
     const b = await openStore(new MemoryStorage(), instance('b'))
     const org = (await a.create({ type: 'organization', fields: { name: 'Acme' } })).id
+    // Ids of one millisecond sort at random: the person's must be the larger.
+    await new Promise((resolve) => setTimeout(resolve, 5))
     const someone = await person(a, 'Rut')
     await ship(a, b)
     const facet = `${someone}/core` as FacetId

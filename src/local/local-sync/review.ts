@@ -34,9 +34,15 @@ export class Review {
     return queue
   }
 
+  /** Not merged, deleted, or linked to a record since (a merge decided elsewhere). */
   private async stillWaits(id: ObjectId): Promise<boolean> {
     const object = await this.core.store.get(id)
-    return object !== undefined && !object.deleted && object.mergedInto === undefined
+    return (
+      object !== undefined &&
+      !object.deleted &&
+      object.mergedInto === undefined &&
+      this.core.links.keyOf(id) === undefined
+    )
   }
 
   /**
@@ -65,7 +71,11 @@ export class Review {
     const object = await store.get(id)
     const entity = object === undefined ? undefined : mapping.get(object.type)
     if (object === undefined || entity === undefined) return
-    if (object.deleted || object.mergedInto !== undefined) {
+    if (
+      object.deleted ||
+      object.mergedInto !== undefined ||
+      this.core.links.keyOf(id) !== undefined
+    ) {
       // Settled elsewhere (merged or deleted): nothing is written for it here.
       await localState.review.write(store, id, undefined)
       this.core.events.emit('review', id)
