@@ -29,6 +29,8 @@ export interface LocalNode {
   fresh: () => LocalSync
   /** Sets what each peer's changes may do here (and its share's groups), and restarts. */
   configure: (peers: ReadonlyMap<InstanceId, LocalPeerSettings>) => Promise<LocalSync>
+  /** Stops everything and removes the file now (else when the test finishes). */
+  close: () => Promise<void>
 }
 
 /**
@@ -94,13 +96,18 @@ export async function localNode(
       peers = settings
       return result.restart()
     },
+    close: () => Promise.resolve(),
   }
-  onTestFinished(async () => {
+  let closed = false
+  result.close = async () => {
+    if (closed) return
+    closed = true
     await result.local.stop()
     await node.stop()
     sql.close()
     rmSync(folder, { recursive: true, force: true })
-  })
+  }
+  onTestFinished(() => result.close())
   return result
 }
 

@@ -11,16 +11,25 @@ import { decide, latestSenders, type Projection } from './projection.ts'
 import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
+import { MergedRows } from './merged-rows.ts'
 import { readCustomOf } from './row-reader.ts'
 
 /** Feed entries read at once. */
 const FEED_BATCH = 1000
 
 export class Projector {
+  private readonly mergedRows: MergedRows
+
   constructor(
     private readonly core: LocalSyncCore,
     private readonly writer: RowWriter,
-  ) {}
+  ) {
+    this.mergedRows = new MergedRows(core, {
+      writer,
+      execute: (projection) => this.execute(projection),
+      unify: (entity, id, key, origin) => this.unify(entity, id, key, origin),
+    })
+  }
 
   /** Projects every change of the feed since the last time. */
   async projectChanges(): Promise<void> {
@@ -125,6 +134,14 @@ export class Projector {
       this.core.log.debug({ object: id }, 'file waits for its content before it is written')
       return
     }
+    if (projection.kind === 'update' || projection.kind === 'import') {
+      // A record it names written just now (and maybe merged) can change what an arriving
+      // object is: a donation of a person merged this moment matches the local one.
+      const wrote = await this.mergedRows.projectReferenced(object, from)
+      if (wrote && projection.kind === 'import') {
+        return this.execute(await decide(this.core, id, from))
+      }
+    }
     switch (projection.kind) {
       case 'update':
         return this.writer.writeRow(entity, projection.key, id, object)
@@ -132,7 +149,9 @@ export class Projector {
         // Into the peer's share group first: from the moment the record exists, the
         // peer's further changes are in scope here.
         await groups.joinShareGroup(id, object.type, from)
-        return this.writer.writeRow(entity, id, id, object, { origin: from })
+        await this.writer.writeRow(entity, id, id, object, { origin: from })
+        this.mergedRows.imported(object)
+        return
       case 'link':
         return this.unify(entity, id, projection.key, from)
       case 'review':
@@ -146,9 +165,9 @@ export class Projector {
         await this.core.links.save(id, { type: entity.type, key: projection.key, seen: undefined })
         return
       case 'drop-duplicate':
-        return this.dropDuplicate(projection)
+        return this.mergedRows.dropDuplicate(projection)
       case 'relink':
-        return this.relink(entity, projection.key, id, projection.survivor)
+        return this.mergedRows.relink(entity, projection.key, id, projection.survivor)
       case 'leave-group':
         return groups.changeGroups(projection.key, { leave: projection.groups })
       case 'skip':
@@ -156,42 +175,6 @@ export class Projector {
           await localState.declined.write(store, id, from)
         }
         this.core.log.debug({ object: id, from, reason: projection.reason }, 'not written here')
-    }
-  }
-
-  /**
-   * Removes the daemon's own row of a record that has two here, then projects the object
-   * again. Unlinked first: a removed row still linked would be taken in as a local delete
-   * of its object. (A crash between the two leaves the row unlinked; it is taken in again
-   * as a new record.)
-   */
-  private async dropDuplicate(
-    projection: Extract<Projection, { kind: 'drop-duplicate' }>,
-  ): Promise<void> {
-    const { connector, links, log } = this.core
-    const { entity, key, drop, keep, id, from } = projection
-    await links.unlink(drop, entity.type, key)
-    await connector.remove(entity, key)
-    log.info(
-      { table: entity.table, removed: key, kept: keep.key },
-      'one record in two rows after a merge: removed the row this daemon had written',
-    )
-    await this.execute(await decide(this.core, id, from))
-    if (keep.id !== id) await this.execute(await decide(this.core, keep.id, from))
-  }
-
-  /** The record stands for the survivor now, and shows it as it reads (with the group's fields). */
-  private async relink(
-    entity: EntityMapping,
-    key: string,
-    id: ObjectId,
-    survivor: ObjectId,
-  ): Promise<void> {
-    const { links, store } = this.core
-    await links.move(id, survivor, entity.type, key)
-    const object = await store.get(survivor)
-    if (object !== undefined && !object.deleted) {
-      await this.writer.writeRow(entity, key, survivor, object)
     }
   }
 
@@ -284,5 +267,6 @@ export class Projector {
     )
     const current = await store.get(kept)
     if (current !== undefined) await this.writer.writeRow(entity, key, kept, current)
+    await this.mergedRows.merged(kept, origin)
   }
 }

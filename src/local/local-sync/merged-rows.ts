@@ -1,0 +1,166 @@
+// Rows after merges: what projecting does when objects become one. The records an object
+// names are written first (so a reference names a row), a record whose object was merged
+// stands for the survivor, a second row of one record that this daemon wrote goes, and
+// rows that named it, or that it wrote for an arriving object now known to be a local
+// record, are written again or merged. Carried out for the projector, which hands in how
+// to execute a projection and unify an object with a record.
+import { fieldSpec, type InstanceId, type ObjectId } from '../../model/index.ts'
+import type { StoredObject } from '../../store/index.ts'
+import type { EntityMapping } from '../mapping/index.ts'
+import type { LocalSyncCore } from './core.ts'
+import { decide, type Projection } from './projection.ts'
+import type { RowWriter } from './row-writer.ts'
+
+export interface MergedRowsParts {
+  writer: RowWriter
+  execute: (projection: Projection) => Promise<void>
+  unify: (entity: EntityMapping, id: ObjectId, key: string, origin?: InstanceId) => Promise<void>
+}
+
+export class MergedRows {
+  /** Objects whose rows this daemon wrote for them (imports), by an object they name. */
+  private readonly importedReferrers = new Map<ObjectId, Set<ObjectId>>()
+
+  constructor(
+    private readonly core: LocalSyncCore,
+    private readonly parts: MergedRowsParts,
+  ) {}
+
+  /** Notes that the row written for `object` (an import) names other objects. */
+  imported(object: StoredObject): void {
+    for (const [field, value] of Object.entries(object.fields)) {
+      if (typeof value !== 'string' || fieldSpec(object.type, field)?.kind !== 'objectId') continue
+      const set = this.importedReferrers.get(value as ObjectId) ?? new Set()
+      set.add(object.id)
+      this.importedReferrers.set(value as ObjectId, set)
+    }
+  }
+
+  /**
+   * After `id` became one with others: rows written for arriving objects that name any of
+   * them are matched again (a donation imported before its person was merged).
+   */
+  async merged(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    for (const member of this.core.store.groupOf(id)) {
+      for (const referrer of this.importedReferrers.get(member) ?? []) {
+        const object = await this.core.store.get(referrer)
+        if (object === undefined) continue
+        await this.rematch(object, from)
+        await this.parts.execute(await decide(this.core, referrer, from))
+      }
+    }
+  }
+
+  /**
+   * Writes first the records an object names (a donation's person) that have no row here
+   * yet, so its reference column names a row instead of being left empty: objects arrive
+   * in any order. References are one level deep per type (transaction → person →
+   * organization), so this ends.
+   */
+  async projectReferenced(object: StoredObject, from: InstanceId | undefined): Promise<boolean> {
+    const refs = this.core.links.resolver()
+    let wrote = false
+    for (const [name, value] of Object.entries(object.fields)) {
+      if (typeof value !== 'string' || fieldSpec(object.type, name)?.kind !== 'objectId') continue
+      if (value === object.id || refs.toLocal(value) !== undefined) continue
+      const projection = await decide(this.core, value as ObjectId, from)
+      if (
+        projection.kind === 'import' ||
+        projection.kind === 'link' ||
+        projection.kind === 'relink'
+      ) {
+        await this.parts.execute(projection)
+        wrote = true
+      }
+    }
+    return wrote
+  }
+
+  /**
+   * A row this daemon wrote for an arriving object (its key is the object's id) may be a
+   * local record after all, now that what it names was merged (a donation imported
+   * before its person and the local one became one): matched again, and merged if one
+   * local record is it. The duplicate row then goes (drop-duplicate).
+   */
+  async rematch(object: StoredObject, from: InstanceId | undefined): Promise<void> {
+    const { links, matches, store } = this.core
+    if (links.keyOf(object.id) !== object.id) return
+    const entity = this.core.mapping.get(object.type)
+    const current = await store.get(object.id)
+    if (entity === undefined || current === undefined || current.mergedInto !== undefined) return
+    const group = new Set(store.groupOf(object.id))
+    const candidates = matches.find(current.type, current.fields).filter((candidate) => {
+      const linked = links.objectOf(current.type, candidate.key)
+      return linked !== undefined && !group.has(linked) && candidate.key !== linked
+    })
+    if (candidates.length === 1) await this.parts.unify(entity, object.id, candidates[0]!.key, from)
+  }
+
+  /**
+   * Removes the daemon's own row of a record that has two here, then projects the object
+   * again. Unlinked first: a removed row still linked would be taken in as a local delete
+   * of its object. (A crash between the two leaves the row unlinked; it is taken in again
+   * as a new record.)
+   */
+  async dropDuplicate(projection: Extract<Projection, { kind: 'drop-duplicate' }>): Promise<void> {
+    const { connector, links, log } = this.core
+    const { entity, key, drop, keep, id, from } = projection
+    await links.unlink(drop, entity.type, key)
+    await connector.remove(entity, key)
+    log.info(
+      { table: entity.table, removed: key, kept: keep.key },
+      'one record in two rows after a merge: removed the row this daemon had written',
+    )
+    await this.parts.execute(await decide(this.core, id, from))
+    if (keep.id !== id) await this.parts.execute(await decide(this.core, keep.id, from))
+    await this.rewriteReferencesTo(drop, from)
+  }
+
+  /**
+   * Rows that name a removed row (a donation of a person whose second row went) are
+   * written again, naming the record's row that stayed. Reads every object of the types
+   * that hold references: this follows only a race's duplicate, which is rare.
+   */
+  async rewriteReferencesTo(dropped: ObjectId, from: InstanceId | undefined): Promise<void> {
+    const { store } = this.core
+    const group = new Set(store.groupOf(dropped))
+    for (const type of this.core.mapping.keys()) {
+      let after: string | undefined
+      do {
+        const page = await store.list(type, {
+          includeMerged: true,
+          limit: 1000,
+          ...(after === undefined ? {} : { after }),
+        })
+        for (const object of page.items) {
+          const names = Object.entries(object.fields).some(
+            ([field, value]) =>
+              typeof value === 'string' &&
+              fieldSpec(type, field)?.kind === 'objectId' &&
+              group.has(value as ObjectId),
+          )
+          if (names && this.core.links.keyOf(object.id) !== undefined) {
+            await this.rematch(object, from)
+            await this.parts.execute(await decide(this.core, object.id, from))
+          }
+        }
+        after = page.next
+      } while (after !== undefined)
+    }
+  }
+
+  /** The record stands for the survivor now, and shows it as it reads (with the group's fields). */
+  async relink(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    survivor: ObjectId,
+  ): Promise<void> {
+    const { links, store } = this.core
+    await links.move(id, survivor, entity.type, key)
+    const object = await store.get(survivor)
+    if (object !== undefined && !object.deleted) {
+      await this.parts.writer.writeRow(entity, key, survivor, object)
+    }
+  }
+}
