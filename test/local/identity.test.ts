@@ -220,3 +220,32 @@ describe('unmerge', () => {
     )
   })
 })
+
+describe('references written first', () => {
+  // Regression (review): objects naming each other made the projector follow the cycle
+  // for ever (a peer could hang the daemon); each is followed once per chain.
+  it('two objects that name each other are both written, once', async () => {
+    const local = await localNode('a')
+    const { node, sql } = local
+    // Neither has a row when projecting starts: the bridge is stopped while they are made.
+    await local.local.stop()
+    const first = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Cy', lastName: 'Cle' },
+    })
+    const second = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Re', lastName: 'Cur', organizationId: first.id },
+    })
+    await node.store.update(first.id, { fields: { organizationId: second.id } })
+    await local.restart()
+    await eventually(
+      () => (sql.prepare('SELECT id FROM persons').all() as unknown[]).length === 2,
+      3000,
+    )
+    expect(sql.prepare('SELECT id FROM persons ORDER BY id').all()).toEqual([
+      { id: first.id },
+      { id: second.id },
+    ])
+  })
+})

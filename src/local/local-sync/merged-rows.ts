@@ -18,6 +18,8 @@ export interface MergedRowsParts {
 }
 
 export class MergedRows {
+  /** Objects whose references are being written first, in the chain now running. */
+  private readonly following = new Set<ObjectId>()
   /** Objects whose rows this daemon wrote for them (imports), by an object they name. */
   private readonly importedReferrers = new Map<ObjectId, Set<ObjectId>>()
 
@@ -45,7 +47,7 @@ export class MergedRows {
       for (const referrer of this.importedReferrers.get(member) ?? []) {
         const object = await this.core.store.get(referrer)
         if (object === undefined) continue
-        await this.rematch(object, from)
+        await this.rematch(object)
         await this.parts.execute(await decide(this.core, referrer, from))
       }
     }
@@ -58,22 +60,32 @@ export class MergedRows {
    * organization), so this ends.
    */
   async projectReferenced(object: StoredObject, from: InstanceId | undefined): Promise<boolean> {
-    const refs = this.core.links.resolver()
-    let wrote = false
-    for (const [name, value] of Object.entries(object.fields)) {
-      if (typeof value !== 'string' || fieldSpec(object.type, name)?.kind !== 'objectId') continue
-      if (value === object.id || refs.toLocal(value) !== undefined) continue
-      const projection = await decide(this.core, value as ObjectId, from)
-      if (
-        projection.kind === 'import' ||
-        projection.kind === 'link' ||
-        projection.kind === 'relink'
-      ) {
-        await this.parts.execute(projection)
-        wrote = true
+    // References may form a cycle (a peer's persons naming each other): each object is
+    // followed once per chain.
+    if (this.following.has(object.id)) return false
+    this.following.add(object.id)
+    try {
+      const refs = this.core.links.resolver()
+      let wrote = false
+      for (const [name, value] of Object.entries(object.fields)) {
+        if (typeof value !== 'string' || fieldSpec(object.type, name)?.kind !== 'objectId') continue
+        if (value === object.id || this.following.has(value as ObjectId)) continue
+        if (refs.toLocal(value) !== undefined) continue
+        const projection = await decide(this.core, value as ObjectId, from)
+        if (
+          projection.kind === 'import' ||
+          projection.kind === 'link' ||
+          projection.kind === 'relink'
+        ) {
+          await this.parts.execute(projection)
+          // Only a row written now counts (a file waiting for its content has none yet).
+          if (this.core.links.resolver().toLocal(value) !== undefined) wrote = true
+        }
       }
+      return wrote
+    } finally {
+      this.following.delete(object.id)
     }
-    return wrote
   }
 
   /**
@@ -82,18 +94,20 @@ export class MergedRows {
    * before its person and the local one became one): matched again, and merged if one
    * local record is it. The duplicate row then goes (drop-duplicate).
    */
-  async rematch(object: StoredObject, from: InstanceId | undefined): Promise<void> {
+  async rematch(object: StoredObject): Promise<void> {
     const { links, matches, store } = this.core
     if (links.keyOf(object.id) !== object.id) return
-    const entity = this.core.mapping.get(object.type)
     const current = await store.get(object.id)
-    if (entity === undefined || current === undefined || current.mergedInto !== undefined) return
+    if (current === undefined || current.mergedInto !== undefined) return
     const group = new Set(store.groupOf(object.id))
-    const candidates = matches.find(current.type, current.fields).filter((candidate) => {
-      const linked = links.objectOf(current.type, candidate.key)
-      return linked !== undefined && !group.has(linked) && candidate.key !== linked
-    })
-    if (candidates.length === 1) await this.parts.unify(entity, object.id, candidates[0]!.key, from)
+    const linked = matches
+      .find(current.type, current.fields)
+      .map((candidate) => ({ key: candidate.key, id: links.objectOf(current.type, candidate.key) }))
+      .filter((candidate) => candidate.id !== undefined && !group.has(candidate.id))
+      .filter((candidate) => candidate.key !== candidate.id)
+    // Merged only: both rows stay linked, so deciding next finds the two and removes the
+    // one this daemon wrote (drop-duplicate), keeping the users' row and its edits.
+    if (linked.length === 1) await store.merge(object.id, linked[0]!.id!)
   }
 
   /**
@@ -140,7 +154,7 @@ export class MergedRows {
               group.has(value as ObjectId),
           )
           if (names && this.core.links.keyOf(object.id) !== undefined) {
-            await this.rematch(object, from)
+            await this.rematch(object)
             await this.parts.execute(await decide(this.core, object.id, from))
           }
         }

@@ -59,15 +59,20 @@ export async function decide(
   const base = { id, entity, object, from }
   const duplicate = duplicateRecord(core, id, object.type)
   if (duplicate !== undefined) return { ...base, kind: 'drop-duplicate', ...duplicate }
-  const survivor = core.store.survivorOf(id)
-  if (link !== undefined && survivor !== id && core.links.keyOf(survivor) === undefined) {
-    return { ...base, kind: 'relink', key: link.key, survivor }
-  }
   if (object.deleted)
     return link === undefined ? { kind: 'none', id } : decideDelete(core, base, link)
   if (link !== undefined) {
     if (from !== undefined && core.rules.actions(from, object.type).maintain === 'export') {
       return { ...base, kind: 'keep-local', key: link.key }
+    }
+    // Merged into an object with no row here: the record stands for that one now — not
+    // for a deleted one (the record stays as its own object's).
+    const survivor = core.store.survivorOf(id)
+    if (survivor !== id && core.links.keyOf(survivor) === undefined) {
+      const kept = await core.store.get(survivor)
+      if (kept !== undefined && !kept.deleted) {
+        return { ...base, kind: 'relink', key: link.key, survivor }
+      }
     }
     return { ...base, kind: 'update', key: link.key }
   }

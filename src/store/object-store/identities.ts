@@ -59,12 +59,41 @@ export class Identities {
       : [{ type: 'put', key: mergeKey(object), value: encoder.encode(targets.join(' ')) }]
   }
 
-  /** After the commit that wrote `indexOps`: the groups follow. */
+  /**
+   * After the commit that wrote `indexOps`: the groups follow. A merge only adds edges,
+   * so the groups computed already are joined in place (a first sync can merge tens of
+   * thousands of objects, one at a time); an unmerge removes one, and they are computed
+   * again when next needed.
+   */
   set(object: ObjectId, targets: readonly string[]): void {
-    if (sameList(this.targetsOf(object), targets)) return
+    const before = this.targetsOf(object)
+    if (sameList(before, targets)) return
+    const onlyAdded = before.every((target) => targets.includes(target))
     if (targets.length === 0) this.edges.delete(object)
     else this.edges.set(object, [...targets] as ObjectId[])
-    this.invalidate()
+    if (!onlyAdded || this.survivors === undefined || this.groups === undefined) {
+      this.invalidate()
+      return
+    }
+    for (const target of targets) this.join(object, target as ObjectId)
+  }
+
+  /** Joins the computed groups of `a` and `b` under the smaller survivor. */
+  private join(a: ObjectId, b: ObjectId): void {
+    const survivors = this.survivors!
+    const groups = this.groups!
+    const [ra, rb] = [survivors.get(a) ?? a, survivors.get(b) ?? b]
+    if (ra === rb) return
+    const [root, other] = ra < rb ? [ra, rb] : [rb, ra]
+    const moving = [other, ...(groups.get(other) ?? [])]
+    groups.delete(other)
+    const group = groups.get(root) ?? []
+    for (const id of moving) {
+      survivors.set(id, root)
+      group.push(id)
+    }
+    group.sort()
+    groups.set(root, group)
   }
 
   private invalidate(): void {
