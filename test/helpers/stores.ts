@@ -47,3 +47,13 @@ export async function openStore(
 }
 
 export const anna = { firstName: 'Anna', lastName: 'Larsen', email: 'anna@example.org' }
+
+/** Sends every facet `from` has changed since `afterSeq` to `to`, as a sync would. */
+export async function ship(from: ObjectStore, to: ObjectStore, afterSeq = 0): Promise<void> {
+  const facets = new Set((await from.readFeed(afterSeq, 100_000)).map((entry) => entry.facet))
+  for (const facet of facets) {
+    const theirs = (await to.getHeads(facet)) ?? []
+    const changes = await from.getChangesSince(facet, theirs)
+    if (changes !== undefined && changes.length > 0) await to.applyRemoteChanges(facet, changes)
+  }
+}

@@ -8,22 +8,12 @@ import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
-import { openStore } from '../helpers/stores.ts'
+import { openStore, ship } from '../helpers/stores.ts'
 
 const seed = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }
 const runs = Number(process.env.MERGE_RUNS ?? 200)
 const STORES = 3
 const OBJECTS = 4
-
-/** Sends every facet `from` has changed to `to`, as a sync would. */
-async function ship(from: ObjectStore, to: ObjectStore): Promise<void> {
-  const facets = new Set((await from.readFeed(0, 100_000)).map((entry) => entry.facet))
-  for (const facet of facets) {
-    const theirs = (await to.getHeads(facet)) ?? []
-    const changes = await from.getChangesSince(facet, theirs)
-    if (changes !== undefined && changes.length > 0) await to.applyRemoteChanges(facet, changes)
-  }
-}
 
 const step = fc.oneof(
   fc.record({

@@ -6,20 +6,10 @@ import { describe, expect, it } from 'vitest'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { LevelStorage, MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
 import type { FacetDoc } from '../../src/store/facet-doc.ts'
-import { openStore, tempDir } from '../helpers/stores.ts'
+import { openStore, ship, tempDir } from '../helpers/stores.ts'
 import { join } from 'node:path'
 
 const instance = (name: string) => ({ instanceId: name as InstanceId })
-
-/** Sends every facet `from` has changed to `to`, as a sync would. */
-async function ship(from: ObjectStore, to: ObjectStore): Promise<void> {
-  const facets = new Set((await from.readFeed(0, 100_000)).map((entry) => entry.facet))
-  for (const facet of facets) {
-    const theirs = (await to.getHeads(facet)) ?? []
-    const changes = await from.getChangesSince(facet, theirs)
-    if (changes !== undefined && changes.length > 0) await to.applyRemoteChanges(facet, changes)
-  }
-}
 
 async function person(store: ObjectStore, firstName: string, fields: object = {}) {
   return (

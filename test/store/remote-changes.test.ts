@@ -3,21 +3,11 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
-import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { MemoryStorage } from '../../src/store/index.ts'
 import type { FacetDoc } from '../../src/store/facet-doc.ts'
-import { anna, openStore } from '../helpers/stores.ts'
+import { anna, openStore, ship } from '../helpers/stores.ts'
 
 const instance = (name: string) => ({ instanceId: name as InstanceId })
-
-/** Sends every facet `from` has changed since `afterSeq` to `to`, as a sync would. */
-async function ship(from: ObjectStore, to: ObjectStore, afterSeq = 0): Promise<void> {
-  const facets = new Set((await from.readFeed(afterSeq, 100_000)).map((entry) => entry.facet))
-  for (const facet of facets) {
-    const theirs = (await to.getHeads(facet)) ?? []
-    const changes = await from.getChangesSince(facet, theirs)
-    if (changes !== undefined && changes.length > 0) await to.applyRemoteChanges(facet, changes)
-  }
-}
 
 async function refusal(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
