@@ -30,9 +30,9 @@ export class Groups {
    * object has no local record.
    */
   groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
-    // An object unified into another is in scope as the one kept (so its delete goes
-    // where the kept object goes).
-    const key = this.core.links.keyOf(this.core.links.keptFor(id))
+    // An object merged with another is in scope as the record that stands for both (so
+    // its delete goes where that record's object goes).
+    const key = this.core.links.recordKeyOf(id)
     if (key === undefined) return undefined
     return this.ofRecord(key)
   }

@@ -65,13 +65,20 @@ export class Links {
       .map(([id, key]) => [key, id])
   }
 
-  /** The object kept for `id`: itself, or the one it was unified into. */
-  keptFor(id: ObjectId): ObjectId {
-    return this.mergedInto.get(id) ?? id
-  }
-
-  isMerged(id: ObjectId): boolean {
-    return this.mergedInto.has(id)
+  /**
+   * The key of the record that stands for `id`: its own, else that of any object merged
+   * with it (the store's groups), else — for objects unified before merges were data,
+   * whose loser was deleted — that of the object it was unified into.
+   */
+  recordKeyOf(id: ObjectId): string | undefined {
+    const own = this.objectToKey.get(id)
+    if (own !== undefined) return own
+    for (const member of this.core.store.groupOf(id)) {
+      const key = this.objectToKey.get(member)
+      if (key !== undefined) return key
+    }
+    const kept = this.mergedInto.get(id)
+    return kept === undefined ? undefined : this.objectToKey.get(kept)
   }
 
   /** The peer whose object became the record, if any, as loaded. */
@@ -164,15 +171,7 @@ export class Links {
         }
         return undefined
       },
-      toLocal: (id) => {
-        const own = this.objectToKey.get(id as ObjectId)
-        if (own !== undefined) return own
-        for (const member of store.groupOf(id as ObjectId)) {
-          const key = this.objectToKey.get(member)
-          if (key !== undefined) return key
-        }
-        return undefined
-      },
+      toLocal: (id) => this.recordKeyOf(id as ObjectId),
     }
   }
 }

@@ -3,7 +3,7 @@
 // stands for the survivor, a second row of one record that this daemon wrote goes, and
 // rows that named it, or that it wrote for an arriving object now known to be a local
 // record, are written again or merged. Carried out for the projector, which hands in how
-// to execute a projection and unify an object with a record.
+// to execute a projection.
 import { fieldSpec, type InstanceId, type ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import type { EntityMapping } from '../mapping/index.ts'
@@ -14,7 +14,6 @@ import type { RowWriter } from './row-writer.ts'
 export interface MergedRowsParts {
   writer: RowWriter
   execute: (projection: Projection) => Promise<void>
-  unify: (entity: EntityMapping, id: ObjectId, key: string, origin?: InstanceId) => Promise<void>
 }
 
 export class MergedRows {

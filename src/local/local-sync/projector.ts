@@ -27,7 +27,6 @@ export class Projector {
     this.mergedRows = new MergedRows(core, {
       writer,
       execute: (projection) => this.execute(projection),
-      unify: (entity, id, key, origin) => this.unify(entity, id, key, origin),
     })
   }
 

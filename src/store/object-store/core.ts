@@ -277,26 +277,24 @@ export class StoreCore {
 
   /**
    * Feed entries that make what follows the feed read these objects again, unchanged:
-   * a merge or unmerge changed how they read (fields their group fills in). Not touches,
-   * which the projector skips; a peer sent one gets the facet again and keeps it as is.
+   * a merge or unmerge changed how they read (fields their group fills in), or with
+   * `touch` who may see them changed (ObjectStore.touch; the projector skips touches).
+   * A peer sent one gets the facet again and keeps it as it is.
    */
-  async announce(ids: Iterable<ObjectId>, from: InstanceId | undefined): Promise<void> {
+  async announce(
+    ids: Iterable<ObjectId>,
+    from: InstanceId | undefined,
+    options: { touch?: boolean } = {},
+  ): Promise<void> {
     const commits = this.openCommits()
     for (const id of new Set(ids)) {
       await this.locks.run(id, async () => {
         const loaded = await this.load(id)
         if (loaded === undefined) return
-        await commits.submit(
-          [],
-          [
-            {
-              facet: facetId(id, CORE_FACET),
-              object: id,
-              type: loaded.type,
-              ...(from === undefined ? {} : { from }),
-            },
-          ],
-        )
+        const entry: FeedDraft = { facet: facetId(id, CORE_FACET), object: id, type: loaded.type }
+        if (options.touch === true) entry.touch = true
+        if (from !== undefined) entry.from = from
+        await commits.submit([], [entry])
       })
     }
   }

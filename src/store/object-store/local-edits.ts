@@ -133,25 +133,8 @@ export class LocalEdits {
   }
 
   /** Appends a feed entry for the object's core without changing it (see ObjectStore.touch). */
-  async touch(id: ObjectId, from: InstanceId | undefined): Promise<void> {
-    const core = this.core
-    const commits = core.openCommits()
-    await core.locks.run(id, async () => {
-      const loaded = await core.load(id)
-      if (loaded === undefined) return
-      await commits.submit(
-        [],
-        [
-          {
-            facet: facetId(id, CORE_FACET),
-            object: id,
-            type: loaded.type,
-            touch: true,
-            ...(from === undefined ? {} : { from }),
-          },
-        ],
-      )
-    })
+  touch(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    return this.core.announce([id], from, { touch: true })
   }
 
   /** The patch split by the facet each field lives in. */
