@@ -179,6 +179,96 @@ describe('the match review and merges', () => {
   })
 })
 
+describe('references that wait for a record', () => {
+  it('a donation written while its person waits for review names the row the review picks, across a restart', async () => {
+    const node = await localNode('a')
+    const insert = node.sql.prepare(
+      "INSERT INTO persons(id, first_name, last_name, email) VALUES (?, 'Jon', 'Smith', ?)",
+    )
+    insert.run('m1', 'jon@example.org')
+    insert.run('m2', 'j.smith@example.org')
+    await eventually(async () => (await node.node.store.count('person')) === 2, 3000)
+    const arriving = await node.node.store.create({
+      type: 'person',
+      fields: { firstName: 'Jon', lastName: 'Smith' },
+    })
+    const donation = await node.node.store.create({
+      type: 'transaction',
+      fields: { type: 'donation', personId: arriving.id, date: '2026-03-01', amount: '20.00' },
+    })
+    await eventually(async () => (await node.local.reviewQueue()).length === 1, 3000)
+    await node.local.settled()
+    const personOf = () =>
+      node.sql.prepare('SELECT person_id FROM transactions WHERE id = ?').get(donation.id)
+    // The person has no row yet: the column stays empty rather than naming nothing.
+    expect(personOf()).toEqual({ person_id: null })
+    await node.restart()
+    await node.local.resolveMatch(arriving.id, { link: 'm1' })
+    await node.local.settled()
+    expect(personOf()).toEqual({ person_id: 'm1' })
+  })
+})
+
+describe('the second row of one record', () => {
+  /**
+   * An object that arrived and was written as its own row, then a row `u1` someone made
+   * for the same person before the two were matched (as in a race).
+   */
+  async function twoRows(options: { pollMs?: number } = {}) {
+    const node = await localNode('a', options)
+    const arriving = await node.node.store.create({
+      type: 'person',
+      fields: { firstName: 'Kai', lastName: 'Holm', email: 'kai@example.org' },
+    })
+    await eventually(() => rows(node).length === 1, 3000)
+    node.sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('u1', 'Kai', 'Holm')")
+      .run()
+    await node.local.settled()
+    const own = (await node.node.store.list('person', {})).items.find(
+      (person) => person.id !== arriving.id,
+    )!
+    return { node, own, arriving }
+  }
+  const rows = (node: LocalNode) =>
+    node.sql.prepare('SELECT id, phone FROM persons ORDER BY id').all() as {
+      id: string
+      phone: string | null
+    }[]
+
+  it('goes after a merge, and an edit made to it and not read yet lands on the record', async () => {
+    const { node, own, arriving } = await twoRows({ pollMs: 60_000 })
+    expect(rows(node).map((row) => row.id)).toEqual([arriving.id, 'u1'].sort())
+    // Someone edits the daemon's row; the change log is not read before the merge.
+    node.sql.prepare('UPDATE persons SET phone = ? WHERE id = ?').run('555', arriving.id)
+    await node.node.store.merge(arriving.id, own.id)
+    await eventually(() => rows(node).length === 1, 3000)
+    await node.local.settled()
+    expect(rows(node)).toEqual([{ id: 'u1', phone: '555' }])
+    const survivor = await node.node.store.get(node.node.store.survivorOf(own.id))
+    expect(survivor?.fields).toMatchObject({ phone: '555', email: 'kai@example.org' })
+  })
+
+  it('a remove the local system refuses is finished later, and the row is never taken in as new', async () => {
+    const { node, own, arriving } = await twoRows()
+    node.sql.exec(
+      "CREATE TRIGGER refuse BEFORE DELETE ON persons BEGIN SELECT RAISE(ABORT, 'locked'); END",
+    )
+    await node.node.store.merge(arriving.id, own.id)
+    await node.local.settled()
+    expect(rows(node)).toHaveLength(2)
+    // Edited meanwhile: still not a record of its own.
+    node.sql.prepare('UPDATE persons SET phone = ? WHERE id = ?').run('777', arriving.id)
+    await node.local.settled()
+    expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+    node.sql.exec('DROP TRIGGER refuse')
+    await node.restart()
+    await node.local.settled()
+    expect(rows(node).map((row) => row.id)).toEqual(['u1'])
+    expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+  })
+})
+
 describe('unmerge', () => {
   it('parts two merged records for good: matching does not merge them again', async () => {
     const { node, local, sql } = await localNode('a')

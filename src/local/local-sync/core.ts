@@ -10,6 +10,7 @@ import type { Connector } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { MatchIndex } from '../matching.ts'
 import type { Groups } from './groups.ts'
+import type { AwaitedReferences } from './awaited-references.ts'
 import type { Links } from './links.ts'
 import type { PeerRules } from './peer-rules.ts'
 import type { RowReader } from './row-reader.ts'
@@ -67,6 +68,8 @@ export interface LocalSyncCore {
   log: Logger
   events: TypedEvents<LocalSyncEvents>
   links: Links
+  /** References written empty while what they name has no record here. */
+  awaiting: AwaitedReferences
   /** The local records as matching sees them. */
   matches: MatchIndex
   rules: PeerRules

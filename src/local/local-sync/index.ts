@@ -27,6 +27,7 @@ import { MatchIndex } from '../matching.ts'
 import type { BadRow, LocalSyncCore, LocalSyncEvents, LocalSyncOptions } from './core.ts'
 import { Groups } from './groups.ts'
 import { Ingest } from './ingest.ts'
+import { AwaitedReferences } from './awaited-references.ts'
 import { Links } from './links.ts'
 import { PeerRules } from './peer-rules.ts'
 import { planIncoming, planOutgoing, type PlanOptions, type SyncPlan } from './plan.ts'
@@ -76,7 +77,9 @@ export class LocalSync {
       this.ingest.ingestRow(entity, key, row),
     )
     this.ingest = new Ingest(this.core, this.writer)
-    this.projector = new Projector(this.core, this.writer)
+    this.projector = new Projector(this.core, this.writer, (entity, key, objectId, seen) =>
+      this.ingest.takeInto(entity, key, objectId, seen),
+    )
     this.review = new Review(this.core, { writer: this.writer, projector: this.projector })
   }
 
@@ -113,6 +116,7 @@ export class LocalSync {
     await this.core.connector.open([...this.core.mapping.values()])
     this.opened = true
     await this.core.links.load()
+    await this.core.awaiting.load()
     await this.core.groups.load()
     await this.ingest.indexLocalRecords()
   }
@@ -125,6 +129,7 @@ export class LocalSync {
       await this.run(() => this.ingest.ingestEverything())
       await localState.initialized.write(store, true)
     }
+    await this.run(() => this.projector.finishDrops())
     await this.run(() => this.ingest.ingestChanges())
     // Membership changed while the daemon was stopped (or in a crash before it was
     // announced) is found against what was last announced.
@@ -182,6 +187,7 @@ export class LocalSync {
     await this.run(async () => {
       this.housekeepingQueued = false
       const started = Date.now()
+      await this.projector.finishDrops()
       await this.ingest.ingestChanges()
       await this.ingest.ingestEverything({ deletes: true })
       await this.core.groups.loadGroups()
@@ -275,6 +281,7 @@ function makeCore(options: LocalSyncOptions): LocalSyncCore {
   const links = new Links({ store, mapping, instanceId })
   const rules = new PeerRules({ peers, links })
   const groups = new Groups({ store, connector, mapping, links, rules })
+  const awaiting = new AwaitedReferences({ store, links })
   return {
     store,
     connector,
@@ -285,6 +292,7 @@ function makeCore(options: LocalSyncOptions): LocalSyncCore {
     log,
     events: new TypedEvents<LocalSyncEvents>(log),
     links,
+    awaiting,
     matches: new MatchIndex((id) => store.survivorOf(id as ObjectId)),
     rules,
     rows: new RowReader({ links, log }),

@@ -164,6 +164,9 @@ export class Ingest {
   /** Takes the record in as it reads now (`known`: as just read); a gone row is a delete. */
   async ingestRow(entity: EntityMapping, key: string, known?: LocalRow): Promise<void> {
     const { connector, links, rows, store } = this.core
+    // A second row of one record, unlinked to be removed (see MergedRows.dropDuplicate):
+    // not a new record.
+    if (links.isDropping(entity.type, key)) return
     const row = known ?? (await connector.read(entity, key))
     const objectId = links.objectOf(entity.type, key)
     if (objectId !== undefined && (await this.core.rules.keptByPeer(objectId, entity.type))) {
@@ -266,6 +269,34 @@ export class Ingest {
     if (patch !== undefined) await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
     await links.save(objectId, { type: entity.type, key, seen })
     this.core.rows.clear(entity, key)
+  }
+
+  /**
+   * Takes what someone changed in the row since `seen` (the row as the daemon last saw it)
+   * in as an edit of `objectId`, which the row does not stand for: the edits to a second
+   * row of one record, made before it goes, land on the record's object.
+   */
+  async takeInto(
+    entity: EntityMapping,
+    key: string,
+    objectId: ObjectId,
+    seen: RowSnapshot | undefined,
+  ): Promise<void> {
+    const { connector, rows, store } = this.core
+    const row = await connector.read(entity, key)
+    if (row === undefined) return
+    const custom = await readCustomOf(connector, entity, key)
+    if (sameSnapshot(seen, snapshot(entity, row, custom))) return
+    const read = rows.readOrReport(entity, key, row, custom)
+    const object = await store.get(objectId)
+    if (read === undefined || object === undefined || object.deleted) return
+    const patch = diff(object, changedSince(entity, read, row, custom, seen))
+    if (patch === undefined) return
+    try {
+      await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
+    } catch (error) {
+      this.refused(entity, key, error)
+    }
   }
 
   /** The store refused the row: an invalid value is the row's problem; the rest throws. */

@@ -30,6 +30,8 @@ export class Links {
   private readonly objectToKey = new Map<ObjectId, string>()
   /** Objects unified into another on a match: merged id → the id kept. */
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
+  /** Rows unlinked to be removed (a second row of one record), by link name. */
+  private readonly dropping = new Set<LinkName>()
   /** The peer whose object became each record, for actions and matching. */
   private readonly origins = new Map<ObjectId, InstanceId>()
 
@@ -46,6 +48,7 @@ export class Links {
     for await (const [merged, kept] of localState.merged.scan(store)) {
       this.mergedInto.set(merged, kept)
     }
+    for await (const [name] of localState.dropping.scan(store)) this.dropping.add(name)
   }
 
   /** The object the record is linked to, if any. */
@@ -145,14 +148,38 @@ export class Links {
     this.objectToKey.set(to, key)
   }
 
-  /** The record no longer stands for the object (its row is about to go). */
-  async unlink(id: ObjectId, type: ObjectType, key: string): Promise<void> {
+  /**
+   * The record no longer stands for the object, and its row is to go (a second row of one
+   * record): noted in the same write, so that a crash before the row is removed leaves a
+   * row that is removed at start, not one taken in as a new record.
+   */
+  async unlinkToDrop(id: ObjectId, type: ObjectType, key: string): Promise<void> {
+    const name = linkName(type, key)
     await this.core.store.updateSyncState([
-      localState.link.entry(linkName(type, key), undefined),
+      localState.link.entry(name, undefined),
       localState.object.entry(id, undefined),
+      localState.dropping.entry(name, id),
     ])
-    this.keyToObject.delete(linkName(type, key))
+    this.keyToObject.delete(name)
     this.objectToKey.delete(id)
+    this.dropping.add(name)
+  }
+
+  /** Whether the row was unlinked to be removed and is not removed yet. */
+  isDropping(type: ObjectType, key: string): boolean {
+    return this.dropping.has(linkName(type, key))
+  }
+
+  /** The rows unlinked to be removed, not removed yet. */
+  droppingRows(): { type: ObjectType; key: string }[] {
+    return [...this.dropping].map(parseLinkName)
+  }
+
+  /** The row was removed. */
+  async dropped(type: ObjectType, key: string): Promise<void> {
+    const name = linkName(type, key)
+    await localState.dropping.write(this.core.store, name, undefined)
+    this.dropping.delete(name)
   }
 
   /**

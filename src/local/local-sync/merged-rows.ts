@@ -10,10 +10,18 @@ import type { EntityMapping } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
 import { decide, type Projection } from './projection.ts'
 import type { RowWriter } from './row-writer.ts'
+import type { RowSnapshot } from './row-snapshot.ts'
 
 export interface MergedRowsParts {
   writer: RowWriter
   execute: (projection: Projection) => Promise<void>
+  /** Ingest's `takeInto`: a row's edits since `seen`, taken in as edits of another object. */
+  takeInto: (
+    entity: EntityMapping,
+    key: string,
+    objectId: ObjectId,
+    seen: RowSnapshot | undefined,
+  ) => Promise<void>
 }
 
 export class MergedRows {
@@ -111,15 +119,21 @@ export class MergedRows {
 
   /**
    * Removes the daemon's own row of a record that has two here, then projects the object
-   * again. Unlinked first: a removed row still linked would be taken in as a local delete
-   * of its object. (A crash between the two leaves the row unlinked; it is taken in again
-   * as a new record.)
+   * again. What someone changed in the row since the daemon wrote it is taken in first, as
+   * an edit of the record's object. Unlinked (and noted as dropping) before it is removed:
+   * a removed row still linked would be taken in as a local delete of its object, and a
+   * crash in between finishes the removal at start (`finishDrops`).
    */
   async dropDuplicate(projection: Extract<Projection, { kind: 'drop-duplicate' }>): Promise<void> {
-    const { connector, links, log } = this.core
+    const { connector, links, log, store } = this.core
     const { entity, key, drop, keep, id, from } = projection
-    await links.unlink(drop, entity.type, key)
+    const seen = (await links.read(drop))?.seen
+    await this.parts.takeInto(entity, key, store.survivorOf(keep.id), seen)
+    await links.unlinkToDrop(drop, entity.type, key)
+    // No longer a record to match (it may be removed only later: see finishDrops).
+    this.core.matches.remove(entity.type, key)
     await connector.remove(entity, key)
+    await links.dropped(entity.type, key)
     log.info(
       { table: entity.table, removed: key, kept: keep.key },
       'one record in two rows after a merge: removed the row this daemon had written',
@@ -127,6 +141,24 @@ export class MergedRows {
     await this.parts.execute(await decide(this.core, id, from))
     if (keep.id !== id) await this.parts.execute(await decide(this.core, keep.id, from))
     await this.rewriteReferencesTo(drop, from)
+  }
+
+  /**
+   * Removes the rows left unlinked to be removed (by a stop, a crash or a failed remove):
+   * at start and at housekeeping. One that fails again waits for the next time.
+   */
+  async finishDrops(): Promise<void> {
+    const { connector, links, log, mapping } = this.core
+    for (const { type, key } of links.droppingRows()) {
+      this.core.matches.remove(type, key)
+      const entity = mapping.get(type)
+      try {
+        if (entity !== undefined) await connector.remove(entity, key)
+        await links.dropped(type, key)
+      } catch (error) {
+        log.error({ type, key, err: error }, 'could not remove the second row of a record')
+      }
+    }
   }
 
   /**

@@ -11,7 +11,7 @@ import { decide, latestSenders, type Projection } from './projection.ts'
 import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
-import { MergedRows } from './merged-rows.ts'
+import { MergedRows, type MergedRowsParts } from './merged-rows.ts'
 import { readCustomOf } from './row-reader.ts'
 
 /** Feed entries read at once. */
@@ -23,11 +23,18 @@ export class Projector {
   constructor(
     private readonly core: LocalSyncCore,
     private readonly writer: RowWriter,
+    takeInto: MergedRowsParts['takeInto'],
   ) {
     this.mergedRows = new MergedRows(core, {
       writer,
       execute: (projection) => this.execute(projection),
+      takeInto,
     })
+  }
+
+  /** Removes the second rows of records that a stop or crash left half removed. */
+  finishDrops(): Promise<void> {
+    return this.mergedRows.finishDrops()
   }
 
   /** Projects every change of the feed since the last time. */
@@ -119,7 +126,23 @@ export class Projector {
     return retries.length
   }
 
+  /**
+   * Carries out the projection, then writes again the rows that waited for a record of
+   * the object (or of one merged with it), which this may have made or the merge it saw.
+   */
   async execute(projection: Projection): Promise<void> {
+    await this.carryOut(projection)
+    await this.writeAwaiting(projection.id)
+  }
+
+  /** Writes again the rows that waited for a record of `id` or of one merged with it. */
+  private async writeAwaiting(id: ObjectId): Promise<void> {
+    for (const referrer of await this.core.awaiting.ready(id)) {
+      await this.projectOrRetryLater(referrer.id, referrer.from)
+    }
+  }
+
+  private async carryOut(projection: Projection): Promise<void> {
     const { connector, groups, store } = this.core
     if (projection.kind === 'none') return
     const { id, entity, object, from } = projection
@@ -138,7 +161,7 @@ export class Projector {
       // object is: a donation of a person merged this moment matches the local one.
       const wrote = await this.mergedRows.projectReferenced(object, from)
       if (wrote && projection.kind === 'import') {
-        return this.execute(await decide(this.core, id, from))
+        return this.carryOut(await decide(this.core, id, from))
       }
     }
     switch (projection.kind) {
@@ -267,5 +290,7 @@ export class Projector {
     const current = await store.get(kept)
     if (current !== undefined) await this.writer.writeRow(entity, key, kept, current)
     await this.mergedRows.merged(kept, origin)
+    // Unified from the review queue too, not only while projecting.
+    await this.writeAwaiting(kept)
   }
 }

@@ -6,6 +6,7 @@ import type { InstanceId, ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import type { LocalRow } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
+import { unresolvedReferences } from './awaited-references.ts'
 import { contentsOf } from './content.ts'
 import type { LocalSyncCore } from './core.ts'
 import { localForm, sameLocal, sameSnapshot, snapshot } from './row-snapshot.ts'
@@ -26,7 +27,10 @@ export interface WriteRowOptions {
 
 export class RowWriter {
   constructor(
-    private readonly core: Pick<LocalSyncCore, 'store' | 'connector' | 'links' | 'matches' | 'log'>,
+    private readonly core: Pick<
+      LocalSyncCore,
+      'store' | 'connector' | 'links' | 'matches' | 'log' | 'awaiting'
+    >,
     private readonly takeIn: TakeIn,
   ) {}
 
@@ -81,6 +85,7 @@ export class RowWriter {
       { row: before, custom: beforeCustom },
       refs,
     )
+    const unresolved = unresolvedReferences(object, refs)
     for (const [column, bytes] of contents) row[column] = bytes
     const contentChanged = [...contents].some(
       ([column, bytes]) => !sameLocal(before?.[column], bytes),
@@ -97,5 +102,7 @@ export class RowWriter {
       seen: after === undefined ? undefined : snapshot(entity, after, afterCustom),
       origin: options.origin,
     })
+    const from = options.origin ?? (await links.originOf(id))
+    await this.core.awaiting.written(object, from, unresolved)
   }
 }

@@ -17,6 +17,10 @@
 //   local/content-wait/<id>      sender    a file object waiting for its bytes
 //   local/declined/<id>          text      kept out by this peer's `create: export`
 //   local/groups/<key>           JSON      the record's groups as last announced, sorted
+//   local/dropping/<type>/<key> text      a second row of one record, unlinked, to remove
+//                                          (the object it stood for): removed at start
+//   local/awaiting/<ref>/<id>    sender    the row of <id> names <ref>, which has no record
+//                                          here yet: written again once it has one
 //
 // A sender is the peer the change came from, stored as '' for this instance's own.
 import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
@@ -30,6 +34,9 @@ import {
   type SyncStateCodec,
 } from '../../store/index.ts'
 import type { RowSnapshot } from './row-snapshot.ts'
+
+/** A reference waiting for a record: `<referenced id>/<referrer id>` (ids hold no slash). */
+export type AwaitingName = `${ObjectId}/${ObjectId}`
 
 /** A record's name among the links: `<type>/<key>` (the key may hold slashes). */
 export type LinkName = `${ObjectType}/${string}`
@@ -107,4 +114,6 @@ export const localState = {
   contentWait: syncStateFamily<ObjectId, Sender>('local/content-wait/', senderValue),
   declined: syncStateFamily<ObjectId, InstanceId>('local/declined/', instanceIdValue),
   groups: syncStateFamily<string, string[]>('local/groups/', jsonValue(isGroupList)),
+  dropping: syncStateFamily<LinkName, ObjectId>('local/dropping/', objectIdValue),
+  awaiting: syncStateFamily<AwaitingName, Sender>('local/awaiting/', senderValue),
 } as const
