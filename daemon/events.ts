@@ -1,8 +1,8 @@
 // What happens in a running instance, as the events of GET /v1/events (server-sent
 // events) and the status page see them: `change` (feed entries committed), `peer` (a peer
 // connected, disconnected, paired or unpaired), `conflict` (an object entered or left the
-// conflict inbox), `match` (the same for the match review queue) and `sync` (a session's
-// catch-up progress).
+// conflict inbox), `match` (the same for the match review queue), `merge` (an object was
+// merged or unmerged, here or by a peer) and `sync` (a session's catch-up progress).
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { SessionProgress } from '../src/sync/index.ts'
@@ -44,6 +44,7 @@ export type DaemonEvent =
   | { event: 'peer'; data: PeerView | { id: InstanceId; removed: true } }
   | { event: 'conflict'; data: { id: ObjectId } }
   | { event: 'match'; data: { id: ObjectId } }
+  | { event: 'merge'; data: { id: ObjectId } }
   | { event: 'sync'; data: { peer: InstanceId } & SessionProgress }
 
 export function peerView(instance: Instance, peer: InstanceId): PeerView | undefined {
@@ -90,6 +91,7 @@ export class EventHub implements Subscribable<EventHubEvents> {
     this.stops.push(
       store.on('feed', (entries) => this.changes(entries)),
       store.on('conflict', (id) => this.publish({ event: 'conflict', data: { id } })),
+      store.on('merge', (id) => this.publish({ event: 'merge', data: { id } })),
       instance.local.on('review', (id) => this.publish({ event: 'match', data: { id } })),
       engine.on('peer', (state) => this.peerChanged(state.peer)),
       engine.on('progress', (peer, progress) => this.progress(peer, progress)),

@@ -1,6 +1,7 @@
 // The status page in a real browser (Debian's Chromium, driven by playwright-core) against
 // two running daemons over libp2p: the page sees the peer connect, shows a conflict made
-// by two offline edits, and resolves it by a click — checked through the API and at the peer.
+// by two offline edits, and resolves it by a click — checked through the API and at the peer;
+// it lists a merge as it happens, on both sides, and undoes it by a click.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -201,5 +202,47 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       async () => (await south.daemon.instance.store.get(id))?.mergedInto !== undefined,
       20_000,
     )
+  }, 60_000)
+
+  it('lists a merge as it happens, with who decided, here and at the peer; Undo undoes it', async () => {
+    const names = new Map<ObjectId, string>()
+    for (const lastName of ['Lovelace', 'King']) {
+      const created = await call(north, 'POST', '/v1/objects', {
+        type: 'person',
+        fields: { firstName: 'Ada', lastName },
+      })
+      names.set((created.json as { id: ObjectId }).id, `Ada ${lastName}`)
+    }
+    // Ids made in one millisecond sort at random: the names go with the ids.
+    const [small, large] = [...names.keys()].sort() as [ObjectId, ObjectId]
+    const card = page.locator(`li.merge[data-object="${large}"]`)
+    expect(await card.count()).toBe(0)
+    expect((await call(north, 'POST', `/v1/objects/${large}/merge`, { with: small })).status).toBe(
+      200,
+    )
+
+    // The open page hears of it and lists it: both records by name, decided here.
+    await card.waitFor({ timeout: 20_000 })
+    expect(await card.getAttribute('data-into')).toBe(small)
+    const text = (await card.textContent())!
+    expect(text).toContain(`${names.get(large)!} ${large} merged into ${names.get(small)!}`)
+    expect(await card.locator('.decided').textContent()).toMatch(/^by this instance · \S/)
+
+    // South learns the merge with the documents; its page names North as who decided.
+    const southPage = await browser.newPage()
+    onTestFinished(() => southPage.close())
+    await southPage.goto(`http://127.0.0.1:${south.daemon.apiPort}/#token=${south.token}`)
+    const atSouth = southPage.locator(`li.merge[data-object="${large}"]`)
+    await atSouth.waitFor({ timeout: 20_000 })
+    expect(await atSouth.locator('.decided').textContent()).toMatch(/^by North office · /)
+
+    await card.getByRole('button', { name: 'Undo' }).click()
+    await card.waitFor({ state: 'detached' })
+    expect(await page.locator('#action-error').textContent()).toBe('')
+    const after = (await call(north, 'GET', `/v1/objects/${large}`)).json as { mergedInto?: string }
+    expect(after.mergedInto).toBeUndefined()
+    // The undoing reaches South, whose open page drops the merge as it arrives.
+    await atSouth.waitFor({ state: 'detached', timeout: 20_000 })
+    expect(south.daemon.instance.store.survivorOf(large)).toBe(large)
   }, 60_000)
 })

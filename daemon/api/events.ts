@@ -72,7 +72,7 @@ export const eventRoutes: FastifyPluginCallback<EventRoutesOptions> = (app, opti
   addRoute(app, {
     method: 'GET',
     url: '/v1/events',
-    summary: 'Server-sent events: change, peer, conflict, match and sync',
+    summary: 'Server-sent events: change, peer, conflict, match, merge and sync',
     ok: { status: 200, type: 'text/event-stream' },
     handler: (_request, reply) => streamEvents(reply, options, streams),
   })

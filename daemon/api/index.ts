@@ -17,6 +17,7 @@ import { BODY_LIMIT_BYTES, errorHandler, notFoundHandler } from './error-handler
 import { eventRoutes } from './events.ts'
 import { feedRoutes } from './feed.ts'
 import { requestGuard } from './guard.ts'
+import { mergeRoutes } from './merges.ts'
 import { metricsRoutes } from './metrics.ts'
 import { objectRoutes } from './objects.ts'
 import { serviceRoutes } from './openapi.ts'
@@ -69,6 +70,10 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   app.register(blobRoutes, { blobs: store.blobs })
   app.register(feedRoutes, { store })
   app.register(conflictRoutes, { store, local })
+  app.register(mergeRoutes, {
+    store,
+    nameOf: (id) => (id === instance.id ? instance.name : registry.get(id)?.name),
+  })
   app.register(planRoutes, { local, registry, scopeOf: (peer) => instance.scopeOf(peer) })
   return app
 }

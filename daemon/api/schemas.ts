@@ -26,6 +26,7 @@ export const schemas = {
     with: z.string().refine(isObjectId, 'expected an object id'),
   }),
   link: z.strictObject({ key: z.string().min(1, 'expected the local record key') }),
+  mergesQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }),
   planQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).optional() }),
   invite: z.strictObject({
     expires: z

@@ -3,10 +3,12 @@
 // peer is shown with textContent, never as HTML.
 const TOKEN_KEY = 'objectsync-token'
 const RECENT_CHANGES = 20
+const RECENT_MERGES = 20
 const $ = (id) => document.getElementById(id)
 
 let token = takeToken()
 const peerNames = new Map()
+let instanceId
 
 function takeToken() {
   // `objectsync status` prints the page's address with the token after #: the fragment
@@ -61,6 +63,7 @@ function peerName(id) {
 
 async function refreshStatus() {
   const status = await api('GET', '/v1/status')
+  instanceId = status.id
   $('instance-name').textContent = status.name
   $('instance-id').textContent = status.id
   $('feed-seq').textContent = status.lastSeq
@@ -242,6 +245,56 @@ function matchCard(match) {
   return card
 }
 
+async function refreshMerges() {
+  const { merges } = await api('GET', `/v1/merges?limit=${RECENT_MERGES}`)
+  $('no-merges').hidden = merges.length > 0
+  $('merges').replaceChildren(...merges.map(mergeCard))
+}
+
+/** A record as the merge list names it: its name when it has one, and its id. */
+function recordView(id, name) {
+  return element(
+    'span',
+    { className: 'record' },
+    ...(name ? [element('strong', { textContent: name }), ' '] : []),
+    element('span', { className: 'id muted', textContent: id }),
+  )
+}
+
+function decider(merge) {
+  if (!merge.by) return 'an instance that did not say'
+  if (merge.by === instanceId) return 'this instance'
+  return merge.byName ?? peerName(merge.by)
+}
+
+function mergeCard(merge) {
+  const undo = element('button', { type: 'button', textContent: 'Undo' })
+  undo.setAttribute('aria-label', `Undo: ${merge.name ?? merge.id} stands alone again`)
+  undo.addEventListener('click', () =>
+    act(undo, () => api('POST', `/v1/objects/${merge.id}/unmerge`).then(refreshMerges)),
+  )
+  const card = element(
+    'li',
+    { className: 'merge' },
+    element(
+      'div',
+      {},
+      element('span', { className: 'muted', textContent: `${merge.type} · ` }),
+      recordView(merge.id, merge.name),
+      ' merged into ',
+      recordView(merge.into, merge.intoName),
+    ),
+    element('div', {
+      className: 'muted decided',
+      textContent: `by ${decider(merge)} · ${merge.at ? when(merge.at) : 'when is not known'}`,
+    }),
+    undo,
+  )
+  card.dataset.object = merge.id
+  card.dataset.into = merge.into
+  return card
+}
+
 async function refreshChanges() {
   const status = await api('GET', '/v1/status')
   const since = Math.max(0, status.lastSeq - RECENT_CHANGES)
@@ -304,6 +357,7 @@ function throttle(run, ms) {
 const refreshCounts = throttle(refreshObjectCounts, 1000)
 const conflictsChanged = throttle(refreshConflicts, 300)
 const matchesChanged = throttle(refreshMatches, 300)
+const mergesChanged = throttle(refreshMerges, 300)
 const changesSkipped = throttle(refreshChanges, 1000)
 
 async function refreshObjectCounts() {
@@ -323,6 +377,7 @@ const handlers = {
   sync: showProgress,
   conflict: conflictsChanged,
   match: matchesChanged,
+  merge: mergesChanged,
   change(data) {
     $('feed-seq').textContent = data.last
     // More than one event carries: the newest are read from the feed.
@@ -370,7 +425,13 @@ async function follow() {
 }
 
 function refreshAll() {
-  return Promise.all([refreshStatus(), refreshConflicts(), refreshMatches(), refreshChanges()])
+  return Promise.all([
+    refreshStatus(),
+    refreshConflicts(),
+    refreshMatches(),
+    refreshMerges(),
+    refreshChanges(),
+  ])
 }
 
 function dispatch(block) {

@@ -8,6 +8,7 @@ export type {
   EditOptions,
   FeedEntry,
   ListOptions,
+  MergeRecord,
   NewObject,
   ObjectPage,
   ObjectStoreEvents,

@@ -78,8 +78,8 @@ export class StoreCore {
   readonly locks = new KeyedMutex<ObjectId>()
   readonly cache: LruCache<ObjectId, LoadedObject>
   readonly events: TypedEvents<ObjectStoreEvents>
-  /** Which objects are one (merges), from the `g/` index. */
-  readonly identities = new Identities()
+  /** Which objects are one (merges), from the `g/` index; each change is a `merge` event. */
+  readonly identities = new Identities((object) => this.events.emit('merge', object))
   /**
    * The Automerge actor of this store session. A fresh one each time the store opens, so
    * a change lost in a crash can never be followed by a different change of the same

@@ -22,6 +22,9 @@ export class Identities {
   private survivors: Map<ObjectId, ObjectId> | undefined
   private groups: Map<ObjectId, ObjectId[]> | undefined
 
+  /** `changed` hears of every object whose merges `set` changed (the store's `merge` event). */
+  constructor(private readonly changed: (object: ObjectId) => void = () => {}) {}
+
   async load(storage: StorageAdapter): Promise<void> {
     this.edges.clear()
     for await (const [key, value] of storage.range({
@@ -44,6 +47,11 @@ export class Identities {
   mergedInto(id: ObjectId): readonly ObjectId[] {
     if (this.edges.size === 0) return []
     return this.computed().groups.get(id) ?? []
+  }
+
+  /** Every object merged into another, as the index holds them now. */
+  mergedObjects(): ObjectId[] {
+    return [...this.edges.keys()]
   }
 
   /** What `object` records as merged into, as the index holds it. */
@@ -73,9 +81,10 @@ export class Identities {
     else this.edges.set(object, [...targets] as ObjectId[])
     if (!onlyAdded || this.survivors === undefined || this.groups === undefined) {
       this.invalidate()
-      return
+    } else {
+      for (const target of targets) this.join(object, target as ObjectId)
     }
-    for (const target of targets) this.join(object, target as ObjectId)
+    this.changed(object)
   }
 
   /** Joins the computed groups of `a` and `b` under the smaller survivor. */

@@ -7,7 +7,8 @@
 // ObjectStore is the front the rest of the code uses. Behind it, sharing one StoreCore
 // (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply
 // and RemoteDocuments (changes from peers), FacetScan (stored bytes for a first sync),
-// ConflictInbox, and StoreFeed (the feed and sync state).
+// ConflictInbox, StoreFeed (the feed and sync state), and MergeEdits and MergeList
+// (merging, and the merges held).
 import type { ObjectSyncError } from '../../errors.ts'
 import type {
   FacetId,
@@ -24,6 +25,7 @@ import { StoreCore } from './core.ts'
 import { FacetScan, type ScanOptions } from './facet-scan.ts'
 import { StoreFeed } from './feed.ts'
 import { LocalEdits } from './local-edits.ts'
+import { MergeList } from './merge-list.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
@@ -36,6 +38,7 @@ import type {
   FacetPage,
   FeedEntry,
   ListOptions,
+  MergeRecord,
   NewObject,
   ObjectPage,
   ObjectStoreEvents,
@@ -57,6 +60,7 @@ export class ObjectStore {
   private readonly inbox: ConflictInbox
   private readonly feed: StoreFeed
   private readonly merges: MergeEdits
+  private readonly mergeList: MergeList
 
   constructor(options: ObjectStoreOptions) {
     this.core = new StoreCore(options)
@@ -68,6 +72,7 @@ export class ObjectStore {
     this.scan = new FacetScan(this.core)
     this.inbox = new ConflictInbox(this.core, this.edits)
     this.merges = new MergeEdits(this.core)
+    this.mergeList = new MergeList(this.core)
     this.feed = new StoreFeed(this.core)
   }
 
@@ -153,6 +158,14 @@ export class ObjectStore {
   groupOf(id: ObjectId): ObjectId[] {
     const survivor = this.core.identities.survivorOf(id)
     return [survivor, ...this.core.identities.mergedInto(survivor)]
+  }
+
+  /**
+   * The merges the store holds, decided here or by a peer, the last decided first: at most
+   * `limit`. An unmerged object is no longer one of them.
+   */
+  listMerges(limit = 50): Promise<MergeRecord[]> {
+    return this.mergeList.list(limit)
   }
 
   /** How many objects of the type the store holds (deleted ones included), from its index. */

@@ -73,6 +73,19 @@ export interface StoredObject {
   keptApartFrom?: ObjectId
 }
 
+/** A merge the store holds: `object` was merged, and `into` stands for it now. */
+export interface MergeRecord {
+  object: ObjectId
+  type: ObjectType
+  /** The object that stands for it now: its survivor, as `mergedInto` when it is read. */
+  into: ObjectId
+  /**
+   * Who decided the merge, and when (the `mergedBy` of its core facet, here or on a peer).
+   * Absent only when a peer's document records a merge without saying who decided it.
+   */
+  decided?: WrittenBy
+}
+
 /** An entry of the conflict inbox: one field, the value shown, and the values that lost. */
 export interface ConflictEntry {
   object: ObjectId
@@ -145,4 +158,6 @@ export interface ObjectStoreEvents extends EventMap {
   feed: [entries: readonly FeedEntry[]]
   /** An object's place in the conflict inbox changed (a merge left a conflict, or one was settled). */
   conflict: [object: ObjectId]
+  /** An object was merged into another or unmerged, here or by a peer (its document arrived). */
+  merge: [object: ObjectId]
 }
