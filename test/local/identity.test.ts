@@ -269,6 +269,57 @@ describe('the second row of one record', () => {
   })
 })
 
+describe('two rows the users made for one record', () => {
+  async function twoUsersRows() {
+    const node = await localNode('a')
+    const person = 'INSERT INTO persons(id, first_name, last_name, phone) VALUES (?, ?, ?, ?)'
+    node.sql.prepare(person).run('r1', 'Lea', 'Lind', null)
+    node.sql.prepare(person).run('r2', 'LEA', 'LIND', '123')
+    node.sql
+      .prepare(
+        "INSERT INTO transactions(id, type, person_id, date, amount) VALUES ('t2', 'donation', 'r2', '2026-04-01', '5.00')",
+      )
+      .run()
+    await node.local.settled()
+    const [first, second] = (await node.node.store.list('person', {})).items
+    // Another instance decided they are one (here: the API's merge).
+    await node.node.store.merge(first!.id, second!.id)
+    await eventually(async () => (await node.local.reviewQueue()).length === 1, 3000)
+    return node
+  }
+  const persons = (node: LocalNode) =>
+    node.sql.prepare('SELECT id, phone FROM persons ORDER BY id').all()
+
+  it('wait for review; the row picked stays, with what the other had, and references follow', async () => {
+    const node = await twoUsersRows()
+    const [item] = await node.local.reviewQueue()
+    expect(item).toMatchObject({ rows: true, candidates: expect.arrayContaining(['r1', 'r2']) })
+    // Neither row went on its own.
+    expect(persons(node)).toHaveLength(2)
+    await node.local.resolveMatch(item!.object, { link: 'r1' })
+    await node.local.settled()
+    expect(persons(node)).toEqual([{ id: 'r1', phone: '123' }])
+    expect(node.sql.prepare("SELECT person_id FROM transactions WHERE id = 't2'").get()).toEqual({
+      person_id: 'r1',
+    })
+    expect(await node.local.reviewQueue()).toEqual([])
+    expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+  })
+
+  it('"keep separate" undoes the merge: both rows stay, two records, and the review does not come back', async () => {
+    const node = await twoUsersRows()
+    const [item] = await node.local.reviewQueue()
+    await node.local.resolveMatch(item!.object, 'separate')
+    await node.local.settled()
+    expect(persons(node)).toEqual([
+      { id: 'r1', phone: null },
+      { id: 'r2', phone: '123' },
+    ])
+    expect((await node.node.store.list('person', {})).items).toHaveLength(2)
+    expect(await node.local.reviewQueue()).toEqual([])
+  })
+})
+
 describe('unmerge', () => {
   it('parts two merged records for good: matching does not merge them again', async () => {
     const { node, local, sql } = await localNode('a')

@@ -4,11 +4,12 @@
 // rows that named it, or that it wrote for an arriving object now known to be a local
 // record, are written again or merged. Carried out for the projector, which hands in how
 // to execute a projection.
-import { fieldSpec, type InstanceId, type ObjectId } from '../../model/index.ts'
+import { fieldSpec, type InstanceId, type ObjectId, type ObjectType } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
-import { decide, type Projection } from './projection.ts'
+import { decide, usersRowsOf, type Projection } from './projection.ts'
+import { localState } from './state-keys.ts'
 import type { RowWriter } from './row-writer.ts'
 import type { RowSnapshot } from './row-snapshot.ts'
 
@@ -192,6 +193,26 @@ export class MergedRows {
         after = page.next
       } while (after !== undefined)
     }
+  }
+
+  /**
+   * Two rows or more that the local system's users made stand for objects of one merged
+   * group: the daemon removes neither, a person says which is the record (the others go)
+   * or that they are apart (the merge is undone). Queued once per group, by its survivor.
+   */
+  async reviewUsersRows(id: ObjectId, type: ObjectType): Promise<void> {
+    const { store } = this.core
+    const rows = usersRowsOf(this.core, id)
+    if (rows.length < 2) return
+    const survivor = store.survivorOf(id)
+    const queued = await localState.review.read(store, survivor)
+    if (queued?.rows === true && queued.candidates.join() === rows.join()) return
+    await localState.review.write(store, survivor, { type, candidates: rows, rows: true })
+    this.core.log.info(
+      { object: survivor, rows },
+      'one record in several rows the local system made; waiting for review',
+    )
+    this.core.events.emit('review', survivor)
   }
 
   /** The record stands for the survivor now, and shows it as it reads (with the group's fields). */

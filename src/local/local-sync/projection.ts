@@ -59,6 +59,7 @@ export async function decide(
   const base = { id, entity, object, from }
   const duplicate = duplicateRecord(core, id, object.type)
   if (duplicate !== undefined) return { ...base, kind: 'drop-duplicate', ...duplicate }
+
   if (object.deleted)
     return link === undefined ? { kind: 'none', id } : decideDelete(core, base, link)
   if (link !== undefined) {
@@ -87,7 +88,8 @@ export async function decide(
  * a race wrote the row of an arriving object before the matching row was taken in. A row
  * the daemon wrote for an arriving object (its key is that object's id) goes, so the row
  * the local system's users made stays; of rows the daemon wrote only, the survivor's
- * stays. Two rows the users made are left alone (a person decides).
+ * stays. Rows the users made are left alone (two of them wait for a person: see
+ * MergedRows.reviewUsersRows).
  */
 function duplicateRecord(
   core: Core,
@@ -106,11 +108,21 @@ function duplicateRecord(
     (record) => record.key === record.id && !importedByRule(core, record.id, type),
   )
   const usersOwn = records.filter((record) => record.key !== record.id)
-  if (usersOwn.length > 1 || madeHere.length === 0) return undefined
+  if (madeHere.length === 0) return undefined
   // Keep the users' row, or else the survivor's (the group's first), or else the first.
   const keep = usersOwn[0] ?? records.find((record) => record.id === group[0]) ?? records[0]!
   const drop = madeHere.find((record) => record.id !== keep.id)
   return drop === undefined ? undefined : { key: drop.key, drop: drop.id, keep }
+}
+
+/** The rows the local system's users made (not the daemon) for objects of the id's group. */
+export function usersRowsOf(core: Pick<Core, 'store' | 'links'>, id: ObjectId): string[] {
+  const group = core.store.groupOf(id)
+  if (group.length < 2) return []
+  return group.flatMap((member) => {
+    const key = core.links.keyOf(member)
+    return key === undefined || key === member ? [] : [key]
+  })
 }
 
 function importedByRule(core: Core, id: ObjectId, type: ObjectType): boolean {

@@ -2,12 +2,12 @@
 // local system. Follows the store's feed, writes what `decide` says, and keeps what
 // can't be written yet (a file waiting for its bytes, a write the local system refused)
 // to be tried again. Also unifies an arriving object with a matching local record.
-import type { InstanceId, ObjectId } from '../../model/index.ts'
+import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import { writeField, type EntityMapping } from '../mapping/index.ts'
 import { contentHeld } from './content.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
-import { decide, latestSenders, type Projection } from './projection.ts'
+import { decide, latestSenders, type Projection, type RecordRef } from './projection.ts'
 import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
@@ -29,6 +29,23 @@ export class Projector {
       writer,
       execute: (projection) => this.execute(projection),
       takeInto,
+    })
+  }
+
+  /** Removes the row `drop` of a record whose row is `keep` (a person said so). */
+  async dropRow(type: ObjectType, drop: RecordRef, keep: RecordRef): Promise<void> {
+    const object = await this.core.store.get(drop.id)
+    const entity = this.core.mapping.get(type)
+    if (object === undefined || entity === undefined) return
+    await this.execute({
+      kind: 'drop-duplicate',
+      id: drop.id,
+      entity,
+      object,
+      from: undefined,
+      key: drop.key,
+      drop: drop.id,
+      keep,
     })
   }
 
@@ -133,6 +150,9 @@ export class Projector {
   async execute(projection: Projection): Promise<void> {
     await this.carryOut(projection)
     await this.writeAwaiting(projection.id)
+    if (projection.kind !== 'none') {
+      await this.mergedRows.reviewUsersRows(projection.id, projection.object.type)
+    }
   }
 
   /** Writes again the rows that waited for a record of `id` or of one merged with it. */

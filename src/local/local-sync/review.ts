@@ -6,12 +6,15 @@ import { RowProblem } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
 import type { Projector } from './projector.ts'
 import type { RowWriter } from './row-writer.ts'
+import { usersRowsOf } from './projection.ts'
 import { localState } from './state-keys.ts'
 
 export interface ReviewItem {
   object: ObjectId
   type: ObjectType
   candidates: string[]
+  /** The candidates are rows the users made for one merged record (`object` its survivor). */
+  rows?: true
 }
 
 export class Review {
@@ -29,9 +32,18 @@ export class Review {
     const queue: ReviewItem[] = []
     // The entry as stored (with `from`, when the object came from a peer).
     for await (const [object, entry] of localState.review.scan(this.core.store)) {
-      if (await this.stillWaits(object)) queue.push({ object, ...entry })
+      const waits = entry.rows === true ? this.rowsStillWait(object) : await this.stillWaits(object)
+      if (waits) queue.push({ object, ...entry })
     }
     return queue
+  }
+
+  /** Two rows the users made still stand for the group (the merge stands, both rows too). */
+  private rowsStillWait(survivor: ObjectId): boolean {
+    return (
+      this.core.store.survivorOf(survivor) === survivor &&
+      usersRowsOf(this.core, survivor).length > 1
+    )
   }
 
   /** Not merged, deleted, or linked to a record since (a merge decided elsewhere). */
@@ -67,6 +79,8 @@ export class Review {
 
   /** Resolves a review: the object is the record `key`, or (`separate`) a new one. */
   async resolve(id: ObjectId, decision: { link: string } | 'separate'): Promise<void> {
+    const entry = await localState.review.read(this.core.store, id)
+    if (entry?.rows === true) return this.resolveRows(id, entry.type, decision)
     const { mapping, store } = this.core
     const object = await store.get(id)
     const entity = object === undefined ? undefined : mapping.get(object.type)
@@ -90,5 +104,36 @@ export class Review {
       await this.parts.projector.unify(entity, id, decision.link, from)
     }
     this.core.events.emit('review', id)
+  }
+
+  /**
+   * Rows the users made for one merged record: `link` keeps that row as the record and
+   * removes the others (their unread edits taken in first, references rewritten);
+   * `separate` undoes the merges that joined them, on every instance.
+   */
+  private async resolveRows(
+    survivor: ObjectId,
+    type: ObjectType,
+    decision: { link: string } | 'separate',
+  ): Promise<void> {
+    const { links, store } = this.core
+    await localState.review.write(store, survivor, undefined)
+    const rows = usersRowsOf(this.core, survivor).map((key) => ({
+      key,
+      id: links.objectOf(type, key)!,
+    }))
+    if (decision === 'separate') {
+      for (const row of rows) {
+        if (store.survivorOf(row.id) !== row.id) await store.unmerge(row.id)
+      }
+    } else {
+      const keep = rows.find((row) => row.key === decision.link)
+      if (keep !== undefined) {
+        for (const row of rows) {
+          if (row.key !== keep.key) await this.parts.projector.dropRow(type, row, keep)
+        }
+      }
+    }
+    this.core.events.emit('review', survivor)
   }
 }

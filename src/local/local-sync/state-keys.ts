@@ -12,7 +12,7 @@
 //   local/origin/<id>            text      the peer whose object became this record
 //   local/merged/<id>            text      unified into another object: the id kept
 //   local/unified/<kept>         text      the kept object took in an arriving one (its id)
-//   local/review/<id>            JSON      waits for a person: { type, candidates, from? }
+//   local/review/<id>            JSON      waits for a person: { type, candidates, from?, rows? }
 //   local/retry/<id>             sender    writing the object failed: tried at housekeeping
 //   local/content-wait/<id>      sender    a file object waiting for its bytes
 //   local/declined/<id>          text      kept out by this peer's `create: export`
@@ -68,6 +68,11 @@ export interface ReviewEntry {
   candidates: string[]
   /** The peer that sent it; absent: made here. */
   from?: InstanceId
+  /**
+   * The candidates are rows the local system's users made, each standing for an object of
+   * one merged group (keyed by its survivor): which one is the record, or are they two?
+   */
+  rows?: true
 }
 
 /** The peer a change came from; undefined: this instance. */
