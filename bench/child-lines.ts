@@ -1,9 +1,15 @@
 // Reading a benchmark child process's stdout line by line: `next(prefix)` resolves with
 // the first line (seen or to come) that starts with `prefix`, and fails with the child's
-// stderr if it exits first.
+// stderr if it exits first; `latest(prefixes)` is the last line seen so far that starts
+// with one of `prefixes`, for a child that reports a changing state.
 import type { ChildProcess } from 'node:child_process'
 
-export function childLines(child: ChildProcess): (prefix: string) => Promise<string> {
+export interface ChildLines {
+  next: (prefix: string) => Promise<string>
+  latest: (prefixes: readonly string[]) => string | undefined
+}
+
+export function childLines(child: ChildProcess): ChildLines {
   let buffer = ''
   const seen: string[] = []
   const waiting: { prefix: string; resolve: (line: string) => void }[] = []
@@ -22,8 +28,8 @@ export function childLines(child: ChildProcess): (prefix: string) => Promise<str
       }
     }
   })
-  return (prefix) =>
-    new Promise((resolve, reject) => {
+  const next = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
       const line = seen.find((candidate) => candidate.startsWith(prefix))
       if (line !== undefined) return resolve(line)
       const failed = () =>
@@ -32,4 +38,7 @@ export function childLines(child: ChildProcess): (prefix: string) => Promise<str
       waiting.push({ prefix, resolve })
       child.once('exit', failed)
     })
+  const latest = (prefixes: readonly string[]) =>
+    seen.findLast((line) => prefixes.some((prefix) => line.startsWith(prefix)))
+  return { next, latest }
 }

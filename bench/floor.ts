@@ -49,7 +49,7 @@ export async function runFloorBench(count: number): Promise<FloorResult> {
       ['--import', 'tsx', 'bench/floor-peer.ts', join(dir, 'b'), key.toString('base64')],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    const next = childLines(receiver)
+    const { next } = childLines(receiver)
     try {
       const port = Number((await next('port ')).slice('port '.length))
       const socket = connect(port, '127.0.0.1')

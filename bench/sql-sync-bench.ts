@@ -2,12 +2,10 @@
 // SQLite local system; this process is "another program" writing A's file and reading
 // B's with plain SQL on connections of its own. Phases: A's rows written, the processes
 // started, the first sync timed, edits timed one by one, B's rows compared with A's.
-import Database from 'better-sqlite3'
-import { join } from 'node:path'
-import { rmSync } from 'node:fs'
-import { createLocalDatabase } from '../src/local/index.ts'
+import type Database from 'better-sqlite3'
 import { person } from './people.ts'
-import { exited, instances, spawnPeer, type BenchPeer } from './sync-processes.ts'
+import { withSqlPeers, type SqlPeers } from './sql-peers.ts'
+import { pollUntil, stopPeers } from './sync-processes.ts'
 
 /** SQLite to SQLite: rows written with SQL at A, read with SQL at B. */
 export interface SqlSyncBenchResult {
@@ -51,34 +49,6 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
 
-/** Inserts persons 0..count-1 as rows `p<i>` in one transaction, as an import would. */
-export function insertPersons(path: string, count: number): void {
-  const db = new Database(path)
-  try {
-    const insert = db.prepare(
-      `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    db.transaction(() => {
-      for (let i = 0; i < count; i++) {
-        const fields = person(i)
-        insert.run(
-          `p${i}`,
-          fields.firstName,
-          fields.lastName,
-          fields.email,
-          fields.phone,
-          fields.birthday,
-          fields.title,
-          (fields.roles as string[]).join(','),
-        )
-      }
-    })()
-  } finally {
-    db.close()
-  }
-}
-
 /**
  * SQLite to SQLite. A's local.db holds N persons (inserted with SQL before A starts; its
  * first run takes them in), B's is empty; B dials A, and the clock runs until B's persons
@@ -94,38 +64,15 @@ export async function runSqlSyncBench(
 ): Promise<SqlSyncBenchResult> {
   const edits = options.edits ?? 1000
   const pollMs = options.pollMs ?? 50
-  const { dir, dirA, dirB, idA, idB, key } = await instances('objectsync-bench-sql-')
-  const [fileA, fileB] = [join(dirA, 'local.db'), join(dirB, 'local.db')]
-  createLocalDatabase(fileA)
-  createLocalDatabase(fileB)
-  insertPersons(fileA, count)
-  const a = spawnPeer([dirA, 'a', idB, '-', key, '0', '0', String(pollMs)])
-  // This process's own connections to A's and B's files, closed however the run ends.
-  const open: Database.Database[] = []
-  try {
-    const ingestSeconds = Number((await a.next('ingested ')).slice('ingested '.length))
-    const address = (await a.next('ready ')).slice('ready '.length)
-    const b = spawnPeer([dirB, 'b', idA, address, key, '0', String(count), String(pollMs)])
-    try {
-      const peers = { a, b }
-      const firstSync = await timeFirstSync({ peers, fileA, fileB, open, count })
-      const editTimes = await timeEdits({ ...firstSync, fileA, open, count, edits, pollMs })
-      const rows = compareRows(firstSync.readA, firstSync.readB)
-      const rss = await stopPeers(peers)
-      return sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss })
-    } finally {
-      b.child.kill('SIGKILL')
-    }
-  } finally {
-    for (const db of open) db.close()
-    a.child.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-interface Peers {
-  a: BenchPeer
-  b: BenchPeer
+  const setup = { prefix: 'objectsync-bench-sql-', personsAtA: count, expectAtB: count, pollMs }
+  return withSqlPeers(setup, async (sql) => {
+    const firstSync = await timeFirstSync(sql, count)
+    const editTimes = await timeEdits({ ...firstSync, sql, count, edits, pollMs })
+    const rows = compareRows(firstSync.readA, firstSync.readB)
+    const rss = await stopPeers(sql.peers)
+    const ingestSeconds = sql.ingestSecondsA
+    return sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss })
+  })
 }
 
 interface FirstSync {
@@ -138,31 +85,12 @@ interface FirstSync {
   logAtA: Database.Statement
 }
 
-/** Waits, reading every 100 ms, until `done`; fails if either peer exits first. */
-async function pollUntil(peers: Peers, done: () => boolean, failure: string): Promise<void> {
-  while (!done()) {
-    if (peers.b.child.exitCode !== null || peers.a.child.exitCode !== null) {
-      throw new Error(failure)
-    }
-    await sleep(100)
-  }
-}
-
 /** From B's dial until B's table holds every row, its store is caught up, and both logs are read. */
-async function timeFirstSync(run: {
-  peers: Peers
-  fileA: string
-  fileB: string
-  open: Database.Database[]
-  count: number
-}): Promise<FirstSync> {
-  const { peers, open, count } = run
-  const dialed = Number((await peers.b.next('dialed ')).slice('dialed '.length))
+async function timeFirstSync(sql: SqlPeers, count: number): Promise<FirstSync> {
+  const { peers, dialed } = sql
   const synced = peers.b.next('synced ')
   synced.catch(() => undefined)
-  const readB = new Database(run.fileB, { readonly: true })
-  open.push(readB)
-  readB.pragma('busy_timeout = 5000')
+  const readB = sql.connect(sql.fileB)
   const rowsAtB = readB.prepare('SELECT count(*) FROM persons').pluck()
   await pollUntil(
     peers,
@@ -173,8 +101,7 @@ async function timeFirstSync(run: {
   const storeSeconds = await storeSyncSeconds(synced)
   // B reads its own writes back from its change log (and finds them its own); edits are
   // timed once both change logs are empty.
-  const readA = new Database(run.fileA, { readonly: true })
-  open.push(readA)
+  const readA = sql.connect(sql.fileA)
   const logAtA = readA.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
   const logAtB = readB.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
   await pollUntil(
@@ -211,8 +138,7 @@ async function storeSyncSeconds(synced: Promise<string>): Promise<number> {
 async function timeEdits(run: {
   readB: Database.Database
   logAtA: Database.Statement
-  fileA: string
-  open: Database.Database[]
+  sql: SqlPeers
   count: number
   edits: number
   pollMs: number
@@ -227,9 +153,7 @@ async function timeEdits(run: {
       }[]
     ).map((row) => [row.last_name, row.id]),
   )
-  const writeA = new Database(run.fileA)
-  run.open.push(writeA)
-  writeA.pragma('busy_timeout = 5000')
+  const writeA = run.sql.connect(run.sql.fileA, { write: true })
   const update = writeA.prepare('UPDATE persons SET email = ? WHERE id = ?')
   const emailAtB = readB.prepare('SELECT email FROM persons WHERE id = ?').pluck()
   // A's daemon trims its change log once it has taken the edit into its store.
@@ -277,16 +201,6 @@ function compareRows(
     (row) => rowsAtA.get(row.last_name) === JSON.stringify(row),
   ).length
   return { rowsAtB: finalAtB.length, sameAtB }
-}
-
-/** Stops both peers and reads the peak RSS each reports as it exits (MB). */
-async function stopPeers({ a, b }: Peers): Promise<{ rssA: number; rssB: number }> {
-  b.child.kill('SIGTERM')
-  a.child.kill('SIGTERM')
-  const rssB = Number((await b.next('rss ')).slice(4))
-  const rssA = Number((await a.next('rss ')).slice(4))
-  await Promise.all([exited(a.child), exited(b.child)])
-  return { rssA, rssB }
 }
 
 function sqlResult(run: {

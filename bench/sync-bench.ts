@@ -2,16 +2,23 @@
 // libp2p over loopback TCP, sealed frames). A holds N persons, B is empty; B dials A and
 // the time runs from the dial until B holds all N and A has said it is caught up.
 //
-// The whole path, SQLite to SQLite, is in sql-sync-bench.ts; it is exported from here too.
+// The whole path, SQLite to SQLite, is in sql-sync-bench.ts, and the first sync of two
+// instances that already share half the persons in overlap-sync-bench.ts; both are
+// exported from here too.
 import { rmSync } from 'node:fs'
 import { exited, instances, spawnPeer } from './sync-processes.ts'
 
 export {
-  insertPersons,
   runSqlSyncBench,
   type SqlSyncBenchOptions,
   type SqlSyncBenchResult,
 } from './sql-sync-bench.ts'
+export { insertPersons } from './sql-peers.ts'
+export {
+  runOverlapSyncBench,
+  type OverlapSyncBenchOptions,
+  type OverlapSyncBenchResult,
+} from './overlap-sync-bench.ts'
 
 export interface SyncBenchResult {
   persons: number

@@ -1,5 +1,5 @@
 // One side of the two-process first-sync benchmark (bench/sync-bench.ts starts two).
-//   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect> [<pollMs>]
+//   sync-peer.ts <dir> <name> <peerId> <peerAddress|-> <keyBase64> <create> <expect> [<pollMs> [idle]]
 // Creates <create> persons, prints "ready <address>" once listening, dials the peer if
 // given an address, prints "synced <seconds> <bytes in> <bytes out>" (sealed frames on
 // the wire) once its store holds <expect> facets and the peer has caught it up, and "rss <MB>" on SIGTERM. On SIGUSR2 it edits its first
@@ -10,7 +10,8 @@
 // and all) behind a LocalSync reading its change log every <pollMs>. Its first run is
 // timed ("ingested <seconds>", before "ready"); a dialing side prints "dialed <epoch ms>"
 // as it dials. The caller writes and reads the SQLite files itself, as other programs do;
-// the title edits and their latency are left out.
+// the title edits and their latency are left out. With `idle` it also says when it has
+// nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
@@ -18,10 +19,11 @@ import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/inde
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import { PeerRegistry, loadOrCreateIdentity, memoryFiles } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
+import { reportIdle } from './idle-report.ts'
 import { person } from './people.ts'
 import { startSync } from './sync-node.ts'
 
-const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText] =
+const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText, idleText] =
   process.argv.slice(2) as [
     string,
     string,
@@ -30,6 +32,7 @@ const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText
     string,
     string,
     string,
+    string | undefined,
     string | undefined,
   ]
 const count = Number(createText)
@@ -50,8 +53,9 @@ for (let start = 0; start < count; start += 256) {
   const created = await Promise.all(batch)
   first ??= created[0]?.id
 }
+let local: LocalSync | undefined
 if (pollMs !== undefined) {
-  const local = new LocalSync({
+  local = new LocalSync({
     store,
     connector: new SqliteConnector(join(dir, 'local.db')),
     mapping: mappingFromConfig(undefined),
@@ -68,6 +72,9 @@ await registry.add(
   { current: decodePairKey(keyText)! },
 )
 const { transport, engine } = await startSync(name, identity, store, registry)
+if (local !== undefined && pollMs !== undefined && idleText === 'idle') {
+  reportIdle({ store, local, engine, peer: peerId, pollMs })
+}
 let started = 0
 engine.on('progress', (_, progress) => {
   if (progress.caughtUp && store.lastSeq >= expected && started > 0) {

@@ -1,6 +1,6 @@
 // The two benchmark instances of the first-sync benchmarks as processes of their own
-// (bench/sync-peer.ts): their folders and identities, starting one, and waiting for it
-// to exit.
+// (bench/sync-peer.ts): their folders and identities, starting one, waiting on both, and
+// stopping them for their peak RSS.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,12 +8,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodePairKey, generatePairKey } from '../src/crypto/index.ts'
 import { loadOrCreateIdentity } from '../src/net/index.ts'
-import { childLines } from './child-lines.ts'
+import { childLines, type ChildLines } from './child-lines.ts'
 
-/** A running bench/sync-peer.ts and the lines it prints, awaited by prefix. */
-export interface BenchPeer {
+/** A running bench/sync-peer.ts and the lines it prints (see ChildLines). */
+export interface BenchPeer extends ChildLines {
   child: ChildProcess
-  next: (prefix: string) => Promise<string>
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -31,7 +30,7 @@ export function spawnPeer(args: string[]): BenchPeer {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
-  return { child, next: childLines(child) }
+  return { child, ...childLines(child) }
 }
 
 /** Two instance folders with identities, and the key that pairs them. */
@@ -58,4 +57,32 @@ export function exited(child: ChildProcess): Promise<void> {
       resolve()
     })
   })
+}
+
+/** The two running sides of a benchmark: A holds the data, B dials it. */
+export interface Peers {
+  a: BenchPeer
+  b: BenchPeer
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Waits, checking every 100 ms, until `done`; fails if either peer exits first. */
+export async function pollUntil(peers: Peers, done: () => boolean, failure: string): Promise<void> {
+  while (!done()) {
+    if (peers.b.child.exitCode !== null || peers.a.child.exitCode !== null) {
+      throw new Error(failure)
+    }
+    await sleep(100)
+  }
+}
+
+/** Stops both peers and reads the peak RSS each reports as it exits (MB). */
+export async function stopPeers({ a, b }: Peers): Promise<{ rssA: number; rssB: number }> {
+  b.child.kill('SIGTERM')
+  a.child.kill('SIGTERM')
+  const rssB = Number((await b.next('rss ')).slice(4))
+  const rssA = Number((await a.next('rss ')).slice(4))
+  await Promise.all([exited(a.child), exited(b.child)])
+  return { rssA, rssB }
 }

@@ -1,12 +1,14 @@
-// npm run bench:sync [-- --count N] [--edits N] [--poll-ms MS] [--only store|sql]:
+// npm run bench:sync [-- --count N] [--edits N] [--poll-ms MS] [--only store|sql|overlap]:
 // first sync of 10,000 and then 100,000 persons (or N) between two instances in separate
 // processes over loopback libp2p, store to store and then SQLite to SQLite (rows written
-// with SQL at A until they are rows at B), with live edit latency for each.
+// with SQL at A until they are rows at B), with live edit latency for each; then SQLite to
+// SQLite again with half the persons already at B under its own ids (`overlap…`: every
+// one must be matched, none duplicated).
 import '../src/polyfill.ts'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { writeResults } from './results.ts'
-import { runSqlSyncBench, runSyncBench } from './sync-bench.ts'
+import { runOverlapSyncBench, runSqlSyncBench, runSyncBench } from './sync-bench.ts'
 import { positiveArg } from './args.ts'
 
 const { values } = parseArgs({
@@ -20,10 +22,12 @@ const { values } = parseArgs({
 const counts = values.count === undefined ? [10_000, 100_000] : [positiveArg('count', values.count)]
 const edits = positiveArg('edits', values.edits, 0)
 const pollMs = positiveArg('poll-ms', values['poll-ms'])
-if (values.only !== undefined && values.only !== 'store' && values.only !== 'sql') {
-  process.stderr.write(`--only: expected store or sql, got ${values.only}\n`)
+const phases = ['store', 'sql', 'overlap']
+if (values.only !== undefined && !phases.includes(values.only)) {
+  process.stderr.write(`--only: expected ${phases.join(', ')}, got ${values.only}\n`)
   process.exit(2)
 }
+const runs = (phase: string) => values.only === undefined || values.only === phase
 const targets: Record<string, string> = {
   firstSyncSeconds: '≤ 10 at 100,000',
   peakRssMbA: '≤ 400',
@@ -31,12 +35,21 @@ const targets: Record<string, string> = {
   editLatencyP50Ms: '≤ 20',
   sqlEditLatencyP50Ms: '≤ 50',
   sqlEditLatencyP99Ms: '≤ 250',
+  overlapDuplicatesA: '= 0',
+  overlapDuplicatesB: '= 0',
 }
 const results = []
 for (const count of counts) {
   const result = {
-    ...(values.only === 'sql' ? {} : await runSyncBench(count)),
-    ...(values.only === 'store' ? {} : await runSqlSyncBench(count, { edits, pollMs })),
+    ...(runs('store') ? await runSyncBench(count) : {}),
+    ...(runs('sql') ? await runSqlSyncBench(count, { edits, pollMs }) : {}),
+    ...(runs('overlap') ? await runOverlapSyncBench(count, { pollMs }) : {}),
+  }
+  // Every person once on each side: A keeps its N, B has its half and the rest.
+  const targetsOfCount: Record<string, string> = {
+    ...targets,
+    overlapPersonsAtA: `= ${count}`,
+    overlapPersonsAtB: `= ${count}`,
   }
   results.push(result)
   process.stdout.write(
@@ -44,7 +57,8 @@ for (const count of counts) {
   )
   for (const [name, value] of Object.entries(result)) {
     process.stdout.write(
-      `  ${name.padEnd(20)} ${String(value).padStart(12)}  ${targets[name] ?? ''}`.trimEnd() + '\n',
+      `  ${name.padEnd(24)} ${String(value).padStart(12)}  ${targetsOfCount[name] ?? ''}`.trimEnd() +
+        '\n',
     )
   }
 }

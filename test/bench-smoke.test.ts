@@ -9,8 +9,16 @@ import { runPouchDbBench } from '../bench/compare/pouchdb.ts'
 import { runFilesBench } from '../bench/files-bench.ts'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
-import { runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
+import { runOverlapSyncBench, runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
 import { tempDir } from './helpers/stores.ts'
+
+/** Each figure was measured: a number above zero (NaN where a line never came fails). */
+function expectMeasured(figures: number[]): void {
+  for (const figure of figures) {
+    expect(Number.isFinite(figure)).toBe(true)
+    expect(figure).toBeGreaterThan(0)
+  }
+}
 
 describe('benchmark smoke runs', () => {
   it('bench:store runs on 1,000 persons', async () => {
@@ -52,7 +60,7 @@ describe('benchmark smoke runs', () => {
     expect(result.sqlRowsAtB).toBe(200)
     expect(result.sqlRowsSameAtB).toBe(200)
     expect(result.sqlEditsMeasured).toBe(20)
-    for (const figure of [
+    expectMeasured([
       result.sqlIngestSecondsA,
       result.sqlRowsAtBSeconds,
       result.sqlFirstSyncSeconds,
@@ -61,11 +69,27 @@ describe('benchmark smoke runs', () => {
       result.sqlEditTakenInP50Ms,
       result.sqlPeakRssMbA,
       result.sqlPeakRssMbB,
-    ]) {
-      expect(Number.isFinite(figure)).toBe(true)
-      expect(figure).toBeGreaterThan(0)
-    }
+    ])
     expect(result.sqlEditLatencyP99Ms).toBeGreaterThanOrEqual(result.sqlEditLatencyP50Ms)
+  }, 60_000)
+
+  it('bench:sync matches the 100 of 200 persons B already has, on both sides, with no duplicates', async () => {
+    const result = await runOverlapSyncBench(200, { quietMs: 500 })
+    // Counted with SQL once both daemons stopped: each person once on each side (all
+    // four counts in one comparison, so that a failure shows them together).
+    expect(result).toMatchObject({
+      overlapPersonsAlreadyAtB: 100,
+      overlapPersonsAtA: 200,
+      overlapPersonsAtB: 200,
+      overlapDuplicatesA: 0,
+      overlapDuplicatesB: 0,
+    })
+    expectMeasured([
+      result.overlapRowsAtBSeconds,
+      result.overlapFirstSyncSeconds,
+      result.overlapPeakRssMbA,
+      result.overlapPeakRssMbB,
+    ])
   }, 60_000)
 })
 

@@ -1,0 +1,117 @@
+// The two processes of the SQLite-to-SQLite benchmarks, each with its local system: both
+// local.db files made and rows written into them with SQL (as an import would) before
+// either daemon starts, A started and its first run awaited, then B started and dialing
+// A. This process is "another program": it reads and writes the files on connections of
+// its own, which are closed, the processes killed and the folders removed however a run
+// ends.
+import Database from 'better-sqlite3'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createLocalDatabase } from '../src/local/index.ts'
+import { person } from './people.ts'
+import { instances, spawnPeer, type Peers } from './sync-processes.ts'
+
+/**
+ * Inserts persons 0..count-1 as rows `<idPrefix><i>` (default `p<i>`) in one transaction,
+ * as an import would. Another instance's rows of the same persons under other ids are
+ * the same people to matching (names, email and birthday equal).
+ */
+export function insertPersons(path: string, count: number, idPrefix = 'p'): void {
+  const db = new Database(path)
+  try {
+    const insert = db.prepare(
+      `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        const fields = person(i)
+        insert.run(
+          `${idPrefix}${i}`,
+          fields.firstName,
+          fields.lastName,
+          fields.email,
+          fields.phone,
+          fields.birthday,
+          fields.title,
+          (fields.roles as string[]).join(','),
+        )
+      }
+    })()
+  } finally {
+    db.close()
+  }
+}
+
+export interface SqlPeersSetup {
+  /** The temporary folder's name prefix. */
+  prefix: string
+  /** Persons in A's table (rows `p<i>`) before A starts. */
+  personsAtA: number
+  /** Persons 0..n-1 in B's table (rows `b<i>`) before B starts (default none). */
+  personsAtB?: number
+  /** Store entries B waits for before it says `synced`. */
+  expectAtB: number
+  /** LocalSync's poll interval on both sides (ms). */
+  pollMs: number
+  /** Both sides say when they have nothing left to do (`idle`, `busy`: bench/idle-report.ts). */
+  reportIdle?: boolean
+}
+
+export interface SqlPeers {
+  peers: Peers
+  fileA: string
+  fileB: string
+  /** Each side's first run: LocalSync.start() taking in the rows of its table. */
+  ingestSecondsA: number
+  ingestSecondsB: number
+  /** When B dialed A (epoch ms, B's clock: the same machine's). */
+  dialed: number
+  /** A connection of this process to `file` (read-only unless asked), closed with the run. */
+  connect: (file: string, options?: { write?: boolean }) => Database.Database
+}
+
+/** Runs `body` with both sides started and B dialing A; stops everything after it. */
+export async function withSqlPeers<T>(
+  setup: SqlPeersSetup,
+  body: (sql: SqlPeers) => Promise<T>,
+): Promise<T> {
+  const { dir, dirA, dirB, idA, idB, key } = await instances(setup.prefix)
+  const [fileA, fileB] = [join(dirA, 'local.db'), join(dirB, 'local.db')]
+  const local = [String(setup.pollMs), ...(setup.reportIdle === true ? ['idle'] : [])]
+  createLocalDatabase(fileA)
+  createLocalDatabase(fileB)
+  insertPersons(fileA, setup.personsAtA)
+  insertPersons(fileB, setup.personsAtB ?? 0, 'b')
+  const a = spawnPeer([dirA, 'a', idB, '-', key, '0', '0', ...local])
+  const open: Database.Database[] = []
+  const connect = (file: string, options: { write?: boolean } = {}) => {
+    const db = new Database(file, { readonly: options.write !== true })
+    open.push(db)
+    db.pragma('busy_timeout = 5000')
+    return db
+  }
+  try {
+    const ingestSecondsA = await figureOf(a.next('ingested '))
+    const address = (await a.next('ready ')).slice('ready '.length)
+    const b = spawnPeer([dirB, 'b', idA, address, key, '0', String(setup.expectAtB), ...local])
+    try {
+      const ingestSecondsB = await figureOf(b.next('ingested '))
+      const dialed = await figureOf(b.next('dialed '))
+      const peers = { a, b }
+      return await body({ peers, fileA, fileB, ingestSecondsA, ingestSecondsB, dialed, connect })
+    } finally {
+      b.child.kill('SIGKILL')
+    }
+  } finally {
+    for (const db of open) db.close()
+    a.child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The number after a line's first word: "ingested 2.54" → 2.54. */
+async function figureOf(line: Promise<string>): Promise<number> {
+  const text = await line
+  return Number(text.slice(text.indexOf(' ') + 1))
+}
