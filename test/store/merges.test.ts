@@ -65,6 +65,25 @@ describe('merges', () => {
     await store.close()
   })
 
+  it('refuses to merge a deleted object, either way round, and changes nothing', async () => {
+    const store = await openStore(new MemoryStorage(), instance('a'))
+    const gone = await person(store, 'Ann')
+    const live = await person(store, 'Ann')
+    await store.delete(gone)
+    for (const [a, b] of [
+      [gone, live],
+      [live, gone],
+    ] as const) {
+      await expect(store.merge(a, b)).rejects.toMatchObject({
+        code: 'INVALID_MERGE',
+        message: expect.stringContaining(`${gone} is deleted`),
+      })
+    }
+    expect((await store.get(live))!.deleted).toBe(false)
+    expect(store.groupOf(live)).toEqual([live])
+    await store.close()
+  })
+
   it('reaches another instance with the documents, which agrees on the survivor', async () => {
     const a = await openStore(new MemoryStorage(), instance('a'))
     const b = await openStore(new MemoryStorage(), instance('b'))

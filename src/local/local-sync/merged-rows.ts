@@ -113,9 +113,13 @@ export class MergedRows {
       .map((candidate) => ({ key: candidate.key, id: links.objectOf(current.type, candidate.key) }))
       .filter((candidate) => candidate.id !== undefined && !group.has(candidate.id))
       .filter((candidate) => candidate.key !== candidate.id)
+    const live = []
+    for (const candidate of linked) {
+      if ((await store.get(candidate.id!))?.deleted === false) live.push(candidate)
+    }
     // Merged only: both rows stay linked, so deciding next finds the two and removes the
     // one this daemon wrote (drop-duplicate), keeping the users' row and its edits.
-    if (linked.length === 1) await store.merge(object.id, linked[0]!.id!)
+    if (live.length === 1) await store.merge(object.id, live[0]!.id!)
   }
 
   /**

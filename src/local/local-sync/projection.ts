@@ -177,7 +177,9 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
       linked !== undefined &&
       linked !== id &&
       (from === undefined || !links.cameFrom(linked, from)) &&
-      !(await keptApart(core, object, linked))
+      !(await keptApart(core, object, linked)) &&
+      // An archived row of a deleted record is no record to merge with.
+      (await store.get(linked))?.deleted !== true
     ) {
       candidates.push(candidate)
     }

@@ -17,6 +17,14 @@ export class MergeEdits {
    */
   async merge(a: ObjectId, b: ObjectId): Promise<ObjectId> {
     const types = await Promise.all([a, b].map((id) => this.typeOf(id)))
+    // A deleted record can't stand for a live one (nor take one in): undelete it first.
+    for (const id of [a, b]) {
+      if (await this.isDeleted(this.core.identities.survivorOf(id))) {
+        throw new ObjectSyncError('INVALID_MERGE', `object ${id} is deleted`, {
+          details: { a, b, deleted: id },
+        })
+      }
+    }
     if (types[0] !== types[1]) {
       throw new ObjectSyncError(
         'INVALID_MERGE',
@@ -88,6 +96,13 @@ export class MergeEdits {
     await core.announce([survivor], undefined)
     core.log.info({ id, survivor }, 'undid a merge')
     return survivor
+  }
+
+  private isDeleted(id: ObjectId): Promise<boolean> {
+    return this.core.locks.run(id, async () => {
+      const loaded = await this.core.loadExisting(id, { allowDeleted: true })
+      return loaded.facets.get(CORE_FACET)?.doc.deleted === true
+    })
   }
 
   private async typeOf(id: ObjectId): Promise<string> {
