@@ -34,6 +34,13 @@ function nameOf(object: StoredObject | undefined): string | null {
   return parts.length === 0 ? null : parts.join(' ')
 }
 
+/** A stamp's time as ISO text; null when absent or out of range (a peer's stamp). */
+function isoTime(at: number | undefined): string | null {
+  if (at === undefined) return null
+  const date = new Date(at)
+  return Number.isNaN(date.getTime()) ? null : date.toISOString()
+}
+
 async function mergeJson(options: MergeRoutesOptions, merge: MergeRecord) {
   const [merged, into] = await Promise.all(
     [merge.object, merge.into].map((id: ObjectId) => options.store.get(id)),
@@ -43,7 +50,7 @@ async function mergeJson(options: MergeRoutesOptions, merge: MergeRecord) {
     id: merge.object,
     type: merge.type,
     into: merge.into,
-    at: merge.decided === undefined ? null : new Date(merge.decided.at).toISOString(),
+    at: isoTime(merge.decided?.at),
     by: by ?? null,
     byName: (by === undefined ? undefined : options.nameOf(by)) ?? null,
     name: nameOf(merged),

@@ -2,6 +2,8 @@
 // stay once each, and references follow the records they name.
 import { describe, expect, it } from 'vitest'
 import { localNode, type LocalNode } from '../helpers/local-nodes.ts'
+import { actionsFromConfig } from '../../src/local/index.ts'
+import type { ObjectId } from '../../src/model/index.ts'
 import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
 
 interface DonationRow {
@@ -180,32 +182,93 @@ describe('the match review and merges', () => {
 })
 
 describe('references that wait for a record', () => {
-  it('a donation written while its person waits for review names the row the review picks, across a restart', async () => {
-    const node = await localNode('a')
+  /** A person that waits for review (two local rows match it) and a donation naming it. */
+  async function waitingDonation(node: LocalNode) {
     const insert = node.sql.prepare(
       "INSERT INTO persons(id, first_name, last_name, email) VALUES (?, 'Jon', 'Smith', ?)",
     )
     insert.run('m1', 'jon@example.org')
     insert.run('m2', 'j.smith@example.org')
     await eventually(async () => (await node.node.store.count('person')) === 2, 3000)
-    const arriving = await node.node.store.create({
-      type: 'person',
-      fields: { firstName: 'Jon', lastName: 'Smith' },
-    })
-    const donation = await node.node.store.create({
+    return { person: await node.node.store.create(jon), donation: await donationOf(node) }
+  }
+  const jon = { type: 'person', fields: { firstName: 'Jon', lastName: 'Smith' } } as const
+  let arriving: ObjectId
+  async function donationOf(node: LocalNode) {
+    arriving = (await node.node.store.list('person', {})).items.find(
+      (person) => person.fields.email === undefined,
+    )!.id
+    return node.node.store.create({
       type: 'transaction',
-      fields: { type: 'donation', personId: arriving.id, date: '2026-03-01', amount: '20.00' },
+      fields: { type: 'donation', personId: arriving, date: '2026-03-01', amount: '20.00' },
     })
+  }
+  const personOf = (node: LocalNode, id: ObjectId) =>
+    node.sql.prepare('SELECT person_id FROM transactions WHERE id = ?').get(id)
+
+  it('a donation written while its person waits for review names the row the review picks, across a restart', async () => {
+    const node = await localNode('a')
+    const { person, donation } = await waitingDonation(node)
     await eventually(async () => (await node.local.reviewQueue()).length === 1, 3000)
     await node.local.settled()
-    const personOf = () =>
-      node.sql.prepare('SELECT person_id FROM transactions WHERE id = ?').get(donation.id)
     // The person has no row yet: the column stays empty rather than naming nothing.
-    expect(personOf()).toEqual({ person_id: null })
+    expect(personOf(node, donation.id)).toEqual({ person_id: null })
     await node.restart()
-    await node.local.resolveMatch(arriving.id, { link: 'm1' })
+    await node.local.resolveMatch(person.id, { link: 'm1' })
     await node.local.settled()
-    expect(personOf()).toEqual({ person_id: 'm1' })
+    expect(personOf(node, donation.id)).toEqual({ person_id: 'm1' })
+  })
+
+  it('"keep separate" writes the person\'s own row, and the donation names it', async () => {
+    const node = await localNode('a')
+    const { person, donation } = await waitingDonation(node)
+    await eventually(async () => (await node.local.reviewQueue()).length === 1, 3000)
+    await node.local.resolveMatch(person.id, 'separate')
+    expect(personOf(node, donation.id)).toEqual({ person_id: person.id })
+  })
+
+  it("filling the reference in does not send an empty one back under a peer's maintain: export", async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    const insert = b.sql.prepare(
+      "INSERT INTO persons(id, first_name, last_name, email) VALUES (?, 'Jon', 'Smith', ?)",
+    )
+    insert.run('m1', 'jon@example.org')
+    insert.run('m2', 'j.smith@example.org')
+    await b.local.settled()
+    await b.configure(
+      new Map([
+        [a.node.id, { actions: actionsFromConfig({ transaction: { maintain: 'export' } }) }],
+      ]),
+    )
+    // A writes B's people as rows of their own, so the match is decided at B only.
+    await a.configure(
+      new Map([[b.node.id, { actions: actionsFromConfig({ person: { create: 'import' } }) }]]),
+    )
+    a.sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('a-jon', 'Jon', 'Smith')")
+      .run()
+    a.sql
+      .prepare(
+        "INSERT INTO transactions(id, type, person_id, date, amount) VALUES ('a-t', 'donation', 'a-jon', '2026-03-01', '20.00')",
+      )
+      .run()
+    await a.local.settled()
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    await eventually(async () => (await b.local.reviewQueue()).length === 1, 5000)
+    await eventually(() => b.sql.prepare('SELECT 1 FROM transactions').get() !== undefined, 5000)
+    const [item] = await b.local.reviewQueue()
+    await b.local.resolveMatch(item!.object, { link: 'm1' })
+    await b.local.settled()
+    expect(b.sql.prepare('SELECT person_id FROM transactions').all()).toEqual([{ person_id: 'm1' }])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await a.local.settled()
+    expect(a.sql.prepare("SELECT person_id FROM transactions WHERE id = 'a-t'").get()).toEqual({
+      person_id: 'a-jon',
+    })
+    const [donation] = (await a.node.store.list('transaction', {})).items
+    expect(donation!.fields.personId).toBeDefined()
   })
 })
 
@@ -304,6 +367,58 @@ describe('two rows the users made for one record', () => {
     })
     expect(await node.local.reviewQueue()).toEqual([])
     expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+  })
+
+  /** r1 and then r2 taken in (so r1's object has the smaller id and survives), merged. */
+  async function rowsInOrder(r2OrganizationId: string | null) {
+    const node = await localNode('a')
+    const person =
+      'INSERT INTO persons(id, first_name, last_name, phone, organization_id) VALUES (?, ?, ?, ?, ?)'
+    node.sql.prepare(person).run('r1', 'Lea', 'Lind', '123', null)
+    await node.local.settled()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    node.sql.prepare(person).run('r2', 'LEA', 'LIND', null, r2OrganizationId)
+    await node.local.settled()
+    const [first, second] = (await node.node.store.list('person', {})).items
+    expect(first!.fields.phone).toBe('123')
+    await node.node.store.merge(first!.id, second!.id)
+    await eventually(async () => (await node.local.reviewQueue()).length === 1, 3000)
+    const [item] = await node.local.reviewQueue()
+    expect(item!.object).toBe(first!.id)
+    return { node, item: item! }
+  }
+
+  it('a row never seen whole (its reference unresolved) is not taken in over the record as it goes', async () => {
+    const { node, item } = await rowsInOrder('no-such-org')
+    await node.local.resolveMatch(item.object, { link: 'r1' })
+    await node.local.settled()
+    expect(node.sql.prepare('SELECT id, first_name, phone FROM persons').all()).toEqual([
+      { id: 'r1', first_name: 'Lea', phone: '123' },
+    ])
+    expect((await node.node.store.get(item.object))!.fields).toMatchObject({
+      firstName: 'Lea',
+      phone: '123',
+    })
+  })
+
+  it("the row of the object that is not the survivor may be picked: it stays, showing the record's values", async () => {
+    const { node, item } = await rowsInOrder(null)
+    await node.local.resolveMatch(item.object, { link: 'r2' })
+    await node.local.settled()
+    expect(node.sql.prepare('SELECT id, first_name, phone FROM persons').all()).toEqual([
+      { id: 'r2', first_name: 'Lea', phone: '123' },
+    ])
+    expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+  })
+
+  it('a pick that is not one of the rows is refused, and the item waits on', async () => {
+    const node = await twoUsersRows()
+    const [item] = await node.local.reviewQueue()
+    await expect(node.local.resolveMatch(item!.object, { link: 'r9' })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    })
+    expect(await node.local.reviewQueue()).toHaveLength(1)
+    expect(persons(node)).toHaveLength(2)
   })
 
   it('"keep separate" undoes the merge: both rows stay, two records, and the review does not come back', async () => {

@@ -31,6 +31,17 @@ export class AwaitedReferences {
     }
   }
 
+  /**
+   * Whether the row of `referrer` was written with its reference to `referenced` (or to an
+   * object merged with it since) empty.
+   */
+  waits(referenced: ObjectId, referrer: ObjectId): boolean {
+    if (this.waiting.size === 0) return false
+    return this.core.store
+      .groupOf(referenced)
+      .some((member) => this.waiting.get(member)?.has(referrer) === true)
+  }
+
   /** How many references wait (for status and tests). */
   get size(): number {
     let count = 0

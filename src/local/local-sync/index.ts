@@ -244,7 +244,16 @@ export class LocalSync {
 
   /** Resolves a review: the object is the record `key`, or (`separate`) a new one. */
   async resolveMatch(id: ObjectId, decision: { link: string } | 'separate'): Promise<void> {
-    await this.run(() => this.review.resolve(id, decision))
+    // In turn with the other work, and a failure is the caller's to report (the API's).
+    let failure: { error: unknown } | undefined
+    await this.run(async () => {
+      try {
+        await this.review.resolve(id, decision)
+      } catch (error) {
+        failure = { error }
+      }
+    })
+    if (failure !== undefined) throw failure.error
   }
 
   /** Runs one piece of work after the others: ingest and projection never interleave. */

@@ -282,7 +282,13 @@ export class Ingest {
     objectId: ObjectId,
     seen: RowSnapshot | undefined,
   ): Promise<void> {
-    const { connector, rows, store } = this.core
+    const { connector, log, rows, store } = this.core
+    // Without the row as last seen, what changed can't be told from what the daemon wrote:
+    // taking the whole row in would write its every column over the record.
+    if (seen === undefined) {
+      log.info({ table: entity.table, key }, 'second row removed without taking it in (not seen)')
+      return
+    }
     const row = await connector.read(entity, key)
     if (row === undefined) return
     const custom = await readCustomOf(connector, entity, key)

@@ -143,8 +143,10 @@ export class MergedRows {
       { table: entity.table, removed: key, kept: keep.key },
       'one record in two rows after a merge: removed the row this daemon had written',
     )
-    await this.parts.execute(await decide(this.core, id, from))
+    // The row kept first: it comes to stand for the survivor (relink) before the survivor
+    // is decided, which would otherwise find no row and write one.
     if (keep.id !== id) await this.parts.execute(await decide(this.core, keep.id, from))
+    await this.parts.execute(await decide(this.core, id, from))
     await this.rewriteReferencesTo(drop, from)
   }
 

@@ -2,7 +2,7 @@
 // local system. Follows the store's feed, writes what `decide` says, and keeps what
 // can't be written yet (a file waiting for its bytes, a write the local system refused)
 // to be tried again. Also unifies an arriving object with a matching local record.
-import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
+import { fieldSpec, type InstanceId, type ObjectId, type ObjectType } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import { writeField, type EntityMapping } from '../mapping/index.ts'
 import { contentHeld } from './content.ts'
@@ -155,10 +155,26 @@ export class Projector {
     }
   }
 
-  /** Writes again the rows that waited for a record of `id` or of one merged with it. */
-  private async writeAwaiting(id: ObjectId): Promise<void> {
+  /**
+   * Writes again the rows that waited for a record of `id` or of one merged with it. Only
+   * the row is written (its reference column filled in): nothing is decided anew for the
+   * peer that sent the object, whose rules were applied when the row was written.
+   */
+  async writeAwaiting(id: ObjectId): Promise<void> {
+    const { links, mapping, store } = this.core
     for (const referrer of await this.core.awaiting.ready(id)) {
-      await this.projectOrRetryLater(referrer.id, referrer.from)
+      const key = links.keyOf(referrer.id)
+      const object = key === undefined ? undefined : await store.get(referrer.id)
+      const entity = object === undefined ? undefined : mapping.get(object.type)
+      if (key === undefined || object === undefined || object.deleted || entity === undefined) {
+        continue // its row went, or stands for another object now
+      }
+      try {
+        await this.writer.writeRow(entity, key, referrer.id, object)
+      } catch (error) {
+        await localState.retry.write(store, referrer.id, { from: referrer.from })
+        this.core.log.error({ object: referrer.id, err: error }, 'could not write the row again')
+      }
     }
   }
 
@@ -277,7 +293,22 @@ export class Projector {
     const read = this.core.rows.readOrReport(entity, key, row, custom)
     if (read === undefined) return
     const patch = diff(object, read)
-    if (patch !== undefined) await store.update(id, patch, FROM_LOCAL_SYSTEM)
+    // A reference column left empty because what it names has no row here (yet) is not
+    // this system saying "none": the reference stays.
+    for (const [field, value] of Object.entries(object.fields)) {
+      if (
+        patch?.fields?.[field] === null &&
+        typeof value === 'string' &&
+        fieldSpec(object.type, field)?.kind === 'objectId' &&
+        (this.core.links.recordKeyOf(value as ObjectId) === undefined ||
+          this.core.awaiting.waits(value as ObjectId, id))
+      ) {
+        delete patch.fields[field]
+      }
+    }
+    if (patch !== undefined && (Object.keys(patch.fields ?? {}).length > 0 || patch.custom)) {
+      await store.update(id, patch, FROM_LOCAL_SYSTEM)
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 // The match review: objects that arrived matching several local records wait in a
 // queue (the projector puts them there) until a person says which record each one is,
 // or that it is a new one.
+import { isObjectSyncError, ObjectSyncError } from '../../errors.ts'
 import type { FieldValue, ObjectId, ObjectType } from '../../model/index.ts'
 import { RowProblem } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
@@ -32,8 +33,13 @@ export class Review {
     const queue: ReviewItem[] = []
     // The entry as stored (with `from`, when the object came from a peer).
     for await (const [object, entry] of localState.review.scan(this.core.store)) {
-      const waits = entry.rows === true ? this.rowsStillWait(object) : await this.stillWaits(object)
-      if (waits) queue.push({ object, ...entry })
+      if (entry.rows === true) {
+        // The rows as they are now (a merge or an unmerge may have changed them).
+        const rows = this.rowsStillWait(object) ? usersRowsOf(this.core, object) : []
+        if (rows.length > 1) queue.push({ object, ...entry, candidates: rows })
+      } else if (await this.stillWaits(object)) {
+        queue.push({ object, ...entry })
+      }
     }
     return queue
   }
@@ -100,6 +106,7 @@ export class Review {
       await localState.review.write(store, id, undefined)
       await this.core.groups.joinShareGroup(id, object.type, from)
       await this.parts.writer.writeRow(entity, id, id, object, { origin: from })
+      await this.parts.projector.writeAwaiting(id)
     } else {
       await this.parts.projector.unify(entity, id, decision.link, from)
     }
@@ -117,23 +124,48 @@ export class Review {
     decision: { link: string } | 'separate',
   ): Promise<void> {
     const { links, store } = this.core
-    await localState.review.write(store, survivor, undefined)
     const rows = usersRowsOf(this.core, survivor).map((key) => ({
       key,
       id: links.objectOf(type, key)!,
     }))
     if (decision === 'separate') {
-      for (const row of rows) {
-        if (store.survivorOf(row.id) !== row.id) await store.unmerge(row.id)
-      }
+      await this.partRows(rows.map((row) => row.id))
     } else {
       const keep = rows.find((row) => row.key === decision.link)
-      if (keep !== undefined) {
-        for (const row of rows) {
-          if (row.key !== keep.key) await this.parts.projector.dropRow(type, row, keep)
-        }
+      if (keep === undefined) {
+        throw new ObjectSyncError(
+          'INVALID_REQUEST',
+          `body.key: ${decision.link} is not one of the rows ${rows.map((row) => row.key).join(', ')}`,
+          { details: { path: 'body.key' } },
+        )
+      }
+      for (const row of rows) {
+        if (row.key !== keep.key) await this.parts.projector.dropRow(type, row, keep)
       }
     }
+    // Last: a step that failed leaves the item in the queue, to be decided again.
+    await localState.review.write(store, survivor, undefined)
     this.core.events.emit('review', survivor)
+  }
+
+  /**
+   * Undoes the merges that join the objects: those the rows' objects record first, then,
+   * while two are still one (joined through another object's merge), every merge of the
+   * group — over-parting is undone by merging again; staying joined is not.
+   */
+  private async partRows(ids: ObjectId[]): Promise<void> {
+    const { store } = this.core
+    const unmerge = async (id: ObjectId) => {
+      try {
+        await store.unmerge(id)
+      } catch (error) {
+        if (!isObjectSyncError(error, 'INVALID_MERGE')) throw error // records no merge
+      }
+    }
+    for (const id of ids) await unmerge(id)
+    const joined = () => new Set(ids.map((id) => store.survivorOf(id))).size < ids.length
+    if (joined()) {
+      for (const member of store.groupOf(ids[0]!)) await unmerge(member)
+    }
   }
 }

@@ -17,14 +17,6 @@ export class MergeEdits {
    */
   async merge(a: ObjectId, b: ObjectId): Promise<ObjectId> {
     const types = await Promise.all([a, b].map((id) => this.typeOf(id)))
-    // A deleted record can't stand for a live one (nor take one in): undelete it first.
-    for (const id of [a, b]) {
-      if (await this.isDeleted(this.core.identities.survivorOf(id))) {
-        throw new ObjectSyncError('INVALID_MERGE', `object ${id} is deleted`, {
-          details: { a, b, deleted: id },
-        })
-      }
-    }
     if (types[0] !== types[1]) {
       throw new ObjectSyncError(
         'INVALID_MERGE',
@@ -38,6 +30,17 @@ export class MergeEdits {
       const { identities } = this.core
       const [first, second] = [identities.survivorOf(a), identities.survivorOf(b)]
       if (first === second) return first
+      // A deleted record can't stand for a live one (nor take one in): restore it first.
+      for (const [id, survivor] of [
+        [a, first],
+        [b, second],
+      ] as const) {
+        if (await this.isDeleted(survivor)) {
+          throw new ObjectSyncError('INVALID_MERGE', `object ${id} is deleted`, {
+            details: { a, b, deleted: id },
+          })
+        }
+      }
       const [survivor, merged] = first < second ? [first, second] : [second, first]
       if (await this.record(merged, survivor)) {
         // The survivor reads differently now: what follows the feed looks at it again.
