@@ -2,32 +2,20 @@
 // with who decided (this instance by name, a peer not paired here without one) and when,
 // both records' names; a merge and its undoing streamed as `merge` events; a bad query
 // refused in the API's error format.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../daemon/config.ts'
-import { initInstance } from '../daemon/init.ts'
-import { runDaemon, type Daemon } from '../daemon/run.ts'
-import { silentLogger } from '../src/log.ts'
+import type { Daemon } from '../daemon/run.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import { MemoryStorage } from '../src/store/index.ts'
+import { callApi, startTestDaemon } from './helpers/daemons.ts'
 import { readEvents } from './helpers/events.ts'
-import { openStore, ship, tempDir } from './helpers/stores.ts'
+import { openStore, ship } from './helpers/stores.ts'
 import { eventually } from './helpers/sync-nodes.ts'
 
 let daemon: Daemon
 let token: string
 
 beforeAll(async () => {
-  const dir = tempDir('api-merges')
-  await initInstance(dir, { name: 'Merge office' })
-  token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
-  const config = parseConfig({
-    name: 'Merge office',
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    api: { port: 0 },
-  })
-  daemon = await runDaemon(dir, config, silentLogger)
+  ;({ daemon, token } = await startTestDaemon('Merge office'))
 })
 afterAll(async () => {
   await daemon.stop()
@@ -44,19 +32,8 @@ interface MergeJson {
   intoName: string | null
 }
 
-async function call(method: 'GET' | 'POST', url: string, body?: unknown) {
-  const response = await daemon.api.inject({
-    method,
-    url,
-    headers: {
-      host: `127.0.0.1:${daemon.apiPort}`,
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  })
-  return { status: response.statusCode, json: JSON.parse(response.body) as Record<string, unknown> }
-}
+const call = (method: 'GET' | 'POST', url: string, body?: unknown) =>
+  callApi({ daemon, token }, method, url, { body })
 
 async function merges(query = ''): Promise<MergeJson[]> {
   const response = await call('GET', `/v1/merges${query}`)

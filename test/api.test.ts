@@ -12,6 +12,7 @@ import { initInstance } from '../daemon/init.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
 import { silentLogger } from '../src/log.ts'
 import { tempDir } from './helpers/stores.ts'
+import { callApi, startTestDaemon, type ApiCallOptions } from './helpers/daemons.ts'
 import { readEvents } from './helpers/events.ts'
 import { eventually } from './helpers/sync-nodes.ts'
 
@@ -20,16 +21,9 @@ let token: string
 let dir: string
 
 beforeAll(async () => {
-  dir = tempDir('api')
-  await initInstance(dir, { name: 'API test' })
-  token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
-  const config = parseConfig({
-    name: 'API test',
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    api: { port: 0 },
+  ;({ daemon, dir, token } = await startTestDaemon('API test', {
     files: { maxBytes: 1024 * 1024 },
-  })
-  daemon = await runDaemon(dir, config, silentLogger)
+  }))
 })
 afterAll(async () => {
   await daemon.stop()
@@ -47,33 +41,8 @@ type Json = Record<string, unknown> & {
   outgoing?: { export: unknown }[]
 }
 
-async function call(
-  method: Method,
-  url: string,
-  options: { body?: unknown; headers?: Record<string, string>; raw?: string } = {},
-) {
-  const response = await daemon.api.inject({
-    method,
-    url,
-    headers: {
-      host: `127.0.0.1:${daemon.apiPort}`,
-      authorization: `Bearer ${token}`,
-      ...(options.body === undefined && options.raw === undefined
-        ? {}
-        : { 'content-type': 'application/json' }),
-      ...options.headers,
-    },
-    ...(options.raw !== undefined
-      ? { payload: options.raw }
-      : options.body === undefined
-        ? {}
-        : { payload: JSON.stringify(options.body) }),
-  })
-  return {
-    status: response.statusCode,
-    json: (response.body === '' ? undefined : JSON.parse(response.body)) as Json,
-  }
-}
+const call = (method: Method, url: string, options: ApiCallOptions = {}) =>
+  callApi<Json>({ daemon, token }, method, url, options)
 
 interface OpenApiOperation {
   security?: unknown[]

@@ -2,18 +2,15 @@
 // two running daemons over libp2p: the page sees the peer connect, shows a conflict made
 // by two offline edits, and resolves it by a click — checked through the API and at the peer;
 // it lists a merge as it happens, on both sides, and undoes it by a click.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { parseConfig } from '../daemon/config.ts'
-import { initInstance } from '../daemon/init.ts'
-import { runDaemon, type Daemon } from '../daemon/run.ts'
-import { silentLogger } from '../src/log.ts'
+import type { Daemon } from '../daemon/run.ts'
 import type { ObjectId } from '../src/model/index.ts'
-import { tempDir } from './helpers/stores.ts'
 import { eventually } from './helpers/sync-nodes.ts'
+import { startTestDaemon } from './helpers/daemons.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 // CI installs Chromium (.ci/run); elsewhere the test says it was skipped rather than fail.
@@ -25,16 +22,7 @@ interface Running {
   token: string
 }
 
-async function startDaemon(name: string): Promise<Running> {
-  const dir = tempDir('page')
-  await initInstance(dir, { name })
-  const config = parseConfig({ name, listen: ['/ip4/127.0.0.1/tcp/0'], api: { port: 0 } })
-  return {
-    daemon: await runDaemon(dir, config, silentLogger),
-    dir,
-    token: readFileSync(join(dir, 'api-token'), 'utf8').trim(),
-  }
-}
+const startDaemon = (name: string): Promise<Running> => startTestDaemon(name)
 
 async function call(at: Running, method: string, path: string, body?: unknown) {
   const response = await fetch(`http://127.0.0.1:${at.daemon.apiPort}${path}`, {
