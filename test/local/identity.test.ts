@@ -97,6 +97,47 @@ describe('a merge learned through a relay', () => {
   })
 })
 
+describe('two records one instance keeps apart', () => {
+  it('stay two on every instance, also where they arrive through another instance', async () => {
+    const [a, b, c] = [await localNode('a'), await localNode('b'), await localNode('c')]
+    const per = 'INSERT INTO persons(id, first_name, last_name) VALUES (?, ?, ?)'
+    a.sql.prepare(per).run('a-per1', 'Per', 'Hansen')
+    a.sql.prepare(per).run('a-per2', 'Per', 'Hansen')
+    c.sql.prepare(per).run('c-per', 'PER', 'hansen')
+    await Promise.all([a, c].map((node) => node.local.settled()))
+    // A – B – C: C learns of A's two only through B.
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    await pairNodes(b.node, c.node)
+    c.node.engine.connect(b.node.id)
+    const pers = (node: LocalNode) =>
+      (
+        node.sql
+          .prepare("SELECT count(*) AS n FROM persons WHERE lower(first_name) = 'per'")
+          .get() as { n: number }
+      ).n
+    const settled = async () => {
+      await Promise.all([a, b, c].map((node) => node.local.settled()))
+      for (const node of [a, b, c]) {
+        if (pers(node) !== 2 || (await node.node.store.list('person', {})).items.length !== 2) {
+          return false
+        }
+      }
+      return (await a.local.reviewQueue()).length === 0
+    }
+    await eventually(settled, 8000).catch(() => {})
+    for (const node of [a, b, c]) {
+      expect(pers(node)).toBe(2)
+      expect((await node.node.store.list('person', {})).items).toHaveLength(2)
+    }
+    // A's two were never made one (no review of two rows of one record there).
+    expect(await a.local.reviewQueue()).toEqual([])
+    expect(
+      a.node.store.groupOf((await a.node.store.list('person', {})).items[0]!.id),
+    ).not.toContain((await a.node.store.list('person', {})).items[1]!.id)
+  })
+})
+
 describe('concurrent creates', () => {
   it('the same person created on two connected instances within 50 ms is one row on each', async () => {
     const a = await localNode('a')

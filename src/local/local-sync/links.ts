@@ -94,11 +94,6 @@ export class Links {
     return Promise.resolve(this.origins.get(id))
   }
 
-  /** Whether the record came from `peer`'s object (matching keeps a peer's two apart). */
-  cameFrom(id: ObjectId, peer: InstanceId): boolean {
-    return this.origins.get(id) === peer
-  }
-
   /** The object's link to its record, as last saved. */
   read(id: ObjectId): Promise<ObjectLink | undefined> {
     return localState.object.read(this.core.store, id)

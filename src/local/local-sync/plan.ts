@@ -116,9 +116,15 @@ export async function planIncoming(core: LocalSyncCore, limit: number): Promise<
   for await (const [id, { from }] of localState.retry.scan(store)) {
     if (!senders.has(id)) senders.set(id, from)
   }
+  // A record that stands for a merged group is decided once per object of the group.
+  const relinked = new Set<string>()
   for (const [id, from] of senders) {
     const projection = await decide(core, id, from)
     if (projection.kind === 'none') continue
+    if (projection.kind === 'relink') {
+      if (relinked.has(projection.key)) continue
+      relinked.add(projection.key)
+    }
     const peer = projection.from ?? ''
     let entry = byPeer.get(peer)
     if (entry === undefined) {

@@ -80,6 +80,13 @@ export async function decide(
   // Merged into another object (here, or on any instance): the survivor is the record.
   // (The store says; a merge undone since stands alone again.)
   if (core.store.survivorOf(id) !== id) return { kind: 'none', id }
+  // A survivor with no row, an object merged into it with one: that row stands for it.
+  const member = core.store.groupOf(id).find((other) => core.links.keyOf(other) !== undefined)
+  if (member !== undefined) {
+    return { ...base, id: member, kind: 'relink', key: core.links.keyOf(member)!, survivor: id }
+  }
+  // Its own row is on its way out (a second row of its record): not written again.
+  if (core.links.isDropping(object.type, id)) return { kind: 'none', id }
   return decideNew(core, base)
 }
 
@@ -179,32 +186,52 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
   }
   if (actions.create === 'import') return { ...base, kind: 'import' }
   // New here: is it a record the local system already has (from before pairing)?
-  // A record made from another object of the same peer is not a candidate: the peer
-  // keeps the two apart (two people of the same name), so they stay two here.
-  const candidates = []
+  // For a peer's object, a record is not a candidate when one instance made an object of
+  // each (counting the objects merged with either): that instance keeps the two apart
+  // (two people of the same name), so they stay two here, whichever way they came.
+  const candidates: string[] = []
+  const groups = new Set<ObjectId>()
   for (const candidate of core.matches.find(object.type, object.fields)) {
     const linked = links.objectOf(object.type, candidate.key)
     if (
       linked !== undefined &&
-      linked !== id &&
-      (from === undefined || !links.cameFrom(linked, from)) &&
+      !core.store.groupOf(id).includes(linked) &&
+      !groups.has(store.survivorOf(linked)) &&
       !(await keptApart(core, object, linked)) &&
+      (from === undefined || !(await madeBySameInstance(core, object, linked))) &&
       // An archived row of a deleted record is no record to merge with.
       (await store.get(linked))?.deleted !== true
     ) {
-      candidates.push(candidate)
+      // Two rows of one merged record are one candidate.
+      groups.add(store.survivorOf(linked))
+      candidates.push(candidate.key)
     }
   }
   if (candidates.length === 0) return { ...base, kind: 'import' }
-  // A record already unified with one arriving object is not unified with another: two
-  // objects that are distinct elsewhere would become one. A person decides instead.
-  const unified =
-    candidates.length === 1 &&
-    (await localState.unified.has(store, links.objectOf(object.type, candidates[0]!.key)!))
-  if (candidates.length === 1 && !unified) {
-    return { ...base, kind: 'link', key: candidates[0]!.key }
+  if (candidates.length === 1) return { ...base, kind: 'link', key: candidates[0]! }
+  return { ...base, kind: 'review', candidates }
+}
+
+/**
+ * One instance made an object of each group (`object`'s and `other`'s): that instance
+ * keeps them apart, and merging the two groups would make its two records one.
+ */
+async function madeBySameInstance(
+  core: Core,
+  object: StoredObject,
+  other: ObjectId,
+): Promise<boolean> {
+  const makers = async (id: ObjectId) => {
+    const found = new Set<InstanceId>()
+    for (const member of core.store.groupOf(id)) {
+      const creator = (await core.store.get(member))?.createdBy
+      if (creator !== undefined) found.add(creator)
+    }
+    return found
   }
-  return { ...base, kind: 'review', candidates: candidates.map((candidate) => candidate.key) }
+  const ours = await makers(object.id)
+  for (const creator of await makers(other)) if (ours.has(creator)) return true
+  return false
 }
 
 /** A person undid a merge of the two (either way round): matching leaves them apart. */

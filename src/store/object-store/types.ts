@@ -71,6 +71,11 @@ export interface StoredObject {
   merged?: ObjectId[]
   /** Unmerged from this object: matching does not make the two one again. */
   keptApartFrom?: ObjectId
+  /**
+   * The instance that made the object, as its oldest write stamp in the core facet says
+   * (its own, not a merged object's). Matching keeps apart what one instance made apart.
+   */
+  createdBy?: InstanceId
 }
 
 /** A merge the store holds: `object` was merged, and `into` stands for it now. */

@@ -29,6 +29,7 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
     conflicts: [],
   }
   let latest = 0
+  let oldest: WrittenBy | undefined
   for (const [facet, state] of loaded.facets) {
     const { content, conflicts } = resolveFacet(
       state.doc,
@@ -46,10 +47,12 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
     for (const [field, stamp] of Object.entries(content.meta)) {
       object.written[name(field)] = stamp
       latest = Math.max(latest, stamp.at)
+      if (isCore && (oldest === undefined || stamp.at < oldest.at)) oldest = stamp
     }
     object.conflicts.push(...conflicts.map((conflict) => name(conflict.field)))
   }
   object.updatedAt = new Date(latest).toISOString()
+  if (oldest !== undefined) object.createdBy = oldest.by
   return object
 }
 
