@@ -174,44 +174,46 @@ export class SqliteConnector implements Connector {
     const columns = [entity.key, ...Object.keys(row).filter((column) => column !== entity.key)]
     const values = columns.map((column) => (column === entity.key ? key : row[column]))
     this.guard(`write ${entity.table}`, () =>
-      db.transaction(() => {
-        const existing = this.statement(
-          `SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
-        ).get(key)
-        if (existing === undefined) {
-          this.statement(
-            `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-          ).run(...values)
-        } else {
-          // An update of the mapped columns only: columns we don't map stay as they are.
-          const set = columns.slice(1)
-          if (set.length > 0) {
+      db
+        .transaction(() => {
+          const existing = this.statement(
+            `SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
+          ).get(key)
+          if (existing === undefined) {
             this.statement(
-              `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
-            ).run(...values.slice(1), key)
-          }
-        }
-        if (custom !== undefined && entity.customFieldsTable) {
-          const current = this.statement(
-            'SELECT name, value FROM custom_fields WHERE object_id = ?',
-          ).all(key) as { name: string; value: unknown }[]
-          for (const { name } of current) {
-            if (!(name in custom)) {
-              this.statement('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
-                key,
-                name,
-              )
+              `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+            ).run(...values)
+          } else {
+            // An update of the mapped columns only: columns we don't map stay as they are.
+            const set = columns.slice(1)
+            if (set.length > 0) {
+              this.statement(
+                `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
+              ).run(...values.slice(1), key)
             }
           }
-          for (const [name, value] of Object.entries(custom)) {
-            const before = current.find((row) => row.name === name)
-            if (before !== undefined && String(before.value) === value) continue
-            this.statement(
-              'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
-            ).run(key, name, value)
+          if (custom !== undefined && entity.customFieldsTable) {
+            const current = this.statement(
+              'SELECT name, value FROM custom_fields WHERE object_id = ?',
+            ).all(key) as { name: string; value: unknown }[]
+            for (const { name } of current) {
+              if (!(name in custom)) {
+                this.statement('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
+                  key,
+                  name,
+                )
+              }
+            }
+            for (const [name, value] of Object.entries(custom)) {
+              const before = current.find((row) => row.name === name)
+              if (before !== undefined && String(before.value) === value) continue
+              this.statement(
+                'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
+              ).run(key, name, value)
+            }
           }
-        }
-      })(),
+        })
+        .immediate(),
     )
     return Promise.resolve()
   }
@@ -219,12 +221,16 @@ export class SqliteConnector implements Connector {
   remove(entity: EntityMapping, key: string): Promise<void> {
     const db = this.open_()
     this.guard(`delete from ${entity.table}`, () =>
-      db.transaction(() => {
-        this.statement(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(key)
-        if (entity.customFieldsTable) {
-          this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(key)
-        }
-      })(),
+      db
+        .transaction(() => {
+          this.statement(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(
+            key,
+          )
+          if (entity.customFieldsTable) {
+            this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(key)
+          }
+        })
+        .immediate(),
     )
     return Promise.resolve()
   }
@@ -265,19 +271,20 @@ export class SqliteConnector implements Connector {
     }
     const db = this.open_()
     this.guard(`write ${GROUP_MEMBERS}`, () =>
-      db.transaction(() => {
-        for (const group of change.join ?? []) {
-          this.statement(
-            `INSERT OR IGNORE INTO ${GROUP_MEMBERS}(group_name, object_id) VALUES (?, ?)`,
-          ).run(group, key)
-        }
-        for (const group of change.leave ?? []) {
-          this.statement(`DELETE FROM ${GROUP_MEMBERS} WHERE group_name = ? AND object_id = ?`).run(
-            group,
-            key,
-          )
-        }
-      })(),
+      db
+        .transaction(() => {
+          for (const group of change.join ?? []) {
+            this.statement(
+              `INSERT OR IGNORE INTO ${GROUP_MEMBERS}(group_name, object_id) VALUES (?, ?)`,
+            ).run(group, key)
+          }
+          for (const group of change.leave ?? []) {
+            this.statement(
+              `DELETE FROM ${GROUP_MEMBERS} WHERE group_name = ? AND object_id = ?`,
+            ).run(group, key)
+          }
+        })
+        .immediate(),
     )
     return Promise.resolve()
   }

@@ -52,6 +52,9 @@ export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
 /** The longest period a Node timer takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 const DEFAULT_POLL_MS = 50
+/** A write the local system refused is tried again after 1 s, then 2, 4 … up to a minute. */
+const RETRY_FIRST_MS = 1000
+const RETRY_MAX_MS = 60_000
 
 export class LocalSync {
   private readonly core: LocalSyncCore
@@ -64,6 +67,8 @@ export class LocalSync {
   private housekeepingTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private projectQueued = false
+  private retryTimer: NodeJS.Timeout | undefined
+  private retryDelayMs = 0
   private housekeepingQueued = false
   private opened = false
   private stopped = false
@@ -163,6 +168,7 @@ export class LocalSync {
     this.stopped = true
     clearInterval(this.timer)
     clearInterval(this.housekeepingTimer)
+    clearTimeout(this.retryTimer)
     this.unsubscribe?.()
     await this.work
     if (this.opened) await this.core.connector.close()
@@ -265,9 +271,28 @@ export class LocalSync {
       } catch (error) {
         this.core.log.error({ err: error }, 'local system sync failed; retrying at the next change')
       }
+      if (this.projector.takeFailed()) this.retrySoon()
     })
     this.work = next
     return next
+  }
+
+  /**
+   * Tries the failed writes again within seconds (a local system busy or refusing for a
+   * while), backing off while they keep failing; housekeeping tries them too.
+   */
+  private retrySoon(): void {
+    if (this.retryTimer !== undefined || this.stopped) return
+    this.retryDelayMs = Math.min(Math.max(this.retryDelayMs * 2, RETRY_FIRST_MS), RETRY_MAX_MS)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      void this.run(async () => {
+        await this.projector.retryFailed()
+        if (this.projector.takeFailed()) this.retrySoon()
+        else this.retryDelayMs = 0
+      })
+    }, this.retryDelayMs)
+    this.retryTimer.unref()
   }
 
   private queueProjection(): void {

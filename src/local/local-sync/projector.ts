@@ -19,6 +19,7 @@ const FEED_BATCH = 1000
 
 export class Projector {
   private readonly mergedRows: MergedRows
+  private failed = false
 
   constructor(
     private readonly core: LocalSyncCore,
@@ -54,6 +55,19 @@ export class Projector {
     return this.mergedRows.finishDrops()
   }
 
+  /** Whether a write failed since the last call (and is kept to be tried again). */
+  takeFailed(): boolean {
+    const failed = this.failed
+    this.failed = false
+    return failed
+  }
+
+  /** Keeps a failed write to be tried again (soon, with backoff, and at housekeeping). */
+  private async retryLater(id: ObjectId, from: InstanceId | undefined): Promise<void> {
+    await localState.retry.write(this.core.store, id, { from })
+    this.failed = true
+  }
+
   /** Projects every change of the feed since the last time. */
   async projectChanges(): Promise<void> {
     const { store } = this.core
@@ -77,7 +91,7 @@ export class Projector {
     try {
       await this.execute(await decide(this.core, id, from))
     } catch (error) {
-      await localState.retry.write(this.core.store, id, { from })
+      await this.retryLater(id, from)
       this.core.log.error(
         { object: id, err: error },
         'could not write the object into the local system',
@@ -136,7 +150,7 @@ export class Projector {
       try {
         await this.execute(await decide(this.core, id, from))
       } catch (error) {
-        await localState.retry.write(store, id, { from })
+        await this.retryLater(id, from)
         this.core.log.error({ object: id, err: error }, 'could not write the object again')
       }
     }
@@ -172,7 +186,7 @@ export class Projector {
       try {
         await this.writer.writeRow(entity, key, referrer.id, object)
       } catch (error) {
-        await localState.retry.write(store, referrer.id, { from: referrer.from })
+        await this.retryLater(referrer.id, referrer.from)
         this.core.log.error({ object: referrer.id, err: error }, 'could not write the row again')
       }
     }

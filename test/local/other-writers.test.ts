@@ -1,0 +1,52 @@
+// The daemon beside other programs writing to the same SQLite file, as in every real
+// deployment: its own writes must neither be refused half-way nor wait for housekeeping.
+import { describe, expect, it } from 'vitest'
+import { runTs, waitForLine } from '../helpers/child.ts'
+import { localNode } from '../helpers/local-nodes.ts'
+import { eventually } from '../helpers/sync-nodes.ts'
+
+describe('another program writing to local.db', () => {
+  it('every row the daemon writes lands while another process commits in a tight loop', async () => {
+    const node = await localNode('a', { pollMs: 20 })
+    const writer = runTs('test/helpers/sqlite-writer.ts', [node.sql.name, '4000'])
+    const exited = new Promise((resolve) => writer.once('exit', resolve))
+    await waitForLine(writer, (line) => line === 'writing')
+    const count = 300
+    for (let i = 0; i < count; i++) {
+      await node.node.store.create({
+        type: 'person',
+        fields: { firstName: `P${i}`, lastName: 'Loop' },
+      })
+      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const rows = () =>
+      (
+        node.sql.prepare("SELECT count(*) AS n FROM persons WHERE last_name = 'Loop'").get() as {
+          n: number
+        }
+      ).n
+    // Well before housekeeping (24 h): within seconds of the other program's last commit.
+    await eventually(() => rows() === count, 15_000).catch(() => {})
+    expect(rows()).toBe(count)
+    await exited
+  }, 30_000)
+})
+
+describe('a write the local system refuses for a while', () => {
+  it('is tried again within seconds, not at housekeeping', async () => {
+    const node = await localNode('a')
+    node.sql.exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON persons BEGIN SELECT RAISE(ABORT, 'maintenance'); END",
+    )
+    const person = await node.node.store.create({
+      type: 'person',
+      fields: { firstName: 'Rita', lastName: 'Retry' },
+    })
+    const row = () => node.sql.prepare('SELECT first_name FROM persons WHERE id = ?').get(person.id)
+    await node.local.settled()
+    expect(row()).toBeUndefined()
+    node.sql.exec('DROP TRIGGER refuse')
+    await eventually(() => row() !== undefined, 5000)
+    expect(row()).toEqual({ first_name: 'Rita' })
+  })
+})
