@@ -62,11 +62,18 @@ function openDatabase(path: string): Database.Database {
 
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 
+const TRIGGER_KINDS = ['insert', 'update', 'delete'] as const
+const triggerName = (table: string, kind: (typeof TRIGGER_KINDS)[number]) =>
+  `_objectsync_${table}_${kind}`
+
 export class SqliteConnector implements Connector {
   private db: Database.Database | undefined
   /** Whether the file has the default schema's group_members table. */
   private groups = false
   private readonly statements = new Map<string, Database.Statement>()
+  private entities: readonly EntityMapping[] = []
+  /** SQLite's schema version when the change capture was last made or checked. */
+  private schemaVersion = 0
 
   constructor(readonly path: string) {}
 
@@ -75,31 +82,75 @@ export class SqliteConnector implements Connector {
   }
 
   async open(entities: readonly EntityMapping[]): Promise<void> {
-    const db = openDatabase(this.path)
-    this.db = db
-    this.guard('prepare the change log', () => {
-      db.exec(
-        `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
-           table_name TEXT NOT NULL, row_key TEXT NOT NULL)`,
-      )
-      const tables = entities.map((entity) => ({ table: entity.table, key: entity.key }))
-      if (entities.some((entity) => entity.customFieldsTable)) {
-        tables.push({ table: 'custom_fields', key: 'object_id' })
-      }
-      this.groups =
-        this.statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(
-          GROUP_MEMBERS,
-        ) !== undefined
-      if (this.groups) tables.push({ table: GROUP_MEMBERS, key: 'object_id' })
-      for (const { table, key } of tables) this.installTriggers(table, key)
-    })
+    this.db = openDatabase(this.path)
+    this.entities = entities
+    this.guard('prepare the change log', () => this.installCapture())
     return Promise.resolve()
+  }
+
+  /** The change log and every table's triggers, made where missing. */
+  private installCapture(): void {
+    this.db!.exec(
+      `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         table_name TEXT NOT NULL, row_key TEXT NOT NULL)`,
+    )
+    this.groups = this.tableExists(GROUP_MEMBERS)
+    for (const { table, key } of this.capturedTables()) this.installTriggers(table, key)
+    this.schemaVersion = this.db!.pragma('schema_version', { simple: true }) as number
+  }
+
+  private capturedTables(): { table: string; key: string }[] {
+    const tables = this.entities.map((entity) => ({ table: entity.table, key: entity.key }))
+    if (this.entities.some((entity) => entity.customFieldsTable)) {
+      tables.push({ table: 'custom_fields', key: 'object_id' })
+    }
+    if (this.groups) tables.push({ table: GROUP_MEMBERS, key: 'object_id' })
+    return tables
+  }
+
+  private tableExists(name: string): boolean {
+    return (
+      this.statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !==
+      undefined
+    )
+  }
+
+  /**
+   * Cheap at every poll (SQLite's schema version): a table dropped and made again (a
+   * restore from a dump) loses its triggers, and the change log may be gone too; both are
+   * made again here. Says what was missing: the caller then compares every table with
+   * what it last saw, since edits made meanwhile were not logged.
+   */
+  repairChangeCapture(): Promise<'intact' | 'triggers' | 'log'> {
+    const db = this.open_()
+    return Promise.resolve(
+      this.guard('check the change log', () => {
+        if ((db.pragma('schema_version', { simple: true }) as number) === this.schemaVersion) {
+          return 'intact'
+        }
+        const triggers = new Set(
+          (
+            db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).all() as {
+              name: string
+            }[]
+          ).map((row) => row.name),
+        )
+        const logMissing = !this.tableExists(CHANGES_TABLE)
+        const triggersMissing = this.capturedTables().some(({ table }) =>
+          TRIGGER_KINDS.some((kind) => !triggers.has(triggerName(table, kind))),
+        )
+        // Statements prepared on a table since dropped must be prepared anew.
+        this.statements.clear()
+        this.installCapture()
+        return logMissing ? 'log' : triggersMissing ? 'triggers' : 'intact'
+      }),
+    )
   }
 
   private installTriggers(table: string, key: string): void {
     const log = (row: 'NEW' | 'OLD') =>
       `INSERT INTO ${CHANGES_TABLE}(table_name, row_key) VALUES ('${table}', ${row}.${quote(key)});`
-    const name = (what: string) => quote(`_objectsync_${table}_${what}`)
+    const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
     this.db!.exec(`
       CREATE TRIGGER IF NOT EXISTS ${name('insert')} AFTER INSERT ON ${quote(table)}
         BEGIN ${log('NEW')} END;

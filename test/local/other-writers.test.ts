@@ -2,7 +2,8 @@
 // deployment: its own writes must neither be refused half-way nor wait for housekeeping.
 import { describe, expect, it } from 'vitest'
 import { runTs, waitForLine } from '../helpers/child.ts'
-import { localNode } from '../helpers/local-nodes.ts'
+import { DEFAULT_SCHEMA } from '../../src/local/index.ts'
+import { localNode, type LocalNode } from '../helpers/local-nodes.ts'
 import { eventually } from '../helpers/sync-nodes.ts'
 
 describe('another program writing to local.db', () => {
@@ -49,4 +50,36 @@ describe('a write the local system refuses for a while', () => {
     await eventually(() => row() !== undefined, 5000)
     expect(row()).toEqual({ first_name: 'Rita' })
   })
+})
+
+describe('a table restored from a dump', () => {
+  const restore = (node: LocalNode, alsoTheLog: boolean) =>
+    node.sql.exec(`
+      BEGIN;
+      CREATE TABLE persons_dump AS SELECT * FROM persons;
+      DROP TABLE persons;
+      ${DEFAULT_SCHEMA.split(';').find((statement) => statement.includes('persons('))};
+      INSERT INTO persons SELECT * FROM persons_dump;
+      DROP TABLE persons_dump;
+      ${alsoTheLog ? 'DROP TABLE _objectsync_changes;' : ''}
+      UPDATE persons SET phone = '999' WHERE id = 'r1';
+      COMMIT;`)
+  const phone = async (node: LocalNode) =>
+    (await node.node.store.list('person', {})).items[0]?.fields.phone
+
+  for (const alsoTheLog of [false, true]) {
+    it(`gets its change capture back, and what changed meanwhile is taken in${alsoTheLog ? ' (the change log dropped too)' : ''}`, async () => {
+      const node = await localNode('a')
+      node.sql
+        .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('r1', 'Dora', 'Dump')")
+        .run()
+      await node.local.settled()
+      restore(node, alsoTheLog)
+      await eventually(async () => (await phone(node)) === '999', 5000)
+      // And the next edit is logged as any other.
+      node.sql.prepare("UPDATE persons SET phone = '1000' WHERE id = 'r1'").run()
+      await eventually(async () => (await phone(node)) === '1000', 5000)
+      expect((await node.node.store.list('person', {})).items).toHaveLength(1)
+    })
+  }
 })

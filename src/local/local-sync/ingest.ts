@@ -105,6 +105,16 @@ export class Ingest {
   /** Takes in what the local system's change log reports since the last time. */
   async ingestChanges(): Promise<void> {
     const { connector, store } = this.core
+    const repaired = (await connector.repairChangeCapture?.()) ?? 'intact'
+    if (repaired !== 'intact') {
+      this.core.log.warn(
+        { lost: repaired },
+        'the local system lost its change capture (a table restored?): made again; comparing every table',
+      )
+      if (repaired === 'log') await localState.changesCursor.write(store, 0)
+      await this.ingestEverything({ deletes: true })
+      await this.core.groups.loadGroups()
+    }
     let cursor = (await localState.changesCursor.read(store)) ?? 0
     for (;;) {
       const changes = await connector.changesSince(cursor, CHANGES_BATCH)
