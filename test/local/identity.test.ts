@@ -452,6 +452,19 @@ describe('two rows the users made for one record', () => {
     expect((await node.node.store.list('person', {})).items).toHaveLength(1)
   })
 
+  it('an object arriving meanwhile that matches the record waits for review too, and the rows still do', async () => {
+    const node = await twoUsersRows()
+    const arriving = await node.node.store.create({
+      type: 'person',
+      fields: { firstName: 'Lea', lastName: 'Lind' },
+    })
+    await eventually(async () => (await node.local.reviewQueue()).length === 2, 3000)
+    const queue = await node.local.reviewQueue()
+    expect(queue.find((item) => item.rows === true)?.candidates.sort()).toEqual(['r1', 'r2'])
+    expect(queue.find((item) => item.object === arriving.id)?.candidates).toHaveLength(2)
+    expect(persons(node)).toHaveLength(2)
+  })
+
   it('a pick that is not one of the rows is refused, and the item waits on', async () => {
     const node = await twoUsersRows()
     const [item] = await node.local.reviewQueue()

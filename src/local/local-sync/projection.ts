@@ -80,10 +80,14 @@ export async function decide(
   // Merged into another object (here, or on any instance): the survivor is the record.
   // (The store says; a merge undone since stands alone again.)
   if (core.store.survivorOf(id) !== id) return { kind: 'none', id }
-  // A survivor with no row, an object merged into it with one: that row stands for it.
-  const member = core.store.groupOf(id).find((other) => core.links.keyOf(other) !== undefined)
-  if (member !== undefined) {
-    return { ...base, id: member, kind: 'relink', key: core.links.keyOf(member)!, survivor: id }
+  // A survivor with no row, an object merged into it with one: that row stands for it
+  // (a live object's row that is there; a row someone deleted is not written again).
+  for (const member of core.store.groupOf(id)) {
+    const key = core.links.keyOf(member)
+    if (key === undefined || member === id) continue
+    if ((await core.store.get(member))?.deleted !== false) continue
+    if ((await core.connector.read(entity, key)) === undefined) continue
+    return { ...base, id: member, kind: 'relink', key, survivor: id }
   }
   // Its own row is on its way out (a second row of its record): not written again.
   if (core.links.isDropping(object.type, id)) return { kind: 'none', id }
@@ -191,6 +195,7 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
   // (two people of the same name), so they stay two here, whichever way they came.
   const candidates: string[] = []
   const groups = new Set<ObjectId>()
+  const ourMakers = from === undefined ? undefined : await makersOf(core, id)
   for (const candidate of core.matches.find(object.type, object.fields)) {
     const linked = links.objectOf(object.type, candidate.key)
     if (
@@ -198,7 +203,7 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
       !core.store.groupOf(id).includes(linked) &&
       !groups.has(store.survivorOf(linked)) &&
       !(await keptApart(core, object, linked)) &&
-      (from === undefined || !(await madeBySameInstance(core, object, linked))) &&
+      (ourMakers === undefined || !(await madeByOneOf(core, ourMakers, linked))) &&
       // An archived row of a deleted record is no record to merge with.
       (await store.get(linked))?.deleted !== true
     ) {
@@ -208,29 +213,36 @@ async function decideNew(core: Core, base: ProjectionBase): Promise<Projection> 
     }
   }
   if (candidates.length === 0) return { ...base, kind: 'import' }
-  if (candidates.length === 1) return { ...base, kind: 'link', key: candidates[0]! }
+  // A record in two rows here (waiting for a person to say which stays) is no record to
+  // link to on its own: which row would stand for it is that person's to say.
+  if (candidates.length === 1) {
+    const rows = usersRowsOf(core, links.objectOf(object.type, candidates[0]!)!)
+    if (rows.length < 2) return { ...base, kind: 'link', key: candidates[0]! }
+    return { ...base, kind: 'review', candidates: rows }
+  }
   return { ...base, kind: 'review', candidates }
 }
 
+/** The instances that made the objects of the id's group (as far as this instance knows). */
+async function makersOf(core: Core, id: ObjectId): Promise<Set<InstanceId>> {
+  const found = new Set<InstanceId>()
+  for (const member of core.store.groupOf(id)) {
+    const creator = (await core.store.get(member))?.createdBy
+    if (creator !== undefined) found.add(creator)
+  }
+  return found
+}
+
 /**
- * One instance made an object of each group (`object`'s and `other`'s): that instance
- * keeps them apart, and merging the two groups would make its two records one.
+ * One of `makers` made an object of `other`'s group too: that instance keeps the two
+ * apart, and merging the groups would make its two records one.
  */
-async function madeBySameInstance(
+async function madeByOneOf(
   core: Core,
-  object: StoredObject,
+  makers: ReadonlySet<InstanceId>,
   other: ObjectId,
 ): Promise<boolean> {
-  const makers = async (id: ObjectId) => {
-    const found = new Set<InstanceId>()
-    for (const member of core.store.groupOf(id)) {
-      const creator = (await core.store.get(member))?.createdBy
-      if (creator !== undefined) found.add(creator)
-    }
-    return found
-  }
-  const ours = await makers(object.id)
-  for (const creator of await makers(other)) if (ours.has(creator)) return true
+  for (const creator of await makersOf(core, other)) if (makers.has(creator)) return true
   return false
 }
 
