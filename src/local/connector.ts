@@ -10,6 +10,8 @@ export interface LocalChange {
   seq: number
   table: string
   key: string
+  /** When the row changed (ms since the epoch), where the local system records it. */
+  at?: number
 }
 
 /** The default schema's custom fields: name → text value, per record key. */

@@ -90,12 +90,22 @@ export class SqliteConnector implements Connector {
 
   /** The change log and every table's triggers, made where missing. */
   private installCapture(): void {
-    this.db!.exec(
-      `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
-         table_name TEXT NOT NULL, row_key TEXT NOT NULL)`,
-    )
-    this.groups = this.tableExists(GROUP_MEMBERS)
-    for (const { table, key } of this.capturedTables()) this.installTriggers(table, key)
+    const db = this.db!
+    db.transaction(() => {
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+           table_name TEXT NOT NULL, row_key TEXT NOT NULL, changed_at INTEGER)`,
+      )
+      // A change log made by an earlier version: the time of each change is added.
+      const columns = db.pragma(`table_info(${CHANGES_TABLE})`) as { name: string }[]
+      if (!columns.some((column) => column.name === 'changed_at')) {
+        db.exec(`ALTER TABLE ${CHANGES_TABLE} ADD COLUMN changed_at INTEGER`)
+      }
+      this.groups = this.tableExists(GROUP_MEMBERS)
+      // Made anew in one transaction (no change slips between): earlier versions' triggers
+      // did not record the time.
+      for (const { table, key } of this.capturedTables()) this.installTriggers(table, key)
+    }).immediate()
     this.schemaVersion = this.db!.pragma('schema_version', { simple: true }) as number
   }
 
@@ -148,15 +158,20 @@ export class SqliteConnector implements Connector {
   }
 
   private installTriggers(table: string, key: string): void {
+    // The time of the change in ms, as the daemon's clock counts it.
+    const now = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
     const log = (row: 'NEW' | 'OLD') =>
-      `INSERT INTO ${CHANGES_TABLE}(table_name, row_key) VALUES ('${table}', ${row}.${quote(key)});`
+      `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) VALUES ('${table}', ${row}.${quote(key)}, ${now});`
     const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
     this.db!.exec(`
-      CREATE TRIGGER IF NOT EXISTS ${name('insert')} AFTER INSERT ON ${quote(table)}
+      DROP TRIGGER IF EXISTS ${name('insert')};
+      CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${quote(table)}
         BEGIN ${log('NEW')} END;
-      CREATE TRIGGER IF NOT EXISTS ${name('update')} AFTER UPDATE ON ${quote(table)}
+      DROP TRIGGER IF EXISTS ${name('update')};
+      CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${quote(table)}
         BEGIN ${log('OLD')} ${log('NEW')} END;
-      CREATE TRIGGER IF NOT EXISTS ${name('delete')} AFTER DELETE ON ${quote(table)}
+      DROP TRIGGER IF EXISTS ${name('delete')};
+      CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${quote(table)}
         BEGIN ${log('OLD')} END;`)
   }
 
@@ -172,9 +187,19 @@ export class SqliteConnector implements Connector {
       this.guard('read the change log', () =>
         (
           this.statement(
-            `SELECT seq, table_name, row_key FROM ${CHANGES_TABLE} WHERE seq > ? ORDER BY seq LIMIT ?`,
-          ).all(cursor, limit) as { seq: number; table_name: string; row_key: unknown }[]
-        ).map((row) => ({ seq: row.seq, table: row.table_name, key: String(row.row_key) })),
+            `SELECT seq, table_name, row_key, changed_at FROM ${CHANGES_TABLE} WHERE seq > ? ORDER BY seq LIMIT ?`,
+          ).all(cursor, limit) as {
+            seq: number
+            table_name: string
+            row_key: unknown
+            changed_at: number | null
+          }[]
+        ).map((row) => ({
+          seq: row.seq,
+          table: row.table_name,
+          key: String(row.row_key),
+          ...(row.changed_at === null ? {} : { at: row.changed_at }),
+        })),
       ),
     )
   }

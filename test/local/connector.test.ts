@@ -164,6 +164,29 @@ describe('the SQLite connector', () => {
     harness.cleanup()
   })
 
+  it('records when each row changed, also in a change log an earlier version made', async () => {
+    const harness = sqliteHarness()
+    // An earlier version's change log and trigger: no time column, a change waiting in it.
+    const old = new Database(harness.path)
+    old.exec(`
+      CREATE TABLE _objectsync_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        table_name TEXT NOT NULL, row_key TEXT NOT NULL);
+      CREATE TRIGGER "_objectsync_persons_insert" AFTER INSERT ON persons
+        BEGIN INSERT INTO _objectsync_changes(table_name, row_key) VALUES ('persons', NEW.id); END;`)
+    old.close()
+    harness.edit('before', { first_name: 'Logged', last_name: 'Untimed' })
+    await harness.connector.open(entities)
+    const started = Date.now()
+    harness.edit('after', { first_name: 'Logged', last_name: 'Timed' })
+    const changes = await harness.connector.changesSince(0)
+    expect(changes.map((change) => change.key)).toEqual(['before', 'after'])
+    expect(changes[0]!.at).toBeUndefined()
+    expect(changes[1]!.at).toBeGreaterThanOrEqual(started - 5)
+    expect(changes[1]!.at).toBeLessThanOrEqual(Date.now() + 5)
+    await harness.connector.close()
+    harness.cleanup()
+  })
+
   it('has no groups in a file without group_members, and says so when asked to change one', async () => {
     const harness = sqliteHarness()
     const other = new Database(harness.path)

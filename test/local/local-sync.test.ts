@@ -373,3 +373,38 @@ describe('unreadable local sync state', () => {
     expect(rows).toEqual([{ id: 'p1', title: null }])
   })
 })
+
+describe('local edits keep the time they were made', () => {
+  it('an edit made while the daemon was stopped loses to a later one made elsewhere', async () => {
+    const a = await localNode('a')
+    const b = await localNode('b')
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    a.sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('e1', 'Eva', 'Time')")
+      .run()
+    const rowAtB = () =>
+      b.sql.prepare("SELECT id, phone FROM persons WHERE first_name = 'Eva'").get() as
+        { id: string; phone: string | null } | undefined
+    await eventually(() => rowAtB() !== undefined, 5000)
+    // B's daemon stops (and is out of touch); its users edit the row meanwhile.
+    b.node.engine.disconnect(a.node.id)
+    await b.local.stop()
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    b.sql.prepare('UPDATE persons SET phone = ? WHERE id = ?').run('B-earlier', rowAtB()!.id)
+    await sleep(100)
+    a.sql.prepare("UPDATE persons SET phone = 'A-later' WHERE id = 'e1'").run()
+    await a.local.settled()
+    await sleep(300)
+    // B starts again well after A's edit, and takes its own edit in then.
+    await b.restart()
+    await b.local.settled()
+    b.node.engine.connect(a.node.id)
+    const phones = () => [
+      (a.sql.prepare("SELECT phone FROM persons WHERE id = 'e1'").get() as { phone: string }).phone,
+      rowAtB()!.phone,
+    ]
+    await eventually(() => phones()[0] === phones()[1], 5000).catch(() => {})
+    expect(phones()).toEqual(['A-later', 'A-later'])
+  })
+})

@@ -4,7 +4,7 @@
 // A row the mapping can't read is reported and skipped; it is read again when it changes.
 import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId, ObjectType } from '../../model/index.ts'
-import type { StoredObject } from '../../store/index.ts'
+import type { EditOptions, StoredObject } from '../../store/index.ts'
 import { GROUP_MEMBERS, type CustomValues, type LocalRow } from '../connector.ts'
 import { RowProblem, type EntityMapping } from '../mapping/index.ts'
 import { storeContent } from './content.ts'
@@ -45,6 +45,8 @@ export interface KeptRowWriter {
 export class Ingest {
   /** Rows read with a reference to a record not taken in yet, to read again once. */
   private readonly unresolved = new Map<string, [EntityMapping, string]>()
+  /** When each row of the change-log batch being taken in last changed, by table and key. */
+  private readonly changedAt = new Map<string, number>()
 
   constructor(
     private readonly core: LocalSyncCore,
@@ -119,7 +121,13 @@ export class Ingest {
     for (;;) {
       const changes = await connector.changesSince(cursor, CHANGES_BATCH)
       if (changes.length === 0) return
-      // A row changed many times is read once, as it is now.
+      // A row changed many times is read once, as it is now, and its edit is as old as
+      // its last change.
+      this.changedAt.clear()
+      for (const change of changes) {
+        if (change.at !== undefined)
+          this.changedAt.set(`${change.table}\u0000${change.key}`, change.at)
+      }
       const seen = new Set<string>()
       const groupChanges: string[] = []
       for (const change of changes) {
@@ -142,6 +150,7 @@ export class Ingest {
         }
       }
       await this.retryUnresolved()
+      this.changedAt.clear()
       cursor = changes[changes.length - 1]!.seq
       await localState.changesCursor.write(store, cursor)
       await connector.acknowledge(cursor)
@@ -188,7 +197,7 @@ export class Ingest {
       if (objectId !== undefined) {
         const object = await store.get(objectId)
         if (object !== undefined && !object.deleted) {
-          await store.delete(objectId, FROM_LOCAL_SYSTEM)
+          await store.delete(objectId, this.editOptions(entity, key))
         }
       }
       return
@@ -264,7 +273,7 @@ export class Ingest {
           fields,
           ...(read.custom === undefined ? {} : { custom: read.custom }),
         },
-        FROM_LOCAL_SYSTEM,
+        this.editOptions(entity, key),
       )
       await links.save(created.id, { type: entity.type, key, seen })
       this.core.rows.clear(entity, key)
@@ -276,7 +285,7 @@ export class Ingest {
     // rest may be older than the store (a peer's change not written here yet).
     matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
     const patch = diff(object, changedSince(entity, read, change.row, change.custom, change.link))
-    if (patch !== undefined) await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
+    if (patch !== undefined) await store.update(objectId, patch, this.editOptions(entity, key))
     await links.save(objectId, { type: entity.type, key, seen })
     this.core.rows.clear(entity, key)
   }
@@ -313,6 +322,15 @@ export class Ingest {
     } catch (error) {
       this.refused(entity, key, error)
     }
+  }
+
+  /**
+   * A local edit's options: from the local system, made when its change log says (the
+   * last change of the row in the batch being taken in), else now.
+   */
+  private editOptions(entity: EntityMapping, key: string): EditOptions {
+    const at = this.changedAt.get(`${entity.table}\u0000${key}`)
+    return at === undefined ? FROM_LOCAL_SYSTEM : { ...FROM_LOCAL_SYSTEM, at }
   }
 
   /** The store refused the row: an invalid value is the row's problem; the rest throws. */

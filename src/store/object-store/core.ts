@@ -175,8 +175,10 @@ export class StoreCore {
     return this.commits
   }
 
-  stamp(): WriteStamp {
-    return { by: this.instanceId, at: this.clock() }
+  /** This instance's write stamp: now, or `at` when the edit was made earlier. */
+  stamp(at?: number): WriteStamp {
+    const now = this.clock()
+    return { by: this.instanceId, at: at === undefined ? now : Math.min(at, now) }
   }
 
   now(): number {

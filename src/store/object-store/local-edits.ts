@@ -57,7 +57,7 @@ export class LocalEdits {
     const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
     if (type === 'file') await this.checkFileContent(valid.fields)
     const id = newObjectId(core.now())
-    const stamp = core.stamp()
+    const stamp = core.stamp(options.at)
     const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
     for (const [name, value] of Object.entries(valid.custom ?? {})) {
       const facet = core.facetOfCustomField(name)
@@ -96,7 +96,7 @@ export class LocalEdits {
       if (loaded.type === 'file' && valid.fields !== undefined) {
         await this.checkFileEdit(loaded, valid.fields)
       }
-      const stamp = core.stamp()
+      const stamp = core.stamp(options.at)
       const changed = new Map<FacetName, Doc>()
       for (const [facet, facetPatch] of this.editsByFacet(loaded, valid)) {
         const state = loaded.facets.get(facet)
@@ -121,7 +121,7 @@ export class LocalEdits {
       const loaded = await core.loadExisting(id, { allowDeleted: true })
       const coreFacet = loaded.facets.get(CORE_FACET)
       if (coreFacet === undefined || coreFacet.doc.deleted === true) return
-      const next = tombstoneFacetDoc(coreFacet.doc, core.stamp())
+      const next = tombstoneFacetDoc(coreFacet.doc, core.stamp(options.at))
       await core.commitChanges(
         commits,
         id,

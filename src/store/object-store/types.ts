@@ -146,6 +146,12 @@ export interface EditOptions {
    * instance as `from`, so the projector knows the local system says so already.
    */
   fromLocalSystem?: boolean
+  /**
+   * When the edit was made (ms since the epoch), where the local system knows it (its
+   * change log): an edit made while the daemon was stopped keeps its own time for
+   * later-wins, not the time it was taken in. Never later than now. Default: now.
+   */
+  at?: number
 }
 
 /** Decides whether a facet of an object of a type may come from the sending peer. */
