@@ -25,10 +25,12 @@ export interface Connector {
   /**
    * Makes the change capture again where something removed it (a table restored from a
    * dump): 'triggers' or 'log' (the change log itself, whose sequence starts over) when it
-   * did, so the caller compares every table with what it last saw. Optional: a local
+   * did (or the log's sequence is behind `cursor`, the last change taken in: the log was
+   * made anew or restored), so the caller compares every table with what it last saw.
+   * Optional: a local
    * system whose changes can't be lost this way has none.
    */
-  repairChangeCapture?(): Promise<'intact' | 'triggers' | 'log'>
+  repairChangeCapture?(cursor: number): Promise<'intact' | 'triggers' | 'log'>
   /** Rows changed after `cursor` (inserted, updated or deleted), oldest first. */
   changesSince(cursor: number, limit?: number): Promise<LocalChange[]>
   /** Drops the record of changes up to `cursor`: they have been taken in. */

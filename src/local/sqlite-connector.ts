@@ -6,6 +6,14 @@
 import Database from 'better-sqlite3'
 import { ObjectSyncError } from '../errors.ts'
 import {
+  CHANGES_TABLE,
+  installCapture,
+  logSequence,
+  missingCapture,
+  quote,
+  tableExists,
+} from './sqlite-change-capture.ts'
+import {
   GROUP_MEMBERS,
   type Connector,
   type CustomValues,
@@ -34,7 +42,6 @@ CREATE TABLE IF NOT EXISTS group_members(group_name TEXT NOT NULL, object_id TEX
   PRIMARY KEY (group_name, object_id));
 `
 
-const CHANGES_TABLE = '_objectsync_changes'
 const BUSY_TIMEOUT_MS = 5000
 
 /** Creates (or completes) the default schema in the SQLite file at `path`. */
@@ -60,12 +67,6 @@ function openDatabase(path: string): Database.Database {
   }
 }
 
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
-
-const TRIGGER_KINDS = ['insert', 'update', 'delete'] as const
-const triggerName = (table: string, kind: (typeof TRIGGER_KINDS)[number]) =>
-  `_objectsync_${table}_${kind}`
-
 export class SqliteConnector implements Connector {
   private db: Database.Database | undefined
   /** Whether the file has the default schema's group_members table. */
@@ -74,6 +75,8 @@ export class SqliteConnector implements Connector {
   private entities: readonly EntityMapping[] = []
   /** SQLite's schema version when the change capture was last made or checked. */
   private schemaVersion = 0
+  /** What `open` found missing of the change capture, for the first repair to report. */
+  private lostWhileStopped: 'intact' | 'triggers' = 'intact'
 
   constructor(readonly path: string) {}
 
@@ -84,29 +87,24 @@ export class SqliteConnector implements Connector {
   async open(entities: readonly EntityMapping[]): Promise<void> {
     this.db = openDatabase(this.path)
     this.entities = entities
-    this.guard('prepare the change log', () => this.installCapture())
+    this.guard('prepare the change log', () => {
+      // Triggers lost while the daemon was stopped (a log lost then is found by its
+      // sequence, at the first repairChangeCapture).
+      this.groups = tableExists(this.open_(), GROUP_MEMBERS)
+      this.lostWhileStopped =
+        missingCapture(this.open_(), this.capturedTables()) === 'triggers' ? 'triggers' : 'intact'
+      this.installCapture_()
+    })
     return Promise.resolve()
   }
 
-  /** The change log and every table's triggers, made where missing. */
-  private installCapture(): void {
-    const db = this.db!
-    db.transaction(() => {
-      db.exec(
-        `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
-           table_name TEXT NOT NULL, row_key TEXT NOT NULL, changed_at INTEGER)`,
-      )
-      // A change log made by an earlier version: the time of each change is added.
-      const columns = db.pragma(`table_info(${CHANGES_TABLE})`) as { name: string }[]
-      if (!columns.some((column) => column.name === 'changed_at')) {
-        db.exec(`ALTER TABLE ${CHANGES_TABLE} ADD COLUMN changed_at INTEGER`)
-      }
-      this.groups = this.tableExists(GROUP_MEMBERS)
-      // Made anew in one transaction (no change slips between): earlier versions' triggers
-      // did not record the time.
-      for (const { table, key } of this.capturedTables()) this.installTriggers(table, key)
-    }).immediate()
-    this.schemaVersion = this.db!.pragma('schema_version', { simple: true }) as number
+  /** Makes the change capture where missing, and notes the schema version it leaves. */
+  private installCapture_(): void {
+    const db = this.open_()
+    this.schemaVersion = installCapture(db, () => {
+      this.groups = tableExists(db, GROUP_MEMBERS)
+      return this.capturedTables()
+    })
   }
 
   private capturedTables(): { table: string; key: string }[] {
@@ -118,61 +116,31 @@ export class SqliteConnector implements Connector {
     return tables
   }
 
-  private tableExists(name: string): boolean {
-    return (
-      this.statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !==
-      undefined
-    )
-  }
-
   /**
-   * Cheap at every poll (SQLite's schema version): a table dropped and made again (a
-   * restore from a dump) loses its triggers, and the change log may be gone too; both are
-   * made again here. Says what was missing: the caller then compares every table with
-   * what it last saw, since edits made meanwhile were not logged.
+   * Cheap at every poll: a table dropped and made again (a restore from a dump) loses its
+   * triggers, and the change log may be gone too — noticed by SQLite's schema version,
+   * here or (`open`) while the daemon was stopped — and both are made again. A log whose
+   * sequence is behind `cursor` (the last change taken in) was made anew or restored from
+   * a backup. Says what was lost: the caller then compares every table with what it last
+   * saw, since edits made meanwhile were not logged, and starts the log over on 'log'.
    */
-  repairChangeCapture(): Promise<'intact' | 'triggers' | 'log'> {
+  repairChangeCapture(cursor: number): Promise<'intact' | 'triggers' | 'log'> {
     const db = this.open_()
     return Promise.resolve(
       this.guard('check the change log', () => {
-        if ((db.pragma('schema_version', { simple: true }) as number) === this.schemaVersion) {
-          return 'intact'
+        let lost: 'intact' | 'triggers' | 'log' = this.lostWhileStopped
+        this.lostWhileStopped = 'intact'
+        if ((db.pragma('schema_version', { simple: true }) as number) !== this.schemaVersion) {
+          const missing = missingCapture(this.open_(), this.capturedTables())
+          if (missing !== 'intact') lost = missing
+          // Statements prepared on a table since dropped must be prepared anew.
+          this.statements.clear()
+          this.installCapture_()
         }
-        const triggers = new Set(
-          (
-            db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).all() as {
-              name: string
-            }[]
-          ).map((row) => row.name),
-        )
-        const logMissing = !this.tableExists(CHANGES_TABLE)
-        const triggersMissing = this.capturedTables().some(({ table }) =>
-          TRIGGER_KINDS.some((kind) => !triggers.has(triggerName(table, kind))),
-        )
-        // Statements prepared on a table since dropped must be prepared anew.
-        this.statements.clear()
-        this.installCapture()
-        return logMissing ? 'log' : triggersMissing ? 'triggers' : 'intact'
+        if (cursor > 0 && logSequence(this.open_()) < cursor) lost = 'log'
+        return lost
       }),
     )
-  }
-
-  private installTriggers(table: string, key: string): void {
-    // The time of the change in ms, as the daemon's clock counts it.
-    const now = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
-    const log = (row: 'NEW' | 'OLD') =>
-      `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) VALUES ('${table}', ${row}.${quote(key)}, ${now});`
-    const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
-    this.db!.exec(`
-      DROP TRIGGER IF EXISTS ${name('insert')};
-      CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${quote(table)}
-        BEGIN ${log('NEW')} END;
-      DROP TRIGGER IF EXISTS ${name('update')};
-      CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${quote(table)}
-        BEGIN ${log('OLD')} ${log('NEW')} END;
-      DROP TRIGGER IF EXISTS ${name('delete')};
-      CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${quote(table)}
-        BEGIN ${log('OLD')} END;`)
   }
 
   close(): Promise<void> {

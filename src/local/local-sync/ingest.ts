@@ -107,7 +107,8 @@ export class Ingest {
   /** Takes in what the local system's change log reports since the last time. */
   async ingestChanges(): Promise<void> {
     const { connector, store } = this.core
-    const repaired = (await connector.repairChangeCapture?.()) ?? 'intact'
+    const before = (await localState.changesCursor.read(store)) ?? 0
+    const repaired = (await connector.repairChangeCapture?.(before)) ?? 'intact'
     if (repaired !== 'intact') {
       this.core.log.warn(
         { lost: repaired },
@@ -329,8 +330,11 @@ export class Ingest {
    * last change of the row in the batch being taken in), else now.
    */
   private editOptions(entity: EntityMapping, key: string): EditOptions {
-    const at = this.changedAt.get(`${entity.table}\u0000${key}`)
-    return at === undefined ? FROM_LOCAL_SYSTEM : { ...FROM_LOCAL_SYSTEM, at }
+    // The row's own change, or its custom fields' (logged under their own table).
+    const times = [entity.table, 'custom_fields'].flatMap(
+      (table) => this.changedAt.get(`${table}\u0000${key}`) ?? [],
+    )
+    return times.length === 0 ? FROM_LOCAL_SYSTEM : { ...FROM_LOCAL_SYSTEM, at: Math.max(...times) }
   }
 
   /** The store refused the row: an invalid value is the row's problem; the rest throws. */

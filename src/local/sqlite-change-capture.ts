@@ -1,0 +1,94 @@
+// How the SQLite local system reports its changes: triggers on every mapped table write
+// each changed row's table, key and time into `_objectsync_changes`, whoever changed it,
+// daemon running or not. Made at open, and again when something removed them (a table
+// restored from a dump drops its triggers; a restore may drop the log too).
+import type Database from 'better-sqlite3'
+
+export const CHANGES_TABLE = '_objectsync_changes'
+
+const TRIGGER_KINDS = ['insert', 'update', 'delete'] as const
+const triggerName = (table: string, kind: (typeof TRIGGER_KINDS)[number]) =>
+  `_objectsync_${table}_${kind}`
+
+export const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+
+/** A table whose rows are logged, and its key column. */
+export interface CapturedTable {
+  table: string
+  key: string
+}
+
+/**
+ * Makes the change log and every table's triggers, in one transaction (no change slips
+ * between a trigger dropped and made again: earlier versions' triggers logged no time).
+ * `tables` is read inside it. Returns the schema version it leaves, read in the same
+ * transaction, so another program's schema change right after it still counts as one.
+ */
+export function installCapture(db: Database.Database, tables: () => CapturedTable[]): number {
+  return db
+    .transaction(() => {
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+           table_name TEXT NOT NULL, row_key TEXT NOT NULL, changed_at INTEGER)`,
+      )
+      // A change log made by an earlier version: the time of each change is added.
+      const columns = db.pragma(`table_info(${CHANGES_TABLE})`) as { name: string }[]
+      if (!columns.some((column) => column.name === 'changed_at')) {
+        db.exec(`ALTER TABLE ${CHANGES_TABLE} ADD COLUMN changed_at INTEGER`)
+      }
+      for (const { table, key } of tables()) installTriggers(db, table, key)
+      return db.pragma('schema_version', { simple: true }) as number
+    })
+    .immediate()
+}
+
+function installTriggers(db: Database.Database, table: string, key: string): void {
+  // The time of the change in ms since the epoch (SQLite's 'now' is UTC, to the ms).
+  const now = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
+  const log = (row: 'NEW' | 'OLD') =>
+    `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) VALUES ('${table}', ${row}.${quote(key)}, ${now});`
+  const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
+  db.exec(`
+    DROP TRIGGER IF EXISTS ${name('insert')};
+    CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${quote(table)}
+      BEGIN ${log('NEW')} END;
+    DROP TRIGGER IF EXISTS ${name('update')};
+    CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${quote(table)}
+      BEGIN ${log('OLD')} ${log('NEW')} END;
+    DROP TRIGGER IF EXISTS ${name('delete')};
+    CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${quote(table)}
+      BEGIN ${log('OLD')} END;`)
+}
+
+export function tableExists(db: Database.Database, name: string): boolean {
+  return (
+    db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !==
+    undefined
+  )
+}
+
+/** What of the change capture is missing now: the log, some triggers, or nothing. */
+export function missingCapture(
+  db: Database.Database,
+  tables: readonly CapturedTable[],
+): 'intact' | 'triggers' | 'log' {
+  if (!tableExists(db, CHANGES_TABLE)) return 'log'
+  const triggers = new Set(
+    (
+      db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).all() as {
+        name: string
+      }[]
+    ).map((row) => row.name),
+  )
+  const missing = tables.some(({ table }) =>
+    TRIGGER_KINDS.some((kind) => !triggers.has(triggerName(table, kind))),
+  )
+  return missing ? 'triggers' : 'intact'
+}
+
+/** The change log's last sequence number handed out (0 for a log never written). */
+export function logSequence(db: Database.Database): number {
+  const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = ?`).get(CHANGES_TABLE) as
+    { seq: number } | undefined
+  return row?.seq ?? 0
+}
