@@ -463,6 +463,12 @@ describe('two rows the users made for one record', () => {
     expect(queue.find((item) => item.rows === true)?.candidates.sort()).toEqual(['r1', 'r2'])
     expect(queue.find((item) => item.object === arriving.id)?.candidates).toHaveLength(2)
     expect(persons(node)).toHaveLength(2)
+    // Linking it to one of the rows merges it, and leaves both rows to the rows review.
+    await node.local.resolveMatch(arriving.id, { link: 'r2' })
+    await node.local.settled()
+    const after = await node.local.reviewQueue()
+    expect(after.map((item) => [item.rows, item.candidates.sort()])).toEqual([[true, ['r1', 'r2']]])
+    expect((await node.node.store.list('person', {})).items).toHaveLength(1)
   })
 
   it('a pick that is not one of the rows is refused, and the item waits on', async () => {

@@ -340,6 +340,15 @@ export class Projector {
     const { links, store } = this.core
     const linked = links.objectOf(entity.type, key)!
     const kept = await store.merge(id, linked)
+    const keptKey = links.keyOf(kept)
+    if (keptKey !== undefined && keptKey !== key) {
+      // The record is in another row here too (two rows the users made, waiting for a
+      // person): the rows keep their links; the arriving object is only merged.
+      if (id !== kept) await links.merge(id, kept, id)
+      this.core.log.info({ kept, arriving: id, key }, 'matched a record that has two rows here')
+      await this.writeAwaiting(kept)
+      return
+    }
     const recordLink = await links.read(linked)
     // Both may be merged into the kept one (when `linked` was merged before): neither
     // keeps a link of its own to this record.
