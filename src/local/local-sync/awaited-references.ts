@@ -42,13 +42,6 @@ export class AwaitedReferences {
       .some((member) => this.waiting.get(member)?.has(referrer) === true)
   }
 
-  /** How many references wait (for status and tests). */
-  get size(): number {
-    let count = 0
-    for (const referrers of this.waiting.values()) count += referrers.size
-    return count
-  }
-
   /**
    * The row of `object` was just written, its references in `unresolved` left empty (as
    * `unresolvedReferences` found them when the row was made): those wait, and the others

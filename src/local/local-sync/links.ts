@@ -112,19 +112,17 @@ export class Links {
   }
 
   /**
-   * `merged` was unified into `kept`: its own link goes, and `reviewed` (the object the
+   * `merged` was unified into another object: its own link goes, and `reviewed` (the object the
    * match was decided for) leaves the review queue, in one write. The record's link to
-   * `kept` is saved after.
+   * the object kept is saved after. (The store's merge says the two are one: nothing else is kept
+   * here, so an unmerge leaves no stale link behind.)
    */
-  async merge(merged: ObjectId, kept: ObjectId, reviewed: ObjectId): Promise<void> {
+  async merge(merged: ObjectId, reviewed: ObjectId): Promise<void> {
     await this.core.store.updateSyncState([
       localState.object.entry(merged, undefined),
-      localState.merged.entry(merged, kept),
-      localState.unified.entry(kept, merged),
       localState.review.entry(reviewed, undefined),
     ])
     this.objectToKey.delete(merged)
-    this.mergedInto.set(merged, kept)
   }
 
   /**

@@ -344,7 +344,7 @@ export class Projector {
     if (keptKey !== undefined && keptKey !== key) {
       // The record is in another row here too (two rows the users made, waiting for a
       // person): the rows keep their links; the arriving object is only merged.
-      if (id !== kept) await links.merge(id, kept, id)
+      if (id !== kept) await links.merge(id, id)
       this.core.log.info({ kept, arriving: id, key }, 'matched a record that has two rows here')
       await this.writeAwaiting(kept)
       return
@@ -353,7 +353,7 @@ export class Projector {
     // Both may be merged into the kept one (when `linked` was merged before): neither
     // keeps a link of its own to this record.
     for (const merged of new Set([id, linked])) {
-      if (merged !== kept) await links.merge(merged, kept, id)
+      if (merged !== kept) await links.merge(merged, id)
     }
     await links.save(kept, { type: entity.type, key, seen: recordLink?.seen, origin })
     await this.core.groups.joinShareGroup(key, entity.type, origin)

@@ -10,8 +10,7 @@
 //   local/link/<type>/<key>      text      a record → its object's id
 //   local/object/<id>            JSON      an object → its record and the row as last seen
 //   local/origin/<id>            text      the peer whose object became this record
-//   local/merged/<id>            text      unified into another object: the id kept
-//   local/unified/<kept>         text      the kept object took in an arriving one (its id)
+//   local/merged/<id>            text      unified before merges were data: the id kept (read only)
 //   local/review/<id>            JSON      waits for a person: { type, candidates, from?, rows? }
 //   local/retry/<id>             sender    writing the object failed: tried at housekeeping
 //   local/content-wait/<id>      sender    a file object waiting for its bytes
@@ -113,7 +112,6 @@ export const localState = {
   object: syncStateFamily<ObjectId, ObjectLink>('local/object/', jsonValue(isObjectLink)),
   origin: syncStateFamily<ObjectId, InstanceId>('local/origin/', instanceIdValue),
   merged: syncStateFamily<ObjectId, ObjectId>('local/merged/', objectIdValue),
-  unified: syncStateFamily<ObjectId, ObjectId>('local/unified/', objectIdValue),
   review: syncStateFamily<ObjectId, ReviewEntry>('local/review/', jsonValue(isReviewEntry)),
   retry: syncStateFamily<ObjectId, Sender>('local/retry/', senderValue),
   contentWait: syncStateFamily<ObjectId, Sender>('local/content-wait/', senderValue),
