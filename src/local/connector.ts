@@ -17,6 +17,24 @@ export interface LocalChange {
 /** The default schema's custom fields: name → text value, per record key. */
 export type CustomValues = Record<string, string>
 
+/** A record as it reads: its row (undefined: no such row) and, where kept, custom fields. */
+export interface ReadRecord {
+  row: LocalRow | undefined
+  custom: CustomValues | undefined
+}
+
+/** One write of `writeMany`. */
+export interface RowWrite {
+  key: string
+  row: LocalRow
+  custom?: CustomValues | undefined
+  /**
+   * Whether the record as it reads now (inside the write's transaction) is still what the
+   * caller decided on; when not (someone changed it meanwhile), nothing is written.
+   */
+  unchanged: (now: ReadRecord) => boolean
+}
+
 export interface Connector {
   readonly description: string
   /** Opens the local system and makes sure every mapped table reports its changes. */
@@ -42,6 +60,13 @@ export interface Connector {
   /** Inserts or replaces the row with this key, and its custom fields when given. */
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void>
   remove(entity: EntityMapping, key: string): Promise<void>
+  /**
+   * Many writes of one table at once, each as `write` does, in one transaction where the
+   * local system has them: returns each record as it reads back, or 'changed' where
+   * `unchanged` said no and nothing was written. A local system that logs its changes
+   * leaves these out of the log: they are the daemon's own, read back here.
+   */
+  writeMany(entity: EntityMapping, writes: readonly RowWrite[]): Promise<(ReadRecord | 'changed')[]>
   /**
    * The local system's static selections (the default schema's `group_members`), read
    * by scope rules: every membership, or one record's groups. A local system without

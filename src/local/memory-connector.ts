@@ -6,6 +6,8 @@ import {
   type CustomValues,
   type LocalChange,
   type LocalRow,
+  type ReadRecord,
+  type RowWrite,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
 
@@ -70,6 +72,28 @@ export class MemoryConnector implements Connector {
     if (custom !== undefined && entity.customFieldsTable) this.custom.set(key, { ...custom })
     this.record(entity.table, key)
     return Promise.resolve()
+  }
+
+  writeMany(
+    entity: EntityMapping,
+    writes: readonly RowWrite[],
+  ): Promise<(ReadRecord | 'changed')[]> {
+    // All at once, with nothing in between: as one transaction.
+    const rows = this.table(entity.table)
+    const record = (key: string): ReadRecord => {
+      const row = rows.get(key)
+      return {
+        row: row === undefined ? undefined : { ...row },
+        custom: entity.customFieldsTable ? { ...this.custom.get(key) } : undefined,
+      }
+    }
+    return Promise.resolve(
+      writes.map((write) => {
+        if (!write.unchanged(record(write.key))) return 'changed'
+        void this.write(entity, write.key, write.row, write.custom)
+        return record(write.key)
+      }),
+    )
   }
 
   remove(entity: EntityMapping, key: string): Promise<void> {

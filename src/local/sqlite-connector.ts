@@ -19,8 +19,11 @@ import {
   type CustomValues,
   type LocalChange,
   type LocalRow,
+  type ReadRecord,
+  type RowWrite,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
+import { readCustomValues, writeRecord } from './sqlite-rows.ts'
 
 /** The default schema of INTERFACE.md. */
 export const DEFAULT_SCHEMA = `
@@ -201,65 +204,54 @@ export class SqliteConnector implements Connector {
   }
 
   readCustom(key: string): Promise<CustomValues> {
-    return Promise.resolve(
-      this.guard('read custom_fields', () => {
-        const rows = this.statement(
-          'SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name',
-        ).all(key) as { name: string; value: unknown }[]
-        return Object.fromEntries(
-          rows.filter((row) => row.value !== null).map((row) => [row.name, String(row.value)]),
-        )
-      }),
-    )
+    return Promise.resolve(this.guard('read custom_fields', () => this.readCustomNow(key)))
+  }
+
+  private readCustomNow(key: string): CustomValues {
+    return readCustomValues(this.statement, key)
   }
 
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
     const db = this.open_()
-    const columns = [entity.key, ...Object.keys(row).filter((column) => column !== entity.key)]
-    const values = columns.map((column) => (column === entity.key ? key : row[column]))
     this.guard(`write ${entity.table}`, () =>
-      db
-        .transaction(() => {
-          const existing = this.statement(
-            `SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
-          ).get(key)
-          if (existing === undefined) {
-            this.statement(
-              `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-            ).run(...values)
-          } else {
-            // An update of the mapped columns only: columns we don't map stay as they are.
-            const set = columns.slice(1)
-            if (set.length > 0) {
-              this.statement(
-                `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
-              ).run(...values.slice(1), key)
-            }
-          }
-          if (custom !== undefined && entity.customFieldsTable) {
-            const current = this.statement(
-              'SELECT name, value FROM custom_fields WHERE object_id = ?',
-            ).all(key) as { name: string; value: unknown }[]
-            for (const { name } of current) {
-              if (!(name in custom)) {
-                this.statement('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(
-                  key,
-                  name,
-                )
-              }
-            }
-            for (const [name, value] of Object.entries(custom)) {
-              const before = current.find((row) => row.name === name)
-              if (before !== undefined && String(before.value) === value) continue
-              this.statement(
-                'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
-              ).run(key, name, value)
-            }
-          }
-        })
-        .immediate(),
+      db.transaction(() => writeRecord(this.statement, entity, key, row, custom)).immediate(),
     )
     return Promise.resolve()
+  }
+
+  /**
+   * One transaction for all: each record is read, checked, written and read back with
+   * prepared statements (≈ µs a row, against a commit's fsync per row written one by one).
+   * The change log's entries for these writes are removed in the same transaction: they
+   * are the daemon's own, and nothing else can write in between (BEGIN IMMEDIATE).
+   */
+  writeMany(
+    entity: EntityMapping,
+    writes: readonly RowWrite[],
+  ): Promise<(ReadRecord | 'changed')[]> {
+    const db = this.open_()
+    const read = (key: string): ReadRecord => ({
+      row: this.statement(
+        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
+      ).get(key) as LocalRow | undefined,
+      custom: entity.customFieldsTable ? this.readCustomNow(key) : undefined,
+    })
+    return Promise.resolve(
+      this.guard(`write ${entity.table}`, () =>
+        db
+          .transaction(() => {
+            const logged = logSequence(db)
+            const results = writes.map((write) => {
+              if (!write.unchanged(read(write.key))) return 'changed' as const
+              writeRecord(this.statement, entity, write.key, write.row, write.custom)
+              return read(write.key)
+            })
+            this.statement(`DELETE FROM ${CHANGES_TABLE} WHERE seq > ?`).run(logged)
+            return results
+          })
+          .immediate(),
+      ),
+    )
   }
 
   remove(entity: EntityMapping, key: string): Promise<void> {
@@ -337,7 +329,7 @@ export class SqliteConnector implements Connector {
    * A prepared statement, made once per connection (preparing costs more than running).
    * Not for `iterate`: a statement being iterated is busy until the iteration ends.
    */
-  private statement(sql: string): Database.Statement {
+  private readonly statement = (sql: string): Database.Statement => {
     let prepared = this.statements.get(sql)
     if (prepared === undefined) {
       prepared = this.open_().prepare(sql)

@@ -148,10 +148,51 @@ for (const [name, make] of [
       await connector.close()
       cleanup()
     })
+
+    it('writes many rows at once, each only where it still reads as the caller decided', async () => {
+      const { connector, edit, cleanup } = make()
+      await connector.open(entities)
+      edit('taken', { first_name: 'Someone', last_name: 'Else' })
+      const row = { first_name: 'Anna', last_name: 'Berg', email: 'anna@example.org' }
+      const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
+      const results = await connector.writeMany(persons, [
+        { key: 'n1', row, custom: { level: 'gold' }, unchanged: absent },
+        { key: 'taken', row, unchanged: absent },
+        { key: 'n2', row: { ...row, first_name: 'Ole' }, unchanged: absent },
+      ])
+      expect(results[0]).toMatchObject({ row: { id: 'n1', ...row }, custom: { level: 'gold' } })
+      expect(results[1]).toBe('changed')
+      expect(results[2]).toMatchObject({ row: { id: 'n2', first_name: 'Ole' } })
+      // Nothing written where the record was not as decided.
+      expect(await connector.read(persons, 'taken')).toMatchObject({ first_name: 'Someone' })
+      expect(await connector.read(persons, 'n1')).toMatchObject(row)
+      expect(await connector.readCustom('n1')).toEqual({ level: 'gold' })
+      await connector.close()
+      cleanup()
+    })
   })
 }
 
 describe('the SQLite connector', () => {
+  it("leaves its batch writes out of the change log, and keeps other programs' changes", async () => {
+    const harness = sqliteHarness()
+    const { connector } = harness
+    await connector.open(entities)
+    harness.edit('theirs', { first_name: 'Made', last_name: 'Elsewhere' })
+    const row = { first_name: 'Anna', last_name: 'Berg' }
+    await connector.writeMany(persons, [
+      // Other programs' writes before and after the batch are logged; the batch's are not.
+      { key: 'ours', row, unchanged: (now) => now.row === undefined },
+      { key: 'ours2', row, unchanged: () => true },
+    ])
+    harness.edit('later', { first_name: 'Made', last_name: 'Later' })
+    const logged = (await connector.changesSince(0)).map((change) => change.key)
+    expect(logged).toEqual(['theirs', 'later'])
+    expect(await connector.read(persons, 'ours2')).toMatchObject(row)
+    await connector.close()
+    harness.cleanup()
+  })
+
   it('catches changes made while the daemon was stopped', async () => {
     const harness = sqliteHarness()
     await harness.connector.open(entities)

@@ -92,12 +92,49 @@ describe('loading and compaction', () => {
     expect(await keys(memory, `d/${ids[0]!}/`)).toEqual([`d/${ids[0]!}/core/s`])
 
     await store.update(ids[1]!, { fields: { title: 'evicted' } })
-    // Loading two other objects pushes ids[1] out of the two-object cache.
+    // Loading two other objects pushes ids[1] out of the two-object cache (an object still
+    // as created is read without loading it: ids[2] is loaded by changing it).
     await store.get(ids[0]!)
-    await store.get(ids[2]!)
+    await store.update(ids[2]!, { fields: { title: 'loaded' } })
     await new Promise((resolve) => setTimeout(resolve, 5))
     expect(await keys(memory, `d/${ids[1]!}/`)).toEqual([`d/${ids[1]!}/core/s`])
     expect((await store.get(ids[1]!))?.fields.title).toBe('evicted')
+    await store.close()
+  })
+})
+
+describe('reading objects still as created', () => {
+  it('reads what loading the documents reads, and keeps no document loaded', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory, { customFieldGroups: { giving: ['tier'] } })
+    const made = [
+      await store.create({ type: 'person', fields: { ...anna, roles: ['donor', 'member'] } }),
+      await store.create({
+        type: 'person',
+        fields: anna,
+        custom: { tier: 'gold', shoe: '42' },
+      }),
+      await store.create({ type: 'organization', fields: { name: 'Acme', favourite: true } }),
+    ]
+    const quick = await Promise.all(made.map((object) => store.get(object.id)))
+    expect(store.loadedObjects).toBe(0)
+    // facetsOf loads the documents (into the cache); get then reads those.
+    for (const object of made) await store.facetsOf(object.id)
+    expect(store.loadedObjects).toBe(made.length)
+    const loaded = await Promise.all(made.map((object) => store.get(object.id)))
+    expect(quick).toEqual(loaded)
+    expect(quick[1]?.custom).toEqual({ tier: 'gold', shoe: '42' })
+    await store.close()
+  })
+
+  it('loads an object changed since it was made', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory, { cacheSize: 1 })
+    const a = await store.create({ type: 'person', fields: anna })
+    await store.update(a.id, { fields: { title: 'changed' } })
+    const b = await store.create({ type: 'person', fields: anna })
+    await store.update(b.id, { fields: { title: 'evicts a' } })
+    expect((await store.get(a.id))?.fields.title).toBe('changed')
     await store.close()
   })
 })

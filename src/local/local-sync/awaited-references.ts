@@ -64,6 +64,13 @@ export class AwaitedReferences {
     }
   }
 
+  /** Whether a row waits for the object (or one merged with it), or the object's row waits. */
+  involves(object: StoredObject): boolean {
+    if (this.waiting.size === 0) return false
+    if (this.core.store.groupOf(object.id).some((member) => this.waiting.has(member))) return true
+    return referencesOf(object).some((ref) => this.waiting.get(ref)?.has(object.id) === true)
+  }
+
   /**
    * The rows waiting for `id`, or for any object merged with it, that can name a record
    * now; each stops waiting as it is returned (writing it again notes it anew if needed).

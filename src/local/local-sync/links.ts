@@ -99,15 +99,24 @@ export class Links {
     return localState.object.read(this.core.store, id)
   }
 
-  async save(id: ObjectId, { type, key, seen, origin }: SaveLinkOptions): Promise<void> {
-    this.keyToObject.set(linkName(type, key), id)
-    this.objectToKey.set(id, key)
-    if (origin !== undefined) this.origins.set(id, origin)
-    const entries: SyncStateEntry[] = [
-      localState.link.entry(linkName(type, key), id),
-      localState.object.entry(id, { key, seen }),
-    ]
-    if (origin !== undefined) entries.push(localState.origin.entry(id, origin))
+  save(id: ObjectId, options: SaveLinkOptions): Promise<void> {
+    return this.saveMany([[id, options]])
+  }
+
+  /** Saves the links in one store write. */
+  async saveMany(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): Promise<void> {
+    if (links.length === 0) return
+    const entries: SyncStateEntry[] = []
+    for (const [id, { type, key, seen, origin }] of links) {
+      this.keyToObject.set(linkName(type, key), id)
+      this.objectToKey.set(id, key)
+      if (origin !== undefined) this.origins.set(id, origin)
+      entries.push(
+        localState.link.entry(linkName(type, key), id),
+        localState.object.entry(id, { key, seen }),
+      )
+      if (origin !== undefined) entries.push(localState.origin.entry(id, origin))
+    }
     await this.core.store.updateSyncState(entries)
   }
 

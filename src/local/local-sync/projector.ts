@@ -11,6 +11,7 @@ import { decide, latestSenders, type Projection, type RecordRef } from './projec
 import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
+import { BatchProjection } from './batch-projection.ts'
 import { MergedRows, type MergedRowsParts } from './merged-rows.ts'
 import { readCustomOf } from './row-reader.ts'
 
@@ -19,6 +20,7 @@ const FEED_BATCH = 1000
 
 export class Projector {
   private readonly mergedRows: MergedRows
+  private readonly batch: BatchProjection
   private failed = false
 
   constructor(
@@ -30,6 +32,10 @@ export class Projector {
       writer,
       execute: (projection) => this.execute(projection),
       takeInto,
+    })
+    this.batch = new BatchProjection(core, {
+      projectOne: (id, from) => this.projectOrRetryLater(id, from),
+      imported: (object) => this.mergedRows.imported(object),
     })
   }
 
@@ -75,9 +81,7 @@ export class Projector {
     for (;;) {
       const entries = await store.readFeed(cursor, FEED_BATCH)
       if (entries.length === 0) return
-      for (const [id, from] of latestSenders(entries, this.core.instanceId)) {
-        await this.projectOrRetryLater(id, from)
-      }
+      await this.batch.project(latestSenders(entries, this.core.instanceId))
       cursor = entries[entries.length - 1]!.seq
       await localState.projectedCursor.write(store, cursor)
     }

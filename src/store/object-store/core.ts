@@ -38,8 +38,10 @@ import {
   freeObject,
   hasChunks,
   pushCompaction,
-  readObject,
+  loadParts,
+  readParts,
   type LoadedFacet,
+  type StoredParts,
   type LoadedObject,
 } from './loaded-object.ts'
 import type { EditOptions, ObjectStoreEvents, ObjectStoreOptions } from './types.ts'
@@ -181,9 +183,7 @@ export class StoreCore {
     return { by: this.instanceId, at: at === undefined ? now : Math.min(at, now) }
   }
 
-  now(): number {
-    return this.clock()
-  }
+  now = (): number => this.clock()
 
   fromOf(options: EditOptions): { from?: InstanceId } {
     return options.fromLocalSystem === true ? { from: this.instanceId } : {}
@@ -193,15 +193,16 @@ export class StoreCore {
     return customFacet(this.groupOfCustomField.get(name) ?? OTHER_GROUP)
   }
 
-  conflictsChanged(object: ObjectId): void {
-    this.events.emit('conflict', object)
-  }
+  conflictsChanged = (object: ObjectId): void => void this.events.emit('conflict', object)
 
-  /** The object, from the cache or loaded with one range read. Call under the object's lock. */
-  async load(id: ObjectId): Promise<LoadedObject | undefined> {
+  /**
+   * The object, from the cache or loaded with one range read (or from `parts`, read
+   * already). Call under the object's lock.
+   */
+  async load(id: ObjectId, parts?: StoredParts): Promise<LoadedObject | undefined> {
     const cached = this.cache.get(id)
     if (cached !== undefined) return cached
-    const loaded = await readObject(this.storage, id, this.loadContext)
+    const loaded = loadParts(id, parts ?? (await readParts(this.storage, id)), this.loadContext)
     if (loaded !== undefined) this.cache.set(id, loaded)
     return loaded
   }

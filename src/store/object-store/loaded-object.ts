@@ -30,16 +30,12 @@ export interface LoadedObject {
   facets: Map<FacetName, LoadedFacet>
 }
 
-/**
- * Reads and loads every facet of an object with one range read; undefined when nothing
- * of it is stored. Throws DOCUMENT_CORRUPT (and logs) when a facet does not load.
- */
-export async function readObject(
-  storage: StorageAdapter,
-  id: ObjectId,
-  context: { actor: string; log: Logger },
-): Promise<LoadedObject | undefined> {
-  const parts = new Map<FacetName, FacetParts & { last: number }>()
+/** An object's stored parts, by facet, as one range read finds them. */
+export type StoredParts = Map<FacetName, FacetParts & { last: number }>
+
+/** Every stored part of the object's facets, with one range read (empty: nothing stored). */
+export async function readParts(storage: StorageAdapter, id: ObjectId): Promise<StoredParts> {
+  const parts: StoredParts = new Map()
   const prefix = objectPrefix(id)
   for await (const [key, value] of storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
     const parsedKey = parseDocKey(id, key)
@@ -52,6 +48,18 @@ export async function readObject(
     }
     parts.set(parsedKey.facet, entry)
   }
+  return parts
+}
+
+/**
+ * Loads every facet of the parts read (readParts); undefined when nothing of the object
+ * is stored. Throws DOCUMENT_CORRUPT (and logs) when a facet does not load.
+ */
+export function loadParts(
+  id: ObjectId,
+  parts: StoredParts,
+  context: { actor: string; log: Logger },
+): LoadedObject | undefined {
   if (parts.size === 0) return undefined
   const loaded: LoadedObject = { type: 'person', facets: new Map() }
   let type: ObjectType | undefined

@@ -14,7 +14,8 @@ import type { Doc } from '../facet-doc.ts'
 import { prefixEnd, typeIndexPrefix } from '../keys.ts'
 import type { StoreCore } from './core.ts'
 import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
-import { fillMissing, followMerges, toStoredObject } from './views.ts'
+import { readParts } from './loaded-object.ts'
+import { createdStoredObject, fillMissing, followMerges, toStoredObject } from './views.ts'
 
 const DEFAULT_LIST_LIMIT = 100
 const MAX_LIST_LIMIT = 1_000
@@ -46,11 +47,21 @@ export class ObjectReads {
     return followMerges(object, (other) => identities.survivorOf(other))
   }
 
-  /** The object's own documents as read, without merges. */
+  /**
+   * The object's own documents as read, without merges. One still in the form it was
+   * created or received in is read from its bytes without loading (or caching) a document:
+   * what a first sync's receiver writes into its local system is read this way.
+   */
   private own(id: ObjectId): Promise<StoredObject | undefined> {
     const core = this.core
     return core.locks.run(id, async () => {
-      const loaded = await core.load(id)
+      let loaded = core.cache.get(id)
+      if (loaded === undefined) {
+        const parts = await readParts(core.storage, id)
+        const created = createdStoredObject(id, parts)
+        if (created !== undefined) return created
+        loaded = await core.load(id, parts)
+      }
       return loaded === undefined ? undefined : toStoredObject(id, loaded, core.sourcesOfTruth)
     })
   }

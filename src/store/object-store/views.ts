@@ -10,17 +10,48 @@ import {
   type ObjectId,
   type ObjectType,
 } from '../../model/index.ts'
-import { resolveFacet, type SourceOfTruth } from '../conflicts.ts'
-import type { FacetContent, WriteStamp } from '../facet-doc.ts'
-import type { LoadedObject } from './loaded-object.ts'
+import { resolveFacet, type FieldConflict, type SourceOfTruth } from '../conflicts.ts'
+import { readEncodedFacet, type FacetContent, type WriteStamp } from '../facet-doc.ts'
+import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { ConflictEntry, StoredObject, WrittenBy } from './types.ts'
 
 type Sources = Readonly<Record<string, InstanceId>> | undefined
 
 export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sources): StoredObject {
+  const resolved = [...loaded.facets].map(
+    ([facet, state]) =>
+      [facet, resolveFacet(state.doc, sourceOfTruth(sources, loaded.type, facet))] as const,
+  )
+  return storedObjectOf(id, loaded.type, resolved)
+}
+
+/**
+ * The object of facets every one of which is still in its created form (stored as it was
+ * made or received: see readEncodedFacet), read without loading a document — as loading
+ * would read it, since a created facet has no conflicts. Undefined for any other form.
+ */
+export function createdStoredObject(id: ObjectId, parts: StoredParts): StoredObject | undefined {
+  const facets: [FacetName, { content: FacetContent; conflicts: [] }][] = []
+  let type: ObjectType | undefined
+  for (const [facet, part] of parts) {
+    if (part.snapshot === undefined || part.chunks.length > 0) return undefined
+    const content = readEncodedFacet(part.snapshot)
+    if (content === undefined) return undefined
+    if (type !== undefined && type !== content.type) return undefined
+    type = content.type
+    facets.push([facet, { content, conflicts: [] }])
+  }
+  return type === undefined ? undefined : storedObjectOf(id, type, facets)
+}
+
+function storedObjectOf(
+  id: ObjectId,
+  type: ObjectType,
+  facets: Iterable<readonly [FacetName, { content: FacetContent; conflicts: FieldConflict[] }]>,
+): StoredObject {
   const object: StoredObject = {
     id,
-    type: loaded.type,
+    type,
     fields: {},
     custom: {},
     deleted: false,
@@ -30,11 +61,7 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
   }
   let latest = 0
   let oldest: WrittenBy | undefined
-  for (const [facet, state] of loaded.facets) {
-    const { content, conflicts } = resolveFacet(
-      state.doc,
-      sourceOfTruth(sources, loaded.type, facet),
-    )
+  for (const [facet, { content, conflicts }] of facets) {
     const isCore = facet === CORE_FACET
     const name = (field: string) => (isCore ? field : `custom.${field}`)
     if (isCore) {
