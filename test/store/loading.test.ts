@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ObjectId } from '../../src/model/index.ts'
+import type { FacetId, FacetName, InstanceId, ObjectId } from '../../src/model/index.ts'
+import { ReceivedObjects } from '../../src/store/object-store/received-objects.ts'
 import {
   MemoryStorage,
   type RangeOptions,
@@ -136,5 +137,53 @@ describe('reading objects still as created', () => {
     await store.update(b.id, { fields: { title: 'evicts a' } })
     expect((await store.get(a.id))?.fields.title).toBe('changed')
     await store.close()
+  })
+})
+
+describe('objects as received', () => {
+  it('read as loading reads them, until anything else is committed for them', async () => {
+    const a = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
+    const b = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId, cacheSize: 1 })
+    const made = await a.create({ type: 'person', fields: { ...anna, roles: ['donor'] } })
+    const facet = `${made.id}/core` as FacetId
+    const bytes = (await a.getFacetBytes(facet))!
+    await b.applyRemoteDocuments([[facet, bytes]], undefined, 'a' as InstanceId)
+    const first = await b.get(made.id) // as kept on receipt
+    const again = await b.get(made.id) // from its stored bytes
+    expect(first).toEqual(again)
+    expect(first).toEqual(await a.get(made.id))
+    // A reader changing its copy changes nothing kept.
+    first!.fields.firstName = 'Changed'
+    expect((await b.get(made.id))?.fields.firstName).toBe(anna.firstName)
+    // Received, then edited before anyone read it: the edit shows.
+    const other = await a.create({ type: 'person', fields: anna })
+    const otherFacet = `${other.id}/core` as FacetId
+    await b.applyRemoteDocuments(
+      [[otherFacet, (await a.getFacetBytes(otherFacet))!]],
+      undefined,
+      'a' as InstanceId,
+    )
+    await b.update(other.id, { fields: { title: 'Edited at B' } })
+    // Out of the one-object cache: read from storage, not as it was received.
+    const third = await b.create({ type: 'person', fields: anna })
+    await b.update(third.id, { fields: { title: 'evicts the other' } })
+    expect(b.loadedObjects).toBe(1)
+    expect((await b.get(other.id))?.fields.title).toBe('Edited at B')
+    await a.close()
+    await b.close()
+  })
+})
+
+describe('ReceivedObjects', () => {
+  it('keeps at most its limit, the newest, and each is read once', () => {
+    const kept = new ReceivedObjects(10)
+    const content = { type: 'person' as const, fields: {}, meta: {}, deleted: false, heads: [] }
+    const ids = Array.from({ length: 25 }, (_, i) => `id${String(i).padStart(2, '0')}` as ObjectId)
+    for (const id of ids) kept.add(id, { facet: 'core' as FacetName, content })
+    const present = ids.filter((id) => kept.take(id) !== undefined)
+    expect(present.length).toBeLessThanOrEqual(10)
+    expect(present).toContain(ids[24])
+    expect(present).not.toContain(ids[0])
+    expect(kept.take(ids[24]!)).toBeUndefined()
   })
 })

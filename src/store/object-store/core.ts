@@ -33,6 +33,7 @@ import { LruCache } from '../lru-cache.ts'
 import type { StorageAdapter, StorageOp } from '../storage.ts'
 import { concatBytes } from './facet-parts.ts'
 import { Identities } from './identities.ts'
+import { ReceivedObjects } from './received-objects.ts'
 import {
   compactionOps,
   freeObject,
@@ -79,14 +80,12 @@ export class StoreCore {
   readonly blobs: BlobStore
   readonly locks = new KeyedMutex<ObjectId>()
   readonly cache: LruCache<ObjectId, LoadedObject>
+  readonly received = new ReceivedObjects()
   readonly events: TypedEvents<ObjectStoreEvents>
   /** Which objects are one (merges), from the `g/` index; each change is a `merge` event. */
   readonly identities = new Identities((object) => this.events.emit('merge', object))
-  /**
-   * The Automerge actor of this store session. A fresh one each time the store opens, so
-   * a change lost in a crash can never be followed by a different change of the same
-   * actor and sequence number.
-   */
+  /** This session's Automerge actor, fresh at each open: a change lost in a crash can never
+   * be followed by another change of the same actor and sequence number. */
   readonly actor = randomBytes(16).toString('hex')
   private readonly clock: () => number
   private readonly compactAfter: number
@@ -166,6 +165,7 @@ export class StoreCore {
     await commits.flush()
     this.commits = undefined
     for (const loaded of this.cache.clear()) freeObject(loaded)
+    this.received.clear()
     await this.storage.close()
   }
 
@@ -353,6 +353,7 @@ export class StoreCore {
   }
 
   private committed(entries: readonly FeedEntry[]): void {
+    this.received.changed(entries)
     this.scheduleIdleCompaction()
     this.events.emit('feed', entries)
   }

@@ -15,7 +15,13 @@ import { prefixEnd, typeIndexPrefix } from '../keys.ts'
 import type { StoreCore } from './core.ts'
 import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
 import { readParts } from './loaded-object.ts'
-import { createdStoredObject, fillMissing, followMerges, toStoredObject } from './views.ts'
+import {
+  createdStoredObject,
+  fillMissing,
+  followMerges,
+  receivedStoredObject,
+  toStoredObject,
+} from './views.ts'
 
 const DEFAULT_LIST_LIMIT = 100
 const MAX_LIST_LIMIT = 1_000
@@ -57,6 +63,8 @@ export class ObjectReads {
     return core.locks.run(id, async () => {
       let loaded = core.cache.get(id)
       if (loaded === undefined) {
+        const received = core.received.take(id)
+        if (received !== undefined) return receivedStoredObject(id, received)
         const parts = await readParts(core.storage, id)
         const created = createdStoredObject(id, parts)
         if (created !== undefined) return created

@@ -139,6 +139,7 @@ export class RemoteDocuments {
       bytes,
       from: batch.from,
     })
+    this.core.received.add(read.object, { facet: read.facet, content: read.content })
     return {
       facet,
       object: read.object,

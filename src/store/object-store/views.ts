@@ -13,6 +13,7 @@ import {
 import { resolveFacet, type FieldConflict, type SourceOfTruth } from '../conflicts.ts'
 import { readEncodedFacet, type FacetContent, type WriteStamp } from '../facet-doc.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
+import type { ReceivedObject } from './received-objects.ts'
 import type { ConflictEntry, StoredObject, WrittenBy } from './types.ts'
 
 type Sources = Readonly<Record<string, InstanceId>> | undefined
@@ -42,6 +43,12 @@ export function createdStoredObject(id: ObjectId, parts: StoredParts): StoredObj
     facets.push([facet, { content, conflicts: [] }])
   }
   return type === undefined ? undefined : storedObjectOf(id, type, facets)
+}
+
+/** An object as kept on receipt (received-objects.ts); its own copy of the fields. */
+export function receivedStoredObject(id: ObjectId, received: ReceivedObject): StoredObject {
+  const content = { ...received.content, fields: { ...received.content.fields } }
+  return storedObjectOf(id, content.type, [[received.facet, { content, conflicts: [] }]])
 }
 
 function storedObjectOf(
