@@ -1,5 +1,5 @@
 // Branded ids, so that an object id can't be passed where a facet id is expected.
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 
 export type ObjectId = string & { readonly __brand: 'ObjectId' }
 export type FacetName = string & { readonly __brand: 'FacetName' }
@@ -26,9 +26,24 @@ export function newObjectId(now: number = Date.now()): ObjectId {
     id = ALPHABET[time % 32]! + id
     time = Math.floor(time / 32)
   }
-  const random = randomBytes(16)
-  for (let i = 0; i < 16; i++) id += ALPHABET[random[i]! % 32]
+  const at = takeRandom(16)
+  for (let i = 0; i < 16; i++) id += ALPHABET[POOL[at + i]! % 32]
   return id as ObjectId
+}
+
+// Random bytes drawn from a pool filled 4 KiB at a time: one call to the system's
+// generator per 256 ids instead of one per id (≈ 10 µs each, 1 s of a 100,000-row import).
+const POOL = Buffer.alloc(4096)
+let poolOffset = POOL.length
+
+/** Where `count` fresh random bytes start in the pool (read them before the next call). */
+function takeRandom(count: number): number {
+  if (poolOffset + count > POOL.length) {
+    randomFillSync(POOL)
+    poolOffset = 0
+  }
+  poolOffset += count
+  return poolOffset - count
 }
 
 export function isObjectId(value: unknown): value is ObjectId {

@@ -36,6 +36,13 @@ describe('ids', () => {
     expect(isObjectId('01ARZ3NDEKTSV4RRFFQ69G5FAI')).toBe(false)
   })
 
+  it('object ids made in one millisecond differ (the random part crosses pool refills)', () => {
+    const ids = Array.from({ length: 1000 }, () => newObjectId(1_700_000_000_000))
+    expect(new Set(ids).size).toBe(ids.length)
+    expect(new Set(ids.map((id) => id.slice(10))).size).toBe(ids.length)
+    expect(ids.every(isObjectId)).toBe(true)
+  })
+
   it('facet ids round-trip, and anything malformed parses to undefined', () => {
     const id = newObjectId()
     expect(parseFacetId(facetId(id, customFacet('partner-fields')))).toEqual({

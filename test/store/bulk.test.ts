@@ -28,6 +28,36 @@ for (const kind of STORAGE_KINDS) {
       await b.close()
     })
 
+    it('creates many objects in one commit, refusing bad ones item by item', async () => {
+      const store = await openStore(kind.location()())
+      const made = await store.createMany(
+        [
+          { input: { type: 'person', fields: anna, custom: { tier: 'gold' } }, options: {} },
+          { input: { type: 'person', fields: { firstName: 'No last name' } }, options: {} },
+          { input: { type: 'file', fields: { name: 'cv.pdf' } }, options: {} },
+          { input: { type: 'organization', fields: { name: 'Acme' } }, options: { at: 1000 } },
+        ],
+        (objects) =>
+          objects.flatMap((object) =>
+            isObjectSyncError(object) ? [] : [[`test/${object.id}`, new Uint8Array([1])] as const],
+          ),
+      )
+      expect(made.map((item) => (isObjectSyncError(item) ? item.code : item.type))).toEqual([
+        'person',
+        'INVALID_OBJECT',
+        'INVALID_OBJECT',
+        'organization',
+      ])
+      const [person, , , organization] = made as { id: ObjectId }[]
+      expect((await store.get(person!.id))?.custom).toEqual({ tier: 'gold' })
+      expect((await store.get(organization!.id))?.updatedAt).toBe(new Date(1000).toISOString())
+      // The caller's entries are written with them.
+      expect([...((await store.getSyncState(`test/${person!.id}`)) ?? [])]).toEqual([1])
+      expect(await store.count('person')).toBe(1)
+      expect((await store.readFeed(0)).length).toBe(3) // person core + custom, organization
+      await store.close()
+    })
+
     it('scans every facet in pages and ships them whole to another store', async () => {
       const a = await openStore(kind.location()(), {
         instanceId: 'a' as InstanceId,

@@ -38,7 +38,7 @@ import { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
 
 export type { BadRow, LocalPeerSettings, LocalSyncEvents, LocalSyncOptions } from './core.ts'
-export { INGEST_PROGRESS_ROWS } from './ingest.ts'
+export { INGEST_PROGRESS_ROWS } from './table-ingest.ts'
 export type {
   IncomingPlan,
   OutgoingPlan,
@@ -71,6 +71,8 @@ export class LocalSync {
   private retryDelayMs = 0
   private housekeepingQueued = false
   private opened = false
+  /** Whether the match index holds every row (read at open, or by the first run). */
+  private indexed = false
   private stopped = false
 
   constructor(private readonly options: LocalSyncOptions) {
@@ -123,6 +125,14 @@ export class LocalSync {
     await this.core.links.load()
     await this.core.awaiting.load()
     await this.core.groups.load()
+    // A first run reads every row anyway (start): the index is built as they are taken in.
+    if ((await localState.initialized.read(this.core.store)) !== undefined) await this.index()
+  }
+
+  /** The local records as matching sees them, read once (see open). */
+  private async index(): Promise<void> {
+    if (this.indexed) return
+    this.indexed = true
     await this.ingest.indexLocalRecords()
   }
 
@@ -133,6 +143,7 @@ export class LocalSync {
       // First run: the change log only knows what changed since the triggers exist.
       await this.run(() => this.ingest.ingestEverything())
       await localState.initialized.write(store, true)
+      this.indexed = true
     }
     await this.run(() => this.projector.finishDrops())
     await this.run(() => this.ingest.ingestChanges())
@@ -220,6 +231,7 @@ export class LocalSync {
           `${this.core.connector.description} is not open`,
         )
       }
+      await this.index()
       return {
         incoming: await planIncoming(this.core, limit),
         outgoing: await planOutgoing(this.core, options, limit),

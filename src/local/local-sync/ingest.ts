@@ -20,11 +20,8 @@ import {
 } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
 import { readCustomOf } from './row-reader.ts'
+import { TableIngest } from './table-ingest.ts'
 
-/** Rows taken in at once when reading a whole table (first run, housekeeping). */
-const INGEST_CONCURRENCY = 64
-/** How often, in rows, a table being read reports its progress ('ingest-progress' events). */
-export const INGEST_PROGRESS_ROWS = 1000
 /** Change-log entries read at once. */
 const CHANGES_BATCH = 1000
 
@@ -48,10 +45,17 @@ export class Ingest {
   /** When each row of the change-log batch being taken in last changed, by table and key. */
   private readonly changedAt = new Map<string, number>()
 
+  private readonly table: TableIngest
+
   constructor(
     private readonly core: LocalSyncCore,
     private readonly writer: KeptRowWriter,
-  ) {}
+  ) {
+    this.table = new TableIngest(core, {
+      ingestRow: (entity, key, row) => this.ingestRow(entity, key, row),
+      refused: (entity, key, error) => this.refused(entity, key, error),
+    })
+  }
 
   /**
    * Takes in every row (rows as last seen are skipped cheaply). With `deletes`, linked
@@ -61,7 +65,7 @@ export class Ingest {
     // Organizations before the persons and transactions that refer to them.
     const order: ObjectType[] = ['organization', 'person', 'transaction', 'file']
     for (const entity of order.flatMap((type) => this.core.mapping.get(type) ?? [])) {
-      const present = await this.ingestTable(entity)
+      const present = await this.table.ingestTable(entity)
       if (options.deletes !== true) continue
       for (const [key, id] of this.core.links.recordsOf(entity.type)) {
         if (present.has(key)) continue
@@ -70,38 +74,6 @@ export class Ingest {
       }
     }
     await this.retryUnresolved()
-  }
-
-  /** Takes in every row of the table; returns the keys it has. */
-  private async ingestTable(entity: EntityMapping): Promise<Set<string>> {
-    const present = new Set<string>()
-    let rows = 0
-    // Rows of one table are independent: many in flight let the store commit them in
-    // groups (one at a time, each waits for its own LevelDB write).
-    const inFlight = new Set<Promise<void>>()
-    for await (const row of this.core.connector.readAll(entity)) {
-      const key = row[entity.key]
-      if (key === null || key === undefined) continue
-      present.add(String(key))
-      const task: Promise<void> = this.ingestRow(entity, String(key), row)
-        .catch((error: unknown) => {
-          this.core.log.error(
-            { table: entity.table, key, err: error },
-            'could not take the row in; it is read again when it changes',
-          )
-        })
-        .finally(() => inFlight.delete(task))
-      inFlight.add(task)
-      if (inFlight.size >= INGEST_CONCURRENCY) await Promise.race(inFlight)
-      if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
-    }
-    await Promise.all(inFlight)
-    this.progress(entity.table, rows, true)
-    return present
-  }
-
-  private progress(table: string, rows: number, done: boolean): void {
-    this.core.events.emit('ingest-progress', table, rows, done)
   }
 
   /** Takes in what the local system's change log reports since the last time. */
@@ -338,7 +310,7 @@ export class Ingest {
   }
 
   /** The store refused the row: an invalid value is the row's problem; the rest throws. */
-  private refused(entity: EntityMapping, key: string, error: unknown): void {
+  refused(entity: EntityMapping, key: string, error: unknown): void {
     if (isObjectSyncError(error, 'INVALID_OBJECT')) {
       const path = String((error.details as { path?: string } | undefined)?.path ?? '')
       const field = path.split('.').pop()

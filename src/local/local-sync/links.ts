@@ -106,18 +106,30 @@ export class Links {
   /** Saves the links in one store write. */
   async saveMany(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): Promise<void> {
     if (links.length === 0) return
+    await this.core.store.updateSyncState(this.entriesOf(links))
+    this.saved(links)
+  }
+
+  /** The sync-state entries that save the links, for a store write made elsewhere. */
+  entriesOf(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): SyncStateEntry[] {
     const entries: SyncStateEntry[] = []
     for (const [id, { type, key, seen, origin }] of links) {
-      this.keyToObject.set(linkName(type, key), id)
-      this.objectToKey.set(id, key)
-      if (origin !== undefined) this.origins.set(id, origin)
       entries.push(
         localState.link.entry(linkName(type, key), id),
         localState.object.entry(id, { key, seen }),
       )
       if (origin !== undefined) entries.push(localState.origin.entry(id, origin))
     }
-    await this.core.store.updateSyncState(entries)
+    return entries
+  }
+
+  /** The links were written (entriesOf): they hold from now on. */
+  saved(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): void {
+    for (const [id, { type, key, origin }] of links) {
+      this.keyToObject.set(linkName(type, key), id)
+      this.objectToKey.set(id, key)
+      if (origin !== undefined) this.origins.set(id, origin)
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import { ObjectSyncError } from '../../errors.ts'
 import { parseFacetId, type FacetId, type InstanceId, type ObjectType } from '../../model/index.ts'
 import type { FeedEntry } from '../commit-queue.ts'
 import { FEED_PREFIX, SYNC_STATE_PREFIX, feedKey, feedSeq, prefixEnd } from '../keys.ts'
+import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
 
 const decoder = new TextDecoder()
@@ -61,13 +62,17 @@ export class StoreFeed {
   async updateSyncState(
     entries: readonly (readonly [string, Uint8Array | undefined])[],
   ): Promise<void> {
-    await this.core.openCommits().submit(
-      entries.map(([key, value]) =>
-        value === undefined
-          ? { type: 'del', key: SYNC_STATE_PREFIX + key }
-          : { type: 'put', key: SYNC_STATE_PREFIX + key, value },
-      ),
-      [],
-    )
+    await this.core.openCommits().submit(syncStateOps(entries), [])
   }
+}
+
+/** The storage ops that put (or, with `undefined`, delete) sync-state entries. */
+export function syncStateOps(
+  entries: readonly (readonly [string, Uint8Array | undefined])[],
+): StorageOp[] {
+  return entries.map(([key, value]) =>
+    value === undefined
+      ? { type: 'del', key: SYNC_STATE_PREFIX + key }
+      : { type: 'put', key: SYNC_STATE_PREFIX + key, value },
+  )
 }

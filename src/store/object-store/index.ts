@@ -24,7 +24,7 @@ import { ConflictInbox } from './conflict-inbox.ts'
 import { StoreCore } from './core.ts'
 import { FacetScan, type ScanOptions } from './facet-scan.ts'
 import { StoreFeed } from './feed.ts'
-import { LocalEdits } from './local-edits.ts'
+import { LocalEdits, type SyncStateAlongside } from './local-edits.ts'
 import { MergeList } from './merge-list.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
@@ -100,6 +100,14 @@ export class ObjectStore {
 
   create(input: NewObject, options: EditOptions = {}): Promise<StoredObject> {
     return this.edits.create(input, options)
+  }
+
+  /** Many objects (not files) in one commit: each made, or the error that refused it. */
+  createMany(
+    items: readonly { input: NewObject; options: EditOptions }[],
+    alongside?: SyncStateAlongside,
+  ): Promise<(StoredObject | ObjectSyncError)[]> {
+    return this.edits.createMany(items, alongside)
   }
 
   get(id: ObjectId): Promise<StoredObject | undefined> {

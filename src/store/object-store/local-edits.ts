@@ -28,11 +28,17 @@ import {
 import { snapshotKey, typeIndexKey } from '../keys.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
+import { syncStateOps } from './feed.ts'
 import type { LoadedObject } from './loaded-object.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
 import { createdObject, toStoredObject } from './views.ts'
 
 const EMPTY = new Uint8Array(0)
+
+/** Sync-state entries to write with objects being created, made from the objects. */
+export type SyncStateAlongside = (
+  made: readonly (StoredObject | ObjectSyncError)[],
+) => readonly (readonly [string, Uint8Array | undefined])[]
 
 /** A change of some fields; `null` clears one. */
 export interface ObjectEdit {
@@ -44,8 +50,56 @@ export class LocalEdits {
   constructor(private readonly core: StoreCore) {}
 
   async create(input: NewObject, options: EditOptions): Promise<StoredObject> {
+    const commits = this.core.openCommits()
+    const made = await this.prepareCreate(input, options)
+    // The new documents are not loaded: most created objects (an import, a first sync)
+    // are not read again soon, and every live document costs the garbage collector.
+    await this.core.locks.run(made.object.id, () => commits.submit(made.ops, made.feed))
+    return made.object
+  }
+
+  /**
+   * Creates many objects (not files) in one commit: each is the object made, or the error
+   * that refused it (INVALID_OBJECT), which leaves the others made. Their ids are new, so
+   * no one else can hold them yet: no lock is taken.
+   */
+  async createMany(
+    items: readonly { input: NewObject; options: EditOptions }[],
+    alongside?: SyncStateAlongside,
+  ): Promise<(StoredObject | ObjectSyncError)[]> {
+    const commits = this.core.openCommits()
+    const results: (StoredObject | ObjectSyncError)[] = []
+    const ops: StorageOp[] = []
+    const feed: FeedDraft[] = []
+    for (const { input, options } of items) {
+      try {
+        if (input.type === 'file') {
+          throw new ObjectSyncError('INVALID_OBJECT', 'files are created one at a time', {
+            details: { path: 'type' },
+          })
+        }
+        const made = await this.prepareCreate(input, options)
+        ops.push(...made.ops)
+        feed.push(...made.feed)
+        results.push(made.object)
+      } catch (error) {
+        if (!(error instanceof ObjectSyncError)) throw error
+        results.push(error)
+      }
+    }
+    // What the caller keeps about the new objects is written in the same commit, so that
+    // a crash can't leave objects that nothing links to (taken in again as new at start).
+    ops.push(...syncStateOps(alongside?.(results) ?? []))
+    if (ops.length > 0) await commits.submit(ops, feed)
+    return results
+  }
+
+  /** A new object's id, documents and feed entries, validated; nothing written yet. */
+  private async prepareCreate(
+    input: NewObject,
+    options: EditOptions,
+  ): Promise<{ object: StoredObject; ops: StorageOp[]; feed: FeedDraft[] }> {
     const core = this.core
-    const commits = core.openCommits()
     if (!isObjectType(input.type)) {
       throw new ObjectSyncError(
         'INVALID_OBJECT',
@@ -55,6 +109,7 @@ export class LocalEdits {
     }
     const type = input.type
     const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
+    // A file's size is filled in from its content, which must be held here.
     if (type === 'file') await this.checkFileContent(valid.fields)
     const id = newObjectId(core.now())
     const stamp = core.stamp(options.at)
@@ -70,10 +125,7 @@ export class LocalEdits {
       ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
       feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
     }
-    // The new documents are not loaded: most created objects (an import, a first sync)
-    // are not read again soon, and every live document costs the garbage collector.
-    await core.locks.run(id, () => commits.submit(ops, feed))
-    return createdObject(id, type, valid, stamp)
+    return { object: createdObject(id, type, valid, stamp), ops, feed }
   }
 
   /**

@@ -1,0 +1,185 @@
+// Taking in a whole table (the first run, housekeeping, a lost change capture): rows are
+// read in pages. A new row is made an object with the others of its page in one store
+// commit, which also saves their links; a linked row as last seen is skipped; the rest
+// (an edit, a reference to a record not taken in yet, a file, a record the peer keeps)
+// take the row-by-row way.
+import type { ObjectId } from '../../model/index.ts'
+import type { StoredObject } from '../../store/index.ts'
+import type { CustomValues, LocalRow } from '../connector.ts'
+import type { EntityMapping } from '../mapping/index.ts'
+import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
+import type { SaveLinkOptions } from './links.ts'
+import { sameSnapshot, snapshot, withoutNulls, type ReadRow } from './row-snapshot.ts'
+import { readCustomOf } from './row-reader.ts'
+
+/** How often, in rows, a table being read reports its progress ('ingest-progress' events). */
+export const INGEST_PROGRESS_ROWS = 1000
+/** Rows taken in at once (new ones in one store commit). */
+const PAGE_ROWS = 500
+/** Rows taken in row by row at once: the store commits them in groups. */
+const ROW_CONCURRENCY = 64
+
+/** What the table reader hands to ingest's row-by-row path. */
+export interface RowByRow {
+  ingestRow(entity: EntityMapping, key: string, row: LocalRow): Promise<void>
+  /** The store refused the row: reported where it is the row's problem, else thrown. */
+  refused(entity: EntityMapping, key: string, error: unknown): void
+}
+
+/** A new row, read, to become an object. */
+interface NewRow {
+  key: string
+  row: LocalRow
+  custom: CustomValues | undefined
+  read: ReadRow
+}
+
+export class TableIngest {
+  constructor(
+    private readonly core: LocalSyncCore,
+    private readonly rowByRow: RowByRow,
+  ) {}
+
+  /** Takes in every row of the table; returns the keys it has. */
+  async ingestTable(entity: EntityMapping): Promise<Set<string>> {
+    const present = new Set<string>()
+    let rows = 0
+    let page: [string, LocalRow][] = []
+    for await (const row of this.core.connector.readAll(entity)) {
+      const key = row[entity.key]
+      if (key === null || key === undefined) continue
+      present.add(String(key))
+      page.push([String(key), row])
+      if (page.length >= PAGE_ROWS) {
+        await this.takePage(entity, page)
+        page = []
+      }
+      if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
+    }
+    await this.takePage(entity, page)
+    this.progress(entity.table, rows, true)
+    return present
+  }
+
+  private progress(table: string, rows: number, done: boolean): void {
+    this.core.events.emit('ingest-progress', table, rows, done)
+  }
+
+  private async takePage(
+    entity: EntityMapping,
+    page: readonly [string, LocalRow][],
+  ): Promise<void> {
+    const { links, rows, rules } = this.core
+    const plain = !entity.fields.some((mapped) => mapped.type === 'content')
+    const created: NewRow[] = []
+    const rowByRow: [string, LocalRow][] = []
+    // The links of the page's linked rows, read at once.
+    const seen = new Map(
+      await Promise.all(
+        page.flatMap(([key]) => {
+          const id = links.objectOf(entity.type, key)
+          if (id === undefined) return []
+          const read = links.read(id).then(
+            (link) => link?.seen,
+            () => undefined, // unreadable: row by row, which reports it
+          )
+          return [read.then((link) => [key, link] as const)]
+        }),
+      ),
+    )
+    for (const [key, row] of page) {
+      if (links.isDropping(entity.type, key)) continue
+      const id = links.objectOf(entity.type, key)
+      const custom = await readCustomOf(this.core.connector, entity, key)
+      if (id !== undefined) {
+        // As last seen: the daemon's own write, or unchanged since read.
+        const kept = await rules.keptByPeer(id, entity.type)
+        if (!kept && sameSnapshot(seen.get(key), snapshot(entity, row, custom))) continue
+        rowByRow.push([key, row])
+        continue
+      }
+      if (!plain) {
+        rowByRow.push([key, row])
+        continue
+      }
+      const read = rows.readOrReport(entity, key, row, custom)
+      if (read === undefined) continue // reported; read again when it changes
+      if (read.unresolved === true) rowByRow.push([key, row])
+      else created.push({ key, row, custom, read })
+    }
+    await this.create(entity, created)
+    for (let start = 0; start < rowByRow.length; start += ROW_CONCURRENCY) {
+      await Promise.all(
+        rowByRow.slice(start, start + ROW_CONCURRENCY).map(([key, row]) =>
+          this.rowByRow.ingestRow(entity, key, row).catch((error: unknown) => {
+            this.core.log.error(
+              { table: entity.table, key, err: error },
+              'could not take the row in; it is read again when it changes',
+            )
+          }),
+        ),
+      )
+    }
+  }
+
+  /** The new rows made objects in one commit, with their links. */
+  private async create(entity: EntityMapping, created: readonly NewRow[]): Promise<void> {
+    if (created.length === 0) return
+    const { links, matches, rows, store } = this.core
+    let saves: [ObjectId, SaveLinkOptions][] = []
+    const linksOf = (made: readonly (StoredObject | Error)[]) => {
+      saves = made.flatMap((object, index) =>
+        object instanceof Error
+          ? []
+          : [
+              [
+                object.id,
+                {
+                  type: entity.type,
+                  key: created[index]!.key,
+                  seen: snapshot(entity, created[index]!.row, created[index]!.custom),
+                },
+              ] as [ObjectId, SaveLinkOptions],
+            ],
+      )
+      return links.entriesOf(saves)
+    }
+    let made: (StoredObject | Error)[]
+    try {
+      made = await store.createMany(
+        created.map(({ read }) => ({
+          input: {
+            type: entity.type,
+            fields: withoutNulls(read.fields),
+            ...(read.custom === undefined ? {} : { custom: read.custom }),
+          },
+          options: FROM_LOCAL_SYSTEM,
+        })),
+        linksOf,
+      )
+    } catch (error) {
+      this.core.log.error(
+        { table: entity.table, rows: created.length, err: error },
+        'could not take the rows in; they are read again when they change',
+      )
+      return
+    }
+    links.saved(saves)
+    for (const [index, object] of made.entries()) {
+      const { key } = created[index]!
+      if (object instanceof Error) {
+        try {
+          this.rowByRow.refused(entity, key, object)
+        } catch (error) {
+          this.core.log.error(
+            { table: entity.table, key, err: error },
+            'could not take the row in; it is read again when it changes',
+          )
+        }
+        continue
+      }
+      matches.put({ type: entity.type, key, fields: object.fields })
+      rows.clear(entity, key)
+    }
+  }
+}
