@@ -2,8 +2,9 @@
 //   [--mesh-objects N] [--mesh-rounds N]:
 // objectsync side by side with the physical floor, automerge-repo and PouchDB, in one run
 // on one machine: the first sync of the same 10,000 and 100,000 persons (or N) by each,
-// then the daemon's own figures (SQL-to-SQL edit latency, edits replicated across three
-// instances, cold start, bytes on disk). One table, and JSON under bench/results/.
+// objectsync also rows to rows (SQLite at A to SQLite at B); then the daemon's own figures
+// (SQL-to-SQL edit latency, edits replicated across three instances, cold start, bytes on
+// disk). One table, and JSON under bench/results/.
 import '../src/polyfill.ts'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -58,6 +59,7 @@ for (const count of counts) {
   say(`first sync of ${count} persons …`)
   const floor = await runFloorBench(count)
   const ours = await runSyncBench(count)
+  const rowsToRows = await runSqlSyncBench(count, { edits: 0, bulkEdit: false })
   const automerge = await runAutomergeRepoBench(count, { timeoutMs })
   const pouch = await runPouchDbBench(count, { timeoutMs })
   const other = (
@@ -98,6 +100,14 @@ for (const count of counts) {
       rssMbB: ours.peakRssMbB,
       note: `${ours.wireMbAtoB} MB on the wire`,
     },
+    {
+      system: 'objectsync, SQLite → SQLite',
+      seconds: rowsToRows.sqlRowsAtBSeconds,
+      perSecond: Math.round(count / rowsToRows.sqlRowsAtBSeconds),
+      rssMbA: rowsToRows.sqlPeakRssMbA,
+      rssMbB: rowsToRows.sqlPeakRssMbB,
+      note: `rows to rows; A's rows taken in first (${rowsToRows.sqlIngestSecondsA} s)`,
+    },
     other('automerge-repo', automerge),
     other('PouchDB over HTTP', pouch),
   ]
@@ -120,7 +130,13 @@ for (const count of counts) {
         ? '–'
         : `${automerge.editLatencyP50Ms} / ${automerge.editLatencyP99Ms} ms (${automerge.editsMeasured} edits)`,
     },
-    raw: { floor, objectsync: ours, 'automerge-repo': automerge, PouchDB: pouch },
+    raw: {
+      floor,
+      objectsync: ours,
+      'objectsync SQLite': rowsToRows,
+      'automerge-repo': automerge,
+      PouchDB: pouch,
+    },
   })
 }
 
@@ -185,7 +201,7 @@ const figures: [string, string, string][] = [
   ],
   [
     'peak RSS per daemon',
-    `first sync ${firstSyncs.map(({ rows }) => rows[1]!.rssMbB).join(' / ')} MB, cold start ${cold.coldStartPeakRssMb} MB`,
+    `first sync ${firstSyncs.map(({ rows }) => `${rows[1]!.rssMbB} (rows ${rows[2]!.rssMbB})`).join(' / ')} MB, cold start ${cold.coldStartPeakRssMb} MB`,
     '≤ 400 MB at 100,000',
   ],
 ]

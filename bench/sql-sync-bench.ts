@@ -1,7 +1,8 @@
 // The whole-path first-sync benchmark: the two processes of sync-bench.ts, each with its
 // SQLite local system; this process is "another program" writing A's file and reading
 // B's with plain SQL on connections of its own. Phases: A's rows written, the processes
-// started, the first sync timed, edits timed one by one, B's rows compared with A's.
+// started, the first sync timed, edits timed one by one, a bulk edit timed, B's rows
+// compared with A's.
 import type Database from 'better-sqlite3'
 import { person } from './people.ts'
 import { withSqlPeers, type SqlPeers } from './sql-peers.ts'
@@ -34,6 +35,9 @@ export interface SqlSyncBenchResult {
   /** Of that, the UPDATE until A's daemon has it in its store (its change log trimmed). */
   sqlEditTakenInP50Ms: number
   sqlEditsMeasured: number
+  /** Rows updated at A in one SQL transaction (up to 20,000), and until all show at B. */
+  sqlBulkEditRows: number
+  sqlBulkEditSeconds: number
 }
 
 export interface SqlSyncBenchOptions {
@@ -41,6 +45,8 @@ export interface SqlSyncBenchOptions {
   edits?: number
   /** LocalSync's poll interval on both sides (default 50 ms). */
   pollMs?: number
+  /** Time a bulk edit at the end (default true). */
+  bulkEdit?: boolean
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -56,7 +62,7 @@ function quantile(sorted: number[], q: number): number {
  * daemons have read their change logs empty. Then `edits` UPDATEs of one person's email at
  * A, one at a time, each timed until B's row shows it (read every 2 ms); after each, a
  * random pause of up to one poll interval, so that edits fall anywhere in A's poll cycle,
- * as a person's would.
+ * as a person's would. Last, one UPDATE of up to 20,000 rows at A, until B shows them all.
  */
 export async function runSqlSyncBench(
   count: number,
@@ -68,10 +74,18 @@ export async function runSqlSyncBench(
   return withSqlPeers(setup, async (sql) => {
     const firstSync = await timeFirstSync(sql, count)
     const editTimes = await timeEdits({ ...firstSync, sql, count, edits, pollMs })
+    const bulk =
+      options.bulkEdit === false
+        ? { rows: 0, seconds: NaN }
+        : await timeBulkEdit(sql, firstSync.readB, Math.min(count, BULK_EDIT_ROWS))
     const rows = compareRows(firstSync.readA, firstSync.readB)
     const rss = await stopPeers(sql.peers)
     const ingestSeconds = sql.ingestSecondsA
-    return sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss })
+    return {
+      ...sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss }),
+      sqlBulkEditRows: bulk.rows,
+      sqlBulkEditSeconds: Math.round(bulk.seconds * 100) / 100,
+    }
   })
 }
 
@@ -183,6 +197,36 @@ async function timeEdits(run: {
   return { latencies, takenIn }
 }
 
+const BULK_EDIT_ROWS = 20_000
+
+/**
+ * One UPDATE of `rows` persons' titles at A (one SQL transaction, as a bulk edit in a CRM
+ * would be), timed until B's table shows every one (read every 20 ms).
+ */
+async function timeBulkEdit(
+  sql: SqlPeers,
+  readB: Database.Database,
+  rows: number,
+): Promise<{ rows: number; seconds: number }> {
+  const writeA = sql.connect(sql.fileA, { write: true })
+  const title = `bulk ${Date.now()}`
+  const done = readB.prepare('SELECT count(*) FROM persons WHERE title = ?').pluck()
+  const began = performance.now()
+  writeA
+    .prepare(
+      `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
+    )
+    .run(title, rows)
+  while ((done.get(title) as number) < rows) {
+    if (sql.peers.a.child.exitCode !== null || sql.peers.b.child.exitCode !== null) {
+      throw new Error('a peer exited during the bulk edit')
+    }
+    if (performance.now() - began > 600_000) throw new Error('bulk edit not at B within 600 s')
+    await sleep(20)
+  }
+  return { rows, seconds: (performance.now() - began) / 1000 }
+}
+
 /** Every row at B as it is at A (the columns the benchmark wrote), matched on last name. */
 function compareRows(
   readA: Database.Database,
@@ -211,7 +255,7 @@ function sqlResult(run: {
   editTimes: { latencies: number[]; takenIn: number[] }
   rows: { rowsAtB: number; sameAtB: number }
   rss: { rssA: number; rssB: number }
-}): SqlSyncBenchResult {
+}): Omit<SqlSyncBenchResult, 'sqlBulkEditRows' | 'sqlBulkEditSeconds'> {
   const { count, ingestSeconds, firstSync } = run
   const sorted = [...run.editTimes.latencies].sort((x, y) => x - y)
   const sortedTakenIn = [...run.editTimes.takenIn].sort((x, y) => x - y)

@@ -1,6 +1,7 @@
-// A small run of `npm run bench`: every system on 1,000 persons (the floor, objectsync,
-// automerge-repo, PouchDB), then three daemons editing and a cold start. Figures are not
-// judged here (the machines are shared and noisy), only that each part runs to the end
+// A small run of `npm run bench`: every system on 1,000 persons (the floor, objectsync
+// store to store and rows to rows, automerge-repo, PouchDB), then three daemons editing
+// and a cold start. Figures are not judged here (the machines are shared and noisy), only
+// that each part runs to the end
 // and reports what it measured.
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -36,6 +37,7 @@ describe('npm run bench, small', () => {
     for (const system of [
       'floor (seal, TCP, LevelDB)',
       'objectsync',
+      'objectsync, SQLite → SQLite',
       'automerge-repo',
       'PouchDB over HTTP',
     ]) {

@@ -60,6 +60,7 @@ describe('benchmark smoke runs', () => {
     expect(result.sqlRowsAtB).toBe(200)
     expect(result.sqlRowsSameAtB).toBe(200)
     expect(result.sqlEditsMeasured).toBe(20)
+    expect(result.sqlBulkEditRows).toBe(200)
     expectMeasured([
       result.sqlIngestSecondsA,
       result.sqlRowsAtBSeconds,
@@ -67,6 +68,7 @@ describe('benchmark smoke runs', () => {
       result.sqlEditLatencyP50Ms,
       result.sqlEditLatencyP99Ms,
       result.sqlEditTakenInP50Ms,
+      result.sqlBulkEditSeconds,
       result.sqlPeakRssMbA,
       result.sqlPeakRssMbB,
     ])
