@@ -56,9 +56,38 @@ const TRANSACTION_REFERENCES = new Set(['personId', 'organizationId'])
 /** The object that stands for an object id now (through merges); itself when unknown. */
 export type SurvivorOf = (id: string) => string
 
+/**
+ * The fields matching reads, per type (transactions compare every field but their
+ * instance-local ids): an indexed record keeps only these — ≈ 780 bytes a person kept
+ * every field, one Map per name and a list of index keys.
+ */
+const MATCHED_FIELDS: Record<ObjectType, readonly string[] | 'all'> = {
+  person: ['firstName', 'lastName', 'email', 'birthday'],
+  organization: ['orgNumber', 'name'],
+  transaction: 'all',
+  file: [],
+}
+
+function matchedFields(
+  type: ObjectType,
+  fields: Readonly<Record<string, FieldValue>>,
+): Readonly<Record<string, FieldValue>> {
+  const names = MATCHED_FIELDS[type]
+  if (names === 'all') {
+    return Object.fromEntries(
+      Object.entries(fields).filter(([name]) => !TRANSACTION_LOCAL_FIELDS.has(name)),
+    )
+  }
+  const kept: Record<string, FieldValue> = {}
+  for (const name of names) if (fields[name] !== undefined) kept[name] = fields[name]
+  return kept
+}
+
 export class MatchIndex {
-  private readonly byKey = new Map<string, Map<string, MatchCandidate>>()
-  private readonly keysOf = new Map<string, string[]>()
+  /** Index key → the record (or, rarely, the records) under it. */
+  private readonly byKey = new Map<string, MatchCandidate | MatchCandidate[]>()
+  /** Per type, the records indexed, by key. */
+  private readonly records = new Map<ObjectType, Map<string, MatchCandidate>>()
 
   /**
    * `survivorOf` lets references match by the record they name, not the id they were
@@ -69,23 +98,38 @@ export class MatchIndex {
   /** Records (or re-records) what the local record `key` holds. */
   put(candidate: MatchCandidate): void {
     this.remove(candidate.type, candidate.key)
-    const keys = indexKey(candidate.type, candidate.fields)
-    this.keysOf.set(`${candidate.type}/${candidate.key}`, keys)
-    for (const key of keys) {
-      let entries = this.byKey.get(key)
-      if (entries === undefined) {
-        entries = new Map()
-        this.byKey.set(key, entries)
-      }
-      entries.set(candidate.key, candidate)
+    const kept: MatchCandidate = {
+      type: candidate.type,
+      key: candidate.key,
+      fields: matchedFields(candidate.type, candidate.fields),
+    }
+    let ofType = this.records.get(kept.type)
+    if (ofType === undefined) {
+      ofType = new Map()
+      this.records.set(kept.type, ofType)
+    }
+    ofType.set(kept.key, kept)
+    for (const key of indexKey(kept.type, kept.fields)) {
+      const present = this.byKey.get(key)
+      if (present === undefined) this.byKey.set(key, kept)
+      else if (Array.isArray(present)) present.push(kept)
+      else this.byKey.set(key, [present, kept])
     }
   }
 
   remove(type: ObjectType, key: string): void {
-    for (const indexed of this.keysOf.get(`${type}/${key}`) ?? []) {
-      this.byKey.get(indexed)?.delete(key)
+    const ofType = this.records.get(type)
+    const kept = ofType?.get(key)
+    if (kept === undefined) return
+    ofType!.delete(key)
+    for (const indexed of indexKey(type, kept.fields)) {
+      const present = this.byKey.get(indexed)
+      if (present === kept) this.byKey.delete(indexed)
+      else if (Array.isArray(present)) {
+        const rest = present.filter((other) => other !== kept)
+        this.byKey.set(indexed, rest.length === 1 ? rest[0]! : rest)
+      }
     }
-    this.keysOf.delete(`${type}/${key}`)
   }
 
   /** The local records an object of `type` with `fields` may be. */
@@ -126,7 +170,9 @@ export class MatchIndex {
   }
 
   private lookUp(key: string): MatchCandidate[] {
-    return [...(this.byKey.get(key)?.values() ?? [])]
+    const present = this.byKey.get(key)
+    if (present === undefined) return []
+    return Array.isArray(present) ? [...present] : [present]
   }
 }
 
