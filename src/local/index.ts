@@ -6,6 +6,8 @@ export {
   type CustomValues,
   type LocalChange,
   type LocalRow,
+  type ReadRecord,
+  type RowWrite,
 } from './connector.ts'
 export {
   CREATE_ACTIONS,
