@@ -67,6 +67,34 @@ describe('a table restored from a dump', () => {
   const phone = async (node: LocalNode) =>
     (await node.node.store.list('person', {})).items[0]?.fields.phone
 
+  it('a compare cut short (a stop or crash) is finished at the next start', async () => {
+    const node = await localNode('a')
+    node.sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('r1', 'Dora', 'Dump')")
+      .run()
+    await node.local.settled()
+    await node.local.stop()
+    // An edit the capture missed (made while its trigger was gone, which is back now),
+    // and the compare that was to find it noted but not done.
+    node.sql.exec(`
+      DROP TRIGGER "_objectsync_persons_update";
+      UPDATE persons SET phone = '1000' WHERE id = 'r1';`)
+    await node.node.store.updateSyncState([['local/compare-needed', new TextEncoder().encode('1')]])
+    // The trigger back as the daemon makes it, so that nothing but the note says so.
+    const sqlOfTrigger = node.sql
+      .prepare("SELECT sql FROM sqlite_master WHERE name = '_objectsync_persons_insert'")
+      .pluck()
+      .get() as string
+    node.sql.exec(
+      sqlOfTrigger
+        .replaceAll('_objectsync_persons_insert', '_objectsync_persons_update')
+        .replace('AFTER INSERT', 'AFTER UPDATE'),
+    )
+    await node.restart()
+    await eventually(async () => (await phone(node)) === '1000', 5000)
+    expect(await node.node.store.getSyncState('local/compare-needed')).toBeUndefined()
+  })
+
   for (const alsoTheLog of [false, true]) {
     it(`while the daemon is stopped: its capture is back at start, and nothing is missed${alsoTheLog ? ' (the change log dropped too)' : ''}`, async () => {
       const node = await localNode('a')

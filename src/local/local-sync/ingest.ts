@@ -89,9 +89,17 @@ export class Ingest {
         { lost: repaired },
         'the local system lost its change capture (a table restored?): made again; comparing every table',
       )
-      if (repaired === 'log') await localState.changesCursor.write(store, 0)
+      // Noted first: a stop or crash before the compare ends finishes it at the next
+      // start (the capture is whole again by then, and would not say).
+      await store.updateSyncState([
+        localState.compareNeeded.entry(true),
+        ...(repaired === 'log' ? [localState.changesCursor.entry(0)] : []),
+      ])
+    }
+    if ((await localState.compareNeeded.read(store)) !== undefined) {
       await this.ingestEverything({ deletes: true })
       await this.core.groups.loadGroups()
+      await localState.compareNeeded.write(store, undefined)
     }
     let cursor = (await localState.changesCursor.read(store)) ?? 0
     for (;;) {

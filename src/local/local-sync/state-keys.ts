@@ -7,6 +7,8 @@
 //   local/changes                count     the local change log's last sequence taken in
 //   local/projected              count     the store feed's last sequence projected
 //   local/initialized            '1'       the first full read of every table is done
+//   local/compare-needed         '1'       the change capture was lost: every table is to be
+//                                          compared with what was last seen (kept until done)
 //   local/link/<type>/<key>      text      a record → its object's id
 //   local/object/<id>            JSON      an object → its record and the row as last seen
 //   local/origin/<id>            text      the peer whose object became this record
@@ -108,6 +110,7 @@ export const localState = {
   changesCursor: syncStateKey('local/changes', countValue),
   projectedCursor: syncStateKey('local/projected', countValue),
   initialized: syncStateKey('local/initialized', presenceValue),
+  compareNeeded: syncStateKey('local/compare-needed', presenceValue),
   link: syncStateFamily<LinkName, ObjectId>('local/link/', objectIdValue),
   object: syncStateFamily<ObjectId, ObjectLink>('local/object/', jsonValue(isObjectLink)),
   origin: syncStateFamily<ObjectId, InstanceId>('local/origin/', instanceIdValue),
