@@ -11,10 +11,18 @@
 // decoder, so it never has to read a form it was not tested against. The differential
 // tests hold it to Automerge.decodeChange on valid and on mutated input.
 //
-// This module is the face the store imports; the decoding is in change-reader/:
+// The same narrow form is written back, for the change that creates a facet, by
+// writeChangeColumns: byte for byte as Automerge.encodeChange writes it, held to it by
+// its own differential tests, in a quarter of the time.
+//
+// This module is the face the store imports; the work is in change-reader/:
 //   byte-cursor.ts       LEB128 integers and strings, canonical forms only
 //   column-encodings.ts  run-length, delta and boolean columns
 //   change-chunk.ts      a change chunk into ColumnOps (readChangeColumns)
+//   byte-writer.ts       the inverse of byte-cursor.ts
+//   column-writers.ts    the inverse of column-encodings.ts
+//   change-writer.ts     ColumnOps into a change chunk, as Automerge writes it
+//                        (writeChangeColumns), for a new facet's change
 import { readChangeColumns } from './change-reader/change-chunk.ts'
 
 export {
@@ -22,6 +30,7 @@ export {
   type ChangeColumns,
   type ColumnOp,
 } from './change-reader/change-chunk.ts'
+export { writeChangeColumns, type NewChange } from './change-reader/change-writer.ts'
 
 export interface ReadChangeOp {
   action: 'set' | 'makeList' | 'makeMap'

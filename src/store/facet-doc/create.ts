@@ -1,10 +1,15 @@
 // Building a new facet: its genesis change followed by one change that writes every
-// field, encoded directly instead of through a document proxy.
+// field, encoded directly instead of through a document proxy — by the change writer,
+// or, for what it does not write, by Automerge.encodeChange.
 import * as A from '@automerge/automerge'
 import type { FieldValue, ObjectType } from '../../model/index.ts'
+import { writeChangeColumns, type ColumnOp } from '../change-reader.ts'
 import {
+  FIELDS_COUNTER,
   FIELDS_OBJECT,
   FIRST_CONTENT_OP,
+  GENESIS_ACTOR,
+  META_COUNTER,
   META_OBJECT,
   genesis,
   type Doc,
@@ -29,9 +34,9 @@ interface ChangeOp {
 /**
  * The bytes of a new facet — its genesis change followed by one change that writes every
  * field — loadable with Automerge.load. The change is encoded directly instead of through
- * a document proxy: ≈ 60 µs against ≈ 500 µs for load + change + save, which is what lets
- * an import or a first sync create thousands of objects a second. `actor` must be unique
- * to this store session (hex).
+ * a document proxy: ≈ 9 µs for a person against ≈ 500 µs for load + change + save, which
+ * is what lets an import or a first sync create thousands of objects a second. `actor`
+ * must be unique to this store session (hex).
  */
 export function encodeNewFacet(
   type: ObjectType,
@@ -48,6 +53,8 @@ export function encodeNewFacet(
     }
   }
   const { change, hash } = genesis(type)
+  const written = writeFieldsChange(fields, stamp, actor, hash, change)
+  if (written !== undefined) return written
   const content = A.encodeChange({
     actor,
     seq: 1,
@@ -61,6 +68,104 @@ export function encodeNewFacet(
   bytes.set(change)
   bytes.set(content, change.length)
   return bytes
+}
+
+/**
+ * `before` followed by the change that writes every field after the genesis `hash`, as
+ * the change writer writes it: the bytes Automerge.encodeChange makes of fieldOps (held
+ * to them by test/store/change-writer.test.ts), in ≈ 9 µs for a person instead of ≈ 35.
+ * Undefined for what the writer leaves to encodeChange: a value that is not one a facet
+ * holds (a list item that is not a string, say), a string with a lone surrogate (which
+ * encodeChange refuses), an actor that is not lowercase hex.
+ */
+export function writeFieldsChange(
+  fields: Record<string, FieldValue>,
+  stamp: WriteStamp,
+  actor: string,
+  hash: string,
+  before?: Uint8Array,
+): Uint8Array | undefined {
+  const genesisActor = actor === GENESIS_ACTOR ? 0 : 1
+  const ops = fieldColumnOps(fields, encodeStamp(stamp).val, genesisActor)
+  if (ops === undefined) return undefined
+  const change = {
+    // Automerge lists the genesis actor only when an op refers to it.
+    actors: ops.length > 0 && genesisActor === 1 ? [actor, GENESIS_ACTOR] : [actor],
+    seq: 1,
+    startOp: FIRST_CONTENT_OP,
+    time: changeTime(stamp),
+    deps: [hash],
+    ops,
+  }
+  return writeChangeColumns(change, before)
+}
+
+/**
+ * fieldOps as the columns hold them (this change's actor at index 0, the genesis' at
+ * `genesisActor`), or undefined for a value that fieldOps would pass on as something
+ * other than a string, boolean or safe integer.
+ */
+function fieldColumnOps(
+  fields: Record<string, FieldValue>,
+  written: string,
+  genesisActor: number,
+): ColumnOp[] | undefined {
+  const ops: ColumnOp[] = []
+  for (const [key, value] of Object.entries(fields)) {
+    if (Array.isArray(value)) {
+      const list = FIRST_CONTENT_OP + ops.length
+      ops.push(keyOp('makeList', genesisActor, FIELDS_COUNTER, key))
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i]
+        if (typeof item !== 'string') return undefined
+        // Each item after the one before it, the first after the head of the list.
+        ops.push(listItem(list, i === 0 ? 0 : list + i, item))
+      }
+    } else if (typeof value === 'object') {
+      if (value === null) return undefined
+      const map = FIRST_CONTENT_OP + ops.length
+      ops.push(keyOp('makeMap', genesisActor, FIELDS_COUNTER, key))
+      for (const [entry, item] of Object.entries(value)) {
+        if (typeof item !== 'string') return undefined
+        ops.push(keyOp('set', 0, map, entry, item))
+      }
+    } else if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value)) return undefined
+      ops.push({ ...keyOp('set', genesisActor, FIELDS_COUNTER, key, value), datatype: 'int' })
+    } else if (typeof value === 'string' || typeof value === 'boolean') {
+      ops.push(keyOp('set', genesisActor, FIELDS_COUNTER, key, value))
+    } else {
+      return undefined
+    }
+    ops.push(keyOp('set', genesisActor, META_COUNTER, key, written))
+  }
+  return ops
+}
+
+/** An op on key `key` of the map made by op `objCtr` of actor `objActor`. */
+function keyOp(
+  action: ColumnOp['action'],
+  objActor: number,
+  objCtr: number,
+  key: string,
+  value?: string | number | boolean,
+): ColumnOp {
+  const op: ColumnOp = { action, objActor, objCtr, key, elemActor: -1, elemCtr: 0, insert: false }
+  if (value !== undefined) op.value = value
+  return op
+}
+
+/** A string inserted into the list made by op `list`, after element `after` (0: the head). */
+function listItem(list: number, after: number, value: string): ColumnOp {
+  return {
+    action: 'set',
+    objActor: 0,
+    objCtr: list,
+    elemActor: after === 0 ? -1 : 0,
+    elemCtr: after,
+    insert: true,
+    value,
+  }
 }
 
 /** The ops that write every field and its stamp (`written`) into the genesis' maps. */

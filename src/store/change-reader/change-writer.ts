@@ -1,0 +1,316 @@
+// Writes one Automerge change chunk from its ops as the columns hold them (ColumnOp): the
+// inverse of change-chunk.ts, for the same narrow form, and byte for byte what
+// Automerge.encodeChange writes for the same change, so that a new facet's bytes and
+// hash are the ones Automerge would have made. encodeChange spends ≈ 35 µs on a person's
+// change, most of it a JSON round trip into wasm before the columns and the hash; this
+// writes the columns directly, in ≈ 8 µs (of which the hash and the output array ≈ 2).
+//
+// Automerge's choices it follows (read from its encoders, and held to encodeChange by
+// test/store/change-writer.test.ts):
+// - a run-length column writes a repetition for two or more equal neighbours, literals
+//   for the values between, and a null run for nulls; a column null throughout is empty;
+// - a delta column is run-length encoded over the differences from the last value;
+// - a boolean column alternates run lengths from false (a leading 0 when it starts true);
+// - an empty column is left out of the column table (so no predecessor actor and
+//   counter columns, since no op here has predecessors);
+// - the other actors are the ones the ops refer to, once each, sorted, author excluded.
+import { hash } from 'node:crypto'
+import { ByteWriter, NotWritable, utf8Size } from './byte-writer.ts'
+import type { ChangeColumns, ColumnOp } from './change-chunk.ts'
+import { writeBooleans, writeDelta, writeRle, writeString, writeUleb } from './column-writers.ts'
+
+/** A change to write: ChangeColumns without the hash, which its bytes decide. */
+export type NewChange = Omit<ChangeColumns, 'hash'>
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+const EMPTY = new Uint8Array(0)
+const CHANGE_CHUNK = 1
+
+// Op column specs, in the ascending order the column table lists them.
+const OBJ_ACTOR = 0x01
+const OBJ_CTR = 0x02
+const KEY_ACTOR = 0x11
+const KEY_CTR = 0x13
+const KEY_STR = 0x15
+const INSERT = 0x34
+const ACTION = 0x42
+const VALUE_META = 0x56
+const VALUE_RAW = 0x57
+const PRED_COUNT = 0x70
+
+const ACTIONS = { makeMap: 0, set: 1, makeList: 2 } as const
+// Value metadata: the value's length in bytes << 4, then its type code.
+const VALUE_NULL = 0
+const VALUE_FALSE = 1
+const VALUE_TRUE = 2
+const VALUE_UINT = 3
+const VALUE_INT = 4
+const VALUE_STRING = 6
+
+const HEX = /^(?:[0-9a-f]{2})+$/
+// As the reader: Automerge refuses op counters past 32 bits; stay well inside.
+const MAX_COUNTER = 2 ** 31
+
+/**
+ * The bytes of `change` as one change chunk, exactly as Automerge.encodeChange writes
+ * them, or undefined when the change is not of the narrow form this writes: only
+ * makeMap, makeList and sets of strings, booleans and safe integers ('int' or 'uint'),
+ * without predecessors; `actors` the author first, then each other actor the ops refer
+ * to once, in ascending order; lowercase hex ids; no message. With `before`, the bytes
+ * returned are those followed by the chunk (one array instead of two to join).
+ */
+export function writeChangeColumns(
+  change: NewChange,
+  before: Uint8Array = EMPTY,
+): Uint8Array | undefined {
+  try {
+    return write(change, before)
+  } catch (error) {
+    if (error instanceof NotWritable) return undefined
+    throw error
+  }
+}
+
+// Reused from one change to the next (a new facet is written thousands of times a
+// second): the change's header, its columns, the values of its value column, and the
+// chunk's own header.
+const headBuffer = new ByteWriter()
+const columnBuffer = new ByteWriter()
+const valueBuffer = new ByteWriter()
+const chunkBuffer = new ByteWriter()
+
+function write(change: NewChange, before: Uint8Array): Uint8Array {
+  const head = headBuffer
+  head.reset()
+  columnBuffer.reset()
+  valueBuffer.reset()
+  const { actors, deps } = change
+  const rows = opRows(change.ops, actors, valueBuffer)
+  const table = writeColumns(rows, valueBuffer, columnBuffer)
+  // Automerge writes the dependencies sorted: take them only so.
+  if (deps.some((dep, i) => dep.length !== 64 || (i > 0 && deps[i - 1]! >= dep))) {
+    throw new NotWritable()
+  }
+  head.uleb(deps.length)
+  for (const dep of deps) head.append(hexBytes(dep))
+  writeActor(head, actors[0])
+  head.uleb(positive(change.seq))
+  head.uleb(positive(change.startOp))
+  if (change.startOp + change.ops.length > MAX_COUNTER) throw new NotWritable()
+  if (!Number.isSafeInteger(change.time)) throw new NotWritable()
+  head.sleb(change.time)
+  head.uleb(0) // no message
+  head.uleb(actors.length - 1)
+  for (let i = 1; i < actors.length; i++) writeActor(head, actors[i])
+  head.uleb(table.length / 2)
+  for (const number of table) head.uleb(number)
+  return chunk(before, head, columnBuffer)
+}
+
+/** `before`, then the chunk around a body of `head` then `data`. */
+function chunk(before: Uint8Array, head: ByteWriter, data: ByteWriter): Uint8Array {
+  const prefix = chunkBuffer
+  prefix.reset()
+  prefix.bytes.set(MAGIC)
+  prefix.length = 8 // the checksum's place
+  prefix.byte(CHANGE_CHUNK)
+  prefix.uleb(head.length + data.length)
+  const start = before.length
+  const out = new Uint8Array(start + prefix.length + head.length + data.length)
+  out.set(before)
+  out.set(prefix.written(), start)
+  out.set(head.written(), start + prefix.length)
+  out.set(data.written(), start + prefix.length + head.length)
+  // The checksum: the first four bytes of the change's hash, which covers type onwards.
+  out.set(hash('sha256', out.subarray(start + 8), 'buffer').subarray(0, 4), start + 4)
+  return out
+}
+
+/** The ops as the rows of their columns, before each column is encoded. */
+interface Rows {
+  count: number
+  objActor: (number | null)[]
+  objCtr: (number | null)[]
+  keyActor: (number | null)[]
+  keyCtr: (number | null)[]
+  keyStr: (string | null)[]
+  insert: boolean[]
+  action: number[]
+  valueMeta: number[]
+}
+
+/**
+ * The ops as rows, their values written into `raw` on the way; checks them against the
+ * narrow form, and `actors` against the actors they refer to.
+ */
+function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
+  const count = ops.length
+  const rows: Rows = {
+    count,
+    objActor: new Array<number | null>(count),
+    objCtr: new Array<number | null>(count),
+    keyActor: new Array<number | null>(count),
+    keyCtr: new Array<number | null>(count),
+    keyStr: new Array<string | null>(count),
+    insert: new Array<boolean>(count),
+    action: new Array<number>(count),
+    valueMeta: new Array<number>(count),
+  }
+  // Which of the other actors the ops refer to: Automerge lists exactly those.
+  const referred = new Array<boolean>(actors.length).fill(false)
+  for (let i = 0; i < count; i++) {
+    const op = ops[i]!
+    const isRoot = op.objActor < 0
+    rows.objActor[i] = isRoot ? null : checkedActor(op.objActor, op.objCtr, actors, referred)
+    rows.objCtr[i] = isRoot ? null : op.objCtr
+    if (op.key !== undefined) {
+      if (op.insert) throw new NotWritable()
+      rows.keyActor[i] = rows.keyCtr[i] = null
+      rows.keyStr[i] = op.key
+    } else {
+      // No element overwrites here: a list op inserts, after the head (no actor,
+      // counter 0) or after an element.
+      if (!op.insert) throw new NotWritable()
+      const isHead = op.elemActor < 0
+      rows.keyActor[i] = isHead ? null : checkedActor(op.elemActor, op.elemCtr, actors, referred)
+      rows.keyCtr[i] = isHead ? 0 : op.elemCtr
+      rows.keyStr[i] = null
+    }
+    rows.insert[i] = op.insert
+    // (An unknown action can only come from an untyped caller.)
+    rows.action[i] = ACTIONS[op.action] ?? fail()
+    rows.valueMeta[i] = op.action === 'set' ? writeValue(op, raw) : noValue(op)
+  }
+  if (actors.length === 0 || referred.slice(1).includes(false)) throw new NotWritable()
+  checkActorOrder(actors)
+  return rows
+}
+
+/**
+ * Writes the columns of `rows` (and the values in `raw`) into `data`, in the order of
+ * their specs, and returns the column table: (spec, length) of each that is not empty.
+ */
+function writeColumns(rows: Rows, raw: ByteWriter, data: ByteWriter): number[] {
+  const table = new ColumnTable(data)
+  writeRle(data, rows.objActor, writeUleb)
+  table.end(OBJ_ACTOR)
+  writeRle(data, rows.objCtr, writeUleb)
+  table.end(OBJ_CTR)
+  writeRle(data, rows.keyActor, writeUleb)
+  table.end(KEY_ACTOR)
+  writeDelta(data, rows.keyCtr)
+  table.end(KEY_CTR)
+  writeRle(data, rows.keyStr, writeString)
+  table.end(KEY_STR)
+  writeBooleans(data, rows.insert)
+  table.end(INSERT)
+  writeRle(data, rows.action, writeUleb)
+  table.end(ACTION)
+  writeRle(data, rows.valueMeta, writeUleb)
+  table.end(VALUE_META)
+  data.append(raw.written())
+  table.end(VALUE_RAW)
+  // No predecessors: a run of zero counts (a lone one a literal, as writeRle would write).
+  if (rows.count > 0) {
+    data.sleb(rows.count === 1 ? -1 : rows.count)
+    data.byte(0)
+  }
+  table.end(PRED_COUNT)
+  return table.entries
+}
+
+/** The column table as the columns are written: (spec, length) of each that is not empty. */
+class ColumnTable {
+  readonly entries: number[] = []
+  private start: number
+
+  constructor(private readonly data: ByteWriter) {
+    this.start = data.length
+  }
+
+  /** Ends the column written since the last one ended. */
+  end(spec: number): void {
+    const { length } = this.data
+    if (length > this.start) this.entries.push(spec, length - this.start)
+    this.start = length
+  }
+}
+
+/** `actor` (an index into `actors`), after checking it names an op; marks it referred to. */
+function checkedActor(actor: number, counter: number, actors: string[], referred: boolean[]) {
+  if (
+    actor >= actors.length ||
+    !Number.isInteger(counter) ||
+    counter <= 0 ||
+    counter > MAX_COUNTER
+  ) {
+    throw new NotWritable()
+  }
+  referred[actor] = true
+  return actor
+}
+
+/** The other actors (after the author) must be in ascending order, none the author. */
+function checkActorOrder(actors: string[]): void {
+  for (let i = 1; i < actors.length; i++) {
+    if (actors[i] === actors[0] || (i > 1 && actors[i - 1]! >= actors[i]!)) {
+      throw new NotWritable()
+    }
+  }
+}
+
+/** Writes a set's value into `raw` and returns its metadata. */
+function writeValue(op: ColumnOp, raw: ByteWriter): number {
+  const { value } = op
+  if (typeof value === 'string') {
+    if (op.datatype !== undefined) throw new NotWritable()
+    const size = utf8Size(value)
+    raw.utf8(value, size)
+    return size * 16 + VALUE_STRING
+  }
+  if (typeof value === 'boolean') {
+    if (op.datatype !== undefined) throw new NotWritable()
+    return value ? VALUE_TRUE : VALUE_FALSE
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new NotWritable()
+  const start = raw.length
+  if (op.datatype === 'int') raw.sleb(value)
+  else if (op.datatype === 'uint' && value >= 0) raw.uleb(value)
+  else throw new NotWritable() // a float, or a number without a type
+  return (raw.length - start) * 16 + (op.datatype === 'int' ? VALUE_INT : VALUE_UINT)
+}
+
+/** makeMap and makeList carry no value: null metadata. */
+function noValue(op: ColumnOp): number {
+  if (op.value !== undefined || op.datatype !== undefined) throw new NotWritable()
+  return VALUE_NULL
+}
+
+function fail(): never {
+  throw new NotWritable()
+}
+
+function positive(value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new NotWritable()
+  return value
+}
+
+function writeActor(out: ByteWriter, actor: string | undefined): void {
+  const bytes = hexBytes(actor ?? '')
+  out.uleb(bytes.length)
+  out.append(bytes)
+}
+
+// The actors and dependencies of the last changes: the same from one change to the next.
+const hexCache = new Map<string, Uint8Array>()
+
+function hexBytes(text: string): Uint8Array {
+  let bytes = hexCache.get(text)
+  if (bytes === undefined) {
+    if (!HEX.test(text)) throw new NotWritable()
+    if (hexCache.size >= 16) hexCache.clear()
+    bytes = Buffer.from(text, 'hex')
+    hexCache.set(text, bytes)
+  }
+  return bytes
+}
