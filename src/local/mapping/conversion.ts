@@ -44,27 +44,12 @@ export function readField(
   }
   if (raw instanceof Uint8Array) throw new RowProblem(mapping.column, 'expected text, got bytes')
   let text = typeof raw === 'string' ? raw : String(raw)
-  const values = mapping.values
-  const lookUp = (local: string): string => {
-    const canonical = values?.[local]
-    if (canonical === undefined) {
-      throw new RowProblem(
-        mapping.column,
-        `${JSON.stringify(local)} is not in the value map (${Object.keys(values ?? {}).join(', ')})`,
-      )
-    }
-    return canonical
-  }
-  if (values !== undefined) {
+  if (mapping.values !== undefined) {
     // A list maps item by item; anything else as a whole, before its conversion.
     if (mapping.type === 'list') {
-      return text
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '')
-        .map(lookUp)
+      return listItems(text).map((item) => lookUpValue(mapping, item))
     }
-    text = lookUp(text)
+    text = lookUpValue(mapping, text)
   }
   switch (mapping.type) {
     case 'text':
@@ -91,15 +76,34 @@ export function readField(
     case 'date':
       return parseDate(text, mapping.format, mapping.column)
     case 'list':
-      return text
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '')
+      return listItems(text)
     case 'reference':
       return refs.toObject(text)
     case 'external-id':
       return { [refs.self]: text }
   }
+}
+
+/** The items of a list column: comma-separated, trimmed, empty ones left out. */
+function listItems(text: string): string[] {
+  const items: string[] = []
+  for (const item of text.split(',')) {
+    const trimmed = item.trim()
+    if (trimmed !== '') items.push(trimmed)
+  }
+  return items
+}
+
+/** The canonical value a local value stands for in the column's value map. */
+function lookUpValue(mapping: FieldMapping, local: string): string {
+  const canonical = mapping.values?.[local]
+  if (canonical === undefined) {
+    throw new RowProblem(
+      mapping.column,
+      `${JSON.stringify(local)} is not in the value map (${Object.keys(mapping.values ?? {}).join(', ')})`,
+    )
+  }
+  return canonical
 }
 
 export function contentHash(bytes: Uint8Array): string {
@@ -154,7 +158,19 @@ export function writeField(
   return local
 }
 
+/** Each date format's pattern, made once (a mapping has a few; every row reads one). */
+const datePatterns = new Map<string, { pattern: RegExp; order: ('yyyy' | 'MM' | 'dd')[] }>()
+
 function dateParts(format: string): { pattern: RegExp; order: ('yyyy' | 'MM' | 'dd')[] } {
+  let parts = datePatterns.get(format)
+  if (parts === undefined) {
+    parts = datePattern(format)
+    datePatterns.set(format, parts)
+  }
+  return parts
+}
+
+function datePattern(format: string): { pattern: RegExp; order: ('yyyy' | 'MM' | 'dd')[] } {
   const order: ('yyyy' | 'MM' | 'dd')[] = []
   const source = format.replace(/yyyy|MM|dd|[.*+?^${}()|[\]\\]/g, (token) => {
     if (token === 'yyyy' || token === 'MM' || token === 'dd') {
@@ -170,7 +186,7 @@ function parseDate(text: string, format: string, column: string): string {
   const { pattern, order } = dateParts(format)
   const match = pattern.exec(text.trim())
   const parts: Record<string, number> = {}
-  order.forEach((token, i) => (parts[token] = Number(match?.[i + 1])))
+  for (const [i, token] of order.entries()) parts[token] = Number(match?.[i + 1])
   const [year, month, day] = [parts.yyyy!, parts.MM!, parts.dd!]
   const date = new Date(Date.UTC(year, month - 1, day))
   if (
