@@ -84,8 +84,8 @@ function matchedFields(
 }
 
 export class MatchIndex {
-  /** Index key → the record (or, rarely, the records) under it. */
-  private readonly byKey = new Map<string, MatchCandidate | MatchCandidate[]>()
+  /** Index key → the record (or, rarely, the records: a Set, many for a monthly fee) under it. */
+  private readonly byKey = new Map<string, MatchCandidate | Set<MatchCandidate>>()
   /** Per type, the records indexed, by key. */
   private readonly records = new Map<ObjectType, Map<string, MatchCandidate>>()
 
@@ -112,8 +112,8 @@ export class MatchIndex {
     for (const key of indexKey(kept.type, kept.fields)) {
       const present = this.byKey.get(key)
       if (present === undefined) this.byKey.set(key, kept)
-      else if (Array.isArray(present)) present.push(kept)
-      else this.byKey.set(key, [present, kept])
+      else if (present instanceof Set) present.add(kept)
+      else this.byKey.set(key, new Set([present, kept]))
     }
   }
 
@@ -125,9 +125,9 @@ export class MatchIndex {
     for (const indexed of indexKey(type, kept.fields)) {
       const present = this.byKey.get(indexed)
       if (present === kept) this.byKey.delete(indexed)
-      else if (Array.isArray(present)) {
-        const rest = present.filter((other) => other !== kept)
-        this.byKey.set(indexed, rest.length === 1 ? rest[0]! : rest)
+      else if (present instanceof Set) {
+        present.delete(kept)
+        if (present.size === 1) this.byKey.set(indexed, present.values().next().value!)
       }
     }
   }
@@ -172,7 +172,7 @@ export class MatchIndex {
   private lookUp(key: string): MatchCandidate[] {
     const present = this.byKey.get(key)
     if (present === undefined) return []
-    return Array.isArray(present) ? [...present] : [present]
+    return present instanceof Set ? [...present] : [present]
   }
 }
 

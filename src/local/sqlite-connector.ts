@@ -222,8 +222,8 @@ export class SqliteConnector implements Connector {
   /**
    * One transaction for all: each record is read, checked, written and read back with
    * prepared statements (≈ µs a row, against a commit's fsync per row written one by one).
-   * The change log's entries for these writes are removed in the same transaction: they
-   * are the daemon's own, and nothing else can write in between (BEGIN IMMEDIATE).
+   * The change log's entries of the rows written are removed in the same transaction: they
+   * are the daemon's own, and no other program can write in between (BEGIN IMMEDIATE).
    */
   writeMany(
     entity: EntityMapping,
@@ -241,13 +241,17 @@ export class SqliteConnector implements Connector {
         db
           .transaction(() => {
             const logged = logSequence(db)
-            const results = writes.map((write) => {
+            // Only the entries of the rows written: a trigger of the user's own that changes
+            // other rows logs changes that are theirs to take in.
+            const unlog = this.statement(
+              `DELETE FROM ${CHANGES_TABLE} WHERE seq > ? AND table_name IN (?, 'custom_fields') AND row_key = ?`,
+            )
+            return writes.map((write) => {
               if (!write.unchanged(read(write.key))) return 'changed' as const
               writeRecord(this.statement, entity, write.key, write.row, write.custom)
+              unlog.run(logged, entity.table, write.key)
               return read(write.key)
             })
-            this.statement(`DELETE FROM ${CHANGES_TABLE} WHERE seq > ?`).run(logged)
-            return results
           })
           .immediate(),
       ),

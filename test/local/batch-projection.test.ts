@@ -118,4 +118,54 @@ describe('projecting a batch', () => {
     })
     await stop()
   })
+
+  it("links the second of two matching new objects in one batch to the first one's row", async () => {
+    const { a, b, connector, local, stop } = await setUp()
+    // One person made at A and again at C (another instance, relayed through A).
+    const c = await openStore(new MemoryStorage(), { instanceId: 'instance-c' as InstanceId })
+    const kari = { firstName: 'Kari', lastName: 'Nord', email: 'kari@example.org' }
+    const made = [
+      await a.create({ type: 'person', fields: kari }),
+      await c.create({ type: 'person', fields: kari }),
+    ]
+    const items = [
+      [`${made[0]!.id}/core`, (await a.getFacetBytes(`${made[0]!.id}/core` as FacetId))!],
+      [`${made[1]!.id}/core`, (await c.getFacetBytes(`${made[1]!.id}/core` as FacetId))!],
+    ] as [FacetId, Uint8Array][]
+    await b.applyRemoteDocuments(items, undefined, A)
+    await local.settled()
+    const rows: string[] = []
+    for await (const row of connector.readAll(persons)) rows.push(String(row.id))
+    expect(rows).toHaveLength(1)
+    expect(b.survivorOf(made[0]!.id)).toBe(b.survivorOf(made[1]!.id))
+    await c.close()
+    await stop()
+  })
+})
+
+describe('a first run cut short', () => {
+  it('matches against the rows it took in before it stopped', async () => {
+    const { a, b, connector, local, stop } = await setUp()
+    connector.edit('persons', 'ole', { id: 'ole', first_name: 'Ole', last_name: 'Dahl' })
+    await local.settled()
+    await local.stop()
+    // As if the first run had stopped before it was done: it runs again at the next start.
+    await b.updateSyncState([['local/initialized', undefined]])
+    const again = new LocalSync({
+      store: b,
+      connector,
+      mapping: mappingFromConfig(undefined),
+      instanceId: B,
+      pollMs: 60_000,
+    })
+    await again.start()
+    await a.create({ type: 'person', fields: { firstName: 'Ole', lastName: 'Dahl' } })
+    await ship(a, b)
+    await again.settled()
+    const rows: string[] = []
+    for await (const row of connector.readAll(persons)) rows.push(String(row.id))
+    expect(rows).toEqual(['ole'])
+    await again.stop()
+    await stop()
+  })
 })

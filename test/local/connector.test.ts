@@ -179,6 +179,13 @@ describe('the SQLite connector', () => {
     const { connector } = harness
     await connector.open(entities)
     harness.edit('theirs', { first_name: 'Made', last_name: 'Elsewhere' })
+    // A trigger of the organization's own: a person written touches an organization.
+    const other = new Database(harness.path)
+    other.exec(`
+      INSERT INTO organizations(id, name) VALUES ('o1', 'Acme');
+      CREATE TRIGGER count_members AFTER INSERT ON persons
+        BEGIN UPDATE organizations SET category = 'has members' WHERE id = 'o1'; END;`)
+    other.close()
     const row = { first_name: 'Anna', last_name: 'Berg' }
     await connector.writeMany(persons, [
       // Other programs' writes before and after the batch are logged; the batch's are not.
@@ -186,8 +193,16 @@ describe('the SQLite connector', () => {
       { key: 'ours2', row, unchanged: () => true },
     ])
     harness.edit('later', { first_name: 'Made', last_name: 'Later' })
-    const logged = (await connector.changesSince(0)).map((change) => change.key)
-    expect(logged).toEqual(['theirs', 'later'])
+    const logged = (await connector.changesSince(0)).map(
+      (change) => `${change.table}/${change.key}`,
+    )
+    // The trigger's changes to the organization (logged by our write too) stay in the log.
+    expect(logged.filter((entry) => entry.startsWith('persons/'))).toEqual([
+      'persons/theirs',
+      'persons/later',
+    ])
+    // Made (1), then touched by each of three persons written (the update logged twice).
+    expect(logged.filter((entry) => entry === 'organizations/o1').length).toBe(7)
     expect(await connector.read(persons, 'ours2')).toMatchObject(row)
     await connector.close()
     harness.cleanup()

@@ -144,6 +144,7 @@ describe('objects as received', () => {
   it('read as loading reads them, until anything else is committed for them', async () => {
     const a = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
     const b = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId, cacheSize: 1 })
+    b.keepReceived()
     const made = await a.create({ type: 'person', fields: { ...anna, roles: ['donor'] } })
     const facet = `${made.id}/core` as FacetId
     const bytes = (await a.getFacetBytes(facet))!

@@ -65,7 +65,7 @@ export class BatchProjection {
       const planned =
         object === UNREADABLE || link === UNREADABLE
           ? undefined
-          : await this.plan(id, from, object, link)
+          : await this.plan(id, from, object, link).catch(() => undefined) // the general way reports it
       if (planned === 'unchanged') continue
       if (
         planned !== undefined &&
@@ -125,6 +125,9 @@ export class BatchProjection {
       ) {
         return undefined
       }
+      // Indexed now: a later object of this batch matching it goes the general way, which
+      // writes this one's row (and link) first, and so finds it.
+      this.core.matches.put({ type: object.type, key: id, fields: object.fields })
       const { row, custom } = localForm(entity, object, { row: undefined, custom: undefined }, refs)
       const write = { key: id, row, custom, unchanged: (now: ReadRecord) => now.row === undefined }
       return { id, from, object, entity, write, imported: true }

@@ -126,7 +126,9 @@ export class LocalSync {
     await this.core.awaiting.load()
     await this.core.groups.load()
     // A first run reads every row anyway (start): the index is built as they are taken in.
-    if ((await localState.initialized.read(this.core.store)) !== undefined) await this.index()
+    // Not when one was cut short: the rows it took in are skipped as seen, not indexed.
+    const firstRun = (await localState.initialized.read(this.core.store)) === undefined
+    if (!firstRun || this.core.links.hasAny()) await this.index()
   }
 
   /** The local records as matching sees them, read once (see open). */
@@ -151,6 +153,8 @@ export class LocalSync {
     // announced) is found against what was last announced.
     await this.run(() => this.core.groups.loadGroups())
     await this.run(() => this.projector.projectChanges())
+    // The projection reads a first sync's new objects right behind the receiver.
+    store.keepReceived()
     const unsubscribeFeed = store.on('feed', () => this.queueProjection())
     const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projector.projectWaiting())

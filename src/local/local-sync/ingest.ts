@@ -6,7 +6,7 @@ import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId, ObjectType } from '../../model/index.ts'
 import type { EditOptions, StoredObject } from '../../store/index.ts'
 import { GROUP_MEMBERS, type CustomValues, type LocalRow } from '../connector.ts'
-import { RowProblem, type EntityMapping } from '../mapping/index.ts'
+import type { EntityMapping } from '../mapping/index.ts'
 import { storeContent } from './content.ts'
 import { FROM_LOCAL_SYSTEM, recordId, type LocalSyncCore } from './core.ts'
 import {
@@ -24,6 +24,8 @@ import { TableIngest } from './table-ingest.ts'
 
 /** Change-log entries read at once. */
 const CHANGES_BATCH = 1000
+/** A failed compare of every table is tried again after this long. */
+const COMPARE_RETRY_MS = 60_000
 /** Changed rows taken in at once: the store commits their edits in groups. */
 const CHANGES_CONCURRENCY = 64
 /** Organizations before the persons and transactions that refer to them. */
@@ -50,6 +52,8 @@ export class Ingest {
   private readonly changedAt = new Map<string, number>()
 
   private readonly table: TableIngest
+  /** A compare that failed is not tried again before this time (ms). */
+  private compareAfter = 0
 
   constructor(
     private readonly core: LocalSyncCore,
@@ -72,11 +76,24 @@ export class Ingest {
       if (options.deletes !== true) continue
       for (const [key, id] of this.core.links.recordsOf(entity.type)) {
         if (present.has(key)) continue
-        const link = await this.core.links.read(id)
-        if (link?.seen !== undefined) await this.ingestRow(entity, key)
+        try {
+          const link = await this.core.links.read(id)
+          if (link?.seen !== undefined) await this.ingestRow(entity, key)
+        } catch (error) {
+          // One record that can't be taken in must not hold up the others.
+          this.core.log.error(
+            { table: entity.table, key, err: error },
+            'could not take the removed row in; it is read again at housekeeping',
+          )
+        }
       }
     }
     await this.retryUnresolved()
+  }
+
+  /** The local records as matching sees them, read once at start. */
+  indexLocalRecords(): Promise<void> {
+    return this.table.indexLocalRecords()
   }
 
   /** Takes in what the local system's change log reports since the last time. */
@@ -96,10 +113,23 @@ export class Ingest {
         ...(repaired === 'log' ? [localState.changesCursor.entry(0)] : []),
       ])
     }
-    if ((await localState.compareNeeded.read(store)) !== undefined) {
-      await this.ingestEverything({ deletes: true })
-      await this.core.groups.loadGroups()
-      await localState.compareNeeded.write(store, undefined)
+    if (
+      Date.now() >= this.compareAfter &&
+      (await localState.compareNeeded.read(store)) !== undefined
+    ) {
+      try {
+        await this.ingestEverything({ deletes: true })
+        await this.core.groups.loadGroups()
+        await localState.compareNeeded.write(store, undefined)
+      } catch (error) {
+        // Still noted: tried again in a minute (and at the next start), while the changes
+        // logged meanwhile are taken in as usual.
+        this.compareAfter = Date.now() + COMPARE_RETRY_MS
+        this.core.log.error(
+          { err: error },
+          'could not compare the local system; trying again in a minute',
+        )
+      }
     }
     let cursor = (await localState.changesCursor.read(store)) ?? 0
     for (;;) {
@@ -156,9 +186,7 @@ export class Ingest {
 
   /**
    * Takes the changed records in, many at a time so that the store commits their edits in
-   * groups (one by one, each waits for its own write: 20,000 rows edited in one SQL
-   * transaction took a minute). Organizations first, then the persons and transactions
-   * that may name them; a reference to a record not in yet is read again after the batch.
+   * groups; organizations first (a reference to a record not in yet is read again after).
    */
   private async ingestRecords(records: readonly [EntityMapping, string][]): Promise<void> {
     for (const type of INGEST_ORDER) {
@@ -367,25 +395,5 @@ export class Ingest {
     }
     // What is still unresolved waits for its next change.
     this.unresolved.clear()
-  }
-
-  /** The local records as matching sees them, read once at start. */
-  async indexLocalRecords(): Promise<void> {
-    for (const entity of this.core.mapping.values()) {
-      for await (const row of this.core.connector.readAll(entity)) {
-        const key = row[entity.key]
-        if (key === null || key === undefined) continue
-        try {
-          const read = this.core.rows.read(entity, row, undefined)
-          this.core.matches.put({
-            type: entity.type,
-            key: String(key),
-            fields: withoutNulls(read.fields),
-          })
-        } catch (error) {
-          if (!(error instanceof RowProblem)) throw error
-        }
-      }
-    }
   }
 }

@@ -51,6 +51,11 @@ export class Links {
     for await (const [name] of localState.dropping.scan(store)) this.dropping.add(name)
   }
 
+  /** Whether any record is linked. */
+  hasAny(): boolean {
+    return this.keyToObject.size > 0
+  }
+
   /** The object the record is linked to, if any. */
   objectOf(type: ObjectType, key: string): ObjectId | undefined {
     return this.keyToObject.get(linkName(type, key))

@@ -6,9 +6,9 @@
 import type { ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import type { CustomValues, LocalRow } from '../connector.ts'
-import type { EntityMapping } from '../mapping/index.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
 import type { SaveLinkOptions } from './links.ts'
+import { RowProblem, type EntityMapping } from '../mapping/index.ts'
 import { sameSnapshot, snapshot, withoutNulls, type ReadRow } from './row-snapshot.ts'
 import { readCustomOf } from './row-reader.ts'
 
@@ -108,9 +108,17 @@ export class TableIngest {
       else created.push({ key, row, custom, read })
     }
     await this.create(entity, created)
-    for (let start = 0; start < rowByRow.length; start += ROW_CONCURRENCY) {
+    await this.rowByRowAll(entity, rowByRow)
+  }
+
+  /** Takes the rows in one by one, many at a time; a row that fails is logged. */
+  private async rowByRowAll(
+    entity: EntityMapping,
+    rows: readonly (readonly [string, LocalRow])[],
+  ): Promise<void> {
+    for (let start = 0; start < rows.length; start += ROW_CONCURRENCY) {
       await Promise.all(
-        rowByRow.slice(start, start + ROW_CONCURRENCY).map(([key, row]) =>
+        rows.slice(start, start + ROW_CONCURRENCY).map(([key, row]) =>
           this.rowByRow.ingestRow(entity, key, row).catch((error: unknown) => {
             this.core.log.error(
               { table: entity.table, key, err: error },
@@ -158,9 +166,14 @@ export class TableIngest {
         linksOf,
       )
     } catch (error) {
-      this.core.log.error(
+      // Refused as a whole (the store could not write): row by row, each failure its own.
+      this.core.log.warn(
         { table: entity.table, rows: created.length, err: error },
-        'could not take the rows in; they are read again when they change',
+        'could not take the rows in at once; taking them in one by one',
+      )
+      await this.rowByRowAll(
+        entity,
+        created.map(({ key, row }) => [key, row]),
       )
       return
     }
@@ -180,6 +193,26 @@ export class TableIngest {
       }
       matches.put({ type: entity.type, key, fields: object.fields })
       rows.clear(entity, key)
+    }
+  }
+
+  /** The local records as matching sees them, read once at start. */
+  async indexLocalRecords(): Promise<void> {
+    for (const entity of this.core.mapping.values()) {
+      for await (const row of this.core.connector.readAll(entity)) {
+        const key = row[entity.key]
+        if (key === null || key === undefined) continue
+        try {
+          const read = this.core.rows.read(entity, row, undefined)
+          this.core.matches.put({
+            type: entity.type,
+            key: String(key),
+            fields: withoutNulls(read.fields),
+          })
+        } catch (error) {
+          if (!(error instanceof RowProblem)) throw error
+        }
+      }
     }
   }
 }

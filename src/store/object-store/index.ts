@@ -29,6 +29,7 @@ import { MergeList } from './merge-list.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
+import { RECEIVED_KEPT } from './received-objects.ts'
 import { RemoteDocuments } from './remote-documents.ts'
 import type {
   Accepts,
@@ -108,6 +109,15 @@ export class ObjectStore {
     alongside?: SyncStateAlongside,
   ): Promise<(StoredObject | ObjectSyncError)[]> {
     return this.edits.createMany(items, alongside)
+  }
+
+  /**
+   * Keeps a first sync's new objects as received for their next read (up to `limit`, each
+   * dropped when read or changed): for a reader right behind the receiver, such as the
+   * local system's projection. Off until called.
+   */
+  keepReceived(limit = RECEIVED_KEPT): void {
+    this.core.received.keep(limit)
   }
 
   get(id: ObjectId): Promise<StoredObject | undefined> {

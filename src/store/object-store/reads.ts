@@ -24,6 +24,17 @@ import {
 } from './views.ts'
 
 const DEFAULT_LIST_LIMIT = 100
+
+function tryCreatedStoredObject(
+  id: ObjectId,
+  parts: Parameters<typeof createdStoredObject>[1],
+): StoredObject | undefined {
+  try {
+    return createdStoredObject(id, parts)
+  } catch {
+    return undefined
+  }
+}
 const MAX_LIST_LIMIT = 1_000
 
 export class ObjectReads {
@@ -66,7 +77,8 @@ export class ObjectReads {
         const received = core.received.take(id)
         if (received !== undefined) return receivedStoredObject(id, received)
         const parts = await readParts(core.storage, id)
-        const created = createdStoredObject(id, parts)
+        // Bytes that look created but don't decode are loaded, which reports them.
+        const created = tryCreatedStoredObject(id, parts)
         if (created !== undefined) return created
         loaded = await core.load(id, parts)
       }

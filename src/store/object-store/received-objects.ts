@@ -18,12 +18,18 @@ export interface ReceivedObject {
  * thousands of objects ahead of the projection behind it (100,000 persons: ≈ 20 % of
  * reads missed with 10,000 kept, each costing a range read and a decode).
  */
-const DEFAULT_LIMIT = 50_000
+export const RECEIVED_KEPT = 50_000
 
 export class ReceivedObjects {
   private readonly objects = new Map<ObjectId, ReceivedObject>()
 
-  constructor(private readonly limit = DEFAULT_LIMIT) {}
+  /** Keeps none until `keep` says how many (a store with no reader behind it keeps none). */
+  constructor(private limit = 0) {}
+
+  /** Keeps up to `limit` objects from now on. */
+  keep(limit: number): void {
+    this.limit = limit
+  }
 
   /** The object was stored with this one facet; call under its lock, after the commit. */
   add(id: ObjectId, received: ReceivedObject): void {
