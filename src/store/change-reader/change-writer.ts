@@ -18,38 +18,16 @@ import { hash } from 'node:crypto'
 import { ByteWriter, NotWritable, utf8Size } from './byte-writer.ts'
 import type { ChangeColumns, ColumnOp } from './change-chunk.ts'
 import { writeBooleans, writeDelta, writeRle, writeString, writeUleb } from './column-writers.ts'
+import * as format from './change-format.ts'
 
 /** A change to write: ChangeColumns without the hash, which its bytes decide. */
 export type NewChange = Omit<ChangeColumns, 'hash'>
 
-const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const EMPTY = new Uint8Array(0)
-const CHANGE_CHUNK = 1
-
-// Op column specs, in the ascending order the column table lists them.
-const OBJ_ACTOR = 0x01
-const OBJ_CTR = 0x02
-const KEY_ACTOR = 0x11
-const KEY_CTR = 0x13
-const KEY_STR = 0x15
-const INSERT = 0x34
-const ACTION = 0x42
-const VALUE_META = 0x56
-const VALUE_RAW = 0x57
-const PRED_COUNT = 0x70
 
 const ACTIONS = { makeMap: 0, set: 1, makeList: 2 } as const
-// Value metadata: the value's length in bytes << 4, then its type code.
-const VALUE_NULL = 0
-const VALUE_FALSE = 1
-const VALUE_TRUE = 2
-const VALUE_UINT = 3
-const VALUE_INT = 4
-const VALUE_STRING = 6
 
 const HEX = /^(?:[0-9a-f]{2})+$/
-// As the reader: Automerge refuses op counters past 32 bits; stay well inside.
-const MAX_COUNTER = 2 ** 31
 
 /**
  * The bytes of `change` as one change chunk, exactly as Automerge.encodeChange writes
@@ -96,7 +74,7 @@ function write(change: NewChange, before: Uint8Array): Uint8Array {
   writeActor(head, actors[0])
   head.uleb(positive(change.seq))
   head.uleb(positive(change.startOp))
-  if (change.startOp + change.ops.length > MAX_COUNTER) throw new NotWritable()
+  if (change.startOp + change.ops.length > format.MAX_COUNTER) throw new NotWritable()
   if (!Number.isSafeInteger(change.time)) throw new NotWritable()
   head.sleb(change.time)
   head.uleb(0) // no message
@@ -111,9 +89,9 @@ function write(change: NewChange, before: Uint8Array): Uint8Array {
 function chunk(before: Uint8Array, head: ByteWriter, data: ByteWriter): Uint8Array {
   const prefix = chunkBuffer
   prefix.reset()
-  prefix.bytes.set(MAGIC)
+  prefix.bytes.set(format.MAGIC)
   prefix.length = 8 // the checksum's place
-  prefix.byte(CHANGE_CHUNK)
+  prefix.byte(format.CHANGE_CHUNK)
   prefix.uleb(head.length + data.length)
   const start = before.length
   const out = new Uint8Array(start + prefix.length + head.length + data.length)
@@ -193,29 +171,29 @@ function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
 function writeColumns(rows: Rows, raw: ByteWriter, data: ByteWriter): number[] {
   const table = new ColumnTable(data)
   writeRle(data, rows.objActor, writeUleb)
-  table.end(OBJ_ACTOR)
+  table.end(format.OBJ_ACTOR)
   writeRle(data, rows.objCtr, writeUleb)
-  table.end(OBJ_CTR)
+  table.end(format.OBJ_CTR)
   writeRle(data, rows.keyActor, writeUleb)
-  table.end(KEY_ACTOR)
+  table.end(format.KEY_ACTOR)
   writeDelta(data, rows.keyCtr)
-  table.end(KEY_CTR)
+  table.end(format.KEY_CTR)
   writeRle(data, rows.keyStr, writeString)
-  table.end(KEY_STR)
+  table.end(format.KEY_STR)
   writeBooleans(data, rows.insert)
-  table.end(INSERT)
+  table.end(format.INSERT)
   writeRle(data, rows.action, writeUleb)
-  table.end(ACTION)
+  table.end(format.ACTION)
   writeRle(data, rows.valueMeta, writeUleb)
-  table.end(VALUE_META)
+  table.end(format.VALUE_META)
   data.append(raw.written())
-  table.end(VALUE_RAW)
+  table.end(format.VALUE_RAW)
   // No predecessors: a run of zero counts (a lone one a literal, as writeRle would write).
   if (rows.count > 0) {
     data.sleb(rows.count === 1 ? -1 : rows.count)
     data.byte(0)
   }
-  table.end(PRED_COUNT)
+  table.end(format.PRED_COUNT)
   return table.entries
 }
 
@@ -242,7 +220,7 @@ function checkedActor(actor: number, counter: number, actors: string[], referred
     actor >= actors.length ||
     !Number.isInteger(counter) ||
     counter <= 0 ||
-    counter > MAX_COUNTER
+    counter > format.MAX_COUNTER
   ) {
     throw new NotWritable()
   }
@@ -266,24 +244,24 @@ function writeValue(op: ColumnOp, raw: ByteWriter): number {
     if (op.datatype !== undefined) throw new NotWritable()
     const size = utf8Size(value)
     raw.utf8(value, size)
-    return size * 16 + VALUE_STRING
+    return size * 16 + format.VALUE_STRING
   }
   if (typeof value === 'boolean') {
     if (op.datatype !== undefined) throw new NotWritable()
-    return value ? VALUE_TRUE : VALUE_FALSE
+    return value ? format.VALUE_TRUE : format.VALUE_FALSE
   }
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new NotWritable()
   const start = raw.length
   if (op.datatype === 'int') raw.sleb(value)
   else if (op.datatype === 'uint' && value >= 0) raw.uleb(value)
   else throw new NotWritable() // a float, or a number without a type
-  return (raw.length - start) * 16 + (op.datatype === 'int' ? VALUE_INT : VALUE_UINT)
+  return (raw.length - start) * 16 + (op.datatype === 'int' ? format.VALUE_INT : format.VALUE_UINT)
 }
 
 /** makeMap and makeList carry no value: null metadata. */
 function noValue(op: ColumnOp): number {
   if (op.value !== undefined || op.datatype !== undefined) throw new NotWritable()
-  return VALUE_NULL
+  return format.VALUE_NULL
 }
 
 function fail(): never {
