@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createLocalDatabase } from '../src/local/index.ts'
 import { person } from './people.ts'
-import { instances, spawnPeer, type Peers } from './sync-processes.ts'
+import { exited, instances, spawnPeer, type Peers } from './sync-processes.ts'
 
 /**
  * Inserts persons 0..count-1 as rows `<idPrefix><i>` (default `p<i>`) in one transaction,
@@ -69,6 +69,10 @@ export interface SqlPeers {
   dialed: number
   /** A connection of this process to `file` (read-only unless asked), closed with the run. */
   connect: (file: string, options?: { write?: boolean }) => Database.Database
+  /** Stops B (its data folder stays); resolves with its peak RSS (MB). */
+  stopB: () => Promise<number>
+  /** Starts B again on its folder, dialing A; resolves when it dials (epoch ms). */
+  startB: () => Promise<number>
 }
 
 /** Runs `body` with both sides started and B dialing A; stops everything after it. */
@@ -94,14 +98,35 @@ export async function withSqlPeers<T>(
   try {
     const ingestSecondsA = await figureOf(a.next('ingested '))
     const address = (await a.next('ready ')).slice('ready '.length)
-    const b = spawnPeer([dirB, 'b', idA, address, key, '0', String(setup.expectAtB), ...local])
+    const spawnB = () =>
+      spawnPeer([dirB, 'b', idA, address, key, '0', String(setup.expectAtB), ...local])
+    const peers = { a, b: spawnB() }
     try {
-      const ingestSecondsB = await figureOf(b.next('ingested '))
-      const dialed = await figureOf(b.next('dialed '))
-      const peers = { a, b }
-      return await body({ peers, fileA, fileB, ingestSecondsA, ingestSecondsB, dialed, connect })
+      const ingestSecondsB = await figureOf(peers.b.next('ingested '))
+      const dialed = await figureOf(peers.b.next('dialed '))
+      const stopB = async () => {
+        peers.b.child.kill('SIGTERM')
+        const rss = Number((await peers.b.next('rss ')).slice(4))
+        await exited(peers.b.child)
+        return rss
+      }
+      const startB = async () => {
+        peers.b = spawnB()
+        return figureOf(peers.b.next('dialed '))
+      }
+      return await body({
+        peers,
+        fileA,
+        fileB,
+        ingestSecondsA,
+        ingestSecondsB,
+        dialed,
+        connect,
+        stopB,
+        startB,
+      })
     } finally {
-      b.child.kill('SIGKILL')
+      peers.b.child.kill('SIGKILL')
     }
   } finally {
     for (const db of open) db.close()

@@ -1,8 +1,8 @@
 // The whole-path first-sync benchmark: the two processes of sync-bench.ts, each with its
 // SQLite local system; this process is "another program" writing A's file and reading
 // B's with plain SQL on connections of its own. Phases: A's rows written, the processes
-// started, the first sync timed, edits timed one by one, a bulk edit timed, B's rows
-// compared with A's.
+// started, the first sync timed, edits timed one by one, a bulk edit and a catch-up
+// timed, B's rows compared with A's.
 import type Database from 'better-sqlite3'
 import { person } from './people.ts'
 import { withSqlPeers, type SqlPeers } from './sql-peers.ts'
@@ -38,6 +38,13 @@ export interface SqlSyncBenchResult {
   /** Rows updated at A in one SQL transaction (up to 20,000), and until all show at B. */
   sqlBulkEditRows: number
   sqlBulkEditSeconds: number
+  /**
+   * Catch-up: rows updated at A (up to 40,000, one UPDATE) while B was stopped; from B's
+   * dial after its restart until its store is caught up, and until its table shows them.
+   */
+  sqlCatchUpRows: number
+  sqlCatchUpStoreSeconds: number
+  sqlCatchUpRowsSeconds: number
 }
 
 export interface SqlSyncBenchOptions {
@@ -45,7 +52,7 @@ export interface SqlSyncBenchOptions {
   edits?: number
   /** LocalSync's poll interval on both sides (default 50 ms). */
   pollMs?: number
-  /** Time a bulk edit at the end (default true). */
+  /** Time a bulk edit, then a catch-up after B was stopped, at the end (default true). */
   bulkEdit?: boolean
 }
 
@@ -62,7 +69,8 @@ function quantile(sorted: number[], q: number): number {
  * daemons have read their change logs empty. Then `edits` UPDATEs of one person's email at
  * A, one at a time, each timed until B's row shows it (read every 2 ms); after each, a
  * random pause of up to one poll interval, so that edits fall anywhere in A's poll cycle,
- * as a person's would. Last, one UPDATE of up to 20,000 rows at A, until B shows them all.
+ * as a person's would. Then one UPDATE of up to 20,000 rows at A, until B shows them all;
+ * last, up to 40,000 rows changed at A while B is stopped, until B has caught up.
  */
 export async function runSqlSyncBench(
   count: number,
@@ -78,13 +86,21 @@ export async function runSqlSyncBench(
       options.bulkEdit === false
         ? { rows: 0, seconds: NaN }
         : await timeBulkEdit(sql, firstSync.readB, Math.min(count, BULK_EDIT_ROWS))
+    const catchUp =
+      options.bulkEdit === false
+        ? { rows: 0, storeSeconds: NaN, rowsSeconds: NaN, rssB: 0 }
+        : await timeCatchUp(sql, firstSync.readB, Math.min(count, CATCH_UP_ROWS))
     const rows = compareRows(firstSync.readA, firstSync.readB)
-    const rss = await stopPeers(sql.peers)
+    const stopped = await stopPeers(sql.peers)
+    const rss = { ...stopped, rssB: Math.max(stopped.rssB, catchUp.rssB) }
     const ingestSeconds = sql.ingestSecondsA
     return {
       ...sqlResult({ count, pollMs, ingestSeconds, firstSync, editTimes, rows, rss }),
       sqlBulkEditRows: bulk.rows,
       sqlBulkEditSeconds: Math.round(bulk.seconds * 100) / 100,
+      sqlCatchUpRows: catchUp.rows,
+      sqlCatchUpStoreSeconds: Math.round(catchUp.storeSeconds * 100) / 100,
+      sqlCatchUpRowsSeconds: Math.round(catchUp.rowsSeconds * 100) / 100,
     }
   })
 }
@@ -227,6 +243,50 @@ async function timeBulkEdit(
   return { rows, seconds: (performance.now() - began) / 1000 }
 }
 
+const CATCH_UP_ROWS = 40_000
+
+/**
+ * B stopped; `rows` persons' phones changed at A in one UPDATE and taken into A's store
+ * (its change log read empty); B started again. Timed from B's dial: its own `synced`
+ * (store caught up, NaN if not within 10 min) and until its table shows every change.
+ */
+async function timeCatchUp(
+  sql: SqlPeers,
+  readB: Database.Database,
+  rows: number,
+): Promise<{ rows: number; storeSeconds: number; rowsSeconds: number; rssB: number }> {
+  const rssB = await sql.stopB()
+  const writeA = sql.connect(sql.fileA, { write: true })
+  const phone = `+47 ${Date.now()}`
+  writeA
+    .prepare(
+      `UPDATE persons SET phone = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
+    )
+    .run(phone, rows)
+  const logAtA = writeA.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
+  while ((logAtA.get() as number) > 0) await sleep(20)
+  const dialed = await sql.startB()
+  const synced = sql.peers.b.next('synced ')
+  synced.catch(() => undefined)
+  const done = readB.prepare('SELECT count(*) FROM persons WHERE phone = ?').pluck()
+  while ((done.get(phone) as number) < rows) {
+    if (sql.peers.a.child.exitCode !== null || sql.peers.b.child.exitCode !== null) {
+      throw new Error('a peer exited during the catch-up')
+    }
+    if (Date.now() - dialed > 600_000) throw new Error('catch-up not at B within 600 s')
+    await sleep(20)
+  }
+  const rowsSeconds = (Date.now() - dialed) / 1000
+  let timer: NodeJS.Timeout | undefined
+  const line = await Promise.race([
+    synced,
+    new Promise<string>((resolve) => (timer = setTimeout(resolve, 600_000, 'synced NaN'))),
+  ])
+  clearTimeout(timer)
+  const storeSeconds = Number(line.slice('synced '.length).split(' ')[0])
+  return { rows, storeSeconds, rowsSeconds, rssB }
+}
+
 /** Every row at B as it is at A (the columns the benchmark wrote), matched on last name. */
 function compareRows(
   readA: Database.Database,
@@ -255,7 +315,7 @@ function sqlResult(run: {
   editTimes: { latencies: number[]; takenIn: number[] }
   rows: { rowsAtB: number; sameAtB: number }
   rss: { rssA: number; rssB: number }
-}): Omit<SqlSyncBenchResult, 'sqlBulkEditRows' | 'sqlBulkEditSeconds'> {
+}): Omit<SqlSyncBenchResult, `sqlBulkEdit${string}` | `sqlCatchUp${string}`> {
   const { count, ingestSeconds, firstSync } = run
   const sorted = [...run.editTimes.latencies].sort((x, y) => x - y)
   const sortedTakenIn = [...run.editTimes.takenIn].sort((x, y) => x - y)

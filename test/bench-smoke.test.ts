@@ -61,6 +61,7 @@ describe('benchmark smoke runs', () => {
     expect(result.sqlRowsSameAtB).toBe(200)
     expect(result.sqlEditsMeasured).toBe(20)
     expect(result.sqlBulkEditRows).toBe(200)
+    expect(result.sqlCatchUpRows).toBe(200)
     expectMeasured([
       result.sqlIngestSecondsA,
       result.sqlRowsAtBSeconds,
@@ -69,6 +70,8 @@ describe('benchmark smoke runs', () => {
       result.sqlEditLatencyP99Ms,
       result.sqlEditTakenInP50Ms,
       result.sqlBulkEditSeconds,
+      result.sqlCatchUpStoreSeconds,
+      result.sqlCatchUpRowsSeconds,
       result.sqlPeakRssMbA,
       result.sqlPeakRssMbB,
     ])
