@@ -172,6 +172,27 @@ describe('the SQLite local system', () => {
     expect(local.badRows().map((bad) => bad.key)).toEqual(['empty'])
   })
 
+  it('on its first run, reports the rows it can not take in and stores only the others', async () => {
+    // Taken in by pages (new rows many to one store commit): a row the mapping can't read,
+    // and one the store refuses, each reported alone; nothing of either is kept.
+    const { node, local } = await localNode('a', {
+      before: `INSERT INTO persons(id, first_name, last_name, birthday) VALUES
+        ('bad', 'Bad', 'Date', '31.12.1990'), ('empty', '', 'NoFirstName', NULL),
+        ('good', 'Good', 'Row', NULL);`,
+    })
+    await local.settled()
+    expect((await persons(node)).map((person) => person.fields.firstName)).toEqual(['Good'])
+    expect(
+      local
+        .badRows()
+        .map(({ key, column }) => `${key}:${column}`)
+        .sort(),
+    ).toEqual(['bad:birthday', 'empty:first_name'])
+    const linked: string[] = []
+    for await (const [key] of node.store.scanSyncState('local/link/person/')) linked.push(key)
+    expect(linked).toEqual(['local/link/person/good'])
+  })
+
   it('syncs two instances with differently shaped tables, both ways', async () => {
     const employees = `CREATE TABLE Employees(EmployeeID TEXT PRIMARY KEY, FirstName TEXT NOT NULL,
       LastName TEXT NOT NULL, BirthDate TEXT, Roles TEXT, Gender TEXT)`
