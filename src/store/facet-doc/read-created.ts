@@ -38,29 +38,54 @@ const CHANGE_CHUNK = 1
  * throws when the bytes have this form but the change does not decode.
  */
 export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
-  let type: ObjectType | undefined
-  let prefix: Genesis | undefined
-  for (const candidate of OBJECT_TYPE_NAMES) {
-    const found = genesis(candidate)
-    if (bytes.length > found.change.length && startsWith(bytes, found.change)) {
-      type = candidate
-      prefix = found
-      break
+  const found = genesisPrefix(bytes)
+  if (found === undefined) return undefined
+  const rest = bytes.subarray(found.prefix.change.length)
+  if (!singleChangeChunk(rest)) return undefined
+  return readCreatedChange(rest, found)
+}
+
+/** The type whose genesis change `bytes` start with (and more bytes after it). */
+export function genesisPrefix(
+  bytes: Uint8Array,
+): { type: ObjectType; prefix: Genesis } | undefined {
+  for (const type of OBJECT_TYPE_NAMES) {
+    const prefix = genesis(type)
+    if (bytes.length > prefix.change.length && startsWith(bytes, prefix.change)) {
+      return { type, prefix }
     }
   }
-  if (type === undefined || prefix === undefined) return undefined
-  const rest = bytes.subarray(prefix.change.length)
-  if (!singleChangeChunk(rest)) return undefined
+  return undefined
+}
+
+/**
+ * The content of `change` (one change chunk), the one after the genesis `found`, or
+ * undefined when it is not in the created form; with `ops`, which op holds each key.
+ */
+export function readCreatedChange(
+  change: Uint8Array,
+  found: { type: ObjectType; prefix: Genesis },
+  ops?: CreatedOps,
+): EncodedFacet | undefined {
   // Only what the narrow reader takes goes the fast way; anything else (including forms
   // Automerge decodes but would not load back once saved) takes the document path.
   // Automerge's decoder still runs on it, so that bytes that don't decode are refused.
-  const change = readChangeColumns(rest)
-  if (change === undefined) {
-    A.decodeChange(rest)
+  const columns = readChangeColumns(change)
+  if (columns === undefined) {
+    A.decodeChange(change)
     return undefined
   }
-  if (!followsGenesis(change, prefix)) return undefined
-  return readCreatedOps(change, type)
+  if (!followsGenesis(columns, found.prefix)) return undefined
+  return readCreatedOps(columns, found.type, ops)
+}
+
+/** The counter of the op that holds each key of `fields` and of `meta` (author's ops). */
+export interface CreatedOps {
+  fields: Map<string, number>
+  meta: Map<string, number>
+  /** Set by the read: the change's author and its last op's counter. */
+  actor?: string
+  lastOp?: number
 }
 
 /** True when `change` is the first change after `prefix`, by an actor of its own. */
@@ -79,7 +104,11 @@ function followsGenesis(change: ChangeColumns, prefix: Genesis): boolean {
  * The fields and stamps a created change writes, or undefined when an op leaves that
  * form. One loop over plain locals: this runs for every op of a first sync.
  */
-function readCreatedOps(change: ChangeColumns, type: ObjectType): EncodedFacet | undefined {
+function readCreatedOps(
+  change: ChangeColumns,
+  type: ObjectType,
+  created?: CreatedOps,
+): EncodedFacet | undefined {
   const { actors } = change
   // Ids compared as (actor, counter): the genesis' fields and meta maps, and the lists
   // and maps this change creates (its own actor; an actor may be listed twice).
@@ -118,6 +147,7 @@ function readCreatedOps(change: ChangeColumns, type: ObjectType): EncodedFacet |
       }
     }
     if (onGenesis && op.objCtr === FIELDS_COUNTER && key !== undefined && !op.insert) {
+      created?.fields.set(key, opCounter)
       if (op.action === 'makeList') lists.set(opCounter, { key, items: [], last: 0 })
       else if (op.action === 'makeMap') {
         maps.set(opCounter, { key, entries: {}, keys: new Set() })
@@ -133,6 +163,7 @@ function readCreatedOps(change: ChangeColumns, type: ObjectType): EncodedFacet |
       const stamp = parseStamp(op.value)
       if (stamp === undefined) return undefined
       meta[key] = stamp
+      created?.meta.set(key, opCounter)
     } else if (
       list !== undefined &&
       op.action === 'set' &&
@@ -158,6 +189,10 @@ function readCreatedOps(change: ChangeColumns, type: ObjectType): EncodedFacet |
       return undefined
     }
   }
+  if (created !== undefined) {
+    created.actor = actors[0]!
+    created.lastOp = counter - 1
+  }
   for (const list of lists.values()) fields[list.key] = list.items
   for (const map of maps.values()) fields[map.key] = map.entries
   return { type, fields, meta, deleted: false, heads: [change.hash] }
@@ -169,27 +204,35 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 function singleChangeChunk(bytes: Uint8Array): boolean {
+  return changeChunkEnd(bytes, 0) === bytes.length
+}
+
+/**
+ * Where the change chunk that starts at `offset` ends, by its header (magic, checksum,
+ * type, body length); undefined when no change chunk starts there or it runs past the end.
+ */
+export function changeChunkEnd(bytes: Uint8Array, offset: number): number | undefined {
   if (
-    bytes.length < 10 ||
-    CHUNK_MAGIC.some((byte, i) => bytes[i] !== byte) ||
-    bytes[8] !== CHANGE_CHUNK
+    bytes.length < offset + 10 ||
+    CHUNK_MAGIC.some((byte, i) => bytes[offset + i] !== byte) ||
+    bytes[offset + 8] !== CHANGE_CHUNK
   ) {
-    return false
+    return undefined
   }
   let length = 0
-  let offset = 9
+  let at = offset + 9
   for (let shift = 0; shift < 35; shift += 7) {
-    const byte = bytes[offset++]
-    if (byte === undefined) return false
+    const byte = bytes[at++]
+    if (byte === undefined) return undefined
     length += (byte & 0x7f) * 2 ** shift
-    if ((byte & 0x80) === 0) return offset + length === bytes.length
+    if ((byte & 0x80) === 0) return at + length <= bytes.length ? at + length : undefined
   }
-  return false
+  return undefined
 }
 
 // Only the scalars encodeNewFacet writes: strings and booleans untyped, integers as int.
 // Anything else (a timestamp, a counter, bytes) reads differently from a loaded document.
-function isPlainScalar(op: Pick<ColumnOp, 'value' | 'datatype'>): boolean {
+export function isPlainScalar(op: Pick<ColumnOp, 'value' | 'datatype'>): boolean {
   if (typeof op.value === 'number') return op.datatype === 'int' && Number.isSafeInteger(op.value)
   return (
     op.datatype === undefined && (typeof op.value === 'string' || typeof op.value === 'boolean')

@@ -1,0 +1,279 @@
+// A facet whose history is one line — its genesis, the change that created it, then edits
+// each made after the one before (no concurrent changes, so no conflicts) that set or
+// delete plain field values and their stamps — read and edited from its bytes, without
+// loading a document. This is the form nearly every record keeps: edited in one place
+// at a time. A bulk edit of 20,000 rows spent ≈ 0.5 ms a row loading documents on each
+// side; reading the line costs a fraction of that.
+//
+// Deliberately narrow, as the created form's reader is: any change outside the form
+// (a list or map value, a tombstone, a merge, concurrent changes, a message) makes the
+// reader answer undefined, and the caller loads the document as before. A line the
+// reader takes reads exactly as Automerge reads it (held to it by test/store/linear.test.ts).
+import * as A from '@automerge/automerge'
+import { hash } from 'node:crypto'
+import type { FieldValue } from '../../model/index.ts'
+import { FIELDS_OBJECT, GENESIS_ACTOR, META_OBJECT, type WriteStamp } from './layout.ts'
+import {
+  changeChunkEnd,
+  genesisPrefix,
+  isPlainScalar,
+  readCreatedChange,
+  type CreatedOps,
+  type EncodedFacet,
+} from './read-created.ts'
+import { changeTime, parseStamp } from './stamps.ts'
+import { sameValue } from './values.ts'
+
+/** A facet read as a line of changes (see above), with what writing the next one needs. */
+export interface LinearFacet extends EncodedFacet {
+  /** Where each change after the genesis ends in the bytes read. */
+  ends: number[]
+  /** The fields each of those changes set or deleted. */
+  touched: string[][]
+  /** The largest op counter so far: the next change starts after it. */
+  maxOp: number
+  /** The last change of each actor that wrote one: its sequence number and hash. */
+  lastOf: Map<string, { seq: number; hash: string }>
+  /** The id ("counter@actor") of the op that holds each field, and each stamp. */
+  fieldOps: Map<string, string>
+  metaOps: Map<string, string>
+}
+
+/** An op of an edit change as this module reads and writes it. */
+interface EditOp {
+  action: 'set' | 'del'
+  obj: string
+  key: string
+  value?: string | number | boolean
+  datatype?: 'int'
+  pred: string[]
+}
+
+interface EditChange {
+  actor: string
+  seq: number
+  startOp: number
+  time: number
+  message: null
+  deps: string[]
+  ops: EditOp[]
+}
+
+/** The facet in `bytes` (genesis, then change chunks) if it is a line; else undefined. */
+export function readLinearFacet(bytes: Uint8Array): LinearFacet | undefined {
+  const found = genesisPrefix(bytes)
+  if (found === undefined) return undefined
+  let start = found.prefix.change.length
+  let end = changeChunkEnd(bytes, start)
+  if (end === undefined) return undefined
+  const created: CreatedOps = { fields: new Map(), meta: new Map() }
+  const content = readCreatedChange(bytes.subarray(start, end), found, created)
+  if (content === undefined) return undefined
+  const author = created.actor!
+  const facet: LinearFacet = {
+    ...content,
+    ends: [end],
+    touched: [Object.keys(content.fields)],
+    maxOp: created.lastOp!,
+    lastOf: new Map([[author, { seq: 1, hash: content.heads[0]! }]]),
+    fieldOps: new Map([...created.fields].map(([key, counter]) => [key, `${counter}@${author}`])),
+    metaOps: new Map([...created.meta].map(([key, counter]) => [key, `${counter}@${author}`])),
+  }
+  while (end < bytes.length) {
+    start = end
+    end = changeChunkEnd(bytes, start)
+    if (end === undefined) return undefined
+    const chunk = bytes.subarray(start, end)
+    const change = decodeEdit(chunk)
+    if (change === undefined || !applyEdit(facet, change, changeHash(chunk))) return undefined
+    facet.ends.push(end)
+  }
+  facet.fields = sortedRecord(facet.fields)
+  facet.meta = sortedRecord(facet.meta)
+  return facet
+}
+
+/**
+ * The change that writes `patch` (null deletes a field) and its stamps after the line's
+ * last change, as Automerge.change would write it on the loaded document; the facet is
+ * updated to read with it. 'unchanged' when nothing differs (as changeFacetDoc decides);
+ * undefined when the edit leaves the form (a list or map value, a float), to be made on
+ * the loaded document instead.
+ */
+export function writeLinearEdit(
+  facet: LinearFacet,
+  patch: Record<string, FieldValue | null>,
+  stamp: WriteStamp,
+  actor: string,
+  force: ReadonlySet<string>,
+): Uint8Array | 'unchanged' | undefined {
+  const changed = Object.entries(patch).filter(
+    ([name, value]) => force.has(name) || !sameValue(facet.fields[name], value ?? undefined),
+  )
+  if (changed.length === 0) return 'unchanged'
+  const written = `${stamp.at} ${stamp.by}`
+  const ops: EditOp[] = []
+  for (const [name, value] of changed) {
+    const current = facet.fields[name]
+    if (typeof current === 'object' || !isWritableScalar(value)) return undefined
+    const fieldOp = facet.fieldOps.get(name)
+    if (value === null) {
+      if (fieldOp === undefined) return undefined // deleting nothing: left to Automerge
+      ops.push({ action: 'del', obj: FIELDS_OBJECT, key: name, pred: [fieldOp] })
+    } else if (value === current) {
+      // A value written again (forced) as it is: Automerge writes no op for it, only
+      // the stamp.
+    } else {
+      const op: EditOp = { action: 'set', obj: FIELDS_OBJECT, key: name, value, pred: [] }
+      if (typeof value === 'number') op.datatype = 'int'
+      if (fieldOp !== undefined) op.pred.push(fieldOp)
+      ops.push(op)
+    }
+    const metaOp = facet.metaOps.get(name)
+    ops.push({
+      action: 'set',
+      obj: META_OBJECT,
+      key: name,
+      value: written,
+      pred: metaOp === undefined ? [] : [metaOp],
+    })
+  }
+  const last = facet.lastOf.get(actor)
+  const change: EditChange = {
+    actor,
+    seq: (last?.seq ?? 0) + 1,
+    startOp: facet.maxOp + 1,
+    time: changeTime(stamp),
+    message: null,
+    deps: dependencies(facet.heads[0]!, last?.hash),
+    ops,
+  }
+  const bytes = A.encodeChange(change as unknown as A.DecodedChange)
+  if (!applyEdit(facet, change, changeHash(bytes))) return undefined
+  facet.fields = sortedRecord(facet.fields)
+  facet.meta = sortedRecord(facet.meta)
+  return bytes
+}
+
+function isWritableScalar(value: FieldValue | null): value is string | boolean | number | null {
+  if (typeof value === 'number') return Number.isSafeInteger(value)
+  return value === null || typeof value === 'string' || typeof value === 'boolean'
+}
+
+/** An edit change's header and ops, or undefined when it does not decode to that form. */
+function decodeEdit(chunk: Uint8Array): EditChange | undefined {
+  let decoded: A.DecodedChange
+  try {
+    decoded = A.decodeChange(chunk)
+  } catch {
+    return undefined
+  }
+  if (decoded.message !== null && decoded.message !== undefined) return undefined
+  const ops: EditOp[] = []
+  for (const op of decoded.ops) {
+    if (op.action !== 'set' && op.action !== 'del') return undefined
+    const raw = op as { insert?: boolean; elemId?: string }
+    if (raw.insert === true || raw.elemId !== undefined || typeof op.key !== 'string') {
+      return undefined
+    }
+    const edit: EditOp = { action: op.action, obj: op.obj, key: op.key, pred: op.pred ?? [] }
+    if (op.action === 'set') {
+      const scalar = { value: op.value as unknown, datatype: op.datatype as unknown }
+      if (!isPlainScalar(scalar as Parameters<typeof isPlainScalar>[0])) return undefined
+      edit.value = op.value as string | number | boolean
+      if (op.datatype === 'int') edit.datatype = 'int'
+    } else if (op.value !== undefined) return undefined
+    ops.push(edit)
+  }
+  return {
+    actor: decoded.actor,
+    seq: decoded.seq,
+    startOp: decoded.startOp,
+    time: decoded.time,
+    message: null,
+    deps: decoded.deps,
+    ops,
+  }
+}
+
+/**
+ * Applies an edit change to the facet, or returns false (the facet then half-changed:
+ * drop it) when the change is not the next in the line or an op leaves the form.
+ */
+function applyEdit(facet: LinearFacet, change: EditChange, changeHash: string): boolean {
+  const { actor, ops } = change
+  const last = facet.lastOf.get(actor)
+  const { deps } = change
+  if (
+    actor === GENESIS_ACTOR ||
+    change.seq !== (last?.seq ?? 0) + 1 ||
+    change.startOp !== facet.maxOp + 1 ||
+    // After the last change; Automerge also names the author's own last change, which
+    // is behind it.
+    !(
+      (deps.length === 1 && deps[0] === facet.heads[0]) ||
+      sameDeps(deps, dependencies(facet.heads[0]!, last?.hash))
+    )
+  ) {
+    return false
+  }
+  const fieldKeys = new Set<string>()
+  const metaKeys = new Set<string>()
+  let counter = change.startOp
+  for (const op of ops) {
+    const id = `${counter++}@${actor}`
+    const onFields = op.obj === FIELDS_OBJECT
+    if (!onFields && op.obj !== META_OBJECT) return false
+    // One op per key and object in a change: two read as a conflict in Automerge.
+    const keys = onFields ? fieldKeys : metaKeys
+    if (keys.has(op.key)) return false
+    keys.add(op.key)
+    // Each op replaces exactly what holds its key now: anything else is concurrent.
+    const holder = (onFields ? facet.fieldOps : facet.metaOps).get(op.key)
+    if (holder === undefined ? op.pred.length !== 0 : op.pred.length !== 1 || op.pred[0] !== holder) {
+      return false
+    }
+    if (onFields) {
+      if (typeof facet.fields[op.key] === 'object') return false // a list or map replaced
+      if (op.action === 'del') {
+        delete facet.fields[op.key]
+        facet.fieldOps.delete(op.key)
+      } else {
+        facet.fields[op.key] = op.value!
+        facet.fieldOps.set(op.key, id)
+      }
+    } else {
+      if (op.action !== 'set' || typeof op.value !== 'string') return false
+      const stamp = parseStamp(op.value)
+      if (stamp === undefined) return false
+      facet.meta[op.key] = stamp
+      facet.metaOps.set(op.key, id)
+    }
+  }
+  facet.maxOp = counter - 1
+  facet.lastOf.set(actor, { seq: change.seq, hash: changeHash })
+  facet.heads = [changeHash]
+  facet.touched.push([...fieldKeys])
+  return true
+}
+
+/** The dependencies Automerge gives a change: the head and the author's last change. */
+function dependencies(head: string, authorsLast: string | undefined): string[] {
+  if (authorsLast === undefined || authorsLast === head) return [head]
+  return authorsLast < head ? [authorsLast, head] : [head, authorsLast]
+}
+
+function sameDeps(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((dep, i) => dep === b[i])
+}
+
+/** A change chunk's hash: SHA-256 of the chunk from its type byte on. */
+function changeHash(chunk: Uint8Array): string {
+  return hash('sha256', chunk.subarray(8), 'hex')
+}
+
+function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+  const sorted: Record<string, T> = {}
+  for (const key of Object.keys(record).sort()) sorted[key] = record[key]!
+  return sorted
+}
