@@ -233,7 +233,13 @@ async function timeBulkEdit(
       `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
     )
     .run(title, rows)
+  const logAtA = writeA.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
+  let lastTrace = 0
   while ((done.get(title) as number) < rows) {
+    if (process.env.BENCH_TRACE && performance.now() - lastTrace > 1000) {
+      lastTrace = performance.now()
+      console.error(`${((lastTrace - began) / 1000).toFixed(1)} s: log at A ${logAtA.get() as number}, rows at B ${done.get(title) as number}`)
+    }
     if (sql.peers.a.child.exitCode !== null || sql.peers.b.child.exitCode !== null) {
       throw new Error('a peer exited during the bulk edit')
     }

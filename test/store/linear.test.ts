@@ -5,7 +5,7 @@
 import * as A from '@automerge/automerge'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { FieldValue, InstanceId } from '../../src/model/index.ts'
+import type { InstanceId } from '../../src/model/index.ts'
 import {
   changeFacetDoc,
   encodeNewFacet,
@@ -111,7 +111,7 @@ describe('a facet as a line of changes', () => {
   it('leaves concurrent changes, tombstones, merges and list edits to Automerge', () => {
     const created = encodeNewFacet(
       'person',
-      { firstName: 'Anna', roles: ['a', 'b'] } as Record<string, FieldValue>,
+      { firstName: 'Anna', roles: ['a', 'b'] },
       stampOf(1_000_000),
       'dddddddd',
     )
@@ -129,7 +129,11 @@ describe('a facet as a line of changes', () => {
 
     const forms = [
       tombstoneFacetDoc(A.clone(concurrentA), stampOf(3_000_000)),
-      mergeFacetDoc(A.clone(concurrentA), { into: '01AAAAAAAAAAAAAAAAAAAAAAAA' }, stampOf(3_000_000)),
+      mergeFacetDoc(
+        A.clone(concurrentA),
+        { into: '01AAAAAAAAAAAAAAAAAAAAAAAA' },
+        stampOf(3_000_000),
+      ),
       changeFacetDoc(A.clone(concurrentA), { roles: ['c'] }, stampOf(3_000_000))!,
     ]
     for (const doc of forms) {
@@ -142,9 +146,9 @@ describe('a facet as a line of changes', () => {
     const line = join([created, A.getLastLocalChange(concurrentA)!])
     expect(asRead(line)).toEqual(loaded(line))
     const facet = readLinearFacet(line)!
-    expect(writeLinearEdit(facet, { roles: ['x'] }, stampOf(4_000_000), 'cccccccc', new Set())).toBe(
-      undefined,
-    )
+    expect(
+      writeLinearEdit(facet, { roles: ['x'] }, stampOf(4_000_000), 'cccccccc', new Set()),
+    ).toBe(undefined)
   })
 
   it('declines bytes that are not a whole line', () => {

@@ -230,7 +230,9 @@ function applyEdit(facet: LinearFacet, change: EditChange, changeHash: string): 
     keys.add(op.key)
     // Each op replaces exactly what holds its key now: anything else is concurrent.
     const holder = (onFields ? facet.fieldOps : facet.metaOps).get(op.key)
-    if (holder === undefined ? op.pred.length !== 0 : op.pred.length !== 1 || op.pred[0] !== holder) {
+    if (
+      holder === undefined ? op.pred.length !== 0 : op.pred.length !== 1 || op.pred[0] !== holder
+    ) {
       return false
     }
     if (onFields) {

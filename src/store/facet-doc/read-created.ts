@@ -122,10 +122,7 @@ function readCreatedOps(
   const metaKeys = new Set<string>()
   // By the counter of the op that made them.
   const lists = new Map<number, { key: string; items: string[]; last: number }>()
-  const maps = new Map<
-    number,
-    { key: string; entries: Record<string, string>; keys: Set<string> }
-  >()
+  const maps = new Map<number, CreatedMap>()
   let counter = FIRST_CONTENT_OP
   for (const op of change.ops) {
     const opCounter = counter++
@@ -141,10 +138,7 @@ function readCreatedOps(
           : onGenesis && op.objCtr === META_COUNTER
             ? metaKeys
             : map?.keys
-      if (keys !== undefined) {
-        if (keys.has(key)) return undefined
-        keys.add(key)
-      }
+      if (keys !== undefined && !claim(keys, key)) return undefined
     }
     if (onGenesis && op.objCtr === FIELDS_COUNTER && key !== undefined && !op.insert) {
       created?.fields.set(key, opCounter)
@@ -159,8 +153,7 @@ function readCreatedOps(
       op.action === 'set' &&
       key !== undefined
     ) {
-      if (typeof op.value !== 'string') return undefined
-      const stamp = parseStamp(op.value)
+      const stamp = typeof op.value === 'string' ? parseStamp(op.value) : undefined
       if (stamp === undefined) return undefined
       meta[key] = stamp
       created?.meta.set(key, opCounter)
@@ -189,13 +182,23 @@ function readCreatedOps(
       return undefined
     }
   }
-  if (created !== undefined) {
-    created.actor = actors[0]!
-    created.lastOp = counter - 1
-  }
+  if (created !== undefined) Object.assign(created, { actor: actors[0]!, lastOp: counter - 1 })
   for (const list of lists.values()) fields[list.key] = list.items
   for (const map of maps.values()) fields[map.key] = map.entries
   return { type, fields, meta, deleted: false, heads: [change.hash] }
+}
+
+interface CreatedMap {
+  key: string
+  entries: Record<string, string>
+  keys: Set<string>
+}
+
+/** Adds `key` to `keys`; false when it was there (a key written twice). */
+function claim(keys: Set<string>, key: string): boolean {
+  if (keys.has(key)) return false
+  keys.add(key)
+  return true
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

@@ -88,7 +88,7 @@ export class StoreCore {
    * be followed by another change of the same actor and sequence number. */
   readonly actor = randomBytes(16).toString('hex')
   private readonly clock: () => number
-  private readonly compactAfter: number
+  readonly compactAfter: number // chunks appended to a facet before it is compacted
   private readonly idleCompactionMs: number
   private readonly syncWrites: boolean
   private readonly groupOfCustomField = new Map<string, string>()
@@ -211,8 +211,9 @@ export class StoreCore {
   async loadExisting(
     id: ObjectId,
     options: { allowDeleted?: boolean } = {},
+    parts?: StoredParts,
   ): Promise<LoadedObject> {
-    const loaded = isObjectId(id) ? await this.load(id) : undefined
+    const loaded = isObjectId(id) ? await this.load(id, parts) : undefined
     if (loaded === undefined) {
       throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`, {
         details: { id },

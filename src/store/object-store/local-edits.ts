@@ -6,6 +6,7 @@ import { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
   facetId,
+  isObjectId,
   isObjectType,
   newObjectId,
   validateNewObject,
@@ -25,13 +26,14 @@ import {
   tombstoneFacetDoc,
   type Doc,
 } from '../facet-doc.ts'
-import { snapshotKey, typeIndexKey } from '../keys.ts'
+import { chunkKey, snapshotKey, typeIndexKey } from '../keys.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
 import { syncStateOps } from './feed.ts'
-import type { LoadedObject } from './loaded-object.ts'
+import { readParts, type LoadedObject, type StoredParts } from './loaded-object.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
-import { createdObject, toStoredObject } from './views.ts'
+import { createdObject, linearFacets, storedObjectFrom, toStoredObject } from './views.ts'
+import { readLinearFacet, writeLinearEdit, type LinearFacet } from '../facet-doc/linear.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -143,14 +145,23 @@ export class LocalEdits {
     const forced = new Set(force === undefined ? [] : [force])
     const commits = core.openCommits()
     return core.locks.run(id, async () => {
-      const loaded = await core.loadExisting(id)
+      let parts: StoredParts | undefined
+      if (core.cache.get(id) === undefined && isObjectId(id)) {
+        parts = await readParts(core.storage, id)
+        const edited = await this.updateLine(id, parts, patch, options, forced)
+        if (edited !== undefined) return edited
+      }
+      const loaded = await core.loadExisting(id, {}, parts)
       const valid = validatePatch(loaded.type, patch)
       if (loaded.type === 'file' && valid.fields !== undefined) {
         await this.checkFileEdit(loaded, valid.fields)
       }
       const stamp = core.stamp(options.at)
       const changed = new Map<FacetName, Doc>()
-      for (const [facet, facetPatch] of this.editsByFacet(loaded, valid)) {
+      const fieldsOfFacet = new Map(
+        [...loaded.facets].map(([facet, state]) => [facet, state.doc.fields ?? {}]),
+      )
+      for (const [facet, facetPatch] of editsByFacet(core, fieldsOfFacet, valid)) {
         const state = loaded.facets.get(facet)
         const next =
           state === undefined
@@ -163,6 +174,55 @@ export class LocalEdits {
       await core.commitChanges(commits, id, loaded, changed, core.fromOf(options))
       return toStoredObject(id, loaded, core.sourcesOfTruth)
     })
+  }
+
+  /**
+   * update() of an object whose facets are all lines of changes (facet-doc/linear.ts),
+   * not loaded: each changed facet gets the change Automerge would write, appended as a
+   * chunk. Undefined, with nothing written, when the object or the edit leaves that form
+   * (or a facet is due to be compacted): the caller then loads the object.
+   */
+  private async updateLine(
+    id: ObjectId,
+    parts: StoredParts,
+    patch: ObjectEdit,
+    options: EditOptions,
+    forced: ReadonlySet<string>,
+  ): Promise<StoredObject | undefined> {
+    const core = this.core
+    if ([...parts.values()].some((part) => part.chunks.length + 1 >= core.compactAfter)) {
+      return undefined
+    }
+    const facets = linearFacetsOrNothing(parts)
+    const type = facets?.get(CORE_FACET)?.type
+    // A file's edits check its content: left to the general path.
+    if (facets === undefined || type === undefined || type === 'file') return undefined
+    const valid = validatePatch(type, patch)
+    const stamp = core.stamp(options.at)
+    const ops: StorageOp[] = []
+    const feed: FeedDraft[] = []
+    const fieldsOfFacet = new Map([...facets].map(([facet, read]) => [facet, read.fields]))
+    for (const [facet, facetPatch] of editsByFacet(core, fieldsOfFacet, valid)) {
+      const read = facets.get(facet)
+      if (read === undefined) {
+        const fields = withoutNulls(facetPatch)
+        if (Object.keys(fields).length === 0) continue
+        const bytes = encodeNewFacet(type, fields, stamp, core.actor)
+        const made = readLinearFacet(bytes)
+        if (made === undefined) return undefined
+        facets.set(facet, made)
+        ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
+      } else {
+        const change = writeLinearEdit(read, facetPatch, stamp, core.actor, forced)
+        if (change === undefined) return undefined
+        if (change === 'unchanged') continue
+        const next = parts.get(facet)!.last + 1
+        ops.push({ type: 'put', key: chunkKey(id, facet, next), value: change })
+      }
+      feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
+    }
+    if (ops.length > 0) await core.openCommits().submit(ops, feed)
+    return storedObjectFrom(id, type, facets)
   }
 
   /** Tombstones the object: it stays, marked deleted, so the delete can sync. */
@@ -187,26 +247,6 @@ export class LocalEdits {
   /** Appends a feed entry for the object's core without changing it (see ObjectStore.touch). */
   touch(id: ObjectId, from: InstanceId | undefined): Promise<void> {
     return this.core.announce([id], from, { touch: true })
-  }
-
-  /** The patch split by the facet each field lives in. */
-  private editsByFacet(
-    loaded: LoadedObject,
-    valid: ObjectPatch,
-  ): Map<FacetName, Record<string, FieldValue | null>> {
-    const edits = new Map<FacetName, Record<string, FieldValue | null>>()
-    if (valid.fields !== undefined) edits.set(CORE_FACET, valid.fields)
-    for (const [name, value] of Object.entries(valid.custom ?? {})) {
-      const home = this.core.facetOfCustomField(name)
-      edits.set(home, { ...edits.get(home), [name]: value })
-      // A field that moved group in the config is removed from its old facet.
-      for (const [facet, state] of loaded.facets) {
-        if (facet !== home && facet !== CORE_FACET && name in (state.doc.fields ?? {})) {
-          edits.set(facet, { ...edits.get(facet), [name]: null })
-        }
-      }
-    }
-    return edits
   }
 
   /** A file's new content must be held here; a new size alone must be its content's. */
@@ -256,4 +296,37 @@ function withoutNulls(patch: Record<string, FieldValue | null>): Record<string, 
     string,
     FieldValue
   >
+}
+
+/**
+ * The patch split by the facet each field lives in (`fieldsOf`: the fields each stored
+ * facet holds). A custom field that moved group in the config is removed from its old
+ * facet.
+ */
+function editsByFacet(
+  core: StoreCore,
+  fieldsOf: ReadonlyMap<FacetName, Record<string, unknown>>,
+  valid: ObjectPatch,
+): Map<FacetName, Record<string, FieldValue | null>> {
+  const edits = new Map<FacetName, Record<string, FieldValue | null>>()
+  if (valid.fields !== undefined) edits.set(CORE_FACET, valid.fields)
+  for (const [name, value] of Object.entries(valid.custom ?? {})) {
+    const home = core.facetOfCustomField(name)
+    edits.set(home, { ...edits.get(home), [name]: value })
+    for (const [facet, fields] of fieldsOf) {
+      if (facet !== home && facet !== CORE_FACET && name in fields) {
+        edits.set(facet, { ...edits.get(facet), [name]: null })
+      }
+    }
+  }
+  return edits
+}
+
+/** The facets read as lines (see linearFacets); undefined when not, or when they don't decode. */
+function linearFacetsOrNothing(parts: StoredParts): Map<FacetName, LinearFacet> | undefined {
+  try {
+    return linearFacets(parts)
+  } catch {
+    return undefined // loaded instead, which reports what is wrong
+  }
 }

@@ -16,21 +16,21 @@ import type { StoreCore } from './core.ts'
 import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
 import { readParts } from './loaded-object.ts'
 import {
-  createdStoredObject,
   fillMissing,
   followMerges,
+  linearStoredObject,
   receivedStoredObject,
   toStoredObject,
 } from './views.ts'
 
 const DEFAULT_LIST_LIMIT = 100
 
-function tryCreatedStoredObject(
+function tryLinearStoredObject(
   id: ObjectId,
-  parts: Parameters<typeof createdStoredObject>[1],
+  parts: Parameters<typeof linearStoredObject>[1],
 ): StoredObject | undefined {
   try {
-    return createdStoredObject(id, parts)
+    return linearStoredObject(id, parts)
   } catch {
     return undefined
   }
@@ -65,9 +65,10 @@ export class ObjectReads {
   }
 
   /**
-   * The object's own documents as read, without merges. One still in the form it was
-   * created or received in is read from its bytes without loading (or caching) a document:
-   * what a first sync's receiver writes into its local system is read this way.
+   * The object's own documents as read, without merges. One whose facets are lines of
+   * changes (created, then edited one change after the other) is read from its bytes
+   * without loading (or caching) a document: what a first sync's receiver writes into
+   * its local system, and most edited records, are read this way.
    */
   private own(id: ObjectId): Promise<StoredObject | undefined> {
     const core = this.core
@@ -78,8 +79,8 @@ export class ObjectReads {
         if (received !== undefined) return receivedStoredObject(id, received)
         const parts = await readParts(core.storage, id)
         // Bytes that look created but don't decode are loaded, which reports them.
-        const created = tryCreatedStoredObject(id, parts)
-        if (created !== undefined) return created
+        const line = tryLinearStoredObject(id, parts)
+        if (line !== undefined) return line
         loaded = await core.load(id, parts)
       }
       return loaded === undefined ? undefined : toStoredObject(id, loaded, core.sourcesOfTruth)

@@ -11,7 +11,9 @@ import {
   type ObjectType,
 } from '../../model/index.ts'
 import { resolveFacet, type FieldConflict, type SourceOfTruth } from '../conflicts.ts'
-import { readEncodedFacet, type FacetContent, type WriteStamp } from '../facet-doc.ts'
+import { type FacetContent, type WriteStamp } from '../facet-doc.ts'
+import { readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
+import { joinFacetParts } from './facet-parts.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { ReceivedObject } from './received-objects.ts'
 import type { ConflictEntry, StoredObject, WrittenBy } from './types.ts'
@@ -27,22 +29,43 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
 }
 
 /**
- * The object of facets every one of which is still in its created form (stored as it was
- * made or received: see readEncodedFacet), read without loading a document — as loading
- * would read it, since a created facet has no conflicts. Undefined for any other form.
+ * The object of facets every one of which is a line of changes (its created form, then
+ * edits one after the other: see facet-doc/linear.ts), read without loading a document —
+ * as loading would read it, since such a facet has no conflicts. Undefined for any other
+ * form; throws when bytes in the created form don't decode.
  */
-export function createdStoredObject(id: ObjectId, parts: StoredParts): StoredObject | undefined {
-  const facets: [FacetName, { content: FacetContent; conflicts: [] }][] = []
+export function linearStoredObject(id: ObjectId, parts: StoredParts): StoredObject | undefined {
+  const facets = linearFacets(parts)
+  if (facets === undefined) return undefined
+  const type = facets.values().next().value?.type
+  return type === undefined ? undefined : storedObjectFrom(id, type, facets)
+}
+
+/** Every facet of `parts` read as a line, all of one type; undefined if any is not one. */
+export function linearFacets(parts: StoredParts): Map<FacetName, LinearFacet> | undefined {
+  const facets = new Map<FacetName, LinearFacet>()
   let type: ObjectType | undefined
   for (const [facet, part] of parts) {
-    if (part.snapshot === undefined || part.chunks.length > 0) return undefined
-    const content = readEncodedFacet(part.snapshot)
-    if (content === undefined) return undefined
-    if (type !== undefined && type !== content.type) return undefined
-    type = content.type
-    facets.push([facet, { content, conflicts: [] }])
+    const read = readLinearFacet(joinFacetParts(part))
+    if (read === undefined) return undefined
+    if (type !== undefined && type !== read.type) return undefined
+    type = read.type
+    facets.set(facet, read)
   }
-  return type === undefined ? undefined : storedObjectOf(id, type, facets)
+  return facets
+}
+
+/** The object of facets read without conflicts (as lines, or as received). */
+export function storedObjectFrom(
+  id: ObjectId,
+  type: ObjectType,
+  facets: ReadonlyMap<FacetName, FacetContent>,
+): StoredObject {
+  return storedObjectOf(
+    id,
+    type,
+    [...facets].map(([facet, content]) => [facet, { content, conflicts: [] }] as const),
+  )
 }
 
 /** An object as kept on receipt (received-objects.ts); its own copy of the fields. */
