@@ -51,6 +51,8 @@ export class CommitQueue {
       sync: boolean
       lastSeq: number
       onCommitted: (entries: readonly FeedEntry[]) => void
+      /** Told of each submission's ops as it is submitted. */
+      onSubmit?: (ops: readonly StorageOp[]) => void
     },
   ) {}
 
@@ -59,6 +61,7 @@ export class CommitQueue {
   }
 
   submit(ops: readonly StorageOp[], feed: readonly FeedDraft[]): Promise<FeedEntry[]> {
+    this.options.onSubmit?.(ops)
     return new Promise<FeedEntry[]>((resolve, reject) => {
       this.pending.push({ ops, feed, resolve, reject })
       this.writing ??= this.writeAll()

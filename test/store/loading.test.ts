@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { FacetId, FacetName, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { ObjectSyncError, isObjectSyncError } from '../../src/errors.ts'
+import { readFacetBytes } from '../../src/store/facet-doc.ts'
 import { readLinearFacet, writeLinearEdit } from '../../src/store/facet-doc/linear.ts'
 import { ReceivedObjects } from '../../src/store/object-store/received-objects.ts'
 import type { Accepts } from '../../src/store/object-store/types.ts'
@@ -153,6 +154,37 @@ describe('editing objects without loading them', () => {
     await store.close()
   })
 })
+
+describe('the parts of objects read or written last', () => {
+  it('serve the reads that follow an edit, and never outlive a write of the object', async () => {
+    const memory = new MemoryStorage()
+    const recording = new RecordingStorage(memory)
+    const store = await openStore(recording, { compactAfterChanges: 3 })
+    const made = await store.create({ type: 'person', fields: anna })
+    const facet = `${made.id}/core` as FacetId
+    const objectReads = () =>
+      recording.reads.filter((read) => read.startsWith(`range d/${made.id}/`)).length
+    // Read, edited, read again and sent: one range read of the object.
+    await store.get(made.id)
+    await store.update(made.id, { fields: { title: 'Dr' } })
+    expect((await store.get(made.id))?.fields.title).toBe('Dr')
+    expect(readFacetBytesTitle((await store.getFacetBytes(facet))!)).toBe('Dr')
+    expect(objectReads()).toBe(1)
+    // A write of another kind (a change made on the loaded object, compacted: the second
+    // appended change would be the third part) is read from storage afterwards.
+    await store.update(made.id, { fields: { title: 'Prof' } })
+    await store.update(made.id, { fields: { title: 'Sir' } })
+    expect(store.loadedObjects).toBe(1)
+    expect(await keys(memory, `d/${made.id}/`)).toEqual([`d/${made.id}/core/s`])
+    expect(readFacetBytesTitle((await store.getFacetBytes(facet))!)).toBe('Sir')
+    expect(objectReads()).toBe(2)
+    await store.close()
+  })
+})
+
+function readFacetBytesTitle(bytes: Uint8Array): unknown {
+  return readFacetBytes(bytes)?.fields.title
+}
 
 describe('receiving edits of objects as lines', () => {
   it('appends the changes a peer sends after the stored ones, checked, without loading', async () => {

@@ -33,6 +33,7 @@ import { LruCache } from '../lru-cache.ts'
 import type { StorageAdapter, StorageOp } from '../storage.ts'
 import { concatBytes } from './facet-parts.ts'
 import { Identities } from './identities.ts'
+import { RecentParts } from './recent-parts.ts'
 import { ReceivedObjects } from './received-objects.ts'
 import {
   compactionOps,
@@ -81,6 +82,7 @@ export class StoreCore {
   readonly locks = new KeyedMutex<ObjectId>()
   readonly cache: LruCache<ObjectId, LoadedObject>
   readonly received = new ReceivedObjects()
+  readonly recentParts = new RecentParts()
   readonly events: TypedEvents<ObjectStoreEvents>
   /** Which objects are one (merges), from the `g/` index; each change is a `merge` event. */
   readonly identities = new Identities((object) => this.events.emit('merge', object))
@@ -150,6 +152,7 @@ export class StoreCore {
       sync: this.syncWrites,
       lastSeq,
       onCommitted: (entries) => this.committed(entries),
+      onSubmit: (ops) => this.recentParts.written(ops),
     })
     this.log.debug({ lastSeq }, 'store opened')
   }
@@ -166,6 +169,7 @@ export class StoreCore {
     this.commits = undefined
     for (const loaded of this.cache.clear()) freeObject(loaded)
     this.received.clear()
+    this.recentParts.clear()
     await this.storage.close()
   }
 
@@ -202,9 +206,18 @@ export class StoreCore {
   async load(id: ObjectId, parts?: StoredParts): Promise<LoadedObject | undefined> {
     const cached = this.cache.get(id)
     if (cached !== undefined) return cached
-    const loaded = loadParts(id, parts ?? (await readParts(this.storage, id)), this.loadContext)
+    const loaded = loadParts(id, parts ?? (await this.readParts(id)), this.loadContext)
     if (loaded !== undefined) this.cache.set(id, loaded)
     return loaded
+  }
+
+  /** The object's stored parts (recent ones kept: see RecentParts). Call under its lock. */
+  async readParts(id: ObjectId): Promise<StoredParts> {
+    const recent = this.recentParts.get(id)
+    if (recent !== undefined) return recent
+    const parts = await readParts(this.storage, id)
+    this.recentParts.set(id, parts)
+    return parts
   }
 
   /** As load, but throws OBJECT_NOT_FOUND, or OBJECT_DELETED unless `allowDeleted`. */
@@ -315,40 +328,8 @@ export class StoreCore {
       .catch((error: unknown) => this.log.warn({ err: error, ids }, 'could not announce a merge'))
   }
 
-  /** After a no-op apply the new handle replaces the old one (the old is now outdated). */
-  replaceDoc(
-    id: ObjectId,
-    loaded: LoadedObject | undefined,
-    facet: FacetName,
-    doc: Doc,
-    state: LoadedFacet | undefined,
-  ): void {
-    if (loaded === undefined || state === undefined) {
-      A.free(doc)
-      return
-    }
-    loaded.facets.set(facet, { ...state, doc })
-    this.cache.get(id)
-  }
-
-  /**
-   * Drops a facet whose handle may be unusable after a failed or refused apply. `latest`
-   * shares its memory with the cached handle, so only it is freed for that facet.
-   */
-  discard(
-    id: ObjectId,
-    facet: FacetName,
-    latest: Doc,
-    loaded: LoadedObject | undefined,
-    state: LoadedFacet | undefined,
-  ): void {
-    A.free(latest)
-    if (loaded === undefined || state === undefined) return
-    loaded.facets.delete(facet)
-    this.dropFromCache(id)
-  }
-
-  private dropFromCache(id: ObjectId): void {
+  /** Drops the object from the cache and frees its documents. */
+  dropFromCache(id: ObjectId): void {
     const cached = this.cache.take(id)
     if (cached !== undefined) freeObject(cached)
   }

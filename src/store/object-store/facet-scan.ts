@@ -29,14 +29,9 @@ export class FacetScan {
     this.core.openCommits()
     const parsed = parseFacetId(facet)
     if (parsed === undefined) return undefined
-    const prefix = `${objectPrefix(parsed.object)}${parsed.facet}/`
     return this.core.locks.run(parsed.object, async () => {
-      const parts: FacetParts = { chunks: [] }
-      for await (const [key, value] of this.storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
-        addFacetPart(parts, key, value)
-      }
-      if (parts.snapshot === undefined && parts.chunks.length === 0) return undefined
-      return joinFacetParts(parts)
+      const part = (await this.core.readParts(parsed.object)).get(parsed.facet)
+      return part === undefined ? undefined : joinFacetParts(part)
     })
   }
 

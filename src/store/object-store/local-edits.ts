@@ -30,7 +30,8 @@ import { chunkKey, snapshotKey, typeIndexKey } from '../keys.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
 import { syncStateOps } from './feed.ts'
-import { readParts, type LoadedObject, type StoredParts } from './loaded-object.ts'
+import type { LoadedObject, StoredParts } from './loaded-object.ts'
+import { withChunk } from './recent-parts.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
 import { createdObject, linearFacets, storedObjectFrom, toStoredObject } from './views.ts'
 import { readLinearFacet, writeLinearEdit, type LinearFacet } from '../facet-doc/linear.ts'
@@ -147,7 +148,7 @@ export class LocalEdits {
     return core.locks.run(id, async () => {
       let parts: StoredParts | undefined
       if (core.cache.get(id) === undefined && isObjectId(id)) {
-        parts = await readParts(core.storage, id)
+        parts = await core.readParts(id)
         const edited = await this.updateLine(id, parts, patch, options, forced)
         if (edited !== undefined) return edited
       }
@@ -201,6 +202,7 @@ export class LocalEdits {
     const stamp = core.stamp(options.at)
     const ops: StorageOp[] = []
     const feed: FeedDraft[] = []
+    let written = parts
     const fieldsOfFacet = new Map([...facets].map(([facet, read]) => [facet, read.fields]))
     for (const [facet, facetPatch] of editsByFacet(core, fieldsOfFacet, valid)) {
       const read = facets.get(facet)
@@ -212,16 +214,21 @@ export class LocalEdits {
         if (made === undefined) return undefined
         facets.set(facet, made)
         ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
+        written = new Map(written).set(facet, { snapshot: bytes, chunks: [], last: 0 })
       } else {
         const change = writeLinearEdit(read, facetPatch, stamp, core.actor, forced)
         if (change === undefined) return undefined
         if (change === 'unchanged') continue
         const next = parts.get(facet)!.last + 1
         ops.push({ type: 'put', key: chunkKey(id, facet, next), value: change })
+        written = withChunk(written, facet, next, change)
       }
       feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
     }
-    if (ops.length > 0) await core.openCommits().submit(ops, feed)
+    if (ops.length > 0) {
+      await core.openCommits().submit(ops, feed)
+      core.recentParts.set(id, written)
+    }
     return storedObjectFrom(id, type, facets)
   }
 

@@ -14,7 +14,6 @@ import type { Doc } from '../facet-doc.ts'
 import { prefixEnd, typeIndexPrefix } from '../keys.ts'
 import type { StoreCore } from './core.ts'
 import type { ListOptions, ObjectPage, StoredObject } from './types.ts'
-import { readParts } from './loaded-object.ts'
 import {
   fillMissing,
   followMerges,
@@ -77,7 +76,7 @@ export class ObjectReads {
       if (loaded === undefined) {
         const received = core.received.take(id)
         if (received !== undefined) return receivedStoredObject(id, received)
-        const parts = await readParts(core.storage, id)
+        const parts = await core.readParts(id)
         // Bytes that look created but don't decode are loaded, which reports them.
         const line = tryLinearStoredObject(id, parts)
         if (line !== undefined) return line

@@ -159,7 +159,7 @@ export class RemoteApply {
     try {
       next = received.integrate(state?.doc)
     } catch (error) {
-      if (state !== undefined) core.discard(object, name, state.doc, loaded, state)
+      if (state !== undefined) discard(core, object, name, state.doc, loaded, state)
       throw new ObjectSyncError(
         'INVALID_CHANGES',
         `the ${received.what} for ${facet} could not be parsed`,
@@ -173,7 +173,7 @@ export class RemoteApply {
       ? checkRemoteFacet(object, name, next, content, loaded?.type)
       : undefined
     if (problem !== undefined) {
-      core.discard(object, name, next, loaded, state)
+      discard(core, object, name, next, loaded, state)
       throw new ObjectSyncError(
         'INVALID_CHANGES',
         `the ${received.what} for ${facet} were refused: ${problem}`,
@@ -183,14 +183,14 @@ export class RemoteApply {
     const mergeProblem =
       changed && name === CORE_FACET ? await this.mergeTargetProblem(type, content) : undefined
     if (mergeProblem !== undefined) {
-      core.discard(object, name, next, loaded, state)
+      discard(core, object, name, next, loaded, state)
       throw new ObjectSyncError(
         'INVALID_CHANGES',
         `the ${received.what} for ${facet} were refused: ${mergeProblem}`,
       )
     }
     if (changed && received.accepts !== undefined && !received.accepts(type, name)) {
-      core.discard(object, name, next, loaded, state)
+      discard(core, object, name, next, loaded, state)
       throw outOfScope(facet, type)
     }
     const result: AppliedChanges = {
@@ -209,7 +209,7 @@ export class RemoteApply {
       storedAsReceived: changed && state === undefined && received.storeAsReceived !== undefined,
     }
     if (!changed) {
-      core.replaceDoc(object, loaded, name, next, state)
+      replaceDoc(core, object, loaded, name, next, state)
       return result
     }
     await this.record(commits, { result, name, loaded, state, next, content, before, received })
@@ -313,6 +313,41 @@ export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
     'INVALID_CHANGES',
     `${facet} (a ${type}) is outside what this peer may send`,
   )
+}
+
+/** After a no-op apply the new handle replaces the old one (the old is now outdated). */
+function replaceDoc(
+  core: StoreCore,
+  id: ObjectId,
+  loaded: LoadedObject | undefined,
+  facet: FacetName,
+  doc: Doc,
+  state: LoadedFacet | undefined,
+): void {
+  if (loaded === undefined || state === undefined) {
+    A.free(doc)
+    return
+  }
+  loaded.facets.set(facet, { ...state, doc })
+  core.cache.get(id)
+}
+
+/**
+ * Drops a facet whose handle may be unusable after a failed or refused apply. `latest`
+ * shares its memory with the cached handle, so only it is freed for that facet.
+ */
+function discard(
+  core: StoreCore,
+  id: ObjectId,
+  facet: FacetName,
+  latest: Doc,
+  loaded: LoadedObject | undefined,
+  state: LoadedFacet | undefined,
+): void {
+  A.free(latest)
+  if (loaded === undefined || state === undefined) return
+  loaded.facets.delete(facet)
+  core.dropFromCache(id)
 }
 
 function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {

@@ -18,7 +18,7 @@ import { readLinearFacet } from '../facet-doc/linear.ts'
 import { genesisPrefix } from '../facet-doc/read-created.ts'
 import { chunkKey } from '../keys.ts'
 import { joinFacetParts } from './facet-parts.ts'
-import { readParts } from './loaded-object.ts'
+import { withChunk } from './recent-parts.ts'
 import { typeIndexKey } from '../keys.ts'
 import type { KeyedMutex } from '../keyed-mutex.ts'
 import type { LruCache } from '../lru-cache.ts'
@@ -141,7 +141,7 @@ export class RemoteDocuments {
   ): Promise<AppliedChanges | ObjectSyncError | undefined> {
     const { object, facet: name } = parseFacetId(facet)!
     if (this.cache.get(object) !== undefined) return undefined
-    const parts = await readParts(this.core.storage, object)
+    const parts = await this.core.readParts(object)
     const part = parts.get(name)
     if (part === undefined || part.chunks.length + 1 >= this.core.compactAfter) return undefined
     const stored = joinFacetParts(part)
@@ -186,16 +186,12 @@ export class RemoteDocuments {
         `the document for ${facet} was refused: ${problem}`,
       )
     }
+    const chunk = bytes.slice(stored.length)
     await batch.commits.submit(
-      [
-        {
-          type: 'put',
-          key: chunkKey(object, name, part.last + 1),
-          value: bytes.slice(stored.length),
-        },
-      ],
+      [{ type: 'put', key: chunkKey(object, name, part.last + 1), value: chunk }],
       [{ facet, object, type, ...(batch.from === undefined ? {} : { from: batch.from }) }],
     )
+    this.core.recentParts.set(object, withChunk(parts, name, part.last + 1, chunk))
     return {
       facet,
       object,
