@@ -39,6 +39,21 @@ export interface LinearFacet extends EncodedFacet {
   metaOps: Map<string, string>
 }
 
+/** A copy of `facet` to edit, sharing nothing writeLinearEdit changes. */
+export function cloneLine(facet: LinearFacet): LinearFacet {
+  return {
+    ...facet,
+    fields: { ...facet.fields },
+    meta: { ...facet.meta },
+    heads: [...facet.heads],
+    ends: [...facet.ends],
+    touched: [...facet.touched],
+    lastOf: new Map(facet.lastOf),
+    fieldOps: new Map(facet.fieldOps),
+    metaOps: new Map(facet.metaOps),
+  }
+}
+
 /** An op of an edit change as this module reads and writes it. */
 interface EditOp {
   action: 'set' | 'del'

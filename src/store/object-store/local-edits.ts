@@ -33,8 +33,13 @@ import { syncStateOps } from './feed.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import { withChunk } from './recent-parts.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
-import { createdObject, linearFacets, storedObjectFrom, toStoredObject } from './views.ts'
-import { readLinearFacet, writeLinearEdit, type LinearFacet } from '../facet-doc/linear.ts'
+import { createdObject, knownLines, linesOf, storedObjectFrom, toStoredObject } from './views.ts'
+import {
+  cloneLine,
+  readLinearFacet,
+  writeLinearEdit,
+  type LinearFacet,
+} from '../facet-doc/linear.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -194,7 +199,11 @@ export class LocalEdits {
     if ([...parts.values()].some((part) => part.chunks.length + 1 >= core.compactAfter)) {
       return undefined
     }
-    const facets = linearFacetsOrNothing(parts)
+    const read = linesOrNothing(parts)
+    const facets =
+      read === undefined
+        ? undefined
+        : new Map([...read].map(([facet, line]) => [facet, cloneLine(line)]))
     const type = facets?.get(CORE_FACET)?.type
     // A file's edits check its content: left to the general path.
     if (facets === undefined || type === undefined || type === 'file') return undefined
@@ -228,6 +237,7 @@ export class LocalEdits {
     if (ops.length > 0) {
       await core.openCommits().submit(ops, feed)
       core.recentParts.set(id, written)
+      knownLines(written, facets)
     }
     return storedObjectFrom(id, type, facets)
   }
@@ -329,10 +339,10 @@ function editsByFacet(
   return edits
 }
 
-/** The facets read as lines (see linearFacets); undefined when not, or when they don't decode. */
-function linearFacetsOrNothing(parts: StoredParts): Map<FacetName, LinearFacet> | undefined {
+/** The facets read as lines (see linesOf); undefined when not, or when they don't decode. */
+function linesOrNothing(parts: StoredParts): ReadonlyMap<FacetName, LinearFacet> | undefined {
   try {
-    return linearFacets(parts)
+    return linesOf(parts)
   } catch {
     return undefined // loaded instead, which reports what is wrong
   }

@@ -27,7 +27,7 @@ import type { StoreCore } from './core.ts'
 import type { LoadedObject } from './loaded-object.ts'
 import { outOfScope, type RemoteApply } from './remote-apply.ts'
 import type { Accepts, AppliedChanges } from './types.ts'
-import { fieldsOf } from './views.ts'
+import { fieldsOf, grownLines, linesOf } from './views.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
 interface QuickRead {
@@ -148,7 +148,7 @@ export class RemoteDocuments {
     if (bytes.length < stored.length || !startsWith(bytes, stored)) return undefined
     if (bytes.length === stored.length) {
       // What is here already (sent again): nothing to do, if it reads as a line.
-      const here = readLinearFacet(stored)
+      const here = orNothing(() => linesOf(parts)?.get(name))
       if (here === undefined) return undefined
       const type = here.type
       const heads = here.heads
@@ -163,7 +163,8 @@ export class RemoteDocuments {
         storedAsReceived: false,
       }
     }
-    const line = readLinearFacet(bytes)
+    // Bytes that don't decode are refused by the general path, which says why.
+    const line = orNothing(() => readLinearFacet(bytes))
     // The new changes must start where the stored ones end.
     const from = line?.ends.indexOf(stored.length) ?? -1
     if (line === undefined || from < 0) return undefined
@@ -191,7 +192,9 @@ export class RemoteDocuments {
       [{ type: 'put', key: chunkKey(object, name, part.last + 1), value: chunk }],
       [{ facet, object, type, ...(batch.from === undefined ? {} : { from: batch.from }) }],
     )
-    this.core.recentParts.set(object, withChunk(parts, name, part.last + 1, chunk))
+    const next = withChunk(parts, name, part.last + 1, chunk)
+    this.core.recentParts.set(object, next)
+    grownLines(parts, next, name, line)
     return {
       facet,
       object,
@@ -236,6 +239,14 @@ export class RemoteDocuments {
       missingDeps: [],
       storedAsReceived: true,
     }
+  }
+}
+
+function orNothing<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read()
+  } catch {
+    return undefined
   }
 }
 

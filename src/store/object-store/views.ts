@@ -35,10 +35,46 @@ export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sour
  * form; throws when bytes in the created form don't decode.
  */
 export function linearStoredObject(id: ObjectId, parts: StoredParts): StoredObject | undefined {
-  const facets = linearFacets(parts)
+  const facets = linesOf(parts)
   if (facets === undefined) return undefined
   const type = facets.values().next().value?.type
   return type === undefined ? undefined : storedObjectFrom(id, type, facets)
+}
+
+// The lines read from parts, by the parts' identity: the parts of an object read or written
+// last are the same object from one read to the next (RecentParts), and are never changed.
+const lines = new WeakMap<StoredParts, ReadonlyMap<FacetName, LinearFacet> | null>()
+
+/**
+ * linearFacets of `parts`, read once per parts object. Shared: never change what this
+ * returns (cloneLine a facet to edit it).
+ */
+export function linesOf(parts: StoredParts): ReadonlyMap<FacetName, LinearFacet> | undefined {
+  let read = lines.get(parts)
+  if (read === undefined) {
+    read = linearFacets(parts) ?? null
+    lines.set(parts, read)
+  }
+  return read ?? undefined
+}
+
+/** Notes what `parts` read as, when it is known already (see linesOf). */
+export function knownLines(parts: StoredParts, facets: ReadonlyMap<FacetName, LinearFacet>): void {
+  lines.set(parts, facets)
+}
+
+/**
+ * Notes what `next` (`parts` with `facet` grown) reads as, when `parts` was read already:
+ * its lines with that facet's replaced by `line`.
+ */
+export function grownLines(
+  parts: StoredParts,
+  next: StoredParts,
+  facet: FacetName,
+  line: LinearFacet,
+): void {
+  const before = lines.get(parts)
+  if (before) lines.set(next, new Map(before).set(facet, line))
 }
 
 /** Every facet of `parts` read as a line, all of one type; undefined if any is not one. */
@@ -61,10 +97,14 @@ export function storedObjectFrom(
   type: ObjectType,
   facets: ReadonlyMap<FacetName, FacetContent>,
 ): StoredObject {
+  // Fields copied: the contents may be shared (linesOf), and readers change what they get.
   return storedObjectOf(
     id,
     type,
-    [...facets].map(([facet, content]) => [facet, { content, conflicts: [] }] as const),
+    [...facets].map(
+      ([facet, content]) =>
+        [facet, { content: { ...content, fields: { ...content.fields } }, conflicts: [] }] as const,
+    ),
   )
 }
 
