@@ -25,7 +25,8 @@ export type NewChange = Omit<ChangeColumns, 'hash'>
 
 const EMPTY = new Uint8Array(0)
 
-const ACTIONS = { makeMap: 0, set: 1, makeList: 2 } as const
+// (No 'del' yet: a delete is left to encodeChange.)
+const ACTIONS: Partial<Record<ColumnOp['action'], number>> = { makeMap: 0, set: 1, makeList: 2 }
 
 const HEX = /^(?:[0-9a-f]{2})+$/
 
@@ -155,6 +156,8 @@ function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
       rows.keyStr[i] = null
     }
     rows.insert[i] = op.insert
+    // No predecessors yet: an edit is left to encodeChange.
+    if (op.pred !== undefined && op.pred.length > 0) throw new NotWritable()
     // (An unknown action can only come from an untyped caller.)
     rows.action[i] = ACTIONS[op.action] ?? fail()
     rows.valueMeta[i] = op.action === 'set' ? writeValue(op, raw) : noValue(op)
