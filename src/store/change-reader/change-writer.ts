@@ -41,8 +41,6 @@ const ACTIONS = {
   del: format.ACTION_DEL,
 } as const
 
-const HEX = /^(?:[0-9a-f]{2})+$/
-
 /**
  * The bytes of `change` as one change chunk, exactly as Automerge.encodeChange writes
  * them, or undefined when the change is not of the narrow form this writes: only
@@ -86,7 +84,7 @@ function write(change: NewChange, before: Uint8Array): Uint8Array {
     throw new NotWritable()
   }
   head.uleb(deps.length)
-  for (const dep of deps) head.append(hexBytes(dep))
+  for (const dep of deps) head.hex(dep)
   writeActor(head, actors[0])
   head.uleb(positive(change.seq))
   head.uleb(positive(change.startOp))
@@ -221,6 +219,16 @@ function writeColumns(rows: Rows, raw: ByteWriter, data: ByteWriter): number[] {
   table.end(format.VALUE_META)
   data.append(raw.written())
   table.end(format.VALUE_RAW)
+  if (rows.predActor.length === 0) {
+    // No predecessors (a new facet's change): a run of zero counts (a lone one a
+    // literal, as writeRle would write it), and no predecessor actor or counter column.
+    if (rows.count > 0) {
+      data.sleb(rows.count === 1 ? -1 : rows.count)
+      data.byte(0)
+    }
+    table.end(format.PRED_COUNT)
+    return table.entries
+  }
   writeRle(data, rows.predCount, writeUleb)
   table.end(format.PRED_COUNT)
   writeRle(data, rows.predActor, writeUleb)
@@ -338,21 +346,7 @@ function positive(value: number): number {
 }
 
 function writeActor(out: ByteWriter, actor: string | undefined): void {
-  const bytes = hexBytes(actor ?? '')
-  out.uleb(bytes.length)
-  out.append(bytes)
-}
-
-// The actors and dependencies of the last changes: the same from one change to the next.
-const hexCache = new Map<string, Uint8Array>()
-
-function hexBytes(text: string): Uint8Array {
-  let bytes = hexCache.get(text)
-  if (bytes === undefined) {
-    if (!HEX.test(text)) throw new NotWritable()
-    if (hexCache.size >= 16) hexCache.clear()
-    bytes = Buffer.from(text, 'hex')
-    hexCache.set(text, bytes)
-  }
-  return bytes
+  const text = actor ?? ''
+  out.uleb(text.length / 2)
+  out.hex(text) // (refuses an odd length, before the bytes are used)
 }
