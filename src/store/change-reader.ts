@@ -6,13 +6,15 @@
 // is most of what a receiver spends per object in a first sync.
 //
 // It is deliberately narrow: one uncompressed change chunk, no message, no extra
-// columns or bytes, only map/list creation and plain scalar sets without predecessors.
-// For anything else it returns undefined and the caller falls back to Automerge's own
+// columns or bytes, only map/list creation, plain scalar sets and deletes of map keys.
+// Ops on map keys may have predecessors (the ops they overwrite or delete), so an edit
+// of a facet's root maps reads too; inserts have none, and list elements are never
+// overwritten or deleted here. For anything else it returns undefined and the caller falls back to Automerge's own
 // decoder, so it never has to read a form it was not tested against. The differential
 // tests hold it to Automerge.decodeChange on valid and on mutated input.
 //
-// The same narrow form is written back, for the change that creates a facet, by
-// writeChangeColumns: byte for byte as Automerge.encodeChange writes it, held to it by
+// The same narrow form is written back, for the change that creates a facet or edits
+// its maps' keys, by writeChangeColumns: byte for byte as Automerge.encodeChange writes it, held to it by
 // its own differential tests, in a quarter of the time.
 //
 // This module is the face the store imports; the work is in change-reader/:
@@ -22,18 +24,19 @@
 //   byte-writer.ts       the inverse of byte-cursor.ts
 //   column-writers.ts    the inverse of column-encodings.ts
 //   change-writer.ts     ColumnOps into a change chunk, as Automerge writes it
-//                        (writeChangeColumns), for a new facet's change
+//                        (writeChangeColumns), for a new facet's change or an edit
 import { readChangeColumns } from './change-reader/change-chunk.ts'
 
 export {
   readChangeColumns,
   type ChangeColumns,
   type ColumnOp,
+  type ColumnPred,
 } from './change-reader/change-chunk.ts'
 export { writeChangeColumns, type NewChange } from './change-reader/change-writer.ts'
 
 export interface ReadChangeOp {
-  action: 'set' | 'makeList' | 'makeMap'
+  action: 'set' | 'makeList' | 'makeMap' | 'del'
   obj: string
   key?: string
   elemId?: string
@@ -65,7 +68,8 @@ export function readSimpleChange(bytes: Uint8Array): ReadChange | undefined {
   const { actors } = change
   const ops = change.ops.map((column): ReadChangeOp => {
     const obj = column.objActor < 0 ? '_root' : `${column.objCtr}@${actors[column.objActor]!}`
-    const op: ReadChangeOp = { action: column.action, obj, pred: [] }
+    const pred = (column.pred ?? []).map(({ actor, counter }) => `${counter}@${actors[actor]!}`)
+    const op: ReadChangeOp = { action: column.action, obj, pred }
     if (column.key !== undefined) op.key = column.key
     else if (column.elemActor < 0) op.elemId = '_head'
     else op.elemId = `${column.elemCtr}@${actors[column.elemActor]!}`

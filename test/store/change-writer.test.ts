@@ -10,6 +10,7 @@ import {
   readChangeColumns,
   writeChangeColumns,
   type ColumnOp,
+  type ColumnPred,
   type NewChange,
 } from '../../src/store/change-reader.ts'
 import {
@@ -319,5 +320,79 @@ describe('the change writer', () => {
       { ...base, ops: [{ ...base.ops[0]!, insert: true }] },
     ]
     for (const change of refused) expect(writeChangeColumns(change)).toBeUndefined()
+  })
+
+  it('takes predecessors only in Automerge’s order, and deletes only of a map key', () => {
+    type Override = { [K in keyof ColumnOp]?: ColumnOp[K] | undefined }
+    /** A set of root key 'k' with `pred`, changed by `more` (undefined: left out). */
+    const op = (pred: ColumnPred[], more: Override = {}): ColumnOp => {
+      const column: Override = {
+        action: 'set',
+        objActor: -1,
+        objCtr: 0,
+        key: 'k',
+        elemActor: -1,
+        elemCtr: 0,
+        insert: false,
+        value: 'v',
+        pred: pred.length > 0 ? pred : undefined, // as the reader gives it
+        ...more,
+      }
+      for (const name of Object.keys(column) as (keyof ColumnOp)[]) {
+        if (column[name] === undefined) delete column[name]
+      }
+      return column as ColumnOp
+    }
+    const p = (actor: number, counter: number): ColumnPred => ({ actor, counter })
+    // The author 'cc' sorts after 'aa' and 'bb': Automerge orders by actor id, not index.
+    const change = (...ops: ColumnOp[]): NewChange => ({
+      actors: ['cc', 'aa', 'bb'],
+      seq: 1,
+      startOp: 10,
+      time: 0,
+      deps: [],
+      ops,
+    })
+    const del: Override = { action: 'del', value: undefined }
+    const written = [
+      change(op([p(1, 3)]), op([p(2, 3)])),
+      change(op([p(2, 3), p(1, 5)])),
+      change(op([p(1, 3), p(2, 3), p(0, 3)])),
+      change(op([p(1, 3), p(0, 9)]), op([p(2, 3)])),
+      // The author's own op of this change, before the one that overwrites it.
+      change(op([]), op([p(1, 10), p(2, 10), p(0, 10)])),
+      change(op([p(2, 7)], del), op([p(1, 7)])),
+      // 'aa' and 'bb' referred to by predecessors only; a map made over an old value.
+      change(op([p(1, 1)], { action: 'makeMap', value: undefined }), op([p(2, 2)])),
+    ]
+    for (const edit of written) {
+      const bytes = writeChangeColumns(edit)
+      expect(bytes).toBeDefined()
+      const decoded = A.decodeChange(bytes!)
+      expect(hex(A.encodeChange(decoded))).toBe(hex(bytes!))
+      expect(readChangeColumns(bytes!)).toEqual({ ...edit, hash: decoded.hash })
+    }
+    const other = op([p(1, 1), p(2, 1)])
+    const refused = [
+      change(op([p(2, 3), p(1, 3)])), // 'bb' before 'aa'
+      change(op([p(1, 5), p(2, 3)])), // 5 before 3
+      change(op([p(1, 3), p(1, 3)]), other), // twice
+      change(op([p(1, 0)]), other),
+      change(op([p(1, 2 ** 32)]), other),
+      change(op([p(3, 1)]), other),
+      change(op([p(-1, 1)]), other),
+      change(op([p(1.5, 1)]), other),
+      // The author's op at or after the one overwriting it.
+      change(op([p(1, 10), p(2, 10), p(0, 10)])),
+      change(op([]), op([p(1, 11), p(2, 11), p(0, 11)])),
+      // An insert overwrites nothing; a delete deletes something, and has no value.
+      change(op([p(1, 3), p(2, 3)], { key: undefined, insert: true })),
+      change(op([], del), other),
+      change(op([p(1, 3), p(2, 3)], { action: 'del' })),
+      change(op([p(1, 3), p(2, 3)], { ...del, datatype: 'int' })),
+      // An actor no op refers to (the predecessors refer to 'aa' only).
+      change(op([p(1, 3)])),
+    ]
+    for (const edit of refused) expect(writeChangeColumns(edit)).toBeUndefined()
   })
 })

@@ -12,6 +12,8 @@ import {
   readFacetDoc,
   type FacetDoc,
 } from '../../src/store/facet-doc.ts'
+import { writeChangeColumns, type ColumnOp, type NewChange } from '../../src/store/change-reader.ts'
+import { GENESIS_ACTOR, genesis } from '../../src/store/facet-doc/layout.ts'
 
 const stamp = { by: 'instance-a' as InstanceId, at: 1_700_000_000_123 }
 const actor = 'abcdef0123456789abcdef0123456789'
@@ -134,6 +136,51 @@ describe('reading an encoded facet without loading it', () => {
     expect(readEncodedFacet(A.save(edited))).toBeUndefined()
     expect(readEncodedFacet(bytes.subarray(73))).toBeUndefined()
     expect(readEncodedFacet(new Uint8Array(0))).toBeUndefined()
+  })
+
+  it('declines a change after the genesis whose ops overwrite or delete', () => {
+    // The narrow reader reads predecessors and deletes (an edit's ops); a created facet
+    // has neither, so such a change takes the document path even right after the genesis.
+    const { change: genesisChange, hash } = genesis('person')
+    const set = (objCtr: number, key: string, value: string): ColumnOp => ({
+      action: 'set',
+      objActor: 1,
+      objCtr,
+      key,
+      elemActor: -1,
+      elemCtr: 0,
+      insert: false,
+      value,
+    })
+    const facet = (ops: ColumnOp[]) => {
+      const change: NewChange = {
+        actors: [actor, GENESIS_ACTOR],
+        seq: 1,
+        startOp: 4,
+        time: 0,
+        deps: [hash],
+        ops,
+      }
+      return writeChangeColumns(change, genesisChange)!
+    }
+    const stampOp = set(3, 'a', `${stamp.at} ${stamp.by}`)
+    // The same change without predecessors is of the created form.
+    expect(readEncodedFacet(facet([set(2, 'a', 'x'), stampOp]))?.fields).toEqual({ a: 'x' })
+    const overwrite = { ...set(2, 'a', 'x'), pred: [{ actor: 1, counter: 1 }] }
+    expect(readEncodedFacet(facet([overwrite, stampOp]))).toBeUndefined()
+    const stampOverwrite = { ...stampOp, pred: [{ actor: 1, counter: 1 }] }
+    expect(readEncodedFacet(facet([set(2, 'a', 'x'), stampOverwrite]))).toBeUndefined()
+    const del: ColumnOp = {
+      action: 'del',
+      objActor: 1,
+      objCtr: 2,
+      key: 'a',
+      elemActor: -1,
+      elemCtr: 0,
+      insert: false,
+      pred: [{ actor: 1, counter: 1 }],
+    }
+    expect(readEncodedFacet(facet([del, stampOp]))).toBeUndefined()
   })
 
   it('throws on damaged bytes of the encoded form, so they are refused', () => {

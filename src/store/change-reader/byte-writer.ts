@@ -69,6 +69,23 @@ export class ByteWriter {
     this.length += bytes.length
   }
 
+  /**
+   * Lowercase hex (an actor or a hash) as its bytes, decoded in place: an edit's
+   * dependencies and actors differ from one change to the next, so a cache of them
+   * misses. Refuses an empty or odd-length text and any other character.
+   */
+  hex(text: string): void {
+    const { length } = text
+    if (length === 0 || length % 2 !== 0) throw new NotWritable()
+    this.room(length / 2)
+    const { bytes } = this
+    let at = this.length
+    for (let i = 0; i < length; i += 2) {
+      bytes[at++] = nibble(text.charCodeAt(i)) * 16 + nibble(text.charCodeAt(i + 1))
+    }
+    this.length = at
+  }
+
   /** `text` as UTF-8, given its size from utf8Size; ASCII (the most of it) without a call. */
   utf8(text: string, size: number): void {
     this.room(size)
@@ -80,6 +97,13 @@ export class ByteWriter {
     }
     this.length += size
   }
+}
+
+/** The value of a lowercase hex digit's character code. */
+function nibble(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30 // 0-9
+  if (code >= 0x61 && code <= 0x66) return code - 0x57 // a-f
+  throw new NotWritable()
 }
 
 /**

@@ -1,6 +1,7 @@
 // Reads one Automerge change chunk into its ops as the columns hold them (ColumnOp):
 // the chunk header and checksum, the change's header, the column table, then one op per
-// row of the columns. Any form outside the narrow one (see ../change-reader.ts) throws
+// row of the columns, with its predecessors from the predecessor columns (one row per
+// predecessor, `count` of them per op, in the op's order). Any form outside the narrow one (see ../change-reader.ts) throws
 // NotReadable, which readChangeColumns turns into undefined.
 import { hash } from 'node:crypto'
 import { Cursor, NotReadable } from './byte-cursor.ts'
@@ -13,7 +14,8 @@ import * as format from './change-format.ts'
  * an id string per op.
  */
 export interface ColumnOp {
-  action: 'set' | 'makeList' | 'makeMap'
+  /** 'del' deletes a map key: no value, and at least one predecessor. */
+  action: 'set' | 'makeList' | 'makeMap' | 'del'
   /** -1 (with objCtr 0) for the root object. */
   objActor: number
   objCtr: number
@@ -24,6 +26,18 @@ export interface ColumnOp {
   insert: boolean
   value?: string | number | boolean | null
   datatype?: 'int' | 'uint' | 'float64'
+  /**
+   * The ops this one overwrites or deletes (only an op on a map key has any), as (index
+   * into `actors`, counter), in Automerge's order: ascending by counter, then by actor
+   * id. Absent or empty for none; the reader leaves it absent.
+   */
+  pred?: ColumnPred[]
+}
+
+/** A predecessor of an op: the op (actor index, counter) it overwrites or deletes. */
+export interface ColumnPred {
+  actor: number
+  counter: number
 }
 
 export interface ChangeColumns {
@@ -48,9 +62,16 @@ const KNOWN_COLUMNS = new Set([
   format.VALUE_META,
   format.VALUE_RAW,
   format.PRED_COUNT,
+  format.PRED_ACTOR,
+  format.PRED_CTR,
 ])
 
-const ACTIONS = ['makeMap', 'set', 'makeList'] as const
+// By action code (see change-format.ts).
+const ACTIONS = ['makeMap', 'set', 'makeList', 'del'] as const
+
+// The readers of one column value, made once rather than per change.
+const uleb = (c: Cursor): number => c.uleb()
+const string = (c: Cursor): string => c.string()
 
 /**
  * The change in `bytes` (exactly one change chunk) with its ops as the columns hold them
@@ -148,21 +169,33 @@ function readOps(
   const actions = columns.get(format.ACTION)
   const count = countOps(actions)
   if (startOp + count > format.MAX_COUNTER) throw new NotReadable()
-  const action = readRle(actions, count, (c) => c.uleb())
-  const objActor = readRle(columns.get(format.OBJ_ACTOR), count, (c) => c.uleb())
-  const objCtr = readRle(columns.get(format.OBJ_CTR), count, (c) => c.uleb())
-  const keyActor = readRle(columns.get(format.KEY_ACTOR), count, (c) => c.uleb())
+  const action = readRle(actions, count, uleb)
+  const objActor = readRle(columns.get(format.OBJ_ACTOR), count, uleb)
+  const objCtr = readRle(columns.get(format.OBJ_CTR), count, uleb)
+  const keyActor = readRle(columns.get(format.KEY_ACTOR), count, uleb)
   const keyCtr = readDelta(columns.get(format.KEY_CTR), count)
-  const keyStr = readRle(columns.get(format.KEY_STR), count, (c) => c.string())
+  const keyStr = readRle(columns.get(format.KEY_STR), count, string)
   const insert = readBooleans(columns.get(format.INSERT), count)
-  const valueMeta = readRle(columns.get(format.VALUE_META), count, (c) => c.uleb())
-  const predCount = readRle(columns.get(format.PRED_COUNT), count, (c) => c.uleb())
+  const valueMeta = readRle(columns.get(format.VALUE_META), count, uleb)
+  const predCount = readRle(columns.get(format.PRED_COUNT), count, uleb)
+  // The predecessor columns have a row per predecessor: as many as the counts add up to
+  // (none at all, then absent).
+  let predTotal = 0
+  for (let i = 0; i < count; i++) {
+    // Automerge reads a null predecessor count as an error.
+    if (predCount[i] === null) throw new NotReadable()
+    predTotal += predCount[i]!
+  }
+  if (predTotal > format.MAX_COUNTER) throw new NotReadable()
+  const predActor = readRle(columns.get(format.PRED_ACTOR), predTotal, uleb)
+  const predCtr = readDelta(columns.get(format.PRED_CTR), predTotal)
   const raw = columns.get(format.VALUE_RAW) ?? new Cursor(bytes, 0, 0)
 
   const ops: ColumnOp[] = []
+  let nextPred = 0
   for (let i = 0; i < count; i++) {
-    // Automerge reads a null predecessor count or value metadata as an error.
-    if (predCount[i] !== 0 || valueMeta[i] === null) throw new NotReadable()
+    // Automerge reads a null value metadata as an error.
+    if (valueMeta[i] === null) throw new NotReadable()
     const name = ACTIONS[action[i]!]
     if (name === undefined) throw new NotReadable()
     const op: ColumnOp = {
@@ -189,6 +222,15 @@ function readOps(
     }
     // A list element overwrite (an op on an element without inserting).
     if (!insert[i] && key === null) throw new NotReadable()
+    const preds = predCount[i]!
+    if (preds > 0) {
+      // Only an op on a map key overwrites or deletes (an insert has nothing before it).
+      if (key === null) throw new NotReadable()
+      op.pred = readPreds(actors, predActor, predCtr, nextPred, preds, startOp + i)
+      nextPred += preds
+    } else if (name === 'del') {
+      throw new NotReadable() // a delete of nothing
+    }
     const meta = valueMeta[i] ?? 0
     if (name === 'set') readValue(op, meta, raw)
     else if (meta !== 0) throw new NotReadable()
@@ -196,6 +238,38 @@ function readOps(
   }
   if (!raw.done) throw new NotReadable()
   return ops
+}
+
+/**
+ * The `count` predecessors from row `from` of the predecessor columns, of the op whose
+ * counter is `opCounter`: each an op of the change's actors, in Automerge's order
+ * (ascending by counter, then by actor id, none twice), and none of the author's not
+ * before this op.
+ */
+function readPreds(
+  actors: string[],
+  predActor: (number | null)[],
+  predCtr: (number | null)[],
+  from: number,
+  count: number,
+  opCounter: number,
+): ColumnPred[] {
+  const preds = new Array<ColumnPred>(count)
+  let lastCounter = 0
+  let lastActor = ''
+  for (let j = 0; j < count; j++) {
+    const counter = predCtr[from + j]!
+    const actor = checkedActor(actors, predActor[from + j]!, counter)
+    const id = actors[actor]!
+    if (counter < lastCounter || (counter === lastCounter && id <= lastActor)) {
+      throw new NotReadable() // out of Automerge's order, or twice
+    }
+    if (counter >= opCounter && id === actors[0]) throw new NotReadable()
+    preds[j] = { actor, counter }
+    lastCounter = counter
+    lastActor = id
+  }
+  return preds
 }
 
 /** `actor`, after checking that (actor, counter) names an op of this change's actors. */

@@ -16,6 +16,14 @@ export const ACTION = 0x42
 export const VALUE_META = 0x56
 export const VALUE_RAW = 0x57
 export const PRED_COUNT = 0x70
+export const PRED_ACTOR = 0x71
+export const PRED_CTR = 0x73
+
+// Action codes in the action column (Automerge's order; 'del' is 3).
+export const ACTION_MAKE_MAP = 0
+export const ACTION_SET = 1
+export const ACTION_MAKE_LIST = 2
+export const ACTION_DEL = 3
 
 // Automerge refuses op counters past 32 bits ("counter too large"); stay well inside.
 export const MAX_COUNTER = 2 ** 31

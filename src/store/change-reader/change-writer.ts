@@ -12,11 +12,20 @@
 // - a delta column is run-length encoded over the differences from the last value;
 // - a boolean column alternates run lengths from false (a leading 0 when it starts true);
 // - an empty column is left out of the column table (so no predecessor actor and
-//   counter columns, since no op here has predecessors);
-// - the other actors are the ones the ops refer to, once each, sorted, author excluded.
+//   counter columns when no op has predecessors);
+// - the predecessor columns hold a row per predecessor: a run-length actor column and a
+//   delta counter column running on across ops, after the per-op count column;
+// - an op's predecessors in ascending order of counter, then of actor id (bytes, which
+//   for lowercase hex is the order of the strings): encodeChange sorts them so, and
+//   decodeChange gives them so whatever order the bytes hold. This writer does not sort:
+//   it refuses predecessors out of that order (or one twice) with NotWritable, so that a
+//   caller's ops are written as given or not at all;
+// - a delete ('del', action 3) has no value: metadata 0, nothing in the value column;
+// - the other actors are the ones the ops refer to (their objects, list elements and
+//   predecessors), once each, sorted, author excluded.
 import { hash } from 'node:crypto'
 import { ByteWriter, NotWritable, utf8Size } from './byte-writer.ts'
-import type { ChangeColumns, ColumnOp } from './change-chunk.ts'
+import type { ChangeColumns, ColumnOp, ColumnPred } from './change-chunk.ts'
 import { writeBooleans, writeDelta, writeRle, writeString, writeUleb } from './column-writers.ts'
 import * as format from './change-format.ts'
 
@@ -25,15 +34,20 @@ export type NewChange = Omit<ChangeColumns, 'hash'>
 
 const EMPTY = new Uint8Array(0)
 
-const ACTIONS = { makeMap: 0, set: 1, makeList: 2 } as const
-
-const HEX = /^(?:[0-9a-f]{2})+$/
+const ACTIONS = {
+  makeMap: format.ACTION_MAKE_MAP,
+  set: format.ACTION_SET,
+  makeList: format.ACTION_MAKE_LIST,
+  del: format.ACTION_DEL,
+} as const
 
 /**
  * The bytes of `change` as one change chunk, exactly as Automerge.encodeChange writes
  * them, or undefined when the change is not of the narrow form this writes: only
  * makeMap, makeList and sets of strings, booleans and safe integers ('int' or 'uint'),
- * without predecessors; `actors` the author first, then each other actor the ops refer
+ * and deletes ('del') of map keys; predecessors only on ops on map keys (at least one on
+ * a delete), each an op before this one, in Automerge's order (ascending by counter,
+ * then by actor id; see above); `actors` the author first, then each other actor the ops refer
  * to once, in ascending order; lowercase hex ids; no message. With `before`, the bytes
  * returned are those followed by the chunk (one array instead of two to join).
  */
@@ -63,14 +77,14 @@ function write(change: NewChange, before: Uint8Array): Uint8Array {
   columnBuffer.reset()
   valueBuffer.reset()
   const { actors, deps } = change
-  const rows = opRows(change.ops, actors, valueBuffer)
+  const rows = opRows(change.ops, actors, change.startOp, valueBuffer)
   const table = writeColumns(rows, valueBuffer, columnBuffer)
   // Automerge writes the dependencies sorted: take them only so.
   if (deps.some((dep, i) => dep.length !== 64 || (i > 0 && deps[i - 1]! >= dep))) {
     throw new NotWritable()
   }
   head.uleb(deps.length)
-  for (const dep of deps) head.append(hexBytes(dep))
+  for (const dep of deps) head.hex(dep)
   writeActor(head, actors[0])
   head.uleb(positive(change.seq))
   head.uleb(positive(change.startOp))
@@ -115,13 +129,17 @@ interface Rows {
   insert: boolean[]
   action: number[]
   valueMeta: number[]
+  predCount: number[]
+  /** A row per predecessor, of all ops in turn. */
+  predActor: number[]
+  predCtr: number[]
 }
 
 /**
  * The ops as rows, their values written into `raw` on the way; checks them against the
  * narrow form, and `actors` against the actors they refer to.
  */
-function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
+function opRows(ops: ColumnOp[], actors: string[], startOp: number, raw: ByteWriter): Rows {
   const count = ops.length
   const rows: Rows = {
     count,
@@ -133,6 +151,9 @@ function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
     insert: new Array<boolean>(count),
     action: new Array<number>(count),
     valueMeta: new Array<number>(count),
+    predCount: new Array<number>(count),
+    predActor: [],
+    predCtr: [],
   }
   // Which of the other actors the ops refer to: Automerge lists exactly those.
   const referred = new Array<boolean>(actors.length).fill(false)
@@ -158,6 +179,16 @@ function opRows(ops: ColumnOp[], actors: string[], raw: ByteWriter): Rows {
     // (An unknown action can only come from an untyped caller.)
     rows.action[i] = ACTIONS[op.action] ?? fail()
     rows.valueMeta[i] = op.action === 'set' ? writeValue(op, raw) : noValue(op)
+    const preds = op.pred
+    const predCount = preds === undefined ? 0 : preds.length
+    if (predCount > 0) {
+      // Only an op on a map key overwrites or deletes (an insert has nothing before it).
+      if (op.key === undefined) throw new NotWritable()
+      predRows(preds!, startOp + i, actors, referred, rows)
+    } else if (op.action === 'del') {
+      throw new NotWritable() // a delete of nothing
+    }
+    rows.predCount[i] = predCount
   }
   if (actors.length === 0 || referred.slice(1).includes(false)) throw new NotWritable()
   checkActorOrder(actors)
@@ -188,13 +219,52 @@ function writeColumns(rows: Rows, raw: ByteWriter, data: ByteWriter): number[] {
   table.end(format.VALUE_META)
   data.append(raw.written())
   table.end(format.VALUE_RAW)
-  // No predecessors: a run of zero counts (a lone one a literal, as writeRle would write).
-  if (rows.count > 0) {
-    data.sleb(rows.count === 1 ? -1 : rows.count)
-    data.byte(0)
+  if (rows.predActor.length === 0) {
+    // No predecessors (a new facet's change): a run of zero counts (a lone one a
+    // literal, as writeRle would write it), and no predecessor actor or counter column.
+    if (rows.count > 0) {
+      data.sleb(rows.count === 1 ? -1 : rows.count)
+      data.byte(0)
+    }
+    table.end(format.PRED_COUNT)
+    return table.entries
   }
+  writeRle(data, rows.predCount, writeUleb)
   table.end(format.PRED_COUNT)
+  writeRle(data, rows.predActor, writeUleb)
+  table.end(format.PRED_ACTOR)
+  writeDelta(data, rows.predCtr)
+  table.end(format.PRED_CTR)
   return table.entries
+}
+
+/**
+ * Adds the predecessors of the op numbered `opCounter` to the predecessor rows, after
+ * checking each names an op (the author's only before this one), and that they are in
+ * Automerge's order: ascending by counter, then by actor id, none twice.
+ */
+function predRows(
+  preds: ColumnPred[],
+  opCounter: number,
+  actors: string[],
+  referred: boolean[],
+  rows: Rows,
+): void {
+  let lastCounter = 0
+  let lastActor = ''
+  for (let j = 0; j < preds.length; j++) {
+    const { actor, counter } = preds[j]!
+    checkedActor(actor, counter, actors, referred)
+    const id = actors[actor]!
+    if (counter < lastCounter || (counter === lastCounter && id <= lastActor)) {
+      throw new NotWritable()
+    }
+    if (actor === 0 && counter >= opCounter) throw new NotWritable()
+    rows.predActor.push(actor)
+    rows.predCtr.push(counter)
+    lastCounter = counter
+    lastActor = id
+  }
 }
 
 /** The column table as the columns are written: (spec, length) of each that is not empty. */
@@ -217,6 +287,8 @@ class ColumnTable {
 /** `actor` (an index into `actors`), after checking it names an op; marks it referred to. */
 function checkedActor(actor: number, counter: number, actors: string[], referred: boolean[]) {
   if (
+    !Number.isInteger(actor) ||
+    actor < 0 ||
     actor >= actors.length ||
     !Number.isInteger(counter) ||
     counter <= 0 ||
@@ -258,7 +330,7 @@ function writeValue(op: ColumnOp, raw: ByteWriter): number {
   return (raw.length - start) * 16 + (op.datatype === 'int' ? format.VALUE_INT : format.VALUE_UINT)
 }
 
-/** makeMap and makeList carry no value: null metadata. */
+/** makeMap, makeList and del carry no value: null metadata. */
 function noValue(op: ColumnOp): number {
   if (op.value !== undefined || op.datatype !== undefined) throw new NotWritable()
   return format.VALUE_NULL
@@ -274,21 +346,7 @@ function positive(value: number): number {
 }
 
 function writeActor(out: ByteWriter, actor: string | undefined): void {
-  const bytes = hexBytes(actor ?? '')
-  out.uleb(bytes.length)
-  out.append(bytes)
-}
-
-// The actors and dependencies of the last changes: the same from one change to the next.
-const hexCache = new Map<string, Uint8Array>()
-
-function hexBytes(text: string): Uint8Array {
-  let bytes = hexCache.get(text)
-  if (bytes === undefined) {
-    if (!HEX.test(text)) throw new NotWritable()
-    if (hexCache.size >= 16) hexCache.clear()
-    bytes = Buffer.from(text, 'hex')
-    hexCache.set(text, bytes)
-  }
-  return bytes
+  const text = actor ?? ''
+  out.uleb(text.length / 2)
+  out.hex(text) // (refuses an odd length, before the bytes are used)
 }

@@ -126,6 +126,9 @@ function readCreatedOps(
   let counter = FIRST_CONTENT_OP
   for (const op of change.ops) {
     const opCounter = counter++
+    // A created facet overwrites and deletes nothing: an op with predecessors (which the
+    // reader gives for edits) or a delete leaves this form.
+    if (op.pred !== undefined || op.action === 'del') return undefined
     const onGenesis = op.objActor >= 0 && isGenesis[op.objActor]!
     const onOwn = op.objActor >= 0 && isOwn[op.objActor]!
     const map = onOwn ? maps.get(op.objCtr) : undefined
