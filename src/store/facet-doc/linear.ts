@@ -12,6 +12,12 @@
 import * as A from '@automerge/automerge'
 import { hash } from 'node:crypto'
 import type { FieldValue } from '../../model/index.ts'
+import {
+  readChangeColumns,
+  writeChangeColumns,
+  type ChangeColumns,
+  type ColumnOp,
+} from '../change-reader.ts'
 import { FIELDS_OBJECT, GENESIS_ACTOR, META_OBJECT, type WriteStamp } from './layout.ts'
 import {
   changeChunkEnd,
@@ -100,7 +106,7 @@ export function readLinearFacet(bytes: Uint8Array): LinearFacet | undefined {
     if (end === undefined) return undefined
     const chunk = bytes.subarray(start, end)
     const change = decodeEdit(chunk)
-    if (change === undefined || !applyEdit(facet, change, changeHash(chunk))) return undefined
+    if (change === undefined || !applyEdit(facet, change, change.hash)) return undefined
     facet.ends.push(end)
   }
   facet.fields = sortedRecord(facet.fields)
@@ -163,7 +169,7 @@ export function writeLinearEdit(
     deps: dependencies(facet.heads[0]!, last?.hash),
     ops,
   }
-  const bytes = A.encodeChange(change as unknown as A.DecodedChange)
+  const bytes = encodeEdit(change)
   if (!applyEdit(facet, change, changeHash(bytes))) return undefined
   facet.fields = sortedRecord(facet.fields)
   facet.meta = sortedRecord(facet.meta)
@@ -175,8 +181,13 @@ function isWritableScalar(value: FieldValue | null): value is string | boolean |
   return value === null || typeof value === 'string' || typeof value === 'boolean'
 }
 
-/** An edit change's header and ops, or undefined when it does not decode to that form. */
-function decodeEdit(chunk: Uint8Array): EditChange | undefined {
+/**
+ * An edit change's header, ops and hash, or undefined when it does not decode to that
+ * form: read by the narrow change reader, or by Automerge for what that one leaves.
+ */
+function decodeEdit(chunk: Uint8Array): (EditChange & { hash: string }) | undefined {
+  const columns = readChangeColumns(chunk)
+  if (columns !== undefined) return editOfColumns(columns)
   let decoded: A.DecodedChange
   try {
     decoded = A.decodeChange(chunk)
@@ -186,29 +197,99 @@ function decodeEdit(chunk: Uint8Array): EditChange | undefined {
   if (decoded.message !== null && decoded.message !== undefined) return undefined
   const ops: EditOp[] = []
   for (const op of decoded.ops) {
-    if (op.action !== 'set' && op.action !== 'del') return undefined
     const raw = op as { insert?: boolean; elemId?: string }
     if (raw.insert === true || raw.elemId !== undefined || typeof op.key !== 'string') {
       return undefined
     }
-    const edit: EditOp = { action: op.action, obj: op.obj, key: op.key, pred: op.pred ?? [] }
-    if (op.action === 'set') {
-      const scalar = { value: op.value as unknown, datatype: op.datatype as unknown }
-      if (!isPlainScalar(scalar as Parameters<typeof isPlainScalar>[0])) return undefined
-      edit.value = op.value as string | number | boolean
-      if (op.datatype === 'int') edit.datatype = 'int'
-    } else if (op.value !== undefined) return undefined
+    const edit = editOp(op.action, op.obj, op.key, op.pred ?? [], op.value, op.datatype)
+    if (edit === undefined) return undefined
     ops.push(edit)
   }
-  return {
-    actor: decoded.actor,
-    seq: decoded.seq,
-    startOp: decoded.startOp,
-    time: decoded.time,
-    message: null,
-    deps: decoded.deps,
-    ops,
+  const { actor, seq, startOp, time, deps, hash } = decoded
+  return { actor, seq, startOp, time, message: null, deps, ops, hash: hash }
+}
+
+function editOfColumns(columns: ChangeColumns): (EditChange & { hash: string }) | undefined {
+  const { actors } = columns
+  const ops: EditOp[] = []
+  for (const op of columns.ops) {
+    if (op.insert || op.key === undefined || op.objActor < 0) return undefined
+    const pred = (op.pred ?? []).map(({ actor, counter }) => `${counter}@${actors[actor]!}`)
+    const obj = `${op.objCtr}@${actors[op.objActor]!}`
+    const edit = editOp(op.action, obj, op.key, pred, op.value, op.datatype)
+    if (edit === undefined) return undefined
+    ops.push(edit)
   }
+  const { seq, startOp, time, deps, hash } = columns
+  return { actor: actors[0]!, seq, startOp, time, message: null, deps, ops, hash }
+}
+
+/** An op of an edit change, or undefined when it is not a set of a plain value or a del. */
+function editOp(
+  action: string,
+  obj: string,
+  key: string,
+  pred: string[],
+  value: unknown,
+  datatype: unknown,
+): EditOp | undefined {
+  if (action === 'del') return value === undefined ? { action, obj, key, pred } : undefined
+  if (action !== 'set') return undefined
+  const scalar = { value, datatype } as Parameters<typeof isPlainScalar>[0]
+  if (!isPlainScalar(scalar)) return undefined
+  const edit: EditOp = { action, obj, key, value: value as string | number | boolean, pred }
+  if (datatype === 'int') edit.datatype = 'int'
+  return edit
+}
+
+/**
+ * The bytes of an edit change: by the change writer, or by Automerge.encodeChange for
+ * what the writer leaves (both write the same bytes: test/store/change-writer-edits.test.ts).
+ */
+function encodeEdit(change: EditChange): Uint8Array {
+  const others = new Set<string>()
+  for (const op of change.ops) {
+    others.add(actorOf(op.obj))
+    for (const pred of op.pred) others.add(actorOf(pred))
+  }
+  others.delete(change.actor)
+  const actors = [change.actor, ...[...others].sort()]
+  const index = new Map(actors.map((actor, i) => [actor, i]))
+  const ops: ColumnOp[] = change.ops.map((op) => {
+    const [objCtr, objActor] = opIdParts(op.obj, index)
+    const column: ColumnOp = {
+      action: op.action,
+      objActor,
+      objCtr,
+      key: op.key,
+      elemActor: -1,
+      elemCtr: 0,
+      insert: false,
+    }
+    if (op.value !== undefined) column.value = op.value
+    if (op.datatype !== undefined) column.datatype = op.datatype
+    if (op.pred.length > 0) {
+      column.pred = op.pred.map((pred) => {
+        const [counter, actor] = opIdParts(pred, index)
+        return { actor, counter }
+      })
+    }
+    return column
+  })
+  const { seq, startOp, time, deps } = change
+  return (
+    writeChangeColumns({ actors, seq, startOp, time, deps, ops }) ??
+    A.encodeChange(change as unknown as A.DecodedChange)
+  )
+}
+
+function actorOf(opId: string): string {
+  return opId.slice(opId.indexOf('@') + 1)
+}
+
+function opIdParts(opId: string, index: ReadonlyMap<string, number>): [number, number] {
+  const at = opId.indexOf('@')
+  return [Number(opId.slice(0, at)), index.get(opId.slice(at + 1))!]
 }
 
 /**
