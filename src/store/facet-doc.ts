@@ -19,6 +19,7 @@
 //   edit.ts          patches, tombstones and restores as changes
 //   read.ts          a facet's content from a document or its bytes
 //   read-created.ts  the fast read of a facet still in its created form
+//   linear.ts        a facet as a line of changes, read and edited from its bytes
 export {
   DELETED_META,
   hasGenesisOf,
