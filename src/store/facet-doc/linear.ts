@@ -371,6 +371,10 @@ function changeHash(chunk: Uint8Array): string {
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+  const keys = Object.keys(record)
+  let inOrder = true
+  for (let i = 1; i < keys.length && inOrder; i++) inOrder = keys[i - 1]! < keys[i]!
+  if (inOrder) return record
   const sorted: Record<string, T> = {}
   for (const key of Object.keys(record).sort()) sorted[key] = record[key]!
   return sorted
