@@ -64,8 +64,9 @@ export function knownLines(parts: StoredParts, facets: ReadonlyMap<FacetName, Li
 }
 
 /**
- * Notes what `next` (`parts` with `facet` grown) reads as, when `parts` was read already:
- * its lines with that facet's replaced by `line`.
+ * Notes what `next` (`parts` with `facet` grown) reads as, when that is known: the lines
+ * of `parts` with that facet's replaced by `line`, or `line` alone when it is the only
+ * facet.
  */
 export function grownLines(
   parts: StoredParts,
@@ -75,6 +76,7 @@ export function grownLines(
 ): void {
   const before = lines.get(parts)
   if (before) lines.set(next, new Map(before).set(facet, line))
+  else if (next.size === 1) lines.set(next, new Map([[facet, line]]))
 }
 
 /** Every facet of `parts` read as a line, all of one type; undefined if any is not one. */
