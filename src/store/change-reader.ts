@@ -25,7 +25,8 @@
 //   column-writers.ts    the inverse of column-encodings.ts
 //   change-writer.ts     ColumnOps into a change chunk, as Automerge writes it
 //                        (writeChangeColumns), for a new facet's change or an edit
-import { readChangeColumns } from './change-reader/change-chunk.ts'
+import { readChangeColumns, type ChangeColumns } from './change-reader/change-chunk.ts'
+import { writeChangeColumns } from './change-reader/change-writer.ts'
 
 export {
   readChangeColumns,
@@ -55,6 +56,21 @@ export interface ReadChange {
   message: null
   deps: string[]
   ops: ReadChangeOp[]
+}
+
+/**
+ * readChangeColumns, for bytes in the one form Automerge writes: the change is written
+ * again and must come out byte for byte the same. Automerge loads some other encodings of
+ * a change (an unused actor, an empty column, a run written out long), but not always the
+ * snapshot it saves of them again, and once stored such a change makes its object
+ * unloadable: what comes from a peer and is stored without Automerge must pass this.
+ */
+export function readCanonicalChange(bytes: Uint8Array): ChangeColumns | undefined {
+  const change = readChangeColumns(bytes)
+  if (change === undefined) return undefined
+  const again = writeChangeColumns(change)
+  if (again === undefined || !Buffer.from(again).equals(bytes)) return undefined
+  return change
 }
 
 /**

@@ -1,13 +1,13 @@
 // The narrow change reader against Automerge's own decoder: where it gives an answer,
 // that answer is Automerge's, on valid changes and on changes mutated behind a fixed-up
 // checksum (so that the mutation reaches the column parser instead of failing the check).
-import { createHash } from 'node:crypto'
 import * as A from '@automerge/automerge'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { FieldValue, InstanceId } from '../../src/model/index.ts'
 import { readSimpleChange } from '../../src/store/change-reader.ts'
 import { changeFacetDoc, encodeNewFacet, type FacetDoc } from '../../src/store/facet-doc.ts'
+import { bodyOf, chunk } from '../helpers/change-bytes.ts'
 
 const stamp = { by: '12D3KooWTestInstance' as InstanceId, at: 1_732_300_000_000 }
 
@@ -21,30 +21,6 @@ function contentChange(bytes: Uint8Array): Uint8Array {
     if ((byte & 0x80) === 0) break
   }
   return bytes.subarray(offset + length)
-}
-
-function uleb(value: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return out
-}
-
-/** A change chunk around `body`, with a correct checksum. */
-function chunk(body: Uint8Array): Uint8Array {
-  const hashed = Uint8Array.from([1, ...uleb(body.length), ...body])
-  const checksum = createHash('sha256').update(hashed).digest().subarray(0, 4)
-  return Uint8Array.from([0x85, 0x6f, 0x4a, 0x83, ...checksum, ...hashed])
-}
-
-function bodyOf(change: Uint8Array): Uint8Array {
-  let offset = 9
-  while (change[offset]! & 0x80) offset++
-  return change.subarray(offset + 1)
 }
 
 function automerge(change: Uint8Array): unknown {

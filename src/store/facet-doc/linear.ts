@@ -13,7 +13,7 @@ import * as A from '@automerge/automerge'
 import { hash } from 'node:crypto'
 import type { FieldValue } from '../../model/index.ts'
 import {
-  readChangeColumns,
+  readCanonicalChange,
   writeChangeColumns,
   type ChangeColumns,
   type ColumnOp,
@@ -36,6 +36,8 @@ export interface LinearFacet extends EncodedFacet {
   ends: number[]
   /** The fields each of those changes set or deleted. */
   touched: string[][]
+  /** As asked of readLinearFacet: the fields where a change ends. */
+  fieldsAt?: Record<string, FieldValue> | undefined
   /** The largest op counter so far: the next change starts after it. */
   maxOp: number
   /** The last change of each actor that wrote one: its sequence number and hash. */
@@ -80,8 +82,14 @@ interface EditChange {
   ops: EditOp[]
 }
 
-/** The facet in `bytes` (genesis, then change chunks) if it is a line; else undefined. */
-export function readLinearFacet(bytes: Uint8Array): LinearFacet | undefined {
+/**
+ * The facet in `bytes` (genesis, then change chunks) if it is a line; else undefined.
+ * With `fieldsAt` (where a change ends in `bytes`), also the fields as they were there.
+ */
+export function readLinearFacet(
+  bytes: Uint8Array,
+  options: { fieldsAt?: number } = {},
+): LinearFacet | undefined {
   const found = genesisPrefix(bytes)
   if (found === undefined) return undefined
   let start = found.prefix.change.length
@@ -100,6 +108,7 @@ export function readLinearFacet(bytes: Uint8Array): LinearFacet | undefined {
     fieldOps: new Map([...created.fields].map(([key, counter]) => [key, `${counter}@${author}`])),
     metaOps: new Map([...created.meta].map(([key, counter]) => [key, `${counter}@${author}`])),
   }
+  let fieldsAt = end === options.fieldsAt ? { ...facet.fields } : undefined
   while (end < bytes.length) {
     start = end
     end = changeChunkEnd(bytes, start)
@@ -108,7 +117,9 @@ export function readLinearFacet(bytes: Uint8Array): LinearFacet | undefined {
     const change = decodeEdit(chunk)
     if (change === undefined || !applyEdit(facet, change, change.hash)) return undefined
     facet.ends.push(end)
+    if (end === options.fieldsAt) fieldsAt = { ...facet.fields }
   }
+  if (options.fieldsAt !== undefined) facet.fieldsAt = fieldsAt
   facet.fields = sortedRecord(facet.fields)
   facet.meta = sortedRecord(facet.meta)
   return facet
@@ -170,7 +181,8 @@ export function writeLinearEdit(
     ops,
   }
   const bytes = encodeEdit(change)
-  if (!applyEdit(facet, change, changeHash(bytes))) return undefined
+  if (bytes === undefined || !applyEdit(facet, change, changeHash(bytes))) return undefined
+  facet.ends.push(facet.ends.at(-1)! + bytes.length)
   facet.fields = sortedRecord(facet.fields)
   facet.meta = sortedRecord(facet.meta)
   return bytes
@@ -182,31 +194,14 @@ function isWritableScalar(value: FieldValue | null): value is string | boolean |
 }
 
 /**
- * An edit change's header, ops and hash, or undefined when it does not decode to that
- * form: read by the narrow change reader, or by Automerge for what that one leaves.
+ * An edit change's header, ops and hash, or undefined when it is not of that form, as
+ * the narrow change reader reads it.
  */
 function decodeEdit(chunk: Uint8Array): (EditChange & { hash: string }) | undefined {
-  const columns = readChangeColumns(chunk)
-  if (columns !== undefined) return editOfColumns(columns)
-  let decoded: A.DecodedChange
-  try {
-    decoded = A.decodeChange(chunk)
-  } catch {
-    return undefined
-  }
-  if (decoded.message !== null && decoded.message !== undefined) return undefined
-  const ops: EditOp[] = []
-  for (const op of decoded.ops) {
-    const raw = op as { insert?: boolean; elemId?: string }
-    if (raw.insert === true || raw.elemId !== undefined || typeof op.key !== 'string') {
-      return undefined
-    }
-    const edit = editOp(op.action, op.obj, op.key, op.pred ?? [], op.value, op.datatype)
-    if (edit === undefined) return undefined
-    ops.push(edit)
-  }
-  const { actor, seq, startOp, time, deps, hash } = decoded
-  return { actor, seq, startOp, time, message: null, deps, ops, hash: hash }
+  // Only the form Automerge writes (see readCanonicalChange): any other encoding, even
+  // one Automerge decodes, is left to the document path.
+  const columns = readCanonicalChange(chunk)
+  return columns === undefined ? undefined : editOfColumns(columns)
 }
 
 function editOfColumns(columns: ChangeColumns): (EditChange & { hash: string }) | undefined {
@@ -246,7 +241,7 @@ function editOp(
  * The bytes of an edit change: by the change writer, or by Automerge.encodeChange for
  * what the writer leaves (both write the same bytes: test/store/change-writer-edits.test.ts).
  */
-function encodeEdit(change: EditChange): Uint8Array {
+function encodeEdit(change: EditChange): Uint8Array | undefined {
   const others = new Set<string>()
   for (const op of change.ops) {
     others.add(actorOf(op.obj))
@@ -277,10 +272,13 @@ function encodeEdit(change: EditChange): Uint8Array {
     return column
   })
   const { seq, startOp, time, deps } = change
-  return (
-    writeChangeColumns({ actors, seq, startOp, time, deps, ops }) ??
-    A.encodeChange(change as unknown as A.DecodedChange)
-  )
+  const written = writeChangeColumns({ actors, seq, startOp, time, deps, ops })
+  if (written !== undefined) return written
+  try {
+    return A.encodeChange(change as unknown as A.DecodedChange)
+  } catch {
+    return undefined // a string Automerge refuses (a lone surrogate): the loaded path's
+  }
 }
 
 function actorOf(opId: string): string {

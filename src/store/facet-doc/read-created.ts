@@ -4,7 +4,7 @@
 // sync: keep its op loop on plain locals, with no closure or object made per op.
 import * as A from '@automerge/automerge'
 import type { FieldValue, ObjectType } from '../../model/index.ts'
-import { readChangeColumns, type ChangeColumns, type ColumnOp } from '../change-reader.ts'
+import { readCanonicalChange, type ChangeColumns, type ColumnOp } from '../change-reader.ts'
 import {
   FIELDS_COUNTER,
   FIRST_CONTENT_OP,
@@ -70,7 +70,7 @@ export function readCreatedChange(
   // Only what the narrow reader takes goes the fast way; anything else (including forms
   // Automerge decodes but would not load back once saved) takes the document path.
   // Automerge's decoder still runs on it, so that bytes that don't decode are refused.
-  const columns = readChangeColumns(change)
+  const columns = readCanonicalChange(change)
   if (columns === undefined) {
     A.decodeChange(change)
     return undefined

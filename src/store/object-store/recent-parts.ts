@@ -6,7 +6,11 @@
 //
 // Sound by two rules: every commit that writes an object's documents drops its entry
 // when it is submitted (StoreCore wires this into the commit queue), and entries are
-// filled only by code that holds the object's lock, after its own commit.
+// filled only by code that holds the object's lock: read from storage, or written by
+// its own commit. Every writer of documents holds the lock and awaits its commit, but
+// one: the compaction of an object leaving the cache, whose parts read meanwhile hold
+// the same content in more pieces (and chunk numbers no lower than stored: new chunks
+// never collide).
 import type { ObjectId } from '../../model/index.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoredParts } from './loaded-object.ts'

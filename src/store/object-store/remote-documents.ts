@@ -13,7 +13,7 @@ import {
   type ObjectId,
 } from '../../model/index.ts'
 import type { CommitQueue } from '../commit-queue.ts'
-import { readEncodedFacet, type EncodedFacet } from '../facet-doc.ts'
+import { readEncodedFacet, sameValue, type EncodedFacet } from '../facet-doc.ts'
 import { readLinearFacet } from '../facet-doc/linear.ts'
 import { genesisPrefix } from '../facet-doc/read-created.ts'
 import { chunkKey } from '../keys.ts'
@@ -151,7 +151,7 @@ export class RemoteDocuments {
       const here = orNothing(() => linesOf(parts)?.get(name))
       if (here === undefined) return undefined
       const type = here.type
-      const heads = here.heads
+      const heads = [...here.heads]
       return {
         facet,
         object,
@@ -164,7 +164,7 @@ export class RemoteDocuments {
       }
     }
     // Bytes that don't decode are refused by the general path, which says why.
-    const line = orNothing(() => readLinearFacet(bytes))
+    const line = orNothing(() => readLinearFacet(bytes, { fieldsAt: stored.length }))
     // The new changes must start where the stored ones end.
     const from = line?.ends.indexOf(stored.length) ?? -1
     if (line === undefined || from < 0) return undefined
@@ -200,8 +200,11 @@ export class RemoteDocuments {
       object,
       type,
       changed: true,
-      fields: [...new Set(line.touched.slice(from + 1).flat())].sort(),
-      heads: line.heads,
+      // What differs from the stored state (a field set and deleted again did not change).
+      fields: [...new Set(line.touched.slice(from + 1).flat())]
+        .filter((field) => !sameValue(line.fieldsAt?.[field], line.fields[field]))
+        .sort(),
+      heads: [...line.heads],
       missingDeps: [],
       storedAsReceived: false,
     }

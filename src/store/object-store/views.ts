@@ -5,6 +5,7 @@ import {
   CORE_FACET,
   fieldSpec,
   type FacetName,
+  type FieldValue,
   type InstanceId,
   type NewObjectInput,
   type ObjectId,
@@ -99,15 +100,33 @@ export function storedObjectFrom(
   type: ObjectType,
   facets: ReadonlyMap<FacetName, FacetContent>,
 ): StoredObject {
-  // Fields copied: the contents may be shared (linesOf), and readers change what they get.
+  // Copied: the contents may be shared (linesOf), and readers change what they get.
   return storedObjectOf(
     id,
     type,
-    [...facets].map(
-      ([facet, content]) =>
-        [facet, { content: { ...content, fields: { ...content.fields } }, conflicts: [] }] as const,
-    ),
+    [...facets].map(([facet, content]) => {
+      const copy = { ...content, fields: copyFields(content.fields), meta: copyMeta(content.meta) }
+      return [facet, { content: copy, conflicts: [] }] as const
+    }),
   )
+}
+
+function copyFields(fields: Record<string, FieldValue>): Record<string, FieldValue> {
+  const copy: Record<string, FieldValue> = {}
+  for (const [name, value] of Object.entries(fields)) {
+    copy[name] = Array.isArray(value)
+      ? [...value]
+      : typeof value === 'object'
+        ? { ...value }
+        : value
+  }
+  return copy
+}
+
+function copyMeta(meta: Record<string, WriteStamp>): Record<string, WriteStamp> {
+  const copy: Record<string, WriteStamp> = {}
+  for (const [name, stamp] of Object.entries(meta)) copy[name] = { ...stamp }
+  return copy
 }
 
 /** An object as kept on receipt (received-objects.ts); its own copy of the fields. */

@@ -1,0 +1,139 @@
+// Bytes a peer may send that read as a line of changes but are not what Automerge writes:
+// stored without Automerge, they would make the object unloadable later. Each is refused
+// (or, where Automerge ignores it, ignored) and the object loads as before.
+import * as A from '@automerge/automerge'
+import { describe, expect, it } from 'vitest'
+import { isObjectSyncError } from '../../src/errors.ts'
+import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
+import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
+import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
+import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { withUnusedActor } from '../helpers/change-bytes.ts'
+import { anna, openStore } from '../helpers/stores.ts'
+
+const peer = 'a' as InstanceId
+
+/** A store holding one person, and an honest edit of it as a peer would make it. */
+async function storeWithPerson(memory = new MemoryStorage()): Promise<{
+  store: ObjectStore
+  facet: FacetId
+  stored: Uint8Array
+  edit: Uint8Array
+}> {
+  const store = await openStore(memory, { instanceId: 'b' as InstanceId })
+  const made = await store.create({ type: 'person', fields: anna })
+  const facet = `${made.id}/core` as FacetId
+  const stored = (await store.getFacetBytes(facet))!
+  const doc = A.load<FacetDoc>(stored, { actor: 'eeeeeeee' })
+  const next = changeFacetDoc(doc, { firstName: 'Mallory' }, { by: peer, at: 2_000_000 })!
+  const edit = A.getLastLocalChange(next)!
+  A.free(next)
+  return { store, facet, stored, edit }
+}
+
+async function send(store: ObjectStore, facet: FacetId, bytes: Uint8Array) {
+  return (await store.applyRemoteDocuments([[facet, bytes]], undefined, peer))[0]!
+}
+
+/** Whatever was stored, the object loads, is compacted on close, and loads again. */
+async function expectLoadsAfterCompaction(
+  store: ObjectStore,
+  memory: MemoryStorage,
+  facet: FacetId,
+): Promise<void> {
+  const object = facet.split('/')[0] as ObjectId
+  await store.facetsOf(object) // loads it (into the cache, compacted at close)
+  expect(await store.getHeads(facet)).toBeDefined()
+  await store.close()
+  const again = await openStore(memory, { instanceId: 'b' as InstanceId })
+  expect(await again.getHeads(facet)).toBeDefined()
+  expect((await again.get(object))?.fields.lastName).toBe(anna.lastName)
+  await again.close()
+}
+
+describe('a line a peer sends, not as Automerge writes it', () => {
+  it('an edit with a wrong checksum is not stored', async () => {
+    const { store, facet, stored, edit } = await storeWithPerson()
+    const evil = Uint8Array.from(edit)
+    evil[4]! ^= 1
+    const result = await send(store, facet, Buffer.concat([stored, evil]))
+    expect(result).not.toMatchObject({ changed: true })
+    expect(await store.getFacetBytes(facet)).toEqual(stored)
+    expect(await store.getHeads(facet)).toHaveLength(1) // loads
+    expect((await store.get(facet.split('/')[0] as never))?.fields.firstName).toBe('Anna')
+    // The honest edit still goes through.
+    expect(await send(store, facet, Buffer.concat([stored, edit]))).toMatchObject({
+      changed: true,
+      fields: ['firstName'],
+    })
+    await store.close()
+  })
+
+  it('an edit naming an actor no op uses is left to Automerge, and the object still loads', async () => {
+    const memory = new MemoryStorage()
+    const { store, facet, stored, edit } = await storeWithPerson(memory)
+    const evil = withUnusedActor(edit, 'ffff')
+    // Automerge itself decodes it; the narrow reader does not take it.
+    expect(A.decodeChange(evil).ops).toEqual(A.decodeChange(edit).ops)
+    expect(readLinearFacet(Buffer.concat([stored, evil]))).toBeUndefined()
+    const result = await send(store, facet, Buffer.concat([stored, evil]))
+    expect(isObjectSyncError(result) || (result as { changed: boolean }).changed).toBe(true)
+    await expectLoadsAfterCompaction(store, memory, facet)
+  })
+
+  it('a new object whose created change names an unused actor still loads', async () => {
+    const { store: source, facet, stored } = await storeWithPerson()
+    const genesisLength = stored.length - lastChunkLength(stored)
+    const evil = Buffer.concat([
+      stored.subarray(0, genesisLength),
+      withUnusedActor(stored.subarray(genesisLength), 'ffff'),
+    ])
+    expect(readLinearFacet(evil)).toBeUndefined()
+    const memory = new MemoryStorage()
+    const target = await openStore(memory, { instanceId: 'c' as InstanceId })
+    await send(target, facet, evil)
+    await expectLoadsAfterCompaction(target, memory, facet)
+    await source.close()
+  })
+
+  it('reports only fields that differ from what was stored', async () => {
+    const a = await openStore(new MemoryStorage(), { instanceId: peer })
+    const b = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId })
+    const made = await a.create({ type: 'person', fields: anna })
+    const facet = `${made.id}/core` as FacetId
+    await send(b, facet, (await a.getFacetBytes(facet))!)
+    await a.update(made.id, { fields: { title: 'Dr', phone: '+47 1' } })
+    await a.update(made.id, { fields: { title: null } })
+    expect(await send(b, facet, (await a.getFacetBytes(facet))!)).toMatchObject({
+      changed: true,
+      fields: ['phone'],
+    })
+    expect(b.loadedObjects).toBe(0)
+    await a.close()
+    await b.close()
+  })
+})
+
+describe('an edit Automerge refuses to encode', () => {
+  it('is made on the loaded object, as before', async () => {
+    const store = await openStore(new MemoryStorage())
+    const made = await store.create({ type: 'person', fields: anna })
+    const updated = await store.update(made.id, { fields: { title: 'x\uD800y' } })
+    expect(updated.fields.title).toBe((await store.get(made.id))?.fields.title)
+    expect(store.loadedObjects).toBe(1)
+    await store.close()
+  })
+})
+
+/** The length of the last change chunk in `bytes` (genesis, then one change). */
+function lastChunkLength(bytes: Uint8Array): number {
+  // The genesis chunk's header: magic (4), checksum (4), type (1), length (LEB128).
+  let offset = 9
+  let length = 0
+  for (let shift = 0; ; shift += 7) {
+    const byte = bytes[offset++]!
+    length += (byte & 0x7f) * 2 ** shift
+    if ((byte & 0x80) === 0) break
+  }
+  return bytes.length - (offset + length)
+}
