@@ -14,6 +14,7 @@ import { hash } from 'node:crypto'
 import type { FieldValue } from '../../model/index.ts'
 import {
   readCanonicalChange,
+  readChangeColumns,
   writeChangeColumns,
   type ChangeColumns,
   type ColumnOp,
@@ -27,6 +28,7 @@ import {
   type CreatedOps,
   type EncodedFacet,
 } from './read-created.ts'
+import { OpIds } from './op-ids.ts'
 import { changeTime, parseStamp } from './stamps.ts'
 import { sameValue } from './values.ts'
 
@@ -34,7 +36,7 @@ import { sameValue } from './values.ts'
 export interface LinearFacet extends EncodedFacet {
   /** Where each change after the genesis ends in the bytes read. */
   ends: number[]
-  /** The fields each of those changes set or deleted. */
+  /** The fields each of those changes set or deleted (none listed for the created one). */
   touched: string[][]
   /** As asked of readLinearFacet: the fields where a change ends. */
   fieldsAt?: Record<string, FieldValue> | undefined
@@ -43,8 +45,8 @@ export interface LinearFacet extends EncodedFacet {
   /** The last change of each actor that wrote one: its sequence number and hash. */
   lastOf: Map<string, { seq: number; hash: string }>
   /** The id ("counter@actor") of the op that holds each field, and each stamp. */
-  fieldOps: Map<string, string>
-  metaOps: Map<string, string>
+  fieldOps: OpIds
+  metaOps: OpIds
 }
 
 /** A copy of `facet` to edit, sharing nothing writeLinearEdit changes. */
@@ -57,8 +59,8 @@ export function cloneLine(facet: LinearFacet): LinearFacet {
     ends: [...facet.ends],
     touched: [...facet.touched],
     lastOf: new Map(facet.lastOf),
-    fieldOps: new Map(facet.fieldOps),
-    metaOps: new Map(facet.metaOps),
+    fieldOps: facet.fieldOps.copy(),
+    metaOps: facet.metaOps.copy(),
   }
 }
 
@@ -85,28 +87,32 @@ interface EditChange {
 /**
  * The facet in `bytes` (genesis, then change chunks) if it is a line; else undefined.
  * With `fieldsAt` (where a change ends in `bytes`), also the fields as they were there.
+ * Changes that end past `storedUpTo` (default: all) must be in the one form Automerge
+ * writes (readCanonicalChange): what is stored without Automerge must be; the bytes
+ * before it are the store's own, checked when they came in.
  */
 export function readLinearFacet(
   bytes: Uint8Array,
-  options: { fieldsAt?: number } = {},
+  options: { fieldsAt?: number; storedUpTo?: number } = {},
 ): LinearFacet | undefined {
+  const storedUpTo = options.storedUpTo ?? 0
   const found = genesisPrefix(bytes)
   if (found === undefined) return undefined
   let start = found.prefix.change.length
   let end = changeChunkEnd(bytes, start)
   if (end === undefined) return undefined
   const created: CreatedOps = { fields: new Map(), meta: new Map() }
-  const content = readCreatedChange(bytes.subarray(start, end), found, created)
+  const content = readCreatedChange(bytes.subarray(start, end), found, created, end <= storedUpTo)
   if (content === undefined) return undefined
   const author = created.actor!
   const facet: LinearFacet = {
     ...content,
     ends: [end],
-    touched: [Object.keys(content.fields)],
+    touched: [[]], // the created change: only edits are compared (see extendLine)
     maxOp: created.lastOp!,
     lastOf: new Map([[author, { seq: 1, hash: content.heads[0]! }]]),
-    fieldOps: new Map([...created.fields].map(([key, counter]) => [key, `${counter}@${author}`])),
-    metaOps: new Map([...created.meta].map(([key, counter]) => [key, `${counter}@${author}`])),
+    fieldOps: new OpIds(created.fields, author),
+    metaOps: new OpIds(created.meta, author),
   }
   let fieldsAt = end === options.fieldsAt ? { ...facet.fields } : undefined
   while (end < bytes.length) {
@@ -114,7 +120,7 @@ export function readLinearFacet(
     end = changeChunkEnd(bytes, start)
     if (end === undefined) return undefined
     const chunk = bytes.subarray(start, end)
-    const change = decodeEdit(chunk)
+    const change = decodeEdit(chunk, end <= storedUpTo)
     if (change === undefined || !applyEdit(facet, change, change.hash)) return undefined
     facet.ends.push(end)
     if (end === options.fieldsAt) fieldsAt = { ...facet.fields }
@@ -197,10 +203,13 @@ function isWritableScalar(value: FieldValue | null): value is string | boolean |
  * An edit change's header, ops and hash, or undefined when it is not of that form, as
  * the narrow change reader reads it.
  */
-function decodeEdit(chunk: Uint8Array): (EditChange & { hash: string }) | undefined {
+function decodeEdit(
+  chunk: Uint8Array,
+  stored: boolean,
+): (EditChange & { hash: string }) | undefined {
   // Only the form Automerge writes (see readCanonicalChange): any other encoding, even
   // one Automerge decodes, is left to the document path.
-  const columns = readCanonicalChange(chunk)
+  const columns = stored ? readChangeColumns(chunk) : readCanonicalChange(chunk)
   return columns === undefined ? undefined : editOfColumns(columns)
 }
 

@@ -4,7 +4,12 @@
 // sync: keep its op loop on plain locals, with no closure or object made per op.
 import * as A from '@automerge/automerge'
 import type { FieldValue, ObjectType } from '../../model/index.ts'
-import { readCanonicalChange, type ChangeColumns, type ColumnOp } from '../change-reader.ts'
+import {
+  readCanonicalChange,
+  readChangeColumns,
+  type ChangeColumns,
+  type ColumnOp,
+} from '../change-reader.ts'
 import {
   FIELDS_COUNTER,
   FIRST_CONTENT_OP,
@@ -66,11 +71,13 @@ export function readCreatedChange(
   change: Uint8Array,
   found: { type: ObjectType; prefix: Genesis },
   ops?: CreatedOps,
+  /** The store's own bytes, checked when they came in: their form is not checked again. */
+  stored = false,
 ): EncodedFacet | undefined {
   // Only what the narrow reader takes goes the fast way; anything else (including forms
   // Automerge decodes but would not load back once saved) takes the document path.
   // Automerge's decoder still runs on it, so that bytes that don't decode are refused.
-  const columns = readCanonicalChange(change)
+  const columns = stored ? readChangeColumns(change) : readCanonicalChange(change)
   if (columns === undefined) {
     A.decodeChange(change)
     return undefined

@@ -219,7 +219,7 @@ export class LocalEdits {
         const fields = withoutNulls(facetPatch)
         if (Object.keys(fields).length === 0) continue
         const bytes = encodeNewFacet(type, fields, stamp, core.actor)
-        const made = readLinearFacet(bytes)
+        const made = readLinearFacet(bytes, { storedUpTo: bytes.length })
         if (made === undefined) return undefined
         facets.set(facet, made)
         ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })

@@ -164,7 +164,9 @@ export class RemoteDocuments {
       }
     }
     // Bytes that don't decode are refused by the general path, which says why.
-    const line = orNothing(() => readLinearFacet(bytes, { fieldsAt: stored.length }))
+    const line = orNothing(() =>
+      readLinearFacet(bytes, { fieldsAt: stored.length, storedUpTo: stored.length }),
+    )
     // The new changes must start where the stored ones end.
     const from = line?.ends.indexOf(stored.length) ?? -1
     if (line === undefined || from < 0) return undefined

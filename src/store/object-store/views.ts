@@ -85,7 +85,8 @@ export function linearFacets(parts: StoredParts): Map<FacetName, LinearFacet> | 
   const facets = new Map<FacetName, LinearFacet>()
   let type: ObjectType | undefined
   for (const [facet, part] of parts) {
-    const read = readLinearFacet(joinFacetParts(part))
+    const bytes = joinFacetParts(part)
+    const read = readLinearFacet(bytes, { storedUpTo: bytes.length })
     if (read === undefined) return undefined
     if (type !== undefined && type !== read.type) return undefined
     type = read.type
