@@ -1,4 +1,5 @@
-// npm run bench:sync [-- --count N] [--edits N] [--poll-ms MS] [--only store|sql|overlap]:
+// npm run bench:sync [-- --count N] [--edits N] [--poll-ms MS] [--only store|sql|overlap]
+// [--no-bulk]:
 // first sync of 10,000 and then 100,000 persons (or N) between two instances in separate
 // processes over loopback libp2p, store to store and then SQLite to SQLite (rows written
 // with SQL at A until they are rows at B), with live edit latency for each; then SQLite to
@@ -17,6 +18,8 @@ const { values } = parseArgs({
     edits: { type: 'string', default: '1000' },
     'poll-ms': { type: 'string', default: '50' },
     only: { type: 'string' },
+    // SQLite to SQLite without the bulk edit and catch-up at the end (a first sync alone).
+    'no-bulk': { type: 'boolean', default: false },
   },
 })
 const counts = values.count === undefined ? [10_000, 100_000] : [positiveArg('count', values.count)]
@@ -42,7 +45,7 @@ const results = []
 for (const count of counts) {
   const result = {
     ...(runs('store') ? await runSyncBench(count) : {}),
-    ...(runs('sql') ? await runSqlSyncBench(count, { edits, pollMs }) : {}),
+    ...(runs('sql') ? await runSqlSyncBench(count, { edits, pollMs, bulkEdit: !values['no-bulk'] }) : {}),
     ...(runs('overlap') ? await runOverlapSyncBench(count, { pollMs }) : {}),
   }
   // Every person once on each side: A keeps its N, B has its half and the rest.

@@ -54,9 +54,11 @@ const ACTIONS = {
 export function writeChangeColumns(
   change: NewChange,
   before: Uint8Array = EMPTY,
+  /** false: the checksum's four bytes are left zero (to compare the rest only). */
+  checksum = true,
 ): Uint8Array | undefined {
   try {
-    return write(change, before)
+    return write(change, before, checksum)
   } catch (error) {
     if (error instanceof NotWritable) return undefined
     throw error
@@ -71,7 +73,7 @@ const columnBuffer = new ByteWriter()
 const valueBuffer = new ByteWriter()
 const chunkBuffer = new ByteWriter()
 
-function write(change: NewChange, before: Uint8Array): Uint8Array {
+function write(change: NewChange, before: Uint8Array, checksum: boolean): Uint8Array {
   const head = headBuffer
   head.reset()
   columnBuffer.reset()
@@ -96,11 +98,16 @@ function write(change: NewChange, before: Uint8Array): Uint8Array {
   for (let i = 1; i < actors.length; i++) writeActor(head, actors[i])
   head.uleb(table.length / 2)
   for (const number of table) head.uleb(number)
-  return chunk(before, head, columnBuffer)
+  return chunk(before, head, columnBuffer, checksum)
 }
 
 /** `before`, then the chunk around a body of `head` then `data`. */
-function chunk(before: Uint8Array, head: ByteWriter, data: ByteWriter): Uint8Array {
+function chunk(
+  before: Uint8Array,
+  head: ByteWriter,
+  data: ByteWriter,
+  checksum: boolean,
+): Uint8Array {
   const prefix = chunkBuffer
   prefix.reset()
   prefix.bytes.set(format.MAGIC)
@@ -114,7 +121,7 @@ function chunk(before: Uint8Array, head: ByteWriter, data: ByteWriter): Uint8Arr
   out.set(head.written(), start + prefix.length)
   out.set(data.written(), start + prefix.length + head.length)
   // The checksum: the first four bytes of the change's hash, which covers type onwards.
-  out.set(hash('sha256', out.subarray(start + 8), 'buffer').subarray(0, 4), start + 4)
+  if (checksum) out.set(hash('sha256', out.subarray(start + 8), 'buffer').subarray(0, 4), start + 4)
   return out
 }
 
