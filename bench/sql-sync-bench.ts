@@ -244,7 +244,9 @@ async function timeBulkEdit(
   while ((done.get(title) as number) < rows) {
     if (process.env.BENCH_TRACE && performance.now() - lastTrace > 1000) {
       lastTrace = performance.now()
-      console.error(`${((lastTrace - began) / 1000).toFixed(1)} s: log at A ${logAtA.get() as number}, rows at B ${done.get(title) as number}`)
+      console.error(
+        `${((lastTrace - began) / 1000).toFixed(1)} s: log at A ${logAtA.get() as number}, rows at B ${done.get(title) as number}`,
+      )
     }
     if (sql.peers.a.child.exitCode !== null || sql.peers.b.child.exitCode !== null) {
       throw new Error('a peer exited during the bulk edit')

@@ -45,7 +45,9 @@ const results = []
 for (const count of counts) {
   const result = {
     ...(runs('store') ? await runSyncBench(count) : {}),
-    ...(runs('sql') ? await runSqlSyncBench(count, { edits, pollMs, bulkEdit: !values['no-bulk'] }) : {}),
+    ...(runs('sql')
+      ? await runSqlSyncBench(count, { edits, pollMs, bulkEdit: !values['no-bulk'] })
+      : {}),
     ...(runs('overlap') ? await runOverlapSyncBench(count, { pollMs }) : {}),
   }
   // Every person once on each side: A keeps its N, B has its half and the rest.
