@@ -11,11 +11,13 @@ import {
   type FacetName,
   type InstanceId,
   type ObjectId,
+  type ObjectType,
 } from '../../model/index.ts'
 import type { CommitQueue } from '../commit-queue.ts'
 import { readEncodedFacet, sameValue, type EncodedFacet } from '../facet-doc.ts'
 import { readLinearFacet } from '../facet-doc/linear.ts'
-import { genesisPrefix } from '../facet-doc/read-created.ts'
+import { changeChunkEnd, genesisPrefix } from '../facet-doc/read-created.ts'
+import { hash } from 'node:crypto'
 import { chunkKey } from '../keys.ts'
 import { joinFacetParts } from './facet-parts.ts'
 import { withChunk } from './recent-parts.ts'
@@ -27,7 +29,7 @@ import type { StoreCore } from './core.ts'
 import type { LoadedObject } from './loaded-object.ts'
 import { outOfScope, type RemoteApply } from './remote-apply.ts'
 import type { Accepts, AppliedChanges } from './types.ts'
-import { fieldsOf, grownLines, linesOf } from './views.ts'
+import { fieldsOf, grownLines } from './views.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
 interface QuickRead {
@@ -147,11 +149,12 @@ export class RemoteDocuments {
     const stored = joinFacetParts(part)
     if (bytes.length < stored.length || !startsWith(bytes, stored)) return undefined
     if (bytes.length === stored.length) {
-      // What is here already (sent again): nothing to do, if it reads as a line.
-      const here = orNothing(() => linesOf(parts)?.get(name))
+      // What is here already (sent again, as a peer catching up sends back what it had
+      // from us): nothing to do. Its head is its last change's hash, read without
+      // decoding the changes.
+      const here = lastChangeOf(stored)
       if (here === undefined) return undefined
-      const type = here.type
-      const heads = [...here.heads]
+      const { type, heads } = here
       return {
         facet,
         object,
@@ -244,6 +247,21 @@ export class RemoteDocuments {
       missingDeps: [],
       storedAsReceived: true,
     }
+  }
+}
+
+/** The type and the head of a facet stored as its genesis and change chunks. */
+function lastChangeOf(bytes: Uint8Array): { type: ObjectType; heads: string[] } | undefined {
+  const found = genesisPrefix(bytes)
+  if (found === undefined) return undefined
+  let start = found.prefix.change.length
+  for (;;) {
+    const end = changeChunkEnd(bytes, start)
+    if (end === undefined) return undefined
+    if (end === bytes.length) {
+      return { type: found.type, heads: [hash('sha256', bytes.subarray(start + 8, end), 'hex')] }
+    }
+    start = end
   }
 }
 
