@@ -45,16 +45,18 @@ export function withUnusedActor(change: Uint8Array, extra: string): Uint8Array {
       if ((byte & 0x80) === 0) return value
     }
   }
-  offset += readUleb() * 32 // dependencies
-  offset += readUleb() // the author
+  // (Each length read first: `offset += readUleb()` would add to the offset before it.)
+  const skipBytes = (count: number) => (offset += count)
+  skipBytes(readUleb() * 32) // dependencies
+  skipBytes(readUleb()) // the author
   skipLeb() // seq
   skipLeb() // startOp
   skipLeb() // time
-  offset += readUleb() // message
+  skipBytes(readUleb()) // message
   const countAt = offset
   const others = readUleb()
   if (others > 126) throw new Error('too many actors for this helper')
-  for (let i = 0; i < others; i++) offset += readUleb()
+  for (let i = 0; i < others; i++) skipBytes(readUleb())
   const actor = Buffer.from(extra, 'hex')
   return chunk(
     Uint8Array.from([

@@ -2,6 +2,7 @@
 // the form it was created in, of an object not here yet, is checked by decoding its one
 // change (no document load) and stored as received; whether its object exists is read
 // for the whole batch in one getMany. Every other facet takes the general remote path.
+import { hash } from 'node:crypto'
 import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
@@ -15,21 +16,19 @@ import {
 } from '../../model/index.ts'
 import type { CommitQueue } from '../commit-queue.ts'
 import { readEncodedFacet, sameValue, type EncodedFacet } from '../facet-doc.ts'
-import { readLinearFacet } from '../facet-doc/linear.ts'
+import { readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
 import { changeChunkEnd, genesisPrefix } from '../facet-doc/read-created.ts'
-import { hash } from 'node:crypto'
-import { chunkKey } from '../keys.ts'
+import { chunkKey, typeIndexKey } from '../keys.ts'
 import { joinFacetParts } from './facet-parts.ts'
 import { withChunk } from './recent-parts.ts'
-import { typeIndexKey } from '../keys.ts'
 import type { KeyedMutex } from '../keyed-mutex.ts'
 import type { LruCache } from '../lru-cache.ts'
 import { checkFields } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
-import type { LoadedObject } from './loaded-object.ts'
+import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import { outOfScope, type RemoteApply } from './remote-apply.ts'
 import type { Accepts, AppliedChanges } from './types.ts'
-import { fieldsOf, grownLines } from './views.ts'
+import { copyFields, copyMeta, fieldsOf, grownLines } from './views.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
 interface QuickRead {
@@ -148,24 +147,9 @@ export class RemoteDocuments {
     if (part === undefined || part.chunks.length + 1 >= this.core.compactAfter) return undefined
     const stored = joinFacetParts(part)
     if (bytes.length < stored.length || !startsWith(bytes, stored)) return undefined
-    if (bytes.length === stored.length) {
-      // What is here already (sent again, as a peer catching up sends back what it had
-      // from us): nothing to do. Its head is its last change's hash, read without
-      // decoding the changes.
-      const here = lastChangeOf(stored)
-      if (here === undefined) return undefined
-      const { type, heads } = here
-      return {
-        facet,
-        object,
-        type,
-        changed: false,
-        fields: [],
-        heads,
-        missingDeps: [],
-        storedAsReceived: false,
-      }
-    }
+    // What is here already (sent again, as a peer catching up sends back what it had
+    // from us): nothing to do.
+    if (bytes.length === stored.length) return sentAgain(facet, object, stored)
     // Bytes that don't decode are refused by the general path, which says why.
     const line = orNothing(() =>
       readLinearFacet(bytes, { fieldsAt: stored.length, storedUpTo: stored.length }),
@@ -197,9 +181,7 @@ export class RemoteDocuments {
       [{ type: 'put', key: chunkKey(object, name, part.last + 1), value: chunk }],
       [{ facet, object, type, ...(batch.from === undefined ? {} : { from: batch.from }) }],
     )
-    const next = withChunk(parts, name, part.last + 1, chunk)
-    this.core.recentParts.set(object, next)
-    grownLines(parts, next, name, line)
+    this.keepGrown(object, name, parts, withChunk(parts, name, part.last + 1, chunk), line)
     return {
       facet,
       object,
@@ -213,6 +195,32 @@ export class RemoteDocuments {
       missingDeps: [],
       storedAsReceived: false,
     }
+  }
+
+  /**
+   * Keeps what an object appended to reads as: its parts grown (`next`, `line` the facet
+   * `name` grown) and, for an object of one facet, its content for the projection behind, as a
+   * first sync's new objects are kept — it may reach the object after its parts have left
+   * the recent ones (a catch-up, a bulk edit).
+   */
+  private keepGrown(
+    object: ObjectId,
+    name: FacetName,
+    parts: StoredParts,
+    next: StoredParts,
+    line: LinearFacet,
+  ): void {
+    this.core.recentParts.set(object, next)
+    grownLines(parts, next, name, line)
+    if (parts.size !== 1) return
+    const content = {
+      type: line.type,
+      fields: copyFields(line.fields),
+      meta: copyMeta(line.meta),
+      deleted: false,
+      heads: [...line.heads],
+    }
+    this.core.received.add(object, { facet: name, content })
   }
 
   /** The fast path: a new object's facet, checked from its one change, stored as it came. */
@@ -262,6 +270,27 @@ function lastChangeOf(bytes: Uint8Array): { type: ObjectType; heads: string[] } 
       return { type: found.type, heads: [hash('sha256', bytes.subarray(start + 8, end), 'hex')] }
     }
     start = end
+  }
+}
+
+/** The answer to a facet sent exactly as stored: unchanged, at its last change's hash. */
+function sentAgain(
+  facet: FacetId,
+  object: ObjectId,
+  stored: Uint8Array,
+): AppliedChanges | undefined {
+  const here = lastChangeOf(stored)
+  if (here === undefined) return undefined
+  const { type, heads } = here
+  return {
+    facet,
+    object,
+    type,
+    changed: false,
+    fields: [],
+    heads,
+    missingDeps: [],
+    storedAsReceived: false,
   }
 }
 

@@ -112,7 +112,8 @@ export function storedObjectFrom(
   )
 }
 
-function copyFields(fields: Record<string, FieldValue>): Record<string, FieldValue> {
+/** The fields with their lists and maps copied: a copy no reader's change reaches back from. */
+export function copyFields(fields: Record<string, FieldValue>): Record<string, FieldValue> {
   const copy: Record<string, FieldValue> = {}
   for (const [name, value] of Object.entries(fields)) {
     copy[name] = Array.isArray(value)
@@ -124,7 +125,7 @@ function copyFields(fields: Record<string, FieldValue>): Record<string, FieldVal
   return copy
 }
 
-function copyMeta(meta: Record<string, WriteStamp>): Record<string, WriteStamp> {
+export function copyMeta(meta: Record<string, WriteStamp>): Record<string, WriteStamp> {
   const copy: Record<string, WriteStamp> = {}
   for (const [name, stamp] of Object.entries(meta)) copy[name] = { ...stamp }
   return copy
