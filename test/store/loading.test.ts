@@ -1,7 +1,8 @@
+import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import type { FacetId, FacetName, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { ObjectSyncError, isObjectSyncError } from '../../src/errors.ts'
-import { readFacetBytes } from '../../src/store/facet-doc.ts'
+import { changeFacetDoc, readFacetBytes, type FacetDoc } from '../../src/store/facet-doc.ts'
 import { readLinearFacet, writeLinearEdit } from '../../src/store/facet-doc/linear.ts'
 import { ReceivedObjects } from '../../src/store/object-store/received-objects.ts'
 import type { Accepts } from '../../src/store/object-store/types.ts'
@@ -249,6 +250,129 @@ describe('receiving edits of objects as lines', () => {
     expect(await b.get(made.id)).toMatchObject({ fields: { title: 'Sir', phone: '+47 1234' } })
     await a.close()
     await b.close()
+  })
+})
+
+describe('edits received, kept for the projection behind', () => {
+  async function pair() {
+    const a = await openStore(new MemoryStorage(), {
+      instanceId: 'a' as InstanceId,
+      customFieldGroups: { giving: ['tier'] },
+    })
+    const memoryB = new MemoryStorage()
+    const openB = async () => {
+      const opened = await openStore(memoryB, {
+        instanceId: 'b' as InstanceId,
+        customFieldGroups: { giving: ['tier'] },
+      })
+      opened.keepReceived()
+      return opened
+    }
+    const peers = { a, b: await openB() }
+    const send = async (...facets: FacetId[]) =>
+      peers.b.applyRemoteDocuments(
+        await Promise.all(
+          facets.map(async (facet) => [facet, (await a.getFacetBytes(facet))!] as const),
+        ),
+        undefined,
+        'a' as InstanceId,
+      )
+    /** B closed and opened again: nothing of it loaded or kept. */
+    const reopenB = async () => {
+      await peers.b.close()
+      peers.b = await openB()
+      return peers.b
+    }
+    return { a, peers, send, reopenB }
+  }
+
+  it('read as the sender reads them, and as edited here after', async () => {
+    const { a, peers, send } = await pair()
+    const b = peers.b
+    const made = await a.create({ type: 'person', fields: anna })
+    const facet = `${made.id}/core` as FacetId
+    await send(facet)
+    await b.get(made.id) // the first sync's copy, read
+    await a.update(made.id, { fields: { title: 'Dr' } })
+    await send(facet)
+    expect(await b.get(made.id)).toEqual(await a.get(made.id))
+    expect(b.loadedObjects).toBe(0)
+    // Received, then edited here before anyone read it: the edit shows.
+    await a.update(made.id, { fields: { title: 'Prof' } })
+    await send(facet)
+    await b.update(made.id, { fields: { phone: '+47 1' } })
+    expect(await b.get(made.id)).toMatchObject({ fields: { title: 'Prof', phone: '+47 1' } })
+    await a.close()
+    await b.close()
+  })
+
+  it('an object of two facets reads with both; two versions in one batch read as the last', async () => {
+    const { a, send, reopenB } = await pair()
+    const made = await a.create({ type: 'person', fields: anna, custom: { tier: 'gold' } })
+    const core = `${made.id}/core` as FacetId
+    const giving = `${made.id}/custom:giving` as FacetId
+    await send(core, giving)
+    let b = await reopenB()
+    await a.update(made.id, { fields: { title: 'Dr' } })
+    await send(core)
+    expect(b.loadedObjects).toBe(0) // appended as a line, not loaded
+    expect(await b.get(made.id)).toEqual(await a.get(made.id))
+    expect((await b.get(made.id))?.custom).toEqual({ tier: 'gold' })
+    b = await reopenB()
+
+    const other = await a.create({ type: 'person', fields: anna })
+    const facet = `${other.id}/core` as FacetId
+    await send(facet)
+    await b.get(other.id)
+    await a.update(other.id, { fields: { title: 'v1' } })
+    const first = (await a.getFacetBytes(facet))!
+    await a.update(other.id, { fields: { title: 'v2' } })
+    const second = (await a.getFacetBytes(facet))!
+    await b.applyRemoteDocuments(
+      [
+        [facet, first],
+        [facet, second],
+      ],
+      undefined,
+      'a' as InstanceId,
+    )
+    expect((await b.get(other.id))?.fields.title).toBe('v2')
+    await a.close()
+    await b.close()
+  })
+})
+
+describe('a facet sent again as stored', () => {
+  it('answers with the heads of what is stored, also when they are concurrent', async () => {
+    const a = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
+    const made = await a.create({ type: 'person', fields: anna })
+    const facet = `${made.id}/core` as FacetId
+    const created = (await a.getFacetBytes(facet))!
+    const edits = ['aaaaaaaa', 'bbbbbbbb'].map((actor, i) => {
+      const doc = A.load<FacetDoc>(created, { actor })
+      const next = changeFacetDoc(
+        doc,
+        { title: `t${i}` },
+        { by: 'a' as InstanceId, at: 2_000 + i },
+      )!
+      const change = A.getLastLocalChange(next)!
+      A.free(next)
+      return change
+    })
+    const bytes = Buffer.concat([created, ...edits])
+    const expected = A.load<FacetDoc>(bytes)
+    const heads = A.getHeads(expected).sort()
+    A.free(expected)
+    expect(heads).toHaveLength(2)
+    const c = await openStore(new MemoryStorage(), { instanceId: 'c' as InstanceId })
+    const send = async () =>
+      (await c.applyRemoteDocuments([[facet, bytes]], undefined, 'a' as InstanceId))[0]!
+    expect(await send()).toMatchObject({ changed: true })
+    const again = (await send()) as { changed: boolean; heads: string[] }
+    expect(again.changed).toBe(false)
+    expect([...again.heads].sort()).toEqual(heads)
+    await a.close()
+    await c.close()
   })
 })
 

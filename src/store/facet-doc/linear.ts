@@ -88,8 +88,8 @@ interface EditChange {
  * The facet in `bytes` (genesis, then change chunks) if it is a line; else undefined.
  * With `fieldsAt` (where a change ends in `bytes`), also the fields as they were there.
  * Changes that end past `storedUpTo` (default: all) must be in the one form Automerge
- * writes (readCanonicalChange): what is stored without Automerge must be; the bytes
- * before it are the store's own, checked when they came in.
+ * writes (readCanonicalChange): what is stored without Automerge must be. The bytes
+ * before it are stored already, and reading them as they are changes nothing stored.
  */
 export function readLinearFacet(
   bytes: Uint8Array,

@@ -71,7 +71,7 @@ export function readCreatedChange(
   change: Uint8Array,
   found: { type: ObjectType; prefix: Genesis },
   ops?: CreatedOps,
-  /** The store's own bytes, checked when they came in: their form is not checked again. */
+  /** Bytes stored already: read as they are (only what is to be stored is checked). */
   stored = false,
 ): EncodedFacet | undefined {
   // Only what the narrow reader takes goes the fast way; anything else (including forms

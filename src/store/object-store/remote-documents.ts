@@ -258,19 +258,44 @@ export class RemoteDocuments {
   }
 }
 
-/** The type and the head of a facet stored as its genesis and change chunks. */
+/**
+ * The type and the head of a facet stored as its genesis and change chunks each made after
+ * the one before it (it names it among its dependencies, and nothing not before it): then
+ * the last change is the one head. Undefined for any other form (concurrent changes, a
+ * snapshot), which the merge path answers.
+ */
 function lastChangeOf(bytes: Uint8Array): { type: ObjectType; heads: string[] } | undefined {
   const found = genesisPrefix(bytes)
   if (found === undefined) return undefined
+  const before = new Set([found.prefix.hash])
+  let previous = found.prefix.hash
   let start = found.prefix.change.length
   for (;;) {
     const end = changeChunkEnd(bytes, start)
     if (end === undefined) return undefined
-    if (end === bytes.length) {
-      return { type: found.type, heads: [hash('sha256', bytes.subarray(start + 8, end), 'hex')] }
+    const deps = dependenciesOf(bytes, start, end)
+    if (deps?.includes(previous) !== true || !deps.every((dep) => before.has(dep))) {
+      return undefined
     }
+    previous = hash('sha256', bytes.subarray(start + 8, end), 'hex')
+    if (end === bytes.length) return { type: found.type, heads: [previous] }
+    before.add(previous)
     start = end
   }
+}
+
+/** The dependencies a change chunk (from `start` to `end` in `bytes`) names, as hex. */
+function dependenciesOf(bytes: Uint8Array, start: number, end: number): string[] | undefined {
+  let offset = start + 9 // magic, checksum, type
+  while ((bytes[offset] ?? 0) & 0x80) offset++ // the body's length
+  offset++
+  const count = bytes[offset++]
+  if (count === undefined || count & 0x80 || offset + count * 32 > end) return undefined
+  const deps: string[] = []
+  for (let i = 0; i < count; i++, offset += 32) {
+    deps.push(Buffer.from(bytes.buffer, bytes.byteOffset + offset, 32).toString('hex'))
+  }
+  return deps
 }
 
 /** The answer to a facet sent exactly as stored: unchanged, at its last change's hash. */
