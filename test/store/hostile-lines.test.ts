@@ -8,7 +8,7 @@ import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
 import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
-import { withUnusedActor } from '../helpers/change-bytes.ts'
+import { bodyOf, chunk, withUnusedActor } from '../helpers/change-bytes.ts'
 import { anna, openStore } from '../helpers/stores.ts'
 
 const peer = 'a' as InstanceId
@@ -118,6 +118,74 @@ describe('a line a peer sends, not as Automerge writes it', () => {
     expect(b.loadedObjects).toBe(0)
     await a.close()
     await b.close()
+  })
+})
+
+/**
+ * New facets' bytes with one byte of the created change altered (checksum made right
+ * again) such that Automerge loads them, but not the document it saves of them: found by
+ * trying bytes at random (a few in a hundred are such).
+ */
+function* loadingButNotTheirSave(stored: Uint8Array): Generator<Uint8Array> {
+  const genesisLength = stored.length - lastChunkLength(stored)
+  const body = bodyOf(stored.subarray(genesisLength))
+  let seed = 7
+  const random = () => (seed = (seed * 48271) % 2147483647)
+  for (let attempt = 0; attempt < 20_000; attempt++) {
+    const mutated = Uint8Array.from(body)
+    mutated[random() % mutated.length] = random() % 256
+    const bytes = Buffer.concat([stored.subarray(0, genesisLength), chunk(mutated)])
+    let doc: A.Doc<unknown>
+    try {
+      doc = A.load(bytes)
+    } catch {
+      continue
+    }
+    let reloads = true
+    try {
+      A.free(A.load(A.save(doc)))
+    } catch {
+      reloads = false
+    } finally {
+      A.free(doc)
+    }
+    if (!reloads) yield bytes
+  }
+}
+
+describe("a peer's change Automerge loads but can't load once saved", () => {
+  it('never becomes a snapshot that does not load: the object keeps loading', async () => {
+    const { store: source, facet } = await storeWithPerson()
+    const stored = (await source.getFacetBytes(facet))!
+    await source.close()
+    const object = facet.split('/')[0] as ObjectId
+    let tried = 0
+    for (const evil of loadingButNotTheirSave(stored)) {
+      const memory = new MemoryStorage()
+      const target = await openStore(memory, {
+        instanceId: 'c' as InstanceId,
+        compactAfterChanges: 2,
+      })
+      const result = await send(target, facet, evil)
+      if (isObjectSyncError(result)) {
+        // Refused (a field the mutation broke): nothing stored. Try another.
+        expect(await target.getFacetBytes(facet)).toBeUndefined()
+        await target.close()
+        continue
+      }
+      // Stored as received. Edited here on the loaded document (compaction due at once),
+      // closed (compacted again), opened again: it loads, with the edits.
+      await target.facetsOf(object)
+      await target.update(object, { fields: { title: 'Dr' } })
+      await target.update(object, { fields: { title: 'Prof' } })
+      await target.close()
+      const again = await openStore(memory, { instanceId: 'c' as InstanceId })
+      expect(await again.getHeads(facet)).toBeDefined()
+      expect((await again.get(object))?.fields.title).toBe('Prof')
+      await again.close()
+      if (++tried === 3) break
+    }
+    expect(tried).toBe(3)
   })
 })
 

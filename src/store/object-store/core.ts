@@ -261,8 +261,10 @@ export class StoreCore {
       if (previous === undefined && options.appended === undefined) {
         ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
         states.set(facet, { doc, chunks: 0, nextChunk: 1 })
-      } else if (chunks + 1 >= this.compactAfter) {
+      } else if (
+        chunks + 1 >= this.compactAfter &&
         pushCompaction(ops, id, facet, doc, { chunks, nextChunk })
+      ) {
         states.set(facet, { doc, chunks: 0, nextChunk })
       } else {
         const bytes = options.appended?.get(facet) ?? [A.getLastLocalChange(doc)!]

@@ -92,8 +92,33 @@ export function loadParts(
 }
 
 /**
+ * The document saved, if the save loads back with the same heads; undefined otherwise.
+ * Automerge loads some encodings of a change (a peer's, not as Automerge writes them)
+ * whose saved document it can't load again: such a facet keeps its appended chunks,
+ * which load, instead of a snapshot that would not.
+ */
+export function reloadableSave(doc: Doc): Uint8Array | undefined {
+  const saved = A.save(doc)
+  try {
+    const again = A.load<never>(saved)
+    try {
+      const heads = A.getHeads(doc)
+      const reloaded = A.getHeads(again)
+      return heads.length === reloaded.length && heads.every((head) => reloaded.includes(head))
+        ? saved
+        : undefined
+    } finally {
+      A.free(again)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Appends the ops that replace a facet's stored chunks (as counted in `stored`) with a
- * snapshot of `doc`.
+ * snapshot of `doc`; false, with nothing appended, when its save would not load again
+ * (see reloadableSave).
  */
 export function pushCompaction(
   ops: StorageOp[],
@@ -101,11 +126,14 @@ export function pushCompaction(
   facet: FacetName,
   doc: Doc,
   stored: { chunks: number; nextChunk: number },
-): void {
-  ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+): boolean {
+  const saved = reloadableSave(doc)
+  if (saved === undefined) return false
+  ops.push({ type: 'put', key: snapshotKey(id, facet), value: saved })
   for (let index = stored.nextChunk - stored.chunks; index < stored.nextChunk; index++) {
     ops.push({ type: 'del', key: chunkKey(id, facet, index) })
   }
+  return true
 }
 
 /** The ops that compact every facet of `loaded` with chunks; counts them as compacted. */
@@ -113,8 +141,7 @@ export function compactionOps(id: ObjectId, loaded: LoadedObject): StorageOp[] {
   const ops: StorageOp[] = []
   for (const [facet, state] of loaded.facets) {
     if (state.chunks === 0) continue
-    pushCompaction(ops, id, facet, state.doc, state)
-    state.chunks = 0
+    if (pushCompaction(ops, id, facet, state.doc, state)) state.chunks = 0
   }
   return ops
 }

@@ -21,7 +21,7 @@ import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../ke
 import { checkRemoteFacet } from '../remote-check.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
-import type { LoadedFacet, LoadedObject } from './loaded-object.ts'
+import { reloadableSave, type LoadedFacet, type LoadedObject } from './loaded-object.ts'
 import type { Accepts, AppliedChanges } from './types.ts'
 import { fieldsOf } from './views.ts'
 
@@ -296,7 +296,11 @@ export class RemoteApply {
         [
           ...(stored.extraOps ?? NO_OPS),
           { type: 'put', key: typeIndexKey(type, object), value: EMPTY },
-          { type: 'put', key: snapshotKey(object, facet), value: stored.bytes ?? A.save(doc!) },
+          {
+            type: 'put',
+            key: snapshotKey(object, facet),
+            value: stored.bytes ?? savedToStore(doc!),
+          },
         ],
         [{ facet: facetId(object, facet), object, type, ...(from === undefined ? {} : { from }) }],
       )
@@ -313,6 +317,18 @@ export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
     'INVALID_CHANGES',
     `${facet} (a ${type}) is outside what this peer may send`,
   )
+}
+
+/** A new facet's document to store, refused when its save would not load again. */
+function savedToStore(doc: Doc): Uint8Array {
+  const saved = reloadableSave(doc)
+  if (saved === undefined) {
+    throw new ObjectSyncError(
+      'INVALID_CHANGES',
+      'the changes were refused: their document, once saved, does not load again',
+    )
+  }
+  return saved
 }
 
 /** After a no-op apply the new handle replaces the old one (the old is now outdated). */
