@@ -1,4 +1,4 @@
-// Byte buffers read as a stream of parts.
+// Byte buffers: read as a stream of parts, compared.
 
 /**
  * The first `count` bytes of `chunks`, removed from them: a view of the first part when
@@ -22,4 +22,10 @@ export function takeBytes(chunks: Uint8Array[], count: number): Uint8Array {
     else chunks[0] = chunk.subarray(part)
   }
   return out
+}
+
+/** Whether `bytes` begin with `prefix`. */
+export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false
+  return Buffer.from(bytes.buffer, bytes.byteOffset, prefix.length).equals(prefix)
 }

@@ -31,6 +31,37 @@ function automerge(change: Uint8Array): unknown {
   }
 }
 
+/**
+ * Changes made of `bases` (change bodies) with a few bytes changed and the length moved:
+ * where the reader answers, it answers as Automerge does; it must answer often enough to
+ * show the mutations reach the parser, not only its refusals.
+ */
+function expectMutationsAnsweredAsAutomerge(bases: readonly Uint8Array[]): void {
+  let answered = 0
+  fc.assert(
+    fc.property(
+      fc.nat(bases.length - 1),
+      fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 3 }),
+      fc.integer({ min: -8, max: 8 }),
+      (which, flips, resize) => {
+        const body = Uint8Array.from(bases[which]!)
+        for (const [at, value] of flips) body[at % body.length] = value
+        const sized =
+          resize >= 0
+            ? Uint8Array.from([...body, ...new Array<number>(resize).fill(0)])
+            : body.subarray(0, body.length + resize)
+        const change = chunk(sized)
+        const read = readSimpleChange(change)
+        if (read === undefined) return
+        answered++
+        expect(read).toEqual(automerge(change))
+      },
+    ),
+    { numRuns: Number(process.env.FUZZ_CHANGES ?? 20_000) },
+  )
+  expect(answered).toBeGreaterThan(100)
+}
+
 const scalar = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 12 }),
   fc.boolean(),
@@ -76,31 +107,7 @@ describe('the narrow change reader', () => {
       ].map((fields) =>
         bodyOf(contentChange(encodeNewFacet('person', fields, stamp, 'abcdef0123456789'))),
       )
-      const runs = Number(process.env.FUZZ_CHANGES ?? 20_000)
-      let answered = 0
-      fc.assert(
-        fc.property(
-          fc.nat(bases.length - 1),
-          fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: -8, max: 8 }),
-          (which, flips, resize) => {
-            const body = Uint8Array.from(bases[which]!)
-            for (const [at, value] of flips) body[at % body.length] = value
-            const sized =
-              resize >= 0
-                ? Uint8Array.from([...body, ...new Array<number>(resize).fill(0)])
-                : body.subarray(0, body.length + resize)
-            const change = chunk(sized)
-            const read = readSimpleChange(change)
-            if (read === undefined) return
-            answered++
-            expect(read).toEqual(automerge(change))
-          },
-        ),
-        { numRuns: runs },
-      )
-      // The mutations must exercise the parser, not only its refusals.
-      expect(answered).toBeGreaterThan(100)
+      expectMutationsAnsweredAsAutomerge(bases)
     },
     60_000 + Number(process.env.FUZZ_CHANGES ?? 0) / 10,
   )
@@ -126,30 +133,7 @@ describe('the narrow change reader', () => {
       doc = A.merge(doc, theirs)
       edit({ a: 'settled', b: 'back' })
       for (const body of bases) expect(readSimpleChange(chunk(body))).toBeDefined()
-      const runs = Number(process.env.FUZZ_CHANGES ?? 20_000)
-      let answered = 0
-      fc.assert(
-        fc.property(
-          fc.nat(bases.length - 1),
-          fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: -8, max: 8 }),
-          (which, flips, resize) => {
-            const body = Uint8Array.from(bases[which]!)
-            for (const [at, value] of flips) body[at % body.length] = value
-            const sized =
-              resize >= 0
-                ? Uint8Array.from([...body, ...new Array<number>(resize).fill(0)])
-                : body.subarray(0, body.length + resize)
-            const change = chunk(sized)
-            const read = readSimpleChange(change)
-            if (read === undefined) return
-            answered++
-            expect(read).toEqual(automerge(change))
-          },
-        ),
-        { numRuns: runs },
-      )
-      expect(answered).toBeGreaterThan(100)
+      expectMutationsAnsweredAsAutomerge(bases)
     },
     60_000 + Number(process.env.FUZZ_CHANGES ?? 0) / 10,
   )

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
+import { genesis } from '../../src/store/facet-doc/layout.ts'
 import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
 import { bodyOf, chunk, withUnusedActor } from '../helpers/change-bytes.ts'
@@ -84,7 +85,7 @@ describe('a line a peer sends, not as Automerge writes it', () => {
 
   it('a new object whose created change names an unused actor is refused or loads', async () => {
     const { store: source, facet, stored } = await storeWithPerson()
-    const genesisLength = stored.length - lastChunkLength(stored)
+    const genesisLength = genesis('person').change.length
     const evil = Buffer.concat([
       stored.subarray(0, genesisLength),
       withUnusedActor(stored.subarray(genesisLength), 'ffff'),
@@ -127,7 +128,7 @@ describe('a line a peer sends, not as Automerge writes it', () => {
  * trying bytes at random (a few in a hundred are such).
  */
 function* loadingButNotTheirSave(stored: Uint8Array): Generator<Uint8Array> {
-  const genesisLength = stored.length - lastChunkLength(stored)
+  const genesisLength = genesis('person').change.length
   const body = bodyOf(stored.subarray(genesisLength))
   let seed = 7
   const random = () => (seed = (seed * 48271) % 2147483647)
@@ -199,16 +200,3 @@ describe('an edit Automerge refuses to encode', () => {
     await store.close()
   })
 })
-
-/** The length of the last change chunk in `bytes` (genesis, then one change). */
-function lastChunkLength(bytes: Uint8Array): number {
-  // The genesis chunk's header: magic (4), checksum (4), type (1), length (LEB128).
-  let offset = 9
-  let length = 0
-  for (let shift = 0; ; shift += 7) {
-    const byte = bytes[offset++]!
-    length += (byte & 0x7f) * 2 ** shift
-    if ((byte & 0x80) === 0) break
-  }
-  return bytes.length - (offset + length)
-}

@@ -2,6 +2,7 @@
 // one change that sets fields): decodes that one change with the narrow change reader
 // instead of loading a document. This is what a receiver spends per object in a first
 // sync: keep its op loop on plain locals, with no closure or object made per op.
+import { startsWith } from '../../bytes.ts'
 import * as A from '@automerge/automerge'
 import type { FieldValue, ObjectType } from '../../model/index.ts'
 import {
@@ -208,11 +209,6 @@ interface CreatedMap {
 function claim(keys: Set<string>, key: string): boolean {
   if (keys.has(key)) return false
   keys.add(key)
-  return true
-}
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false
   return true
 }
 

@@ -2,6 +2,7 @@
 // the form it was created in, of an object not here yet, is checked by decoding its one
 // change (no document load) and stored as received; whether its object exists is read
 // for the whole batch in one getMany. Every other facet takes the general remote path.
+import { startsWith } from '../../bytes.ts'
 import { hash } from 'node:crypto'
 import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
 import {
@@ -146,7 +147,7 @@ export class RemoteDocuments {
     const part = parts.get(name)
     if (part === undefined || part.chunks.length + 1 >= this.core.compactAfter) return undefined
     const stored = joinFacetParts(part)
-    if (bytes.length < stored.length || !startsWith(bytes, stored)) return undefined
+    if (!startsWith(bytes, stored)) return undefined
     // What is here already (sent again, as a peer catching up sends back what it had
     // from us): nothing to do.
     if (bytes.length === stored.length) return sentAgain(facet, object, stored)
@@ -325,10 +326,6 @@ function orNothing<T>(read: () => T | undefined): T | undefined {
   } catch {
     return undefined
   }
-}
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, prefix.length).equals(prefix)
 }
 
 function quickRead(facet: FacetId, bytes: Uint8Array): QuickRead | ObjectSyncError | undefined {

@@ -81,7 +81,7 @@ export function grownLines(
 }
 
 /** Every facet of `parts` read as a line, all of one type; undefined if any is not one. */
-export function linearFacets(parts: StoredParts): Map<FacetName, LinearFacet> | undefined {
+function linearFacets(parts: StoredParts): Map<FacetName, LinearFacet> | undefined {
   const facets = new Map<FacetName, LinearFacet>()
   let type: ObjectType | undefined
   for (const [facet, part] of parts) {
