@@ -13,6 +13,7 @@
 // the title edits and their latency are left out. With `idle` it also says when it has
 // nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
 import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/index.ts'
@@ -35,6 +36,19 @@ const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText
     string | undefined,
     string | undefined,
   ]
+// BENCH_MEMORY=DIR appends this side's memory (MB) to DIR/<name>.memory every 500 ms.
+if (process.env.BENCH_MEMORY) {
+  const file = join(process.env.BENCH_MEMORY, `${name}.memory`)
+  const began = performance.now()
+  setInterval(() => {
+    const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage()
+    const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
+    appendFileSync(
+      file,
+      `${((performance.now() - began) / 1000).toFixed(1)} rss ${mb(rss)} heap ${mb(heapUsed)}/${mb(heapTotal)} external ${mb(external)} buffers ${mb(arrayBuffers)}\n`,
+    )
+  }, 500).unref()
+}
 const count = Number(createText)
 const expected = Number(expectText)
 const pollMs = pollText === undefined ? undefined : Number(pollText)

@@ -22,9 +22,11 @@ export function spawnPeer(args: string[]): BenchPeer {
   const profile = process.env.BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
     : []
+  // BENCH_NODE_ARGS="--flag …" adds Node flags to each side (e.g. V8 heap sizes).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
   const child = spawn(
     process.execPath,
-    [...profile, '--import', 'tsx', 'bench/sync-peer.ts', ...args],
+    [...nodeArgs, ...profile, '--import', 'tsx', 'bench/sync-peer.ts', ...args],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,7 @@
 // Matching tables: which local records an arriving object may be.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import type { FieldValue, ObjectType } from '../../src/model/index.ts'
 import { MatchIndex, normalizeText } from '../../src/local/matching.ts'
 
 describe('matching', () => {
@@ -59,5 +61,64 @@ describe('matching', () => {
       index.find('transaction', { ...gift, externalIds: { b: 'X9' } }).map((c) => c.key),
     ).toEqual(['t'])
     expect(index.find('transaction', { ...gift, currency: 'SEK' })).toEqual([])
+  })
+
+  it('finds the same records whatever the index keys hash to (collisions included)', () => {
+    const text = (...values: string[]) => fc.option(fc.constantFrom(...values), { nil: undefined })
+    const fieldsOf: Record<
+      Exclude<ObjectType, 'file'>,
+      fc.Arbitrary<Record<string, FieldValue | undefined>>
+    > = {
+      person: fc.record({
+        firstName: text('Anna', ' anna', 'Ole'),
+        lastName: text('Berg', 'Hansen'),
+        email: text('a@x.org', 'b@x.org'),
+        birthday: text('1970-01-01'),
+      }),
+      organization: fc.record({ name: text('Acme', 'ACME ', 'Beta'), orgNumber: text('1', '2') }),
+      transaction: fc.record({
+        type: text('donation'),
+        date: text('2024-01-01'),
+        amount: text('10', '20'),
+        personId: text('p1', 'p2'),
+        externalIds: text('x1'),
+      }),
+    }
+    const typed = (type: Exclude<ObjectType, 'file'>) =>
+      fc.record({
+        op: fc.constantFrom('put', 'remove', 'find'),
+        type: fc.constant(type),
+        key: fc.constantFrom('k1', 'k2', 'k3'),
+        fields: fieldsOf[type].map(
+          (fields) =>
+            Object.fromEntries(
+              Object.entries(fields).filter(([, value]) => value !== undefined),
+            ) as Record<string, FieldValue>,
+        ),
+      })
+    const step = fc.oneof(typed('person'), typed('organization'), typed('transaction'))
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const indexes = [
+          new MatchIndex(),
+          new MatchIndex(undefined, () => 7),
+          new MatchIndex(undefined, (indexed) => indexed.length % 2),
+        ]
+        for (const { op, type, key, fields } of steps) {
+          if (op === 'put') for (const index of indexes) index.put({ type, key, fields })
+          if (op === 'remove') for (const index of indexes) index.remove(type, key)
+          if (op === 'find') {
+            const [expected, ...others] = indexes.map((index) =>
+              index
+                .find(type, fields)
+                .map((candidate) => `${candidate.type}/${candidate.key}`)
+                .sort(),
+            )
+            for (const found of others) expect(found).toEqual(expected)
+          }
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 })

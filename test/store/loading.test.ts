@@ -265,7 +265,7 @@ describe('edits received, kept for the projection behind', () => {
         instanceId: 'b' as InstanceId,
         customFieldGroups: { giving: ['tier'] },
       })
-      opened.keepReceived()
+      opened.follow()
       return opened
     }
     const peers = { a, b: await openB() }
@@ -416,7 +416,7 @@ describe('objects as received', () => {
   it('read as loading reads them, until anything else is committed for them', async () => {
     const a = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
     const b = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId, cacheSize: 1 })
-    b.keepReceived()
+    b.follow()
     const made = await a.create({ type: 'person', fields: { ...anna, roles: ['donor'] } })
     const facet = `${made.id}/core` as FacetId
     const bytes = (await a.getFacetBytes(facet))!

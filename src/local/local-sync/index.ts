@@ -153,8 +153,9 @@ export class LocalSync {
     // announced) is found against what was last announced.
     await this.run(() => this.core.groups.loadGroups())
     await this.run(() => this.projector.projectChanges())
-    // The projection reads a first sync's new objects right behind the receiver.
-    store.keepReceived()
+    // The projection reads a first sync's new objects right behind the receiver, which
+    // waits for it when it falls too far behind.
+    this.projector.follower = store.follow()
     const unsubscribeFeed = store.on('feed', () => this.queueProjection())
     const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projector.projectWaiting())

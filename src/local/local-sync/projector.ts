@@ -3,7 +3,7 @@
 // can't be written yet (a file waiting for its bytes, a write the local system refused)
 // to be tried again. Also unifies an arriving object with a matching local record.
 import { fieldSpec, type InstanceId, type ObjectId, type ObjectType } from '../../model/index.ts'
-import type { StoredObject } from '../../store/index.ts'
+import type { FeedFollower, StoredObject } from '../../store/index.ts'
 import { writeField, type EntityMapping } from '../mapping/index.ts'
 import { contentHeld } from './content.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
@@ -22,6 +22,8 @@ export class Projector {
   private readonly mergedRows: MergedRows
   private readonly batch: BatchProjection
   private failed = false
+  /** The store's follower, once the projection follows the receiver (LocalSync.start). */
+  follower: FeedFollower | undefined
 
   constructor(
     private readonly core: LocalSyncCore,
@@ -78,12 +80,18 @@ export class Projector {
   async projectChanges(): Promise<void> {
     const { store } = this.core
     let cursor = (await localState.projectedCursor.read(store)) ?? 0
-    for (;;) {
-      const entries = await store.readFeed(cursor, FEED_BATCH)
-      if (entries.length === 0) return
-      await this.batch.project(latestSenders(entries, this.core.instanceId))
-      cursor = entries[entries.length - 1]!.seq
-      await localState.projectedCursor.write(store, cursor)
+    this.follower?.reads(cursor)
+    try {
+      for (;;) {
+        const entries = await store.readFeed(cursor, FEED_BATCH)
+        if (entries.length === 0) return
+        await this.batch.project(latestSenders(entries, this.core.instanceId))
+        cursor = entries[entries.length - 1]!.seq
+        await localState.projectedCursor.write(store, cursor)
+        this.follower?.moved(cursor)
+      }
+    } finally {
+      this.follower?.rests()
     }
   }
 

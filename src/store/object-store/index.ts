@@ -29,7 +29,7 @@ import { MergeList } from './merge-list.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
-import { RECEIVED_KEPT } from './received-objects.ts'
+import { FeedFollower } from './feed-follower.ts'
 import { RemoteDocuments } from './remote-documents.ts'
 import type {
   Accepts,
@@ -60,6 +60,7 @@ export class ObjectStore {
   private readonly scan: FacetScan
   private readonly inbox: ConflictInbox
   private readonly feed: StoreFeed
+  private follower: FeedFollower | undefined
   private readonly merges: MergeEdits
   private readonly mergeList: MergeList
 
@@ -112,12 +113,16 @@ export class ObjectStore {
   }
 
   /**
-   * Keeps a first sync's new objects as received for their next read (up to `limit`, each
-   * dropped when read or changed): for a reader right behind the receiver, such as the
-   * local system's projection. Off until called.
+   * The reader right behind the receiver, such as the local system's projection: a first
+   * sync's new objects are kept as received for its next read (each dropped when read or
+   * changed), and a peer's documents wait to be applied while it reads and is more than
+   * `ahead` feed entries behind (feed-follower.ts). Off until called; one per store.
    */
-  keepReceived(limit = RECEIVED_KEPT): void {
-    this.core.received.keep(limit)
+  follow(ahead?: number): FeedFollower {
+    this.follower ??= new FeedFollower(() => this.lastSeq, ahead)
+    // Room for what the follower may be behind, and the batches in flight beside it.
+    this.core.received.keep(2 * this.follower.ahead)
+    return this.follower
   }
 
   get(id: ObjectId): Promise<StoredObject | undefined> {
@@ -231,13 +236,14 @@ export class ObjectStore {
    * load), and whether its object exists is read for the whole batch in one getMany.
    * Returns, per item, what changed or why it was refused (INVALID_CHANGES).
    */
-  applyRemoteDocuments(
+  async applyRemoteDocuments(
     items: readonly (readonly [FacetId, Uint8Array])[],
     /** Which facets the sender may give us (its scope); others are refused. */
     accepts?: Accepts,
     /** The peer they came from, kept in the feed (absent: this instance). */
     from?: InstanceId,
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
+    await this.follower?.room()
     return this.remoteDocuments.applyDocuments(items, accepts, from)
   }
 

@@ -13,13 +13,6 @@ export interface ReceivedObject {
   content: EncodedFacet
 }
 
-/**
- * ≈ 0.5 KB each, taken as they are read: a first sync's receiver runs up to tens of
- * thousands of objects ahead of the projection behind it (100,000 persons: ≈ 20 % of
- * reads missed with 10,000 kept, each costing a range read and a decode).
- */
-export const RECEIVED_KEPT = 50_000
-
 export class ReceivedObjects {
   private readonly objects = new Map<ObjectId, ReceivedObject>()
 
