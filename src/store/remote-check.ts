@@ -12,7 +12,9 @@ import {
   type ObjectId,
   type ObjectType,
 } from '../model/index.ts'
-import { hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
+import * as A from '@automerge/automerge'
+import { decodeStamp, hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
+import { MAX_STAMP_TIME } from './facet-doc/stamps.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
 export function checkRemoteFacet(
@@ -29,7 +31,41 @@ export function checkRemoteFacet(
   if (!hasGenesisOf(doc, content.type)) {
     return `the document does not grow from the ${content.type} facet genesis`
   }
-  return checkMerge(object, facet, content) ?? checkFields(facet, content.type, content)
+  return (
+    checkStamps(doc) ??
+    checkMerge(object, facet, content) ??
+    checkFields(facet, content.type, content)
+  )
+}
+
+/**
+ * Every write stamp (concurrent ones included) must read as one: a time a Date can hold
+ * and a writer. One that doesn't — a time past year 275,760 made every read of its object
+ * throw — is refused, with the document that holds it.
+ */
+function checkStamps(doc: Doc): string | undefined {
+  const meta = (doc.meta ?? {}) as Record<string, unknown>
+  const problem = (where: string, value: unknown) =>
+    `${where}: ${preview(value)} is not a write stamp (a time from 0 to ${MAX_STAMP_TIME} ms, then the writer)`
+  for (const name of Object.keys(meta)) {
+    const values = Object.values(
+      A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] },
+    )
+    for (const value of values) {
+      if (decodeStamp(value) === undefined) return problem(`meta.${name}`, value)
+    }
+  }
+  if (doc.mergedBy !== undefined && decodeStamp(doc.mergedBy) === undefined) {
+    return problem('mergedBy', doc.mergedBy)
+  }
+  return undefined
+}
+
+/** A value as a short string for a reason (a peer's value may be long). */
+function preview(value: unknown): string {
+  const text =
+    value instanceof A.ImmutableString ? value.val : (JSON.stringify(value) ?? String(value))
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)
 }
 
 /**

@@ -25,6 +25,9 @@ type Fields = Readonly<Record<string, unknown>>
  */
 export type VerdictDirection = 'in' | 'out' | 'out-ignoring-owner'
 
+/** Whether an arriving item may come in: yes, no (out of scope), or no for a reason. */
+export type Admission = boolean | { reason: string }
+
 export class SessionScope {
   readonly peerScope: PeerScope
   /** Whether some shared type is shared object by object (else every object passes 'in'). */
@@ -97,15 +100,15 @@ export class SessionScope {
    * here, as it arrives (its core must come in the same batch). A peer can't push into
    * us what we don't share with it.
    */
-  async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<boolean[]> {
+  async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<Admission[]> {
     if (!this.filtersObjects) return items.map(() => true)
     const arrivingCores = new Map<ObjectId, Uint8Array>()
     for (const [facet, bytes] of items) {
       const parsed = parseFacetId(facet)
       if (parsed?.facet === CORE_FACET) arrivingCores.set(parsed.object, bytes)
     }
-    const verdicts = new Map<ObjectId, boolean>()
-    const admitted: boolean[] = []
+    const verdicts = new Map<ObjectId, Admission>()
+    const admitted: Admission[] = []
     for (const [facet, bytes] of items) {
       const parsed = parseFacetId(facet)
       // A malformed id: the store refuses it and says why.
@@ -115,23 +118,33 @@ export class SessionScope {
       }
       let verdict = verdicts.get(parsed.object)
       if (verdict === undefined) {
-        const here = await this.components.store.get(parsed.object)
-        // The type as it is here; for an object new here, as its bytes say. Bytes that
-        // don't read on their own (changes on top of what we hold) can't pass as anything.
-        const type = here?.type ?? readFacetBytes(bytes)?.type
-        if (type === undefined || !isObjectType(type)) {
-          verdict = false
-        } else {
-          const arriving = arrivingCores.get(parsed.object)
-          const fields =
-            here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
-          verdict = this.objectVerdict(type, parsed.object, fields, 'in')
+        try {
+          verdict = await this.admission(parsed.object, bytes, arrivingCores.get(parsed.object))
+        } catch (error) {
+          // An object that doesn't read here (or bytes that don't read at all) is refused
+          // on its own: the session and the rest of the batch go on.
+          verdict = { reason: `its object could not be read: ${String(error)}` }
         }
         verdicts.set(parsed.object, verdict)
       }
       admitted.push(verdict)
     }
     return admitted
+  }
+
+  private async admission(
+    object: ObjectId,
+    bytes: Uint8Array,
+    arriving: Uint8Array | undefined,
+  ): Promise<boolean> {
+    const here = await this.components.store.get(object)
+    // The type as it is here; for an object new here, as its bytes say. Bytes that
+    // don't read on their own (changes on top of what we hold) can't pass as anything.
+    const type = here?.type ?? readFacetBytes(bytes)?.type
+    if (type === undefined || !isObjectType(type)) return false
+    const fields =
+      here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
+    return this.objectVerdict(type, object, fields, 'in')
   }
 
   /** Files go to a peer only while their owner does too (when the scope could differ). */

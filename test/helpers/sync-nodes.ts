@@ -1,4 +1,5 @@
 import { generatePairKey } from '../../src/crypto/index.ts'
+import type { Logger } from '../../src/log.ts'
 import type { InstanceId, ObjectId } from '../../src/model/index.ts'
 import {
   MemoryNetwork,
@@ -51,6 +52,9 @@ export async function syncNode(
     /** The storage to use instead of a new in-memory one (e.g. one that misbehaves). */
     storage?: StorageAdapter
     blobRetryMs?: number
+    /** The store's wall clock for write stamps. */
+    clock?: () => number
+    logger?: Logger
   } = {},
 ): Promise<SyncNode> {
   const identity = reuse?.identity ?? (await createIdentity())
@@ -59,6 +63,7 @@ export async function syncNode(
   const store = new ObjectStore({
     storage,
     instanceId: id,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.blobs === undefined ? {} : { blobs: options.blobs }),
     ...(options.customFieldGroups === undefined
       ? {}
@@ -88,6 +93,7 @@ export async function syncNode(
     links,
     localId: id,
     backoff: { initialMs: 20, maxMs: 200 },
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.scopeOf === undefined ? {} : { scopeOf: options.scopeOf }),
     ...(options.batchBytes === undefined ? {} : { batchBytes: options.batchBytes }),
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),

@@ -12,12 +12,25 @@ export function decodeStamp(value: unknown): WriteStamp | undefined {
   return value instanceof A.ImmutableString ? parseStamp(value.val) : undefined
 }
 
-/** The stamp in an "at by" string; undefined when `at` is not a safe integer. */
+/** The latest time a JavaScript Date holds (ms): later ones can't be shown as a time. */
+export const MAX_STAMP_TIME = 8.64e15
+/** Longer than any instance id (52 characters today) by far; a peer can't bloat stamps. */
+const MAX_WRITER_LENGTH = 256
+
+/**
+ * The stamp in an "at by" string; undefined unless `at` is a whole number of ms a Date
+ * can hold (0 to MAX_STAMP_TIME) and `by` names a writer. A stamp that is not is no
+ * stamp: a peer's document holding one is refused (remote-check.ts), and one stored
+ * before this check is ignored where it is read.
+ */
 export function parseStamp(text: string): WriteStamp | undefined {
   const space = text.indexOf(' ')
+  if (space < 0) return undefined
   const at = Number(text.slice(0, space))
-  if (space < 0 || !Number.isSafeInteger(at)) return undefined
-  return { at, by: text.slice(space + 1) as InstanceId }
+  const by = text.slice(space + 1)
+  if (!Number.isSafeInteger(at) || at < 0 || at > MAX_STAMP_TIME) return undefined
+  if (by.length === 0 || by.length > MAX_WRITER_LENGTH) return undefined
+  return { at, by: by as InstanceId }
 }
 
 /** The change time Automerge records for a write: whole seconds of the stamp. */

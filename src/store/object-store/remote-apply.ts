@@ -176,7 +176,7 @@ export class RemoteApply {
       discard(core, object, name, next, loaded, state)
       throw new ObjectSyncError(
         'INVALID_CHANGES',
-        `the ${received.what} for ${facet} were refused: ${problem}`,
+        `the ${received.what} for ${facet} ${received.what === 'document' ? 'was' : 'were'} refused: ${problem}`,
       )
     }
     const type = (loaded?.type ?? content.type) as ObjectType

@@ -20,9 +20,22 @@ export interface BatchReceiverComponents {
 
 type Want = Extract<SyncMessage, { t: 'want' }>
 
+interface Refusal {
+  facet: string
+  reason: string
+}
+
+/** Log lines about refused facets per session and minute; the rest are counted. */
+const REFUSAL_LINES = 10
+/** Refused facets named in one line. */
+const REFUSAL_EXAMPLES = 3
+
 export class BatchReceiver {
   /** Facets received in earlier sessions of an interrupted first sync. */
   private resumedDone = 0
+  private refusalWindowStart = 0
+  private refusalLines = 0
+  private refusalsUnlogged = 0
 
   constructor(private readonly components: BatchReceiverComponents) {}
 
@@ -78,30 +91,32 @@ export class BatchReceiver {
     stats.batchesReceived++
     core.applying = true
     const admitted = await scope.admittedObjects(items)
-    const appliedItems = items.filter((_, index) => admitted[index])
+    const appliedItems = items.filter((_, index) => admitted[index] === true)
     const outcomes = await store.applyRemoteDocuments(
       appliedItems,
       (type, facet) => scope.allows(type, facet),
       core.peer,
     )
+    const refusals: Refusal[] = []
     for (const [index, item] of items.entries()) {
-      if (admitted[index]) continue
-      stats.facetsRefused++
-      core.log.warn(
-        { peer: core.peer, facet: item[0] },
-        'facet from peer refused: its object is outside what this instance shares with the peer',
-      )
+      const verdict = admitted[index]!
+      if (verdict === true) continue
+      refusals.push({
+        facet: item[0],
+        reason:
+          verdict === false
+            ? 'its object is outside what this instance shares with the peer'
+            : verdict.reason,
+      })
     }
-    // One bad facet is refused and reported; the rest of the batch still applies.
+    // One bad facet is refused; the rest of the batch still applies.
     const results = outcomes.map((outcome, index) => {
       if (!(outcome instanceof Error)) return outcome
-      stats.facetsRefused++
-      core.log.error(
-        { peer: core.peer, facet: appliedItems[index]![0], err: outcome },
-        'facet from peer refused',
-      )
+      refusals.push({ facet: appliedItems[index]![0], reason: outcome.message })
       return undefined
     })
+    stats.facetsRefused += refusals.length
+    if (refusals.length > 0) this.reportRefused(refusals)
     for (const result of results) if (result?.storedAsReceived) core.echoes.add(result.facet)
     core.applying = false
     core.wake()
@@ -116,6 +131,38 @@ export class BatchReceiver {
       result?.changed === true && result.type === 'file' ? [result.object] : [],
     )
     if (files.length > 0) await blobs.notice(files)
+  }
+
+  /**
+   * One line per batch with refusals, naming a few, and at most REFUSAL_LINES a minute: a
+   * peer sending what we refuse must not fill the disk with our log (a line with a stack
+   * per facet was ≈ 170 bytes of log per byte received).
+   */
+  private reportRefused(refusals: Refusal[]): void {
+    const { core } = this.components
+    const now = Date.now()
+    if (now - this.refusalWindowStart >= 60_000) {
+      this.refusalWindowStart = now
+      this.refusalLines = 0
+    }
+    if (this.refusalLines >= REFUSAL_LINES) {
+      this.refusalsUnlogged += refusals.length
+      return
+    }
+    this.refusalLines++
+    core.log.warn(
+      {
+        peer: core.peer,
+        refused: refusals.length,
+        ...(this.refusalsUnlogged > 0 ? { refusedUnlogged: this.refusalsUnlogged } : {}),
+        examples: refusals.slice(0, REFUSAL_EXAMPLES).map(({ facet, reason }) => ({
+          facet: facet.slice(0, 80),
+          reason: reason.length > 300 ? `${reason.slice(0, 300)}…` : reason,
+        })),
+      },
+      'facets from peer refused',
+    )
+    this.refusalsUnlogged = 0
   }
 
   /** After a batch is applied: the cursor, or where the first sync stands. */

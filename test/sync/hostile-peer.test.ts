@@ -1,0 +1,166 @@
+// A paired peer that misbehaves (issue 18). H1: write stamps no honest writer makes — a
+// write time past what a Date holds made every read of its object throw, and a receiver
+// whose scope reads objects died on it before its cursor moved, redialled, and died
+// again. M2: what a peer sends us to refuse must not grow our log without a bound.
+import * as A from '@automerge/automerge'
+import { describe, expect, it } from 'vitest'
+import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
+import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
+import { scopeFromShare } from '../../src/sync/index.ts'
+import { captureLogger } from '../helpers/capture-logger.ts'
+import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
+
+const BEYOND_DATES = 9e15
+
+async function openStore(instanceId: string, clock?: () => number): Promise<ObjectStore> {
+  const store = new ObjectStore({
+    storage: new MemoryStorage(),
+    instanceId: instanceId as InstanceId,
+    ...(clock === undefined ? {} : { clock }),
+  })
+  await store.open()
+  return store
+}
+
+/** The facet's document with one more change: `firstName` set, stamped `stamp`. */
+function withStamp(bytes: Uint8Array, stamp: string): Uint8Array {
+  const doc = A.load<{ fields: Record<string, unknown>; meta: Record<string, unknown> }>(bytes)
+  return A.save(
+    A.change(doc, (draft) => {
+      draft.fields.firstName = 'Mallory'
+      draft.meta.firstName = new A.ImmutableString(stamp)
+    }),
+  )
+}
+
+describe("a peer's write stamps", () => {
+  it('are refused, with the reason, when they are no time or name no writer; the rest of the batch applies', async () => {
+    const a = await openStore('a')
+    const b = await openStore('b')
+    const made = await a.create({ type: 'person', fields: { firstName: 'Anna', lastName: 'Berg' } })
+    const other = await a.create({ type: 'person', fields: { firstName: 'Ole', lastName: 'Dahl' } })
+    const facet = `${made.id}/core` as FacetId
+    const honest = (await a.getFacetBytes(facet))!
+    await b.applyRemoteDocuments([[facet, honest]], undefined, 'a' as InstanceId)
+
+    const stamps = [
+      `${BEYOND_DATES} a`,
+      '-5 a',
+      `${Date.now()} ${'x'.repeat(300)}`,
+      `${Date.now()} `,
+    ]
+    for (const stamp of stamps) {
+      const otherFacet = `${other.id}/core` as FacetId
+      const [refused, applied] = await b.applyRemoteDocuments(
+        [
+          [facet, withStamp(honest, stamp)],
+          [otherFacet, (await a.getFacetBytes(otherFacet))!],
+        ],
+        undefined,
+        'a' as InstanceId,
+      )
+      expect(refused).toBeInstanceOf(Error)
+      expect((refused as Error).message).toMatch(/meta\.firstName: .* is not a write stamp/)
+      expect(applied).not.toBeInstanceOf(Error)
+    }
+    const kept = await b.get(made.id)
+    expect(kept?.fields.firstName).toBe('Anna')
+    expect((await b.list('person')).items).toHaveLength(2)
+  })
+
+  it('already stored (by a version before this check) are ignored where they are read', async () => {
+    let now = Date.now()
+    const store = await openStore('a', () => now)
+    const made = await store.create({
+      type: 'person',
+      fields: { firstName: 'Anna', lastName: 'Berg' },
+    })
+    now = BEYOND_DATES
+    await store.update(made.id, { fields: { firstName: 'Anne' } })
+    const read = await store.get(made.id)
+    expect(read?.fields.firstName).toBe('Anne')
+    expect(read?.written.firstName).toBeUndefined()
+    expect(Date.parse(read!.updatedAt)).toBeLessThan(BEYOND_DATES)
+    expect((await store.list('person')).items).toHaveLength(1)
+  })
+})
+
+describe('a session with a peer that sends a stamp beyond the dates', () => {
+  it('stays up: the object is refused, later changes still arrive', async () => {
+    let now = Date.now()
+    const a = await syncNode('a', undefined, { clock: () => now })
+    // Object rules make the receiver read each arriving object as it is here.
+    const partners = scopeFromShare({ person: { roles: ['partner'] } }, 'test').scope
+    const b = await syncNode('b', undefined, { scopeOf: () => partners })
+    await pairNodes(a, b)
+    const partner = { lastName: 'Berg', roles: ['partner'] }
+    const poisoned = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'P', ...partner },
+    })
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(poisoned.id)) !== undefined)
+    const session = b.engine.session(a.id)
+
+    now = BEYOND_DATES
+    await a.store.update(poisoned.id, { fields: { firstName: 'Mallory' } })
+    now = Date.now()
+    await a.store.update(poisoned.id, { fields: { title: 'after' } })
+    const later = await a.store.create({ type: 'person', fields: { firstName: 'Q', ...partner } })
+
+    await eventually(async () => (await b.store.get(later.id)) !== undefined)
+    expect(b.engine.session(a.id)).toBe(session)
+    expect(b.engine.session(a.id)?.stats.facetsRefused).toBeGreaterThanOrEqual(1)
+    expect((await b.store.get(poisoned.id as ObjectId))?.fields.firstName).toBe('P')
+    await Promise.all([a.stop(), b.stop()])
+  })
+})
+
+describe('a peer that sends what we refuse, batch after batch', () => {
+  it('is logged in one short line per batch, at most ten a minute, and the session goes on', async () => {
+    const { logger, lines } = captureLogger()
+    const a = await syncNode('a', undefined, { batchBytes: 2_000 })
+    // B takes only organizations from A: every person A sends is refused.
+    const organizations = scopeFromShare({ organization: true }, 'test').scope
+    const b = await syncNode('b', undefined, { scopeOf: () => organizations, logger })
+    await pairNodes(a, b)
+    for (let i = 0; i < 120; i++) {
+      await a.store.create({ type: 'person', fields: { firstName: `P${i}`, lastName: 'Berg' } })
+    }
+    const org = await a.store.create({ type: 'organization', fields: { name: 'Acme' } })
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(org.id)) !== undefined)
+    await eventually(() => b.engine.session(a.id)?.stats.facetsRefused === 120)
+    const refusals = lines.filter((line) => line.msg === 'facets from peer refused')
+    expect(refusals.length).toBeGreaterThan(0)
+    expect(refusals.length).toBeLessThanOrEqual(10)
+    expect(b.engine.session(a.id)?.stats.batchesReceived).toBeGreaterThan(10)
+    for (const line of refusals) {
+      expect(line.err).toBeUndefined()
+      expect(JSON.stringify(line).length).toBeLessThan(2_000)
+      expect((line.examples as unknown[]).length).toBeLessThanOrEqual(3)
+    }
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('an object that does not read here is refused on its own, not the session', async () => {
+    const a = await syncNode('a')
+    const partners = scopeFromShare({ person: { roles: ['partner'] } }, 'test').scope
+    const b = await syncNode('b', undefined, { scopeOf: () => partners })
+    await pairNodes(a, b)
+    const partner = { lastName: 'Berg', roles: ['partner'] }
+    const broken = await a.store.create({ type: 'person', fields: { firstName: 'P', ...partner } })
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(broken.id)) !== undefined)
+    const session = b.engine.session(a.id)
+    // As a document that no longer loads would (DOCUMENT_CORRUPT).
+    const get = b.store.get.bind(b.store)
+    b.store.get = (id) => (id === broken.id ? Promise.reject(new Error('corrupt')) : get(id))
+    await a.store.update(broken.id, { fields: { title: 'edited' } })
+    const later = await a.store.create({ type: 'person', fields: { firstName: 'Q', ...partner } })
+    await eventually(async () => (await b.store.get(later.id)) !== undefined)
+    expect(b.engine.session(a.id)).toBe(session)
+    expect(b.engine.session(a.id)?.stats.facetsRefused).toBe(1)
+    await Promise.all([a.stop(), b.stop()])
+  })
+})
