@@ -2,7 +2,7 @@
 // under DIR/keys (mode 0600). Pairing, unpairing and key rotation write them; the
 // connection gate reads them. Fields that later parts use (share, actions, conflicts)
 // are kept as written.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { decodePairKey, encodePairKey } from '../crypto/index.ts'
@@ -30,6 +30,8 @@ export interface PeerFiles {
   remove(path: string): Promise<void>
 }
 
+let writes = 0
+
 export function directoryFiles(dir: string): PeerFiles {
   return {
     async read(path) {
@@ -41,10 +43,19 @@ export function directoryFiles(dir: string): PeerFiles {
       }
     },
     async write(path, text) {
+      // A file is never seen half-written: written under a name of its own (two writes
+      // of one file at once each have theirs), flushed to disk, then renamed into place.
       const file = join(dir, path)
       await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-      await writeFile(`${file}.tmp`, text, { mode: 0o600 })
-      await rename(`${file}.tmp`, file)
+      const temporary = `${file}.${process.pid}.${++writes}.tmp`
+      const handle = await open(temporary, 'w', 0o600)
+      try {
+        await handle.writeFile(text)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temporary, file)
     },
     async remove(path) {
       await rm(join(dir, path), { force: true })

@@ -121,7 +121,14 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     if (this.keys.previous !== undefined && sameBytes(keyInUse, this.keys.previous)) {
       void this.startRotation(this.keys.current).catch(() => {})
     } else if (this.keys.previous !== undefined) {
-      void this.persist({ current: this.keys.current })
+      // Only drops the previous key from the file: if saving fails, it is dropped at the
+      // next save, and the channel goes on (a failed save must not end the daemon).
+      this.persist({ current: this.keys.current }).catch((error: unknown) => {
+        this.options.logger.warn(
+          { peer: this.remote, err: error },
+          'could not save the pair key file; the previous key stays in it for now',
+        )
+      })
     }
   }
 

@@ -1,8 +1,11 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { encodePairKey, generatePairKey } from '../../src/crypto/index.ts'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { InstanceId } from '../../src/model/index.ts'
-import { PeerRegistry, memoryFiles } from '../../src/net/index.ts'
+import { PeerRegistry, directoryFiles, memoryFiles } from '../../src/net/index.ts'
 
 async function loadError(
   files: Record<string, string>,
@@ -102,5 +105,29 @@ describe('the peer registry', () => {
     expect(await registry.remove('q' as InstanceId)).toBe(true)
     expect(files.files.has('keys/peer-q.key')).toBe(false)
     expect(await registry.remove('q' as InstanceId)).toBe(false)
+  })
+})
+
+describe('the files of a data folder', () => {
+  it('are never read half-written, even with writes of one file at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'objectsync-files-'))
+    const files = directoryFiles(dir)
+    const contents = Array.from({ length: 40 }, (_, i) => `${String(i).repeat(20_000)}\n`)
+    const seen: (string | undefined)[] = []
+    let writing = true
+    const reader = (async () => {
+      while (writing) {
+        seen.push(await files.read('keys/peer-q.key'))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })()
+    await Promise.all(contents.map((text) => files.write('keys/peer-q.key', text)))
+    writing = false
+    await reader
+    const final = await files.read('keys/peer-q.key')
+    expect(contents).toContain(final)
+    for (const text of seen) if (text !== undefined) expect(contents).toContain(text)
+    expect(readdirSync(join(dir, 'keys'))).toEqual(['peer-q.key'])
+    rmSync(dir, { recursive: true, force: true })
   })
 })

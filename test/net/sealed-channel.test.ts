@@ -10,6 +10,7 @@ import {
   type RefusalReason,
 } from '../../src/net/index.ts'
 import { encodeFrame, readFrames } from '../../src/net/frames.ts'
+import { captureLogger } from '../helpers/capture-logger.ts'
 
 const A = 'instance-a' as InstanceId
 const B = 'instance-b' as InstanceId
@@ -216,6 +217,40 @@ describe('sealed channels', () => {
     await expect(connect({ current: old }, { current: fresh })).rejects.toMatchObject({
       code: 'FRAME_REFUSED',
     })
+  })
+
+  it('go on when the key file cannot be saved as an old key is dropped (no unhandled rejection)', async () => {
+    const old = generatePairKey()
+    const fresh = generatePairKey()
+    const { logger, lines } = captureLogger()
+    const [aEnd, bEnd] = streamPair()
+    const [a, b] = await Promise.all([
+      SealedChannel.open({
+        stream: aEnd,
+        role: 'dialer',
+        local: A,
+        remote: B,
+        keys: { current: fresh, previous: old },
+        logger,
+        saveKeys: () => Promise.reject(new Error('disk full')),
+      }),
+      SealedChannel.open({
+        stream: bEnd,
+        role: 'listener',
+        local: B,
+        remote: A,
+        keys: { current: fresh },
+        logger: silentLogger,
+        saveKeys: () => Promise.resolve(),
+      }),
+    ])
+    const atB = drain(b)
+    await a.send(text('still here'))
+    await a.close()
+    expect((await atB).payloads).toEqual(['still here'])
+    expect(
+      lines.some((line) => String(line.msg).includes('could not save the pair key file')),
+    ).toBe(true)
   })
 
   it('finish a rotation cut short by a restart: the next session completes it', async () => {
