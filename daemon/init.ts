@@ -3,7 +3,7 @@
 // is left alone unless `force`, which writes a new config and API token and keeps the
 // identity, peers, store and local system.
 import { randomBytes } from 'node:crypto'
-import { access, mkdir, writeFile } from 'node:fs/promises'
+import { access, chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ObjectSyncError } from '../src/errors.ts'
 import { createLocalDatabase } from '../src/local/index.ts'
@@ -24,6 +24,25 @@ export interface InitOptions {
   listen?: string[] | undefined
 }
 
+/**
+ * Makes the data folder readable by its owner only, if it is not (a folder that existed
+ * before `init`, made with the usual 0755): the store, local.db and the keys in it are
+ * then out of other local users' reach whatever modes their own files have.
+ * Returns whether it changed the folder's mode.
+ */
+export async function makePrivate(dir: string): Promise<boolean> {
+  const { mode } = await stat(dir)
+  if ((mode & 0o077) === 0) return false
+  await chmod(dir, 0o700)
+  return true
+}
+
+/** Writes a file only its owner can read, an existing one included (writeFile keeps its mode). */
+async function writePrivate(file: string, text: string): Promise<void> {
+  await writeFile(file, text, { mode: 0o600 })
+  await chmod(file, 0o600)
+}
+
 export async function initInstance(
   dir: string,
   options: InitOptions = {},
@@ -35,10 +54,9 @@ export async function initInstance(
     )
   }
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await makePrivate(dir)
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
-  await writeFile(join(dir, API_TOKEN_FILE), `${randomBytes(32).toString('base64url')}\n`, {
-    mode: 0o600,
-  })
+  await writePrivate(join(dir, API_TOKEN_FILE), `${randomBytes(32).toString('base64url')}\n`)
   const config = {
     name: options.name ?? `objectsync-${identity.id.slice(-6)}`,
     listen: options.listen ?? [`/ip4/0.0.0.0/tcp/${options.port ?? DEFAULT_PORT}`],
@@ -46,7 +64,7 @@ export async function initInstance(
     local: { kind: 'sqlite', path: 'local.db' },
     housekeeping: '24h',
   }
-  await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 })
+  await writePrivate(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`)
   if (!(await exists(join(dir, PEERS_FILE)))) {
     await writeFile(join(dir, PEERS_FILE), `${JSON.stringify({ peers: [] }, null, 2)}\n`, {
       mode: 0o600,

@@ -15,6 +15,7 @@ import {
 import type { ObjectStore } from '../src/store/index.ts'
 import { SyncEngine, type PeerScope } from '../src/sync/index.ts'
 import type { InstanceConfig } from './config.ts'
+import { makePrivate } from './init.ts'
 import { startFileCollector } from './instance/file-collector.ts'
 import { startPeerLink, type ChannelReceiver } from './instance/peer-link.ts'
 import { peerScopes } from './instance/peer-scopes.ts'
@@ -51,6 +52,12 @@ export async function startInstance(
   log: Logger,
   hooks: StartHooks = {},
 ): Promise<Instance> {
+  if (await makePrivate(dir)) {
+    log.warn(
+      { dir },
+      "the data folder was readable by other users; it is now its owner's only (0700)",
+    )
+  }
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
   // Actions are checked before anything starts: a wrong one must stop start-up.
   const peers = await loadPeers(dir, identity.id, log)

@@ -2,7 +2,7 @@
 // whole instances (store, SQLite local system, libp2p, sync engine) composed as `start`
 // composes them.
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -16,6 +16,11 @@ import { eventually } from './helpers/sync-nodes.ts'
 
 function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/objectsync.js', ...args], { encoding: 'utf8' })
+}
+
+/** The CLI with `input` on its standard input. */
+function cliWithInput(input: string, ...args: string[]) {
+  return spawnSync(process.execPath, ['bin/objectsync.js', ...args], { encoding: 'utf8', input })
 }
 
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -53,10 +58,15 @@ describe('objectsync init', { timeout: 60_000 }, () => {
     expect(readFileSync(join(dir, 'api-token'), 'utf8')).toBe(token)
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual(config)
 
+    // The folder and token made readable by others since: --force makes them private again.
+    chmodSync(dir, 0o755)
+    chmodSync(join(dir, 'api-token'), 0o644)
     const forced = cli('init', '--dir', dir, '--name', 'Other', '--force', '--json')
     expect(forced.status).toBe(0)
     expect((JSON.parse(forced.stdout) as { id: string }).id).toBe(id) // the identity stays
     expect(readFileSync(join(dir, 'api-token'), 'utf8')).not.toBe(token)
+    expect(mode(dir)).toBe(0o700)
+    expect(mode(join(dir, 'api-token'))).toBe(0o600)
     expect(cli('init', '--dir', dir, '--port', 'x').status).toBe(2)
   })
 })
@@ -201,7 +211,10 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
       token: string
     }
     expect(token).toMatch(/^os1\./)
-    const paired = json(cli('pair', token, '--dir', b.dir, '--name', 'Alpha office', '--json')) as {
+    // The token from standard input: on the command line, other local users could see it.
+    const paired = json(
+      cliWithInput(`${token}\n`, 'pair', '--dir', b.dir, '--name', 'Alpha office', '--json'),
+    ) as {
       name: string
       id: string
     }
@@ -211,10 +224,15 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
       peers: { name: string }[]
     }
     expect(peersFile.peers.map((peer) => peer.name)).toEqual(['Alpha office'])
-    // A used invite does not pair again.
-    const reused = cli('pair', token, '--dir', b.dir)
+    // A used invite does not pair again (here from a file); no token at all is bad usage.
+    const tokenFile = join(b.dir, 'invite.txt')
+    writeFileSync(tokenFile, `${token}\n`)
+    const reused = cli('pair', '--token-file', tokenFile, '--dir', b.dir)
     expect(reused.status).toBe(1)
     expect(reused.stderr).toMatch(/INVITE_REFUSED|PEER_UNREACHABLE/)
+    const none = cliWithInput('', 'pair', '--dir', b.dir)
+    expect(none.status).toBe(2)
+    expect(none.stderr).toMatch(/no invite token given/)
 
     const aSql = new Database(join(a.dir, 'local.db'))
     const bSql = new Database(join(b.dir, 'local.db'), { readonly: true })

@@ -1,5 +1,6 @@
 // The commands that list, pair and unpair peers: peers, invite and pair through the
 // running daemon, and keygen for pairing by hand in peers.json.
+import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { callDaemon } from '../client.ts'
 import { describePeer, type PeerJson } from '../describe.ts'
@@ -46,21 +47,34 @@ function addPairingCommands(root: Command): void {
 
   root
     .command('pair')
-    .description('pairs with the instance that made the invite token')
-    .argument('<token>', 'the token from objectsync invite on the other instance')
+    .description(
+      'pairs with the instance that made the invite token (read from standard input when not given)',
+    )
+    .argument(
+      '[token]',
+      'the token from objectsync invite on the other instance; "-" or none reads it from standard input (safer: other local users can see command lines)',
+    )
     .addOption(dirOption())
+    .option('--token-file <file>', 'read the token from this file')
     .option('--name <name>', 'what to call the peer here (default: the name it gives)')
     .addOption(jsonOption())
-    .action(async (token: string, options: { dir: string; name?: string; json?: boolean }) => {
-      const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', {
-        token,
-        ...(options.name === undefined ? {} : { name: options.name }),
-      })) as {
-        id: string
-        name: string
-      }
-      print(options.json === true, peer, `paired with ${peer.name} (${peer.id})`)
-    })
+    .action(
+      async (
+        given: string | undefined,
+        options: { dir: string; tokenFile?: string; name?: string; json?: boolean },
+        command: Command,
+      ) => {
+        const token = await pairingToken(given, options.tokenFile, command)
+        const peer = (await callDaemon(options.dir, 'POST', '/v1/pair', {
+          token,
+          ...(options.name === undefined ? {} : { name: options.name }),
+        })) as {
+          id: string
+          name: string
+        }
+        print(options.json === true, peer, `paired with ${peer.name} (${peer.id})`)
+      },
+    )
 
   root
     .command('unpair')
@@ -72,6 +86,51 @@ function addPairingCommands(root: Command): void {
       await callDaemon(options.dir, 'DELETE', `/v1/peers/${encodeURIComponent(peer)}`)
       print(options.json === true, { unpaired: peer }, `unpaired ${peer}`)
     })
+}
+
+/**
+ * The invite token: from the argument, a file, or standard input (its first line). A
+ * token on the command line shows in the process list and shell history, where another
+ * local user could redeem it first.
+ */
+async function pairingToken(
+  given: string | undefined,
+  file: string | undefined,
+  command: Command,
+): Promise<string> {
+  if (given !== undefined && given !== '-' && file !== undefined) {
+    command.error('give the token once: as the argument or with --token-file', { exitCode: 2 })
+  }
+  let text: string
+  if (file !== undefined) {
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (error) {
+      command.error(`could not read the token file ${file}: ${(error as Error).message}`, {
+        exitCode: 2,
+      })
+    }
+  } else if (given !== undefined && given !== '-') {
+    text = given
+  } else {
+    if (process.stdin.isTTY) process.stderr.write('Paste the invite token, then press Enter:\n')
+    text = await firstLine(process.stdin)
+  }
+  const token = text.trim()
+  if (token === '') command.error('no invite token given', { exitCode: 2 })
+  return token
+}
+
+/** The first line of a stream (all of it when it has no newline). */
+async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = ''
+  for await (const chunk of stream) {
+    text += String(chunk)
+    const end = text.indexOf('\n')
+    if (end >= 0) return text.slice(0, end)
+    if (text.length > 64 * 1024) break
+  }
+  return text
 }
 
 export function addKeygenCommand(root: Command): void {

@@ -6,6 +6,7 @@
 //   inviter → joiner    challenge  { ephemeral key, nonce }            or refused
 //   joiner  → inviter   proof      { HMAC(secret, transcript, "joiner") }
 //   inviter → joiner    accepted   { HMAC(secret, transcript, "inviter"), name, addresses } or refused
+import { multiaddr } from '@multiformats/multiaddr'
 import { decode, encode } from 'cborg'
 import {
   checkPairingProof,
@@ -75,10 +76,57 @@ function bytesField(message: Message, field: string, length: number): Uint8Array
   return value
 }
 
-function textList(value: unknown): string[] {
-  return Array.isArray(value)
-    ? value.filter((item): item is string => typeof item === 'string').slice(0, 16)
-    : []
+/** A peer's name as it says it, at most this many characters. */
+const MAX_PEER_NAME = 64
+/** Addresses kept of those a peer claims. */
+const MAX_PEER_ADDRESSES = 4
+const MAX_ADDRESS_LENGTH = 256
+/** Where an address a peer suggests may point: an IP or DNS host, then TCP. */
+const DIALABLE_HOSTS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
+
+/**
+ * The name a peer gives itself, as we keep it: one line of printable text, at most
+ * MAX_PEER_NAME characters; `fallback` (its id) when it gives none.
+ */
+export function peerName(value: unknown, fallback: string): string {
+  if (typeof value !== 'string') return fallback
+  // eslint-disable-next-line no-control-regex -- control characters are what is removed
+  const text = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').trim()
+  const name = [...text].slice(0, MAX_PEER_NAME).join('').trim()
+  return name === '' ? fallback : name
+}
+
+/**
+ * The addresses a peer claims, as we keep them: only IP or DNS hosts over TCP (with its
+ * /p2p id, if given), no duplicates, at most MAX_PEER_ADDRESSES. Anything else a peer
+ * suggests (another transport, a relay, a unix socket) is never dialled.
+ */
+export function peerAddresses(value: unknown): string[] {
+  if (!Array.isArray(value)) return []
+  const kept: string[] = []
+  for (const item of value) {
+    if (kept.length === MAX_PEER_ADDRESSES) break
+    if (typeof item !== 'string' || item.length > MAX_ADDRESS_LENGTH || kept.includes(item)) {
+      continue
+    }
+    if (dialable(item)) kept.push(item)
+  }
+  return kept
+}
+
+function dialable(address: string): boolean {
+  try {
+    const names = multiaddr(address)
+      .getComponents()
+      .map((component) => component.name)
+    return (
+      DIALABLE_HOSTS.has(names[0] ?? '') &&
+      names[1] === 'tcp' &&
+      names.slice(2).every((name) => name === 'p2p')
+    )
+  } catch {
+    return false
+  }
 }
 
 /** The joining side: proves it holds `invite`'s secret and derives the pair key. */
@@ -122,8 +170,9 @@ export async function joinPairing(
   await stream.close().catch(() => {})
   return {
     id: invite.inviter as InstanceId,
-    name: typeof accepted.name === 'string' ? accepted.name : invite.name,
-    addresses: textList(accepted.addrs).length > 0 ? textList(accepted.addrs) : invite.addresses,
+    name: peerName(accepted.name, invite.name),
+    addresses:
+      peerAddresses(accepted.addrs).length > 0 ? peerAddresses(accepted.addrs) : invite.addresses,
     key,
   }
 }
@@ -173,8 +222,8 @@ export async function acceptPairing(
   })
   return {
     id: joiner,
-    name: typeof hello.name === 'string' ? hello.name : joiner,
-    addresses: textList(hello.addrs),
+    name: peerName(hello.name, joiner),
+    addresses: peerAddresses(hello.addrs),
     key,
   }
 }

@@ -161,10 +161,12 @@ export class PeerLinks {
   }
 
   private remember(peer: PairedPeer): Promise<PeerRecord> {
-    return this.options.registry.add(
-      { id: peer.id, name: peer.name, addresses: peer.addresses },
-      { current: peer.key },
-    )
+    const { registry } = this.options
+    // A name another peer has already would pass for it on the page and in the logs: the
+    // newcomer's gets the end of its id.
+    const taken = registry.list().some((other) => other.id !== peer.id && other.name === peer.name)
+    const name = taken ? `${peer.name} (${peer.id.slice(-6)})` : peer.name
+    return registry.add({ id: peer.id, name, addresses: peer.addresses }, { current: peer.key })
   }
 
   private self(): { id: InstanceId; name: string; addresses: string[] } {

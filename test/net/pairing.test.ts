@@ -9,6 +9,7 @@ import {
 } from '../../src/crypto/index.ts'
 import { isObjectSyncError } from '../../src/errors.ts'
 import { loadOrCreateIdentity } from '../../src/net/index.ts'
+import { peerAddresses, peerName } from '../../src/net/pairing-protocol.ts'
 import {
   nextInbound,
   startInstance as start,
@@ -234,3 +235,56 @@ for (const kind of ['libp2p', 'memory'] as TransportKind[]) {
     })
   })
 }
+
+describe('what a pairing peer claims', () => {
+  it('keeps a name of one printable line, at most 64 characters', () => {
+    expect(peerName('Beta office', 'id')).toBe('Beta office')
+    expect(peerName(`Beta\nFINANCE\u0000${'x'.repeat(300)}`, 'id')).toBe(
+      `Beta FINANCE ${'x'.repeat(51)}`,
+    )
+    expect(peerName('  \n ', 'id')).toBe('id')
+    expect(peerName(42, 'id')).toBe('id')
+    expect([...peerName('😀'.repeat(100), 'id')]).toHaveLength(64)
+  })
+
+  it('keeps at most four addresses, each an IP or DNS host over TCP', () => {
+    const id = '12D3KooWRVNfHZ9r1ZCe6tq6u4iKDgDXWWbYR7dm7SnqP1YH1Zh7'
+    expect(
+      peerAddresses([
+        '/unix/tmp/socket',
+        '/ip4/10.0.0.1/tcp/7400',
+        '/ip4/10.0.0.1/tcp/7400',
+        `/dns4/north.example.org/tcp/7400/p2p/${id}`,
+        `/ip4/10.0.0.2/tcp/7400/p2p/${id}/p2p-circuit`,
+        '/ip4/10.0.0.3/udp/7400/quic-v1',
+        'not an address',
+        7,
+        '/ip6/::1/tcp/7400',
+        '/dns/south.example.org/tcp/7400',
+        '/ip4/10.0.0.9/tcp/7400',
+      ]),
+    ).toEqual([
+      '/ip4/10.0.0.1/tcp/7400',
+      `/dns4/north.example.org/tcp/7400/p2p/${id}`,
+      '/ip6/::1/tcp/7400',
+      '/dns/south.example.org/tcp/7400',
+    ])
+    expect(peerAddresses('/ip4/10.0.0.1/tcp/7400')).toEqual([])
+  })
+
+  it("stores a joiner's name bounded, and apart from a name another peer has", async () => {
+    const alice = await start('alice', tempDir('link-alice'), 'memory')
+    const bob = await start(`bob\n${'b'.repeat(200)}`, tempDir('link-bob'), 'memory')
+    const otherBob = await start(`bob\n${'b'.repeat(200)}`, tempDir('link-bob2'), 'memory')
+    try {
+      await bob.links.pair(alice.links.createInvite())
+      await otherBob.links.pair(alice.links.createInvite())
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const name = `bob ${'b'.repeat(60)}`
+      expect(alice.registry.get(bob.id)?.name).toBe(name)
+      expect(alice.registry.get(otherBob.id)?.name).toBe(`${name} (${otherBob.id.slice(-6)})`)
+    } finally {
+      await Promise.all([alice.stop(), bob.stop(), otherBob.stop()])
+    }
+  })
+})
