@@ -39,9 +39,12 @@ export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - SEAL_OVERHEAD - 1
 const HELLO_VERSION = 1
 const HELLO_NONCE_BYTES = 16
 const MAX_HELLO_BYTES = 1024
-// Data payloads read ahead of the consumer; beyond this the channel stops reading and
-// the transport pauses the sender.
-const READ_AHEAD = 64
+// Data read ahead of the consumer, in bytes; beyond this the channel stops reading and the
+// transport pauses the sender. In bytes, not frames: 64 frames of up to 4 MiB each let one
+// peer make us hold 256 MiB a stream. Now at most this and one frame more.
+const READ_AHEAD_BYTES = 4 << 20
+// What a payload kept costs beyond its bytes: empty frames must count too.
+const PAYLOAD_COST = 64
 // A peer that connects and says nothing is dropped after this long.
 const HELLO_TIMEOUT_MS = 10_000
 
@@ -98,6 +101,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     bytesReceived: 0,
   }
   private readonly received: Uint8Array[] = []
+  private receivedBytes = 0
   private wakeReader: (() => void) | undefined
   private wakePump: (() => void) | undefined
   private ended = false
@@ -201,6 +205,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     for (;;) {
       const payload = this.received.shift()
       if (payload !== undefined) {
+        this.receivedBytes -= payload.length + PAYLOAD_COST
         this.wakePump?.()
         yield payload
         continue
@@ -269,7 +274,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
         this.traffic.framesReceived++
         this.traffic.bytesReceived += frame.length + FRAME_HEADER_BYTES
         await this.dispatch(payload, key)
-        while (this.received.length >= READ_AHEAD && !this.ended) {
+        while (this.receivedBytes >= READ_AHEAD_BYTES && !this.ended) {
           await new Promise<void>((resolve) => (this.wakePump = resolve))
         }
       }
@@ -298,6 +303,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const kind = body[0]
     if (kind === Kind.Data) {
       this.received.push(body.subarray(1))
+      this.receivedBytes += body.length - 1 + PAYLOAD_COST
       this.wakeReader?.()
     } else if (kind === Kind.Rotate && body.length === 1 + 32) {
       const next = asPairKey(body.slice(1))

@@ -219,6 +219,24 @@ describe('sealed channels', () => {
     })
   })
 
+  it('read ahead of a consumer by bytes, not frames: a peer sending fast can make us hold only a few MiB', async () => {
+    const key = generatePairKey()
+    const { a, b } = await connect({ current: key }, { current: key })
+    const megabyte = new Uint8Array(1 << 20)
+    const sent: Promise<void>[] = []
+    for (let i = 0; i < 40; i++) sent.push(a.send(megabyte))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    // 4 MiB read ahead and the frame read when the limit was reached (64 frames before).
+    expect(b.traffic.framesReceived).toBeLessThanOrEqual(6)
+    let received = 0
+    for await (const payload of b) {
+      received += payload.length
+      if (received === 40 << 20) break
+    }
+    await Promise.all(sent)
+    expect(b.traffic.framesReceived).toBe(40)
+  })
+
   it('go on when the key file cannot be saved as an old key is dropped (no unhandled rejection)', async () => {
     const old = generatePairKey()
     const fresh = generatePairKey()
