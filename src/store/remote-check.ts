@@ -14,7 +14,7 @@ import {
 } from '../model/index.ts'
 import * as A from '@automerge/automerge'
 import { decodeStamp, hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
-import { MAX_STAMP_TIME } from './facet-doc/stamps.ts'
+import { MAX_STAMP_TIME, parseStamp } from './facet-doc/stamps.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
 export function checkRemoteFacet(
@@ -48,11 +48,15 @@ function checkStamps(doc: Doc): string | undefined {
   const problem = (where: string, value: unknown) =>
     `${where}: ${preview(value)} is not a write stamp (a time from 0 to ${MAX_STAMP_TIME} ms, then the writer)`
   for (const name of Object.keys(meta)) {
+    // getConflicts gives immutable strings as plain ones (and answers only for several).
     const values = Object.values(
       A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] },
     )
     for (const value of values) {
-      if (decodeStamp(value) === undefined) return problem(`meta.${name}`, value)
+      const text = value instanceof A.ImmutableString ? value.val : value
+      if (typeof text !== 'string' || parseStamp(text) === undefined) {
+        return problem(`meta.${name}`, value)
+      }
     }
   }
   if (doc.mergedBy !== undefined && decodeStamp(doc.mergedBy) === undefined) {

@@ -4,6 +4,7 @@
 import {
   CORE_FACET,
   facetId,
+  fieldSpec,
   isObjectId,
   isObjectType,
   parseFacetId,
@@ -101,7 +102,7 @@ export class SessionScope {
    * us what we don't share with it.
    */
   async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<Admission[]> {
-    if (!this.filtersObjects) return items.map(() => true)
+    if (!this.filtersObjects && this.peerScope.everything) return items.map(() => true)
     const arrivingCores = new Map<ObjectId, Uint8Array>()
     for (const [facet, bytes] of items) {
       const parsed = parseFacetId(facet)
@@ -136,15 +137,50 @@ export class SessionScope {
     object: ObjectId,
     bytes: Uint8Array,
     arriving: Uint8Array | undefined,
-  ): Promise<boolean> {
+  ): Promise<Admission> {
+    const arrivingCore = arriving === undefined ? undefined : readFacetBytes(arriving)
+    if (!this.filtersObjects) {
+      // Only what the object names to check, and only where it names something.
+      const type = arrivingCore?.type
+      if (type === undefined || !isObjectType(type)) return true
+      if (references(type, arrivingCore!.fields).length === 0) return true
+      const here = await this.components.store.get(object)
+      return this.referencesAdmitted(here?.type ?? type, here?.fields, arrivingCore!.fields)
+    }
     const here = await this.components.store.get(object)
     // The type as it is here; for an object new here, as its bytes say. Bytes that
     // don't read on their own (changes on top of what we hold) can't pass as anything.
     const type = here?.type ?? readFacetBytes(bytes)?.type
     if (type === undefined || !isObjectType(type)) return false
-    const fields =
-      here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
-    return this.objectVerdict(type, object, fields, 'in')
+    const arrivingFields = arrivingCore?.fields
+    if (!this.objectVerdict(type, object, here?.fields ?? arrivingFields, 'in')) return false
+    if (this.peerScope.everything || arrivingFields === undefined) return true
+    return this.referencesAdmitted(type, here?.fields, arrivingFields)
+  }
+
+  /**
+   * A peer may make an object name (personId, organizationId, ownerId) only objects that
+   * are shared with it, or that are not here: else a peer shared only customers could
+   * attach transactions and files to an employee whose id it learned from a reference.
+   * References the object already had here are not asked again.
+   */
+  private async referencesAdmitted(
+    type: ObjectType,
+    before: Fields | undefined,
+    after: Fields,
+  ): Promise<Admission> {
+    for (const [field, target] of references(type, after)) {
+      if (target === before?.[field] || !isObjectId(target)) continue
+      const core = await this.components.store.getFacetBytes(facetId(target, CORE_FACET))
+      const named = core === undefined ? undefined : readFacetBytes(core)
+      if (named === undefined || !isObjectType(named.type)) continue
+      if (!this.objectVerdict(named.type, target, named.fields, 'out-ignoring-owner')) {
+        return {
+          reason: `${field} names ${target}, a ${named.type} this instance does not share with the peer`,
+        }
+      }
+    }
+    return true
   }
 
   /** Files go to a peer only while their owner does too (when the scope could differ). */
@@ -162,6 +198,17 @@ export class SessionScope {
     if (owner === undefined || owner.deleted || !isObjectType(owner.type)) return false
     return this.objectVerdict(owner.type, ownerId, owner.fields, 'out-ignoring-owner')
   }
+}
+
+/** The fields that name other objects, with the ids they name. */
+function references(type: ObjectType, fields: Fields): [field: string, target: string][] {
+  const found: [string, string][] = []
+  for (const [field, value] of Object.entries(fields)) {
+    if (typeof value === 'string' && fieldSpec(type, field)?.kind === 'objectId') {
+      found.push([field, value])
+    }
+  }
+  return found
 }
 
 export function facetNameOf(facet: FacetId): FacetName {

@@ -137,7 +137,7 @@ const actorArb = fc
   .uint8Array({ minLength: 1, maxLength: 32 })
   .map((bytes) => Buffer.from(bytes).toString('hex'))
 const stampArb = fc.record({
-  by: fc.string({ maxLength: 60 }).map((by) => by as InstanceId),
+  by: fc.string({ minLength: 1, maxLength: 60 }).map((by) => by as InstanceId),
   at: fc.integer({ min: 0, max: 2 ** 47 }),
 })
 

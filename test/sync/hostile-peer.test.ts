@@ -4,7 +4,7 @@
 // again. M2: what a peer sends us to refuse must not grow our log without a bound.
 import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
-import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
+import { newObjectId, type FacetId, type InstanceId, type ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
@@ -161,6 +161,55 @@ describe('a peer that sends what we refuse, batch after batch', () => {
     await eventually(async () => (await b.store.get(later.id)) !== undefined)
     expect(b.engine.session(a.id)).toBe(session)
     expect(b.engine.session(a.id)?.stats.facetsRefused).toBe(1)
+    await Promise.all([a.stop(), b.stop()])
+  })
+})
+
+describe('a peer that names objects it is not shared', () => {
+  it('is refused when it attaches a transaction to them; shared and unknown ones are fine', async () => {
+    const a = await syncNode('a')
+    // B shares customers and transactions with A, not its employees.
+    const customers = scopeFromShare(
+      { person: { roles: ['customer'] }, transaction: true },
+      'test',
+    ).scope
+    const b = await syncNode('b', undefined, { scopeOf: () => customers })
+    await pairNodes(a, b)
+    const employee = await b.store.create({
+      type: 'person',
+      fields: { firstName: 'E', lastName: 'Mployee', roles: ['employee'] },
+    })
+    const customer = await b.store.create({
+      type: 'person',
+      fields: { firstName: 'C', lastName: 'Ustomer', roles: ['customer'] },
+    })
+    b.engine.connect(a.id)
+    await eventually(async () => (await a.store.get(customer.id)) !== undefined)
+    expect(await a.store.get(employee.id)).toBeUndefined()
+
+    // A learned the employee's id (from a reference, say) and attaches a donation to it.
+    const donation = { type: 'donation', date: '2026-01-01', amount: '10' }
+    const attached = await a.store.create({
+      type: 'transaction',
+      fields: { ...donation, personId: employee.id },
+    })
+    const toCustomer = await a.store.create({
+      type: 'transaction',
+      fields: { ...donation, personId: customer.id },
+    })
+    const toUnknown = await a.store.create({
+      type: 'transaction',
+      fields: { ...donation, personId: newObjectId() },
+    })
+    await eventually(async () => (await b.store.get(toUnknown.id)) !== undefined)
+    expect((await b.store.get(toCustomer.id))?.fields.personId).toBe(customer.id)
+    expect(await b.store.get(attached.id)).toBeUndefined()
+    expect(b.engine.session(a.id)?.stats.facetsRefused).toBe(1)
+    // Nor can A move a shared transaction onto the employee.
+    await a.store.update(toCustomer.id, { fields: { personId: employee.id } })
+    await a.store.update(toUnknown.id, { fields: { amount: '20' } })
+    await eventually(async () => (await b.store.get(toUnknown.id))?.fields.amount === '20')
+    expect((await b.store.get(toCustomer.id))?.fields.personId).toBe(customer.id)
     await Promise.all([a.stop(), b.stop()])
   })
 })
