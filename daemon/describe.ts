@@ -7,6 +7,7 @@ export interface PeerJson {
   lastSyncAt: string | null
   pendingIn: number
   pendingOut: number
+  lastError?: string | null
 }
 
 export interface StatusJson {
@@ -31,7 +32,8 @@ export interface PlanJson {
 export function describePeer(peer: PeerJson): string {
   const state = peer.connected ? 'connected' : 'not connected'
   const last = peer.lastSyncAt === null ? 'never synced' : `last sync ${peer.lastSyncAt}`
-  return `${peer.name} (${peer.id}): ${state}, ${last}, pending in ${peer.pendingIn} / out ${peer.pendingOut}`
+  const problem = peer.lastError ? `; last session broke off: ${peer.lastError}` : ''
+  return `${peer.name} (${peer.id}): ${state}, ${last}, pending in ${peer.pendingIn} / out ${peer.pendingOut}${problem}`
 }
 
 export function describeStatus(status: StatusJson): string {

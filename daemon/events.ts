@@ -29,6 +29,10 @@ export interface PeerView {
   pendingIn: number
   pendingOut: number
   progress: SessionProgress | null
+  /** Why the last session broke off, until one catches up again. */
+  lastError: string | null
+  /** Facets from the peer refused since the daemon started (invalid or out of scope). */
+  refused: number
 }
 
 export type DaemonEvent =
@@ -60,6 +64,8 @@ export function peerView(instance: Instance, peer: InstanceId): PeerView | undef
     pendingIn: state.pendingIn,
     pendingOut: state.pendingOut,
     progress: state.progress ?? null,
+    lastError: state.lastError ?? null,
+    refused: state.refused,
   }
 }
 

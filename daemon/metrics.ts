@@ -149,6 +149,18 @@ function addTrafficCounters(
     (t) => t.bytesReceived,
   )
   new Counter({
+    name: 'objectsync_facets_refused_total',
+    help: 'Facets from the peer refused (invalid, or out of what is shared with it) since start',
+    labelNames: ['peer', 'name'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const { peer, refused } of instance.engine.states()) {
+        this.inc({ peer, name: nameOf(peer) }, refused)
+      }
+    },
+  })
+  new Counter({
     name: 'objectsync_frames_refused_total',
     help: 'Frames refused (the stream was closed), by peer and reason',
     labelNames: ['peer', 'reason'],

@@ -361,6 +361,7 @@ describe('the HTTP API', () => {
     expect(response.body).toContain(`objectsync_feed_sequence ${daemon.instance.store.lastSeq}`)
     expect(response.body).toContain('# TYPE objectsync_sync_duration_seconds histogram')
     expect(response.body).toContain('# TYPE objectsync_frames_refused_total counter')
+    expect(response.body).toContain('# TYPE objectsync_facets_refused_total counter')
     expect(response.body).toMatch(/^objectsync_process_resident_memory_bytes \d+/m)
   })
 

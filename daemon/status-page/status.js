@@ -104,6 +104,7 @@ function showPeer(peer) {
         className: `state ${peer.connected ? 'on' : 'off'}`,
         textContent: peer.connected ? 'connected' : 'not connected',
       }),
+      ...peerProblems(peer),
     ),
     element('td', { textContent: when(peer.lastSyncAt) }),
     element('td', { textContent: peer.pendingIn }),
@@ -114,6 +115,20 @@ function showPeer(peer) {
   if (existing) existing.replaceWith(row)
   else body.append(row)
   showPeerCount()
+}
+
+/** Why the last session broke off, and what was refused from the peer, if anything. */
+function peerProblems(peer) {
+  const problems = []
+  if (peer.lastError) {
+    problems.push(
+      element('div', { className: 'problem', textContent: `broke off: ${peer.lastError}` }),
+    )
+  }
+  if (peer.refused > 0) {
+    problems.push(element('div', { className: 'problem', textContent: `refused ${peer.refused}` }))
+  }
+  return problems
 }
 
 function showProgress(sync) {

@@ -13,6 +13,9 @@ export interface SyncLinks {
   connect(peer: InstanceId): Promise<SyncChannel>
 }
 
+/** A session that lasted this long resets the backoff, whether or not it caught up. */
+const LASTING_SESSION_MS = 60_000
+
 export interface PeerSyncState {
   peer: InstanceId
   connected: boolean
@@ -23,6 +26,10 @@ export interface PeerSyncState {
   /** The peer's feed entries we have not received yet, as of its last plan. */
   pendingIn: number
   progress: SessionProgress | undefined
+  /** Why the last session with the peer broke off, until one catches up again. */
+  lastError: string | undefined
+  /** Facets from the peer refused since this instance started (invalid or out of scope). */
+  refused: number
 }
 
 export interface SyncEngineEvents extends EventMap {
@@ -60,6 +67,9 @@ interface PeerEntry {
   wanted: boolean
   timer: NodeJS.Timeout | undefined
   attempt: number
+  lastError: string | undefined
+  /** Facets refused in the sessions that ended. */
+  refused: number
 }
 
 export class SyncEngine extends TypedEvents<SyncEngineEvents> {
@@ -116,6 +126,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       pendingIn:
         session === undefined ? 0 : Math.max(0, session.peerLastSeq - session.receivedUpTo),
       progress: session === undefined ? undefined : { ...session.progress },
+      lastError: entry?.lastError,
+      refused: (entry?.refused ?? 0) + (session?.stats.facetsRefused ?? 0),
     }
   }
 
@@ -147,6 +159,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
         wanted: false,
         timer: undefined,
         attempt: 0,
+        lastError: undefined,
+        refused: 0,
       }
       this.peers.set(peer, entry)
     }
@@ -157,8 +171,10 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     const entry = this.entry(peer)
     entry.timer = undefined
     this.options.links.connect(peer).then(
+      // A connection alone does not reset the backoff: a peer whose sessions break at once
+      // (one that sends what we refuse) would be redialled every 250–500 ms. A session
+      // that catches up, or lasts, does (see startSession).
       (channel) => {
-        entry.attempt = 0
         if (this.stopped || !entry.wanted) void channel.close()
         else this.startSession(channel, this.options.localId)
       },
@@ -211,7 +227,11 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       ...(this.options.batchBytes === undefined ? {} : { batchBytes: this.options.batchBytes }),
       ...(this.options.heartbeatMs === undefined ? {} : { heartbeatMs: this.options.heartbeatMs }),
       onProgress: (progress) => {
-        if (progress.caughtUp) entry.lastSyncAt = Date.now()
+        if (progress.caughtUp) {
+          entry.lastSyncAt = Date.now()
+          entry.attempt = 0
+          entry.lastError = undefined
+        }
         this.emit('progress', peer, progress)
       },
       onLeft: (objects) => this.emit('left', peer, objects),
@@ -222,11 +242,15 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       },
     })
     entry.session = session
+    const began = Date.now()
     this.emit('peer', this.state(peer))
     void session.run().finally(() => {
+      entry.refused += session.stats.facetsRefused
       // After stop() the store may be closed already: nothing to report or redial.
       if (this.stopped || entry.session !== session) return
       entry.session = undefined
+      if (session.endReason !== undefined) entry.lastError = session.endReason
+      if (Date.now() - began >= LASTING_SESSION_MS) entry.attempt = 0
       this.emit('peer', this.state(peer))
       this.retryLater(peer)
     })

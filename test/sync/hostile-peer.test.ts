@@ -213,3 +213,58 @@ describe('a peer that names objects it is not shared', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 })
+
+describe('a peer whose sessions keep breaking', () => {
+  it('is told apart: why the session broke off shows, and it is redialled on a growing backoff', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    await a.store.create({ type: 'person', fields: { firstName: 'P', lastName: 'Berg' } })
+    // Every batch B receives fails to apply: each session breaks as soon as it receives.
+    b.store.applyRemoteDocuments = () => Promise.reject(new Error('the disk broke'))
+    let sessions = 0
+    b.engine.on('peer', (state) => {
+      if (state.peer === a.id && state.connected) sessions++
+    })
+    b.engine.connect(a.id)
+    await eventually(() => b.engine.state(a.id).lastError === 'the disk broke')
+    const counted = sessions
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // Backoff 20 ms doubling to 200 ms (jittered): ≈ 10 more in 1.5 s; a connect that
+    // reset it made one every ≈ 20 ms.
+    expect(sessions - counted).toBeLessThan(20)
+    expect(b.engine.state(a.id).lastError).toBe('the disk broke')
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('is cut off after 1,000 invalid facets in a minute, and says so', async () => {
+    let now = BEYOND_DATES
+    const a = await syncNode('a', undefined, { clock: () => now })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    for (let start = 0; start < 1_050; start += 150) {
+      await Promise.all(
+        Array.from({ length: 150 }, (_, i) =>
+          a.store.create({ type: 'person', fields: { firstName: `P${start + i}`, lastName: 'B' } }),
+        ),
+      )
+    }
+    now = Date.now()
+    const honest = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'H', lastName: 'B' },
+    })
+    const reasons: (string | undefined)[] = []
+    b.engine.on('peer', (state) => reasons.push(state.lastError))
+    b.engine.connect(a.id)
+    // The next session goes on after the batch that broke the camel's back.
+    await eventually(async () => (await b.store.get(honest.id)) !== undefined, 15_000)
+    await eventually(() =>
+      reasons.some((reason) =>
+        /^the peer sent \d+ facets refused as invalid within a minute$/.test(reason ?? ''),
+      ),
+    )
+    expect(b.engine.state(a.id).refused).toBeGreaterThanOrEqual(1_000)
+    await Promise.all([a.stop(), b.stop()])
+  }, 30_000)
+})

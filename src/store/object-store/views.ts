@@ -14,6 +14,7 @@ import {
 import { resolveFacet, type FieldConflict, type SourceOfTruth } from '../conflicts.ts'
 import { type FacetContent, type WriteStamp } from '../facet-doc.ts'
 import { readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
+import { MAX_STAMP_TIME } from '../facet-doc/stamps.ts'
 import { joinFacetParts } from './facet-parts.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { ReceivedObject } from './received-objects.ts'
@@ -131,6 +132,15 @@ export function copyMeta(meta: Record<string, WriteStamp>): Record<string, Write
   return copy
 }
 
+/**
+ * A write time as ISO text, for any number: stamps read from documents are in range
+ * (parseStamp), but a view must never throw on one (a time past year 275,760 did, and made
+ * every read of its object fail).
+ */
+function timeText(at: number): string {
+  return new Date(Math.min(Math.max(at, 0), MAX_STAMP_TIME)).toISOString()
+}
+
 /** An object as kept on receipt (received-objects.ts); its own copy of the fields. */
 export function receivedStoredObject(id: ObjectId, received: ReceivedObject): StoredObject {
   const content = { ...received.content, fields: { ...received.content.fields } }
@@ -171,7 +181,7 @@ function storedObjectOf(
     }
     object.conflicts.push(...conflicts.map((conflict) => name(conflict.field)))
   }
-  object.updatedAt = new Date(latest).toISOString()
+  object.updatedAt = timeText(latest)
   if (oldest !== undefined) object.createdBy = oldest.by
   return object
 }
@@ -227,7 +237,7 @@ export function createdObject(
     fields: valid.fields,
     custom: valid.custom ?? {},
     deleted: false,
-    updatedAt: new Date(stamp.at).toISOString(),
+    updatedAt: timeText(stamp.at),
     written,
     conflicts: [],
   }

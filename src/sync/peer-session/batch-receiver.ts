@@ -27,6 +27,12 @@ interface Refusal {
 
 /** Log lines about refused facets per session and minute; the rest are counted. */
 const REFUSAL_LINES = 10
+/**
+ * Facets refused as invalid (not out of scope: an honest peer whose share is wider than
+ * what we take sends those) per session and minute before the session is ended: a peer
+ * that keeps sending what no honest writer makes is then redialled on a growing backoff.
+ */
+export const INVALID_PER_MINUTE = 1_000
 /** Refused facets named in one line. */
 const REFUSAL_EXAMPLES = 3
 
@@ -36,6 +42,8 @@ export class BatchReceiver {
   private refusalWindowStart = 0
   private refusalLines = 0
   private refusalsUnlogged = 0
+  private invalidWindowStart = 0
+  private invalidInWindow = 0
 
   constructor(private readonly components: BatchReceiverComponents) {}
 
@@ -110,9 +118,11 @@ export class BatchReceiver {
       })
     }
     // One bad facet is refused; the rest of the batch still applies.
+    let invalid = 0
     const results = outcomes.map((outcome, index) => {
       if (!(outcome instanceof Error)) return outcome
       refusals.push({ facet: appliedItems[index]![0], reason: outcome.message })
+      invalid++
       return undefined
     })
     stats.facetsRefused += refusals.length
@@ -126,6 +136,8 @@ export class BatchReceiver {
     await this.savePosition(upTo, resume)
     core.reportProgress()
     this.components.onApplied?.(changed)
+    // After the position is saved: the next session goes on after this batch.
+    this.countInvalid(invalid)
     await core.send({ t: 'credit', n: 1 })
     const files = results.flatMap((result) =>
       result?.changed === true && result.type === 'file' ? [result.object] : [],
@@ -163,6 +175,21 @@ export class BatchReceiver {
       'facets from peer refused',
     )
     this.refusalsUnlogged = 0
+  }
+
+  private countInvalid(invalid: number): void {
+    if (invalid === 0) return
+    const now = Date.now()
+    if (now - this.invalidWindowStart >= 60_000) {
+      this.invalidWindowStart = now
+      this.invalidInWindow = 0
+    }
+    this.invalidInWindow += invalid
+    if (this.invalidInWindow >= INVALID_PER_MINUTE) {
+      throw new Error(
+        `the peer sent ${this.invalidInWindow} facets refused as invalid within a minute`,
+      )
+    }
   }
 
   /** After a batch is applied: the cursor, or where the first sync stands. */

@@ -79,6 +79,7 @@ export class PeerSession {
   private readonly sender: FeedSender
   private readonly receiver: BatchReceiver
   private lastReceivedAt = 0
+  private ended: string | undefined
 
   constructor(private readonly options: SessionOptions) {
     const core = new SessionCore({
@@ -116,6 +117,11 @@ export class PeerSession {
 
   get progress(): SessionProgress {
     return this.core.progress
+  }
+
+  /** Why the session ended, when it broke off (undefined while it runs, or after a close). */
+  get endReason(): string | undefined {
+    return this.ended
   }
 
   get stats(): Readonly<SessionStats> {
@@ -188,7 +194,8 @@ export class PeerSession {
           { peer: this.peer, reason: message },
           'sync message refused; closing the session',
         )
-        channel.abort(new Error(`sync protocol violation: ${message}`))
+        this.ended = `sync protocol violation: ${message}`
+        channel.abort(new Error(this.ended))
         return
       }
       if (message.t === 'want') {
@@ -236,7 +243,10 @@ export class PeerSession {
 
   private fail(error: unknown): void {
     const { core } = this
-    if (!core.closed) core.log.warn({ peer: this.peer, err: error }, 'sync session ended')
+    if (!core.closed) {
+      this.ended ??= error instanceof Error ? error.message : String(error)
+      core.log.warn({ peer: this.peer, err: error }, 'sync session ended')
+    }
     core.markClosed()
     core.channel.abort(error instanceof Error ? error : new Error(String(error)))
   }
