@@ -13,7 +13,13 @@ import {
   type ObjectType,
 } from '../model/index.ts'
 import * as A from '@automerge/automerge'
-import { decodeStamp, hasGenesisOf, type Doc, type FacetContent } from './facet-doc.ts'
+import {
+  decodeStamp,
+  hasGenesisOf,
+  type Doc,
+  type FacetContent,
+  type WriteStamp,
+} from './facet-doc.ts'
 import { MAX_STAMP_TIME, parseStamp } from './facet-doc/stamps.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
@@ -23,6 +29,7 @@ export function checkRemoteFacet(
   doc: Doc,
   content: FacetContent,
   existingType: ObjectType | undefined,
+  now: number,
 ): string | undefined {
   if (!isObjectType(content.type)) return 'the document names no known object type'
   if (existingType !== undefined && content.type !== existingType) {
@@ -32,7 +39,7 @@ export function checkRemoteFacet(
     return `the document does not grow from the ${content.type} facet genesis`
   }
   return (
-    checkStamps(doc) ??
+    checkStamps(doc, now) ??
     checkMerge(object, facet, content) ??
     checkFields(facet, content.type, content)
   )
@@ -43,7 +50,7 @@ export function checkRemoteFacet(
  * and a writer. One that doesn't — a time past year 275,760 made every read of its object
  * throw — is refused, with the document that holds it.
  */
-function checkStamps(doc: Doc): string | undefined {
+function checkStamps(doc: Doc, now: number): string | undefined {
   const meta = (doc.meta ?? {}) as Record<string, unknown>
   const problem = (where: string, value: unknown) =>
     `${where}: ${preview(value)} is not a write stamp (a time from 0 to ${MAX_STAMP_TIME} ms, then the writer)`
@@ -54,13 +61,37 @@ function checkStamps(doc: Doc): string | undefined {
     )
     for (const value of values) {
       const text = value instanceof A.ImmutableString ? value.val : value
-      if (typeof text !== 'string' || parseStamp(text) === undefined) {
-        return problem(`meta.${name}`, value)
-      }
+      const stamp = typeof text === 'string' ? parseStamp(text) : undefined
+      if (stamp === undefined) return problem(`meta.${name}`, value)
+      const ahead = aheadOfClock(`meta.${name}`, stamp, now)
+      if (ahead !== undefined) return ahead
     }
   }
   if (doc.mergedBy !== undefined && decodeStamp(doc.mergedBy) === undefined) {
     return problem('mergedBy', doc.mergedBy)
+  }
+  return undefined
+}
+
+/**
+ * How far ahead of this instance's clock a write may be stamped: clocks differ, but a
+ * write stamped far ahead would win every later-wins conflict until that time comes.
+ */
+export const MAX_CLOCK_AHEAD_MS = 24 * 60 * 60 * 1000
+
+function aheadOfClock(where: string, stamp: WriteStamp, now: number): string | undefined {
+  if (stamp.at <= now + MAX_CLOCK_AHEAD_MS) return undefined
+  return `${where}: written at ${new Date(stamp.at).toISOString()}, more than 24 hours ahead of this instance's clock`
+}
+
+/** The stamps of content read without loading a document: none too far ahead. */
+export function checkStampTimes(
+  meta: Readonly<Record<string, WriteStamp>>,
+  now: number,
+): string | undefined {
+  for (const [name, stamp] of Object.entries(meta)) {
+    const ahead = aheadOfClock(`meta.${name}`, stamp, now)
+    if (ahead !== undefined) return ahead
   }
   return undefined
 }

@@ -85,6 +85,46 @@ describe("a peer's write stamps", () => {
   })
 })
 
+describe('a write stamped far ahead of our clock', () => {
+  it('is refused beyond 24 hours ahead, as a new object, an edit, and a concurrent change', async () => {
+    const day = 24 * 60 * 60 * 1000
+    let now = Date.now()
+    const a = await openStore('a', () => now)
+    const b = await openStore('b')
+    const send = async (id: string) => {
+      const facet = `${id}/core` as FacetId
+      const [outcome] = await b.applyRemoteDocuments(
+        [[facet, (await a.getFacetBytes(facet))!]],
+        undefined,
+        'a' as InstanceId,
+      )
+      return outcome
+    }
+    // A new object, read without loading a document.
+    now = Date.now() + 2 * day
+    const ahead = await a.create({ type: 'person', fields: { firstName: 'F', lastName: 'Uture' } })
+    const refusedNew = await send(ahead.id)
+    expect((refusedNew as Error).message).toMatch(
+      /more than 24 hours ahead of this instance's clock/,
+    )
+    expect(await b.get(ahead.id)).toBeUndefined()
+    // An edit appended to a line, and one merged into concurrent changes.
+    now = Date.now()
+    const made = await a.create({ type: 'person', fields: { firstName: 'A', lastName: 'Berg' } })
+    expect(await send(made.id)).not.toBeInstanceOf(Error)
+    now = Date.now() + 2 * day
+    await a.update(made.id, { fields: { firstName: 'Later' } })
+    expect(((await send(made.id)) as Error).message).toMatch(/more than 24 hours ahead/)
+    await b.update(made.id, { fields: { lastName: 'Here' } })
+    expect(((await send(made.id)) as Error).message).toMatch(/more than 24 hours ahead/)
+    expect((await b.get(made.id))?.fields).toMatchObject({ firstName: 'A', lastName: 'Here' })
+    // An hour ahead is a clock that differs, and is taken.
+    now = Date.now() + 60 * 60 * 1000
+    const soon = await a.create({ type: 'person', fields: { firstName: 'S', lastName: 'Oon' } })
+    expect(await send(soon.id)).not.toBeInstanceOf(Error)
+  })
+})
+
 describe('a session with a peer that sends a stamp beyond the dates', () => {
   it('stays up: the object is refused, later changes still arrive', async () => {
     let now = Date.now()

@@ -170,7 +170,7 @@ export class RemoteApply {
     const changed = !sameHeads(before, after)
     const content = readFacetDoc(next)
     const problem = changed
-      ? checkRemoteFacet(object, name, next, content, loaded?.type)
+      ? checkRemoteFacet(object, name, next, content, loaded?.type, core.now())
       : undefined
     if (problem !== undefined) {
       discard(core, object, name, next, loaded, state)

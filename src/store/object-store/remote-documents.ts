@@ -24,7 +24,7 @@ import { joinFacetParts } from './facet-parts.ts'
 import { withChunk } from './recent-parts.ts'
 import type { KeyedMutex } from '../keyed-mutex.ts'
 import type { LruCache } from '../lru-cache.ts'
-import { checkFields } from '../remote-check.ts'
+import { checkFields, checkStampTimes } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import { outOfScope, type RemoteApply } from './remote-apply.ts'
@@ -170,7 +170,7 @@ export class RemoteDocuments {
       }
     }
     if (batch.accepts !== undefined && !batch.accepts(type, name)) return outOfScope(facet, type)
-    const problem = checkFields(name, type, line)
+    const problem = checkFields(name, type, line) ?? checkStampTimes(line.meta, this.core.now())
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
@@ -231,7 +231,9 @@ export class RemoteDocuments {
     bytes: Uint8Array,
     read: QuickRead,
   ): Promise<AppliedChanges | ObjectSyncError> {
-    const problem = checkFields(read.facet, read.content.type, read.content)
+    const problem =
+      checkFields(read.facet, read.content.type, read.content) ??
+      checkStampTimes(read.content.meta, this.core.now())
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
