@@ -28,13 +28,18 @@ export interface InitOptions {
  * Makes the data folder readable by its owner only, if it is not (a folder that existed
  * before `init`, made with the usual 0755): the store, local.db and the keys in it are
  * then out of other local users' reach whatever modes their own files have.
- * Returns whether it changed the folder's mode.
+ * Returns whether it changed the folder's mode. `init` does this; a daemon starting only
+ * warns (a folder shared with another user on purpose, say for local.db, stays so).
  */
 export async function makePrivate(dir: string): Promise<boolean> {
-  const { mode } = await stat(dir)
-  if ((mode & 0o077) === 0) return false
+  if (!(await readableByOthers(dir))) return false
   await chmod(dir, 0o700)
   return true
+}
+
+/** Whether users other than the owner may enter the folder. */
+export async function readableByOthers(dir: string): Promise<boolean> {
+  return ((await stat(dir)).mode & 0o077) !== 0
 }
 
 /** Writes a file only its owner can read, an existing one included (writeFile keeps its mode). */

@@ -15,7 +15,7 @@ import {
 import type { ObjectStore } from '../src/store/index.ts'
 import { SyncEngine, type PeerScope } from '../src/sync/index.ts'
 import type { InstanceConfig } from './config.ts'
-import { makePrivate } from './init.ts'
+import { readableByOthers } from './init.ts'
 import { startFileCollector } from './instance/file-collector.ts'
 import { startPeerLink, type ChannelReceiver } from './instance/peer-link.ts'
 import { peerScopes } from './instance/peer-scopes.ts'
@@ -52,10 +52,10 @@ export async function startInstance(
   log: Logger,
   hooks: StartHooks = {},
 ): Promise<Instance> {
-  if (await makePrivate(dir)) {
+  if (await readableByOthers(dir).catch(() => false)) {
     log.warn(
       { dir },
-      "the data folder was readable by other users; it is now its owner's only (0700)",
+      'the data folder can be read by other users (its store, keys and local.db): chmod 700 it, or run objectsync init --force',
     )
   }
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))

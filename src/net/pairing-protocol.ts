@@ -90,10 +90,16 @@ const DIALABLE_HOSTS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
  */
 export function peerName(value: unknown, fallback: string): string {
   if (typeof value !== 'string') return fallback
-  // eslint-disable-next-line no-control-regex -- control characters are what is removed
-  const text = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').trim()
+  // Control and format characters (zero-width, bidi overrides) become spaces.
+  const text = value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ').trim()
   const name = [...text].slice(0, MAX_PEER_NAME).join('').trim()
   return name === '' ? fallback : name
+}
+
+/** A name as compared with others: case, spacing and Unicode forms aside. */
+export function sameName(a: string, b: string): boolean {
+  const form = (name: string) => name.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim()
+  return form(a) === form(b)
 }
 
 /**
@@ -170,7 +176,7 @@ export async function joinPairing(
   await stream.close().catch(() => {})
   return {
     id: invite.inviter as InstanceId,
-    name: peerName(accepted.name, invite.name),
+    name: peerName(accepted.name, peerName(invite.name, invite.inviter)),
     addresses:
       peerAddresses(accepted.addrs).length > 0 ? peerAddresses(accepted.addrs) : invite.addresses,
     key,

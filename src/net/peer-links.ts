@@ -7,7 +7,13 @@ import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
-import { PAIR_PROTOCOL, acceptPairing, joinPairing, type PairedPeer } from './pairing-protocol.ts'
+import {
+  PAIR_PROTOCOL,
+  acceptPairing,
+  joinPairing,
+  sameName,
+  type PairedPeer,
+} from './pairing-protocol.ts'
 import type { PeerRecord, PeerRegistry } from './peer-registry.ts'
 import {
   SYNC_PROTOCOL,
@@ -164,7 +170,9 @@ export class PeerLinks {
     const { registry } = this.options
     // A name another peer has already would pass for it on the page and in the logs: the
     // newcomer's gets the end of its id.
-    const taken = registry.list().some((other) => other.id !== peer.id && other.name === peer.name)
+    const taken = registry
+      .list()
+      .some((other) => other.id !== peer.id && sameName(other.name, peer.name))
     const name = taken ? `${peer.name} (${peer.id.slice(-6)})` : peer.name
     return registry.add({ id: peer.id, name, addresses: peer.addresses }, { current: peer.key })
   }

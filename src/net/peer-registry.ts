@@ -48,14 +48,19 @@ export function directoryFiles(dir: string): PeerFiles {
       const file = join(dir, path)
       await mkdir(dirname(file), { recursive: true, mode: 0o700 })
       const temporary = `${file}.${process.pid}.${++writes}.tmp`
-      const handle = await open(temporary, 'w', 0o600)
       try {
-        await handle.writeFile(text)
-        await handle.sync()
-      } finally {
-        await handle.close()
+        const handle = await open(temporary, 'w', 0o600)
+        try {
+          await handle.writeFile(text)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        await rename(temporary, file)
+      } catch (error) {
+        await rm(temporary, { force: true })
+        throw error
       }
-      await rename(temporary, file)
     },
     async remove(path) {
       await rm(join(dir, path), { force: true })

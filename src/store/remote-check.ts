@@ -1,13 +1,15 @@
 // A facet document that arrives from a peer is checked before anything of it is stored:
 // it must say which type it belongs to, agree with what is already here, and hold
 // fields that pass the same validation as a local edit.
-import { isObjectSyncError } from '../errors.ts'
+import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import {
   CORE_FACET,
+  fieldSpec,
   isObjectId,
   isObjectType,
   validateNewObject,
   validatePatch,
+  type FacetId,
   type FacetName,
   type ObjectId,
   type ObjectType,
@@ -21,6 +23,7 @@ import {
   type WriteStamp,
 } from './facet-doc.ts'
 import { MAX_STAMP_TIME, parseStamp } from './facet-doc/stamps.ts'
+import type { AdmitsReference } from './object-store/types.ts'
 
 /** Returns why the facet is refused, or undefined when it is acceptable. */
 export function checkRemoteFacet(
@@ -30,6 +33,8 @@ export function checkRemoteFacet(
   content: FacetContent,
   existingType: ObjectType | undefined,
   now: number,
+  /** The document as stored before; its stamps are not asked again. */
+  before: Doc | undefined,
 ): string | undefined {
   if (!isObjectType(content.type)) return 'the document names no known object type'
   if (existingType !== undefined && content.type !== existingType) {
@@ -39,7 +44,7 @@ export function checkRemoteFacet(
     return `the document does not grow from the ${content.type} facet genesis`
   }
   return (
-    checkStamps(doc, now) ??
+    checkStamps(doc, now, before) ??
     checkMerge(object, facet, content) ??
     checkFields(facet, content.type, content)
   )
@@ -48,19 +53,18 @@ export function checkRemoteFacet(
 /**
  * Every write stamp (concurrent ones included) must read as one: a time a Date can hold
  * and a writer. One that doesn't — a time past year 275,760 made every read of its object
- * throw — is refused, with the document that holds it.
+ * throw — is refused, with the document that holds it. Only stamps new in `doc` are
+ * asked: one stored before these checks must not keep out every later honest change.
  */
-function checkStamps(doc: Doc, now: number): string | undefined {
+function checkStamps(doc: Doc, now: number, before: Doc | undefined): string | undefined {
   const meta = (doc.meta ?? {}) as Record<string, unknown>
   const problem = (where: string, value: unknown) =>
     `${where}: ${preview(value)} is not a write stamp (a time from 0 to ${MAX_STAMP_TIME} ms, then the writer)`
   for (const name of Object.keys(meta)) {
-    // getConflicts gives immutable strings as plain ones (and answers only for several).
-    const values = Object.values(
-      A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] },
-    )
-    for (const value of values) {
+    const stored = new Set(before === undefined ? [] : stampTexts(before, name))
+    for (const value of stampValues(doc, name)) {
       const text = value instanceof A.ImmutableString ? value.val : value
+      if (typeof text === 'string' && stored.has(text)) continue
       const stamp = typeof text === 'string' ? parseStamp(text) : undefined
       if (stamp === undefined) return problem(`meta.${name}`, value)
       const ahead = aheadOfClock(`meta.${name}`, stamp, now)
@@ -71,6 +75,34 @@ function checkStamps(doc: Doc, now: number): string | undefined {
     return problem('mergedBy', doc.mergedBy)
   }
   return undefined
+}
+
+/** The values of a stamp, concurrent ones included. */
+function stampValues(doc: Doc, name: string): unknown[] {
+  const meta = (doc.meta ?? {}) as Record<string, unknown>
+  if (!(name in meta)) return []
+  // getConflicts gives immutable strings as plain ones (and answers only for several).
+  return Object.values(A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] })
+}
+
+function stampTexts(doc: Doc, name: string): string[] {
+  return stampValues(doc, name).map((value) =>
+    value instanceof A.ImmutableString ? value.val : String(value),
+  )
+}
+
+/** The references (personId, organizationId, ownerId) `after` sets that `before` didn't. */
+export function changedReferences(
+  type: ObjectType,
+  before: Readonly<Record<string, unknown>> | undefined,
+  after: Readonly<Record<string, unknown>>,
+): [field: string, target: ObjectId][] {
+  const changed: [string, ObjectId][] = []
+  for (const [field, value] of Object.entries(after)) {
+    if (typeof value !== 'string' || fieldSpec(type, field)?.kind !== 'objectId') continue
+    if (value !== before?.[field] && isObjectId(value)) changed.push([field, value])
+  }
+  return changed
 }
 
 /**
@@ -84,12 +116,15 @@ function aheadOfClock(where: string, stamp: WriteStamp, now: number): string | u
   return `${where}: written at ${new Date(stamp.at).toISOString()}, more than 24 hours ahead of this instance's clock`
 }
 
-/** The stamps of content read without loading a document: none too far ahead. */
+/** The stamps of content read without loading a document (of `names`, else all): none too far ahead. */
 export function checkStampTimes(
   meta: Readonly<Record<string, WriteStamp>>,
   now: number,
+  names: Iterable<string> = Object.keys(meta),
 ): string | undefined {
-  for (const [name, stamp] of Object.entries(meta)) {
+  for (const name of names) {
+    const stamp = meta[name]
+    if (stamp === undefined) continue
     const ahead = aheadOfClock(`meta.${name}`, stamp, now)
     if (ahead !== undefined) return ahead
   }
@@ -147,4 +182,26 @@ export function checkFields(
     throw error
   }
   return undefined
+}
+
+/** Why one of the references `after` sets or changes may not be, if one may not. */
+export async function referencesRefused(
+  admits: AdmitsReference,
+  type: ObjectType,
+  before: Readonly<Record<string, unknown>> | undefined,
+  after: Readonly<Record<string, unknown>>,
+): Promise<string | undefined> {
+  for (const [field, target] of changedReferences(type, before, after)) {
+    const problem = await admits(type, field, target)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+/** The refusal of a facet the peer may not send (its scope). */
+export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
+  return new ObjectSyncError(
+    'INVALID_CHANGES',
+    `${facet} (a ${type}) is outside what this peer may send`,
+  )
 }

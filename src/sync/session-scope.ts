@@ -4,7 +4,6 @@
 import {
   CORE_FACET,
   facetId,
-  fieldSpec,
   isObjectId,
   isObjectType,
   parseFacetId,
@@ -13,7 +12,13 @@ import {
   type ObjectId,
   type ObjectType,
 } from '../model/index.ts'
-import { readFacetBytes, type FeedEntry, type ObjectStore } from '../store/index.ts'
+import { isObjectSyncError } from '../errors.ts'
+import {
+  readFacetBytes,
+  type AdmitsReference,
+  type FeedEntry,
+  type ObjectStore,
+} from '../store/index.ts'
 import type { PeerScope } from './scope.ts'
 
 type Fields = Readonly<Record<string, unknown>>
@@ -29,8 +34,23 @@ export type VerdictDirection = 'in' | 'out' | 'out-ignoring-owner'
 /** Whether an arriving item may come in: yes, no (out of scope), or no for a reason. */
 export type Admission = boolean | { reason: string }
 
+/** Reference targets' verdicts kept, at most, and for how long. */
+const MAX_TARGETS = 10_000
+const TARGETS_KEPT_MS = 10_000
+
 export class SessionScope {
   readonly peerScope: PeerScope
+  private readonly targets = new Map<ObjectId, boolean>()
+  private targetsSince = 0
+  /**
+   * Why an object from the peer may not name a target (the store asks, on the merged
+   * result): a peer may make objects name only objects shared with it, or not here — else
+   * a peer shared only customers could attach transactions and files to an employee whose
+   * id it learned from a reference. A target whose sharing depends on its local record (a
+   * `groups` rule) and has none yet passes, as it would coming in. Undefined for a peer
+   * shared everything.
+   */
+  readonly admitsReference: AdmitsReference | undefined
   /** Whether some shared type is shared object by object (else every object passes 'in'). */
   private readonly filtersObjects: boolean
 
@@ -39,6 +59,9 @@ export class SessionScope {
     this.filtersObjects = this.peerScope.types.some(
       (type) => this.peerScope.objectFilter(type) !== undefined,
     )
+    this.admitsReference = this.peerScope.everything
+      ? undefined
+      : (_type, field, target) => this.referenceProblem(field, target)
   }
 
   /**
@@ -102,7 +125,7 @@ export class SessionScope {
    * us what we don't share with it.
    */
   async admittedObjects(items: readonly [FacetId, Uint8Array][]): Promise<Admission[]> {
-    if (!this.filtersObjects && this.peerScope.everything) return items.map(() => true)
+    if (!this.filtersObjects) return items.map(() => true)
     const arrivingCores = new Map<ObjectId, Uint8Array>()
     for (const [facet, bytes] of items) {
       const parsed = parseFacetId(facet)
@@ -122,9 +145,11 @@ export class SessionScope {
         try {
           verdict = await this.admission(parsed.object, bytes, arrivingCores.get(parsed.object))
         } catch (error) {
-          // An object that doesn't read here (or bytes that don't read at all) is refused
-          // on its own: the session and the rest of the batch go on.
-          verdict = { reason: `its object could not be read: ${String(error)}` }
+          // An object whose stored document doesn't load is refused on its own: the
+          // session and the rest of the batch go on. Anything else (storage failing, the
+          // store closing) ends the session, and the batch comes again in the next.
+          if (!isObjectSyncError(error, 'DOCUMENT_CORRUPT')) throw error
+          verdict = { reason: `its object here could not be read: ${error.message}` }
         }
         verdicts.set(parsed.object, verdict)
       }
@@ -137,50 +162,39 @@ export class SessionScope {
     object: ObjectId,
     bytes: Uint8Array,
     arriving: Uint8Array | undefined,
-  ): Promise<Admission> {
-    const arrivingCore = arriving === undefined ? undefined : readFacetBytes(arriving)
-    if (!this.filtersObjects) {
-      // Only what the object names to check, and only where it names something.
-      const type = arrivingCore?.type
-      if (type === undefined || !isObjectType(type)) return true
-      if (references(type, arrivingCore!.fields).length === 0) return true
-      const here = await this.components.store.get(object)
-      return this.referencesAdmitted(here?.type ?? type, here?.fields, arrivingCore!.fields)
-    }
+  ): Promise<boolean> {
     const here = await this.components.store.get(object)
     // The type as it is here; for an object new here, as its bytes say. Bytes that
     // don't read on their own (changes on top of what we hold) can't pass as anything.
     const type = here?.type ?? readFacetBytes(bytes)?.type
     if (type === undefined || !isObjectType(type)) return false
-    const arrivingFields = arrivingCore?.fields
-    if (!this.objectVerdict(type, object, here?.fields ?? arrivingFields, 'in')) return false
-    if (this.peerScope.everything || arrivingFields === undefined) return true
-    return this.referencesAdmitted(type, here?.fields, arrivingFields)
+    const fields =
+      here?.fields ?? (arriving === undefined ? undefined : readFacetBytes(arriving)?.fields)
+    return this.objectVerdict(type, object, fields, 'in')
   }
 
-  /**
-   * A peer may make an object name (personId, organizationId, ownerId) only objects that
-   * are shared with it, or that are not here: else a peer shared only customers could
-   * attach transactions and files to an employee whose id it learned from a reference.
-   * References the object already had here are not asked again.
-   */
-  private async referencesAdmitted(
-    type: ObjectType,
-    before: Fields | undefined,
-    after: Fields,
-  ): Promise<Admission> {
-    for (const [field, target] of references(type, after)) {
-      if (target === before?.[field] || !isObjectId(target)) continue
+  private async referenceProblem(field: string, target: ObjectId): Promise<string | undefined> {
+    // Kept a short while: a target's sharing may change (its fields, its groups).
+    if (Date.now() - this.targetsSince > TARGETS_KEPT_MS) {
+      this.targets.clear()
+      this.targetsSince = Date.now()
+    }
+    let shared = this.targets.get(target)
+    if (shared === undefined) {
       const core = await this.components.store.getFacetBytes(facetId(target, CORE_FACET))
       const named = core === undefined ? undefined : readFacetBytes(core)
-      if (named === undefined || !isObjectType(named.type)) continue
-      if (!this.objectVerdict(named.type, target, named.fields, 'out-ignoring-owner')) {
-        return {
-          reason: `${field} names ${target}, a ${named.type} this instance does not share with the peer`,
-        }
-      }
+      shared =
+        named === undefined ||
+        !isObjectType(named.type) ||
+        (this.peerScope.types.includes(named.type) &&
+          this.objectVerdict(named.type, target, named.fields, 'in'))
+      // A bounded memo: many transactions name few persons.
+      if (this.targets.size >= MAX_TARGETS) this.targets.clear()
+      this.targets.set(target, shared)
     }
-    return true
+    return shared
+      ? undefined
+      : `${field} names ${target}, which this instance does not share with the peer`
   }
 
   /** Files go to a peer only while their owner does too (when the scope could differ). */
@@ -198,17 +212,6 @@ export class SessionScope {
     if (owner === undefined || owner.deleted || !isObjectType(owner.type)) return false
     return this.objectVerdict(owner.type, ownerId, owner.fields, 'out-ignoring-owner')
   }
-}
-
-/** The fields that name other objects, with the ids they name. */
-function references(type: ObjectType, fields: Fields): [field: string, target: string][] {
-  const found: [string, string][] = []
-  for (const [field, value] of Object.entries(fields)) {
-    if (typeof value === 'string' && fieldSpec(type, field)?.kind === 'objectId') {
-      found.push([field, value])
-    }
-  }
-  return found
 }
 
 export function facetNameOf(facet: FacetId): FacetName {

@@ -9,7 +9,7 @@ import {
 } from '../../src/crypto/index.ts'
 import { isObjectSyncError } from '../../src/errors.ts'
 import { loadOrCreateIdentity } from '../../src/net/index.ts'
-import { peerAddresses, peerName } from '../../src/net/pairing-protocol.ts'
+import { peerAddresses, peerName, sameName } from '../../src/net/pairing-protocol.ts'
 import {
   nextInbound,
   startInstance as start,
@@ -245,6 +245,11 @@ describe('what a pairing peer claims', () => {
     expect(peerName('  \n ', 'id')).toBe('id')
     expect(peerName(42, 'id')).toBe('id')
     expect([...peerName('😀'.repeat(100), 'id')]).toHaveLength(64)
+    // Zero-width and bidi characters can't make a name look like another's.
+    expect(peerName('Acme\u200B', 'id')).toBe('Acme')
+    expect(peerName('\u202EAcme', 'id')).toBe('Acme')
+    expect(sameName('ACME  Office', 'acme office')).toBe(true)
+    expect(sameName('Acme', 'Acme 2')).toBe(false)
   })
 
   it('keeps at most four addresses, each an IP or DNS host over TCP', () => {

@@ -37,11 +37,26 @@ describe('FeedFollower', () => {
     follower.rests()
     expect(await settledWithin(resting)).toBe(true)
     expect(follower.behind).toBe(0)
-    // Reading but stuck: the wait ends after the stall time, not never.
+    // Reading but stuck: the wait ends after the stall time, not never, and no one waits
+    // for it again until it moves.
     follower.reads(0)
     const stuck = follower.room()
     expect(await settledWithin(stuck, 20)).toBe(false)
     expect(await settledWithin(stuck, 80)).toBe(true)
+    expect(await settledWithin(follower.room(), 10)).toBe(true)
+    follower.moved(1)
+    expect(await settledWithin(follower.room(), 10)).toBe(false)
+  })
+
+  it('holds no one back longer than its longest wait, however it moves', async () => {
+    const follower = new FeedFollower(() => 1_000, 10, 50, 200)
+    follower.reads(0)
+    const room = follower.room()
+    let position = 0
+    const moving = setInterval(() => follower.moved(++position), 20)
+    expect(await settledWithin(room, 120)).toBe(false)
+    expect(await settledWithin(room, 200)).toBe(true)
+    clearInterval(moving)
   })
 })
 

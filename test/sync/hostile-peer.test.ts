@@ -5,7 +5,8 @@
 import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import { newObjectId, type FacetId, type InstanceId } from '../../src/model/index.ts'
-import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
+import { ObjectSyncError } from '../../src/errors.ts'
+import { MemoryStorage, ObjectStore, type AdmitsReference } from '../../src/store/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
 import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
@@ -48,6 +49,11 @@ describe("a peer's write stamps", () => {
       '-5 a',
       `${Date.now()} ${'x'.repeat(300)}`,
       `${Date.now()} `,
+      // Only decimal digits, as stamps are written: not empty, hex, exponents or signs.
+      ' a',
+      '0x10 a',
+      '1e3 a',
+      '+5 a',
     ]
     for (const stamp of stamps) {
       const otherFacet = `${other.id}/core` as FacetId
@@ -75,6 +81,13 @@ describe("a peer's write stamps", () => {
       type: 'person',
       fields: { firstName: 'Anna', lastName: 'Berg' },
     })
+    const peer = await openStore('b')
+    const facet = `${made.id}/core` as FacetId
+    await peer.applyRemoteDocuments(
+      [[facet, (await store.getFacetBytes(facet))!]],
+      undefined,
+      'a' as InstanceId,
+    )
     now = BEYOND_DATES
     await store.update(made.id, { fields: { firstName: 'Anne' } })
     const read = await store.get(made.id)
@@ -82,6 +95,20 @@ describe("a peer's write stamps", () => {
     expect(read?.written.firstName).toBeUndefined()
     expect(Date.parse(read!.updatedAt)).toBeLessThan(BEYOND_DATES)
     expect((await store.list('person')).items).toHaveLength(1)
+
+    // Nor does it keep out a peer's honest edit: only stamps new in a document are asked.
+    now = Date.now()
+    await peer.update(made.id, { fields: { lastName: 'Dahl' } })
+    const [outcome] = await store.applyRemoteDocuments(
+      [[facet, (await peer.getFacetBytes(facet))!]],
+      undefined,
+      'b' as InstanceId,
+    )
+    expect(outcome).not.toBeInstanceOf(Error)
+    expect((await store.get(made.id))?.fields).toMatchObject({
+      firstName: 'Anne',
+      lastName: 'Dahl',
+    })
   })
 })
 
@@ -195,7 +222,10 @@ describe('a peer that sends what we refuse, batch after batch', () => {
     const session = b.engine.session(a.id)
     // As a document that no longer loads would (DOCUMENT_CORRUPT).
     const get = b.store.get.bind(b.store)
-    b.store.get = (id) => (id === broken.id ? Promise.reject(new Error('corrupt')) : get(id))
+    b.store.get = (id) =>
+      id === broken.id
+        ? Promise.reject(new ObjectSyncError('DOCUMENT_CORRUPT', 'the document does not load'))
+        : get(id)
     await a.store.update(broken.id, { fields: { title: 'edited' } })
     const later = await a.store.create({ type: 'person', fields: { firstName: 'Q', ...partner } })
     await eventually(async () => (await b.store.get(later.id)) !== undefined)
@@ -307,4 +337,53 @@ describe('a peer whose sessions keep breaking', () => {
     expect(b.engine.state(a.id).refused).toBeGreaterThanOrEqual(1_000)
     await Promise.all([a.stop(), b.stop()])
   }, 30_000)
+})
+
+describe('references a peer sets, checked on what the store holds after merging', () => {
+  it('are refused whether they come in a new object, an edit, only the new change, or beside one here', async () => {
+    const a = await openStore('a')
+    const b = await openStore('b')
+    const employee = newObjectId()
+    const customer = newObjectId()
+    const admits: AdmitsReference = (_type, field, target) =>
+      Promise.resolve(target === employee ? `${field} names the employee` : undefined)
+    const facetOf = (id: string) => `${id}/core` as FacetId
+    const apply = async (id: string, bytes?: Uint8Array) => {
+      const [outcome] = await b.applyRemoteDocuments(
+        [[facetOf(id), bytes ?? (await a.getFacetBytes(facetOf(id)))!]],
+        undefined,
+        'a' as InstanceId,
+        admits,
+      )
+      return outcome
+    }
+    const donation = { type: 'donation', date: '2026-01-01', amount: '10' }
+    // A new object, read from its bytes.
+    const attached = await a.create({
+      type: 'transaction',
+      fields: { ...donation, personId: employee },
+    })
+    expect(((await apply(attached.id)) as Error).message).toMatch(/personId names the employee/)
+    // An edit extending a line.
+    const moved = await a.create({
+      type: 'transaction',
+      fields: { ...donation, personId: customer },
+    })
+    expect(await apply(moved.id)).not.toBeInstanceOf(Error)
+    const heads = A.getHeads(A.load((await a.getFacetBytes(facetOf(moved.id)))!))
+    await a.update(moved.id, { fields: { personId: employee } })
+    expect(((await apply(moved.id)) as Error).message).toMatch(/names the employee/)
+    // Only the new change, not the whole document: merged onto what is here, then checked.
+    const latest = A.saveSince(A.load((await a.getFacetBytes(facetOf(moved.id)))!), heads)
+    expect(((await apply(moved.id, latest)) as Error).message).toMatch(/names the employee/)
+    // Beside a change made here.
+    await b.update(moved.id, { fields: { amount: '12' } })
+    expect(((await apply(moved.id)) as Error).message).toMatch(/names the employee/)
+    expect((await b.get(moved.id))?.fields).toMatchObject({ personId: customer, amount: '12' })
+    expect(await b.get(attached.id)).toBeUndefined()
+    // A reference that was there already is not asked again.
+    await a.update(moved.id, { fields: { personId: customer } })
+    await a.update(moved.id, { fields: { description: 'back' } })
+    expect(await apply(moved.id)).not.toBeInstanceOf(Error)
+  })
 })

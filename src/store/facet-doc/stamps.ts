@@ -25,10 +25,16 @@ const MAX_WRITER_LENGTH = 256
  */
 export function parseStamp(text: string): WriteStamp | undefined {
   const space = text.indexOf(' ')
-  if (space < 0) return undefined
+  // Decimal digits only, as encodeStamp writes them: Number() would also take '', hex,
+  // exponents and signs.
+  if (space < 1 || space > 16) return undefined
+  for (let i = 0; i < space; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 48 || code > 57) return undefined
+  }
   const at = Number(text.slice(0, space))
   const by = text.slice(space + 1)
-  if (!Number.isSafeInteger(at) || at < 0 || at > MAX_STAMP_TIME) return undefined
+  if (at > MAX_STAMP_TIME) return undefined
   if (by.length === 0 || by.length > MAX_WRITER_LENGTH) return undefined
   return { at, by: by as InstanceId }
 }

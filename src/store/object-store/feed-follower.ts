@@ -8,33 +8,40 @@
 //
 // A follower that is idle, failing or stopped holds up no one: the store's own sync never
 // depends on the local system. Nor does one that reads but does not move: a wait ends
-// after `stallMs` without progress (a session reads nothing while it waits, and its
-// heartbeat must not starve).
+// after `stallMs` without progress, and no one waits for it again until it moves. And no
+// wait lasts more than `maxWaitMs`: a session reads nothing while it waits, and its
+// heartbeat (45 s of silence ends it) must not starve behind a long backlog.
 
 export const FOLLOW_AHEAD = 8_000
 const STALL_MS = 2_000
+const MAX_WAIT_MS = 10_000
 
 export class FeedFollower {
   private position = 0
   private reading = false
+  /** It read without moving for `stallMs`: no one waits for it until it moves. */
+  private stalled = false
   private readonly waiting = new Set<() => void>()
 
   constructor(
     private readonly lastSeq: () => number,
     readonly ahead = FOLLOW_AHEAD,
     private readonly stallMs = STALL_MS,
+    private readonly maxWaitMs = MAX_WAIT_MS,
   ) {}
 
   /** The follower reads from after `position` now. */
   reads(position: number): void {
     this.position = position
     this.reading = true
+    this.stalled = false
     this.wake()
   }
 
   /** The follower has read up to `position`. */
   moved(position: number): void {
     this.position = position
+    this.stalled = false
     this.wake()
   }
 
@@ -49,20 +56,29 @@ export class FeedFollower {
     return this.reading ? Math.max(0, this.lastSeq() - this.position) : 0
   }
 
-  /** Resolves once the follower is within `ahead`, rests, or has not moved for `stallMs`. */
+  /**
+   * Resolves once the follower is within `ahead`, rests, has not moved for `stallMs`, or
+   * after `maxWaitMs` at most.
+   */
   async room(): Promise<void> {
-    while (this.behind > this.ahead) {
+    const began = Date.now()
+    while (!this.stalled && this.behind > this.ahead) {
+      const left = this.maxWaitMs - (Date.now() - began)
+      if (left <= 0) return
       const before = this.position
+      const waited = Date.now()
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer)
           this.waiting.delete(done)
           resolve()
         }
-        const timer = setTimeout(done, this.stallMs)
+        const timer = setTimeout(done, Math.min(this.stallMs, left))
         this.waiting.add(done)
       })
-      if (this.position === before && this.reading) return
+      if (this.position === before && this.reading && Date.now() - waited >= this.stallMs) {
+        this.stalled = true
+      }
     }
   }
 

@@ -33,6 +33,7 @@ import { FeedFollower } from './feed-follower.ts'
 import { RemoteDocuments } from './remote-documents.ts'
 import type {
   Accepts,
+  AdmitsReference,
   AppliedChanges,
   ConflictEntry,
   EditOptions,
@@ -242,9 +243,11 @@ export class ObjectStore {
     accepts?: Accepts,
     /** The peer they came from, kept in the feed (absent: this instance). */
     from?: InstanceId,
+    /** Which objects the sender may make objects name (its scope); others are refused. */
+    admitsReference?: AdmitsReference,
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     await this.follower?.room()
-    return this.remoteDocuments.applyDocuments(items, accepts, from)
+    return this.remoteDocuments.applyDocuments(items, accepts, from, admitsReference)
   }
 
   // ── stored facets ────────────────────────────────────────────────────────────────

@@ -18,11 +18,11 @@ import type { CommitQueue } from '../commit-queue.ts'
 import { deleteConflict, deleteMeetsEdit, resolveFacet } from '../conflicts.ts'
 import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
 import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../keys.ts'
-import { checkRemoteFacet } from '../remote-check.ts'
+import { checkRemoteFacet, outOfScope, referencesRefused } from '../remote-check.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
 import { reloadableSave, type LoadedFacet, type LoadedObject } from './loaded-object.ts'
-import type { Accepts, AppliedChanges } from './types.ts'
+import type { Accepts, AdmitsReference, AppliedChanges } from './types.ts'
 import { fieldsOf } from './views.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -37,6 +37,8 @@ export interface Received {
   storeAsReceived?: Uint8Array | undefined
   /** Which facets the sender may give us; others are refused. */
   accepts?: Accepts | undefined
+  /** Which objects the sender may make objects name; others are refused. */
+  admitsReference?: AdmitsReference | undefined
   /** The peer it came from, kept in the feed (absent: this instance). */
   from?: InstanceId | undefined
 }
@@ -121,6 +123,7 @@ export class RemoteApply {
     bytes: Uint8Array,
     accepts: Accepts | undefined,
     from: InstanceId | undefined,
+    admitsReference?: AdmitsReference,
   ): Received {
     return {
       what: 'document',
@@ -130,6 +133,7 @@ export class RemoteApply {
           : A.loadIncremental(base, bytes),
       storeAsReceived: bytes,
       accepts,
+      admitsReference,
       from,
     }
   }
@@ -142,6 +146,42 @@ export class RemoteApply {
       throw new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
     }
     return this.core.locks.run(parsed.object, () => this.applyLocked(commits, facet, received))
+  }
+
+  /** Why a peer's merged facet is refused (the checks in order), if it is. */
+  private async problemWith(
+    facet: FacetId,
+    received: Received,
+    next: Doc,
+    content: FacetContent,
+    stored: Doc | undefined,
+    typeHere: ObjectType | undefined,
+  ): Promise<ObjectSyncError | undefined> {
+    const { object, facet: name } = parseFacetId(facet)!
+    const refused = (problem: string) =>
+      new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the ${received.what} for ${facet} ${received.what === 'document' ? 'was' : 'were'} refused: ${problem}`,
+      )
+    const problem = checkRemoteFacet(object, name, next, content, typeHere, this.core.now(), stored)
+    if (problem !== undefined) return refused(problem)
+    const type = (typeHere ?? content.type) as ObjectType
+    const mergeProblem =
+      name === CORE_FACET ? await this.mergeTargetProblem(type, content) : undefined
+    if (mergeProblem !== undefined) return refused(mergeProblem)
+    if (received.accepts !== undefined && !received.accepts(type, name)) {
+      return outOfScope(facet, type)
+    }
+    // On the merged result: a peer sending only a change (not the whole document) must not
+    // slip a reference past what it may name.
+    if (received.admitsReference === undefined) return undefined
+    const referenceProblem = await referencesRefused(
+      received.admitsReference,
+      type,
+      stored === undefined ? undefined : readFacetDoc(stored).fields,
+      content.fields,
+    )
+    return referenceProblem === undefined ? undefined : refused(referenceProblem)
   }
 
   /** Integrates, checks and commits; the caller holds the object's lock. */
@@ -169,29 +209,13 @@ export class RemoteApply {
     const after = A.getHeads(next)
     const changed = !sameHeads(before, after)
     const content = readFacetDoc(next)
+    const type = (loaded?.type ?? content.type) as ObjectType
     const problem = changed
-      ? checkRemoteFacet(object, name, next, content, loaded?.type, core.now())
+      ? await this.problemWith(facet, received, next, content, state?.doc, loaded?.type)
       : undefined
     if (problem !== undefined) {
       discard(core, object, name, next, loaded, state)
-      throw new ObjectSyncError(
-        'INVALID_CHANGES',
-        `the ${received.what} for ${facet} ${received.what === 'document' ? 'was' : 'were'} refused: ${problem}`,
-      )
-    }
-    const type = (loaded?.type ?? content.type) as ObjectType
-    const mergeProblem =
-      changed && name === CORE_FACET ? await this.mergeTargetProblem(type, content) : undefined
-    if (mergeProblem !== undefined) {
-      discard(core, object, name, next, loaded, state)
-      throw new ObjectSyncError(
-        'INVALID_CHANGES',
-        `the ${received.what} for ${facet} were refused: ${mergeProblem}`,
-      )
-    }
-    if (changed && received.accepts !== undefined && !received.accepts(type, name)) {
-      discard(core, object, name, next, loaded, state)
-      throw outOfScope(facet, type)
+      throw problem
     }
     const result: AppliedChanges = {
       facet,
@@ -310,13 +334,6 @@ export class RemoteApply {
       if (doc !== undefined) A.free(doc)
     }
   }
-}
-
-export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
-  return new ObjectSyncError(
-    'INVALID_CHANGES',
-    `${facet} (a ${type}) is outside what this peer may send`,
-  )
 }
 
 /** A new facet's document to store, refused when its save would not load again. */

@@ -24,11 +24,11 @@ import { joinFacetParts } from './facet-parts.ts'
 import { withChunk } from './recent-parts.ts'
 import type { KeyedMutex } from '../keyed-mutex.ts'
 import type { LruCache } from '../lru-cache.ts'
-import { checkFields, checkStampTimes } from '../remote-check.ts'
+import { checkFields, checkStampTimes, outOfScope, referencesRefused } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
-import { outOfScope, type RemoteApply } from './remote-apply.ts'
-import type { Accepts, AppliedChanges } from './types.ts'
+import type { RemoteApply } from './remote-apply.ts'
+import type { Accepts, AdmitsReference, AppliedChanges } from './types.ts'
 import { copyFields, copyMeta, fieldsOf, grownLines } from './views.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
@@ -42,6 +42,7 @@ interface QuickRead {
 interface Batch {
   commits: CommitQueue
   accepts: Accepts | undefined
+  admitsReference: AdmitsReference | undefined
   from: InstanceId | undefined
   /** Type-index key → whether it was stored when the batch looked. */
   exists: Map<string, boolean>
@@ -64,6 +65,7 @@ export class RemoteDocuments {
     items: readonly (readonly [FacetId, Uint8Array])[],
     accepts: Accepts | undefined,
     from: InstanceId | undefined,
+    admitsReference?: AdmitsReference,
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.core.openCommits()
     const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
@@ -81,7 +83,7 @@ export class RemoteDocuments {
       const wanted = probes.flatMap((keys) => keys ?? [])
       const found = await this.core.storage.getMany(wanted)
       const exists = new Map(wanted.map((key, i) => [key, found[i] !== undefined]))
-      const batch: Batch = { commits, accepts, from, exists }
+      const batch: Batch = { commits, accepts, admitsReference, from, exists }
       return await Promise.all(
         items.map(([facet, bytes], index) =>
           this.applyItem(batch, facet, bytes, quick[index], probes[index]),
@@ -106,7 +108,7 @@ export class RemoteDocuments {
         this.remote.applyLocked(
           batch.commits,
           facet,
-          this.remote.receivedDocument(bytes, batch.accepts, batch.from),
+          this.remote.receivedDocument(bytes, batch.accepts, batch.from, batch.admitsReference),
         )
       if (read === undefined) {
         return await this.locks.run(parseFacetId(facet)!.object, async () => {
@@ -170,7 +172,14 @@ export class RemoteDocuments {
       }
     }
     if (batch.accepts !== undefined && !batch.accepts(type, name)) return outOfScope(facet, type)
-    const problem = checkFields(name, type, line) ?? checkStampTimes(line.meta, this.core.now())
+    // Stamps and references only as the new changes set them.
+    const touched = new Set(line.touched.slice(from + 1).flat())
+    const problem =
+      checkFields(name, type, line) ??
+      checkStampTimes(line.meta, this.core.now(), touched) ??
+      (batch.admitsReference === undefined
+        ? undefined
+        : await referencesRefused(batch.admitsReference, type, line.fieldsAt, line.fields))
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
@@ -233,7 +242,15 @@ export class RemoteDocuments {
   ): Promise<AppliedChanges | ObjectSyncError> {
     const problem =
       checkFields(read.facet, read.content.type, read.content) ??
-      checkStampTimes(read.content.meta, this.core.now())
+      checkStampTimes(read.content.meta, this.core.now()) ??
+      (batch.admitsReference === undefined
+        ? undefined
+        : await referencesRefused(
+            batch.admitsReference,
+            read.content.type,
+            undefined,
+            read.content.fields,
+          ))
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',

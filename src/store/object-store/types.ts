@@ -157,6 +157,17 @@ export interface EditOptions {
 /** Decides whether a facet of an object of a type may come from the sending peer. */
 export type Accepts = (type: ObjectType, facet: FacetName) => boolean
 
+/**
+ * Why an object from the sending peer may not name `target` in `field` (personId,
+ * organizationId, ownerId), or undefined when it may. Asked for each reference a peer's
+ * documents set or change, on the merged result.
+ */
+export type AdmitsReference = (
+  type: ObjectType,
+  field: string,
+  target: ObjectId,
+) => Promise<string | undefined>
+
 /** A page of stored facets, as the bulk path of a first sync reads them. */
 export interface FacetPage {
   facets: { facet: FacetId; bytes: Uint8Array }[]

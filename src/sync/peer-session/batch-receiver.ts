@@ -104,6 +104,7 @@ export class BatchReceiver {
       appliedItems,
       (type, facet) => scope.allows(type, facet),
       core.peer,
+      scope.admitsReference,
     )
     const refusals: Refusal[] = []
     for (const [index, item] of items.entries()) {
