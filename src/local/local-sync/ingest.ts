@@ -21,6 +21,7 @@ import {
 import { localState } from './state-keys.ts'
 import { readCustomOf } from './row-reader.ts'
 import { TableIngest } from './table-ingest.ts'
+import { createLinked, ownImport } from './new-records.ts'
 
 /** Change-log entries read at once. */
 const CHANGES_BATCH = 1000
@@ -214,7 +215,8 @@ export class Ingest {
     // not a new record.
     if (links.isDropping(entity.type, key)) return
     const row = known ?? (await connector.read(entity, key))
-    const objectId = links.objectOf(entity.type, key)
+    const objectId =
+      links.objectOf(entity.type, key) ?? (await ownImport(this.core, entity, key, row))
     if (objectId !== undefined && (await this.core.rules.keptByPeer(objectId, entity.type))) {
       return this.overwriteKept(entity, key, objectId, row)
     }
@@ -294,15 +296,14 @@ export class Ingest {
     if (objectId === undefined) {
       const fields = withoutNulls(read.fields)
       matches.put({ type: entity.type, key, fields })
-      const created = await store.create(
-        {
-          type: entity.type,
-          fields,
-          ...(read.custom === undefined ? {} : { custom: read.custom }),
-        },
+      await createLinked(
+        this.core,
+        entity,
+        key,
+        { fields, custom: read.custom },
+        seen,
         this.editOptions(entity, key),
       )
-      await links.save(created.id, { type: entity.type, key, seen })
       this.core.rows.clear(entity, key)
       return
     }
