@@ -67,8 +67,8 @@ async function start(side: Side): Promise<void> {
     output = (output + chunk.toString()).slice(-20_000)
     side.output = (side.output + chunk.toString()).slice(-20_000)
   }
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   const listening = (async () => {
     while (!output.includes('API listening')) await new Promise((r) => setTimeout(r, 20))

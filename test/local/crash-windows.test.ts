@@ -1,7 +1,6 @@
 // What a crash between two writes of the local sync could leave, and the next start
 // making no second object of one record of it (found by the crash campaign).
 import { describe, expect, it } from 'vitest'
-import type { ObjectId } from '../../src/model/index.ts'
 import { linkName, localState } from '../../src/local/local-sync/state-keys.ts'
 import { localNode, persons } from '../helpers/local-nodes.ts'
 import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
@@ -19,7 +18,7 @@ describe('a crash between writing a row and linking it', () => {
       .run()
     await a.local.settled()
     const [made] = await persons(a.node)
-    const id = made!.id as ObjectId
+    const id = made!.id
     // B imports it: a row whose key is the object's id.
     await eventually(
       () => b.sql.prepare('SELECT id FROM persons WHERE id = ?').get(id) !== undefined,
