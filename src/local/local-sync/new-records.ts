@@ -11,7 +11,10 @@ import type { SaveLinkOptions } from './links.ts'
 import { readCustomOf } from './row-reader.ts'
 import { snapshot, type RowSnapshot } from './row-snapshot.ts'
 
-/** Makes the object of a new record and links the two, in one commit. */
+/**
+ * Makes the object of a new record and links the two, in one commit (a file's object is
+ * made with its content first, then linked: the store makes files one at a time).
+ */
 export async function createLinked(
   core: Pick<LocalSyncCore, 'store' | 'links'>,
   entity: EntityMapping,
@@ -21,6 +24,18 @@ export async function createLinked(
   options: EditOptions,
 ): Promise<void> {
   const { links, store } = core
+  if (entity.type === 'file') {
+    const created = await store.create(
+      {
+        type: 'file',
+        fields: content.fields,
+        ...(content.custom === undefined ? {} : { custom: content.custom }),
+      },
+      options,
+    )
+    await links.save(created.id, { type: entity.type, key, seen })
+    return
+  }
   const saves: [ObjectId, SaveLinkOptions][] = []
   const [created] = await store.createMany(
     [

@@ -4,12 +4,12 @@
 // ingest handed in, and the merged state written once.
 import type { InstanceId, ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import type { LocalRow } from '../connector.ts'
+import type { LocalRow, ReadRecord } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import { unresolvedReferences } from './awaited-references.ts'
 import { contentsOf } from './content.ts'
 import type { LocalSyncCore } from './core.ts'
-import { localForm, sameLocal, sameSnapshot, snapshot } from './row-snapshot.ts'
+import { localForm, sameLocal, sameSnapshot, snapshot, type RowSnapshot } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
 import { readCustomOf } from './row-reader.ts'
 
@@ -23,6 +23,22 @@ export interface WriteRowOptions {
   overwrite?: boolean
   /** The local edit was taken in already: don't take it in again. */
   afterIngest?: boolean
+  /** Writes found the record changed under them this many times. */
+  tries?: number
+}
+
+/** Writes that find the record changed under them before the object waits for a retry. */
+const MAX_WRITE_TRIES = 3
+
+/** Whether the record reads as `before` (absent: no record). */
+function sameRecord(
+  entity: EntityMapping,
+  now: ReadRecord,
+  before: RowSnapshot | undefined,
+): boolean {
+  if (now.row === undefined || before === undefined)
+    return now.row === undefined && before === undefined
+  return sameSnapshot(before, snapshot(entity, now.row, now.custom))
 }
 
 export class RowWriter {
@@ -78,6 +94,8 @@ export class RowWriter {
       )
       return
     }
+    // As the record reads now, before the new row is made from it (which may reuse it).
+    const beforeSnapshot = before === undefined ? undefined : snapshot(entity, before, beforeCustom)
     const refs = links.resolver()
     const { row, custom, unchanged } = localForm(
       entity,
@@ -91,11 +109,27 @@ export class RowWriter {
       ([column, bytes]) => !sameLocal(before?.[column], bytes),
     )
     const written = !unchanged || contentChanged
-    if (written) await connector.write(entity, key, row, custom)
+    let after = before
+    let afterCustom = beforeCustom
+    if (written) {
+      // Written only if the record still reads as it did above, in the write's own
+      // transaction: another program's edit in between was written over and lost (seen
+      // by the crash campaign, with a writer every 15 ms). Then it is taken in first.
+      const [outcome] = await connector.writeMany(entity, [
+        { key, row, custom, unchanged: (now) => sameRecord(entity, now, beforeSnapshot) },
+      ])
+      if (outcome === 'changed') {
+        const tries = options.tries ?? 0
+        if (tries >= MAX_WRITE_TRIES) {
+          throw new Error(`${entity.table} ${key} kept changing while it was written`)
+        }
+        return this.writeRow(entity, key, id, object, { ...options, tries: tries + 1 })
+      }
+      // The row as it reads back: what the daemon saw last.
+      after = outcome?.row
+      afterCustom = outcome?.custom
+    }
     this.core.matches.put({ type: entity.type, key, fields: object.fields })
-    // The row as it reads back: that is what its change-log entry will show.
-    const after = written ? await connector.read(entity, key) : before
-    const afterCustom = await readCustomOf(connector, entity, key)
     await links.save(id, {
       type: entity.type,
       key,
