@@ -10,6 +10,7 @@ import {
   SqliteConnector,
   createLocalDatabase,
   mappingFromConfig,
+  type Connector,
   type LocalPeerSettings,
 } from '../../src/local/index.ts'
 import type { InstanceId } from '../../src/model/index.ts'
@@ -48,6 +49,8 @@ export async function localNode(
     pollMs?: number
     share?: unknown
     blobs?: BlobStoreOptions
+    /** Wraps the SQLite connector (e.g. to act between the daemon's reads and writes). */
+    wrapConnector?: (connector: Connector) => Connector
   } = {},
 ): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
@@ -70,7 +73,7 @@ export async function localNode(
   const fresh = () =>
     new LocalSync({
       store: node.store,
-      connector: new SqliteConnector(path),
+      connector: (options.wrapConnector ?? ((connector) => connector))(new SqliteConnector(path)),
       mapping: mappingFromConfig(options.entities),
       instanceId: node.id,
       pollMs: options.pollMs ?? 50,

@@ -21,9 +21,7 @@ export interface WriteRowOptions {
   origin?: InstanceId | undefined
   /** Write over a local edit instead of taking it in (the record is read-only here). */
   overwrite?: boolean
-  /** The local edit was taken in already: don't take it in again. */
-  afterIngest?: boolean
-  /** Writes found the record changed under them this many times. */
+  /** Writes that found the record changed under them so far. */
   tries?: number
 }
 
@@ -73,12 +71,10 @@ export class RowWriter {
     ) {
       // Someone changed the row since the daemon last wrote or read it, and that change is
       // not in yet: take it in first (as a local edit that merges with the store's state),
-      // then write the merged state, once (a row that can't be read stays as it is).
+      // then write the merged state (a row that can't be read stays as it is). A row that
+      // keeps changing under us is left for a retry after a few tries.
       await this.takeIn(entity, key, before)
-      if (options.afterIngest === true) return
-      const merged = await store.get(id)
-      if (merged === undefined || merged.deleted) return
-      return this.writeRow(entity, key, id, merged, { ...options, afterIngest: true })
+      return this.writeAgain(entity, key, id, options)
     }
     const contents = await contentsOf(this.core, entity, object)
     if (contents === undefined) {
@@ -118,13 +114,7 @@ export class RowWriter {
       const [outcome] = await connector.writeMany(entity, [
         { key, row, custom, unchanged: (now) => sameRecord(entity, now, beforeSnapshot) },
       ])
-      if (outcome === 'changed') {
-        const tries = options.tries ?? 0
-        if (tries >= MAX_WRITE_TRIES) {
-          throw new Error(`${entity.table} ${key} kept changing while it was written`)
-        }
-        return this.writeRow(entity, key, id, object, { ...options, tries: tries + 1 })
-      }
+      if (outcome === 'changed') return this.writeAgain(entity, key, id, options)
       // The row as it reads back: what the daemon saw last.
       after = outcome?.row
       afterCustom = outcome?.custom
@@ -138,5 +128,21 @@ export class RowWriter {
     })
     const from = options.origin ?? (await links.originOf(id))
     await this.core.awaiting.written(object, from, unresolved)
+  }
+
+  /** The object's state now, written again: the record changed under the last try. */
+  private async writeAgain(
+    entity: EntityMapping,
+    key: string,
+    id: ObjectId,
+    options: WriteRowOptions,
+  ): Promise<void> {
+    const tries = (options.tries ?? 0) + 1
+    if (tries > MAX_WRITE_TRIES) {
+      throw new Error(`${entity.table} ${key} kept changing while it was written`)
+    }
+    const merged = await this.core.store.get(id)
+    if (merged === undefined || merged.deleted) return
+    return this.writeRow(entity, key, id, merged, { ...options, tries })
   }
 }
