@@ -33,8 +33,8 @@ export function checkRemoteFacet(
   content: FacetContent,
   existingType: ObjectType | undefined,
   now: number,
-  /** The document as stored before; its stamps are not asked again. */
-  before: Doc | undefined,
+  /** The stamps stored before (storedStamps, read before merging); not asked again. */
+  before: StoredStamps | undefined,
 ): string | undefined {
   if (!isObjectType(content.type)) return 'the document names no known object type'
   if (existingType !== undefined && content.type !== existingType) {
@@ -56,15 +56,15 @@ export function checkRemoteFacet(
  * throw — is refused, with the document that holds it. Only stamps new in `doc` are
  * asked: one stored before these checks must not keep out every later honest change.
  */
-function checkStamps(doc: Doc, now: number, before: Doc | undefined): string | undefined {
+function checkStamps(doc: Doc, now: number, before: StoredStamps | undefined): string | undefined {
   const meta = (doc.meta ?? {}) as Record<string, unknown>
   const problem = (where: string, value: unknown) =>
     `${where}: ${preview(value)} is not a write stamp (a time from 0 to ${MAX_STAMP_TIME} ms, then the writer)`
   for (const name of Object.keys(meta)) {
-    const stored = new Set(before === undefined ? [] : stampTexts(before, name))
+    const stored = before?.get(name)
     for (const value of stampValues(doc, name)) {
       const text = value instanceof A.ImmutableString ? value.val : value
-      if (typeof text === 'string' && stored.has(text)) continue
+      if (typeof text === 'string' && stored?.has(text) === true) continue
       const stamp = typeof text === 'string' ? parseStamp(text) : undefined
       if (stamp === undefined) return problem(`meta.${name}`, value)
       const ahead = aheadOfClock(`meta.${name}`, stamp, now)
@@ -85,11 +85,8 @@ function stampValues(doc: Doc, name: string): unknown[] {
   return Object.values(A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] })
 }
 
-function stampTexts(doc: Doc, name: string): string[] {
-  return stampValues(doc, name).map((value) =>
-    value instanceof A.ImmutableString ? value.val : String(value),
-  )
-}
+/** Every stamp of a document, concurrent values included, as text, per field. */
+export type StoredStamps = ReadonlyMap<string, ReadonlySet<string>>
 
 /** The references (personId, organizationId, ownerId) `after` sets that `before` didn't. */
 export function changedReferences(

@@ -5,7 +5,6 @@ import * as A from '@automerge/automerge'
 import { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
-  OBJECT_TYPES,
   facetId,
   parseFacetId,
   type FacetId,
@@ -18,7 +17,7 @@ import type { CommitQueue } from '../commit-queue.ts'
 import { deleteConflict, deleteMeetsEdit, resolveFacet } from '../conflicts.ts'
 import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
 import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../keys.ts'
-import { checkRemoteFacet, outOfScope, referencesRefused } from '../remote-check.ts'
+import { problemWith, storedFacet } from './remote-refusals.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
 import { reloadableSave, type LoadedFacet, type LoadedObject } from './loaded-object.ts'
@@ -148,42 +147,6 @@ export class RemoteApply {
     return this.core.locks.run(parsed.object, () => this.applyLocked(commits, facet, received))
   }
 
-  /** Why a peer's merged facet is refused (the checks in order), if it is. */
-  private async problemWith(
-    facet: FacetId,
-    received: Received,
-    next: Doc,
-    content: FacetContent,
-    stored: Doc | undefined,
-    typeHere: ObjectType | undefined,
-  ): Promise<ObjectSyncError | undefined> {
-    const { object, facet: name } = parseFacetId(facet)!
-    const refused = (problem: string) =>
-      new ObjectSyncError(
-        'INVALID_CHANGES',
-        `the ${received.what} for ${facet} ${received.what === 'document' ? 'was' : 'were'} refused: ${problem}`,
-      )
-    const problem = checkRemoteFacet(object, name, next, content, typeHere, this.core.now(), stored)
-    if (problem !== undefined) return refused(problem)
-    const type = (typeHere ?? content.type) as ObjectType
-    const mergeProblem =
-      name === CORE_FACET ? await this.mergeTargetProblem(type, content) : undefined
-    if (mergeProblem !== undefined) return refused(mergeProblem)
-    if (received.accepts !== undefined && !received.accepts(type, name)) {
-      return outOfScope(facet, type)
-    }
-    // On the merged result: a peer sending only a change (not the whole document) must not
-    // slip a reference past what it may name.
-    if (received.admitsReference === undefined) return undefined
-    const referenceProblem = await referencesRefused(
-      received.admitsReference,
-      type,
-      stored === undefined ? undefined : readFacetDoc(stored).fields,
-      content.fields,
-    )
-    return referenceProblem === undefined ? undefined : refused(referenceProblem)
-  }
-
   /** Integrates, checks and commits; the caller holds the object's lock. */
   async applyLocked(
     commits: CommitQueue,
@@ -195,6 +158,11 @@ export class RemoteApply {
     const loaded = await core.load(object)
     const state = loaded?.facets.get(name)
     const before = state === undefined ? [] : A.getHeads(state.doc)
+    // What is stored, read before merging (the merge moves the stored document's handle).
+    const stored =
+      state === undefined
+        ? undefined
+        : storedFacet(state.doc, received.admitsReference !== undefined, readFacetDoc)
     let next: Doc
     try {
       next = received.integrate(state?.doc)
@@ -211,7 +179,7 @@ export class RemoteApply {
     const content = readFacetDoc(next)
     const type = (loaded?.type ?? content.type) as ObjectType
     const problem = changed
-      ? await this.problemWith(facet, received, next, content, state?.doc, loaded?.type)
+      ? await problemWith(core, { facet, received, next, content, stored, typeHere: loaded?.type })
       : undefined
     if (problem !== undefined) {
       discard(core, object, name, next, loaded, state)
@@ -294,22 +262,6 @@ export class RemoteApply {
       this.core.announceLater(affected, received.from)
     }
     if (inbox.length > 0) this.core.conflictsChanged(object)
-  }
-
-  /** A merge into an object held here as another type is refused (it would mix types). */
-  private async mergeTargetProblem(
-    type: ObjectType,
-    content: FacetContent,
-  ): Promise<string | undefined> {
-    for (const target of content.mergedInto ?? []) {
-      for (const other of OBJECT_TYPES) {
-        if (other === type) continue
-        if ((await this.core.storage.get(typeIndexKey(other, target as ObjectId))) !== undefined) {
-          return `mergedInto: ${target} is a ${other}, not a ${type}`
-        }
-      }
-    }
-    return undefined
   }
 
   /** Stores the first facet of an object that arrived from a peer, and lets it go. */
