@@ -20,6 +20,7 @@ import { tempDir } from './helpers/stores.ts'
 
 const CYCLES = Number(process.env.CHAOS_CYCLES ?? 3)
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const START_TIMEOUT_MS = 30_000
 
 /** mulberry32: a small seeded generator, so a failing schedule can be run again. */
 function random(seed: number): () => number {
@@ -55,8 +56,21 @@ interface Side {
   output: string
 }
 
-/** `objectsync start` as a child process; resolves once its API listens. */
+/**
+ * `objectsync start` as a child process; resolves once its API listens. Tried again when
+ * it exits at start (its fixed port may be taken for a moment while it was down).
+ */
 async function start(side: Side): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOnce(side)
+    if (started === 'up') return
+    if (attempt === 3) throw new Error(`${side.name} did not start: ${started}`)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+}
+
+/** 'up', or why not. */
+async function startOnce(side: Side): Promise<string> {
   const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', side.dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -69,22 +83,36 @@ async function start(side: Side): Promise<void> {
   }
   child.stdout.on('data', keep)
   child.stderr.on('data', keep)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  let exited = false
+  const exit = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true
+      resolve(`exited (${code ?? signal}): ${output.slice(-2_000)}`)
+    }),
+  )
   const listening = (async () => {
-    while (!output.includes('API listening')) await new Promise((r) => setTimeout(r, 20))
+    const began = Date.now()
+    while (!exited && !output.includes('API listening')) {
+      if (Date.now() - began > START_TIMEOUT_MS) return `not listening after ${START_TIMEOUT_MS} ms`
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return exited ? 'exited' : ('up' as const)
   })()
-  const code = await Promise.race([listening.then(() => 'up' as const), exited])
-  if (code !== 'up')
-    throw new Error(`${side.name} exited at start (${code}): ${output.slice(-2000)}`)
+  const outcome = await Promise.race([listening, exit])
+  if (outcome !== 'up') {
+    await kill(side)
+    side.starts--
+  }
+  return outcome
 }
 
 async function kill(side: Side): Promise<void> {
   const child = side.daemon
-  if (child === undefined || child.exitCode !== null) return
+  side.daemon = undefined
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGKILL')
   await exited
-  side.daemon = undefined
 }
 
 /**
@@ -208,13 +236,14 @@ describe('the whole-daemon crash campaign', () => {
   it(
     `ends with the same rows on both sides, every acknowledged write in them, none twice (${CYCLES} cycles, seed ${SEED})`,
     async () => {
+      // One generator for the schedule and one per writer: the seed replays both.
       const next = random(SEED)
       process.stdout.write(`chaos campaign: ${CYCLES} cycles, CHAOS_SEED=${SEED}\n`)
       const key = encodePairKey(generatePairKey())
       const sides = [await makeSide('north', key), await makeSide('south', key)] as const
       listPeer(sides[0], sides[1])
       listPeer(sides[1], sides[0])
-      const writers = sides.map((side) => new Writer(side, next))
+      const writers = sides.map((side, index) => new Writer(side, random(SEED + 1 + index)))
       try {
         await Promise.all(sides.map((side) => start(side)))
         for (const writer of writers) writer.start()

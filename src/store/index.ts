@@ -45,3 +45,4 @@ export {
   type SyncStateEntry,
   type SyncStateStore,
 } from './sync-state.ts'
+export { refusedByScope } from './remote-check.ts'

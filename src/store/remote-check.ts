@@ -195,10 +195,33 @@ export async function referencesRefused(
   return undefined
 }
 
+/**
+ * What marks a refusal by scope (a facet, or a reference, the peer may not send): an
+ * honest peer whose share is wider than what we take sends those, unlike invalid ones.
+ */
+export const OUT_OF_SCOPE = { reason: 'out-of-scope' } as const
+
 /** The refusal of a facet the peer may not send (its scope). */
 export function outOfScope(facet: FacetId, type: ObjectType): ObjectSyncError {
   return new ObjectSyncError(
     'INVALID_CHANGES',
     `${facet} (a ${type}) is outside what this peer may send`,
+    { details: OUT_OF_SCOPE },
   )
+}
+
+/** The refusal of a document whose references name what the peer may not (its scope). */
+export function referenceOutOfScope(facet: FacetId, problem: string): ObjectSyncError {
+  return new ObjectSyncError(
+    'INVALID_CHANGES',
+    `the document for ${facet} was refused: ${problem}`,
+    {
+      details: OUT_OF_SCOPE,
+    },
+  )
+}
+
+/** Whether a refusal was by scope (OUT_OF_SCOPE), not of something invalid. */
+export function refusedByScope(error: ObjectSyncError): boolean {
+  return error.details?.reason === OUT_OF_SCOPE.reason
 }

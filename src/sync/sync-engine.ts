@@ -219,6 +219,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     entry.dialer = dialer
     clearTimeout(entry.timer)
     entry.timer = undefined
+    let caughtUp = false
     const session = new PeerSession({
       channel,
       store: this.options.store,
@@ -229,8 +230,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       onProgress: (progress) => {
         if (progress.caughtUp) {
           entry.lastSyncAt = Date.now()
-          entry.attempt = 0
           entry.lastError = undefined
+          caughtUp = true
         }
         this.emit('progress', peer, progress)
       },
@@ -250,7 +251,11 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       if (this.stopped || entry.session !== session) return
       entry.session = undefined
       if (session.endReason !== undefined) entry.lastError = session.endReason
-      if (Date.now() - began >= LASTING_SESSION_MS) entry.attempt = 0
+      // A session that caught up or lasted resets the backoff, unless it ended for what the
+      // peer sent (a peer can say it is caught up, then send what we refuse).
+      if ((caughtUp || Date.now() - began >= LASTING_SESSION_MS) && !session.misbehaved) {
+        entry.attempt = 0
+      }
       this.emit('peer', this.state(peer))
       this.retryLater(peer)
     })

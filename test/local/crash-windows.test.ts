@@ -36,6 +36,9 @@ describe('a crash between writing a row and linking it', () => {
     const restarted = await b.restart()
     await restarted.settled()
     expect((await persons(b.node)).map((person) => person.id)).toEqual([id])
+    // The edit made in the row meanwhile is taken in, and reaches the peer.
+    expect((await persons(b.node))[0]!.fields.title).toBe('Dr')
+    await eventually(async () => (await persons(a.node))[0]?.fields.title === 'Dr')
     expect(b.sql.prepare('SELECT count(*) AS n FROM persons').get()).toEqual({ n: 1 })
     await a.close()
     await b.close()
@@ -45,47 +48,55 @@ describe('a crash between writing a row and linking it', () => {
 /** Edits another program makes, one right after each of the daemon's reads of the row. */
 const EDITS = 3
 
+/**
+ * A and B paired, a person made at A and imported at B (a row keyed by its object's id),
+ * B's change log read only when the test says; `between.edit`, once set with `between.key`,
+ * runs right after each of B's first EDITS reads of that row, as another program would.
+ */
+async function pairedWithEditsBetween() {
+  const between: { key?: string; edit?: (read: number) => void; reads?: number } = {}
+  const a = await localNode('a')
+  const b = await localNode('b', {
+    pollMs: 60_000,
+    // Right after the daemon reads the row it is about to write, another program edits it.
+    wrapConnector: (connector) => {
+      const read = async (entity: EntityMapping, key: string) => {
+        const row = await connector.read(entity, key)
+        const edit = between.edit
+        if (key === between.key && edit !== undefined) {
+          between.reads = (between.reads ?? 0) + 1
+          edit(between.reads)
+          if (between.reads === EDITS) delete between.edit
+        }
+        return row
+      }
+      return new Proxy(connector, {
+        get: (target, name) => {
+          if (name === 'read') return read
+          const value: unknown = Reflect.get(target, name)
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value
+        },
+      })
+    },
+  })
+  await pairNodes(a.node, b.node)
+  b.node.engine.connect(a.node.id)
+  a.sql
+    .prepare(
+      "INSERT INTO persons(id, first_name, last_name, title) VALUES ('a1', 'Ingrid', 'Moen', 'Ms')",
+    )
+    .run()
+  await a.local.settled()
+  const [made] = await persons(a.node)
+  const id = made!.id
+  await eventually(() => b.sql.prepare('SELECT id FROM persons WHERE id = ?').get(id) !== undefined)
+  await b.local.settled()
+  return { a, b, between, id }
+}
+
 describe("another program's edit between the daemon's read of a row and its write", () => {
   it('is taken in and kept, not written over', async () => {
-    const between: { key?: string; edit?: (read: number) => void; reads?: number } = {}
-    const a = await localNode('a')
-    const b = await localNode('b', {
-      pollMs: 60_000,
-      // Right after the daemon reads the row it is about to write, another program edits it.
-      wrapConnector: (connector) => {
-        const read = async (entity: EntityMapping, key: string) => {
-          const row = await connector.read(entity, key)
-          const edit = between.edit
-          if (key === between.key && edit !== undefined) {
-            between.reads = (between.reads ?? 0) + 1
-            edit(between.reads)
-            if (between.reads === EDITS) delete between.edit
-          }
-          return row
-        }
-        return new Proxy(connector, {
-          get: (target, name) => {
-            if (name === 'read') return read
-            const value: unknown = Reflect.get(target, name)
-            return typeof value === 'function' ? (value as () => unknown).bind(target) : value
-          },
-        })
-      },
-    })
-    await pairNodes(a.node, b.node)
-    b.node.engine.connect(a.node.id)
-    a.sql
-      .prepare(
-        "INSERT INTO persons(id, first_name, last_name, title) VALUES ('a1', 'Ingrid', 'Moen', 'Ms')",
-      )
-      .run()
-    await a.local.settled()
-    const [made] = await persons(a.node)
-    const id = made!.id
-    await eventually(
-      () => b.sql.prepare('SELECT id FROM persons WHERE id = ?').get(id) !== undefined,
-    )
-    await b.local.settled()
+    const { a, b, between, id } = await pairedWithEditsBetween()
     // An edit here not taken in yet: the peer's change then goes the one-at-a-time way.
     b.sql.prepare("UPDATE persons SET email = 'i@b.org' WHERE id = ?").run(id)
     between.key = id
@@ -105,5 +116,20 @@ describe("another program's edit between the daemon's read of a row and its writ
       (b.sql.prepare('SELECT email FROM persons WHERE id = ?').get(id) as { email: string }).email,
     ).toBe('i@b.org')
     await eventually(async () => (await persons(a.node))[0]?.fields.phone === `555-${EDITS}`)
+  })
+})
+
+describe("another program's delete between the daemon's read of a row and its write", () => {
+  it('is taken in: the row is not written back', async () => {
+    const { a, b, between, id } = await pairedWithEditsBetween()
+    b.sql.prepare("UPDATE persons SET email = 'i@b.org' WHERE id = ?").run(id)
+    between.key = id
+    between.edit = (read) => {
+      if (read === 2) b.sql.prepare('DELETE FROM persons WHERE id = ?').run(id)
+    }
+    a.sql.prepare("UPDATE persons SET title = 'Dr' WHERE id = 'a1'").run()
+    await eventually(async () => (await b.node.store.get(id))?.deleted === true)
+    await b.local.settled()
+    expect(b.sql.prepare('SELECT count(*) AS n FROM persons').get()).toEqual({ n: 0 })
   })
 })

@@ -1,15 +1,15 @@
 // A record new in the local system becomes an object, and the link between the two is
-// written in the same commit; a row the daemon wrote itself whose link a crash lost is
-// linked again. Either way a crash can't turn one record into two objects (found by the
-// whole-daemon crash campaign, test/chaos.test.ts).
+// written in the same commit (files: just after, as the store makes them one at a time);
+// a row the daemon wrote itself whose link a crash lost is linked again. So a crash
+// between the two writes can't turn one record into two objects (found by the
+// whole-daemon crash campaign, test/chaos.test.ts), files aside.
 import { isObjectId, type FieldValue, type ObjectId } from '../../model/index.ts'
 import type { EditOptions } from '../../store/index.ts'
 import type { CustomValues, LocalRow } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { LocalSyncCore } from './core.ts'
 import type { SaveLinkOptions } from './links.ts'
-import { readCustomOf } from './row-reader.ts'
-import { snapshot, type RowSnapshot } from './row-snapshot.ts'
+import { localForm, snapshot, type RowSnapshot } from './row-snapshot.ts'
 
 /**
  * Makes the object of a new record and links the two, in one commit (a file's object is
@@ -60,22 +60,32 @@ export async function createLinked(
 
 /**
  * A row the daemon wrote for a peer's object (an import: its key is the object's id)
- * whose link a crash lost between the row's write and the link's: linked again, as the
- * row reads now, instead of becoming a second object of the same record. Returns the
- * object's id when it was such a row.
+ * whose link a crash lost between the row's write and the link's: linked again instead
+ * of becoming a second object of the same record. What it saves as seen is the row the
+ * daemon would write for the object, so an edit made in the row since is taken in as
+ * one; the origin is the instance that made the object. Returns the object's id when it
+ * was such a row. (File rows are not: their content can't be compared this way.)
  */
 export async function ownImport(
-  core: Pick<LocalSyncCore, 'store' | 'links' | 'connector' | 'log'>,
+  core: Pick<LocalSyncCore, 'store' | 'links' | 'log' | 'instanceId'>,
   entity: EntityMapping,
   key: string,
   row: LocalRow | undefined,
 ): Promise<ObjectId | undefined> {
-  const { connector, links, store } = core
-  if (row === undefined || !isObjectId(key) || links.keyOf(key) !== undefined) return undefined
+  const { links, store } = core
+  if (row === undefined || entity.type === 'file' || !isObjectId(key)) return undefined
+  if (links.keyOf(key) !== undefined) return undefined
   const object = await store.get(key)
   if (object === undefined || object.type !== entity.type) return undefined
-  const custom = await readCustomOf(connector, entity, key)
-  await links.save(key, { type: entity.type, key, seen: snapshot(entity, row, custom) })
+  if (object.deleted || object.mergedInto !== undefined) return undefined
+  const written = localForm(entity, object, { row: undefined, custom: undefined }, links.resolver())
+  const origin = object.createdBy === core.instanceId ? undefined : object.createdBy
+  await links.save(key, {
+    type: entity.type,
+    key,
+    seen: snapshot(entity, written.row, written.custom),
+    origin,
+  })
   core.log.info({ table: entity.table, key }, 'a row written before a crash is linked again')
   return key
 }

@@ -14,7 +14,12 @@ import { localState } from './state-keys.ts'
 import { readCustomOf } from './row-reader.ts'
 
 /** Takes a row in as a local edit (ingest's `ingestRow`). */
-export type TakeIn = (entity: EntityMapping, key: string, row: LocalRow) => Promise<void>
+export type TakeIn = (
+  entity: EntityMapping,
+  key: string,
+  /** The row as just read; undefined: read it (gone: a delete). */
+  row: LocalRow | undefined,
+) => Promise<void>
 
 export interface WriteRowOptions {
   /** The peer whose object becomes the record (saved with the link). */
@@ -74,7 +79,18 @@ export class RowWriter {
       // then write the merged state (a row that can't be read stays as it is). A row that
       // keeps changing under us is left for a retry after a few tries.
       await this.takeIn(entity, key, before)
+      // Not taken in (a row that can't be read, reported as a bad row; a reference not
+      // resolved yet): the row stays as it is until it is.
+      const taken = await links.read(id)
+      if (!sameSnapshot(taken?.seen, snapshot(entity, before, beforeCustom))) return
       return this.writeAgain(entity, key, id, options)
+    }
+    if (options.overwrite !== true && before === undefined && link?.seen !== undefined) {
+      // Removed by someone since the daemon last saw it (the daemon's own removals forget
+      // what they saw): a delete to take in, not a row to write back.
+      await this.takeIn(entity, key, undefined)
+      await links.save(id, { type: entity.type, key, seen: undefined })
+      return
     }
     const contents = await contentsOf(this.core, entity, object)
     if (contents === undefined) {

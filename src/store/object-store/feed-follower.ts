@@ -61,12 +61,12 @@ export class FeedFollower {
    * after `maxWaitMs` at most.
    */
   async room(): Promise<void> {
-    const began = Date.now()
+    const began = performance.now()
     while (!this.stalled && this.behind > this.ahead) {
-      const left = this.maxWaitMs - (Date.now() - began)
+      const left = this.maxWaitMs - (performance.now() - began)
       if (left <= 0) return
       const before = this.position
-      const waited = Date.now()
+      const waited = performance.now()
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer)
@@ -76,7 +76,11 @@ export class FeedFollower {
         const timer = setTimeout(done, Math.min(this.stallMs, left))
         this.waiting.add(done)
       })
-      if (this.position === before && this.reading && Date.now() - waited >= this.stallMs) {
+      if (
+        this.position === before &&
+        this.reading &&
+        performance.now() - waited >= this.stallMs - 1
+      ) {
         this.stalled = true
       }
     }

@@ -24,7 +24,13 @@ import { joinFacetParts } from './facet-parts.ts'
 import { withChunk } from './recent-parts.ts'
 import type { KeyedMutex } from '../keyed-mutex.ts'
 import type { LruCache } from '../lru-cache.ts'
-import { checkFields, checkStampTimes, outOfScope, referencesRefused } from '../remote-check.ts'
+import {
+  checkFields,
+  checkStampTimes,
+  outOfScope,
+  referenceOutOfScope,
+  referencesRefused,
+} from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { RemoteApply } from './remote-apply.ts'
@@ -175,17 +181,18 @@ export class RemoteDocuments {
     // Stamps and references only as the new changes set them.
     const touched = new Set(line.touched.slice(from + 1).flat())
     const problem =
-      checkFields(name, type, line) ??
-      checkStampTimes(line.meta, this.core.now(), touched) ??
-      (batch.admitsReference === undefined
-        ? undefined
-        : await referencesRefused(batch.admitsReference, type, line.fieldsAt, line.fields))
+      checkFields(name, type, line) ?? checkStampTimes(line.meta, this.core.now(), touched)
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
         `the document for ${facet} was refused: ${problem}`,
       )
     }
+    const referenceProblem =
+      batch.admitsReference === undefined
+        ? undefined
+        : await referencesRefused(batch.admitsReference, type, line.fieldsAt, line.fields)
+    if (referenceProblem !== undefined) return referenceOutOfScope(facet, referenceProblem)
     const chunk = bytes.slice(stored.length)
     await batch.commits.submit(
       [{ type: 'put', key: chunkKey(object, name, part.last + 1), value: chunk }],
@@ -242,21 +249,23 @@ export class RemoteDocuments {
   ): Promise<AppliedChanges | ObjectSyncError> {
     const problem =
       checkFields(read.facet, read.content.type, read.content) ??
-      checkStampTimes(read.content.meta, this.core.now()) ??
-      (batch.admitsReference === undefined
-        ? undefined
-        : await referencesRefused(
-            batch.admitsReference,
-            read.content.type,
-            undefined,
-            read.content.fields,
-          ))
+      checkStampTimes(read.content.meta, this.core.now())
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
         `the document for ${facet} was refused: ${problem}`,
       )
     }
+    const referenceProblem =
+      batch.admitsReference === undefined
+        ? undefined
+        : await referencesRefused(
+            batch.admitsReference,
+            read.content.type,
+            undefined,
+            read.content.fields,
+          )
+    if (referenceProblem !== undefined) return referenceOutOfScope(facet, referenceProblem)
     await this.remote.commitNewObject(batch.commits, {
       object: read.object,
       type: read.content.type,

@@ -17,6 +17,7 @@ import { typeIndexKey } from '../keys.ts'
 import {
   checkRemoteFacet,
   outOfScope,
+  OUT_OF_SCOPE,
   referencesRefused,
   type StoredStamps,
 } from '../remote-check.ts'
@@ -98,7 +99,10 @@ export async function problemWith(
     stored?.fields,
     content.fields,
   )
-  return referenceProblem === undefined ? undefined : refused(referenceProblem)
+  if (referenceProblem === undefined) return undefined
+  return new ObjectSyncError('INVALID_CHANGES', refused(referenceProblem).message, {
+    details: OUT_OF_SCOPE,
+  })
 }
 
 /** A merge into an object held here as another type is refused (it would mix types). */

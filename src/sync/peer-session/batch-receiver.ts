@@ -3,6 +3,7 @@
 // scope, applied, echoes noted for the sending side, the cursor or the first sync's
 // resume record saved, and one credit sent back per batch.
 import type { FacetId } from '../../model/index.ts'
+import { refusedByScope } from '../../store/index.ts'
 import type { BlobTransfer } from '../blob-transfer/index.ts'
 import type { SyncMessage } from '../messages.ts'
 import type { SessionCore } from './session-core.ts'
@@ -33,6 +34,9 @@ const REFUSAL_LINES = 10
  * that keeps sending what no honest writer makes is then redialled on a growing backoff.
  */
 export const INVALID_PER_MINUTE = 1_000
+
+/** A session ended for what the peer sent: it is not to be redialled at once. */
+export class PeerMisbehaving extends Error {}
 /** Refused facets named in one line. */
 const REFUSAL_EXAMPLES = 3
 
@@ -123,7 +127,7 @@ export class BatchReceiver {
     const results = outcomes.map((outcome, index) => {
       if (!(outcome instanceof Error)) return outcome
       refusals.push({ facet: appliedItems[index]![0], reason: outcome.message })
-      invalid++
+      if (!refusedByScope(outcome)) invalid++
       return undefined
     })
     stats.facetsRefused += refusals.length
@@ -187,7 +191,7 @@ export class BatchReceiver {
     }
     this.invalidInWindow += invalid
     if (this.invalidInWindow >= INVALID_PER_MINUTE) {
-      throw new Error(
+      throw new PeerMisbehaving(
         `the peer sent ${this.invalidInWindow} facets refused as invalid within a minute`,
       )
     }

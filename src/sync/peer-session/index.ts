@@ -19,7 +19,7 @@ import type { ObjectStore } from '../../store/index.ts'
 import { BlobTransfer, type BlobTransferStats } from '../blob-transfer/index.ts'
 import { decodeMessage, isBlobMessage } from '../messages.ts'
 import { SHARE_EVERYTHING, type PeerScope } from '../scope.ts'
-import { BatchReceiver } from './batch-receiver.ts'
+import { BatchReceiver, PeerMisbehaving } from './batch-receiver.ts'
 import { FeedSender } from './feed-sender.ts'
 import { FirstSyncScan } from './first-sync.ts'
 import { Outbox } from './outbox.ts'
@@ -80,6 +80,7 @@ export class PeerSession {
   private readonly receiver: BatchReceiver
   private lastReceivedAt = 0
   private ended: string | undefined
+  private endedForPeer = false
 
   constructor(private readonly options: SessionOptions) {
     const core = new SessionCore({
@@ -122,6 +123,11 @@ export class PeerSession {
   /** Why the session ended, when it broke off (undefined while it runs, or after a close). */
   get endReason(): string | undefined {
     return this.ended
+  }
+
+  /** Whether it ended for what the peer sent (see BatchReceiver): no backoff reset. */
+  get misbehaved(): boolean {
+    return this.endedForPeer
   }
 
   get stats(): Readonly<SessionStats> {
@@ -195,6 +201,7 @@ export class PeerSession {
           'sync message refused; closing the session',
         )
         this.ended = `sync protocol violation: ${message}`
+        this.endedForPeer = true
         channel.abort(new Error(this.ended))
         return
       }
@@ -245,6 +252,7 @@ export class PeerSession {
     const { core } = this
     if (!core.closed) {
       this.ended ??= error instanceof Error ? error.message : String(error)
+      if (error instanceof PeerMisbehaving) this.endedForPeer = true
       core.log.warn({ peer: this.peer, err: error }, 'sync session ended')
     }
     core.markClosed()
