@@ -85,7 +85,12 @@ export class RowWriter {
       if (!sameSnapshot(taken?.seen, snapshot(entity, before, beforeCustom))) return
       return this.writeAgain(entity, key, id, options)
     }
-    if (options.overwrite !== true && before === undefined && link?.seen !== undefined) {
+    if (
+      options.overwrite !== true &&
+      before === undefined &&
+      link?.key === key &&
+      link.seen !== undefined
+    ) {
       // Removed by someone since the daemon last saw it (the daemon's own removals forget
       // what they saw): a delete to take in, not a row to write back.
       await this.takeIn(entity, key, undefined)
