@@ -236,6 +236,9 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const done = new Promise<void>((resolve, reject) => {
       this.rotation = { key, done: resolve, failed: reject }
     })
+    // Handled from the start: if the rotate frame can't be sent, nothing awaits `done`, and
+    // the channel's end rejecting it must not be an unhandled rejection (it ends a daemon).
+    done.catch(() => {})
     const body = new Uint8Array(1 + key.length)
     body[0] = Kind.Rotate
     body.set(key, 1)

@@ -237,6 +237,44 @@ describe('sealed channels', () => {
     expect(b.traffic.framesReceived).toBe(40)
   })
 
+  it('end a rotation whose frame could not be sent without an unhandled rejection', async () => {
+    const key = generatePairKey()
+    const [aEnd, bEnd] = streamPair()
+    let broken = false
+    const aStream: ByteStream = {
+      [Symbol.asyncIterator]: () => aEnd[Symbol.asyncIterator](),
+      send: (bytes) =>
+        broken ? Promise.reject(new Error('the stream is gone')) : aEnd.send(bytes),
+      close: () => aEnd.close(),
+      abort: (reason) => aEnd.abort(reason),
+    }
+    const [a, b] = await Promise.all([
+      SealedChannel.open({
+        stream: aStream,
+        role: 'dialer',
+        local: A,
+        remote: B,
+        keys: { current: key },
+        logger: silentLogger,
+        saveKeys: () => Promise.resolve(),
+      }),
+      SealedChannel.open({
+        stream: bEnd,
+        role: 'listener',
+        local: B,
+        remote: A,
+        keys: { current: key },
+        logger: silentLogger,
+        saveKeys: () => Promise.resolve(),
+      }),
+    ])
+    broken = true
+    await expect(a.rotateKey()).rejects.toThrow('the stream is gone')
+    // The channel ends after: the rotation it was waiting for fails with no one waiting.
+    await b.close()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  })
+
   it('go on when the key file cannot be saved as an old key is dropped (no unhandled rejection)', async () => {
     const old = generatePairKey()
     const fresh = generatePairKey()
