@@ -17,22 +17,11 @@ import { initInstance } from '../daemon/init.ts'
 import { encodePairKey, generatePairKey } from '../src/crypto/index.ts'
 import { eventually } from './helpers/sync-nodes.ts'
 import { tempDir } from './helpers/stores.ts'
+import { seededRandom } from './helpers/random.ts'
 
 const CYCLES = Number(process.env.CHAOS_CYCLES ?? 3)
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const START_TIMEOUT_MS = 30_000
-
-/** mulberry32: a small seeded generator, so a failing schedule can be run again. */
-function random(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -237,13 +226,13 @@ describe('the whole-daemon crash campaign', () => {
     `ends with the same rows on both sides, every acknowledged write in them, none twice (${CYCLES} cycles, seed ${SEED})`,
     async () => {
       // One generator for the schedule and one per writer: the seed replays both.
-      const next = random(SEED)
+      const next = seededRandom(SEED)
       process.stdout.write(`chaos campaign: ${CYCLES} cycles, CHAOS_SEED=${SEED}\n`)
       const key = encodePairKey(generatePairKey())
       const sides = [await makeSide('north', key), await makeSide('south', key)] as const
       listPeer(sides[0], sides[1])
       listPeer(sides[1], sides[0])
-      const writers = sides.map((side, index) => new Writer(side, random(SEED + 1 + index)))
+      const writers = sides.map((side, index) => new Writer(side, seededRandom(SEED + 1 + index)))
       try {
         await Promise.all(sides.map((side) => start(side)))
         for (const writer of writers) writer.start()

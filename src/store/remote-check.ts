@@ -88,6 +88,21 @@ function stampValues(doc: Doc, name: string): unknown[] {
 /** Every stamp of a document, concurrent values included, as text, per field. */
 export type StoredStamps = ReadonlyMap<string, ReadonlySet<string>>
 
+/**
+ * The stamps of a stored document; read them before merging anything into it (a merge
+ * moves the document's handle, and the old document then reads as the merged one).
+ */
+export function storedStamps(doc: Doc): StoredStamps {
+  const stamps = new Map<string, Set<string>>()
+  for (const name of Object.keys(doc.meta ?? {})) {
+    const texts = stampValues(doc, name).map((value) =>
+      value instanceof A.ImmutableString ? value.val : String(value),
+    )
+    stamps.set(name, new Set(texts))
+  }
+  return stamps
+}
+
 /** The references (personId, organizationId, ownerId) `after` sets that `before` didn't. */
 export function changedReferences(
   type: ObjectType,

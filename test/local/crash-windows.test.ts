@@ -6,45 +6,6 @@ import type { EntityMapping } from '../../src/local/mapping/index.ts'
 import { localNode, persons } from '../helpers/local-nodes.ts'
 import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
 
-describe('a crash between writing a row and linking it', () => {
-  it('leaves a row the next start links again, not a second record', async () => {
-    const a = await localNode('a')
-    const b = await localNode('b', { pollMs: 60_000 })
-    await pairNodes(a.node, b.node)
-    b.node.engine.connect(a.node.id)
-    a.sql
-      .prepare(
-        "INSERT INTO persons(id, first_name, last_name, email) VALUES ('a1', 'Ingrid', 'Moen', 'i@x.org')",
-      )
-      .run()
-    await a.local.settled()
-    const [made] = await persons(a.node)
-    const id = made!.id
-    // B imports it: a row whose key is the object's id.
-    await eventually(
-      () => b.sql.prepare('SELECT id FROM persons WHERE id = ?').get(id) !== undefined,
-    )
-    await b.local.settled()
-    // As a crash after the row's write and before its link's would leave it, with the
-    // row's change-log entry not read yet.
-    await b.local.stop()
-    await b.node.store.updateSyncState([
-      localState.link.entry(linkName('person', id), undefined),
-      localState.object.entry(id, undefined),
-    ])
-    b.sql.prepare("UPDATE persons SET title = 'Dr' WHERE id = ?").run(id)
-    const restarted = await b.restart()
-    await restarted.settled()
-    expect((await persons(b.node)).map((person) => person.id)).toEqual([id])
-    // The edit made in the row meanwhile is taken in, and reaches the peer.
-    expect((await persons(b.node))[0]!.fields.title).toBe('Dr')
-    await eventually(async () => (await persons(a.node))[0]?.fields.title === 'Dr')
-    expect(b.sql.prepare('SELECT count(*) AS n FROM persons').get()).toEqual({ n: 1 })
-    await a.close()
-    await b.close()
-  })
-})
-
 /** Edits another program makes, one right after each of the daemon's reads of the row. */
 const EDITS = 3
 
@@ -93,6 +54,30 @@ async function pairedWithEditsBetween() {
   await b.local.settled()
   return { a, b, between, id }
 }
+
+describe('a crash between writing a row and linking it', () => {
+  it('leaves a row the next start links again, not a second record', async () => {
+    // B imported A's person: a row whose key is the object's id.
+    const { a, b, id } = await pairedWithEditsBetween()
+    // As a crash after the row's write and before its link's would leave it, with the
+    // row's change-log entry not read yet.
+    await b.local.stop()
+    await b.node.store.updateSyncState([
+      localState.link.entry(linkName('person', id), undefined),
+      localState.object.entry(id, undefined),
+    ])
+    b.sql.prepare("UPDATE persons SET title = 'Dr' WHERE id = ?").run(id)
+    const restarted = await b.restart()
+    await restarted.settled()
+    expect((await persons(b.node)).map((person) => person.id)).toEqual([id])
+    // The edit made in the row meanwhile is taken in, and reaches the peer.
+    expect((await persons(b.node))[0]!.fields.title).toBe('Dr')
+    await eventually(async () => (await persons(a.node))[0]?.fields.title === 'Dr')
+    expect(b.sql.prepare('SELECT count(*) AS n FROM persons').get()).toEqual({ n: 1 })
+    await a.close()
+    await b.close()
+  })
+})
 
 describe("another program's edit between the daemon's read of a row and its write", () => {
   it('is taken in and kept, not written over', async () => {

@@ -13,21 +13,10 @@ import { silentLogger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { SealedChannel, streamPair } from '../../src/net/index.ts'
 import { FramingError, encodeFrame, readFrames } from '../../src/net/frames.ts'
+import { seededRandom } from '../helpers/random.ts'
 
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000)
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
-
-// mulberry32: small, seedable, good enough to pick mutations.
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 function mutate(frame: Uint8Array, random: () => number): Uint8Array {
   const pick = (n: number) => Math.floor(random() * n)
@@ -58,7 +47,7 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
   it(
     `refuses ${FRAMES} random and mutated sealed frames without opening any`,
     () => {
-      const random = prng(SEED)
+      const random = seededRandom(SEED)
       const key = generatePairKey()
       const session = new Uint8Array(randomBytes(16))
       const sealer = new FrameSealer(key, session, 0)
@@ -92,7 +81,7 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
   )
 
   it('splits random byte streams into frames or refuses them, never more than the limit', async () => {
-    const random = prng(SEED + 1)
+    const random = seededRandom(SEED + 1)
     for (let run = 0; run < 2_000; run++) {
       const bytes = new Uint8Array(randomBytes(Math.floor(random() * 300)))
       // Keep lengths small sometimes, so that whole frames come out too.
@@ -114,7 +103,7 @@ describe(`fuzzing the frame decoder (seed ${SEED})`, () => {
   })
 
   it('refuses random hellos at the listener', async () => {
-    const random = prng(SEED + 2)
+    const random = seededRandom(SEED + 2)
     const key = generatePairKey()
     for (let run = 0; run < 300; run++) {
       const [attacker, listener] = streamPair()

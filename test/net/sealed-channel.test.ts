@@ -9,6 +9,7 @@ import {
   type ChannelKeys,
   type RefusalReason,
 } from '../../src/net/index.ts'
+import type { SealedChannelOptions } from '../../src/net/sealed-channel.ts'
 import { encodeFrame, readFrames } from '../../src/net/frames.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
 
@@ -41,6 +42,19 @@ function relay(
 }
 const REFLECT = new Uint8Array(0)
 
+/** What a side sets when both channels are opened directly (openBoth). */
+type Side = Pick<SealedChannelOptions, 'stream' | 'keys'> &
+  Partial<Pick<SealedChannelOptions, 'logger' | 'saveKeys' | 'onRefused'>>
+
+/** A dialing A and a listening B over the given streams; keys saved nowhere, logs silent. */
+function openBoth(a: Side, b: Side): Promise<[SealedChannel, SealedChannel]> {
+  const defaults = { logger: silentLogger, saveKeys: () => Promise.resolve() }
+  return Promise.all([
+    SealedChannel.open({ role: 'dialer', local: A, remote: B, ...defaults, ...a }),
+    SealedChannel.open({ role: 'listener', local: B, remote: A, ...defaults, ...b }),
+  ])
+}
+
 interface Pair {
   a: SealedChannel
   b: SealedChannel
@@ -63,28 +77,20 @@ async function connect(
   const refusedAtB: RefusalReason[] = []
   const savedA: ChannelKeys[] = []
   const savedB: ChannelKeys[] = []
-  const [a, b] = await Promise.all([
-    SealedChannel.open({
+  const [a, b] = await openBoth(
+    {
       stream: aEnd,
-      role: 'dialer',
-      local: A,
-      remote: B,
       keys: keysA,
-      logger: silentLogger,
       saveKeys: (k) => (savedA.push(k), Promise.resolve()),
       onRefused: (r) => refusedAtA.push(r),
-    }),
-    SealedChannel.open({
+    },
+    {
       stream: bEnd,
-      role: 'listener',
-      local: B,
-      remote: A,
       keys: keysB,
-      logger: silentLogger,
       saveKeys: (k) => (savedB.push(k), Promise.resolve()),
       onRefused: (r) => refusedAtB.push(r),
-    }),
-  ])
+    },
+  )
   return { a, b, refusedAtA, refusedAtB, keysA: savedA, keysB: savedB }
 }
 
@@ -248,26 +254,10 @@ describe('sealed channels', () => {
       close: () => aEnd.close(),
       abort: (reason) => aEnd.abort(reason),
     }
-    const [a, b] = await Promise.all([
-      SealedChannel.open({
-        stream: aStream,
-        role: 'dialer',
-        local: A,
-        remote: B,
-        keys: { current: key },
-        logger: silentLogger,
-        saveKeys: () => Promise.resolve(),
-      }),
-      SealedChannel.open({
-        stream: bEnd,
-        role: 'listener',
-        local: B,
-        remote: A,
-        keys: { current: key },
-        logger: silentLogger,
-        saveKeys: () => Promise.resolve(),
-      }),
-    ])
+    const [a, b] = await openBoth(
+      { stream: aStream, keys: { current: key } },
+      { stream: bEnd, keys: { current: key } },
+    )
     broken = true
     await expect(a.rotateKey()).rejects.toThrow('the stream is gone')
     // The channel ends after: the rotation it was waiting for fails with no one waiting.
@@ -280,26 +270,15 @@ describe('sealed channels', () => {
     const fresh = generatePairKey()
     const { logger, lines } = captureLogger()
     const [aEnd, bEnd] = streamPair()
-    const [a, b] = await Promise.all([
-      SealedChannel.open({
+    const [a, b] = await openBoth(
+      {
         stream: aEnd,
-        role: 'dialer',
-        local: A,
-        remote: B,
         keys: { current: fresh, previous: old },
         logger,
         saveKeys: () => Promise.reject(new Error('disk full')),
-      }),
-      SealedChannel.open({
-        stream: bEnd,
-        role: 'listener',
-        local: B,
-        remote: A,
-        keys: { current: fresh },
-        logger: silentLogger,
-        saveKeys: () => Promise.resolve(),
-      }),
-    ])
+      },
+      { stream: bEnd, keys: { current: fresh } },
+    )
     const atB = drain(b)
     await a.send(text('still here'))
     await a.close()

@@ -162,7 +162,7 @@ export class RemoteApply {
     const stored =
       state === undefined
         ? undefined
-        : storedFacet(state.doc, received.admitsReference !== undefined, readFacetDoc)
+        : storedFacet(state.doc, received.admitsReference !== undefined)
     let next: Doc
     try {
       next = received.integrate(state?.doc)

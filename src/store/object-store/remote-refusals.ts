@@ -2,7 +2,6 @@
 // (remote-check.ts), a merge into an object of another type, the peer's scope, and the
 // references it sets (on the merged result, so a peer sending only a change can't slip
 // one past).
-import * as A from '@automerge/automerge'
 import { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
@@ -12,13 +11,14 @@ import {
   type ObjectId,
   type ObjectType,
 } from '../../model/index.ts'
-import type { Doc, FacetContent } from '../facet-doc.ts'
+import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
 import { typeIndexKey } from '../keys.ts'
 import {
   checkRemoteFacet,
   outOfScope,
   OUT_OF_SCOPE,
   referencesRefused,
+  storedStamps,
   type StoredStamps,
 } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
@@ -32,29 +32,8 @@ export interface StoredFacet {
 }
 
 /** Reads what problemWith needs of the stored document; call before merging into it. */
-export function storedFacet(
-  doc: Doc,
-  readFields: boolean,
-  read: (doc: Doc) => FacetContent,
-): StoredFacet {
-  return { stamps: storedStampsOf(doc), fields: readFields ? read(doc).fields : undefined }
-}
-
-function storedStampsOf(doc: Doc): StoredStamps {
-  const stamps = new Map<string, Set<string>>()
-  const meta = (doc.meta ?? {}) as Record<string, unknown>
-  for (const name of Object.keys(meta)) {
-    const values = Object.values(
-      A.getConflicts(doc.meta as unknown as Doc, name) ?? { only: meta[name] },
-    )
-    stamps.set(
-      name,
-      new Set(
-        values.map((value) => (value instanceof A.ImmutableString ? value.val : String(value))),
-      ),
-    )
-  }
-  return stamps
+export function storedFacet(doc: Doc, readFields: boolean): StoredFacet {
+  return { stamps: storedStamps(doc), fields: readFields ? readFacetDoc(doc).fields : undefined }
 }
 
 /** Why the merged facet is refused (the checks in order), if it is. */
