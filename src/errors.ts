@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   INVITE_REFUSED: { status: 403, summary: 'the inviter refused the pairing' },
   PEER_UNREACHABLE: { status: 502, summary: 'no connection to the peer could be made' },
   PEER_REFUSED: { status: 403, summary: 'the peer refused the connection: not paired' },
+  PEER_INCOMPATIBLE: {
+    status: 502,
+    summary: 'the peer speaks no sync protocol version this objectsync speaks: one must upgrade',
+  },
   PEER_NOT_FOUND: { status: 404, summary: 'no paired peer has this id' },
   FRAME_REFUSED: { status: 400, summary: 'a frame from a peer was refused and its stream closed' },
   INVALID_PEERS_FILE: { status: 500, summary: 'peers.json or a key file is malformed' },

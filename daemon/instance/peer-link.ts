@@ -19,6 +19,7 @@ import type { StopStack } from './stop-stack.ts'
 export interface ChannelReceiver {
   accept(channel: SealedChannel): void
   connect(peer: InstanceId): void
+  noteRefusal(peer: InstanceId, reason: string): void
 }
 
 export interface PeerLink {
@@ -45,6 +46,7 @@ export async function startPeerLink(parts: {
     onChannel: (channel) => handTo.receiver?.accept(channel),
     // The inviting side keeps a session with its new peer too (and redials it after a loss).
     onPaired: (peer) => handTo.receiver?.connect(peer.id),
+    onOpenRefused: (peer, error) => handTo.receiver?.noteRefusal(peer, error.message),
     onRefused: (peer, reason) => {
       const reasons = refused.get(peer) ?? new Map<RefusalReason, number>()
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1)

@@ -14,9 +14,11 @@ export { MAX_FRAME_BYTES } from './frames.ts'
 export {
   MAX_PAYLOAD_BYTES,
   SYNC_PROTOCOL,
+  SYNC_PROTOCOL_VERSIONS,
   SealedChannel,
   type ChannelKeys,
   type ChannelTraffic,
+  type ProtocolVersions,
   type RefusalReason,
 } from './sealed-channel.ts'
 export { PAIR_PROTOCOL } from './pairing-protocol.ts'

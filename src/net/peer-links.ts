@@ -19,6 +19,7 @@ import {
   SYNC_PROTOCOL,
   SealedChannel,
   type ChannelTraffic,
+  type ProtocolVersions,
   type RefusalReason,
 } from './sealed-channel.ts'
 import type { Transport } from './transport.ts'
@@ -37,6 +38,13 @@ export interface PeerLinksOptions {
   onPaired?: (peer: PeerRecord) => void
   /** Every frame refused, with its reason (for metrics). */
   onRefused?: (peer: InstanceId, reason: RefusalReason) => void
+  /**
+   * A sync channel with a paired peer that could not be opened, on either side, for what
+   * the peer sent or holds (no common protocol version or key): worth showing on status.
+   */
+  onOpenRefused?: (peer: InstanceId, error: ObjectSyncError) => void
+  /** The sync protocol versions to offer (tests); SYNC_PROTOCOL_VERSIONS by default. */
+  versions?: ProtocolVersions
 }
 
 export class PeerLinks {
@@ -238,6 +246,10 @@ export class PeerLinks {
       saveKeys: (next) => this.options.registry.saveKeys(remote, next),
       logger: this.log,
       onRefused: (reason) => this.options.onRefused?.(remote, reason),
+      ...(this.options.versions === undefined ? {} : { versions: this.options.versions }),
+    }).catch((error: unknown) => {
+      if (isObjectSyncError(error)) this.options.onOpenRefused?.(remote, error)
+      throw error
     })
   }
 

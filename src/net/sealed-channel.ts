@@ -1,9 +1,9 @@
 // A sealed channel: the sync protocol's stream between two paired instances. It opens
 // with a short unsealed hello from each side (a fresh nonce and the ids of the keys it
-// holds), from which both derive the session id and agree on a key; after that every
+// holds, and the versions of the sync protocol it speaks), from which both derive the
+// session id and agree on a key and a version; after that every
 // frame is sealed (src/crypto/frame-sealer.ts). A frame that fails any check closes the
 // stream with a logged reason, and nothing from it reaches the consumer.
-import { decode, encode } from 'cborg'
 import { createHash } from 'node:crypto'
 import nacl from 'tweetnacl'
 import {
@@ -23,6 +23,14 @@ import { ObjectSyncError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
+import {
+  HELLO_NONCE_BYTES,
+  SYNC_PROTOCOL_VERSIONS,
+  commonVersion,
+  encodeHello,
+  parseHello,
+  type ProtocolVersions,
+} from './channel-hello.ts'
 import { withDeadline } from './deadline.ts'
 import {
   FRAME_HEADER_BYTES,
@@ -33,12 +41,10 @@ import {
 } from './frames.ts'
 
 export const SYNC_PROTOCOL = '/objectsync/sync/1.0.0'
+export { SYNC_PROTOCOL_VERSIONS, type ProtocolVersions }
 /** The largest payload `send` takes: a sealed frame stays within MAX_FRAME_BYTES. */
 export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - SEAL_OVERHEAD - 1
 
-const HELLO_VERSION = 1
-const HELLO_NONCE_BYTES = 16
-const MAX_HELLO_BYTES = 1024
 // Data read ahead of the consumer, in bytes; beyond this the channel stops reading and the
 // transport pauses the sender. In bytes, not frames: 64 frames of up to 4 MiB each let one
 // peer make us hold 256 MiB a stream. Now at most this and one frame more.
@@ -71,6 +77,7 @@ export type RefusalReason =
   | 'bad-hello'
   | 'no-common-key'
   | 'bad-control'
+  | 'incompatible-version'
 
 export interface SealedChannelOptions {
   stream: ByteStream
@@ -82,6 +89,8 @@ export interface SealedChannelOptions {
   saveKeys: (keys: ChannelKeys) => Promise<void>
   logger: Logger
   onRefused?: (reason: RefusalReason) => void
+  /** The sync protocol versions to offer; SYNC_PROTOCOL_VERSIONS unless a test says. */
+  versions?: ProtocolVersions
 }
 
 /** What went over a channel: sealed frames and their bytes, length prefixes included. */
@@ -94,6 +103,8 @@ export interface ChannelTraffic {
 
 export class SealedChannel implements AsyncIterable<Uint8Array> {
   readonly remote: InstanceId
+  /** The sync protocol version both sides speak, agreed at the hello. */
+  readonly protocolVersion: number
   readonly traffic: ChannelTraffic = {
     framesSent: 0,
     bytesSent: 0,
@@ -117,8 +128,10 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     private readonly opener: FrameOpener,
     frames: AsyncGenerator<Uint8Array>,
     keyInUse: PairKey,
+    protocolVersion: number,
   ) {
     this.remote = options.remote
+    this.protocolVersion = protocolVersion
     this.keys = options.keys
     this.closed = this.pump(frames)
     // A rotation cut short by a restart is finished now: the peer never got the new key.
@@ -143,11 +156,15 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const ownNonce = nacl.randomBytes(HELLO_NONCE_BYTES)
     const ownKeys = keys.previous === undefined ? [keys.current] : [keys.current, keys.previous]
     const ownIds = ownKeys.map(pairKeyId)
-    await stream.send(encodeFrame(encode({ v: HELLO_VERSION, n: ownNonce, k: ownIds })))
+    const own = options.versions ?? SYNC_PROTOCOL_VERSIONS
+    await stream.send(encodeFrame(encodeHello({ nonce: ownNonce, keyIds: ownIds, versions: own })))
     const first = await withDeadline(frames.next(), HELLO_TIMEOUT_MS).catch(() => undefined)
     const hello = first === undefined || first.done ? undefined : parseHello(first.value)
     if (hello === undefined)
       throw refuse(options, 'bad-hello', 'the peer did not send a valid hello')
+    const protocolVersion = commonVersion(own, hello.versions)
+    if (typeof protocolVersion === 'string')
+      throw refuse(options, 'incompatible-version', protocolVersion, 'PEER_INCOMPATIBLE')
     const dialerIds = role === 'dialer' ? ownIds : hello.keyIds
     const listenerIds = role === 'dialer' ? hello.keyIds : ownIds
     const chosenId = dialerIds.find((id) => listenerIds.some((other) => sameBytes(id, other)))
@@ -177,6 +194,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       new FrameOpener([key], session, incoming),
       frames,
       key,
+      protocolVersion,
     )
   }
 
@@ -357,31 +375,15 @@ function refusalReason(error: unknown): RefusalReason | undefined {
   return undefined
 }
 
-function parseHello(frame: Uint8Array): { nonce: Uint8Array; keyIds: Uint8Array[] } | undefined {
-  if (frame.length > MAX_HELLO_BYTES) return undefined
-  let hello: unknown
-  try {
-    hello = decode(frame)
-  } catch {
-    return undefined
-  }
-  if (typeof hello !== 'object' || hello === null) return undefined
-  const { v, n, k } = hello as { v?: unknown; n?: unknown; k?: unknown }
-  if (v !== HELLO_VERSION || !(n instanceof Uint8Array) || n.length !== HELLO_NONCE_BYTES)
-    return undefined
-  if (!Array.isArray(k) || k.length < 1 || k.length > 2) return undefined
-  if (!k.every((id) => id instanceof Uint8Array && id.length === 8)) return undefined
-  return { nonce: n, keyIds: k as Uint8Array[] }
-}
-
 function refuse(
   options: SealedChannelOptions,
   reason: RefusalReason,
   message: string,
+  code: 'FRAME_REFUSED' | 'PEER_INCOMPATIBLE' = 'FRAME_REFUSED',
 ): ObjectSyncError {
   options.logger.warn({ peer: options.remote, reason }, message)
   options.onRefused?.(reason)
-  const error = new ObjectSyncError('FRAME_REFUSED', `${options.remote}: ${message}`, {
+  const error = new ObjectSyncError(code, `${options.remote}: ${message}`, {
     details: { reason },
   })
   options.stream.abort(error)

@@ -140,6 +140,19 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     return this.peers.get(peer)?.session
   }
 
+  /**
+   * A channel with the peer could not be opened for what it sent or holds (no sync protocol
+   * version or pair key in common): shown as its last error until a session catches up
+   * again (the channel logged it).
+   */
+  noteRefusal(peer: InstanceId, reason: string): void {
+    if (this.stopped) return
+    const entry = this.entry(peer)
+    if (entry.lastError === reason) return
+    entry.lastError = reason
+    this.emit('peer', this.state(peer))
+  }
+
   stop(): void {
     this.stopped = true
     for (const [, entry] of this.peers) {

@@ -9,6 +9,7 @@ import {
   createLibp2pTransport,
   type Identity,
   memoryFiles,
+  type ProtocolVersions,
   type Transport,
 } from '../../src/net/index.ts'
 import {
@@ -55,6 +56,8 @@ export async function syncNode(
     /** The store's wall clock for write stamps. */
     clock?: () => number
     logger?: Logger
+    /** The sync protocol versions the node offers. */
+    versions?: ProtocolVersions
   } = {},
 ): Promise<SyncNode> {
   const identity = reuse?.identity ?? (await createIdentity())
@@ -77,6 +80,8 @@ export async function syncNode(
     registry,
     name,
     onChannel: (channel) => late.engine?.accept(channel),
+    onOpenRefused: (peer, error) => late.engine?.noteRefusal(peer, error.message),
+    ...(options.versions === undefined ? {} : { versions: options.versions }),
   })
   const base = options.libp2p
     ? await createLibp2pTransport({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { generatePairKey, type PairKey } from '../../src/crypto/index.ts'
+import { encode } from 'cborg'
+import { generatePairKey, pairKeyId, type PairKey } from '../../src/crypto/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import {
@@ -44,7 +45,7 @@ const REFLECT = new Uint8Array(0)
 
 /** What a side sets when both channels are opened directly (openBoth). */
 type Side = Pick<SealedChannelOptions, 'stream' | 'keys'> &
-  Partial<Pick<SealedChannelOptions, 'logger' | 'saveKeys' | 'onRefused'>>
+  Partial<Pick<SealedChannelOptions, 'logger' | 'saveKeys' | 'onRefused' | 'versions'>>
 
 /** A dialing A and a listening B over the given streams; keys saved nowhere, logs silent. */
 function openBoth(a: Side, b: Side): Promise<[SealedChannel, SealedChannel]> {
@@ -191,6 +192,73 @@ describe('sealed channels', () => {
       code: 'FRAME_REFUSED',
       details: { reason: 'no-common-key' },
     })
+  })
+
+  it('speak the highest sync protocol version both offer', async () => {
+    const key = generatePairKey()
+    const [aEnd, bEnd] = streamPair()
+    const [a, b] = await openBoth(
+      { stream: aEnd, keys: { current: key }, versions: { min: 1, max: 3 } },
+      { stream: bEnd, keys: { current: key }, versions: { min: 2, max: 2 } },
+    )
+    expect([a.protocolVersion, b.protocolVersion]).toEqual([2, 2])
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('refuse, on both sides, a peer with no sync protocol version in common, each naming who must upgrade', async () => {
+    const key = generatePairKey()
+    const [aEnd, bEnd] = streamPair()
+    const refused: RefusalReason[] = []
+    const side = (role: 'dialer' | 'listener', stream: ByteStream, min: number, max: number) =>
+      SealedChannel.open({
+        role,
+        local: role === 'dialer' ? A : B,
+        remote: role === 'dialer' ? B : A,
+        stream,
+        keys: { current: key },
+        versions: { min, max },
+        logger: silentLogger,
+        saveKeys: () => Promise.resolve(),
+        onRefused: (reason) => refused.push(reason),
+      })
+    const [atA, atB] = await Promise.allSettled([
+      side('dialer', aEnd, 2, 3),
+      side('listener', bEnd, 1, 1),
+    ])
+    expect(atA).toMatchObject({
+      status: 'rejected',
+      reason: {
+        code: 'PEER_INCOMPATIBLE',
+        message: `${B}: the peer speaks sync protocol version 1 and this objectsync versions 2–3: the peer must upgrade`,
+      },
+    })
+    expect(atB).toMatchObject({
+      status: 'rejected',
+      reason: {
+        code: 'PEER_INCOMPATIBLE',
+        message: `${A}: the peer speaks sync protocol versions 2–3 and this objectsync version 1: upgrade this instance`,
+      },
+    })
+    expect(refused).toEqual(['incompatible-version', 'incompatible-version'])
+  })
+
+  it('take a hello without versions (from before they were sent) as version 1', async () => {
+    const key = generatePairKey()
+    const [oldEnd, bEnd] = streamPair()
+    const opened = SealedChannel.open({
+      role: 'listener',
+      local: B,
+      remote: A,
+      stream: bEnd,
+      keys: { current: key },
+      versions: { min: 1, max: 2 },
+      logger: silentLogger,
+      saveKeys: () => Promise.resolve(),
+    })
+    // What an objectsync before versions sent: its nonce and key ids, nothing else.
+    const hello = { v: 1, n: new Uint8Array(16).fill(7), k: [pairKeyId(key)] }
+    await oldEnd.send(encodeFrame(encode(hello)))
+    expect((await opened).protocolVersion).toBe(1)
   })
 
   it('rotate the key: both save the new key, and frames under the old one are refused after', async () => {
