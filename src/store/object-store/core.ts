@@ -19,15 +19,7 @@ import { TypedEvents } from '../../typed-events.ts'
 import { BlobStore } from '../blob-store.ts'
 import { CommitQueue, type FeedDraft, type FeedEntry } from '../commit-queue.ts'
 import type { Doc, WriteStamp } from '../facet-doc.ts'
-import {
-  FEED_PREFIX,
-  FORMAT_KEY,
-  FORMAT_VERSION,
-  chunkKey,
-  feedSeq,
-  prefixEnd,
-  snapshotKey,
-} from '../keys.ts'
+import { FEED_PREFIX, chunkKey, feedSeq, prefixEnd, snapshotKey } from '../keys.ts'
 import { KeyedMutex } from '../keyed-mutex.ts'
 import { LruCache } from '../lru-cache.ts'
 import type { StorageAdapter, StorageOp } from '../storage.ts'
@@ -47,6 +39,7 @@ import {
   type LoadedObject,
 } from './loaded-object.ts'
 import type { EditOptions, ObjectStoreEvents, ObjectStoreOptions } from './types.ts'
+import { openLayout } from './layout.ts'
 
 // Defaults chosen from measurements on the 2-core machines. Live Automerge documents slow
 // the garbage collector (DESIGN.md: ≈15× slower creates with thousands left unfreed), but
@@ -58,9 +51,6 @@ const DEFAULT_CACHE_SIZE = 2000
 const DEFAULT_COMPACT_AFTER = 32
 const DEFAULT_IDLE_COMPACTION_MS = 2_000
 const OTHER_GROUP = 'other'
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 /** How commitChanges writes: what a remote apply adds to a local edit's commit. */
 export interface CommitOptions {
@@ -126,17 +116,11 @@ export class StoreCore {
 
   async open(): Promise<void> {
     await this.storage.open()
-    const format = await this.storage.get(FORMAT_KEY)
-    if (format === undefined) {
-      await this.storage.write([
-        { type: 'put', key: FORMAT_KEY, value: encoder.encode(FORMAT_VERSION) },
-      ])
-    } else if (decoder.decode(format) !== FORMAT_VERSION) {
+    try {
+      await openLayout(this.storage, this.log)
+    } catch (error) {
       await this.storage.close()
-      throw new ObjectSyncError(
-        'STORE_IO',
-        `the store has layout version ${decoder.decode(format)}; this objectsync reads version ${FORMAT_VERSION}`,
-      )
+      throw error
     }
     let lastSeq = 0
     for await (const [key] of this.storage.range({
