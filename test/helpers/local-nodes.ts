@@ -16,7 +16,7 @@ import {
 import type { InstanceId } from '../../src/model/index.ts'
 import type { BlobStoreOptions, StoredObject } from '../../src/store/index.ts'
 import { scopeFromShare } from '../../src/sync/index.ts'
-import { syncNode, type SyncNode } from './sync-nodes.ts'
+import { syncNode, type SyncNode, type SyncNodeOptions } from './sync-nodes.ts'
 
 export interface LocalNode {
   node: SyncNode
@@ -51,6 +51,8 @@ export async function localNode(
     blobs?: BlobStoreOptions
     /** Wraps the SQLite connector (e.g. to act between the daemon's reads and writes). */
     wrapConnector?: (connector: Connector) => Connector
+    /** Passed to the sync node (e.g. a faulty transport, a short heartbeat). */
+    node?: Pick<SyncNodeOptions, 'wrapTransport' | 'heartbeatMs'>
   } = {},
 ): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))
@@ -61,6 +63,7 @@ export async function localNode(
   if (options.before !== undefined) sql.exec(options.before)
   const holder: { local?: LocalSync } = {}
   const node = await syncNode(name, undefined, {
+    ...options.node,
     ...(options.blobs === undefined ? {} : { blobs: options.blobs }),
     ...(options.share === undefined
       ? {}

@@ -35,30 +35,32 @@ export interface SyncNode {
 
 export const network = new MemoryNetwork()
 
+export interface SyncNodeOptions {
+  scopeOf?: (peer: InstanceId) => PeerScope
+  customFieldGroups?: Record<string, string[]>
+  batchBytes?: number
+  heartbeatMs?: number
+  /** Wraps the node's memory transport (e.g. in a faulty one). */
+  wrapTransport?: (transport: Transport) => Transport
+  /** Real libp2p over loopback TCP instead of the memory network. */
+  libp2p?: boolean
+  /** The file content limit and chunk size. */
+  blobs?: BlobStoreOptions
+  /** The storage to use instead of a new in-memory one (e.g. one that misbehaves). */
+  storage?: StorageAdapter
+  blobRetryMs?: number
+  /** The store's wall clock for write stamps. */
+  clock?: () => number
+  logger?: Logger
+  /** The sync protocol versions the node offers. */
+  versions?: ProtocolVersions
+}
+
 /** A whole instance minus the local system: store, peer link and sync engine, in memory. */
 export async function syncNode(
   name: string,
   reuse?: { identity: Identity; storage: StorageAdapter; registry: PeerRegistry },
-  options: {
-    scopeOf?: (peer: InstanceId) => PeerScope
-    customFieldGroups?: Record<string, string[]>
-    batchBytes?: number
-    heartbeatMs?: number
-    /** Wraps the node's memory transport (e.g. in a faulty one). */
-    wrapTransport?: (transport: Transport) => Transport
-    /** Real libp2p over loopback TCP instead of the memory network. */
-    libp2p?: boolean
-    /** The file content limit and chunk size. */
-    blobs?: BlobStoreOptions
-    /** The storage to use instead of a new in-memory one (e.g. one that misbehaves). */
-    storage?: StorageAdapter
-    blobRetryMs?: number
-    /** The store's wall clock for write stamps. */
-    clock?: () => number
-    logger?: Logger
-    /** The sync protocol versions the node offers. */
-    versions?: ProtocolVersions
-  } = {},
+  options: SyncNodeOptions = {},
 ): Promise<SyncNode> {
   const identity = reuse?.identity ?? (await createIdentity())
   const id = identity.id
@@ -123,6 +125,19 @@ export async function syncNode(
     },
   }
   return node
+}
+
+/** Links of a connected topology over `count` nodes: a line, plus the extra edges given. */
+export function topology(count: number, extra: [number, number][]): [number, number][] {
+  const links: [number, number][] = []
+  for (let i = 1; i < count; i++) links.push([i - 1, i])
+  for (const [a, b] of extra) {
+    const [x, y] = [a % count, b % count]
+    if (x !== y && !links.some(([p, q]) => (p === x && q === y) || (p === y && q === x))) {
+      links.push([x, y])
+    }
+  }
+  return links
 }
 
 /** Pairs two nodes with a shared key, as keygen and peers.json would. */

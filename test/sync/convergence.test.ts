@@ -13,6 +13,7 @@ import {
   pairNodes,
   sameObjects,
   syncNode,
+  topology,
   type SyncNode,
 } from '../helpers/sync-nodes.ts'
 
@@ -69,19 +70,6 @@ async function applyLocal(
 function fieldValue(field: string, value: string, writer: string): string {
   if (field !== 'birthday') return `${value}-${writer}`
   return `19${VALUES.indexOf(value as (typeof VALUES)[number])}${writer.slice(-1)}-01-01`
-}
-
-/** Links of a connected topology over `count` nodes: a line, plus the extra edges given. */
-function topology(count: number, extra: [number, number][]): [number, number][] {
-  const links: [number, number][] = []
-  for (let i = 1; i < count; i++) links.push([i - 1, i])
-  for (const [a, b] of extra) {
-    const [x, y] = [a % count, b % count]
-    if (x !== y && !links.some(([p, q]) => (p === x && q === y) || (p === y && q === x))) {
-      links.push([x, y])
-    }
-  }
-  return links
 }
 
 describe('convergence of the stores (property, 1,000 schedules)', () => {
