@@ -12,7 +12,7 @@ import {
   type EntityMapping,
 } from '../src/local/index.ts'
 import type { ObjectType } from '../src/model/index.ts'
-import { DEFAULT_MAX_BLOB_BYTES } from '../src/store/index.ts'
+import { DEFAULT_MAX_BLOB_BYTES, DEFAULT_RECEIVING_FILES_PER_PEER } from '../src/store/index.ts'
 
 export const CONFIG_FILE = 'config.json'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7400'
@@ -51,7 +51,21 @@ const configSchema = z.strictObject({
         .min(1, 'expected at least 1 byte')
         .max(2 ** 40, 'expected at most 1 TiB')
         .default(DEFAULT_MAX_BLOB_BYTES),
+      receivingBytesPerPeer: z
+        .number('expected a number of bytes')
+        .int('expected a whole number of bytes')
+        .min(1, 'expected at least 1 byte')
+        .max(2 ** 42, 'expected at most 4 TiB')
+        .optional(),
     })
+    .refine(
+      (files) =>
+        files.receivingBytesPerPeer === undefined || files.receivingBytesPerPeer >= files.maxBytes,
+      {
+        message: 'expected receivingBytesPerPeer of at least maxBytes',
+        path: ['receivingBytesPerPeer'],
+      },
+    )
     .default({ maxBytes: DEFAULT_MAX_BLOB_BYTES }),
 })
 
@@ -62,8 +76,11 @@ export interface InstanceConfig {
   local: { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
   customFieldGroups: Record<string, string[]> | undefined
   housekeepingMs: number | undefined
-  /** Files larger than this are refused where they are added and from peers. */
-  files: { maxBytes: number }
+  /**
+   * Files larger than maxBytes are refused where they are added and from peers; what one
+   * peer sends unverified is kept within receivingBytesPerPeer (default 4 × maxBytes).
+   */
+  files: { maxBytes: number; receivingBytesPerPeer: number }
 }
 
 /** Reads and checks DIR/config.json. */
@@ -129,6 +146,11 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
     },
     customFieldGroups: config.customFieldGroups,
     housekeepingMs: housekeepingFromConfig(config.housekeeping, file, 'housekeeping'),
-    files: config.files,
+    files: {
+      maxBytes: config.files.maxBytes,
+      receivingBytesPerPeer:
+        config.files.receivingBytesPerPeer ??
+        DEFAULT_RECEIVING_FILES_PER_PEER * config.files.maxBytes,
+    },
   }
 }

@@ -107,6 +107,10 @@ describe('objectsync start', { timeout: 60_000 }, () => {
       ],
       [{ ...config, housekeeping: 'daily' }, 'config.json: housekeeping: expected a duration'],
       [{ ...config, listen: ['localhost:7400'] }, 'config.json: listen.0: expected a multiaddr'],
+      [
+        { ...config, files: { maxBytes: 1000, receivingBytesPerPeer: 999 } },
+        'config.json: files.receivingBytesPerPeer: expected receivingBytesPerPeer of at least maxBytes',
+      ],
     ]
     for (const [bad, expected] of cases) {
       writeFileSync(file, JSON.stringify(bad))

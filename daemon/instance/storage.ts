@@ -24,7 +24,7 @@ export async function openObjectStore(
     instanceId: parts.instanceId,
     logger: parts.log,
     sourcesOfTruth,
-    blobs: { maxBytes: config.files.maxBytes },
+    blobs: config.files,
     ...(config.customFieldGroups === undefined
       ? {}
       : { customFieldGroups: config.customFieldGroups }),

@@ -24,7 +24,12 @@ import { silentLogger, type Logger } from '../log.ts'
 import { TypedEvents, type Listener } from '../typed-events.ts'
 import { BlobCollector, type Collected } from './blob-store/collector.ts'
 import type { BlobStoreComponents, BlobStoreEvents } from './blob-store/components.ts'
-import { IncomingBlobs, type ChunkResult, type CompleteResult } from './blob-store/incoming.ts'
+import {
+  IncomingBlobs,
+  type ChunkResult,
+  type CompleteResult,
+  type IncomingSource,
+} from './blob-store/incoming.ts'
 import type { BlobManifest } from './blob-store/manifest.ts'
 import { BlobReader } from './blob-store/reader.ts'
 import { StoredBlobs } from './blob-store/stored-blobs.ts'
@@ -35,15 +40,22 @@ import type { StorageAdapter } from './storage.ts'
 
 export { checkManifest, isSha256, type BlobManifest } from './blob-store/manifest.ts'
 export type { BlobStoreEvents } from './blob-store/components.ts'
-export type { ChunkResult } from './blob-store/incoming.ts'
+export type { ChunkResult, IncomingSource } from './blob-store/incoming.ts'
 
 export const DEFAULT_CHUNK_BYTES = 256 * 1024
 export const DEFAULT_MAX_BLOB_BYTES = 50 * 1024 * 1024
+/** Unfinished content from one peer, in files of maxBytes, unless configured. */
+export const DEFAULT_RECEIVING_FILES_PER_PEER = 4
 
 export interface BlobStoreOptions {
   /** Largest blob taken, from a local system or a peer (default 50 MiB). */
   maxBytes?: number
   chunkBytes?: number
+  /**
+   * Content being received from one peer and not yet verified, at most (bytes; at least
+   * maxBytes; default 4 × maxBytes). Past it the peer's oldest unfinished transfers go.
+   */
+  receivingBytesPerPeer?: number
   logger?: Logger
 }
 
@@ -69,6 +81,10 @@ export class BlobStore {
       gate: new WriteGate(),
       maxBytes: this.maxBytes,
       chunkBytes: this.chunkBytes,
+      receivingBytesPerPeer: Math.max(
+        this.maxBytes,
+        options.receivingBytesPerPeer ?? DEFAULT_RECEIVING_FILES_PER_PEER * this.maxBytes,
+      ),
     }
     this.writer = new BlobWriter(components)
     this.reader = new BlobReader(components)
@@ -132,10 +148,12 @@ export class BlobStore {
 
   /**
    * Starts (or resumes) receiving a blob described by a peer's manifest. Refuses a
-   * manifest over maxBytes or one whose chunk list can't describe its size.
+   * manifest over maxBytes or one whose chunk list can't describe its size. With
+   * `source`, keeps what that peer's unfinished transfers hold within its budget,
+   * dropping its oldest ones not in progress: returns their sha256.
    */
-  beginIncoming(manifest: BlobManifest): Promise<void> {
-    return this.incomingBlobs.begin(manifest)
+  beginIncoming(manifest: BlobManifest, source?: IncomingSource): Promise<string[]> {
+    return this.incomingBlobs.begin(manifest, source)
   }
 
   /** The manifest being received for `sha`, if any. */

@@ -23,6 +23,7 @@ export { readFacetBytes, type FacetContent } from './facet-doc.ts'
 export {
   BlobStore,
   DEFAULT_MAX_BLOB_BYTES,
+  DEFAULT_RECEIVING_FILES_PER_PEER,
   isSha256,
   type BlobManifest,
   type BlobStoreEvents,

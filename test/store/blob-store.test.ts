@@ -122,6 +122,54 @@ for (const [name, makeStorage] of [
       expect(await blobs.incoming(manifest.sha256)).toBeUndefined()
     })
 
+    it("keeps what one peer sends unverified within its budget, dropping its oldest unfinished transfers, not another peer's", async () => {
+      // maxBytes 64 KiB; each peer may have 2 × 24 KiB transfers unfinished at once.
+      const bounded = new BlobStore(storage, {
+        chunkBytes: CHUNK,
+        maxBytes: 64 * 1024,
+        receivingBytesPerPeer: 64 * 1024,
+      })
+      const source = await peerBlobs()
+      const files = await Promise.all(
+        Array.from({ length: 4 }, () => source.put(randomBytes(6 * CHUNK))),
+      )
+      const [first, second, third, fourth] = files as [
+        BlobManifest,
+        BlobManifest,
+        BlobManifest,
+        BlobManifest,
+      ]
+      const idle = { busy: () => false }
+      // Each started and one chunk received, none finished.
+      const start = async (manifest: BlobManifest, peer: string, busy = idle.busy) => {
+        const dropped = await bounded.beginIncoming(manifest, { peer, busy })
+        await bounded.putChunk(manifest.sha256, 0, (await source.readChunk(manifest.sha256, 0))!)
+        return dropped
+      }
+      expect(await start(first, 'hostile')).toEqual([])
+      expect(await start(second, 'hostile')).toEqual([])
+      expect(await start(fourth, 'honest')).toEqual([])
+      expect(await start(third, 'hostile')).toEqual([first.sha256])
+      expect(await bounded.incoming(first.sha256)).toBeUndefined()
+      const chunkKeys = (await keys(storage)).filter((key) => key.startsWith('b/c/'))
+      expect(chunkKeys).toHaveLength(3) // the first transfer's chunk went with it
+      // The honest peer's transfer stays, and one in progress is never dropped.
+      expect(await bounded.incoming(fourth.sha256)).toBeDefined()
+      expect(
+        await bounded.beginIncoming(first, {
+          peer: 'hostile',
+          busy: (sha) => sha === second.sha256,
+        }),
+      ).toEqual([third.sha256])
+      expect(await bounded.incoming(second.sha256)).toBeDefined()
+      // Nothing droppable left: a transfer past the budget is refused, nothing else changes.
+      await expect(
+        bounded.beginIncoming(third, { peer: 'hostile', busy: () => true }),
+      ).rejects.toThrow(/would pass its budget of 65536 bytes \(files.receivingBytesPerPeer\)/)
+      expect(await bounded.incoming(first.sha256)).toBeDefined()
+      expect(await bounded.incoming(second.sha256)).toBeDefined()
+    })
+
     it('refuses a corrupted chunk and stores nothing for it', async () => {
       const content = randomBytes(2 * CHUNK)
       const manifest = await (await peerBlobs()).put(content)

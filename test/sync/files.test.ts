@@ -2,7 +2,7 @@
 // them, verified, resumed after an interruption, bounded, and only what is shared.
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { InstanceId, ObjectId } from '../../src/model/index.ts'
+import { facetId, type InstanceId, type ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
 import { BlobTransfer } from '../../src/sync/blob-transfer/index.ts'
 import { SHARE_EVERYTHING, collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
@@ -143,6 +143,67 @@ describe('file contents between peers', () => {
     expect(await keysUnder(b.storage, 'b/')).toEqual([])
     transfer.close()
     await b.stop()
+  })
+
+  it('keeps what a peer that starts transfers and never finishes them makes us hold within its budget', async () => {
+    // The peer answers every manifest request and no chunk request: each fetch times out
+    // with its transfer unfinished. b takes files of 64 KiB and holds 128 KiB unverified.
+    const b = await syncNode('b', undefined, {
+      blobs: { maxBytes: 64 * 1024, chunkBytes: 16 * 1024, receivingBytesPerPeer: 128 * 1024 },
+    })
+    const source = await syncNode('source', undefined, { blobs: { chunkBytes: 16 * 1024 } })
+    // The file objects come from the source, as a peer's would; their content stays there.
+    const owner = await source.store.create({
+      type: 'person',
+      fields: { firstName: 'Kari', lastName: 'Nordmann' },
+    })
+    const files: ObjectId[] = [owner.id]
+    for (let i = 0; i < 5; i++) {
+      const { sha256 } = await source.store.blobs.put(randomBytes(64 * 1024))
+      const file = await source.store.create({
+        type: 'file',
+        fields: { ownerId: owner.id, kind: 'resume', name: `cv${i}.pdf`, sha256 },
+      })
+      files.push(file.id)
+    }
+    for (const id of files) {
+      const facet = facetId(id, 'core')
+      await b.store.applyRemoteDocument(facet, (await source.store.getFacetBytes(facet))!)
+    }
+    const { logger, lines } = captureLogger()
+    const asked = new Set<string>()
+    const transfer: BlobTransfer = new BlobTransfer({
+      peer: 'hostile' as InstanceId,
+      store: b.store,
+      scope: SHARE_EVERYTHING,
+      send: async (message: SyncMessage) => {
+        if (message.t !== 'blob-get') return // chunk requests go unanswered
+        asked.add(message.sha256)
+        const manifest = (await source.store.blobs.manifest(message.sha256))!
+        const chunks = Buffer.concat(manifest.chunks.map((chunk) => Buffer.from(chunk, 'hex')))
+        setImmediate(() => {
+          void transfer.handle({ t: 'blob-manifest', ...manifest, chunks })
+        })
+      },
+      logger,
+      inFlight: new Set(),
+      requestTimeoutMs: 30,
+    })
+    await transfer.notice(files)
+    await eventually(() => asked.size === 5, 10_000)
+    await eventually(
+      () =>
+        lines.filter((line) => line.msg === 'file content no longer served by this peer').length ===
+        5,
+    )
+    expect(await keysUnder(b.storage, 'b/p/')).toHaveLength(2)
+    expect(
+      lines.filter((line) =>
+        String(line.msg).startsWith('unfinished file transfers from this peer dropped'),
+      ),
+    ).toHaveLength(3)
+    transfer.close()
+    await Promise.all([b.stop(), source.stop()])
   })
 
   it('refuses a chunk that arrives damaged and fetches it again', async () => {

@@ -17,4 +17,6 @@ export interface BlobStoreComponents {
   maxBytes: number
   /** Chunk size of blobs written here (a peer's blobs keep theirs). */
   chunkBytes: number
+  /** Content being received from one peer and not yet verified, at most (bytes). */
+  receivingBytesPerPeer: number
 }

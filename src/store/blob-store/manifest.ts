@@ -24,6 +24,9 @@ export interface StoredManifest extends BlobManifest {
   id: string
   /** When the blob became visible here (ms); absent in an incoming manifest. */
   at?: number
+  /** An incoming manifest: the peer it is received from, and when that began (ms). */
+  from?: string
+  begun?: number
 }
 
 export function isSha256(value: unknown): value is string {

@@ -201,7 +201,16 @@ export class BlobFetcher {
       ),
     }
     try {
-      await store.blobs.beginIncoming(manifest)
+      const dropped = await store.blobs.beginIncoming(manifest, {
+        peer,
+        busy: (other) => other !== sha && this.options.inFlight.has(other),
+      })
+      if (dropped.length > 0) {
+        logger.warn(
+          { ...where, dropped: dropped.length },
+          'unfinished file transfers from this peer dropped: what it sends unverified is kept within files.receivingBytesPerPeer',
+        )
+      }
     } catch (error) {
       logger.error({ ...where, err: error }, 'file content refused')
       this.giveUp(sha)
