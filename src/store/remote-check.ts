@@ -71,11 +71,21 @@ function checkStamps(doc: Doc, now: number, before: StoredStamps | undefined): s
       if (ahead !== undefined) return ahead
     }
   }
-  if (doc.mergedBy !== undefined && decodeStamp(doc.mergedBy) === undefined) {
-    return problem('mergedBy', doc.mergedBy)
+  const merged = doc.mergedBy as unknown
+  const mergedText = merged instanceof A.ImmutableString ? merged.val : undefined
+  if (
+    merged !== undefined &&
+    (mergedText === undefined || !before?.get(MERGED_BY)?.has(mergedText))
+  ) {
+    const stamp = decodeStamp(merged)
+    if (stamp === undefined) return problem('mergedBy', doc.mergedBy)
+    return aheadOfClock('mergedBy', stamp, now)
   }
   return undefined
 }
+
+/** Where StoredStamps keeps the merge's stamp: no field name has a NUL. */
+const MERGED_BY = '\0mergedBy'
 
 /** The values of a stamp, concurrent ones included. */
 function stampValues(doc: Doc, name: string): unknown[] {
@@ -100,6 +110,8 @@ export function storedStamps(doc: Doc): StoredStamps {
     )
     stamps.set(name, new Set(texts))
   }
+  const merged = doc.mergedBy as unknown
+  if (merged instanceof A.ImmutableString) stamps.set(MERGED_BY, new Set([merged.val]))
   return stamps
 }
 
@@ -151,15 +163,15 @@ function preview(value: unknown): string {
 }
 
 /**
- * A merge names other objects by id, and always the smaller id as the one kept: so merges
- * can't form a cycle, and every instance picks the same survivor.
- */
-/**
  * Concurrent merges of one object into different others: each instance writes one, so
  * honest peers stay far below this; a peer's document with more is refused.
  */
 const MAX_MERGE_TARGETS = 16
 
+/**
+ * A merge names other objects by id, and always the smaller id as the one kept: so merges
+ * can't form a cycle, and every instance picks the same survivor.
+ */
 function checkMerge(
   object: ObjectId,
   facet: FacetName,

@@ -2,7 +2,7 @@
 // them, verified, resumed after an interruption, bounded, and only what is shared.
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { facetId, type InstanceId, type ObjectId } from '../../src/model/index.ts'
+import { CORE_FACET, facetId, type InstanceId, type ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
 import { BlobTransfer } from '../../src/sync/blob-transfer/index.ts'
 import { SHARE_EVERYTHING, collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
@@ -167,7 +167,7 @@ describe('file contents between peers', () => {
       files.push(file.id)
     }
     for (const id of files) {
-      const facet = facetId(id, 'core')
+      const facet = facetId(id, CORE_FACET)
       await b.store.applyRemoteDocument(facet, (await source.store.getFacetBytes(facet))!)
     }
     const { logger, lines } = captureLogger()

@@ -150,6 +150,18 @@ describe('a write stamped far ahead of our clock', () => {
     expect(((await send(made.id)) as Error).message).toMatch(/more than 24 hours ahead/)
     expect((await b.get(made.id))?.fields.firstName).toBe('Here')
     expect(Date.parse((await b.get(made.id))!.updatedAt)).toBeLessThan(Date.now() + day)
+    // A merge decided with the clock ahead (its stamp says who decided, and when).
+    now = Date.now()
+    const [one, two] = [
+      await a.create({ type: 'person', fields: { firstName: 'O', lastName: 'Ne' } }),
+      await a.create({ type: 'person', fields: { firstName: 'T', lastName: 'Wo' } }),
+    ]
+    expect([await send(one.id), await send(two.id)]).not.toContainEqual(expect.any(Error))
+    now = Date.now() + 2 * day
+    const survivor = await a.merge(one.id, two.id)
+    const merged = survivor === one.id ? two.id : one.id
+    expect(((await send(merged)) as Error).message).toMatch(/mergedBy: .*more than 24 hours ahead/)
+    expect((await b.get(merged))?.mergedInto).toBeUndefined()
     // An hour ahead is a clock that differs, and is taken.
     now = Date.now() + 60 * 60 * 1000
     const soon = await a.create({ type: 'person', fields: { firstName: 'S', lastName: 'Oon' } })
