@@ -238,6 +238,17 @@ describe('a peer that sends what we refuse, batch after batch', () => {
         expect(JSON.stringify(line).length).toBeLessThan(2_000)
         expect((line.examples as unknown[]).length).toBeLessThanOrEqual(3)
       }
+      // Every refusal is in the log in the end: those past the cap in the session's last line.
+      b.engine.disconnect(a.id)
+      const counted = () =>
+        lines
+          .filter((line) => String(line.msg).startsWith('facets from peer refused'))
+          .reduce(
+            (sum, line) => sum + Number(line.refused ?? 0) + Number(line.refusedUnlogged ?? 0),
+            0,
+          )
+      await eventually(() => counted() === 1_050).catch(() => undefined)
+      expect(counted()).toBe(1_050)
       await Promise.all([a.stop(), b.stop()])
     },
   )

@@ -182,6 +182,17 @@ export class BatchReceiver {
     this.refusalsUnlogged = 0
   }
 
+  /** At the session's end: the refusals the per-minute cap kept out of the log, in one line. */
+  logUnlogged(): void {
+    if (this.refusalsUnlogged === 0) return
+    const { core } = this.components
+    core.log.warn(
+      { peer: core.peer, refusedUnlogged: this.refusalsUnlogged },
+      'facets from peer refused (not logged one batch at a time)',
+    )
+    this.refusalsUnlogged = 0
+  }
+
   private countInvalid(invalid: number): void {
     if (invalid === 0) return
     const now = Date.now()

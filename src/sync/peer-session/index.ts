@@ -172,6 +172,7 @@ export class PeerSession {
       this.fail(error)
     } finally {
       clearInterval(heartbeat)
+      this.receiver.logUnlogged()
       this.blobs.close()
       core.markClosed()
       // The peer ended its side (or we broke off): end ours, or its session would wait
