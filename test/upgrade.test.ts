@@ -14,6 +14,7 @@ import { silentLogger } from '../src/log.ts'
 import { callApi } from './helpers/daemons.ts'
 import { tempDir } from './helpers/stores.ts'
 import { eventually } from './helpers/sync-nodes.ts'
+import { describeStore, type StoreDescription } from './fixtures/data-folders/describe.ts'
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'data-folders')
 
@@ -74,6 +75,12 @@ describe.each(readdirSync(FIXTURES).filter((name) => /^\d+\.\d+\.\d+$/.test(name
         writeFileSync(join(dir, 'peers.json'), JSON.stringify(peers, null, 2))
       })
       const [northDir, southDir] = dirs
+      // Each store reads as that version left it: the same objects by id, the same feed.
+      const expected = JSON.parse(
+        readFileSync(join(FIXTURES, version, 'expected.json'), 'utf8'),
+      ) as Record<'north' | 'south', StoreDescription>
+      expect(await describeStore(northDir)).toEqual(expected.north)
+      expect(await describeStore(southDir)).toEqual(expected.south)
       const north = {
         daemon: await runDaemon(northDir, await loadConfig(northDir), silentLogger),
         token: readFileSync(join(northDir, 'api-token'), 'utf8').trim(),
@@ -117,6 +124,15 @@ describe.each(readdirSync(FIXTURES).filter((name) => /^\d+\.\d+\.\d+$/.test(name
       ).catch(() => undefined)
       expect(persons(southDir)).toEqual(persons(northDir))
       expect(persons(southDir).some((row) => row.includes('Rear Admiral'))).toBe(true)
+      // South received North's objects, not new ones made from its rows.
+      const southNow = await callApi<{ items: { id: string; deleted?: boolean }[] }>(
+        { daemon: running[1]!, token: readFileSync(join(southDir, 'api-token'), 'utf8').trim() },
+        'GET',
+        '/v1/objects?type=person&limit=100',
+      )
+      expect(southNow.json.items.map((item) => item.id).sort()).toEqual(
+        Object.keys(expected.north.persons).sort(),
+      )
 
       // An edit made now in South's local.db, caught by the triggers that version made.
       const db = new Database(join(southDir, 'local.db'))

@@ -248,7 +248,13 @@ export class PeerLinks {
       onRefused: (reason) => this.options.onRefused?.(remote, reason),
       ...(this.options.versions === undefined ? {} : { versions: this.options.versions }),
     }).catch((error: unknown) => {
-      if (isObjectSyncError(error)) this.options.onOpenRefused?.(remote, error)
+      // Only what lasts: a hello that timed out or broke off is a network hiccup.
+      if (
+        isObjectSyncError(error, 'PEER_INCOMPATIBLE') ||
+        (isObjectSyncError(error, 'FRAME_REFUSED') && error.details?.reason === 'no-common-key')
+      ) {
+        this.options.onOpenRefused?.(remote, error)
+      }
       throw error
     })
   }

@@ -40,7 +40,11 @@ import type { StorageAdapter } from './storage.ts'
 
 export { checkManifest, isSha256, type BlobManifest } from './blob-store/manifest.ts'
 export type { BlobStoreEvents } from './blob-store/components.ts'
-export type { ChunkResult, IncomingSource } from './blob-store/incoming.ts'
+export {
+  ReceivingBudgetError,
+  type ChunkResult,
+  type IncomingSource,
+} from './blob-store/incoming.ts'
 
 export const DEFAULT_CHUNK_BYTES = 256 * 1024
 export const DEFAULT_MAX_BLOB_BYTES = 50 * 1024 * 1024

@@ -24,6 +24,7 @@ export {
   BlobStore,
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_RECEIVING_FILES_PER_PEER,
+  ReceivingBudgetError,
   isSha256,
   type BlobManifest,
   type BlobStoreEvents,

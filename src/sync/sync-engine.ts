@@ -72,6 +72,9 @@ interface PeerEntry {
   refused: number
 }
 
+// 2^16 × any initial wait is past any longest one (backoff.maxMs).
+const LONGEST_BACKOFF_ATTEMPT = 16
+
 export class SyncEngine extends TypedEvents<SyncEngineEvents> {
   private readonly peers = new Map<InstanceId, PeerEntry>()
   /** File contents being fetched by some session: one peer at a time per content. */
@@ -146,8 +149,10 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
    * again (the channel logged it).
    */
   noteRefusal(peer: InstanceId, reason: string): void {
-    if (this.stopped) return
-    const entry = this.entry(peer)
+    const entry = this.peers.get(peer)
+    if (this.stopped || entry === undefined) return
+    // It lasts until one side changes: redial at the longest wait, not in quick steps.
+    entry.attempt = Math.max(entry.attempt, LONGEST_BACKOFF_ATTEMPT)
     if (entry.lastError === reason) return
     entry.lastError = reason
     this.emit('peer', this.state(peer))

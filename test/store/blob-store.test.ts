@@ -123,11 +123,12 @@ for (const [name, makeStorage] of [
     })
 
     it("keeps what one peer sends unverified within its budget, dropping its oldest unfinished transfers, not another peer's", async () => {
-      // maxBytes 64 KiB; each peer may have 2 × 24 KiB transfers unfinished at once.
+      // maxBytes 64 KiB and a budget of 128 KiB a peer: each transfer counts at least
+      // 64 KiB (RECEIVING_FLOOR_BYTES, at most maxBytes), so two are kept at once.
       const bounded = new BlobStore(storage, {
         chunkBytes: CHUNK,
         maxBytes: 64 * 1024,
-        receivingBytesPerPeer: 64 * 1024,
+        receivingBytesPerPeer: 128 * 1024,
       })
       const source = await peerBlobs()
       const files = await Promise.all(
@@ -165,9 +166,24 @@ for (const [name, makeStorage] of [
       // Nothing droppable left: a transfer past the budget is refused, nothing else changes.
       await expect(
         bounded.beginIncoming(third, { peer: 'hostile', busy: () => true }),
-      ).rejects.toThrow(/would pass its budget of 65536 bytes \(files.receivingBytesPerPeer\)/)
+      ).rejects.toThrow(/would pass its budget of 131072 bytes \(files.receivingBytesPerPeer\)/)
       expect(await bounded.incoming(first.sha256)).toBeDefined()
       expect(await bounded.incoming(second.sha256)).toBeDefined()
+      // A manifest claiming one byte is not free: it counts as much as the floor (the
+      // second is the oldest now: the first began again after it).
+      const tiny = await source.put(new Uint8Array([7]))
+      expect(await bounded.beginIncoming(tiny, { peer: 'hostile', ...idle })).toEqual([
+        second.sha256,
+      ])
+      // Finishing a transfer frees what it counted; collection drops the count of one no
+      // file names any more (the first, unfinished, and no longer wanted).
+      await bounded.putChunk(tiny.sha256, 0, new Uint8Array([7]))
+      expect(await bounded.completeIncoming(tiny.sha256)).toBe('complete')
+      expect((await keys(storage)).filter((key) => key.startsWith('b/r/'))).toHaveLength(2)
+      await bounded.collect(new Set([fourth.sha256]), Date.now() + 1)
+      expect((await keys(storage)).filter((key) => key.startsWith('b/r/'))).toEqual([
+        `b/r/honest/${fourth.sha256}`,
+      ])
     })
 
     it('refuses a corrupted chunk and stores nothing for it', async () => {

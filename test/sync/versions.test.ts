@@ -10,7 +10,9 @@ describe('sync protocol versions', () => {
     const old = await syncNode('b', undefined, { versions: { min: 1, max: 1 } })
     await pairNodes(a, old)
     const ids = await createPeople(a.store, 3, 'p')
+    // As daemons do: each keeps a session with every paired peer.
     a.engine.connect(old.id)
+    old.engine.connect(a.id)
     await eventually(() => a.engine.state(old.id).lastError !== undefined)
     await eventually(() => old.engine.state(a.id).lastError !== undefined)
     expect(a.engine.state(old.id).lastError).toBe(

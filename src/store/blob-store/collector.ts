@@ -8,6 +8,7 @@ import {
   BLOB_PREFIX,
   CHUNK_PREFIX,
   PARTIAL_PREFIX,
+  RECEIVING_PREFIX,
   WANT_PREFIX,
   blobKey,
   shaOfKey,
@@ -47,6 +48,10 @@ export class BlobCollector {
     for await (const [key, value] of storage.range(under(PARTIAL_PREFIX))) {
       if (keep.has(shaOfKey(PARTIAL_PREFIX, key))) live.add(decodeManifest(value).id)
       else dropped.push({ type: 'del', key })
+    }
+    // With them, what they counted against their peers' budgets.
+    for await (const [key] of storage.range(under(RECEIVING_PREFIX))) {
+      if (!keep.has(key.slice(key.lastIndexOf('/') + 1))) dropped.push({ type: 'del', key })
     }
     for await (const [key] of storage.range(under(WANT_PREFIX))) {
       if (!keep.has(shaOfKey(WANT_PREFIX, key))) dropped.push({ type: 'del', key })

@@ -4,19 +4,32 @@
 //
 // Content is unverified until it completes, and a peer chooses what it starts: a peer
 // could start many files and never finish them. So what is being received from one peer
-// is bounded (receivingBytesPerPeer, counted by the sizes its manifests claim); a new
-// transfer past it first drops that peer's oldest unfinished ones not in progress, which
-// are fetched again from scratch if still wanted. Other peers' transfers are untouched.
+// is bounded (receivingBytesPerPeer): each unfinished transfer counts the size its
+// manifest claims, and at least RECEIVING_FLOOR_BYTES, so that their number is bounded too
+// (a manifest claiming one byte must not be free). A new transfer past the budget first
+// drops that peer's oldest unfinished ones not in progress, which are fetched again from
+// scratch if still wanted. Other peers' transfers are untouched. Each transfer's charge
+// sits in a small entry under b/r/<peer>/ beside its manifest, so the check reads only
+// that peer's entries and no manifest.
+import { decode, encode } from 'cborg'
 import { createHash } from 'node:crypto'
+import type { StorageOp } from '../storage.ts'
 import type { BlobStoreComponents } from './components.ts'
-import { PARTIAL_PREFIX, chunkKey, newStoreId, partialKey, under } from './keys.ts'
+import {
+  chunkKey,
+  newStoreId,
+  partialKey,
+  receivingKey,
+  receivingPrefix,
+  shaOfKey,
+  under,
+} from './keys.ts'
 import {
   checkManifest,
   encodeManifest,
   expectedChunkLength,
   publicManifest,
   sameChunks,
-  decodeManifest,
   sha256,
   type BlobManifest,
   type StoredManifest,
@@ -26,6 +39,21 @@ import {
 export interface IncomingSource {
   peer: string
   busy: (sha: string) => boolean
+}
+
+/** What an unfinished transfer counts against its peer's budget at least (or maxBytes). */
+export const RECEIVING_FLOOR_BYTES = 1024 * 1024
+
+/** A new transfer from a peer whose budget is taken by transfers all in progress. */
+export class ReceivingBudgetError extends Error {
+  override readonly name = 'ReceivingBudgetError'
+}
+
+interface Charge {
+  /** Bytes counted against the peer's budget. */
+  c: number
+  /** When the transfer began (ms; kept increasing). */
+  b: number
 }
 
 export type ChunkResult = 'stored' | 'held' | 'mismatch'
@@ -46,15 +74,26 @@ export class IncomingBlobs {
     if (existing !== undefined && sameChunks(existing, manifest)) return []
     // A different chunking of the same content starts over: its chunks can't be reused.
     if (existing !== undefined) await this.abandon(manifest.sha256)
-    const dropped = source === undefined ? [] : await this.makeRoom(source, manifest.size)
+    const charge = Math.max(manifest.size, Math.min(RECEIVING_FLOOR_BYTES, maxBytes))
+    const dropped = source === undefined ? [] : await this.makeRoom(source, charge)
+    const begun = this.nextBegun()
     const partial: StoredManifest = {
       ...publicManifest(manifest),
       id: newStoreId(),
-      ...(source === undefined ? {} : { from: source.peer, begun: this.nextBegun() }),
+      ...(source === undefined ? {} : { from: source.peer, begun }),
     }
-    await storage.write([
+    const ops: StorageOp[] = [
       { type: 'put', key: partialKey(manifest.sha256), value: encodeManifest(partial) },
-    ])
+    ]
+    if (source !== undefined) {
+      const value: Charge = { c: charge, b: begun }
+      ops.push({
+        type: 'put',
+        key: receivingKey(source.peer, manifest.sha256),
+        value: encode(value),
+      })
+    }
+    await storage.write(ops)
     return dropped
   }
 
@@ -113,7 +152,7 @@ export class IncomingBlobs {
     const { storage, blobs } = this.components
     const partial = await blobs.partial(sha)
     if (partial === undefined) return
-    await storage.write([{ type: 'del', key: partialKey(sha) }])
+    await storage.write(forgetPartial(partial))
     await blobs.removeChunks(partial.id)
   }
 
@@ -123,30 +162,33 @@ export class IncomingBlobs {
   }
 
   /**
-   * Drops the peer's oldest unfinished transfers not in progress until `size` more fits
-   * its budget; returns what it dropped. Throws when it can't (the rest are in progress).
+   * Drops the peer's oldest unfinished transfers not in progress until `charge` more fits
+   * its budget; returns what it dropped. Throws ReceivingBudgetError when it can't (the
+   * rest are in progress).
    */
-  private async makeRoom(source: IncomingSource, size: number): Promise<string[]> {
-    const budget = this.components.receivingBytesPerPeer
-    const fromPeer: StoredManifest[] = []
-    for await (const [, value] of this.components.storage.range(under(PARTIAL_PREFIX))) {
-      const partial = decodeManifest(value)
-      if (partial.from === source.peer) fromPeer.push(partial)
+  private async makeRoom(source: IncomingSource, charge: number): Promise<string[]> {
+    const { storage, receivingBytesPerPeer: budget } = this.components
+    const prefix = receivingPrefix(source.peer)
+    const held: { sha: string; charge: Charge }[] = []
+    for await (const [key, value] of storage.range(under(prefix))) {
+      held.push({ sha: shaOfKey(prefix, key), charge: decode(value) as Charge })
     }
-    let held = fromPeer.reduce((sum, partial) => sum + partial.size, 0)
-    const droppable = fromPeer
-      .filter((partial) => !source.busy(partial.sha256))
-      .sort((a, b) => (a.begun ?? 0) - (b.begun ?? 0))
+    let total = held.reduce((sum, entry) => sum + entry.charge.c, 0)
+    held.sort((a, b) => a.charge.b - b.charge.b)
     const dropped: string[] = []
-    for (const partial of droppable) {
-      if (held + size <= budget) break
-      await this.abandon(partial.sha256)
-      held -= partial.size
-      dropped.push(partial.sha256)
+    for (const entry of held) {
+      if (total + charge <= budget) break
+      // Asked now, not before the loop: another session may have taken it up meanwhile.
+      if (source.busy(entry.sha)) continue
+      await this.abandon(entry.sha)
+      // Also when its manifest was gone already: a charge must not outlive its transfer.
+      await storage.write([{ type: 'del', key: receivingKey(source.peer, entry.sha) }])
+      total -= entry.charge.c
+      dropped.push(entry.sha)
     }
-    if (held + size > budget) {
-      throw new Error(
-        `content being received from ${source.peer} would pass its budget of ${budget} bytes (files.receivingBytesPerPeer)`,
+    if (total + charge > budget) {
+      throw new ReceivingBudgetError(
+        `content being received from ${source.peer} would pass its budget of ${budget} bytes (files.receivingBytesPerPeer); its other transfers are in progress`,
       )
     }
     return dropped
@@ -164,7 +206,15 @@ export class IncomingBlobs {
       await this.abandon(sha)
       return 'mismatch'
     }
-    await blobs.publish(partial, [{ type: 'del', key: partialKey(sha) }])
+    await blobs.publish(partial, forgetPartial(partial))
     return 'complete'
   }
+}
+
+/** The writes that forget an incoming blob's manifest, and its charge to the peer it came from. */
+function forgetPartial(partial: StoredManifest): StorageOp[] {
+  const ops: StorageOp[] = [{ type: 'del', key: partialKey(partial.sha256) }]
+  if (partial.from !== undefined)
+    ops.push({ type: 'del', key: receivingKey(partial.from, partial.sha256) })
+  return ops
 }

@@ -5,6 +5,8 @@
 //   b/c/<store id>/<index>  the chunks, under an id of the copy they belong to
 //   b/w/<sha256>            content a file object here names and this instance lacks:
 //                           the object's id, UTF-8 (what to ask peers for, across restarts)
+//   b/r/<peer>/<sha256>     a blob being received from that peer: what it counts against
+//                           the peer's budget and since when (CBOR), beside its b/p/
 //
 // Chunks sit under a store id rather than the blob's hash because a blob written as a
 // stream has no name until its last byte.
@@ -15,6 +17,7 @@ export const BLOB_PREFIX = 'b/b/'
 export const PARTIAL_PREFIX = 'b/p/'
 export const CHUNK_PREFIX = 'b/c/'
 export const WANT_PREFIX = 'b/w/'
+export const RECEIVING_PREFIX = 'b/r/'
 // 8 digits keep numeric and key order equal up to 10^8 chunks: far past any maxBytes.
 const INDEX_DIGITS = 8
 
@@ -24,6 +27,15 @@ export function blobKey(sha: string): string {
 
 export function partialKey(sha: string): string {
   return PARTIAL_PREFIX + sha
+}
+
+/** Every blob being received from `peer` sits under this prefix. */
+export function receivingPrefix(peer: string): string {
+  return `${RECEIVING_PREFIX}${peer}/`
+}
+
+export function receivingKey(peer: string, sha: string): string {
+  return receivingPrefix(peer) + sha
 }
 
 export function wantKey(sha: string): string {

@@ -13,6 +13,11 @@ export interface LayoutMigration {
   from: number
   /** What it changes, for the log. */
   what: string
+  /**
+   * Runs the step. It may be cut short by a crash and run again at the next start: it
+   * must be right when run twice, and write with `{ sync: true }` (the version written
+   * after it is synced, and must not outlive a step's writes lost to a power cut).
+   */
   migrate(storage: StorageAdapter): Promise<void>
 }
 

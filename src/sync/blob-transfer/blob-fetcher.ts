@@ -6,7 +6,7 @@
 // missing chunks are asked for again.
 import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId } from '../../model/index.ts'
-import type { BlobManifest } from '../../store/index.ts'
+import { ReceivingBudgetError, type BlobManifest } from '../../store/index.ts'
 import type { BlobMessage } from '../messages.ts'
 import { refusal, type BlobComponents } from './blob-sharing.ts'
 
@@ -212,7 +212,11 @@ export class BlobFetcher {
         )
       }
     } catch (error) {
-      logger.error({ ...where, err: error }, 'file content refused')
+      // A budget taken by transfers in progress is what a peer that starts many and
+      // finishes none meets: a warning, then later again.
+      if (error instanceof ReceivingBudgetError)
+        logger.warn({ ...where, reason: error.message }, 'file content not fetched now')
+      else logger.error({ ...where, err: error }, 'file content refused')
       this.giveUp(sha)
       // Too large is final: no peer will send it smaller.
       if (isObjectSyncError(error, 'BLOB_TOO_LARGE')) await store.blobs.unwant(sha)
