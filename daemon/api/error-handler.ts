@@ -33,6 +33,25 @@ export function errorHandler(logger: Logger | undefined) {
   }
 }
 
+/**
+ * fastify's router refuses a URL before any hook or route runs — percent-encoding that is
+ * not UTF-8 (`%c3%28`, `%zz`), or a path parameter longer than its maxParamLength (100) —
+ * and would answer in its own shape (a 414 for the second): both are INVALID_REQUEST.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'path: a parameter is over 100 characters, longer than any id'
+      : error.code === 'FST_ERR_BAD_URL'
+        ? 'path: not valid percent-encoded UTF-8'
+        : error.message
+  void reply.status(400).send({ error: { code: 'INVALID_REQUEST', message } })
+}
+
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   return reply.status(404).send({
     error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` },

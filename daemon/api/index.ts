@@ -13,7 +13,12 @@ import type { EventHub } from '../events.ts'
 import type { Instance } from '../instance.ts'
 import { blobRoutes } from './blobs.ts'
 import { conflictRoutes } from './conflicts.ts'
-import { BODY_LIMIT_BYTES, errorHandler, notFoundHandler } from './error-handler.ts'
+import {
+  BODY_LIMIT_BYTES,
+  errorHandler,
+  frameworkErrorHandler,
+  notFoundHandler,
+} from './error-handler.ts'
 import { eventRoutes } from './events.ts'
 import { feedRoutes } from './feed.ts'
 import { requestGuard } from './guard.ts'
@@ -42,7 +47,11 @@ export interface ApiOptions {
 }
 
 export function createApi(instance: Instance, options: ApiOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, logger: false })
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    logger: false,
+    frameworkErrors: frameworkErrorHandler,
+  })
   const routes = collectRoutes(app)
   app.addHook('onRequest', requestGuard(options))
   app.setErrorHandler(errorHandler(options.logger))

@@ -117,7 +117,10 @@ function requestBody(route: DescribedRoute) {
   // A JSON body's schema wins over raw bytes, should a route declare both.
   if (route.body !== undefined) {
     const schema = z.toJSONSchema(route.body, { io: 'input' })
-    return { requestBody: { required: true, content: { 'application/json': { schema } } } }
+    // A missing body is read as `{}` (schemas.ts parse): a schema that takes `{}` makes the
+    // body optional.
+    const required = !route.body.safeParse({}).success
+    return { requestBody: { required, content: { 'application/json': { schema } } } }
   }
   if (route.rawBody !== undefined) {
     const schema = { type: 'string', format: 'binary' }

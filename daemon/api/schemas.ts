@@ -5,6 +5,10 @@ import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
 import { OBJECT_TYPES, isObjectId, parseDuration } from '../../src/model/index.ts'
 
+// An invite is for pairing soon; a lifetime of years would also take its expiry past what a
+// Date can hold (`9007199254740991ms`).
+const MAX_INVITE_MS = 365 * 24 * 60 * 60 * 1000
+
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
 
@@ -31,7 +35,10 @@ export const schemas = {
   invite: z.strictObject({
     expires: z
       .string()
-      .refine((value) => (parseDuration(value) ?? 0) > 0, 'expected a duration, e.g. "1h" or "30m"')
+      .refine((value) => {
+        const ms = parseDuration(value) ?? 0
+        return ms > 0 && ms <= MAX_INVITE_MS
+      }, 'expected a duration of at most a year, e.g. "1h" or "30m"')
       .optional(),
   }),
   blobQuery: z.strictObject({

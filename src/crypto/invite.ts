@@ -12,6 +12,9 @@ export const INVITE_SECRET_BYTES = 32
 export const INVITE_ID_BYTES = 8
 // A token is a few hundred bytes; anything far larger is not one of ours.
 const MAX_TOKEN_LENGTH = 4096
+// The furthest a JavaScript Date reaches either side of 1970 (±8.64e15 ms), in seconds: an
+// expiry beyond it could not even be shown.
+const MAX_EXPIRY_SECONDS = 8.64e12
 
 export interface Invite {
   /** The inviter's instance id (its libp2p PeerId). */
@@ -77,7 +80,13 @@ export function decodeInvite(token: string): Invite {
   if (typeof name !== 'string') refuse('no inviter name')
   if (!(id instanceof Uint8Array) || id.length !== INVITE_ID_BYTES) refuse('no invite id')
   if (!(secret instanceof Uint8Array) || secret.length !== INVITE_SECRET_BYTES) refuse('no secret')
-  if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt)) refuse('no expiry')
+  if (
+    typeof expiresAt !== 'number' ||
+    !Number.isSafeInteger(expiresAt) ||
+    Math.abs(expiresAt) > MAX_EXPIRY_SECONDS
+  ) {
+    refuse('no expiry')
+  }
   return {
     inviter,
     addresses: addresses,

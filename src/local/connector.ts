@@ -17,10 +17,17 @@ export interface LocalChange {
 /** The default schema's custom fields: name → text value, per record key. */
 export type CustomValues = Record<string, string>
 
+/**
+ * Custom fields as a local system holds them: text, or bytes where another program wrote
+ * bytes into the text column (the record is then a bad row, as with bytes in any text
+ * column).
+ */
+export type StoredCustomValues = Record<string, string | Uint8Array>
+
 /** A record as it reads: its row (undefined: no such row) and, where kept, custom fields. */
 export interface ReadRecord {
   row: LocalRow | undefined
-  custom: CustomValues | undefined
+  custom: StoredCustomValues | undefined
 }
 
 /** One write of `writeMany`. */
@@ -56,7 +63,7 @@ export interface Connector {
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined>
   readAll(entity: EntityMapping): AsyncIterable<LocalRow>
   /** Custom field values of a record (default schema only; empty elsewhere). */
-  readCustom(key: string): Promise<CustomValues>
+  readCustom(key: string): Promise<StoredCustomValues>
   /** Inserts or replaces the row with this key, and its custom fields when given. */
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void>
   remove(entity: EntityMapping, key: string): Promise<void>

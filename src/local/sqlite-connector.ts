@@ -21,6 +21,7 @@ import {
   type LocalRow,
   type ReadRecord,
   type RowWrite,
+  type StoredCustomValues,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
 import { readCustomValues, writeRecord } from './sqlite-rows.ts'
@@ -203,11 +204,11 @@ export class SqliteConnector implements Connector {
     for (const row of rows) yield row
   }
 
-  readCustom(key: string): Promise<CustomValues> {
+  readCustom(key: string): Promise<StoredCustomValues> {
     return Promise.resolve(this.guard('read custom_fields', () => this.readCustomNow(key)))
   }
 
-  private readCustomNow(key: string): CustomValues {
+  private readCustomNow(key: string): StoredCustomValues {
     return readCustomValues(this.statement, key)
   }
 

@@ -1,7 +1,7 @@
 // Writing and reading one record of the SQLite local system, on prepared statements the
 // connector keeps (made once per connection). Called inside the connector's transactions.
 import type Database from 'better-sqlite3'
-import type { CustomValues, LocalRow } from './connector.ts'
+import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
 import { quote } from './sqlite-change-capture.ts'
 
@@ -52,12 +52,14 @@ export function writeRecord(
   }
 }
 
-/** The record's custom fields (empty values left out), by name. */
-export function readCustomValues(statement: Statement, key: string): CustomValues {
+/** The record's custom fields (empty values left out), by name; bytes stay bytes. */
+export function readCustomValues(statement: Statement, key: string): StoredCustomValues {
   const rows = statement(
     'SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name',
   ).all(key) as { name: string; value: unknown }[]
   return Object.fromEntries(
-    rows.filter((row) => row.value !== null).map((row) => [row.name, String(row.value)]),
+    rows
+      .filter((row) => row.value !== null)
+      .map((row) => [row.name, row.value instanceof Uint8Array ? row.value : String(row.value)]),
   )
 }

@@ -22,11 +22,22 @@ const MAX_CUSTOM_NAME = 128
 // A key that JavaScript objects treat specially would not survive being materialized.
 const notSpecialKey = (key: string) => key !== '__proto__'
 
-const text = z.string().max(MAX_TEXT, `expected at most ${MAX_TEXT} characters`)
+// A lone surrogate (half of a UTF-16 pair, which JSON's \ud800 escapes can carry) is not
+// Unicode: no UTF-8 encoding, so no document or local system could hold it.
+const LONE_SURROGATE = /\p{Cs}/u
+const wellFormed = (value: string) => !LONE_SURROGATE.test(value)
+const NOT_UNICODE = 'expected text without lone surrogates (not valid Unicode)'
+
+const text = z
+  .string()
+  .max(MAX_TEXT, `expected at most ${MAX_TEXT} characters`)
+  .refine(wellFormed, NOT_UNICODE)
 
 function isCalendarDate(value: string): boolean {
   const [year, month, day] = value.split('-').map(Number) as [number, number, number]
-  const date = new Date(Date.UTC(year, month - 1, day))
+  // setUTCFullYear, not Date.UTC, which reads years 0–99 as 1900–1999.
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
   return (
     date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
   )
@@ -55,6 +66,7 @@ const customName = z
   .min(1, 'expected a non-empty custom field name')
   .refine(notSpecialKey, 'expected a name other than __proto__')
   .max(MAX_CUSTOM_NAME, `expected at most ${MAX_CUSTOM_NAME} characters`)
+  .refine(wellFormed, NOT_UNICODE)
 // Numbers beyond ±(2^53 − 1) lose precision in JavaScript and in Automerge alike.
 const customNumber = z
   .number()

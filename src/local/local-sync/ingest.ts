@@ -5,7 +5,7 @@
 import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId, ObjectType } from '../../model/index.ts'
 import type { EditOptions, StoredObject } from '../../store/index.ts'
-import { GROUP_MEMBERS, type CustomValues, type LocalRow } from '../connector.ts'
+import { GROUP_MEMBERS, type LocalRow, type StoredCustomValues } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import { storeContent } from './content.ts'
 import { FROM_LOCAL_SYSTEM, recordId, type LocalSyncCore } from './core.ts'
@@ -19,7 +19,7 @@ import {
   type RowSnapshot,
 } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
-import { readCustomOf } from './row-reader.ts'
+import { columnOfPath, readCustomOf } from './row-reader.ts'
 import { TableIngest } from './table-ingest.ts'
 import { createLinked, ownImport } from './new-records.ts'
 
@@ -285,7 +285,7 @@ export class Ingest {
     objectId: ObjectId | undefined
     read: ReadRow
     row: LocalRow
-    custom: CustomValues | undefined
+    custom: StoredCustomValues | undefined
     /** The row as last seen, before this read. */
     link: RowSnapshot | undefined
     /** What to save as seen now. */
@@ -312,7 +312,8 @@ export class Ingest {
     // Only what changed in the row since the daemon last saw it is a local edit; the
     // rest may be older than the store (a peer's change not written here yet).
     matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
-    const patch = diff(object, changedSince(entity, read, change.row, change.custom, change.link))
+    const changed = changedSince(entity, read, change.row, change.custom, change.link)
+    const patch = diff(object, changed, this.core.instanceId)
     if (patch !== undefined) await store.update(objectId, patch, this.editOptions(entity, key))
     await links.save(objectId, { type: entity.type, key, seen })
     this.core.rows.clear(entity, key)
@@ -343,7 +344,7 @@ export class Ingest {
     const read = rows.readOrReport(entity, key, row, custom)
     const object = await store.get(objectId)
     if (read === undefined || object === undefined || object.deleted) return
-    const patch = diff(object, changedSince(entity, read, row, custom, seen))
+    const patch = diff(object, changedSince(entity, read, row, custom, seen), this.core.instanceId)
     if (patch === undefined) return
     try {
       await store.update(objectId, patch, FROM_LOCAL_SYSTEM)
@@ -368,9 +369,7 @@ export class Ingest {
   refused(entity: EntityMapping, key: string, error: unknown): void {
     if (isObjectSyncError(error, 'INVALID_OBJECT')) {
       const path = String((error.details as { path?: string } | undefined)?.path ?? '')
-      const field = path.split('.').pop()
-      const column = entity.fields.find((mapped) => mapped.field === field)?.column
-      this.core.rows.report(entity, key, column, error.message)
+      this.core.rows.report(entity, key, columnOfPath(entity, path), error.message)
       return
     }
     if (isObjectSyncError(error, 'OBJECT_DELETED')) {

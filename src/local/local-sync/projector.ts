@@ -13,7 +13,7 @@ import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
 import { BatchProjection } from './batch-projection.ts'
 import { MergedRows, type MergedRowsParts } from './merged-rows.ts'
-import { readCustomOf } from './row-reader.ts'
+import { readCustomOf, saysOtherwise } from './row-reader.ts'
 
 /** Feed entries read at once. */
 const FEED_BATCH = 1000
@@ -144,6 +144,10 @@ export class Projector {
       const custom = await readCustomOf(connector, entity, projection.key)
       const before = { row, custom }
       if (localForm(entity, projection.object, before, this.core.links.resolver()).unchanged) {
+        continue
+      }
+      const { rows, instanceId } = this.core
+      if (!saysOtherwise(rows, { entity, object: projection.object, row, custom }, instanceId)) {
         continue
       }
       await this.execute(projection)
@@ -318,7 +322,7 @@ export class Projector {
     const custom = await readCustomOf(connector, entity, key)
     const read = this.core.rows.readOrReport(entity, key, row, custom)
     if (read === undefined) return
-    const patch = diff(object, read)
+    const patch = diff(object, read, this.core.instanceId)
     // A reference column left empty because what it names has no row here (yet) is not
     // this system saying "none": the reference stays.
     for (const [field, value] of Object.entries(object.fields)) {

@@ -1,18 +1,48 @@
 // Reading a local row as canonical values through the mapping, and keeping the rows the
 // mapping could not read (table, key, column, problem) until they read again.
 import type { FieldValue } from '../../model/index.ts'
-import type { Connector, CustomValues, LocalRow } from '../connector.ts'
+import type { StoredObject } from '../../store/index.ts'
+import type { Connector, CustomValues, LocalRow, StoredCustomValues } from '../connector.ts'
 import { RowProblem, readField, type EntityMapping } from '../mapping/index.ts'
 import { recordId, type BadRow, type LocalSyncCore } from './core.ts'
-import type { ReadRow } from './row-snapshot.ts'
+import { diff, type ReadRow } from './row-snapshot.ts'
 
 /** The record's custom fields, for an entity that keeps them; undefined otherwise. */
 export async function readCustomOf(
   connector: Connector,
   entity: EntityMapping,
   key: string,
-): Promise<CustomValues | undefined> {
+): Promise<StoredCustomValues | undefined> {
   return entity.customFieldsTable ? connector.readCustom(key) : undefined
+}
+
+/**
+ * Custom fields as text. Bytes in one are the row's problem, as in a text column; so is a
+ * field named __proto__, which no object can hold (assigned, it would be dropped unseen).
+ */
+function customText(stored: StoredCustomValues): CustomValues {
+  const entries = Object.entries(stored)
+  for (const [name, value] of entries) {
+    if (value instanceof Uint8Array) {
+      throw new RowProblem(
+        'custom_fields.value',
+        `${JSON.stringify(name)}: expected text, got bytes`,
+      )
+    }
+    if (name === '__proto__') {
+      throw new RowProblem('custom_fields.name', 'expected a name other than __proto__')
+    }
+  }
+  return Object.fromEntries(entries) as CustomValues
+}
+
+/**
+ * The column of the field an INVALID_OBJECT path names, `person.fields.birthday`, or one
+ * deeper into a list or map, `person.fields.roles[1]`; undefined for a custom field.
+ */
+export function columnOfPath(entity: EntityMapping, path: string): string | undefined {
+  const field = /^\w+\.fields\.(\w+)/.exec(path)?.[1]
+  return entity.fields.find((mapped) => mapped.field === field)?.column
 }
 
 export class RowReader {
@@ -21,15 +51,18 @@ export class RowReader {
   constructor(private readonly core: Pick<LocalSyncCore, 'links' | 'log'>) {}
 
   /** The row as canonical fields; throws RowProblem when the mapping can't read it. */
-  read(entity: EntityMapping, row: LocalRow, custom: CustomValues | undefined): ReadRow {
+  read(entity: EntityMapping, row: LocalRow, stored: StoredCustomValues | undefined): ReadRow {
+    const custom = stored === undefined ? undefined : customText(stored)
     const fields: Record<string, FieldValue | null> = {}
     const refs = this.core.links.resolver()
     let unresolved = false
     for (const mapped of entity.fields) {
       const raw = row[mapped.column]
       const value = readField(mapped, raw, refs)
-      // A reference to a record not linked yet is left as it is, not cleared.
-      if (value === undefined && mapped.type === 'reference' && raw !== null && raw !== undefined) {
+      // A reference to a record not linked yet is left as it is, not cleared; an empty one
+      // (NULL or '') clears it.
+      const empty = raw === null || raw === undefined || raw === ''
+      if (value === undefined && mapped.type === 'reference' && !empty) {
         unresolved = true
         continue
       }
@@ -43,7 +76,7 @@ export class RowReader {
     entity: EntityMapping,
     key: string,
     row: LocalRow,
-    custom: CustomValues | undefined,
+    custom: StoredCustomValues | undefined,
   ): ReadRow | undefined {
     try {
       return this.read(entity, row, custom)
@@ -71,5 +104,30 @@ export class RowReader {
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
   badRows(): BadRow[] {
     return [...this.problems.values()]
+  }
+}
+
+/**
+ * Whether the row, read through the mapping, says something other than the object (`self`:
+ * this instance's id). One that reads as the object in other words ('FALSE' for 0,
+ * '1990-1-5') does not; nor does one that can't be read: a bad row waits for a person to
+ * fix it, and writing over it would lose their edit.
+ */
+export function saysOtherwise(
+  rows: RowReader,
+  record: {
+    entity: EntityMapping
+    object: StoredObject
+    row: LocalRow
+    custom: StoredCustomValues | undefined
+  },
+  self: string,
+): boolean {
+  try {
+    const read = rows.read(record.entity, record.row, record.custom)
+    return diff(record.object, read, self) !== undefined
+  } catch (error) {
+    if (error instanceof RowProblem) return false
+    throw error
   }
 }

@@ -6,7 +6,7 @@
 // object makes.
 import type { FieldValue } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import type { CustomValues, LocalRow } from '../connector.ts'
+import type { CustomValues, LocalRow, StoredCustomValues } from '../connector.ts'
 import {
   contentHash,
   writeField,
@@ -57,13 +57,20 @@ function sorted(values: CustomValues): [string, string][] {
 export function snapshot(
   entity: EntityMapping,
   row: LocalRow,
-  custom: CustomValues | undefined,
+  custom: StoredCustomValues | undefined,
 ): RowSnapshot {
   const columns: Record<string, string | null> = {}
   for (const mapped of entity.fields) {
     columns[mapped.column] = localText(row[mapped.column])
   }
-  return { columns, custom: custom === undefined ? undefined : { ...custom } }
+  return { columns, custom: custom === undefined ? undefined : customText(custom) }
+}
+
+/** Custom fields as text, bytes (another program's, a bad row) by their sha256. */
+function customText(custom: StoredCustomValues): CustomValues {
+  return Object.fromEntries(
+    Object.entries(custom).map(([name, value]) => [name, localText(value)!]),
+  )
 }
 
 export function sameSnapshot(seen: RowSnapshot | undefined, now: RowSnapshot): boolean {
@@ -78,7 +85,7 @@ export function changedSince(
   entity: EntityMapping,
   read: ReadRow,
   row: LocalRow,
-  custom: CustomValues | undefined,
+  custom: StoredCustomValues | undefined,
   seen: RowSnapshot | undefined,
 ): ReadRow {
   if (seen === undefined) return read
@@ -112,18 +119,26 @@ export function withoutNulls<T>(record: Record<string, T | null>): Record<string
   >
 }
 
-/** What to change on the object so that it says what the row says; undefined: nothing. */
-export function diff(object: StoredObject, read: ReadRow): ObjectPatch | undefined {
+/**
+ * What to change on the object so that it says what the row says; undefined: nothing.
+ * `self` is this instance's id, its key in `externalIds`.
+ */
+export function diff(object: StoredObject, read: ReadRow, self: string): ObjectPatch | undefined {
   const fields: Record<string, FieldValue | null> = {}
   for (const [name, value] of Object.entries(read.fields)) {
     const current = object.fields[name]
     if (name === 'externalIds') {
-      // The column holds this instance's id only; ids other instances keep stay.
-      const merged = {
-        ...(current as Record<string, string> | undefined),
-        ...(value as Record<string, string> | null),
-      }
-      if (JSON.stringify(merged) !== JSON.stringify(current ?? {})) fields[name] = merged
+      // The column holds this instance's id only: ids other instances keep stay, and an
+      // emptied column takes this instance's out (the field goes when none is left).
+      const others = Object.entries((current ?? {}) as Record<string, string>).filter(
+        ([instance]) => instance !== self,
+      )
+      const merged =
+        value === null
+          ? Object.fromEntries(others)
+          : { ...(current as Record<string, string> | undefined), ...(value as object) }
+      const next = Object.keys(merged).length === 0 ? null : merged
+      if (JSON.stringify(next) !== JSON.stringify(current ?? null)) fields[name] = next
       continue
     }
     if (
@@ -163,7 +178,7 @@ function customDiff(object: StoredObject, read: ReadRow): Record<string, string 
 export function localForm(
   entity: EntityMapping,
   object: StoredObject,
-  before: { row: LocalRow | undefined; custom: CustomValues | undefined },
+  before: { row: LocalRow | undefined; custom: StoredCustomValues | undefined },
   refs: ReferenceResolver,
 ): { row: LocalRow; custom: CustomValues | undefined; unchanged: boolean } {
   const row: LocalRow = {}
@@ -192,6 +207,6 @@ export function localForm(
     before.row !== undefined &&
     Object.keys(row).every((column) => sameLocal(before.row![column], row[column])) &&
     (custom === undefined ||
-      JSON.stringify(sorted(before.custom ?? {})) === JSON.stringify(sorted(custom)))
+      JSON.stringify(sorted(customText(before.custom ?? {}))) === JSON.stringify(sorted(custom)))
   return { row, custom, unchanged }
 }

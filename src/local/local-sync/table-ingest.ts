@@ -5,7 +5,7 @@
 // take the row-by-row way.
 import type { ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import type { CustomValues, LocalRow } from '../connector.ts'
+import type { LocalRow, StoredCustomValues } from '../connector.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
 import type { SaveLinkOptions } from './links.ts'
 import { RowProblem, type EntityMapping } from '../mapping/index.ts'
@@ -26,11 +26,16 @@ export interface RowByRow {
   refused(entity: EntityMapping, key: string, error: unknown): void
 }
 
+/** A key that is bytes as bad rows name it: an SQL blob literal, x'0102'. */
+function bytesKey(bytes: Uint8Array): string {
+  return `x'${Buffer.from(bytes).toString('hex')}'`
+}
+
 /** A new row, read, to become an object. */
 interface NewRow {
   key: string
   row: LocalRow
-  custom: CustomValues | undefined
+  custom: StoredCustomValues | undefined
   read: ReadRow
 }
 
@@ -48,6 +53,17 @@ export class TableIngest {
     for await (const row of this.core.connector.readAll(entity)) {
       const key = row[entity.key]
       if (key === null || key === undefined) continue
+      if (key instanceof Uint8Array) {
+        // A key that is bytes can't be linked: read back by its text it is "gone", and the
+        // next edit of the row would delete the object made of it.
+        this.core.rows.report(
+          entity,
+          bytesKey(key),
+          entity.key,
+          `${entity.key}: expected text, got bytes`,
+        )
+        continue
+      }
       present.add(String(key))
       page.push([String(key), row])
       if (page.length >= PAGE_ROWS) {
@@ -201,7 +217,7 @@ export class TableIngest {
     for (const entity of this.core.mapping.values()) {
       for await (const row of this.core.connector.readAll(entity)) {
         const key = row[entity.key]
-        if (key === null || key === undefined) continue
+        if (key === null || key === undefined || key instanceof Uint8Array) continue
         try {
           const read = this.core.rows.read(entity, row, undefined)
           this.core.matches.put({

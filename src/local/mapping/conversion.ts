@@ -188,7 +188,9 @@ function parseDate(text: string, format: string, column: string): string {
   const parts: Record<string, number> = {}
   for (const [i, token] of order.entries()) parts[token] = Number(match?.[i + 1])
   const [year, month, day] = [parts.yyyy!, parts.MM!, parts.dd!]
-  const date = new Date(Date.UTC(year, month - 1, day))
+  // setUTCFullYear, not Date.UTC, which reads years 0–99 as 1900–1999.
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
   if (
     match === null ||
     date.getUTCFullYear() !== year ||
