@@ -30,4 +30,9 @@ export {
   type PeerFiles,
   type PeerRecord,
 } from './peer-registry.ts'
-export { DEFAULT_INVITE_TTL_MS, PeerLinks, type PeerLinksOptions } from './peer-links.ts'
+export {
+  DEFAULT_INVITE_TTL_MS,
+  PeerLinks,
+  ROTATIONS_PER_HOUR,
+  type PeerLinksOptions,
+} from './peer-links.ts'

@@ -25,6 +25,12 @@ import {
 import type { Transport } from './transport.ts'
 
 export const DEFAULT_INVITE_TTL_MS = 60 * 60 * 1000
+/**
+ * Key rotations taken from one peer within an hour. Each rewrites its key file; an honest
+ * peer rotates when an administrator asks, far less often. One more closes the channel.
+ */
+export const ROTATIONS_PER_HOUR = 12
+const HOUR_MS = 60 * 60 * 1000
 
 export interface PeerLinksOptions {
   registry: PeerRegistry
@@ -54,6 +60,8 @@ export class PeerLinks {
   private readonly invites = new Map<string, Invite>()
   private readonly pairingWith = new Set<InstanceId>()
   private readonly channels = new Map<InstanceId, Set<SealedChannel>>()
+  /** When each peer's recent key rotations were taken (the last hour's). */
+  private readonly rotations = new Map<InstanceId, number[]>()
   /** Frames and bytes of channels already closed, per peer (open ones are added on read). */
   private readonly closedTraffic = new Map<InstanceId, ChannelTraffic>()
   private readonly retired = new WeakSet<SealedChannel>()
@@ -246,6 +254,7 @@ export class PeerLinks {
       saveKeys: (next) => this.options.registry.saveKeys(remote, next),
       logger: this.log,
       onRefused: (reason) => this.options.onRefused?.(remote, reason),
+      admitRotation: () => this.admitRotation(remote),
       ...(this.options.versions === undefined ? {} : { versions: this.options.versions }),
     }).catch((error: unknown) => {
       // Only what lasts: a hello that timed out or broke off is a network hiccup.
@@ -257,6 +266,19 @@ export class PeerLinks {
       }
       throw error
     })
+  }
+
+  /** Whether `peer` may rotate the pair key now: at most ROTATIONS_PER_HOUR an hour. */
+  private admitRotation(peer: InstanceId): boolean {
+    const now = this.clock()
+    const recent = (this.rotations.get(peer) ?? []).filter((at) => now - at < HOUR_MS)
+    if (recent.length >= ROTATIONS_PER_HOUR) {
+      this.rotations.set(peer, recent)
+      return false
+    }
+    recent.push(now)
+    this.rotations.set(peer, recent)
+    return true
   }
 
   private track(channel: SealedChannel): SealedChannel {

@@ -78,6 +78,7 @@ export type RefusalReason =
   | 'no-common-key'
   | 'bad-control'
   | 'incompatible-version'
+  | 'too-many-rotations'
 
 export interface SealedChannelOptions {
   stream: ByteStream
@@ -89,6 +90,11 @@ export interface SealedChannelOptions {
   saveKeys: (keys: ChannelKeys) => Promise<void>
   logger: Logger
   onRefused?: (reason: RefusalReason) => void
+  /**
+   * Whether the peer may replace the pair key now (each time rewrites the key file): a
+   * rotation it refuses closes the channel. Every rotation when absent.
+   */
+  admitRotation?: () => boolean
   /** The sync protocol versions to offer; SYNC_PROTOCOL_VERSIONS unless a test says. */
   versions?: ProtocolVersions
 }
@@ -327,6 +333,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
       this.receivedBytes += body.length - 1 + PAYLOAD_COST
       this.wakeReader?.()
     } else if (kind === Kind.Rotate && body.length === 1 + 32) {
+      if (this.options.admitRotation?.() === false) throw new RotationRefused()
       const next = asPairKey(body.slice(1))
       await this.persist({ current: next })
       this.opener.useKeys([next])
@@ -367,11 +374,13 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
 }
 
 class ControlError extends Error {}
+class RotationRefused extends Error {}
 
 function refusalReason(error: unknown): RefusalReason | undefined {
   if (error instanceof FrameRefusedError) return error.reason
   if (error instanceof FramingError) return error.problem
   if (error instanceof ControlError) return 'bad-control'
+  if (error instanceof RotationRefused) return 'too-many-rotations'
   return undefined
 }
 

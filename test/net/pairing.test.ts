@@ -8,7 +8,7 @@ import {
   generatePairKey,
 } from '../../src/crypto/index.ts'
 import { isObjectSyncError } from '../../src/errors.ts'
-import { loadOrCreateIdentity } from '../../src/net/index.ts'
+import { ROTATIONS_PER_HOUR, loadOrCreateIdentity } from '../../src/net/index.ts'
 import { peerAddresses, peerName, sameName } from '../../src/net/pairing-protocol.ts'
 import {
   nextInbound,
@@ -196,6 +196,31 @@ for (const kind of ['libp2p', 'memory'] as TransportKind[]) {
         // A copy of the old key file is worth nothing now.
         await bob.registry.saveKeys(alice.id, { current: before.current })
         expect((await failure(bob.links.connect(alice.id))).code).toBe('FRAME_REFUSED')
+      } finally {
+        await Promise.all([alice.stop(), bob.stop()])
+      }
+    })
+
+    it(`takes at most ${ROTATIONS_PER_HOUR} key rotations an hour from a peer, whatever the channel`, async () => {
+      const alice = await startInstance('alice')
+      const bob = await startInstance('bob')
+      try {
+        await bob.links.pair(alice.links.createInvite())
+        const open = await bob.links.connect(alice.id) // rotations go over it
+        for (let i = 0; i < ROTATIONS_PER_HOUR; i++) await bob.links.rotateKey(alice.id)
+        const kept = await alice.registry.keys(bob.id)
+        expect((await bob.registry.keys(alice.id)).current).toEqual(kept.current)
+        await expect(bob.links.rotateKey(alice.id)).rejects.toThrow()
+        expect(await alice.registry.keys(bob.id)).toEqual(kept)
+        // A new channel does not start the count again: bob finishes its rotation on it,
+        // which alice refuses too.
+        await bob.links.connect(alice.id).then(
+          (channel) => channel.closed,
+          () => undefined,
+        )
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        expect(await alice.registry.keys(bob.id)).toEqual(kept)
+        void open
       } finally {
         await Promise.all([alice.stop(), bob.stop()])
       }

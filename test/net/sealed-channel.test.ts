@@ -45,7 +45,9 @@ const REFLECT = new Uint8Array(0)
 
 /** What a side sets when both channels are opened directly (openBoth). */
 type Side = Pick<SealedChannelOptions, 'stream' | 'keys'> &
-  Partial<Pick<SealedChannelOptions, 'logger' | 'saveKeys' | 'onRefused' | 'versions'>>
+  Partial<
+    Pick<SealedChannelOptions, 'logger' | 'saveKeys' | 'onRefused' | 'versions' | 'admitRotation'>
+  >
 
 /** A dialing A and a listening B over the given streams; keys saved nowhere, logs silent. */
 function openBoth(a: Side, b: Side): Promise<[SealedChannel, SealedChannel]> {
@@ -69,6 +71,7 @@ async function connect(
   keysA: ChannelKeys,
   keysB: ChannelKeys,
   tamper: Tamper = (f) => [f],
+  atB: Pick<Side, 'admitRotation'> = {},
 ): Promise<Pair> {
   const [aEnd, mA] = streamPair()
   const [mB, bEnd] = streamPair()
@@ -90,6 +93,7 @@ async function connect(
       keys: keysB,
       saveKeys: (k) => (savedB.push(k), Promise.resolve()),
       onRefused: (r) => refusedAtB.push(r),
+      ...atB,
     },
   )
   return { a, b, refusedAtA, refusedAtB, keysA: savedA, keysB: savedB }
@@ -291,6 +295,27 @@ describe('sealed channels', () => {
     await expect(connect({ current: old }, { current: fresh })).rejects.toMatchObject({
       code: 'FRAME_REFUSED',
     })
+  })
+
+  it('refuse a key rotation past what the peer may do: the channel closes and the key file is left alone', async () => {
+    let asked = 0
+    const key = generatePairKey()
+    const { a, b, keysB, refusedAtB } = await connect(
+      { current: key },
+      { current: key },
+      undefined,
+      {
+        admitRotation: () => ++asked <= 2,
+      },
+    )
+    const atB = drain(b)
+    await a.rotateKey()
+    await a.rotateKey()
+    expect(keysB).toHaveLength(2)
+    await expect(a.rotateKey()).rejects.toThrow()
+    expect((await atB).error).toMatchObject({ details: { reason: 'too-many-rotations' } })
+    expect(refusedAtB).toEqual(['too-many-rotations'])
+    expect(keysB).toHaveLength(2)
   })
 
   it('read ahead of a consumer by bytes, not frames: a peer sending fast can make us hold only a few MiB', async () => {
