@@ -74,6 +74,9 @@ describe('a store with a follower', () => {
       items.push([facet, (await a.getFacetBytes(facet))!])
     }
     const follower = b.follow(1)
+    // One follower per store: asking again gives it, asking for another distance is a mistake.
+    expect(b.follow()).toBe(follower)
+    expect(() => b.follow(2)).toThrow(/followed already, 1 entries ahead/)
     await b.applyRemoteDocuments(items.slice(0, 2), undefined, 'a' as InstanceId)
     expect(b.lastSeq).toBe(2)
     follower.reads(0)

@@ -120,6 +120,11 @@ export class ObjectStore {
    * `ahead` feed entries behind (feed-follower.ts). Off until called; one per store.
    */
   follow(ahead?: number): FeedFollower {
+    if (this.follower !== undefined && ahead !== undefined && ahead !== this.follower.ahead) {
+      throw new TypeError(
+        `the store is followed already, ${this.follower.ahead} entries ahead (one follower per store)`,
+      )
+    }
     this.follower ??= new FeedFollower(() => this.lastSeq, ahead)
     // Room for what the follower may be behind, and the batches in flight beside it.
     this.core.received.keep(2 * this.follower.ahead)
