@@ -2,6 +2,7 @@
 // travel as a blob, and are written into the other instance's files table.
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { MemoryStorage, type StorageOp } from '../../src/store/index.ts'
 import { localNode } from '../helpers/local-nodes.ts'
 import { eventually, pairNodes } from '../helpers/sync-nodes.ts'
 
@@ -14,6 +15,33 @@ type FileRow = {
 }
 
 describe('files in the SQLite local system', () => {
+  it("makes a new file row's object and its link in one write: a failed write leaves neither", async () => {
+    // The first write that links a file fails, as a full disk or a crash would end it.
+    const storage = new MemoryStorage()
+    const write = storage.write.bind(storage)
+    let failed = 0
+    storage.write = (ops: readonly StorageOp[]) => {
+      if (failed === 0 && ops.some((op) => op.key.startsWith('s/local/link/file/'))) {
+        failed++
+        return Promise.reject(new Error('disk full'))
+      }
+      return write(ops)
+    }
+    const a = await localNode('a', { node: { storage } })
+    a.sql
+      .prepare("INSERT INTO files(id, kind, name, content) VALUES ('f1', 'resume', 'cv.pdf', ?)")
+      .run(randomBytes(1000))
+    await a.local.settled()
+    expect(failed).toBe(1)
+    expect((await a.node.store.list('file')).items).toHaveLength(0)
+    // The row changes again and is taken in: one object, not a second beside a first.
+    a.sql.prepare("UPDATE files SET name = 'cv-2.pdf' WHERE id = 'f1'").run()
+    await eventually(async () => (await a.node.store.list('file')).items.length > 0)
+    await a.local.settled()
+    const files = (await a.node.store.list('file')).items
+    expect(files.map((file) => file.fields.name)).toEqual(['cv-2.pdf'])
+  })
+
   it('a file written at A appears byte for byte at B, and a new version comes back', async () => {
     const a = await localNode('a')
     const b = await localNode('b')

@@ -45,7 +45,7 @@ for (const kind of STORAGE_KINDS) {
       expect(made.map((item) => (isObjectSyncError(item) ? item.code : item.type))).toEqual([
         'person',
         'INVALID_OBJECT',
-        'INVALID_OBJECT',
+        'file', // a file with no content yet
         'organization',
       ])
       const [person, , , organization] = made as { id: ObjectId }[]
@@ -54,7 +54,21 @@ for (const kind of STORAGE_KINDS) {
       // The caller's entries are written with them.
       expect([...((await store.getSyncState(`test/${person!.id}`)) ?? [])]).toEqual([1])
       expect(await store.count('person')).toBe(1)
-      expect((await store.readFeed(0)).length).toBe(3) // person core + custom, organization
+      // person core + custom, file, organization
+      expect((await store.readFeed(0)).length).toBe(4)
+      // Files too: one whose content is held here, and one whose content is not.
+      const { sha256 } = await store.blobs.put(new TextEncoder().encode('a résumé'))
+      const file = (name: string, sha: string) => ({
+        input: { type: 'file' as const, fields: { ownerId: person!.id, name, sha256: sha } },
+        options: {},
+      })
+      const files = await store.createMany([
+        file('cv.txt', sha256),
+        file('gone.txt', 'ab'.repeat(32)),
+      ])
+      expect(files.map((item) => (isObjectSyncError(item) ? item.code : item.fields.size))).toEqual(
+        [10, 'BLOB_NOT_FOUND'], // 'a résumé' is 10 bytes in UTF-8
+      )
       await store.close()
     })
 

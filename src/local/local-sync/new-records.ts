@@ -1,8 +1,7 @@
 // A record new in the local system becomes an object, and the link between the two is
-// written in the same commit (files: just after, as the store makes them one at a time);
-// a row the daemon wrote itself whose link a crash lost is linked again. So a crash
-// between the two writes can't turn one record into two objects (found by the
-// whole-daemon crash campaign, test/chaos.test.ts), files aside.
+// written in the same commit; a row the daemon wrote itself whose link a crash lost is
+// linked again. So a crash between the two writes can't turn one record into two objects
+// (found by the whole-daemon crash campaign, test/chaos.test.ts).
 import { isObjectId, type FieldValue, type ObjectId } from '../../model/index.ts'
 import type { EditOptions } from '../../store/index.ts'
 import type { CustomValues, LocalRow } from '../connector.ts'
@@ -11,10 +10,7 @@ import type { LocalSyncCore } from './core.ts'
 import type { SaveLinkOptions } from './links.ts'
 import { localForm, snapshot, type RowSnapshot } from './row-snapshot.ts'
 
-/**
- * Makes the object of a new record and links the two, in one commit (a file's object is
- * made with its content first, then linked: the store makes files one at a time).
- */
+/** Makes the object of a new record and links the two, in one commit. */
 export async function createLinked(
   core: Pick<LocalSyncCore, 'store' | 'links'>,
   entity: EntityMapping,
@@ -24,18 +20,6 @@ export async function createLinked(
   options: EditOptions,
 ): Promise<void> {
   const { links, store } = core
-  if (entity.type === 'file') {
-    const created = await store.create(
-      {
-        type: 'file',
-        fields: content.fields,
-        ...(content.custom === undefined ? {} : { custom: content.custom }),
-      },
-      options,
-    )
-    await links.save(created.id, { type: entity.type, key, seen })
-    return
-  }
   const saves: [ObjectId, SaveLinkOptions][] = []
   const [created] = await store.createMany(
     [

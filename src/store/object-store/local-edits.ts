@@ -67,9 +67,10 @@ export class LocalEdits {
   }
 
   /**
-   * Creates many objects (not files) in one commit: each is the object made, or the error
-   * that refused it (INVALID_OBJECT), which leaves the others made. Their ids are new, so
-   * no one else can hold them yet: no lock is taken.
+   * Creates many objects in one commit: each is the object made, or the error that refused
+   * it (INVALID_OBJECT; BLOB_NOT_FOUND for a file whose content is not held here), which
+   * leaves the others made. Their ids are new, so no one else can hold them yet: no lock
+   * is taken.
    */
   async createMany(
     items: readonly { input: NewObject; options: EditOptions }[],
@@ -81,11 +82,6 @@ export class LocalEdits {
     const feed: FeedDraft[] = []
     for (const { input, options } of items) {
       try {
-        if (input.type === 'file') {
-          throw new ObjectSyncError('INVALID_OBJECT', 'files are created one at a time', {
-            details: { path: 'type' },
-          })
-        }
         const made = await this.prepareCreate(input, options)
         ops.push(...made.ops)
         feed.push(...made.feed)
