@@ -279,6 +279,31 @@ describe('the HTTP API', () => {
     expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [] })
   })
 
+  it("refuses what the fuzzer found answered with a 500 or in fastify's own shape", async () => {
+    const before = (await call('GET', '/v1/changes?since=0')).json
+    const cases: [Method, string, ApiCallOptions, number, string][] = [
+      ['GET', '/v1/objects/%c3%28', {}, 400, 'INVALID_REQUEST'],
+      ['GET', `/v1/objects/${'A'.repeat(101)}`, {}, 400, 'INVALID_REQUEST'],
+      ['POST', '/v1/invites', { body: { expires: '366d' } }, 400, 'INVALID_REQUEST'],
+      [
+        'POST',
+        '/v1/objects',
+        { raw: '{"type":"person","fields":{"firstName":"\\ud800x","lastName":"L"}}' },
+        400,
+        'INVALID_OBJECT',
+      ],
+    ]
+    for (const [method, url, options, status, code] of cases) {
+      const { status: got, json } = await call(method, url, options)
+      expect([url, got, (json.error as { code?: string } | undefined)?.code]).toEqual([
+        url,
+        status,
+        code,
+      ])
+    }
+    expect((await call('GET', '/v1/changes?since=0')).json).toEqual(before)
+  })
+
   it('lists matches and peers, and plans the next run without writing', async () => {
     expect((await call('GET', '/v1/matches')).json).toEqual({ matches: [] })
     expect((await call('GET', '/v1/peers')).json).toEqual({ peers: [] })

@@ -130,12 +130,24 @@ export async function startDaemon(daemon: MeshDaemon): Promise<void> {
 /** The processes whose exit was asked for (stopDaemon); any other exit is an incident. */
 const stopsAsked = new WeakSet<ChildProcess>()
 
+/**
+ * Every daemon started and not exited yet: killed when the test process exits, so that a
+ * test that times out (its `finally` never runs) or a restart scheduled after the end
+ * leaves no daemon behind.
+ */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 /** 'up', or why not. */
 async function startOnce(daemon: MeshDaemon): Promise<string> {
   const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', daemon.dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   daemon.process = child
+  running.add(child)
+  child.once('exit', () => running.delete(child))
   daemon.apiPort = undefined
   daemon.starts++
   let output = ''

@@ -147,7 +147,8 @@ export class Projector {
         continue
       }
       const { rows, instanceId } = this.core
-      if (!saysOtherwise(rows, { entity, object: projection.object, row, custom }, instanceId)) {
+      const record = { entity, object: projection.object, row, custom, seen: link.seen }
+      if (!saysOtherwise(rows, record, instanceId)) {
         continue
       }
       await this.execute(projection)

@@ -5,7 +5,7 @@ import type { StoredObject } from '../../store/index.ts'
 import type { Connector, CustomValues, LocalRow, StoredCustomValues } from '../connector.ts'
 import { RowProblem, readField, type EntityMapping } from '../mapping/index.ts'
 import { recordId, type BadRow, type LocalSyncCore } from './core.ts'
-import { diff, type ReadRow } from './row-snapshot.ts'
+import { diff, sameSnapshot, snapshot, type ReadRow, type RowSnapshot } from './row-snapshot.ts'
 
 /** The record's custom fields, for an entity that keeps them; undefined otherwise. */
 export async function readCustomOf(
@@ -120,6 +120,8 @@ export function saysOtherwise(
     object: StoredObject
     row: LocalRow
     custom: StoredCustomValues | undefined
+    /** The row as the daemon last wrote or read it. */
+    seen?: RowSnapshot | undefined
   },
   self: string,
 ): boolean {
@@ -127,7 +129,12 @@ export function saysOtherwise(
     const read = rows.read(record.entity, record.row, record.custom)
     return diff(record.object, read, self) !== undefined
   } catch (error) {
-    if (error instanceof RowProblem) return false
+    // A bad row someone made waits for them; one exactly as the daemon last wrote it (a
+    // mapping changed since) is no one's edit, and is written again.
+    if (error instanceof RowProblem) {
+      const { seen, entity, row, custom } = record
+      return seen !== undefined && sameSnapshot(seen, snapshot(entity, row, custom))
+    }
     throw error
   }
 }

@@ -48,6 +48,7 @@ export class TableIngest {
   /** Takes in every row of the table; returns the keys it has. */
   async ingestTable(entity: EntityMapping): Promise<Set<string>> {
     const present = new Set<string>()
+    const bytesKeys = new Set<string>()
     let rows = 0
     let page: [string, LocalRow][] = []
     for await (const row of this.core.connector.readAll(entity)) {
@@ -55,7 +56,10 @@ export class TableIngest {
       if (key === null || key === undefined) continue
       if (key instanceof Uint8Array) {
         // A key that is bytes can't be linked: read back by its text it is "gone", and the
-        // next edit of the row would delete the object made of it.
+        // next edit of the row would delete the object made of it. One linked by its text
+        // before (an earlier version took such rows in) is not a removed row either.
+        present.add(String(key))
+        bytesKeys.add(bytesKey(key))
         this.core.rows.report(
           entity,
           bytesKey(key),
@@ -73,6 +77,12 @@ export class TableIngest {
       if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
     }
     await this.takePage(entity, page)
+    // Rows keyed by bytes listed before and gone (or given a text key) since.
+    for (const bad of this.core.rows.badRows()) {
+      if (bad.table === entity.table && bad.column === entity.key && !bytesKeys.has(bad.key)) {
+        if (bad.key.startsWith("x'")) this.core.rows.clear(entity, bad.key)
+      }
+    }
     this.progress(entity.table, rows, true)
     return present
   }
