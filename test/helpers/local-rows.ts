@@ -32,6 +32,7 @@ export interface LocalWriterOptions {
 export class LocalWriter {
   readonly acknowledged = new Map<string, PersonRow>()
   readonly stats = { inserts: 0, updates: 0, busy: 0, longestStepMs: 0 }
+  private inserting = true
   private readonly db: Database.Database
   private timer: NodeJS.Timeout | undefined
   private count = 0
@@ -63,6 +64,11 @@ export class LocalWriter {
     clearInterval(this.timer)
   }
 
+  /** From now on only updates: the rows it has are all it will have. */
+  stopInserting(): void {
+    this.inserting = false
+  }
+
   close(): void {
     this.db.close()
   }
@@ -70,7 +76,8 @@ export class LocalWriter {
   private step(): void {
     const began = Date.now()
     const rows = [...this.acknowledged.keys()]
-    const full = this.options.maxRows !== undefined && rows.length >= this.options.maxRows
+    const full =
+      !this.inserting || (this.options.maxRows !== undefined && rows.length >= this.options.maxRows)
     this.count++
     try {
       if (rows.length === 0 || (!full && this.next() < this.options.insertShare)) {
