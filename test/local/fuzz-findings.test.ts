@@ -174,6 +174,25 @@ describe('rows the fuzzers found mishandled', () => {
     expect(await store.count('person')).toBe(0)
   })
 
+  it('adds a custom field whose text is "undefined", or a name an object inherits, to a record taken in before', async () => {
+    const { sql, store, start } = await setUp()
+    sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('p1', 'Anna', 'Berg')")
+      .run()
+    const local = await start()
+    sql
+      .prepare(
+        "INSERT INTO custom_fields(object_id, name, value) VALUES ('p1', 'note', 'undefined')",
+      )
+      .run()
+    sql
+      .prepare("INSERT INTO custom_fields(object_id, name, value) VALUES ('p1', 'toString', 'x')")
+      .run()
+    await local.settled()
+    const [anna] = (await store.list('person')).items
+    expect(anna?.custom).toEqual({ note: 'undefined', toString: 'x' })
+  })
+
   it('takes in a date in a year below 100', async () => {
     const { sql, store, start } = await setUp()
     sql

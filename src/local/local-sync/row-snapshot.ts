@@ -160,7 +160,9 @@ function customDiff(object: StoredObject, read: ReadRow): Record<string, string 
   const localCustom = read.custom
   if (localCustom !== undefined) {
     for (const [name, value] of Object.entries(localCustom)) {
-      if (String(object.custom[name]) !== value) custom[name] = value
+      // A field the object lacks is added, even one whose text is "undefined".
+      const current = Object.hasOwn(object.custom, name) ? object.custom[name] : undefined
+      if (current === undefined || String(current) !== value) custom[name] = value
     }
     if (read.removedCustom === undefined) {
       for (const name of Object.keys(object.custom)) if (!(name in localCustom)) custom[name] = null
