@@ -51,7 +51,12 @@ import {
   rowCount,
   type LocalWriterOptions,
 } from './helpers/local-rows.ts'
-import { median, readProcessUsage, scrapeMetrics } from './helpers/process-usage.ts'
+import {
+  median,
+  readProcessUsage,
+  scrapeMetrics,
+  type DaemonMetrics,
+} from './helpers/process-usage.ts'
 import { seededRandom } from './helpers/random.ts'
 
 const MINUTES =
@@ -127,18 +132,12 @@ function soakPlan(minutes: number): SoakPlan {
 
 const PLAN = MINUTES === undefined ? SMOKE : soakPlan(MINUTES)
 
-interface Sample {
+interface Sample extends DaemonMetrics {
   /** Ms since the edits began. */
   at: number
   pid: number
   rssBytes: number
   fds: number
-  heapUsedBytes: number | undefined
-  heapTotalBytes: number | undefined
-  externalBytes: number | undefined
-  cpuSeconds: number | undefined
-  activeHandles: number | undefined
-  peersConnected: number | undefined
 }
 
 /** What happened, in order, for the tables. */

@@ -4,7 +4,6 @@
 // API token, as users of that version have them. South stopped before North's last edits:
 // it must receive them, and an edit made now in South's local.db must reach North's.
 import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -12,22 +11,12 @@ import { loadConfig } from '../daemon/config.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
 import { silentLogger } from '../src/log.ts'
 import { callApi } from './helpers/daemons.ts'
+import { freePort } from './helpers/daemon-mesh.ts'
 import { tempDir } from './helpers/stores.ts'
 import { eventually } from './helpers/sync-nodes.ts'
 import { describeStore, type StoreDescription } from './fixtures/data-folders/describe.ts'
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'data-folders')
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 function readJson(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
