@@ -46,6 +46,7 @@ async function instance(name: string, dir: string, maxBytes: number): Promise<In
   const store = new ObjectStore({
     storage: new LevelStorage(join(dir, name)),
     instanceId: identity.id,
+    identityKey: identity.privateKey,
     blobs: { maxBytes },
   })
   await store.open()

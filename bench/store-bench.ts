@@ -2,7 +2,8 @@
 // Used by `npm run bench:store` (100,000) and by a 1,000-object smoke run in `npm test`.
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { InstanceId, ObjectId } from '../src/model/index.ts'
+import { createIdentity } from '../src/net/index.ts'
+import type { ObjectId } from '../src/model/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { person } from './people.ts'
 
@@ -33,15 +34,18 @@ function dirSize(dir: string): number {
   return total
 }
 
-function openStore(dir: string): ObjectStore {
+async function openStore(dir: string): Promise<ObjectStore> {
+  // A real identity, as the daemon's: every change is signed with its key.
+  const identity = await createIdentity()
   return new ObjectStore({
     storage: new LevelStorage(dir),
-    instanceId: 'bench-instance' as InstanceId,
+    instanceId: identity.id,
+    identityKey: identity.privateKey,
   })
 }
 
 export async function runStoreBench(count: number, dir: string): Promise<StoreBenchResult> {
-  const store = openStore(dir)
+  const store = await openStore(dir)
   await store.open()
   let rawJson = 0
   const ids: ObjectId[] = new Array<ObjectId>(count)
@@ -63,7 +67,7 @@ export async function runStoreBench(count: number, dir: string): Promise<StoreBe
   await store.close()
 
   const reopenStart = performance.now()
-  const reopened = openStore(dir)
+  const reopened = await openStore(dir)
   await reopened.open()
   const reopenMs = performance.now() - reopenStart
 

@@ -56,6 +56,7 @@ const identity = await loadOrCreateIdentity(join(dir, 'keys'))
 const store = new ObjectStore({
   storage: new LevelStorage(join(dir, 'store')),
   instanceId: identity.id,
+  identityKey: identity.privateKey, // as the daemon: every change signed
 })
 await store.open()
 let first: ObjectId | undefined

@@ -63,7 +63,7 @@ export async function startInstance(
   const peers = await loadPeers(dir, identity.id, log)
   const { registry } = peers
   const parts = { dir, config, instanceId: identity.id, log }
-  const store = await openObjectStore(parts, peers.sourcesOfTruth)
+  const store = await openObjectStore(parts, peers.sourcesOfTruth, identity.privateKey)
   const stops = new StopStack()
   stops.push(() => store.close())
   try {

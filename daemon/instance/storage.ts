@@ -4,7 +4,7 @@ import { resolve, join } from 'node:path'
 import { LocalSync, SqliteConnector, type LocalPeerSettings } from '../../src/local/index.ts'
 import type { Logger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
-import { LevelStorage, ObjectStore } from '../../src/store/index.ts'
+import { LevelStorage, ObjectStore, type IdentityKey } from '../../src/store/index.ts'
 import type { InstanceConfig } from '../config.ts'
 
 export interface StorageParts {
@@ -17,11 +17,14 @@ export interface StorageParts {
 export async function openObjectStore(
   parts: StorageParts,
   sourcesOfTruth: Record<string, InstanceId>,
+  /** The identity's key: every change made here is signed with it. */
+  identityKey: IdentityKey,
 ): Promise<ObjectStore> {
   const { dir, config } = parts
   const store = new ObjectStore({
     storage: new LevelStorage(join(dir, 'store')),
     instanceId: parts.instanceId,
+    identityKey,
     logger: parts.log,
     sourcesOfTruth,
     blobs: config.files,

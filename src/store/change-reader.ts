@@ -5,7 +5,8 @@
 // columns, run-length, delta and boolean encoded) in about a tenth of the time, which
 // is most of what a receiver spends per object in a first sync.
 //
-// It is deliberately narrow: one uncompressed change chunk, no message, no extra
+// It is deliberately narrow: one uncompressed change chunk, a message of at most 1 KiB
+// (an authorship proof), no extra
 // columns or bytes, only map/list creation, plain scalar sets and deletes of map keys.
 // Ops on map keys may have predecessors (the ops they overwrite or delete), so an edit
 // of a facet's root maps reads too; inserts have none, and list elements are never
@@ -53,7 +54,7 @@ export interface ReadChange {
   seq: number
   startOp: number
   time: number
-  message: null
+  message: string | null
   deps: string[]
   ops: ReadChangeOp[]
 }
@@ -100,5 +101,5 @@ export function readSimpleChange(bytes: Uint8Array): ReadChange | undefined {
     return op
   })
   const { hash, seq, startOp, time, deps } = change
-  return { actor: actors[0]!, hash, seq, startOp, time, message: null, deps, ops }
+  return { actor: actors[0]!, hash, seq, startOp, time, message: change.message ?? null, deps, ops }
 }

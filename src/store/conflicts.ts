@@ -4,7 +4,12 @@
 // Automerge keeps every concurrent value of a map key (its own pick is by op id, which
 // users can't predict). A field's value and its write stamp are written in the same
 // change, so the value and the stamp of one write share an actor: that pairs them.
+//
+// A source of truth's write wins only if it is proven its: the change that wrote the
+// stamp carries the source's signature (store/authorship.ts). A stamp merely naming it —
+// a peer writing `by: <finance office>` — counts as no one's.
 import * as A from '@automerge/automerge'
+import { provesAuthor } from './authorship.ts'
 import type { FieldValue, InstanceId } from '../model/index.ts'
 import {
   DELETED_META,
@@ -31,6 +36,8 @@ export interface FieldConflict {
 
 interface Candidate extends ConflictValue {
   opId: string
+  /** Written, provably, by the field's source of truth. */
+  authority: boolean
 }
 
 function actorOf(opId: string): string {
@@ -43,8 +50,8 @@ export type SourceOfTruth = (field: string) => InstanceId | undefined
 // The source of truth's write first, if the field has one; then the later wall clock;
 // then the instance id and the op id, so every instance agrees on a winner even when two
 // clocks read the same millisecond.
-function later(a: Candidate, b: Candidate, source: InstanceId | undefined): boolean {
-  if (source !== undefined && (a.by === source) !== (b.by === source)) return a.by === source
+function later(a: Candidate, b: Candidate): boolean {
+  if (a.authority !== b.authority) return a.authority
   if (a.at !== b.at) return a.at > b.at
   if (a.by !== b.by) return a.by > b.by
   return a.opId > b.opId
@@ -52,11 +59,13 @@ function later(a: Candidate, b: Candidate, source: InstanceId | undefined): bool
 
 /**
  * The facet's content with every field resolved — by its source of truth where
- * `sourceOf` names one, else by the later write — and its conflicts.
+ * `sourceOf` names one and proves the write its, else by the later write — and its
+ * conflicts. `facet` is the facet's id, which proofs are bound to (none without it).
  */
 export function resolveFacet(
   doc: Doc,
   sourceOf: SourceOfTruth = () => undefined,
+  facet?: string,
 ): { content: FacetContent; conflicts: FieldConflict[] } {
   const content = readFacetDoc(doc)
   const fieldsObject = A.getObjectId(doc, 'fields')
@@ -64,6 +73,7 @@ export function resolveFacet(
   if (fieldsObject === null || metaObject === null) return { content, conflicts: [] }
   const backend = A.getBackend(doc)
   const conflicts: FieldConflict[] = []
+  const written = new WrittenChanges(doc)
   for (const field of Object.keys(content.meta)) {
     const stamps = backend.getAll(metaObject, field)
     if (stamps.length < 2) continue
@@ -86,12 +96,17 @@ export function resolveFacet(
           : written.length === 3
             ? decodeValue(written[1])
             : decodeValue(objects?.[written[1]])
-      candidates.push({ value, by: stamp.by, at: stamp.at, opId: entry[2] })
+      candidates.push({ value, by: stamp.by, at: stamp.at, opId: entry[2], authority: false })
     }
     if (candidates.length < 2) continue
     const source = sourceOf(field)
+    for (const candidate of candidates) {
+      if (source === undefined || candidate.by !== source || facet === undefined) continue
+      const change = written.changeOf(candidate.opId)
+      candidate.authority = change !== undefined && provesAuthor(facet, change, source)
+    }
     const winner = candidates.reduce((best, candidate) =>
-      later(candidate, best, source) ? candidate : best,
+      later(candidate, best) ? candidate : best,
     )
     if (winner.value === undefined) delete content.fields[field]
     else content.fields[field] = winner.value
@@ -143,6 +158,26 @@ export function deleteConflict(
   }
   if (edit === undefined) return undefined
   return { winner: { value: true, ...deleted }, losers: [{ value: false, ...edit }] }
+}
+
+/** The changes of a document, found by the ops they made (read once, when first asked). */
+class WrittenChanges {
+  private changes: { actor: string; first: number; end: number; bytes: Uint8Array }[] | undefined
+
+  constructor(private readonly doc: Doc) {}
+
+  /** The change that made op `opId` ("counter@actor"). */
+  changeOf(opId: string): Uint8Array | undefined {
+    this.changes ??= A.getAllChanges(this.doc).map((bytes) => {
+      const { actor, startOp, ops } = A.decodeChange(bytes)
+      return { actor, first: startOp, end: startOp + ops.length, bytes }
+    })
+    const counter = Number(opId.slice(0, opId.indexOf('@')))
+    const actor = actorOf(opId)
+    return this.changes.find(
+      (change) => change.actor === actor && change.first <= counter && counter < change.end,
+    )?.bytes
+  }
 }
 
 function strip({ value, by, at }: Candidate): ConflictValue {

@@ -19,6 +19,7 @@ export type {
 } from './object-store/index.ts'
 export type { StorageAdapter, StorageOp, RangeOptions, WriteOptions } from './storage.ts'
 export type { ConflictValue } from './conflicts.ts'
+export { provesAuthor, type IdentityKey } from './authorship.ts'
 export { readFacetBytes, type FacetContent } from './facet-doc.ts'
 export {
   BlobStore,

@@ -68,6 +68,7 @@ export async function syncNode(
   const store = new ObjectStore({
     storage,
     instanceId: id,
+    identityKey: identity.privateKey,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.blobs === undefined ? {} : { blobs: options.blobs }),
     ...(options.customFieldGroups === undefined

@@ -209,10 +209,30 @@ describe('the narrow change reader', () => {
       const read = readSimpleChange(change)
       if (read !== undefined) expect(read).toEqual(A.decodeChange(change))
     }
-    // The message, and the second edit's counter, text, timestamp and list element
-    // delete, are outside the narrow form.
-    expect(readSimpleChange(changes[1]!)).toBeUndefined()
+    // A message (an authorship proof) is read; the second edit's counter, text, timestamp
+    // and list element delete are outside the narrow form.
+    expect(readSimpleChange(changes[1]!)).toEqual(A.decodeChange(changes[1]!))
+    expect(readSimpleChange(changes[1]!)!.message).toBe('hello')
     expect(readSimpleChange(changes[2]!)).toBeUndefined()
+  })
+
+  it('leaves a message longer than a proof (1 KiB) to Automerge', () => {
+    const doc = A.change(
+      A.from({ a: 1 }, { actor: 'aa' }),
+      { message: 'é'.repeat(513) },
+      (draft) => {
+        draft.a = 2
+      },
+    )
+    const short = A.change(
+      A.from({ a: 1 }, { actor: 'aa' }),
+      { message: 'é'.repeat(512) },
+      (draft) => {
+        draft.a = 2
+      },
+    )
+    expect(readSimpleChange(A.getLastLocalChange(doc)!)).toBeUndefined()
+    expect(readSimpleChange(A.getLastLocalChange(short)!)?.message).toBe('é'.repeat(512))
   })
 
   it('keeps a leading byte-order mark, as Automerge does', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { createIdentity } from '../../src/net/index.ts'
 import { anna, openStore } from '../helpers/stores.ts'
 
 async function ship(from: ObjectStore, to: ObjectStore): Promise<void> {
@@ -136,36 +137,97 @@ describe('conflicts: the later edit by wall clock wins, everywhere', () => {
 })
 
 describe('a source of truth for a field', () => {
-  it('wins conflicts on that field whatever the clocks say, on every instance', async () => {
-    const sourcesOfTruth = { 'transaction.amount': 'finance' as InstanceId }
-    const clocks = { finance: 1_000, office: 1_000 }
+  /**
+   * Finance (the source of truth for transaction.amount) and an office, each signing its
+   * changes with its identity key as the daemon does, and a transaction both hold.
+   * `impostor` opens a third store that stamps its writes as finance's (`instanceId`)
+   * but signs them with its own key (`signedAs: 'own'`) or not at all.
+   */
+  async function financeAndOffice() {
+    const financeId = await createIdentity()
+    const officeId = await createIdentity()
+    const sourcesOfTruth = { 'transaction.amount': financeId.id }
+    const clocks = { finance: 1_000, office: 1_000, impostor: 1_000 }
     const finance = await openStore(new MemoryStorage(), {
-      instanceId: 'finance' as InstanceId,
+      instanceId: financeId.id,
+      identityKey: financeId.privateKey,
       clock: () => clocks.finance,
       sourcesOfTruth,
     })
     const office = await openStore(new MemoryStorage(), {
-      instanceId: 'office' as InstanceId,
+      instanceId: officeId.id,
+      identityKey: officeId.privateKey,
       clock: () => clocks.office,
       sourcesOfTruth,
     })
+    const impostor = async (signedAs: 'own' | 'unsigned') => {
+      const own = await createIdentity()
+      return openStore(new MemoryStorage(), {
+        instanceId: financeId.id,
+        ...(signedAs === 'own' ? { identityKey: own.privateKey } : {}),
+        clock: () => clocks.impostor,
+        sourcesOfTruth,
+      })
+    }
     const created = await office.create({
       type: 'transaction',
       fields: { type: 'donation', date: '2026-01-31', amount: '100.00', description: 'x' },
     })
     await ship(office, finance)
+    return { finance, office, impostor, clocks, id: created.id, financeId: financeId.id }
+  }
+
+  it('wins conflicts on that field whatever the clocks say, on every instance', async () => {
+    const { finance, office, clocks, id } = await financeAndOffice()
     clocks.finance = 2_000
-    await finance.update(created.id, { fields: { amount: '120.00', description: 'from finance' } })
+    await finance.update(id, { fields: { amount: '120.00', description: 'from finance' } })
     clocks.office = 9_000
-    await office.update(created.id, { fields: { amount: '999.00', description: 'from office' } })
+    await office.update(id, { fields: { amount: '999.00', description: 'from office' } })
     await ship(finance, office)
     await ship(office, finance)
     for (const store of [finance, office]) {
-      const object = (await store.get(created.id))!
+      const object = (await store.get(id))!
       expect(object.fields.amount).toBe('120.00')
       // Other fields: the later edit.
       expect(object.fields.description).toBe('from office')
       expect(object.conflicts.sort()).toEqual(['amount', 'description'])
+    }
+  })
+
+  for (const signedAs of ['own', 'unsigned'] as const) {
+    it(`does not win for a peer that only stamps its writes as the source's (${signedAs === 'own' ? 'signed with its own key' : 'unsigned'})`, async () => {
+      const { finance, office, impostor, clocks, id, financeId } = await financeAndOffice()
+      const forger = await impostor(signedAs)
+      await ship(office, forger)
+      clocks.finance = 2_000
+      await finance.update(id, { fields: { amount: '120.00' } })
+      // Later, and stamped as finance: without proofs it would win as finance's.
+      clocks.impostor = 9_000
+      await forger.update(id, { fields: { amount: '999.00' } })
+      const forged = (await forger.get(id))!.written.amount!
+      expect(forged.by).toBe(financeId)
+      for (const store of [finance, office]) {
+        await ship(forger, store)
+        await ship(finance, store)
+        const object = (await store.get(id))!
+        expect(object.fields.amount).toBe('120.00')
+        expect(object.written.amount).toEqual({ by: financeId, at: 2_000 })
+      }
+    })
+  }
+
+  it('counts a forged claim as no one: against an ordinary write, the later wins', async () => {
+    const { office, impostor, clocks, id } = await financeAndOffice()
+    const forger = await impostor('own')
+    await ship(office, forger)
+    clocks.impostor = 2_000
+    await forger.update(id, { fields: { amount: '999.00' } })
+    clocks.office = 3_000
+    await office.update(id, { fields: { amount: '130.00' } })
+    await ship(forger, office)
+    await ship(office, forger)
+    for (const store of [office, forger]) {
+      expect((await store.get(id))!.fields.amount).toBe('130.00')
     }
   })
 })

@@ -15,7 +15,8 @@ import {
   type FacetDoc,
   type WriteStamp,
 } from '../../src/store/facet-doc.ts'
-import { readLinearFacet, writeLinearEdit } from '../../src/store/facet-doc/linear.ts'
+import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
+import { writeLinearEdit } from '../../src/store/facet-doc/linear-edit.ts'
 
 const seed = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }
 const NAMES = ['firstName', 'lastName', 'email', 'phone', 'title', 'birthday']

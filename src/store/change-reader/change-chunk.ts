@@ -49,7 +49,12 @@ export interface ChangeColumns {
   time: number
   deps: string[]
   ops: ColumnOp[]
+  /** The change's message, where it has one (an authorship proof: store/authorship.ts). */
+  message?: string
 }
+
+/** The longest message read: an authorship proof is ≈ 230 bytes; longer is left to Automerge. */
+export const MAX_MESSAGE_BYTES = 1024
 
 const KNOWN_COLUMNS = new Set([
   format.OBJ_ACTOR,
@@ -98,11 +103,15 @@ function read(bytes: Uint8Array): ChangeColumns {
   const startOp = body.uleb()
   const time = body.sleb()
   if (seq === 0 || startOp === 0 || startOp > format.MAX_COUNTER) throw new NotReadable()
-  if (body.uleb() !== 0) throw new NotReadable() // a message
+  const messageLength = body.uleb()
+  if (messageLength > MAX_MESSAGE_BYTES) throw new NotReadable()
+  const message = messageLength === 0 ? undefined : body.text(messageLength)
   for (let n = body.uleb(); n > 0; n--) actors.push(hex(body.take(body.uleb())))
   if (actors.some((actor) => actor.length === 0)) throw new NotReadable()
   const ops = readOps(bytes, readColumnTable(body), actors, startOp)
-  return { actors, hash: changeHash, seq, startOp, time, deps, ops }
+  const change: ChangeColumns = { actors, hash: changeHash, seq, startOp, time, deps, ops }
+  if (message !== undefined) change.message = message
+  return change
 }
 
 /**

@@ -48,7 +48,7 @@ const ACTIONS = {
  * and deletes ('del') of map keys; predecessors only on ops on map keys (at least one on
  * a delete), each an op before this one, in Automerge's order (ascending by counter,
  * then by actor id; see above); `actors` the author first, then each other actor the ops refer
- * to once, in ascending order; lowercase hex ids; no message. With `before`, the bytes
+ * to once, in ascending order; lowercase hex ids. With `before`, the bytes
  * returned are those followed by the chunk (one array instead of two to join).
  */
 export function writeChangeColumns(
@@ -93,7 +93,12 @@ function write(change: NewChange, before: Uint8Array, checksum: boolean): Uint8A
   if (change.startOp + change.ops.length > format.MAX_COUNTER) throw new NotWritable()
   if (!Number.isSafeInteger(change.time)) throw new NotWritable()
   head.sleb(change.time)
-  head.uleb(0) // no message
+  if (change.message === undefined || change.message === '') head.uleb(0)
+  else {
+    const size = utf8Size(change.message)
+    head.uleb(size)
+    head.utf8(change.message, size)
+  }
   head.uleb(actors.length - 1)
   for (let i = 1; i < actors.length; i++) writeActor(head, actors[i])
   head.uleb(table.length / 2)

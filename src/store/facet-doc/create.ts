@@ -44,15 +44,20 @@ export function encodeNewFacet(
   stamp: WriteStamp,
   actor: string,
 ): Uint8Array {
+  const { change, hash } = genesis(type)
   if (Object.values(fields).some(isFloat)) {
+    // As the other paths write it: the genesis, then the change (which can be signed).
     const doc = createThroughProxy(type, fields, stamp, actor)
     try {
-      return A.save(doc)
+      const written = A.getLastLocalChange(doc)!
+      const bytes = new Uint8Array(change.length + written.length)
+      bytes.set(change)
+      bytes.set(written, change.length)
+      return bytes
     } finally {
       A.free(doc)
     }
   }
-  const { change, hash } = genesis(type)
   const written = writeFieldsChange(fields, stamp, actor, hash, change)
   if (written !== undefined) return written
   const content = A.encodeChange({

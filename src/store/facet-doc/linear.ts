@@ -6,20 +6,13 @@
 // side; reading the line costs a fraction of that.
 //
 // Deliberately narrow, as the created form's reader is: any change outside the form
-// (a list or map value, a tombstone, a merge, concurrent changes, a message) makes the
+// (a list or map value, a tombstone, a merge, concurrent changes) makes the
 // reader answer undefined, and the caller loads the document as before. A line the
 // reader takes reads exactly as Automerge reads it (held to it by test/store/linear.test.ts).
-import * as A from '@automerge/automerge'
 import { hash } from 'node:crypto'
 import type { FieldValue } from '../../model/index.ts'
-import {
-  readCanonicalChange,
-  readChangeColumns,
-  writeChangeColumns,
-  type ChangeColumns,
-  type ColumnOp,
-} from '../change-reader.ts'
-import { FIELDS_OBJECT, GENESIS_ACTOR, META_OBJECT, type WriteStamp } from './layout.ts'
+import { readCanonicalChange, readChangeColumns, type ChangeColumns } from '../change-reader.ts'
+import { FIELDS_OBJECT, GENESIS_ACTOR, META_OBJECT } from './layout.ts'
 import {
   changeChunkEnd,
   genesisPrefix,
@@ -29,8 +22,7 @@ import {
   type EncodedFacet,
 } from './read-created.ts'
 import { OpIds } from './op-ids.ts'
-import { changeTime, parseStamp } from './stamps.ts'
-import { sameValue } from './values.ts'
+import { parseStamp } from './stamps.ts'
 
 /** A facet read as a line of changes (see above), with what writing the next one needs. */
 export interface LinearFacet extends EncodedFacet {
@@ -65,7 +57,7 @@ export function cloneLine(facet: LinearFacet): LinearFacet {
 }
 
 /** An op of an edit change as this module reads and writes it. */
-interface EditOp {
+export interface EditOp {
   action: 'set' | 'del'
   obj: string
   key: string
@@ -74,7 +66,7 @@ interface EditOp {
   pred: string[]
 }
 
-interface EditChange {
+export interface EditChange {
   actor: string
   seq: number
   startOp: number
@@ -132,74 +124,6 @@ export function readLinearFacet(
 }
 
 /**
- * The change that writes `patch` (null deletes a field) and its stamps after the line's
- * last change, as Automerge.change would write it on the loaded document; the facet is
- * updated to read with it. 'unchanged' when nothing differs (as changeFacetDoc decides);
- * undefined when the edit leaves the form (a list or map value, a float), to be made on
- * the loaded document instead.
- */
-export function writeLinearEdit(
-  facet: LinearFacet,
-  patch: Record<string, FieldValue | null>,
-  stamp: WriteStamp,
-  actor: string,
-  force: ReadonlySet<string>,
-): Uint8Array | 'unchanged' | undefined {
-  const changed = Object.entries(patch).filter(
-    ([name, value]) => force.has(name) || !sameValue(facet.fields[name], value ?? undefined),
-  )
-  if (changed.length === 0) return 'unchanged'
-  const written = `${stamp.at} ${stamp.by}`
-  const ops: EditOp[] = []
-  for (const [name, value] of changed) {
-    const current = facet.fields[name]
-    if (typeof current === 'object' || !isWritableScalar(value)) return undefined
-    const fieldOp = facet.fieldOps.get(name)
-    if (value === null) {
-      if (fieldOp === undefined) return undefined // deleting nothing: left to Automerge
-      ops.push({ action: 'del', obj: FIELDS_OBJECT, key: name, pred: [fieldOp] })
-    } else if (value === current) {
-      // A value written again (forced) as it is: Automerge writes no op for it, only
-      // the stamp.
-    } else {
-      const op: EditOp = { action: 'set', obj: FIELDS_OBJECT, key: name, value, pred: [] }
-      if (typeof value === 'number') op.datatype = 'int'
-      if (fieldOp !== undefined) op.pred.push(fieldOp)
-      ops.push(op)
-    }
-    const metaOp = facet.metaOps.get(name)
-    ops.push({
-      action: 'set',
-      obj: META_OBJECT,
-      key: name,
-      value: written,
-      pred: metaOp === undefined ? [] : [metaOp],
-    })
-  }
-  const last = facet.lastOf.get(actor)
-  const change: EditChange = {
-    actor,
-    seq: (last?.seq ?? 0) + 1,
-    startOp: facet.maxOp + 1,
-    time: changeTime(stamp),
-    message: null,
-    deps: dependencies(facet.heads[0]!, last?.hash),
-    ops,
-  }
-  const bytes = encodeEdit(change)
-  if (bytes === undefined || !applyEdit(facet, change, changeHash(bytes))) return undefined
-  facet.ends.push(facet.ends.at(-1)! + bytes.length)
-  facet.fields = sortedRecord(facet.fields)
-  facet.meta = sortedRecord(facet.meta)
-  return bytes
-}
-
-function isWritableScalar(value: FieldValue | null): value is string | boolean | number | null {
-  if (typeof value === 'number') return Number.isSafeInteger(value)
-  return value === null || typeof value === 'string' || typeof value === 'boolean'
-}
-
-/**
  * An edit change's header, ops and hash, or undefined when it is not of that form, as
  * the narrow change reader reads it.
  */
@@ -247,63 +171,10 @@ function editOp(
 }
 
 /**
- * The bytes of an edit change: by the change writer, or by Automerge.encodeChange for
- * what the writer leaves (both write the same bytes: test/store/change-writer-edits.test.ts).
- */
-function encodeEdit(change: EditChange): Uint8Array | undefined {
-  const others = new Set<string>()
-  for (const op of change.ops) {
-    others.add(actorOf(op.obj))
-    for (const pred of op.pred) others.add(actorOf(pred))
-  }
-  others.delete(change.actor)
-  const actors = [change.actor, ...[...others].sort()]
-  const index = new Map(actors.map((actor, i) => [actor, i]))
-  const ops: ColumnOp[] = change.ops.map((op) => {
-    const [objCtr, objActor] = opIdParts(op.obj, index)
-    const column: ColumnOp = {
-      action: op.action,
-      objActor,
-      objCtr,
-      key: op.key,
-      elemActor: -1,
-      elemCtr: 0,
-      insert: false,
-    }
-    if (op.value !== undefined) column.value = op.value
-    if (op.datatype !== undefined) column.datatype = op.datatype
-    if (op.pred.length > 0) {
-      column.pred = op.pred.map((pred) => {
-        const [counter, actor] = opIdParts(pred, index)
-        return { actor, counter }
-      })
-    }
-    return column
-  })
-  const { seq, startOp, time, deps } = change
-  const written = writeChangeColumns({ actors, seq, startOp, time, deps, ops })
-  if (written !== undefined) return written
-  try {
-    return A.encodeChange(change as unknown as A.DecodedChange)
-  } catch {
-    return undefined // a string Automerge refuses (a lone surrogate): the loaded path's
-  }
-}
-
-function actorOf(opId: string): string {
-  return opId.slice(opId.indexOf('@') + 1)
-}
-
-function opIdParts(opId: string, index: ReadonlyMap<string, number>): [number, number] {
-  const at = opId.indexOf('@')
-  return [Number(opId.slice(0, at)), index.get(opId.slice(at + 1))!]
-}
-
-/**
  * Applies an edit change to the facet, or returns false (the facet then half-changed:
  * drop it) when the change is not the next in the line or an op leaves the form.
  */
-function applyEdit(facet: LinearFacet, change: EditChange, changeHash: string): boolean {
+export function applyEdit(facet: LinearFacet, change: EditChange, changeHash: string): boolean {
   const { actor, ops } = change
   const last = facet.lastOf.get(actor)
   const { deps } = change
@@ -363,7 +234,7 @@ function applyEdit(facet: LinearFacet, change: EditChange, changeHash: string): 
 }
 
 /** The dependencies Automerge gives a change: the head and the author's last change. */
-function dependencies(head: string, authorsLast: string | undefined): string[] {
+export function dependencies(head: string, authorsLast: string | undefined): string[] {
   if (authorsLast === undefined || authorsLast === head) return [head]
   return authorsLast < head ? [authorsLast, head] : [head, authorsLast]
 }
@@ -373,11 +244,11 @@ function sameDeps(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** A change chunk's hash: SHA-256 of the chunk from its type byte on. */
-function changeHash(chunk: Uint8Array): string {
+export function changeHash(chunk: Uint8Array): string {
   return hash('sha256', chunk.subarray(8), 'hex')
 }
 
-function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+export function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
   const keys = Object.keys(record)
   let inOrder = true
   for (let i = 1; i < keys.length && inOrder; i++) inOrder = keys[i - 1]! < keys[i]!

@@ -26,6 +26,7 @@ import type { StorageAdapter, StorageOp } from '../storage.ts'
 import { concatBytes } from './facet-parts.ts'
 import { Identities } from './identities.ts'
 import { RecentParts } from './recent-parts.ts'
+import { LocalSigning } from './signing.ts'
 import { ReceivedObjects } from './received-objects.ts'
 import {
   compactionOps,
@@ -67,6 +68,8 @@ export class StoreCore {
   readonly log: Logger
   readonly instanceId: InstanceId
   readonly sourcesOfTruth: Readonly<Record<string, InstanceId>> | undefined
+  /** Signs every local change (store/authorship.ts). */
+  readonly signing: LocalSigning
   /** File contents, in the same storage: open and closed with the store. */
   readonly blobs: BlobStore
   readonly locks = new KeyedMutex<ObjectId>()
@@ -95,6 +98,7 @@ export class StoreCore {
     this.storage = options.storage
     this.instanceId = options.instanceId
     this.sourcesOfTruth = options.sourcesOfTruth
+    this.signing = new LocalSigning(options.identityKey, this.actor)
     this.log = (options.logger ?? silentLogger).child('store')
     this.blobs = new BlobStore(options.storage, { logger: this.log, ...options.blobs })
     this.events = new TypedEvents(this.log)
@@ -238,8 +242,15 @@ export class StoreCore {
     const ops: StorageOp[] = [...(options.extraOps ?? [])]
     const feed: FeedDraft[] = []
     const states = new Map<FacetName, LoadedFacet>()
-    for (const [facet, doc] of changed) {
+    for (const [facet, edited] of changed) {
       const previous = loaded.facets.get(facet)
+      // A change made here (not one received: `appended`) is signed.
+      const local =
+        previous === undefined || options.appended !== undefined
+          ? undefined
+          : await this.signing.lastChange(facetId(id, facet), previous.doc, edited)
+      const doc = local?.doc ?? edited
+      changed.set(facet, doc)
       const chunks = previous?.chunks ?? 0
       const nextChunk = previous?.nextChunk ?? 1
       if (previous === undefined && options.appended === undefined) {
@@ -251,7 +262,7 @@ export class StoreCore {
       ) {
         states.set(facet, { doc, chunks: 0, nextChunk })
       } else {
-        const bytes = options.appended?.get(facet) ?? [A.getLastLocalChange(doc)!]
+        const bytes = options.appended?.get(facet) ?? [local?.change ?? A.getLastLocalChange(doc)!]
         ops.push({ type: 'put', key: chunkKey(id, facet, nextChunk), value: concatBytes(bytes) })
         states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
       }

@@ -11,20 +11,23 @@ import {
   newObjectId,
   validateNewObject,
   validatePatch,
+  type FacetId,
   type FacetName,
   type FieldValue,
   type InstanceId,
   type ObjectId,
   type ObjectPatch,
+  type ObjectType,
 } from '../../model/index.ts'
 import type { FeedDraft } from '../commit-queue.ts'
 import { resolveFacet } from '../conflicts.ts'
 import {
   changeFacetDoc,
-  createFacetDoc,
   encodeNewFacet,
   tombstoneFacetDoc,
   type Doc,
+  type FacetDoc,
+  type WriteStamp,
 } from '../facet-doc.ts'
 import { chunkKey, snapshotKey, typeIndexKey } from '../keys.ts'
 import type { StorageOp } from '../storage.ts'
@@ -34,12 +37,8 @@ import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import { withChunk } from './recent-parts.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
 import { createdObject, knownLines, linesOf, storedObjectFrom, toStoredObject } from './views.ts'
-import {
-  cloneLine,
-  readLinearFacet,
-  writeLinearEdit,
-  type LinearFacet,
-} from '../facet-doc/linear.ts'
+import { cloneLine, readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
+import { appendLinearEdit, prepareLinearEdit } from '../facet-doc/linear-edit.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -80,15 +79,19 @@ export class LocalEdits {
     const results: (StoredObject | ObjectSyncError)[] = []
     const ops: StorageOp[] = []
     const feed: FeedDraft[] = []
-    for (const { input, options } of items) {
-      try {
-        const made = await this.prepareCreate(input, options)
-        ops.push(...made.ops)
-        feed.push(...made.feed)
-        results.push(made.object)
-      } catch (error) {
-        if (!(error instanceof ObjectSyncError)) throw error
-        results.push(error)
+    // Prepared together, so that their changes are signed together (store/authorship.ts).
+    const prepared = await Promise.allSettled(
+      items.map(({ input, options }) => this.prepareCreate(input, options)),
+    )
+    for (const outcome of prepared) {
+      if (outcome.status === 'fulfilled') {
+        ops.push(...outcome.value.ops)
+        feed.push(...outcome.value.feed)
+        results.push(outcome.value.object)
+      } else if (outcome.reason instanceof ObjectSyncError) {
+        results.push(outcome.reason)
+      } else {
+        throw outcome.reason
       }
     }
     // What the caller keeps about the new objects is written in the same commit, so that
@@ -125,7 +128,10 @@ export class LocalEdits {
     const ops: StorageOp[] = [{ type: 'put', key: typeIndexKey(type, id), value: EMPTY }]
     const feed: FeedDraft[] = []
     for (const [facet, fields] of contents) {
-      const bytes = encodeNewFacet(type, fields, stamp, core.actor)
+      const bytes = await core.signing.newFacet(
+        facetId(id, facet),
+        encodeNewFacet(type, fields, stamp, core.actor),
+      )
       ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
       feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
     }
@@ -167,7 +173,12 @@ export class LocalEdits {
         const state = loaded.facets.get(facet)
         const next =
           state === undefined
-            ? createFacetDoc(loaded.type, withoutNulls(facetPatch), stamp, core.actor)
+            ? await this.newFacetDoc(
+                facetId(id, facet),
+                loaded.type,
+                withoutNulls(facetPatch),
+                stamp,
+              )
             : changeFacetDoc(state.doc, facetPatch, stamp, forced)
         if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
           changed.set(facet, next)
@@ -214,16 +225,21 @@ export class LocalEdits {
       if (read === undefined) {
         const fields = withoutNulls(facetPatch)
         if (Object.keys(fields).length === 0) continue
-        const bytes = encodeNewFacet(type, fields, stamp, core.actor)
+        const bytes = await core.signing.newFacet(
+          facetId(id, facet),
+          encodeNewFacet(type, fields, stamp, core.actor),
+        )
         const made = readLinearFacet(bytes, { storedUpTo: bytes.length })
         if (made === undefined) return undefined
         facets.set(facet, made)
         ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
         written = new Map(written).set(facet, { snapshot: bytes, chunks: [], last: 0 })
       } else {
-        const change = writeLinearEdit(read, facetPatch, stamp, core.actor, forced)
-        if (change === undefined) return undefined
-        if (change === 'unchanged') continue
+        const edit = prepareLinearEdit(read, facetPatch, stamp, core.actor, forced)
+        if (edit === undefined) return undefined
+        if (edit === 'unchanged') continue
+        const change = await core.signing.change(facetId(id, facet), edit.bytes)
+        if (!appendLinearEdit(read, edit, change)) return undefined
         const next = parts.get(facet)!.last + 1
         ops.push({ type: 'put', key: chunkKey(id, facet, next), value: change })
         written = withChunk(written, facet, next, change)
@@ -236,6 +252,19 @@ export class LocalEdits {
       knownLines(written, facets)
     }
     return storedObjectFrom(id, type, facets)
+  }
+
+  /** A new facet of an object being edited, as a loaded document, its change signed. */
+  private async newFacetDoc(
+    facet: FacetId,
+    type: ObjectType,
+    fields: Record<string, FieldValue>,
+    stamp: WriteStamp,
+  ): Promise<Doc> {
+    const bytes = encodeNewFacet(type, fields, stamp, this.core.actor)
+    return A.load<FacetDoc>(await this.core.signing.newFacet(facet, bytes), {
+      actor: this.core.actor,
+    })
   }
 
   /** Tombstones the object: it stays, marked deleted, so the delete can sync. */

@@ -15,6 +15,7 @@ import type { BlobStoreOptions } from '../blob-store.ts'
 import type { FeedEntry } from '../commit-queue.ts'
 import type { ConflictValue } from '../conflicts.ts'
 import type { StorageAdapter } from '../storage.ts'
+import type { IdentityKey } from '../authorship.ts'
 
 export type { FeedEntry }
 
@@ -22,6 +23,13 @@ export interface ObjectStoreOptions {
   storage: StorageAdapter
   /** Recorded as the writer of every local change. */
   instanceId: InstanceId
+  /**
+   * The Ed25519 key behind `instanceId` (a libp2p private key): every local change then
+   * carries a proof that this instance wrote it (store/authorship.ts), which is what
+   * makes its writes count as a source of truth's on other instances. Without it changes
+   * are unsigned (tests with made-up ids).
+   */
+  identityKey?: IdentityKey
   logger?: Logger
   /** Custom-field group → the custom field names in it; other names go to group `other`. */
   customFieldGroups?: Record<string, readonly string[]>

@@ -3,6 +3,7 @@
 // sources of truth (a named instance always wins a field), else by the later write.
 import {
   CORE_FACET,
+  facetId,
   fieldSpec,
   type FacetName,
   type FieldValue,
@@ -25,7 +26,10 @@ type Sources = Readonly<Record<string, InstanceId>> | undefined
 export function toStoredObject(id: ObjectId, loaded: LoadedObject, sources: Sources): StoredObject {
   const resolved = [...loaded.facets].map(
     ([facet, state]) =>
-      [facet, resolveFacet(state.doc, sourceOfTruth(sources, loaded.type, facet))] as const,
+      [
+        facet,
+        resolveFacet(state.doc, sourceOfTruth(sources, loaded.type, facet), facetId(id, facet)),
+      ] as const,
   )
   return storedObjectOf(id, loaded.type, resolved)
 }
@@ -247,7 +251,7 @@ export function conflictsOf(id: ObjectId, loaded: LoadedObject, sources: Sources
   const entries: ConflictEntry[] = []
   for (const [facet, state] of loaded.facets) {
     const source = sourceOfTruth(sources, loaded.type, facet)
-    for (const conflict of resolveFacet(state.doc, source).conflicts) {
+    for (const conflict of resolveFacet(state.doc, source, facetId(id, facet)).conflicts) {
       entries.push({
         object: id,
         type: loaded.type,
