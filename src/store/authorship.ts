@@ -41,8 +41,9 @@ export interface UnsignedChange {
 }
 
 /**
- * Signs this instance's changes. `sign` waits for the changes asked for in the same turn
- * of the event loop (up to 64) and signs them together; `signAll` signs a batch at once.
+ * Signs this instance's changes. `sign` signs the changes asked for before the next
+ * microtask (up to 64; e.g. a page of new objects prepared together) together; `signAll`
+ * signs a batch at once.
  */
 export class ChangeSigner {
   private readonly key: KeyObject
@@ -67,7 +68,10 @@ export class ChangeSigner {
     return new Promise((resolve, reject) => {
       this.waiting.push({ facet, change, resolve, reject })
       if (this.waiting.length >= MAX_LEAVES) this.flush()
-      else if (this.waiting.length === 1) setImmediate(() => this.flush())
+      // Signed before anything else runs: a store operation must not wait a turn of the
+      // event loop for its signature, which lets other work in between (the identity
+      // property test found interleavings that lose a record when it did).
+      else if (this.waiting.length === 1) queueMicrotask(() => this.flush())
     })
   }
 
@@ -191,15 +195,20 @@ function statement(depth: number, root: Buffer): Buffer {
 
 /** The leaf of a change: its bytes with no message (type byte on), bound to its facet. */
 function leafOf(facet: string, where: MessagePlace, change: Uint8Array): Buffer {
-  const unsigned = where.end > where.start ? spliceMessage(change, where, EMPTY) : change
-  return node16(
-    Buffer.concat([
-      Buffer.from([0]),
-      Buffer.from(`${DOMAIN}\0${facet}\0`),
-      unsigned.subarray(CHECKSUM_END),
-    ]),
+  const unsigned = where.end > where.start ? spliceMessage(change, where, '') : change
+  // One buffer, one hash: a leaf is made per change signed.
+  const facetBytes = Buffer.byteLength(facet)
+  const input = Buffer.allocUnsafe(
+    LEAF_PREFIX.length + facetBytes + 1 + unsigned.length - CHECKSUM_END,
   )
+  LEAF_PREFIX.copy(input, 0)
+  input.write(facet, LEAF_PREFIX.length)
+  input[LEAF_PREFIX.length + facetBytes] = 0
+  input.set(unsigned.subarray(CHECKSUM_END), LEAF_PREFIX.length + facetBytes + 1)
+  return node16(input)
 }
+
+const LEAF_PREFIX = Buffer.from(`\0${DOMAIN}\0`)
 
 function parent(left: Uint8Array, right: Uint8Array): Buffer {
   return node16(Buffer.concat([Buffer.from([1]), left, right]))
@@ -230,7 +239,6 @@ function treeLevels(leaves: Buffer[], depth: number): Buffer[][] {
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const CHECKSUM_END = 8
 const CHANGE_CHUNK = 1
-const EMPTY = new Uint8Array(0)
 
 interface MessagePlace {
   /** Where the body starts. */
@@ -266,23 +274,28 @@ function locateMessage(chunk: Uint8Array): MessagePlace {
 
 /** The change with `message` in place of its own (a new checksum; no message for ''). */
 export function withMessage(chunk: Uint8Array, message: string): Uint8Array {
-  return spliceMessage(chunk, locateMessage(chunk), Buffer.from(message, 'utf8'))
+  return spliceMessage(chunk, locateMessage(chunk), message)
 }
 
-function spliceMessage(chunk: Uint8Array, where: MessagePlace, message: Uint8Array): Uint8Array {
-  const body = Buffer.concat([
-    chunk.subarray(where.body, where.length),
-    lebBytes(message.length),
-    message,
-    chunk.subarray(where.end),
-  ])
-  const out = Buffer.concat([
-    Buffer.from(MAGIC),
-    Buffer.alloc(4),
-    Buffer.from([CHANGE_CHUNK]),
-    lebBytes(body.length),
-    body,
-  ])
+function spliceMessage(chunk: Uint8Array, where: MessagePlace, message: string): Uint8Array {
+  const messageBytes = Buffer.byteLength(message)
+  const messageLength = lebBytes(messageBytes)
+  const bodyLength =
+    where.length - where.body + messageLength.length + messageBytes + chunk.length - where.end
+  const bodyLengthBytes = lebBytes(bodyLength)
+  // Written in place: magic, checksum (below), type, the body's length, the body.
+  const out = Buffer.allocUnsafe(CHECKSUM_END + 1 + bodyLengthBytes.length + bodyLength)
+  out.set(MAGIC, 0)
+  out[CHECKSUM_END] = CHANGE_CHUNK
+  let at = CHECKSUM_END + 1
+  out.set(bodyLengthBytes, at)
+  at += bodyLengthBytes.length
+  out.set(chunk.subarray(where.body, where.length), at)
+  at += where.length - where.body
+  out.set(messageLength, at)
+  at += messageLength.length
+  at += out.write(message, at)
+  out.set(chunk.subarray(where.end), at)
   hash('sha256', out.subarray(CHECKSUM_END), 'buffer').copy(out, 4, 0, 4)
   return new Uint8Array(out.buffer, out.byteOffset, out.length)
 }

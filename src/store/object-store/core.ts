@@ -242,6 +242,9 @@ export class StoreCore {
     const ops: StorageOp[] = [...(options.extraOps ?? [])]
     const feed: FeedDraft[] = []
     const states = new Map<FacetName, LoadedFacet>()
+    // Unsigned versions replaced by signed ones: they share a handle with the versions still
+    // in `loaded` (which readers may hold meanwhile), so they are freed once those are out.
+    const replaced: Doc[] = []
     for (const [facet, edited] of changed) {
       const previous = loaded.facets.get(facet)
       // A change made here (not one received: `appended`) is signed.
@@ -250,6 +253,7 @@ export class StoreCore {
           ? undefined
           : await this.signing.lastChange(facetId(id, facet), previous.doc, edited)
       const doc = local?.doc ?? edited
+      if (doc !== edited) replaced.push(edited)
       changed.set(facet, doc)
       const chunks = previous?.chunks ?? 0
       const nextChunk = previous?.nextChunk ?? 1
@@ -281,11 +285,13 @@ export class StoreCore {
         A.free(doc)
         loaded.facets.delete(facet)
       }
+      for (const doc of replaced) A.free(doc)
       this.dropFromCache(id)
       freeObject(loaded)
       throw error
     }
     for (const [facet, state] of states) loaded.facets.set(facet, state)
+    for (const doc of replaced) A.free(doc)
     if (this.cache.get(id) === undefined) this.cache.set(id, loaded)
   }
 

@@ -34,7 +34,10 @@ export class LocalSigning {
 
   /**
    * The document with its last local change (`doc`, changed from `before`) replaced by the
-   * same change signed — applied to a fork of `before` — and that change. `doc` is freed.
+   * same change signed, and that change. The signed document is loaded afresh from what
+   * `before` holds: a fork would share `before`'s unchanged inner objects, which point at
+   * the handle `doc` shares with `before` — freed by the caller once `before` is no longer
+   * read.
    */
   async lastChange(
     facet: FacetId,
@@ -45,7 +48,11 @@ export class LocalSigning {
     if (this.signer === undefined) return { doc, change }
     const signed = await this.signer.sign(facet, change)
     const fork = A.clone(before, { actor: this.actor })
-    A.free(doc)
-    return { doc: A.applyChanges(fork, [signed])[0], change: signed }
+    const saved = A.save(fork)
+    A.free(fork)
+    return {
+      doc: A.loadIncremental(A.load<never>(saved, { actor: this.actor }), signed),
+      change: signed,
+    }
   }
 }
