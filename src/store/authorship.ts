@@ -126,7 +126,8 @@ export function provesAuthor(facet: string, change: Uint8Array, author: string):
   let proven = proofs.get(key)
   if (proven === undefined) {
     proven = checkProof(facet, change, author)
-    if (proofs.size >= REMEMBERED_PROOFS) proofs.clear()
+    // The oldest answer makes room (a Map iterates in insertion order).
+    if (proofs.size >= REMEMBERED_PROOFS) proofs.delete(proofs.keys().next().value!)
     proofs.set(key, proven)
   }
   return proven
@@ -145,7 +146,11 @@ function checkProof(facet: string, change: Uint8Array, author: string): boolean 
   }
   const message = Buffer.from(change.subarray(where.start, where.end)).toString('utf8')
   if (!message.startsWith(PROOF_PREFIX)) return false
-  const proof = Buffer.from(message.slice(PROOF_PREFIX.length), 'base64url')
+  const encoded = message.slice(PROOF_PREFIX.length)
+  const proof = Buffer.from(encoded, 'base64url')
+  // Only the one encoding the signer writes: Node's decoder skips characters it doesn't
+  // know, which would let a peer make twins of a signed change that still verify.
+  if (proof.toString('base64url') !== encoded) return false
   const depth = proof[0] ?? -1
   if (depth < 0 || depth > MAX_DEPTH || proof.length !== 2 + SIGNATURE_BYTES + depth * NODE_BYTES) {
     return false
@@ -182,7 +187,7 @@ function publicKeyOf(author: string): KeyObject | null {
     } catch {
       // Not a peer id: no key, so nothing it claims is proven.
     }
-    if (publicKeys.size >= REMEMBERED_PROOFS) publicKeys.clear()
+    if (publicKeys.size >= REMEMBERED_PROOFS) publicKeys.delete(publicKeys.keys().next().value!)
     publicKeys.set(author, key)
   }
   return key

@@ -73,7 +73,7 @@ export function resolveFacet(
   if (fieldsObject === null || metaObject === null) return { content, conflicts: [] }
   const backend = A.getBackend(doc)
   const conflicts: FieldConflict[] = []
-  const written = new WrittenChanges(doc)
+  const changes = new WrittenChanges(doc)
   for (const field of Object.keys(content.meta)) {
     const stamps = backend.getAll(metaObject, field)
     if (stamps.length < 2) continue
@@ -82,28 +82,39 @@ export function resolveFacet(
       ? (A.getConflicts(doc.fields, field) as Record<string, unknown> | undefined)
       : undefined
     const candidates: Candidate[] = []
+    const valueOf = (written: (typeof values)[number] | undefined) =>
+      written === undefined
+        ? undefined
+        : written.length === 3
+          ? decodeValue(written[1])
+          : decodeValue(objects?.[written[1]])
     for (const entry of stamps) {
       if (entry.length !== 3) continue
       const stamp: WriteStamp | undefined = decodeStamp(new A.ImmutableString(String(entry[1])))
       if (stamp === undefined) continue
       const actor = actorOf(entry[2])
-      const written = values.find(
-        (value) => actorOf(value.length === 3 ? value[2] : value[1]) === actor,
-      )
-      const value =
-        written === undefined
-          ? undefined
-          : written.length === 3
-            ? decodeValue(written[1])
-            : decodeValue(objects?.[written[1]])
+      const written = values.find((value) => actorOf(valueOpId(value)) === actor)
+      const value = valueOf(written)
       candidates.push({ value, by: stamp.by, at: stamp.at, opId: entry[2], authority: false })
     }
     if (candidates.length < 2) continue
     const source = sourceOf(field)
     for (const candidate of candidates) {
       if (source === undefined || candidate.by !== source || facet === undefined) continue
-      const change = written.changeOf(candidate.opId)
-      candidate.authority = change !== undefined && provesAuthor(facet, change, source)
+      const change = changes.containing(candidate.opId)
+      if (change === undefined || !provesAuthor(facet, change.bytes, source)) continue
+      // The value is the one the signed change wrote, not any value of the same actor: a
+      // peer can write an unsigned change under the source's actor that replaces only the
+      // value. A field the signed change cleared has no value of that actor left.
+      const own = values.filter((value) => actorOf(valueOpId(value)) === actorOf(candidate.opId))
+      const signed = own.find((value) => change.made(valueOpId(value)))
+      if (signed !== undefined) {
+        candidate.value = valueOf(signed)
+        candidate.authority = true
+      } else if (own.length === 0 && change.deletes(fieldsObject, field)) {
+        candidate.value = undefined
+        candidate.authority = true
+      }
     }
     const winner = candidates.reduce((best, candidate) =>
       later(candidate, best) ? candidate : best,
@@ -160,23 +171,70 @@ export function deleteConflict(
   return { winner: { value: true, ...deleted }, losers: [{ value: false, ...edit }] }
 }
 
-/** The changes of a document, found by the ops they made (read once, when first asked). */
+/** The op id of a value getAll returns: [type, value, id] for a scalar, [type, id] for an object. */
+function valueOpId(value: readonly unknown[]): string {
+  return String(value.length === 3 ? value[2] : value[1])
+}
+
+/** A change of a document, with the op counters it made. */
+interface WrittenChange {
+  bytes: Uint8Array
+  first: number
+  end: number
+  /** Whether op `opId` ("counter@actor") is one of this change's. */
+  made(opId: string): boolean
+  /** Whether it deletes `key` of the map `object`. */
+  deletes(object: string, key: string): boolean
+}
+
+/**
+ * The changes of a document by the ops they made: read once, when first asked, and
+ * indexed by actor (each actor's changes in order of their first op), so that a document
+ * with many changes is searched, not scanned, once per candidate.
+ */
 class WrittenChanges {
-  private changes: { actor: string; first: number; end: number; bytes: Uint8Array }[] | undefined
+  private byActor: Map<string, WrittenChange[]> | undefined
 
   constructor(private readonly doc: Doc) {}
 
   /** The change that made op `opId` ("counter@actor"). */
-  changeOf(opId: string): Uint8Array | undefined {
-    this.changes ??= A.getAllChanges(this.doc).map((bytes) => {
-      const { actor, startOp, ops } = A.decodeChange(bytes)
-      return { actor, first: startOp, end: startOp + ops.length, bytes }
-    })
+  containing(opId: string): WrittenChange | undefined {
+    this.byActor ??= this.index()
+    const changes = this.byActor.get(actorOf(opId))
+    if (changes === undefined) return undefined
     const counter = Number(opId.slice(0, opId.indexOf('@')))
-    const actor = actorOf(opId)
-    return this.changes.find(
-      (change) => change.actor === actor && change.first <= counter && counter < change.end,
-    )?.bytes
+    let [low, high] = [0, changes.length - 1]
+    while (low <= high) {
+      const middle = (low + high) >> 1
+      const change = changes[middle]!
+      if (counter < change.first) high = middle - 1
+      else if (counter >= change.end) low = middle + 1
+      else return change
+    }
+    return undefined
+  }
+
+  private index(): Map<string, WrittenChange[]> {
+    const byActor = new Map<string, WrittenChange[]>()
+    for (const bytes of A.getAllChanges(this.doc)) {
+      const { actor, startOp, ops } = A.decodeChange(bytes)
+      const change: WrittenChange = {
+        bytes,
+        first: startOp,
+        end: startOp + ops.length,
+        made: (opId) => {
+          const counter = Number(opId.slice(0, opId.indexOf('@')))
+          return actorOf(opId) === actor && startOp <= counter && counter < startOp + ops.length
+        },
+        deletes: (object, key) =>
+          ops.some((op) => op.action === 'del' && op.obj === object && op.key === key),
+      }
+      const list = byActor.get(actor) ?? []
+      list.push(change)
+      byActor.set(actor, list)
+    }
+    for (const list of byActor.values()) list.sort((a, b) => a.first - b.first)
+    return byActor
   }
 }
 

@@ -13,6 +13,14 @@ import {
 } from '../../src/store/authorship.ts'
 import type { FacetId } from '../../src/model/index.ts'
 import { MemoryStorage } from '../../src/store/index.ts'
+import {
+  encodeNewFacet,
+  mergeFacetDoc,
+  readFacetDoc,
+  type Doc,
+  type FacetDoc,
+} from '../../src/store/facet-doc.ts'
+import { LocalSigning } from '../../src/store/object-store/signing.ts'
 import { anna, openStore, ship } from '../helpers/stores.ts'
 
 /** A change of its own document per i (unsigned, as a store makes it). */
@@ -72,6 +80,11 @@ describe('authorship proofs', () => {
       expect(provesAuthor('f', change, id)).toBe(false)
     }
     expect(provesAuthor('f', withMessage(signed, `${PROOF_PREFIX}AAAA`), id)).toBe(false)
+    // The proof in another encoding (characters base64url skips): a twin, refused.
+    for (const tail of ['=', '!!', ' ']) {
+      const twin = withMessage(signed, A.decodeChange(signed).message! + tail)
+      expect(provesAuthor('f', twin, id)).toBe(false)
+    }
     expect(provesAuthor('f', withMessage(signed, 'not a proof'), id)).toBe(false)
     // A different value under the same proof: the change is another.
     const other = withMessage(changeOf(9), A.decodeChange(signed).message!)
@@ -170,4 +183,31 @@ describe('a store that signs its changes', () => {
       )
     expect(authors).toEqual([north.id, north.id, south.id, south.id, north.id])
   })
+})
+
+describe('signing a change made on a loaded document', () => {
+  for (const where of ['on a fork (edit)', 'in place'] as const) {
+    it(`leaves a document that reads after the unsigned one is freed (made ${where})`, async () => {
+      const { id, privateKey } = await createIdentity()
+      const signing = new LocalSigning(privateKey, 'ab'.repeat(16))
+      const before = A.load<FacetDoc>(
+        encodeNewFacet('person', anna, { at: 1, by: id }, 'cd'.repeat(16)),
+        {
+          actor: 'ab'.repeat(16),
+        },
+      )
+      // A change of the root only: `meta` and `fields` stay the inner objects they were.
+      const change = (doc: Doc) =>
+        mergeFacetDoc(doc, { into: '01AAAAAAAAAAAAAAAAAAAAAAAA' }, { at: 2, by: id })
+      const edited = where === 'in place' ? change(before) : signing.edit(before, change)
+      const signed = await signing.lastChange('f', before, edited)
+      A.free(edited)
+      expect(A.getConflicts(signed.doc.meta as unknown as Doc, 'firstName')).toBeUndefined()
+      expect(readFacetDoc(signed.doc).fields.firstName).toBe('Anna')
+      expect(provesAuthor('f', signed.change, id)).toBe(true)
+      expect(A.getLastLocalChange(signed.doc) ?? A.getAllChanges(signed.doc).at(-1)).toEqual(
+        signed.change,
+      )
+    })
+  }
 })

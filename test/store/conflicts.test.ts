@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
-import type { InstanceId } from '../../src/model/index.ts'
+import * as A from '@automerge/automerge'
+import type { FacetId, InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
 import { createIdentity } from '../../src/net/index.ts'
 import { anna, openStore } from '../helpers/stores.ts'
@@ -213,6 +214,56 @@ describe('a source of truth for a field', () => {
         expect(object.fields.amount).toBe('120.00')
         expect(object.written.amount).toEqual({ by: financeId, at: 2_000 })
       }
+    })
+  }
+
+  for (const replaced of ['value', 'delete'] as const) {
+    it(`does not count a ${replaced} a peer wrote under the source's actor as the source's`, async () => {
+      const { finance, office, clocks, id, financeId } = await financeAndOffice()
+      clocks.finance = 2_000
+      await finance.update(id, { fields: { amount: '120.00' } })
+      clocks.office = 9_000
+      await office.update(id, { fields: { amount: '999.00' } })
+      await ship(finance, office)
+      await ship(office, finance)
+      // An unsigned change under finance's Automerge actor that replaces finance's value
+      // of amount (or deletes it) and leaves the signed stamp as it is.
+      const facet = `${id}/core` as FacetId
+      const changes = (await office.getChangesSince(facet, []))!
+      const [doc] = A.applyChanges(A.init<Record<string, unknown>>(), changes)
+      const fieldsObject = A.getObjectId(doc, 'fields')!
+      const stamp = A.getBackend(doc)
+        .getAll(A.getObjectId(doc, 'meta')!, 'amount')
+        .find((entry) => String(entry[1]).endsWith(financeId))!
+      const actor = String(stamp[2]).slice(String(stamp[2]).indexOf('@') + 1)
+      const value = A.getBackend(doc)
+        .getAll(fieldsObject, 'amount')
+        .find((entry) => String(entry[2]).endsWith(actor))!
+      const decoded = changes.map((change) => A.decodeChange(change))
+      const forged = A.encodeChange({
+        actor,
+        seq: Math.max(...decoded.filter((change) => change.actor === actor).map((c) => c.seq)) + 1,
+        startOp: Math.max(...decoded.map((change) => change.startOp + change.ops.length)),
+        time: 3,
+        message: null,
+        deps: A.getHeads(doc),
+        ops: [
+          replaced === 'value'
+            ? {
+                action: 'set',
+                obj: fieldsObject,
+                key: 'amount',
+                value: '666.00',
+                pred: [String(value[2])],
+              }
+            : { action: 'del', obj: fieldsObject, key: 'amount', pred: [String(value[2])] },
+        ],
+      } as unknown as A.DecodedChange)
+      await office.applyRemoteChanges(facet, [forged])
+      const object = (await office.get(id))!
+      // Finance's proven write no longer stands as it was: the later write wins.
+      expect(object.fields.amount).toBe('999.00')
+      expect(object.fields.amount).not.toBe('666.00')
     })
   }
 

@@ -142,7 +142,9 @@ export class ConflictInbox {
       const coreFacet = loaded.facets.get(CORE_FACET)
       if (keepDeleted || coreFacet === undefined) await commits.submit(dismiss, [])
       else {
-        const restored = restoreFacetDoc(coreFacet.doc, core.stamp())
+        const restored = core.signing.edit(coreFacet.doc, (doc) =>
+          restoreFacetDoc(doc, core.stamp()),
+        )
         await core.commitChanges(commits, id, loaded, new Map([[CORE_FACET, restored]]), {
           extraOps: dismiss,
         })

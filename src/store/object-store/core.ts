@@ -245,39 +245,42 @@ export class StoreCore {
     // Unsigned versions replaced by signed ones: they share a handle with the versions still
     // in `loaded` (which readers may hold meanwhile), so they are freed once those are out.
     const replaced: Doc[] = []
-    for (const [facet, edited] of changed) {
-      const previous = loaded.facets.get(facet)
-      // A change made here (not one received: `appended`) is signed.
-      const local =
-        previous === undefined || options.appended !== undefined
-          ? undefined
-          : await this.signing.lastChange(facetId(id, facet), previous.doc, edited)
-      const doc = local?.doc ?? edited
-      if (doc !== edited) replaced.push(edited)
-      changed.set(facet, doc)
-      const chunks = previous?.chunks ?? 0
-      const nextChunk = previous?.nextChunk ?? 1
-      if (previous === undefined && options.appended === undefined) {
-        ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
-        states.set(facet, { doc, chunks: 0, nextChunk: 1 })
-      } else if (
-        chunks + 1 >= this.compactAfter &&
-        pushCompaction(ops, id, facet, doc, { chunks, nextChunk })
-      ) {
-        states.set(facet, { doc, chunks: 0, nextChunk })
-      } else {
-        const bytes = options.appended?.get(facet) ?? [local?.change ?? A.getLastLocalChange(doc)!]
-        ops.push({ type: 'put', key: chunkKey(id, facet, nextChunk), value: concatBytes(bytes) })
-        states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
-      }
-      feed.push({
-        facet: facetId(id, facet),
-        object: id,
-        type: loaded.type,
-        ...(options.from === undefined ? {} : { from: options.from }),
-      })
-    }
     try {
+      // Signing may fail too: what was changed in memory is then dropped with the rest.
+      for (const [facet, edited] of changed) {
+        const previous = loaded.facets.get(facet)
+        // A change made here (not one received: `appended`) is signed.
+        const local =
+          previous === undefined || options.appended !== undefined
+            ? undefined
+            : await this.signing.lastChange(facetId(id, facet), previous.doc, edited)
+        const doc = local?.doc ?? edited
+        if (doc !== edited) replaced.push(edited)
+        changed.set(facet, doc)
+        const chunks = previous?.chunks ?? 0
+        const nextChunk = previous?.nextChunk ?? 1
+        if (previous === undefined && options.appended === undefined) {
+          ops.push({ type: 'put', key: snapshotKey(id, facet), value: A.save(doc) })
+          states.set(facet, { doc, chunks: 0, nextChunk: 1 })
+        } else if (
+          chunks + 1 >= this.compactAfter &&
+          pushCompaction(ops, id, facet, doc, { chunks, nextChunk })
+        ) {
+          states.set(facet, { doc, chunks: 0, nextChunk })
+        } else {
+          const bytes = options.appended?.get(facet) ?? [
+            local?.change ?? A.getLastLocalChange(doc)!,
+          ]
+          ops.push({ type: 'put', key: chunkKey(id, facet, nextChunk), value: concatBytes(bytes) })
+          states.set(facet, { doc, chunks: chunks + 1, nextChunk: nextChunk + 1 })
+        }
+        feed.push({
+          facet: facetId(id, facet),
+          object: id,
+          type: loaded.type,
+          ...(options.from === undefined ? {} : { from: options.from }),
+        })
+      }
       await commits.submit(ops, feed)
     } catch (error) {
       // Each new handle shares memory with the one it was changed from: free it alone.

@@ -179,7 +179,7 @@ export class LocalEdits {
                 withoutNulls(facetPatch),
                 stamp,
               )
-            : changeFacetDoc(state.doc, facetPatch, stamp, forced)
+            : core.signing.edit(state.doc, (doc) => changeFacetDoc(doc, facetPatch, stamp, forced))
         if (next !== undefined && (state !== undefined || Object.keys(next.fields).length > 0)) {
           changed.set(facet, next)
         } else if (next !== undefined) A.free(next)
@@ -275,7 +275,9 @@ export class LocalEdits {
       const loaded = await core.loadExisting(id, { allowDeleted: true })
       const coreFacet = loaded.facets.get(CORE_FACET)
       if (coreFacet === undefined || coreFacet.doc.deleted === true) return
-      const next = tombstoneFacetDoc(coreFacet.doc, core.stamp(options.at))
+      const next = core.signing.edit(coreFacet.doc, (doc) =>
+        tombstoneFacetDoc(doc, core.stamp(options.at)),
+      )
       await core.commitChanges(
         commits,
         id,

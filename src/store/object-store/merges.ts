@@ -61,7 +61,9 @@ export class MergeEdits {
       const coreFacet = loaded.facets.get(CORE_FACET)!
       // A survivor records no merge of its own (it has the smallest id of its group).
       const targets = [survivor]
-      const next = mergeFacetDoc(coreFacet.doc, { into: survivor }, core.stamp())
+      const next = core.signing.edit(coreFacet.doc, (doc) =>
+        mergeFacetDoc(doc, { into: survivor }, core.stamp()),
+      )
       await core.commitChanges(commits, merged, loaded, new Map([[CORE_FACET, next]]), {
         extraOps: core.identities.indexOps(merged, targets),
       })
@@ -86,10 +88,8 @@ export class MergeEdits {
     await core.locks.run(id, async () => {
       const loaded = await core.loadExisting(id, { allowDeleted: true })
       // Kept apart from what it was merged into: matching must not merge them again.
-      const next = mergeFacetDoc(
-        loaded.facets.get(CORE_FACET)!.doc,
-        { apartFrom: survivor },
-        core.stamp(),
+      const next = core.signing.edit(loaded.facets.get(CORE_FACET)!.doc, (doc) =>
+        mergeFacetDoc(doc, { apartFrom: survivor }, core.stamp()),
       )
       await core.commitChanges(commits, id, loaded, new Map([[CORE_FACET, next]]), {
         extraOps: core.identities.indexOps(id, []),

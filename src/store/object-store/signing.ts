@@ -33,10 +33,27 @@ export class LocalSigning {
   }
 
   /**
+   * `change` made on `doc` — on a fork of it when changes are signed, so that `doc` stays as
+   * it is until lastChange applies the signed change to it. A fork left unchanged
+   * (undefined) is freed.
+   */
+  edit<T extends Doc | undefined>(doc: Doc, change: (doc: Doc) => T): T {
+    if (this.signer === undefined) return change(doc)
+    const fork = A.clone(doc, { actor: this.actor })
+    let edited: T
+    try {
+      edited = change(fork)
+    } catch (error) {
+      A.free(fork)
+      throw error
+    }
+    if (edited === undefined) A.free(fork)
+    return edited
+  }
+
+  /**
    * The document with its last local change (`doc`, changed from `before`) replaced by the
-   * same change signed, and that change. The signed document is loaded afresh from what
-   * `before` holds: a fork would share `before`'s unchanged inner objects, which point at
-   * the handle `doc` shares with `before` — freed by the caller once `before` is no longer
+   * same change signed, and that change. The caller frees `doc` once `before` is no longer
    * read.
    */
   async lastChange(
@@ -47,6 +64,15 @@ export class LocalSigning {
     const change = A.getLastLocalChange(doc)!
     if (this.signer === undefined) return { doc, change }
     const signed = await this.signer.sign(facet, change)
+    try {
+      // Made on a fork (edit): `before` takes the signed change as it would have taken the
+      // unsigned one, and keeps its handle.
+      return { doc: A.loadIncremental(before, signed), change: signed }
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error // not an outdated `before`
+    }
+    // Made on `before` itself, which now shares its handle with `doc`: loaded afresh. A fork
+    // would share `before`'s unchanged inner objects, which point at that handle.
     const fork = A.clone(before, { actor: this.actor })
     const saved = A.save(fork)
     A.free(fork)
