@@ -99,7 +99,8 @@ export class ChangeSigner {
   }
 
   private signTree(changes: readonly UnsignedChange[]): Uint8Array[] {
-    const leaves = changes.map(({ facet, change }) => leafOf(facet, locateMessage(change), change))
+    const places = changes.map(({ change }) => locateMessage(change))
+    const leaves = changes.map(({ facet, change }, index) => leafOf(facet, places[index]!, change))
     const depth = Math.max(0, Math.ceil(Math.log2(leaves.length)))
     const levels = treeLevels(leaves, depth)
     const root = levels[depth]![0]!
@@ -112,7 +113,7 @@ export class ChangeSigner {
       for (let level = 0, at = index; level < depth; level++, at >>= 1) {
         levels[level]![at ^ 1]!.copy(proof, 2 + SIGNATURE_BYTES + level * NODE_BYTES)
       }
-      return withMessage(change, PROOF_PREFIX + proof.toString('base64url'))
+      return spliceMessage(change, places[index]!, PROOF_PREFIX + proof.toString('base64url'))
     })
   }
 }
@@ -216,7 +217,11 @@ function leafOf(facet: string, where: MessagePlace, change: Uint8Array): Buffer 
 const LEAF_PREFIX = Buffer.from(`\0${DOMAIN}\0`)
 
 function parent(left: Uint8Array, right: Uint8Array): Buffer {
-  return node16(Buffer.concat([Buffer.from([1]), left, right]))
+  const input = Buffer.allocUnsafe(1 + 2 * NODE_BYTES)
+  input[0] = 1
+  input.set(left, 1)
+  input.set(right, 1 + NODE_BYTES)
+  return node16(input)
 }
 
 const PADDING = node16(Buffer.from([2]))

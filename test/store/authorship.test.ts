@@ -200,7 +200,7 @@ describe('signing a change made on a loaded document', () => {
       const change = (doc: Doc) =>
         mergeFacetDoc(doc, { into: '01AAAAAAAAAAAAAAAAAAAAAAAA' }, { at: 2, by: id })
       const edited = where === 'in place' ? change(before) : signing.edit(before, change)
-      const signed = await signing.lastChange('f', before, edited)
+      const signed = await signing.lastChange('f' as FacetId, before, edited)
       A.free(edited)
       expect(A.getConflicts(signed.doc.meta as unknown as Doc, 'firstName')).toBeUndefined()
       expect(readFacetDoc(signed.doc).fields.firstName).toBe('Anna')
