@@ -18,6 +18,7 @@
 // leading bytes, so none can pass for another.
 import { createPrivateKey, createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { ByteWriter } from './change-reader/byte-writer.ts'
 
 /** What a message holding a proof starts with; what follows is base64url. */
 export const PROOF_PREFIX = 'objectsync-proof-1 '
@@ -329,13 +330,11 @@ function skipLeb(bytes: Uint8Array, cursor: { at: number }): void {
   throw new TypeError('a number too long')
 }
 
+const lebWriter = new ByteWriter()
+
+/** `value` as unsigned LEB128, in bytes of its own. */
 function lebBytes(value: number): Uint8Array {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return Uint8Array.from(out)
+  lebWriter.reset()
+  lebWriter.uleb(value)
+  return lebWriter.written().slice()
 }

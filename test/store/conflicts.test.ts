@@ -178,14 +178,26 @@ describe('a source of truth for a field', () => {
     return { finance, office, impostor, clocks, id: created.id, financeId: financeId.id }
   }
 
-  it('wins conflicts on that field whatever the clocks say, on every instance', async () => {
-    const { finance, office, clocks, id } = await financeAndOffice()
+  /** Finance writes amount at 2,000 ms, the office at 9,000 ms; both ship both ways. */
+  async function bothEditAmount(description?: { finance: string; office: string }) {
+    const made = await financeAndOffice()
+    const { finance, office, clocks, id } = made
     clocks.finance = 2_000
-    await finance.update(id, { fields: { amount: '120.00', description: 'from finance' } })
+    const extra = (who: 'finance' | 'office') =>
+      description === undefined ? {} : { description: description[who] }
+    await finance.update(id, { fields: { amount: '120.00', ...extra('finance') } })
     clocks.office = 9_000
-    await office.update(id, { fields: { amount: '999.00', description: 'from office' } })
+    await office.update(id, { fields: { amount: '999.00', ...extra('office') } })
     await ship(finance, office)
     await ship(office, finance)
+    return made
+  }
+
+  it('wins conflicts on that field whatever the clocks say, on every instance', async () => {
+    const { finance, office, id } = await bothEditAmount({
+      finance: 'from finance',
+      office: 'from office',
+    })
     for (const store of [finance, office]) {
       const object = (await store.get(id))!
       expect(object.fields.amount).toBe('120.00')
@@ -219,13 +231,7 @@ describe('a source of truth for a field', () => {
 
   for (const replaced of ['value', 'delete'] as const) {
     it(`does not count a ${replaced} a peer wrote under the source's actor as the source's`, async () => {
-      const { finance, office, clocks, id, financeId } = await financeAndOffice()
-      clocks.finance = 2_000
-      await finance.update(id, { fields: { amount: '120.00' } })
-      clocks.office = 9_000
-      await office.update(id, { fields: { amount: '999.00' } })
-      await ship(finance, office)
-      await ship(office, finance)
+      const { office, id, financeId } = await bothEditAmount()
       // An unsigned change under finance's Automerge actor that replaces finance's value
       // of amount (or deletes it) and leaves the signed stamp as it is.
       const facet = `${id}/core` as FacetId
