@@ -8,7 +8,7 @@
 // Signing every change would cost ≈ 63 µs each (≈ 6 s for 100,000 rows taken in), so the
 // changes made together are signed together: a Merkle tree over their leaves, its root
 // signed once, and each change's message holds the signature and its path to the root
-// (≈ 230 bytes for a tree of 64). A leaf is the change as written without a message, bound
+// (≈ 240 bytes for a tree of 64). A leaf is the change as written without a message, bound
 // to its facet (so that a signed change can't be replayed into another object's facet,
 // which shares the same genesis). Proofs are checked only where a stamp decides something
 // (a source-of-truth conflict), never on the first-sync path, and remembered.

@@ -53,7 +53,7 @@ export interface ChangeColumns {
   message?: string
 }
 
-/** The longest message read: an authorship proof is ≈ 230 bytes; longer is left to Automerge. */
+/** The longest message read: an authorship proof is ≈ 240 bytes; longer is left to Automerge. */
 export const MAX_MESSAGE_BYTES = 1024
 
 const KNOWN_COLUMNS = new Set([
