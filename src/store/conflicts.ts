@@ -103,16 +103,18 @@ export function resolveFacet(
       if (source === undefined || candidate.by !== source || facet === undefined) continue
       const change = changes.containing(candidate.opId)
       if (change === undefined || !provesAuthor(facet, change.bytes, source)) continue
-      // The value is the one the signed change wrote, not any value of the same actor: a
-      // peer can write an unsigned change under the source's actor that replaces only the
-      // value. A field the signed change cleared has no value of that actor left.
-      const own = values.filter((value) => actorOf(valueOpId(value)) === actorOf(candidate.opId))
-      const signed = own.find((value) => change.made(valueOpId(value)))
-      if (signed !== undefined) {
-        candidate.value = valueOf(signed)
+      // The value is the one the signed change wrote, not whatever value of the source's
+      // actor is current: a peer can write an unsigned change under that actor which
+      // replaces or deletes only the value. Still current, it is read from the document;
+      // replaced since, a scalar or a delete is read from the signed change itself (a list
+      // or map replaced since leaves the write unproven).
+      const current = values.find((value) => change.made(valueOpId(value)))
+      const written = current === undefined ? change.wrote(fieldsObject, field) : undefined
+      if (current !== undefined) {
+        candidate.value = valueOf(current)
         candidate.authority = true
-      } else if (own.length === 0 && change.deletes(fieldsObject, field)) {
-        candidate.value = undefined
+      } else if (written !== undefined) {
+        candidate.value = written.value
         candidate.authority = true
       }
     }
@@ -183,8 +185,11 @@ interface WrittenChange {
   end: number
   /** Whether op `opId` ("counter@actor") is one of this change's. */
   made(opId: string): boolean
-  /** Whether it deletes `key` of the map `object`. */
-  deletes(object: string, key: string): boolean
+  /**
+   * What it wrote to `key` of the map `object`, when that was a delete (value undefined) or
+   * a scalar; undefined for anything else.
+   */
+  wrote(object: string, key: string): { value: FieldValue | undefined } | undefined
 }
 
 /**
@@ -226,8 +231,15 @@ class WrittenChanges {
           const counter = Number(opId.slice(0, opId.indexOf('@')))
           return actorOf(opId) === actor && startOp <= counter && counter < startOp + ops.length
         },
-        deletes: (object, key) =>
-          ops.some((op) => op.action === 'del' && op.obj === object && op.key === key),
+        wrote: (object, key) => {
+          const op = ops.find((each) => each.obj === object && each.key === key)
+          if (op?.action === 'del') return { value: undefined }
+          if (op?.action !== 'set') return undefined
+          const { value, datatype } = op as { value?: unknown; datatype?: string }
+          if (typeof value === 'string' || typeof value === 'boolean') return { value }
+          const numeric = datatype === undefined || ['int', 'uint', 'float64'].includes(datatype)
+          return typeof value === 'number' && numeric ? { value } : undefined
+        },
       }
       const list = byActor.get(actor) ?? []
       list.push(change)

@@ -267,9 +267,9 @@ describe('a source of truth for a field', () => {
       } as unknown as A.DecodedChange)
       await office.applyRemoteChanges(facet, [forged])
       const object = (await office.get(id))!
-      // Finance's proven write no longer stands as it was: the later write wins.
-      expect(object.fields.amount).toBe('999.00')
-      expect(object.fields.amount).not.toBe('666.00')
+      // Finance's value as its signed change wrote it still wins.
+      expect(object.fields.amount).toBe('120.00')
+      expect(object.written.amount).toEqual({ by: financeId, at: 2_000 })
     })
   }
 
