@@ -242,8 +242,9 @@ export class StoreCore {
     const ops: StorageOp[] = [...(options.extraOps ?? [])]
     const feed: FeedDraft[] = []
     const states = new Map<FacetName, LoadedFacet>()
-    // Unsigned versions replaced by signed ones: they share a handle with the versions still
-    // in `loaded` (which readers may hold meanwhile), so they are freed once those are out.
+    // Unsigned versions replaced by signed ones, freed once the signed ones are in `loaded`:
+    // one made in place (not through signing.edit) shares its handle with the version still
+    // there, which readers may hold meanwhile.
     const replaced: Doc[] = []
     try {
       // Signing may fail too: what was changed in memory is then dropped with the rest.
