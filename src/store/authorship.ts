@@ -18,6 +18,7 @@
 // leading bytes, so none can pass for another.
 import { createPrivateKey, createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { Cursor, NotReadable } from './change-reader/byte-cursor.ts'
 import { ByteWriter } from './change-reader/byte-writer.ts'
 
 /** What a message holding a proof starts with; what follows is base64url. */
@@ -259,27 +260,24 @@ interface MessagePlace {
   end: number
 }
 
+/** Where the message is in a change chunk; throws (NotReadable) on anything else. */
 function locateMessage(chunk: Uint8Array): MessagePlace {
-  const cursor = { at: 0 }
-  MAGIC.forEach((byte, i) => {
-    if (chunk[i] !== byte) throw new TypeError('not an Automerge chunk')
-  })
-  if (chunk[CHECKSUM_END] !== CHANGE_CHUNK) throw new TypeError('not a change chunk')
-  cursor.at = CHECKSUM_END + 1
-  const bodyLength = uleb(chunk, cursor)
-  const body = cursor.at
-  if (body + bodyLength !== chunk.length) throw new TypeError('a change chunk of another length')
-  const dependencies = uleb(chunk, cursor)
-  cursor.at += dependencies * 32
-  const actorLength = uleb(chunk, cursor)
-  cursor.at += actorLength
-  uleb(chunk, cursor) // sequence number
-  uleb(chunk, cursor) // start op
-  skipLeb(chunk, cursor) // time (signed LEB128)
-  const length = cursor.at
-  const size = uleb(chunk, cursor)
-  if (cursor.at + size > chunk.length) throw new TypeError('a message past the chunk')
-  return { body, length, start: cursor.at, end: cursor.at + size }
+  if (MAGIC.some((byte, i) => chunk[i] !== byte) || chunk[CHECKSUM_END] !== CHANGE_CHUNK) {
+    throw new NotReadable()
+  }
+  const cursor = new Cursor(chunk, CHECKSUM_END + 1)
+  const bodyLength = cursor.uleb()
+  const body = cursor.offset
+  if (body + bodyLength !== chunk.length) throw new NotReadable()
+  cursor.take(cursor.uleb() * 32) // dependencies
+  cursor.take(cursor.uleb()) // actor
+  cursor.uleb() // sequence number
+  cursor.uleb() // start op
+  cursor.sleb() // time
+  const length = cursor.offset
+  const size = cursor.uleb()
+  cursor.take(size)
+  return { body, length, start: cursor.offset - size, end: cursor.offset }
 }
 
 /** The change with `message` in place of its own (a new checksum; no message for ''). */
@@ -308,26 +306,6 @@ function spliceMessage(chunk: Uint8Array, where: MessagePlace, message: string):
   out.set(chunk.subarray(where.end), at)
   hash('sha256', out.subarray(CHECKSUM_END), 'buffer').copy(out, 4, 0, 4)
   return new Uint8Array(out.buffer, out.byteOffset, out.length)
-}
-
-function uleb(bytes: Uint8Array, cursor: { at: number }): number {
-  let value = 0
-  for (let shift = 0; shift < 56; shift += 7) {
-    const byte = bytes[cursor.at++]
-    if (byte === undefined) throw new TypeError('a chunk cut short')
-    value += (byte & 0x7f) * 2 ** shift
-    if ((byte & 0x80) === 0) return value
-  }
-  throw new TypeError('a number too long')
-}
-
-function skipLeb(bytes: Uint8Array, cursor: { at: number }): void {
-  for (let i = 0; i < 10; i++) {
-    const byte = bytes[cursor.at++]
-    if (byte === undefined) throw new TypeError('a chunk cut short')
-    if ((byte & 0x80) === 0) return
-  }
-  throw new TypeError('a number too long')
 }
 
 const lebWriter = new ByteWriter()
