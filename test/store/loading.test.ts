@@ -1,5 +1,5 @@
 import * as A from '@automerge/automerge'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { FacetId, FacetName, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { ObjectSyncError, isObjectSyncError } from '../../src/errors.ts'
 import { changeFacetDoc, readFacetBytes, type FacetDoc } from '../../src/store/facet-doc.ts'
@@ -110,6 +110,22 @@ describe('loading and compaction', () => {
     await new Promise((resolve) => setTimeout(resolve, 5))
     expect(await keys(memory, `d/${ids[1]!}/`)).toEqual([`d/${ids[1]!}/core/s`])
     expect((await store.get(ids[1]!))?.fields.title).toBe('evicted')
+    await store.close()
+  })
+
+  it('unloads objects left alone for unloadIdleMs, compacting them on the way out', async () => {
+    const memory = new MemoryStorage()
+    const store = await openStore(memory, { unloadIdleMs: 30, idleCompactionMs: 60_000 })
+    const a = await store.create({ type: 'person', fields: anna })
+    await store.facetsOf(a.id) // loads it
+    await store.update(a.id, { fields: { title: 'loaded' } }) // appended to the loaded document
+    expect(store.loadedObjects).toBe(1)
+    expect((await keys(memory, `d/${a.id}/`)).length).toBe(2)
+    await vi.waitFor(() => expect(store.loadedObjects).toBe(0), { timeout: 2_000, interval: 10 })
+    await vi.waitFor(async () =>
+      expect(await keys(memory, `d/${a.id}/`)).toEqual([`d/${a.id}/core/s`]),
+    )
+    expect((await store.get(a.id))?.fields.title).toBe('loaded')
     await store.close()
   })
 })

@@ -21,17 +21,16 @@ import { CommitQueue, type FeedDraft, type FeedEntry } from '../commit-queue.ts'
 import type { Doc, WriteStamp } from '../facet-doc.ts'
 import { FEED_PREFIX, chunkKey, feedSeq, prefixEnd, snapshotKey } from '../keys.ts'
 import { KeyedMutex } from '../keyed-mutex.ts'
-import { LruCache } from '../lru-cache.ts'
+import type { LruCache } from '../lru-cache.ts'
 import type { StorageAdapter, StorageOp } from '../storage.ts'
 import { concatBytes } from './facet-parts.ts'
 import { Identities } from './identities.ts'
+import { ObjectCache } from './object-cache.ts'
 import { RecentParts } from './recent-parts.ts'
 import { LocalSigning } from './signing.ts'
 import { ReceivedObjects } from './received-objects.ts'
 import {
-  compactionOps,
   freeObject,
-  hasChunks,
   pushCompaction,
   loadParts,
   readParts,
@@ -42,15 +41,8 @@ import {
 import type { EditOptions, ObjectStoreEvents, ObjectStoreOptions } from './types.ts'
 import { openLayout } from './layout.ts'
 
-// Defaults chosen from measurements on the 2-core machines. Live Automerge documents slow
-// the garbage collector (DESIGN.md: ≈15× slower creates with thousands left unfreed), but
-// an LRU smaller than the working set misses on every access: three daemons editing 600
-// objects replicated ≈ 1,900 edits/s with 500 cached and ≈ 2,300 with 2,000, and updates
-// over 5,000 objects were no slower with 2,000. 32 chunks of ~130 B stay well below one
-// snapshot's load cost.
-const DEFAULT_CACHE_SIZE = 2000
+// 32 chunks of ~130 B stay well below one snapshot's load cost.
 const DEFAULT_COMPACT_AFTER = 32
-const DEFAULT_IDLE_COMPACTION_MS = 2_000
 const OTHER_GROUP = 'other'
 
 /** How commitChanges writes: what a remote apply adds to a local edit's commit. */
@@ -73,6 +65,8 @@ export class StoreCore {
   /** File contents, in the same storage: open and closed with the store. */
   readonly blobs: BlobStore
   readonly locks = new KeyedMutex<ObjectId>()
+  /** The loaded objects and their upkeep (object-cache.ts). */
+  readonly objects: ObjectCache
   readonly cache: LruCache<ObjectId, LoadedObject>
   readonly received = new ReceivedObjects()
   readonly recentParts = new RecentParts()
@@ -84,13 +78,11 @@ export class StoreCore {
   readonly actor = randomBytes(16).toString('hex')
   private readonly clock: () => number
   readonly compactAfter: number // chunks appended to a facet before it is compacted
-  private readonly idleCompactionMs: number
   private readonly syncWrites: boolean
   private readonly groupOfCustomField = new Map<string, string>()
   /** Built once: loading an object is on the hot path of a first sync. */
   private readonly loadContext: { actor: string; log: Logger }
   private commits: CommitQueue | undefined
-  private idleTimer: NodeJS.Timeout | undefined
   /** Announcements queued by code that holds an object's lock (see announceLater). */
   private announcements: Promise<void> = Promise.resolve()
 
@@ -104,18 +96,17 @@ export class StoreCore {
     this.events = new TypedEvents(this.log)
     this.clock = options.clock ?? Date.now
     this.compactAfter = options.compactAfterChanges ?? DEFAULT_COMPACT_AFTER
-    this.idleCompactionMs = options.idleCompactionMs ?? DEFAULT_IDLE_COMPACTION_MS
     this.syncWrites = options.syncWrites ?? false
     this.loadContext = { actor: this.actor, log: this.log }
     for (const [group, names] of Object.entries(options.customFieldGroups ?? {})) {
       customFacet(group) // throws a TypeError on a bad group name
       for (const name of names) this.groupOfCustomField.set(name, group)
     }
-    this.cache = new LruCache(
-      options.cacheSize ?? DEFAULT_CACHE_SIZE,
-      (id) => this.locks.isLocked(id),
-      (id, loaded) => this.evicted(id, loaded),
+    this.objects = new ObjectCache(
+      { locks: this.locks, log: this.log, commits: () => this.commits },
+      options,
     )
+    this.cache = this.objects.lru
   }
 
   async open(): Promise<void> {
@@ -142,6 +133,7 @@ export class StoreCore {
       onCommitted: (entries) => this.committed(entries),
       onSubmit: (ops) => this.recentParts.written(ops),
     })
+    this.objects.start()
     this.log.debug({ lastSeq }, 'store opened')
   }
 
@@ -149,10 +141,10 @@ export class StoreCore {
   async close(): Promise<void> {
     const commits = this.commits
     if (commits === undefined) return
-    clearTimeout(this.idleTimer)
+    this.objects.stop()
     await this.announcements
     await this.locks.drain()
-    await this.compactCached()
+    await this.objects.compactAll()
     await commits.flush()
     this.commits = undefined
     for (const loaded of this.cache.clear()) freeObject(loaded)
@@ -343,46 +335,7 @@ export class StoreCore {
 
   private committed(entries: readonly FeedEntry[]): void {
     this.received.changed(entries)
-    this.scheduleIdleCompaction()
+    this.objects.wrote()
     this.events.emit('feed', entries)
-  }
-
-  private scheduleIdleCompaction(): void {
-    clearTimeout(this.idleTimer)
-    this.idleTimer = setTimeout(() => {
-      this.compactCached().catch((error: unknown) =>
-        this.log.warn({ err: error }, 'idle compaction failed'),
-      )
-    }, this.idleCompactionMs)
-    this.idleTimer.unref()
-  }
-
-  /** Folds appended changes of every cached facet into snapshots. */
-  private async compactCached(): Promise<void> {
-    const commits = this.commits
-    if (commits === undefined) return
-    const dirty = [...this.cache.entries()].filter(([, loaded]) => hasChunks(loaded))
-    await Promise.all(
-      dirty.map(([id]) =>
-        this.locks.run(id, async () => {
-          const loaded = this.cache.get(id)
-          if (loaded !== undefined) await commits.submit(compactionOps(id, loaded), [])
-        }),
-      ),
-    )
-  }
-
-  /** An evicted object with appended changes is compacted on its way out. */
-  private evicted(id: ObjectId, loaded: LoadedObject): void {
-    const commits = this.commits
-    if (commits !== undefined && hasChunks(loaded)) {
-      commits.submit(compactionOps(id, loaded), []).catch((error: unknown) => {
-        this.log.warn(
-          { err: error, id },
-          'compaction on eviction failed; the changes stay appended',
-        )
-      })
-    }
-    freeObject(loaded)
   }
 }

@@ -35,6 +35,8 @@ export interface ObjectStoreOptions {
   customFieldGroups?: Record<string, readonly string[]>
   /** Objects kept loaded. Each costs a few KiB of wasm memory. */
   cacheSize?: number
+  /** An object not read or written for this long is unloaded (compacted and freed); 0: never. */
+  unloadIdleMs?: number
   /** Appended changes per facet before they are folded into a new snapshot. */
   compactAfterChanges?: number
   /** Quiet time after the last write before cached facets with changes are compacted. */
