@@ -269,8 +269,8 @@ function locateMessage(chunk: Uint8Array): MessagePlace {
   const bodyLength = cursor.uleb()
   const body = cursor.offset
   if (body + bodyLength !== chunk.length) throw new NotReadable()
-  cursor.take(cursor.uleb() * 32) // dependencies
-  cursor.take(cursor.uleb()) // actor
+  cursor.skip(cursor.uleb() * 32) // dependencies
+  cursor.skip(cursor.uleb()) // actor
   cursor.uleb() // sequence number
   cursor.uleb() // start op
   cursor.sleb() // time

@@ -30,42 +30,85 @@ export function bodyOf(change: Uint8Array): Uint8Array {
  * The change with one more actor (`extra`, hex) in its list of other actors, which no op
  * names: Automerge decodes and loads it, but can't load the snapshot it saves of it.
  */
-export function withUnusedActor(change: Uint8Array, extra: string): Uint8Array {
-  const body = bodyOf(change)
-  let offset = 0
-  const skipLeb = () => {
-    while (body[offset]! & 0x80) offset++
-    offset++
-  }
-  const readUleb = () => {
+/** Reads the fields of a change body up to its column table. */
+class BodyReader {
+  offset = 0
+  constructor(readonly body: Uint8Array) {}
+
+  uleb(): number {
     let value = 0
     for (let shift = 0; ; shift += 7) {
-      const byte = body[offset++]!
+      const byte = this.body[this.offset++]!
       value += (byte & 0x7f) * 2 ** shift
       if ((byte & 0x80) === 0) return value
     }
   }
-  // (Each length read first: `offset += readUleb()` would add to the offset before it.)
-  const skipBytes = (count: number) => (offset += count)
-  skipBytes(readUleb() * 32) // dependencies
-  skipBytes(readUleb()) // the author
-  skipLeb() // seq
-  skipLeb() // startOp
-  skipLeb() // time
-  skipBytes(readUleb()) // message
-  const countAt = offset
-  const others = readUleb()
+
+  // (Each length read first: `offset += uleb()` would add to the offset before it.)
+  skip(count: number): void {
+    this.offset += count
+  }
+
+  /** Skips the dependencies, author, seq, startOp, time and message. */
+  skipHeader(): void {
+    this.skip(this.uleb() * 32) // dependencies
+    this.skip(this.uleb()) // the author
+    this.uleb() // seq
+    this.uleb() // startOp
+    this.uleb() // time (its sign is of no matter to the length)
+    this.skip(this.uleb()) // message
+  }
+}
+
+/**
+ * The change with one more actor (`extra`, hex) in its list of other actors, which no op
+ * names: Automerge decodes and loads it, but can't load the snapshot it saves of it.
+ */
+export function withUnusedActor(change: Uint8Array, extra: string): Uint8Array {
+  const body = bodyOf(change)
+  const reader = new BodyReader(body)
+  reader.skipHeader()
+  const countAt = reader.offset
+  const others = reader.uleb()
   if (others > 126) throw new Error('too many actors for this helper')
-  for (let i = 0; i < others; i++) skipBytes(readUleb())
+  for (let i = 0; i < others; i++) reader.skip(reader.uleb())
   const actor = Buffer.from(extra, 'hex')
   return chunk(
     Uint8Array.from([
       ...body.subarray(0, countAt),
       others + 1,
-      ...body.subarray(countAt + 1, offset),
+      ...body.subarray(countAt + 1, reader.offset),
       ...uleb(actor.length),
       ...actor,
-      ...body.subarray(offset),
+      ...body.subarray(reader.offset),
+    ]),
+  )
+}
+
+/** The change with the column `spec` holding `bytes` instead (its checksum made right). */
+export function withColumn(change: Uint8Array, spec: number, bytes: readonly number[]): Uint8Array {
+  const body = bodyOf(change)
+  const reader = new BodyReader(body)
+  reader.skipHeader()
+  for (let others = reader.uleb(); others > 0; others--) reader.skip(reader.uleb())
+  const tableAt = reader.offset
+  const columns: [number, Uint8Array][] = []
+  const sizes: [number, number][] = []
+  for (let n = reader.uleb(); n > 0; n--) sizes.push([reader.uleb(), reader.uleb()])
+  for (const [id, size] of sizes) {
+    columns.push([id, body.subarray(reader.offset, reader.offset + size)])
+    reader.skip(size)
+  }
+  const replaced = columns.map(([id, data]): [number, Uint8Array] =>
+    id === spec ? [id, Uint8Array.from(bytes)] : [id, data],
+  )
+  if (!columns.some(([id]) => id === spec)) throw new Error(`no column ${spec} in the change`)
+  return chunk(
+    Uint8Array.from([
+      ...body.subarray(0, tableAt),
+      ...uleb(replaced.length),
+      ...replaced.flatMap(([id, data]) => [...uleb(id), ...uleb(data.length)]),
+      ...replaced.flatMap(([, data]) => [...data]),
     ]),
   )
 }

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest'
 import type { FieldValue, InstanceId } from '../../src/model/index.ts'
 import { readSimpleChange } from '../../src/store/change-reader.ts'
 import { changeFacetDoc, encodeNewFacet, type FacetDoc } from '../../src/store/facet-doc.ts'
-import { bodyOf, chunk } from '../helpers/change-bytes.ts'
+import { ACTION } from '../../src/store/change-reader/change-format.ts'
+import { bodyOf, chunk, withColumn } from '../helpers/change-bytes.ts'
 
 const stamp = { by: '12D3KooWTestInstance' as InstanceId, at: 1_732_300_000_000 }
 
@@ -259,6 +260,18 @@ describe('the narrow change reader', () => {
     // Automerge's decoder takes it (so the refusal is about the form, not the bytes)…
     expect(A.decodeChange(chunk(rebuilt)).ops).toHaveLength(2)
     expect(readSimpleChange(chunk(rebuilt))).toBeUndefined()
+  })
+
+  it('refuses, before reading a column, a change whose action column names too many ops', () => {
+    const change = contentChange(encodeNewFacet('person', { a: 'x' }, stamp, 'ab'))
+    expect(readSimpleChange(change)).toBeDefined()
+    // The action column as one run of 2^30 ops: five bytes that name a billion rows in
+    // every column. Reading them (as this reader did) took gigabytes; now it refuses.
+    const billion = withColumn(change, ACTION, [0x80, 0x80, 0x80, 0x80, 0x04, 1])
+    expect(readSimpleChange(billion)).toBeUndefined()
+    // The most it reads: a run of 2^16 passes the count and fails on the other columns.
+    const most = withColumn(change, ACTION, [0x80, 0x80, 0x04, 1])
+    expect(readSimpleChange(most)).toBeUndefined()
   })
 
   it('refuses a wrong checksum, a truncated chunk and trailing bytes', () => {

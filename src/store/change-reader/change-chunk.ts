@@ -97,8 +97,8 @@ function read(bytes: Uint8Array): ChangeColumns {
   const changeHash = readChunkHeader(header)
   const body = new Cursor(bytes, header.offset)
   const deps: string[] = []
-  for (let n = body.uleb(); n > 0; n--) deps.push(hex(body.take(32)))
-  const actors = [hex(body.take(body.uleb()))]
+  for (let n = body.uleb(); n > 0; n--) deps.push(body.hex(32))
+  const actors = [body.hex(body.uleb())]
   const seq = body.uleb()
   const startOp = body.uleb()
   const time = body.sleb()
@@ -106,7 +106,7 @@ function read(bytes: Uint8Array): ChangeColumns {
   const messageLength = body.uleb()
   if (messageLength > MAX_MESSAGE_BYTES) throw new NotReadable()
   const message = messageLength === 0 ? undefined : body.text(messageLength)
-  for (let n = body.uleb(); n > 0; n--) actors.push(hex(body.take(body.uleb())))
+  for (let n = body.uleb(); n > 0; n--) actors.push(body.hex(body.uleb()))
   if (actors.some((actor) => actor.length === 0)) throw new NotReadable()
   const ops = readOps(bytes, readColumnTable(body), actors, startOp)
   const change: ChangeColumns = { actors, hash: changeHash, seq, startOp, time, deps, ops }
@@ -121,14 +121,14 @@ function read(bytes: Uint8Array): ChangeColumns {
 function readChunkHeader(header: Cursor): string {
   const { bytes } = header
   for (const byte of format.MAGIC) if (header.byte() !== byte) throw new NotReadable()
-  const checksum = header.take(4)
+  const checksum = header.hex(4)
   const hashedFrom = header.offset
   if (header.byte() !== format.CHANGE_CHUNK) throw new NotReadable()
   const length = header.uleb()
   if (header.offset + length !== bytes.length) throw new NotReadable()
   // One-shot hashing: ≈ 3× faster than createHash for a small change.
   const changeHash = hash('sha256', bytes.subarray(hashedFrom), 'hex')
-  if (changeHash.slice(0, 8) !== hex(checksum)) throw new NotReadable()
+  if (!changeHash.startsWith(checksum)) throw new NotReadable()
   return changeHash
 }
 
@@ -142,7 +142,7 @@ function readColumnTable(body: Cursor): Map<number, Cursor> {
     if (!KNOWN_COLUMNS.has(spec) || spec <= previous) throw new NotReadable()
     previous = spec
     const start = body.offset
-    body.take(size)
+    body.skip(size)
     if (size > 0) columns.set(spec, new Cursor(body.bytes, start, start + size))
   }
   if (!body.done) throw new NotReadable() // extra bytes after the columns
@@ -177,7 +177,7 @@ function readOps(
 ): ColumnOp[] {
   const actions = columns.get(format.ACTION)
   const count = countOps(actions)
-  if (startOp + count > format.MAX_COUNTER) throw new NotReadable()
+  if (count > format.MAX_OPS || startOp + count > format.MAX_COUNTER) throw new NotReadable()
   const action = readRle(actions, count, uleb)
   const objActor = readRle(columns.get(format.OBJ_ACTOR), count, uleb)
   const objCtr = readRle(columns.get(format.OBJ_CTR), count, uleb)
@@ -195,7 +195,7 @@ function readOps(
     if (predCount[i] === null) throw new NotReadable()
     predTotal += predCount[i]!
   }
-  if (predTotal > format.MAX_COUNTER) throw new NotReadable()
+  if (predTotal > format.MAX_OPS) throw new NotReadable()
   const predActor = readRle(columns.get(format.PRED_ACTOR), predTotal, uleb)
   const predCtr = readDelta(columns.get(format.PRED_CTR), predTotal)
   const raw = columns.get(format.VALUE_RAW) ?? new Cursor(bytes, 0, 0)
@@ -299,7 +299,7 @@ function readValue(op: ColumnOp, meta: number, raw: Cursor): void {
   const size = Math.floor(meta / 16)
   const type = meta % 16
   const value = new Cursor(raw.bytes, raw.offset, raw.offset + size)
-  raw.take(size)
+  raw.skip(size)
   switch (type) {
     case format.VALUE_NULL:
     case format.VALUE_FALSE:
@@ -330,8 +330,4 @@ function readValue(op: ColumnOp, meta: number, raw: Cursor): void {
       throw new NotReadable() // bytes, counters, timestamps, unknown types
   }
   if (!value.done) throw new NotReadable()
-}
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 }

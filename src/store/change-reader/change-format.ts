@@ -28,6 +28,12 @@ export const ACTION_DEL = 3
 // Automerge refuses op counters past 32 bits ("counter too large"); stay well inside.
 export const MAX_COUNTER = 2 ** 31
 
+// The most ops (and predecessors) the narrow reader reads from one change. Run-length
+// columns can name a billion ops in a few bytes; a change with more than this is left to
+// the general path, which is not where a first sync's time goes. A facet's change sets a
+// field or a few dozen.
+export const MAX_OPS = 2 ** 16
+
 // Value type codes in the low four bits of a value's metadata (its length in bytes << 4).
 export const VALUE_NULL = 0
 export const VALUE_FALSE = 1

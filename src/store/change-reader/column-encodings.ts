@@ -13,67 +13,77 @@ export function readRle<T>(
   count: number,
   value: (c: Cursor) => T,
 ): (T | null)[] {
-  const out: (T | null)[] = []
   if (column === undefined) return new Array<null>(count).fill(null)
+  // Filled by index into an array of its final length: pushed, it was copied as it grew.
+  const out = new Array<T | null>(count)
+  let filled = 0
   // Only the canonical form Automerge writes: a repetition of at least two, literals with
   // no two equal neighbours, and no two runs that should have been one. Automerge's
   // decoder takes other forms, but a document saved from them does not load again.
   let previous: 'repeat' | 'literal' | 'null' | undefined
   let last: T | null | undefined
-  while (out.length < count) {
+  while (filled < count) {
     const run = column.sleb()
     if (run > 0) {
       const repeated = value(column)
       if (run < 2 || (previous !== 'null' && previous !== undefined && repeated === last)) {
         throw new NotReadable()
       }
-      for (let i = 0; i < run; i++) out.push(repeated)
+      if (run > count - filled) throw new NotReadable()
+      out.fill(repeated, filled, filled + run)
+      filled += run
       previous = 'repeat'
       last = repeated
     } else if (run < 0) {
-      if (previous === 'literal') throw new NotReadable()
+      if (previous === 'literal' || -run > count - filled) throw new NotReadable()
       for (let i = 0; i < -run; i++) {
         const item = value(column)
         if (previous !== undefined && previous !== 'null' && item === last) throw new NotReadable()
-        out.push(item)
+        out[filled++] = item
         last = item
         previous = 'literal'
       }
     } else {
       const nulls = column.uleb()
-      if (nulls === 0 || previous === 'null') throw new NotReadable()
-      for (let i = 0; i < nulls; i++) out.push(null)
+      if (nulls === 0 || previous === 'null' || nulls > count - filled) throw new NotReadable()
+      out.fill(null, filled, filled + nulls)
+      filled += nulls
       previous = 'null'
       last = null
     }
   }
-  if (out.length !== count || !column.done) throw new NotReadable()
+  if (!column.done) throw new NotReadable()
   return out
 }
 
 /** A delta column: run-length encoded differences, summed from zero. */
 export function readDelta(column: Cursor | undefined, count: number): (number | null)[] {
+  const deltas = readRle(column, count, (c) => c.sleb())
   let sum = 0
-  return readRle(column, count, (c) => c.sleb()).map((delta) => {
-    if (delta === null) return null
+  for (let i = 0; i < count; i++) {
+    const delta = deltas[i]!
+    if (delta === null) continue
     sum += delta
     if (sum < 0) throw new NotReadable() // a counter below zero
-    return sum
-  })
+    deltas[i] = sum
+  }
+  return deltas
 }
 
 /** A boolean column: alternating run lengths, starting with false. */
 export function readBooleans(column: Cursor | undefined, count: number): boolean[] {
-  const out: boolean[] = []
-  if (column === undefined) return new Array<boolean>(count).fill(false)
+  const out = new Array<boolean>(count).fill(false)
+  if (column === undefined) return out
   let value = false
-  while (out.length < count) {
+  let filled = 0
+  while (filled < count) {
     const run = column.uleb()
     // Only the first run may be empty (the column starts with true).
-    if (run === 0 && out.length > 0) throw new NotReadable()
-    for (let i = 0; i < run; i++) out.push(value)
+    if ((run === 0 && filled > 0) || run > count - filled) throw new NotReadable()
+    if (value) out.fill(true, filled, filled + run)
+    filled += run
     value = !value
   }
-  if (out.length !== count || !column.done) throw new NotReadable()
+  if (!column.done) throw new NotReadable()
   return out
 }
