@@ -24,7 +24,7 @@ import {
   type StoredCustomValues,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
-import { readCustomValues, writeRecord } from './sqlite-rows.ts'
+import { entitySql, readCustomValues, writeRecord } from './sqlite-rows.ts'
 
 /** The default schema of INTERFACE.md. */
 export const DEFAULT_SCHEMA = `
@@ -186,10 +186,7 @@ export class SqliteConnector implements Connector {
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return Promise.resolve(
       this.guard(`read ${entity.table}`, () => {
-        const row = this.statement(
-          `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
-        ).get(key) as LocalRow | undefined
-        return row
+        return this.statement(entitySql(entity).selectRow).get(key) as LocalRow | undefined
       }),
     )
   }
@@ -231,10 +228,9 @@ export class SqliteConnector implements Connector {
     writes: readonly RowWrite[],
   ): Promise<(ReadRecord | 'changed')[]> {
     const db = this.open_()
+    const selectRow = entitySql(entity).selectRow
     const read = (key: string): ReadRecord => ({
-      row: this.statement(
-        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
-      ).get(key) as LocalRow | undefined,
+      row: this.statement(selectRow).get(key) as LocalRow | undefined,
       custom: entity.customFieldsTable ? this.readCustomNow(key) : undefined,
     })
     return Promise.resolve(
@@ -248,8 +244,10 @@ export class SqliteConnector implements Connector {
               `DELETE FROM ${CHANGES_TABLE} WHERE seq > ? AND table_name IN (?, 'custom_fields') AND row_key = ?`,
             )
             return writes.map((write) => {
-              if (!write.unchanged(read(write.key))) return 'changed' as const
-              writeRecord(this.statement, entity, write.key, write.row, write.custom)
+              const before = read(write.key)
+              if (!write.unchanged(before)) return 'changed' as const
+              const here = { exists: before.row !== undefined, custom: before.custom }
+              writeRecord(this.statement, entity, write.key, write.row, write.custom, here)
               unlog.run(logged, entity.table, write.key)
               return read(write.key)
             })

@@ -8,44 +8,84 @@ import { quote } from './sqlite-change-capture.ts'
 /** The connector's prepared statement for a SQL text. */
 type Statement = (sql: string) => Database.Statement
 
-/** Inserts or updates the row (mapped columns only) and its custom fields; in a transaction. */
+/** The SQL of one entity's statements, made once per mapping rather than per row. */
+interface EntitySql {
+  selectRow: string
+  exists: string
+  /** By the row's own columns, in its order (joined with NUL). */
+  insert: Map<string, string>
+  update: Map<string, string>
+}
+
+const sqlOfEntities = new WeakMap<EntityMapping, EntitySql>()
+
+/** The SQL of `entity`'s statements (see EntitySql). */
+export function entitySql(entity: EntityMapping): EntitySql {
+  let sql = sqlOfEntities.get(entity)
+  if (sql === undefined) {
+    const where = `FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`
+    sql = {
+      selectRow: `SELECT * ${where}`,
+      exists: `SELECT 1 ${where}`,
+      insert: new Map(),
+      update: new Map(),
+    }
+    sqlOfEntities.set(entity, sql)
+  }
+  return sql
+}
+
+/** What the caller has just read of the record, in the same transaction. */
+export interface RecordHere {
+  exists: boolean
+  /** Its custom fields as readCustomValues reads them. */
+  custom?: StoredCustomValues | undefined
+}
+
+/**
+ * Inserts or updates the row (mapped columns only) and its custom fields; in a
+ * transaction. With `here`, what it holds is not read again.
+ */
 export function writeRecord(
   statement: Statement,
   entity: EntityMapping,
   key: string,
   row: LocalRow,
   custom: CustomValues | undefined,
+  here?: RecordHere,
 ): void {
-  const columns = [entity.key, ...Object.keys(row).filter((column) => column !== entity.key)]
-  const values = columns.map((column) => (column === entity.key ? key : row[column]))
-  const existing = statement(
-    `SELECT 1 FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`,
-  ).get(key)
-  if (existing === undefined) {
-    statement(
-      `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-    ).run(...values)
-  } else {
-    // An update of the mapped columns only: columns we don't map stay as they are.
-    const set = columns.slice(1)
-    if (set.length > 0) {
-      statement(
-        `UPDATE ${quote(entity.table)} SET ${set.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`,
-      ).run(...values.slice(1), key)
+  const sql = entitySql(entity)
+  const names = Object.keys(row).filter((column) => column !== entity.key)
+  const values: unknown[] = [key]
+  for (const name of names) values.push(row[name])
+  const shape = names.join('\0')
+  if (!(here?.exists ?? statement(sql.exists).get(key) !== undefined)) {
+    let insert = sql.insert.get(shape)
+    if (insert === undefined) {
+      const columns = [entity.key, ...names]
+      insert = `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+      sql.insert.set(shape, insert)
     }
+    statement(insert).run(...values)
+  } else if (names.length > 0) {
+    // An update of the mapped columns only: columns we don't map stay as they are.
+    let update = sql.update.get(shape)
+    if (update === undefined) {
+      update = `UPDATE ${quote(entity.table)} SET ${names.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${quote(entity.key)} = ?`
+      sql.update.set(shape, update)
+    }
+    values.push(values.shift())
+    statement(update).run(...values)
   }
   if (custom === undefined || !entity.customFieldsTable) return
-  const current = statement('SELECT name, value FROM custom_fields WHERE object_id = ?').all(
-    key,
-  ) as { name: string; value: unknown }[]
-  for (const { name } of current) {
+  const current = here?.custom ?? readCustomValues(statement, key)
+  for (const name of Object.keys(current)) {
     if (!(name in custom)) {
       statement('DELETE FROM custom_fields WHERE object_id = ? AND name = ?').run(key, name)
     }
   }
   for (const [name, value] of Object.entries(custom)) {
-    const before = current.find((row) => row.name === name)
-    if (before !== undefined && String(before.value) === value) continue
+    if (current[name] === value) continue
     statement(
       'INSERT INTO custom_fields(object_id, name, value) VALUES (?, ?, ?) ON CONFLICT(object_id, name) DO UPDATE SET value = excluded.value',
     ).run(key, name, value)
