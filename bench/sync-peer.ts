@@ -13,7 +13,8 @@
 // the title edits and their latency are left out. With `idle` it also says when it has
 // nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
 import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/index.ts'
@@ -48,6 +49,17 @@ if (process.env.BENCH_MEMORY) {
       `${((performance.now() - began) / 1000).toFixed(1)} rss ${mb(rss)} heap ${mb(heapUsed)}/${mb(heapTotal)} external ${mb(external)} buffers ${mb(arrayBuffers)}\n`,
     )
   }, 500).unref()
+}
+// BENCH_ALLOCATIONS=DIR writes a sampling profile of everything this side allocates (kept or
+// collected: where the garbage comes from) into DIR/<name>.heapprofile on SIGTERM.
+const allocations = process.env.BENCH_ALLOCATIONS ? new Session() : undefined
+if (allocations !== undefined) {
+  allocations.connect()
+  allocations.post('HeapProfiler.startSampling', {
+    samplingInterval: 32_768,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  })
 }
 const count = Number(createText)
 const expected = Number(expectText)
@@ -127,6 +139,13 @@ process.on('SIGTERM', () => {
     process.stdout.write(`latency ${at(0.5)} ${at(0.99)} ${sorted.length}\n`)
   }
   process.stdout.write(`rss ${Math.round(process.resourceUsage().maxRSS / 1024)}\n`)
+  // (The session's callbacks run synchronously, before post returns.)
+  allocations?.post('HeapProfiler.stopSampling', (error, result) => {
+    if (error === null) {
+      const file = join(process.env.BENCH_ALLOCATIONS!, `${name}.heapprofile`)
+      writeFileSync(file, JSON.stringify(result.profile))
+    }
+  })
   // exit() (not a signal death) lets --cpu-prof write its profile.
   process.exit(0)
 })
