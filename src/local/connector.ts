@@ -56,6 +56,12 @@ export interface Connector {
    * system whose changes can't be lost this way has none.
    */
   repairChangeCapture?(cursor: number): Promise<'intact' | 'triggers' | 'log'>
+  /**
+   * Calls `listener` when another program has committed a change, so the caller reads
+   * the log at once rather than at its next poll; returns the way to stop. Optional: a
+   * local system without such a signal is polled only.
+   */
+  onChanges?(listener: () => void): () => void
   /** Rows changed after `cursor` (inserted, updated or deleted), oldest first. */
   changesSince(cursor: number, limit?: number): Promise<LocalChange[]>
   /** Drops the record of changes up to `cursor`: they have been taken in. */

@@ -34,6 +34,8 @@ export {
 } from './mapping/index.ts'
 export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
 export { MemoryConnector } from './memory-connector.ts'
+export { PostgresConnector } from './postgres-connector.ts'
+export { createPostgresSchema, DEFAULT_POSTGRES_SCHEMA, redactedUrl } from './postgres-schema.ts'
 export {
   DEFAULT_HOUSEKEEPING_MS,
   LocalSync,

@@ -1,19 +1,23 @@
-// The connector conformance suite, on the memory connector and on SQLite (with "other
-// programs" writing through a separate connection).
+// The connector conformance suite, on the memory connector, on SQLite and on a real
+// PostgreSQL server (with "other programs" writing through a separate connection).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterEach, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   GROUP_MEMBERS,
   MemoryConnector,
+  PostgresConnector,
   SqliteConnector,
   createLocalDatabase,
+  createPostgresSchema,
   defaultEntity,
   type Connector,
   type LocalRow,
 } from '../../src/local/index.ts'
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 
 const persons = defaultEntity('person')
 const entities = [persons, defaultEntity('organization')]
@@ -21,10 +25,10 @@ const entities = [persons, defaultEntity('organization')]
 interface Harness {
   connector: Connector
   /** Another program writes the row (or deletes it with undefined). */
-  edit: (key: string, row: LocalRow | undefined) => void
+  edit: (key: string, row: LocalRow | undefined) => void | Promise<void>
   /** Another program puts the record in the group, or takes it out. */
-  editGroup: (key: string, group: string, member: boolean) => void
-  cleanup: () => void
+  editGroup: (key: string, group: string, member: boolean) => void | Promise<void>
+  cleanup: () => void | Promise<void>
 }
 
 const folders: string[] = []
@@ -44,7 +48,15 @@ function memoryHarness(): Harness {
   }
 }
 
-function sqliteHarness(): Harness & { path: string } {
+/** The SQLite harness's other program writes synchronously. */
+interface SqliteHarness extends Harness {
+  path: string
+  edit: (key: string, row: LocalRow | undefined) => void
+  editGroup: (key: string, group: string, member: boolean) => void
+  cleanup: () => void
+}
+
+function sqliteHarness(): SqliteHarness {
   const folder = mkdtempSync(join(tmpdir(), 'objectsync-local-'))
   folders.push(folder)
   const path = join(folder, 'local.db')
@@ -70,22 +82,54 @@ function sqliteHarness(): Harness & { path: string } {
           .prepare('DELETE FROM group_members WHERE group_name = ? AND object_id = ?')
           .run(group, key)
     },
-    cleanup: () => other.close(),
+    cleanup: () => void other.close(),
+  }
+}
+
+let server: TestPostgres | undefined
+afterAll(() => server?.stop())
+
+async function postgresHarness(): Promise<Harness> {
+  server ??= await startPostgres()
+  const url = await server.createDatabase()
+  await createPostgresSchema(url)
+  const other = new pg.Client({ connectionString: url })
+  await other.connect()
+  return {
+    connector: new PostgresConnector(url),
+    edit: async (key, row) => {
+      if (row === undefined) await other.query('DELETE FROM persons WHERE id = $1', [key])
+      else
+        await other.query(
+          'INSERT INTO persons(id, first_name, last_name, email) VALUES ($1, $2, $3, $4) ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email',
+          [key, row.first_name, row.last_name, row.email ?? null],
+        )
+    },
+    editGroup: async (key, group, member) => {
+      if (member) await other.query('INSERT INTO group_members VALUES ($1, $2)', [group, key])
+      else
+        await other.query('DELETE FROM group_members WHERE group_name = $1 AND object_id = $2', [
+          group,
+          key,
+        ])
+    },
+    cleanup: () => other.end(),
   }
 }
 
 for (const [name, make] of [
   ['memory', memoryHarness],
   ['sqlite', sqliteHarness],
+  ['postgres', postgresHarness],
 ] as const) {
   describe(`connector conformance: ${name}`, () => {
     it('reports inserts, updates and deletes made by others, in order, until acknowledged', async () => {
-      const { connector, edit, cleanup } = make()
+      const { connector, edit, cleanup } = await make()
       await connector.open(entities)
-      edit('p1', { first_name: 'Anna', last_name: 'Berg' })
-      edit('p2', { first_name: 'Ole', last_name: 'Dahl' })
-      edit('p1', { first_name: 'Anne', last_name: 'Berg' })
-      edit('p2', undefined)
+      await edit('p1', { first_name: 'Anna', last_name: 'Berg' })
+      await edit('p2', { first_name: 'Ole', last_name: 'Dahl' })
+      await edit('p1', { first_name: 'Anne', last_name: 'Berg' })
+      await edit('p2', undefined)
       const changes = await connector.changesSince(0)
       expect(
         changes.filter((change) => change.table === 'persons').map((change) => change.key),
@@ -99,18 +143,18 @@ for (const [name, make] of [
       expect(await connector.changesSince(last)).toEqual([])
       await connector.acknowledge(last)
       expect(await connector.changesSince(0)).toEqual([])
-      edit('p3', { first_name: 'Nora', last_name: 'Lie' })
+      await edit('p3', { first_name: 'Nora', last_name: 'Lie' })
       expect((await connector.changesSince(0)).map((change) => change.key)).toEqual(['p3'])
       await connector.close()
-      cleanup()
+      await cleanup()
     })
 
     it('reads group membership, reports its changes, and joins and leaves groups', async () => {
-      const { connector, editGroup, cleanup } = make()
+      const { connector, editGroup, cleanup } = await make()
       await connector.open(entities)
-      editGroup('p1', 'Partners', true)
-      editGroup('p1', 'Board', true)
-      editGroup('p2', 'Partners', true)
+      await editGroup('p1', 'Partners', true)
+      await editGroup('p1', 'Board', true)
+      await editGroup('p2', 'Partners', true)
       const changes = await connector.changesSince(0)
       expect(new Set(changes.map((change) => `${change.table}/${change.key}`))).toEqual(
         new Set([`${GROUP_MEMBERS}/p1`, `${GROUP_MEMBERS}/p2`]),
@@ -122,15 +166,15 @@ for (const [name, make] of [
       await connector.changeGroups('p1', { leave: ['Board'], join: ['Volunteers'] })
       await connector.changeGroups('p1', { join: ['Volunteers'] }) // idempotent
       expect(await connector.groupsOf('p1')).toEqual(['Partners', 'Volunteers'])
-      editGroup('p2', 'Partners', false)
+      await editGroup('p2', 'Partners', false)
       expect(await connector.groupsOf('p2')).toEqual([])
       expect(await connector.groupsOf('nobody')).toEqual([])
       await connector.close()
-      cleanup()
+      await cleanup()
     })
 
     it('writes idempotently, with custom fields, and reads back what it wrote', async () => {
-      const { connector, cleanup } = make()
+      const { connector, cleanup } = await make()
       await connector.open(entities)
       const row = { first_name: 'Anna', last_name: 'Berg', email: 'anna@example.org' }
       await connector.write(persons, 'k1', row, { level: 'gold' })
@@ -146,13 +190,13 @@ for (const [name, make] of [
       await connector.remove(persons, 'k1')
       expect(await connector.read(persons, 'k1')).toBeUndefined()
       await connector.close()
-      cleanup()
+      await cleanup()
     })
 
     it('writes many rows at once, each only where it still reads as the caller decided', async () => {
-      const { connector, edit, cleanup } = make()
+      const { connector, edit, cleanup } = await make()
       await connector.open(entities)
-      edit('taken', { first_name: 'Someone', last_name: 'Else' })
+      await edit('taken', { first_name: 'Someone', last_name: 'Else' })
       const row = { first_name: 'Anna', last_name: 'Berg', email: 'anna@example.org' }
       const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
       const results = await connector.writeMany(persons, [
@@ -168,7 +212,7 @@ for (const [name, make] of [
       expect(await connector.read(persons, 'n1')).toMatchObject(row)
       expect(await connector.readCustom('n1')).toEqual({ level: 'gold' })
       await connector.close()
-      cleanup()
+      await cleanup()
     })
   })
 }

@@ -67,6 +67,7 @@ export class LocalSync {
   private housekeepingTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private projectQueued = false
+  private ingestQueued = false
   private retryTimer: NodeJS.Timeout | undefined
   private retryDelayMs = 0
   private housekeepingQueued = false
@@ -160,9 +161,13 @@ export class LocalSync {
     const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projector.projectWaiting())
     })
+    // A local system that says when another program commits (PostgreSQL's NOTIFY) is
+    // read at once; the poll below stays, for changes a lost wake-up would leave.
+    const unsubscribeWake = this.core.connector.onChanges?.(() => this.queueIngest())
     this.unsubscribe = () => {
       unsubscribeFeed()
       unsubscribeBlobs()
+      unsubscribeWake?.()
     }
     // Content that arrived while the daemon was stopped (or just before this start).
     await this.run(() => this.projector.projectWaiting())
@@ -310,6 +315,15 @@ export class LocalSync {
       })
     }, this.retryDelayMs)
     this.retryTimer.unref()
+  }
+
+  private queueIngest(): void {
+    if (this.ingestQueued || this.stopped) return
+    this.ingestQueued = true
+    void this.run(async () => {
+      this.ingestQueued = false
+      await this.ingest.ingestChanges()
+    })
   }
 
   private queueProjection(): void {

@@ -1,0 +1,401 @@
+// A PostgreSQL database as the local system: the tables of a CRM or donor database that
+// other programs write while the daemon runs. Triggers log every change of a mapped table
+// (postgres-change-capture.ts); the daemon reads the log from its cursor, and a LISTEN
+// connection wakes it as soon as another program commits. Writes go in batches: one
+// transaction reads the rows, writes those still as the caller decided and reads them
+// back, in a handful of statements whatever the batch's size.
+//
+// node-postgres (`pg`) does the protocol, the pool and the password: from the URL, or
+// PGPASSWORD, or ~/.pgpass as libpq reads them. The URL is kept without its password.
+import pg from 'pg'
+import { ObjectSyncError } from '../errors.ts'
+import {
+  CHANGES_TABLE,
+  CLAIMED_TABLE,
+  NOTIFY_CHANNEL,
+  claimChanges,
+  installCapture,
+  missingCapture,
+  quote,
+  type CapturedTable,
+} from './postgres-change-capture.ts'
+import {
+  GROUP_MEMBERS,
+  type Connector,
+  type CustomValues,
+  type LocalChange,
+  type LocalRow,
+  type ReadRecord,
+  type RowWrite,
+  type StoredCustomValues,
+} from './connector.ts'
+import type { EntityMapping } from './mapping/index.ts'
+import {
+  BATCH_ROWS,
+  readCustomMany,
+  selectRows,
+  writeRows,
+  type PendingWrite,
+} from './postgres-rows.ts'
+import { messageOf, redactedUrl, types } from './postgres-schema.ts'
+
+export class PostgresConnector implements Connector {
+  private pool: pg.Pool | undefined
+  private listener: pg.Client | undefined
+  private entities: readonly EntityMapping[] = []
+  /** Whether the database has the default schema's group_members table. */
+  private groups = false
+  private hasCustomFields = false
+  /** A mapped table's key column type, for the arrays of keys sent with `= ANY($1)`. */
+  private readonly keyTypes = new Map<string, string>()
+  private readonly wakeListeners = new Set<() => void>()
+
+  constructor(readonly url: string) {}
+
+  get description(): string {
+    return `PostgreSQL ${redactedUrl(this.url)}`
+  }
+
+  async open(entities: readonly EntityMapping[]): Promise<void> {
+    this.entities = entities
+    this.pool = new pg.Pool({ connectionString: this.url, types, max: 4 })
+    // A client that loses its server emits 'error' (idle in the pool, or checked out
+    // between queries): the query in flight fails on its own, and the next one connects
+    // again. Unhandled, the event would end the daemon.
+    this.pool.on('error', () => {})
+    this.pool.on('connect', (client) => client.on('error', () => {}))
+    await this.guard('open the change log', async () => {
+      const exists = await this.pool!.query<{ groups: string | null; custom: string | null }>(
+        `SELECT to_regclass('${GROUP_MEMBERS}')::text AS groups, to_regclass('custom_fields')::text AS custom`,
+      )
+      this.groups = exists.rows[0]?.groups !== null
+      this.hasCustomFields = exists.rows[0]?.custom !== null
+      for (const entity of entities) {
+        const type = await this.pool!.query<{ type: string }>(
+          `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+           WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+          [quote(entity.table), entity.key],
+        )
+        const found = type.rows[0]?.type
+        if (found === undefined) {
+          throw new ObjectSyncError(
+            'LOCAL_SYSTEM_IO',
+            `${this.description} has no table ${entity.table} with a column ${entity.key}`,
+          )
+        }
+        this.keyTypes.set(entity.table, found)
+      }
+      await this.withClient((client) => installCapture(client, this.capturedTables()))
+    })
+    await this.listen()
+  }
+
+  async close(): Promise<void> {
+    const [pool, listener] = [this.pool, this.listener]
+    this.pool = undefined
+    this.listener = undefined
+    await listener?.end().catch(() => {})
+    await pool?.end()
+  }
+
+  /** Calls `listener` when another program commits a change (a wake-up; poll to read it). */
+  onChanges(listener: () => void): () => void {
+    this.wakeListeners.add(listener)
+    return () => this.wakeListeners.delete(listener)
+  }
+
+  /** Keeps a LISTEN connection; after it is lost, tries again (the poll goes on meanwhile). */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, types })
+    client.on('notification', () => {
+      for (const listener of this.wakeListeners) listener()
+    })
+    const retry = () => {
+      if (this.listener !== client) return
+      this.listener = undefined
+      void client.end().catch(() => {})
+      setTimeout(() => {
+        if (this.pool !== undefined && this.listener === undefined) void this.listen()
+      }, 1000).unref()
+    }
+    client.on('error', retry)
+    client.on('end', retry)
+    this.listener = client
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`)
+      // Changes committed while it was away: the caller's poll reads them.
+      for (const listener of this.wakeListeners) listener()
+    } catch {
+      retry()
+    }
+  }
+
+  private capturedTables(): CapturedTable[] {
+    const tables = this.entities.map((entity) => ({ table: entity.table, key: entity.key }))
+    if (this.hasCustomFields && this.entities.some((entity) => entity.customFieldsTable)) {
+      tables.push({ table: 'custom_fields', key: 'object_id' })
+    }
+    if (this.groups) tables.push({ table: GROUP_MEMBERS, key: 'object_id' })
+    return tables
+  }
+
+  /**
+   * At every poll: triggers dropped (a table restored from a dump) or the log made anew
+   * are made again, and the caller is told, to compare every table with what it saw.
+   */
+  repairChangeCapture(cursor: number): Promise<'intact' | 'triggers' | 'log'> {
+    return this.guard('check the change log', async () => {
+      const tables = this.capturedTables()
+      let lost = await missingCapture(this.open_(), tables)
+      if (lost !== 'intact') await this.withClient((client) => installCapture(client, tables))
+      if (lost === 'intact' && cursor > 0) {
+        const claimed = await this.open_().query<{ last: string }>(
+          `SELECT last FROM ${CLAIMED_TABLE}`,
+        )
+        if (Number(claimed.rows[0]?.last ?? 0) < cursor) lost = 'log'
+      }
+      return lost
+    })
+  }
+
+  changesSince(cursor: number, limit = 1000): Promise<LocalChange[]> {
+    return this.guard('read the change log', async () => {
+      await this.withClient(claimChanges)
+      const { rows } = await this.open_().query<{
+        position: string
+        table_name: string
+        row_key: string
+        changed_at: string | number
+      }>(
+        `SELECT position, table_name, row_key, changed_at FROM ${CHANGES_TABLE}
+         WHERE position > $1 ORDER BY position LIMIT $2`,
+        [cursor, limit],
+      )
+      return rows.map((row) => ({
+        seq: Number(row.position),
+        table: row.table_name,
+        key: row.row_key,
+        at: Number(row.changed_at),
+      }))
+    })
+  }
+
+  acknowledge(cursor: number): Promise<void> {
+    return this.guard('trim the change log', async () => {
+      await this.open_().query(`DELETE FROM ${CHANGES_TABLE} WHERE position <= $1`, [cursor])
+    })
+  }
+
+  read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
+    return this.guard(`read ${entity.table}`, async () => {
+      const { rows } = await this.open_().query<LocalRow>(
+        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}`,
+        [key],
+      )
+      return rows[0]
+    })
+  }
+
+  /** Every row, a page at a time in key order (no cursor held open between pages). */
+  async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
+    const key = quote(entity.key)
+    let after: unknown
+    for (;;) {
+      const page = await this.guard(`read ${entity.table}`, () =>
+        this.open_().query<LocalRow>(
+          after === undefined
+            ? `SELECT * FROM ${quote(entity.table)} ORDER BY ${key} LIMIT ${BATCH_ROWS}`
+            : `SELECT * FROM ${quote(entity.table)} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${BATCH_ROWS}`,
+          after === undefined ? [] : [after],
+        ),
+      )
+      yield* page.rows
+      if (page.rows.length < BATCH_ROWS) return
+      after = page.rows[page.rows.length - 1]![entity.key]
+    }
+  }
+
+  readCustom(key: string): Promise<StoredCustomValues> {
+    if (!this.hasCustomFields) return Promise.resolve({})
+    return this.guard('read custom_fields', async () => {
+      const all = await readCustomMany(this.open_(), [key])
+      return all.get(key) ?? {}
+    })
+  }
+
+  write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
+    return this.guard(`write ${entity.table}`, () =>
+      this.transaction(async (client) => {
+        const here = await selectRows(client, entity, this.keyType(entity), [key], true)
+        await writeRows(client, entity, this.keyType(entity), this.customFields(entity), [
+          { key, row, custom, exists: here.has(key) },
+        ])
+      }),
+    )
+  }
+
+  remove(entity: EntityMapping, key: string): Promise<void> {
+    return this.guard(`delete from ${entity.table}`, () =>
+      this.transaction(async (client) => {
+        await client.query(
+          `DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}`,
+          [key],
+        )
+        if (entity.customFieldsTable && this.hasCustomFields) {
+          await client.query('DELETE FROM custom_fields WHERE object_id = $1', [key])
+        }
+      }),
+    )
+  }
+
+  /**
+   * One transaction: the rows are read (locked), each checked, those still as decided
+   * written, the log entries of this transaction's own writes removed, and the rows read
+   * back — a few statements per thousand rows.
+   */
+  async writeMany(
+    entity: EntityMapping,
+    writes: readonly RowWrite[],
+  ): Promise<(ReadRecord | 'changed')[]> {
+    if (writes.length === 0) return []
+    return this.guard(`write ${entity.table}`, () =>
+      this.transaction(async (client) => {
+        const keys = writes.map((write) => write.key)
+        const keyType = this.keyType(entity)
+        const custom = this.customFields(entity)
+        const before = await selectRows(client, entity, keyType, keys, true)
+        const beforeCustom = custom ? await readCustomMany(client, keys) : undefined
+        const chosen: PendingWrite[] = []
+        const results: (ReadRecord | 'changed')[] = writes.map((write) => {
+          const now = {
+            row: before.get(write.key),
+            custom: custom ? (beforeCustom!.get(write.key) ?? {}) : undefined,
+          }
+          if (!write.unchanged(now)) return 'changed'
+          chosen.push({ ...write, exists: now.row !== undefined, current: now.custom })
+          return now
+        })
+        await writeRows(client, entity, keyType, custom, chosen)
+        const written = chosen.map((write) => write.key)
+        await client.query(
+          `DELETE FROM ${CHANGES_TABLE} WHERE xid = pg_current_xact_id()
+           AND table_name IN ($1, 'custom_fields') AND row_key = ANY($2::text[])`,
+          [entity.table, written],
+        )
+        const after = await selectRows(client, entity, keyType, written, false)
+        const afterCustom = custom ? await readCustomMany(client, written) : undefined
+        return results.map((result, index) => {
+          if (result === 'changed') return result
+          const key = writes[index]!.key
+          return {
+            row: after.get(key),
+            custom: custom ? (afterCustom!.get(key) ?? {}) : undefined,
+          }
+        })
+      }),
+    )
+  }
+
+  async *groupMembers(): AsyncIterable<{ group: string; key: string }> {
+    if (!this.groups) return
+    const { rows } = await this.guard(`read ${GROUP_MEMBERS}`, () =>
+      this.open_().query<{ group_name: string; object_id: string }>(
+        `SELECT group_name, object_id FROM ${GROUP_MEMBERS}`,
+      ),
+    )
+    for (const row of rows) yield { group: row.group_name, key: row.object_id }
+  }
+
+  groupsOf(key: string): Promise<string[]> {
+    if (!this.groups) return Promise.resolve([])
+    return this.guard(`read ${GROUP_MEMBERS}`, async () => {
+      const { rows } = await this.open_().query<{ group_name: string }>(
+        `SELECT group_name FROM ${GROUP_MEMBERS} WHERE object_id = $1 ORDER BY group_name`,
+        [key],
+      )
+      return rows.map((row) => row.group_name)
+    })
+  }
+
+  changeGroups(
+    key: string,
+    change: { join?: readonly string[]; leave?: readonly string[] },
+  ): Promise<void> {
+    if (!this.groups) {
+      return Promise.reject(
+        new ObjectSyncError(
+          'LOCAL_SYSTEM_IO',
+          `${this.description} has no ${GROUP_MEMBERS} table to change groups in`,
+        ),
+      )
+    }
+    return this.guard(`write ${GROUP_MEMBERS}`, () =>
+      this.transaction(async (client) => {
+        for (const group of change.join ?? []) {
+          await client.query(
+            `INSERT INTO ${GROUP_MEMBERS}(group_name, object_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+            [group, key],
+          )
+        }
+        for (const group of change.leave ?? []) {
+          await client.query(
+            `DELETE FROM ${GROUP_MEMBERS} WHERE group_name = $1 AND object_id = $2`,
+            [group, key],
+          )
+        }
+      }),
+    )
+  }
+
+  private customFields(entity: EntityMapping): boolean {
+    return entity.customFieldsTable && this.hasCustomFields
+  }
+
+  private keyType(entity: EntityMapping): string {
+    return this.keyTypes.get(entity.table) ?? 'text'
+  }
+
+  private open_(): pg.Pool {
+    if (this.pool === undefined) {
+      throw new ObjectSyncError('LOCAL_SYSTEM_IO', `${this.description} is not open`)
+    }
+    return this.pool
+  }
+
+  private async withClient<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.open_().connect()
+    try {
+      return await use(client)
+    } finally {
+      client.release()
+    }
+  }
+
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN')
+      try {
+        const result = await work(client)
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw error
+      }
+    })
+  }
+
+  private async guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      if (error instanceof ObjectSyncError) throw error
+      throw new ObjectSyncError(
+        'LOCAL_SYSTEM_IO',
+        `${this.description}: could not ${what}: ${messageOf(error)}`,
+        { cause: error },
+      )
+    }
+  }
+}
