@@ -31,13 +31,34 @@ const configSchema = z.strictObject({
     .default([DEFAULT_LISTEN]),
   api: z.strictObject({ port: port.default(DEFAULT_API_PORT) }).default({ port: DEFAULT_API_PORT }),
   local: z
-    .strictObject({
-      kind: z
-        .literal('sqlite', 'expected "sqlite" (the only local system so far)')
-        .default('sqlite'),
-      path: z.string('expected the path of the SQLite file').min(1).default('local.db'),
-      entities: z.unknown().optional(),
-    })
+    .preprocess(
+      // A local system without a kind is the embedded SQLite file.
+      (value) =>
+        typeof value === 'object' && value !== null && !('kind' in value)
+          ? { ...value, kind: 'sqlite' }
+          : value,
+      z.discriminatedUnion(
+        'kind',
+        [
+          z.strictObject({
+            kind: z.literal('sqlite'),
+            path: z.string('expected the path of the SQLite file').min(1).default('local.db'),
+            entities: z.unknown().optional(),
+          }),
+          z.strictObject({
+            kind: z.literal('postgres'),
+            url: z
+              .string('expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE')
+              .regex(
+                /^postgres(ql)?:\/\//,
+                'expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE',
+              ),
+            entities: z.unknown().optional(),
+          }),
+        ],
+        { error: 'expected kind "sqlite" or "postgres"' },
+      ),
+    )
     .default({ kind: 'sqlite', path: 'local.db' }),
   customFieldGroups: z
     .record(z.string(), z.array(z.string(), 'expected a list of custom field names'))
@@ -69,11 +90,16 @@ const configSchema = z.strictObject({
     .default({ maxBytes: DEFAULT_MAX_BLOB_BYTES }),
 })
 
+/** The local system: the embedded SQLite file, or a PostgreSQL database. */
+export type LocalSystemConfig =
+  | { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
+  | { kind: 'postgres'; url: string; mapping: Map<ObjectType, EntityMapping> }
+
 export interface InstanceConfig {
   name: string
   listen: string[]
   api: { port: number }
-  local: { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
+  local: LocalSystemConfig
   customFieldGroups: Record<string, string[]> | undefined
   housekeepingMs: number | undefined
   /**
@@ -140,8 +166,9 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
     listen: config.listen,
     api: config.api,
     local: {
-      kind: config.local.kind,
-      path: config.local.path,
+      ...(config.local.kind === 'postgres'
+        ? { kind: 'postgres', url: config.local.url }
+        : { kind: 'sqlite', path: config.local.path }),
       mapping: mappingFromConfig(config.local.entities, file, 'local.entities'),
     },
     customFieldGroups: config.customFieldGroups,

@@ -174,8 +174,9 @@ async function narrate(
 async function makeInstance(root: string, name: InstanceName): Promise<DemoInstance> {
   const dir = join(root, name)
   await initInstance(dir, { name, apiPort: 0, listen: [LOOPBACK_LISTEN] })
-  const config = await loadConfig(dir)
-  return { name, dir, database: resolve(dir, config.local.path), daemon: undefined }
+  const { local } = await loadConfig(dir)
+  if (local.kind !== 'sqlite') throw new Error('the demo runs on SQLite local systems')
+  return { name, dir, database: resolve(dir, local.path), daemon: undefined }
 }
 
 /** Starts the instance as `objectsync start` does: its config read afresh from its folder. */

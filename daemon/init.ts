@@ -1,12 +1,13 @@
 // `objectsync init`: makes DIR an instance — identity key, API token, config, an empty
-// peers file, an empty store and the embedded SQLite local system. An existing instance
+// peers file, an empty store and the local system (the embedded SQLite file, or the
+// default schema's tables in a PostgreSQL database where absent). An existing instance
 // is left alone unless `force`, which writes a new config and API token and keeps the
 // identity, peers, store and local system.
 import { randomBytes } from 'node:crypto'
 import { access, chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ObjectSyncError } from '../src/errors.ts'
-import { createLocalDatabase } from '../src/local/index.ts'
+import { createLocalDatabase, createPostgresSchema } from '../src/local/index.ts'
 import type { InstanceId } from '../src/model/index.ts'
 import { PEERS_FILE, loadOrCreateIdentity } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
@@ -22,6 +23,10 @@ export interface InitOptions {
   force?: boolean | undefined
   /** Listen addresses instead of all interfaces on `port` (e.g. loopback only). */
   listen?: string[] | undefined
+  /** The local system: the embedded SQLite file (default) or a PostgreSQL database. */
+  local?: 'sqlite' | 'postgres' | undefined
+  /** The PostgreSQL database's URL, without a password (default $OBJECTSYNC_LOCAL_URL). */
+  localUrl?: string | undefined
 }
 
 /**
@@ -58,6 +63,7 @@ export async function initInstance(
       `${dir} already holds an instance (${CONFIG_FILE}); pass --force to write a new config and API token (identity, peers and data are kept)`,
     )
   }
+  const local = localSystemOf(options)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await makePrivate(dir)
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
@@ -66,7 +72,7 @@ export async function initInstance(
     name: options.name ?? `objectsync-${identity.id.slice(-6)}`,
     listen: options.listen ?? [`/ip4/0.0.0.0/tcp/${options.port ?? DEFAULT_PORT}`],
     api: { port: options.apiPort ?? DEFAULT_API_PORT },
-    local: { kind: 'sqlite', path: 'local.db' },
+    local,
     housekeeping: '24h',
   }
   await writePrivate(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`)
@@ -75,7 +81,8 @@ export async function initInstance(
       mode: 0o600,
     })
   }
-  createLocalDatabase(join(dir, 'local.db'))
+  if (local.kind === 'postgres') await createPostgresSchema(local.url)
+  else createLocalDatabase(join(dir, local.path))
   const store = new ObjectStore({
     storage: new LevelStorage(join(dir, 'store')),
     instanceId: identity.id,
@@ -83,6 +90,50 @@ export async function initInstance(
   await store.open()
   await store.close()
   return { id: identity.id, dir, created: true }
+}
+
+/** What config.json says of the local system, from the options; checked before anything is written. */
+function localSystemOf(
+  options: InitOptions,
+): { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string } {
+  if (options.local === undefined || options.local === 'sqlite') {
+    return { kind: 'sqlite', path: 'local.db' }
+  }
+  if (options.local !== 'postgres') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `--local: expected "sqlite" or "postgres", got ${JSON.stringify(options.local)}`,
+    )
+  }
+  const url = options.localUrl ?? process.env.OBJECTSYNC_LOCAL_URL
+  if (url === undefined || url === '') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      '--local postgres needs the database: --local-url postgres://USER@HOST:PORT/DATABASE (or OBJECTSYNC_LOCAL_URL)',
+    )
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      '--local-url: expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE',
+    )
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `--local-url: expected a postgres:// URL, got one for ${parsed.protocol}`,
+    )
+  }
+  if (parsed.password !== '') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      '--local-url: leave the password out of the URL (it would be written into config.json); give it in PGPASSWORD or ~/.pgpass',
+    )
+  }
+  return { kind: 'postgres', url }
 }
 
 export async function isInstance(dir: string): Promise<boolean> {

@@ -12,13 +12,18 @@ export function addInstanceCommands(root: Command): void {
   root
     .command('init')
     .description(
-      'makes the data folder an instance: identity key, API token, config, the embedded SQLite local system',
+      'makes the data folder an instance: identity key, API token, config, and the local system (the embedded SQLite file, or tables in PostgreSQL)',
     )
     .addOption(dirOption())
     .option('--name <name>', 'the instance name peers see')
     .option('--port <port>', 'the TCP port peers connect to (default 7400)', parsePort)
     .option('--api-port <port>', 'the loopback port of the HTTP API (default 7420)', parsePort)
     .option('--force', 'write a new config and API token over an existing instance')
+    .option('--local <kind>', 'the local system: sqlite (default, local.db) or postgres')
+    .option(
+      '--local-url <url>',
+      'with --local postgres: postgres://USER@HOST:PORT/DATABASE, no password (default $OBJECTSYNC_LOCAL_URL; the password from PGPASSWORD or ~/.pgpass)',
+    )
     .option('--json', 'machine-readable output')
     .action(
       async (options: {
@@ -27,6 +32,8 @@ export function addInstanceCommands(root: Command): void {
         port?: number
         apiPort?: number
         force?: boolean
+        local?: 'sqlite' | 'postgres'
+        localUrl?: string
         json?: boolean
       }) => {
         const made = await initInstance(options.dir, options)

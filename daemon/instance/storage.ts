@@ -1,7 +1,12 @@
 // The two stores of an instance, opened in order: the object store (LevelDB in DIR/store)
 // and the local system (SQLite) that reads from and writes to it.
 import { resolve, join } from 'node:path'
-import { LocalSync, SqliteConnector, type LocalPeerSettings } from '../../src/local/index.ts'
+import {
+  LocalSync,
+  PostgresConnector,
+  SqliteConnector,
+  type LocalPeerSettings,
+} from '../../src/local/index.ts'
 import type { Logger } from '../../src/log.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { LevelStorage, ObjectStore, type IdentityKey } from '../../src/store/index.ts'
@@ -36,6 +41,9 @@ export async function openObjectStore(
   return store
 }
 
+/** How often a PostgreSQL local system's change log is read without a wake-up. */
+const POSTGRES_POLL_MS = 2_000
+
 export async function openLocalSystem(
   parts: StorageParts & {
     store: ObjectStore
@@ -44,9 +52,16 @@ export async function openLocalSystem(
   },
 ): Promise<LocalSync> {
   const { dir, config } = parts
+  const postgres = config.local.kind === 'postgres'
   const local = new LocalSync({
     store: parts.store,
-    connector: new SqliteConnector(resolve(dir, config.local.path)),
+    connector:
+      config.local.kind === 'postgres'
+        ? new PostgresConnector(config.local.url)
+        : new SqliteConnector(resolve(dir, config.local.path)),
+    // PostgreSQL wakes the daemon at each commit (NOTIFY); its poll is only the fallback,
+    // and each one is a few statements on a server others use too.
+    ...(postgres ? { pollMs: POSTGRES_POLL_MS } : {}),
     mapping: config.local.mapping,
     instanceId: parts.instanceId,
     logger: parts.log,

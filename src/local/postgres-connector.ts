@@ -37,7 +37,7 @@ import {
   writeRows,
   type PendingWrite,
 } from './postgres-rows.ts'
-import { messageOf, redactedUrl, types } from './postgres-schema.ts'
+import { keyColumnType, messageOf, redactedUrl, types } from './postgres-schema.ts'
 
 export class PostgresConnector implements Connector {
   private pool: pg.Pool | undefined
@@ -71,19 +71,7 @@ export class PostgresConnector implements Connector {
       this.groups = exists.rows[0]?.groups !== null
       this.hasCustomFields = exists.rows[0]?.custom !== null
       for (const entity of entities) {
-        const type = await this.pool!.query<{ type: string }>(
-          `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-           WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
-          [quote(entity.table), entity.key],
-        )
-        const found = type.rows[0]?.type
-        if (found === undefined) {
-          throw new ObjectSyncError(
-            'LOCAL_SYSTEM_IO',
-            `${this.description} has no table ${entity.table} with a column ${entity.key}`,
-          )
-        }
-        this.keyTypes.set(entity.table, found)
+        this.keyTypes.set(entity.table, await keyColumnType(this.pool!, entity, this.description))
       }
       await this.withClient((client) => installCapture(client, this.capturedTables()))
     })

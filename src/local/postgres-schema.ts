@@ -2,6 +2,8 @@
 // and its URL as shown (without a password).
 import pg from 'pg'
 import { ObjectSyncError } from '../errors.ts'
+import type { EntityMapping } from './mapping/index.ts'
+import { quote } from './postgres-change-capture.ts'
 
 /** The default schema of INTERFACE.md, as SQLite's (the same tables, columns and types). */
 export const DEFAULT_POSTGRES_SCHEMA = `
@@ -72,6 +74,27 @@ export async function createPostgresSchema(url: string): Promise<void> {
   } finally {
     await client.end().catch(() => {})
   }
+}
+
+/** The type of `entity`'s key column (for arrays of keys); throws when there is none. */
+export async function keyColumnType(
+  pool: pg.Pool,
+  entity: EntityMapping,
+  description: string,
+): Promise<string> {
+  const { rows } = await pool.query<{ type: string }>(
+    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+     WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [quote(entity.table), entity.key],
+  )
+  const found = rows[0]?.type
+  if (found === undefined) {
+    throw new ObjectSyncError(
+      'LOCAL_SYSTEM_IO',
+      `${description} has no table ${entity.table} with a column ${entity.key}`,
+    )
+  }
+  return found
 }
 
 export function messageOf(error: unknown): string {

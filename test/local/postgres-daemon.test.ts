@@ -1,0 +1,152 @@
+// A daemon whose local system is a PostgreSQL database (a real server): `init --local
+// postgres` writes the config and makes the default schema, rows another program writes
+// become objects, objects made through the API become rows, and bad settings are refused
+// before anything is written.
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { parseConfig } from '../../daemon/config.ts'
+import { initInstance } from '../../daemon/init.ts'
+import { runDaemon } from '../../daemon/run.ts'
+import { isObjectSyncError } from '../../src/errors.ts'
+import { silentLogger } from '../../src/log.ts'
+import { callApi } from '../helpers/daemons.ts'
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
+import { tempDir } from '../helpers/stores.ts'
+
+let server: TestPostgres
+beforeAll(async () => {
+  server = await startPostgres()
+}, 60_000)
+afterAll(() => server?.stop())
+
+async function refusal(promise: Promise<unknown>): Promise<Error> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  )
+  expect(isObjectSyncError(error, 'INVALID_CONFIG')).toBe(true)
+  return error as Error
+}
+
+describe('a daemon on PostgreSQL', () => {
+  it('is made by init --local postgres, and syncs rows and objects both ways', async () => {
+    const url = await server.createDatabase()
+    const dir = tempDir('pg-daemon')
+    await initInstance(dir, { name: 'north', local: 'postgres', localUrl: url })
+    const written = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      local: unknown
+    }
+    expect(written.local).toEqual({ kind: 'postgres', url })
+    expect(existsSync(join(dir, 'local.db'))).toBe(false)
+    const other = new pg.Client({ connectionString: url })
+    await other.connect()
+    const tables = await other.query<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    expect(tables.rows.map((row) => row.name)).toEqual(
+      expect.arrayContaining(['custom_fields', 'group_members', 'organizations', 'persons']),
+    )
+
+    await other.query(
+      "INSERT INTO persons(id, first_name, last_name, email) VALUES ('crm-1', 'Anna', 'Berg', 'anna@example.org')",
+    )
+    const config = parseConfig({
+      ...written,
+      name: 'north',
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: { port: 0 },
+    })
+    const token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
+    const daemon = await runDaemon(dir, config, silentLogger)
+    try {
+      const at = { daemon, token }
+      // Taken in at the first run…
+      const listed = await callApi<{ items: { fields: Record<string, unknown> }[] }>(
+        at,
+        'GET',
+        '/v1/objects?type=person',
+      )
+      expect(listed.json.items.map((item) => item.fields.email)).toEqual(['anna@example.org'])
+      // …and after it, as another program commits.
+      await other.query(
+        "INSERT INTO persons(id, first_name, last_name) VALUES ('crm-2', 'Ole', 'Dahl')",
+      )
+      await vi.waitFor(
+        async () => {
+          const page = await callApi<{ items: unknown[] }>(at, 'GET', '/v1/objects?type=person')
+          expect(page.json.items).toHaveLength(2)
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      // An object made here becomes a row.
+      const created = await callApi<{ id: string }>(at, 'POST', '/v1/objects', {
+        body: { type: 'person', fields: { firstName: 'Nora', lastName: 'Lie' } },
+      })
+      expect(created.status).toBe(201)
+      await vi.waitFor(
+        async () => {
+          const row = await other.query('SELECT first_name FROM persons WHERE id = $1', [
+            created.json.id,
+          ])
+          expect(row.rows).toEqual([{ first_name: 'Nora' }])
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+    } finally {
+      await daemon.stop()
+      await other.end()
+    }
+  })
+
+  it('refuses a URL with a password, a missing URL, and another kind, writing nothing', async () => {
+    const dir = tempDir('pg-refused')
+    const withPassword = await refusal(
+      initInstance(dir, {
+        local: 'postgres',
+        localUrl: `postgres://postgres:secret@127.0.0.1:${server.port}/postgres`,
+      }),
+    )
+    expect(withPassword.message).toContain('PGPASSWORD')
+    expect(withPassword.message).not.toContain('secret')
+    const saved = process.env.OBJECTSYNC_LOCAL_URL
+    delete process.env.OBJECTSYNC_LOCAL_URL
+    try {
+      expect((await refusal(initInstance(dir, { local: 'postgres' }))).message).toContain(
+        '--local-url',
+      )
+    } finally {
+      if (saved !== undefined) process.env.OBJECTSYNC_LOCAL_URL = saved
+    }
+    expect(existsSync(join(dir, 'config.json'))).toBe(false)
+    expect(() =>
+      parseConfig({ name: 'x', local: { kind: 'oracle', url: 'oracle://db' } }, 'c.json'),
+    ).toThrow('c.json: local.kind: expected kind "sqlite" or "postgres"')
+    expect(() =>
+      parseConfig({ name: 'x', local: { kind: 'postgres', url: 'mysql://db' } }),
+    ).toThrow('local.url: expected a PostgreSQL URL')
+    // A config without a kind is the SQLite file, as before.
+    expect(parseConfig({ name: 'x', local: { path: 'crm.db' } }).local).toMatchObject({
+      kind: 'sqlite',
+      path: 'crm.db',
+    })
+  })
+
+  it('takes the URL from OBJECTSYNC_LOCAL_URL', async () => {
+    const url = await server.createDatabase()
+    const dir = tempDir('pg-env')
+    const saved = process.env.OBJECTSYNC_LOCAL_URL
+    process.env.OBJECTSYNC_LOCAL_URL = url
+    try {
+      await initInstance(dir, { local: 'postgres' })
+    } finally {
+      if (saved === undefined) delete process.env.OBJECTSYNC_LOCAL_URL
+      else process.env.OBJECTSYNC_LOCAL_URL = saved
+    }
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).local).toEqual({
+      kind: 'postgres',
+      url,
+    })
+  })
+})
