@@ -9,6 +9,7 @@ import { ObjectSyncError } from '../src/errors.ts'
 import {
   housekeepingFromConfig,
   mappingFromConfig,
+  urlHasPassword,
   type EntityMapping,
 } from '../src/local/index.ts'
 import type { ObjectType } from '../src/model/index.ts'
@@ -52,6 +53,10 @@ const configSchema = z.strictObject({
               .regex(
                 /^postgres(ql)?:\/\//,
                 'expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE',
+              )
+              .refine(
+                (url) => !urlHasPassword(url),
+                'expected no password in the URL: give it in PGPASSWORD or ~/.pgpass',
               ),
             entities: z.unknown().optional(),
           }),

@@ -4,14 +4,14 @@
 // is left alone unless `force`, which writes a new config and API token and keeps the
 // identity, peers, store and local system.
 import { randomBytes } from 'node:crypto'
-import { access, chmod, mkdir, stat, writeFile } from 'node:fs/promises'
+import { access, chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ObjectSyncError } from '../src/errors.ts'
-import { createLocalDatabase, createPostgresSchema } from '../src/local/index.ts'
+import { createLocalDatabase, createPostgresSchema, urlHasPassword } from '../src/local/index.ts'
 import type { InstanceId } from '../src/model/index.ts'
 import { PEERS_FILE, loadOrCreateIdentity } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
-import { CONFIG_FILE, DEFAULT_API_PORT } from './config.ts'
+import { CONFIG_FILE, DEFAULT_API_PORT, parseConfig } from './config.ts'
 
 export const API_TOKEN_FILE = 'api-token'
 export const DEFAULT_PORT = 7400
@@ -63,7 +63,10 @@ export async function initInstance(
       `${dir} already holds an instance (${CONFIG_FILE}); pass --force to write a new config and API token (identity, peers and data are kept)`,
     )
   }
-  const local = localSystemOf(options)
+  const local = (await keptLocalSystem(dir, options)) ?? localSystemOf(options)
+  // The database first: when it can't be reached, nothing is written (a second try is
+  // not refused as an existing instance, and --force keeps the old token).
+  if (local.kind === 'postgres') await createPostgresSchema(local.url)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await makePrivate(dir)
   const identity = await loadOrCreateIdentity(join(dir, 'keys'))
@@ -81,8 +84,7 @@ export async function initInstance(
       mode: 0o600,
     })
   }
-  if (local.kind === 'postgres') await createPostgresSchema(local.url)
-  else createLocalDatabase(join(dir, local.path))
+  if (local.kind === 'sqlite') createLocalDatabase(join(dir, local.path))
   const store = new ObjectStore({
     storage: new LevelStorage(join(dir, 'store')),
     instanceId: identity.id,
@@ -92,10 +94,37 @@ export async function initInstance(
   return { id: identity.id, dir, created: true }
 }
 
-/** What config.json says of the local system, from the options; checked before anything is written. */
-function localSystemOf(
+type LocalSystemSetting = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
+
+/**
+ * With --force and no --local: the local system the existing config.json names, kept
+ * (a PostgreSQL instance does not become a SQLite one by a new token).
+ */
+async function keptLocalSystem(
+  dir: string,
   options: InitOptions,
-): { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string } {
+): Promise<LocalSystemSetting | undefined> {
+  if (options.force !== true || options.local !== undefined || options.localUrl !== undefined) {
+    return undefined
+  }
+  try {
+    const { local } = parseConfig(
+      JSON.parse(await readFile(join(dir, CONFIG_FILE), 'utf8')),
+      join(dir, CONFIG_FILE),
+    )
+    return local.kind === 'postgres'
+      ? { kind: 'postgres', url: local.url }
+      : { kind: 'sqlite', path: local.path }
+  } catch {
+    return undefined // no config, or one that can't be read: the default, as before
+  }
+}
+
+/** What config.json says of the local system, from the options; checked before anything is written. */
+function localSystemOf(options: InitOptions): LocalSystemSetting {
+  if (options.local === undefined && options.localUrl !== undefined) {
+    throw new ObjectSyncError('INVALID_CONFIG', '--local-url goes with --local postgres')
+  }
   if (options.local === undefined || options.local === 'sqlite') {
     return { kind: 'sqlite', path: 'local.db' }
   }
@@ -127,7 +156,7 @@ function localSystemOf(
       `--local-url: expected a postgres:// URL, got one for ${parsed.protocol}`,
     )
   }
-  if (parsed.password !== '') {
+  if (urlHasPassword(url)) {
     throw new ObjectSyncError(
       'INVALID_CONFIG',
       '--local-url: leave the password out of the URL (it would be written into config.json); give it in PGPASSWORD or ~/.pgpass',

@@ -35,7 +35,12 @@ export {
 export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
 export { MemoryConnector } from './memory-connector.ts'
 export { PostgresConnector } from './postgres-connector.ts'
-export { createPostgresSchema, DEFAULT_POSTGRES_SCHEMA, redactedUrl } from './postgres-schema.ts'
+export {
+  createPostgresSchema,
+  DEFAULT_POSTGRES_SCHEMA,
+  redactedUrl,
+  urlHasPassword,
+} from './postgres-schema.ts'
 export {
   DEFAULT_HOUSEKEEPING_MS,
   LocalSync,

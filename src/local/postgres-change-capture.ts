@@ -11,6 +11,7 @@
 // of its number, and an entry committed later gets a later position. The log's own
 // numbers only order the entries of one claim. A transaction left open elsewhere holds
 // nothing back.
+import { createHash } from 'node:crypto'
 import type pg from 'pg'
 
 export const CHANGES_TABLE = '_objectsync_changes'
@@ -18,6 +19,8 @@ export const CHANGES_TABLE = '_objectsync_changes'
 export const CLAIMED_TABLE = '_objectsync_claimed'
 export const NOTIFY_CHANNEL = 'objectsync_changes'
 const TRIGGER_PREFIX = '_objectsync_log_'
+/** PostgreSQL keeps the first 63 bytes of a name. */
+const MAX_NAME_BYTES = 63
 
 export const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
@@ -28,7 +31,21 @@ export interface CapturedTable {
   key: string
 }
 
-const triggerName = (table: string) => `${TRIGGER_PREFIX}${table}`
+/**
+ * The trigger's (and its function's) name for `table`: the prefix and the table's name,
+ * or, where that would pass PostgreSQL's 63 bytes (and be cut, two tables then sharing
+ * it), the prefix, a part of the name and a hash of all of it.
+ */
+export function triggerName(table: string): string {
+  const name = `${TRIGGER_PREFIX}${table}`
+  if (Buffer.byteLength(name) <= MAX_NAME_BYTES) return name
+  const hash = createHash('sha256').update(table).digest('hex').slice(0, 12)
+  let part = table
+  while (Buffer.byteLength(`${TRIGGER_PREFIX}${part}_${hash}`) > MAX_NAME_BYTES) {
+    part = part.slice(0, -1)
+  }
+  return `${TRIGGER_PREFIX}${part}_${hash}`
+}
 
 /** Makes the log and every table's trigger, in one transaction; `client` is the caller's. */
 export async function installCapture(
@@ -52,28 +69,60 @@ export async function installCapture(
     await client.query(
       `CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_position ON ${CHANGES_TABLE}(position)`,
     )
-    await client.query(`CREATE TABLE IF NOT EXISTS ${CLAIMED_TABLE}(last bigint NOT NULL)`)
+    await client.query(`CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_xid ON ${CHANGES_TABLE}(xid)`)
+    // `truncated`: a mapped table was emptied by TRUNCATE, which logs no rows (below).
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${CLAIMED_TABLE}(last bigint NOT NULL, truncated boolean NOT NULL DEFAULT false)`,
+    )
     await client.query(
       `INSERT INTO ${CLAIMED_TABLE}(last) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${CLAIMED_TABLE})`,
     )
+    // The functions write the log where it is now, whatever the writer's search_path, and
+    // as the daemon's role (SECURITY DEFINER): the CRM's own role needs no right on it.
+    const schema = (await client.query<{ schema: string }>('SELECT current_schema() AS schema'))
+      .rows[0]!.schema
+    const log = `${quote(schema)}.${CHANGES_TABLE}`
+    const claimed = `${quote(schema)}.${CLAIMED_TABLE}`
+    const definer = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`
+    await client.query(
+      `CREATE OR REPLACE FUNCTION ${quote(schema)}._objectsync_truncated() RETURNS trigger
+       LANGUAGE plpgsql ${definer} AS $body$
+       BEGIN
+         UPDATE ${claimed} SET truncated = true;
+         PERFORM pg_notify(${literal(NOTIFY_CHANNEL)}, '');
+         RETURN NULL;
+       END $body$`,
+    )
     for (const { table, key } of tables) {
       const name = triggerName(table)
-      const log = (row: 'NEW' | 'OLD') =>
-        `INSERT INTO ${CHANGES_TABLE}(table_name, row_key) VALUES (${literal(table)}, ${row}.${quote(key)}::text);`
+      const function_ = `${quote(schema)}.${quote(name)}`
+      const entry = (row: 'NEW' | 'OLD') =>
+        `INSERT INTO ${log}(table_name, row_key) VALUES (${literal(table)}, ${row}.${quote(key)}::text);`
       await client.query(
-        `CREATE OR REPLACE FUNCTION ${quote(name)}() RETURNS trigger LANGUAGE plpgsql AS $body$
+        `CREATE OR REPLACE FUNCTION ${function_}() RETURNS trigger
+         LANGUAGE plpgsql ${definer} AS $body$
          BEGIN
-           IF TG_OP <> 'INSERT' THEN ${log('OLD')} END IF;
-           IF TG_OP <> 'DELETE' THEN ${log('NEW')} END IF;
+           IF TG_OP <> 'INSERT' THEN ${entry('OLD')} END IF;
+           IF TG_OP <> 'DELETE' THEN ${entry('NEW')} END IF;
            PERFORM pg_notify(${literal(NOTIFY_CHANNEL)}, '');
            RETURN NULL;
          END $body$`,
       )
+      const truncate = quote(`${name}_t`)
       await client.query(`DROP TRIGGER IF EXISTS ${quote(name)} ON ${quote(table)}`)
+      await client.query(`DROP TRIGGER IF EXISTS ${truncate} ON ${quote(table)}`)
       await client.query(
         `CREATE TRIGGER ${quote(name)} AFTER INSERT OR UPDATE OR DELETE ON ${quote(table)}
-         FOR EACH ROW EXECUTE FUNCTION ${quote(name)}()`,
+         FOR EACH ROW EXECUTE FUNCTION ${function_}()`,
       )
+      await client.query(
+        `CREATE TRIGGER ${truncate} AFTER TRUNCATE ON ${quote(table)}
+         FOR EACH STATEMENT EXECUTE FUNCTION ${quote(schema)}._objectsync_truncated()`,
+      )
+      // Fired also where ordinary triggers are not (session_replication_role = replica:
+      // logical replication's apply, pg_restore --disable-triggers' sessions).
+      await client.query(`ALTER TABLE ${quote(table)} ENABLE ALWAYS TRIGGER ${quote(name)}`)
+      await client.query(`ALTER TABLE ${quote(table)} ENABLE ALWAYS TRIGGER ${truncate}`)
     }
     await client.query('COMMIT')
   } catch (error) {
@@ -82,7 +131,11 @@ export async function installCapture(
   }
 }
 
-/** What of the change capture is missing now: the log, some triggers, or nothing. */
+/**
+ * What of the change capture is missing now: the log, some trigger (or one disabled), or
+ * nothing; a TRUNCATE since the last look counts as 'triggers' (every table is then
+ * compared with what was last seen), and the flag is cleared.
+ */
 export async function missingCapture(
   client: pg.PoolClient | pg.Pool,
   tables: readonly CapturedTable[],
@@ -92,12 +145,19 @@ export async function missingCapture(
             to_regclass(${literal(CLAIMED_TABLE)})::text AS claimed`,
   )
   if (rows[0]?.log === null || rows[0]?.claimed === null) return 'log'
-  const found = await client.query<{ table_name: string }>(
-    `SELECT c.relname AS table_name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-     WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgname = ${literal(TRIGGER_PREFIX)} || c.relname`,
+  const names = tables.flatMap(({ table }) => [triggerName(table), `${triggerName(table)}_t`])
+  const relations = tables.flatMap(({ table }) => [quote(table), quote(table)])
+  const found = await client.query<{ present: number }>(
+    `SELECT count(*)::int AS present FROM unnest($1::text[], $2::text[]) AS wanted(name, relation)
+     JOIN pg_trigger t ON t.tgrelid = to_regclass(wanted.relation) AND t.tgname = wanted.name
+     WHERE t.tgenabled = 'A'`,
+    [names, relations],
   )
-  const present = new Set(found.rows.map((row) => row.table_name))
-  return tables.some(({ table }) => !present.has(table)) ? 'triggers' : 'intact'
+  if ((found.rows[0]?.present ?? 0) !== names.length) return 'triggers'
+  const truncated = await client.query(
+    `UPDATE ${CLAIMED_TABLE} SET truncated = false WHERE truncated RETURNING 1`,
+  )
+  return (truncated.rowCount ?? 0) > 0 ? 'triggers' : 'intact'
 }
 
 /**
@@ -107,8 +167,11 @@ export async function missingCapture(
 export async function claimChanges(client: pg.PoolClient): Promise<number> {
   await client.query('BEGIN')
   try {
+    // Never below a position handed out already (a claimed table restored from an older
+    // backup beside a newer log): positions must not repeat.
     const claimed = await client.query<{ last: string }>(
-      `SELECT last FROM ${CLAIMED_TABLE} FOR UPDATE`,
+      `SELECT GREATEST(last, (SELECT COALESCE(max(position), 0) FROM ${CHANGES_TABLE})) AS last
+       FROM ${CLAIMED_TABLE} FOR UPDATE`,
     )
     const last = Number(claimed.rows[0]?.last ?? 0)
     const given = await client.query(
@@ -120,7 +183,7 @@ export async function claimChanges(client: pg.PoolClient): Promise<number> {
       [last],
     )
     const next = last + (given.rowCount ?? 0)
-    if (next !== last) await client.query(`UPDATE ${CLAIMED_TABLE} SET last = $1`, [next])
+    await client.query(`UPDATE ${CLAIMED_TABLE} SET last = $1 WHERE last <> $1`, [next])
     await client.query('COMMIT')
     return next
   } catch (error) {

@@ -12,7 +12,6 @@ import { ObjectSyncError } from '../errors.ts'
 import {
   CHANGES_TABLE,
   CLAIMED_TABLE,
-  NOTIFY_CHANNEL,
   claimChanges,
   installCapture,
   missingCapture,
@@ -37,20 +36,27 @@ import {
   writeRows,
   type PendingWrite,
 } from './postgres-rows.ts'
-import { keyColumnType, messageOf, redactedUrl, types } from './postgres-schema.ts'
+import { ChangeListener } from './postgres-listener.ts'
+import { clientConfig, keyColumnType, messageOf, redactedUrl } from './postgres-schema.ts'
+
+/** Pool clients left in an unknown state (see withClient). */
+const brokenClients = new WeakSet<pg.PoolClient>()
 
 export class PostgresConnector implements Connector {
   private pool: pg.Pool | undefined
-  private listener: pg.Client | undefined
   private entities: readonly EntityMapping[] = []
   /** Whether the database has the default schema's group_members table. */
   private groups = false
   private hasCustomFields = false
   /** A mapped table's key column type, for the arrays of keys sent with `= ANY($1)`. */
   private readonly keyTypes = new Map<string, string>()
-  private readonly wakeListeners = new Set<() => void>()
+  private readonly changes: ChangeListener
+  /** What `open` found missing of the change capture, for the first repair to report. */
+  private lostWhileStopped: 'intact' | 'triggers' = 'intact'
 
-  constructor(readonly url: string) {}
+  constructor(readonly url: string) {
+    this.changes = new ChangeListener(url)
+  }
 
   get description(): string {
     return `PostgreSQL ${redactedUrl(this.url)}`
@@ -58,7 +64,7 @@ export class PostgresConnector implements Connector {
 
   async open(entities: readonly EntityMapping[]): Promise<void> {
     this.entities = entities
-    this.pool = new pg.Pool({ connectionString: this.url, types, max: 4 })
+    this.pool = new pg.Pool({ ...clientConfig(this.url), max: 4 })
     // A client that loses its server emits 'error' (idle in the pool, or checked out
     // between queries): the query in flight fails on its own, and the next one connects
     // again. Unhandled, the event would end the daemon.
@@ -73,50 +79,31 @@ export class PostgresConnector implements Connector {
       for (const entity of entities) {
         this.keyTypes.set(entity.table, await keyColumnType(this.pool!, entity, this.description))
       }
+      // Triggers lost while the daemon was stopped (a restore from a dump, a TRUNCATE):
+      // made again now, and reported at the first repair, which compares every table. A
+      // log lost then is found by its positions, at that repair too.
+      const missing = await missingCapture(this.pool!, this.capturedTables())
+      this.lostWhileStopped = missing === 'triggers' ? 'triggers' : 'intact'
       await this.withClient((client) => installCapture(client, this.capturedTables()))
+    }).catch(async (error: unknown) => {
+      const pool = this.pool
+      this.pool = undefined
+      await pool?.end().catch(() => {})
+      throw error
     })
-    await this.listen()
+    await this.changes.start()
   }
 
   async close(): Promise<void> {
-    const [pool, listener] = [this.pool, this.listener]
+    await this.changes.stop()
+    const pool = this.pool
     this.pool = undefined
-    this.listener = undefined
-    await listener?.end().catch(() => {})
     await pool?.end()
   }
 
   /** Calls `listener` when another program commits a change (a wake-up; poll to read it). */
   onChanges(listener: () => void): () => void {
-    this.wakeListeners.add(listener)
-    return () => this.wakeListeners.delete(listener)
-  }
-
-  /** Keeps a LISTEN connection; after it is lost, tries again (the poll goes on meanwhile). */
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, types })
-    client.on('notification', () => {
-      for (const listener of this.wakeListeners) listener()
-    })
-    const retry = () => {
-      if (this.listener !== client) return
-      this.listener = undefined
-      void client.end().catch(() => {})
-      setTimeout(() => {
-        if (this.pool !== undefined && this.listener === undefined) void this.listen()
-      }, 1000).unref()
-    }
-    client.on('error', retry)
-    client.on('end', retry)
-    this.listener = client
-    try {
-      await client.connect()
-      await client.query(`LISTEN ${NOTIFY_CHANNEL}`)
-      // Changes committed while it was away: the caller's poll reads them.
-      for (const listener of this.wakeListeners) listener()
-    } catch {
-      retry()
-    }
+    return this.changes.add(listener)
   }
 
   private capturedTables(): CapturedTable[] {
@@ -129,15 +116,19 @@ export class PostgresConnector implements Connector {
   }
 
   /**
-   * At every poll: triggers dropped (a table restored from a dump) or the log made anew
-   * are made again, and the caller is told, to compare every table with what it saw.
+   * At every poll: triggers dropped (a table restored from a dump, now or while the
+   * daemon was stopped) or the log made anew are made again, and a TRUNCATE noticed; the
+   * caller is told, to compare every table with what it saw.
    */
   repairChangeCapture(cursor: number): Promise<'intact' | 'triggers' | 'log'> {
     return this.guard('check the change log', async () => {
       const tables = this.capturedTables()
       let lost = await missingCapture(this.open_(), tables)
       if (lost !== 'intact') await this.withClient((client) => installCapture(client, tables))
-      if (lost === 'intact' && cursor > 0) {
+      if (lost === 'intact') lost = this.lostWhileStopped
+      this.lostWhileStopped = 'intact'
+      // A log behind the last change taken in was made anew or restored from a backup.
+      if (lost !== 'log' && cursor > 0) {
         const claimed = await this.open_().query<{ last: string }>(
           `SELECT last FROM ${CLAIMED_TABLE}`,
         )
@@ -356,19 +347,26 @@ export class PostgresConnector implements Connector {
     try {
       return await use(client)
     } finally {
-      client.release()
+      // A client whose ROLLBACK failed may still be inside its transaction: destroyed,
+      // not handed to the next caller.
+      client.release(brokenClients.has(client))
     }
   }
 
+  /**
+   * A REPEATABLE READ transaction: a row (or custom field) another program commits after
+   * this one has read makes its write fail (a serialization error, tried again like any
+   * failed write) rather than be overwritten unseen, as SQLite's BEGIN IMMEDIATE ensures.
+   */
   private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.withClient(async (client) => {
-      await client.query('BEGIN')
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
       try {
         const result = await work(client)
         await client.query('COMMIT')
         return result
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {})
+        await client.query('ROLLBACK').catch(() => brokenClients.add(client))
         throw error
       }
     })

@@ -25,27 +25,75 @@ CREATE TABLE IF NOT EXISTS group_members(group_name TEXT NOT NULL, object_id TEX
   PRIMARY KEY (group_name, object_id));
 `
 
-// Values as the mapping reads them (LocalValue): what SQLite would give. Booleans as 1 / 0,
-// 64-bit integers as numbers (bigint past 2^53), dates and times as the server's text.
-const TYPE_OIDS = { bool: 16, int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 }
+// Values as the mapping reads them (LocalValue): what SQLite would give. Integers and
+// floats as numbers (a 64-bit integer past 2^53 as a bigint), booleans as 1 / 0, bytes as
+// a Buffer, and everything else as the server's text (numeric keeps its digits; json,
+// arrays, dates and times as written, dates in ISO form: see SESSION_SETTINGS).
+const OIDS = {
+  bool: 16,
+  bytea: 17,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  oid: 26,
+  float4: 700,
+  float8: 701,
+}
+const text = (value: string) => value
 export const types: pg.CustomTypesConfig = {
   getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown {
     switch (oid) {
-      case TYPE_OIDS.bool:
-        return (text: string) => (text === 't' ? 1 : 0)
-      case TYPE_OIDS.int8:
-        return (text: string) => {
-          const number = Number(text)
-          return Number.isSafeInteger(number) ? number : BigInt(text)
+      case OIDS.bool:
+        return (value: string) => (value === 't' ? 1 : 0)
+      case OIDS.int8:
+        return (value: string) => {
+          const number = Number(value)
+          return Number.isSafeInteger(number) ? number : BigInt(value)
         }
-      case TYPE_OIDS.date:
-      case TYPE_OIDS.timestamp:
-      case TYPE_OIDS.timestamptz:
-        return (text: string) => text
-      default:
+      case OIDS.int2:
+      case OIDS.int4:
+      case OIDS.oid:
+      case OIDS.float4:
+      case OIDS.float8:
+        return Number
+      case OIDS.bytea:
         return pg.types.getTypeParser(oid, format) as (text: string) => unknown
+      default:
+        return text
     }
   },
+}
+
+/** Every connection's settings: dates and times read the same whatever the server's defaults. */
+export const SESSION_SETTINGS = '-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC'
+
+/** node-postgres settings for `url`: our value types, session settings and time limits. */
+export function clientConfig(url: string): pg.ClientConfig {
+  return {
+    connectionString: url,
+    types,
+    options: SESSION_SETTINGS,
+    // A server that stops answering (a cut, not a refusal) fails the call rather than
+    // holding the daemon's queue; a lock held elsewhere for long does the same.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    statement_timeout: 60_000,
+    lock_timeout: 30_000,
+  }
+}
+
+const PASSWORD_PARAMETERS = ['password', 'sslpassword']
+
+/** Whether the URL holds a password (after the user name, or as a query parameter). */
+export function urlHasPassword(url: string): boolean {
+  try {
+    const parsed = new URL(url)
+    return (
+      parsed.password !== '' || PASSWORD_PARAMETERS.some((name) => parsed.searchParams.has(name))
+    )
+  } catch {
+    return false
+  }
 }
 
 /** The URL without its password, to show and log. */
@@ -53,6 +101,9 @@ export function redactedUrl(url: string): string {
   try {
     const parsed = new URL(url)
     if (parsed.password !== '') parsed.password = '***'
+    for (const name of PASSWORD_PARAMETERS) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***')
+    }
     return parsed.toString()
   } catch {
     return '(a PostgreSQL URL that does not parse)'
@@ -61,7 +112,8 @@ export function redactedUrl(url: string): string {
 
 /** Creates (or completes) the default schema in the database at `url`. */
 export async function createPostgresSchema(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, types })
+  const client = new pg.Client(clientConfig(url))
+  client.on('error', () => {}) // a lost connection fails the query below
   try {
     await client.connect()
     await client.query(DEFAULT_POSTGRES_SCHEMA)
@@ -83,7 +135,7 @@ export async function keyColumnType(
   description: string,
 ): Promise<string> {
   const { rows } = await pool.query<{ type: string }>(
-    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+    `SELECT format_type(a.atttypid, NULL) AS type FROM pg_attribute a
      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
     [quote(entity.table), entity.key],
   )

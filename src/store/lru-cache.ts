@@ -27,6 +27,11 @@ export class LruCache<K, V> {
     return this.map.size
   }
 
+  /** Whether the key is held; unlike get, not a use (the entry may still go idle). */
+  has(key: K): boolean {
+    return this.map.has(key)
+  }
+
   get(key: K): V | undefined {
     const entry = this.map.get(key)
     if (entry === undefined) return undefined

@@ -12,6 +12,8 @@ import {
   redactedUrl,
   type LocalChange,
 } from '../../src/local/index.ts'
+import { triggerName } from '../../src/local/postgres-change-capture.ts'
+import { clientConfig } from '../../src/local/postgres-schema.ts'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 
 const persons = defaultEntity('person')
@@ -124,6 +126,86 @@ describe('the PostgreSQL connector', () => {
     expect(await connector.repairChangeCapture(cursor)).toBe('log')
     await other.end()
     await connector.close()
+  })
+
+  it('notices triggers lost and tables emptied while it was stopped, and TRUNCATE while it runs', async () => {
+    const { other, connector, insert } = await database()
+    await connector.open(entities)
+    await connector.close()
+    await other.query('DROP TABLE persons')
+    await other.query(
+      'CREATE TABLE persons(id TEXT PRIMARY KEY, first_name TEXT NOT NULL, last_name TEXT NOT NULL, email TEXT, phone TEXT, birthday TEXT, title TEXT, organization_id TEXT, role TEXT, favourite INTEGER NOT NULL DEFAULT 0, archived INTEGER NOT NULL DEFAULT 0)',
+    )
+    await insert(other, 'restored-offline')
+    await connector.open(entities)
+    expect(await connector.repairChangeCapture(0)).toBe('triggers')
+    expect(await connector.repairChangeCapture(0)).toBe('intact')
+    await other.query('TRUNCATE organizations')
+    expect(await connector.repairChangeCapture(0)).toBe('triggers')
+    expect(await connector.repairChangeCapture(0)).toBe('intact')
+    await connector.close()
+    await other.query('TRUNCATE persons')
+    await connector.open(entities)
+    expect(await connector.repairChangeCapture(0)).toBe('triggers')
+    await other.end()
+    await connector.close()
+  })
+
+  it("logs the writes of another role with another search_path, and of replication's sessions", async () => {
+    const { url, other, connector } = await database()
+    await connector.open(entities)
+    await other.query(
+      "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm') THEN CREATE ROLE crm LOGIN; END IF; END $$",
+    )
+    await other.query('GRANT SELECT, INSERT, UPDATE, DELETE ON persons TO crm')
+    await other.query('CREATE SCHEMA IF NOT EXISTS crm_private AUTHORIZATION crm')
+    const crm = new pg.Client({ connectionString: url.replace('postgres@', 'crm@') })
+    await crm.connect()
+    await crm.query('SET search_path = crm_private, public')
+    // The CRM's role has no right on the log: the trigger writes it as the daemon's.
+    await crm.query("INSERT INTO persons(id, first_name, last_name) VALUES ('by-crm', 'C', 'R')")
+    await crm.end()
+    await other.query('SET session_replication_role = replica')
+    await other.query(
+      "INSERT INTO persons(id, first_name, last_name) VALUES ('replicated', 'R', 'E')",
+    )
+    await other.query('SET session_replication_role = origin')
+    expect(keys(await connector.changesSince(0))).toEqual(['by-crm', 'replicated'])
+    await other.end()
+    await connector.close()
+  })
+
+  it('reads values as the mapping expects them, whatever the server defaults', async () => {
+    const { url, other } = await database()
+    await other.query('ALTER DATABASE ' + url.split('/').pop() + " SET DateStyle = 'SQL, DMY'")
+    const client = new pg.Client(clientConfig(url))
+    await client.connect()
+    const { rows } = await client.query(
+      `SELECT true AS yes, 5::int8 AS small, 9007199254740993::int8 AS big, 2.5::float8 AS ratio,
+              12.50::numeric AS amount, '2024-03-01'::date AS day, '{"a":1}'::jsonb AS doc,
+              ARRAY[1,2] AS list, '\\x0102'::bytea AS bytes`,
+    )
+    expect(rows[0]).toEqual({
+      yes: 1,
+      small: 5,
+      big: 9007199254740993n,
+      ratio: 2.5,
+      amount: '12.50',
+      day: '2024-03-01',
+      doc: '{"a": 1}',
+      list: '{1,2}',
+      bytes: Buffer.from([1, 2]),
+    })
+    await client.end()
+    await other.end()
+  })
+
+  it('names triggers within 63 bytes, apart for long table names that start alike', () => {
+    const long = 'a_table_name_long_enough_to_pass_the_limit_of_names_'
+    const [first, second] = [triggerName(`${long}one`), triggerName(`${long}two`)]
+    expect(Buffer.byteLength(first)).toBeLessThanOrEqual(63)
+    expect(first).not.toBe(second)
+    expect(triggerName('persons')).toBe('_objectsync_log_persons')
   })
 
   it('wakes its listener when another program commits', async () => {

@@ -110,6 +110,16 @@ describe('a daemon on PostgreSQL', () => {
     )
     expect(withPassword.message).toContain('PGPASSWORD')
     expect(withPassword.message).not.toContain('secret')
+    const inQuery = await refusal(
+      initInstance(dir, {
+        local: 'postgres',
+        localUrl: `postgres://postgres@127.0.0.1:${server.port}/postgres?password=secret`,
+      }),
+    )
+    expect(inQuery.message).not.toContain('secret')
+    expect(
+      (await refusal(initInstance(dir, { localUrl: 'postgres://crm@db/donors' }))).message,
+    ).toContain('--local postgres')
     const saved = process.env.OBJECTSYNC_LOCAL_URL
     delete process.env.OBJECTSYNC_LOCAL_URL
     try {
@@ -120,6 +130,17 @@ describe('a daemon on PostgreSQL', () => {
       if (saved !== undefined) process.env.OBJECTSYNC_LOCAL_URL = saved
     }
     expect(existsSync(join(dir, 'config.json'))).toBe(false)
+    // A server that does not answer: nothing is written either.
+    const unreachable: unknown = await initInstance(dir, {
+      local: 'postgres',
+      localUrl: 'postgres://postgres@127.0.0.1:1/nowhere',
+    }).catch((failure: unknown) => failure)
+    expect(isObjectSyncError(unreachable, 'LOCAL_SYSTEM_IO')).toBe(true)
+    expect(existsSync(join(dir, 'config.json'))).toBe(false)
+    expect(existsSync(join(dir, 'api-token'))).toBe(false)
+    expect(() =>
+      parseConfig({ name: 'x', local: { kind: 'postgres', url: 'postgres://a:b@db/x' } }),
+    ).toThrow('local.url: expected no password in the URL')
     expect(() =>
       parseConfig({ name: 'x', local: { kind: 'oracle', url: 'oracle://db' } }, 'c.json'),
     ).toThrow('c.json: local.kind: expected kind "sqlite" or "postgres"')
@@ -144,9 +165,12 @@ describe('a daemon on PostgreSQL', () => {
       if (saved === undefined) delete process.env.OBJECTSYNC_LOCAL_URL
       else process.env.OBJECTSYNC_LOCAL_URL = saved
     }
-    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).local).toEqual({
-      kind: 'postgres',
-      url,
-    })
+    const localOf = () =>
+      (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { local: unknown }).local
+    expect(localOf()).toEqual({ kind: 'postgres', url })
+    // A new token by --force keeps the local system.
+    await initInstance(dir, { force: true })
+    expect(localOf()).toEqual({ kind: 'postgres', url })
+    expect(existsSync(join(dir, 'local.db'))).toBe(false)
   })
 })

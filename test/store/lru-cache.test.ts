@@ -39,6 +39,7 @@ describe('LruCache', () => {
     expect(lru.evictIdle(101)).toBe(0) // none idle that long (b: 100)
     advance(1)
     expect(lru.evictIdle(101)).toBe(0) // b is, but pinned
+    expect(lru.has('c')).toBe(true) // asking is not a use
     expect(lru.evictIdle(51)).toBe(1) // c, set 51 ago; a was used 1 ago
     expect(evicted).toEqual(['c'])
     pinned.clear()

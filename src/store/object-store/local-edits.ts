@@ -154,7 +154,7 @@ export class LocalEdits {
     const commits = core.openCommits()
     return core.locks.run(id, async () => {
       let parts: StoredParts | undefined
-      if (core.cache.get(id) === undefined && isObjectId(id)) {
+      if (!core.cache.has(id) && isObjectId(id)) {
         parts = await core.readParts(id)
         const edited = await this.updateLine(id, parts, patch, options, forced)
         if (edited !== undefined) return edited

@@ -21,6 +21,7 @@ const DEFAULT_IDLE_COMPACTION_MS = 2_000
 // 5–11 % that way with 1,000 records under steady edits. A minute keeps every object of
 // an ongoing exchange loaded (an edit, its sync and its projection take milliseconds).
 const DEFAULT_UNLOAD_IDLE_MS = 60_000
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export interface ObjectCacheOptions {
   cacheSize?: number | undefined
@@ -62,8 +63,10 @@ export class ObjectCache {
   /** Starts unloading idle objects (with the store's opening). */
   start(): void {
     if (this.unloadIdleMs === 0) return
-    // Swept at twice the idle time's pace: an object goes within 1.5× of it.
-    this.unloadTimer = setInterval(() => this.unloadIdle(), Math.max(10, this.unloadIdleMs / 2))
+    // Swept at twice the idle time's pace: an object goes within 1.5× of it. (Timers
+    // take at most 2^31 − 1 ms; past that Node would fire every millisecond.)
+    const sweepMs = Math.min(Math.max(10, this.unloadIdleMs / 2), MAX_TIMER_MS)
+    this.unloadTimer = setInterval(() => this.unloadIdle(), sweepMs)
     this.unloadTimer.unref()
   }
 

@@ -80,7 +80,7 @@ export class RemoteDocuments {
     const probes = quick.map((read) =>
       read instanceof ObjectSyncError ||
       read === undefined ||
-      this.cache.get(read.object) !== undefined
+      this.cache.has(read.object)
         ? undefined
         : OBJECT_TYPES.map((type) => typeIndexKey(type, read.object)),
     )
@@ -129,7 +129,7 @@ export class RemoteDocuments {
           probe !== undefined &&
           probe.every((key) => batch.exists.get(key) === false) &&
           !this.remote.createdSincePrefetch(read.object) &&
-          this.cache.get(read.object) === undefined
+          !this.cache.has(read.object)
         return absent ? this.storeAsReceived(batch, facet, bytes, read) : merge()
       })
     } catch (error) {
@@ -150,7 +150,7 @@ export class RemoteDocuments {
     bytes: Uint8Array,
   ): Promise<AppliedChanges | ObjectSyncError | undefined> {
     const { object, facet: name } = parseFacetId(facet)!
-    if (this.cache.get(object) !== undefined) return undefined
+    if (this.cache.has(object)) return undefined
     const parts = await this.core.readParts(object)
     const part = parts.get(name)
     if (part === undefined || part.chunks.length + 1 >= this.core.compactAfter) return undefined
