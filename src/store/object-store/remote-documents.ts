@@ -78,9 +78,7 @@ export class RemoteDocuments {
     // Whether each object exists, whatever type the sender claims for it: a facet that
     // names another type than the object here has must not pass as a new object.
     const probes = quick.map((read) =>
-      read instanceof ObjectSyncError ||
-      read === undefined ||
-      this.cache.has(read.object)
+      read instanceof ObjectSyncError || read === undefined || this.cache.has(read.object)
         ? undefined
         : OBJECT_TYPES.map((type) => typeIndexKey(type, read.object)),
     )
