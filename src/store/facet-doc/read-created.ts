@@ -11,6 +11,7 @@ import {
   type ChangeColumns,
   type ColumnOp,
 } from '../change-reader.ts'
+import { oversizedColumns } from '../change-reader/row-count.ts'
 import {
   FIELDS_COUNTER,
   FIRST_CONTENT_OP,
@@ -80,6 +81,9 @@ export function readCreatedChange(
   // Automerge's decoder still runs on it, so that bytes that don't decode are refused.
   const columns = stored ? readChangeColumns(change) : readCanonicalChange(change)
   if (columns === undefined) {
+    // Bytes that claim more ops than anyone writes are refused before Automerge builds them.
+    const oversized = oversizedColumns(change)
+    if (oversized !== undefined) throw new RangeError(`the change was refused: ${oversized}`)
     A.decodeChange(change)
     return undefined
   }

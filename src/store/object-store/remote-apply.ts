@@ -2,7 +2,7 @@
 // is stored here, checked, and committed with a feed entry naming the peer. What does not
 // parse or check is refused with INVALID_CHANGES, and nothing of it is stored.
 import * as A from '@automerge/automerge'
-import { ObjectSyncError } from '../../errors.ts'
+import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
   facetId,
@@ -16,7 +16,9 @@ import {
 import type { CommitQueue } from '../commit-queue.ts'
 import { deleteConflict, deleteMeetsEdit, resolveFacet } from '../conflicts.ts'
 import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
+import { oversizedColumns } from '../change-reader/row-count.ts'
 import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../keys.ts'
+import { concatBytes } from './facet-parts.ts'
 import { problemWith, storedFacet } from './remote-refusals.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
@@ -98,6 +100,7 @@ export class RemoteApply {
       what: 'changes',
       from,
       integrate: (base) => {
+        refuseOversized(concatBytes(changes), 'changes')
         const start = base ?? A.init<never>({ actor: this.core.actor })
         try {
           return A.applyChanges(start, [...changes])[0]
@@ -126,10 +129,12 @@ export class RemoteApply {
   ): Received {
     return {
       what: 'document',
-      integrate: (base) =>
-        base === undefined
+      integrate: (base) => {
+        refuseOversized(bytes, 'document')
+        return base === undefined
           ? A.load<never>(bytes, { actor: this.core.actor })
-          : A.loadIncremental(base, bytes),
+          : A.loadIncremental(base, bytes)
+      },
       storeAsReceived: bytes,
       accepts,
       admitsReference,
@@ -168,6 +173,7 @@ export class RemoteApply {
       next = received.integrate(state?.doc)
     } catch (error) {
       if (state !== undefined) discard(core, object, name, state.doc, loaded, state)
+      if (isObjectSyncError(error, 'INVALID_CHANGES')) throw error
       throw new ObjectSyncError(
         'INVALID_CHANGES',
         `the ${received.what} for ${facet} could not be parsed`,
@@ -347,4 +353,15 @@ function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {
 
 function sameHeads(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((head) => b.includes(head))
+}
+
+/**
+ * Throws INVALID_CHANGES when the bytes' columns claim more rows than any facet holds
+ * (change-reader/row-count.ts): refused before Automerge builds them.
+ */
+function refuseOversized(bytes: Uint8Array, what: 'changes' | 'document'): void {
+  const problem = oversizedColumns(bytes)
+  if (problem !== undefined) {
+    throw new ObjectSyncError('INVALID_CHANGES', `the ${what} was refused: ${problem}`)
+  }
 }

@@ -1,0 +1,231 @@
+// How many rows (ops, changes, predecessors) the columns of a peer's bytes claim, read
+// without decoding them, so that bytes claiming more than anyone writes are refused
+// before Automerge builds them. Run-length columns can name a billion rows in five bytes
+// ("a zip bomb"): Automerge decodes such a change op by op (≈ 750 bytes of memory each in
+// decodeChange), and 76 bytes of a change took 150 MB. This reads every column of every
+// chunk — change, compressed change and document — once, in time linear in the bytes
+// (each run read consumes bytes), and inflates deflated parts within a bound.
+import { inflateRawSync } from 'node:zlib'
+import { MAGIC } from './change-format.ts'
+
+/**
+ * The most rows a facet received from a peer may claim in one column, summed over its
+ * chunks. A facet's change has a handful of ops; its whole history (a document chunk)
+ * one op per field write ever made: a record edited 100,000 times stays well within it.
+ */
+export const MAX_FACET_ROWS = 250_000
+
+/** The most bytes a deflated column or compressed change may inflate to. */
+const MAX_INFLATED_BYTES = 16 * 2 ** 20
+
+const DOCUMENT_CHUNK = 0
+const CHANGE_CHUNK = 1
+const COMPRESSED_CHANGE_CHUNK = 2
+
+// A column spec's low three bits: its encoding; bit 3: deflated.
+const DEFLATE = 0x08
+const enum Encoding {
+  Group = 0,
+  Actor = 1,
+  Uleb = 2,
+  Delta = 3,
+  Boolean = 4,
+  String = 5,
+  ValueMeta = 6,
+  ValueRaw = 7,
+}
+
+/**
+ * Why `bytes` (a facet's chunks, or one change) must not reach Automerge: columns that
+ * claim more than MAX_FACET_ROWS rows in all, or parts that inflate past their bound.
+ * Undefined when they may (including bytes this can't read: Automerge refuses those
+ * itself, and what it refuses it has not built).
+ */
+export function oversizedColumns(bytes: Uint8Array): string | undefined {
+  let rows = 0
+  try {
+    const cursor = new Cursor(bytes)
+    while (!cursor.done) {
+      for (const byte of MAGIC) if (cursor.byte() !== byte) return undefined
+      cursor.skip(4) // checksum
+      const type = cursor.byte()
+      const length = cursor.uleb()
+      const start = cursor.offset
+      cursor.skip(length)
+      const body = bytes.subarray(start, start + length)
+      rows += chunkRows(type, body)
+      if (rows > MAX_FACET_ROWS) {
+        return `its columns claim more than ${MAX_FACET_ROWS.toLocaleString('en')} rows`
+      }
+    }
+  } catch (error) {
+    if (error instanceof Inflated) return error.message
+    if (error instanceof NotReadable) return undefined
+    throw error
+  }
+  return undefined
+}
+
+/** A part that inflates past MAX_INFLATED_BYTES. */
+class Inflated extends Error {}
+
+/** Bytes that end before what they say: this reader stops there. */
+class NotReadable extends Error {}
+
+/**
+ * A byte reader as lenient as Automerge's own (LEB128 of any length up to 10 bytes), so
+ * that nothing Automerge reads is read differently here.
+ */
+class Cursor {
+  offset = 0
+  constructor(readonly bytes: Uint8Array) {}
+
+  get done(): boolean {
+    return this.offset >= this.bytes.length
+  }
+
+  byte(): number {
+    if (this.offset >= this.bytes.length) throw new NotReadable()
+    return this.bytes[this.offset++]!
+  }
+
+  skip(length: number): void {
+    if (length > this.bytes.length - this.offset) throw new NotReadable()
+    this.offset += length
+  }
+
+  uleb(): number {
+    let result = 0
+    for (let shift = 0; shift < 70; shift += 7) {
+      const byte = this.byte()
+      result += (byte & 0x7f) * 2 ** shift
+      if ((byte & 0x80) === 0) return result
+    }
+    throw new NotReadable()
+  }
+
+  sleb(): number {
+    let result = 0
+    for (let shift = 0; shift < 70; shift += 7) {
+      const byte = this.byte()
+      result += (byte & 0x7f) * 2 ** shift
+      if ((byte & 0x80) === 0) return byte & 0x40 ? result - 2 ** (shift + 7) : result
+    }
+    throw new NotReadable()
+  }
+}
+
+function inflate(bytes: Uint8Array): Uint8Array {
+  try {
+    return inflateRawSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES })
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new Inflated(`a deflated part inflates past ${MAX_INFLATED_BYTES / 2 ** 20} MiB`)
+    }
+    throw new NotReadable()
+  }
+}
+
+function chunkRows(type: number, body: Uint8Array): number {
+  switch (type) {
+    case CHANGE_CHUNK:
+      return changeRows(body)
+    case COMPRESSED_CHANGE_CHUNK:
+      return changeRows(inflate(body))
+    case DOCUMENT_CHUNK:
+      return documentRows(body)
+    default:
+      return 0
+  }
+}
+
+function changeRows(body: Uint8Array): number {
+  const cursor = new Cursor(body)
+  cursor.skip(cursor.uleb() * 32) // dependencies
+  cursor.skip(cursor.uleb()) // actor
+  cursor.uleb() // seq
+  cursor.uleb() // start op
+  cursor.sleb() // time
+  cursor.skip(cursor.uleb()) // message
+  for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // other actors
+  return columnsRows(cursor, readColumnTable(cursor))
+}
+
+function documentRows(body: Uint8Array): number {
+  const cursor = new Cursor(body)
+  for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // actors
+  cursor.skip(cursor.uleb() * 32) // heads
+  const changeColumns = readColumnTable(cursor)
+  const opColumns = readColumnTable(cursor)
+  // One row per change in the change columns, one per op in the op columns.
+  return columnsRows(cursor, changeColumns) + columnsRows(cursor, opColumns)
+}
+
+function readColumnTable(cursor: Cursor): [spec: number, length: number][] {
+  const columns: [number, number][] = []
+  for (let n = cursor.uleb(); n > 0; n--) columns.push([cursor.uleb(), cursor.uleb()])
+  return columns
+}
+
+/** The most rows any one of the columns (read from `cursor`, in order) holds. */
+function columnsRows(cursor: Cursor, columns: readonly [number, number][]): number {
+  let most = 0
+  for (const [spec, length] of columns) {
+    const start = cursor.offset
+    cursor.skip(length)
+    let data = cursor.bytes.subarray(start, start + length)
+    if (spec & DEFLATE) data = inflate(data)
+    most = Math.max(most, columnRows(spec & 0x07, data))
+    if (most > MAX_FACET_ROWS) return most
+  }
+  return most
+}
+
+/** The rows the column claims, up to where it stops being readable. */
+function columnRows(encoding: number, data: Uint8Array): number {
+  const column = new Cursor(data)
+  let rows = 0
+  try {
+    rows = countRows(column, encoding, (counted) => (rows = counted))
+  } catch (error) {
+    if (!(error instanceof NotReadable)) throw error
+  }
+  return rows
+}
+
+/** Counts the column's rows, telling `counted` each sum so far (kept if the rest fails). */
+function countRows(column: Cursor, encoding: number, counted: (rows: number) => void): number {
+  let rows = 0
+  switch (encoding as Encoding) {
+    case Encoding.ValueRaw:
+      return 0
+    case Encoding.Boolean:
+      while (!column.done && rows <= MAX_FACET_ROWS) counted((rows += column.uleb()))
+      return rows
+    default: {
+      const skipValue =
+        encoding === (Encoding.String as number)
+          ? () => column.skip(column.uleb())
+          : encoding === (Encoding.Delta as number)
+            ? () => column.sleb()
+            : () => column.uleb()
+      while (!column.done && rows <= MAX_FACET_ROWS) {
+        const run = column.sleb()
+        // A run is counted before its values are read: a billion rows then garbage is
+        // still a billion rows to Automerge, which decodes a run before what follows.
+        if (run > 0) {
+          counted((rows += run))
+          skipValue()
+        } else if (run < 0) {
+          for (let i = 0; i < -run && rows <= MAX_FACET_ROWS; i++) {
+            skipValue()
+            counted((rows += 1))
+          }
+        } else {
+          counted((rows += column.uleb()))
+        }
+      }
+      return rows
+    }
+  }
+}
