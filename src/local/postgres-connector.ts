@@ -2,11 +2,13 @@
 // other programs write while the daemon runs. Triggers log every change of a mapped table
 // (postgres-change-capture.ts); the daemon reads the log from its cursor, and a LISTEN
 // connection wakes it as soon as another program commits. Writes go in batches: one
-// transaction reads the rows, writes those still as the caller decided and reads them
-// back, in a handful of statements whatever the batch's size.
+// transaction reads the rows (one statement per 1,000), writes those still as the caller
+// decided (one statement per row and custom field changed), removes its own log entries
+// and reads the rows back.
 //
 // node-postgres (`pg`) does the protocol, the pool and the password: from the URL, or
-// PGPASSWORD, or ~/.pgpass as libpq reads them. The URL is kept without its password.
+// PGPASSWORD, or ~/.pgpass as libpq reads them. The URL holds no password (refused).
+// A mapped table's key column must be unique (a primary key), as SQLite's are.
 import pg from 'pg'
 import { ObjectSyncError } from '../errors.ts'
 import {
