@@ -13,77 +13,69 @@ export function readRle<T>(
   count: number,
   value: (c: Cursor) => T,
 ): (T | null)[] {
+  const out: (T | null)[] = []
   if (column === undefined) return new Array<null>(count).fill(null)
-  // Filled by index into an array of its final length: pushed, it was copied as it grew.
-  const out = new Array<T | null>(count)
-  let filled = 0
   // Only the canonical form Automerge writes: a repetition of at least two, literals with
   // no two equal neighbours, and no two runs that should have been one. Automerge's
   // decoder takes other forms, but a document saved from them does not load again.
   let previous: 'repeat' | 'literal' | 'null' | undefined
   let last: T | null | undefined
-  while (filled < count) {
+  while (out.length < count) {
     const run = column.sleb()
+    // No run past the rows counted (a billion in five bytes would be pushed one by one).
+    if (Math.abs(run) > count - out.length) throw new NotReadable()
     if (run > 0) {
       const repeated = value(column)
       if (run < 2 || (previous !== 'null' && previous !== undefined && repeated === last)) {
         throw new NotReadable()
       }
-      if (run > count - filled) throw new NotReadable()
-      out.fill(repeated, filled, filled + run)
-      filled += run
+      for (let i = 0; i < run; i++) out.push(repeated)
       previous = 'repeat'
       last = repeated
     } else if (run < 0) {
-      if (previous === 'literal' || -run > count - filled) throw new NotReadable()
+      if (previous === 'literal') throw new NotReadable()
       for (let i = 0; i < -run; i++) {
         const item = value(column)
         if (previous !== undefined && previous !== 'null' && item === last) throw new NotReadable()
-        out[filled++] = item
+        out.push(item)
         last = item
         previous = 'literal'
       }
     } else {
       const nulls = column.uleb()
-      if (nulls === 0 || previous === 'null' || nulls > count - filled) throw new NotReadable()
-      out.fill(null, filled, filled + nulls)
-      filled += nulls
+      if (nulls === 0 || previous === 'null' || nulls > count - out.length) throw new NotReadable()
+      for (let i = 0; i < nulls; i++) out.push(null)
       previous = 'null'
       last = null
     }
   }
-  if (!column.done) throw new NotReadable()
+  if (out.length !== count || !column.done) throw new NotReadable()
   return out
 }
 
 /** A delta column: run-length encoded differences, summed from zero. */
 export function readDelta(column: Cursor | undefined, count: number): (number | null)[] {
-  const deltas = readRle(column, count, (c) => c.sleb())
   let sum = 0
-  for (let i = 0; i < count; i++) {
-    const delta = deltas[i]!
-    if (delta === null) continue
+  return readRle(column, count, (c) => c.sleb()).map((delta) => {
+    if (delta === null) return null
     sum += delta
     if (sum < 0) throw new NotReadable() // a counter below zero
-    deltas[i] = sum
-  }
-  return deltas
+    return sum
+  })
 }
 
 /** A boolean column: alternating run lengths, starting with false. */
 export function readBooleans(column: Cursor | undefined, count: number): boolean[] {
-  const out = new Array<boolean>(count).fill(false)
-  if (column === undefined) return out
+  const out: boolean[] = []
+  if (column === undefined) return new Array<boolean>(count).fill(false)
   let value = false
-  let filled = 0
-  while (filled < count) {
+  while (out.length < count) {
     const run = column.uleb()
     // Only the first run may be empty (the column starts with true).
-    if ((run === 0 && filled > 0) || run > count - filled) throw new NotReadable()
-    if (value) out.fill(true, filled, filled + run)
-    filled += run
+    if ((run === 0 && out.length > 0) || run > count - out.length) throw new NotReadable()
+    for (let i = 0; i < run; i++) out.push(value)
     value = !value
   }
-  if (!column.done) throw new NotReadable()
+  if (out.length !== count || !column.done) throw new NotReadable()
   return out
 }
