@@ -115,8 +115,8 @@ function soakPlan(minutes: number): SoakPlan {
     // so that growth means a leak (a 30-minute run whose rows grew 7 % between them read
     // +5.7 % of RSS). The same
     // goes for the pace: each update lengthens a document's history, which Automerge keeps,
-    // and the store keeps up to 2,000 objects loaded — in a bare store ≈ 0.7–0.9 MB of RSS
-    // per 1,000 updates with 1,000 objects. One step per 2 s per writer is ≈ 2,000 updates
+    // and the store keeps the objects used in the last minute loaded — in a bare store
+    // that kept all 1,000 objects loaded, ≈ 0.7–0.9 MB of RSS per 1,000 updates. One step per 2 s per writer is ≈ 2,000 updates
     // between the windows of a 30-minute soak, ≈ 1 % of a daemon's RSS.
     preloadRows: 150,
     writer: { label: 'soak', everyMs: EDIT_MS, insertShare: 0.1, maxRows: 200 },
