@@ -69,9 +69,13 @@ function toParameter(value: LocalValue | undefined): unknown {
   return value ?? null
 }
 
+/** Parameters per statement: PostgreSQL takes at most 65,535. */
+const MAX_PARAMETERS = 60_000
+
 /**
- * Writes each row (an insert where it is absent, else an update of its mapped columns)
- * and its custom fields where `customFields` (the table exists and the entity keeps them).
+ * Writes each row — the absent ones inserted many to a statement (by the columns they
+ * set), the others updated one by one (their mapped columns only) — and its custom
+ * fields where `customFields` (the table exists and the entity keeps them).
  */
 export async function writeRows(
   client: pg.PoolClient,
@@ -82,22 +86,41 @@ export async function writeRows(
 ): Promise<void> {
   const table = quote(entity.table)
   const key = quote(entity.key)
+  const inserts = new Map<string, { names: string[]; writes: PendingWrite[] }>()
   for (const write of writes) {
     const names = Object.keys(write.row).filter((column) => column !== entity.key)
-    const values = names.map((name) => toParameter(write.row[name]))
     if (!write.exists) {
-      const columns = [key, ...names.map(quote)]
-      await client.query(
-        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-        [write.key, ...values],
-      )
+      const shape = names.join('\0')
+      const group = inserts.get(shape) ?? { names, writes: [] }
+      group.writes.push(write)
+      inserts.set(shape, group)
     } else if (names.length > 0) {
       await client.query(
         `UPDATE ${table} SET ${names.map((name, i) => `${quote(name)} = $${i + 2}`).join(', ')} WHERE ${key} = $1::${keyType}`,
-        [write.key, ...values],
+        [write.key, ...names.map((name) => toParameter(write.row[name]))],
       )
     }
-    if (write.custom === undefined || !customFields) continue
+  }
+  for (const { names, writes: group } of inserts.values()) {
+    const columns = [key, ...names.map(quote)]
+    const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length))
+    for (let start = 0; start < group.length; start += perStatement) {
+      const rows = group.slice(start, start + perStatement)
+      const values: unknown[] = []
+      const tuples = rows.map((write) => {
+        values.push(write.key, ...names.map((name) => toParameter(write.row[name])))
+        const first = values.length - columns.length
+        return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`
+      })
+      await client.query(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
+        values,
+      )
+    }
+  }
+  if (!customFields) return
+  for (const write of writes) {
+    if (write.custom === undefined) continue
     const current =
       write.current ?? (await readCustomMany(client, [write.key])).get(write.key) ?? {}
     const gone = Object.keys(current).filter((name) => !(name in write.custom!))
