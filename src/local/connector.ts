@@ -67,6 +67,12 @@ export interface Connector {
   /** Drops the record of changes up to `cursor`: they have been taken in. */
   acknowledge(cursor: number): Promise<void>
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined>
+  /**
+   * Many records at once, as `read` and `readCustom` read them (an absent row: `row`
+   * undefined). Optional: for a local system where a read is a round trip (a server),
+   * the change log's records are read this way, a batch at a time.
+   */
+  readMany?(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, ReadRecord>>
   readAll(entity: EntityMapping): AsyncIterable<LocalRow>
   /** Custom field values of a record (default schema only; empty elsewhere). */
   readCustom(key: string): Promise<StoredCustomValues>

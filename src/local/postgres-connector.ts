@@ -34,6 +34,7 @@ import type { EntityMapping } from './mapping/index.ts'
 import {
   BATCH_ROWS,
   readCustomMany,
+  readRecords,
   selectRows,
   writeRows,
   type PendingWrite,
@@ -176,6 +177,14 @@ export class PostgresConnector implements Connector {
       )
       return rows[0]
     })
+  }
+
+  readMany(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, ReadRecord>> {
+    return this.guard(`read ${entity.table}`, () =>
+      this.withClient((client) =>
+        readRecords(client, entity, this.keyType(entity), this.customFields(entity), keys),
+      ),
+    )
   }
 
   /** Every row, a page at a time in key order (no cursor held open between pages). */

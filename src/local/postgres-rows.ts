@@ -2,7 +2,7 @@
 // connector's transactions: rows by many keys at once (`= ANY($1)`, typed as the key
 // column), custom fields likewise, and each row's insert or update.
 import type pg from 'pg'
-import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
+import type { CustomValues, LocalRow, ReadRecord, StoredCustomValues } from './connector.ts'
 import type { LocalValue } from './mapping/conversion.ts'
 import type { EntityMapping } from './mapping/index.ts'
 import { quote } from './postgres-change-capture.ts'
@@ -67,6 +67,24 @@ function toParameter(value: LocalValue | undefined): unknown {
     return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   }
   return value ?? null
+}
+
+/** The records with these keys, as `read` and `readCustom` read them (absent: no row). */
+export async function readRecords(
+  client: pg.PoolClient,
+  entity: EntityMapping,
+  keyType: string,
+  customFields: boolean,
+  keys: readonly string[],
+): Promise<Map<string, ReadRecord>> {
+  const rows = await selectRows(client, entity, keyType, keys, false)
+  const customs = customFields ? await readCustomMany(client, keys) : undefined
+  return new Map(
+    keys.map((key) => [
+      key,
+      { row: rows.get(key), custom: customFields ? (customs!.get(key) ?? {}) : undefined },
+    ]),
+  )
 }
 
 /** Parameters per statement: PostgreSQL takes at most 65,535. */

@@ -257,6 +257,24 @@ describe('the PostgreSQL connector', () => {
     await connector.close()
   })
 
+  it('reads many records at once as it reads them one by one (the change log a batch at a time)', async () => {
+    const { other, connector, insert } = await database()
+    await connector.open(entities)
+    await insert(other, 'm1')
+    await connector.write(persons, 'm2', { first_name: 'Ole', last_name: 'Dahl' }, { tier: 'a' })
+    const many = await connector.readMany(persons, ['m1', 'm2', 'gone'])
+    for (const key of ['m1', 'm2', 'gone']) {
+      expect(many.get(key)).toEqual({
+        row: await connector.read(persons, key),
+        custom: await connector.readCustom(key),
+      })
+    }
+    expect(many.get('m2')?.custom).toEqual({ tier: 'a' })
+    expect(many.get('gone')).toEqual({ row: undefined, custom: {} })
+    await other.end()
+    await connector.close()
+  })
+
   it('keeps a password out of what it shows', () => {
     expect(redactedUrl('postgres://crm:secret@db.example.org:5432/donors')).toBe(
       'postgres://crm:***@db.example.org:5432/donors',

@@ -4,8 +4,10 @@
 // A row the mapping can't read is reported and skipped; it is read again when it changes.
 import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId, ObjectType } from '../../model/index.ts'
-import type { EditOptions, StoredObject } from '../../store/index.ts'
-import { GROUP_MEMBERS, type LocalRow, type StoredCustomValues } from '../connector.ts'
+import type { StoredObject } from '../../store/index.ts'
+import { GROUP_MEMBERS } from '../connector.ts'
+import type { LocalRow, ReadRecord, StoredCustomValues } from '../connector.ts'
+import { changedRecords, editOptions } from './change-entries.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import { storeContent } from './content.ts'
 import { FROM_LOCAL_SYSTEM, recordId, type LocalSyncCore } from './core.ts'
@@ -19,7 +21,7 @@ import {
   type RowSnapshot,
 } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
-import { columnOfPath, readCustomOf } from './row-reader.ts'
+import { columnOfPath, readAhead, readCustomOf } from './row-reader.ts'
 import { TableIngest } from './table-ingest.ts'
 import { createLinked, ownImport } from './new-records.ts'
 
@@ -148,7 +150,7 @@ export class Ingest {
       for (const { table, key } of changes) {
         if (table === GROUP_MEMBERS) groupChanges.add(key)
         else
-          for (const entity of this.changedRecords(table, key)) {
+          for (const entity of changedRecords(this.core, table, key)) {
             records.set(recordId(entity, key), [entity, key])
           }
       }
@@ -173,18 +175,6 @@ export class Ingest {
     }
   }
 
-  /** The records a change-log entry is about: its row's, or (custom fields) each linked one. */
-  private changedRecords(table: string, key: string): EntityMapping[] {
-    if (table !== 'custom_fields') {
-      const entity = this.core.byTable.get(table)
-      return entity === undefined ? [] : [entity]
-    }
-    return [...this.core.mapping.values()].filter(
-      (entity) =>
-        entity.customFieldsTable && this.core.links.objectOf(entity.type, key) !== undefined,
-    )
-  }
-
   /**
    * Takes the changed records in, many at a time so that the store commits their edits in
    * groups; organizations first (a reference to a record not in yet is read again after).
@@ -193,28 +183,42 @@ export class Ingest {
     for (const type of INGEST_ORDER) {
       const ofType = records.filter(([entity]) => entity.type === type)
       for (let start = 0; start < ofType.length; start += CHANGES_CONCURRENCY) {
+        const slice = ofType.slice(start, start + CHANGES_CONCURRENCY)
+        const read = await readAhead(this.core.connector, slice)
         await Promise.all(
-          ofType.slice(start, start + CHANGES_CONCURRENCY).map(([entity, key]) =>
-            this.ingestRow(entity, key).catch((error: unknown) => {
-              // One record that can't be taken in must not hold up the others.
-              this.core.log.error(
-                { table: entity.table, key, err: error },
-                'could not take the row in; it is read again when it changes',
-              )
-            }),
+          slice.map(([entity, key]) =>
+            this.ingestRow(entity, key, undefined, read?.get(recordId(entity, key))).catch(
+              (error: unknown) => {
+                // One record that can't be taken in must not hold up the others.
+                this.core.log.error(
+                  { table: entity.table, key, err: error },
+                  'could not take the row in; it is read again when it changes',
+                )
+              },
+            ),
           ),
         )
       }
     }
   }
 
-  /** Takes the record in as it reads now (`known`: as just read); a gone row is a delete. */
-  async ingestRow(entity: EntityMapping, key: string, known?: LocalRow): Promise<void> {
+  /**
+   * Takes the record in as it reads now (`known`: its row as just read; `prefetched`: its
+   * row and custom fields as just read, the row undefined when gone); a gone row is a
+   * delete.
+   */
+  async ingestRow(
+    entity: EntityMapping,
+    key: string,
+    known?: LocalRow,
+    prefetched?: ReadRecord,
+  ): Promise<void> {
     const { connector, links, rows, store } = this.core
     // A second row of one record, unlinked to be removed (see MergedRows.dropDuplicate):
     // not a new record.
     if (links.isDropping(entity.type, key)) return
-    const row = known ?? (await connector.read(entity, key))
+    const row =
+      prefetched !== undefined ? prefetched.row : (known ?? (await connector.read(entity, key)))
     const objectId =
       links.objectOf(entity.type, key) ?? (await ownImport(this.core, entity, key, row))
     if (objectId !== undefined && (await this.core.rules.keptByPeer(objectId, entity.type))) {
@@ -226,12 +230,15 @@ export class Ingest {
       if (objectId !== undefined) {
         const object = await store.get(objectId)
         if (object !== undefined && !object.deleted) {
-          await store.delete(objectId, this.editOptions(entity, key))
+          await store.delete(objectId, editOptions(this.changedAt, entity, key))
         }
       }
       return
     }
-    const custom = await readCustomOf(connector, entity, key)
+    const custom =
+      prefetched !== undefined && entity.customFieldsTable
+        ? prefetched.custom
+        : await readCustomOf(connector, entity, key)
     const now = snapshot(entity, row, custom)
     const link = objectId === undefined ? undefined : await links.read(objectId)
     if (sameSnapshot(link?.seen, now)) return // our own write, coming back
@@ -302,7 +309,7 @@ export class Ingest {
         key,
         { fields, custom: read.custom },
         seen,
-        this.editOptions(entity, key),
+        editOptions(this.changedAt, entity, key),
       )
       this.core.rows.clear(entity, key)
       return
@@ -314,7 +321,8 @@ export class Ingest {
     matches.put({ type: entity.type, key, fields: withoutNulls(read.fields) })
     const changed = changedSince(entity, read, change.row, change.custom, change.link)
     const patch = diff(object, changed, this.core.instanceId)
-    if (patch !== undefined) await store.update(objectId, patch, this.editOptions(entity, key))
+    if (patch !== undefined)
+      await store.update(objectId, patch, editOptions(this.changedAt, entity, key))
     await links.save(objectId, { type: entity.type, key, seen })
     this.core.rows.clear(entity, key)
   }
@@ -351,18 +359,6 @@ export class Ingest {
     } catch (error) {
       this.refused(entity, key, error)
     }
-  }
-
-  /**
-   * A local edit's options: from the local system, made when its change log says (the
-   * last change of the row in the batch being taken in), else now.
-   */
-  private editOptions(entity: EntityMapping, key: string): EditOptions {
-    // The row's own change, or its custom fields' (logged under their own table).
-    const times = [entity.table, 'custom_fields'].flatMap(
-      (table) => this.changedAt.get(`${table}\u0000${key}`) ?? [],
-    )
-    return times.length === 0 ? FROM_LOCAL_SYSTEM : { ...FROM_LOCAL_SYSTEM, at: Math.max(...times) }
   }
 
   /** The store refused the row: an invalid value is the row's problem; the rest throws. */

@@ -2,7 +2,13 @@
 // mapping could not read (table, key, column, problem) until they read again.
 import type { FieldValue } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import type { Connector, CustomValues, LocalRow, StoredCustomValues } from '../connector.ts'
+import type {
+  Connector,
+  CustomValues,
+  LocalRow,
+  ReadRecord,
+  StoredCustomValues,
+} from '../connector.ts'
 import { RowProblem, readField, type EntityMapping } from '../mapping/index.ts'
 import { recordId, type BadRow, type LocalSyncCore } from './core.ts'
 import { diff, sameSnapshot, snapshot, type ReadRow, type RowSnapshot } from './row-snapshot.ts'
@@ -14,6 +20,28 @@ export async function readCustomOf(
   key: string,
 ): Promise<StoredCustomValues | undefined> {
   return entity.customFieldsTable ? connector.readCustom(key) : undefined
+}
+
+/**
+ * The records as they read now, where the local system reads many at once (readMany): by
+ * recordId. Undefined where it reads one at a time (each is then read on its own).
+ */
+export async function readAhead(
+  connector: Connector,
+  records: readonly [EntityMapping, string][],
+): Promise<Map<string, ReadRecord> | undefined> {
+  if (connector.readMany === undefined) return undefined
+  const byEntity = new Map<EntityMapping, string[]>()
+  for (const [entity, key] of records) {
+    byEntity.set(entity, [...(byEntity.get(entity) ?? []), key])
+  }
+  const read = new Map<string, ReadRecord>()
+  for (const [entity, keys] of byEntity) {
+    for (const [key, record] of await connector.readMany(entity, keys)) {
+      read.set(recordId(entity, key), record)
+    }
+  }
+  return read
 }
 
 /**
