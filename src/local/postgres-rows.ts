@@ -79,11 +79,11 @@ export async function readRecords(
 ): Promise<Map<string, ReadRecord>> {
   const rows = await selectRows(client, entity, keyType, keys, false)
   const customs = customFields ? await readCustomMany(client, keys) : undefined
+  // As readCustom reads them: {} for an entity that keeps custom fields where the
+  // database has no custom_fields table.
+  const noCustom = entity.customFieldsTable ? {} : undefined
   return new Map(
-    keys.map((key) => [
-      key,
-      { row: rows.get(key), custom: customFields ? (customs!.get(key) ?? {}) : undefined },
-    ]),
+    keys.map((key) => [key, { row: rows.get(key), custom: customs?.get(key) ?? noCustom }]),
   )
 }
 

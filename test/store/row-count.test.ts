@@ -13,7 +13,11 @@ import {
   PRED_COUNT,
   VALUE_META,
 } from '../../src/store/change-reader/change-format.ts'
-import { MAX_FACET_ROWS, oversizedColumns } from '../../src/store/change-reader/row-count.ts'
+import {
+  MAX_FACET_ROWS,
+  maxFacetRows,
+  oversizedColumns,
+} from '../../src/store/change-reader/row-count.ts'
 import { encodeNewFacet } from '../../src/store/facet-doc.ts'
 import { genesis } from '../../src/store/facet-doc/layout.ts'
 import { uleb, withColumn } from '../helpers/change-bytes.ts'
@@ -68,12 +72,32 @@ describe('columns that claim too many rows', () => {
     const large = bomb(2 ** 30)
     expect(large.length).toBeLessThan(120)
     expect(oversizedColumns(large)).toContain(
-      `more than ${MAX_FACET_ROWS.toLocaleString('en')} rows`,
+      `more than ${maxFacetRows(large.length).toLocaleString('en')} rows for ${large.length} bytes`,
     )
-    // Summed over the chunks of a facet.
-    const half = bomb(MAX_FACET_ROWS / 2 + 1)
+    // The bound grows with the bytes, up to MAX_FACET_ROWS; it is summed over the chunks.
+    expect(maxFacetRows(100)).toBe(10_400)
+    expect(maxFacetRows(4 * 2 ** 20)).toBe(MAX_FACET_ROWS)
+    const over = bomb(200_000) // the review's: 76 bytes, 150 MB in decodeChange
+    expect(oversizedColumns(over)).toBeDefined()
+    const half = bomb(6_000)
     expect(oversizedColumns(half)).toBeUndefined()
     expect(oversizedColumns(Uint8Array.from([...half, ...half]))).toBeDefined()
+    // Automerge also loads "bundles" (chunk type 3), which can claim as much: refused.
+    const bundle = Uint8Array.from([0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 3, 0])
+    expect(oversizedColumns(bundle)).toContain('type 3')
+    // A record's long history, saved as one document, passes.
+    let doc = A.from<{ title: string; n: number }>({ title: '', n: 0 })
+    for (let i = 0; i < 3000; i++) {
+      doc = A.change(doc, (d) => {
+        d.title = `title ${i}`
+        d.n = i
+      })
+    }
+    const saved = A.save(doc)
+    expect(oversizedColumns(saved)).toBeUndefined()
+    expect(
+      oversizedColumns(Uint8Array.from([...saved, ...A.getAllChanges(doc).flatMap((c) => [...c])])),
+    ).toBeUndefined()
     // Bytes it can't read are left to Automerge, which refuses them.
     expect(oversizedColumns(Uint8Array.from([1, 2, 3]))).toBeUndefined()
   })
@@ -98,7 +122,7 @@ describe('columns that claim too many rows', () => {
     for (const failure of failures) {
       expect(isObjectSyncError(failure, 'INVALID_CHANGES')).toBe(true)
     }
-    expect((failures[0] as Error).message).toContain('more than 250,000 rows')
+    expect((failures[0] as Error).message).toMatch(/more than [\d,]+ rows for \d+ bytes/)
     expect(performance.now() - started).toBeLessThan(5_000)
     // Nothing was stored, and a well-formed facet still goes in.
     expect(await store.get('01M972FMPNS3AC3BZZPXYE0KG0' as ObjectId)).toBeUndefined()

@@ -24,7 +24,10 @@ export async function readCustomOf(
 
 /**
  * The records as they read now, where the local system reads many at once (readMany): by
- * recordId. Undefined where it reads one at a time (each is then read on its own).
+ * recordId, only those it found (a row not found is read again on its own: a key can
+ * print differently in the change log than the table gives it back, and a row taken for
+ * gone is a delete). Undefined where it reads one at a time, or the read failed (each is
+ * then read on its own, and one bad row stays that row's problem).
  */
 export async function readAhead(
   connector: Connector,
@@ -36,10 +39,14 @@ export async function readAhead(
     byEntity.set(entity, [...(byEntity.get(entity) ?? []), key])
   }
   const read = new Map<string, ReadRecord>()
-  for (const [entity, keys] of byEntity) {
-    for (const [key, record] of await connector.readMany(entity, keys)) {
-      read.set(recordId(entity, key), record)
+  try {
+    for (const [entity, keys] of byEntity) {
+      for (const [key, record] of await connector.readMany(entity, keys)) {
+        if (record.row !== undefined) read.set(recordId(entity, key), record)
+      }
     }
+  } catch {
+    return undefined
   }
   return read
 }

@@ -9,13 +9,21 @@ import { inflateRawSync } from 'node:zlib'
 import { MAGIC } from './change-format.ts'
 
 /**
- * The most rows a facet received from a peer may claim in one column, summed over its
- * chunks. A facet's change has a handful of ops; its whole history (a document chunk)
- * one op per field write ever made: a record edited 100,000 times stays well within it.
+ * The most rows a facet received from a peer may claim (the largest column of each chunk,
+ * summed over its chunks): 10,000 and four per byte of the facet, and never more than
+ * 2,000,000. Honest bytes claim far fewer: a signed edit is ≈ 250 bytes for three rows
+ * (a change and two ops), an unsigned one in a saved document a few bytes a row; a
+ * record's whole history passes up to ≈ 660,000 edits. A run-length bomb claims millions
+ * of rows in a few bytes.
  */
-export const MAX_FACET_ROWS = 250_000
+export function maxFacetRows(byteLength: number): number {
+  return Math.min(MAX_FACET_ROWS, BASE_ROWS + ROWS_PER_BYTE * byteLength)
+}
+export const MAX_FACET_ROWS = 2_000_000
+const BASE_ROWS = 10_000
+const ROWS_PER_BYTE = 4
 
-/** The most bytes a deflated column or compressed change may inflate to. */
+/** The most bytes the deflated parts of one facet may inflate to, all together. */
 const MAX_INFLATED_BYTES = 16 * 2 ** 20
 
 const DOCUMENT_CHUNK = 0
@@ -43,19 +51,25 @@ const enum Encoding {
  */
 export function oversizedColumns(bytes: Uint8Array): string | undefined {
   let rows = 0
+  const limit = maxFacetRows(bytes.length)
+  const budget = { inflatable: MAX_INFLATED_BYTES }
   try {
     const cursor = new Cursor(bytes)
     while (!cursor.done) {
       for (const byte of MAGIC) if (cursor.byte() !== byte) return undefined
       cursor.skip(4) // checksum
       const type = cursor.byte()
+      // Automerge also loads "bundles" (type 3), which no instance writes: refused.
+      if (type !== CHANGE_CHUNK && type !== COMPRESSED_CHANGE_CHUNK && type !== DOCUMENT_CHUNK) {
+        return `it holds a chunk of type ${type}, which no instance writes`
+      }
       const length = cursor.uleb()
       const start = cursor.offset
       cursor.skip(length)
       const body = bytes.subarray(start, start + length)
-      rows += chunkRows(type, body)
-      if (rows > MAX_FACET_ROWS) {
-        return `its columns claim more than ${MAX_FACET_ROWS.toLocaleString('en')} rows`
+      rows += chunkRows(type, body, budget)
+      if (rows > limit) {
+        return `its columns claim more than ${limit.toLocaleString('en')} rows for ${bytes.length.toLocaleString('en')} bytes`
       }
     }
   } catch (error) {
@@ -115,31 +129,39 @@ class Cursor {
   }
 }
 
-function inflate(bytes: Uint8Array): Uint8Array {
+/** What the deflated parts of one facet may still inflate to. */
+interface Budget {
+  inflatable: number
+}
+
+function inflate(bytes: Uint8Array, budget: Budget): Uint8Array {
   try {
-    return inflateRawSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES })
+    if (budget.inflatable <= 0) throw new RangeError('no budget left')
+    const inflated = inflateRawSync(bytes, { maxOutputLength: budget.inflatable })
+    budget.inflatable -= inflated.length
+    return inflated
   } catch (error) {
     if (error instanceof RangeError) {
-      throw new Inflated(`a deflated part inflates past ${MAX_INFLATED_BYTES / 2 ** 20} MiB`)
+      throw new Inflated(
+        `its deflated parts inflate past ${MAX_INFLATED_BYTES / 2 ** 20} MiB all together`,
+      )
     }
     throw new NotReadable()
   }
 }
 
-function chunkRows(type: number, body: Uint8Array): number {
+function chunkRows(type: number, body: Uint8Array, budget: Budget): number {
   switch (type) {
     case CHANGE_CHUNK:
-      return changeRows(body)
+      return changeRows(body, budget)
     case COMPRESSED_CHANGE_CHUNK:
-      return changeRows(inflate(body))
-    case DOCUMENT_CHUNK:
-      return documentRows(body)
+      return changeRows(inflate(body, budget), budget)
     default:
-      return 0
+      return documentRows(body, budget)
   }
 }
 
-function changeRows(body: Uint8Array): number {
+function changeRows(body: Uint8Array, budget: Budget): number {
   const cursor = new Cursor(body)
   cursor.skip(cursor.uleb() * 32) // dependencies
   cursor.skip(cursor.uleb()) // actor
@@ -148,17 +170,17 @@ function changeRows(body: Uint8Array): number {
   cursor.sleb() // time
   cursor.skip(cursor.uleb()) // message
   for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // other actors
-  return columnsRows(cursor, readColumnTable(cursor))
+  return columnsRows(cursor, readColumnTable(cursor), budget)
 }
 
-function documentRows(body: Uint8Array): number {
+function documentRows(body: Uint8Array, budget: Budget): number {
   const cursor = new Cursor(body)
   for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // actors
   cursor.skip(cursor.uleb() * 32) // heads
   const changeColumns = readColumnTable(cursor)
   const opColumns = readColumnTable(cursor)
   // One row per change in the change columns, one per op in the op columns.
-  return columnsRows(cursor, changeColumns) + columnsRows(cursor, opColumns)
+  return columnsRows(cursor, changeColumns, budget) + columnsRows(cursor, opColumns, budget)
 }
 
 function readColumnTable(cursor: Cursor): [spec: number, length: number][] {
@@ -168,13 +190,13 @@ function readColumnTable(cursor: Cursor): [spec: number, length: number][] {
 }
 
 /** The most rows any one of the columns (read from `cursor`, in order) holds. */
-function columnsRows(cursor: Cursor, columns: readonly [number, number][]): number {
+function columnsRows(cursor: Cursor, columns: readonly [number, number][], budget: Budget): number {
   let most = 0
   for (const [spec, length] of columns) {
     const start = cursor.offset
     cursor.skip(length)
     let data = cursor.bytes.subarray(start, start + length)
-    if (spec & DEFLATE) data = inflate(data)
+    if (spec & DEFLATE) data = inflate(data, budget)
     most = Math.max(most, columnRows(spec & 0x07, data))
     if (most > MAX_FACET_ROWS) return most
   }

@@ -3,7 +3,6 @@
 import * as A from '@automerge/automerge'
 import type { FieldValue } from '../../model/index.ts'
 import { readType, type Doc, type FacetContent, type FacetDoc, type WriteStamp } from './layout.ts'
-import { oversizedColumns } from '../change-reader/row-count.ts'
 import { readEncodedFacet } from './read-created.ts'
 import { decodeStamp } from './stamps.ts'
 import { decodeValue } from './values.ts'
@@ -16,7 +15,6 @@ export function readFacetBytes(bytes: Uint8Array): FacetContent | undefined {
   try {
     const quick = readEncodedFacet(bytes)
     if (quick !== undefined) return quick
-    if (oversizedColumns(bytes) !== undefined) return undefined
     const doc = A.load<FacetDoc>(bytes)
     try {
       return readFacetDoc(doc)
