@@ -204,8 +204,7 @@ export class Ingest {
 
   /**
    * Takes the record in as it reads now (`known`: its row as just read; `prefetched`: its
-   * row and custom fields as just read, the row undefined when gone); a gone row is a
-   * delete.
+   * row, found by readAhead, and custom fields as just read); a gone row is a delete.
    */
   async ingestRow(
     entity: EntityMapping,
