@@ -13,6 +13,7 @@
 // nothing back.
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import { quote } from './sql-names.ts'
 
 export const CHANGES_TABLE = '_objectsync_changes'
 /** One row: the last position handed out (a log made anew starts over at 0). */
@@ -22,7 +23,6 @@ const TRIGGER_PREFIX = '_objectsync_log_'
 /** PostgreSQL keeps the first 63 bytes of a name. */
 const MAX_NAME_BYTES = 63
 
-export const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
 
 /** A table whose rows are logged, and its key column. */

@@ -17,9 +17,9 @@ import {
   claimChanges,
   installCapture,
   missingCapture,
-  quote,
   type CapturedTable,
 } from './postgres-change-capture.ts'
+import { quote } from './sql-names.ts'
 import {
   GROUP_MEMBERS,
   type Connector,

@@ -5,7 +5,7 @@ import type pg from 'pg'
 import type { CustomValues, LocalRow, ReadRecord, StoredCustomValues } from './connector.ts'
 import type { LocalValue } from './mapping/conversion.ts'
 import type { EntityMapping } from './mapping/index.ts'
-import { quote } from './postgres-change-capture.ts'
+import { quote } from './sql-names.ts'
 
 /** Rows read per statement. */
 export const BATCH_ROWS = 1000

@@ -3,27 +3,14 @@
 import pg from 'pg'
 import { ObjectSyncError } from '../errors.ts'
 import type { EntityMapping } from './mapping/index.ts'
-import { quote } from './postgres-change-capture.ts'
+import { DEFAULT_SCHEMA } from './sqlite-connector.ts'
+import { quote } from './sql-names.ts'
 
-/** The default schema of INTERFACE.md, as SQLite's (the same tables, columns and types). */
-export const DEFAULT_POSTGRES_SCHEMA = `
-CREATE TABLE IF NOT EXISTS organizations(id TEXT PRIMARY KEY, name TEXT NOT NULL, org_number TEXT,
-  email TEXT, phone TEXT, website TEXT, address TEXT, category TEXT,
-  favourite INTEGER NOT NULL DEFAULT 0, archived INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS persons(id TEXT PRIMARY KEY, first_name TEXT NOT NULL,
-  last_name TEXT NOT NULL, email TEXT, phone TEXT, birthday TEXT, title TEXT,
-  organization_id TEXT, role TEXT, favourite INTEGER NOT NULL DEFAULT 0,
-  archived INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS transactions(id TEXT PRIMARY KEY, type TEXT NOT NULL, person_id TEXT,
-  organization_id TEXT, date TEXT NOT NULL, amount TEXT, currency TEXT, description TEXT,
-  donor_id TEXT);
-CREATE TABLE IF NOT EXISTS files(id TEXT PRIMARY KEY, person_id TEXT, kind TEXT,
-  name TEXT NOT NULL, media_type TEXT, content BYTEA);
-CREATE TABLE IF NOT EXISTS custom_fields(object_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT,
-  PRIMARY KEY (object_id, name));
-CREATE TABLE IF NOT EXISTS group_members(group_name TEXT NOT NULL, object_id TEXT NOT NULL,
-  PRIMARY KEY (group_name, object_id));
-`
+/**
+ * The default schema of INTERFACE.md: SQLite's, the same tables, columns and types, with
+ * file contents as BYTEA (PostgreSQL's bytes) rather than BLOB.
+ */
+export const DEFAULT_POSTGRES_SCHEMA = DEFAULT_SCHEMA.replace('content BLOB', 'content BYTEA')
 
 // Values as the mapping reads them (LocalValue): what SQLite would give. Integers and
 // floats as numbers (a 64-bit integer past 2^53 as a bigint), booleans as 1 / 0, bytes as

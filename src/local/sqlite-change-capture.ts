@@ -3,14 +3,13 @@
 // daemon running or not. Made at open, and again when something removed them (a table
 // restored from a dump drops its triggers; a restore may drop the log too).
 import type Database from 'better-sqlite3'
+import { quote } from './sql-names.ts'
 
 export const CHANGES_TABLE = '_objectsync_changes'
 
 const TRIGGER_KINDS = ['insert', 'update', 'delete'] as const
 const triggerName = (table: string, kind: (typeof TRIGGER_KINDS)[number]) =>
   `_objectsync_${table}_${kind}`
-
-export const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 
 /** A table whose rows are logged, and its key column. */
 export interface CapturedTable {

@@ -10,9 +10,9 @@ import {
   installCapture,
   logSequence,
   missingCapture,
-  quote,
   tableExists,
 } from './sqlite-change-capture.ts'
+import { quote } from './sql-names.ts'
 import {
   GROUP_MEMBERS,
   type Connector,

@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3'
 import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
-import { quote } from './sqlite-change-capture.ts'
+import { quote } from './sql-names.ts'
 
 /** The connector's prepared statement for a SQL text. */
 type Statement = (sql: string) => Database.Statement

@@ -48,6 +48,10 @@ describe('a daemon on PostgreSQL', () => {
     expect(tables.rows.map((row) => row.name)).toEqual(
       expect.arrayContaining(['custom_fields', 'group_members', 'organizations', 'persons']),
     )
+    const content = await other.query<{ type: string }>(
+      "SELECT data_type AS type FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'content'",
+    )
+    expect(content.rows).toEqual([{ type: 'bytea' }])
 
     await other.query(
       "INSERT INTO persons(id, first_name, last_name, email) VALUES ('crm-1', 'Anna', 'Berg', 'anna@example.org')",
