@@ -10,6 +10,7 @@ import {
   type RowWrite,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
+import { rowMatches, whereColumns } from './row-filter.ts'
 
 export class MemoryConnector implements Connector {
   readonly description = 'memory local system'
@@ -53,13 +54,14 @@ export class MemoryConnector implements Connector {
   }
 
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
-    const row = this.table(entity.table).get(key)
+    const row = this.row(entity, key)
     return Promise.resolve(row === undefined ? undefined : { ...row })
   }
 
   async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
-    for (const row of [...this.table(entity.table).values()])
-      yield await Promise.resolve({ ...row })
+    for (const row of [...this.table(entity.table).values()]) {
+      if (rowMatches(entity, row)) yield await Promise.resolve({ ...row })
+    }
   }
 
   readCustom(key: string): Promise<CustomValues> {
@@ -68,7 +70,8 @@ export class MemoryConnector implements Connector {
 
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
     const rows = this.table(entity.table)
-    rows.set(key, { ...rows.get(key), ...row, [entity.key]: key })
+    const here = this.row(entity, key) ?? whereColumns(entity)
+    rows.set(key, { ...here, ...row, [entity.key]: key })
     if (custom !== undefined && entity.customFieldsTable) this.custom.set(key, { ...custom })
     this.record(entity.table, key)
     return Promise.resolve()
@@ -79,9 +82,8 @@ export class MemoryConnector implements Connector {
     writes: readonly RowWrite[],
   ): Promise<(ReadRecord | 'changed')[]> {
     // All at once, with nothing in between: as one transaction.
-    const rows = this.table(entity.table)
     const record = (key: string): ReadRecord => {
-      const row = rows.get(key)
+      const row = this.row(entity, key)
       return {
         row: row === undefined ? undefined : { ...row },
         custom: entity.customFieldsTable ? { ...this.custom.get(key) } : undefined,
@@ -97,6 +99,7 @@ export class MemoryConnector implements Connector {
   }
 
   remove(entity: EntityMapping, key: string): Promise<void> {
+    if (this.row(entity, key) === undefined) return Promise.resolve()
     this.table(entity.table).delete(key)
     this.custom.delete(key)
     this.record(entity.table, key)
@@ -124,6 +127,12 @@ export class MemoryConnector implements Connector {
     else this.groups.set(key, groups)
     this.record(GROUP_MEMBERS, key)
     return Promise.resolve()
+  }
+
+  /** The entity's row with this key (one of another entity in the table is not). */
+  private row(entity: EntityMapping, key: string): LocalRow | undefined {
+    const row = this.table(entity.table).get(key)
+    return row !== undefined && rowMatches(entity, row) ? row : undefined
   }
 
   private table(name: string): Map<string, LocalRow> {

@@ -19,6 +19,7 @@ import {
   missingCapture,
   type CapturedTable,
 } from './postgres-change-capture.ts'
+import { capturedEntities, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 import {
   GROUP_MEMBERS,
@@ -110,7 +111,7 @@ export class PostgresConnector implements Connector {
   }
 
   private capturedTables(): CapturedTable[] {
-    const tables = this.entities.map((entity) => ({ table: entity.table, key: entity.key }))
+    const tables = capturedEntities(this.entities)
     if (this.hasCustomFields && this.entities.some((entity) => entity.customFieldsTable)) {
       tables.push({ table: 'custom_fields', key: 'object_id' })
     }
@@ -171,9 +172,10 @@ export class PostgresConnector implements Connector {
 
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return this.guard(`read ${entity.table}`, async () => {
+      const filter = whereSql(entity, 'postgres', 2)
       const { rows } = await this.open_().query<LocalRow>(
-        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}`,
-        [key],
+        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}${filter.sql}`,
+        [key, ...filter.params],
       )
       return rows[0]
     })
@@ -190,14 +192,13 @@ export class PostgresConnector implements Connector {
   /** Every row, a page at a time in key order (no cursor held open between pages). */
   async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
     const key = quote(entity.key)
+    const filter = whereSql(entity, 'postgres', 2)
     let after: unknown
     for (;;) {
       const page = await this.guard(`read ${entity.table}`, () =>
         this.open_().query<LocalRow>(
-          after === undefined
-            ? `SELECT * FROM ${quote(entity.table)} ORDER BY ${key} LIMIT ${BATCH_ROWS}`
-            : `SELECT * FROM ${quote(entity.table)} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${BATCH_ROWS}`,
-          after === undefined ? [] : [after],
+          `SELECT * FROM ${quote(entity.table)} WHERE ${after === undefined ? '$1::text IS NULL' : `${key} > $1`}${filter.sql} ORDER BY ${key} LIMIT ${BATCH_ROWS}`,
+          [after ?? null, ...filter.params],
         ),
       )
       yield* page.rows
@@ -228,9 +229,10 @@ export class PostgresConnector implements Connector {
   remove(entity: EntityMapping, key: string): Promise<void> {
     return this.guard(`delete from ${entity.table}`, () =>
       this.transaction(async (client) => {
+        const filter = whereSql(entity, 'postgres', 2)
         await client.query(
-          `DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}`,
-          [key],
+          `DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}${filter.sql}`,
+          [key, ...filter.params],
         )
         if (entity.customFieldsTable && this.hasCustomFields) {
           await client.query('DELETE FROM custom_fields WHERE object_id = $1', [key])

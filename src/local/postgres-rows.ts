@@ -5,6 +5,7 @@ import type pg from 'pg'
 import type { CustomValues, LocalRow, ReadRecord, StoredCustomValues } from './connector.ts'
 import type { LocalValue } from './mapping/conversion.ts'
 import type { EntityMapping } from './mapping/index.ts'
+import { whereColumns, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 
 /** Rows read per statement. */
@@ -28,10 +29,11 @@ export async function selectRows(
   lock: boolean,
 ): Promise<Map<string, LocalRow>> {
   const found = new Map<string, LocalRow>()
+  const filter = whereSql(entity, 'postgres', 2)
   for (let start = 0; start < keys.length; start += BATCH_ROWS) {
     const { rows } = await client.query<LocalRow>(
-      `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ANY($1::${keyType}[])${lock ? ' FOR UPDATE' : ''}`,
-      [keys.slice(start, start + BATCH_ROWS)],
+      `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ANY($1::${keyType}[])${filter.sql}${lock ? ' FOR UPDATE' : ''}`,
+      [keys.slice(start, start + BATCH_ROWS), ...filter.params],
     )
     for (const row of rows) found.set(String(row[entity.key]), row)
   }
@@ -106,13 +108,18 @@ export async function writeRows(
   const key = quote(entity.key)
   const inserts = new Map<string, { names: string[]; writes: PendingWrite[] }>()
   for (const write of writes) {
-    const names = Object.keys(write.row).filter((column) => column !== entity.key)
     if (!write.exists) {
+      // A new row gets the entity's filter values (is_company = 0), beside its own.
+      const row = { ...whereColumns(entity), ...write.row }
+      const names = Object.keys(row).filter((column) => column !== entity.key)
       const shape = names.join('\0')
       const group = inserts.get(shape) ?? { names, writes: [] }
-      group.writes.push(write)
+      group.writes.push({ ...write, row })
       inserts.set(shape, group)
-    } else if (names.length > 0) {
+      continue
+    }
+    const names = Object.keys(write.row).filter((column) => column !== entity.key)
+    if (names.length > 0) {
       await client.query(
         `UPDATE ${table} SET ${names.map((name, i) => `${quote(name)} = $${i + 2}`).join(', ')} WHERE ${key} = $1::${keyType}`,
         [write.key, ...names.map((name) => toParameter(write.row[name]))],

@@ -12,7 +12,7 @@ import {
   missingCapture,
   tableExists,
 } from './sqlite-change-capture.ts'
-import { quote } from './sql-names.ts'
+import { capturedEntities } from './row-filter.ts'
 import {
   GROUP_MEMBERS,
   type Connector,
@@ -112,7 +112,7 @@ export class SqliteConnector implements Connector {
   }
 
   private capturedTables(): { table: string; key: string }[] {
-    const tables = this.entities.map((entity) => ({ table: entity.table, key: entity.key }))
+    const tables = capturedEntities(this.entities)
     if (this.entities.some((entity) => entity.customFieldsTable)) {
       tables.push({ table: 'custom_fields', key: 'object_id' })
     }
@@ -186,17 +186,19 @@ export class SqliteConnector implements Connector {
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return Promise.resolve(
       this.guard(`read ${entity.table}`, () => {
-        return this.statement(entitySql(entity).selectRow).get(key) as LocalRow | undefined
+        const sql = entitySql(entity)
+        return this.statement(sql.selectRow).get(key, ...sql.filter) as LocalRow | undefined
       }),
     )
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- better-sqlite3 reads synchronously
   async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
+    const sql = entitySql(entity)
     const rows = this.guard(`read ${entity.table}`, () =>
       this.open_()
-        .prepare(`SELECT * FROM ${quote(entity.table)}`)
-        .iterate(),
+        .prepare(sql.selectAll)
+        .iterate(...sql.filter),
     ) as IterableIterator<LocalRow>
     for (const row of rows) yield row
   }
@@ -228,9 +230,9 @@ export class SqliteConnector implements Connector {
     writes: readonly RowWrite[],
   ): Promise<(ReadRecord | 'changed')[]> {
     const db = this.open_()
-    const selectRow = entitySql(entity).selectRow
+    const sql = entitySql(entity)
     const read = (key: string): ReadRecord => ({
-      row: this.statement(selectRow).get(key) as LocalRow | undefined,
+      row: this.statement(sql.selectRow).get(key, ...sql.filter) as LocalRow | undefined,
       custom: entity.customFieldsTable ? this.readCustomNow(key) : undefined,
     })
     return Promise.resolve(
@@ -262,9 +264,8 @@ export class SqliteConnector implements Connector {
     this.guard(`delete from ${entity.table}`, () =>
       db
         .transaction(() => {
-          this.statement(`DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`).run(
-            key,
-          )
+          const sql = entitySql(entity)
+          this.statement(sql.remove).run(key, ...sql.filter)
           if (entity.customFieldsTable) {
             this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(key)
           }

@@ -2,7 +2,8 @@
 // connector keeps (made once per connection). Called inside the connector's transactions.
 import type Database from 'better-sqlite3'
 import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
-import type { EntityMapping } from './mapping/index.ts'
+import type { EntityMapping, LocalValue } from './mapping/index.ts'
+import { whereColumns, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 
 /** The connector's prepared statement for a SQL text. */
@@ -10,8 +11,14 @@ type Statement = (sql: string) => Database.Statement
 
 /** The SQL of one entity's statements, made once per mapping rather than per row. */
 interface EntitySql {
+  /** Each with the key, then `filter`, as parameters. */
   selectRow: string
   exists: string
+  remove: string
+  /** The parameters of the entity's row filter. */
+  filter: LocalValue[]
+  /** Every row of the entity. */
+  selectAll: string
   /** By the row's own columns, in its order (joined with NUL). */
   insert: Map<string, string>
   update: Map<string, string>
@@ -23,10 +30,14 @@ const sqlOfEntities = new WeakMap<EntityMapping, EntitySql>()
 export function entitySql(entity: EntityMapping): EntitySql {
   let sql = sqlOfEntities.get(entity)
   if (sql === undefined) {
-    const where = `FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?`
+    const filter = whereSql(entity, 'sqlite')
+    const where = `FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ?${filter.sql}`
     sql = {
       selectRow: `SELECT * ${where}`,
       exists: `SELECT 1 ${where}`,
+      remove: `DELETE ${where}`,
+      filter: filter.params,
+      selectAll: `SELECT * FROM ${quote(entity.table)} WHERE true${filter.sql}`,
       insert: new Map(),
       update: new Map(),
     }
@@ -55,19 +66,25 @@ export function writeRecord(
   here?: RecordHere,
 ): void {
   const sql = entitySql(entity)
-  const names = Object.keys(row).filter((column) => column !== entity.key)
-  const values: unknown[] = [key]
-  for (const name of names) values.push(row[name])
-  const shape = names.join('\0')
-  if (!(here?.exists ?? statement(sql.exists).get(key) !== undefined)) {
+  if (!(here?.exists ?? statement(sql.exists).get(key, ...sql.filter) !== undefined)) {
+    // A new row gets the entity's filter values (is_company = 0), beside its own.
+    const full = { ...whereColumns(entity), ...row }
+    const names = Object.keys(full).filter((column) => column !== entity.key)
+    const shape = names.join('\0')
     let insert = sql.insert.get(shape)
     if (insert === undefined) {
       const columns = [entity.key, ...names]
       insert = `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
       sql.insert.set(shape, insert)
     }
-    statement(insert).run(...values)
-  } else if (names.length > 0) {
+    statement(insert).run(key, ...names.map((name) => full[name]))
+    return writeCustom(statement, entity, key, custom, here)
+  }
+  const names = Object.keys(row).filter((column) => column !== entity.key)
+  const values: unknown[] = [key]
+  for (const name of names) values.push(row[name])
+  const shape = names.join('\0')
+  if (names.length > 0) {
     // An update of the mapped columns only: columns we don't map stay as they are.
     let update = sql.update.get(shape)
     if (update === undefined) {
@@ -77,6 +94,16 @@ export function writeRecord(
     values.push(values.shift())
     statement(update).run(...values)
   }
+  writeCustom(statement, entity, key, custom, here)
+}
+
+function writeCustom(
+  statement: Statement,
+  entity: EntityMapping,
+  key: string,
+  custom: CustomValues | undefined,
+  here: RecordHere | undefined,
+): void {
   if (custom === undefined || !entity.customFieldsTable) return
   const current = here?.custom ?? readCustomValues(statement, key)
   for (const name of Object.keys(current)) {

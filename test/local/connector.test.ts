@@ -14,6 +14,7 @@ import {
   createLocalDatabase,
   createPostgresSchema,
   defaultEntity,
+  mappingFromConfig,
   type Connector,
   type LocalRow,
 } from '../../src/local/index.ts'
@@ -28,7 +29,20 @@ interface Harness {
   edit: (key: string, row: LocalRow | undefined) => void | Promise<void>
   /** Another program puts the record in the group, or takes it out. */
   editGroup: (key: string, group: string, member: boolean) => void | Promise<void>
+  /** Another program makes a table (SQL; the memory connector needs none). */
+  createTable: (sql: string) => void | Promise<void>
+  /** Another program inserts or updates a row of any table keyed by `id`. */
+  upsert: (table: string, key: string, row: LocalRow) => void | Promise<void>
   cleanup: () => void | Promise<void>
+}
+
+/** An upsert of a row keyed by `id`, in SQL both SQLite and PostgreSQL take. */
+function upsertSql(table: string, row: LocalRow, placeholder: (index: number) => string): string {
+  const columns = ['id', ...Object.keys(row)]
+  return `INSERT INTO ${table}(${columns.join(', ')}) VALUES (${columns.map((_, i) => placeholder(i + 1)).join(', ')})
+    ON CONFLICT(id) DO UPDATE SET ${Object.keys(row)
+      .map((column) => `${column} = excluded.${column}`)
+      .join(', ')}`
 }
 
 const folders: string[] = []
@@ -44,6 +58,8 @@ function memoryHarness(): Harness {
       connector.edit('persons', key, row === undefined ? undefined : { id: key, ...row }),
     editGroup: (key, group, member) =>
       void connector.changeGroups(key, member ? { join: [group] } : { leave: [group] }),
+    createTable: () => {},
+    upsert: (table, key, row) => connector.edit(table, key, { id: key, ...row }),
     cleanup: () => {},
   }
 }
@@ -53,6 +69,7 @@ interface SqliteHarness extends Harness {
   path: string
   edit: (key: string, row: LocalRow | undefined) => void
   editGroup: (key: string, group: string, member: boolean) => void
+  upsert: (table: string, key: string, row: LocalRow) => void
   cleanup: () => void
 }
 
@@ -82,6 +99,9 @@ function sqliteHarness(): SqliteHarness {
           .prepare('DELETE FROM group_members WHERE group_name = ? AND object_id = ?')
           .run(group, key)
     },
+    createTable: (sql) => void other.exec(sql),
+    upsert: (table, key, row) =>
+      void other.prepare(upsertSql(table, row, () => '?')).run(key, ...Object.values(row)),
     cleanup: () => void other.close(),
   }
 }
@@ -113,6 +133,12 @@ async function postgresHarness(): Promise<Harness> {
           key,
         ])
     },
+    createTable: async (sql) => void (await other.query(sql)),
+    upsert: async (table, key, row) =>
+      void (await other.query(
+        upsertSql(table, row, (i) => `$${i}`),
+        [key, ...Object.values(row)],
+      )),
     cleanup: () => other.end(),
   }
 }
@@ -211,6 +237,66 @@ for (const [name, make] of [
       expect(await connector.read(persons, 'taken')).toMatchObject({ first_name: 'Someone' })
       expect(await connector.read(persons, 'n1')).toMatchObject(row)
       expect(await connector.readCustom('n1')).toEqual({ level: 'gold' })
+      await connector.close()
+      await cleanup()
+    })
+
+    it('keeps apart the entities of one table by their row filters', async () => {
+      const { connector, createTable, upsert, cleanup } = await make()
+      await createTable(
+        'CREATE TABLE partners(id TEXT PRIMARY KEY, name TEXT, firstname TEXT, lastname TEXT, is_company BOOLEAN NOT NULL DEFAULT false)',
+      )
+      const mapping = mappingFromConfig({
+        person: {
+          table: 'partners',
+          key: 'id',
+          where: { is_company: false },
+          fields: { firstName: 'firstname', lastName: 'lastname' },
+        },
+        organization: {
+          table: 'partners',
+          key: 'id',
+          where: { is_company: true },
+          fields: { name: 'name' },
+        },
+      })
+      const [person, company] = [mapping.get('person')!, mapping.get('organization')!]
+      await connector.open([person, company])
+      await upsert('partners', 'c1', { name: 'Acme', is_company: 1 })
+      await upsert('partners', 'p1', { firstname: 'Ada', lastname: 'Lovelace', is_company: 0 })
+      // One change per row changed, not one per entity of its table.
+      const changes = await connector.changesSince(0)
+      expect(changes.map((change) => `${change.table}/${change.key}`)).toEqual([
+        'partners/c1',
+        'partners/p1',
+      ])
+      expect(await connector.read(person, 'p1')).toMatchObject({ firstname: 'Ada' })
+      expect(await connector.read(person, 'c1')).toBeUndefined()
+      expect(await connector.read(company, 'c1')).toMatchObject({ name: 'Acme', is_company: 1 })
+      expect(await connector.read(company, 'p1')).toBeUndefined()
+      const keysOf = async (entity: typeof person) => {
+        const keys: unknown[] = []
+        for await (const row of connector.readAll(entity)) keys.push(row.id)
+        return keys
+      }
+      expect(await keysOf(person)).toEqual(['p1'])
+      expect(await keysOf(company)).toEqual(['c1'])
+      // A row the daemon inserts is the entity's: it gets the filter's values.
+      const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
+      const [written] = await connector.writeMany(person, [
+        { key: 'n1', row: { firstname: 'Nora', lastname: 'Lie' }, unchanged: absent },
+      ])
+      expect(written).toMatchObject({ row: { id: 'n1', firstname: 'Nora', is_company: 0 } })
+      expect(await connector.read(company, 'n1')).toBeUndefined()
+      expect(await keysOf(person)).toEqual(expect.arrayContaining(['p1', 'n1']))
+      // Another entity's row is neither removed nor read as this one's.
+      await connector.remove(person, 'c1')
+      expect(await connector.read(company, 'c1')).toMatchObject({ name: 'Acme' })
+      const many = await connector.readMany?.(company, ['c1', 'p1'])
+      if (many !== undefined) {
+        expect(many.get('c1')?.row).toMatchObject({ name: 'Acme' })
+        expect(many.get('p1')?.row).toBeUndefined()
+      }
       await connector.close()
       await cleanup()
     })

@@ -111,7 +111,32 @@ describe('mapping configuration', () => {
     expect(mapping.get('organization')).toMatchObject({ table: 'organizations', key: 'id' })
   })
 
+  it('reads row filters that tell apart the entities of one table', () => {
+    const mapping = mappingFromConfig({
+      person: {
+        table: 'res_partner',
+        key: 'id',
+        where: { is_company: false, type: 'contact' },
+        fields: { firstName: 'firstname', lastName: 'lastname' },
+      },
+      organization: {
+        table: 'res_partner',
+        key: 'id',
+        where: { is_company: true },
+        fields: { name: 'name' },
+      },
+    })
+    expect(mapping.get('person')!.where).toEqual({ is_company: false, type: 'contact' })
+    expect(mapping.get('organization')!.where).toEqual({ is_company: true })
+    expect(mapping.get('transaction')!.where).toEqual({})
+  })
+
   it('stops with the file, the path and what was expected', () => {
+    const partner = {
+      table: 'res_partner',
+      key: 'id',
+      fields: { firstName: 'firstname', lastName: 'lastname' },
+    }
     const bad: [unknown, string][] = [
       [
         { planet: { table: 'P', key: 'id', fields: {} } },
@@ -158,6 +183,25 @@ describe('mapping configuration', () => {
       [
         { person: { table: 'bad table', key: 'id', fields: {} } },
         'config.json: local.entities.person.table: expected a table or column name',
+      ],
+      [
+        { person: { ...partner, where: { is_company: { not: true } } } },
+        'config.json: local.entities.person.where.is_company: ',
+      ],
+      [
+        { person: { ...partner, where: { lastname: 'x' } } },
+        "config.json: local.entities.person.where.lastname: the column that tells this entity's rows apart can't also be its key or a mapped field's",
+      ],
+      [
+        { person: { ...partner, table: 'organizations' } },
+        'config.json: local.entities.organization.where: person and organization are both in the table organizations; give each a "where"',
+      ],
+      [
+        {
+          person: { ...partner, where: { is_company: false } },
+          organization: { table: 'res_partner', key: 'id', fields: { name: 'name' } },
+        },
+        'config.json: local.entities.organization.where: person and organization are both in the table res_partner',
       ],
     ]
     for (const [entities, message] of bad) {

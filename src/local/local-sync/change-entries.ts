@@ -5,11 +5,12 @@ import type { EntityMapping } from '../mapping/index.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
 
 /** The records a change-log entry is about: its row's, or (custom fields) each linked one. */
-export function changedRecords(core: LocalSyncCore, table: string, key: string): EntityMapping[] {
-  if (table !== 'custom_fields') {
-    const entity = core.byTable.get(table)
-    return entity === undefined ? [] : [entity]
-  }
+export function changedRecords(
+  core: Pick<LocalSyncCore, 'byTable' | 'mapping' | 'links'>,
+  table: string,
+  key: string,
+): EntityMapping[] {
+  if (table !== 'custom_fields') return [...(core.byTable.get(table) ?? [])]
   return [...core.mapping.values()].filter(
     (entity) => entity.customFieldsTable && core.links.objectOf(entity.type, key) !== undefined,
   )

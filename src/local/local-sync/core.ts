@@ -61,8 +61,11 @@ export interface LocalSyncCore {
   store: ObjectStore
   connector: Connector
   mapping: ReadonlyMap<ObjectType, EntityMapping>
-  /** The same entities by their table (change-log entries name tables). */
-  byTable: ReadonlyMap<string, EntityMapping>
+  /**
+   * The same entities by their table (change-log entries name tables); several where a
+   * table holds entities told apart by a row filter.
+   */
+  byTable: ReadonlyMap<string, readonly EntityMapping[]>
   instanceId: InstanceId
   peers: ReadonlyMap<InstanceId, LocalPeerSettings>
   log: Logger
@@ -80,7 +83,7 @@ export interface LocalSyncCore {
 /** Store edits taken in from the local system: the projector skips them. */
 export const FROM_LOCAL_SYSTEM = { fromLocalSystem: true } as const
 
-/** Which record a problem or a pending read is about: table and key. */
+/** Which record a problem or a pending read is about: its type and key. */
 export function recordId(entity: EntityMapping, key: string): string {
-  return `${entity.table}\u0000${key}`
+  return `${entity.type}\u0000${key}`
 }

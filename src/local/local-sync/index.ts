@@ -341,8 +341,10 @@ function makeCore(options: LocalSyncOptions): LocalSyncCore {
   const { store, connector, mapping, instanceId } = options
   const log = (options.logger ?? silentLogger).child('local')
   const peers = options.peers ?? new Map()
-  const byTable = new Map<string, EntityMapping>()
-  for (const entity of mapping.values()) byTable.set(entity.table, entity)
+  const byTable = new Map<string, EntityMapping[]>()
+  for (const entity of mapping.values()) {
+    byTable.set(entity.table, [...(byTable.get(entity.table) ?? []), entity])
+  }
   const links = new Links({ store, mapping, instanceId })
   const rules = new PeerRules({ peers, links })
   const groups = new Groups({ store, connector, mapping, links, rules })

@@ -5,6 +5,7 @@
 // never reaches the row writer or the projector (test/layers.test.ts checks that).
 import type { FieldValue, InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
 import { RowProblem, type EntityMapping } from '../mapping/index.ts'
+import { changedRecords } from './change-entries.ts'
 import { recordId, type LocalSyncCore } from './core.ts'
 import { decide, latestSenders, type Projection } from './projection.ts'
 import { sameSnapshot, snapshot, withoutNulls } from './row-snapshot.ts'
@@ -180,15 +181,7 @@ async function pendingRecords(core: LocalSyncCore): Promise<Map<string, [EntityM
     if (changes.length === 0) break
     for (const change of changes) {
       // A custom field's change is a change of the record it belongs to.
-      const entities =
-        change.table === 'custom_fields'
-          ? [...mapping.values()].filter(
-              (entity) =>
-                entity.customFieldsTable &&
-                core.links.objectOf(entity.type, change.key) !== undefined,
-            )
-          : [core.byTable.get(change.table)].filter((entity) => entity !== undefined)
-      for (const entity of entities) {
+      for (const entity of changedRecords(core, change.table, change.key)) {
         pending.set(recordId(entity, change.key), [entity, change.key])
       }
     }

@@ -10,6 +10,7 @@ import {
   fieldMapping,
   type EntityMapping,
   type FieldMapping,
+  type WhereValue,
 } from './entity.ts'
 
 const identifier = z
@@ -39,6 +40,11 @@ const entityConfig = z
     table: identifier,
     key: identifier,
     fields: z.record(z.string(), fieldConfig),
+    where: z
+      .record(identifier, z.union([z.string(), z.number(), z.boolean(), z.null()]), {
+        error: 'expected columns and the value each must have, e.g. { "is_company": false }',
+      })
+      .optional(),
   })
   .strict()
 
@@ -114,10 +120,62 @@ export function mappingFromConfig(
       table: entity.table,
       key: entity.key,
       fields,
+      where: rowFilter(entity, fields, file, `${at}.${type}.where`),
       customFieldsTable: false,
     })
   }
+  checkSharedTables(mapping, file, at)
   return mapping
+}
+
+/** The entity's `where`, whose columns may be neither its key nor a mapped field's. */
+function rowFilter(
+  entity: z.infer<typeof entityConfig>,
+  fields: readonly FieldMapping[],
+  file: string,
+  at: string,
+): Record<string, WhereValue> {
+  const where = entity.where ?? {}
+  const taken = Object.keys(where).find(
+    (column) => column === entity.key || fields.some((mapped) => mapped.column === column),
+  )
+  if (taken !== undefined) {
+    const path = `${at}.${taken}`
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `${file}: ${path}: the column that tells this entity's rows apart can't also be its key or a mapped field's`,
+      { details: { file, path } },
+    )
+  }
+  return where
+}
+
+/**
+ * Entities in one table must be told apart: each has a `where`, and any two differ in
+ * the value of a column both name (else a row would be two records at once).
+ */
+function checkSharedTables(
+  mapping: ReadonlyMap<ObjectType, EntityMapping>,
+  file: string,
+  at: string,
+): void {
+  const entities = [...mapping.values()]
+  for (const [index, entity] of entities.entries()) {
+    for (const other of entities.slice(index + 1)) {
+      if (other.table !== entity.table) continue
+      const apart = Object.entries(entity.where).some(
+        ([column, value]) => column in other.where && other.where[column] !== value,
+      )
+      if (apart) continue
+      const path = `${at}.${other.type}.where`
+      throw new ObjectSyncError(
+        'INVALID_CONFIG',
+        `${file}: ${path}: ${entity.type} and ${other.type} are both in the table ${entity.table}; ` +
+          `give each a "where" with a column they differ in, e.g. { "is_company": false }`,
+        { details: { file, path } },
+      )
+    }
+  }
 }
 
 /**

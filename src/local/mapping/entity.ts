@@ -27,11 +27,20 @@ export interface FieldMapping {
   default: FieldValue | undefined
 }
 
+/** A value a row filter compares a column with. */
+export type WhereValue = string | number | boolean | null
+
 export interface EntityMapping {
   type: ObjectType
   table: string
   key: string
   fields: FieldMapping[]
+  /**
+   * Which rows of the table are this entity's (every column equal to its value; empty:
+   * every row), for a table that holds several entities told apart by a column (Odoo's
+   * `res_partner` with `is_company`). A row the daemon inserts gets these values.
+   */
+  where: Readonly<Record<string, WhereValue>>
   /** Whether custom fields live in the default schema's custom_fields table. */
   customFieldsTable: boolean
 }
@@ -134,6 +143,7 @@ export function defaultEntity(type: ObjectType): EntityMapping {
     table,
     key: 'id',
     fields: Object.entries(columns).map(([field, column]) => fieldMapping(type, field, column)),
+    where: {},
     customFieldsTable: true,
   }
 }

@@ -13,6 +13,7 @@ export {
   type Conversion,
   type EntityMapping,
   type FieldMapping,
+  type WhereValue,
 } from './entity.ts'
 export { mappingFromConfig } from './config.ts'
 export {
