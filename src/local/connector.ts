@@ -74,9 +74,21 @@ export interface Connector {
    */
   readMany?(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, ReadRecord>>
   readAll(entity: EntityMapping): AsyncIterable<LocalRow>
+  /**
+   * For rows the daemon inserted where the local system gave the row its key
+   * (assigned-keys.ts), the object each was inserted for, by key; other rows are not in
+   * the map. Optional: a local system that takes every object's id as a key has none.
+   */
+  objectsOfKeys?(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, string>>
   /** Custom field values of a record (default schema only; empty elsewhere). */
   readCustom(key: string): Promise<StoredCustomValues>
-  /** Inserts or replaces the row with this key, and its custom fields when given. */
+  /**
+   * Inserts or replaces the row with this key, and its custom fields when given. Keys, here
+   * and in every read and write: a row's own, or for a table whose keys the local system
+   * gives (an integer key column), the id of the object the daemon inserted the row for;
+   * such a row is inserted with the key the local system gives it, which its row read
+   * back holds.
+   */
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void>
   remove(entity: EntityMapping, key: string): Promise<void>
   /**

@@ -32,7 +32,8 @@ export {
   type LocalValue,
   type ReferenceResolver,
 } from './mapping/index.ts'
-export { SqliteConnector, createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-connector.ts'
+export { SqliteConnector } from './sqlite-connector.ts'
+export { createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-schema.ts'
 export { MemoryConnector } from './memory-connector.ts'
 export { PostgresConnector } from './postgres-connector.ts'
 export {

@@ -10,6 +10,7 @@ import {
   type RowWrite,
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
+import { isObjectId } from '../model/index.ts'
 import { rowMatches, whereColumns } from './row-filter.ts'
 
 export class MemoryConnector implements Connector {
@@ -19,6 +20,14 @@ export class MemoryConnector implements Connector {
   private readonly groups = new Map<string, Set<string>>()
   private changes: LocalChange[] = []
   private seq = 0
+  /** Tables whose keys this local system gives: object id → key of the row inserted for it. */
+  private readonly given = new Map<string, Map<string, string>>()
+  private lastGivenKey = 0
+
+  /** Plays a table whose keys the local system gives (an integer key column). */
+  givesKeys(table: string): void {
+    this.given.set(table, new Map())
+  }
 
   open(entities: readonly EntityMapping[]): Promise<void> {
     for (const entity of entities) {
@@ -70,11 +79,25 @@ export class MemoryConnector implements Connector {
 
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
     const rows = this.table(entity.table)
-    const here = this.row(entity, key) ?? whereColumns(entity)
-    rows.set(key, { ...here, ...row, [entity.key]: key })
-    if (custom !== undefined && entity.customFieldsTable) this.custom.set(key, { ...custom })
-    this.record(entity.table, key)
+    let own = this.ownKey(entity, key)
+    if (own === undefined) {
+      own = String(++this.lastGivenKey)
+      this.given.get(entity.table)!.set(key, own)
+    }
+    const here = this.row(entity, own) ?? whereColumns(entity)
+    rows.set(own, { ...here, ...row, [entity.key]: own })
+    if (custom !== undefined && entity.customFieldsTable) this.custom.set(own, { ...custom })
+    this.record(entity.table, own)
     return Promise.resolve()
+  }
+
+  objectsOfKeys(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, string>> {
+    const wanted = new Set(keys)
+    const found = new Map<string, string>()
+    for (const [object, key] of this.given.get(entity.table) ?? []) {
+      if (wanted.has(key)) found.set(key, object)
+    }
+    return Promise.resolve(found)
   }
 
   writeMany(
@@ -99,10 +122,13 @@ export class MemoryConnector implements Connector {
   }
 
   remove(entity: EntityMapping, key: string): Promise<void> {
-    if (this.row(entity, key) === undefined) return Promise.resolve()
-    this.table(entity.table).delete(key)
-    this.custom.delete(key)
-    this.record(entity.table, key)
+    const own = this.ownKey(entity, key)
+    if (own === undefined || this.row(entity, own) === undefined) return Promise.resolve()
+    this.table(entity.table).delete(own)
+    this.custom.delete(own)
+    const given = this.given.get(entity.table)
+    for (const [object, rowKey] of given ?? []) if (rowKey === own) given!.delete(object)
+    this.record(entity.table, own)
     return Promise.resolve()
   }
 
@@ -129,9 +155,20 @@ export class MemoryConnector implements Connector {
     return Promise.resolve()
   }
 
-  /** The entity's row with this key (one of another entity in the table is not). */
+  /**
+   * The key of the row asked for by `key`: `key`, or in a table whose keys this gives, for
+   * an object's id, the key of the row inserted for it (undefined: none yet).
+   */
+  private ownKey(entity: EntityMapping, key: string): string | undefined {
+    const given = this.given.get(entity.table)
+    return given === undefined || !isObjectId(key) ? key : given.get(key)
+  }
+
+  /** The entity's row asked for by `key` (one of another entity in the table is not). */
   private row(entity: EntityMapping, key: string): LocalRow | undefined {
-    const row = this.table(entity.table).get(key)
+    const own = this.ownKey(entity, key)
+    if (own === undefined) return undefined
+    const row = this.table(entity.table).get(own)
     return row !== undefined && rowMatches(entity, row) ? row : undefined
   }
 

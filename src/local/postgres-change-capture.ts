@@ -13,6 +13,7 @@
 // nothing back.
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import { KEYS_TABLE } from './assigned-keys.ts'
 import { quote } from './sql-names.ts'
 
 export const CHANGES_TABLE = '_objectsync_changes'
@@ -47,6 +48,33 @@ export function triggerName(table: string): string {
   return `${TRIGGER_PREFIX}${part}_${hash}`
 }
 
+/** The change log, and the table of the keys the database gave (in the caller's transaction). */
+async function createLogTables(client: pg.PoolClient): Promise<void> {
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(
+         seq bigserial PRIMARY KEY,
+         -- The writing transaction: the daemon removes its own writes' entries by it.
+         xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+         table_name text NOT NULL,
+         row_key text NOT NULL,
+         changed_at bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+         position bigint)`,
+  )
+  await client.query(
+    `CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_position ON ${CHANGES_TABLE}(position)`,
+  )
+  await client.query(`CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_xid ON ${CHANGES_TABLE}(xid)`)
+  // Which object each row the daemon inserted with a key the database gave stands for
+  // (assigned-keys.ts). Not logged: it is the daemon's own.
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${KEYS_TABLE}(table_name text NOT NULL, object_id text NOT NULL,
+         row_key text NOT NULL, PRIMARY KEY (table_name, object_id))`,
+  )
+  await client.query(
+    `CREATE INDEX IF NOT EXISTS ${KEYS_TABLE}_row ON ${KEYS_TABLE}(table_name, row_key)`,
+  )
+}
+
 /** Makes the log and every table's trigger, in one transaction; `client` is the caller's. */
 export async function installCapture(
   client: pg.PoolClient,
@@ -56,20 +84,7 @@ export async function installCapture(
   try {
     // Two daemons (or a daemon and its `init`) making it at once must not both create it.
     await client.query(`SELECT pg_advisory_xact_lock(hashtext(${literal(CHANGES_TABLE)}))`)
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE}(
-         seq bigserial PRIMARY KEY,
-         -- The writing transaction: the daemon removes its own writes' entries by it.
-         xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-         table_name text NOT NULL,
-         row_key text NOT NULL,
-         changed_at bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
-         position bigint)`,
-    )
-    await client.query(
-      `CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_position ON ${CHANGES_TABLE}(position)`,
-    )
-    await client.query(`CREATE INDEX IF NOT EXISTS ${CHANGES_TABLE}_xid ON ${CHANGES_TABLE}(xid)`)
+    await createLogTables(client)
     // `truncated`: a mapped table was emptied by TRUNCATE, which logs no rows (below).
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${CLAIMED_TABLE}(last bigint NOT NULL, truncated boolean NOT NULL DEFAULT false)`,

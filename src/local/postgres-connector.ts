@@ -19,6 +19,7 @@ import {
   missingCapture,
   type CapturedTable,
 } from './postgres-change-capture.ts'
+import { KEYS_TABLE } from './assigned-keys.ts'
 import { capturedEntities, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 import {
@@ -34,14 +35,21 @@ import {
 import type { EntityMapping } from './mapping/index.ts'
 import {
   BATCH_ROWS,
+  objectsOfRows,
   readCustomMany,
   readRecords,
   selectRows,
+  writeChecked,
   writeRows,
-  type PendingWrite,
 } from './postgres-rows.ts'
 import { ChangeListener } from './postgres-listener.ts'
-import { clientConfig, keyColumnType, messageOf, redactedUrl } from './postgres-schema.ts'
+import {
+  clientConfig,
+  keyColumn,
+  messageOf,
+  redactedUrl,
+  type KeyColumn,
+} from './postgres-schema.ts'
 
 /** Pool clients left in an unknown state (see withClient). */
 const brokenClients = new WeakSet<pg.PoolClient>()
@@ -52,8 +60,11 @@ export class PostgresConnector implements Connector {
   /** Whether the database has the default schema's group_members table. */
   private groups = false
   private hasCustomFields = false
-  /** A mapped table's key column type, for the arrays of keys sent with `= ANY($1)`. */
-  private readonly keyTypes = new Map<string, string>()
+  /**
+   * A mapped table's key column: its type, for the arrays of keys sent with `= ANY($1)`,
+   * and whether the database gives new rows their keys.
+   */
+  private readonly keyColumns = new Map<string, KeyColumn>()
   private readonly changes: ChangeListener
   /** What `open` found missing of the change capture, for the first repair to report. */
   private lostWhileStopped: 'intact' | 'triggers' = 'intact'
@@ -81,7 +92,7 @@ export class PostgresConnector implements Connector {
       this.groups = exists.rows[0]?.groups !== null
       this.hasCustomFields = exists.rows[0]?.custom !== null
       for (const entity of entities) {
-        this.keyTypes.set(entity.table, await keyColumnType(this.pool!, entity, this.description))
+        this.keyColumns.set(entity.table, await keyColumn(this.pool!, entity, this.description))
       }
       // Triggers lost while the daemon was stopped (a restore from a dump, a TRUNCATE):
       // made again now, and reported at the first repair, which compares every table. A
@@ -172,19 +183,15 @@ export class PostgresConnector implements Connector {
 
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return this.guard(`read ${entity.table}`, async () => {
-      const filter = whereSql(entity, 'postgres', 2)
-      const { rows } = await this.open_().query<LocalRow>(
-        `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}${filter.sql}`,
-        [key, ...filter.params],
-      )
-      return rows[0]
+      const rows = await selectRows(this.open_(), entity, this.keyColumn(entity), [key], false)
+      return rows.get(key)
     })
   }
 
   readMany(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, ReadRecord>> {
     return this.guard(`read ${entity.table}`, () =>
       this.withClient((client) =>
-        readRecords(client, entity, this.keyType(entity), this.customFields(entity), keys),
+        readRecords(client, entity, this.keyColumn(entity), this.customFields(entity), keys),
       ),
     )
   }
@@ -218,9 +225,11 @@ export class PostgresConnector implements Connector {
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
     return this.guard(`write ${entity.table}`, () =>
       this.transaction(async (client) => {
-        const here = await selectRows(client, entity, this.keyType(entity), [key], true)
-        await writeRows(client, entity, this.keyType(entity), this.customFields(entity), [
-          { key, row, custom, exists: here.has(key) },
+        const column = this.keyColumn(entity)
+        const here = (await selectRows(client, entity, column, [key], true)).get(key)
+        const own = here === undefined ? key : String(here[entity.key])
+        await writeRows(client, entity, column, this.customFields(entity), [
+          { key: own, row, custom, exists: here !== undefined },
         ])
       }),
     )
@@ -229,16 +238,31 @@ export class PostgresConnector implements Connector {
   remove(entity: EntityMapping, key: string): Promise<void> {
     return this.guard(`delete from ${entity.table}`, () =>
       this.transaction(async (client) => {
-        const filter = whereSql(entity, 'postgres', 2)
-        await client.query(
-          `DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyType(entity)}${filter.sql}`,
-          [key, ...filter.params],
+        const here = (await selectRows(client, entity, this.keyColumn(entity), [key], true)).get(
+          key,
         )
+        if (here === undefined) return
+        const own = String(here[entity.key])
+        await client.query(
+          `DELETE FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = $1::${this.keyColumn(entity).type}`,
+          [own],
+        )
+        await client.query(`DELETE FROM ${KEYS_TABLE} WHERE table_name = $1 AND row_key = $2`, [
+          entity.table,
+          own,
+        ])
         if (entity.customFieldsTable && this.hasCustomFields) {
-          await client.query('DELETE FROM custom_fields WHERE object_id = $1', [key])
+          await client.query('DELETE FROM custom_fields WHERE object_id = $1', [own])
         }
       }),
     )
+  }
+
+  /** The objects rows were inserted for, where the database gave the rows their keys. */
+  objectsOfKeys(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, string>> {
+    if (!this.keyColumn(entity).assigned || keys.length === 0)
+      return Promise.resolve(new Map<string, string>())
+    return this.guard(`read ${KEYS_TABLE}`, () => objectsOfRows(this.open_(), entity, keys))
   }
 
   /**
@@ -252,40 +276,9 @@ export class PostgresConnector implements Connector {
   ): Promise<(ReadRecord | 'changed')[]> {
     if (writes.length === 0) return []
     return this.guard(`write ${entity.table}`, () =>
-      this.transaction(async (client) => {
-        const keys = writes.map((write) => write.key)
-        const keyType = this.keyType(entity)
-        const custom = this.customFields(entity)
-        const before = await selectRows(client, entity, keyType, keys, true)
-        const beforeCustom = custom ? await readCustomMany(client, keys) : undefined
-        const chosen: PendingWrite[] = []
-        const results: (ReadRecord | 'changed')[] = writes.map((write) => {
-          const now = {
-            row: before.get(write.key),
-            custom: custom ? (beforeCustom!.get(write.key) ?? {}) : undefined,
-          }
-          if (!write.unchanged(now)) return 'changed'
-          chosen.push({ ...write, exists: now.row !== undefined, current: now.custom })
-          return now
-        })
-        await writeRows(client, entity, keyType, custom, chosen)
-        const written = chosen.map((write) => write.key)
-        await client.query(
-          `DELETE FROM ${CHANGES_TABLE} WHERE xid = pg_current_xact_id()
-           AND table_name IN ($1, 'custom_fields') AND row_key = ANY($2::text[])`,
-          [entity.table, written],
-        )
-        const after = await selectRows(client, entity, keyType, written, false)
-        const afterCustom = custom ? await readCustomMany(client, written) : undefined
-        return results.map((result, index) => {
-          if (result === 'changed') return result
-          const key = writes[index]!.key
-          return {
-            row: after.get(key),
-            custom: custom ? (afterCustom!.get(key) ?? {}) : undefined,
-          }
-        })
-      }),
+      this.transaction((client) =>
+        writeChecked(client, entity, this.keyColumn(entity), this.customFields(entity), writes),
+      ),
     )
   }
 
@@ -344,8 +337,8 @@ export class PostgresConnector implements Connector {
     return entity.customFieldsTable && this.hasCustomFields
   }
 
-  private keyType(entity: EntityMapping): string {
-    return this.keyTypes.get(entity.table) ?? 'text'
+  private keyColumn(entity: EntityMapping): KeyColumn {
+    return this.keyColumns.get(entity.table) ?? { type: 'text', assigned: false }
   }
 
   private open_(): pg.Pool {

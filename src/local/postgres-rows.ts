@@ -2,9 +2,19 @@
 // connector's transactions: rows by many keys at once (`= ANY($1)`, typed as the key
 // column), custom fields likewise, and each row's insert or update.
 import type pg from 'pg'
-import type { CustomValues, LocalRow, ReadRecord, StoredCustomValues } from './connector.ts'
+import type {
+  CustomValues,
+  LocalRow,
+  ReadRecord,
+  RowWrite,
+  StoredCustomValues,
+} from './connector.ts'
+import { CHANGES_TABLE } from './postgres-change-capture.ts'
 import type { LocalValue } from './mapping/conversion.ts'
 import type { EntityMapping } from './mapping/index.ts'
+import { isObjectId } from '../model/index.ts'
+import { KEYS_TABLE, lookupKeys, objectIdsAmong } from './assigned-keys.ts'
+import type { KeyColumn } from './postgres-schema.ts'
 import { whereColumns, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 
@@ -12,6 +22,7 @@ import { quote } from './sql-names.ts'
 export const BATCH_ROWS = 1000
 
 export interface PendingWrite {
+  /** The row's own key, or (a row to insert) the id of the object it is for. */
   key: string
   row: LocalRow
   custom?: CustomValues | undefined
@@ -20,24 +31,62 @@ export interface PendingWrite {
   current?: StoredCustomValues | undefined
 }
 
-/** The rows with these keys (by key as text), locked for this transaction with `lock`. */
+/**
+ * The rows with these keys (by the key each was asked for: its own, or where the database
+ * gave it its key, the id of the object it was inserted for), locked for this transaction
+ * with `lock`.
+ */
 export async function selectRows(
-  client: pg.PoolClient,
+  client: pg.PoolClient | pg.Pool,
   entity: EntityMapping,
-  keyType: string,
+  key: KeyColumn,
   keys: readonly string[],
   lock: boolean,
 ): Promise<Map<string, LocalRow>> {
   const found = new Map<string, LocalRow>()
+  const lookup = lookupKeys(
+    keys,
+    key.assigned ? await insertedRows(client, entity, keys) : undefined,
+  )
   const filter = whereSql(entity, 'postgres', 2)
-  for (let start = 0; start < keys.length; start += BATCH_ROWS) {
+  for (let start = 0; start < lookup.keys.length; start += BATCH_ROWS) {
     const { rows } = await client.query<LocalRow>(
-      `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ANY($1::${keyType}[])${filter.sql}${lock ? ' FOR UPDATE' : ''}`,
-      [keys.slice(start, start + BATCH_ROWS), ...filter.params],
+      `SELECT * FROM ${quote(entity.table)} WHERE ${quote(entity.key)} = ANY($1::${key.type}[])${filter.sql}${lock ? ' FOR UPDATE' : ''}`,
+      [lookup.keys.slice(start, start + BATCH_ROWS), ...filter.params],
     )
-    for (const row of rows) found.set(String(row[entity.key]), row)
+    for (const row of rows) {
+      for (const asked of lookup.askedBy.get(String(row[entity.key])) ?? []) found.set(asked, row)
+    }
   }
   return found
+}
+
+/** For the object ids among `keys`, the keys of the rows inserted for them. */
+async function insertedRows(
+  client: pg.PoolClient | pg.Pool,
+  entity: EntityMapping,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const objects = objectIdsAmong(keys)
+  if (objects.length === 0) return new Map()
+  const { rows } = await client.query<{ object_id: string; row_key: string }>(
+    `SELECT object_id, row_key FROM ${KEYS_TABLE} WHERE table_name = $1 AND object_id = ANY($2::text[])`,
+    [entity.table, objects],
+  )
+  return new Map(rows.map((row) => [row.object_id, row.row_key]))
+}
+
+/** The objects the daemon inserted rows with these keys for (keys the database gave). */
+export async function objectsOfRows(
+  client: pg.Pool,
+  entity: EntityMapping,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ object_id: string; row_key: string }>(
+    `SELECT object_id, row_key FROM ${KEYS_TABLE} WHERE table_name = $1 AND row_key = ANY($2::text[])`,
+    [entity.table, keys],
+  )
+  return new Map(rows.map((row) => [row.row_key, row.object_id]))
 }
 
 /** Custom fields by record key, as readCustomValues reads them for SQLite. */
@@ -75,11 +124,11 @@ function toParameter(value: LocalValue | undefined): unknown {
 export async function readRecords(
   client: pg.PoolClient,
   entity: EntityMapping,
-  keyType: string,
+  key: KeyColumn,
   customFields: boolean,
   keys: readonly string[],
 ): Promise<Map<string, ReadRecord>> {
-  const rows = await selectRows(client, entity, keyType, keys, false)
+  const rows = await selectRows(client, entity, key, keys, false)
   const customs = customFields ? await readCustomMany(client, keys) : undefined
   // As readCustom reads them: {} for an entity that keeps custom fields where the
   // database has no custom_fields table.
@@ -95,55 +144,98 @@ const MAX_PARAMETERS = 60_000
 /**
  * Writes each row — the absent ones inserted many to a statement (by the columns they
  * set), the others updated one by one (their mapped columns only) — and its custom
- * fields where `customFields` (the table exists and the entity keeps them).
+ * fields where `customFields` (the table exists and the entity keeps them). Returns each
+ * row's key: its own, or the one the database gave a row inserted for an object (which
+ * is remembered in the same transaction, see assigned-keys.ts).
  */
 export async function writeRows(
   client: pg.PoolClient,
   entity: EntityMapping,
-  keyType: string,
+  key: KeyColumn,
   customFields: boolean,
   writes: readonly PendingWrite[],
-): Promise<void> {
+): Promise<string[]> {
   const table = quote(entity.table)
-  const key = quote(entity.key)
-  const inserts = new Map<string, { names: string[]; writes: PendingWrite[] }>()
-  for (const write of writes) {
+  const keys = writes.map((write) => write.key)
+  const inserts = new Map<string, { names: string[]; indexes: number[]; keyed: boolean }>()
+  for (const [index, write] of writes.entries()) {
     if (!write.exists) {
       // A new row gets the entity's filter values (is_company = 0), beside its own.
-      const row = { ...whereColumns(entity), ...write.row }
-      const names = Object.keys(row).filter((column) => column !== entity.key)
-      const shape = names.join('\0')
-      const group = inserts.get(shape) ?? { names, writes: [] }
-      group.writes.push({ ...write, row })
+      const names = Object.keys({ ...whereColumns(entity), ...write.row }).filter(
+        (column) => column !== entity.key,
+      )
+      const keyed = !(key.assigned && isObjectId(write.key))
+      const shape = `${keyed}\0${names.join('\0')}`
+      const group = inserts.get(shape) ?? { names, indexes: [], keyed }
+      group.indexes.push(index)
       inserts.set(shape, group)
       continue
     }
     const names = Object.keys(write.row).filter((column) => column !== entity.key)
     if (names.length > 0) {
       await client.query(
-        `UPDATE ${table} SET ${names.map((name, i) => `${quote(name)} = $${i + 2}`).join(', ')} WHERE ${key} = $1::${keyType}`,
+        `UPDATE ${table} SET ${names.map((name, i) => `${quote(name)} = $${i + 2}`).join(', ')} WHERE ${quote(entity.key)} = $1::${key.type}`,
         [write.key, ...names.map((name) => toParameter(write.row[name]))],
       )
     }
   }
-  for (const { names, writes: group } of inserts.values()) {
-    const columns = [key, ...names.map(quote)]
-    const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length))
-    for (let start = 0; start < group.length; start += perStatement) {
-      const rows = group.slice(start, start + perStatement)
-      const values: unknown[] = []
-      const tuples = rows.map((write) => {
-        values.push(write.key, ...names.map((name) => toParameter(write.row[name])))
-        const first = values.length - columns.length
-        return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`
-      })
-      await client.query(
-        `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
-        values,
-      )
+  for (const group of inserts.values()) {
+    for (const [index, given] of await insertRows(client, entity, writes, group)) {
+      keys[index] = given
     }
   }
-  if (!customFields) return
+  const given = [...inserts.values()]
+    .filter((group) => !group.keyed)
+    .flatMap((group) => group.indexes)
+  if (given.length > 0) {
+    await client.query(
+      `INSERT INTO ${KEYS_TABLE}(table_name, object_id, row_key)
+       SELECT $1, * FROM unnest($2::text[], $3::text[])
+       ON CONFLICT (table_name, object_id) DO UPDATE SET row_key = excluded.row_key`,
+      [entity.table, given.map((index) => writes[index]!.key), given.map((index) => keys[index])],
+    )
+  }
+  if (customFields) await writeCustom(client, writes)
+  return keys
+}
+
+/**
+ * Inserts rows of one shape, many to a statement; `keyed`: with their keys, else with
+ * the keys the database gives, returned by index in `writes`.
+ */
+async function insertRows(
+  client: pg.PoolClient,
+  entity: EntityMapping,
+  writes: readonly PendingWrite[],
+  group: { names: string[]; indexes: number[]; keyed: boolean },
+): Promise<[number, string][]> {
+  const given: [number, string][] = []
+  const columns = [...(group.keyed ? [entity.key] : []), ...group.names]
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length))
+  for (let start = 0; start < group.indexes.length; start += perStatement) {
+    const indexes = group.indexes.slice(start, start + perStatement)
+    const values: unknown[] = []
+    const tuples = indexes.map((index) => {
+      const write = writes[index]!
+      const row = { ...whereColumns(entity), ...write.row }
+      if (group.keyed) values.push(write.key)
+      values.push(...group.names.map((name) => toParameter(row[name])))
+      const first = values.length - columns.length
+      return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`
+    })
+    // A multi-row VALUES insert returns its rows in the order of its VALUES.
+    const { rows } = await client.query<LocalRow>(
+      `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES ${tuples.join(', ')}${group.keyed ? '' : ` RETURNING ${quote(entity.key)}`}`,
+      values,
+    )
+    if (!group.keyed) {
+      for (const [i, index] of indexes.entries()) given.push([index, String(rows[i]![entity.key])])
+    }
+  }
+  return given
+}
+
+async function writeCustom(client: pg.PoolClient, writes: readonly PendingWrite[]): Promise<void> {
   for (const write of writes) {
     if (write.custom === undefined) continue
     const current =
@@ -164,4 +256,48 @@ export async function writeRows(
       )
     }
   }
+}
+
+/**
+ * In the caller's transaction: the rows are read (locked), each checked, those still as
+ * decided written, the log entries of this transaction's own writes removed, and the rows
+ * read back — a few statements per thousand rows. (Connector.writeMany)
+ */
+export async function writeChecked(
+  client: pg.PoolClient,
+  entity: EntityMapping,
+  column: KeyColumn,
+  custom: boolean,
+  writes: readonly RowWrite[],
+): Promise<(ReadRecord | 'changed')[]> {
+  const keys = writes.map((write) => write.key)
+  const before = await selectRows(client, entity, column, keys, true)
+  const beforeCustom = custom ? await readCustomMany(client, keys) : undefined
+  const chosen: PendingWrite[] = []
+  /** For each write, its index in `chosen` (undefined: not written). */
+  const chosenAt: (number | undefined)[] = writes.map((write) => {
+    const row = before.get(write.key)
+    const now = { row, custom: custom ? (beforeCustom!.get(write.key) ?? {}) : undefined }
+    if (!write.unchanged(now)) return undefined
+    // A row found by its object's id is written by its own key.
+    const key = row === undefined ? write.key : String(row[entity.key])
+    chosen.push({ ...write, key, exists: row !== undefined, current: now.custom })
+    return chosen.length - 1
+  })
+  const written = await writeRows(client, entity, column, custom, chosen)
+  await client.query(
+    `DELETE FROM ${CHANGES_TABLE} WHERE xid = pg_current_xact_id()
+     AND table_name IN ($1, 'custom_fields') AND row_key = ANY($2::text[])`,
+    [entity.table, written],
+  )
+  const after = await selectRows(client, entity, column, written, false)
+  const afterCustom = custom ? await readCustomMany(client, written) : undefined
+  return chosenAt.map((index) => {
+    if (index === undefined) return 'changed' as const
+    const key = written[index]!
+    return {
+      row: after.get(key),
+      custom: custom ? (afterCustom!.get(key) ?? {}) : undefined,
+    }
+  })
 }

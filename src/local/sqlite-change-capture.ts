@@ -3,6 +3,7 @@
 // daemon running or not. Made at open, and again when something removed them (a table
 // restored from a dump drops its triggers; a restore may drop the log too).
 import type Database from 'better-sqlite3'
+import { KEYS_TABLE } from './assigned-keys.ts'
 import { quote } from './sql-names.ts'
 
 export const CHANGES_TABLE = '_objectsync_changes'
@@ -35,6 +36,13 @@ export function installCapture(db: Database.Database, tables: () => CapturedTabl
       if (!columns.some((column) => column.name === 'changed_at')) {
         db.exec(`ALTER TABLE ${CHANGES_TABLE} ADD COLUMN changed_at INTEGER`)
       }
+      // Which object each row the daemon inserted with a key SQLite gave stands for
+      // (assigned-keys.ts). Not logged: it is the daemon's own.
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${KEYS_TABLE}(table_name TEXT NOT NULL, object_id TEXT NOT NULL,
+           row_key TEXT NOT NULL, PRIMARY KEY (table_name, object_id));
+         CREATE INDEX IF NOT EXISTS ${KEYS_TABLE}_row ON ${KEYS_TABLE}(table_name, row_key)`,
+      )
       for (const { table, key } of tables()) installTriggers(db, table, key)
       return db.pragma('schema_version', { simple: true }) as number
     })
@@ -90,4 +98,18 @@ export function logSequence(db: Database.Database): number {
   const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = ?`).get(CHANGES_TABLE) as
     { seq: number } | undefined
   return row?.seq ?? 0
+}
+
+/**
+ * Whether SQLite gives the table's rows their keys: the key column is the rowid (`INTEGER
+ * PRIMARY KEY`), which holds integers only, so an object's id can't be one.
+ */
+export function keyIsRowid(db: Database.Database, table: string, key: string): boolean {
+  const columns = db.pragma(`table_info(${quote(table)})`) as {
+    name: string
+    type: string
+    pk: number
+  }[]
+  const keys = columns.filter((column) => column.pk > 0)
+  return keys.length === 1 && keys[0]!.name === key && keys[0]!.type.toUpperCase() === 'INTEGER'
 }

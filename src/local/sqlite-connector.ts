@@ -3,11 +3,12 @@
 // changed — whoever changed them, daemon running or not — in `_objectsync_changes`,
 // which the daemon reads from its cursor. better-sqlite3 is synchronous; each call is
 // short, and the connection is the daemon's own.
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { ObjectSyncError } from '../errors.ts'
 import {
   CHANGES_TABLE,
   installCapture,
+  keyIsRowid,
   logSequence,
   missingCapture,
   tableExists,
@@ -25,51 +26,9 @@ import {
 } from './connector.ts'
 import type { EntityMapping } from './mapping/index.ts'
 import { entitySql, readCustomValues, writeRecord } from './sqlite-rows.ts'
-
-/** The default schema of INTERFACE.md. */
-export const DEFAULT_SCHEMA = `
-CREATE TABLE IF NOT EXISTS organizations(id TEXT PRIMARY KEY, name TEXT NOT NULL, org_number TEXT,
-  email TEXT, phone TEXT, website TEXT, address TEXT, category TEXT,
-  favourite INTEGER NOT NULL DEFAULT 0, archived INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS persons(id TEXT PRIMARY KEY, first_name TEXT NOT NULL,
-  last_name TEXT NOT NULL, email TEXT, phone TEXT, birthday TEXT, title TEXT,
-  organization_id TEXT, role TEXT, favourite INTEGER NOT NULL DEFAULT 0,
-  archived INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS transactions(id TEXT PRIMARY KEY, type TEXT NOT NULL, person_id TEXT,
-  organization_id TEXT, date TEXT NOT NULL, amount TEXT, currency TEXT, description TEXT,
-  donor_id TEXT);
-CREATE TABLE IF NOT EXISTS files(id TEXT PRIMARY KEY, person_id TEXT, kind TEXT,
-  name TEXT NOT NULL, media_type TEXT, content BLOB);
-CREATE TABLE IF NOT EXISTS custom_fields(object_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT,
-  PRIMARY KEY (object_id, name));
-CREATE TABLE IF NOT EXISTS group_members(group_name TEXT NOT NULL, object_id TEXT NOT NULL,
-  PRIMARY KEY (group_name, object_id));
-`
-
-const BUSY_TIMEOUT_MS = 5000
-
-/** Creates (or completes) the default schema in the SQLite file at `path`. */
-export function createLocalDatabase(path: string): void {
-  const db = openDatabase(path)
-  try {
-    db.exec(DEFAULT_SCHEMA)
-  } finally {
-    db.close()
-  }
-}
-
-function openDatabase(path: string): Database.Database {
-  try {
-    const db = new Database(path)
-    db.pragma('journal_mode = WAL')
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-    return db
-  } catch (error) {
-    throw new ObjectSyncError('LOCAL_SYSTEM_IO', `could not open the SQLite file ${path}`, {
-      cause: error,
-    })
-  }
-}
+import { KEYS_TABLE, ownKey } from './assigned-keys.ts'
+import { RowidKeys } from './sqlite-keys.ts'
+import { openDatabase } from './sqlite-schema.ts'
 
 export class SqliteConnector implements Connector {
   private db: Database.Database | undefined
@@ -81,6 +40,8 @@ export class SqliteConnector implements Connector {
   private schemaVersion = 0
   /** What `open` found missing of the change capture, for the first repair to report. */
   private lostWhileStopped: 'intact' | 'triggers' = 'intact'
+  /** The rows SQLite gave their keys, and the objects they were inserted for. */
+  private readonly keys = new RowidKeys((sql) => this.statement(sql))
 
   constructor(readonly path: string) {}
 
@@ -98,6 +59,9 @@ export class SqliteConnector implements Connector {
       this.lostWhileStopped =
         missingCapture(this.open_(), this.capturedTables()) === 'triggers' ? 'triggers' : 'intact'
       this.installCapture_()
+      for (const entity of entities) {
+        if (keyIsRowid(this.open_(), entity.table, entity.key)) this.keys.tables.add(entity.table)
+      }
     })
     return Promise.resolve()
   }
@@ -186,8 +150,7 @@ export class SqliteConnector implements Connector {
   read(entity: EntityMapping, key: string): Promise<LocalRow | undefined> {
     return Promise.resolve(
       this.guard(`read ${entity.table}`, () => {
-        const sql = entitySql(entity)
-        return this.statement(sql.selectRow).get(key, ...sql.filter) as LocalRow | undefined
+        return this.readRow(entity, key)
       }),
     )
   }
@@ -214,7 +177,21 @@ export class SqliteConnector implements Connector {
   write(entity: EntityMapping, key: string, row: LocalRow, custom?: CustomValues): Promise<void> {
     const db = this.open_()
     this.guard(`write ${entity.table}`, () =>
-      db.transaction(() => writeRecord(this.statement, entity, key, row, custom)).immediate(),
+      db
+        .transaction(() => {
+          const own = this.keys.ownKey(entity, key)
+          const here = own === undefined ? { exists: false } : undefined
+          writeRecord(
+            this.statement,
+            entity,
+            own ?? key,
+            row,
+            custom,
+            here,
+            this.keys.assigns(entity, key),
+          )
+        })
+        .immediate(),
     )
     return Promise.resolve()
   }
@@ -230,9 +207,8 @@ export class SqliteConnector implements Connector {
     writes: readonly RowWrite[],
   ): Promise<(ReadRecord | 'changed')[]> {
     const db = this.open_()
-    const sql = entitySql(entity)
     const read = (key: string): ReadRecord => ({
-      row: this.statement(sql.selectRow).get(key, ...sql.filter) as LocalRow | undefined,
+      row: this.readRow(entity, key),
       custom: entity.customFieldsTable ? this.readCustomNow(key) : undefined,
     })
     return Promise.resolve(
@@ -249,9 +225,20 @@ export class SqliteConnector implements Connector {
               const before = read(write.key)
               if (!write.unchanged(before)) return 'changed' as const
               const here = { exists: before.row !== undefined, custom: before.custom }
-              writeRecord(this.statement, entity, write.key, write.row, write.custom, here)
-              unlog.run(logged, entity.table, write.key)
-              return read(write.key)
+              // A row found by its object's id is written by its own key.
+              const key =
+                before.row === undefined ? write.key : ownKey(entity, write.key, before.row)
+              const written = writeRecord(
+                this.statement,
+                entity,
+                key,
+                write.row,
+                write.custom,
+                here,
+                before.row === undefined && this.keys.assigns(entity, write.key),
+              )
+              unlog.run(logged, entity.table, written)
+              return read(written)
             })
           })
           .immediate(),
@@ -264,10 +251,13 @@ export class SqliteConnector implements Connector {
     this.guard(`delete from ${entity.table}`, () =>
       db
         .transaction(() => {
+          const own = this.keys.ownKey(entity, key)
+          if (own === undefined) return
           const sql = entitySql(entity)
-          this.statement(sql.remove).run(key, ...sql.filter)
+          this.statement(sql.remove).run(own, ...sql.filter)
+          this.keys.forget(entity, own)
           if (entity.customFieldsTable) {
-            this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(key)
+            this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(own)
           }
         })
         .immediate(),
@@ -327,6 +317,21 @@ export class SqliteConnector implements Connector {
         .immediate(),
     )
     return Promise.resolve()
+  }
+
+  /** The objects rows were inserted for, where SQLite gave the rows their keys. */
+  objectsOfKeys(entity: EntityMapping, keys: readonly string[]): Promise<Map<string, string>> {
+    return Promise.resolve(
+      this.guard(`read ${KEYS_TABLE}`, () => this.keys.objectsOf(entity, keys)),
+    )
+  }
+
+  /** The entity's row asked for by `key` (its own, or its object's id: RowidKeys.ownKey). */
+  private readRow(entity: EntityMapping, key: string): LocalRow | undefined {
+    const own = this.keys.ownKey(entity, key)
+    if (own === undefined) return undefined
+    const sql = entitySql(entity)
+    return this.statement(sql.selectRow).get(own, ...sql.filter) as LocalRow | undefined
   }
 
   /**

@@ -3,6 +3,7 @@
 import type Database from 'better-sqlite3'
 import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
 import type { EntityMapping, LocalValue } from './mapping/index.ts'
+import { KEYS_TABLE } from './assigned-keys.ts'
 import { whereColumns, whereSql } from './row-filter.ts'
 import { quote } from './sql-names.ts'
 
@@ -55,7 +56,10 @@ export interface RecordHere {
 
 /**
  * Inserts or updates the row (mapped columns only) and its custom fields; in a
- * transaction. With `here`, what it holds is not read again.
+ * transaction. With `here`, what it holds is not read again. With `assignKey` (a table
+ * whose keys SQLite gives, and `key` the id of the object the row is for), a new row is
+ * inserted without a key and remembered as the object's (assigned-keys.ts). Returns the
+ * row's key.
  */
 export function writeRecord(
   statement: Statement,
@@ -64,21 +68,33 @@ export function writeRecord(
   row: LocalRow,
   custom: CustomValues | undefined,
   here?: RecordHere,
-): void {
+  assignKey = false,
+): string {
   const sql = entitySql(entity)
   if (!(here?.exists ?? statement(sql.exists).get(key, ...sql.filter) !== undefined)) {
     // A new row gets the entity's filter values (is_company = 0), beside its own.
     const full = { ...whereColumns(entity), ...row }
     const names = Object.keys(full).filter((column) => column !== entity.key)
-    const shape = names.join('\0')
+    const shape = `${assignKey}\0${names.join('\0')}`
     let insert = sql.insert.get(shape)
     if (insert === undefined) {
-      const columns = [entity.key, ...names]
+      const columns = assignKey ? names : [entity.key, ...names]
       insert = `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
       sql.insert.set(shape, insert)
     }
-    statement(insert).run(key, ...names.map((name) => full[name]))
-    return writeCustom(statement, entity, key, custom, here)
+    const values = names.map((name) => full[name])
+    if (!assignKey) {
+      statement(insert).run(key, ...values)
+      writeCustom(statement, entity, key, custom, here)
+      return key
+    }
+    const given = String(statement(insert).run(...values).lastInsertRowid)
+    statement(
+      `INSERT INTO ${KEYS_TABLE}(table_name, object_id, row_key) VALUES (?, ?, ?)
+       ON CONFLICT(table_name, object_id) DO UPDATE SET row_key = excluded.row_key`,
+    ).run(entity.table, key, given)
+    writeCustom(statement, entity, given, custom, undefined)
+    return given
   }
   const names = Object.keys(row).filter((column) => column !== entity.key)
   const values: unknown[] = [key]
@@ -95,6 +111,7 @@ export function writeRecord(
     statement(update).run(...values)
   }
   writeCustom(statement, entity, key, custom, here)
+  return key
 }
 
 function writeCustom(

@@ -8,6 +8,7 @@ import { fieldSpec, type InstanceId, type ObjectId } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
 import type { ReadRecord, RowWrite } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
+import { ownKey } from '../assigned-keys.ts'
 import type { LocalSyncCore } from './core.ts'
 import type { SaveLinkOptions } from './links.ts'
 import { localForm, sameSnapshot, snapshot } from './row-snapshot.ts'
@@ -188,12 +189,15 @@ export class BatchProjection {
         changed.push(item)
         continue
       }
-      matches.put({ type: entity.type, key: item.write.key, fields: item.object.fields })
+      // Its own key, where the local system gave the row one (asked for by the object's id).
+      const key = ownKey(entity, item.write.key, result.row)
+      if (key !== item.write.key) matches.remove(entity.type, item.write.key)
+      matches.put({ type: entity.type, key, fields: item.object.fields })
       saves.push([
         item.id,
         {
           type: entity.type,
-          key: item.write.key,
+          key,
           seen: result.row === undefined ? undefined : snapshot(entity, result.row, result.custom),
           origin: item.imported ? item.from : undefined,
         },

@@ -51,25 +51,27 @@ export async function createLinked(
  * was such a row. (File rows are not: their content can't be compared this way.)
  */
 export async function ownImport(
-  core: Pick<LocalSyncCore, 'store' | 'links' | 'log' | 'instanceId'>,
+  core: Pick<LocalSyncCore, 'store' | 'links' | 'log' | 'instanceId' | 'connector'>,
   entity: EntityMapping,
   key: string,
   row: LocalRow | undefined,
 ): Promise<ObjectId | undefined> {
   const { links, store } = core
-  if (row === undefined || entity.type === 'file' || !isObjectId(key)) return undefined
-  if (links.keyOf(key) !== undefined) return undefined
-  const object = await store.get(key)
+  if (row === undefined || entity.type === 'file') return undefined
+  // Keyed by its object's id, or (a key the local system gave) known by it as the object's.
+  const id = isObjectId(key) ? key : (await core.connector.objectsOfKeys?.(entity, [key]))?.get(key)
+  if (id === undefined || !isObjectId(id) || links.keyOf(id) !== undefined) return undefined
+  const object = await store.get(id)
   if (object === undefined || object.type !== entity.type) return undefined
   if (object.deleted || object.mergedInto !== undefined) return undefined
   const written = localForm(entity, object, { row: undefined, custom: undefined }, links.resolver())
   const origin = object.createdBy === core.instanceId ? undefined : object.createdBy
-  await links.save(key, {
+  await links.save(id, {
     type: entity.type,
     key,
     seen: snapshot(entity, written.row, written.custom),
     origin,
   })
   core.log.info({ table: entity.table, key }, 'a row written before a crash is linked again')
-  return key
+  return id
 }

@@ -8,6 +8,7 @@ import type { LocalRow, ReadRecord } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import { unresolvedReferences } from './awaited-references.ts'
 import { contentsOf } from './content.ts'
+import { ownKey } from '../assigned-keys.ts'
 import type { LocalSyncCore } from './core.ts'
 import { localForm, sameLocal, sameSnapshot, snapshot, type RowSnapshot } from './row-snapshot.ts'
 import { localState } from './state-keys.ts'
@@ -140,10 +141,12 @@ export class RowWriter {
       after = outcome?.row
       afterCustom = outcome?.custom
     }
-    this.core.matches.put({ type: entity.type, key, fields: object.fields })
+    // Its own key, where the local system gave the row one (asked for by the object's id).
+    const own = ownKey(entity, key, after)
+    this.core.matches.put({ type: entity.type, key: own, fields: object.fields })
     await links.save(id, {
       type: entity.type,
-      key,
+      key: own,
       seen: after === undefined ? undefined : snapshot(entity, after, afterCustom),
       origin: options.origin,
     })

@@ -113,6 +113,12 @@ export class TableIngest {
         }),
       ),
     )
+    // Rows the daemon inserted with keys the local system gave, whose links a crash lost:
+    // linked again one by one (ingestRow), not made second objects.
+    const inserted = await this.core.connector.objectsOfKeys?.(
+      entity,
+      page.flatMap(([key]) => (links.objectOf(entity.type, key) === undefined ? [key] : [])),
+    )
     for (const [key, row] of page) {
       if (links.isDropping(entity.type, key)) continue
       const id = links.objectOf(entity.type, key)
@@ -124,7 +130,7 @@ export class TableIngest {
         rowByRow.push([key, row])
         continue
       }
-      if (!plain) {
+      if (!plain || inserted?.has(key) === true) {
         rowByRow.push([key, row])
         continue
       }
