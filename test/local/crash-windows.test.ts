@@ -118,3 +118,56 @@ describe("another program's delete between the daemon's read of a row and its wr
     expect(b.sql.prepare('SELECT count(*) AS n FROM persons').get()).toEqual({ n: 0 })
   })
 })
+
+describe('a crash between inserting a row whose key the local system gives and linking it', () => {
+  it('leaves a row the next full read links again by its object, not a second record', async () => {
+    // B keeps persons in a table keyed by SQLite's rowid: its new rows get SQLite's keys.
+    const entities = {
+      person: {
+        table: 'people',
+        key: 'id',
+        fields: { firstName: 'first', lastName: 'last', title: 'title' },
+      },
+    }
+    const before = 'CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT, title TEXT)'
+    const a = await localNode('a')
+    const b = await localNode('b', { entities, before })
+    await pairNodes(a.node, b.node)
+    b.node.engine.connect(a.node.id)
+    a.sql
+      .prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('a1', 'Ingrid', 'Moen')")
+      .run()
+    await a.local.settled()
+    const id = (await persons(a.node))[0]!.id
+    const rowsAtB = () =>
+      b.sql.prepare('SELECT id, first, title FROM people').all() as {
+        id: number
+        first: string
+        title: string | null
+      }[]
+    await eventually(() => rowsAtB().length === 1)
+    await b.local.settled()
+    const [row] = rowsAtB()
+    expect(row!.id).toEqual(expect.any(Number))
+    // As a crash after the row's insert and before its link's would leave it: the link,
+    // by the row's own key, is gone.
+    await b.local.stop()
+    expect(await localState.link.read(b.node.store, linkName('person', String(row!.id)))).toBe(id)
+    await b.node.store.updateSyncState([
+      localState.link.entry(linkName('person', String(row!.id)), undefined),
+      localState.object.entry(id, undefined),
+    ])
+    const restarted = await b.restart()
+    await restarted.housekeeping()
+    await restarted.settled()
+    expect((await persons(b.node)).map((person) => person.id)).toEqual([id])
+    // Linked again: an edit of the row is the object's edit, and reaches the peer.
+    b.sql.prepare("UPDATE people SET title = 'Dr' WHERE id = ?").run(row!.id)
+    await restarted.settled()
+    await eventually(async () => (await persons(a.node))[0]?.fields.title === 'Dr')
+    expect((await persons(b.node)).map((person) => person.id)).toEqual([id])
+    expect(rowsAtB()).toHaveLength(1)
+    await a.close()
+    await b.close()
+  })
+})

@@ -9,9 +9,11 @@ import {
   PostgresConnector,
   createPostgresSchema,
   defaultEntity,
+  mappingFromConfig,
   redactedUrl,
   type LocalChange,
 } from '../../src/local/index.ts'
+import { newObjectId } from '../../src/model/index.ts'
 import { triggerName } from '../../src/local/postgres-change-capture.ts'
 import { clientConfig } from '../../src/local/postgres-schema.ts'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
@@ -273,6 +275,41 @@ describe('the PostgreSQL connector', () => {
     expect(many.get('gone')).toEqual({ row: undefined, custom: {} })
     await other.end()
     await connector.close()
+  })
+
+  it('leaves its inserts with keys the database gives out of the log, and refuses a key it could not give', async () => {
+    const { other, connector } = await database()
+    await other.query(
+      'CREATE TABLE accounts(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, first text, last text)',
+    )
+    const accounts = mappingFromConfig({
+      person: { table: 'accounts', key: 'id', fields: { firstName: 'first', lastName: 'last' } },
+    }).get('person')!
+    await connector.open([accounts])
+    const id = newObjectId()
+    const [written] = await connector.writeMany(accounts, [
+      {
+        key: id,
+        row: { first: 'Ada', last: 'Lovelace' },
+        unchanged: (now) => now.row === undefined,
+      },
+    ])
+    expect(written).toMatchObject({ row: { id: expect.any(Number), first: 'Ada' } })
+    expect(await connector.changesSince(0)).toEqual([])
+    await other.query("INSERT INTO accounts(first, last) VALUES ('Ole', 'Dahl')")
+    expect((await connector.changesSince(0)).map((change) => change.table)).toEqual(['accounts'])
+    await connector.close()
+    // An integer key with no default: the daemon's new rows could have no key.
+    await other.query('CREATE TABLE members(id integer PRIMARY KEY, first text, last text)')
+    const members = mappingFromConfig({
+      person: { table: 'members', key: 'id', fields: { firstName: 'first', lastName: 'last' } },
+    }).get('person')!
+    const refused: unknown = await connector.open([members]).catch((error: unknown) => error)
+    expect(isObjectSyncError(refused, 'LOCAL_SYSTEM_IO')).toBe(true)
+    expect((refused as Error).message).toContain(
+      'members.id is integer with no default, so the rows objectsync inserts could have no key',
+    )
+    await other.end()
   })
 
   it('keeps a password out of what it shows', () => {
