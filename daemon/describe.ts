@@ -18,6 +18,13 @@ export interface StatusJson {
   conflicts: number
   matches: number
   badRows: unknown[]
+  localSystem: {
+    description: string
+    up: boolean
+    since: string
+    error: string | null
+    failures: number
+  }
 }
 
 interface PlanList {
@@ -47,7 +54,13 @@ export function describeStatus(status: StatusJson): string {
       ? 'peers: none'
       : `peers:\n${status.peers.map((peer) => `  ${describePeer(peer)}`).join('\n')}`,
     `conflicts waiting: ${status.conflicts}; matches waiting for review: ${status.matches}; bad rows: ${status.badRows.length}`,
+    describeLocalSystem(status.localSystem),
   ].join('\n')
+}
+
+function describeLocalSystem(local: StatusJson['localSystem']): string {
+  if (local.up) return `local system: ${local.description}, answering`
+  return `local system: ${local.description}, NOT ANSWERING since ${local.since} (${local.failures} tries): ${local.error ?? ''}`
 }
 
 export function describePlan(plan: PlanJson): string {

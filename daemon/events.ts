@@ -3,6 +3,7 @@
 // connected, disconnected, paired or unpaired), `conflict` (an object entered or left the
 // conflict inbox), `match` (the same for the match review queue), `merge` (an object was
 // merged or unmerged, here or by a peer) and `sync` (a session's catch-up progress).
+import type { LocalSystemState } from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { SessionProgress } from '../src/sync/index.ts'
@@ -50,6 +51,29 @@ export type DaemonEvent =
   | { event: 'match'; data: { id: ObjectId } }
   | { event: 'merge'; data: { id: ObjectId } }
   | { event: 'sync'; data: { peer: InstanceId } & SessionProgress }
+  | { event: 'local'; data: LocalSystemView }
+
+/** Whether the local system answers, as the API shows it. */
+export interface LocalSystemView {
+  description: string
+  up: boolean
+  /** Since when it has been up or down (ISO 8601). */
+  since: string
+  /** While down: why, as the last refusal said. */
+  error: string | null
+  /** While down: the tries that failed since it went down. */
+  failures: number
+}
+
+export function localSystemView(state: LocalSystemState): LocalSystemView {
+  return {
+    description: state.description,
+    up: state.up,
+    since: new Date(state.since).toISOString(),
+    error: state.error ?? null,
+    failures: state.failures,
+  }
+}
 
 export function peerView(instance: Instance, peer: InstanceId): PeerView | undefined {
   const record = instance.registry.get(peer)
@@ -99,6 +123,9 @@ export class EventHub implements Subscribable<EventHubEvents> {
       store.on('conflict', (id) => this.publish({ event: 'conflict', data: { id } })),
       store.on('merge', (id) => this.publish({ event: 'merge', data: { id } })),
       instance.local.on('review', (id) => this.publish({ event: 'match', data: { id } })),
+      instance.local.on('local-system', (state) =>
+        this.publish({ event: 'local', data: localSystemView(state) }),
+      ),
       engine.on('peer', (state) => this.peerChanged(state.peer)),
       engine.on('progress', (peer, progress) => this.progress(peer, progress)),
     )

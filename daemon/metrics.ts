@@ -42,6 +42,7 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
   addStoreGauges(registry, instance.store)
   addPeerStateGauges(registry, instance, clock)
   addTrafficCounters(registry, instance, nameOf)
+  addLocalSystemGauges(registry, instance)
   const stopObserving = observeSyncDurations(registry, instance.engine, nameOf, clock)
   return {
     contentType: registry.contentType,
@@ -50,6 +51,27 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
     },
     stop: stopObserving,
   }
+}
+
+/** Whether the local system answers, and the tries that failed. */
+function addLocalSystemGauges(registry: Registry, instance: Instance): void {
+  new Gauge({
+    name: 'objectsync_local_system_up',
+    help: 'Whether the local system (a PostgreSQL server, a SQLite file) answered the last time it was asked: 1 or 0',
+    registers: [registry],
+    collect() {
+      this.set(instance.local.localSystem().up ? 1 : 0)
+    },
+  })
+  new Counter({
+    name: 'objectsync_local_system_failures_total',
+    help: 'Reads and writes of the local system that failed because it did not answer',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(instance.local.localSystem().totalFailures)
+    },
+  })
 }
 
 /** What the store holds: objects by type and the feed's latest sequence number. */

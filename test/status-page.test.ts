@@ -72,6 +72,8 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       await page.goto(`http://127.0.0.1:${north.daemon.apiPort}/#token=${north.token}`)
       await page.locator('#live.on').waitFor()
       expect(await page.locator('#instance-name').textContent()).toBe('North office')
+      // The local system answers: its SQLite file, shown as up.
+      expect(await page.locator('#local-system.on').textContent()).toContain('SQLite')
       // The token left the address bar for the tab's session storage.
       expect(page.url()).not.toContain(north.token)
       expect(await page.locator('#no-peers').isVisible()).toBe(true)

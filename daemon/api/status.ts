@@ -2,7 +2,7 @@
 // show it.
 import type { FastifyPluginCallback } from 'fastify'
 import { OBJECT_TYPES } from '../../src/model/index.ts'
-import { peerViews } from '../events.ts'
+import { localSystemView, peerViews } from '../events.ts'
 import type { Instance } from '../instance.ts'
 import { addRoute } from './route.ts'
 
@@ -24,6 +24,7 @@ async function instanceStatus(instance: Instance) {
     conflicts: (await store.listConflicts()).length,
     matches: (await local.reviewQueue()).length,
     badRows: local.badRows(),
+    localSystem: localSystemView(local.localSystem()),
   }
 }
 
@@ -35,7 +36,8 @@ export const statusRoutes: FastifyPluginCallback<StatusRoutesOptions> = (
   addRoute(app, {
     method: 'GET',
     url: '/v1/status',
-    summary: 'The instance: objects by type, feed position, peers, conflicts, matches, bad rows',
+    summary:
+      'The instance: objects by type, feed position, peers, conflicts, matches, bad rows, whether the local system answers',
     handler: () => instanceStatus(instance),
   })
   done()

@@ -69,9 +69,19 @@ async function refreshStatus() {
   $('feed-seq').textContent = status.lastSeq
   document.title = `${status.name} · objectsync`
   showCounts(status.objects)
+  showLocalSystem(status.localSystem)
   $('peers').querySelector('tbody').replaceChildren()
   for (const peer of status.peers) showPeer(peer)
   showPeerCount()
+}
+
+/** The local system (a PostgreSQL server, a SQLite file): answering, or since when not. */
+function showLocalSystem(local) {
+  const shown = $('local-system')
+  shown.className = `state ${local.up ? 'on' : 'off'}`
+  shown.textContent = local.up
+    ? local.description
+    : `${local.description}: not answering since ${when(local.since)} (${local.error ?? ''})`
 }
 
 function showPeerCount() {
@@ -388,6 +398,7 @@ function showCounts(objects) {
 }
 
 const handlers = {
+  local: showLocalSystem,
   peer: showPeer,
   sync: showProgress,
   conflict: conflictsChanged,

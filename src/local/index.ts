@@ -49,6 +49,7 @@ export {
   type IncomingPlan,
   type LocalPeerSettings,
   type LocalSyncOptions,
+  type LocalSystemState,
   type OutgoingPlan,
   type PlanItem,
   type PlanList,

@@ -104,6 +104,65 @@ describe('a daemon on PostgreSQL', () => {
     }
   })
 
+  it('reports a server that goes away in status and /metrics, and takes rows in again once it is back', async () => {
+    const url = await server.createDatabase()
+    const dir = tempDir('pg-away')
+    await initInstance(dir, { name: 'north', local: 'postgres', localUrl: url })
+    const config = parseConfig({
+      ...(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as object),
+      name: 'north',
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: { port: 0 },
+    })
+    const token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
+    const daemon = await runDaemon(dir, config, silentLogger)
+    const at = { daemon, token }
+    type Status = { localSystem: { description: string; up: boolean; error: string | null } }
+    const status = async () => (await callApi<Status>(at, 'GET', '/v1/status')).json.localSystem
+    const metric = async (name: string) => {
+      const response = await fetch(`http://127.0.0.1:${daemon.apiPort}/metrics`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      const line = (await response.text()).split('\n').find((each) => each.startsWith(`${name} `))
+      return Number(line?.split(' ').at(-1))
+    }
+    try {
+      expect(await status()).toMatchObject({ up: true, error: null })
+      expect((await status()).description).toContain(`127.0.0.1:${server.port}`)
+      expect(await metric('objectsync_local_system_up')).toBe(1)
+      server.halt()
+      try {
+        await vi.waitFor(async () => expect((await status()).up).toBe(false), {
+          timeout: 15_000,
+          interval: 200,
+        })
+        expect((await status()).error).toContain(`127.0.0.1:${server.port}`)
+        expect(await metric('objectsync_local_system_up')).toBe(0)
+        expect(await metric('objectsync_local_system_failures_total')).toBeGreaterThan(0)
+      } finally {
+        server.resume()
+      }
+      // A row written as the server is back is taken in, and the server reported up.
+      const other = new pg.Client({ connectionString: url })
+      await vi.waitFor(() => other.connect(), { timeout: 15_000, interval: 200 })
+      await other.query(
+        "INSERT INTO persons(id, first_name, last_name) VALUES ('while-away', 'Ola', 'Nord')",
+      )
+      await other.end()
+      await vi.waitFor(
+        async () => {
+          expect((await status()).up).toBe(true)
+          const page = await callApi<{ items: unknown[] }>(at, 'GET', '/v1/objects?type=person')
+          expect(page.json.items).toHaveLength(1)
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      expect(await metric('objectsync_local_system_up')).toBe(1)
+    } finally {
+      await daemon.stop()
+    }
+  })
+
   it('refuses a URL with a password, a missing URL, and another kind, writing nothing', async () => {
     const dir = tempDir('pg-refused')
     const withPassword = await refusal(

@@ -10,6 +10,7 @@ import type { Connector } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { MatchIndex } from '../matching.ts'
 import type { Groups } from './groups.ts'
+import type { LocalSystemState } from './health.ts'
 import type { AwaitedReferences } from './awaited-references.ts'
 import type { Links } from './links.ts'
 import type { PeerRules } from './peer-rules.ts'
@@ -54,6 +55,8 @@ export interface LocalSyncEvents extends EventMap {
   'ingest-progress': [table: string, rows: number, done: boolean]
   /** An object entered or left the review queue. */
   review: [object: ObjectId]
+  /** The local system stopped answering, or answers again. */
+  'local-system': [state: LocalSystemState]
 }
 
 /** The shared parts, made once by the front class. */

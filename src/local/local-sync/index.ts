@@ -18,6 +18,7 @@
 //   groups        group membership, announced through the feed
 //   review        the match review queue
 //   plan          the dry run (write-free by its imports)
+//   health        whether the local system answers
 import { ObjectSyncError } from '../../errors.ts'
 import { silentLogger } from '../../log.ts'
 import { TypedEvents, type Listener } from '../../typed-events.ts'
@@ -26,6 +27,7 @@ import type { EntityMapping } from '../mapping/index.ts'
 import { MatchIndex } from '../matching.ts'
 import type { BadRow, LocalSyncCore, LocalSyncEvents, LocalSyncOptions } from './core.ts'
 import { Groups } from './groups.ts'
+import { LocalSystemHealth, type LocalSystemState } from './health.ts'
 import { Ingest } from './ingest.ts'
 import { AwaitedReferences } from './awaited-references.ts'
 import { Links } from './links.ts'
@@ -38,6 +40,7 @@ import { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
 
 export type { BadRow, LocalPeerSettings, LocalSyncEvents, LocalSyncOptions } from './core.ts'
+export type { LocalSystemState } from './health.ts'
 export { INGEST_PROGRESS_ROWS } from './table-ingest.ts'
 export type {
   IncomingPlan,
@@ -75,9 +78,13 @@ export class LocalSync {
   /** Whether the match index holds every row (read at open, or by the first run). */
   private indexed = false
   private stopped = false
+  private readonly health: LocalSystemHealth
 
   constructor(private readonly options: LocalSyncOptions) {
     this.core = makeCore(options)
+    this.health = new LocalSystemHealth(options.connector.description, this.core.log, (state) =>
+      this.core.events.emit('local-system', state),
+    )
     // Ingest and the row writer call each other (a row edited since last seen is taken
     // in before it is written; a record the peer keeps is written over): each is handed
     // the other, the writer through a closure since it is made first.
@@ -97,6 +104,11 @@ export class LocalSync {
    */
   groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
     return this.core.groups.groupsOf(id)
+  }
+
+  /** Whether the local system answers, since when, and why not. */
+  localSystem(): LocalSystemState {
+    return this.health.state()
   }
 
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
@@ -149,7 +161,7 @@ export class LocalSync {
       this.indexed = true
     }
     await this.run(() => this.projector.finishDrops())
-    await this.run(() => this.ingest.ingestChanges())
+    await this.run(() => this.pollChanges())
     // Membership changed while the daemon was stopped (or in a crash before it was
     // announced) is found against what was last announced.
     await this.run(() => this.core.groups.loadGroups())
@@ -172,7 +184,7 @@ export class LocalSync {
     // Content that arrived while the daemon was stopped (or just before this start).
     await this.run(() => this.projector.projectWaiting())
     this.timer = setInterval(() => {
-      void this.run(() => this.ingest.ingestChanges())
+      void this.run(() => this.pollChanges())
     }, this.options.pollMs ?? DEFAULT_POLL_MS)
     this.timer.unref()
     this.housekeepingTimer = setInterval(
@@ -198,7 +210,7 @@ export class LocalSync {
 
   /** Resolves once everything queued so far has been ingested and projected. */
   async settled(): Promise<void> {
-    await this.run(() => this.ingest.ingestChanges())
+    await this.run(() => this.pollChanges())
     await this.run(() => this.projector.projectChanges())
   }
 
@@ -220,6 +232,7 @@ export class LocalSync {
       await this.core.groups.loadGroups()
       const rewritten = await this.projector.rewriteDiffering()
       const retried = await this.projector.retryFailed()
+      this.health.answered()
       this.core.log.info({ rewritten, retried, ms: Date.now() - started }, 'housekeeping done')
     })
   }
@@ -291,7 +304,13 @@ export class LocalSync {
       try {
         await task()
       } catch (error) {
-        this.core.log.error({ err: error }, 'local system sync failed; retrying at the next change')
+        // The local system not answering is logged when it stops and when it starts again.
+        if (!this.health.failed(error)) {
+          this.core.log.error(
+            { err: error },
+            'local system sync failed; retrying at the next change',
+          )
+        }
       }
       if (this.projector.takeFailed()) this.retrySoon()
     })
@@ -322,8 +341,14 @@ export class LocalSync {
     this.ingestQueued = true
     void this.run(async () => {
       this.ingestQueued = false
-      await this.ingest.ingestChanges()
+      await this.pollChanges()
     })
+  }
+
+  /** Reads the change log, and so learns that the local system answers. */
+  private async pollChanges(): Promise<void> {
+    await this.ingest.ingestChanges()
+    this.health.answered()
   }
 
   private queueProjection(): void {
