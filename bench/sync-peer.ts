@@ -7,17 +7,24 @@
 // done); a receiving side reports "latency <p50> <p99> <n>" on SIGTERM: how long each
 // such edit took from the sender's store to its own.
 // With <pollMs> the instance has a local system: <dir>/local.db (made by the caller, rows
-// and all) behind a LocalSync reading its change log every <pollMs>. Its first run is
+// and all) behind a LocalSync reading its change log every <pollMs>, or the PostgreSQL
+// database whose URL <dir>/local.url holds. Its first run is
 // timed ("ingested <seconds>", before "ready"); a dialing side prints "dialed <epoch ms>"
 // as it dials. The caller writes and reads the SQLite files itself, as other programs do;
 // the title edits and their latency are left out. With `idle` it also says when it has
 // nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
-import { appendFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
 import { decodePairKey } from '../src/crypto/index.ts'
-import { LocalSync, SqliteConnector, mappingFromConfig } from '../src/local/index.ts'
+import {
+  LocalSync,
+  POSTGRES_POLL_MS,
+  PostgresConnector,
+  SqliteConnector,
+  mappingFromConfig,
+} from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import { PeerRegistry, loadOrCreateIdentity, memoryFiles } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
@@ -82,12 +89,20 @@ for (let start = 0; start < count; start += 256) {
 }
 let local: LocalSync | undefined
 if (pollMs !== undefined) {
+  // <dir>/local.url names a PostgreSQL database instead: polled as the daemon polls one
+  // (every 2 s, woken by NOTIFY at each commit).
+  const url = existsSync(join(dir, 'local.url'))
+    ? readFileSync(join(dir, 'local.url'), 'utf8').trim()
+    : undefined
   local = new LocalSync({
     store,
-    connector: new SqliteConnector(join(dir, 'local.db')),
+    connector:
+      url === undefined
+        ? new SqliteConnector(join(dir, 'local.db'))
+        : new PostgresConnector(url),
     mapping: mappingFromConfig(undefined),
     instanceId: identity.id,
-    pollMs,
+    pollMs: url === undefined ? pollMs : POSTGRES_POLL_MS,
   })
   const began = performance.now()
   await local.start()

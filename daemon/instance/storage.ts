@@ -3,6 +3,7 @@
 import { resolve, join } from 'node:path'
 import {
   LocalSync,
+  POSTGRES_POLL_MS,
   PostgresConnector,
   SqliteConnector,
   type LocalPeerSettings,
@@ -41,8 +42,6 @@ export async function openObjectStore(
   return store
 }
 
-/** How often a PostgreSQL local system's change log is read without a wake-up. */
-const POSTGRES_POLL_MS = 2_000
 
 export async function openLocalSystem(
   parts: StorageParts & {

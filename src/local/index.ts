@@ -35,7 +35,7 @@ export {
 export { SqliteConnector } from './sqlite-connector.ts'
 export { createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-schema.ts'
 export { MemoryConnector } from './memory-connector.ts'
-export { PostgresConnector } from './postgres-connector.ts'
+export { POSTGRES_POLL_MS, PostgresConnector } from './postgres-connector.ts'
 export {
   createPostgresSchema,
   DEFAULT_POSTGRES_SCHEMA,

@@ -46,6 +46,7 @@ export class MemoryConnector implements Connector {
     if (row === undefined) {
       rows.delete(key)
       this.custom.delete(key)
+      this.forget(table, key)
     } else {
       rows.set(key, { ...row })
       if (custom !== undefined) this.custom.set(key, { ...custom })
@@ -81,8 +82,15 @@ export class MemoryConnector implements Connector {
     const rows = this.table(entity.table)
     let own = this.ownKey(entity, key)
     if (own === undefined) {
+      // As a sequence: past every key the table holds.
+      for (const held of rows.keys())
+        this.lastGivenKey = Math.max(this.lastGivenKey, Number(held) || 0)
       own = String(++this.lastGivenKey)
       this.given.get(entity.table)!.set(key, own)
+    }
+    if (rows.has(own) && this.row(entity, own) === undefined) {
+      // As a primary key: another entity's row (a row filter) is not written over.
+      throw new Error(`${entity.table}: the key ${own} is taken by a row of another entity`)
     }
     const here = this.row(entity, own) ?? whereColumns(entity)
     rows.set(own, { ...here, ...row, [entity.key]: own })
@@ -126,8 +134,7 @@ export class MemoryConnector implements Connector {
     if (own === undefined || this.row(entity, own) === undefined) return Promise.resolve()
     this.table(entity.table).delete(own)
     this.custom.delete(own)
-    const given = this.given.get(entity.table)
-    for (const [object, rowKey] of given ?? []) if (rowKey === own) given!.delete(object)
+    this.forget(entity.table, own)
     this.record(entity.table, own)
     return Promise.resolve()
   }
@@ -153,6 +160,12 @@ export class MemoryConnector implements Connector {
     else this.groups.set(key, groups)
     this.record(GROUP_MEMBERS, key)
     return Promise.resolve()
+  }
+
+  /** A row gone: no object is remembered for its key. */
+  private forget(table: string, key: string): void {
+    const given = this.given.get(table)
+    for (const [object, rowKey] of given ?? []) if (rowKey === key) given!.delete(object)
   }
 
   /**

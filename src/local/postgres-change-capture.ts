@@ -98,6 +98,7 @@ export async function installCapture(
       .rows[0]!.schema
     const log = `${quote(schema)}.${CHANGES_TABLE}`
     const claimed = `${quote(schema)}.${CLAIMED_TABLE}`
+    const keys = `${quote(schema)}.${KEYS_TABLE}`
     const definer = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`
     await client.query(
       `CREATE OR REPLACE FUNCTION ${quote(schema)}._objectsync_truncated() RETURNS trigger
@@ -118,6 +119,10 @@ export async function installCapture(
          LANGUAGE plpgsql ${definer} AS $body$
          BEGIN
            IF TG_OP <> 'INSERT' THEN ${entry('OLD')} END IF;
+           -- A row gone, by whoever: no object is remembered for its key.
+           IF TG_OP = 'DELETE' THEN
+             DELETE FROM ${keys} WHERE table_name = ${literal(table)} AND row_key = OLD.${quote(key)}::text;
+           END IF;
            IF TG_OP <> 'DELETE' THEN ${entry('NEW')} END IF;
            PERFORM pg_notify(${literal(NOTIFY_CHANNEL)}, '');
            RETURN NULL;

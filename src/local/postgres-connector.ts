@@ -51,6 +51,9 @@ import {
   type KeyColumn,
 } from './postgres-schema.ts'
 
+/** How often the change log is read without a wake-up (NOTIFY wakes the daemon at each commit). */
+export const POSTGRES_POLL_MS = 2_000
+
 /** Pool clients left in an unknown state (see withClient). */
 const brokenClients = new WeakSet<pg.PoolClient>()
 
@@ -338,7 +341,9 @@ export class PostgresConnector implements Connector {
   }
 
   private keyColumn(entity: EntityMapping): KeyColumn {
-    return this.keyColumns.get(entity.table) ?? { type: 'text', assigned: false }
+    return (
+      this.keyColumns.get(entity.table) ?? { type: 'text', assigned: false, alwaysIdentity: false }
+    )
   }
 
   private open_(): pg.Pool {

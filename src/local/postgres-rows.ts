@@ -180,7 +180,7 @@ export async function writeRows(
     }
   }
   for (const group of inserts.values()) {
-    for (const [index, given] of await insertRows(client, entity, writes, group)) {
+    for (const [index, given] of await insertRows(client, entity, key, writes, group)) {
       keys[index] = given
     }
   }
@@ -206,6 +206,7 @@ export async function writeRows(
 async function insertRows(
   client: pg.PoolClient,
   entity: EntityMapping,
+  key: KeyColumn,
   writes: readonly PendingWrite[],
   group: { names: string[]; indexes: number[]; keyed: boolean },
 ): Promise<[number, string][]> {
@@ -223,9 +224,11 @@ async function insertRows(
       const first = values.length - columns.length
       return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`
     })
-    // A multi-row VALUES insert returns its rows in the order of its VALUES.
+    // A multi-row VALUES insert returns its rows in the order of its VALUES. A row written
+    // back under its own key (a record kept by a peer, deleted here) overrides an identity.
+    const overriding = group.keyed && key.alwaysIdentity ? ' OVERRIDING SYSTEM VALUE' : ''
     const { rows } = await client.query<LocalRow>(
-      `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')}) VALUES ${tuples.join(', ')}${group.keyed ? '' : ` RETURNING ${quote(entity.key)}`}`,
+      `INSERT INTO ${quote(entity.table)} (${columns.map(quote).join(', ')})${overriding} VALUES ${tuples.join(', ')}${group.keyed ? '' : ` RETURNING ${quote(entity.key)}`}`,
       values,
     )
     if (!group.keyed) {

@@ -115,14 +115,13 @@ export async function createPostgresSchema(url: string): Promise<void> {
   }
 }
 
-/** The types of key column that can hold an object's id. */
-const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext'])
-
 /** A mapped table's key column: its type, and whether the database gives new rows theirs. */
 export interface KeyColumn {
   type: string
   /** Not text: the daemon's new rows get their key from the column's default. */
   assigned: boolean
+  /** GENERATED ALWAYS AS IDENTITY: a row inserted with its key says it overrides it. */
+  alwaysIdentity: boolean
 }
 
 /**
@@ -134,9 +133,16 @@ export async function keyColumn(
   entity: EntityMapping,
   description: string,
 ): Promise<KeyColumn> {
-  const { rows } = await pool.query<{ type: string; generated: boolean }>(
-    `SELECT format_type(a.atttypid, NULL) AS type, (a.attidentity <> '' OR a.atthasdef) AS generated
-     FROM pg_attribute a
+  // A string type (text, varchar, char, citext, a domain over one) holds an object's id.
+  const { rows } = await pool.query<{
+    type: string
+    text: boolean
+    generated: boolean
+    always: boolean
+  }>(
+    `SELECT format_type(a.atttypid, NULL) AS type, t.typcategory = 'S' AS text,
+       (a.attidentity <> '' OR a.atthasdef) AS generated, a.attidentity = 'a' AS always
+     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
     [quote(entity.table), entity.key],
   )
@@ -147,7 +153,7 @@ export async function keyColumn(
       `${description} has no table ${entity.table} with a column ${entity.key}`,
     )
   }
-  const assigned = !TEXT_TYPES.has(found.type)
+  const assigned = !found.text
   if (assigned && !found.generated) {
     throw new ObjectSyncError(
       'LOCAL_SYSTEM_IO',
@@ -156,7 +162,7 @@ export async function keyColumn(
         `sequence) or map a text key column`,
     )
   }
-  return { type: found.type, assigned }
+  return { type: found.type, assigned, alwaysIdentity: found.always }
 }
 
 export function messageOf(error: unknown): string {

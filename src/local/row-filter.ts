@@ -41,11 +41,17 @@ export function whereColumns(entity: EntityMapping): LocalRow {
   return row
 }
 
-/** Whether a row in memory is the entity's (booleans as 1 and 0). */
+/**
+ * Whether a row in memory is the entity's, compared as SQL compares a column with a
+ * value: the filter's booleans as 1 and 0, a number and its text alike.
+ */
 export function rowMatches(entity: EntityMapping, row: LocalRow): boolean {
-  return Object.entries(entity.where).every(
-    ([column, value]) => (row[column] ?? null) === bound(value),
-  )
+  return Object.entries(entity.where).every(([column, value]) => {
+    const held = row[column] ?? null
+    const wanted = bound(value)
+    if (held === null || wanted === null) return held === wanted
+    return !(held instanceof Uint8Array) && String(held) === String(wanted)
+  })
 }
 
 /** Each mapped table once, with its key column (entities told apart by a filter share one). */

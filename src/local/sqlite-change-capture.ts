@@ -55,6 +55,9 @@ function installTriggers(db: Database.Database, table: string, key: string): voi
   const log = (row: 'NEW' | 'OLD') =>
     `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) VALUES ('${table}', ${row}.${quote(key)}, ${now});`
   const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
+  // A row gone, by whoever: no object is remembered for its key (SQLite may give the key
+  // to a later row).
+  const forget = `DELETE FROM ${KEYS_TABLE} WHERE table_name = '${table}' AND row_key = OLD.${quote(key)};`
   db.exec(`
     DROP TRIGGER IF EXISTS ${name('insert')};
     CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${quote(table)}
@@ -64,7 +67,7 @@ function installTriggers(db: Database.Database, table: string, key: string): voi
       BEGIN ${log('OLD')} ${log('NEW')} END;
     DROP TRIGGER IF EXISTS ${name('delete')};
     CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${quote(table)}
-      BEGIN ${log('OLD')} END;`)
+      BEGIN ${log('OLD')} ${forget} END;`)
 }
 
 export function tableExists(db: Database.Database, name: string): boolean {

@@ -179,17 +179,13 @@ export class SqliteConnector implements Connector {
     this.guard(`write ${entity.table}`, () =>
       db
         .transaction(() => {
-          const own = this.keys.ownKey(entity, key)
+          // By its own key where it is there; else inserted (for an object's id, with the
+          // key SQLite gives, remembered for that id).
+          const own =
+            this.readRow(entity, key) === undefined ? undefined : this.keys.ownKey(entity, key)
           const here = own === undefined ? { exists: false } : undefined
-          writeRecord(
-            this.statement,
-            entity,
-            own ?? key,
-            row,
-            custom,
-            here,
-            this.keys.assigns(entity, key),
-          )
+          const assign = own === undefined && this.keys.assigns(entity, key)
+          writeRecord(this.statement, entity, own ?? key, row, custom, here, assign)
         })
         .immediate(),
     )
@@ -254,7 +250,8 @@ export class SqliteConnector implements Connector {
           const own = this.keys.ownKey(entity, key)
           if (own === undefined) return
           const sql = entitySql(entity)
-          this.statement(sql.remove).run(own, ...sql.filter)
+          // Another entity's row under this key (a row filter) is not this one's to remove.
+          if (this.statement(sql.remove).run(own, ...sql.filter).changes === 0) return
           this.keys.forget(entity, own)
           if (entity.customFieldsTable) {
             this.statement('DELETE FROM custom_fields WHERE object_id = ?').run(own)

@@ -38,6 +38,10 @@ interface Harness {
   createTable: (table: string, columns: string, key: 'text' | 'given') => void | Promise<void>
   /** Another program inserts or updates a row of any table keyed by `id`. */
   upsert: (table: string, key: string, row: LocalRow) => void | Promise<void>
+  /** Another program inserts a row with the key the local system gives; returns the key. */
+  insertGiven: (table: string, row: LocalRow) => string | Promise<string>
+  /** Another program deletes a row of any table keyed by `id`. */
+  deleteRow: (table: string, key: string) => void | Promise<void>
   cleanup: () => void | Promise<void>
 }
 
@@ -57,6 +61,8 @@ afterEach(() => {
 
 function memoryHarness(): Harness {
   const connector = new MemoryConnector()
+  /** The other program's sequence per table (it shares none with the connector's). */
+  const given = new Map<string, number>()
   return {
     connector,
     edit: (key, row) =>
@@ -67,6 +73,13 @@ function memoryHarness(): Harness {
       if (key === 'given') connector.givesKeys(table)
     },
     upsert: (table, key, row) => connector.edit(table, key, { id: key, ...row }),
+    insertGiven: (table, row) => {
+      given.set(table, (given.get(table) ?? 0) + 1)
+      const key = String(given.get(table))
+      connector.edit(table, key, { id: key, ...row })
+      return key
+    },
+    deleteRow: (table, key) => connector.edit(table, key, undefined),
     cleanup: () => {},
   }
 }
@@ -112,6 +125,17 @@ function sqliteHarness(): SqliteHarness {
       ),
     upsert: (table, key, row) =>
       void other.prepare(upsertSql(table, row, () => '?')).run(key, ...Object.values(row)),
+    insertGiven: (table, row) =>
+      String(
+        other
+          .prepare(
+            `INSERT INTO ${table}(${Object.keys(row).join(', ')}) VALUES (${Object.keys(row)
+              .map(() => '?')
+              .join(', ')})`,
+          )
+          .run(...Object.values(row)).lastInsertRowid,
+      ),
+    deleteRow: (table, key) => void other.prepare(`DELETE FROM ${table} WHERE id = ?`).run(key),
     cleanup: () => void other.close(),
   }
 }
@@ -152,6 +176,16 @@ async function postgresHarness(): Promise<Harness> {
         upsertSql(table, row, (i) => `$${i}`),
         [key, ...Object.values(row)],
       )),
+    insertGiven: async (table, row) => {
+      const columns = Object.keys(row)
+      const { rows } = await other.query<{ id: number }>(
+        `INSERT INTO ${table}(${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+        Object.values(row),
+      )
+      return String(rows[0]!.id)
+    },
+    deleteRow: async (table, key) =>
+      void (await other.query(`DELETE FROM ${table} WHERE id = $1`, [key])),
     cleanup: () => other.end(),
   }
 }
@@ -317,7 +351,7 @@ for (const [name, make] of [
     })
 
     it('inserts rows for objects with the keys the local system gives, and finds them by the object', async () => {
-      const { connector, createTable, upsert, cleanup } = await make()
+      const { connector, createTable, insertGiven, deleteRow, cleanup } = await make()
       await createTable('accounts', 'firstname TEXT, lastname TEXT', 'given')
       const person = mappingFromConfig({
         person: {
@@ -327,7 +361,7 @@ for (const [name, make] of [
         },
       }).get('person')!
       await connector.open([person])
-      await upsert('accounts', '7', { firstname: 'Ada', lastname: 'Lovelace' })
+      const ada = await insertGiven('accounts', { firstname: 'Ada', lastname: 'Lovelace' })
       const id = newObjectId()
       const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
       const [written] = await connector.writeMany(person, [
@@ -335,11 +369,11 @@ for (const [name, make] of [
       ])
       const given = String((written as ReadRecord).row!.id)
       expect(given).toMatch(/^\d+$/)
-      expect(given).not.toBe('7')
+      expect(given).not.toBe(ada)
       // The same row asked for by its object's id and by its own key.
       expect(await connector.read(person, id)).toMatchObject({ firstname: 'Nora' })
       expect(await connector.read(person, given)).toMatchObject({ firstname: 'Nora' })
-      expect(await connector.objectsOfKeys!(person, [given, '7'])).toEqual(new Map([[given, id]]))
+      expect(await connector.objectsOfKeys!(person, [given, ada])).toEqual(new Map([[given, id]]))
       // Written again by its object's id (a crash lost the link): that row, not a second.
       const [again] = await connector.writeMany(person, [
         {
@@ -352,19 +386,37 @@ for (const [name, make] of [
       expect(String((again as ReadRecord).row!.id)).toBe(given)
       const all: unknown[] = []
       for await (const row of connector.readAll(person)) all.push(String(row.id))
-      expect(all.sort()).toEqual([given, '7'].sort())
-      const many = await connector.readMany?.(person, [id, given, '7'])
+      expect(all.sort()).toEqual([given, ada].sort())
+      const many = await connector.readMany?.(person, [id, given, ada])
       if (many !== undefined) {
         expect(many.get(id)?.row).toMatchObject({ lastname: 'Lien' })
         expect(many.get(given)?.row).toMatchObject({ lastname: 'Lien' })
-        expect(many.get('7')?.row).toMatchObject({ firstname: 'Ada' })
+        expect(many.get(ada)?.row).toMatchObject({ firstname: 'Ada' })
       }
       // An object with no row reads as none; a removed row is forgotten.
       expect(await connector.read(person, newObjectId())).toBeUndefined()
       await connector.remove(person, id)
       expect(await connector.read(person, given)).toBeUndefined()
       expect(await connector.objectsOfKeys!(person, [given])).toEqual(new Map())
-      expect(await connector.read(person, '7')).toMatchObject({ firstname: 'Ada' })
+      expect(await connector.read(person, ada)).toMatchObject({ firstname: 'Ada' })
+      // Deleted by another program: forgotten too (its key may be given to another row),
+      // and written again for the object, a new row remembered as the object's.
+      const other = newObjectId()
+      const [otherRow] = await connector.writeMany(person, [
+        { key: other, row: { firstname: 'Ole', lastname: 'Dahl' }, unchanged: absent },
+      ])
+      const otherKey = String((otherRow as ReadRecord).row!.id)
+      await deleteRow('accounts', otherKey)
+      expect(await connector.objectsOfKeys!(person, [otherKey])).toEqual(new Map())
+      expect(await connector.read(person, other)).toBeUndefined()
+      await connector.write(person, other, { firstname: 'Ole', lastname: 'Dahl' })
+      const back = await connector.read(person, other)
+      expect(back).toMatchObject({ firstname: 'Ole' })
+      const backKey = String(back!.id)
+      expect(await connector.objectsOfKeys!(person, [backKey])).toEqual(new Map([[backKey, other]]))
+      const names: unknown[] = []
+      for await (const row of connector.readAll(person)) names.push(row.firstname)
+      expect(names.sort()).toEqual(['Ada', 'Ole'])
       await connector.close()
       await cleanup()
     })

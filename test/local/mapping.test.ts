@@ -203,6 +203,30 @@ describe('mapping configuration', () => {
         },
         'config.json: local.entities.organization.where: person and organization are both in the table res_partner',
       ],
+      [
+        {
+          person: { ...partner, where: { is_company: false } },
+          organization: {
+            table: 'res_partner',
+            key: 'partner_id',
+            where: { is_company: true },
+            fields: { name: 'name' },
+          },
+        },
+        'config.json: local.entities.organization.key: person and organization are both in the table res_partner, so they have one key column (id)',
+      ],
+      [
+        {
+          person: { ...partner, where: { kind: 'person' } },
+          organization: {
+            table: 'res_partner',
+            key: 'id',
+            where: { is_company: true },
+            fields: { name: 'name', categories: 'kind' },
+          },
+        },
+        "config.json: local.entities.person.where.kind: organization maps the column kind, which tells person's rows apart in res_partner",
+      ],
     ]
     for (const [entities, message] of bad) {
       expect(() => mappingFromConfig(entities)).toThrow(

@@ -209,6 +209,25 @@ describe('an Odoo-shaped PostgreSQL database and a SQLite one', () => {
         expect(southRows().persons).toHaveLength(2)
         const objects = await callApi<{ items: unknown[] }>(north, 'GET', '/v1/objects?type=person')
         expect(objects.json.items).toHaveLength(2)
+
+        // A person made a company in Odoo: the person is deleted (archived at B, the
+        // default action for a peer's delete), and a company comes.
+        await odoo.query(
+          "UPDATE res_partner SET is_company = true, name = 'Lovelace Analytics' WHERE firstname = 'Ada'",
+        )
+        const archived = crm.prepare('SELECT first_name FROM persons WHERE archived = 1').pluck()
+        await vi.waitFor(
+          () => {
+            const rows = southRows()
+            expect(archived.all()).toEqual(['Ada'])
+            expect(rows.organizations.map((row) => row.name).sort()).toEqual([
+              'Acme AS',
+              'Globex',
+              'Lovelace Analytics',
+            ])
+          },
+          { timeout: 30_000, interval: 100 },
+        )
       } finally {
         await south?.daemon.stop()
         await north.daemon.stop()

@@ -200,6 +200,7 @@ export class BatchProjection {
           key,
           seen: result.row === undefined ? undefined : snapshot(entity, result.row, result.custom),
           origin: item.imported ? item.from : undefined,
+          ...(key === item.write.key ? {} : { inserted: true }),
         },
       ])
     }

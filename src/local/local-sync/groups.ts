@@ -70,6 +70,22 @@ export class Groups {
     await this.setGroups(key, new Set(await this.core.connector.groupsOf(key)), from)
   }
 
+  /**
+   * The row joined under its object's id (joinShareGroup, before it existed) got another
+   * key from the local system: the membership moves to that key.
+   */
+  async movedShareGroup(
+    id: string,
+    key: string,
+    type: ObjectType,
+    from: InstanceId | undefined,
+  ): Promise<void> {
+    const [group] = this.core.rules.shareGroups(from, type)
+    if (group === undefined) return
+    await this.changeGroups(key, { join: [group] }, from)
+    await this.changeGroups(id, { leave: [group] }, from)
+  }
+
   /** The record joins the first group the peer's share names for the type, if any. */
   async joinShareGroup(key: string, type: ObjectType, from: InstanceId | undefined): Promise<void> {
     const [group] = this.core.rules.shareGroups(from, type)

@@ -23,6 +23,11 @@ export interface SaveLinkOptions {
   seen: RowSnapshot | undefined
   /** The peer whose object this record became (kept from the first time on). */
   origin?: InstanceId | undefined
+  /**
+   * The daemon inserted the row for this object and the local system gave it its key
+   * (assigned-keys.ts): kept, as a row keyed by its object's id says so by itself.
+   */
+  inserted?: boolean
 }
 
 export class Links {
@@ -39,6 +44,8 @@ export class Links {
    * string of its own (≈ 70 bytes a row, for a handful of peers).
    */
   private readonly peerIds = new Map<string, InstanceId>()
+  /** Rows the daemon inserted for objects, keyed by the local system: object → row key. */
+  private readonly insertedKeys = new Map<ObjectId, string>()
 
   constructor(private readonly core: Pick<LocalSyncCore, 'store' | 'mapping' | 'instanceId'>) {}
 
@@ -56,6 +63,15 @@ export class Links {
       this.mergedInto.set(merged, kept)
     }
     for await (const [name] of localState.dropping.scan(store)) this.dropping.add(name)
+    for await (const [id, key] of localState.inserted.scan(store)) this.insertedKeys.set(id, key)
+  }
+
+  /**
+   * Whether the daemon inserted the record `key` for the object `id`: keyed by the
+   * object's id, or by the key the local system gave it (assigned-keys.ts).
+   */
+  insertedFor(id: ObjectId, key: string): boolean {
+    return key === id || this.insertedKeys.get(id) === key
   }
 
   private interned(peer: InstanceId): InstanceId {
@@ -132,22 +148,24 @@ export class Links {
   /** The sync-state entries that save the links, for a store write made elsewhere. */
   entriesOf(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): SyncStateEntry[] {
     const entries: SyncStateEntry[] = []
-    for (const [id, { type, key, seen, origin }] of links) {
+    for (const [id, { type, key, seen, origin, inserted }] of links) {
       entries.push(
         localState.link.entry(linkName(type, key), id),
         localState.object.entry(id, { key, seen }),
       )
       if (origin !== undefined) entries.push(localState.origin.entry(id, origin))
+      if (inserted === true) entries.push(localState.inserted.entry(id, key))
     }
     return entries
   }
 
   /** The links were written (entriesOf): they hold from now on. */
   saved(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): void {
-    for (const [id, { type, key, origin }] of links) {
+    for (const [id, { type, key, origin, inserted }] of links) {
       this.keyToObject.set(linkName(type, key), id)
       this.objectToKey.set(id, key)
       if (origin !== undefined) this.origins.set(id, this.interned(origin))
+      if (inserted === true) this.insertedKeys.set(id, key)
     }
   }
 

@@ -104,7 +104,8 @@ export class MergedRows {
    */
   async rematch(object: StoredObject): Promise<void> {
     const { links, matches, store } = this.core
-    if (links.keyOf(object.id) !== object.id) return
+    const own = links.keyOf(object.id)
+    if (own === undefined || !links.insertedFor(object.id, own)) return
     const current = await store.get(object.id)
     if (current === undefined || current.mergedInto !== undefined) return
     const group = new Set(store.groupOf(object.id))
@@ -112,7 +113,7 @@ export class MergedRows {
       .find(current.type, current.fields)
       .map((candidate) => ({ key: candidate.key, id: links.objectOf(current.type, candidate.key) }))
       .filter((candidate) => candidate.id !== undefined && !group.has(candidate.id))
-      .filter((candidate) => candidate.key !== candidate.id)
+      .filter((candidate) => !links.insertedFor(candidate.id!, candidate.key))
     const live = []
     for (const candidate of linked) {
       if ((await store.get(candidate.id!))?.deleted === false) live.push(candidate)

@@ -71,6 +71,7 @@ export async function ownImport(
     key,
     seen: snapshot(entity, written.row, written.custom),
     origin,
+    ...(key === id ? {} : { inserted: true }),
   })
   core.log.info({ table: entity.table, key }, 'a row written before a crash is linked again')
   return id

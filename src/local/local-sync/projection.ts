@@ -117,11 +117,11 @@ function duplicateRecord(
   // A row imported under its peer's `create: import` is meant to stand alone.
   const madeHere = records.filter(
     (record) =>
-      writtenByDaemon(group, record.key) &&
+      writtenByDaemon(core, group, record.key) &&
       !importedByRule(core, record.key as ObjectId, type) &&
       !importedByRule(core, record.id, type),
   )
-  const usersOwn = records.filter((record) => !writtenByDaemon(group, record.key))
+  const usersOwn = records.filter((record) => !writtenByDaemon(core, group, record.key))
   if (madeHere.length === 0) return undefined
   // Keep the users' row, or else the survivor's (the group's first), or else the first.
   const keep = usersOwn[0] ?? records.find((record) => record.id === group[0]) ?? records[0]!
@@ -135,16 +135,21 @@ export function usersRowsOf(core: Pick<Core, 'store' | 'links'>, id: ObjectId): 
   if (group.length < 2) return []
   return group.flatMap((member) => {
     const key = core.links.keyOf(member)
-    return key === undefined || writtenByDaemon(group, key) ? [] : [key]
+    return key === undefined || writtenByDaemon(core, group, key) ? [] : [key]
   })
 }
 
 /**
  * Whether the daemon wrote the row: it keys a row it writes for an arriving object by the
- * object's id, and the row keeps that key when it comes to stand for the group's survivor.
+ * object's id (or the local system gives it a key, which the link remembers), and the row
+ * keeps that key when it comes to stand for the group's survivor.
  */
-function writtenByDaemon(group: readonly ObjectId[], key: string): boolean {
-  return group.includes(key as ObjectId)
+function writtenByDaemon(
+  core: Pick<Core, 'links'>,
+  group: readonly ObjectId[],
+  key: string,
+): boolean {
+  return group.some((member) => core.links.insertedFor(member, key))
 }
 
 function importedByRule(core: Core, id: ObjectId, type: ObjectType): boolean {

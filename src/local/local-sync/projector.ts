@@ -239,6 +239,7 @@ export class Projector {
         // peer's further changes are in scope here.
         await groups.joinShareGroup(id, object.type, from)
         await this.writer.writeRow(entity, id, id, object, { origin: from })
+        await this.moveShareGroup(id, object.type, from)
         this.mergedRows.imported(object)
         return
       case 'link':
@@ -383,5 +384,15 @@ export class Projector {
     await this.mergedRows.merged(kept, origin)
     // Unified from the review queue too, not only while projecting.
     await this.writeAwaiting(kept)
+  }
+
+  /** The share group joined under the object's id, moved to the key the row was given. */
+  private async moveShareGroup(
+    id: ObjectId,
+    type: ObjectType,
+    from: InstanceId | undefined,
+  ): Promise<void> {
+    const key = this.core.links.keyOf(id)
+    if (key !== undefined && key !== id) await this.core.groups.movedShareGroup(id, key, type, from)
   }
 }

@@ -149,6 +149,7 @@ export class RowWriter {
       key: own,
       seen: after === undefined ? undefined : snapshot(entity, after, afterCustom),
       origin: options.origin,
+      ...(own === key ? {} : { inserted: true }),
     })
     const from = options.origin ?? (await links.originOf(id))
     await this.core.awaiting.written(object, from, unresolved)

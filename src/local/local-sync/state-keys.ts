@@ -12,6 +12,8 @@
 //   local/link/<type>/<key>      text      a record → its object's id
 //   local/object/<id>            JSON      an object → its record and the row as last seen
 //   local/origin/<id>            text      the peer whose object became this record
+//   local/inserted/<id>          text      the key the local system gave the row the daemon
+//                                          inserted for this object (assigned-keys.ts)
 //   local/merged/<id>            text      unified before merges were data: the id kept (read only)
 //   local/review/<id>            JSON      waits for a person: { type, candidates, from?, rows? }
 //   local/retry/<id>             sender    writing the object failed: tried at housekeeping
@@ -114,6 +116,7 @@ export const localState = {
   link: syncStateFamily<LinkName, ObjectId>('local/link/', objectIdValue),
   object: syncStateFamily<ObjectId, ObjectLink>('local/object/', jsonValue(isObjectLink)),
   origin: syncStateFamily<ObjectId, InstanceId>('local/origin/', instanceIdValue),
+  inserted: syncStateFamily<ObjectId, string>('local/inserted/', textValue),
   merged: syncStateFamily<ObjectId, ObjectId>('local/merged/', objectIdValue),
   review: syncStateFamily<ObjectId, ReviewEntry>('local/review/', jsonValue(isReviewEntry)),
   retry: syncStateFamily<ObjectId, Sender>('local/retry/', senderValue),

@@ -151,6 +151,39 @@ function rowFilter(
 }
 
 /**
+ * Two entities in one table: one key column (its change log names rows by it), and
+ * neither maps a column the other's filter reads (a write would move the row across).
+ */
+function sameKeyAndFilters(
+  entity: EntityMapping,
+  other: EntityMapping,
+  file: string,
+  at: string,
+): void {
+  if (entity.key !== other.key) {
+    const path = `${at}.${other.type}.key`
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `${file}: ${path}: ${entity.type} and ${other.type} are both in the table ${entity.table}, so they have one key column (${entity.key})`,
+      { details: { file, path } },
+    )
+  }
+  for (const [mapper, filtered] of [
+    [entity, other],
+    [other, entity],
+  ] as const) {
+    const column = mapper.fields.find((mapped) => mapped.column in filtered.where)?.column
+    if (column === undefined) continue
+    const path = `${at}.${filtered.type}.where.${column}`
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `${file}: ${path}: ${mapper.type} maps the column ${column}, which tells ${filtered.type}'s rows apart in ${entity.table}`,
+      { details: { file, path } },
+    )
+  }
+}
+
+/**
  * Entities in one table must be told apart: each has a `where`, and any two differ in
  * the value of a column both name (else a row would be two records at once).
  */
@@ -163,6 +196,7 @@ function checkSharedTables(
   for (const [index, entity] of entities.entries()) {
     for (const other of entities.slice(index + 1)) {
       if (other.table !== entity.table) continue
+      sameKeyAndFilters(entity, other, file, at)
       const apart = Object.entries(entity.where).some(
         ([column, value]) => column in other.where && other.where[column] !== value,
       )
