@@ -1,13 +1,14 @@
 // The two processes of the SQLite-to-SQLite benchmarks, each with its local system: both
-// local.db files made and rows written into them with SQL (as an import would) before
-// either daemon starts, A started and its first run awaited, then B started and dialing
+// local.db files (or a PostgreSQL database for either side) made and rows written into
+// them with SQL (as an import would) before either daemon starts, A started and its first run awaited, then B started and dialing
 // A. This process is "another program": it reads and writes the files on connections of
 // its own, which are closed, the processes killed and the folders removed however a run
 // ends.
 import Database from 'better-sqlite3'
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
+import pg from 'pg'
 import { join } from 'node:path'
-import { createLocalDatabase } from '../src/local/index.ts'
+import { createLocalDatabase, createPostgresSchema } from '../src/local/index.ts'
 import { person } from './people.ts'
 import { exited, instances, spawnPeer, type Peers } from './sync-processes.ts'
 
@@ -43,6 +44,46 @@ export function insertPersons(path: string, count: number, idPrefix = 'p'): void
   }
 }
 
+/** As insertPersons, into a PostgreSQL database's default schema (1,000 rows a statement). */
+export async function insertPersonsPostgres(
+  url: string,
+  count: number,
+  idPrefix = 'p',
+): Promise<void> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query('BEGIN')
+    for (let start = 0; start < count; start += 1000) {
+      const values: unknown[] = []
+      const tuples: string[] = []
+      for (let i = start; i < Math.min(count, start + 1000); i++) {
+        const fields = person(i)
+        const row = [
+          `${idPrefix}${i}`,
+          fields.firstName,
+          fields.lastName,
+          fields.email,
+          fields.phone,
+          fields.birthday,
+          fields.title,
+          (fields.roles as string[]).join(','),
+        ]
+        tuples.push(`(${row.map((_, k) => `$${values.length + k + 1}`).join(', ')})`)
+        values.push(...row)
+      }
+      await client.query(
+        `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
+         VALUES ${tuples.join(', ')}`,
+        values,
+      )
+    }
+    await client.query('COMMIT')
+  } finally {
+    await client.end()
+  }
+}
+
 export interface SqlPeersSetup {
   /** The temporary folder's name prefix. */
   prefix: string
@@ -56,6 +97,12 @@ export interface SqlPeersSetup {
   pollMs: number
   /** Both sides say when they have nothing left to do (`idle`, `busy`: bench/idle-report.ts). */
   reportIdle?: boolean
+  /**
+   * A side whose local system is this PostgreSQL database (default schema made, its rows
+   * written there) instead of its SQLite file.
+   */
+  postgresA?: string
+  postgresB?: string
 }
 
 export interface SqlPeers {
@@ -83,10 +130,19 @@ export async function withSqlPeers<T>(
   const { dir, dirA, dirB, idA, idB, key } = await instances(setup.prefix)
   const [fileA, fileB] = [join(dirA, 'local.db'), join(dirB, 'local.db')]
   const local = [String(setup.pollMs), ...(setup.reportIdle === true ? ['idle'] : [])]
-  createLocalDatabase(fileA)
-  createLocalDatabase(fileB)
-  insertPersons(fileA, setup.personsAtA)
-  insertPersons(fileB, setup.personsAtB ?? 0, 'b')
+  for (const [dirOf, file, url, persons, prefix] of [
+    [dirA, fileA, setup.postgresA, setup.personsAtA, 'p'],
+    [dirB, fileB, setup.postgresB, setup.personsAtB ?? 0, 'b'],
+  ] as const) {
+    if (url === undefined) {
+      createLocalDatabase(file)
+      insertPersons(file, persons, prefix)
+    } else {
+      writeFileSync(join(dirOf, 'local.url'), url)
+      await createPostgresSchema(url)
+      await insertPersonsPostgres(url, persons, prefix)
+    }
+  }
   const a = spawnPeer([dirA, 'a', idB, '-', key, '0', '0', ...local])
   const open: Database.Database[] = []
   const connect = (file: string, options: { write?: boolean } = {}) => {

@@ -97,9 +97,7 @@ if (pollMs !== undefined) {
   local = new LocalSync({
     store,
     connector:
-      url === undefined
-        ? new SqliteConnector(join(dir, 'local.db'))
-        : new PostgresConnector(url),
+      url === undefined ? new SqliteConnector(join(dir, 'local.db')) : new PostgresConnector(url),
     mapping: mappingFromConfig(undefined),
     instanceId: identity.id,
     pollMs: url === undefined ? pollMs : POSTGRES_POLL_MS,

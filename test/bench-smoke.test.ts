@@ -9,6 +9,7 @@ import { runPouchDbBench } from '../bench/compare/pouchdb.ts'
 import { runFilesBench } from '../bench/files-bench.ts'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
+import { runPostgresSyncBench } from '../bench/postgres-sync-bench.ts'
 import { runOverlapSyncBench, runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
 import { tempDir } from './helpers/stores.ts'
 
@@ -52,6 +53,23 @@ describe('benchmark smoke runs', () => {
     expect(result.peakRssMbB).toBeGreaterThan(0)
     expect(result.wireBytesPerPerson).toBeGreaterThan(0)
   }, 60_000)
+
+  it('bench:postgres runs PostgreSQL to SQLite and back on 200 persons and 10 edits', async () => {
+    const result = await runPostgresSyncBench(200, { edits: 10 })
+    expect(result.pgPersons).toBe(200)
+    expect(result.pgToSqliteEditsMeasured).toBe(10)
+    expect(result.pgToSqliteEditP99Ms).toBeGreaterThanOrEqual(result.pgToSqliteEditP50Ms)
+    expectMeasured([
+      result.pgToSqliteIngestSecondsA,
+      result.pgToSqliteRowsAtBSeconds,
+      result.pgToSqlitePeakRssMbA,
+      result.pgToSqlitePeakRssMbB,
+      result.pgToSqliteEditP50Ms,
+      result.sqliteToPgRowsAtBSeconds,
+      result.sqliteToPgPeakRssMbA,
+      result.sqliteToPgPeakRssMbB,
+    ])
+  }, 120_000)
 
   it('bench:sync runs SQLite to SQLite on 200 persons and 20 edits', async () => {
     const result = await runSqlSyncBench(200, { edits: 20 })

@@ -42,7 +42,6 @@ export async function openObjectStore(
   return store
 }
 
-
 export async function openLocalSystem(
   parts: StorageParts & {
     store: ObjectStore
