@@ -56,6 +56,9 @@ describe('a daemon on PostgreSQL', () => {
     await other.query(
       "INSERT INTO persons(id, first_name, last_name, email) VALUES ('crm-1', 'Anna', 'Berg', 'anna@example.org')",
     )
+    await other.query(
+      "INSERT INTO custom_fields(object_id, name, value) VALUES ('crm-1', 'level', 'gold')",
+    )
     const config = parseConfig({
       ...written,
       name: 'north',
@@ -73,6 +76,9 @@ describe('a daemon on PostgreSQL', () => {
         '/v1/objects?type=person',
       )
       expect(listed.json.items.map((item) => item.fields.email)).toEqual(['anna@example.org'])
+      // Its custom fields too (read a page of rows at a time at the first run).
+      const [anna] = (await daemon.instance.store.list('person')).items
+      expect(anna?.custom).toEqual({ level: 'gold' })
       // …and after it, as another program commits.
       await other.query(
         "INSERT INTO persons(id, first_name, last_name) VALUES ('crm-2', 'Ole', 'Dahl')",
