@@ -60,8 +60,15 @@ const configSchema = z.strictObject({
               ),
             entities: z.unknown().optional(),
           }),
+          z.strictObject({
+            kind: z.literal('folder'),
+            path: z.string('expected the path of the folder of contact files').min(1),
+            format: z.literal('vcard', {
+              error: 'expected format "vcard" (a Google Contacts CSV folder is not read yet)',
+            }),
+          }),
         ],
-        { error: 'expected kind "sqlite" or "postgres"' },
+        { error: 'expected kind "sqlite", "postgres" or "folder"' },
       ),
     )
     .default({ kind: 'sqlite', path: 'local.db' }),
@@ -99,6 +106,13 @@ const configSchema = z.strictObject({
 export type LocalSystemConfig =
   | { kind: 'sqlite'; path: string; mapping: Map<ObjectType, EntityMapping> }
   | { kind: 'postgres'; url: string; mapping: Map<ObjectType, EntityMapping> }
+  | {
+      kind: 'folder'
+      path: string
+      format: 'vcard'
+      /** Persons and organizations, as the folder holds them (the default schema's). */
+      mapping: Map<ObjectType, EntityMapping>
+    }
 
 export interface InstanceConfig {
   name: string
@@ -170,12 +184,7 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
     name: config.name,
     listen: config.listen,
     api: config.api,
-    local: {
-      ...(config.local.kind === 'postgres'
-        ? { kind: 'postgres', url: config.local.url }
-        : { kind: 'sqlite', path: config.local.path }),
-      mapping: mappingFromConfig(config.local.entities, file, 'local.entities'),
-    },
+    local: localSystemFromConfig(config.local, file),
     customFieldGroups: config.customFieldGroups,
     housekeepingMs: housekeepingFromConfig(config.housekeeping, file, 'housekeeping'),
     files: {
@@ -185,4 +194,21 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
         DEFAULT_RECEIVING_FILES_PER_PEER * config.files.maxBytes,
     },
   }
+}
+
+function localSystemFromConfig(
+  local: z.infer<typeof configSchema>['local'],
+  file: string,
+): LocalSystemConfig {
+  if (local.kind === 'folder') {
+    const entities = mappingFromConfig(undefined)
+    const mapping = new Map(
+      (['person', 'organization'] as const).map((type) => [type, entities.get(type)!]),
+    )
+    return { kind: 'folder', path: local.path, format: local.format, mapping }
+  }
+  const mapping = mappingFromConfig(local.entities, file, 'local.entities')
+  return local.kind === 'postgres'
+    ? { kind: 'postgres', url: local.url, mapping }
+    : { kind: 'sqlite', path: local.path, mapping }
 }

@@ -5,7 +5,7 @@
 // identity, peers, store and local system.
 import { randomBytes } from 'node:crypto'
 import { access, chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { ObjectSyncError } from '../src/errors.ts'
 import { createLocalDatabase, createPostgresSchema, urlHasPassword } from '../src/local/index.ts'
 import type { InstanceId } from '../src/model/index.ts'
@@ -23,10 +23,14 @@ export interface InitOptions {
   force?: boolean | undefined
   /** Listen addresses instead of all interfaces on `port` (e.g. loopback only). */
   listen?: string[] | undefined
-  /** The local system: the embedded SQLite file (default) or a PostgreSQL database. */
-  local?: 'sqlite' | 'postgres' | undefined
+  /** The local system: the embedded SQLite file (default), a PostgreSQL database, or a folder of contact files. */
+  local?: 'sqlite' | 'postgres' | 'folder' | undefined
   /** The PostgreSQL database's URL, without a password (default $OBJECTSYNC_LOCAL_URL). */
   localUrl?: string | undefined
+  /** With `folder`: the folder (relative to the data folder, or absolute); made if absent. */
+  localPath?: string | undefined
+  /** With `folder`: the files' format (vcard). */
+  format?: string | undefined
 }
 
 /**
@@ -85,6 +89,7 @@ export async function initInstance(
     })
   }
   if (local.kind === 'sqlite') createLocalDatabase(join(dir, local.path))
+  if (local.kind === 'folder') await mkdir(resolve(dir, local.path), { recursive: true })
   const store = new ObjectStore({
     storage: new LevelStorage(join(dir, 'store')),
     instanceId: identity.id,
@@ -94,7 +99,10 @@ export async function initInstance(
   return { id: identity.id, dir, created: true }
 }
 
-type LocalSystemSetting = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
+type LocalSystemSetting =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string }
+  | { kind: 'folder'; path: string; format: 'vcard' }
 
 /**
  * With --force and no --local: the local system the existing config.json names, kept
@@ -104,7 +112,12 @@ async function keptLocalSystem(
   dir: string,
   options: InitOptions,
 ): Promise<LocalSystemSetting | undefined> {
-  if (options.force !== true || options.local !== undefined || options.localUrl !== undefined) {
+  if (
+    options.force !== true ||
+    options.local !== undefined ||
+    options.localUrl !== undefined ||
+    options.localPath !== undefined
+  ) {
     return undefined
   }
   try {
@@ -112,6 +125,7 @@ async function keptLocalSystem(
       JSON.parse(await readFile(join(dir, CONFIG_FILE), 'utf8')),
       join(dir, CONFIG_FILE),
     )
+    if (local.kind === 'folder') return { kind: 'folder', path: local.path, format: local.format }
     return local.kind === 'postgres'
       ? { kind: 'postgres', url: local.url }
       : { kind: 'sqlite', path: local.path }
@@ -125,13 +139,17 @@ function localSystemOf(options: InitOptions): LocalSystemSetting {
   if (options.local === undefined && options.localUrl !== undefined) {
     throw new ObjectSyncError('INVALID_CONFIG', '--local-url goes with --local postgres')
   }
+  if (options.local !== 'folder' && (options.localPath ?? options.format) !== undefined) {
+    throw new ObjectSyncError('INVALID_CONFIG', '--local-path and --format go with --local folder')
+  }
   if (options.local === undefined || options.local === 'sqlite') {
     return { kind: 'sqlite', path: 'local.db' }
   }
+  if (options.local === 'folder') return folderOf(options)
   if (options.local !== 'postgres') {
     throw new ObjectSyncError(
       'INVALID_CONFIG',
-      `--local: expected "sqlite" or "postgres", got ${JSON.stringify(options.local)}`,
+      `--local: expected "sqlite", "postgres" or "folder", got ${JSON.stringify(options.local)}`,
     )
   }
   const url = options.localUrl ?? process.env.OBJECTSYNC_LOCAL_URL
@@ -163,6 +181,25 @@ function localSystemOf(options: InitOptions): LocalSystemSetting {
     )
   }
   return { kind: 'postgres', url }
+}
+
+function folderOf(options: InitOptions): LocalSystemSetting {
+  if (options.localUrl !== undefined) {
+    throw new ObjectSyncError('INVALID_CONFIG', '--local-url goes with --local postgres')
+  }
+  if (options.localPath === undefined || options.localPath === '') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      '--local folder needs the folder: --local-path DIR (and --format vcard)',
+    )
+  }
+  if ((options.format ?? 'vcard') !== 'vcard') {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      `--format: expected "vcard" (a Google Contacts CSV folder is not read yet), got ${JSON.stringify(options.format)}`,
+    )
+  }
+  return { kind: 'folder', path: options.localPath, format: 'vcard' }
 }
 
 export async function isInstance(dir: string): Promise<boolean> {

@@ -12,18 +12,26 @@ export function addInstanceCommands(root: Command): void {
   root
     .command('init')
     .description(
-      'makes the data folder an instance: identity key, API token, config, and the local system (the embedded SQLite file, or tables in PostgreSQL)',
+      'makes the data folder an instance: identity key, API token, config, and the local system (the embedded SQLite file, tables in PostgreSQL, or a folder of vCard files)',
     )
     .addOption(dirOption())
     .option('--name <name>', 'the instance name peers see')
     .option('--port <port>', 'the TCP port peers connect to (default 7400)', parsePort)
     .option('--api-port <port>', 'the loopback port of the HTTP API (default 7420)', parsePort)
     .option('--force', 'write a new config and API token over an existing instance')
-    .option('--local <kind>', 'the local system: sqlite (default, local.db) or postgres')
+    .option(
+      '--local <kind>',
+      'the local system: sqlite (default, local.db), postgres, or folder (vCard files)',
+    )
     .option(
       '--local-url <url>',
       'with --local postgres: postgres://USER@HOST:PORT/DATABASE, no password (default $OBJECTSYNC_LOCAL_URL; the password from PGPASSWORD or ~/.pgpass)',
     )
+    .option(
+      '--local-path <dir>',
+      'with --local folder: the folder of contact files (relative to --dir, or absolute; made if absent)',
+    )
+    .option('--format <format>', "with --local folder: the files' format, vcard")
     .option('--json', 'machine-readable output')
     .action(
       async (options: {
@@ -32,8 +40,10 @@ export function addInstanceCommands(root: Command): void {
         port?: number
         apiPort?: number
         force?: boolean
-        local?: 'sqlite' | 'postgres'
+        local?: 'sqlite' | 'postgres' | 'folder'
         localUrl?: string
+        localPath?: string
+        format?: string
         json?: boolean
       }) => {
         const made = await initInstance(options.dir, options)

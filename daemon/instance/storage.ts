@@ -3,6 +3,8 @@
 import { resolve, join } from 'node:path'
 import {
   LocalSync,
+  FOLDER_POLL_MS,
+  FolderConnector,
   POSTGRES_POLL_MS,
   PostgresConnector,
   SqliteConnector,
@@ -56,10 +58,14 @@ export async function openLocalSystem(
     connector:
       config.local.kind === 'postgres'
         ? new PostgresConnector(config.local.url)
-        : new SqliteConnector(resolve(dir, config.local.path)),
-    // PostgreSQL wakes the daemon at each commit (NOTIFY); its poll is only the fallback,
-    // and each one is a few statements on a server others use too.
+        : config.local.kind === 'folder'
+          ? new FolderConnector(resolve(dir, config.local.path))
+          : new SqliteConnector(resolve(dir, config.local.path)),
+    // PostgreSQL wakes the daemon at each commit (NOTIFY), a folder's watcher at each file
+    // changed; their polls are the fallback, and each reads a server others use, or every
+    // file's time.
     ...(postgres ? { pollMs: POSTGRES_POLL_MS } : {}),
+    ...(config.local.kind === 'folder' ? { pollMs: FOLDER_POLL_MS } : {}),
     mapping: config.local.mapping,
     instanceId: parts.instanceId,
     logger: parts.log,

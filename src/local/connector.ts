@@ -30,6 +30,15 @@ export interface ReadRecord {
   custom: StoredCustomValues | undefined
 }
 
+/** A row (or a part of a file) the local system holds that can't be read as a record. */
+export interface BadRow {
+  table: string
+  key: string
+  /** The column that could not be read, when one is to blame. */
+  column: string | undefined
+  problem: string
+}
+
 /** One write of `writeMany`. */
 export interface RowWrite {
   key: string
@@ -105,6 +114,11 @@ export interface Connector {
    * `GROUP_MEMBERS`, keyed by the record's key.
    */
   groupMembers(): AsyncIterable<{ group: string; key: string }>
+  /**
+   * What the local system itself can't read (a file that does not parse), as bad rows,
+   * beside the rows the mapping can't read. Optional: a database reads every row.
+   */
+  badRows?(): BadRow[]
   groupsOf(key: string): Promise<string[]>
   /** Puts the record in (`join`) and takes it out of (`leave`) the named groups. */
   changeGroups(

@@ -33,6 +33,7 @@ export {
   type ReferenceResolver,
 } from './mapping/index.ts'
 export { SqliteConnector } from './sqlite-connector.ts'
+export { FOLDER_POLL_MS, FolderConnector } from './folder-connector.ts'
 export { createLocalDatabase, DEFAULT_SCHEMA } from './sqlite-schema.ts'
 export { MemoryConnector } from './memory-connector.ts'
 export { POSTGRES_POLL_MS, PostgresConnector } from './postgres-connector.ts'

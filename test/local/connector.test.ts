@@ -1,12 +1,13 @@
 // The connector conformance suite, on the memory connector, on SQLite and on a real
 // PostgreSQL server (with "other programs" writing through a separate connection).
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
+  FolderConnector,
   GROUP_MEMBERS,
   MemoryConnector,
   PostgresConnector,
@@ -190,17 +191,63 @@ async function postgresHarness(): Promise<Harness> {
   }
 }
 
+/**
+ * A folder of vCard files: "another program" writes a card per person (`<key>.vcf`).
+ * A folder has no tables of its own and no groups without cards: the tests of group
+ * membership without records, row filters and keys the local system gives are not its
+ * (test/local/folder-connector.test.ts has its own).
+ */
+function folderHarness(): Harness {
+  const folder = mkdtempSync(join(tmpdir(), 'objectsync-folder-'))
+  folders.push(folder)
+  const notForAFolder = () => {
+    throw new Error('a folder has no tables of its own')
+  }
+  return {
+    connector: new FolderConnector(folder),
+    edit: (key, row) => {
+      const file = join(folder, `${key}.vcf`)
+      if (row === undefined) rmSync(file, { force: true })
+      else
+        writeFileSync(
+          file,
+          [
+            'BEGIN:VCARD',
+            'VERSION:3.0',
+            `UID:${key}`,
+            `N:${String(row.last_name)};${String(row.first_name)};;;`,
+            `FN:${String(row.first_name)} ${String(row.last_name)}`,
+            ...(row.email ? [`EMAIL;TYPE=INTERNET:${String(row.email)}`] : []),
+            'END:VCARD',
+            '',
+          ].join('\r\n'),
+        )
+    },
+    editGroup: notForAFolder,
+    createTable: notForAFolder,
+    upsert: notForAFolder,
+    insertGiven: notForAFolder,
+    deleteRow: notForAFolder,
+    cleanup: () => {},
+  }
+}
+
 for (const [name, make] of [
   ['memory', memoryHarness],
   ['sqlite', sqliteHarness],
   ['postgres', postgresHarness],
+  ['folder', folderHarness],
 ] as const) {
+  // A folder of vCards has no group membership without cards, no tables of its own.
+  const notFolder = it.skipIf(name === 'folder')
   describe(`connector conformance: ${name}`, () => {
     it('reports inserts, updates and deletes made by others, in order, until acknowledged', async () => {
       const { connector, edit, cleanup } = await make()
       await connector.open(entities)
       await edit('p1', { first_name: 'Anna', last_name: 'Berg' })
       await edit('p2', { first_name: 'Ole', last_name: 'Dahl' })
+      // A poll in between: a folder sees the files as they are, not each write to them.
+      await connector.changesSince(0)
       await edit('p1', { first_name: 'Anne', last_name: 'Berg' })
       await edit('p2', undefined)
       const changes = await connector.changesSince(0)
@@ -222,29 +269,32 @@ for (const [name, make] of [
       await cleanup()
     })
 
-    it('reads group membership, reports its changes, and joins and leaves groups', async () => {
-      const { connector, editGroup, cleanup } = await make()
-      await connector.open(entities)
-      await editGroup('p1', 'Partners', true)
-      await editGroup('p1', 'Board', true)
-      await editGroup('p2', 'Partners', true)
-      const changes = await connector.changesSince(0)
-      expect(new Set(changes.map((change) => `${change.table}/${change.key}`))).toEqual(
-        new Set([`${GROUP_MEMBERS}/p1`, `${GROUP_MEMBERS}/p2`]),
-      )
-      expect(await connector.groupsOf('p1')).toEqual(['Board', 'Partners'])
-      const all: string[] = []
-      for await (const { group, key } of connector.groupMembers()) all.push(`${key}:${group}`)
-      expect(all.sort()).toEqual(['p1:Board', 'p1:Partners', 'p2:Partners'])
-      await connector.changeGroups('p1', { leave: ['Board'], join: ['Volunteers'] })
-      await connector.changeGroups('p1', { join: ['Volunteers'] }) // idempotent
-      expect(await connector.groupsOf('p1')).toEqual(['Partners', 'Volunteers'])
-      await editGroup('p2', 'Partners', false)
-      expect(await connector.groupsOf('p2')).toEqual([])
-      expect(await connector.groupsOf('nobody')).toEqual([])
-      await connector.close()
-      await cleanup()
-    })
+    notFolder(
+      'reads group membership, reports its changes, and joins and leaves groups',
+      async () => {
+        const { connector, editGroup, cleanup } = await make()
+        await connector.open(entities)
+        await editGroup('p1', 'Partners', true)
+        await editGroup('p1', 'Board', true)
+        await editGroup('p2', 'Partners', true)
+        const changes = await connector.changesSince(0)
+        expect(new Set(changes.map((change) => `${change.table}/${change.key}`))).toEqual(
+          new Set([`${GROUP_MEMBERS}/p1`, `${GROUP_MEMBERS}/p2`]),
+        )
+        expect(await connector.groupsOf('p1')).toEqual(['Board', 'Partners'])
+        const all: string[] = []
+        for await (const { group, key } of connector.groupMembers()) all.push(`${key}:${group}`)
+        expect(all.sort()).toEqual(['p1:Board', 'p1:Partners', 'p2:Partners'])
+        await connector.changeGroups('p1', { leave: ['Board'], join: ['Volunteers'] })
+        await connector.changeGroups('p1', { join: ['Volunteers'] }) // idempotent
+        expect(await connector.groupsOf('p1')).toEqual(['Partners', 'Volunteers'])
+        await editGroup('p2', 'Partners', false)
+        expect(await connector.groupsOf('p2')).toEqual([])
+        expect(await connector.groupsOf('nobody')).toEqual([])
+        await connector.close()
+        await cleanup()
+      },
+    )
 
     it('writes idempotently, with custom fields, and reads back what it wrote', async () => {
       const { connector, cleanup } = await make()
@@ -288,7 +338,7 @@ for (const [name, make] of [
       await cleanup()
     })
 
-    it('keeps apart the entities of one table by their row filters', async () => {
+    notFolder('keeps apart the entities of one table by their row filters', async () => {
       const { connector, createTable, upsert, cleanup } = await make()
       await createTable(
         'partners',
@@ -350,76 +400,81 @@ for (const [name, make] of [
       await cleanup()
     })
 
-    it('inserts rows for objects with the keys the local system gives, and finds them by the object', async () => {
-      const { connector, createTable, insertGiven, deleteRow, cleanup } = await make()
-      await createTable('accounts', 'firstname TEXT, lastname TEXT', 'given')
-      const person = mappingFromConfig({
-        person: {
-          table: 'accounts',
-          key: 'id',
-          fields: { firstName: 'firstname', lastName: 'lastname' },
-        },
-      }).get('person')!
-      await connector.open([person])
-      const ada = await insertGiven('accounts', { firstname: 'Ada', lastname: 'Lovelace' })
-      const id = newObjectId()
-      const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
-      const [written] = await connector.writeMany(person, [
-        { key: id, row: { firstname: 'Nora', lastname: 'Lie' }, unchanged: absent },
-      ])
-      const given = String((written as ReadRecord).row!.id)
-      expect(given).toMatch(/^\d+$/)
-      expect(given).not.toBe(ada)
-      // The same row asked for by its object's id and by its own key.
-      expect(await connector.read(person, id)).toMatchObject({ firstname: 'Nora' })
-      expect(await connector.read(person, given)).toMatchObject({ firstname: 'Nora' })
-      expect(await connector.objectsOfKeys!(person, [given, ada])).toEqual(new Map([[given, id]]))
-      // Written again by its object's id (a crash lost the link): that row, not a second.
-      const [again] = await connector.writeMany(person, [
-        {
-          key: id,
-          row: { firstname: 'Nora', lastname: 'Lien' },
-          unchanged: (now) => now.row !== undefined,
-        },
-      ])
-      expect((again as ReadRecord).row).toMatchObject({ lastname: 'Lien' })
-      expect(String((again as ReadRecord).row!.id)).toBe(given)
-      const all: unknown[] = []
-      for await (const row of connector.readAll(person)) all.push(String(row.id))
-      expect(all.sort()).toEqual([given, ada].sort())
-      const many = await connector.readMany?.(person, [id, given, ada])
-      if (many !== undefined) {
-        expect(many.get(id)?.row).toMatchObject({ lastname: 'Lien' })
-        expect(many.get(given)?.row).toMatchObject({ lastname: 'Lien' })
-        expect(many.get(ada)?.row).toMatchObject({ firstname: 'Ada' })
-      }
-      // An object with no row reads as none; a removed row is forgotten.
-      expect(await connector.read(person, newObjectId())).toBeUndefined()
-      await connector.remove(person, id)
-      expect(await connector.read(person, given)).toBeUndefined()
-      expect(await connector.objectsOfKeys!(person, [given])).toEqual(new Map())
-      expect(await connector.read(person, ada)).toMatchObject({ firstname: 'Ada' })
-      // Deleted by another program: forgotten too (its key may be given to another row),
-      // and written again for the object, a new row remembered as the object's.
-      const other = newObjectId()
-      const [otherRow] = await connector.writeMany(person, [
-        { key: other, row: { firstname: 'Ole', lastname: 'Dahl' }, unchanged: absent },
-      ])
-      const otherKey = String((otherRow as ReadRecord).row!.id)
-      await deleteRow('accounts', otherKey)
-      expect(await connector.objectsOfKeys!(person, [otherKey])).toEqual(new Map())
-      expect(await connector.read(person, other)).toBeUndefined()
-      await connector.write(person, other, { firstname: 'Ole', lastname: 'Dahl' })
-      const back = await connector.read(person, other)
-      expect(back).toMatchObject({ firstname: 'Ole' })
-      const backKey = String(back!.id)
-      expect(await connector.objectsOfKeys!(person, [backKey])).toEqual(new Map([[backKey, other]]))
-      const names: unknown[] = []
-      for await (const row of connector.readAll(person)) names.push(row.firstname)
-      expect(names.sort()).toEqual(['Ada', 'Ole'])
-      await connector.close()
-      await cleanup()
-    })
+    notFolder(
+      'inserts rows for objects with the keys the local system gives, and finds them by the object',
+      async () => {
+        const { connector, createTable, insertGiven, deleteRow, cleanup } = await make()
+        await createTable('accounts', 'firstname TEXT, lastname TEXT', 'given')
+        const person = mappingFromConfig({
+          person: {
+            table: 'accounts',
+            key: 'id',
+            fields: { firstName: 'firstname', lastName: 'lastname' },
+          },
+        }).get('person')!
+        await connector.open([person])
+        const ada = await insertGiven('accounts', { firstname: 'Ada', lastname: 'Lovelace' })
+        const id = newObjectId()
+        const absent = (now: { row: LocalRow | undefined }) => now.row === undefined
+        const [written] = await connector.writeMany(person, [
+          { key: id, row: { firstname: 'Nora', lastname: 'Lie' }, unchanged: absent },
+        ])
+        const given = String((written as ReadRecord).row!.id)
+        expect(given).toMatch(/^\d+$/)
+        expect(given).not.toBe(ada)
+        // The same row asked for by its object's id and by its own key.
+        expect(await connector.read(person, id)).toMatchObject({ firstname: 'Nora' })
+        expect(await connector.read(person, given)).toMatchObject({ firstname: 'Nora' })
+        expect(await connector.objectsOfKeys!(person, [given, ada])).toEqual(new Map([[given, id]]))
+        // Written again by its object's id (a crash lost the link): that row, not a second.
+        const [again] = await connector.writeMany(person, [
+          {
+            key: id,
+            row: { firstname: 'Nora', lastname: 'Lien' },
+            unchanged: (now) => now.row !== undefined,
+          },
+        ])
+        expect((again as ReadRecord).row).toMatchObject({ lastname: 'Lien' })
+        expect(String((again as ReadRecord).row!.id)).toBe(given)
+        const all: unknown[] = []
+        for await (const row of connector.readAll(person)) all.push(String(row.id))
+        expect(all.sort()).toEqual([given, ada].sort())
+        const many = await connector.readMany?.(person, [id, given, ada])
+        if (many !== undefined) {
+          expect(many.get(id)?.row).toMatchObject({ lastname: 'Lien' })
+          expect(many.get(given)?.row).toMatchObject({ lastname: 'Lien' })
+          expect(many.get(ada)?.row).toMatchObject({ firstname: 'Ada' })
+        }
+        // An object with no row reads as none; a removed row is forgotten.
+        expect(await connector.read(person, newObjectId())).toBeUndefined()
+        await connector.remove(person, id)
+        expect(await connector.read(person, given)).toBeUndefined()
+        expect(await connector.objectsOfKeys!(person, [given])).toEqual(new Map())
+        expect(await connector.read(person, ada)).toMatchObject({ firstname: 'Ada' })
+        // Deleted by another program: forgotten too (its key may be given to another row),
+        // and written again for the object, a new row remembered as the object's.
+        const other = newObjectId()
+        const [otherRow] = await connector.writeMany(person, [
+          { key: other, row: { firstname: 'Ole', lastname: 'Dahl' }, unchanged: absent },
+        ])
+        const otherKey = String((otherRow as ReadRecord).row!.id)
+        await deleteRow('accounts', otherKey)
+        expect(await connector.objectsOfKeys!(person, [otherKey])).toEqual(new Map())
+        expect(await connector.read(person, other)).toBeUndefined()
+        await connector.write(person, other, { firstname: 'Ole', lastname: 'Dahl' })
+        const back = await connector.read(person, other)
+        expect(back).toMatchObject({ firstname: 'Ole' })
+        const backKey = String(back!.id)
+        expect(await connector.objectsOfKeys!(person, [backKey])).toEqual(
+          new Map([[backKey, other]]),
+        )
+        const names: unknown[] = []
+        for await (const row of connector.readAll(person)) names.push(row.firstname)
+        expect(names.sort()).toEqual(['Ada', 'Ole'])
+        await connector.close()
+        await cleanup()
+      },
+    )
   })
 }
 

@@ -6,7 +6,7 @@ import type { EventMap, TypedEvents } from '../../typed-events.ts'
 import type { InstanceId, ObjectId, ObjectType } from '../../model/index.ts'
 import type { ObjectStore } from '../../store/index.ts'
 import type { PeerActions } from '../actions.ts'
-import type { Connector } from '../connector.ts'
+import type { BadRow, Connector } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import type { MatchIndex } from '../matching.ts'
 import type { Groups } from './groups.ts'
@@ -37,14 +37,6 @@ export interface LocalPeerSettings {
   actions?: PeerActions
   /** The `groups` rules of the peer's share, per type: records in them are in its scope. */
   shareGroups?: Partial<Record<ObjectType, readonly string[]>>
-}
-
-export interface BadRow {
-  table: string
-  key: string
-  /** The column that could not be read, when one is to blame. */
-  column: string | undefined
-  problem: string
 }
 
 export interface LocalSyncEvents extends EventMap {
@@ -90,3 +82,5 @@ export const FROM_LOCAL_SYSTEM = { fromLocalSystem: true } as const
 export function recordId(entity: EntityMapping, key: string): string {
   return `${entity.type}\u0000${key}`
 }
+
+export type { BadRow }

@@ -113,7 +113,7 @@ export class LocalSync {
 
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
   badRows(): BadRow[] {
-    return this.core.rows.badRows()
+    return [...(this.core.connector.badRows?.() ?? []), ...this.core.rows.badRows()]
   }
 
   /** Subscribes to the local sync's events (LocalSyncEvents); returns unsubscribe. */
