@@ -63,8 +63,8 @@ const configSchema = z.strictObject({
           z.strictObject({
             kind: z.literal('folder'),
             path: z.string('expected the path of the folder of contact files').min(1),
-            format: z.literal('vcard', {
-              error: 'expected format "vcard" (a Google Contacts CSV folder is not read yet)',
+            format: z.enum(['vcard', 'google-csv'], {
+              error: 'expected format "vcard" or "google-csv"',
             }),
           }),
         ],
@@ -109,7 +109,7 @@ export type LocalSystemConfig =
   | {
       kind: 'folder'
       path: string
-      format: 'vcard'
+      format: 'vcard' | 'google-csv'
       /** Persons and organizations, as the folder holds them (the default schema's). */
       mapping: Map<ObjectType, EntityMapping>
     }

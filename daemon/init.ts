@@ -29,7 +29,7 @@ export interface InitOptions {
   localUrl?: string | undefined
   /** With `folder`: the folder (relative to the data folder, or absolute); made if absent. */
   localPath?: string | undefined
-  /** With `folder`: the files' format (vcard). */
+  /** With `folder`: the files' format (vcard, the default, or google-csv). */
   format?: string | undefined
 }
 
@@ -102,7 +102,7 @@ export async function initInstance(
 type LocalSystemSetting =
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string }
-  | { kind: 'folder'; path: string; format: 'vcard' }
+  | { kind: 'folder'; path: string; format: 'vcard' | 'google-csv' }
 
 /**
  * With --force and no --local: the local system the existing config.json names, kept
@@ -190,16 +190,17 @@ function folderOf(options: InitOptions): LocalSystemSetting {
   if (options.localPath === undefined || options.localPath === '') {
     throw new ObjectSyncError(
       'INVALID_CONFIG',
-      '--local folder needs the folder: --local-path DIR (and --format vcard)',
+      '--local folder needs the folder: --local-path DIR (and --format vcard or google-csv)',
     )
   }
-  if ((options.format ?? 'vcard') !== 'vcard') {
+  const format = options.format ?? 'vcard'
+  if (format !== 'vcard' && format !== 'google-csv') {
     throw new ObjectSyncError(
       'INVALID_CONFIG',
-      `--format: expected "vcard" (a Google Contacts CSV folder is not read yet), got ${JSON.stringify(options.format)}`,
+      `--format: expected "vcard" or "google-csv", got ${JSON.stringify(options.format)}`,
     )
   }
-  return { kind: 'folder', path: options.localPath, format: 'vcard' }
+  return { kind: 'folder', path: options.localPath, format }
 }
 
 export async function isInstance(dir: string): Promise<boolean> {

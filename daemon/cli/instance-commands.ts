@@ -21,7 +21,7 @@ export function addInstanceCommands(root: Command): void {
     .option('--force', 'write a new config and API token over an existing instance')
     .option(
       '--local <kind>',
-      'the local system: sqlite (default, local.db), postgres, or folder (vCard files)',
+      'the local system: sqlite (default, local.db), postgres, or folder (vCard or Google Contacts CSV files)',
     )
     .option(
       '--local-url <url>',

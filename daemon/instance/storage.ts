@@ -5,9 +5,11 @@ import {
   LocalSync,
   FOLDER_POLL_MS,
   FolderConnector,
+  GOOGLE_CSV_FORMAT,
   POSTGRES_POLL_MS,
   PostgresConnector,
   SqliteConnector,
+  VCARD_FORMAT,
   type LocalPeerSettings,
 } from '../../src/local/index.ts'
 import type { Logger } from '../../src/log.ts'
@@ -59,7 +61,10 @@ export async function openLocalSystem(
       config.local.kind === 'postgres'
         ? new PostgresConnector(config.local.url)
         : config.local.kind === 'folder'
-          ? new FolderConnector(resolve(dir, config.local.path))
+          ? new FolderConnector(
+              resolve(dir, config.local.path),
+              config.local.format === 'google-csv' ? GOOGLE_CSV_FORMAT : VCARD_FORMAT,
+            )
           : new SqliteConnector(resolve(dir, config.local.path)),
     // PostgreSQL wakes the daemon at each commit (NOTIFY), a folder's watcher at each file
     // changed; their polls are the fallback, and each reads a server others use, or every

@@ -15,7 +15,6 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
-import type ICAL from 'ical.js'
 import { ObjectSyncError } from '../errors.ts'
 import {
   type BadRow,
@@ -28,26 +27,18 @@ import {
 } from './connector.ts'
 import {
   changedRecords,
-  fileName,
   indexRecords,
   tableOf,
   type FileState,
   type Held,
   type Records,
 } from './folder/records.ts'
-import {
-  newCard,
-  readCards,
-  writeCard,
-  writeCards,
-  type Card,
-  type CardTable,
-} from './folder/vcards.ts'
+import type { FolderFormat, FolderTable } from './folder/format.ts'
+import { VCARD_FORMAT } from './folder/vcards.ts'
 import type { EntityMapping } from './mapping/index.ts'
 
 /** How often the daemon reads the folder without a wake-up from its watcher. */
 export const FOLDER_POLL_MS = 1000
-const EXTENSION = '.vcf'
 /** Coarser than any file system's modification times (FAT's are 2 s). */
 const SETTLED_MS = 3000
 const TEMPORARY = '.objectsync-writing'
@@ -68,10 +59,13 @@ export class FolderConnector implements Connector {
   /** One read or write of the folder at a time. */
   private work: Promise<unknown> = Promise.resolve()
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly format: FolderFormat = VCARD_FORMAT,
+  ) {}
 
   get description(): string {
-    return `vCard folder ${this.path}`
+    return `${this.format.name} folder ${this.path}`
   }
 
   async open(_entities: readonly EntityMapping[]): Promise<void> {
@@ -173,9 +167,9 @@ export class FolderConnector implements Connector {
     await this.serial(async () => {
       await this.scan(true)
       const held = this.records[table].get(key)
-      if (held?.file === undefined || held.card === undefined) return
+      if (held?.file === undefined || held.entry === undefined) return
       const state = this.files.get(held.file)!
-      state.cards = state.cards.filter((card) => card !== held.card)
+      state.entries = state.entries.filter((entry) => entry !== held.entry)
       await this.flush(new Set([held.file]))
     })
   }
@@ -199,7 +193,7 @@ export class FolderConnector implements Connector {
   ): Promise<void> {
     await this.serial(async () => {
       await this.scan(true)
-      const table: CardTable = this.records.persons.has(key) ? 'persons' : 'organizations'
+      const table: FolderTable = this.records.persons.has(key) ? 'persons' : 'organizations'
       const held = this.records[table].get(key)
       if (held === undefined) return
       const groups = new Set(held.groups)
@@ -222,7 +216,9 @@ export class FolderConnector implements Connector {
    */
   private async scan(logChanges: boolean): Promise<void> {
     const names = await this.guard('read', async () =>
-      (await readdir(this.path)).filter((name) => name.toLowerCase().endsWith(EXTENSION)),
+      (await readdir(this.path)).filter((name) =>
+        name.toLowerCase().endsWith(this.format.extension),
+      ),
     )
     let changed = false
     for (const name of names) {
@@ -247,17 +243,22 @@ export class FolderConnector implements Connector {
     if (changed) this.index(logChanges)
   }
 
-  private parse(file: string, bytes: Buffer): { cards: Card[]; problems: BadRow[] } {
+  private parse(
+    file: string,
+    bytes: Buffer,
+  ): { entries: FileState['entries']; problems: BadRow[]; meta: unknown } {
     let text: string
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
     } catch {
-      return { cards: [], problems: [this.problem(file, 1, 'not UTF-8 text (save it as UTF-8)')] }
+      const problems = [this.problem(file, 1, 'not UTF-8 text (save it as UTF-8)')]
+      return { entries: [], problems, meta: this.format.emptyMeta() }
     }
-    const read = readCards(basename(file, EXTENSION), text)
+    const read = this.format.read(basename(file, this.format.extension), text)
     return {
-      cards: read.cards,
+      entries: read.entries,
       problems: read.problems.map((problem) => this.problem(file, problem.line, problem.problem)),
+      meta: read.meta,
     }
   }
 
@@ -288,7 +289,7 @@ export class FolderConnector implements Connector {
 
   /** Applies a write to the record's card (a new card in a file of its own); returns its file. */
   private apply(
-    table: CardTable,
+    table: FolderTable,
     key: string,
     held: Held | undefined,
     content: { row?: LocalRow; custom?: CustomValues | undefined; groups?: string[] },
@@ -298,22 +299,29 @@ export class FolderConnector implements Connector {
       typeof organizationId === 'string'
         ? (this.records.organizations.get(organizationId)?.row.name as string | undefined)
         : undefined
-    const cardContent = {
+    const entryContent = {
       table,
       row: content.row ?? {},
       custom: content.custom,
       groups: content.groups,
       organizationName,
     }
-    if (held?.card !== undefined && held.file !== undefined) {
-      writeCard(held.card.component, cardContent)
+    if (held?.entry !== undefined && held.file !== undefined) {
+      this.format.update(held.entry, entryContent, this.files.get(held.file)!.meta)
       return held.file
     }
-    const file = `${fileName(key)}${EXTENSION}`
-    const state = this.files.get(file) ?? { size: -1, mtimeMs: -1, cards: [], problems: [] }
-    const component = newCard(key, { ...cardContent, groups: content.groups ?? held?.groups })
-    state.cards.push({
-      component,
+    const file = this.format.newFile(key, [...this.files.keys()].sort())
+    const state = this.files.get(file) ?? {
+      size: -1,
+      mtimeMs: -1,
+      entries: [],
+      problems: [],
+      meta: this.format.emptyMeta(),
+    }
+    const groups = content.groups ?? held?.groups
+    const handle = this.format.create(key, { ...entryContent, groups }, state.meta)
+    state.entries.push({
+      handle,
       line: 0,
       table,
       key,
@@ -337,14 +345,14 @@ export class FolderConnector implements Connector {
       if (state === undefined) continue
       const target = join(this.path, file)
       await this.guard(`write ${file}`, async () => {
-        if (state.cards.length === 0) {
+        if (state.entries.length === 0) {
           await unlink(target).catch(() => {})
           this.files.delete(file)
           return
         }
-        const components: ICAL.Component[] = state.cards.map((card) => card.component)
+        const handles = state.entries.map((entry) => entry.handle)
         const temporary = `${target}${TEMPORARY}`
-        await writeFile(temporary, writeCards(components))
+        await writeFile(temporary, this.format.write(handles, state.meta))
         await rename(temporary, target)
         const info = await stat(target)
         const bytes = await readFile(target)
@@ -368,7 +376,7 @@ export class FolderConnector implements Connector {
     }
   }
 
-  private writable(entity: EntityMapping): CardTable {
+  private writable(entity: EntityMapping): FolderTable {
     const table = tableOf(entity)
     if (table === undefined) {
       throw new ObjectSyncError(

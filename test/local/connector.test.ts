@@ -1,13 +1,12 @@
 // The connector conformance suite, on the memory connector, on SQLite and on a real
 // PostgreSQL server (with "other programs" writing through a separate connection).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
-  FolderConnector,
   GROUP_MEMBERS,
   MemoryConnector,
   PostgresConnector,
@@ -16,35 +15,15 @@ import {
   createPostgresSchema,
   defaultEntity,
   mappingFromConfig,
-  type Connector,
   type LocalRow,
   type ReadRecord,
 } from '../../src/local/index.ts'
 import { newObjectId } from '../../src/model/index.ts'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
+import { folderHarness, googleCsvHarness, type Harness } from '../helpers/connector-harness.ts'
 
 const persons = defaultEntity('person')
 const entities = [persons, defaultEntity('organization')]
-
-interface Harness {
-  connector: Connector
-  /** Another program writes the row (or deletes it with undefined). */
-  edit: (key: string, row: LocalRow | undefined) => void | Promise<void>
-  /** Another program puts the record in the group, or takes it out. */
-  editGroup: (key: string, group: string, member: boolean) => void | Promise<void>
-  /**
-   * Another program makes a table keyed by `id`: text, or (`given`) an integer the local
-   * system gives (the memory connector plays one).
-   */
-  createTable: (table: string, columns: string, key: 'text' | 'given') => void | Promise<void>
-  /** Another program inserts or updates a row of any table keyed by `id`. */
-  upsert: (table: string, key: string, row: LocalRow) => void | Promise<void>
-  /** Another program inserts a row with the key the local system gives; returns the key. */
-  insertGiven: (table: string, row: LocalRow) => string | Promise<string>
-  /** Another program deletes a row of any table keyed by `id`. */
-  deleteRow: (table: string, key: string) => void | Promise<void>
-  cleanup: () => void | Promise<void>
-}
 
 /** An upsert of a row keyed by `id`, in SQL both SQLite and PostgreSQL take. */
 function upsertSql(table: string, row: LocalRow, placeholder: (index: number) => string): string {
@@ -191,55 +170,15 @@ async function postgresHarness(): Promise<Harness> {
   }
 }
 
-/**
- * A folder of vCard files: "another program" writes a card per person (`<key>.vcf`).
- * A folder has no tables of its own and no groups without cards: the tests of group
- * membership without records, row filters and keys the local system gives are not its
- * (test/local/folder-connector.test.ts has its own).
- */
-function folderHarness(): Harness {
-  const folder = mkdtempSync(join(tmpdir(), 'objectsync-folder-'))
-  folders.push(folder)
-  const notForAFolder = () => {
-    throw new Error('a folder has no tables of its own')
-  }
-  return {
-    connector: new FolderConnector(folder),
-    edit: (key, row) => {
-      const file = join(folder, `${key}.vcf`)
-      if (row === undefined) rmSync(file, { force: true })
-      else
-        writeFileSync(
-          file,
-          [
-            'BEGIN:VCARD',
-            'VERSION:3.0',
-            `UID:${key}`,
-            `N:${String(row.last_name)};${String(row.first_name)};;;`,
-            `FN:${String(row.first_name)} ${String(row.last_name)}`,
-            ...(row.email ? [`EMAIL;TYPE=INTERNET:${String(row.email)}`] : []),
-            'END:VCARD',
-            '',
-          ].join('\r\n'),
-        )
-    },
-    editGroup: notForAFolder,
-    createTable: notForAFolder,
-    upsert: notForAFolder,
-    insertGiven: notForAFolder,
-    deleteRow: notForAFolder,
-    cleanup: () => {},
-  }
-}
-
 for (const [name, make] of [
   ['memory', memoryHarness],
   ['sqlite', sqliteHarness],
   ['postgres', postgresHarness],
-  ['folder', folderHarness],
+  ['vCard folder', () => folderHarness(folders)],
+  ['Google Contacts CSV folder', () => googleCsvHarness(folders)],
 ] as const) {
-  // A folder of vCards has no group membership without cards, no tables of its own.
-  const notFolder = it.skipIf(name === 'folder')
+  // A folder has no group membership without contacts, no tables of its own.
+  const notFolder = it.skipIf(name.endsWith('folder'))
   describe(`connector conformance: ${name}`, () => {
     it('reports inserts, updates and deletes made by others, in order, until acknowledged', async () => {
       const { connector, edit, cleanup } = await make()

@@ -7,7 +7,12 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { FolderConnector, defaultEntity, type LocalRow } from '../../src/local/index.ts'
+import {
+  FolderConnector,
+  GOOGLE_CSV_FORMAT,
+  defaultEntity,
+  type LocalRow,
+} from '../../src/local/index.ts'
 
 const persons = defaultEntity('person')
 const organizations = defaultEntity('organization')
@@ -186,6 +191,133 @@ describe('a folder of vCard files', () => {
       },
       { timeout: 10_000, interval: 200 },
     )
+    await connector.close()
+  })
+})
+
+const CSV_FIXTURES = join(import.meta.dirname, '../fixtures/google-csv')
+
+function googleExport(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'objectsync-google-'))
+  folders.push(folder)
+  cpSync(CSV_FIXTURES, folder, { recursive: true })
+  return folder
+}
+
+describe('a folder of Google Contacts CSV exports', () => {
+  it("reads today's and the older export: persons, a company contact, labels, custom fields", async () => {
+    const connector = new FolderConnector(googleExport(), GOOGLE_CSV_FORMAT)
+    await connector.open(entities)
+    const people = await all(connector)
+    expect(people.map((row) => row.first_name)).toEqual(['Margaret', 'Grace', 'Ada'])
+    const ada = people.find((row) => row.first_name === 'Ada')!
+    expect(ada).toMatchObject({
+      id: 'ada@acme.example',
+      last_name: 'Lovelace',
+      // The first of " ::: " values.
+      email: 'ada@acme.example',
+      phone: '+47 400 00 001',
+      birthday: '1815-12-10',
+      title: 'Analyst',
+      organization_id: 'org:Acme AS',
+    })
+    expect(await connector.readCustom('ada@acme.example')).toEqual({ level: 'gold' })
+    // Google's own labels ("* myContacts", "* starred") are no groups.
+    expect(await connector.groupsOf('ada@acme.example')).toEqual(['Board'])
+    expect(await connector.groupsOf('grace@navy.example')).toEqual(['Volunteers'])
+    // A birthday without a year is none to objectsync (a date has one).
+    expect(people.find((row) => row.first_name === 'Grace')!.birthday).toBeNull()
+    const margaret = people.find((row) => row.first_name === 'Margaret')!
+    expect(margaret).toMatchObject({ title: 'Director', organization_id: 'org:Apollo Guidance' })
+    const companies = await all(connector, organizations)
+    expect(companies).toEqual([
+      expect.objectContaining({ id: 'org:Acme AS', email: 'post@acme.example' }),
+      expect.objectContaining({ id: 'org:Apollo Guidance', name: 'Apollo Guidance' }),
+    ])
+    expect(connector.badRows()).toEqual([])
+    await connector.close()
+  })
+
+  it('writes back every column and line as they were but the ones it models', async () => {
+    const folder = googleExport()
+    const connector = new FolderConnector(folder, GOOGLE_CSV_FORMAT)
+    await connector.open(entities)
+    const before = (await connector.read(persons, 'ada@acme.example'))!
+    await connector.writeMany(persons, [
+      {
+        key: 'ada@acme.example',
+        row: { ...before, title: 'Chief Analyst', phone: null },
+        custom: { level: 'silver', since: '2019' },
+        unchanged: (now) => now.row !== undefined,
+      },
+    ])
+    await connector.changeGroups('ada@acme.example', { join: ['Partners'] })
+    const grace = (await connector.read(persons, 'grace@navy.example'))!
+    await connector.write(persons, 'grace@navy.example', { ...grace, title: 'Admiral' })
+    await connector.write(persons, '01JNEWPERSON0000000000000A', {
+      first_name: 'Nora',
+      last_name: 'Lie',
+      email: 'nora@acme.example',
+    })
+    const text = readFileSync(join(folder, 'contacts.csv'), 'utf8')
+    expect(text.startsWith('\ufeff')).toBe(true)
+    const reread = new FolderConnector(folder, GOOGLE_CSV_FORMAT)
+    await reread.open(entities)
+    expect(await reread.read(persons, 'ada@acme.example')).toMatchObject({
+      title: 'Chief Analyst',
+      phone: null,
+      email: 'ada@acme.example',
+    })
+    expect(await reread.readCustom('ada@acme.example')).toEqual({ level: 'silver', since: '2019' })
+    expect(await reread.groupsOf('ada@acme.example')).toEqual(['Board', 'Partners'])
+    // What objectsync doesn't model is as it was: the second e-mail, the address, the
+    // multi-line note, Google's own labels.
+    for (const kept of [
+      'ada.lovelace@home.example',
+      '"Storgata 1\n0155 Oslo\nNorway"',
+      '"Met at the conference,\nin Oslo ""twice"""',
+      '* myContacts ::: Board ::: Partners',
+      'Grace,,Hopper,,,,,,,,,Admiral,,--12-09,',
+    ]) {
+      expect(text).toContain(kept)
+    }
+    // A new person is a line of its own, keyed by the column objectsync adds.
+    expect(await reread.read(persons, '01JNEWPERSON0000000000000A')).toMatchObject({
+      first_name: 'Nora',
+      email: 'nora@acme.example',
+    })
+    expect((await all(reread)).map((row) => row.first_name).sort()).toEqual([
+      'Ada',
+      'Grace',
+      'Margaret',
+      'Nora',
+    ])
+    expect(await connector.changesSince(0)).toEqual([])
+    await reread.close()
+    await connector.close()
+  })
+
+  it('reports a file that is not a Google Contacts CSV, or does not parse, with its line', async () => {
+    const folder = googleExport()
+    writeFileSync(join(folder, 'other.csv'), 'Date,Amount\r\n2026-01-01,100\r\n')
+    writeFileSync(join(folder, 'cut.csv'), 'First Name,Last Name\r\nAda,Lovelace\r\n"Cut,Off\r\n')
+    writeFileSync(
+      join(folder, 'nameless.csv'),
+      'First Name,Last Name,Notes\r\n,,just a note\r\nKai,Holm,\r\n',
+    )
+    const connector = new FolderConnector(folder, GOOGLE_CSV_FORMAT)
+    await connector.open(entities)
+    expect(
+      connector
+        .badRows()
+        .map((bad) => bad.problem)
+        .sort(),
+    ).toEqual([
+      expect.stringMatching(/^cut\.csv, line 4: Quote Not Closed/),
+      'nameless.csv, line 2: a contact with no name and no organization name',
+      'other.csv, line 1: not a Google Contacts CSV: its header has no "First Name" nor "Organization Name"',
+    ])
+    expect((await all(connector)).map((row) => row.first_name)).toContain('Kai')
     await connector.close()
   })
 })

@@ -24,7 +24,7 @@ async function daemonIn(dir: string) {
   return { daemon, token: readFileSync(join(dir, 'api-token'), 'utf8').trim() }
 }
 
-describe('a folder of vCard files and a SQLite database', () => {
+describe('a folder of contact files and a SQLite database', () => {
   it('sync contacts both ways through both local systems', { timeout: 90_000 }, async () => {
     const northDir = tempDir('folder-north')
     const southDir = tempDir('folder-south')
@@ -151,6 +151,76 @@ describe('a folder of vCard files and a SQLite database', () => {
     }
   })
 
+  it(
+    'sync a Google Contacts export both ways with a SQLite database',
+    { timeout: 90_000 },
+    async () => {
+      const northDir = tempDir('google-north')
+      const southDir = tempDir('google-south')
+      await initInstance(northDir, {
+        name: 'north',
+        local: 'folder',
+        localPath: 'google',
+        format: 'google-csv',
+      })
+      const google = join(northDir, 'google')
+      cpSync(join(import.meta.dirname, '../fixtures/google-csv'), google, { recursive: true })
+      await initInstance(southDir, { name: 'south' })
+      const north = await daemonIn(northDir)
+      let south: { daemon: Daemon; token: string } | undefined
+      const crm = new Database(join(southDir, 'local.db'))
+      crm.pragma('busy_timeout = 5000')
+      try {
+        south = await daemonIn(southDir)
+        const invite = await callApi<{ token: string }>(north, 'POST', '/v1/invites', {
+          body: { expires: '10m' },
+        })
+        await callApi(south, 'POST', '/v1/pair', { body: { token: invite.json.token } })
+        const people = () =>
+          crm.prepare('SELECT first_name, email FROM persons ORDER BY first_name').all()
+        await vi.waitFor(
+          () =>
+            expect(people()).toEqual([
+              { first_name: 'Ada', email: 'ada@acme.example' },
+              { first_name: 'Grace', email: 'grace@navy.example' },
+              { first_name: 'Margaret', email: 'margaret@apollo.example' },
+            ]),
+          { timeout: 30_000, interval: 100 },
+        )
+        // A row made at south becomes a line of the export, and an edit there a row's edit.
+        crm
+          .prepare(
+            "INSERT INTO persons(id, first_name, last_name, email) VALUES ('nora', 'Nora', 'Lie', 'nora@lie.example')",
+          )
+          .run()
+        const exported = () => readFileSync(join(google, 'contacts.csv'), 'utf8')
+        await vi.waitFor(() => expect(exported()).toContain('Nora,,Lie'), {
+          timeout: 30_000,
+          interval: 100,
+        })
+        writeFileSync(
+          join(google, 'older-export.csv'),
+          readFileSync(join(google, 'older-export.csv'), 'utf8').replace(',Director,', ',Founder,'),
+        )
+        await vi.waitFor(
+          () => {
+            const row = crm
+              .prepare("SELECT title FROM persons WHERE first_name = 'Margaret'")
+              .get() as { title: string }
+            expect(row.title).toBe('Founder')
+          },
+          { timeout: 30_000, interval: 100 },
+        )
+        expect(people()).toHaveLength(4)
+        expect(exported().match(/Nora/g)).toHaveLength(1)
+      } finally {
+        await south?.daemon.stop()
+        await north.daemon.stop()
+        crm.close()
+      }
+    },
+  )
+
   it('refuses a folder without a path, another format, and options of other kinds', async () => {
     const dir = tempDir('folder-refused')
     const refusal = async (options: Parameters<typeof initInstance>[1]) => {
@@ -159,12 +229,12 @@ describe('a folder of vCard files and a SQLite database', () => {
       return (error as Error).message
     }
     expect(await refusal({ local: 'folder' })).toContain('--local-path DIR')
-    expect(await refusal({ local: 'folder', localPath: 'c', format: 'google-csv' })).toContain(
-      'not read yet',
+    expect(await refusal({ local: 'folder', localPath: 'c', format: 'ldif' })).toContain(
+      'expected "vcard" or "google-csv"',
     )
     expect(await refusal({ localPath: 'c' })).toContain('go with --local folder')
     expect(() =>
       parseConfig({ name: 'x', local: { kind: 'folder', path: 'c', format: 'ldif' } }, 'c.json'),
-    ).toThrow('c.json: local.format: expected format "vcard"')
+    ).toThrow('c.json: local.format: expected format "vcard" or "google-csv"')
   })
 })

@@ -1,29 +1,30 @@
-// A folder's records as its files hold them (folder-connector.ts): every card by its key
-// (a key an earlier card took is a bad row), organizations also by the names persons'
-// ORG give them (one named by persons only is a record of its own, `org:<name>`, with no
-// card until it is written), and which records read differently from before.
-import { createHash } from 'node:crypto'
+// A folder's records as its files hold them (folder-connector.ts): every entry by its key
+// (a key an earlier entry took is a bad row), organizations also by the names persons
+// give them (one named by persons only is a record of its own, `org:<name>`, with no
+// entry until it is written), and which records read differently from before.
 import { GROUP_MEMBERS, type BadRow, type CustomValues, type LocalRow } from '../connector.ts'
 import type { EntityMapping } from '../mapping/index.ts'
-import type { Card, CardTable } from './vcards.ts'
+import type { Entry, FolderTable } from './format.ts'
 
 export interface FileState {
   size: number
   mtimeMs: number
-  cards: Card[]
+  entries: Entry[]
   problems: BadRow[]
+  /** The format's own of the file (a CSV's header). */
+  meta: unknown
 }
 
-/** A record: its card, or (an organization only named by persons' ORG) none. */
+/** A record: its entry, or (an organization only named by persons) none. */
 export interface Held {
   file: string | undefined
-  card: Card | undefined
+  entry: Entry | undefined
   row: LocalRow
   custom: CustomValues
   groups: string[]
 }
 
-export type Records = Record<CardTable, Map<string, Held>>
+export type Records = Record<FolderTable, Map<string, Held>>
 
 /** The records of the files (in file name order: the first card with a key has it). */
 export function indexRecords(
@@ -34,18 +35,18 @@ export function indexRecords(
   const duplicates: BadRow[] = []
   const organizationByName = new Map<string, string>()
   for (const [file, state] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
-    for (const card of state.cards) {
-      if (records.persons.has(card.key) || records.organizations.has(card.key)) {
-        duplicates.push(problem(file, card.line, `UID ${card.key} is also an earlier card's`))
+    for (const entry of state.entries) {
+      if (records.persons.has(entry.key) || records.organizations.has(entry.key)) {
+        duplicates.push(problem(file, entry.line, `the key ${entry.key} is an earlier entry's too`))
         continue
       }
-      const { row, custom, groups } = card
-      records[card.table].set(card.key, { file, card, row, custom, groups })
-      if (card.table === 'organizations') organizationByName.set(String(row.name), card.key)
+      const { row, custom, groups } = entry
+      records[entry.table].set(entry.key, { file, entry, row, custom, groups })
+      if (entry.table === 'organizations') organizationByName.set(String(row.name), entry.key)
     }
   }
   for (const held of records.persons.values()) {
-    const name = held.card?.organization ?? ''
+    const name = held.entry?.organization ?? ''
     if (name === '') continue
     let key = organizationByName.get(name)
     if (key === undefined) {
@@ -54,7 +55,7 @@ export function indexRecords(
       const row = { id: key, name }
       records.organizations.set(key, {
         file: undefined,
-        card: undefined,
+        entry: undefined,
         row,
         custom: {},
         groups: [],
@@ -89,13 +90,6 @@ function fingerprint(held: Held | undefined): string {
 }
 
 /** The folder's table for an entity: persons and organizations (the default schema's). */
-export function tableOf(entity: EntityMapping): CardTable | undefined {
+export function tableOf(entity: EntityMapping): FolderTable | undefined {
   return entity.table === 'persons' || entity.table === 'organizations' ? entity.table : undefined
-}
-
-/** A file name for a new record's card: its key where it is a safe name, else its hash. */
-export function fileName(key: string): string {
-  return /^[A-Za-z0-9._-]{1,100}$/.test(key) && !key.startsWith('.')
-    ? key
-    : createHash('sha256').update(key).digest('hex').slice(0, 32)
 }

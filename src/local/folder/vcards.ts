@@ -6,41 +6,21 @@
 // properties objectsync models and keeps every other one as it was, in the card's own
 // version; a new record is a new vCard 4.0 card.
 import ICAL from 'ical.js'
-import type { CustomValues, LocalRow } from '../connector.ts'
+import { createHash } from 'node:crypto'
+import type { CustomValues } from '../connector.ts'
+import type { Entry, EntryContent, EntryProblem, FolderFormat } from './format.ts'
 
-export type CardTable = 'persons' | 'organizations'
-
-/** A card as the connector holds it: where it is, and what objectsync reads of it. */
-export interface Card {
-  component: ICAL.Component
-  /** The 1-based line of its BEGIN:VCARD in its file. */
-  line: number
-  table: CardTable
-  /** Its UID, else `<file>#<n>` (its place among the file's cards). */
-  key: string
-  /** Its row; a person's organization_id is set by the caller from `organization`. */
-  row: LocalRow
-  custom: CustomValues
-  groups: string[]
-  /** A person's ORG: the name of its organization ('' for none). */
-  organization: string
-}
-
-/** A part of a file that is not a card that reads: a bad row of its file and line. */
-export interface CardProblem {
-  line: number
-  problem: string
-}
+type Card = Omit<Entry, 'handle'> & { handle: ICAL.Component }
 
 /** Custom fields: X-OBJECTSYNC-CUSTOM;NAME=<name>:<value>. */
 const CUSTOM = 'x-objectsync-custom'
 const VERSIONS = new Set(['3.0', '4.0'])
 
 /** The cards of a file's text, and the parts that are not cards that read (`file` names cards without a UID). */
-export function readCards(file: string, text: string): { cards: Card[]; problems: CardProblem[] } {
+function readCards(file: string, text: string): { cards: Card[]; problems: EntryProblem[] } {
   const cards: Card[] = []
-  const problems: CardProblem[] = []
-  const lines = text.split(/\r?\n/)
+  const problems: EntryProblem[] = []
+  const lines = text.replace(/^\ufeff/, '').split(/\r?\n/)
   let begin: number | undefined
   for (const [index, line] of lines.entries()) {
     const upper = line.trim().toUpperCase()
@@ -90,7 +70,7 @@ function readCard(block: string, fallbackKey: string): Omit<Card, 'line'> | stri
   if (isOrganization(component)) {
     const name = first(component.getFirstPropertyValue('org')) || fn
     return {
-      component,
+      handle: component,
       table: 'organizations',
       key,
       row: {
@@ -109,7 +89,7 @@ function readCard(block: string, fallbackKey: string): Omit<Card, 'line'> | stri
   const parts = Array.isArray(name) ? name.map(text) : [text(name)]
   const organization = first(component.getFirstPropertyValue('org'))
   return {
-    component,
+    handle: component,
     table: 'persons',
     key,
     row: {
@@ -159,26 +139,18 @@ function first(value: unknown): string {
   return (Array.isArray(value) ? text(value[0]) : text(value)).trim()
 }
 
-/** A birthday as yyyy-MM-dd; one without a year (--MM-dd) or a time is left as written. */
+/**
+ * A birthday as yyyy-MM-dd. One without a year (--MM-dd), which a canonical date can't
+ * hold, reads as none, and stays in the card (see writeCard).
+ */
 function birthday(value: unknown): string | null {
   const read = text(value).trim()
-  if (read === '') return null
   const date = /^(\d{4})-?(\d{2})-?(\d{2})/.exec(read)
-  return date === null ? read : `${date[1]}-${date[2]}-${date[3]}`
-}
-
-/** What a write sets on a card: its row's columns, custom fields and groups. */
-export interface CardContent {
-  table: CardTable
-  row: LocalRow
-  custom: CustomValues | undefined
-  groups: readonly string[] | undefined
-  /** The organization's name for a person's organization_id, where known. */
-  organizationName: string | undefined
+  return date === null ? null : `${date[1]}-${date[2]}-${date[3]}`
 }
 
 /** A new vCard 4.0 card for a record (UID: its key). */
-export function newCard(key: string, content: CardContent): ICAL.Component {
+function newCard(key: string, content: EntryContent): ICAL.Component {
   const component = new ICAL.Component(['vcard', [], []])
   component.addPropertyWithValue('version', '4.0')
   component.addPropertyWithValue('uid', key)
@@ -192,7 +164,7 @@ export function newCard(key: string, content: CardContent): ICAL.Component {
  * its property's first value (keeping its parameters) or removes it when empty; every
  * property objectsync doesn't model stays as it was.
  */
-export function writeCard(component: ICAL.Component, content: CardContent): void {
+function writeCard(component: ICAL.Component, content: EntryContent): void {
   const { row } = content
   const set = (name: string, value: unknown) => {
     const written = value === null || value === undefined ? '' : text(value)
@@ -227,7 +199,11 @@ export function writeCard(component: ICAL.Component, content: CardContent): void
     }
     if ('email' in row) set('email', row.email)
     if ('phone' in row) set('tel', telValue(component, row.phone))
-    if ('birthday' in row) set('bday', row.birthday)
+    // A birthday without a year reads as none: it stays until one with a year is written.
+    const yearless = text(component.getFirstPropertyValue('bday')).startsWith('--')
+    if ('birthday' in row && !(yearless && (row.birthday ?? null) === null)) {
+      set('bday', row.birthday)
+    }
     if ('title' in row) set('title', row.title)
     if ('role' in row) set('role', row.role)
     if ('organization_id' in row) {
@@ -278,7 +254,26 @@ function setOrg(component: ICAL.Component, name: string): void {
   property.setValue(Array.isArray(value) ? [name, ...value.slice(1).map(text)] : name)
 }
 
-/** A file's text: its cards, one after another. */
-export function writeCards(cards: readonly ICAL.Component[]): string {
-  return cards.map((card) => card.toString()).join('\r\n') + (cards.length > 0 ? '\r\n' : '')
+/** vCard files: one or many cards each; a new record is a vCard 4.0 file of its own. */
+export const VCARD_FORMAT: FolderFormat = {
+  name: 'vCard',
+  extension: '.vcf',
+  read: (file, text) => {
+    const { cards, problems } = readCards(file, text)
+    return { entries: cards, problems, meta: undefined }
+  },
+  update: (entry, content) => writeCard(entry.handle as ICAL.Component, content),
+  create: (key, content) => newCard(key, content),
+  write: (handles) =>
+    handles.map((card) => (card as ICAL.Component).toString()).join('\r\n') +
+    (handles.length > 0 ? '\r\n' : ''),
+  newFile: (key) => `${fileName(key)}.vcf`,
+  emptyMeta: () => undefined,
+}
+
+/** A file name for a new record's card: its key where it is a safe name, else its hash. */
+function fileName(key: string): string {
+  return /^[A-Za-z0-9._-]{1,100}$/.test(key) && !key.startsWith('.')
+    ? key
+    : createHash('sha256').update(key).digest('hex').slice(0, 32)
 }
