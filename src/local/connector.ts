@@ -66,6 +66,11 @@ export interface Connector {
    */
   repairChangeCapture?(cursor: number): Promise<'intact' | 'triggers' | 'log'>
   /**
+   * Whether its change log lives in memory (a folder's): it starts over at each open,
+   * which the first repairChangeCapture says ('log') — not a loss worth a warning.
+   */
+  readonly changeLogInMemory?: boolean
+  /**
    * Calls `listener` when another program has committed a change, so the caller reads
    * the log at once rather than at its next poll; returns the way to stop. Optional: a
    * local system without such a signal is polled only.

@@ -1,60 +1,48 @@
-// A folder of vCard files as the local system: the address book a person exports and
-// imports (Apple Contacts, Thunderbird, Nextcloud), one or many cards per `.vcf`. Its
-// records are the default schema's `persons` and `organizations` (folder/vcards.ts), its
-// custom fields X-OBJECTSYNC-CUSTOM properties, its groups the cards' CATEGORIES.
+// A folder of contact files as the local system: the address book a person exports and
+// imports — vCard files (Apple Contacts, Thunderbird, Nextcloud; folder/vcards.ts) or
+// Google Contacts CSV exports (folder/google-csv.ts). Its records are the default
+// schema's `persons` and `organizations`, with custom fields and groups.
 //
 // Changes by anyone are found by reading the folder again at each poll (every second in
 // the daemon) and at once when chokidar says a file changed (a wake-up, as PostgreSQL's
-// NOTIFY). Only files whose size or time changed are parsed again, and each of their records is compared with how it read
-// before: what differs is logged as a change, in memory. What changed while the daemon
-// was stopped is found by the compare of every record the first poll asks for
-// (`repairChangeCapture` says 'triggers' once). The daemon's own writes are written to a
-// temporary file renamed over the old one (a reader never sees half a file), and read
-// back into what the connector knows before anything looks again: never taken back in.
+// NOTIFY). Only files whose size or time changed are parsed again, and each of their
+// records is compared with how it read before: what differs is logged as a change, in
+// memory. The log starts anew at each open (`repairChangeCapture` says so once): what
+// changed while the daemon was stopped is found by comparing every record. Reading and
+// writing the files, and what is kept while a file is unsure (half written, gone for a
+// moment, with parts that don't read): folder/folder-files.ts.
 import { existsSync } from 'node:fs'
-import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { ObjectSyncError } from '../errors.ts'
-import {
-  type BadRow,
-  type Connector,
-  type CustomValues,
-  type LocalChange,
-  type LocalRow,
-  type ReadRecord,
-  type RowWrite,
+import type {
+  BadRow,
+  Connector,
+  CustomValues,
+  LocalChange,
+  LocalRow,
+  ReadRecord,
+  RowWrite,
 } from './connector.ts'
-import {
-  changedRecords,
-  indexRecords,
-  tableOf,
-  type FileState,
-  type Held,
-  type Records,
-} from './folder/records.ts'
-import type { FolderFormat, FolderTable } from './folder/format.ts'
+import { FolderFiles, TEMPORARY } from './folder/folder-files.ts'
+import type { EntryContent, FolderFormat, FolderTable } from './folder/format.ts'
+import { changedRecords, indexRecords, tableOf, type Held, type Records } from './folder/records.ts'
 import { VCARD_FORMAT } from './folder/vcards.ts'
 import type { EntityMapping } from './mapping/index.ts'
 
 /** How often the daemon reads the folder without a wake-up from its watcher. */
 export const FOLDER_POLL_MS = 1000
-/** Coarser than any file system's modification times (FAT's are 2 s). */
-const SETTLED_MS = 3000
-const TEMPORARY = '.objectsync-writing'
 
 export class FolderConnector implements Connector {
-  private files = new Map<string, FileState>()
-  private records: Records = {
-    persons: new Map(),
-    organizations: new Map(),
-  }
+  /** Its change log lives in memory: it starts anew at each open. */
+  readonly changeLogInMemory = true
+  private readonly files: FolderFiles
+  private records: Records = { persons: new Map(), organizations: new Map() }
   private changes: LocalChange[] = []
   private seq = 0
   private watcher: FSWatcher | undefined
   private readonly listeners = new Set<() => void>()
-  private compareFirst = true
-  /** Cards whose UID a card before them took (in file order). */
+  private logStartedOver = false
+  /** Entries whose key an earlier entry took (in file order). */
   private duplicates: BadRow[] = []
   /** One read or write of the folder at a time. */
   private work: Promise<unknown> = Promise.resolve()
@@ -62,7 +50,11 @@ export class FolderConnector implements Connector {
   constructor(
     readonly path: string,
     private readonly format: FolderFormat = VCARD_FORMAT,
-  ) {}
+    /** How long a changed or vanished file is waited for (folder-files.ts; tests: 0). */
+    settleMs?: number,
+  ) {
+    this.files = new FolderFiles(path, format, this.description, settleMs)
+  }
 
   get description(): string {
     return `${this.format.name} folder ${this.path}`
@@ -72,6 +64,7 @@ export class FolderConnector implements Connector {
     if (!existsSync(this.path)) {
       throw new ObjectSyncError('LOCAL_SYSTEM_IO', `${this.description} does not exist`)
     }
+    this.logStartedOver = false
     await this.serial(() => this.scan(false))
     this.watcher = watch(this.path, {
       ignoreInitial: true,
@@ -95,11 +88,14 @@ export class FolderConnector implements Connector {
     return () => this.listeners.delete(listener)
   }
 
-  /** Once after open: what changed while the daemon was stopped is found by a compare. */
+  /**
+   * Once after open: the log started over ('log'), so the caller's cursor starts over
+   * too and every record is compared with what was last seen.
+   */
   repairChangeCapture(): Promise<'intact' | 'triggers' | 'log'> {
-    const first = this.compareFirst
-    this.compareFirst = false
-    return Promise.resolve(first ? 'triggers' : 'intact')
+    const first = !this.logStartedOver
+    this.logStartedOver = true
+    return Promise.resolve(first ? 'log' : 'intact')
   }
 
   async changesSince(cursor: number, limit = 1000): Promise<LocalChange[]> {
@@ -120,8 +116,9 @@ export class FolderConnector implements Connector {
   async *readAll(entity: EntityMapping): AsyncIterable<LocalRow> {
     const table = tableOf(entity)
     if (table === undefined) return
-    for (const held of [...this.records[table].values()])
+    for (const held of [...this.records[table].values()]) {
       yield await Promise.resolve({ ...held.row })
+    }
   }
 
   readCustom(key: string): Promise<CustomValues> {
@@ -150,7 +147,7 @@ export class FolderConnector implements Connector {
         const held = this.records[table].get(write.key)
         const now = this.recordOf(held, entity)
         if (!write.unchanged(now)) return 'changed'
-        dirty.add(this.apply(table, write.key, held, { row: write.row, custom: write.custom }))
+        for (const file of this.apply(table, write.key, held, write)) dirty.add(file)
         return now
       })
       await this.flush(dirty)
@@ -168,7 +165,8 @@ export class FolderConnector implements Connector {
       await this.scan(true)
       const held = this.records[table].get(key)
       if (held?.file === undefined || held.entry === undefined) return
-      const state = this.files.get(held.file)!
+      this.files.checkWritable(held.file, held.entry)
+      const state = this.files.files.get(held.file)!
       state.entries = state.entries.filter((entry) => entry !== held.entry)
       await this.flush(new Set([held.file]))
     })
@@ -199,83 +197,29 @@ export class FolderConnector implements Connector {
       const groups = new Set(held.groups)
       for (const group of change.join ?? []) groups.add(group)
       for (const group of change.leave ?? []) groups.delete(group)
-      await this.flush(new Set([this.apply(table, key, held, { groups: [...groups].sort() })]))
+      await this.flush(this.apply(table, key, held, { groups: [...groups].sort() }))
     })
   }
 
-  /** Files that could not be read, as bad rows: the file and line, and why. */
+  /** Files and entries that could not be read, as bad rows: the file and line, and why. */
   badRows(): BadRow[] {
-    return [...[...this.files.values()].flatMap((state) => state.problems), ...this.duplicates]
+    const problems = [...this.files.files.values()].flatMap((state) => state.problems)
+    return [...problems, ...this.duplicates]
   }
 
-  // ── reading the folder ──────────────────────────────────────────────────────────
-
-  /**
-   * Reads the files whose size or time changed (all of them with `logChanges` false, at
-   * open) and logs each record that reads differently now.
-   */
+  /** Reads what changed (folder-files.ts); with `logChanges`, logs the records that differ. */
   private async scan(logChanges: boolean): Promise<void> {
-    const names = await this.guard('read', async () =>
-      (await readdir(this.path)).filter((name) =>
-        name.toLowerCase().endsWith(this.format.extension),
-      ),
-    )
-    let changed = false
-    for (const name of names) {
-      const info = await stat(join(this.path, name)).catch(() => undefined)
-      if (info === undefined) continue
-      const known = this.files.get(name)
-      // A file changed within the file system's time resolution may keep its time and size
-      // (an edit of a few letters): read again until it is older than that.
-      const settled = Date.now() - info.mtimeMs > SETTLED_MS
-      if (known?.size === info.size && known.mtimeMs === info.mtimeMs && settled) continue
-      const bytes = await readFile(join(this.path, name)).catch(() => undefined)
-      if (bytes === undefined) continue
-      this.files.set(name, { size: info.size, mtimeMs: info.mtimeMs, ...this.parse(name, bytes) })
-      changed = true
-    }
-    for (const name of [...this.files.keys()]) {
-      if (!names.includes(name)) {
-        this.files.delete(name)
-        changed = true
-      }
-    }
-    if (changed) this.index(logChanges)
-  }
-
-  private parse(
-    file: string,
-    bytes: Buffer,
-  ): { entries: FileState['entries']; problems: BadRow[]; meta: unknown } {
-    let text: string
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
-    } catch {
-      const problems = [this.problem(file, 1, 'not UTF-8 text (save it as UTF-8)')]
-      return { entries: [], problems, meta: this.format.emptyMeta() }
-    }
-    const read = this.format.read(basename(file, this.format.extension), text)
-    return {
-      entries: read.entries,
-      problems: read.problems.map((problem) => this.problem(file, problem.line, problem.problem)),
-      meta: read.meta,
-    }
-  }
-
-  private problem(file: string, line: number, problem: string): BadRow {
-    return {
-      table: 'persons',
-      key: `${file}:${line}`,
-      column: undefined,
-      problem: `${file}, line ${line}: ${problem}`,
-    }
+    if (await this.files.scan()) this.index(logChanges)
   }
 
   /** The records as the files hold them now; with `logChanges`, each that differs is logged. */
   private index(logChanges: boolean): void {
     const before = this.records
-    const indexed = indexRecords(this.files, (file, line, problem) =>
-      this.problem(file, line, problem),
+    const indexed = indexRecords(
+      this.files.files,
+      (file, line, problem) => this.files.problem(file, line, problem),
+      before,
+      (file) => this.files.unsure(file),
     )
     this.records = indexed.records
     this.duplicates = indexed.duplicates
@@ -285,41 +229,81 @@ export class FolderConnector implements Connector {
     }
   }
 
-  // ── writing ─────────────────────────────────────────────────────────────────────
-
-  /** Applies a write to the record's card (a new card in a file of its own); returns its file. */
+  /**
+   * Applies a write to the record's entry (a new entry where the format puts new ones);
+   * returns the files it changed. An organization renamed takes its persons' entries
+   * with it (they name it).
+   */
   private apply(
     table: FolderTable,
     key: string,
     held: Held | undefined,
     content: { row?: LocalRow; custom?: CustomValues | undefined; groups?: string[] },
-  ): string {
+  ): Set<string> {
     const organizationId = content.row?.organization_id
     const organizationName =
       typeof organizationId === 'string'
         ? (this.records.organizations.get(organizationId)?.row.name as string | undefined)
         : undefined
-    const entryContent = {
+    const entryContent: EntryContent = {
       table,
       row: content.row ?? {},
       custom: content.custom,
       groups: content.groups,
       organizationName,
     }
+    const changed = new Set<string>()
     if (held?.entry !== undefined && held.file !== undefined) {
-      this.format.update(held.entry, entryContent, this.files.get(held.file)!.meta)
-      return held.file
+      this.files.checkWritable(held.file, held.entry)
+      this.format.update(held.entry, entryContent, this.files.files.get(held.file)!.meta)
+      changed.add(held.file)
+    } else {
+      changed.add(
+        this.create(table, key, { ...entryContent, groups: content.groups ?? held?.groups }),
+      )
     }
-    const file = this.format.newFile(key, [...this.files.keys()].sort())
-    const state = this.files.get(file) ?? {
+    const renamed = content.row?.name
+    if (
+      table === 'organizations' &&
+      held !== undefined &&
+      typeof renamed === 'string' &&
+      renamed !== held.row.name
+    ) {
+      for (const person of this.records.persons.values()) {
+        if (person.row.organization_id !== key || person.entry === undefined) continue
+        this.files.checkWritable(person.file!, person.entry)
+        const row = { organization_id: key }
+        this.format.update(
+          person.entry,
+          {
+            table: 'persons',
+            row,
+            custom: undefined,
+            groups: undefined,
+            organizationName: renamed,
+          },
+          this.files.files.get(person.file!)!.meta,
+        )
+        changed.add(person.file!)
+      }
+    }
+    return changed
+  }
+
+  /** A new entry for the record, in the file the format puts it in; returns that file. */
+  private create(table: FolderTable, key: string, content: EntryContent): string {
+    const sure = [...this.files.files.keys()].filter((file) => !this.files.unsure(file)).sort()
+    const file = this.format.newFile(key, sure)
+    this.files.checkWritable(file)
+    const state = this.files.files.get(file) ?? {
       size: -1,
       mtimeMs: -1,
+      settled: true,
       entries: [],
       problems: [],
       meta: this.format.emptyMeta(),
     }
-    const groups = content.groups ?? held?.groups
-    const handle = this.format.create(key, { ...entryContent, groups }, state.meta)
+    const handle = this.format.create(key, content, state.meta)
     state.entries.push({
       handle,
       line: 0,
@@ -330,39 +314,18 @@ export class FolderConnector implements Connector {
       groups: [],
       organization: '',
     })
-    this.files.set(file, state)
+    this.files.files.set(file, state)
     return file
   }
 
-  /**
-   * Writes each file from its cards (a temporary file renamed over it; an empty one is
-   * removed), then reads them back as what the connector knows: the daemon's own writes
-   * are never logged as changes.
-   */
+  /** Writes the files (folder-files.ts) and takes them in as written: never logged as changes. */
   private async flush(files: ReadonlySet<string>): Promise<void> {
-    for (const file of files) {
-      const state = this.files.get(file)
-      if (state === undefined) continue
-      const target = join(this.path, file)
-      await this.guard(`write ${file}`, async () => {
-        if (state.entries.length === 0) {
-          await unlink(target).catch(() => {})
-          this.files.delete(file)
-          return
-        }
-        const handles = state.entries.map((entry) => entry.handle)
-        const temporary = `${target}${TEMPORARY}`
-        await writeFile(temporary, this.format.write(handles, state.meta))
-        await rename(temporary, target)
-        const info = await stat(target)
-        const bytes = await readFile(target)
-        this.files.set(file, { size: info.size, mtimeMs: info.mtimeMs, ...this.parse(file, bytes) })
-      })
+    try {
+      for (const file of files) await this.files.write(file)
+    } finally {
+      this.index(false)
     }
-    this.index(false)
   }
-
-  // ── helpers ─────────────────────────────────────────────────────────────────────
 
   private held(entity: EntityMapping, key: string): Held | undefined {
     const table = tableOf(entity)
@@ -391,18 +354,5 @@ export class FolderConnector implements Connector {
     const next = this.work.then(work, work)
     this.work = next.catch(() => {})
     return next
-  }
-
-  private async guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (error) {
-      if (error instanceof ObjectSyncError) throw error
-      throw new ObjectSyncError(
-        'LOCAL_SYSTEM_IO',
-        `${this.description}: could not ${what}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      )
-    }
   }
 }

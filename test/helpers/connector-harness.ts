@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import {
   FolderConnector,
   GOOGLE_CSV_FORMAT,
+  VCARD_FORMAT,
   type Connector,
   type LocalRow,
 } from '../../src/local/index.ts'
@@ -43,7 +44,7 @@ export function folderHarness(folders: string[]): Harness {
     throw new Error('a folder has no tables of its own')
   }
   return {
-    connector: new FolderConnector(folder),
+    connector: new FolderConnector(folder, VCARD_FORMAT, 0),
     edit: (key, row) => {
       const file = join(folder, `${key}.vcf`)
       if (row === undefined) rmSync(file, { force: true })
@@ -80,7 +81,7 @@ export function googleCsvHarness(folders: string[]): Harness {
     throw new Error('a folder has no tables of its own')
   }
   return {
-    connector: new FolderConnector(folder, GOOGLE_CSV_FORMAT),
+    connector: new FolderConnector(folder, GOOGLE_CSV_FORMAT, 0),
     edit: (key, row) => {
       if (row === undefined) lines.delete(key)
       else lines.set(key, row)

@@ -212,7 +212,7 @@ describe('a daemon on PostgreSQL', () => {
     ).toThrow('local.url: expected no password in the URL')
     expect(() =>
       parseConfig({ name: 'x', local: { kind: 'oracle', url: 'oracle://db' } }, 'c.json'),
-    ).toThrow('c.json: local.kind: expected kind "sqlite" or "postgres"')
+    ).toThrow('c.json: local.kind: expected kind "sqlite", "postgres" or "folder"')
     expect(() =>
       parseConfig({ name: 'x', local: { kind: 'postgres', url: 'mysql://db' } }),
     ).toThrow('local.url: expected a PostgreSQL URL')

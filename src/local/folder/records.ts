@@ -9,6 +9,12 @@ import type { Entry, FolderTable } from './format.ts'
 export interface FileState {
   size: number
   mtimeMs: number
+  /** Not changed for a while when last read (folder-files.ts). */
+  settled: boolean
+  /** When it was found gone (it is kept as it was for a while). */
+  vanished?: number
+  /** Its size and time as the daemon last wrote it (not read again for being new). */
+  written?: { size: number; mtimeMs: number }
   entries: Entry[]
   problems: BadRow[]
   /** The format's own of the file (a CSV's header). */
@@ -26,15 +32,21 @@ export interface Held {
 
 export type Records = Record<FolderTable, Map<string, Held>>
 
-/** The records of the files (in file name order: the first card with a key has it). */
+/**
+ * The records of the files (in file name order: the first entry with a key has it). A
+ * record of `before` whose file is `unsure` and holds it no more is kept as it was.
+ */
 export function indexRecords(
   files: ReadonlyMap<string, FileState>,
   problem: (file: string, line: number, problem: string) => BadRow,
+  before: Records,
+  unsure: (file: string) => boolean,
 ): { records: Records; duplicates: BadRow[] } {
   const records: Records = { persons: new Map(), organizations: new Map() }
   const duplicates: BadRow[] = []
   const organizationByName = new Map<string, string>()
   for (const [file, state] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
+    if (state.vanished !== undefined) continue
     for (const entry of state.entries) {
       if (records.persons.has(entry.key) || records.organizations.has(entry.key)) {
         duplicates.push(problem(file, entry.line, `the key ${entry.key} is an earlier entry's too`))
@@ -45,6 +57,14 @@ export function indexRecords(
       if (entry.table === 'organizations') organizationByName.set(String(row.name), entry.key)
     }
   }
+  for (const table of ['organizations', 'persons'] as const) {
+    for (const [key, held] of before[table]) {
+      if (held.file !== undefined && unsure(held.file) && !records[table].has(key)) {
+        records[table].set(key, held)
+        if (table === 'organizations') organizationByName.set(String(held.row.name), key)
+      }
+    }
+  }
   for (const held of records.persons.values()) {
     const name = held.entry?.organization ?? ''
     if (name === '') continue
@@ -52,6 +72,11 @@ export function indexRecords(
     if (key === undefined) {
       key = `org:${name}`
       organizationByName.set(name, key)
+      // An organization written with that key (its name changed since) is the one.
+      if (records.organizations.has(key)) {
+        held.row = { ...held.row, organization_id: key }
+        continue
+      }
       const row = { id: key, name }
       records.organizations.set(key, {
         file: undefined,

@@ -30,9 +30,9 @@ function readCards(file: string, text: string): { cards: Card[]; problems: Entry
       begin = index
     } else if (upper === 'END:VCARD' && begin !== undefined) {
       const block = lines.slice(begin, index + 1).join('\r\n')
-      const read = readCard(block, `${file}#${cards.length + 1}`)
+      const read = readCard(block, file)
       if (typeof read === 'string') problems.push({ line: begin + 1, problem: read })
-      else cards.push({ ...read, line: begin + 1 })
+      else cards.push({ ...read, key: unique(read.key, cards), line: begin + 1 })
       begin = undefined
     } else if (begin === undefined && upper !== '') {
       problems.push({
@@ -45,7 +45,19 @@ function readCards(file: string, text: string): { cards: Card[]; problems: Entry
   return { cards, problems }
 }
 
-function readCard(block: string, fallbackKey: string): Omit<Card, 'line'> | string {
+/** A key no earlier card of the file has (cards with no UID and one name: `#2`, `#3` …). */
+function unique(key: string, cards: readonly Card[]): string {
+  let candidate = key
+  for (let n = 2; cards.some((card) => card.key === candidate); n++) candidate = `${key}#${n}`
+  return candidate
+}
+
+/**
+ * One card. Its key is its UID; a card with none is keyed by its file and name
+ * (`contacts#Ada Lovelace`: kept when cards move, unlike a place in the file), and given
+ * that as its UID when it is first written.
+ */
+function readCard(block: string, file: string): Omit<Card, 'line'> | string {
   let component: ICAL.Component
   try {
     component = new ICAL.Component(ICAL.parse(block) as unknown[])
@@ -56,7 +68,8 @@ function readCard(block: string, fallbackKey: string): Omit<Card, 'line'> | stri
   if (!VERSIONS.has(version)) {
     return `vCard version ${JSON.stringify(version)}: objectsync reads 3.0 and 4.0`
   }
-  const key = text(component.getFirstPropertyValue('uid')) || fallbackKey
+  const fn = text(component.getFirstPropertyValue('fn'))
+  const key = text(component.getFirstPropertyValue('uid')) || `${file}#${fn}`
   const custom: CustomValues = {}
   for (const property of component.getAllProperties(CUSTOM)) {
     const name = property.getParameter('name')
@@ -66,7 +79,6 @@ function readCard(block: string, fallbackKey: string): Omit<Card, 'line'> | stri
     .getAllProperties('categories')
     .flatMap((property) => property.getValues().map(text))
     .filter((group) => group !== '')
-  const fn = text(component.getFirstPropertyValue('fn'))
   if (isOrganization(component)) {
     const name = first(component.getFirstPropertyValue('org')) || fn
     return {
@@ -168,10 +180,14 @@ function writeCard(component: ICAL.Component, content: EntryContent): void {
   const { row } = content
   const set = (name: string, value: unknown) => {
     const written = value === null || value === undefined ? '' : text(value)
-    const property = component.getFirstProperty(name)
+    const properties = component.getAllProperties(name)
+    const property = properties[0]
     if (written === '') {
-      if (property !== null) component.removeProperty(property)
-    } else if (property !== null) property.setValue(written)
+      // The card's other values of it (a second e-mail) stay, after an empty first: read
+      // back, the field is still empty, not the next value.
+      if (properties.length > 1) property!.setValue('')
+      else if (property !== undefined) component.removeProperty(property)
+    } else if (property !== undefined) property.setValue(written)
     else component.addPropertyWithValue(name, written)
   }
   if (content.table === 'organizations') {
@@ -262,7 +278,12 @@ export const VCARD_FORMAT: FolderFormat = {
     const { cards, problems } = readCards(file, text)
     return { entries: cards, problems, meta: undefined }
   },
-  update: (entry, content) => writeCard(entry.handle as ICAL.Component, content),
+  update: (entry, content) => {
+    const component = entry.handle as ICAL.Component
+    // A card without a UID keeps the key it was read by from now on.
+    if (component.getFirstProperty('uid') === null) component.addPropertyWithValue('uid', entry.key)
+    writeCard(component, content)
+  },
   create: (key, content) => newCard(key, content),
   write: (handles) =>
     handles.map((card) => (card as ICAL.Component).toString()).join('\r\n') +

@@ -104,11 +104,15 @@ export class Ingest {
     const { connector, store } = this.core
     const before = (await localState.changesCursor.read(store)) ?? 0
     const repaired = (await connector.repairChangeCapture?.(before)) ?? 'intact'
-    if (repaired !== 'intact') {
+    if (repaired !== 'intact' && connector.changeLogInMemory === true) {
+      this.core.log.info('comparing every record with what was last seen (changes while stopped)')
+    } else if (repaired !== 'intact') {
       this.core.log.warn(
         { lost: repaired },
         'the local system lost its change capture (a table restored?): made again; comparing every table',
       )
+    }
+    if (repaired !== 'intact') {
       // Noted first: a stop or crash before the compare ends finishes it at the next
       // start (the capture is whole again by then, and would not say).
       await store.updateSyncState([
