@@ -65,7 +65,7 @@ function addLocalSystemGauges(registry: Registry, instance: Instance): void {
   })
   new Counter({
     name: 'objectsync_local_system_failures_total',
-    help: 'Reads and writes of the local system that failed because it did not answer',
+    help: 'Polls of the local system (reading its changes) that failed because it did not answer',
     registers: [registry],
     collect() {
       this.reset()

@@ -182,7 +182,11 @@ describe('the folder connector and the user data it holds', () => {
   it("takes a renamed organization's persons along, and keeps keys of cards without a UID", async () => {
     const folder = contacts()
     const file = join(folder, 'no-uids.vcf')
-    writeFileSync(file, [card(undefined, 'Una', 'One'), card(undefined, 'Tor', 'Two')].join('\r\n'))
+    const fnOnly = ['BEGIN:VCARD', 'VERSION:3.0', 'UID:fn-only', 'FN:Ines van Irgens', 'END:VCARD']
+    writeFileSync(
+      file,
+      [card(undefined, 'Una', 'One'), card(undefined, 'Tor', 'Two'), ...fnOnly].join('\r\n'),
+    )
     const connector = new FolderConnector(folder, VCARD_FORMAT, 0)
     await connector.open(entities)
     const acme = '6F0E1A2B-2222-4C3D-9E8F-ABCDEF000002'
@@ -201,6 +205,11 @@ describe('the folder connector and the user data it holds', () => {
       return found.filter((key) => key.startsWith('no-uids#')).sort()
     }
     expect(await keys()).toEqual(['no-uids#Tor Two', 'no-uids#Una One'])
+    // A card with a formatted name only: its last word is the last name.
+    expect(await connector.read(persons, 'fn-only')).toMatchObject({
+      first_name: 'Ines van',
+      last_name: 'Irgens',
+    })
     writeFileSync(file, [card(undefined, 'Zoe', 'Zero'), readFileSync(file, 'utf8')].join('\r\n'))
     const changes = await connector.changesSince(0)
     expect(changes.map((change) => change.key)).toEqual(['no-uids#Zoe Zero'])

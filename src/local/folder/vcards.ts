@@ -106,8 +106,9 @@ function readCard(block: string, file: string): Omit<Card, 'line'> | string {
     key,
     row: {
       id: key,
-      first_name: parts[1] ?? '',
-      last_name: parts[0] || (parts[1] ? '' : fn),
+      // A card with a formatted name only (no N): its last word the last name.
+      first_name: parts[0] || parts[1] ? (parts[1] ?? '') : fn.split(' ').slice(0, -1).join(' '),
+      last_name: parts[0] || parts[1] ? (parts[0] ?? '') : (fn.split(' ').at(-1) ?? ''),
       email: optional(component.getFirstPropertyValue('email')),
       phone: phone(component),
       birthday: birthday(component.getFirstPropertyValue('bday')),
