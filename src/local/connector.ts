@@ -71,6 +71,12 @@ export interface Connector {
    */
   readonly changeLogInMemory?: boolean
   /**
+   * Whether every record reads now. A folder with a file half written, a card that
+   * doesn't read, or no contact files at all (unmounted?) does not: records absent then
+   * are not taken for deletes. Optional: a database reads whole.
+   */
+  readsWhole?(): boolean
+  /**
    * Calls `listener` when another program has committed a change, so the caller reads
    * the log at once rather than at its next poll; returns the way to stop. Optional: a
    * local system without such a signal is polled only.

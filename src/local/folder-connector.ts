@@ -42,8 +42,12 @@ export class FolderConnector implements Connector {
   private watcher: FSWatcher | undefined
   private readonly listeners = new Set<() => void>()
   private logStartedOver = false
+  /** A compare ran while not every record read: it is asked for again once they do. */
+  private comparedPartly = false
   /** Entries whose key an earlier entry took (in file order). */
   private duplicates: BadRow[] = []
+  /** The keys of the records being written (not logged as changes). */
+  private readonly own = new Set<string>()
   /** One read or write of the folder at a time. */
   private work: Promise<unknown> = Promise.resolve()
 
@@ -95,7 +99,25 @@ export class FolderConnector implements Connector {
   repairChangeCapture(): Promise<'intact' | 'triggers' | 'log'> {
     const first = !this.logStartedOver
     this.logStartedOver = true
-    return Promise.resolve(first ? 'log' : 'intact')
+    const whole = this.readsWhole()
+    if (first) {
+      this.comparedPartly = !whole
+      return Promise.resolve('log')
+    }
+    // Whole again after a compare that could not take absent records for deletes.
+    if (this.comparedPartly && whole) {
+      this.comparedPartly = false
+      return Promise.resolve('triggers')
+    }
+    return Promise.resolve('intact')
+  }
+
+  /** Whether every file reads whole and settled, and there are contact files at all. */
+  readsWhole(): boolean {
+    return (
+      this.files.files.size > 0 &&
+      ![...this.files.files.keys()].some((file) => this.files.unsure(file))
+    )
   }
 
   async changesSince(cursor: number, limit = 1000): Promise<LocalChange[]> {
@@ -142,15 +164,16 @@ export class FolderConnector implements Connector {
     const table = this.writable(entity)
     return this.serial(async () => {
       await this.scan(true)
-      const dirty = new Set<string>()
-      const results = writes.map((write): ReadRecord | 'changed' => {
-        const held = this.records[table].get(write.key)
-        const now = this.recordOf(held, entity)
-        if (!write.unchanged(now)) return 'changed'
-        for (const file of this.apply(table, write.key, held, write)) dirty.add(file)
-        return now
+      let results: (ReadRecord | 'changed')[] = []
+      await this.writing((dirty) => {
+        results = writes.map((write): ReadRecord | 'changed' => {
+          const held = this.records[table].get(write.key)
+          const now = this.recordOf(held, entity)
+          if (!write.unchanged(now)) return 'changed'
+          this.apply(table, write.key, held, write, dirty)
+          return now
+        })
       })
-      await this.flush(dirty)
       return results.map((result, index) =>
         result === 'changed'
           ? result
@@ -165,10 +188,14 @@ export class FolderConnector implements Connector {
       await this.scan(true)
       const held = this.records[table].get(key)
       if (held?.file === undefined || held.entry === undefined) return
-      this.files.checkWritable(held.file, held.entry)
-      const state = this.files.files.get(held.file)!
-      state.entries = state.entries.filter((entry) => entry !== held.entry)
-      await this.flush(new Set([held.file]))
+      const file = held.file
+      await this.writing((dirty) => {
+        this.files.checkWritable(file, held.entry)
+        const state = this.files.files.get(file)!
+        dirty.add(file)
+        this.own.add(key)
+        state.entries = state.entries.filter((entry) => entry !== held.entry)
+      })
     })
   }
 
@@ -197,7 +224,9 @@ export class FolderConnector implements Connector {
       const groups = new Set(held.groups)
       for (const group of change.join ?? []) groups.add(group)
       for (const group of change.leave ?? []) groups.delete(group)
-      await this.flush(this.apply(table, key, held, { groups: [...groups].sort() }))
+      await this.writing((dirty) => {
+        this.apply(table, key, held, { groups: [...groups].sort() }, dirty)
+      })
     })
   }
 
@@ -213,7 +242,7 @@ export class FolderConnector implements Connector {
   }
 
   /** The records as the files hold them now; with `logChanges`, each that differs is logged. */
-  private index(logChanges: boolean): void {
+  private index(logChanges: boolean, own: ReadonlySet<string> = new Set()): void {
     const before = this.records
     const indexed = indexRecords(
       this.files.files,
@@ -225,6 +254,7 @@ export class FolderConnector implements Connector {
     this.duplicates = indexed.duplicates
     if (!logChanges) return
     for (const [table, key] of changedRecords(before, this.records)) {
+      if (own.has(key)) continue
       this.changes.push({ seq: ++this.seq, table, key, at: Date.now() })
     }
   }
@@ -239,7 +269,8 @@ export class FolderConnector implements Connector {
     key: string,
     held: Held | undefined,
     content: { row?: LocalRow; custom?: CustomValues | undefined; groups?: string[] },
-  ): Set<string> {
+    changed: Set<string>,
+  ): void {
     const organizationId = content.row?.organization_id
     const organizationName =
       typeof organizationId === 'string'
@@ -252,15 +283,14 @@ export class FolderConnector implements Connector {
       groups: content.groups,
       organizationName,
     }
-    const changed = new Set<string>()
+    this.own.add(key)
     if (held?.entry !== undefined && held.file !== undefined) {
       this.files.checkWritable(held.file, held.entry)
-      this.format.update(held.entry, entryContent, this.files.files.get(held.file)!.meta)
       changed.add(held.file)
+      this.format.update(held.entry, entryContent, this.files.files.get(held.file)!.meta)
     } else {
-      changed.add(
-        this.create(table, key, { ...entryContent, groups: content.groups ?? held?.groups }),
-      )
+      const groups = content.groups ?? held?.groups
+      this.create(table, key, { ...entryContent, groups }, changed)
     }
     const renamed = content.row?.name
     if (
@@ -272,6 +302,8 @@ export class FolderConnector implements Connector {
       for (const person of this.records.persons.values()) {
         if (person.row.organization_id !== key || person.entry === undefined) continue
         this.files.checkWritable(person.file!, person.entry)
+        changed.add(person.file!)
+        this.own.add(String(person.row.id))
         const row = { organization_id: key }
         this.format.update(
           person.entry,
@@ -284,46 +316,46 @@ export class FolderConnector implements Connector {
           },
           this.files.files.get(person.file!)!.meta,
         )
-        changed.add(person.file!)
       }
     }
-    return changed
   }
 
   /** A new entry for the record, in the file the format puts it in; returns that file. */
-  private create(table: FolderTable, key: string, content: EntryContent): string {
+  private create(
+    table: FolderTable,
+    key: string,
+    content: EntryContent,
+    changed: Set<string>,
+  ): void {
     const sure = [...this.files.files.keys()].filter((file) => !this.files.unsure(file)).sort()
     const file = this.format.newFile(key, sure)
     this.files.checkWritable(file)
-    const state = this.files.files.get(file) ?? {
-      size: -1,
-      mtimeMs: -1,
-      settled: true,
-      entries: [],
-      problems: [],
-      meta: this.format.emptyMeta(),
-    }
+    const state = this.files.stateOf(file)
+    changed.add(file)
     const handle = this.format.create(key, content, state.meta)
-    state.entries.push({
-      handle,
-      line: 0,
-      table,
-      key,
-      row: {},
-      custom: {},
-      groups: [],
-      organization: '',
-    })
-    this.files.files.set(file, state)
-    return file
+    const read = { row: {}, custom: {}, groups: [], organization: '' }
+    state.entries.push({ handle, line: 0, table, key, ...read })
   }
 
-  /** Writes the files (folder-files.ts) and takes them in as written: never logged as changes. */
-  private async flush(files: ReadonlySet<string>): Promise<void> {
+  /**
+   * Changes entries in memory (`change`, naming each file it touches), then writes those
+   * files (folder-files.ts). Anything failing on the way — a file refused, a write failed
+   * — takes every touched file back as it is on disk: nothing changed here stays to be
+   * written later. Then the records are read from the files as they are: other programs'
+   * edits found on the way are logged (the daemon's own read back as it wrote them).
+   */
+  private async writing(change: (dirty: Set<string>) => void): Promise<void> {
+    const dirty = new Set<string>()
+    this.own.clear()
     try {
-      for (const file of files) await this.files.write(file)
+      change(dirty)
+      for (const file of dirty) await this.files.write(file)
+    } catch (error) {
+      for (const file of dirty) await this.files.reload(file)
+      this.own.clear()
+      throw error
     } finally {
-      this.index(false)
+      this.index(true, this.own)
     }
   }
 

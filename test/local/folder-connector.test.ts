@@ -314,10 +314,16 @@ describe('a folder of Google Contacts CSV exports', () => {
         .sort(),
     ).toEqual([
       expect.stringMatching(/^cut\.csv, line 4: Quote Not Closed/),
-      'nameless.csv, line 2: a contact with no name and no organization name',
       'other.csv, line 1: not a Google Contacts CSV: its header has no "First Name" nor "Organization Name"',
     ])
-    expect((await all(connector)).map((row) => row.first_name)).toContain('Kai')
+    // A contact with no name is a person all the same (the mapping reports it, as a bad
+    // row of the local sync): its line stays, and its file is written as any other.
+    expect(await connector.read(persons, 'nameless#1')).toMatchObject({ first_name: '' })
+    const kai = (await connector.read(persons, 'Kai Holm'))!
+    await connector.write(persons, 'Kai Holm', { ...kai, title: 'Skipper' })
+    const nameless = readFileSync(join(folder, 'nameless.csv'), 'utf8')
+    expect(nameless).toContain(',,just a note')
+    expect(await connector.read(persons, 'Kai Holm')).toMatchObject({ title: 'Skipper' })
     await connector.close()
   })
 })

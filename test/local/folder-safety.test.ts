@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   FolderConnector,
+  GOOGLE_CSV_FORMAT,
   LocalSync,
   VCARD_FORMAT,
   defaultEntity,
@@ -218,6 +219,110 @@ describe('the folder connector and the user data it holds', () => {
     await connector.write(persons, 'no-uids#Una One', { ...una, title: 'Chair' })
     expect(readFileSync(file, 'utf8')).toContain('UID:no-uids#Una One')
     expect(await connector.read(persons, 'no-uids#Una One')).toMatchObject({ title: 'Chair' })
+    await connector.close()
+  })
+})
+
+describe('the folder connector across restarts and refused writes', () => {
+  it('takes nothing for a delete at a start where the folder is empty or a file is cut short', async () => {
+    const folder = contacts()
+    const store = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
+    const mapping = new Map(
+      [...mappingFromConfig(undefined)].filter(
+        ([type]) => type === 'person' || type === 'organization',
+      ),
+    )
+    const run = async (between: () => void) => {
+      between()
+      const local = new LocalSync({
+        store,
+        connector: new FolderConnector(folder, VCARD_FORMAT, 0),
+        mapping,
+        instanceId: 'a' as InstanceId,
+        pollMs: 60_000,
+      })
+      await local.start()
+      await local.settled()
+      await local.stop()
+      return (await store.list('person')).items.map((person) => person.fields.firstName).sort()
+    }
+    const everyone = ['Ada', 'Charles', 'Grace', 'Margaret']
+    expect(await run(() => {})).toEqual(everyone)
+    const saved = new Map(
+      ['apple-contacts.vcf', 'nextcloud-grace.vcf', 'thunderbird-margaret.vcf'].map((name) => [
+        name,
+        readFileSync(join(folder, name), 'utf8'),
+      ]),
+    )
+    // Unmounted (empty) while stopped: every contact stays.
+    expect(await run(() => saved.forEach((_, name) => rmSync(join(folder, name))))).toEqual(
+      everyone,
+    )
+    // A file cut short while stopped: the card that no longer reads stays.
+    const apple = saved.get('apple-contacts.vcf')!
+    expect(
+      await run(() => {
+        saved.forEach((text, name) => writeFileSync(join(folder, name), text))
+        writeFileSync(
+          join(folder, 'apple-contacts.vcf'),
+          apple.slice(0, apple.lastIndexOf('END:VCARD')),
+        )
+      }),
+    ).toEqual(everyone)
+    // Mended, with Margaret's card deleted for real meanwhile: that delete is taken.
+    expect(
+      await run(() => {
+        writeFileSync(join(folder, 'apple-contacts.vcf'), apple)
+        rmSync(join(folder, 'thunderbird-margaret.vcf'))
+      }),
+    ).toEqual(['Ada', 'Charles', 'Grace'])
+  })
+
+  it('takes back what a refused batch changed in memory, so it is never written later', async () => {
+    const folder = contacts()
+    writeFileSync(
+      join(folder, 'broken.vcf'),
+      [card('kai', 'Kai', 'Holm'), 'BEGIN:VCARD', 'VERSION:2.1', 'N:Old;Otto', 'END:VCARD'].join(
+        '\r\n',
+      ),
+    )
+    const connector = new FolderConnector(folder, VCARD_FORMAT, 0)
+    await connector.open(entities)
+    const ada = (await connector.read(persons, ADA))!
+    const kai = (await connector.read(persons, 'kai'))!
+    await expect(
+      connector.writeMany(persons, [
+        { key: ADA, row: { ...ada, title: 'DIRTY' }, unchanged: () => true },
+        { key: 'kai', row: { ...kai, title: 'Skipper' }, unchanged: () => true },
+      ]),
+    ).rejects.toThrow("not writing broken.vcf: it has parts that don't read")
+    expect(await connector.read(persons, ADA)).toMatchObject({ title: 'Analyst' })
+    const charles = '6F0E1A2B-3333-4C3D-9E8F-ABCDEF000003'
+    await connector.write(persons, charles, {
+      ...(await connector.read(persons, charles))!,
+      title: 'Inventor',
+    })
+    const apple = readFileSync(join(folder, 'apple-contacts.vcf'), 'utf8')
+    expect(apple).toContain('TITLE:Inventor')
+    expect(apple).not.toContain('DIRTY')
+    await connector.close()
+  })
+
+  it('keeps the key of a Google contact keyed by its e-mail when the e-mail is written', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'objectsync-google-'))
+    folders.push(folder)
+    cpSync(join(import.meta.dirname, '../fixtures/google-csv'), folder, { recursive: true })
+    const connector = new FolderConnector(folder, GOOGLE_CSV_FORMAT, 0)
+    await connector.open(entities)
+    const ada = (await connector.read(persons, 'ada@acme.example'))!
+    const [written] = await connector.writeMany(persons, [
+      { key: 'ada@acme.example', row: { ...ada, email: 'ada@new.example' }, unchanged: () => true },
+    ])
+    expect(written).toMatchObject({ row: { id: 'ada@acme.example', email: 'ada@new.example' } })
+    expect(await connector.read(persons, 'ada@acme.example')).toMatchObject({
+      email: 'ada@new.example',
+    })
+    expect(await connector.changesSince(0)).toEqual([])
     await connector.close()
   })
 })

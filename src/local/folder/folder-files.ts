@@ -12,7 +12,7 @@
 //   (size and time): else another program wrote it meanwhile, and the write fails to be
 //   tried again after the file is read. A failed write leaves the file as it was read.
 import { constants } from 'node:fs'
-import { open, readFile, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
+import { link, open, readFile, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ObjectSyncError } from '../../errors.ts'
 import type { BadRow } from '../connector.ts'
@@ -57,8 +57,9 @@ export class FolderFiles {
     for (const name of names) {
       if (await this.scanFile(name, now)) changed = true
     }
+    const listed = new Set(names)
     for (const [name, state] of this.files) {
-      if (names.includes(name)) continue
+      if (listed.has(name)) continue
       const first = state.vanished === undefined
       state.vanished ??= now
       if (now - state.vanished < this.settleMs) {
@@ -69,6 +70,29 @@ export class FolderFiles {
       changed = true
     }
     return changed
+  }
+
+  /** The file's state, made (empty, not written yet) for a new file. */
+  stateOf(name: string): FileState {
+    let state = this.files.get(name)
+    if (state === undefined) {
+      state = {
+        size: -1,
+        mtimeMs: -1,
+        settled: true,
+        entries: [],
+        problems: [],
+        meta: this.format.emptyMeta(),
+      }
+      this.files.set(name, state)
+    }
+    return state
+  }
+
+  /** The file read again as it is on disk (what was changed in memory goes). */
+  async reload(name: string): Promise<void> {
+    this.files.delete(name)
+    await this.scanFile(name, Date.now()).catch(() => false)
   }
 
   private async scanFile(name: string, now: number): Promise<boolean> {
@@ -205,12 +229,23 @@ export class FolderFiles {
       } finally {
         await handle.close()
       }
-      await rename(temporary, target)
+      // As late as can be: still as read (another program may have written meanwhile).
+      const before = await stat(target).catch(() => undefined)
+      if ((before?.size ?? -1) !== state.size || (before?.mtimeMs ?? -1) !== state.mtimeMs) {
+        await unlink(temporary).catch(() => {})
+        throw new Error('another program changed it meanwhile; it is read again first')
+      }
+      if (now === undefined) {
+        // A new file: made only if no other program made one by that name meanwhile.
+        await link(temporary, target)
+        await unlink(temporary)
+      } else await rename(temporary, target)
       const info = await stat(target)
       const written = { size: info.size, mtimeMs: info.mtimeMs }
       const parsed = this.parse(name, await readFile(target))
       this.files.set(name, { ...written, settled: true, written, ...parsed })
     } catch (error) {
+      await unlink(`${file}${TEMPORARY}`).catch(() => {})
       // As it is on disk now: what this write changed in memory goes with it.
       this.files.delete(name)
       await this.scanFile(name, Date.now()).catch(() => false)

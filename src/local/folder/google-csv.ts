@@ -111,8 +111,7 @@ function readLine(meta: CsvMeta, line: Line, fallbackKey: string): Omit<Entry, '
   const labelsAt = column(meta, 'labels')
   const groups = labelsAt < 0 ? [] : labels(line[labelsAt] ?? '').groups
   const optional = (value: string) => (value === '' ? null : value)
-  if (first === '' && last === '') {
-    if (organization === '') return 'a contact with no name and no organization name'
+  if (first === '' && last === '' && organization !== '') {
     const key = get('id') || `org:${organization}`
     const row: LocalRow = {
       id: key,
@@ -123,7 +122,10 @@ function readLine(meta: CsvMeta, line: Line, fallbackKey: string): Omit<Entry, '
     }
     return { handle: line, table: 'organizations', key, row, custom, groups, organization: '' }
   }
-  const key = get('id') || email.toLowerCase() || `${first} ${last}`.trim() || fallbackKey
+  // A contact with no name (a phone number only) is a person all the same: its line is
+  // kept and written back, and the mapping reports it as a bad row (a name is required).
+  const key =
+    get('id') || email.toLowerCase() || `${first} ${last}`.trim() || get('phone') || fallbackKey
   // A birthday without a year (--MM-dd), which a canonical date can't hold, reads as none.
   const birthday = get('birthday').startsWith('--') ? '' : get('birthday')
   const row: LocalRow = {
@@ -236,7 +238,12 @@ export const GOOGLE_CSV_FORMAT: FolderFormat = {
   name: 'Google Contacts CSV',
   extension: '.csv',
   read: readCsv,
-  update: (entry, content, meta) => updateLine(meta as CsvMeta, entry.handle as Line, content),
+  update: (entry, content, meta) => {
+    const line = entry.handle as Line
+    // A line keyed by its e-mail or name keeps that key from now on (as its own id).
+    if (valueOf(meta as CsvMeta, line, 'id') === '') set(meta as CsvMeta, line, 'id', entry.key)
+    updateLine(meta as CsvMeta, line, content)
+  },
   create: (key, content, meta) => {
     const line: Line = []
     set(meta as CsvMeta, line, 'id', key)

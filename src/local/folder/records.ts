@@ -54,24 +54,24 @@ export function indexRecords(
       }
       const { row, custom, groups } = entry
       records[entry.table].set(entry.key, { file, entry, row, custom, groups })
-      if (entry.table === 'organizations') organizationByName.set(String(row.name), entry.key)
+      if (entry.table === 'organizations') organizationByName.set(nameKey(row.name), entry.key)
     }
   }
   for (const table of ['organizations', 'persons'] as const) {
     for (const [key, held] of before[table]) {
       if (held.file !== undefined && unsure(held.file) && !records[table].has(key)) {
         records[table].set(key, held)
-        if (table === 'organizations') organizationByName.set(String(held.row.name), key)
+        if (table === 'organizations') organizationByName.set(nameKey(held.row.name), key)
       }
     }
   }
   for (const held of records.persons.values()) {
     const name = held.entry?.organization ?? ''
     if (name === '') continue
-    let key = organizationByName.get(name)
+    let key = organizationByName.get(nameKey(name))
     if (key === undefined) {
-      key = `org:${name}`
-      organizationByName.set(name, key)
+      key = `org:${name.trim()}`
+      organizationByName.set(nameKey(name), key)
       // An organization written with that key (its name changed since) is the one.
       if (records.organizations.has(key)) {
         held.row = { ...held.row, organization_id: key }
@@ -89,6 +89,11 @@ export function indexRecords(
     held.row = { ...held.row, organization_id: key }
   }
   return { records, duplicates }
+}
+
+/** An organization's name as persons name it: "ACME " and "Acme" are one. */
+function nameKey(name: unknown): string {
+  return String(name).trim().toLowerCase()
 }
 
 /**

@@ -73,10 +73,12 @@ export class Ingest {
    * records whose row is gone are taken in as deletes too.
    */
   async ingestEverything(options: { deletes?: boolean } = {}): Promise<void> {
-    // Organizations before the persons and transactions that refer to them.
+    // Records absent while the local system can't read them all are no deletes (it asks
+    // for this compare again once it reads whole). Organizations first (persons name them).
+    const deletes = options.deletes === true && this.core.connector.readsWhole?.() !== false
     for (const entity of INGEST_ORDER.flatMap((type) => this.core.mapping.get(type) ?? [])) {
       const present = await this.table.ingestTable(entity)
-      if (options.deletes !== true) continue
+      if (!deletes) continue
       for (const [key, id] of this.core.links.recordsOf(entity.type)) {
         if (present.has(key)) continue
         try {
@@ -104,9 +106,7 @@ export class Ingest {
     const { connector, store } = this.core
     const before = (await localState.changesCursor.read(store)) ?? 0
     const repaired = (await connector.repairChangeCapture?.(before)) ?? 'intact'
-    if (repaired !== 'intact' && connector.changeLogInMemory === true) {
-      this.core.log.info('comparing every record with what was last seen (changes while stopped)')
-    } else if (repaired !== 'intact') {
+    if (repaired !== 'intact' && connector.changeLogInMemory !== true) {
       this.core.log.warn(
         { lost: repaired },
         'the local system lost its change capture (a table restored?): made again; comparing every table',
