@@ -351,8 +351,9 @@ export class FolderConnector implements Connector {
       change(dirty)
       for (const file of dirty) await this.files.write(file)
     } catch (error) {
+      // The files written before the failure stay as written (the records in them the
+      // daemon's own: not logged); the others are taken back as they are on disk.
       for (const file of dirty) await this.files.reload(file)
-      this.own.clear()
       throw error
     } finally {
       this.index(true, this.own)

@@ -326,3 +326,19 @@ describe('the folder connector across restarts and refused writes', () => {
     await connector.close()
   })
 })
+
+describe('organizations named by persons only', () => {
+  it('keep their key however a later card spells the name', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'objectsync-orgs-'))
+    folders.push(folder)
+    writeFileSync(join(folder, 'b.vcf'), card('bob', 'Bob', 'Berg', ['ORG:ACME']))
+    const connector = new FolderConnector(folder, VCARD_FORMAT, 0)
+    await connector.open(entities)
+    expect((await connector.read(persons, 'bob'))!.organization_id).toBe('org:ACME')
+    writeFileSync(join(folder, 'a.vcf'), card('ann', 'Ann', 'Aas', ['ORG:Acme ']))
+    const changes = await connector.changesSince(0)
+    expect(changes.map((change) => `${change.table}/${change.key}`)).toEqual(['persons/ann'])
+    expect((await connector.read(persons, 'ann'))!.organization_id).toBe('org:ACME')
+    await connector.close()
+  })
+})

@@ -91,8 +91,13 @@ export class FolderFiles {
 
   /** The file read again as it is on disk (what was changed in memory goes). */
   async reload(name: string): Promise<void> {
+    const old = this.files.get(name)
     this.files.delete(name)
     await this.scanFile(name, Date.now()).catch(() => false)
+    // Gone this moment (deleted to be made again): waited for, as any file gone.
+    if (!this.files.has(name) && old !== undefined && old.size >= 0) {
+      this.files.set(name, { ...old, vanished: Date.now() })
+    }
   }
 
   private async scanFile(name: string, now: number): Promise<boolean> {
@@ -201,6 +206,7 @@ export class FolderFiles {
     const state = this.files.get(name)
     if (state === undefined) return
     const file = join(this.path, name)
+    let temporary = `${file}${TEMPORARY}`
     try {
       const target = await realpath(file).catch(() => file)
       const now = await stat(target).catch(() => undefined)
@@ -216,7 +222,7 @@ export class FolderFiles {
         state.entries.map((entry) => entry.handle),
         state.meta,
       )
-      const temporary = `${target}${TEMPORARY}`
+      temporary = `${target}${TEMPORARY}`
       const handle = await open(
         temporary,
         constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
@@ -237,15 +243,14 @@ export class FolderFiles {
       }
       if (now === undefined) {
         // A new file: made only if no other program made one by that name meanwhile.
-        await link(temporary, target)
-        await unlink(temporary)
+        await makeNew(temporary, target, text)
       } else await rename(temporary, target)
       const info = await stat(target)
       const written = { size: info.size, mtimeMs: info.mtimeMs }
       const parsed = this.parse(name, await readFile(target))
       this.files.set(name, { ...written, settled: true, written, ...parsed })
     } catch (error) {
-      await unlink(`${file}${TEMPORARY}`).catch(() => {})
+      await unlink(temporary).catch(() => {})
       // As it is on disk now: what this write changed in memory goes with it.
       this.files.delete(name)
       await this.scanFile(name, Date.now()).catch(() => false)
@@ -261,6 +266,31 @@ export class FolderFiles {
       { cause: error },
     )
   }
+}
+
+/**
+ * Puts the written temporary file in place as a new file, never over one another
+ * program made meanwhile: by a hard link (failing where the name is taken), or where the
+ * file system has none (FAT, exFAT, some network mounts) by writing it anew, made only if
+ * absent.
+ */
+async function makeNew(temporary: string, target: string, text: string): Promise<void> {
+  try {
+    await link(temporary, target)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') {
+      throw error
+    }
+    const handle = await open(target, 'wx')
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  }
+  await unlink(temporary)
 }
 
 function messageOf(error: unknown): string {

@@ -240,9 +240,13 @@ export const GOOGLE_CSV_FORMAT: FolderFormat = {
   read: readCsv,
   update: (entry, content, meta) => {
     const line = entry.handle as Line
-    // A line keyed by its e-mail or name keeps that key from now on (as its own id).
-    if (valueOf(meta as CsvMeta, line, 'id') === '') set(meta as CsvMeta, line, 'id', entry.key)
     updateLine(meta as CsvMeta, line, content)
+    // A line keyed by its e-mail or name whose write changes them keeps its key (as its
+    // own id, a column added where the export has none).
+    const read = readLine(meta as CsvMeta, line, entry.key)
+    if (typeof read !== 'string' && read.key !== entry.key) {
+      set(meta as CsvMeta, line, 'id', entry.key)
+    }
   },
   create: (key, content, meta) => {
     const line: Line = []

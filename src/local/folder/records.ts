@@ -65,19 +65,25 @@ export function indexRecords(
       }
     }
   }
+  // An organization named by persons only keeps the key it had, however spelled now.
+  const previous = new Map<string, Held>()
+  for (const held of before.organizations.values()) {
+    if (held.entry === undefined) previous.set(nameKey(held.row.name), held)
+  }
   for (const held of records.persons.values()) {
     const name = held.entry?.organization ?? ''
     if (name === '') continue
     let key = organizationByName.get(nameKey(name))
     if (key === undefined) {
-      key = `org:${name.trim()}`
+      const was = previous.get(nameKey(name))
+      key = was === undefined ? `org:${name.trim()}` : String(was.row.id)
       organizationByName.set(nameKey(name), key)
       // An organization written with that key (its name changed since) is the one.
       if (records.organizations.has(key)) {
         held.row = { ...held.row, organization_id: key }
         continue
       }
-      const row = { id: key, name }
+      const row = was?.row ?? { id: key, name: name.trim() }
       records.organizations.set(key, {
         file: undefined,
         entry: undefined,

@@ -156,7 +156,7 @@ export class LocalSync {
     await this.open()
     if ((await localState.initialized.read(store)) === undefined) {
       // First run: the change log only knows what changed since the triggers exist.
-      await this.run(() => this.ingest.ingestEverything())
+      await this.run(async () => void (await this.ingest.ingestEverything()))
       await localState.initialized.write(store, true)
       this.indexed = true
     }

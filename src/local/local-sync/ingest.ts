@@ -5,8 +5,12 @@
 import { isObjectSyncError } from '../../errors.ts'
 import type { ObjectId, ObjectType } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import { GROUP_MEMBERS } from '../connector.ts'
-import type { LocalRow, ReadRecord, StoredCustomValues } from '../connector.ts'
+import {
+  GROUP_MEMBERS,
+  type LocalRow,
+  type ReadRecord,
+  type StoredCustomValues,
+} from '../connector.ts'
 import { changedRecords, editOptions } from './change-entries.ts'
 import type { EntityMapping } from '../mapping/index.ts'
 import { storeContent } from './content.ts'
@@ -23,12 +27,11 @@ import {
 import { localState } from './state-keys.ts'
 import { columnOfPath, readAhead, readCustomOf } from './row-reader.ts'
 import { TableIngest } from './table-ingest.ts'
+import { Compare } from './compare.ts'
 import { createLinked, ownImport } from './new-records.ts'
 
 /** Change-log entries read at once. */
 const CHANGES_BATCH = 1000
-/** A failed compare of every table is tried again after this long. */
-const COMPARE_RETRY_MS = 60_000
 /** Changed rows taken in at once: the store commits their edits in groups. */
 const CHANGES_CONCURRENCY = 64
 /** Organizations before the persons and transactions that refer to them. */
@@ -55,13 +58,14 @@ export class Ingest {
   private readonly changedAt = new Map<string, number>()
 
   private readonly table: TableIngest
-  /** A compare that failed is not tried again before this time (ms). */
-  private compareAfter = 0
+  /** The compare of every table after the change capture was lost. */
+  private readonly compare: Compare
 
   constructor(
     private readonly core: LocalSyncCore,
     private readonly writer: KeptRowWriter,
   ) {
+    this.compare = new Compare(core)
     this.table = new TableIngest(core, {
       ingestRow: (entity, key, row) => this.ingestRow(entity, key, row),
       refused: (entity, key, error) => this.refused(entity, key, error),
@@ -72,10 +76,15 @@ export class Ingest {
    * Takes in every row (rows as last seen are skipped cheaply). With `deletes`, linked
    * records whose row is gone are taken in as deletes too.
    */
-  async ingestEverything(options: { deletes?: boolean } = {}): Promise<void> {
-    // Records absent while the local system can't read them all are no deletes (it asks
-    // for this compare again once it reads whole). Organizations first (persons name them).
+  async ingestEverything(options: { deletes?: boolean } = {}): Promise<boolean> {
+    // Records absent while the local system can't read them all are no deletes (a compare
+    // stays noted until it can). Organizations first (persons name them).
     const deletes = options.deletes === true && this.core.connector.readsWhole?.() !== false
+    if (deletes !== (options.deletes === true)) {
+      this.core.log.warn(
+        'not every record reads (see the bad rows): absent ones are no deletes yet',
+      )
+    }
     for (const entity of INGEST_ORDER.flatMap((type) => this.core.mapping.get(type) ?? [])) {
       const present = await this.table.ingestTable(entity)
       if (!deletes) continue
@@ -94,6 +103,7 @@ export class Ingest {
       }
     }
     await this.retryUnresolved()
+    return deletes
   }
 
   /** The local records as matching sees them, read once at start. */
@@ -104,40 +114,7 @@ export class Ingest {
   /** Takes in what the local system's change log reports since the last time. */
   async ingestChanges(): Promise<void> {
     const { connector, store } = this.core
-    const before = (await localState.changesCursor.read(store)) ?? 0
-    const repaired = (await connector.repairChangeCapture?.(before)) ?? 'intact'
-    if (repaired !== 'intact' && connector.changeLogInMemory !== true) {
-      this.core.log.warn(
-        { lost: repaired },
-        'the local system lost its change capture (a table restored?): made again; comparing every table',
-      )
-    }
-    if (repaired !== 'intact') {
-      // Noted first: a stop or crash before the compare ends finishes it at the next
-      // start (the capture is whole again by then, and would not say).
-      await store.updateSyncState([
-        localState.compareNeeded.entry(true),
-        ...(repaired === 'log' ? [localState.changesCursor.entry(0)] : []),
-      ])
-    }
-    if (
-      Date.now() >= this.compareAfter &&
-      (await localState.compareNeeded.read(store)) !== undefined
-    ) {
-      try {
-        await this.ingestEverything({ deletes: true })
-        await this.core.groups.loadGroups()
-        await localState.compareNeeded.write(store, undefined)
-      } catch (error) {
-        // Still noted: tried again in a minute (and at the next start), while the changes
-        // logged meanwhile are taken in as usual.
-        this.compareAfter = Date.now() + COMPARE_RETRY_MS
-        this.core.log.error(
-          { err: error },
-          'could not compare the local system; trying again in a minute',
-        )
-      }
-    }
+    await this.compare.repairAndCompare((options) => this.ingestEverything(options))
     let cursor = (await localState.changesCursor.read(store)) ?? 0
     for (;;) {
       const changes = await connector.changesSince(cursor, CHANGES_BATCH)
