@@ -67,6 +67,12 @@ export async function initInstance(
       `${dir} already holds an instance (${CONFIG_FILE}); pass --force to write a new config and API token (identity, peers and data are kept)`,
     )
   }
+  if (options.listen !== undefined && options.port !== undefined) {
+    throw new ObjectSyncError(
+      'INVALID_CONFIG',
+      '--port and --listen: give the port in each --listen address instead',
+    )
+  }
   const local = (await keptLocalSystem(dir, options)) ?? localSystemOf(options)
   // The database first: when it can't be reached, nothing is written (a second try is
   // not refused as an existing instance, and --force keeps the old token).

@@ -34,3 +34,30 @@ describe('objectsync keygen', () => {
     expect(cli('keygen', '--no-such-flag').status).toBe(2)
   })
 })
+
+describe('objectsync init --listen', () => {
+  it('writes the addresses given (repeatable) into config.json, and refuses bad ones', () => {
+    const dir = tempDir('init-listen')
+    const made = cli(
+      'init',
+      '--dir',
+      dir,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/7401',
+      '--listen',
+      '/ip6/::1/tcp/7401',
+      '--json',
+    )
+    expect(made.status).toBe(0)
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { listen: unknown }
+    expect(config.listen).toEqual(['/ip4/127.0.0.1/tcp/7401', '/ip6/::1/tcp/7401'])
+    const other = tempDir('init-listen-bad')
+    const bad = cli('init', '--dir', other, '--listen', 'localhost:7400')
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain('expected a multiaddr, e.g. /ip4/127.0.0.1/tcp/7400')
+    const both = cli('init', '--dir', other, '--listen', '/ip4/127.0.0.1/tcp/1', '--port', '7400')
+    expect(both.status).toBe(2)
+    expect(both.stderr).toContain('--port and --listen')
+    expect(() => readFileSync(join(other, 'config.json'))).toThrow()
+  })
+})

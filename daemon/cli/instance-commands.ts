@@ -6,7 +6,7 @@ import { loadConfig } from '../config.ts'
 import { initInstance, isInstance } from '../init.ts'
 import { createProgressReporter, reportSyncProgress } from '../progress.ts'
 import { runDaemon } from '../run.ts'
-import { dirOption, parsePort, print } from './options.ts'
+import { collectMultiaddr, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
   root
@@ -17,6 +17,11 @@ export function addInstanceCommands(root: Command): void {
     .addOption(dirOption())
     .option('--name <name>', 'the instance name peers see')
     .option('--port <port>', 'the TCP port peers connect to (default 7400)', parsePort)
+    .option(
+      '--listen <multiaddr>',
+      'an address to listen on for peers, instead of all interfaces on --port (repeatable), e.g. /ip4/192.168.1.20/tcp/7400',
+      collectMultiaddr,
+    )
     .option('--api-port <port>', 'the loopback port of the HTTP API (default 7420)', parsePort)
     .option('--force', 'write a new config and API token over an existing instance')
     .option(
@@ -38,6 +43,7 @@ export function addInstanceCommands(root: Command): void {
         dir: string
         name?: string
         port?: number
+        listen?: string[]
         apiPort?: number
         force?: boolean
         local?: 'sqlite' | 'postgres' | 'folder'

@@ -1,5 +1,7 @@
-// What the CLI's commands share: the --dir and --json options, port parsing, and printing
+// What the CLI's commands share: the --dir and --json options, port and multiaddr parsing,
+// and printing
 // a result as text or as one JSON line.
+import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError, Option } from 'commander'
 
 export const dirOption = () =>
@@ -13,6 +15,16 @@ export function parsePort(value: string): number {
     throw new InvalidArgumentError('expected a port from 0 (any free one) to 65535')
   }
   return port
+}
+
+/** A repeatable multiaddr option's values, each checked as it is given. */
+export function collectMultiaddr(value: string, previous: string[] = []): string[] {
+  try {
+    multiaddr(value)
+  } catch {
+    throw new InvalidArgumentError('expected a multiaddr, e.g. /ip4/127.0.0.1/tcp/7400')
+  }
+  return [...previous, value]
 }
 
 export function print(json: boolean, value: object, text: string): void {
