@@ -12,6 +12,23 @@ import { createLocalDatabase, createPostgresSchema } from '../src/local/index.ts
 import { person } from './people.ts'
 import { exited, instances, spawnPeer, type Peers } from './sync-processes.ts'
 
+/** Person i as a row of the default schema's persons, in PERSON_COLUMNS' order. */
+function personRow(i: number, idPrefix: string): unknown[] {
+  const fields = person(i)
+  return [
+    `${idPrefix}${i}`,
+    fields.firstName,
+    fields.lastName,
+    fields.email,
+    fields.phone,
+    fields.birthday,
+    fields.title,
+    (fields.roles as string[]).join(','),
+  ]
+}
+
+const PERSON_COLUMNS = 'id, first_name, last_name, email, phone, birthday, title, role'
+
 /**
  * Inserts persons 0..count-1 as rows `<idPrefix><i>` (default `p<i>`) in one transaction,
  * as an import would. Another instance's rows of the same persons under other ids are
@@ -21,22 +38,11 @@ export function insertPersons(path: string, count: number, idPrefix = 'p'): void
   const db = new Database(path)
   try {
     const insert = db.prepare(
-      `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO persons(${PERSON_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     db.transaction(() => {
       for (let i = 0; i < count; i++) {
-        const fields = person(i)
-        insert.run(
-          `${idPrefix}${i}`,
-          fields.firstName,
-          fields.lastName,
-          fields.email,
-          fields.phone,
-          fields.birthday,
-          fields.title,
-          (fields.roles as string[]).join(','),
-        )
+        insert.run(...personRow(i, idPrefix))
       }
     })()
   } finally {
@@ -58,23 +64,12 @@ export async function insertPersonsPostgres(
       const values: unknown[] = []
       const tuples: string[] = []
       for (let i = start; i < Math.min(count, start + 1000); i++) {
-        const fields = person(i)
-        const row = [
-          `${idPrefix}${i}`,
-          fields.firstName,
-          fields.lastName,
-          fields.email,
-          fields.phone,
-          fields.birthday,
-          fields.title,
-          (fields.roles as string[]).join(','),
-        ]
+        const row = personRow(i, idPrefix)
         tuples.push(`(${row.map((_, k) => `$${values.length + k + 1}`).join(', ')})`)
         values.push(...row)
       }
       await client.query(
-        `INSERT INTO persons(id, first_name, last_name, email, phone, birthday, title, role)
-         VALUES ${tuples.join(', ')}`,
+        `INSERT INTO persons(${PERSON_COLUMNS}) VALUES ${tuples.join(', ')}`,
         values,
       )
     }

@@ -7,6 +7,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ObjectSyncError } from '../src/errors.ts'
 import {
+  folderMapping,
   housekeepingFromConfig,
   mappingFromConfig,
   urlHasPassword,
@@ -201,11 +202,7 @@ function localSystemFromConfig(
   file: string,
 ): LocalSystemConfig {
   if (local.kind === 'folder') {
-    const entities = mappingFromConfig(undefined)
-    const mapping = new Map(
-      (['person', 'organization'] as const).map((type) => [type, entities.get(type)!]),
-    )
-    return { kind: 'folder', path: local.path, format: local.format, mapping }
+    return { kind: 'folder', path: local.path, format: local.format, mapping: folderMapping() }
   }
   const mapping = mappingFromConfig(local.entities, file, 'local.entities')
   return local.kind === 'postgres'

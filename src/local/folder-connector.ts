@@ -27,7 +27,13 @@ import { FolderFiles, TEMPORARY } from './folder/folder-files.ts'
 import type { EntryContent, FolderFormat, FolderTable } from './folder/format.ts'
 import { changedRecords, indexRecords, tableOf, type Held, type Records } from './folder/records.ts'
 import { VCARD_FORMAT } from './folder/vcards.ts'
-import type { EntityMapping } from './mapping/index.ts'
+import type { ObjectType } from '../model/index.ts'
+import { defaultEntity, type EntityMapping } from './mapping/index.ts'
+
+/** A folder's mapping: the default schema's persons and organizations (formats fix the rest). */
+export function folderMapping(): Map<ObjectType, EntityMapping> {
+  return new Map((['person', 'organization'] as const).map((type) => [type, defaultEntity(type)]))
+}
 
 /** How often the daemon reads the folder without a wake-up from its watcher. */
 export const FOLDER_POLL_MS = 1000

@@ -33,7 +33,7 @@ export {
   type ReferenceResolver,
 } from './mapping/index.ts'
 export { SqliteConnector } from './sqlite-connector.ts'
-export { FOLDER_POLL_MS, FolderConnector } from './folder-connector.ts'
+export { FOLDER_POLL_MS, FolderConnector, folderMapping } from './folder-connector.ts'
 export { GOOGLE_CSV_FORMAT } from './folder/google-csv.ts'
 export { VCARD_FORMAT } from './folder/vcards.ts'
 export type { FolderFormat } from './folder/format.ts'

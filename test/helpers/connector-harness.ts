@@ -31,6 +31,19 @@ export interface Harness {
   cleanup: () => void | Promise<void>
 }
 
+const notForAFolder = () => {
+  throw new Error('a folder has no tables of its own')
+}
+
+/** What a folder's harness can't do: its tests are skipped for folders. */
+const NOT_FOR_A_FOLDER = {
+  editGroup: notForAFolder,
+  createTable: notForAFolder,
+  upsert: notForAFolder,
+  insertGiven: notForAFolder,
+  deleteRow: notForAFolder,
+}
+
 /**
  * A folder of vCard files: "another program" writes a card per person (`<key>.vcf`).
  * A folder has no tables of its own and no groups without cards: the tests of group
@@ -40,9 +53,6 @@ export interface Harness {
 export function folderHarness(folders: string[]): Harness {
   const folder = mkdtempSync(join(tmpdir(), 'objectsync-folder-'))
   folders.push(folder)
-  const notForAFolder = () => {
-    throw new Error('a folder has no tables of its own')
-  }
   return {
     connector: new FolderConnector(folder, VCARD_FORMAT, 0),
     edit: (key, row) => {
@@ -63,11 +73,7 @@ export function folderHarness(folders: string[]): Harness {
           ].join('\r\n'),
         )
     },
-    editGroup: notForAFolder,
-    createTable: notForAFolder,
-    upsert: notForAFolder,
-    insertGiven: notForAFolder,
-    deleteRow: notForAFolder,
+    ...NOT_FOR_A_FOLDER,
     cleanup: () => {},
   }
 }
@@ -77,9 +83,6 @@ export function googleCsvHarness(folders: string[]): Harness {
   const folder = mkdtempSync(join(tmpdir(), 'objectsync-google-'))
   folders.push(folder)
   const lines = new Map<string, LocalRow>()
-  const notForAFolder = () => {
-    throw new Error('a folder has no tables of its own')
-  }
   return {
     connector: new FolderConnector(folder, GOOGLE_CSV_FORMAT, 0),
     edit: (key, row) => {
@@ -93,11 +96,7 @@ export function googleCsvHarness(folders: string[]): Harness {
       ]
       writeFileSync(join(folder, 'others.csv'), text.join('\r\n') + '\r\n')
     },
-    editGroup: notForAFolder,
-    createTable: notForAFolder,
-    upsert: notForAFolder,
-    insertGiven: notForAFolder,
-    deleteRow: notForAFolder,
+    ...NOT_FOR_A_FOLDER,
     cleanup: () => {},
   }
 }

@@ -3,34 +3,20 @@
 // back with every property objectsync doesn't model untouched and in the card's own
 // version, bad files as bad rows naming the file and line (the rest still read), the
 // daemon's own writes never reported as changes, and a watcher that wakes the reader.
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   FolderConnector,
   GOOGLE_CSV_FORMAT,
   defaultEntity,
   type LocalRow,
 } from '../../src/local/index.ts'
+import { contactFolder } from '../helpers/contact-folders.ts'
 
 const persons = defaultEntity('person')
 const organizations = defaultEntity('organization')
 const entities = [persons, organizations]
-const FIXTURES = join(import.meta.dirname, '../fixtures/vcards')
-
-const folders: string[] = []
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true })
-})
-
-/** A folder holding copies of the fixtures. */
-function contacts(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'objectsync-vcards-'))
-  folders.push(folder)
-  cpSync(FIXTURES, folder, { recursive: true })
-  return folder
-}
 
 async function all(connector: FolderConnector, entity = persons): Promise<LocalRow[]> {
   const rows: LocalRow[] = []
@@ -42,7 +28,7 @@ async function all(connector: FolderConnector, entity = persons): Promise<LocalR
 
 describe('a folder of vCard files', () => {
   it('reads exported cards as persons and organizations, with groups and custom fields', async () => {
-    const connector = new FolderConnector(contacts())
+    const connector = new FolderConnector(contactFolder('vcards'))
     await connector.open(entities)
     const people = await all(connector)
     expect(people.map((row) => `${String(row.first_name)} ${String(row.last_name)}`)).toEqual([
@@ -80,7 +66,7 @@ describe('a folder of vCard files', () => {
   })
 
   it("writes back only what it models, in the card's version, keeping the rest", async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const connector = new FolderConnector(folder)
     await connector.open(entities)
     const key = '6F0E1A2B-1111-4C3D-9E8F-ABCDEF000001'
@@ -136,7 +122,7 @@ describe('a folder of vCard files', () => {
   })
 
   it('reports bad files as bad rows with the file and line, and reads the rest', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     writeFileSync(
       join(folder, 'broken.vcf'),
       [
@@ -178,7 +164,7 @@ describe('a folder of vCard files', () => {
   })
 
   it('wakes its listener when another program changes a file', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const connector = new FolderConnector(folder)
     await connector.open(entities)
     const woken = vi.fn()
@@ -195,18 +181,9 @@ describe('a folder of vCard files', () => {
   })
 })
 
-const CSV_FIXTURES = join(import.meta.dirname, '../fixtures/google-csv')
-
-function googleExport(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'objectsync-google-'))
-  folders.push(folder)
-  cpSync(CSV_FIXTURES, folder, { recursive: true })
-  return folder
-}
-
 describe('a folder of Google Contacts CSV exports', () => {
   it("reads today's and the older export: persons, a company contact, labels, custom fields", async () => {
-    const connector = new FolderConnector(googleExport(), GOOGLE_CSV_FORMAT)
+    const connector = new FolderConnector(contactFolder('google-csv'), GOOGLE_CSV_FORMAT)
     await connector.open(entities)
     const people = await all(connector)
     expect(people.map((row) => row.first_name)).toEqual(['Margaret', 'Grace', 'Ada'])
@@ -239,7 +216,7 @@ describe('a folder of Google Contacts CSV exports', () => {
   })
 
   it('writes back every column and line as they were but the ones it models', async () => {
-    const folder = googleExport()
+    const folder = contactFolder('google-csv')
     const connector = new FolderConnector(folder, GOOGLE_CSV_FORMAT)
     await connector.open(entities)
     const before = (await connector.read(persons, 'ada@acme.example'))!
@@ -298,7 +275,7 @@ describe('a folder of Google Contacts CSV exports', () => {
   })
 
   it('reports a file that is not a Google Contacts CSV, or does not parse, with its line', async () => {
-    const folder = googleExport()
+    const folder = contactFolder('google-csv')
     writeFileSync(join(folder, 'other.csv'), 'Date,Amount\r\n2026-01-01,100\r\n')
     writeFileSync(join(folder, 'cut.csv'), 'First Name,Last Name\r\nAda,Lovelace\r\n"Cut,Off\r\n')
     writeFileSync(

@@ -4,46 +4,24 @@
 // delete; a file with parts that don't read is not written over; a cleared e-mail leaves
 // the others; a write keeps the file's mode; a renamed organization takes its persons'
 // ORG along; a card without a UID keeps its key when cards move.
-import {
-  chmodSync,
-  cpSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   FolderConnector,
   GOOGLE_CSV_FORMAT,
-  LocalSync,
   VCARD_FORMAT,
   defaultEntity,
-  mappingFromConfig,
 } from '../../src/local/index.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage } from '../../src/store/index.ts'
+import { contactFolder, startFolderSync } from '../helpers/contact-folders.ts'
 import { openStore } from '../helpers/stores.ts'
 
 const persons = defaultEntity('person')
 const organizations = defaultEntity('organization')
 const entities = [persons, organizations]
 const ADA = '6F0E1A2B-1111-4C3D-9E8F-ABCDEF000001'
-
-const folders: string[] = []
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true })
-})
-
-function contacts(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'objectsync-vcards-'))
-  folders.push(folder)
-  cpSync(join(import.meta.dirname, '../fixtures/vcards'), folder, { recursive: true })
-  return folder
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -61,24 +39,9 @@ function card(uid: string | undefined, first: string, last: string, extra: strin
 
 describe('the folder connector and the user data it holds', () => {
   it('takes in edits made after a restart (its change log starts over with the cursor)', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const store = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
-    const mapping = new Map(
-      [...mappingFromConfig(undefined)].filter(
-        ([type]) => type === 'person' || type === 'organization',
-      ),
-    )
-    const start = async () => {
-      const local = new LocalSync({
-        store,
-        connector: new FolderConnector(folder, VCARD_FORMAT, 0),
-        mapping,
-        instanceId: 'a' as InstanceId,
-        pollMs: 60_000,
-      })
-      await local.start()
-      return local
-    }
+    const start = () => startFolderSync(folder, store, 'a' as InstanceId)
     const titleOfMargaret = async () =>
       (await store.list('person')).items.find((person) => person.fields.firstName === 'Margaret')
         ?.fields.title
@@ -104,7 +67,7 @@ describe('the folder connector and the user data it holds', () => {
   })
 
   it('keeps the records of a card that stops reading, and does not write over its file', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const connector = new FolderConnector(folder, VCARD_FORMAT, 0)
     await connector.open(entities)
     const file = join(folder, 'apple-contacts.vcf')
@@ -132,7 +95,7 @@ describe('the folder connector and the user data it holds', () => {
   })
 
   it('waits for a file gone for a moment, and takes a file gone for good as deletes', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const connector = new FolderConnector(folder, VCARD_FORMAT, 300)
     await connector.open(entities)
     const file = join(folder, 'thunderbird-margaret.vcf')
@@ -159,7 +122,7 @@ describe('the folder connector and the user data it holds', () => {
   })
 
   it("clears a field's first value and keeps the others; keeps the file's mode", async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const file = join(folder, 'two-mails.vcf')
     writeFileSync(
       file,
@@ -181,7 +144,7 @@ describe('the folder connector and the user data it holds', () => {
   })
 
   it("takes a renamed organization's persons along, and keeps keys of cards without a UID", async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const file = join(folder, 'no-uids.vcf')
     const fnOnly = ['BEGIN:VCARD', 'VERSION:3.0', 'UID:fn-only', 'FN:Ines van Irgens', 'END:VCARD']
     writeFileSync(
@@ -225,23 +188,11 @@ describe('the folder connector and the user data it holds', () => {
 
 describe('the folder connector across restarts and refused writes', () => {
   it('takes nothing for a delete at a start where the folder is empty or a file is cut short', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     const store = await openStore(new MemoryStorage(), { instanceId: 'a' as InstanceId })
-    const mapping = new Map(
-      [...mappingFromConfig(undefined)].filter(
-        ([type]) => type === 'person' || type === 'organization',
-      ),
-    )
     const run = async (between: () => void) => {
       between()
-      const local = new LocalSync({
-        store,
-        connector: new FolderConnector(folder, VCARD_FORMAT, 0),
-        mapping,
-        instanceId: 'a' as InstanceId,
-        pollMs: 60_000,
-      })
-      await local.start()
+      const local = await startFolderSync(folder, store, 'a' as InstanceId)
       await local.settled()
       await local.stop()
       return (await store.list('person')).items.map((person) => person.fields.firstName).sort()
@@ -279,7 +230,7 @@ describe('the folder connector across restarts and refused writes', () => {
   })
 
   it('takes back what a refused batch changed in memory, so it is never written later', async () => {
-    const folder = contacts()
+    const folder = contactFolder('vcards')
     writeFileSync(
       join(folder, 'broken.vcf'),
       [card('kai', 'Kai', 'Holm'), 'BEGIN:VCARD', 'VERSION:2.1', 'N:Old;Otto', 'END:VCARD'].join(
@@ -309,9 +260,7 @@ describe('the folder connector across restarts and refused writes', () => {
   })
 
   it('keeps the key of a Google contact keyed by its e-mail when the e-mail is written', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'objectsync-google-'))
-    folders.push(folder)
-    cpSync(join(import.meta.dirname, '../fixtures/google-csv'), folder, { recursive: true })
+    const folder = contactFolder('google-csv')
     const connector = new FolderConnector(folder, GOOGLE_CSV_FORMAT, 0)
     await connector.open(entities)
     const ada = (await connector.read(persons, 'ada@acme.example'))!
@@ -329,8 +278,7 @@ describe('the folder connector across restarts and refused writes', () => {
 
 describe('organizations named by persons only', () => {
   it('keep their key however a later card spells the name', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'objectsync-orgs-'))
-    folders.push(folder)
+    const folder = contactFolder()
     writeFileSync(join(folder, 'b.vcf'), card('bob', 'Bob', 'Berg', ['ORG:ACME']))
     const connector = new FolderConnector(folder, VCARD_FORMAT, 0)
     await connector.open(entities)

@@ -270,5 +270,5 @@ export const GOOGLE_CSV_FORMAT: FolderFormat = {
     return (bom ? '\ufeff' : '') + text
   },
   newFile: (_key, files) => files[0] ?? 'contacts.csv',
-  emptyMeta: () => ({ header: [...COLUMNS.first.slice(0, 1)], bom: false }),
+  emptyMeta: () => ({ header: ['First Name'], bom: false }),
 }
