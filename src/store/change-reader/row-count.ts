@@ -45,12 +45,23 @@ const enum Encoding {
 
 /**
  * Why `bytes` (a facet's chunks, or one change) must not reach Automerge: columns that
- * claim more than MAX_FACET_ROWS rows in all, or parts that inflate past their bound.
- * Undefined when they may (including bytes this can't read: Automerge refuses those
- * itself, and what it refuses it has not built).
+ * claim more than MAX_FACET_ROWS rows in all, parts that inflate past their bound, or —
+ * given `heldOps`, the ops the document they go into holds already — op numbers past
+ * every op there can be. Undefined when they may (including bytes this can't read:
+ * Automerge refuses those itself, and what it refuses it has not built).
+ *
+ * Op numbers: each change numbers its ops on from the highest op number it has seen,
+ * which belong to its dependencies, so no honest op number exceeds the count of ops in
+ * a document that holds its change. A change may claim to start anywhere, though, and
+ * Automerge makes room for every number up to the highest when it loads the document
+ * (a change starting at op 5,000,000 made a 162-byte saved document take 360 MB to load;
+ * at 50,000,000 the load ran out of memory). The numbers are checked against
+ * `heldOps` plus every op the bytes hold — in any order, as a batch may arrive.
  */
-export function oversizedColumns(bytes: Uint8Array): string | undefined {
+export function oversizedColumns(bytes: Uint8Array, heldOps?: number): string | undefined {
   let rows = 0
+  let ops = 0
+  let highestOp = 0
   const limit = maxFacetRows(bytes.length)
   const budget = { inflatable: MAX_INFLATED_BYTES }
   try {
@@ -67,7 +78,10 @@ export function oversizedColumns(bytes: Uint8Array): string | undefined {
       const start = cursor.offset
       cursor.skip(length)
       const body = bytes.subarray(start, start + length)
-      rows += chunkRows(type, body, budget)
+      const chunk = readChunk(type, body, budget)
+      rows += chunk.rows
+      ops += chunk.ops
+      highestOp = Math.max(highestOp, chunk.highestOp)
       if (rows > limit) {
         return `its columns claim more than ${limit.toLocaleString('en')} rows for ${bytes.length.toLocaleString('en')} bytes`
       }
@@ -76,6 +90,9 @@ export function oversizedColumns(bytes: Uint8Array): string | undefined {
     if (error instanceof Inflated) return error.message
     if (error instanceof NotReadable) return undefined
     throw error
+  }
+  if (heldOps !== undefined && highestOp > heldOps + ops) {
+    return `its changes number ops up to ${highestOp.toLocaleString('en')}, past the ${(heldOps + ops).toLocaleString('en')} ops the document would hold`
   }
   return undefined
 }
@@ -150,37 +167,93 @@ function inflate(bytes: Uint8Array, budget: Budget): Uint8Array {
   }
 }
 
-function chunkRows(type: number, body: Uint8Array, budget: Budget): number {
+/** What one chunk claims: its rows, its ops, and the highest op number it names. */
+interface ChunkClaims {
+  rows: number
+  ops: number
+  highestOp: number
+}
+
+function readChunk(type: number, body: Uint8Array, budget: Budget): ChunkClaims {
   switch (type) {
     case CHANGE_CHUNK:
-      return changeRows(body, budget)
+      return changeClaims(body, budget)
     case COMPRESSED_CHANGE_CHUNK:
-      return changeRows(inflate(body, budget), budget)
+      return changeClaims(inflate(body, budget), budget)
     default:
-      return documentRows(body, budget)
+      return documentClaims(body, budget)
   }
 }
 
-function changeRows(body: Uint8Array, budget: Budget): number {
+function changeClaims(body: Uint8Array, budget: Budget): ChunkClaims {
   const cursor = new Cursor(body)
   cursor.skip(cursor.uleb() * 32) // dependencies
   cursor.skip(cursor.uleb()) // actor
   cursor.uleb() // seq
-  cursor.uleb() // start op
+  const startOp = cursor.uleb()
   cursor.sleb() // time
   cursor.skip(cursor.uleb()) // message
   for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // other actors
-  return columnsRows(cursor, readColumnTable(cursor), budget)
+  // A change's rows are its ops.
+  const ops = columnsRows(cursor, readColumnTable(cursor), budget)
+  return { rows: ops, ops, highestOp: startOp + ops - 1 }
 }
 
-function documentRows(body: Uint8Array, budget: Budget): number {
+function documentClaims(body: Uint8Array, budget: Budget): ChunkClaims {
   const cursor = new Cursor(body)
   for (let n = cursor.uleb(); n > 0; n--) cursor.skip(cursor.uleb()) // actors
   cursor.skip(cursor.uleb() * 32) // heads
   const changeColumns = readColumnTable(cursor)
   const opColumns = readColumnTable(cursor)
   // One row per change in the change columns, one per op in the op columns.
-  return columnsRows(cursor, changeColumns, budget) + columnsRows(cursor, opColumns, budget)
+  let highestOp = 0
+  const changes = columnsRows(cursor, changeColumns, budget, (spec, data) => {
+    if ((spec & ~DEFLATE) === MAX_OP_COLUMN) highestOp = highestDelta(data)
+  })
+  // A document keeps no delete ops: a delete is a successor of what it deleted. Each op
+  // and each successor numbered at most one op.
+  let numbered = 0
+  const rows = columnsRows(cursor, opColumns, budget, (spec, data) => {
+    const column = spec & ~DEFLATE
+    if (column === ACTION_COLUMN || column === SUCCESSOR_COUNTER_COLUMN) {
+      numbered += columnRows(column & 0x07, data)
+    }
+  })
+  return { rows: changes + rows, ops: numbered, highestOp }
+}
+
+// Column specs (id << 4 | encoding) of a document chunk: a change's last op number; an
+// op's action; a successor's counter.
+const MAX_OP_COLUMN = (1 << 4) | Encoding.Delta
+const ACTION_COLUMN = (4 << 4) | Encoding.Uleb
+const SUCCESSOR_COUNTER_COLUMN = (8 << 4) | Encoding.Delta
+
+/**
+ * The highest value of a delta column: the running sum of its deltas, read run by run (a
+ * run repeats one delta, so its highest sum is at one of its ends), up to where it stops
+ * being readable.
+ */
+function highestDelta(data: Uint8Array): number {
+  const column = new Cursor(data)
+  let value = 0
+  let highest = 0
+  try {
+    while (!column.done) {
+      const run = column.sleb()
+      if (run > 0) {
+        const delta = column.sleb()
+        highest = Math.max(highest, value + delta, value + run * delta)
+        value += run * delta
+      } else if (run < 0) {
+        for (let i = 0; i < -run; i++) highest = Math.max(highest, (value += column.sleb()))
+      } else {
+        column.uleb() // nulls
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof NotReadable)) throw error
+  }
+  return highest
 }
 
 function readColumnTable(cursor: Cursor): [spec: number, length: number][] {
@@ -189,14 +262,23 @@ function readColumnTable(cursor: Cursor): [spec: number, length: number][] {
   return columns
 }
 
-/** The most rows any one of the columns (read from `cursor`, in order) holds. */
-function columnsRows(cursor: Cursor, columns: readonly [number, number][], budget: Budget): number {
+/**
+ * The most rows any one of the columns (read from `cursor`, in order) holds; `read` sees
+ * each column's data, inflated.
+ */
+function columnsRows(
+  cursor: Cursor,
+  columns: readonly [number, number][],
+  budget: Budget,
+  read?: (spec: number, data: Uint8Array) => void,
+): number {
   let most = 0
   for (const [spec, length] of columns) {
     const start = cursor.offset
     cursor.skip(length)
     let data = cursor.bytes.subarray(start, start + length)
     if (spec & DEFLATE) data = inflate(data, budget)
+    read?.(spec, data)
     most = Math.max(most, columnRows(spec & 0x07, data))
     if (most > MAX_FACET_ROWS) return most
   }

@@ -16,7 +16,7 @@ import {
 import type { CommitQueue } from '../commit-queue.ts'
 import { deleteConflict, deleteMeetsEdit, resolveFacet } from '../conflicts.ts'
 import { readFacetDoc, type Doc, type FacetContent } from '../facet-doc.ts'
-import { oversizedColumns } from '../change-reader/row-count.ts'
+import { opNumbersPastOps, refuseOversized } from './claims.ts'
 import { conflictKey, deleteConflictKey, snapshotKey, typeIndexKey } from '../keys.ts'
 import { concatBytes } from './facet-parts.ts'
 import { problemWith, storedFacet } from './remote-refusals.ts'
@@ -102,12 +102,21 @@ export class RemoteApply {
       integrate: (base) => {
         refuseOversized(concatBytes(changes), 'changes')
         const start = base ?? A.init<never>({ actor: this.core.actor })
+        const before = A.getHeads(start)
+        let next: Doc
         try {
-          return A.applyChanges(start, [...changes])[0]
+          next = A.applyChanges(start, [...changes])[0]
         } catch (error) {
           if (base === undefined) A.free(start)
           throw error
         }
+        const problem = opNumbersPastOps(next, before)
+        if (problem !== undefined) {
+          // A stored document's handle moved into `next`: the caller discards it.
+          if (base === undefined) A.free(next)
+          throw new ObjectSyncError('INVALID_CHANGES', `the changes were refused: ${problem}`)
+        }
+        return next
       },
     })
   }
@@ -130,7 +139,7 @@ export class RemoteApply {
     return {
       what: 'document',
       integrate: (base) => {
-        refuseOversized(bytes, 'document')
+        refuseOversized(bytes, 'document', base)
         return base === undefined
           ? A.load<never>(bytes, { actor: this.core.actor })
           : A.loadIncremental(base, bytes)
@@ -353,15 +362,4 @@ function changedFields(doc: Doc, before: A.Heads, after: A.Heads): string[] {
 
 function sameHeads(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((head) => b.includes(head))
-}
-
-/**
- * Throws INVALID_CHANGES when the bytes' columns claim more rows than any facet holds
- * (change-reader/row-count.ts): refused before Automerge builds them.
- */
-function refuseOversized(bytes: Uint8Array, what: 'changes' | 'document'): void {
-  const problem = oversizedColumns(bytes)
-  if (problem !== undefined) {
-    throw new ObjectSyncError('INVALID_CHANGES', `the ${what} was refused: ${problem}`)
-  }
 }
