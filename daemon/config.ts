@@ -32,6 +32,9 @@ const configSchema = z.strictObject({
     .array(z.string('expected a multiaddr, e.g. "/ip4/0.0.0.0/tcp/7400"'), 'expected a list')
     .default([DEFAULT_LISTEN]),
   api: z.strictObject({ port: port.default(DEFAULT_API_PORT) }).default({ port: DEFAULT_API_PORT }),
+  relay: z
+    .strictObject({ serve: z.boolean('expected true or false').default(false) })
+    .default({ serve: false }),
   local: z
     .preprocess(
       // A local system without a kind is the embedded SQLite file.
@@ -119,6 +122,8 @@ export interface InstanceConfig {
   name: string
   listen: string[]
   api: { port: number }
+  /** serve: relay connections between this instance's paired peers (circuit relay v2). */
+  relay: { serve: boolean }
   local: LocalSystemConfig
   customFieldGroups: Record<string, string[]> | undefined
   housekeepingMs: number | undefined
@@ -185,6 +190,7 @@ export function parseConfig(json: unknown, file = CONFIG_FILE): InstanceConfig {
     name: config.name,
     listen: config.listen,
     api: config.api,
+    relay: config.relay,
     local: localSystemFromConfig(config.local, file),
     customFieldGroups: config.customFieldGroups,
     housekeepingMs: housekeepingFromConfig(config.housekeeping, file, 'housekeeping'),

@@ -34,6 +34,10 @@ export interface PeerView {
   lastError: string | null
   /** Facets from the peer refused since the daemon started (invalid or out of scope). */
   refused: number
+  /** How it is connected now: directly, or through a relay (a paired peer); null when not. */
+  connection: { path: 'direct' } | { path: 'relay'; relay: { id: InstanceId; name: string } } | null
+  /** For a peer used as a relay ("relay": true in peers.json): whether this instance holds a reservation there. */
+  relay: { reserved: boolean } | null
 }
 
 export type DaemonEvent =
@@ -90,7 +94,20 @@ export function peerView(instance: Instance, peer: InstanceId): PeerView | undef
     progress: state.progress ?? null,
     lastError: state.lastError ?? null,
     refused: state.refused,
+    connection: connectionView(instance, peer),
+    relay:
+      record.relay === true
+        ? { reserved: instance.transport.reservedRelays?.().includes(peer) ?? false }
+        : null,
   }
+}
+
+function connectionView(instance: Instance, peer: InstanceId): PeerView['connection'] {
+  const path = instance.transport.connectionPath?.(peer)
+  if (path === undefined) return null
+  if (path.path === 'direct') return path
+  const relay = instance.registry.get(path.relay)
+  return { path: 'relay', relay: { id: path.relay, name: relay?.name ?? path.relay } }
 }
 
 export function peerViews(instance: Instance): PeerView[] {

@@ -53,11 +53,25 @@ export async function startPeerLink(parts: {
       refused.set(peer, reasons)
     },
   })
+  const { registry } = parts
   const transport = await createLibp2pTransport({
     privateKey: parts.identity.privateKey,
     listen: parts.config.listen,
     gate: links.admits,
     logger: log,
+    relay: {
+      serve: parts.config.relay.serve,
+      through: registry
+        .list()
+        .filter((peer) => peer.relay === true)
+        .map((peer) => ({ id: peer.id, addresses: registry.dialAddresses(peer.id) })),
+      paired: (peer) => registry.has(peer),
+    },
+    onAddresses: (peer, seen) => {
+      registry.noteAddresses(peer, seen).catch((error: unknown) => {
+        log.warn({ peer, err: error }, 'could not keep the addresses of a peer in peers.json')
+      })
+    },
   })
   await transport.start()
   parts.stops.push(() => transport.stop())

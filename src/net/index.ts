@@ -3,10 +3,12 @@
 // paired peers. Only paired instances reach the data.
 export type { ByteStream, StreamHandler } from './byte-stream.ts'
 export type { ConnectionGate, DialOptions, Transport } from './transport.ts'
+export { circuitRelay, isCircuit, type RelayPath } from './relay-addresses.ts'
 export {
   DEFAULT_LISTEN_ADDRESSES,
   createLibp2pTransport,
   type Libp2pTransportOptions,
+  type RelayOptions,
 } from './libp2p-transport.ts'
 export { MemoryNetwork, MemoryTransport, streamPair } from './memory-transport.ts'
 export { createIdentity, identityOf, loadOrCreateIdentity, type Identity } from './identity.ts'

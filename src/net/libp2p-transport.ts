@@ -1,9 +1,17 @@
-// The Transport over libp2p 3: TCP, Noise, yamux, identify and ping. The connection
-// gater asks the ConnectionGate, so an instance that is not admitted is refused right
-// after the Noise handshake, before any stream opens.
+// The Transport over libp2p 3: TCP, Noise, yamux, identify and ping, and circuit relay v2
+// through paired instances. The connection gater asks the ConnectionGate, so an instance
+// that is not admitted is refused right after the Noise handshake, before any stream
+// opens; a relay serves only connections between its own paired peers.
 import { noise } from '@chainsafe/libp2p-noise'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import {
+  KEEP_ALIVE,
+  type Libp2p,
+  type PeerId,
+  type PrivateKey,
+  type Stream,
+} from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -14,6 +22,7 @@ import { ObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import { ByteQueue, HIGH_WATER_BYTES, type ByteStream, type StreamHandler } from './byte-stream.ts'
+import { circuitRelay, withoutPeerId, type RelayPath } from './relay-addresses.ts'
 import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
 
 /** Where an instance listens unless its config says otherwise. */
@@ -25,7 +34,25 @@ export interface Libp2pTransportOptions {
   listen?: readonly string[]
   gate: ConnectionGate
   logger?: Logger
+  relay?: RelayOptions
+  /**
+   * What a connected peer says it listens on (identify), and the address an outbound
+   * connection to it was made at: for the registry to dial next time.
+   */
+  onAddresses?: (peer: InstanceId, seen: { listen?: string[]; dialed?: string }) => void
 }
+
+export interface RelayOptions {
+  /** Relay connections between paired peers (a reservation for each that asks). */
+  serve: boolean
+  /** Paired peers to hold a reservation at, and reach through, with their addresses. */
+  through: readonly { id: InstanceId; addresses: readonly string[] }[]
+  /** Whether an instance is paired (not merely holding an invite): relays serve only those. */
+  paired: (remote: InstanceId) => boolean
+}
+
+/** A relayed connection may carry a whole first sync: no limit on its bytes or time. */
+const RELAY_RESERVATIONS = { applyDefaultLimit: false, maxReservations: 1024 }
 
 // A sealed frame may be 4 MiB; a stream must accept at least one whole frame plus the
 // unread backlog at which we pause the sender.
@@ -34,21 +61,58 @@ const MAX_BUFFER_BYTES = 8 << 20
 export async function createLibp2pTransport(options: Libp2pTransportOptions): Promise<Transport> {
   const log = (options.logger ?? silentLogger).child('libp2p')
   const admitted = (peer: { toString(): string }) => options.gate(peer.toString() as InstanceId)
+  const relay = options.relay
+  const paired = (peer: PeerId) => relay?.paired(peer.toString() as InstanceId) === true
+  const through = relay?.through ?? []
   const node = await createLibp2p({
     privateKey: options.privateKey,
-    addresses: { listen: [...(options.listen ?? DEFAULT_LISTEN_ADDRESSES)] },
-    transports: [tcp()],
+    addresses: {
+      listen: [
+        ...(options.listen ?? DEFAULT_LISTEN_ADDRESSES),
+        // One reservation per relay peer, wherever it is (a relay named in the address
+        // is never tried again once it was down at start: js-libp2p issue 3601).
+        ...through.map(() => '/p2p-circuit'),
+      ],
+    },
+    transports: [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping() },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      ...(relay?.serve === true
+        ? { relay: circuitRelayServer({ reservations: RELAY_RESERVATIONS }) }
+        : {}),
+    },
     connectionGater: {
       denyDialPeer: (peer) => !admitted(peer),
       denyInboundEncryptedConnection: (peer) => !admitted(peer),
       denyOutboundEncryptedConnection: (peer) => !admitted(peer),
+      // As a relay: reservations and connections for paired peers only (not a holder
+      // of an open invite), and only between two of them.
+      denyInboundRelayReservation: (peer) => !paired(peer),
+      denyOutboundRelayedConnection: (source, destination) =>
+        !paired(source) || !paired(destination),
     },
     start: false,
   })
-  return new Libp2pTransport(node, log)
+  for (const peer of through) {
+    // Kept in the peer store and tagged: libp2p keeps a connection to it, redials it
+    // after a loss, and reserves again once it answers.
+    await node.peerStore.merge(peerIdFromString(peer.id), {
+      multiaddrs: peer.addresses.flatMap((address) => orNothing(() => multiaddr(address))),
+      tags: { [KEEP_ALIVE]: { value: 1 } },
+    })
+  }
+  return new Libp2pTransport(node, log, options.onAddresses)
+}
+
+function orNothing<T>(make: () => T): T[] {
+  try {
+    return [make()]
+  } catch {
+    return []
+  }
 }
 
 class Libp2pTransport implements Transport {
@@ -57,8 +121,23 @@ class Libp2pTransport implements Transport {
   constructor(
     private readonly node: Libp2p,
     private readonly log: Logger,
+    onAddresses: Libp2pTransportOptions['onAddresses'],
   ) {
     this.localId = node.peerId.toString() as InstanceId
+    if (onAddresses === undefined) return
+    node.addEventListener('peer:identify', ({ detail }) => {
+      const peer = detail.peerId.toString()
+      onAddresses(peer as InstanceId, {
+        listen: detail.listenAddrs.map((address) => withoutPeerId(address.toString(), peer)),
+      })
+    })
+    node.addEventListener('connection:open', ({ detail: connection }) => {
+      if (connection.direction !== 'outbound') return
+      const peer = connection.remotePeer.toString()
+      onAddresses(peer as InstanceId, {
+        dialed: withoutPeerId(connection.remoteAddr.toString(), peer),
+      })
+    })
   }
 
   async start(): Promise<void> {
@@ -70,7 +149,9 @@ class Libp2pTransport implements Transport {
   }
 
   addresses(): string[] {
-    return this.node.getMultiaddrs().map((address) => address.decapsulateCode(421).toString())
+    return this.node
+      .getMultiaddrs()
+      .map((address) => withoutPeerId(address.toString(), this.localId))
   }
 
   async handle(protocol: string, handler: StreamHandler): Promise<void> {
@@ -92,7 +173,7 @@ class Libp2pTransport implements Transport {
     try {
       const peer = peerIdFromString(remote)
       targets = addresses.map((address) =>
-        multiaddr(address).encapsulate(`/p2p/${peer.toString()}`),
+        multiaddr(withoutPeerId(address, remote)).encapsulate(`/p2p/${peer.toString()}`),
       )
     } catch (error) {
       throw new ObjectSyncError(
@@ -120,6 +201,23 @@ class Libp2pTransport implements Transport {
 
   isConnected(remote: InstanceId): boolean {
     return this.node.getConnections(peerIdFromString(remote)).length > 0
+  }
+
+  connectionPath(remote: InstanceId): RelayPath | undefined {
+    const connections = this.node.getConnections(peerIdFromString(remote))
+    // A direct connection, where there is one, is the one streams take.
+    const relayed = connections.map((connection) => circuitRelay(connection.remoteAddr.toString()))
+    if (relayed.length === 0) return undefined
+    if (relayed.includes(undefined)) return { path: 'direct' }
+    return { path: 'relay', relay: relayed[0]! }
+  }
+
+  reservedRelays(): InstanceId[] {
+    const relays = this.node
+      .getMultiaddrs()
+      .map((address) => circuitRelay(address.toString()))
+      .filter((relay) => relay !== undefined)
+    return [...new Set(relays)]
   }
 
   // The refused side of a gated connection sees only an end of stream in the middle of

@@ -78,8 +78,9 @@ function bytesField(message: Message, field: string, length: number): Uint8Array
 
 /** A peer's name as it says it, at most this many characters. */
 const MAX_PEER_NAME = 64
-/** Addresses kept of those a peer claims. */
+/** Direct addresses kept of those a peer claims, and addresses through relays. */
 const MAX_PEER_ADDRESSES = 4
+const MAX_RELAYED_ADDRESSES = 2
 const MAX_ADDRESS_LENGTH = 256
 /** Where an address a peer suggests may point: an IP or DNS host, then TCP. */
 const DIALABLE_HOSTS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
@@ -103,35 +104,38 @@ export function sameName(a: string, b: string): boolean {
 }
 
 /**
- * The addresses a peer claims, as we keep them: only IP or DNS hosts over TCP (with its
- * /p2p id, if given), no duplicates, at most MAX_PEER_ADDRESSES. Anything else a peer
- * suggests (another transport, a relay, a unix socket) is never dialled.
+ * The addresses a peer claims, as we keep them: IP or DNS hosts over TCP (with its /p2p
+ * id, if given), at most MAX_PEER_ADDRESSES, and such addresses of a relay with
+ * /p2p-circuit (reached only if that relay is paired here too), at most
+ * MAX_RELAYED_ADDRESSES; no duplicates. Anything else a peer suggests (another transport,
+ * a unix socket) is never dialled.
  */
 export function peerAddresses(value: unknown): string[] {
   if (!Array.isArray(value)) return []
-  const kept: string[] = []
+  const direct: string[] = []
+  const relayed: string[] = []
   for (const item of value) {
-    if (kept.length === MAX_PEER_ADDRESSES) break
-    if (typeof item !== 'string' || item.length > MAX_ADDRESS_LENGTH || kept.includes(item)) {
-      continue
-    }
-    if (dialable(item)) kept.push(item)
+    if (typeof item !== 'string' || item.length > MAX_ADDRESS_LENGTH) continue
+    const kind = addressKind(item)
+    const kept = kind === 'direct' ? direct : kind === 'relayed' ? relayed : undefined
+    const most = kind === 'direct' ? MAX_PEER_ADDRESSES : MAX_RELAYED_ADDRESSES
+    if (kept !== undefined && kept.length < most && !kept.includes(item)) kept.push(item)
   }
-  return kept
+  return [...direct, ...relayed]
 }
 
-function dialable(address: string): boolean {
+/** Whether a peer's suggested address may be dialled: see peerAddresses. */
+export function addressKind(address: string): 'direct' | 'relayed' | undefined {
   try {
     const names = multiaddr(address)
       .getComponents()
       .map((component) => component.name)
-    return (
-      DIALABLE_HOSTS.has(names[0] ?? '') &&
-      names[1] === 'tcp' &&
-      names.slice(2).every((name) => name === 'p2p')
-    )
+    if (!DIALABLE_HOSTS.has(names[0] ?? '') || names[1] !== 'tcp') return undefined
+    const rest = names.slice(2).join('/')
+    if (rest === '' || rest === 'p2p') return 'direct'
+    return rest === 'p2p/p2p-circuit' || rest === 'p2p/p2p-circuit/p2p' ? 'relayed' : undefined
   } catch {
-    return false
+    return undefined
   }
 }
 

@@ -203,11 +203,12 @@ export class PeerLinks {
   /** Opens a sealed channel to a paired peer. */
   async connect(peer: InstanceId): Promise<SealedChannel> {
     const transport = this.requireTransport()
-    const record = this.options.registry.get(peer)
+    const { registry } = this.options
+    const record = registry.get(peer)
     if (record === undefined)
       throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
-    const keys = await this.options.registry.keys(peer)
-    const stream = await transport.dial(peer, record.addresses, SYNC_PROTOCOL)
+    const keys = await registry.keys(peer)
+    const stream = await transport.dial(peer, registry.dialAddresses(peer), SYNC_PROTOCOL)
     const channel = await this.openChannel(stream, peer, 'dialer', keys).catch((error: unknown) => {
       if (isObjectSyncError(error)) throw error
       // The peer reset the stream before its hello: it does not take us as paired.

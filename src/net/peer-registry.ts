@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { decodePairKey, encodePairKey } from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
+import { addressKind, peerAddresses } from './pairing-protocol.ts'
 import type { ChannelKeys } from './sealed-channel.ts'
 
 export const PEERS_FILE = 'peers.json'
@@ -17,6 +18,12 @@ const peerSchema = z.looseObject({
   name: z.string(),
   addresses: z.array(z.string()),
   key: z.string().min(1, 'expected the path of a key file, e.g. "keys/partner.key"'),
+  /** Hold a reservation at this peer and be reachable through it (it serves as a relay). */
+  relay: z.boolean('expected true or false').optional(),
+  /** Where the peer last said it listens (identify), kept by the daemon. */
+  learned: z.array(z.string()).optional(),
+  /** The address the last connection this instance made to the peer was made at. */
+  lastAddress: z.string().optional(),
 })
 const peersFileSchema = z.looseObject({ peers: z.array(peerSchema) })
 
@@ -187,6 +194,47 @@ export class PeerRegistry {
     return record
   }
 
+  /**
+   * The addresses to dial a peer at, in order: the one the last connection was made at,
+   * those it said it listens on, those given at pairing or in peers.json; addresses
+   * through a relay last.
+   */
+  dialAddresses(id: InstanceId): string[] {
+    const peer = this.byId.get(id)
+    if (peer === undefined) return []
+    const all = [
+      ...new Set([
+        ...(peer.lastAddress === undefined ? [] : [peer.lastAddress]),
+        ...(peer.learned ?? []),
+        ...peer.addresses,
+      ]),
+    ]
+    const relayed = all.filter((address) => addressKind(address) === 'relayed')
+    return [...all.filter((address) => !relayed.includes(address)), ...relayed]
+  }
+
+  /**
+   * Keeps what a connected peer says it listens on (as bounded as the addresses it gives
+   * when pairing: peerAddresses) and the address a connection to it was made at, in
+   * peers.json; written only when they change.
+   */
+  async noteAddresses(id: InstanceId, seen: { listen?: string[]; dialed?: string }): Promise<void> {
+    const peer = this.byId.get(id)
+    if (peer === undefined) return
+    const learned = seen.listen === undefined ? peer.learned : peerAddresses(seen.listen)
+    const lastAddress =
+      seen.dialed !== undefined && addressKind(seen.dialed) !== undefined
+        ? seen.dialed
+        : peer.lastAddress
+    if (sameList(learned, peer.learned) && lastAddress === peer.lastAddress) return
+    this.byId.set(id, {
+      ...peer,
+      ...(learned === undefined ? {} : { learned }),
+      ...(lastAddress === undefined ? {} : { lastAddress }),
+    })
+    await this.writeDocument()
+  }
+
   /** Changes the name a peer goes by here (peers.json). */
   async rename(id: InstanceId, name: string): Promise<PeerRecord> {
     const peer = this.byId.get(id)
@@ -219,4 +267,8 @@ export class PeerRegistry {
     this.writes = next.catch(() => {})
     return next
   }
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a?.length === b?.length && (a ?? []).every((item, index) => item === b?.[index])
 }

@@ -3,6 +3,7 @@
 // memory network implement it and pass one conformance suite.
 import type { InstanceId } from '../model/index.ts'
 import type { ByteStream, StreamHandler } from './byte-stream.ts'
+import type { RelayPath } from './relay-addresses.ts'
 
 /** Decides which instances may hold a connection with this one at all. */
 export type ConnectionGate = (remote: InstanceId) => boolean
@@ -32,4 +33,8 @@ export interface Transport {
   /** Closes every connection with `remote`. */
   hangUp(remote: InstanceId): Promise<void>
   isConnected(remote: InstanceId): boolean
+  /** How `remote` is connected now (direct or through a relay); undefined when it is not. */
+  connectionPath?(remote: InstanceId): RelayPath | undefined
+  /** The relays this instance holds a reservation at (reachable through them). */
+  reservedRelays?(): InstanceId[]
 }

@@ -284,15 +284,21 @@ describe('what a pairing peer claims', () => {
     expect(sameName('Acme', 'Acme 2')).toBe(false)
   })
 
-  it('keeps at most four addresses, each an IP or DNS host over TCP', () => {
+  it('keeps at most four direct addresses over TCP and two through relays', () => {
     const id = '12D3KooWRVNfHZ9r1ZCe6tq6u4iKDgDXWWbYR7dm7SnqP1YH1Zh7'
+    const circuit = (n: number) => `/ip4/10.0.1.${n}/tcp/7400/p2p/${id}/p2p-circuit`
     expect(
       peerAddresses([
         '/unix/tmp/socket',
         '/ip4/10.0.0.1/tcp/7400',
         '/ip4/10.0.0.1/tcp/7400',
         `/dns4/north.example.org/tcp/7400/p2p/${id}`,
-        `/ip4/10.0.0.2/tcp/7400/p2p/${id}/p2p-circuit`,
+        circuit(1),
+        `${circuit(2)}/p2p/${id}`,
+        circuit(3),
+        `/unix/tmp/socket/p2p/${id}/p2p-circuit`,
+        `/ip4/10.0.0.4/tcp/7400/p2p-circuit`,
+        `/ip4/10.0.0.5/tcp/7400/p2p/${id}/p2p-circuit/p2p-circuit`,
         '/ip4/10.0.0.3/udp/7400/quic-v1',
         'not an address',
         7,
@@ -305,6 +311,8 @@ describe('what a pairing peer claims', () => {
       `/dns4/north.example.org/tcp/7400/p2p/${id}`,
       '/ip6/::1/tcp/7400',
       '/dns/south.example.org/tcp/7400',
+      circuit(1),
+      `${circuit(2)}/p2p/${id}`,
     ])
     expect(peerAddresses('/ip4/10.0.0.1/tcp/7400')).toEqual([])
   })

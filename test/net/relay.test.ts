@@ -1,0 +1,90 @@
+// A relay serves only its paired peers: an instance it merely admits (one holding an open
+// invite of it, say) gets no reservation and can't be relayed to or from a paired peer.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { InstanceId } from '../../src/model/index.ts'
+import {
+  createIdentity,
+  createLibp2pTransport,
+  isCircuit,
+  type Transport,
+} from '../../src/net/index.ts'
+import { freePort } from '../helpers/daemon-mesh.ts'
+
+const running: Transport[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((transport) => transport.stop()))
+})
+
+async function transport(options: {
+  listen: string[]
+  serve?: boolean
+  paired?: (remote: InstanceId) => boolean
+  through?: { id: InstanceId; addresses: string[] }[]
+}): Promise<Transport> {
+  const identity = await createIdentity()
+  const made = await createLibp2pTransport({
+    privateKey: identity.privateKey,
+    listen: options.listen,
+    // Every instance is let in: what is tested is what the relay serves.
+    gate: () => true,
+    relay: {
+      serve: options.serve ?? false,
+      through: options.through ?? [],
+      paired: options.paired ?? (() => true),
+    },
+  })
+  await made.start()
+  running.push(made)
+  return made
+}
+
+describe('a relay', () => {
+  it(
+    'reserves for paired peers only, and relays only between them',
+    { timeout: 30_000 },
+    async () => {
+      const relayAddress = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      const pairedWithRelay = new Set<InstanceId>()
+      const relay = await transport({
+        listen: [relayAddress],
+        serve: true,
+        paired: (remote) => pairedWithRelay.has(remote),
+      })
+      const through = [{ id: relay.localId, addresses: [relayAddress] }]
+      const member = await transport({ listen: [], through })
+      const stranger = await transport({ listen: [], through })
+      pairedWithRelay.add(member.localId)
+      await member.handle('/test/echo/1', (stream) => {
+        void (async () => {
+          for await (const bytes of stream) await stream.send(bytes)
+          await stream.close()
+        })()
+      })
+
+      await vi.waitFor(() => expect(member.reservedRelays?.()).toEqual([relay.localId]), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      const circuits = member.addresses().filter(isCircuit)
+      expect(circuits.length).toBeGreaterThan(0)
+      // The stranger reached the relay too, and was refused a reservation.
+      expect(stranger.isConnected(relay.localId)).toBe(true)
+      expect(stranger.reservedRelays?.()).toEqual([])
+
+      // Nor does the relay connect the stranger to its paired peer.
+      await expect(stranger.dial(member.localId, circuits, '/test/echo/1')).rejects.toThrow()
+      // Once paired with the relay, it does, and the stream carries bytes both ways.
+      pairedWithRelay.add(stranger.localId)
+      const stream = await stranger.dial(member.localId, circuits, '/test/echo/1')
+      await stream.send(new TextEncoder().encode('through the relay'))
+      for await (const bytes of stream) {
+        expect(new TextDecoder().decode(bytes)).toBe('through the relay')
+        break
+      }
+      expect(stranger.connectionPath?.(member.localId)).toEqual({
+        path: 'relay',
+        relay: relay.localId,
+      })
+    },
+  )
+})
