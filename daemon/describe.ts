@@ -8,6 +8,8 @@ export interface PeerJson {
   pendingIn: number
   pendingOut: number
   lastError?: string | null
+  connection?: { path: 'direct' } | { path: 'relay'; relay: { id: string; name: string } } | null
+  relay?: { reserved: boolean } | null
 }
 
 export interface StatusJson {
@@ -37,7 +39,14 @@ export interface PlanJson {
 }
 
 export function describePeer(peer: PeerJson): string {
-  const state = peer.connected ? 'connected' : 'not connected'
+  const path = peer.connection?.path === 'relay' ? ` via relay ${peer.connection.relay.name}` : ''
+  const relay =
+    peer.relay === undefined || peer.relay === null
+      ? ''
+      : peer.relay.reserved
+        ? ' (our relay: reserved)'
+        : ' (our relay: no reservation)'
+  const state = `${peer.connected ? 'connected' : 'not connected'}${path}${relay}`
   const last = peer.lastSyncAt === null ? 'never synced' : `last sync ${peer.lastSyncAt}`
   const problem = peer.lastError ? `; last session broke off: ${peer.lastError}` : ''
   return `${peer.name} (${peer.id}): ${state}, ${last}, pending in ${peer.pendingIn} / out ${peer.pendingOut}${problem}`

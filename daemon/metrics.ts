@@ -99,7 +99,7 @@ function addStoreGauges(registry: Registry, store: ObjectStore): void {
 /** Per-peer state, read from the engine at each scrape; peers unpaired since are dropped. */
 function addPeerStateGauges(
   registry: Registry,
-  { engine, registry: peers }: Instance,
+  { engine, registry: peers, transport }: Instance,
   clock: () => number,
 ): void {
   const perPeer = (
@@ -117,6 +117,24 @@ function addPeerStateGauges(
   }
   perPeer('objectsync_peer_connected', '1 while a sync session with the peer is open', (peer) =>
     engine.state(peer).connected ? 1 : 0,
+  )
+  perPeer(
+    'objectsync_peer_relayed',
+    '1 while connected to the peer only through a relay, 0 while directly, NaN while not connected',
+    (peer) => {
+      const path = transport.connectionPath?.(peer)
+      return path === undefined ? NaN : path.path === 'relay' ? 1 : 0
+    },
+  )
+  perPeer(
+    'objectsync_relay_reserved',
+    '1 while this instance holds a reservation at the peer as its relay, 0 while not; NaN for a peer not used as a relay',
+    (peer) =>
+      peers.get(peer)?.relay !== true
+        ? NaN
+        : (transport.reservedRelays?.().includes(peer) ?? false)
+          ? 1
+          : 0,
   )
   perPeer(
     'objectsync_peer_pending_out',

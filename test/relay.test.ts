@@ -2,10 +2,12 @@
 // A and B listen on no address of their own — as behind a NAT, reachable only through R —
 // and mark R as their relay in peers.json. They pair through R, sync both ways, keep
 // syncing after R restarts, and R holds none of their records (it shares nothing).
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { chromium } from 'playwright-core'
 import { onTestFinished, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../daemon/config.ts'
+import { describePeer } from '../daemon/describe.ts'
 import type { PeerView } from '../daemon/events.ts'
 import { initInstance } from '../daemon/init.ts'
 import { runDaemon, type Daemon } from '../daemon/run.ts'
@@ -14,6 +16,26 @@ import { isCircuit } from '../src/net/index.ts'
 import { freePort } from './helpers/daemon-mesh.ts'
 import { callApi } from './helpers/daemons.ts'
 import { tempDir } from './helpers/stores.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+// CI installs Chromium (.ci/run); elsewhere the page check is left out.
+const haveBrowser = existsSync(CHROMIUM) || process.env.CI !== undefined
+
+/** The status page, in a real browser, says how each peer is connected. */
+async function expectPageShowsPaths(node: Node, relayed: string, relay: string): Promise<void> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  try {
+    const page = await browser.newPage()
+    await page.goto(`http://127.0.0.1:${node.daemon.apiPort}/#token=${node.token}`)
+    await page.locator(`[id="peer-${relayed}"] .path`).waitFor({ timeout: 10_000 })
+    expect(await page.locator(`[id="peer-${relayed}"] .path`).textContent()).toBe('via relay relay')
+    expect(await page.locator(`[id="peer-${relay}"] .path`).textContent()).toBe(
+      'our relay: reserved',
+    )
+  } finally {
+    await browser.close()
+  }
+}
 
 interface Node {
   name: string
@@ -148,6 +170,24 @@ describe('peers in different networks, through a paired relay', () => {
       })
       const viaRelay = (await peers(a)).find((peer) => peer.id === paired.json.id)
       expect(viaRelay?.connection).toEqual({ path: 'relay', relay: { id: relayId, name: 'relay' } })
+      // As `objectsync status` and /metrics tell it.
+      expect(describePeer(viaRelay!)).toContain('connected via relay relay')
+      expect(describePeer((await peers(a)).find((peer) => peer.id === relayId)!)).toContain(
+        'connected (our relay: reserved)',
+      )
+      const metrics = await a.daemon.api.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { host: `127.0.0.1:${a.daemon.apiPort}`, authorization: `Bearer ${a.token}` },
+      })
+      expect(metrics.body).toMatch(
+        new RegExp(`objectsync_peer_relayed\\{peer="${paired.json.id}",name="south"\\} 1`),
+      )
+      expect(metrics.body).toMatch(
+        new RegExp(`objectsync_relay_reserved\\{peer="${relayId}",name="relay"\\} 1`),
+      )
+
+      if (haveBrowser) await expectPageShowsPaths(a, paired.json.id, relayId)
 
       // A live edit.
       await createPerson(a, 'Alma', 'North')
@@ -173,6 +213,57 @@ describe('peers in different networks, through a paired relay', () => {
       // R relayed sealed bytes only: it holds none of their records.
       const status = await callApi<{ objects: Record<string, number> }>(r, 'GET', '/v1/status')
       expect(status.json.objects).toEqual({ person: 0, organization: 0, transaction: 0, file: 0 })
+    },
+  )
+
+  it(
+    'a peer that moved is dialled where it last said it listens',
+    { timeout: 60_000 },
+    async () => {
+      const a = await createNode('north', [`/ip4/127.0.0.1/tcp/${await freePort()}`])
+      onTestFinished(() => a.daemon.stop())
+      const b = await createNode('south', [`/ip4/127.0.0.1/tcp/${await freePort()}`])
+      onTestFinished(() => b.daemon.stop())
+      const bId = await pair(b, a)
+      // B moves to another port; it still knows where A is and dials it, and A learns
+      // from B where B listens now.
+      const moved = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      b.listen = [moved]
+      await restart(b)
+      const peerOf = (node: Node) =>
+        (
+          JSON.parse(readFileSync(join(node.dir, 'peers.json'), 'utf8')) as {
+            peers: { addresses: string[]; learned?: string[] }[]
+          }
+        ).peers[0]!
+      await vi.waitFor(() => expect(peerOf(a).learned).toContain(moved), {
+        timeout: 20_000,
+        interval: 100,
+      })
+      expect(peerOf(a).addresses).not.toContain(moved)
+      // Now B can't reach A (it forgets where A is), so only A's dial can connect them.
+      await b.daemon.stop()
+      const nowhere = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      editPeers(b, (peer) => {
+        peer.addresses = [nowhere]
+        delete peer.learned
+        delete peer.lastAddress
+      })
+      await start(b)
+      await restart(a)
+      await vi.waitFor(
+        async () =>
+          expect((await peers(a)).find((peer) => peer.id === bId)).toMatchObject({
+            connected: true,
+            connection: { path: 'direct' },
+          }),
+        { timeout: 20_000, interval: 100 },
+      )
+      await createPerson(a, 'Ada', 'North')
+      await vi.waitFor(async () => expect(await personsNamed(b, 'North')).toEqual(['Ada']), {
+        timeout: 15_000,
+        interval: 100,
+      })
     },
   )
 })

@@ -114,6 +114,7 @@ function showPeer(peer) {
         className: `state ${peer.connected ? 'on' : 'off'}`,
         textContent: peer.connected ? 'connected' : 'not connected',
       }),
+      ...connectionPath(peer),
       ...peerProblems(peer),
     ),
     element('td', { textContent: when(peer.lastSyncAt) }),
@@ -125,6 +126,29 @@ function showPeer(peer) {
   if (existing) existing.replaceWith(row)
   else body.append(row)
   showPeerCount()
+}
+
+/** How the peer is connected (through a relay), and, for our relay, its reservation. */
+function connectionPath(peer) {
+  const notes = []
+  if (peer.connection?.path === 'relay') {
+    notes.push(
+      element('div', {
+        className: 'path',
+        title: peer.connection.relay.id,
+        textContent: `via relay ${peer.connection.relay.name}`,
+      }),
+    )
+  }
+  if (peer.relay) {
+    notes.push(
+      element('div', {
+        className: peer.relay.reserved ? 'path' : 'problem',
+        textContent: peer.relay.reserved ? 'our relay: reserved' : 'our relay: no reservation',
+      }),
+    )
+  }
+  return notes
 }
 
 /** Why the last session broke off, and what was refused from the peer, if anything. */

@@ -23,6 +23,7 @@ import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import { ByteQueue, HIGH_WATER_BYTES, type ByteStream, type StreamHandler } from './byte-stream.ts'
 import { circuitRelay, withoutPeerId, type RelayPath } from './relay-addresses.ts'
+import { RelayKeeper } from './relay-keeper.ts'
 import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
 
 /** Where an instance listens unless its config says otherwise. */
@@ -104,7 +105,12 @@ export async function createLibp2pTransport(options: Libp2pTransportOptions): Pr
       tags: { [KEEP_ALIVE]: { value: 1 } },
     })
   }
-  return new Libp2pTransport(node, log, options.onAddresses)
+  const keeper = new RelayKeeper(
+    node,
+    through.map((peer) => peer.id),
+    log,
+  )
+  return new Libp2pTransport(node, log, keeper, options.onAddresses)
 }
 
 function orNothing<T>(make: () => T): T[] {
@@ -121,6 +127,7 @@ class Libp2pTransport implements Transport {
   constructor(
     private readonly node: Libp2p,
     private readonly log: Logger,
+    private readonly relayKeeper: RelayKeeper,
     onAddresses: Libp2pTransportOptions['onAddresses'],
   ) {
     this.localId = node.peerId.toString() as InstanceId
@@ -142,9 +149,11 @@ class Libp2pTransport implements Transport {
 
   async start(): Promise<void> {
     await this.node.start()
+    this.relayKeeper.start()
   }
 
   async stop(): Promise<void> {
+    this.relayKeeper.stop()
     await this.node.stop()
   }
 

@@ -108,6 +108,79 @@ describe('the peer registry', () => {
   })
 })
 
+describe('the addresses of a peer', () => {
+  const relay = '12D3KooWRVNfHZ9r1ZCe6tq6u4iKDgDXWWbYR7dm7SnqP1YH1Zh7'
+  const circuit = `/ip4/203.0.113.7/tcp/7400/p2p/${relay}/p2p-circuit`
+
+  it('learned from the peer are kept bounded, and dialled before those given, relays last', async () => {
+    const files = memoryFiles()
+    const registry = new PeerRegistry(files)
+    const id = 'peer-1' as InstanceId
+    await registry.add(
+      { id, name: 'One', addresses: [circuit, '/ip4/198.51.100.1/tcp/7400'] },
+      { current: generatePairKey() },
+    )
+    const before = files.files.get('peers.json')
+    // What a peer says it listens on: only IP or DNS hosts over TCP, at most four, and
+    // two through relays; nothing else is ever dialled.
+    await registry.noteAddresses(id, {
+      listen: [
+        '/ip4/192.0.2.5/tcp/7400',
+        '/unix/tmp/objectsync.sock',
+        '/ip4/192.0.2.6/udp/7400/quic-v1',
+        ...['1', '2', '3', '4', '5'].map((n) => `/ip4/192.0.2.1${n}/tcp/7400`),
+      ],
+    })
+    expect(registry.get(id)?.learned).toEqual([
+      '/ip4/192.0.2.5/tcp/7400',
+      '/ip4/192.0.2.11/tcp/7400',
+      '/ip4/192.0.2.12/tcp/7400',
+      '/ip4/192.0.2.13/tcp/7400',
+    ])
+    await registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
+    await registry.noteAddresses(id, { dialed: '/unix/tmp/elsewhere.sock' }) // not kept
+    expect(registry.dialAddresses(id)).toEqual([
+      '/ip4/192.0.2.12/tcp/7400',
+      '/ip4/192.0.2.5/tcp/7400',
+      '/ip4/192.0.2.11/tcp/7400',
+      '/ip4/192.0.2.13/tcp/7400',
+      '/ip4/198.51.100.1/tcp/7400',
+      circuit,
+    ])
+    // Kept in peers.json, beside the addresses given at pairing, which stay.
+    const written = JSON.parse(files.files.get('peers.json')!) as { peers: PeerJson[] }
+    expect(written.peers[0]).toMatchObject({
+      addresses: [circuit, '/ip4/198.51.100.1/tcp/7400'],
+      lastAddress: '/ip4/192.0.2.12/tcp/7400',
+    })
+    expect(written.peers[0]!.learned).toHaveLength(4)
+    // The same again writes nothing; a later identify replaces what was learned.
+    const after = files.files.get('peers.json')
+    expect(after).not.toEqual(before)
+    await registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
+    expect(files.files.get('peers.json')).toBe(after)
+    await registry.noteAddresses(id, { listen: ['/ip4/192.0.2.99/tcp/7401'] })
+    expect(registry.get(id)?.learned).toEqual(['/ip4/192.0.2.99/tcp/7401'])
+    // A peer that is not paired is not remembered.
+    await registry.noteAddresses('stranger' as InstanceId, { listen: ['/ip4/192.0.2.1/tcp/1'] })
+    expect(registry.has('stranger' as InstanceId)).toBe(false)
+  })
+
+  it('refuses a relay mark that is not true or false, naming the field', async () => {
+    const error = await loadError({
+      'peers.json': JSON.stringify({
+        peers: [{ id: 'x', name: 'X', addresses: [], key: 'k', relay: 'yes' }],
+      }),
+    })
+    expect(error.code).toBe('INVALID_PEERS_FILE')
+    expect(error.message).toContain('peers.json: peers[0].relay: expected true or false')
+  })
+})
+
+interface PeerJson {
+  learned?: string[]
+}
+
 describe('the files of a data folder', () => {
   it('are never read half-written, even with writes of one file at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'objectsync-files-'))

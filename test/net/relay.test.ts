@@ -87,4 +87,34 @@ describe('a relay', () => {
       })
     },
   )
+
+  it(
+    'is reserved once it answers, also when it was down as the instance started',
+    { timeout: 40_000 },
+    async () => {
+      const relayAddress = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      const relayIdentity = await createIdentity()
+      const member = await transport({
+        listen: [],
+        through: [{ id: relayIdentity.id, addresses: [relayAddress] }],
+      })
+      // Down past libp2p's own redials of a keep-alive peer.
+      await new Promise((resolve) => setTimeout(resolve, 5_000))
+      expect(member.reservedRelays?.()).toEqual([])
+      const relay = await createLibp2pTransport({
+        privateKey: relayIdentity.privateKey,
+        listen: [relayAddress],
+        gate: () => true,
+        relay: { serve: true, through: [], paired: () => true },
+      })
+      await relay.start()
+      running.push(relay)
+      const upAt = Date.now()
+      await vi.waitFor(() => expect(member.reservedRelays?.()).toEqual([relay.localId]), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      console.log(`reserved ${Date.now() - upAt} ms after the relay came up`)
+    },
+  )
 })
