@@ -3,8 +3,7 @@
 // authenticates with DIR/api-token.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { API_TOKEN_FILE } from './init.ts'
-import { RUNTIME_FILE } from './run.ts'
+import { API_TOKEN_FILE, RUNTIME_FILE } from './data-files.ts'
 
 /** A failure the CLI reports as it is (exit code 1). */
 export class CliError extends Error {

@@ -13,7 +13,9 @@ import { PEERS_FILE, loadOrCreateIdentity } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { CONFIG_FILE, DEFAULT_API_PORT, parseConfig } from './config.ts'
 
-export const API_TOKEN_FILE = 'api-token'
+import { API_TOKEN_FILE } from './data-files.ts'
+
+export { API_TOKEN_FILE }
 export const DEFAULT_PORT = 7400
 
 export interface InitOptions {

@@ -8,11 +8,11 @@ import type { Logger } from '../src/log.ts'
 import { createApi } from './api/index.ts'
 import { EventHub } from './events.ts'
 import type { InstanceConfig } from './config.ts'
-import { API_TOKEN_FILE } from './init.ts'
+import { API_TOKEN_FILE, RUNTIME_FILE } from './data-files.ts'
 import { startInstance, type Instance, type StartHooks } from './instance.ts'
 
 /** DIR/daemon.json while the daemon runs: its pid and the API's port. */
-export const RUNTIME_FILE = 'daemon.json'
+export { RUNTIME_FILE }
 
 export interface Daemon {
   instance: Instance

@@ -2,7 +2,9 @@
 // token (they hold no data; the page asks for the token itself), under a content
 // security policy that allows only the page's own script.
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { FastifyPluginCallback } from 'fastify'
+import { PACKAGE_ROOT } from '../package-root.ts'
 import { addRoute } from './route.ts'
 
 const STATUS_PAGE_FILES = {
@@ -16,7 +18,7 @@ const CONTENT_SECURITY_POLICY =
 
 export const statusPageRoutes: FastifyPluginCallback = (app, _options, done) => {
   for (const [url, { file, type }] of Object.entries(STATUS_PAGE_FILES)) {
-    const content = readFileSync(new URL(`../status-page/${file}`, import.meta.url))
+    const content = readFileSync(join(PACKAGE_ROOT, 'daemon', 'status-page', file))
     addRoute(app, {
       method: 'GET',
       url,

@@ -1,7 +1,5 @@
 // `objectsync demo`: three throwaway instances showing pairing, an offline edit and the merge.
 import type { Command } from 'commander'
-import { createLogger } from '../../src/log.ts'
-import { runDemo } from '../demo.ts'
 
 export function addDemoCommand(root: Command): void {
   root
@@ -17,6 +15,10 @@ export function addDemoCommand(root: Command): void {
       process.once('SIGINT', interrupt)
       process.once('SIGTERM', interrupt)
       try {
+        const [{ createLogger }, { runDemo }] = await Promise.all([
+          import('../../src/log.ts'),
+          import('../demo.ts'),
+        ])
         await runDemo({
           say: (line) => process.stdout.write(`${line}\n`),
           signal: interrupted.signal,

@@ -1,11 +1,6 @@
 // The commands that make and run an instance on this machine: init and start (the daemon
 // in the foreground).
 import type { Command } from 'commander'
-import { createLogger } from '../../src/log.ts'
-import { loadConfig } from '../config.ts'
-import { initInstance, isInstance } from '../init.ts'
-import { createProgressReporter, reportSyncProgress } from '../progress.ts'
-import { runDaemon } from '../run.ts'
 import { collectMultiaddr, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
@@ -52,6 +47,7 @@ export function addInstanceCommands(root: Command): void {
         format?: string
         json?: boolean
       }) => {
+        const { initInstance } = await import('../init.ts')
         const made = await initInstance(options.dir, options)
         print(
           options.json === true,
@@ -71,6 +67,21 @@ export function addInstanceCommands(root: Command): void {
 
 /** `objectsync start`: runs the daemon until SIGINT or SIGTERM, then stops it. */
 async function startInForeground(options: { dir: string; init?: boolean }): Promise<void> {
+  // Loaded here, not with the CLI: the other commands answer without the daemon's parts.
+  const [
+    { createLogger },
+    { loadConfig },
+    { initInstance, isInstance },
+    progressModule,
+    { runDaemon },
+  ] = await Promise.all([
+    import('../../src/log.ts'),
+    import('../config.ts'),
+    import('../init.ts'),
+    import('../progress.ts'),
+    import('../run.ts'),
+  ])
+  const { createProgressReporter, reportSyncProgress } = progressModule
   if (options.init === true && !(await isInstance(options.dir))) {
     await initInstance(options.dir)
   }

@@ -4,7 +4,6 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { callDaemon } from '../client.ts'
 import { describePeer, type PeerJson } from '../describe.ts'
-import { keygen } from '../keygen.ts'
 import { dirOption, jsonOption, print } from './options.ts'
 
 export function addPeerCommands(root: Command): void {
@@ -143,6 +142,7 @@ export function addKeygenCommand(root: Command): void {
     .addOption(dirOption())
     .option('--json', 'machine-readable output')
     .action(async (file: string, options: { dir: string; json?: boolean }) => {
+      const { keygen } = await import('../keygen.ts')
       const path = await keygen(options.dir, file)
       print(
         options.json === true,

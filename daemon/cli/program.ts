@@ -2,14 +2,14 @@
 // `--help` lists them.
 import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PACKAGE_ROOT } from '../package-root.ts'
 import { addDemoCommand } from './demo-command.ts'
 import { addInstanceCommands } from './instance-commands.ts'
 import { addKeygenCommand, addPeerCommands } from './peer-commands.ts'
 import { addPlanCommand, addStatusCommand } from './status-commands.ts'
 
-const packageJson = JSON.parse(
-  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-) as {
+const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
   version: string
 }
 
