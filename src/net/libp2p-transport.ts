@@ -22,6 +22,7 @@ import { ObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
 import { ByteQueue, HIGH_WATER_BYTES, type ByteStream, type StreamHandler } from './byte-stream.ts'
+import { addressKind } from './pairing-protocol.ts'
 import { circuitRelay, withoutPeerId, type RelayPath } from './relay-addresses.ts'
 import { RelayKeeper } from './relay-keeper.ts'
 import type { ConnectionGate, DialOptions, Transport } from './transport.ts'
@@ -161,6 +162,10 @@ class Libp2pTransport implements Transport {
     return this.node
       .getMultiaddrs()
       .map((address) => withoutPeerId(address.toString(), this.localId))
+  }
+
+  dialable(address: string): boolean {
+    return addressKind(address) !== undefined
   }
 
   async handle(protocol: string, handler: StreamHandler): Promise<void> {

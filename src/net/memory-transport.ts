@@ -91,6 +91,10 @@ export class MemoryTransport implements Transport {
     return [`/memory/${this.localId}`]
   }
 
+  dialable(address: string): boolean {
+    return address.startsWith('/memory/')
+  }
+
   handle(protocol: string, handler: StreamHandler): Promise<void> {
     this.handlers.set(protocol, handler)
     return Promise.resolve()

@@ -5,6 +5,7 @@ import { decodeInvite, encodeInvite, newInvite, type Invite } from '../crypto/in
 import { ObjectSyncError, isObjectSyncError } from '../errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
+import { isInstanceId } from './relay-addresses.ts'
 import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
 import {
@@ -25,6 +26,8 @@ import {
 import type { Transport } from './transport.ts'
 
 export const DEFAULT_INVITE_TTL_MS = 60 * 60 * 1000
+/** The most addresses of an invite dialled. */
+const MAX_INVITE_ADDRESSES = 8
 /**
  * Key rotations taken from one peer within an hour. Each rewrites its key file; an honest
  * peer rotates when an administrator asks, far less often. One more closes the channel.
@@ -115,10 +118,23 @@ export class PeerLinks {
       )
     }
     const inviter = invite.inviter as InstanceId
+    if (!isInstanceId(inviter)) {
+      throw new ObjectSyncError('INVALID_INVITE', 'the token names no instance id an instance has')
+    }
+    // Only what a peer may suggest is dialled: IP or DNS hosts over TCP, or relays.
+    const addresses = invite.addresses
+      .filter((address) => transport.dialable(address))
+      .slice(0, MAX_INVITE_ADDRESSES)
+    if (addresses.length === 0) {
+      throw new ObjectSyncError(
+        'INVALID_INVITE',
+        'the token holds no address an instance can be dialled at (IP or DNS over TCP)',
+      )
+    }
     this.pairingWith.add(inviter)
     try {
       const stream = await transport
-        .dial(inviter, invite.addresses, PAIR_PROTOCOL)
+        .dial(inviter, addresses, PAIR_PROTOCOL)
         .catch((error: unknown) => {
           // The inviter admits strangers only while it has an open invite.
           if (isObjectSyncError(error, 'PEER_REFUSED')) {

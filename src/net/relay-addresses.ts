@@ -1,5 +1,6 @@
-// Circuit relay addresses: /ip4/…/tcp/…/p2p/<relay>/p2p-circuit[/p2p/<peer>], a peer
+// Instance ids, and circuit relay addresses: /ip4/…/tcp/…/p2p/<relay>/p2p-circuit[/p2p/<peer>], a peer
 // reached through a relay it holds a reservation at.
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { InstanceId } from '../model/index.ts'
 
@@ -28,4 +29,14 @@ export function isCircuit(address: string): boolean {
 export function withoutPeerId(address: string, peer: string): string {
   const suffix = `/p2p/${peer}`
   return address.endsWith(suffix) ? address.slice(0, -suffix.length) : address
+}
+
+/** Whether `id` is an instance id (a libp2p peer id). */
+export function isInstanceId(id: string): id is InstanceId {
+  try {
+    peerIdFromString(id)
+    return true
+  } catch {
+    return false
+  }
 }

@@ -18,6 +18,11 @@ export interface Transport {
   stop(): Promise<void>
   /** Addresses other instances can dial, e.g. /ip4/127.0.0.1/tcp/7400. */
   addresses(): string[]
+  /**
+   * Whether an address another instance suggests (in an invite) may be dialled: one of
+   * this transport's, and for libp2p an IP or DNS host over TCP or a relay's circuit.
+   */
+  dialable(address: string): boolean
   /** Calls `handler` for every stream a peer the gate admits opens on `protocol`. */
   handle(protocol: string, handler: StreamHandler): Promise<void>
   /**

@@ -89,6 +89,7 @@ export function faultyTransport(inner: Transport, faults: Faults): Transport {
     start: () => inner.start(),
     stop: () => inner.stop(),
     addresses: () => inner.addresses(),
+    dialable: (address) => inner.dialable(address),
     handle: (protocol, handler) =>
       inner.handle(protocol, (stream, remote) => {
         if (faults.isCut(local, remote)) {

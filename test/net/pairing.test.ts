@@ -104,6 +104,17 @@ for (const kind of ['libp2p', 'memory'] as TransportKind[]) {
         expect(expired.code).toBe('INVITE_REFUSED')
         expect(expired.message).toContain('expired')
 
+        // A token naming no instance id, or no address one may dial, is refused as it is.
+        const noInviter = decodeInvite(alice.links.createInvite())
+        noInviter.inviter = 'garbage'
+        const garbage = await failure(carol.links.pair(encodeInvite(noInviter)))
+        expect(garbage).toMatchObject({ code: 'INVALID_INVITE' })
+        expect(garbage.message).toContain('no instance id')
+        const nowhere = decodeInvite(alice.links.createInvite())
+        nowhere.addresses = ['/unix/tmp/objectsync.sock', '/ip4/10.0.0.1/udp/7400/quic-v1']
+        const undialable = await failure(carol.links.pair(encodeInvite(nowhere)))
+        expect(undialable).toMatchObject({ code: 'INVALID_INVITE' })
+        expect(undialable.message).toContain('no address')
         expect((await failure(carol.links.pair('os1.garbage!'))).code).toBe('INVALID_INVITE')
         expect((await failure(carol.links.pair('not a token'))).code).toBe('INVALID_INVITE')
         expect(alice.registry.has(carol.id)).toBe(false)
