@@ -67,12 +67,9 @@ export async function startPeerLink(parts: {
         .map((peer) => ({ id: peer.id, addresses: registry.dialAddresses(peer.id) })),
       paired: (peer) => registry.has(peer),
     },
-    onAddresses: (peer, seen) => {
-      registry.noteAddresses(peer, seen).catch((error: unknown) => {
-        log.warn({ peer, err: error }, 'could not keep the addresses of a peer in peers.json')
-      })
-    },
+    onAddresses: (peer, seen) => registry.noteAddresses(peer, seen),
   })
+  parts.stops.push(() => registry.flush())
   await transport.start()
   parts.stops.push(() => transport.stop())
   await links.start(transport)

@@ -69,12 +69,8 @@ export async function createLibp2pTransport(options: Libp2pTransportOptions): Pr
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
-      listen: [
-        ...(options.listen ?? DEFAULT_LISTEN_ADDRESSES),
-        // One reservation per relay peer, wherever it is (a relay named in the address
-        // is never tried again once it was down at start: js-libp2p issue 3601).
-        ...through.map(() => '/p2p-circuit'),
-      ],
+      // Through relays too, once connected to them (relay-keeper.ts).
+      listen: [...(options.listen ?? DEFAULT_LISTEN_ADDRESSES)],
     },
     transports: [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
     connectionEncrypters: [noise()],
@@ -109,6 +105,7 @@ export async function createLibp2pTransport(options: Libp2pTransportOptions): Pr
   const keeper = new RelayKeeper(
     node,
     through.map((peer) => peer.id),
+    (peer) => relay?.paired(peer) ?? false,
     log,
   )
   return new Libp2pTransport(node, log, keeper, options.onAddresses)
@@ -227,11 +224,7 @@ class Libp2pTransport implements Transport {
   }
 
   reservedRelays(): InstanceId[] {
-    const relays = this.node
-      .getMultiaddrs()
-      .map((address) => circuitRelay(address.toString()))
-      .filter((relay) => relay !== undefined)
-    return [...new Set(relays)]
+    return this.relayKeeper.reserved()
   }
 
   // The refused side of a gated connection sees only an end of stream in the middle of

@@ -8,7 +8,8 @@ import { z } from 'zod'
 import { decodePairKey, encodePairKey } from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
-import { addressKind, peerAddresses } from './pairing-protocol.ts'
+import { LearnedAddresses, type SeenAddresses } from './learned-addresses.ts'
+import { addressKind } from './pairing-protocol.ts'
 import type { ChannelKeys } from './sealed-channel.ts'
 
 export const PEERS_FILE = 'peers.json'
@@ -20,10 +21,6 @@ const peerSchema = z.looseObject({
   key: z.string().min(1, 'expected the path of a key file, e.g. "keys/partner.key"'),
   /** Hold a reservation at this peer and be reachable through it (it serves as a relay). */
   relay: z.boolean('expected true or false').optional(),
-  /** Where the peer last said it listens (identify), kept by the daemon. */
-  learned: z.array(z.string()).optional(),
-  /** The address the last connection this instance made to the peer was made at. */
-  lastAddress: z.string().optional(),
 })
 const peersFileSchema = z.looseObject({ peers: z.array(peerSchema) })
 
@@ -101,7 +98,18 @@ export class PeerRegistry {
   private readonly byId = new Map<InstanceId, PeerRecord>()
   private writes: Promise<void> = Promise.resolve()
 
-  constructor(private readonly files: PeerFiles) {}
+  private readonly seen: LearnedAddresses
+
+  constructor(
+    private readonly files: PeerFiles,
+    options: { addressWriteIntervalMs?: number } = {},
+  ) {
+    this.seen = new LearnedAddresses(files, {
+      ...(options.addressWriteIntervalMs === undefined
+        ? {}
+        : { writeIntervalMs: options.addressWriteIntervalMs }),
+    })
+  }
 
   /** Reads peers.json; a malformed file is refused naming the file, the field and what was expected. */
   async load(): Promise<void> {
@@ -131,6 +139,7 @@ export class PeerRegistry {
       )
     }
     this.document = parsed.data
+    await this.seen.load()
     this.byId.clear()
     for (const peer of parsed.data.peers) this.byId.set(peer.id as InstanceId, peer as PeerRecord)
   }
@@ -197,15 +206,16 @@ export class PeerRegistry {
   /**
    * The addresses to dial a peer at, in order: the one the last connection was made at,
    * those it said it listens on, those given at pairing or in peers.json; addresses
-   * through a relay last.
+   * through a relay last (libp2p may reorder them by kind).
    */
   dialAddresses(id: InstanceId): string[] {
     const peer = this.byId.get(id)
     if (peer === undefined) return []
+    const seen = this.seen.get(id)
     const all = [
       ...new Set([
-        ...(peer.lastAddress === undefined ? [] : [peer.lastAddress]),
-        ...(peer.learned ?? []),
+        ...(seen.lastAddress === undefined ? [] : [seen.lastAddress]),
+        ...(seen.learned ?? []),
         ...peer.addresses,
       ]),
     ]
@@ -213,26 +223,19 @@ export class PeerRegistry {
     return [...all.filter((address) => !relayed.includes(address)), ...relayed]
   }
 
-  /**
-   * Keeps what a connected peer says it listens on (as bounded as the addresses it gives
-   * when pairing: peerAddresses) and the address a connection to it was made at, in
-   * peers.json; written only when they change.
-   */
-  async noteAddresses(id: InstanceId, seen: { listen?: string[]; dialed?: string }): Promise<void> {
-    const peer = this.byId.get(id)
-    if (peer === undefined) return
-    const learned = seen.listen === undefined ? peer.learned : peerAddresses(seen.listen)
-    const lastAddress =
-      seen.dialed !== undefined && addressKind(seen.dialed) !== undefined
-        ? seen.dialed
-        : peer.lastAddress
-    if (sameList(learned, peer.learned) && lastAddress === peer.lastAddress) return
-    this.byId.set(id, {
-      ...peer,
-      ...(learned === undefined ? {} : { learned }),
-      ...(lastAddress === undefined ? {} : { lastAddress }),
-    })
-    await this.writeDocument()
+  /** Notes what a connection showed of a paired peer (peer-addresses.json, not peers.json). */
+  noteAddresses(id: InstanceId, seen: { listen?: string[]; dialed?: string }): void {
+    if (this.byId.has(id)) this.seen.note(id, seen)
+  }
+
+  /** Where a paired peer was last seen (learned-addresses.ts). */
+  seenAddresses(id: InstanceId): SeenAddresses {
+    return this.seen.get(id)
+  }
+
+  /** Writes what is pending of the learned addresses. */
+  flush(): Promise<void> {
+    return this.seen.flush()
   }
 
   /** Changes the name a peer goes by here (peers.json). */
@@ -251,6 +254,7 @@ export class PeerRegistry {
     const peer = this.byId.get(id)
     if (peer === undefined) return false
     this.byId.delete(id)
+    this.seen.forget(id)
     await this.writeDocument()
     await this.serialize(() => this.files.remove(peer.key))
     return true
@@ -267,8 +271,4 @@ export class PeerRegistry {
     this.writes = next.catch(() => {})
     return next
   }
-}
-
-function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  return a?.length === b?.length && (a ?? []).every((item, index) => item === b?.[index])
 }

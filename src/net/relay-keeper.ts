@@ -1,21 +1,42 @@
-// Keeps a connection to each relay this instance listens through. libp2p redials a
-// keep-alive peer a few times after a loss, but not a relay that was down when the
-// instance started or stayed down past those tries (measured: no reservation 30 s after
-// the relay came back); once connected again, the circuit transport reserves by itself.
+// Keeps a reservation at each relay this instance is reachable through ("relay": true
+// peers). libp2p's own ways fall short (js-libp2p issue 3601 and measured here):
+// listening on `/p2p/<relay>/p2p-circuit` from the start fails when the relay is down
+// then, and is never reserved again after the relay restarts; listening on `/p2p-circuit`
+// reserves at whichever relaying peer connects first, not the one chosen, and keeps it.
+// So this keeper connects to each chosen relay (with backoff while it does not answer),
+// starts listening through it once connected, and reserves again whenever the relay is
+// connected without a reservation — as after it restarted.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../log.ts'
 import type { InstanceId } from '../model/index.ts'
+import { circuitRelay } from './relay-addresses.ts'
 
-const CHECK_MS = 2_000
-const FIRST_RETRY_MS = 2_000
+const CHECK_MS = 1_000
+const FIRST_RETRY_MS = 1_000
 const LONGEST_RETRY_MS = 10_000
 
+/** The parts of libp2p's internals this needs (the node's components are not typed). */
+interface Internals {
+  components: {
+    transportManager: {
+      listen(addresses: Multiaddr[]): Promise<void>
+      getTransports(): object[]
+    }
+  }
+}
+interface CircuitTransport {
+  reservationStore: { addRelay(peer: PeerId, type: 'configured'): Promise<unknown> }
+}
+
 interface RelayState {
+  id: InstanceId
   peer: PeerId
   failures: number
   nextTryAt: number
-  dialing: boolean
+  busy: boolean
+  listening: boolean
 }
 
 export class RelayKeeper {
@@ -25,14 +46,18 @@ export class RelayKeeper {
   constructor(
     private readonly node: Libp2p,
     relays: readonly InstanceId[],
+    /** Whether a relay is still paired: one unpaired since the start is left alone. */
+    private readonly paired: (relay: InstanceId) => boolean,
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
   ) {
     this.relays = relays.map((id) => ({
+      id,
       peer: peerIdFromString(id),
       failures: 0,
       nextTryAt: 0,
-      dialing: false,
+      busy: false,
+      listening: false,
     }))
   }
 
@@ -40,6 +65,7 @@ export class RelayKeeper {
     if (this.relays.length === 0) return
     this.timer = setInterval(() => this.check(), CHECK_MS)
     this.timer.unref()
+    this.check()
   }
 
   stop(): void {
@@ -47,30 +73,58 @@ export class RelayKeeper {
     this.timer = undefined
   }
 
+  /** The relays this instance holds a reservation at. */
+  reserved(): InstanceId[] {
+    const relays = this.node
+      .getMultiaddrs()
+      .map((address) => circuitRelay(address.toString()))
+      .filter((relay) => relay !== undefined)
+    return [...new Set(relays)]
+  }
+
   private check(): void {
     const now = this.clock()
+    const reserved = this.reserved()
     for (const relay of this.relays) {
-      if (relay.dialing || relay.nextTryAt > now) continue
-      if (this.node.getConnections(relay.peer).length > 0) {
+      if (relay.busy || relay.nextTryAt > now || !this.paired(relay.id)) continue
+      if (reserved.includes(relay.id)) {
         relay.failures = 0
         continue
       }
-      relay.dialing = true
-      this.node
-        .dial(relay.peer)
+      relay.busy = true
+      this.keep(relay)
         .then(() => {
           relay.failures = 0
-          this.log.info({ relay: relay.peer.toString() }, 'connected to the relay again')
         })
         .catch((error: unknown) => {
           relay.failures++
           relay.nextTryAt =
             this.clock() + Math.min(LONGEST_RETRY_MS, FIRST_RETRY_MS * 2 ** (relay.failures - 1))
           if (relay.failures === 1) {
-            this.log.warn({ relay: relay.peer.toString(), err: error }, 'the relay does not answer')
+            this.log.warn({ relay: relay.id, err: error }, 'no reservation at the relay yet')
           }
         })
-        .finally(() => (relay.dialing = false))
+        .finally(() => (relay.busy = false))
     }
+  }
+
+  /** Connects to the relay if need be, then listens through it or reserves again. */
+  private async keep(relay: RelayState): Promise<void> {
+    const connection = this.node.getConnections(relay.peer)[0] ?? (await this.node.dial(relay.peer))
+    const internals = (this.node as unknown as Internals).components
+    if (!relay.listening) {
+      const through = connection.remoteAddr.toString().includes(`/p2p/${relay.id}`)
+        ? connection.remoteAddr
+        : connection.remoteAddr.encapsulate(`/p2p/${relay.id}`)
+      await internals.transportManager.listen([through.encapsulate('/p2p-circuit')])
+      relay.listening = true
+    } else {
+      // The listener through it stays; the relay forgot us (it restarted, say).
+      const circuit = internals.transportManager
+        .getTransports()
+        .find((transport) => 'reservationStore' in transport) as CircuitTransport | undefined
+      await circuit?.reservationStore.addRelay(relay.peer, 'configured')
+    }
+    this.log.info({ relay: relay.id }, 'reserved at the relay')
   }
 }

@@ -114,16 +114,22 @@ describe('the addresses of a peer', () => {
 
   it('learned from the peer are kept bounded, and dialled before those given, relays last', async () => {
     const files = memoryFiles()
-    const registry = new PeerRegistry(files)
+    const writes: string[] = []
+    const write = files.write.bind(files)
+    files.write = (path, text) => {
+      writes.push(path)
+      return write(path, text)
+    }
+    const registry = new PeerRegistry(files, { addressWriteIntervalMs: 0 })
     const id = 'peer-1' as InstanceId
     await registry.add(
       { id, name: 'One', addresses: [circuit, '/ip4/198.51.100.1/tcp/7400'] },
       { current: generatePairKey() },
     )
-    const before = files.files.get('peers.json')
+    const peersJson = files.files.get('peers.json')
     // What a peer says it listens on: only IP or DNS hosts over TCP, at most four, and
     // two through relays; nothing else is ever dialled.
-    await registry.noteAddresses(id, {
+    registry.noteAddresses(id, {
       listen: [
         '/ip4/192.0.2.5/tcp/7400',
         '/unix/tmp/objectsync.sock',
@@ -131,14 +137,14 @@ describe('the addresses of a peer', () => {
         ...['1', '2', '3', '4', '5'].map((n) => `/ip4/192.0.2.1${n}/tcp/7400`),
       ],
     })
-    expect(registry.get(id)?.learned).toEqual([
+    expect(registry.seenAddresses(id).learned).toEqual([
       '/ip4/192.0.2.5/tcp/7400',
       '/ip4/192.0.2.11/tcp/7400',
       '/ip4/192.0.2.12/tcp/7400',
       '/ip4/192.0.2.13/tcp/7400',
     ])
-    await registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
-    await registry.noteAddresses(id, { dialed: '/unix/tmp/elsewhere.sock' }) // not kept
+    registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
+    registry.noteAddresses(id, { dialed: '/unix/tmp/elsewhere.sock' }) // not kept
     expect(registry.dialAddresses(id)).toEqual([
       '/ip4/192.0.2.12/tcp/7400',
       '/ip4/192.0.2.5/tcp/7400',
@@ -147,23 +153,73 @@ describe('the addresses of a peer', () => {
       '/ip4/198.51.100.1/tcp/7400',
       circuit,
     ])
-    // Kept in peers.json, beside the addresses given at pairing, which stay.
-    const written = JSON.parse(files.files.get('peers.json')!) as { peers: PeerJson[] }
-    expect(written.peers[0]).toMatchObject({
-      addresses: [circuit, '/ip4/198.51.100.1/tcp/7400'],
-      lastAddress: '/ip4/192.0.2.12/tcp/7400',
-    })
-    expect(written.peers[0]!.learned).toHaveLength(4)
+    await registry.flush()
+    // Kept in a file of the daemon's own: peers.json, the administrator's, is untouched.
+    expect(files.files.get('peers.json')).toBe(peersJson)
+    const written = JSON.parse(files.files.get('peer-addresses.json')!) as {
+      peers: Record<string, { learned: string[]; lastAddress: string }>
+    }
+    expect(written.peers[id]).toMatchObject({ lastAddress: '/ip4/192.0.2.12/tcp/7400' })
+    expect(written.peers[id]!.learned).toHaveLength(4)
     // The same again writes nothing; a later identify replaces what was learned.
-    const after = files.files.get('peers.json')
-    expect(after).not.toEqual(before)
-    await registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
-    expect(files.files.get('peers.json')).toBe(after)
-    await registry.noteAddresses(id, { listen: ['/ip4/192.0.2.99/tcp/7401'] })
-    expect(registry.get(id)?.learned).toEqual(['/ip4/192.0.2.99/tcp/7401'])
-    // A peer that is not paired is not remembered.
-    await registry.noteAddresses('stranger' as InstanceId, { listen: ['/ip4/192.0.2.1/tcp/1'] })
-    expect(registry.has('stranger' as InstanceId)).toBe(false)
+    const addressWrites = () => writes.filter((path) => path === 'peer-addresses.json').length
+    const before = addressWrites()
+    registry.noteAddresses(id, { dialed: '/ip4/192.0.2.12/tcp/7400' })
+    await registry.flush()
+    expect(addressWrites()).toBe(before)
+    registry.noteAddresses(id, { listen: ['/ip4/192.0.2.99/tcp/7401'] })
+    expect(registry.seenAddresses(id).learned).toEqual(['/ip4/192.0.2.99/tcp/7401'])
+    // Read back at the next start; a peer that is not paired is not remembered.
+    await registry.flush()
+    const again = new PeerRegistry(files)
+    await again.load()
+    expect(again.dialAddresses(id)[0]).toBe('/ip4/192.0.2.12/tcp/7400')
+    registry.noteAddresses('stranger' as InstanceId, { listen: ['/ip4/192.0.2.1/tcp/1'] })
+    expect(registry.seenAddresses('stranger' as InstanceId)).toEqual({})
+  })
+
+  it('are written at most every few seconds, however often peers connect', async () => {
+    const files = memoryFiles()
+    let writes = 0
+    const write = files.write.bind(files)
+    files.write = (path, text) => {
+      if (path === 'peer-addresses.json') writes++
+      return write(path, text)
+    }
+    const registry = new PeerRegistry(files)
+    const id = 'peer-1' as InstanceId
+    await registry.add({ id, name: 'One', addresses: [] }, { current: generatePairKey() })
+    // A peer that says something new at every connection.
+    for (let port = 1; port <= 200; port++) {
+      registry.noteAddresses(id, { listen: [`/ip4/192.0.2.1/tcp/${port}`] })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(writes).toBe(1)
+    await registry.flush() // what is pending, at stop
+    expect(writes).toBe(2)
+    const written = JSON.parse(files.files.get('peer-addresses.json')!) as {
+      peers: Record<string, { learned: string[] }>
+    }
+    expect(written.peers[id]!.learned).toEqual(['/ip4/192.0.2.1/tcp/200'])
+  })
+
+  it('a damaged file of learned addresses is a cache lost: peers load, it is written anew', async () => {
+    const key = encodePairKey(generatePairKey())
+    const files = memoryFiles({
+      'peers.json': JSON.stringify({
+        peers: [{ id: 'p', name: 'P', addresses: ['/ip4/198.51.100.1/tcp/7400'], key: 'k' }],
+      }),
+      k: key,
+      'peer-addresses.json': '{ "peers": { "p": { "learned": 7',
+    })
+    const registry = new PeerRegistry(files, { addressWriteIntervalMs: 0 })
+    await registry.load()
+    expect(registry.dialAddresses('p' as InstanceId)).toEqual(['/ip4/198.51.100.1/tcp/7400'])
+    registry.noteAddresses('p' as InstanceId, { listen: ['/ip4/192.0.2.7/tcp/7400'] })
+    await registry.flush()
+    expect(JSON.parse(files.files.get('peer-addresses.json')!)).toEqual({
+      peers: { p: { learned: ['/ip4/192.0.2.7/tcp/7400'] } },
+    })
   })
 
   it('refuses a relay mark that is not true or false, naming the field', async () => {
@@ -176,10 +232,6 @@ describe('the addresses of a peer', () => {
     expect(error.message).toContain('peers.json: peers[0].relay: expected true or false')
   })
 })
-
-interface PeerJson {
-  learned?: string[]
-}
 
 describe('the files of a data folder', () => {
   it('are never read half-written, even with writes of one file at once', async () => {

@@ -67,9 +67,13 @@ describe('a relay', () => {
       })
       const circuits = member.addresses().filter(isCircuit)
       expect(circuits.length).toBeGreaterThan(0)
-      // The stranger reached the relay too, and was refused a reservation.
+      // The stranger asks as soon as it is connected (within a second, as the member
+      // did), and is refused: over two seconds it never holds a reservation.
+      for (let waited = 0; waited < 2_000; waited += 100) {
+        expect(stranger.reservedRelays?.()).toEqual([])
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
       expect(stranger.isConnected(relay.localId)).toBe(true)
-      expect(stranger.reservedRelays?.()).toEqual([])
 
       // Nor does the relay connect the stranger to its paired peer.
       await expect(stranger.dial(member.localId, circuits, '/test/echo/1')).rejects.toThrow()
@@ -115,6 +119,47 @@ describe('a relay', () => {
         interval: 100,
       })
       console.log(`reserved ${Date.now() - upAt} ms after the relay came up`)
+    },
+  )
+
+  it(
+    'is the one chosen: another relaying peer gets no reservation',
+    { timeout: 40_000 },
+    async () => {
+      const chosenAddress = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      const chosenIdentity = await createIdentity()
+      const otherAddress = `/ip4/127.0.0.1/tcp/${await freePort()}`
+      const other = await transport({ listen: [otherAddress], serve: true })
+      const member = await transport({
+        listen: [],
+        through: [{ id: chosenIdentity.id, addresses: [chosenAddress] }],
+      })
+      await other.handle('/test/hello/1', (stream) => void stream.close())
+      // Connected to a peer that serves relaying while the chosen relay is down.
+      const stream = await member.dial(other.localId, [otherAddress], '/test/hello/1')
+      await stream.close()
+      for (let waited = 0; waited < 3_000; waited += 100) {
+        expect(member.reservedRelays?.()).toEqual([])
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      const chosen = await createLibp2pTransport({
+        privateKey: chosenIdentity.privateKey,
+        listen: [chosenAddress],
+        gate: () => true,
+        relay: { serve: true, through: [], paired: () => true },
+      })
+      await chosen.start()
+      running.push(chosen)
+      await vi.waitFor(() => expect(member.reservedRelays?.()).toEqual([chosen.localId]), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      expect(
+        member
+          .addresses()
+          .filter(isCircuit)
+          .every((address) => address.includes(chosen.localId)),
+      ).toBe(true)
     },
   )
 })

@@ -91,6 +91,19 @@ describe('op numbers a change claims', () => {
       .catch((error: unknown) => error)
     expectRefusedForOpNumbers(refused)
     await expectUnchanged(store, object, facet, stored)
+    // The same, when the dependency comes as a whole document (honest bytes) after the
+    // far-numbered change waited in the cached document.
+    expect((await store.applyRemoteChanges(facet, [evil], peer)).changed).toBe(false)
+    const whole = Uint8Array.from([...stored, ...edit])
+    const results = [
+      await store.applyRemoteDocument(facet, whole, peer).catch((error: unknown) => error),
+    ]
+    expect((await store.applyRemoteChanges(facet, [evil], peer)).changed).toBe(false)
+    results.push(...(await store.applyRemoteDocuments([[facet, whole]], undefined, peer)))
+    for (const result of results) expectRefusedForOpNumbers(result)
+    await expectUnchanged(store, object, facet, stored)
+    // Once the far-numbered change is no longer waiting, the honest document goes in.
+    expect(await store.applyRemoteDocument(facet, whole, peer)).toMatchObject({ changed: true })
     await store.close()
   })
 

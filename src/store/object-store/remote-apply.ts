@@ -102,21 +102,12 @@ export class RemoteApply {
       integrate: (base) => {
         refuseOversized(concatBytes(changes), 'changes')
         const start = base ?? A.init<never>({ actor: this.core.actor })
-        const before = A.getHeads(start)
-        let next: Doc
         try {
-          next = A.applyChanges(start, [...changes])[0]
+          return A.applyChanges(start, [...changes])[0]
         } catch (error) {
           if (base === undefined) A.free(start)
           throw error
         }
-        const problem = opNumbersPastOps(next, before)
-        if (problem !== undefined) {
-          // A stored document's handle moved into `next`: the caller discards it.
-          if (base === undefined) A.free(next)
-          throw new ObjectSyncError('INVALID_CHANGES', `the changes were refused: ${problem}`)
-        }
-        return next
       },
     })
   }
@@ -187,6 +178,16 @@ export class RemoteApply {
         'INVALID_CHANGES',
         `the ${received.what} for ${facet} could not be parsed`,
         { cause: error },
+      )
+    }
+    // Whatever Automerge applied — the bytes received, and changes that waited in the
+    // document for a dependency these bring — numbers its ops within the document's ops.
+    const opProblem = opNumbersPastOps(next, before)
+    if (opProblem !== undefined) {
+      discard(core, object, name, next, loaded, state)
+      throw new ObjectSyncError(
+        'INVALID_CHANGES',
+        `the ${received.what} for ${facet} was refused: ${opProblem}`,
       )
     }
     const after = A.getHeads(next)
