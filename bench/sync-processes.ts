@@ -1,8 +1,8 @@
 // The two benchmark instances of the first-sync benchmarks as processes of their own
 // (bench/sync-peer.ts): their folders and identities, starting one, waiting on both, and
 // stopping them for their peak RSS.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,15 +24,52 @@ export function spawnPeer(args: string[]): BenchPeer {
     : []
   // BENCH_NODE_ARGS="--flag …" adds Node flags to each side (e.g. V8 heap sizes).
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, ...profile, '--import', 'tsx', 'bench/sync-peer.ts', ...args],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  const child = spawn(process.execPath, [...nodeArgs, ...profile, ...peerEntry(), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   return { child, ...childLines(child) }
+}
+
+/**
+ * How to run bench/sync-peer.ts: compiled, as users run the daemon (`npm ci` builds it;
+ * tsx's loader costs each process ≈ 45 MB), into a folder of this process's own under
+ * dist-bench/ (benchmarks running at once don't share one), once per run, removed at the
+ * end; through tsx with BENCH_FROM_SOURCE=1.
+ */
+function peerEntry(): string[] {
+  if (process.env.BENCH_FROM_SOURCE === '1') return ['--import', 'tsx', 'bench/sync-peer.ts']
+  const outDir = join(root, 'dist-bench', String(process.pid))
+  if (!compiledPeer) {
+    removeLeftBehind(join(root, 'dist-bench'))
+    const tsc = join(root, 'node_modules/typescript/bin/tsc')
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.bench.json', '--outDir', outDir], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+    process.once('exit', () => rmSync(outDir, { recursive: true, force: true }))
+    compiledPeer = true
+  }
+  return [join(outDir, 'bench', 'sync-peer.js')]
+}
+let compiledPeer = false
+
+/** Folders of benchmark processes that are gone (one killed never removed its own). */
+function removeLeftBehind(dir: string): void {
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid) || alive(pid)) continue
+    rmSync(join(dir, name), { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Two instance folders with identities, and the key that pairs them. */
