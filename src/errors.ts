@@ -14,6 +14,10 @@ export const ERROR_CODES = {
   INVALID_MERGE: { status: 409, summary: 'the objects can not be merged, or unmerged' },
   SYNC_STATE_CORRUPT: { status: 500, summary: 'a stored sync-state value could not be read' },
   STORE_IN_USE: { status: 503, summary: 'the store is opened by another daemon' },
+  PORT_IN_USE: {
+    status: 500,
+    summary: 'a port the daemon is configured to listen on is taken (start refused)',
+  },
   STORE_CLOSED: { status: 503, summary: 'the store is not open' },
   STORE_IO: { status: 500, summary: 'the storage layer failed to read or write' },
   INVALID_INVITE: { status: 400, summary: 'a pairing token is malformed' },

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodePairKey } from '../src/crypto/index.ts'
@@ -59,5 +60,40 @@ describe('objectsync init --listen', () => {
     expect(both.status).toBe(2)
     expect(both.stderr).toContain('--port and --listen')
     expect(() => readFileSync(join(other, 'config.json'))).toThrow()
+  })
+})
+
+describe('objectsync start with a port another program holds', () => {
+  it('says which port and setting in one line, exits 1, and starts nothing', async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const taken = (holder.address() as AddressInfo).port
+    try {
+      for (const [flags, setting] of [
+        [['--listen', `/ip4/127.0.0.1/tcp/${taken}`, '--api-port', '0'], 'config.json listen.0'],
+        [['--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(taken)], 'config.json api.port'],
+      ] as const) {
+        const dir = tempDir('port-in-use')
+        expect(cli('init', '--dir', dir, ...flags).status).toBe(0)
+        const store = () =>
+          readdirSync(join(dir, 'store')).map((file) => [
+            file,
+            statSync(join(dir, 'store', file)).mtimeMs,
+          ])
+        const storeBefore = store()
+        const started = cli('start', '--dir', dir)
+        expect(started.status).toBe(1)
+        expect(started.stdout).toBe('') // no "instance started" or any other log line
+        expect(started.stderr.trim().split('\n')).toEqual([
+          expect.stringContaining(
+            `127.0.0.1:${taken} is in use by another program; change ${setting}`,
+          ),
+        ])
+        expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
+        expect(store()).toEqual(storeBefore) // the store was never opened
+      }
+    } finally {
+      holder.close()
+    }
   })
 })
