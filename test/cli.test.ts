@@ -33,6 +33,13 @@ describe('objectsync keygen', () => {
 
   it('exits 2 on bad usage', () => {
     expect(cli('keygen', '--no-such-flag').status).toBe(2)
+    // Checked before the daemon is asked (none runs here): a bad lifetime is bad usage.
+    const dir = tempDir('invite-usage')
+    for (const lifetime of ['2weeks', '0m', '400d']) {
+      const invite = cli('invite', '--expires', lifetime, '--dir', dir)
+      expect(invite.status).toBe(2)
+      expect(invite.stderr).toContain('expected a duration of at most a year')
+    }
   })
 })
 

@@ -266,7 +266,8 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
     )
     expect(cli('plan', '--dir', a.dir).status).toBe(0)
 
-    expect(cli('unpair', paired.id, '--dir', b.dir).status).toBe(0)
+    // By its name (case and spacing aside), as `objectsync peers` shows it.
+    expect(cli('unpair', 'alpha  OFFICE', '--dir', b.dir).status).toBe(0)
     expect(json(cli('peers', '--dir', b.dir, '--json'))).toEqual({ peers: [] })
     const again = cli('unpair', paired.id, '--dir', b.dir)
     expect(again.status).toBe(1)

@@ -3,11 +3,11 @@
 // (`body.type: expected one of person, …`).
 import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
+import { MAX_INVITE_MS } from '../../src/model/duration.ts'
 import { OBJECT_TYPES, isObjectId, parseDuration } from '../../src/model/index.ts'
 
 // An invite is for pairing soon; a lifetime of years would also take its expiry past what a
 // Date can hold (`9007199254740991ms`).
-const MAX_INVITE_MS = 365 * 24 * 60 * 60 * 1000
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')

@@ -3,6 +3,7 @@
 // a result as text or as one JSON line.
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError, Option } from 'commander'
+import { MAX_INVITE_MS, parseDuration } from '../../src/model/duration.ts'
 
 export const dirOption = () =>
   new Option('--dir <dir>', 'the data folder').env('OBJECTSYNC_DIR').default('./data')
@@ -15,6 +16,15 @@ export function parsePort(value: string): number {
     throw new InvalidArgumentError('expected a port from 0 (any free one) to 65535')
   }
   return port
+}
+
+/** An invite's lifetime as given (`30m`, `2h`, `7d`), checked here: a bad one is bad usage. */
+export function parseInviteLifetime(value: string): string {
+  const ms = parseDuration(value) ?? 0
+  if (ms <= 0 || ms > MAX_INVITE_MS) {
+    throw new InvalidArgumentError('expected a duration of at most a year, e.g. 30m, 2h or 7d')
+  }
+  return value
 }
 
 /** A repeatable multiaddr option's values, each checked as it is given. */

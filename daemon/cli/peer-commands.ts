@@ -2,9 +2,28 @@
 // running daemon, and keygen for pairing by hand in peers.json.
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { callDaemon } from '../client.ts'
+import { CliError, callDaemon } from '../client.ts'
 import { describePeer, type PeerJson } from '../describe.ts'
-import { dirOption, jsonOption, print } from './options.ts'
+import { dirOption, jsonOption, parseInviteLifetime, print } from './options.ts'
+
+/**
+ * The id of the peer `given` names: an id as it is, else the one peer whose name it is
+ * (case and spacing aside); a name no peer or several peers have is refused, saying which.
+ */
+async function peerIdFor(dir: string, given: string): Promise<string> {
+  const { peers } = (await callDaemon(dir, 'GET', '/v1/peers')) as { peers: PeerJson[] }
+  if (peers.some((peer) => peer.id === given)) return given
+  const form = (name: string) => name.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim()
+  const named = peers.filter((peer) => form(peer.name) === form(given))
+  if (named.length === 1) return named[0]!.id
+  if (named.length > 1) {
+    throw new CliError(
+      `${named.length} peers are named "${given}": give the id of one (${named.map((peer) => peer.id).join(', ')})`,
+    )
+  }
+  // Not a name here: the daemon says whether it is an id (PEER_NOT_FOUND otherwise).
+  return given
+}
 
 export function addPeerCommands(root: Command): void {
   root
@@ -31,7 +50,12 @@ function addPairingCommands(root: Command): void {
     .command('invite')
     .description('prints a one-time pairing token; treat it as a secret')
     .addOption(dirOption())
-    .option('--expires <duration>', 'how long the token is valid, e.g. 30m or 2h', '1h')
+    .option(
+      '--expires <duration>',
+      'how long the token is valid, e.g. 30m, 2h or 7d',
+      parseInviteLifetime,
+      '1h',
+    )
     .addOption(jsonOption())
     .action(async (options: { dir: string; expires: string; json?: boolean }) => {
       const invite = (await callDaemon(options.dir, 'POST', '/v1/invites', {
@@ -78,10 +102,11 @@ function addPairingCommands(root: Command): void {
   root
     .command('unpair')
     .description('removes a peer and its key, and closes its connections')
-    .argument('<peer>', 'the peer id (objectsync peers lists them)')
+    .argument('<peer>', 'the peer id, or its name if no other peer has it (objectsync peers)')
     .addOption(dirOption())
     .addOption(jsonOption())
-    .action(async (peer: string, options: { dir: string; json?: boolean }) => {
+    .action(async (given: string, options: { dir: string; json?: boolean }) => {
+      const peer = await peerIdFor(options.dir, given)
       await callDaemon(options.dir, 'DELETE', `/v1/peers/${encodeURIComponent(peer)}`)
       print(options.json === true, { unpaired: peer }, `unpaired ${peer}`)
     })

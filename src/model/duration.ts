@@ -13,3 +13,6 @@ export function parseDuration(value: unknown): number | undefined {
   const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
   return Number.isSafeInteger(ms) ? ms : undefined
 }
+
+/** The longest an invite may be valid: pairing is for soon (checked by the CLI and the API). */
+export const MAX_INVITE_MS = 365 * 24 * 60 * 60 * 1000
