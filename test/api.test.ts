@@ -363,6 +363,17 @@ describe('the HTTP API', () => {
       headers: { host: `127.0.0.1:${daemon.apiPort}` },
     })
     expect(script.headers['content-type']).toContain('text/javascript')
+    // The icon a browser asks for by itself is there too, without the token.
+    for (const url of ['/favicon.ico', '/favicon.svg']) {
+      const icon = await daemon.api.inject({
+        method: 'GET',
+        url,
+        headers: { host: `127.0.0.1:${daemon.apiPort}` },
+      })
+      expect(icon.statusCode).toBe(200)
+      expect(icon.headers['content-type']).toContain('image/svg+xml')
+      expect(icon.body).toContain('<svg')
+    }
     // The page holds no data; the API behind it still wants the token, and Host is checked.
     const foreign = await daemon.api.inject({
       method: 'GET',
