@@ -262,12 +262,17 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     })
     entry.session = session
     const began = Date.now()
+    this.log.info({ peer }, 'peer connected')
     this.emit('peer', this.state(peer))
     void session.run().finally(() => {
       entry.refused += session.stats.facetsRefused
       // After stop() the store may be closed already: nothing to report or redial.
       if (this.stopped || entry.session !== session) return
       entry.session = undefined
+      this.log.info(
+        { peer, seconds: Math.round((Date.now() - began) / 1000), reason: session.endReason },
+        'peer disconnected',
+      )
       if (session.endReason !== undefined) entry.lastError = session.endReason
       // A session that caught up or lasted resets the backoff, unless it ended for what the
       // peer sent (a peer can say it is caught up, then send what we refuse).

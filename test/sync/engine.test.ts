@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest'
 import type { InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
 import { SyncEngine, type SyncChannel } from '../../src/sync/index.ts'
+import type { Logger } from '../../src/log.ts'
+import { captureLogger } from '../helpers/capture-logger.ts'
 import { eventually } from '../helpers/sync-nodes.ts'
 
 /** Two connected in-memory channel ends; `closed` tells whether either end closed. */
@@ -49,13 +51,40 @@ function channelPair(
 async function engine(
   id: InstanceId,
   dial: (peer: InstanceId) => Promise<SyncChannel>,
+  logger?: Logger,
 ): Promise<SyncEngine> {
   const store = new ObjectStore({ storage: new MemoryStorage(), instanceId: id })
   await store.open()
-  return new SyncEngine({ store, links: { connect: dial }, localId: id })
+  return new SyncEngine({
+    store,
+    links: { connect: dial },
+    localId: id,
+    ...(logger === undefined ? {} : { logger }),
+  })
 }
 
 describe('sync engine sessions', () => {
+  it('logs each peer connecting and disconnecting at info', async () => {
+    const A = 'instance-a' as InstanceId
+    const B = 'instance-b' as InstanceId
+    const { logger, lines } = captureLogger()
+    const pair = channelPair(A, B)
+    const a = await engine(A, () => Promise.resolve(pair.toB), logger)
+    const b = await engine(B, () => new Promise(() => {}))
+    b.accept(pair.toA)
+    a.connect(B)
+    await eventually(() => lines.some((line) => line.msg === 'peer connected'))
+    await pair.toB.close()
+    await eventually(() => lines.some((line) => line.msg === 'peer disconnected'))
+    const seen = lines.filter((line) => /^peer (dis)?connected$/.test(String(line.msg)))
+    expect(seen.map((line) => [line.msg, line.level, line.peer])).toEqual([
+      ['peer connected', 30, B],
+      ['peer disconnected', 30, B],
+    ])
+    a.stop()
+    b.stop()
+  })
+
   it('regression: when both sides dial at once, both keep the same channel', async () => {
     const A = 'instance-a' as InstanceId
     const B = 'instance-b' as InstanceId
