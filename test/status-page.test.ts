@@ -148,6 +148,18 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       async () => (await south.daemon.instance.store.get(id))?.fields.phone === lost,
       20_000,
     )
+    // Opened afresh, "Recent changes" names the office a change came from, as live.
+    const fromSouth = (await call(north, 'GET', '/v1/changes?since=0')).json as {
+      changes: { id: string; from?: string }[]
+    }
+    expect(fromSouth.changes.some((change) => change.from === southId)).toBe(true)
+    expect(fromSouth.changes.some((change) => change.from === undefined)).toBe(true)
+    await page.reload()
+    await page.locator('#live.on').waitFor()
+    await page
+      .locator('#changes tbody tr', { hasText: 'South office' })
+      .first()
+      .waitFor({ timeout: 10_000 })
   }, 60_000)
 
   it('shows a record that matches two here for review, and links it by a click', async () => {

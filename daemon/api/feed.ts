@@ -15,7 +15,13 @@ async function changes(store: ObjectStore, request: FastifyRequest) {
   const { since } = parse(schemas.changesQuery, request.query, 'query')
   const entries = await store.readFeed(since, CHANGES_PER_PAGE)
   return {
-    changes: entries.map((entry) => ({ seq: entry.seq, id: entry.object, type: entry.type })),
+    changes: entries.map((entry) => ({
+      seq: entry.seq,
+      id: entry.object,
+      type: entry.type,
+      // The peer it arrived from; absent for this instance's own changes.
+      ...(entry.from === undefined ? {} : { from: entry.from }),
+    })),
     last: entries.at(-1)?.seq ?? since,
   }
 }
@@ -24,7 +30,8 @@ export const feedRoutes: FastifyPluginCallback<FeedRoutesOptions> = (app, { stor
   addRoute(app, {
     method: 'GET',
     url: '/v1/changes',
-    summary: 'The feed after `since`: { changes: [{ seq, id, type }], last }',
+    summary:
+      'The feed after `since`: { changes: [{ seq, id, type, from? }], last } (`from`: the peer a change arrived from)',
     query: schemas.changesQuery,
     handler: (request) => changes(store, request),
   })
