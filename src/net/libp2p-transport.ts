@@ -227,34 +227,43 @@ class Libp2pTransport implements Transport {
     return this.relayKeeper.reserved()
   }
 
-  // The refused side of a gated connection sees only an end of stream in the middle of
-  // the handshake; say what it almost always means.
   private dialError(remote: InstanceId, error: unknown): ObjectSyncError {
-    const name = (error as Error).name
-    const message = (error as Error).message
     this.log.debug({ remote, err: error }, 'dial failed')
-    if (
-      /UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|MuxerClosed/.test(name + message)
-    ) {
-      return new ObjectSyncError(
-        'PEER_REFUSED',
-        `${remote} closed the connection during the handshake: it does not accept this instance (not paired, or unpaired)`,
-        { cause: error },
-      )
-    }
-    if (/DialDenied|denied/i.test(name + message)) {
-      return new ObjectSyncError(
-        'PEER_REFUSED',
-        `${remote} is not a paired peer of this instance`,
-        {
-          cause: error,
-        },
-      )
-    }
-    return new ObjectSyncError('PEER_UNREACHABLE', `could not reach ${remote}: ${message}`, {
+    return dialFailure(remote, error)
+  }
+}
+
+/**
+ * What a failed dial means. The refused side of a gated connection sees only an end of
+ * stream in the middle of the handshake; say what it almost always means.
+ */
+export function dialFailure(remote: InstanceId, error: unknown): ObjectSyncError {
+  // libp2p rejects with the stream's close event (not an Error) when the remote closes
+  // the stream while the protocol is chosen: as refusing as closing the connection.
+  const closeEvent = error instanceof Event && error.type === 'close'
+  const name = closeEvent ? 'StreamClosed' : String((error as Error | undefined)?.name)
+  const message = closeEvent
+    ? 'the peer closed the stream'
+    : ((error as Error | undefined)?.message ?? String(error))
+  if (
+    /UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|StreamClosed|MuxerClosed/.test(
+      name + message,
+    )
+  ) {
+    return new ObjectSyncError(
+      'PEER_REFUSED',
+      `${remote} closed the connection during the handshake: it does not accept this instance (not paired, or unpaired)`,
+      { cause: error },
+    )
+  }
+  if (/DialDenied|denied/i.test(name + message)) {
+    return new ObjectSyncError('PEER_REFUSED', `${remote} is not a paired peer of this instance`, {
       cause: error,
     })
   }
+  return new ObjectSyncError('PEER_UNREACHABLE', `could not reach ${remote}: ${message}`, {
+    cause: error,
+  })
 }
 
 function wrapStream(stream: Stream): ByteStream {
