@@ -104,3 +104,23 @@ describe('objectsync start with a port another program holds', () => {
     }
   })
 })
+
+describe('objectsync init', () => {
+  it('says how to start the instance as this user runs objectsync', () => {
+    const installed = tempDir('bin')
+    writeFileSync(join(installed, 'objectsync'), '#!/bin/sh\n', { mode: 0o755 })
+    const start = (path: string, npmCommand?: string) => {
+      const dir = tempDir('init-advice')
+      const made = spawnSync(process.execPath, ['bin/objectsync.js', 'init', '--dir', dir], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: path, npm_command: npmCommand ?? '' },
+      })
+      expect(made.status).toBe(0)
+      return made.stdout.trim().split('\n').at(-1)
+    }
+    const plain = '/usr/bin:/bin'
+    expect(start(plain)).toMatch(/^Start it with: npx objectsync start --dir /)
+    expect(start(`${installed}:${plain}`)).toMatch(/^Start it with: objectsync start --dir /)
+    expect(start(`${installed}:${plain}`, 'exec')).toMatch(/^Start it with: npx objectsync start/)
+  })
+})

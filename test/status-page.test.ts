@@ -63,6 +63,9 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       .poll(() => page.locator('#login-error').textContent())
       .toContain('not the token of this daemon')
     expect(await page.locator('#main').isVisible()).toBe(false)
+    // Before the token, no half-filled status line; the hint names the command that works.
+    expect(await page.locator('#instance-line').isVisible()).toBe(false)
+    expect(await page.locator('#login').textContent()).toContain('objectsync status --with-token')
   })
 
   it(
@@ -72,6 +75,7 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       await page.goto(`http://127.0.0.1:${north.daemon.apiPort}/#token=${north.token}`)
       await page.locator('#live.on').waitFor()
       expect(await page.locator('#instance-name').textContent()).toBe('North office')
+      expect(await page.locator('#instance-line').isVisible()).toBe(true)
       // The local system answers: its SQLite file, shown as up.
       expect(await page.locator('#local-system.on').textContent()).toContain('SQLite')
       // The token left the address bar for the tab's session storage.

@@ -1,7 +1,7 @@
 // The commands that make and run an instance on this machine: init and start (the daemon
 // in the foreground).
 import type { Command } from 'commander'
-import { collectMultiaddr, dirOption, parsePort, print } from './options.ts'
+import { collectMultiaddr, commandName, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
   root
@@ -52,7 +52,7 @@ export function addInstanceCommands(root: Command): void {
         print(
           options.json === true,
           { id: made.id, dir: made.dir },
-          `instance ${made.id} in ${made.dir}\nStart it with: objectsync start --dir ${made.dir}`,
+          `instance ${made.id} in ${made.dir}\nStart it with: ${commandName()} start --dir ${made.dir}`,
         )
       },
     )

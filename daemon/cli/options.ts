@@ -1,6 +1,8 @@
 // What the CLI's commands share: the --dir and --json options, port and multiaddr parsing,
 // and printing
 // a result as text or as one JSON line.
+import { existsSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError, Option } from 'commander'
 import { MAX_INVITE_MS, parseDuration } from '../../src/model/duration.ts'
@@ -35,6 +37,18 @@ export function collectMultiaddr(value: string, previous: string[] = []): string
     throw new InvalidArgumentError('expected a multiaddr, e.g. /ip4/127.0.0.1/tcp/7400')
   }
   return [...previous, value]
+}
+
+/**
+ * How the user runs objectsync, for advice printed after a command: `objectsync` where it
+ * is on the PATH (installed), `npx objectsync` from a checkout or when run through npx.
+ */
+export function commandName(): string {
+  if (process.env.npm_command === 'exec') return 'npx objectsync'
+  const onPath = (process.env.PATH ?? '')
+    .split(delimiter)
+    .some((dir) => dir !== '' && existsSync(join(dir, 'objectsync')))
+  return onPath ? 'objectsync' : 'npx objectsync'
 }
 
 export function print(json: boolean, value: object, text: string): void {

@@ -66,6 +66,8 @@ async function refreshStatus() {
   instanceId = status.id
   $('instance-name').textContent = status.name
   $('instance-id').textContent = status.id
+  $('instance-line').hidden = false
+  $('local-line').hidden = false
   $('feed-seq').textContent = status.lastSeq
   document.title = `${status.name} · objectsync`
   showCounts(status.objects)
