@@ -273,12 +273,49 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
     expect(again.status).toBe(1)
     expect(again.stderr).toContain('PEER_NOT_FOUND')
 
+    const stopping = Date.now()
     a.child.kill('SIGTERM')
     b.child.kill('SIGTERM')
     expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0])
+    // Out as soon as everything is closed (libp2p's last timer held it a second more).
+    const stoppedAt = Number(/"time":(\d+)[^\n]*"msg":"stopped"/.exec(a.output())?.[1])
+    expect(Date.now() - stoppedAt).toBeLessThan(700)
+    expect(Date.now() - stopping).toBeLessThan(5_000)
     // With the daemon gone, commands say so.
     const gone = cli('status', '--dir', a.dir)
     expect(gone.status).toBe(1)
     expect(gone.stderr).toContain('no daemon is running')
   }, 90_000)
+})
+
+describe('npm start', () => {
+  it(
+    'stops the daemon when npm is sent SIGTERM, leaving nothing running',
+    { timeout: 60_000 },
+    async () => {
+      const dir = tempDir('npm-start')
+      expect(cli('init', '--dir', dir, '--port', '0', '--api-port', '0').status).toBe(0)
+      const npm = spawn('npm', ['start', '--silent'], {
+        env: { ...process.env, OBJECTSYNC_DIR: dir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let output = ''
+      npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      onTestFinished(() => void npm.kill('SIGKILL'))
+      await eventually(() => output.includes('API listening'), 30_000)
+      const pid = Number(/"pid":(\d+)/.exec(output)?.[1])
+      expect(pid).toBeGreaterThan(0)
+      npm.kill('SIGTERM')
+      const running = () => {
+        try {
+          process.kill(pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      }
+      await eventually(() => !running(), 10_000)
+      expect(output).toContain('"msg":"stopped"')
+    },
+  )
 })

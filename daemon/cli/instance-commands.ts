@@ -119,4 +119,7 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
     progress.stop()
   }
   log.info('stopped')
+  // Everything is closed; libp2p still holds a debounce timer of a second (its address
+  // manager's, set as its listeners close), which would keep the process a second longer.
+  setTimeout(() => process.exit(), 50).unref()
 }
