@@ -5,7 +5,13 @@ import { silentLogger, type Logger } from '../log.ts'
 import { TypedEvents, type EventMap } from '../typed-events.ts'
 import type { InstanceId, ObjectId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
-import { PeerSession, type SessionProgress, type SyncChannel } from './peer-session/index.ts'
+import {
+  PeerSession,
+  lastSynced,
+  peerAcked,
+  type SessionProgress,
+  type SyncChannel,
+} from './peer-session/index.ts'
 import type { PeerScope } from './scope.ts'
 
 /** What the engine needs of the peer link. */
@@ -15,6 +21,8 @@ export interface SyncLinks {
 
 /** A session that lasted this long resets the backoff, whether or not it caught up. */
 const LASTING_SESSION_MS = 60_000
+/** When a peer last synced is written to the store at most this often. */
+const SAVE_SYNCED_MS = 10_000
 
 export interface PeerSyncState {
   peer: InstanceId
@@ -64,6 +72,10 @@ interface PeerEntry {
   /** Who dialled the current session. */
   dialer: InstanceId | undefined
   lastSyncAt: number | undefined
+  /** When lastSyncAt was last written to the store (at most every SAVE_SYNCED_MS). */
+  savedSyncAt: number
+  /** Our feed sequence up to which the peer applied all we sent (kept in the store). */
+  acked: number | undefined
   wanted: boolean
   timer: NodeJS.Timeout | undefined
   attempt: number
@@ -125,7 +137,9 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       connected: session !== undefined,
       lastSyncAt:
         entry?.lastSyncAt === undefined ? undefined : new Date(entry.lastSyncAt).toISOString(),
-      pendingOut: session === undefined ? lastSeq : Math.max(0, lastSeq - session.sentUpTo),
+      // Offline: what it has not acknowledged, as it said in its last session (an upper
+      // bound: the feed also holds its own changes, which it is not sent back).
+      pendingOut: Math.max(0, lastSeq - (session?.sentUpTo ?? entry?.acked ?? 0)),
       pendingIn:
         session === undefined ? 0 : Math.max(0, session.peerLastSeq - session.receivedUpTo),
       progress: session === undefined ? undefined : { ...session.progress },
@@ -174,6 +188,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
         session: undefined,
         dialer: undefined,
         lastSyncAt: undefined,
+        savedSyncAt: 0,
+        acked: undefined,
         wanted: false,
         timer: undefined,
         attempt: 0,
@@ -181,8 +197,39 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
         refused: 0,
       }
       this.peers.set(peer, entry)
+      void this.remember(peer, entry)
     }
     return entry
+  }
+
+  /** What the store kept of a peer from earlier runs: its acknowledgement, its last sync. */
+  private async remember(peer: InstanceId, entry: PeerEntry): Promise<void> {
+    const { store } = this.options
+    try {
+      const [acked, synced] = await Promise.all([
+        peerAcked.read(store, peer, { unreadable: 'absent' }),
+        lastSynced.read(store, peer, { unreadable: 'absent' }),
+      ])
+      if (acked !== undefined) entry.acked = Math.max(entry.acked ?? 0, acked)
+      entry.lastSyncAt ??= synced
+      const known = acked !== undefined || synced !== undefined
+      if (known && !this.stopped && this.peers.get(peer) === entry) {
+        this.emit('peer', this.state(peer))
+      }
+    } catch (error) {
+      this.log.debug({ peer, err: error }, 'could not read what was kept of the peer')
+    }
+  }
+
+  /** The peer synced now: kept in the store too, at most every SAVE_SYNCED_MS. */
+  private synced(peer: InstanceId, entry: PeerEntry): void {
+    const now = Date.now()
+    entry.lastSyncAt = now
+    if (now - entry.savedSyncAt < SAVE_SYNCED_MS) return
+    entry.savedSyncAt = now
+    lastSynced.write(this.options.store, peer, now).catch((error: unknown) => {
+      this.log.debug({ peer, err: error }, 'could not keep when the peer last synced')
+    })
   }
 
   private dial(peer: InstanceId): void {
@@ -247,7 +294,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       ...(this.options.heartbeatMs === undefined ? {} : { heartbeatMs: this.options.heartbeatMs }),
       onProgress: (progress) => {
         if (progress.caughtUp) {
-          entry.lastSyncAt = Date.now()
+          this.synced(peer, entry)
           entry.lastError = undefined
           caughtUp = true
         }
@@ -256,9 +303,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       onLeft: (objects) => this.emit('left', peer, objects),
       blobsInFlight: this.blobsInFlight,
       ...(this.options.blobRetryMs === undefined ? {} : { blobRetryMs: this.options.blobRetryMs }),
-      onApplied: () => {
-        entry.lastSyncAt = Date.now()
-      },
+      onApplied: () => this.synced(peer, entry),
     })
     entry.session = session
     const began = Date.now()
@@ -269,6 +314,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       // After stop() the store may be closed already: nothing to report or redial.
       if (this.stopped || entry.session !== session) return
       entry.session = undefined
+      entry.acked = Math.max(entry.acked ?? 0, session.ackedUpTo)
       this.log.info(
         { peer, seconds: Math.round((Date.now() - began) / 1000), reason: session.endReason },
         'peer disconnected',

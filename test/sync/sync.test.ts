@@ -32,8 +32,8 @@ describe('the sync engine', () => {
     await pairNodes(a, b)
     const fromA = await createPeople(a.store, 300, 'a', { custom: true })
     const fromB = await createPeople(b.store, 50, 'b', { custom: true })
-    const progress: number[] = []
-    b.engine.on('progress', (_, p) => progress.push(p.done))
+    const progress: { done: number; total: number }[] = []
+    b.engine.on('progress', (_, p) => progress.push({ done: p.done, total: p.total }))
     a.engine.connect(b.id)
     await eventually(async () => await sameObjects([a.store, b.store], [...fromA, ...fromB]))
     expect(progress.length).toBeGreaterThan(0)
@@ -42,7 +42,35 @@ describe('the sync engine', () => {
     // Nothing that came from the other side was sent back to it.
     const session = a.engine.session(b.id)!
     expect(session.stats.facetsSent).toBe(600)
+    // Live edits after the catch-up leave its progress as it ended: never done > total.
+    const ended = b.engine.state(a.id).progress!
+    for (let i = 0; i < 3; i++) await a.store.update(fromA[i]!, { fields: { title: `t${i}` } })
+    await eventually(async () => (await b.store.get(fromA[2]!))?.fields.title === 't2')
+    expect(b.engine.state(a.id).progress).toEqual(ended)
+    for (const each of [...progress, ended]) expect(each.done).toBeLessThanOrEqual(each.total)
     await stopAll(a, b)
+  })
+
+  it('an offline peer shows what it has not received, and its last sync, also after a restart', async () => {
+    const { a, b, id } = await syncedPair()
+    await eventually(() => a.engine.state(b.id).pendingOut === 0)
+    await b.stop()
+    await eventually(() => !a.engine.state(b.id).connected)
+    const lastSeq = a.store.lastSeq
+    await a.store.update(id, { fields: { title: 'while away' } })
+    const away = a.engine.state(b.id)
+    expect(away.lastSyncAt).toBeDefined()
+    // One waiting change, not the whole feed (lastSeq was ${lastSeq} before it).
+    expect(away.pendingOut).toBe(a.store.lastSeq - lastSeq)
+    expect(away.pendingOut).toBeLessThan(lastSeq)
+    const waiting = away.pendingOut
+    // Restarted, with the peer still away: not "never synced, out <whole feed>".
+    await a.stop()
+    const again = await syncNode('a', a)
+    again.engine.connect(b.id)
+    await eventually(() => again.engine.state(b.id).lastSyncAt !== undefined)
+    expect(again.engine.state(b.id)).toMatchObject({ connected: false, pendingOut: waiting })
+    await again.stop()
   })
 
   it('live: a local edit reaches the connected peer at once, and bursts are coalesced', async () => {

@@ -137,7 +137,12 @@ export class BatchReceiver {
     core.wake()
     const changed = results.filter((result) => result?.changed === true).length
     stats.facetsApplied += changed
-    core.progress.done += items.length
+    // Progress is the catch-up's; what is pushed live once caught up is not counted (it
+    // read {"total":1,"done":3}). The peer's total is rough: never below what is done.
+    if (!core.progress.caughtUp) {
+      core.progress.done += items.length
+      core.progress.total = Math.max(core.progress.total, core.progress.done)
+    }
     await this.savePosition(upTo, resume)
     core.reportProgress()
     this.components.onApplied?.(changed)

@@ -33,7 +33,7 @@ import { SessionScope } from '../session-scope.ts'
 import { SharedObjects } from './shared-objects.ts'
 
 export type { SessionProgress, SessionStats, SyncChannel } from './session-core.ts'
-export { cursorKey, peerAcked } from './session-keys.ts'
+export { cursorKey, lastSynced, peerAcked } from './session-keys.ts'
 
 export interface SessionOptions {
   channel: SyncChannel
@@ -132,6 +132,11 @@ export class PeerSession {
 
   get stats(): Readonly<SessionStats> {
     return this.core.stats
+  }
+
+  /** Our feed sequence up to which the peer applied all we sent (it said so, this session). */
+  get ackedUpTo(): number {
+    return this.outbox.ackedUpTo
   }
 
   /** Our feed sequence up to which the peer has been sent everything (in this session). */

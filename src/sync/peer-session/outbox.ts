@@ -13,7 +13,8 @@ export class Outbox {
   private granted = false
   /** `upTo` of each batch sent and not acknowledged yet, oldest first. */
   private readonly unacknowledged: number[] = []
-  private ackedUpTo = 0
+  /** Our feed sequence up to which the peer applied all we sent, as it said (this session). */
+  ackedUpTo = 0
 
   constructor(private readonly core: SessionCore) {}
 

@@ -4,6 +4,7 @@
 //
 //   received/<peer>           count  the peer's feed sequence up to which we hold everything
 //   acked/<peer>              count  our feed sequence up to which the peer applied all we sent
+//   synced/<peer>             count  when a session with the peer last applied or caught up (ms)
 //   first-sync/<peer>         JSON   where an interrupted first sync from the peer stands
 //   scope/<peer>              text   the scope key the peer was last sent everything under
 //   shared/<peer>/<objectId>  flag   the peer holds this object (of a type shared object by
@@ -23,6 +24,9 @@ export const receivedCursor = syncStateFamily<InstanceId, number>('received/', c
 
 /** Our feed sequence up to which `peer` has applied everything we sent it (it said so). */
 export const peerAcked = syncStateFamily<InstanceId, number>('acked/', countValue)
+
+/** When a session with `peer` last applied what it sent or caught up (ms since 1970). */
+export const lastSynced = syncStateFamily<InstanceId, number>('synced/', countValue)
 
 /** Where an interrupted first sync from a peer stands: its resume token, and facets received. */
 export interface FirstSyncRecord {
