@@ -26,6 +26,7 @@ export interface StatusJson {
     since: string
     error: string | null
     failures: number
+    behind?: number
   }
 }
 
@@ -68,7 +69,11 @@ export function describeStatus(status: StatusJson): string {
 }
 
 function describeLocalSystem(local: StatusJson['localSystem']): string {
-  if (local.up) return `local system: ${local.description}, answering`
+  const behind =
+    (local.behind ?? 0) > 0
+      ? `, ${local.behind!.toLocaleString('en')} changes still to write into it`
+      : ', up to date'
+  if (local.up) return `local system: ${local.description}, answering${behind}`
   return `local system: ${local.description}, NOT ANSWERING since ${local.since} (${local.failures} tries): ${local.error ?? ''}`
 }
 

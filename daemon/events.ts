@@ -67,6 +67,8 @@ export interface LocalSystemView {
   error: string | null
   /** While down: the tries that failed since it went down. */
   failures: number
+  /** Changes not yet written into it: 0 once it has caught up with the store. */
+  behind: number
 }
 
 export function localSystemView(state: LocalSystemState): LocalSystemView {
@@ -76,6 +78,7 @@ export function localSystemView(state: LocalSystemState): LocalSystemView {
     since: new Date(state.since).toISOString(),
     error: state.error ?? null,
     failures: state.failures,
+    behind: state.behind ?? 0,
   }
 }
 

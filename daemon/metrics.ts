@@ -63,6 +63,14 @@ function addLocalSystemGauges(registry: Registry, instance: Instance): void {
       this.set(instance.local.localSystem().up ? 1 : 0)
     },
   })
+  new Gauge({
+    name: 'objectsync_local_system_behind',
+    help: 'Changes of the store not yet written into the local system (0: caught up)',
+    registers: [registry],
+    collect() {
+      this.set(instance.local.behind())
+    },
+  })
   new Counter({
     name: 'objectsync_local_system_failures_total',
     help: 'Polls of the local system (reading its changes) that failed because it did not answer',

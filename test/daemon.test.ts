@@ -260,7 +260,7 @@ describe('the CLI against running daemons', { timeout: 90_000 }, () => {
     const statusText = cli('status', '--dir', b.dir).stdout
     expect(statusText).toMatch(/^status page: http:\/\/127\.0\.0\.1:\d+\/ \(it asks/m)
     expect(statusText).not.toContain(apiToken)
-    expect(statusText).toMatch(/^local system: SQLite .*local\.db, answering$/m)
+    expect(statusText).toMatch(/^local system: SQLite .*local\.db, answering, up to date$/m)
     expect(cli('status', '--dir', b.dir, '--with-token').stdout).toMatch(
       new RegExp(`status page: http://127\\.0\\.0\\.1:\\d+/#token=${apiToken}$`, 'm'),
     )

@@ -78,6 +78,7 @@ describe.skipIf(!haveBrowser)('the status page', () => {
       expect(await page.locator('#instance-line').isVisible()).toBe(true)
       // The local system answers: its SQLite file, shown as up.
       expect(await page.locator('#local-system.on').textContent()).toContain('SQLite')
+      await expect.poll(() => page.locator('#local-system').textContent()).toContain('up to date')
       // The token left the address bar for the tab's session storage.
       expect(page.url()).not.toContain(north.token)
       expect(await page.locator('#no-peers').isVisible()).toBe(true)

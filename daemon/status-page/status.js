@@ -82,8 +82,19 @@ function showLocalSystem(local) {
   const shown = $('local-system')
   shown.className = `state ${local.up ? 'on' : 'off'}`
   shown.textContent = local.up
-    ? local.description
+    ? local.behind > 0
+      ? `${local.description}: writing ${local.behind.toLocaleString()} changes into it`
+      : `${local.description}: up to date`
     : `${local.description}: not answering since ${when(local.since)} (${local.error ?? ''})`
+  // While it catches up, looked at again every two seconds (nothing else says when).
+  clearTimeout(localRefresh)
+  if (local.behind > 0) localRefresh = setTimeout(refreshLocalSystem, 2000)
+}
+
+let localRefresh
+
+async function refreshLocalSystem() {
+  showLocalSystem((await api('GET', '/v1/status')).localSystem)
 }
 
 function showPeerCount() {
@@ -412,7 +423,9 @@ const mergesChanged = throttle(refreshMerges, 300)
 const changesSkipped = throttle(refreshChanges, 1000)
 
 async function refreshObjectCounts() {
-  showCounts((await api('GET', '/v1/status')).objects)
+  const status = await api('GET', '/v1/status')
+  showCounts(status.objects)
+  showLocalSystem(status.localSystem)
 }
 
 function showCounts(objects) {

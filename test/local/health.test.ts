@@ -12,6 +12,7 @@ import {
 } from '../../src/local/index.ts'
 import type { InstanceId } from '../../src/model/index.ts'
 import { MemoryStorage } from '../../src/store/index.ts'
+import { createLogger } from '../../src/log.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
 import { openStore } from '../helpers/stores.ts'
 
@@ -77,5 +78,57 @@ describe('a local system that stops answering', () => {
     const persons = (await store.list('person')).items
     expect(persons.map((person) => person.fields.firstName)).toEqual(['Ada'])
     await local.stop()
+  })
+})
+
+describe('a local system behind the store', () => {
+  it('says how many changes are still to be written into it, and logs the catch-up', async () => {
+    const store = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId })
+    // What a peer's first sync or a bulk edit leaves to write: 1,200 changes.
+    for (let i = 0; i < 1_200; i++) {
+      await store.create({ type: 'person', fields: { firstName: `P${i}`, lastName: 'Bulk' } })
+    }
+    const connector = new MemoryConnector()
+    // Each log line with how far behind the bridge said it was as it wrote it.
+    const lines: Record<string, unknown>[] = []
+    const logger = createLogger({
+      level: 'debug',
+      destination: {
+        write: (line: string) =>
+          void lines.push({ ...(JSON.parse(line) as object), behindNow: local.behind() }),
+      },
+    })
+    const local: LocalSync = new LocalSync({
+      store,
+      connector,
+      mapping: mappingFromConfig(undefined),
+      instanceId: 'b' as InstanceId,
+      pollMs: 60_000,
+      logger,
+    })
+    await local.start()
+    // While it wrote them it said so; now it has caught up, and the rows are there.
+    expect(local.localSystem()).toMatchObject({ up: true, behind: 0 })
+    const written: unknown[] = []
+    const personEntity = mappingFromConfig(undefined).get('person')!
+    for await (const row of connector.readAll(personEntity)) written.push(row)
+    expect(written).toHaveLength(1_200)
+    const said = lines.filter((line) =>
+      /changes into the local system|caught up/.test(String(line.msg)),
+    )
+    expect(said.map((line) => [line.msg, line.changes, line.behindNow])).toEqual([
+      ['writing changes into the local system', store.lastSeq, store.lastSeq],
+      ['local system caught up with the store', store.lastSeq, 0],
+    ])
+    // A few more: behind while unwritten, then 0, and too few to be logged.
+    await store.create({ type: 'person', fields: { firstName: 'One', lastName: 'More' } })
+    expect(local.behind()).toBe(1)
+    await local.settled()
+    expect(local.behind()).toBe(0)
+    expect(
+      lines.filter((line) => line.msg === 'writing changes into the local system'),
+    ).toHaveLength(1)
+    await local.stop()
+    await store.close()
   })
 })

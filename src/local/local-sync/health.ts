@@ -19,6 +19,11 @@ export interface LocalSystemState {
   failures: number
   /** Tries that failed since the daemon started. */
   totalFailures: number
+  /**
+   * Changes of the store not yet written into the local system (feed entries past the
+   * projection's position): 0 once it has caught up. Set by LocalSync.
+   */
+  behind?: number
 }
 
 export class LocalSystemHealth {

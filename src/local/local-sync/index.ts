@@ -83,7 +83,7 @@ export class LocalSync {
   constructor(private readonly options: LocalSyncOptions) {
     this.core = makeCore(options)
     this.health = new LocalSystemHealth(options.connector.description, this.core.log, (state) =>
-      this.core.events.emit('local-system', state),
+      this.core.events.emit('local-system', { ...state, behind: this.behind() }),
     )
     // Ingest and the row writer call each other (a row edited since last seen is taken
     // in before it is written; a record the peer keeps is written over): each is handed
@@ -106,9 +106,14 @@ export class LocalSync {
     return this.core.groups.groupsOf(id)
   }
 
-  /** Whether the local system answers, since when, and why not. */
+  /** Whether the local system answers, since when, why not, and how far behind it is. */
   localSystem(): LocalSystemState {
-    return this.health.state()
+    return { ...this.health.state(), behind: this.behind() }
+  }
+
+  /** Changes of the store not yet written into the local system (0: caught up). */
+  behind(): number {
+    return this.projector.feed.behind()
   }
 
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
@@ -168,7 +173,7 @@ export class LocalSync {
     await this.run(() => this.projector.projectChanges())
     // The projection reads a first sync's new objects right behind the receiver, which
     // waits for it when it falls too far behind.
-    this.projector.follower = store.follow()
+    this.projector.feed.follower = store.follow()
     const unsubscribeFeed = store.on('feed', () => this.queueProjection())
     const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projector.projectWaiting())

@@ -3,7 +3,7 @@
 // can't be written yet (a file waiting for its bytes, a write the local system refused)
 // to be tried again. Also unifies an arriving object with a matching local record.
 import { fieldSpec, type InstanceId, type ObjectId, type ObjectType } from '../../model/index.ts'
-import type { FeedFollower, StoredObject } from '../../store/index.ts'
+import type { StoredObject } from '../../store/index.ts'
 import { writeField, type EntityMapping } from '../mapping/index.ts'
 import { contentHeld } from './content.ts'
 import { FROM_LOCAL_SYSTEM, type LocalSyncCore } from './core.ts'
@@ -12,18 +12,16 @@ import { diff, localForm, sameLocal, snapshot } from './row-snapshot.ts'
 import type { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
 import { BatchProjection } from './batch-projection.ts'
+import { FeedProjection } from './feed-projection.ts'
 import { MergedRows, type MergedRowsParts } from './merged-rows.ts'
 import { readCustomOf, saysOtherwise } from './row-reader.ts'
 
-/** Feed entries read at once. */
-const FEED_BATCH = 1000
-
 export class Projector {
+  /** Where the projection stands in the store's feed. */
+  readonly feed: FeedProjection
   private readonly mergedRows: MergedRows
   private readonly batch: BatchProjection
   private failed = false
-  /** The store's follower, once the projection follows the receiver (LocalSync.start). */
-  follower: FeedFollower | undefined
 
   constructor(
     private readonly core: LocalSyncCore,
@@ -39,6 +37,9 @@ export class Projector {
       projectOne: (id, from) => this.projectOrRetryLater(id, from),
       imported: (object) => this.mergedRows.imported(object),
     })
+    this.feed = new FeedProjection(core, (entries) =>
+      this.batch.project(latestSenders(entries, core.instanceId)),
+    )
   }
 
   /** Removes the row `drop` of a record whose row is `keep` (a person said so). */
@@ -78,21 +79,7 @@ export class Projector {
 
   /** Projects every change of the feed since the last time. */
   async projectChanges(): Promise<void> {
-    const { store } = this.core
-    let cursor = (await localState.projectedCursor.read(store)) ?? 0
-    this.follower?.reads(cursor)
-    try {
-      for (;;) {
-        const entries = await store.readFeed(cursor, FEED_BATCH)
-        if (entries.length === 0) return
-        await this.batch.project(latestSenders(entries, this.core.instanceId))
-        cursor = entries[entries.length - 1]!.seq
-        await localState.projectedCursor.write(store, cursor)
-        this.follower?.moved(cursor)
-      }
-    } finally {
-      this.follower?.rests()
-    }
+    await this.feed.run()
   }
 
   /**
