@@ -1,6 +1,11 @@
 // Automerge change chunks taken apart and put together by hand, for tests that feed the
 // store bytes no honest writer makes.
 import { createHash } from 'node:crypto'
+import * as A from '@automerge/automerge'
+import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
+import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
+import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { anna, openStore } from './stores.ts'
 
 export function uleb(value: number): number[] {
   const out: number[] = []
@@ -112,3 +117,25 @@ export function withColumn(change: Uint8Array, spec: number, bytes: readonly num
     ]),
   )
 }
+
+/** A store holding one person (Anna), and a peer's honest edit of it as Automerge makes it. */
+export async function storeWithPerson(memory = new MemoryStorage()): Promise<{
+  store: ObjectStore
+  object: ObjectId
+  facet: FacetId
+  stored: Uint8Array
+  edit: Uint8Array
+}> {
+  const store = await openStore(memory, { instanceId: 'b' as InstanceId })
+  const made = await store.create({ type: 'person', fields: anna })
+  const facet = `${made.id}/core` as FacetId
+  const stored = (await store.getFacetBytes(facet))!
+  const doc = A.load<FacetDoc>(stored, { actor: 'eeeeeeee' })
+  const next = changeFacetDoc(doc, { firstName: 'Mallory' }, { by: EDITING_PEER, at: 2_000_000 })!
+  const edit = A.getLastLocalChange(next)!
+  A.free(next)
+  return { store, object: made.id, facet, stored, edit }
+}
+
+/** The peer whose edit storeWithPerson makes. */
+export const EDITING_PEER = 'a' as InstanceId

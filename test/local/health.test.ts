@@ -7,12 +7,13 @@ import {
   LocalSync,
   MemoryConnector,
   mappingFromConfig,
+  type Connector,
   type LocalChange,
   type LocalSystemState,
 } from '../../src/local/index.ts'
 import type { InstanceId } from '../../src/model/index.ts'
-import { MemoryStorage } from '../../src/store/index.ts'
-import { createLogger } from '../../src/log.ts'
+import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { createLogger, type Logger } from '../../src/log.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
 import { openStore } from '../helpers/stores.ts'
 
@@ -32,19 +33,24 @@ class FlakyConnector extends MemoryConnector {
   }
 }
 
+/** The bridge to `connector`, polling only when a test asks (through `settled`). */
+function bridge(store: ObjectStore, connector: Connector, logger: Logger): LocalSync {
+  return new LocalSync({
+    store,
+    connector,
+    mapping: mappingFromConfig(undefined),
+    instanceId: 'b' as InstanceId,
+    pollMs: 60_000,
+    logger,
+  })
+}
+
 describe('a local system that stops answering', () => {
   it('is reported down with the reason, logged once each way, and caught up when back', async () => {
     const store = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId })
     const connector = new FlakyConnector()
     const { logger, lines } = captureLogger()
-    const local = new LocalSync({
-      store,
-      connector,
-      mapping: mappingFromConfig(undefined),
-      instanceId: 'b' as InstanceId,
-      pollMs: 60_000,
-      logger,
-    })
+    const local = bridge(store, connector, logger)
     const changes: LocalSystemState[] = []
     local.on('local-system', (state) => changes.push(state))
     await local.start()
@@ -98,14 +104,7 @@ describe('a local system behind the store', () => {
           void lines.push({ ...(JSON.parse(line) as object), behindNow: local.behind() }),
       },
     })
-    const local: LocalSync = new LocalSync({
-      store,
-      connector,
-      mapping: mappingFromConfig(undefined),
-      instanceId: 'b' as InstanceId,
-      pollMs: 60_000,
-      logger,
-    })
+    const local: LocalSync = bridge(store, connector, logger)
     await local.start()
     // While it wrote them it said so; now it has caught up, and the rows are there.
     expect(local.localSystem()).toMatchObject({ up: true, behind: 0 })

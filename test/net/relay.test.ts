@@ -6,6 +6,7 @@ import {
   createIdentity,
   createLibp2pTransport,
   isCircuit,
+  type Identity,
   type Transport,
 } from '../../src/net/index.ts'
 import { freePort } from '../helpers/daemon-mesh.ts'
@@ -36,6 +37,19 @@ async function transport(options: {
   await made.start()
   running.push(made)
   return made
+}
+
+/** A relay for everyone, with a given identity and address (one that was down till now). */
+async function relayAt(identity: Identity, address: string): Promise<Transport> {
+  const relay = await createLibp2pTransport({
+    privateKey: identity.privateKey,
+    listen: [address],
+    gate: () => true,
+    relay: { serve: true, through: [], paired: () => true },
+  })
+  await relay.start()
+  running.push(relay)
+  return relay
 }
 
 describe('a relay', () => {
@@ -105,14 +119,7 @@ describe('a relay', () => {
       // Down past libp2p's own redials of a keep-alive peer.
       await new Promise((resolve) => setTimeout(resolve, 5_000))
       expect(member.reservedRelays?.()).toEqual([])
-      const relay = await createLibp2pTransport({
-        privateKey: relayIdentity.privateKey,
-        listen: [relayAddress],
-        gate: () => true,
-        relay: { serve: true, through: [], paired: () => true },
-      })
-      await relay.start()
-      running.push(relay)
+      const relay = await relayAt(relayIdentity, relayAddress)
       const upAt = Date.now()
       await vi.waitFor(() => expect(member.reservedRelays?.()).toEqual([relay.localId]), {
         timeout: 15_000,
@@ -142,14 +149,7 @@ describe('a relay', () => {
         expect(member.reservedRelays?.()).toEqual([])
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
-      const chosen = await createLibp2pTransport({
-        privateKey: chosenIdentity.privateKey,
-        listen: [chosenAddress],
-        gate: () => true,
-        relay: { serve: true, through: [], paired: () => true },
-      })
-      await chosen.start()
-      running.push(chosen)
+      const chosen = await relayAt(chosenIdentity, chosenAddress)
       await vi.waitFor(() => expect(member.reservedRelays?.()).toEqual([chosen.localId]), {
         timeout: 15_000,
         interval: 100,

@@ -5,32 +5,19 @@ import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
-import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
 import { genesis } from '../../src/store/facet-doc/layout.ts'
 import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
-import { bodyOf, chunk, withUnusedActor } from '../helpers/change-bytes.ts'
+import {
+  EDITING_PEER,
+  bodyOf,
+  chunk,
+  storeWithPerson,
+  withUnusedActor,
+} from '../helpers/change-bytes.ts'
 import { anna, openStore } from '../helpers/stores.ts'
 
-const peer = 'a' as InstanceId
-
-/** A store holding one person, and an honest edit of it as a peer would make it. */
-async function storeWithPerson(memory = new MemoryStorage()): Promise<{
-  store: ObjectStore
-  facet: FacetId
-  stored: Uint8Array
-  edit: Uint8Array
-}> {
-  const store = await openStore(memory, { instanceId: 'b' as InstanceId })
-  const made = await store.create({ type: 'person', fields: anna })
-  const facet = `${made.id}/core` as FacetId
-  const stored = (await store.getFacetBytes(facet))!
-  const doc = A.load<FacetDoc>(stored, { actor: 'eeeeeeee' })
-  const next = changeFacetDoc(doc, { firstName: 'Mallory' }, { by: peer, at: 2_000_000 })!
-  const edit = A.getLastLocalChange(next)!
-  A.free(next)
-  return { store, facet, stored, edit }
-}
+const peer = EDITING_PEER
 
 async function send(store: ObjectStore, facet: FacetId, bytes: Uint8Array) {
   return (await store.applyRemoteDocuments([[facet, bytes]], undefined, peer))[0]!

@@ -11,9 +11,10 @@ import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { oversizedColumns } from '../../src/store/change-reader/row-count.ts'
 import { changeFacetDoc, type FacetDoc } from '../../src/store/facet-doc.ts'
 import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
+import { EDITING_PEER, storeWithPerson } from '../helpers/change-bytes.ts'
 import { anna, openStore } from '../helpers/stores.ts'
 
-const peer = 'a' as InstanceId
+const peer = EDITING_PEER
 const FAR = 5_000_000
 
 /** The change with its ops numbered from `startOp` (its hash follows). */
@@ -21,25 +22,6 @@ function numberedFrom(change: Uint8Array, startOp: number): Uint8Array {
   const decoded: Partial<A.DecodedChange> = { ...A.decodeChange(change), startOp }
   delete decoded.hash
   return A.encodeChange(decoded as A.DecodedChange)
-}
-
-/** A store holding one person, and a peer's honest edit of it. */
-async function storeWithPerson(): Promise<{
-  store: ObjectStore
-  object: ObjectId
-  facet: FacetId
-  stored: Uint8Array
-  edit: Uint8Array
-}> {
-  const store = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId })
-  const made = await store.create({ type: 'person', fields: anna })
-  const facet = `${made.id}/core` as FacetId
-  const stored = (await store.getFacetBytes(facet))!
-  const doc = A.load<FacetDoc>(stored, { actor: 'eeeeeeee' })
-  const next = changeFacetDoc(doc, { firstName: 'Mallory' }, { by: peer, at: 2_000_000 })!
-  const edit = A.getLastLocalChange(next)!
-  A.free(next)
-  return { store, object: made.id, facet, stored, edit }
 }
 
 function expectRefusedForOpNumbers(result: unknown): void {
