@@ -69,10 +69,13 @@ export function describeStatus(status: StatusJson): string {
 }
 
 function describeLocalSystem(local: StatusJson['localSystem']): string {
+  // An older daemon says nothing of it: nothing is said here either.
   const behind =
-    (local.behind ?? 0) > 0
-      ? `, ${local.behind!.toLocaleString('en')} changes still to write into it`
-      : ', up to date'
+    local.behind === undefined
+      ? ''
+      : local.behind > 0
+        ? `, ${local.behind.toLocaleString('en')} changes still to write into it`
+        : ', up to date'
   if (local.up) return `local system: ${local.description}, answering${behind}`
   return `local system: ${local.description}, NOT ANSWERING since ${local.since} (${local.failures} tries): ${local.error ?? ''}`
 }

@@ -44,7 +44,7 @@ export type DaemonEvent =
   | {
       event: 'change'
       data: {
-        changes: { seq: number; id: ObjectId; type: string; from?: InstanceId }[]
+        changes: ChangeView[]
         last: number
         /** More entries were committed than this event carries: read /v1/changes?since=. */
         more: boolean
@@ -113,6 +113,31 @@ function connectionView(instance: Instance, peer: InstanceId): PeerView['connect
   return { path: 'relay', relay: { id: path.relay, name: relay?.name ?? path.relay } }
 }
 
+/** A feed entry as the API shows it. */
+export interface ChangeView {
+  seq: number
+  id: ObjectId
+  type: string
+  /** The peer the change arrived from. */
+  from?: InstanceId
+  /** Taken in from this instance's local system (another program's edit there). */
+  local?: true
+}
+
+/** Neither `from` nor `local`: made here through the API. */
+export function changeView(entry: FeedEntry, self: InstanceId): ChangeView {
+  return {
+    seq: entry.seq,
+    id: entry.object,
+    type: entry.type,
+    ...(entry.from === undefined
+      ? {}
+      : entry.from === self
+        ? { local: true }
+        : { from: entry.from }),
+  }
+}
+
 export function peerViews(instance: Instance): PeerView[] {
   return instance.registry.list().flatMap((peer) => peerView(instance, peer.id) ?? [])
 }
@@ -179,12 +204,9 @@ export class EventHub implements Subscribable<EventHubEvents> {
     this.publish({
       event: 'change',
       data: {
-        changes: entries.slice(0, CHANGES_PER_EVENT).map((entry) => ({
-          seq: entry.seq,
-          id: entry.object,
-          type: entry.type,
-          ...(entry.from === undefined ? {} : { from: entry.from }),
-        })),
+        changes: entries
+          .slice(0, CHANGES_PER_EVENT)
+          .map((entry) => changeView(entry, this.instance.id)),
         last: entries.at(-1)!.seq,
         more: entries.length > CHANGES_PER_EVENT,
       },

@@ -2,15 +2,46 @@
 // by another program (often a second daemon on the same config) is one clear line naming
 // the port and the setting, rather than libp2p's or fastify's error after the store and
 // the local system have started.
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ObjectSyncError } from '../src/errors.ts'
 import type { InstanceConfig } from './config.ts'
+import { RUNTIME_FILE } from './data-files.ts'
 
 interface Binding {
   host: string
   port: number
   setting: string
+}
+
+/**
+ * A daemon already running for this data folder (its daemon.json names a live process):
+ * said as such, rather than as its ports being taken.
+ */
+export async function refuseSecondDaemon(dir: string): Promise<void> {
+  let pid: number | undefined
+  try {
+    pid = (JSON.parse(await readFile(join(dir, RUNTIME_FILE), 'utf8')) as { pid?: number }).pid
+  } catch {
+    return // none, or unreadable: the store's lock still says it
+  }
+  if (typeof pid !== 'number' || pid === process.pid || !isAlive(pid)) return
+  throw new ObjectSyncError(
+    'STORE_IN_USE',
+    `a daemon for ${dir} is already running (pid ${pid}); stop it first, or give another --dir`,
+    { details: { pid } },
+  )
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 export async function refuseTakenPorts(
@@ -64,6 +95,9 @@ function tryBinding({ host, port }: Binding): Promise<string | undefined> {
               : `can't be listened on (${error.code ?? error.message})`,
       ),
     )
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)))
+    // As libp2p listens: an IPv6 address for IPv6 only.
+    server.listen({ host, port, exclusive: true, ipv6Only: host.includes(':') }, () =>
+      server.close(() => resolve(undefined)),
+    )
   })
 }

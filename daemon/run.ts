@@ -9,7 +9,7 @@ import { createApi } from './api/index.ts'
 import { EventHub } from './events.ts'
 import type { InstanceConfig } from './config.ts'
 import { API_TOKEN_FILE, RUNTIME_FILE } from './data-files.ts'
-import { refuseTakenPorts } from './ports.ts'
+import { refuseSecondDaemon, refuseTakenPorts } from './ports.ts'
 import { startInstance, type Instance, type StartHooks } from './instance.ts'
 
 /** DIR/daemon.json while the daemon runs: its pid and the API's port. */
@@ -31,6 +31,7 @@ export async function runDaemon(
   hooks: StartHooks & { eventBufferBytes?: number } = {},
 ): Promise<Daemon> {
   const token = (await readFile(join(dir, API_TOKEN_FILE), 'utf8')).trim()
+  await refuseSecondDaemon(dir)
   await refuseTakenPorts(config)
   const instance = await startInstance(dir, config, log, hooks)
   let apiPort = config.api.port

@@ -185,6 +185,12 @@ describe.skipIf(!haveBrowser)('the status page', () => {
     const smiths = (db: Database.Database) =>
       db.prepare("SELECT id FROM persons WHERE first_name = 'Jon' ORDER BY id").all()
     await eventually(() => smiths(southSql).length === 2, 20_000)
+    // Rows another program wrote into North's own database show as the local system's.
+    const fromTable = (await call(north, 'GET', '/v1/changes?since=0')).json as {
+      changes: { local?: boolean; from?: string }[]
+    }
+    expect(fromTable.changes.some((change) => change.local === true)).toBe(true)
+    expect(fromTable.changes.some((change) => change.from === north.daemon.instance.id)).toBe(false)
     const created = await call(south, 'POST', '/v1/objects', {
       type: 'person',
       fields: { firstName: 'Jon', lastName: 'Smith' },

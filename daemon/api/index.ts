@@ -77,7 +77,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   app.register(peerRoutes, { instance, events })
   app.register(objectRoutes, { store })
   app.register(blobRoutes, { blobs: store.blobs })
-  app.register(feedRoutes, { store })
+  app.register(feedRoutes, { store, self: instance.id })
   app.register(conflictRoutes, { store, local })
   app.register(mergeRoutes, {
     store,

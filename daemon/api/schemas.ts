@@ -3,11 +3,8 @@
 // (`body.type: expected one of person, …`).
 import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
-import { MAX_INVITE_MS } from '../../src/model/duration.ts'
-import { OBJECT_TYPES, isObjectId, parseDuration } from '../../src/model/index.ts'
-
-// An invite is for pairing soon; a lifetime of years would also take its expiry past what a
-// Date can hold (`9007199254740991ms`).
+import { INVITE_LIFETIME_EXPECTED, isInviteLifetime } from '../../src/model/duration.ts'
+import { OBJECT_TYPES, isObjectId } from '../../src/model/index.ts'
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
@@ -33,13 +30,7 @@ export const schemas = {
   mergesQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }),
   planQuery: z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).optional() }),
   invite: z.strictObject({
-    expires: z
-      .string()
-      .refine((value) => {
-        const ms = parseDuration(value) ?? 0
-        return ms > 0 && ms <= MAX_INVITE_MS
-      }, 'expected a duration of at most a year, e.g. "1h" or "30m"')
-      .optional(),
+    expires: z.string().refine(isInviteLifetime, INVITE_LIFETIME_EXPECTED).optional(),
   }),
   blobQuery: z.strictObject({
     sha256: z

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError, Option } from 'commander'
-import { MAX_INVITE_MS, parseDuration } from '../../src/model/duration.ts'
+import { INVITE_LIFETIME_EXPECTED, isInviteLifetime } from '../../src/model/duration.ts'
 
 export const dirOption = () =>
   new Option('--dir <dir>', 'the data folder').env('OBJECTSYNC_DIR').default('./data')
@@ -22,10 +22,7 @@ export function parsePort(value: string): number {
 
 /** An invite's lifetime as given (`30m`, `2h`, `7d`), checked here: a bad one is bad usage. */
 export function parseInviteLifetime(value: string): string {
-  const ms = parseDuration(value) ?? 0
-  if (ms <= 0 || ms > MAX_INVITE_MS) {
-    throw new InvalidArgumentError('expected a duration of at most a year, e.g. 30m, 2h or 7d')
-  }
+  if (!isInviteLifetime(value)) throw new InvalidArgumentError(INVITE_LIFETIME_EXPECTED)
   return value
 }
 

@@ -2,6 +2,7 @@
 // running daemon, and keygen for pairing by hand in peers.json.
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
+import { sameName } from '../../src/model/names.ts'
 import { CliError, callDaemon } from '../client.ts'
 import { describePeer, type PeerJson } from '../describe.ts'
 import { dirOption, jsonOption, parseInviteLifetime, print } from './options.ts'
@@ -13,8 +14,7 @@ import { dirOption, jsonOption, parseInviteLifetime, print } from './options.ts'
 async function peerIdFor(dir: string, given: string): Promise<string> {
   const { peers } = (await callDaemon(dir, 'GET', '/v1/peers')) as { peers: PeerJson[] }
   if (peers.some((peer) => peer.id === given)) return given
-  const form = (name: string) => name.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim()
-  const named = peers.filter((peer) => form(peer.name) === form(given))
+  const named = peers.filter((peer) => sameName(peer.name, given))
   if (named.length === 1) return named[0]!.id
   if (named.length > 1) {
     throw new CliError(

@@ -375,7 +375,7 @@ function showChanges(changes) {
         element('td', { textContent: change.seq }),
         element('td', { textContent: change.type }),
         element('td', { className: 'id', textContent: change.id }),
-        element('td', { textContent: peerName(change.from) }),
+        element('td', { textContent: change.local ? 'local system' : peerName(change.from) }),
       ),
     )
   }

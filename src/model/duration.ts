@@ -14,5 +14,16 @@ export function parseDuration(value: unknown): number | undefined {
   return Number.isSafeInteger(ms) ? ms : undefined
 }
 
-/** The longest an invite may be valid: pairing is for soon (checked by the CLI and the API). */
+/**
+ * The longest an invite may be valid: pairing is for soon, and a lifetime of years would
+ * take its expiry past what a Date holds (`9007199254740991ms`).
+ */
 export const MAX_INVITE_MS = 365 * 24 * 60 * 60 * 1000
+
+/** Whether `value` is an invite lifetime (`30m`, `2h`, `7d`: more than 0, at most a year). */
+export function isInviteLifetime(value: string): boolean {
+  const ms = parseDuration(value) ?? 0
+  return ms > 0 && ms <= MAX_INVITE_MS
+}
+
+export const INVITE_LIFETIME_EXPECTED = 'expected a duration of at most a year, e.g. 30m, 2h or 7d'

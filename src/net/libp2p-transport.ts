@@ -238,13 +238,14 @@ class Libp2pTransport implements Transport {
  * stream in the middle of the handshake; say what it almost always means.
  */
 export function dialFailure(remote: InstanceId, error: unknown): ObjectSyncError {
-  // libp2p rejects with the stream's close event (not an Error) when the remote closes
-  // the stream while the protocol is chosen: as refusing as closing the connection.
-  const closeEvent = error instanceof Event && error.type === 'close'
-  const name = closeEvent ? 'StreamClosed' : String((error as Error | undefined)?.name)
-  const message = closeEvent
-    ? 'the peer closed the stream'
-    : ((error as Error | undefined)?.message ?? String(error))
+  // libp2p rejects with the stream's event (not an Error) when the remote closes the
+  // stream while the protocol is chosen: a close is as refusing as closing the connection.
+  const event = error instanceof Event ? error.type : undefined
+  const name = event === 'close' ? 'StreamClosed' : String((error as Error | undefined)?.name)
+  const message =
+    event !== undefined
+      ? `the stream ended (${event})`
+      : ((error as Error | undefined)?.message ?? String(error))
   if (
     /UnexpectedEOF|EncryptionFailed|ConnectionClosed|StreamReset|StreamClosed|MuxerClosed/.test(
       name + message,

@@ -20,6 +20,7 @@ import {
 } from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
+import { sameName } from '../model/names.ts'
 import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
 import { encodeFrame, readFrames } from './frames.ts'
@@ -95,12 +96,6 @@ export function peerName(value: unknown, fallback: string): string {
   const text = value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ').trim()
   const name = [...text].slice(0, MAX_PEER_NAME).join('').trim()
   return name === '' ? fallback : name
-}
-
-/** A name as compared with others: case, spacing and Unicode forms aside. */
-export function sameName(a: string, b: string): boolean {
-  const form = (name: string) => name.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim()
-  return form(a) === form(b)
 }
 
 /**
@@ -237,3 +232,5 @@ export async function acceptPairing(
     key,
   }
 }
+
+export { sameName }

@@ -223,11 +223,16 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
 
   /** The peer synced now: kept in the store too, at most every SAVE_SYNCED_MS. */
   private synced(peer: InstanceId, entry: PeerEntry): void {
-    const now = Date.now()
-    entry.lastSyncAt = now
-    if (now - entry.savedSyncAt < SAVE_SYNCED_MS) return
-    entry.savedSyncAt = now
-    lastSynced.write(this.options.store, peer, now).catch((error: unknown) => {
+    entry.lastSyncAt = Date.now()
+    if (entry.lastSyncAt - entry.savedSyncAt >= SAVE_SYNCED_MS) this.saveSynced(peer, entry)
+  }
+
+  /** Writes when the peer last synced, if not written yet (at a session's end too). */
+  private saveSynced(peer: InstanceId, entry: PeerEntry): void {
+    const at = entry.lastSyncAt
+    if (at === undefined || at <= entry.savedSyncAt) return
+    entry.savedSyncAt = at
+    lastSynced.write(this.options.store, peer, at).catch((error: unknown) => {
       this.log.debug({ peer, err: error }, 'could not keep when the peer last synced')
     })
   }
@@ -311,14 +316,15 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     this.emit('peer', this.state(peer))
     void session.run().finally(() => {
       entry.refused += session.stats.facetsRefused
-      // After stop() the store may be closed already: nothing to report or redial.
-      if (this.stopped || entry.session !== session) return
-      entry.session = undefined
-      entry.acked = Math.max(entry.acked ?? 0, session.ackedUpTo)
       this.log.info(
         { peer, seconds: Math.round((Date.now() - began) / 1000), reason: session.endReason },
         'peer disconnected',
       )
+      // After stop() the store may be closed already: nothing to report or redial.
+      if (this.stopped || entry.session !== session) return
+      entry.session = undefined
+      entry.acked = Math.max(entry.acked ?? 0, session.ackedUpTo)
+      this.saveSynced(peer, entry)
       if (session.endReason !== undefined) entry.lastError = session.endReason
       // A session that caught up or lasted resets the backoff, unless it ended for what the
       // peer sent (a peer can say it is caught up, then send what we refuse).
