@@ -27,6 +27,7 @@ export interface StatusJson {
     error: string | null
     failures: number
     behind?: number
+    retrying?: number
   }
 }
 
@@ -70,11 +71,19 @@ export function describeStatus(status: StatusJson): string {
 
 function describeLocalSystem(local: StatusJson['localSystem']): string {
   // An older daemon says nothing of it: nothing is said here either.
+  const retrying = local.retrying ?? 0
   const behind =
     local.behind === undefined
       ? ''
-      : local.behind > 0
-        ? `, ${local.behind.toLocaleString('en')} changes still to write into it`
+      : local.behind > 0 || retrying > 0
+        ? [
+            local.behind > 0
+              ? `, ${local.behind.toLocaleString('en')} changes still to write into it`
+              : '',
+            retrying > 0
+              ? `, ${retrying.toLocaleString('en')} records waiting to be written again`
+              : '',
+          ].join('')
         : ', up to date'
   if (local.up) return `local system: ${local.description}, answering${behind}`
   return `local system: ${local.description}, NOT ANSWERING since ${local.since} (${local.failures} tries): ${local.error ?? ''}`

@@ -69,6 +69,8 @@ export interface LocalSystemView {
   failures: number
   /** Changes not yet written into it: 0 once it has caught up with the store. */
   behind: number
+  /** Records whose write it refused, waiting to be tried again (GET /v1/status only). */
+  retrying?: number
 }
 
 export function localSystemView(state: LocalSystemState): LocalSystemView {

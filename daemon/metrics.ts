@@ -68,7 +68,7 @@ function addLocalSystemGauges(registry: Registry, instance: Instance): void {
     help: 'Changes of the store not yet written into the local system (0: caught up)',
     registers: [registry],
     collect() {
-      this.set(instance.local.behind())
+      this.set(instance.local.localSystem().behind ?? 0)
     },
   })
   new Counter({

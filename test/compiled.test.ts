@@ -3,14 +3,29 @@
 // status page and version (read from the package's folder, not next to the module), and
 // a command answers without loading the daemon. Skipped, saying so, where nothing was built.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { tempDir } from './helpers/stores.ts'
 
 const MAIN = 'dist/daemon/main.js'
-const built = existsSync(MAIN)
-if (!built) console.warn(`test/compiled.test.ts skipped: no ${MAIN} (run npm run build)`)
+
+/** The newest change to a TypeScript source (bin/objectsync.js asks the same). */
+function newestSource(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return Math.max(newest, newestSource(path))
+    return entry.name.endsWith('.ts') ? Math.max(newest, statSync(path).mtimeMs) : newest
+  }, 0)
+}
+
+const why = !existsSync(MAIN)
+  ? `no ${MAIN} (run npm run build)`
+  : Math.max(newestSource('src'), newestSource('daemon')) > statSync(MAIN).mtimeMs
+    ? `${MAIN} is older than the sources (run npm run build)`
+    : undefined
+const built = why === undefined
+if (!built) console.warn(`test/compiled.test.ts skipped: ${why}`)
 
 function compiled(...args: string[]) {
   return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })

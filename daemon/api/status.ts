@@ -24,7 +24,10 @@ async function instanceStatus(instance: Instance) {
     conflicts: (await store.listConflicts()).length,
     matches: (await local.reviewQueue()).length,
     badRows: local.badRows(),
-    localSystem: localSystemView(local.localSystem()),
+    localSystem: {
+      ...localSystemView(local.localSystem()),
+      retrying: await local.waitingToRetry(),
+    },
   }
 }
 

@@ -81,10 +81,13 @@ async function refreshStatus() {
 function showLocalSystem(local) {
   const shown = $('local-system')
   shown.className = `state ${local.up ? 'on' : 'off'}`
+  const retrying = local.retrying ?? 0
   shown.textContent = local.up
     ? local.behind > 0
       ? `${local.description}: writing ${local.behind.toLocaleString()} changes into it`
-      : `${local.description}: up to date`
+      : retrying > 0
+        ? `${local.description}: ${retrying.toLocaleString()} records waiting to be written again`
+        : `${local.description}: up to date`
     : `${local.description}: not answering since ${when(local.since)} (${local.error ?? ''})`
   // While it catches up, looked at again every two seconds (nothing else says when).
   clearTimeout(localRefresh)

@@ -101,7 +101,10 @@ describe('a local system behind the store', () => {
       level: 'debug',
       destination: {
         write: (line: string) =>
-          void lines.push({ ...(JSON.parse(line) as object), behindNow: local.behind() }),
+          void lines.push({
+            ...(JSON.parse(line) as object),
+            behindNow: local.localSystem().behind,
+          }),
       },
     })
     const local: LocalSync = bridge(store, connector, logger)
@@ -121,13 +124,57 @@ describe('a local system behind the store', () => {
     ])
     // A few more: behind while unwritten, then 0, and too few to be logged.
     await store.create({ type: 'person', fields: { firstName: 'One', lastName: 'More' } })
-    expect(local.behind()).toBe(1)
+    expect(local.localSystem().behind).toBe(1)
     await local.settled()
-    expect(local.behind()).toBe(0)
+    expect(local.localSystem().behind).toBe(0)
     expect(
       lines.filter((line) => line.msg === 'writing changes into the local system'),
     ).toHaveLength(1)
     await local.stop()
     await store.close()
   })
+
+  it('counts neither what it took in from the local system nor a refused write as written', async () => {
+    const store = await openStore(new MemoryStorage(), { instanceId: 'b' as InstanceId })
+    const connector = new RefusingConnector()
+    for (let i = 0; i < 1_200; i++) {
+      connector.edit('persons', `p${i}`, { id: `p${i}`, first_name: `P${i}`, last_name: 'Here' })
+    }
+    const { logger, lines } = captureLogger()
+    const local = bridge(store, connector, logger)
+    await local.start()
+    // 1,200 rows taken in: nothing to write back, and nothing said of writing.
+    expect(store.lastSeq).toBeGreaterThanOrEqual(1_200)
+    expect(local.localSystem().behind).toBe(0)
+    expect(lines.some((line) => line.msg === 'writing changes into the local system')).toBe(false)
+    // A write the local system refuses is not "up to date": it waits to be tried again.
+    connector.refuse = true
+    await store.create({ type: 'person', fields: { firstName: 'Refused', lastName: 'Row' } })
+    await local.settled()
+    expect(local.localSystem().behind).toBe(0)
+    expect(await local.waitingToRetry()).toBe(1)
+    connector.refuse = false
+    await local.stop()
+    await store.close()
+  })
 })
+
+/** A local system that refuses writes while `refuse` is set. */
+class RefusingConnector extends MemoryConnector {
+  refuse = false
+  override write(...args: Parameters<MemoryConnector['write']>): Promise<void> {
+    if (this.refuse) {
+      return Promise.reject(new ObjectSyncError('LOCAL_SYSTEM_IO', 'database is locked'))
+    }
+    return super.write(...args)
+  }
+
+  override writeMany(
+    ...args: Parameters<MemoryConnector['writeMany']>
+  ): ReturnType<MemoryConnector['writeMany']> {
+    if (this.refuse) {
+      return Promise.reject(new ObjectSyncError('LOCAL_SYSTEM_IO', 'database is locked'))
+    }
+    return super.writeMany(...args)
+  }
+}

@@ -83,7 +83,7 @@ export class LocalSync {
   constructor(private readonly options: LocalSyncOptions) {
     this.core = makeCore(options)
     this.health = new LocalSystemHealth(options.connector.description, this.core.log, (state) =>
-      this.core.events.emit('local-system', { ...state, behind: this.behind() }),
+      this.core.events.emit('local-system', { ...state, behind: this.projector.feed.behind() }),
     )
     // Ingest and the row writer call each other (a row edited since last seen is taken
     // in before it is written; a record the peer keeps is written over): each is handed
@@ -98,23 +98,18 @@ export class LocalSync {
     this.review = new Review(this.core, { writer: this.writer, projector: this.projector })
   }
 
-  /**
-   * The groups (static selections) the object's local record is in, for scope rules;
-   * undefined when the object has no local record.
-   */
+  /** The groups its local record is in, for scope rules; undefined for no local record. */
   groupsOf(id: ObjectId): ReadonlySet<string> | undefined {
     return this.core.groups.groupsOf(id)
   }
 
   /** Whether the local system answers, since when, why not, and how far behind it is. */
   localSystem(): LocalSystemState {
-    return { ...this.health.state(), behind: this.behind() }
+    return { ...this.health.state(), behind: this.projector.feed.behind() }
   }
 
-  /** Changes of the store not yet written into the local system (0: caught up). */
-  behind(): number {
-    return this.projector.feed.behind()
-  }
+  /** Objects whose write the local system refused, waiting to be tried again. */
+  waitingToRetry = (): Promise<number> => this.projector.waitingToRetry()
 
   /** Rows the mapping could not read, as last seen; each leaves when its row reads again. */
   badRows(): BadRow[] {
@@ -174,7 +169,10 @@ export class LocalSync {
     // The projection reads a first sync's new objects right behind the receiver, which
     // waits for it when it falls too far behind.
     this.projector.feed.follower = store.follow()
-    const unsubscribeFeed = store.on('feed', () => this.queueProjection())
+    const unsubscribeFeed = store.on('feed', (entries) => {
+      this.projector.feed.noteFeed(entries)
+      this.queueProjection()
+    })
     const unsubscribeBlobs = store.blobs.on('published', () => {
       void this.run(() => this.projector.projectWaiting())
     })

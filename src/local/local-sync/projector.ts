@@ -71,6 +71,13 @@ export class Projector {
     return failed
   }
 
+  /** Objects whose write the local system refused, waiting to be tried again. */
+  async waitingToRetry(): Promise<number> {
+    let count = 0
+    for await (const entry of localState.retry.scan(this.core.store)) if (entry) count++
+    return count
+  }
+
   /** Keeps a failed write to be tried again (soon, with backoff, and at housekeeping). */
   private async retryLater(id: ObjectId, from: InstanceId | undefined): Promise<void> {
     await localState.retry.write(this.core.store, id, { from })
