@@ -150,15 +150,37 @@ describe('objectsync start', { timeout: 60_000 }, () => {
 
   it('runs until SIGTERM, then stops cleanly with exit code 0', async () => {
     const { dir, child, exited, output, exitedAt } = await startDaemon('Start')
+    // The daemon runs in a child of the command, with two malloc arenas (bin/objectsync.js).
+    const daemonPid = Number(/"pid":(\d+)/.exec(output())?.[1])
+    expect(daemonPid).not.toBe(child.pid)
+    expect(readFileSync(`/proc/${daemonPid}/environ`, 'utf8').split('\0')).toContain(
+      'MALLOC_ARENA_MAX=2',
+    )
     // A second daemon for the same folder is told one runs, not that its ports are taken.
     const second = cli('start', '--dir', dir)
     expect(second.status).toBe(1)
-    expect(second.stderr).toContain(`is already running (pid ${child.pid})`)
+    expect(second.stderr).toContain(`is already running (pid ${daemonPid})`)
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
     // Out as soon as everything is closed (libp2p's last timer held it a second more).
     const stoppedAt = Number(/"time":(\d+)[^\n]*"msg":"stopped"/.exec(output())?.[1])
     expect(exitedAt()! - stoppedAt).toBeLessThan(900)
+  }, 30_000)
+
+  it('stops when the command running it is killed outright', async () => {
+    const { child, output } = await startDaemon('Orphan')
+    const daemonPid = Number(/"pid":(\d+)/.exec(output())?.[1])
+    child.kill('SIGKILL')
+    const running = () => {
+      try {
+        process.kill(daemonPid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    await eventually(() => !running(), 10_000)
+    expect(output()).toContain('"signal":"parent gone","msg":"stopping"')
     const lines = output()
       .trim()
       .split('\n')

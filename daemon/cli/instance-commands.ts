@@ -65,6 +65,9 @@ export function addInstanceCommands(root: Command): void {
     .action(startInForeground)
 }
 
+/** How often a daemon run by bin/objectsync.js looks whether its parent is still there. */
+const PARENT_WATCH_MS = 500
+
 /** `objectsync start`: runs the daemon until SIGINT or SIGTERM, then stops it. */
 async function startInForeground(options: { dir: string; init?: boolean }): Promise<void> {
   // Loaded here, not with the CLI: the other commands answer without the daemon's parts.
@@ -101,10 +104,20 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
       log.info({ signal }, 'stopping')
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
+      clearInterval(parentWatch)
       resolve()
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    // Run by bin/objectsync.js in a child (for MALLOC_ARENA_MAX): a parent killed outright
+    // can't pass the signal on, so its going is the signal.
+    const parent = Number(process.env.OBJECTSYNC_PARENT_PID)
+    const parentWatch =
+      parent > 0
+        ? setInterval(() => {
+            if (process.ppid !== parent) stop('parent gone')
+          }, PARENT_WATCH_MS).unref()
+        : undefined
   })
   try {
     const daemon = await runDaemon(options.dir, config, log, {

@@ -142,7 +142,10 @@ process.once('exit', () => {
 
 /** 'up', or why not. */
 async function startOnce(daemon: MeshDaemon): Promise<string> {
+  // MALLOC_ARENA_MAX set as bin/objectsync.js sets it, so that the daemon runs in this very
+  // process (not a child of it) and a SIGKILL hits the daemon itself.
   const child = spawn(process.execPath, ['bin/objectsync.js', 'start', '--dir', daemon.dir], {
+    env: { ...process.env, MALLOC_ARENA_MAX: '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   daemon.process = child
