@@ -112,8 +112,10 @@ export async function installCapture(
     for (const { table, key } of tables) {
       const name = triggerName(table)
       const function_ = `${quote(schema)}.${quote(name)}`
+      // A row without a key (NULL) is not logged: nothing names it, and the other program's
+      // write must not fail on the log's NOT NULL.
       const entry = (row: 'NEW' | 'OLD') =>
-        `INSERT INTO ${log}(table_name, row_key) VALUES (${literal(table)}, ${row}.${quote(key)}::text);`
+        `IF ${row}.${quote(key)} IS NOT NULL THEN INSERT INTO ${log}(table_name, row_key) VALUES (${literal(table)}, ${row}.${quote(key)}::text); END IF;`
       await client.query(
         `CREATE OR REPLACE FUNCTION ${function_}() RETURNS trigger
          LANGUAGE plpgsql ${definer} AS $body$

@@ -52,8 +52,10 @@ export function installCapture(db: Database.Database, tables: () => CapturedTabl
 function installTriggers(db: Database.Database, table: string, key: string): void {
   // The time of the change in ms since the epoch (SQLite's 'now' is UTC, to the ms).
   const now = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
+  // A row without a key (NULL) is not logged: nothing names it (a full read reports it),
+  // and the other program's write must not fail on our log's NOT NULL.
   const log = (row: 'NEW' | 'OLD') =>
-    `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) VALUES ('${table}', ${row}.${quote(key)}, ${now});`
+    `INSERT INTO ${CHANGES_TABLE}(table_name, row_key, changed_at) SELECT '${table}', ${row}.${quote(key)}, ${now} WHERE ${row}.${quote(key)} IS NOT NULL;`
   const name = (what: (typeof TRIGGER_KINDS)[number]) => quote(triggerName(table, what))
   // A row gone, by whoever: no object is remembered for its key (SQLite may give the key
   // to a later row).

@@ -67,6 +67,45 @@ describe('rows the fuzzers found mishandled', () => {
     expect((await personsOf(store)).map((person) => person.fields.firstName)).toEqual(['Anna'])
   })
 
+  it('rows without a key are one bad row saying how many, gone once they have keys', async () => {
+    const { sql, store, start } = await setUp()
+    // Rows from before the daemon's change capture (its triggers refuse a NULL key).
+    const triggers = sql
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'persons'")
+      .all() as { name: string }[]
+    for (const { name } of triggers) sql.exec(`DROP TRIGGER "${name}"`)
+    const insert = sql.prepare('INSERT INTO persons(id, first_name, last_name) VALUES (?, ?, ?)')
+    insert.run(null, 'Nora', 'Null')
+    insert.run(null, 'Nils', 'Null')
+    insert.run('k1', 'Kari', 'Keyed')
+    const local = await start()
+    expect((await personsOf(store)).map((person) => person.fields.firstName)).toEqual(['Kari'])
+    expect(local.badRows()).toEqual([
+      {
+        table: 'persons',
+        key: '(no key)',
+        column: 'id',
+        problem: '2 rows have no id (NULL): not synced until given one',
+      },
+    ])
+    // With the daemon's triggers in place, another program still writes a row with no key
+    // (the change log once refused it: NOT NULL), and housekeeping counts it.
+    insert.run(null, 'Nina', 'Null')
+    await local.housekeeping()
+    expect(local.badRows()).toMatchObject([
+      { problem: expect.stringContaining('3 rows have no id') },
+    ])
+    sql.prepare("UPDATE persons SET id = 'n-' || first_name WHERE id IS NULL").run()
+    await local.housekeeping()
+    expect(local.badRows()).toEqual([])
+    expect((await personsOf(store)).map((person) => person.fields.firstName).sort()).toEqual([
+      'Kari',
+      'Nils',
+      'Nina',
+      'Nora',
+    ])
+  })
+
   it('an object made from a bytes-keyed row by an earlier version is not deleted at housekeeping', async () => {
     const { sql, store, start } = await setUp()
     sql

@@ -27,6 +27,9 @@ export interface RowByRow {
 }
 
 /** A key that is bytes as bad rows name it: an SQL blob literal, x'0102'. */
+/** The bad row's key that stands for a table's rows without a key. */
+const KEYLESS = '(no key)'
+
 function bytesKey(bytes: Uint8Array): string {
   return `x'${Buffer.from(bytes).toString('hex')}'`
 }
@@ -50,10 +53,14 @@ export class TableIngest {
     const present = new Set<string>()
     const bytesKeys = new Set<string>()
     let rows = 0
+    let keyless = 0
     let page: [string, LocalRow][] = []
     for await (const row of this.core.connector.readAll(entity)) {
       const key = row[entity.key]
-      if (key === null || key === undefined) continue
+      if (key === null || key === undefined) {
+        keyless++
+        continue
+      }
       if (key instanceof Uint8Array) {
         // A key that is bytes can't be linked: read back by its text it is "gone", and the
         // next edit of the row would delete the object made of it. One linked by its text
@@ -77,6 +84,17 @@ export class TableIngest {
       if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
     }
     await this.takePage(entity, page)
+    // Rows with no key can't be synced (nothing names them): one bad row says how many.
+    if (keyless > 0) {
+      this.core.rows.report(
+        entity,
+        KEYLESS,
+        entity.key,
+        `${keyless.toLocaleString('en')} ${keyless === 1 ? 'row has' : 'rows have'} no ${entity.key} (NULL): not synced until given one`,
+      )
+    } else {
+      this.core.rows.clear(entity, KEYLESS)
+    }
     // Rows keyed by bytes listed before and gone (or given a text key) since.
     for (const bad of this.core.rows.badRows()) {
       if (bad.table === entity.table && bad.column === entity.key && !bytesKeys.has(bad.key)) {
