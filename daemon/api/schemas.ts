@@ -3,7 +3,7 @@
 // (`body.type: expected one of person, …`).
 import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
-import { INVITE_LIFETIME_EXPECTED, isInviteLifetime } from '../../src/model/duration.ts'
+import { INVITE_LIFETIME_EXPECTED, isInviteLifetime } from '../../src/model/index.ts'
 import { OBJECT_TYPES, isObjectId } from '../../src/model/index.ts'
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)

@@ -20,7 +20,7 @@ import {
 } from '../crypto/index.ts'
 import { ObjectSyncError } from '../errors.ts'
 import type { InstanceId } from '../model/index.ts'
-import { sameName } from '../model/names.ts'
+import { sameName } from '../model/index.ts'
 import type { ByteStream } from './byte-stream.ts'
 import { withDeadline } from './deadline.ts'
 import { encodeFrame, readFrames } from './frames.ts'
