@@ -24,6 +24,12 @@ export type CustomValues = Record<string, string>
  */
 export type StoredCustomValues = Record<string, string | Uint8Array>
 
+/**
+ * What starts a custom field name a local system stored as bytes, then `x'<hex>'`: the
+ * connector doesn't read it as text; the row is a bad row.
+ */
+export const BYTES_NAME = '\u0000bytes:'
+
 /** A record as it reads: its row (undefined: no such row) and, where kept, custom fields. */
 export interface ReadRecord {
   row: LocalRow | undefined

@@ -1,7 +1,12 @@
 // Writing and reading one record of the SQLite local system, on prepared statements the
 // connector keeps (made once per connection). Called inside the connector's transactions.
 import type Database from 'better-sqlite3'
-import type { CustomValues, LocalRow, StoredCustomValues } from './connector.ts'
+import {
+  BYTES_NAME,
+  type CustomValues,
+  type LocalRow,
+  type StoredCustomValues,
+} from './connector.ts'
 import type { EntityMapping, LocalValue } from './mapping/index.ts'
 import { KEYS_TABLE } from './assigned-keys.ts'
 import { whereColumns, whereSql } from './row-filter.ts'
@@ -140,10 +145,16 @@ function writeCustom(
 export function readCustomValues(statement: Statement, key: string): StoredCustomValues {
   const rows = statement(
     'SELECT name, value FROM custom_fields WHERE object_id = ? ORDER BY name',
-  ).all(key) as { name: string; value: unknown }[]
+  ).all(key) as { name: unknown; value: unknown }[]
   return Object.fromEntries(
     rows
       .filter((row) => row.value !== null)
-      .map((row) => [row.name, row.value instanceof Uint8Array ? row.value : String(row.value)]),
+      .map((row) => [
+        // A name stored as bytes is not read as text: marked, it makes the row a bad row.
+        row.name instanceof Uint8Array
+          ? `${BYTES_NAME}x'${Buffer.from(row.name).toString('hex')}'`
+          : String(row.name),
+        row.value instanceof Uint8Array ? row.value : String(row.value),
+      ]),
   )
 }

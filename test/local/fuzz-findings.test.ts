@@ -200,6 +200,11 @@ describe('rows the fuzzers found mishandled', () => {
     sql
       .prepare("INSERT INTO custom_fields(object_id, name, value) VALUES ('p2', '__proto__', 'x')")
       .run()
+    // A name stored as bytes is not read as text either.
+    sql.prepare("INSERT INTO persons(id, first_name, last_name) VALUES ('p3', 'Liv', 'Bø')").run()
+    sql
+      .prepare("INSERT INTO custom_fields(object_id, name, value) VALUES ('p3', ?, 'L')")
+      .run(Buffer.from('size'))
     await local.settled()
     expect(
       local
@@ -209,7 +214,11 @@ describe('rows the fuzzers found mishandled', () => {
     ).toEqual([
       ['p1', 'custom_fields.value'],
       ['p2', 'custom_fields.name'],
+      ['p3', 'custom_fields.name'],
     ])
+    expect(local.badRows().find((bad) => bad.key === 'p3')?.problem).toBe(
+      "custom_fields.name: x'73697a65': expected text, got bytes",
+    )
     expect(await store.count('person')).toBe(0)
   })
 

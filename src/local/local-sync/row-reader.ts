@@ -2,12 +2,13 @@
 // mapping could not read (table, key, column, problem) until they read again.
 import type { FieldValue } from '../../model/index.ts'
 import type { StoredObject } from '../../store/index.ts'
-import type {
-  Connector,
-  CustomValues,
-  LocalRow,
-  ReadRecord,
-  StoredCustomValues,
+import {
+  BYTES_NAME,
+  type Connector,
+  type CustomValues,
+  type LocalRow,
+  type ReadRecord,
+  type StoredCustomValues,
 } from '../connector.ts'
 import { RowProblem, readField, type EntityMapping } from '../mapping/index.ts'
 import { recordId, type BadRow, type LocalSyncCore } from './core.ts'
@@ -62,6 +63,12 @@ function customText(stored: StoredCustomValues): CustomValues {
       throw new RowProblem(
         'custom_fields.value',
         `${JSON.stringify(name)}: expected text, got bytes`,
+      )
+    }
+    if (name.startsWith(BYTES_NAME)) {
+      throw new RowProblem(
+        'custom_fields.name',
+        `${name.slice(BYTES_NAME.length)}: expected text, got bytes`,
       )
     }
     if (name === '__proto__') {
