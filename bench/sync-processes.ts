@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodePairKey, generatePairKey } from '../src/crypto/index.ts'
 import { loadOrCreateIdentity } from '../src/net/index.ts'
+import { isAlive } from '../daemon/ports.ts'
 import { childLines, type ChildLines } from './child-lines.ts'
 
 /** A running bench/sync-peer.ts and the lines it prints (see ChildLines). */
@@ -58,17 +59,8 @@ let compiledPeer = false
 function removeLeftBehind(dir: string): void {
   for (const name of existsSync(dir) ? readdirSync(dir) : []) {
     const pid = Number(name)
-    if (!Number.isInteger(pid) || alive(pid)) continue
+    if (!Number.isInteger(pid) || isAlive(pid)) continue
     rmSync(join(dir, name), { recursive: true, force: true })
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -35,7 +35,8 @@ export async function refuseSecondDaemon(dir: string): Promise<void> {
   )
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this pid runs (one of another user's counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

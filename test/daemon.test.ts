@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { parseConfig } from '../daemon/config.ts'
+import { isAlive } from '../daemon/ports.ts'
 import { initInstance } from '../daemon/init.ts'
 import { startInstance, type Instance } from '../daemon/instance.ts'
 import { generatePairKey } from '../src/crypto/index.ts'
@@ -171,15 +172,7 @@ describe('objectsync start', { timeout: 60_000 }, () => {
     const { child, output } = await startDaemon('Orphan')
     const daemonPid = Number(/"pid":(\d+)/.exec(output())?.[1])
     child.kill('SIGKILL')
-    const running = () => {
-      try {
-        process.kill(daemonPid, 0)
-        return true
-      } catch {
-        return false
-      }
-    }
-    await eventually(() => !running(), 10_000)
+    await eventually(() => !isAlive(daemonPid), 10_000)
     expect(output()).toContain('"signal":"parent gone","msg":"stopping"')
     const lines = output()
       .trim()
@@ -335,20 +328,12 @@ describe('npm start', () => {
       await eventually(() => output.includes('API listening'), 30_000)
       const pid = Number(/"pid":(\d+)/.exec(output)?.[1])
       expect(pid).toBeGreaterThan(0)
-      const running = () => {
-        try {
-          process.kill(pid, 0)
-          return true
-        } catch {
-          return false
-        }
-      }
       // Left running is the failure: not left behind by the test as well.
       onTestFinished(() => {
-        if (running()) process.kill(pid, 'SIGKILL')
+        if (isAlive(pid)) process.kill(pid, 'SIGKILL')
       })
       npm.kill('SIGTERM')
-      await eventually(() => !running(), 10_000)
+      await eventually(() => !isAlive(pid), 10_000)
       expect(output).toContain('"msg":"stopped"')
     },
   )
