@@ -161,7 +161,10 @@ describe('objectsync start', { timeout: 60_000 }, () => {
     const second = cli('start', '--dir', dir)
     expect(second.status).toBe(1)
     expect(second.stderr).toContain(`is already running (pid ${daemonPid})`)
+    // The signal reaches both the command and the daemon (a terminal's Ctrl-C, systemd):
+    // the daemon, told twice, still stops cleanly.
     child.kill('SIGTERM')
+    process.kill(daemonPid, 'SIGTERM')
     expect(await exited).toBe(0)
     // Out as soon as everything is closed (libp2p's last timer held it a second more).
     const stoppedAt = Number(/"time":(\d+)[^\n]*"msg":"stopped"/.exec(output())?.[1])

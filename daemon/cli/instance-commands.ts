@@ -100,10 +100,14 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
   // Listening for the signals before starting: one that arrives while the parts start
   // stops them as soon as they have started, rather than killing the process midway.
   const signalled = new Promise<void>((resolve) => {
+    // Listening on while it stops: a signal can come twice (a terminal's Ctrl-C reaches
+    // bin/objectsync.js, which passes it on, and the daemon; systemd signals both too),
+    // and without a listener the second would end the process halfway through stopping.
+    let stopping = false
     const stop = (signal: string) => {
+      if (stopping) return
+      stopping = true
       log.info({ signal }, 'stopping')
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
       clearInterval(parentWatch)
       resolve()
     }
