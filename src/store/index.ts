@@ -1,13 +1,22 @@
 // The object store: records as Automerge documents (one per facet) in an ordered
 // key-value store, with the feed of every applied change and a live subscription to it.
 // Code outside src/store imports only from here.
-export { ObjectStore, type Accepts, type AdmitsReference } from './object-store/index.ts'
+export {
+  MAX_HISTORY_LIMIT,
+  ObjectStore,
+  type Accepts,
+  type AdmitsReference,
+} from './object-store/index.ts'
 export type { FeedFollower } from './object-store/feed-follower.ts'
 export type {
   AppliedChanges,
   ConflictEntry,
   EditOptions,
   FeedEntry,
+  FieldChange,
+  HistoryChange,
+  HistoryEntry,
+  HistoryPage,
   ListOptions,
   MergeRecord,
   NewObject,

@@ -191,6 +191,15 @@ export class StoreCore {
     return loaded
   }
 
+  /**
+   * The object loaded from storage and not cached, for a read of its whole history that
+   * must not push the working set out of the cache: free it with freeObject. Undefined
+   * when nothing of it is stored. Call under its lock.
+   */
+  async loadDetached(id: ObjectId): Promise<LoadedObject | undefined> {
+    return loadParts(id, await this.readParts(id), this.loadContext)
+  }
+
   /** The object's stored parts (recent ones kept: see RecentParts). Call under its lock. */
   async readParts(id: ObjectId): Promise<StoredParts> {
     const recent = this.recentParts.get(id)

@@ -25,6 +25,7 @@ import { StoreCore } from './core.ts'
 import { FacetScan, type ScanOptions } from './facet-scan.ts'
 import { StoreFeed } from './feed.ts'
 import { LocalEdits, type SyncStateAlongside } from './local-edits.ts'
+import { ObjectHistory, type HistoryPage } from './history.ts'
 import { MergeList } from './merge-list.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
@@ -49,6 +50,8 @@ import type {
 } from './types.ts'
 
 export type * from './types.ts'
+export type { FieldChange, HistoryChange, HistoryEntry, HistoryPage } from './history.ts'
+export { MAX_HISTORY_LIMIT } from './history.ts'
 
 export class ObjectStore {
   /** File contents, in the same storage: open and closed with the store. */
@@ -64,6 +67,7 @@ export class ObjectStore {
   private follower: FeedFollower | undefined
   private readonly merges: MergeEdits
   private readonly mergeList: MergeList
+  private readonly historyReads: ObjectHistory
 
   constructor(options: ObjectStoreOptions) {
     this.core = new StoreCore(options)
@@ -76,6 +80,7 @@ export class ObjectStore {
     this.inbox = new ConflictInbox(this.core, this.edits)
     this.merges = new MergeEdits(this.core)
     this.mergeList = new MergeList(this.core)
+    this.historyReads = new ObjectHistory(this.core)
     this.feed = new StoreFeed(this.core)
   }
 
@@ -195,6 +200,15 @@ export class ObjectStore {
    */
   listMerges(limit = 50): Promise<MergeRecord[]> {
     return this.mergeList.list(limit)
+  }
+
+  /**
+   * The object's history from its documents (history.ts): a page of entries, oldest first,
+   * ending just before the `before` cursor (the latest without one). OBJECT_NOT_FOUND for
+   * an object not stored, INVALID_CURSOR for a bad limit or cursor.
+   */
+  history(id: ObjectId, options: { limit?: number; before?: string } = {}): Promise<HistoryPage> {
+    return this.historyReads.page(id, options)
   }
 
   /** How many objects of the type the store holds (deleted ones included), from its index. */
