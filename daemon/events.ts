@@ -6,7 +6,7 @@
 import type { LocalSystemState } from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
-import type { SessionProgress } from '../src/sync/index.ts'
+import type { PeerTransfers, SessionProgress } from '../src/sync/index.ts'
 import type { Logger } from '../src/log.ts'
 import {
   TypedEvents,
@@ -38,6 +38,14 @@ export interface PeerView {
   connection: { path: 'direct' } | { path: 'relay'; relay: { id: InstanceId; name: string } } | null
   /** For a peer used as a relay ("relay": true in peers.json): whether this instance holds a reservation there. */
   relay: { reserved: boolean } | null
+  /**
+   * File contents moving with the peer. `active`: the transfers under way, each
+   * `{ file, sha256, direction: 'in' | 'out', bytes, size }` (bytes moved in this
+   * transfer; size null until known). `bytesIn`/`bytesOut`: content bytes received and
+   * sent since the daemon started; `rateIn`/`rateOut`: bytes per second over the last 5
+   * seconds; `failed`: transfers that ended without the whole content (see PeerTransfers).
+   */
+  transfers: PeerTransfers
 }
 
 export type DaemonEvent =
@@ -104,6 +112,7 @@ export function peerView(instance: Instance, peer: InstanceId): PeerView | undef
       record.relay === true
         ? { reserved: instance.transport.reservedRelays?.().includes(peer) ?? false }
         : null,
+    transfers: instance.engine.fileTransfers.of(peer),
   }
 }
 

@@ -17,3 +17,9 @@ export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
 export { SHARE_EVERYTHING, scopeFromShare, type ParsedScope, type PeerScope } from './scope.ts'
 export { sourcesOfTruth, type PeerConflictSettings } from './conflict-policy.ts'
 export { collectFileContents, type FileCollection } from './file-gc.ts'
+export {
+  FileTransferStats,
+  type ActiveTransfer,
+  type PeerTransfers,
+  type TransferDirection,
+} from './blob-transfer/index.ts'

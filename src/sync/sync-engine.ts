@@ -1,10 +1,11 @@
 // The sync engine: one session per connected paired peer, reconnection with backoff, and
-// per-peer state (connected, last sync, changes pending each way, first-sync progress)
-// for the status page and the CLI.
+// per-peer state (connected, last sync, changes pending each way, first-sync progress,
+// file transfers) for the status page and the CLI.
 import { silentLogger, type Logger } from '../log.ts'
 import { TypedEvents, type EventMap } from '../typed-events.ts'
 import type { InstanceId, ObjectId } from '../model/index.ts'
 import type { ObjectStore } from '../store/index.ts'
+import { FileTransferStats } from './blob-transfer/index.ts'
 import {
   PeerSession,
   lastSynced,
@@ -91,6 +92,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
   private readonly peers = new Map<InstanceId, PeerEntry>()
   /** File contents being fetched by some session: one peer at a time per content. */
   private readonly blobsInFlight = new Set<string>()
+  /** File transfers per peer since the engine started, across sessions. */
+  readonly fileTransfers = new FileTransferStats()
   private readonly log: Logger
   private stopped = false
 
@@ -117,6 +120,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     clearTimeout(entry.timer)
     entry.session?.close()
     this.peers.delete(peer)
+    this.fileTransfers.forget(peer)
   }
 
   /** Takes a channel the peer opened to us. */
@@ -307,6 +311,7 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
       },
       onLeft: (objects) => this.emit('left', peer, objects),
       blobsInFlight: this.blobsInFlight,
+      fileTransfers: this.fileTransfers,
       ...(this.options.blobRetryMs === undefined ? {} : { blobRetryMs: this.options.blobRetryMs }),
       onApplied: () => this.synced(peer, entry),
     })

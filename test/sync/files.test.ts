@@ -52,6 +52,16 @@ describe('file contents between peers', () => {
     // What tells the local system the content is here now.
     expect(published).toEqual([sha256])
     expect(await b.store.blobs.wanted()).toEqual(new Map())
+    // Each side's ledger: the whole content moved, nothing under way, nothing failed.
+    expect(b.engine.fileTransfers.of(a.id)).toMatchObject({
+      active: [],
+      bytesIn: content.length,
+      bytesOut: 0,
+      failed: 0,
+    })
+    expect(b.engine.fileTransfers.of(a.id).rateIn).toBeGreaterThan(0)
+    await eventually(() => a.engine.fileTransfers.of(b.id).active.length === 0)
+    expect(a.engine.fileTransfers.of(b.id)).toMatchObject({ bytesOut: content.length, failed: 0 })
     await Promise.all([a.stop(), b.stop()])
   })
 
@@ -69,10 +79,19 @@ describe('file contents between peers', () => {
     const b = await syncNode('b')
     await pairNodes(a, b)
     const content = randomBytes(20 * 1024 * 1024)
-    const { sha256 } = await personWithFile(a, content)
+    const { file, sha256 } = await personWithFile(a, content)
     expect((await a.store.blobs.manifest(sha256))!.chunks).toHaveLength(80)
     b.engine.connect(a.id)
     await eventually(async () => (await b.store.blobs.missingChunks(sha256)).length === 40, 20_000)
+    const half = 40 * 256 * 1024
+    // Both sides show the transfer under way, halfway.
+    expect(b.engine.fileTransfers.of(a.id).active).toEqual([
+      { file, sha256, direction: 'in', bytes: half, size: content.length },
+    ])
+    await eventually(() => a.engine.fileTransfers.of(b.id).active[0]?.bytes === half)
+    expect(a.engine.fileTransfers.of(b.id).active).toEqual([
+      { file, sha256, direction: 'out', bytes: half, size: content.length },
+    ])
     const first = a.engine.session(b.id)!
     b.engine.disconnect(a.id)
     // a's session ends once the read it waits on returns.
@@ -91,6 +110,11 @@ describe('file contents between peers', () => {
     expect(first.blobStats.chunksSent).toBeLessThanOrEqual(44)
     expect(second.blobStats.chunksSent).toBe(40)
     expect(sha(Buffer.from((await b.store.blobs.read(sha256))!))).toBe(sha256)
+    // b's disconnect (as unpairing does) forgot what came before: the second half only.
+    expect(b.engine.fileTransfers.of(a.id)).toMatchObject({ active: [], bytesIn: half, failed: 0 })
+    const sent = a.engine.fileTransfers.of(b.id).bytesOut
+    expect(sent).toBeGreaterThanOrEqual(2 * half)
+    expect(sent).toBeLessThanOrEqual(2 * half + 4 * 256 * 1024)
     await Promise.all([a.stop(), b.stop()])
   })
 
@@ -245,6 +269,9 @@ describe('file contents between peers', () => {
     expect(await b.store.blobs.has(sha256)).toBe(false)
     expect(await keysUnder(b.storage, 'b/')).toEqual([])
     expect(a.engine.session(b.id)!.blobStats.chunksSent).toBe(0)
+    await eventually(() => b.engine.fileTransfers.of(a.id).failed === 1)
+    expect(b.engine.fileTransfers.of(a.id)).toMatchObject({ active: [], bytesIn: 0 })
+    expect(a.engine.fileTransfers.of(b.id)).toMatchObject({ active: [], bytesOut: 0, failed: 0 })
     await Promise.all([a.stop(), b.stop()])
   })
 

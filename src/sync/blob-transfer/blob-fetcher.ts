@@ -9,6 +9,7 @@ import type { ObjectId } from '../../model/index.ts'
 import { ReceivingBudgetError, type BlobManifest } from '../../store/index.ts'
 import type { BlobMessage } from '../messages.ts'
 import { refusal, type BlobComponents } from './blob-sharing.ts'
+import type { Transfer } from './transfer-stats.ts'
 
 export interface BlobFetcherOptions {
   /** Content being fetched by any session of this instance: one fetch per blob at a time. */
@@ -172,14 +173,26 @@ export class BlobFetcher {
   }
 
   private async fetch(sha: string, object: ObjectId): Promise<void> {
-    const { store, peer, logger } = this.components
-    const where = { peer, object, sha256: sha }
+    const { store, peer, transfers } = this.components
     if (await store.blobs.has(sha)) {
       await store.blobs.unwant(sha)
       return
     }
+    const transfer = transfers.begin(peer, { file: object, sha256: sha, direction: 'in' })
+    let received = false
+    try {
+      received = await this.receive(sha, object, transfer)
+    } finally {
+      transfer.end(received ? 'done' : 'failed')
+    }
+  }
+
+  /** Asks for the content, then its chunks; true once it is here whole and verified. */
+  private async receive(sha: string, object: ObjectId, transfer: Transfer): Promise<boolean> {
+    const { store, peer, logger } = this.components
+    const where = { peer, object, sha256: sha }
     const answer = await this.ask(sha, object)
-    if (answer === undefined) return // the session ended
+    if (answer === undefined) return false // the session ended
     if (answer === 'timeout' || answer.t !== 'blob-manifest') {
       this.components.stats.blobsUnavailable++
       const reason =
@@ -190,8 +203,9 @@ export class BlobFetcher {
             : answer.t
       logger.info({ ...where, reason }, 'file content not available from this peer')
       this.giveUp(sha)
-      return
+      return false
     }
+    transfer.sized(answer.size)
     const manifest: BlobManifest = {
       sha256: sha,
       size: answer.size,
@@ -220,13 +234,13 @@ export class BlobFetcher {
       this.giveUp(sha)
       // Too large is final: no peer will send it smaller.
       if (isObjectSyncError(error, 'BLOB_TOO_LARGE')) await store.blobs.unwant(sha)
-      return
+      return false
     }
     this.fetching = sha
     this.refusedWhileFetching = undefined
     this.inbox.length = 0
     try {
-      if (!(await this.fetchChunks(manifest, object))) return
+      if (!(await this.fetchChunks(manifest, object, transfer))) return false
     } finally {
       this.fetching = undefined
     }
@@ -236,10 +250,11 @@ export class BlobFetcher {
       this.components.stats.blobsCompleted++
       // What waits for it (the local system's file row) hears of it from the blob store.
       logger.info({ ...where, bytes: manifest.size }, 'file content received')
-    } else {
-      logger.error({ ...where, result }, 'file content does not hash to its sha256; dropped')
-      this.giveUp(sha)
+      return true
     }
+    logger.error({ ...where, result }, 'file content does not hash to its sha256; dropped')
+    this.giveUp(sha)
+    return false
   }
 
   private giveUp(sha: string): void {
@@ -286,7 +301,11 @@ export class BlobFetcher {
   }
 
   /** Asks for the chunks not held yet, a window at a time; false if it could not finish. */
-  private async fetchChunks(manifest: BlobManifest, object: ObjectId): Promise<boolean> {
+  private async fetchChunks(
+    manifest: BlobManifest,
+    object: ObjectId,
+    transfer: Transfer,
+  ): Promise<boolean> {
     const { store, send, peer, logger, stats } = this.components
     const sha = manifest.sha256
     const window = this.options.window
@@ -312,6 +331,7 @@ export class BlobFetcher {
       }
       if (chunk.sha256 !== sha || !outstanding.delete(chunk.index)) continue
       stats.chunksReceived++
+      transfer.moved(chunk.data.length)
       const result = await store.blobs.putChunk(sha, chunk.index, chunk.data)
       if (result !== 'mismatch') continue
       stats.chunksRefused++

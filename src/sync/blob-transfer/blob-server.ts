@@ -3,15 +3,33 @@
 // checked again, as the file may have been deleted or left the scope meanwhile.
 import type { ObjectId } from '../../model/index.ts'
 import { refusal, type BlobComponents } from './blob-sharing.ts'
+import type { Transfer } from './transfer-stats.ts'
+
+/** Content whose manifest this session sent, and its transfer while chunks go out. */
+interface ServedContent {
+  object: ObjectId
+  size: number
+  chunks: number
+  /** Chunks sent in the open transfer. */
+  sent: number
+  transfer: Transfer | undefined
+}
 
 export class BlobServer {
   /** Content whose manifest this session sent: the only content it serves chunks of. */
-  private readonly served = new Map<string, ObjectId>()
+  private readonly served = new Map<string, ServedContent>()
 
   constructor(private readonly components: BlobComponents) {}
 
+  /** The session ended: what was going out ends with it (the peer counts what it lacks). */
+  close(): void {
+    for (const content of this.served.values()) this.endTransfer(content, 'done')
+  }
+
   async serveManifest(sha: string, id: ObjectId): Promise<void> {
     const { store, send, logger, peer } = this.components
+    // The peer fetches one content at a time: asking for another, it is done with the last.
+    for (const content of this.served.values()) this.endTransfer(content, 'done')
     const refused = await refusal(this.components, sha, id)
     const manifest = refused === undefined ? await store.blobs.manifest(sha) : undefined
     if (manifest === undefined) {
@@ -20,26 +38,28 @@ export class BlobServer {
       await send({ t: 'blob-none', sha256: sha, reason })
       return
     }
-    this.served.set(sha, id)
+    const { size, chunks } = manifest
+    this.served.set(sha, { object: id, size, chunks: chunks.length, sent: 0, transfer: undefined })
     await send({
       t: 'blob-manifest',
       sha256: sha,
-      size: manifest.size,
+      size,
       chunkBytes: manifest.chunkBytes,
-      chunks: Buffer.concat(manifest.chunks.map((chunk) => Buffer.from(chunk, 'hex'))),
+      chunks: Buffer.concat(chunks.map((chunk) => Buffer.from(chunk, 'hex'))),
     })
   }
 
   async serveChunk(sha: string, index: number): Promise<void> {
     const { store, send, stats } = this.components
-    const object = this.served.get(sha)
+    const content = this.served.get(sha)
     // Checked again for every chunk: the file may have been deleted or left the scope.
     const refused =
-      object === undefined
+      content === undefined
         ? 'no manifest of it was asked for'
-        : await refusal(this.components, sha, object)
+        : await refusal(this.components, sha, content.object)
     const data = refused === undefined ? await store.blobs.readChunk(sha, index) : undefined
     if (data === undefined) {
+      if (content !== undefined) this.endTransfer(content, 'failed')
       if (refused !== undefined) this.served.delete(sha)
       await send({
         t: 'blob-none',
@@ -50,5 +70,28 @@ export class BlobServer {
     }
     await send({ t: 'chunk', sha256: sha, index, data })
     stats.chunksSent++
+    this.chunkSent(sha, content!, data.length)
+  }
+
+  private chunkSent(sha: string, content: ServedContent, bytes: number): void {
+    // A transfer that went quiet was ended by the ledger; what the peer asks now is another.
+    if (content.transfer === undefined || content.transfer.ended) {
+      content.sent = 0
+      content.transfer = this.components.transfers.begin(this.components.peer, {
+        file: content.object,
+        sha256: sha,
+        direction: 'out',
+        size: content.size,
+      })
+    }
+    content.transfer.moved(bytes)
+    // Every chunk once: the whole content went out (a peer resuming asks for fewer, and
+    // its transfer ends when it asks for other content, or falls silent).
+    if (++content.sent >= content.chunks) this.endTransfer(content, 'done')
+  }
+
+  private endTransfer(content: ServedContent, outcome: 'done' | 'failed'): void {
+    content.transfer?.end(outcome)
+    content.transfer = undefined
   }
 }

@@ -1,11 +1,13 @@
 // What both sides of a file-content transfer share: the session's components, the
-// counters, and the one rule for which content may go to the peer — the content a file
-// object names that the peer shares, with its owner.
+// counters (the session's, and the instance's per peer), and the one rule for which
+// content may go to the peer — the content a file object names that the peer shares,
+// with its owner.
 import type { Logger } from '../../log.ts'
 import { isObjectId, type InstanceId, type ObjectId } from '../../model/index.ts'
 import type { ObjectStore, StoredObject } from '../../store/index.ts'
 import type { SyncMessage } from '../messages.ts'
 import type { SessionScope } from '../session-scope.ts'
+import type { FileTransferStats } from './transfer-stats.ts'
 
 export interface BlobTransferStats {
   chunksSent: number
@@ -26,6 +28,8 @@ export interface BlobComponents {
   send: (message: SyncMessage) => Promise<void>
   logger: Logger
   stats: BlobTransferStats
+  /** Every session's transfers, per peer, for the API and /metrics. */
+  transfers: FileTransferStats
 }
 
 /**

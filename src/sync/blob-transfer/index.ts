@@ -1,7 +1,8 @@
 // File contents between two peers, inside one sync session: the fetching side (content
 // of file objects held here whose content is not) and the serving side (content named
 // by file objects shared with the peer, with their owners) run independently over the
-// session's channel. This front routes the peer's blob messages to them.
+// session's channel. This front routes the peer's blob messages to them. Both report
+// what moves to the engine's per-peer ledger (transfer-stats.ts), which outlives sessions.
 import type { Logger } from '../../log.ts'
 import type { InstanceId, ObjectId } from '../../model/index.ts'
 import type { ObjectStore } from '../../store/index.ts'
@@ -11,8 +12,15 @@ import type { PeerScope } from '../scope.ts'
 import { BlobFetcher } from './blob-fetcher.ts'
 import { BlobServer } from './blob-server.ts'
 import type { BlobTransferStats } from './blob-sharing.ts'
+import { FileTransferStats } from './transfer-stats.ts'
 
 export type { BlobTransferStats } from './blob-sharing.ts'
+export {
+  FileTransferStats,
+  type ActiveTransfer,
+  type PeerTransfers,
+  type TransferDirection,
+} from './transfer-stats.ts'
 
 export interface BlobTransferOptions {
   peer: InstanceId
@@ -23,6 +31,8 @@ export interface BlobTransferOptions {
   logger: Logger
   /** Content being fetched by any session of this instance: one fetch per blob at a time. */
   inFlight: Set<string>
+  /** Transfers per peer, kept across sessions (a ledger of this session's own when absent). */
+  transfers?: FileTransferStats
   /** Chunk requests in flight per fetch (default 4: 1 MiB at 256 KiB chunks). */
   window?: number
   /** How long content the peer could not give waits before it is asked for again. */
@@ -53,7 +63,8 @@ export class BlobTransfer {
       options.scope instanceof SessionScope
         ? options.scope
         : new SessionScope({ scope: options.scope, store })
-    const components = { peer, store, scope, send, logger, stats: this.stats }
+    const transfers = options.transfers ?? new FileTransferStats()
+    const components = { peer, store, scope, send, logger, stats: this.stats, transfers }
     this.fetcher = new BlobFetcher(components, {
       inFlight: options.inFlight,
       window: options.window ?? DEFAULT_WINDOW,
@@ -70,6 +81,7 @@ export class BlobTransfer {
 
   close(): void {
     this.fetcher.close()
+    this.server.close()
   }
 
   /**

@@ -16,7 +16,11 @@ import type { Logger } from '../../log.ts'
 import type { ChannelTraffic } from '../../net/index.ts'
 import type { InstanceId, ObjectId } from '../../model/index.ts'
 import type { ObjectStore } from '../../store/index.ts'
-import { BlobTransfer, type BlobTransferStats } from '../blob-transfer/index.ts'
+import {
+  BlobTransfer,
+  type BlobTransferStats,
+  type FileTransferStats,
+} from '../blob-transfer/index.ts'
 import { decodeMessage, isBlobMessage } from '../messages.ts'
 import { SHARE_EVERYTHING, type PeerScope } from '../scope.ts'
 import { BatchReceiver, PeerMisbehaving } from './batch-receiver.ts'
@@ -52,6 +56,8 @@ export interface SessionOptions {
   onApplied?: (changed: number) => void
   /** File contents being fetched by any session of this instance (shared between them). */
   blobsInFlight?: Set<string>
+  /** File transfers per peer, kept by the engine across sessions. */
+  fileTransfers?: FileTransferStats
   /** Chunk requests in flight per file fetch. */
   blobWindow?: number
   /** How long file content the peer could not give waits before it is asked for again. */
@@ -101,6 +107,7 @@ export class PeerSession {
       send: (message) => core.send(message),
       logger: core.log,
       inFlight: options.blobsInFlight ?? new Set(),
+      ...(options.fileTransfers === undefined ? {} : { transfers: options.fileTransfers }),
       ...(options.blobWindow === undefined ? {} : { window: options.blobWindow }),
       ...(options.blobRetryMs === undefined ? {} : { retryMs: options.blobRetryMs }),
     })
