@@ -1,6 +1,6 @@
 // GET /metrics: the instance in Prometheus text format (prom-client). Figures that the
-// parts keep anyway (object counts, the feed sequence, per-peer state and traffic) are
-// read when scraped; sync durations are observed as sessions catch up.
+// parts keep anyway (object counts, the feed sequence, per-peer state, traffic and file
+// transfers) are read when scraped; sync durations are observed as sessions catch up.
 import {
   Counter,
   Gauge,
@@ -42,6 +42,7 @@ export function createMetrics(instance: Instance, clock: () => number = Date.now
   addStoreGauges(registry, instance.store)
   addPeerStateGauges(registry, instance, clock)
   addTrafficCounters(registry, instance, nameOf)
+  addFileTransferMetrics(registry, instance)
   addLocalSystemGauges(registry, instance)
   const stopObserving = observeSyncDurations(registry, instance.engine, nameOf, clock)
   return {
@@ -82,7 +83,7 @@ function addLocalSystemGauges(registry: Registry, instance: Instance): void {
   })
 }
 
-/** What the store holds: objects by type and the feed's latest sequence number. */
+/** What the store holds (objects by type, the feed's latest sequence number) and history reads. */
 function addStoreGauges(registry: Registry, store: ObjectStore): void {
   new Gauge({
     name: 'objectsync_objects',
@@ -100,6 +101,15 @@ function addStoreGauges(registry: Registry, store: ObjectStore): void {
     registers: [registry],
     collect() {
       this.set(store.lastSeq)
+    },
+  })
+  new Counter({
+    name: 'objectsync_history_reads_total',
+    help: "Records' histories read (GET /v1/objects/:id/history, objectsync history) since start",
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(store.historyReads)
     },
   })
 }
@@ -217,6 +227,47 @@ function addTrafficCounters(
       this.reset()
       for (const { peer, reason, count } of instance.refusedFrames())
         this.inc({ peer, reason }, count)
+    },
+  })
+}
+
+/** File transfers per paired peer: what the engine's ledger says at each scrape. */
+function addFileTransferMetrics(registry: Registry, { engine, registry: peers }: Instance): void {
+  const each = (read: (labels: { peer: InstanceId; name: string }, peer: InstanceId) => void) => {
+    for (const peer of peers.list()) read({ peer: peer.id, name: peer.name }, peer.id)
+  }
+  new Counter({
+    name: 'objectsync_file_transfer_bytes_total',
+    help: 'File content bytes received from (in) and sent to (out) the peer since start',
+    labelNames: ['peer', 'name', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      each((labels, peer) => {
+        const { bytesIn, bytesOut } = engine.fileTransfers.of(peer)
+        this.inc({ ...labels, direction: 'in' }, bytesIn)
+        this.inc({ ...labels, direction: 'out' }, bytesOut)
+      })
+    },
+  })
+  new Gauge({
+    name: 'objectsync_file_transfers_active',
+    help: 'File transfers with the peer under way, both directions',
+    labelNames: ['peer', 'name'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      each((labels, peer) => this.set(labels, engine.fileTransfers.of(peer).active.length))
+    },
+  })
+  new Counter({
+    name: 'objectsync_file_transfers_failed_total',
+    help: 'File transfers with the peer that ended without the whole content (refused, timed out, damaged or cut off) since start',
+    labelNames: ['peer', 'name'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      each((labels, peer) => this.inc(labels, engine.fileTransfers.of(peer).failed))
     },
   })
 }

@@ -9,6 +9,7 @@
 // /openapi.json lists their routes.
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from '../../src/log.ts'
+import type { InstanceId } from '../../src/model/index.ts'
 import type { EventHub } from '../events.ts'
 import type { Instance } from '../instance.ts'
 import { blobRoutes } from './blobs.ts'
@@ -21,6 +22,7 @@ import {
 } from './error-handler.ts'
 import { eventRoutes } from './events.ts'
 import { feedRoutes } from './feed.ts'
+import { historyRoutes } from './history.ts'
 import { requestGuard } from './guard.ts'
 import { mergeRoutes } from './merges.ts'
 import { metricsRoutes } from './metrics.ts'
@@ -64,6 +66,7 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
 
   const { store, local, registry } = instance
   const { events, eventBufferBytes, logger } = options
+  const nameOf = (id: InstanceId) => (id === instance.id ? instance.name : registry.get(id)?.name)
   app.register(statusPageRoutes)
   app.register(serviceRoutes, { routes })
   app.register(metricsRoutes, { instance })
@@ -79,10 +82,8 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
   app.register(blobRoutes, { blobs: store.blobs })
   app.register(feedRoutes, { store, self: instance.id })
   app.register(conflictRoutes, { store, local })
-  app.register(mergeRoutes, {
-    store,
-    nameOf: (id) => (id === instance.id ? instance.name : registry.get(id)?.name),
-  })
+  app.register(historyRoutes, { store, nameOf })
+  app.register(mergeRoutes, { store, nameOf })
   app.register(planRoutes, { local, registry, scopeOf: (peer) => instance.scopeOf(peer) })
   return app
 }

@@ -3,21 +3,13 @@
 // known) and when, and both objects' names, as the status page lists them beside the
 // conflict inbox. Undoing one is POST /v1/objects/:id/unmerge.
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
-import type { InstanceId, ObjectId, ObjectType } from '../../src/model/index.ts'
+import { objectLabel, type InstanceId, type ObjectId } from '../../src/model/index.ts'
 import type { MergeRecord, ObjectStore, StoredObject } from '../../src/store/index.ts'
 import { addRoute } from './route.ts'
 import { parse, schemas } from './schemas.ts'
 
 /** Merges per answer unless `limit` says otherwise (each costs two object reads). */
 const DEFAULT_MERGES = 50
-
-/** The fields that name an object of each type to a person, joined by spaces. */
-const NAME_FIELDS: Record<ObjectType, readonly string[]> = {
-  person: ['firstName', 'lastName'],
-  organization: ['name'],
-  transaction: ['description'],
-  file: ['name'],
-}
 
 export interface MergeRoutesOptions {
   store: ObjectStore
@@ -27,15 +19,11 @@ export interface MergeRoutesOptions {
 
 function nameOf(object: StoredObject | undefined): string | null {
   if (object === undefined) return null
-  const parts = NAME_FIELDS[object.type].flatMap((field) => {
-    const value = object.fields[field]
-    return typeof value === 'string' && value !== '' ? [value] : []
-  })
-  return parts.length === 0 ? null : parts.join(' ')
+  return objectLabel(object.type, object.fields) || null
 }
 
 /** A stamp's time as ISO text; null when absent or out of range (a peer's stamp). */
-function isoTime(at: number | undefined): string | null {
+export function isoTime(at: number | undefined): string | null {
   if (at === undefined) return null
   const date = new Date(at)
   return Number.isNaN(date.getTime()) ? null : date.toISOString()

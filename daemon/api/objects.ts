@@ -2,7 +2,7 @@
 // objectJson is how every route that answers with an object shows it.
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { ObjectSyncError } from '../../src/errors.ts'
-import type { ObjectId } from '../../src/model/index.ts'
+import { objectLabel, type ObjectId } from '../../src/model/index.ts'
 import type { ObjectStore, StoredObject } from '../../src/store/index.ts'
 import { addRoute, idParam } from './route.ts'
 import { parse, schemas } from './schemas.ts'
@@ -15,6 +15,8 @@ export function objectJson(object: StoredObject) {
   return {
     id: object.id,
     type: object.type,
+    /** The record's name as people read it (objectLabel), '' without the fields for it. */
+    label: objectLabel(object.type, object.fields),
     fields: object.fields,
     custom: object.custom,
     deleted: object.deleted,
@@ -27,7 +29,15 @@ export function objectJson(object: StoredObject) {
 
 async function listObjects(store: ObjectStore, request: FastifyRequest) {
   const query = parse(schemas.listQuery, request.query, 'query')
-  const page = await store.list(query.type, {
+  if (query.q !== undefined) {
+    const found = await store.search(query.q, {
+      ...(query.type === undefined ? {} : { type: query.type }),
+      ...(query.limit === undefined ? {} : { limit: query.limit }),
+      ...(query.after === undefined ? {} : { after: query.after }),
+    })
+    return { items: found.items.map(objectJson), next: found.next ?? null }
+  }
+  const page = await store.list(query.type!, {
     ...(query.limit === undefined ? {} : { limit: query.limit }),
     ...(query.after === undefined ? {} : { after: query.after }),
   })
@@ -79,7 +89,8 @@ export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, { 
   addRoute(app, {
     method: 'GET',
     url: '/v1/objects',
-    summary: 'A page of objects of one type: { items, next }',
+    summary:
+      'A page of objects of one type, or with `q` the records whose name or email holds every word of it (of every type unless `type` says): { items, next }',
     query: schemas.listQuery,
     handler: (request) => listObjects(store, request),
   })

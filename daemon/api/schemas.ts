@@ -5,15 +5,30 @@ import { z } from 'zod'
 import { ObjectSyncError } from '../../src/errors.ts'
 import { INVITE_LIFETIME_EXPECTED, isInviteLifetime } from '../../src/model/index.ts'
 import { OBJECT_TYPES, isObjectId } from '../../src/model/index.ts'
+import { MAX_HISTORY_LIMIT, MAX_SEARCH_LIMIT } from '../../src/store/index.ts'
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
 
 export const schemas = {
-  listQuery: z.strictObject({
-    type: objectType,
-    limit: z.coerce.number().int().min(1).max(1000).optional(),
-    after: z.string().optional(),
+  listQuery: z
+    .strictObject({
+      type: objectType.optional(),
+      q: z.string().optional(),
+      limit: z.coerce.number().int().min(1).max(1000).optional(),
+      after: z.string().optional(),
+    })
+    .refine((query) => query.type !== undefined || query.q !== undefined, {
+      message: 'expected a type, or q to search every type',
+      path: ['type'],
+    })
+    .refine((query) => query.q === undefined || (query.limit ?? 0) <= MAX_SEARCH_LIMIT, {
+      message: `expected at most ${MAX_SEARCH_LIMIT} with q`,
+      path: ['limit'],
+    }),
+  historyQuery: z.strictObject({
+    limit: z.coerce.number().int().min(1).max(MAX_HISTORY_LIMIT).optional(),
+    before: z.string().min(1).optional(),
   }),
   changesQuery: z.strictObject({ since: z.coerce.number().int().min(0).default(0) }),
   create: z.strictObject({ type: objectType, fields: fieldValues, custom: fieldValues.optional() }),

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PACKAGE_ROOT } from '../package-root.ts'
 import { addDemoCommand } from './demo-command.ts'
+import { addHistoryCommand } from './history-command.ts'
 import { addInstanceCommands } from './instance-commands.ts'
 import { addKeygenCommand, addPeerCommands } from './peer-commands.ts'
 import { addPlanCommand, addStatusCommand } from './status-commands.ts'
@@ -25,6 +26,7 @@ export function program(): Command {
   addStatusCommand(root)
   addPeerCommands(root)
   addPlanCommand(root)
+  addHistoryCommand(root)
   addKeygenCommand(root)
   addDemoCommand(root)
   return root

@@ -3,6 +3,8 @@
 // Code outside src/store imports only from here.
 export {
   MAX_HISTORY_LIMIT,
+  MAX_QUERY_LENGTH,
+  MAX_SEARCH_LIMIT,
   ObjectStore,
   type Accepts,
   type AdmitsReference,

@@ -27,6 +27,7 @@ import { StoreFeed } from './feed.ts'
 import { LocalEdits, type SyncStateAlongside } from './local-edits.ts'
 import { ObjectHistory, type HistoryPage } from './history.ts'
 import { MergeList } from './merge-list.ts'
+import { searchObjects, type SearchOptions } from './search.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
@@ -52,6 +53,7 @@ import type {
 export type * from './types.ts'
 export type { FieldChange, HistoryChange, HistoryEntry, HistoryPage } from './history.ts'
 export { MAX_HISTORY_LIMIT } from './history.ts'
+export { MAX_QUERY_LENGTH, MAX_SEARCH_LIMIT, type SearchOptions } from './search.ts'
 
 export class ObjectStore {
   /** File contents, in the same storage: open and closed with the store. */
@@ -67,7 +69,8 @@ export class ObjectStore {
   private follower: FeedFollower | undefined
   private readonly merges: MergeEdits
   private readonly mergeList: MergeList
-  private readonly historyReads: ObjectHistory
+  private readonly histories: ObjectHistory
+  private historyPagesRead = 0
 
   constructor(options: ObjectStoreOptions) {
     this.core = new StoreCore(options)
@@ -80,7 +83,7 @@ export class ObjectStore {
     this.inbox = new ConflictInbox(this.core, this.edits)
     this.merges = new MergeEdits(this.core)
     this.mergeList = new MergeList(this.core)
-    this.historyReads = new ObjectHistory(this.core)
+    this.histories = new ObjectHistory(this.core)
     this.feed = new StoreFeed(this.core)
   }
 
@@ -208,7 +211,30 @@ export class ObjectStore {
    * an object not stored, INVALID_CURSOR for a bad limit or cursor.
    */
   history(id: ObjectId, options: { limit?: number; before?: string } = {}): Promise<HistoryPage> {
-    return this.historyReads.page(id, options)
+    this.historyPagesRead++
+    return this.histories.page(id, options)
+  }
+
+  /** Pages of history read since the store was made (for /metrics). */
+  get historyReads(): number {
+    return this.historyPagesRead
+  }
+
+  /**
+   * Records whose name or email holds every word of `query` (search.ts), in id order, a
+   * page at a time; neither deleted nor merged into another.
+   */
+  async search(
+    query: string,
+    options: SearchOptions = {},
+  ): Promise<{ items: StoredObject[]; next: ObjectId | undefined }> {
+    const page = await searchObjects(this.scan, query, options)
+    const items: StoredObject[] = []
+    for (const id of page.ids) {
+      const object = await this.reads.get(id)
+      if (object !== undefined) items.push(object)
+    }
+    return { items, next: page.next }
   }
 
   /** How many objects of the type the store holds (deleted ones included), from its index. */

@@ -1,0 +1,72 @@
+// The plain-text form of a record's history (GET /v1/objects/:id/history), for
+// `objectsync history ID` when not --json: one line per change, oldest first.
+
+interface FieldChangeJson {
+  from: unknown
+  to: unknown
+}
+
+export interface HistoryJson {
+  id: string
+  entries: {
+    id: string
+    at: string | null
+    by: { id: string | null; name: string | null }
+    change: string
+    fields: Record<string, FieldChangeJson>
+    custom: Record<string, Record<string, FieldChangeJson>>
+    object?: string
+    into?: string
+  }[]
+  next: string | null
+}
+
+const VERBS: Record<string, string> = {
+  create: 'created',
+  edit: 'edited',
+  delete: 'deleted',
+  restore: 'restored',
+  merge: 'merged into',
+  unmerge: 'unmerged from',
+}
+
+/** A value as one short piece of text: lists and maps as JSON, no value as a dash. */
+function shown(value: unknown): string {
+  if (value === null || value === undefined) return '–'
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text
+}
+
+function describeFields(fields: Record<string, FieldChangeJson>, prefix = ''): string[] {
+  return Object.entries(fields).map(([name, change]) =>
+    change.from === null
+      ? `${prefix}${name}: ${shown(change.to)}`
+      : `${prefix}${name}: ${shown(change.from)} → ${shown(change.to)}`,
+  )
+}
+
+export function describeHistory(history: HistoryJson, label: string, command: string): string {
+  const lines = [`${label === '' ? history.id : `${label} (${history.id})`}`]
+  if (history.next !== null) {
+    lines.push(`(older changes: ${command} history ${history.id} --before ${history.next})`)
+  }
+  for (const entry of history.entries) {
+    const when =
+      entry.at === null ? '(no time)' : entry.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+    const who = entry.by.name ?? '(unknown)'
+    const what = [
+      VERBS[entry.change] ?? entry.change,
+      ...(entry.into === undefined ? [] : [entry.into]),
+      ...(entry.object === undefined ? [] : [`(on merged ${entry.object})`]),
+    ].join(' ')
+    const fields = [
+      ...describeFields(entry.fields),
+      ...Object.entries(entry.custom).flatMap(([group, fields]) =>
+        describeFields(fields, `${group}.`),
+      ),
+    ]
+    lines.push(`${when}  ${who}  ${what}${fields.length === 0 ? '' : `: ${fields.join(' · ')}`}`)
+  }
+  if (history.entries.length === 0) lines.push('no changes')
+  return lines.join('\n')
+}
