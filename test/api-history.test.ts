@@ -102,6 +102,21 @@ describe('GET /v1/objects/:id/history', () => {
       Date.parse(atNorth.entries[0]!.at),
     )
 
+    // The object names who last wrote each field, and the row that stands for it here.
+    await eventually(async () => {
+      const object = await callApi<{ local: unknown }>(north, 'GET', `/v1/objects/${id}`)
+      return object.json.local !== null
+    }, 15_000)
+    const object = await callApi<Record<string, unknown>>(north, 'GET', `/v1/objects/${id}`)
+    expect(object.json).toMatchObject({
+      label: 'Ingrid Moe-Berg',
+      written: {
+        firstName: { by: { id: northId, name: 'North <b>office</b>' } },
+        lastName: { by: { id: southId, name: 'South office' }, at: atNorth.entries[1]!.at },
+      },
+      local: { table: 'persons', key: expect.any(String) },
+    })
+
     // After a restart the history is read again from the stored documents.
     const { dir } = south
     await south.daemon.stop()

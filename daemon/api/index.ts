@@ -78,7 +78,11 @@ export function createApi(instance: Instance, options: ApiOptions): FastifyInsta
     ...(logger === undefined ? {} : { logger }),
   })
   app.register(peerRoutes, { instance, events })
-  app.register(objectRoutes, { store })
+  app.register(objectRoutes, {
+    store,
+    nameOf,
+    recordOf: (id, type) => local.recordOf(id, type),
+  })
   app.register(blobRoutes, { blobs: store.blobs })
   app.register(feedRoutes, { store, self: instance.id })
   app.register(conflictRoutes, { store, local })

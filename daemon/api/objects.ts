@@ -2,13 +2,23 @@
 // objectJson is how every route that answers with an object shows it.
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { ObjectSyncError } from '../../src/errors.ts'
-import { objectLabel, type ObjectId } from '../../src/model/index.ts'
+import {
+  objectLabel,
+  type InstanceId,
+  type ObjectId,
+  type ObjectType,
+} from '../../src/model/index.ts'
 import type { ObjectStore, StoredObject } from '../../src/store/index.ts'
+import { isoTime } from './merges.ts'
 import { addRoute, idParam } from './route.ts'
 import { parse, schemas } from './schemas.ts'
 
 export interface ObjectRoutesOptions {
   store: ObjectStore
+  /** The name of this instance or of a paired peer; undefined for an instance not known here. */
+  nameOf: (instance: InstanceId) => string | undefined
+  /** The local system's row that stands for an object, if any. */
+  recordOf: (id: ObjectId, type: ObjectType) => { table: string; key: string } | undefined
 }
 
 export function objectJson(object: StoredObject) {
@@ -44,13 +54,24 @@ async function listObjects(store: ObjectStore, request: FastifyRequest) {
   return { items: page.items.map(objectJson), next: page.next ?? null }
 }
 
-async function getObject(store: ObjectStore, request: FastifyRequest) {
+/**
+ * One object, with what the record view shows beside it: who last wrote each field and
+ * when (`written`, keyed as conflicts are: `firstName`, `custom.<name>`), and the row of
+ * the local system here that stands for it.
+ */
+async function getObject(options: ObjectRoutesOptions, request: FastifyRequest) {
   const id = idParam<ObjectId>(request)
-  const object = await store.get(id)
+  const object = await options.store.get(id)
   if (object === undefined) {
     throw new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`)
   }
-  return objectJson(object)
+  const written = Object.fromEntries(
+    Object.entries(object.written).map(([field, { by, at }]) => [
+      field,
+      { by: { id: by, name: options.nameOf(by) ?? by }, at: isoTime(at) },
+    ]),
+  )
+  return { ...objectJson(object), written, local: options.recordOf(id, object.type) ?? null }
 }
 
 async function createObject(store: ObjectStore, request: FastifyRequest, reply: FastifyReply) {
@@ -85,7 +106,8 @@ async function deleteObject(store: ObjectStore, request: FastifyRequest, reply: 
   return reply.status(204).send()
 }
 
-export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, { store }, done) => {
+export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, options, done) => {
+  const { store } = options
   addRoute(app, {
     method: 'GET',
     url: '/v1/objects',
@@ -97,8 +119,9 @@ export const objectRoutes: FastifyPluginCallback<ObjectRoutesOptions> = (app, { 
   addRoute(app, {
     method: 'GET',
     url: '/v1/objects/:id',
-    summary: 'One object',
-    handler: (request) => getObject(store, request),
+    summary:
+      'One object, with who last wrote each field and when (`written`) and its row in the local system here (`local`: { table, key } or null)',
+    handler: (request) => getObject(options, request),
   })
   addRoute(app, {
     method: 'POST',

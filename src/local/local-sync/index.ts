@@ -6,7 +6,6 @@
 // `LocalSync` is the front: it makes the shared core, runs one piece of work at a time
 // (ingest and projection never interleave), keeps the timers and subscriptions, and
 // hands each operation to its collaborator:
-//
 //   state-keys    every `local/…` sync-state key, in one table
 //   links         record ↔ object links, origins, merges
 //   row-snapshot  pure row comparison: what differs from the row as last seen is an edit
@@ -108,6 +107,12 @@ export class LocalSync {
     return { ...this.health.state(), behind: this.projector.feed.behind() }
   }
 
+  /** The row of the local system that stands for the object (its table and key), if any. */
+  recordOf(id: ObjectId, type: ObjectType): { table: string; key: string } | undefined {
+    const [key, table] = [this.core.links.recordKeyOf(id), this.core.mapping.get(type)?.table]
+    return key === undefined || table === undefined ? undefined : { table, key }
+  }
+
   /** Objects whose write the local system refused, waiting to be tried again. */
   waitingToRetry = (): Promise<number> => this.projector.waitingToRetry()
 
@@ -120,16 +125,15 @@ export class LocalSync {
   on<Name extends keyof LocalSyncEvents & string>(
     name: Name,
     listener: Listener<LocalSyncEvents[Name]>,
-  ): () => void {
+  ) {
     return this.core.events.on(name, listener)
   }
 
   /**
    * Opens the local system and reads what the bridge keeps in memory (links, group
-   * membership as last announced, the records as matching sees them), without taking
-   * anything in: enough for `plan`. Opening a SQLite file creates its change log and
-   * triggers if they are missing. `start` opens first; the sync engine must not start
-   * sessions before `open` has finished, since `groupsOf` reads what it loads.
+   * membership, the records as matching sees them), taking nothing in: enough for `plan`.
+   * A SQLite file gets its change log and triggers if missing. `start` opens first; no
+   * session may start before `open` has finished: `groupsOf` reads what it loads.
    */
   async open(): Promise<void> {
     if (this.opened) return
