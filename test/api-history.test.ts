@@ -110,6 +110,7 @@ describe('GET /v1/objects/:id/history', () => {
     const object = await callApi<Record<string, unknown>>(north, 'GET', `/v1/objects/${id}`)
     expect(object.json).toMatchObject({
       label: 'Ingrid Moe-Berg',
+      customGroups: { other: ['shoeSize'] },
       written: {
         firstName: { by: { id: northId, name: 'North <b>office</b>' } },
         lastName: { by: { id: southId, name: 'South office' }, at: atNorth.entries[1]!.at },

@@ -56,8 +56,8 @@ async function listObjects(store: ObjectStore, request: FastifyRequest) {
 
 /**
  * One object, with what the record view shows beside it: who last wrote each field and
- * when (`written`, keyed as conflicts are: `firstName`, `custom.<name>`), and the row of
- * the local system here that stands for it.
+ * when (`written`, keyed as conflicts are: `firstName`, `custom.<name>`), the group of
+ * each custom field, and the row of the local system here that stands for it.
  */
 async function getObject(options: ObjectRoutesOptions, request: FastifyRequest) {
   const id = idParam<ObjectId>(request)
@@ -71,7 +71,17 @@ async function getObject(options: ObjectRoutesOptions, request: FastifyRequest) 
       { by: { id: by, name: options.nameOf(by) ?? by }, at: isoTime(at) },
     ]),
   )
-  return { ...objectJson(object), written, local: options.recordOf(id, object.type) ?? null }
+  const customGroups: Record<string, string[]> = {}
+  for (const name of Object.keys(object.custom)) {
+    const group = options.store.customGroupOf(name)
+    customGroups[group] = [...(customGroups[group] ?? []), name]
+  }
+  return {
+    ...objectJson(object),
+    customGroups,
+    written,
+    local: options.recordOf(id, object.type) ?? null,
+  }
 }
 
 async function createObject(store: ObjectStore, request: FastifyRequest, reply: FastifyReply) {

@@ -1,14 +1,12 @@
 // The object store: every object is one or more facets, each facet one Automerge
 // document, persisted through a StorageAdapter (LevelDB in the daemon). Every applied
 // change — local or remote — appends to the feed in the same atomic batch as the
-// document write. Documents are loaded on demand into a bounded LRU cache; opening a
-// store reads one key, whatever its size.
+// document write. Documents are loaded on demand into a bounded LRU cache.
 //
 // ObjectStore is the front the rest of the code uses. Behind it, sharing one StoreCore
-// (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply
-// and RemoteDocuments (changes from peers), FacetScan (stored bytes for a first sync),
-// ConflictInbox, StoreFeed (the feed and sync state), and MergeEdits and MergeList
-// (merging, and the merges held).
+// (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply and
+// RemoteDocuments (changes from peers), FacetScan (stored bytes), ConflictInbox, StoreFeed
+// (feed, sync state), MergeEdits and MergeList, ObjectHistory and search.
 import type { ObjectSyncError } from '../../errors.ts'
 import type {
   FacetId,
@@ -235,6 +233,11 @@ export class ObjectStore {
       if (object !== undefined) items.push(object)
     }
     return { items, next: page.next }
+  }
+
+  /** The group a custom field is kept in (config customFieldGroups; `other` if in none). */
+  customGroupOf(name: string): string {
+    return this.core.facetOfCustomField(name).slice('custom:'.length)
   }
 
   /** How many objects of the type the store holds (deleted ones included), from its index. */
