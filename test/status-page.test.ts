@@ -238,7 +238,12 @@ describe.skipIf(!haveBrowser)('the status page', () => {
     await card.waitFor({ timeout: 20_000 })
     expect(await card.getAttribute('data-into')).toBe(small)
     const text = (await card.textContent())!
-    expect(text).toContain(`${names.get(large)!} ${large} merged into ${names.get(small)!}`)
+    // By name, each a link to the record's view with its id in the tooltip.
+    expect(text).toContain(`${names.get(large)!} merged into ${names.get(small)!}`)
+    expect(await card.locator(`a[title="${large}"]`).textContent()).toBe(names.get(large))
+    expect(await card.locator(`a[title="${small}"]`).getAttribute('href')).toBe(
+      `#/objects/${small}`,
+    )
     expect(await card.locator('.decided').textContent()).toMatch(/^by this instance · \S/)
 
     // South learns the merge with the documents; its page names North as who decided.

@@ -10,6 +10,9 @@ import { addRoute } from './route.ts'
 const STATUS_PAGE_FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/status.js': { file: 'status.js', type: 'text/javascript; charset=utf-8' },
+  '/page-core.js': { file: 'page-core.js', type: 'text/javascript; charset=utf-8' },
+  '/record-view.js': { file: 'record-view.js', type: 'text/javascript; charset=utf-8' },
+  '/peer-admin.js': { file: 'peer-admin.js', type: 'text/javascript; charset=utf-8' },
   '/status.css': { file: 'status.css', type: 'text/css; charset=utf-8' },
   // Browsers ask for /favicon.ico on their own: answered too, not refused for a token.
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },

@@ -1,69 +1,34 @@
-// The status page: reads the daemon's API with the token the user gave (kept in this
-// tab's sessionStorage only) and follows GET /v1/events. Everything that came from a
-// peer is shown with textContent, never as HTML.
-const TOKEN_KEY = 'objectsync-token'
+// The status page: reads the daemon's API with the token the user gave and follows
+// GET /v1/events. The overview (peers, conflicts, matches, merges, recent changes) is
+// here; a record's view and search are in record-view.js, managing peers in
+// peer-admin.js, what they share in page-core.js. Views follow the address's fragment:
+// #/objects/ID, #/search?q=…, anything else the overview.
+import {
+  $,
+  act,
+  api,
+  bytes,
+  element,
+  peerName,
+  recordLink,
+  rememberPeer,
+  setToken,
+  showFailure,
+  showValue,
+  state,
+  when,
+} from './page-core.js'
+import { peerActions, setUpPeerAdmin } from './peer-admin.js'
+import { showRecord, showSearch } from './record-view.js'
+
 const RECENT_CHANGES = 20
 const RECENT_MERGES = 20
-const $ = (id) => document.getElementById(id)
-
-let token = takeToken()
-const peerNames = new Map()
-let instanceId
-
-function takeToken() {
-  // `objectsync status` prints the page's address with the token after #: the fragment
-  // never reaches a server or a log. It is moved to sessionStorage and off the address.
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token')
-  if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash)
-    history.replaceState(null, '', location.pathname)
-  }
-  return sessionStorage.getItem(TOKEN_KEY)
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const json = response.status === 204 ? undefined : await response.json()
-  if (!response.ok) {
-    const error = new Error(json?.error?.message ?? response.statusText)
-    error.code = json?.error?.code
-    throw error
-  }
-  return json
-}
-
-function element(tag, properties = {}, ...children) {
-  const node = document.createElement(tag)
-  Object.assign(node, properties)
-  for (const child of children) node.append(child)
-  return node
-}
-
-function showValue(value) {
-  if (value === undefined || value === null) return '(empty)'
-  return typeof value === 'string' ? value : JSON.stringify(value)
-}
-
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : 'never'
-}
-
-function peerName(id) {
-  return peerNames.get(id) ?? (id ? `${id.slice(0, 12)}…` : 'this instance')
-}
 
 // ── what is shown ────────────────────────────────────────────────────────────────
 
 async function refreshStatus() {
   const status = await api('GET', '/v1/status')
-  instanceId = status.id
+  state.instanceId = status.id
   $('instance-name').textContent = status.name
   $('instance-id').textContent = status.id
   $('instance-line').hidden = false
@@ -112,11 +77,11 @@ function showPeer(peer) {
   const existing = document.getElementById(rowId)
   if (peer.removed) {
     existing?.remove()
-    peerNames.delete(peer.id)
+    rememberPeer(peer.id, undefined)
     showPeerCount()
     return
   }
-  peerNames.set(peer.id, peer.name)
+  rememberPeer(peer.id, peer.name)
   const progress = peer.progress
   const firstSync = progress ? progressView(progress) : '–'
   const row = element(
@@ -128,7 +93,7 @@ function showPeer(peer) {
       {},
       element('span', {
         className: `state ${peer.connected ? 'on' : 'off'}`,
-        textContent: peer.connected ? 'connected' : 'not connected',
+        textContent: peer.paused ? 'paused' : peer.connected ? 'connected' : 'not connected',
       }),
       ...connectionPath(peer),
       ...peerProblems(peer),
@@ -137,11 +102,52 @@ function showPeer(peer) {
     element('td', { textContent: peer.pendingIn }),
     element('td', { textContent: peer.pendingOut }),
     element('td', { className: 'first-sync' }, firstSync),
+    element('td', { className: 'files' }, ...transfersView(peer.transfers)),
+    element('td', {}, ...peerActions(peer)),
   )
   row.dataset.connected = String(peer.connected)
+  if (peer.transfers?.active.length > 0) followTransfers()
   if (existing) existing.replaceWith(row)
   else body.append(row)
   showPeerCount()
+}
+
+/** File contents moving to and from the peer now (bytes, rate), else what moved since start. */
+function transfersView(transfers) {
+  if (!transfers) return ['–']
+  if (transfers.active.length > 0) {
+    return transfers.active.map((transfer) => {
+      const rate = transfer.direction === 'in' ? transfers.rateIn : transfers.rateOut
+      const done = transfer.size
+        ? `${bytes(transfer.bytes)} of ${bytes(transfer.size)}`
+        : bytes(transfer.bytes)
+      return element(
+        'div',
+        { className: 'transfer' },
+        `${transfer.direction === 'in' ? '↓' : '↑'} `,
+        recordLink(transfer.file),
+        ` ${done}, ${bytes(rate)}/s`,
+      )
+    })
+  }
+  const moved = []
+  if (transfers.bytesIn > 0) moved.push(`↓ ${bytes(transfers.bytesIn)}`)
+  if (transfers.bytesOut > 0) moved.push(`↑ ${bytes(transfers.bytesOut)}`)
+  if (transfers.failed > 0) moved.push(`${transfers.failed} failed`)
+  return [moved.length === 0 ? '–' : moved.join(' · ')]
+}
+
+let transfersTimer
+
+/** No event says a transfer moved: while one does, the peers are read every two seconds. */
+function followTransfers() {
+  if (transfersTimer !== undefined) return
+  transfersTimer = setTimeout(() => {
+    transfersTimer = undefined
+    api('GET', '/v1/peers')
+      .then(({ peers }) => peers.forEach(showPeer))
+      .catch(showFailure)
+  }, 2000)
 }
 
 /** How the peer is connected (through a relay), and, for our relay, its reservation. */
@@ -205,7 +211,7 @@ async function refreshConflicts() {
   $('conflicts').replaceChildren(...conflicts.map(conflictCard))
 }
 
-function conflictCard(conflict) {
+export function conflictCard(conflict) {
   const choice = (value, shown) => {
     const isDelete = conflict.field === 'deleted'
     const label = isDelete
@@ -222,7 +228,7 @@ function conflictCard(conflict) {
           field: conflict.field,
           by: value.by,
           at: value.at,
-        }).then(refreshConflicts),
+        }).then(conflictSettled),
       ),
     )
     return element(
@@ -242,9 +248,9 @@ function conflictCard(conflict) {
     element(
       'div',
       {},
-      element('strong', { textContent: `${conflict.type} · ${conflict.field}` }),
+      recordLink(conflict.object),
       ' ',
-      element('span', { className: 'id muted', textContent: conflict.object }),
+      element('span', { className: 'muted', textContent: `${conflict.type} · ${conflict.field}` }),
     ),
     element(
       'div',
@@ -316,19 +322,9 @@ async function refreshMerges() {
   $('merges').replaceChildren(...merges.map(mergeCard))
 }
 
-/** A record as the merge list names it: its name when it has one, and its id. */
-function recordView(id, name) {
-  return element(
-    'span',
-    { className: 'record' },
-    ...(name ? [element('strong', { textContent: name }), ' '] : []),
-    element('span', { className: 'id muted', textContent: id }),
-  )
-}
-
 function decider(merge) {
   if (!merge.by) return 'an instance that did not say'
-  if (merge.by === instanceId) return 'this instance'
+  if (merge.by === state.instanceId) return 'this instance'
   return merge.byName ?? peerName(merge.by)
 }
 
@@ -345,9 +341,9 @@ function mergeCard(merge) {
       'div',
       {},
       element('span', { className: 'muted', textContent: `${merge.type} · ` }),
-      recordView(merge.id, merge.name),
+      recordLink(merge.id, merge.name),
       ' merged into ',
-      recordView(merge.into, merge.intoName),
+      recordLink(merge.into, merge.intoName),
     ),
     element('div', {
       className: 'muted decided',
@@ -377,23 +373,12 @@ function showChanges(changes) {
         {},
         element('td', { textContent: change.seq }),
         element('td', { textContent: change.type }),
-        element('td', { className: 'id', textContent: change.id }),
+        element('td', {}, recordLink(change.id)),
         element('td', { textContent: change.local ? 'local system' : peerName(change.from) }),
       ),
     )
   }
   while (body.children.length > RECENT_CHANGES) body.lastElementChild.remove()
-}
-
-async function act(button, action) {
-  button.disabled = true
-  $('action-error').textContent = ''
-  try {
-    await action()
-  } catch (error) {
-    $('action-error').textContent = `${error.code ?? 'ERROR'}: ${error.message}`
-    button.disabled = false
-  }
 }
 
 // ── live ─────────────────────────────────────────────────────────────────────────
@@ -468,7 +453,9 @@ const handlers = {
 async function follow() {
   for (;;) {
     try {
-      const response = await fetch('/v1/events', { headers: { authorization: `Bearer ${token}` } })
+      const response = await fetch('/v1/events', {
+        headers: { authorization: `Bearer ${state.token}` },
+      })
       if (!response.ok) throw new Error(`events: ${response.status}`)
       setLive(true)
       void refreshAll().catch(showFailure)
@@ -517,9 +504,32 @@ function setLive(on) {
   $('live').textContent = on ? 'live' : 'reconnecting…'
 }
 
-function showFailure(error) {
-  $('action-error').textContent = `${error.code ?? 'ERROR'}: ${error.message}`
+// ── views ────────────────────────────────────────────────────────────────────────
+
+/** The view the address's fragment names: a record, a search, or the overview. */
+function route() {
+  const hash = location.hash
+  const record = /^#\/objects\/([0-9A-Za-z]+)$/.exec(hash)
+  const search = hash.startsWith('#/search?') ? new URLSearchParams(hash.slice(9)).get('q') : null
+  $('overview').hidden = record !== null || search !== null
+  $('record-view').hidden = record === null
+  $('search-results').hidden = search === null
+  if (record) return showRecord(record[1], conflictCard).catch(showFailure)
+  if (search) return showSearch(search).catch(showFailure)
+  return Promise.resolve()
 }
+
+/** A conflict settled from the inbox or a record's view: both are read again. */
+function conflictSettled() {
+  const record = /^#\/objects\/([0-9A-Za-z]+)$/.exec(location.hash)
+  return Promise.all([refreshConflicts(), record ? showRecord(record[1], conflictCard) : undefined])
+}
+
+$('search-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const query = $('search').value.trim()
+  if (query) location.hash = `#/search?${new URLSearchParams({ q: query }).toString()}`
+})
 
 // ── start ────────────────────────────────────────────────────────────────────────
 
@@ -528,25 +538,27 @@ async function open() {
   await refreshStatus()
   $('login').hidden = true
   $('main').hidden = false
+  setUpPeerAdmin(() => api('GET', '/v1/peers').then(({ peers }) => peers.forEach(showPeer)))
+  void route()
   void follow()
 }
 
 $('login').addEventListener('submit', (event) => {
   event.preventDefault()
-  token = $('token').value.trim()
-  sessionStorage.setItem(TOKEN_KEY, token)
+  setToken($('token').value.trim())
   open().catch((error) => {
     $('login-error').textContent =
       error.code === 'UNAUTHORIZED' ? 'That is not the token of this daemon.' : error.message
   })
 })
 
-// A link with a token opened in this tab again only changes the fragment: start over.
 window.addEventListener('hashchange', () => {
+  // A link with a token opened in this tab again only changes the fragment: start over.
   if (location.hash.includes('token=')) location.reload()
+  else if (!$('main').hidden) void route()
 })
 
-if (token) {
+if (state.token) {
   open().catch(() => {
     $('login').hidden = false
   })
