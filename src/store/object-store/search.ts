@@ -2,7 +2,7 @@
 // order, each core facet read from its bytes (without loading a document while it is
 // still in its created form), stopping as soon as a page is full. Nothing is indexed
 // beside the documents, so a search costs no memory between searches; a search that
-// finds little reads the whole store (≈ 1–2 s at 100,000 records).
+// finds little reads the whole store (≈ 2 s at 100,000 records).
 import { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
