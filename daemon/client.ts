@@ -44,7 +44,7 @@ export function statusPageUrl(
 
 export async function callDaemon(
   dir: string,
-  method: 'GET' | 'POST' | 'DELETE',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<unknown> {

@@ -4,6 +4,7 @@ export interface PeerJson {
   id: string
   name: string
   connected: boolean
+  paused?: boolean
   lastSyncAt: string | null
   pendingIn: number
   pendingOut: number
@@ -48,7 +49,8 @@ export function describePeer(peer: PeerJson): string {
       : peer.relay.reserved
         ? ' (our relay: reserved)'
         : ' (our relay: no reservation)'
-  const state = `${peer.connected ? 'connected' : 'not connected'}${path}${relay}`
+  const connected = peer.connected ? 'connected' : 'not connected'
+  const state = `${peer.paused === true ? 'paused' : connected}${path}${relay}`
   const last = peer.lastSyncAt === null ? 'never synced' : `last sync ${peer.lastSyncAt}`
   const problem = peer.lastError ? `; last session broke off: ${peer.lastError}` : ''
   return `${peer.name} (${peer.id}): ${state}, ${last}, pending in ${peer.pendingIn} / out ${peer.pendingOut}${problem}`

@@ -5,6 +5,7 @@
 // merged or unmerged, here or by a peer) and `sync` (a session's catch-up progress).
 import type { LocalSystemState } from '../src/local/index.ts'
 import type { InstanceId, ObjectId } from '../src/model/index.ts'
+import type { PeerRecord } from '../src/net/index.ts'
 import type { FeedEntry } from '../src/store/index.ts'
 import type { PeerTransfers, SessionProgress } from '../src/sync/index.ts'
 import type { Logger } from '../src/log.ts'
@@ -15,6 +16,7 @@ import {
   type Subscribable,
 } from '../src/typed-events.ts'
 import type { Instance } from './instance.ts'
+import type { PeerSettings } from './instance/peer-settings.ts'
 
 /** Feed entries carried by one `change` event; a larger batch says `more` (read /v1/changes). */
 export const CHANGES_PER_EVENT = 200
@@ -25,6 +27,10 @@ export interface PeerView {
   id: InstanceId
   name: string
   addresses: string[]
+  /** Paused here (PATCH /v1/peers/:id, `"paused": true` in peers.json): no session either way. */
+  paused: boolean
+  /** Its share rules as in peers.json (what it may see and send); null when its entry has none. */
+  share: Readonly<Record<string, unknown>> | null
   connected: boolean
   lastSyncAt: string | null
   pendingIn: number
@@ -100,6 +106,8 @@ export function peerView(instance: Instance, peer: InstanceId): PeerView | undef
     id: peer,
     name: record.name,
     addresses: record.addresses,
+    paused: record.paused === true,
+    share: shareOf(record),
     connected: state.connected,
     lastSyncAt: state.lastSyncAt ?? null,
     pendingIn: state.pendingIn,
@@ -114,6 +122,11 @@ export function peerView(instance: Instance, peer: InstanceId): PeerView | undef
         : null,
     transfers: instance.engine.fileTransfers.of(peer),
   }
+}
+
+function shareOf(record: PeerRecord): PeerView['share'] {
+  const share = (record as PeerRecord & PeerSettings).share
+  return typeof share === 'object' && share !== null ? (share as Record<string, unknown>) : null
 }
 
 function connectionView(instance: Instance, peer: InstanceId): PeerView['connection'] {

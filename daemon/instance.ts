@@ -17,6 +17,7 @@ import { SyncEngine, type PeerScope } from '../src/sync/index.ts'
 import type { InstanceConfig } from './config.ts'
 import { readableByOthers } from './init.ts'
 import { startFileCollector } from './instance/file-collector.ts'
+import { PeerEditor } from './instance/peer-editor.ts'
 import { startPeerLink, type ChannelReceiver } from './instance/peer-link.ts'
 import { peerScopes } from './instance/peer-scopes.ts'
 import { loadPeers } from './instance/peer-settings.ts'
@@ -34,6 +35,8 @@ export interface Instance {
   local: LocalSync
   /** What the peer may see and send, from its `share` in peers.json. */
   scopeOf(peer: InstanceId): PeerScope
+  /** Renames, pauses and resumes peers and changes their share while running. */
+  peerEditor: PeerEditor
   /** Frames refused since start, by peer and reason. */
   refusedFrames(): { peer: InstanceId; reason: RefusalReason; count: number }[]
   /** Stops everything in reverse order; the store is flushed and closed last. */
@@ -91,7 +94,16 @@ export async function startInstance(
     stops.push(() => engine.stop())
 
     await local.start()
-    for (const peer of registry.list()) engine.connect(peer.id)
+    const peerEditor = new PeerEditor({
+      registry,
+      engine,
+      store,
+      local,
+      settings: peers.local,
+      scopeOf,
+      log,
+    })
+    peerEditor.startSessions()
     stops.push(startFileCollector({ store, registry, housekeepingMs: config.housekeepingMs, log }))
     log.info(
       {
@@ -112,6 +124,7 @@ export async function startInstance(
       engine,
       local,
       scopeOf,
+      peerEditor,
       refusedFrames,
       stop: () => stops.unwind(),
     }

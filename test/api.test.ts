@@ -342,7 +342,12 @@ describe('the HTTP API', () => {
       'file',
     ])
     const list = document.paths['/v1/objects']!.get!
-    expect(list.parameters.map((parameter) => parameter.name)).toEqual(['type', 'q', 'limit', 'after'])
+    expect(list.parameters.map((parameter) => parameter.name)).toEqual([
+      'type',
+      'q',
+      'limit',
+      'after',
+    ])
     expect(list.parameters[0]!.required).toBe(false)
     expect(document.paths['/healthz']!.get!.security).toEqual([])
   })

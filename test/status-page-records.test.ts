@@ -25,9 +25,10 @@ interface AxeViolation {
 
 /** axe-core's rules (WCAG 2 A and AA) on the page as it is now: the violations, as text. */
 async function accessibilityViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE)
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(AXE)
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe
+    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } })
+      .axe
     const result = (await axe.run({
       runOnly: {
         type: 'tag',
@@ -150,6 +151,63 @@ describe.skipIf(!haveBrowser)('the status page: records, search, history', () =>
     await page.locator('#overview').waitFor()
     expect(await accessibilityViolations(page), 'overview').toEqual([])
   }, 60_000)
+
+  it('manages peers from the page: pause and resume, a share previewed and saved, pairing', async () => {
+    const southId = south.daemon.instance.id
+    await page.goto(`http://127.0.0.1:${north.daemon.apiPort}/#/`)
+    await page.locator('#live.on').waitFor()
+    const row = page.locator(`[id="peer-${southId}"]`)
+    await row.locator('.state.on').waitFor({ timeout: 20_000 })
+
+    await row.getByRole('button', { name: `Pause ${SOUTH_NAME}` }).click()
+    await row.locator('.state', { hasText: 'paused' }).waitFor()
+    expect(north.daemon.instance.engine.state(southId).connected).toBe(false)
+    await row.getByRole('button', { name: `Resume ${SOUTH_NAME}` }).click()
+    await row.locator('.state.on', { hasText: 'connected' }).waitFor({ timeout: 20_000 })
+
+    // Persons no longer shared: the preview says how many would be withdrawn, then saved.
+    const persons = (await callApi<{ items: unknown[] }>(north, 'GET', '/v1/objects?type=person'))
+      .json.items.length
+    expect(persons).toBeGreaterThan(0)
+    await row.getByRole('button', { name: `Share… with ${SOUTH_NAME}: what it gets` }).click()
+    await page.locator('#share-editor').waitFor()
+    await page.getByLabel('person').uncheck()
+    expect(JSON.parse(await page.getByLabel('Share (JSON)').inputValue())).not.toHaveProperty(
+      'person',
+    )
+    await page.getByRole('button', { name: 'Preview' }).click()
+    await page.locator('#share-result', { hasText: 'Would withdraw' }).waitFor()
+    expect(await page.locator('#share-result').textContent()).toContain(`${persons} person`)
+    const before = await callApi<{ peers: { share: object | null }[] }>(north, 'GET', '/v1/peers')
+    expect(before.json.peers[0]!.share).toHaveProperty('person')
+    expect(await accessibilityViolations(page), 'share editor').toEqual([])
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.locator('#share-result', { hasText: 'Saved' }).waitFor()
+    const after = await callApi<{ peers: { share: object | null }[] }>(north, 'GET', '/v1/peers')
+    expect(after.json.peers[0]!.share).not.toHaveProperty('person')
+    // A JSON typo is said on the page and nothing is sent.
+    await page.getByLabel('Share (JSON)').fill('{ "person": ')
+    await page.getByRole('button', { name: 'Preview' }).click()
+    await expect.poll(() => page.locator('#action-error').textContent()).toContain('INVALID_SHARE')
+    await page.getByRole('button', { name: 'Close' }).click()
+
+    // An invite made here, and pairing with a third office by its invite.
+    await page.getByRole('button', { name: 'Make an invite' }).click()
+    await expect.poll(() => page.locator('#invite-token').inputValue()).toMatch(/^os1\./)
+    const west = await startTestDaemon('West office')
+    try {
+      const invite = await callApi<{ token: string }>(west, 'POST', '/v1/invites', { body: {} })
+      await page.getByLabel('Pair with an invite token').fill(invite.json.token)
+      await page.getByLabel('Name it here (optional)').fill('West')
+      await page.getByRole('button', { name: 'Pair', exact: true }).click()
+      await page.locator('#pair-result', { hasText: 'Paired with West.' }).waitFor()
+      await page
+        .locator(`[id="peer-${west.daemon.instance.id}"] .state.on`)
+        .waitFor({ timeout: 20_000 })
+    } finally {
+      await west.daemon.stop()
+    }
+  }, 90_000)
 
   it('answers an unknown record in its view, not with a blank page', async () => {
     await page.goto(`http://127.0.0.1:${north.daemon.apiPort}/#/objects/01J00000000000000000000000`)

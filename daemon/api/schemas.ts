@@ -9,6 +9,12 @@ import { MAX_HISTORY_LIMIT, MAX_SEARCH_LIMIT } from '../../src/store/index.ts'
 
 const objectType = z.enum(OBJECT_TYPES, `expected one of ${OBJECT_TYPES.join(', ')}`)
 const fieldValues = z.record(z.string(), z.unknown(), 'expected an object of fields')
+// Its rules are checked as peers.json's are at start (src/sync/scope.ts), not here twice.
+const share = z.record(
+  z.string(),
+  z.unknown(),
+  `expected an object naming the shared types (${OBJECT_TYPES.join(', ')})`,
+)
 
 export const schemas = {
   listQuery: z
@@ -53,6 +59,16 @@ export const schemas = {
       .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256)')
       .optional(),
   }),
+  peerPatch: z
+    .strictObject({
+      name: z.string().min(1, 'expected a name').max(200).optional(),
+      paused: z.boolean('expected true or false').optional(),
+      share: share.optional(),
+    })
+    .refine((body) => Object.keys(body).length > 0, {
+      message: 'expected at least one of name, paused, share',
+    }),
+  sharePreview: z.strictObject({ share }),
   pair: z.strictObject({
     token: z.string().min(1, 'expected the invite token'),
     name: z.string().min(1).max(200).optional(),

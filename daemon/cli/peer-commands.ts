@@ -1,5 +1,5 @@
-// The commands that list, pair and unpair peers: peers, invite and pair through the
-// running daemon, and keygen for pairing by hand in peers.json.
+// The commands that list, pair, unpair, pause and resume peers through the running
+// daemon, and keygen for pairing by hand in peers.json.
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { sameName } from '../../src/model/names.ts'
@@ -43,6 +43,33 @@ export function addPeerCommands(root: Command): void {
     })
 
   addPairingCommands(root)
+  addPauseCommand(
+    root,
+    'pause',
+    'stops syncing with a peer until it is resumed (kept across restarts)',
+  )
+  addPauseCommand(root, 'resume', 'syncs with a paused peer again')
+}
+
+/** `pause PEER` / `resume PEER`: PATCH /v1/peers/:id with `paused`. */
+function addPauseCommand(root: Command, name: 'pause' | 'resume', description: string): void {
+  root
+    .command(name)
+    .description(description)
+    .argument('<peer>', 'the peer id, or its name if no other peer has it (objectsync peers)')
+    .addOption(dirOption())
+    .addOption(jsonOption())
+    .action(async (given: string, options: { dir: string; json?: boolean }) => {
+      const id = await peerIdFor(options.dir, given)
+      const peer = (await callDaemon(options.dir, 'PATCH', `/v1/peers/${encodeURIComponent(id)}`, {
+        paused: name === 'pause',
+      })) as PeerJson
+      print(
+        options.json === true,
+        peer,
+        `${name === 'pause' ? 'paused' : 'resumed'} ${peer.name} (${peer.id})`,
+      )
+    })
 }
 
 function addPairingCommands(root: Command): void {

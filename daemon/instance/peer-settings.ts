@@ -17,6 +17,10 @@ export interface LoadedPeers {
   registry: PeerRegistry
   /** The peers as loaded at start (the registry changes as peers pair and unpair). */
   atStart: readonly PeerRecord[]
+  /**
+   * What the local system reads of each peer's settings. LocalSync reads this very map at
+   * each use, so a share changed while the daemon runs is set here (peer-editor.ts).
+   */
   local: Map<InstanceId, LocalPeerSettings>
   sourcesOfTruth: Record<string, InstanceId>
 }
@@ -44,7 +48,7 @@ export async function loadPeers(dir: string, self: InstanceId, log: Logger): Pro
 }
 
 /** The `groups` rule of each type in a peer's share (records in them are in its scope). */
-function shareGroupsOf(share: unknown): Partial<Record<ObjectType, readonly string[]>> {
+export function shareGroupsOf(share: unknown): Partial<Record<ObjectType, readonly string[]>> {
   const groups: Partial<Record<ObjectType, readonly string[]>> = {}
   if (typeof share !== 'object' || share === null) return groups
   for (const type of OBJECT_TYPES) {

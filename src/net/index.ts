@@ -29,6 +29,7 @@ export {
   PeerRegistry,
   directoryFiles,
   memoryFiles,
+  type PeerChanges,
   type PeerFiles,
   type PeerRecord,
 } from './peer-registry.ts'

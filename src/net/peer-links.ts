@@ -68,6 +68,8 @@ export class PeerLinks {
   /** Frames and bytes of channels already closed, per peer (open ones are added on read). */
   private readonly closedTraffic = new Map<InstanceId, ChannelTraffic>()
   private readonly retired = new WeakSet<SealedChannel>()
+  /** Paused peers whose sync streams were refused since they were paused (logged once each). */
+  private readonly refusedWhilePaused = new Set<InstanceId>()
 
   constructor(private readonly options: PeerLinksOptions) {
     this.log = (options.logger ?? silentLogger).child('link')
@@ -223,6 +225,8 @@ export class PeerLinks {
     const record = registry.get(peer)
     if (record === undefined)
       throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${peer}`)
+    // Dialled: not paused (any more), so a later pause is said again.
+    this.refusedWhilePaused.delete(peer)
     const keys = await registry.keys(peer)
     const stream = await transport.dial(peer, registry.dialAddresses(peer), SYNC_PROTOCOL)
     const channel = await this.openChannel(stream, peer, 'dialer', keys).catch((error: unknown) => {
@@ -246,6 +250,19 @@ export class PeerLinks {
       stream.abort(new ObjectSyncError('PEER_REFUSED', 'not paired'))
       return
     }
+    if (this.options.registry.get(remote)?.paused === true) {
+      // It redials with backoff for as long as it is paused here: said once, not each time.
+      if (!this.refusedWhilePaused.has(remote)) {
+        this.refusedWhilePaused.add(remote)
+        this.log.info(
+          { peer: remote },
+          'sync stream from a paused peer refused until it is resumed',
+        )
+      }
+      stream.abort(new ObjectSyncError('PEER_REFUSED', 'paused'))
+      return
+    }
+    this.refusedWhilePaused.delete(remote)
     try {
       const keys = await this.options.registry.keys(remote)
       const channel = this.track(await this.openChannel(stream, remote, 'listener', keys))

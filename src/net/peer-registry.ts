@@ -21,10 +21,20 @@ const peerSchema = z.looseObject({
   key: z.string().min(1, 'expected the path of a key file, e.g. "keys/partner.key"'),
   /** Hold a reservation at this peer and be reachable through it (it serves as a relay). */
   relay: z.boolean('expected true or false').optional(),
+  /** Paused: no session with this peer, either way, until it is resumed. */
+  paused: z.boolean('expected true or false').optional(),
 })
 const peersFileSchema = z.looseObject({ peers: z.array(peerSchema) })
 
 export type PeerRecord = z.infer<typeof peerSchema> & { id: InstanceId }
+
+/** What may change in a peer's entry while the daemon runs (PeerRegistry.update). */
+export interface PeerChanges {
+  name?: string
+  paused?: boolean
+  /** The peer's `share`, kept as given (checked by whoever gives it: src/sync/scope.ts). */
+  share?: Readonly<Record<string, unknown>>
+}
 
 /** Where the registry's files live: the file system, or memory in tests. */
 export interface PeerFiles {
@@ -197,6 +207,8 @@ export class PeerRegistry {
       ...peer,
       key: existing?.key ?? `keys/peer-${peer.id}.key`,
     }
+    // Pairing again resumes a paused peer: both sides mean to sync.
+    delete record.paused
     this.byId.set(peer.id, record)
     await this.saveKeys(peer.id, keys)
     await this.writeDocument()
@@ -239,14 +251,36 @@ export class PeerRegistry {
   }
 
   /** Changes the name a peer goes by here (peers.json). */
-  async rename(id: InstanceId, name: string): Promise<PeerRecord> {
+  rename(id: InstanceId, name: string): Promise<PeerRecord> {
+    return this.update(id, { name })
+  }
+
+  /**
+   * Changes a peer's entry in peers.json: its name, whether it is paused (`false` leaves
+   * the key out), its `share`. A write that fails takes the change back (unless another
+   * change to the peer came meanwhile), and throws.
+   */
+  async update(id: InstanceId, changes: PeerChanges): Promise<PeerRecord> {
     const peer = this.byId.get(id)
     if (peer === undefined)
       throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
-    const renamed = { ...peer, name }
-    this.byId.set(id, renamed)
-    await this.writeDocument()
-    return renamed
+    const { paused, ...rest } = peer
+    const updated: PeerRecord = {
+      ...rest,
+      ...(changes.name === undefined ? {} : { name: changes.name }),
+      ...((changes.paused ?? paused) === true ? { paused: true } : {}),
+      ...(changes.share === undefined ? {} : { share: changes.share }),
+    }
+    // In the registry before the write starts: a write of another change made meanwhile
+    // (a pairing, say) then holds this one too.
+    this.byId.set(id, updated)
+    try {
+      await this.writeDocument()
+    } catch (error) {
+      if (this.byId.get(id) === updated) this.byId.set(id, peer)
+      throw error
+    }
+    return updated
   }
 
   /** Removes a peer and its key file; false when it was not paired. */

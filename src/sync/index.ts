@@ -14,7 +14,19 @@ export {
   type SyncChannel,
 } from './peer-session/index.ts'
 export { decodeMessage, encodeMessage, type SyncMessage } from './messages.ts'
-export { SHARE_EVERYTHING, scopeFromShare, type ParsedScope, type PeerScope } from './scope.ts'
+export {
+  SHARE_EVERYTHING,
+  scopeFromShare,
+  type ParsedScope,
+  type PeerScope,
+  type ShareProblem,
+} from './scope.ts'
+export {
+  SCOPE_CHANGE_EXAMPLES,
+  scopeChange,
+  type ScopeChange,
+  type ScopeChangeExample,
+} from './scope-change.ts'
 export { sourcesOfTruth, type PeerConflictSettings } from './conflict-policy.ts'
 export { collectFileContents, type FileCollection } from './file-gc.ts'
 export {

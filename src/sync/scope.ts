@@ -61,10 +61,22 @@ interface TypeShare {
   rules: [RuleField, ReadonlySet<string> | true][]
 }
 
+/** A part of `share` that is not honoured: where, what is wrong there, and what is done instead. */
+export interface ShareProblem {
+  /** The place, `where` first: `peers.json: peers[0].share.person.roles`. */
+  at: string
+  /** What is wrong there, or what was expected. */
+  problem: string
+  /** What is done instead, e.g. `person is not shared with this peer`. */
+  outcome: string
+}
+
 export interface ParsedScope {
   scope: PeerScope
   /** Why parts of `share` are not honoured (to log), with the path in peers.json. */
   warnings: string[]
+  /** The same, each part apart: a share given through the API is refused at the first. */
+  problems: ShareProblem[]
 }
 
 export function scopeFromShare(
@@ -73,39 +85,59 @@ export function scopeFromShare(
   /** The local system's group membership; without it `groups` rules can't be applied. */
   groupsOf?: GroupsOf,
 ): ParsedScope {
-  const warnings: string[] = []
+  const problems: ShareProblem[] = []
   const shares = new Map<ObjectType, TypeShare>()
-  if (typeof share !== 'object' || share === null) {
-    warnings.push(`${where}.share: expected an object naming the shared types; sharing nothing`)
-    return { scope: makeScope(shares, groupsOf), warnings }
+  const parsed = () => ({
+    scope: makeScope(shares, groupsOf),
+    warnings: problems.map(({ at, problem, outcome }) => `${at}: ${problem}; ${outcome}`),
+    problems,
+  })
+  if (typeof share !== 'object' || share === null || Array.isArray(share)) {
+    problems.push({
+      at: `${where}.share`,
+      problem: 'expected an object naming the shared types',
+      outcome: 'sharing nothing',
+    })
+    return parsed()
   }
   for (const [type, rules] of Object.entries(share)) {
     if (!isObjectType(type)) {
-      warnings.push(
-        `${where}.share.${type}: not an object type (${OBJECT_TYPES.join(', ')}); ignored`,
-      )
+      problems.push({
+        at: `${where}.share.${type}`,
+        problem: `not an object type (${OBJECT_TYPES.join(', ')})`,
+        outcome: 'ignored',
+      })
       continue
     }
     const at = `${where}.share.${type}`
-    const ruleSet = (typeof rules === 'object' && rules !== null ? rules : {}) as Record<
-      string,
-      unknown
-    >
-    const parsed = parseRules(type, ruleSet, at, warnings, groupsOf !== undefined)
-    if (parsed === undefined) continue
+    // `true` shares the type whole, as `{}` does. Anything else that is not rules (`false`,
+    // null) withholds it: read as "whole", a `false` would share what it meant to withhold.
+    if (rules !== true && (typeof rules !== 'object' || rules === null || Array.isArray(rules))) {
+      problems.push({
+        at,
+        problem: 'expected an object of rules ({} shares every object of the type)',
+        outcome: `${type} is not shared with this peer`,
+      })
+      continue
+    }
+    const ruleSet = (rules === true ? {} : rules) as Record<string, unknown>
+    const typeRules = parseRules(type, ruleSet, at, problems, groupsOf !== undefined)
+    if (typeRules === undefined) continue
     const custom = ruleSet.custom
     let groups: TypeShare['groups'] = 'all'
     if (Array.isArray(custom) && custom.every((group) => typeof group === 'string')) {
       groups = new Set(custom)
     } else if (custom !== undefined) {
-      warnings.push(
-        `${at}.custom: expected a list of custom-field group names; sharing no custom fields`,
-      )
+      problems.push({
+        at: `${at}.custom`,
+        problem: 'expected a list of custom-field group names',
+        outcome: 'sharing no custom fields',
+      })
       groups = new Set()
     }
-    shares.set(type, { groups, rules: parsed })
+    shares.set(type, { groups, rules: typeRules })
   }
-  return { scope: makeScope(shares, groupsOf), warnings }
+  return parsed()
 }
 
 /** The type's object rules, or undefined when the type can't be shared as written. */
@@ -113,50 +145,48 @@ function parseRules(
   type: ObjectType,
   ruleSet: Record<string, unknown>,
   at: string,
-  warnings: string[],
+  problems: ShareProblem[],
   groupsReadable: boolean,
 ): TypeShare['rules'] | undefined {
   const rules: TypeShare['rules'] = []
-  let withheld = false
+  const withhold = (rule: string, problem: string) =>
+    problems.push({ at: `${at}.${rule}`, problem, outcome: `${type} is not shared with this peer` })
+  const before = problems.length
   let groupsOnly = false
   for (const [name, value] of Object.entries(ruleSet)) {
     if (name === 'custom' || value === undefined) continue
     const field = OBJECT_RULES[type][name]
     if (field === undefined) {
       const known = Object.keys(OBJECT_RULES[type]).join(', ')
-      warnings.push(
+      withhold(
+        name,
         ALL_RULES.has(name)
-          ? `${at}.${name}: not a rule for ${type} (it takes ${known}, custom); ${type} is not shared with this peer`
-          : `${at}.${name}: unknown rule (${type} takes ${known}, custom); ${type} is not shared with this peer`,
+          ? `not a rule for ${type} (it takes ${known}, custom)`
+          : `unknown rule (${type} takes ${known}, custom)`,
       )
-      withheld = true
     } else if (name === 'favourites') {
-      if (typeof value !== 'boolean') {
-        warnings.push(
-          `${at}.favourites: expected true or false; ${type} is not shared with this peer`,
-        )
-        withheld = true
-      } else if (value) rules.push([field, true])
+      if (typeof value !== 'boolean') withhold(name, 'expected true or false')
+      else if (value) rules.push([field, true])
     } else if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-      warnings.push(`${at}.${name}: expected a list of names; ${type} is not shared with this peer`)
-      withheld = true
+      withhold(name, 'expected a list of names')
     } else if (field === 'groups' && !groupsReadable) {
       groupsOnly = true
     } else {
       rules.push([field, new Set(value)])
     }
   }
-  if (withheld) return undefined
+  if (problems.length > before) return undefined
   if (groupsOnly) {
+    const problem = 'group rules need the local system, and there is none'
     if (rules.length === 0) {
-      warnings.push(
-        `${at}.groups: group rules need the local system, and there is none; ${type} is not shared with this peer`,
-      )
+      withhold('groups', problem)
       return undefined
     }
-    warnings.push(
-      `${at}.groups: group rules need the local system, and there is none; only the other rules share ${type} objects`,
-    )
+    problems.push({
+      at: `${at}.groups`,
+      problem,
+      outcome: `only the other rules share ${type} objects`,
+    })
   }
   // `favourites: false` alone is no rule at all: every object is shared.
   return rules

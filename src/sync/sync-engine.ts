@@ -90,6 +90,8 @@ const LONGEST_BACKOFF_ATTEMPT = 16
 
 export class SyncEngine extends TypedEvents<SyncEngineEvents> {
   private readonly peers = new Map<InstanceId, PeerEntry>()
+  /** Peers paused: not dialled, and the sessions they open are closed at once. */
+  private readonly paused = new Set<InstanceId>()
   /** File contents being fetched by some session: one peer at a time per content. */
   private readonly blobsInFlight = new Set<string>()
   /** File transfers per peer since the engine started, across sessions. */
@@ -102,8 +104,9 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     this.log = (options.logger ?? silentLogger).child('sync')
   }
 
-  /** Keeps a session with `peer`, dialing now and again after every loss. */
+  /** Keeps a session with `peer`, dialing now and again after every loss (resumes a paused one). */
   connect(peer: InstanceId): void {
+    this.paused.delete(peer)
     const known = this.peers.has(peer)
     const entry = this.entry(peer)
     entry.wanted = true
@@ -112,8 +115,46 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     if (entry.session === undefined && entry.timer === undefined) this.dial(peer)
   }
 
+  /**
+   * Stops syncing with `peer` until connect() is called again: its session ends, it is not
+   * dialled, and a session it opens is closed. What is known of it (last sync, what it
+   * acknowledged) stays.
+   */
+  pause(peer: InstanceId): void {
+    this.paused.add(peer)
+    const entry = this.peers.get(peer)
+    if (entry !== undefined) {
+      entry.wanted = false
+      clearTimeout(entry.timer)
+      entry.timer = undefined
+      const session = entry.session
+      if (session !== undefined) {
+        this.detach(peer, entry, session)
+        session.close()
+      }
+    }
+    this.emit('peer', this.state(peer))
+  }
+
+  /**
+   * Ends the session with `peer`, if one is open, and dials it again shortly (as after any
+   * loss, but without waiting out a backoff): the new session takes the scope scopeOf
+   * gives now, and sends what a changed scope newly takes.
+   */
+  restart(peer: InstanceId): void {
+    const entry = this.peers.get(peer)
+    const session = entry?.session
+    if (this.stopped || entry === undefined || session === undefined) return
+    this.detach(peer, entry, session)
+    session.close()
+    entry.attempt = 0
+    this.emit('peer', this.state(peer))
+    this.retryLater(peer)
+  }
+
   /** Stops syncing with `peer` (after unpairing). */
   disconnect(peer: InstanceId): void {
+    this.paused.delete(peer)
     const entry = this.peers.get(peer)
     if (entry === undefined) return
     entry.wanted = false
@@ -125,7 +166,8 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
 
   /** Takes a channel the peer opened to us. */
   accept(channel: SyncChannel): void {
-    if (this.stopped) {
+    // A paused peer's channel is refused by the link; one that opened as it was paused ends here.
+    if (this.stopped || this.paused.has(channel.remote)) {
       void channel.close()
       return
     }
@@ -241,6 +283,13 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
     })
   }
 
+  /** Takes an ending session off its peer, keeping what the peer acknowledged in it. */
+  private detach(peer: InstanceId, entry: PeerEntry, session: PeerSession): void {
+    entry.session = undefined
+    entry.acked = Math.max(entry.acked ?? 0, session.ackedUpTo)
+    this.saveSynced(peer, entry)
+  }
+
   private dial(peer: InstanceId): void {
     const entry = this.entry(peer)
     entry.timer = undefined
@@ -325,11 +374,10 @@ export class SyncEngine extends TypedEvents<SyncEngineEvents> {
         { peer, seconds: Math.round((Date.now() - began) / 1000), reason: session.endReason },
         'peer disconnected',
       )
-      // After stop() the store may be closed already: nothing to report or redial.
+      // After stop() the store may be closed already: nothing to report or redial. A
+      // session paused or restarted was taken off its peer already.
       if (this.stopped || entry.session !== session) return
-      entry.session = undefined
-      entry.acked = Math.max(entry.acked ?? 0, session.ackedUpTo)
-      this.saveSynced(peer, entry)
+      this.detach(peer, entry, session)
       if (session.endReason !== undefined) entry.lastError = session.endReason
       // A session that caught up or lasted resets the backoff, unless it ended for what the
       // peer sent (a peer can say it is caught up, then send what we refuse).

@@ -222,6 +222,51 @@ describe('the addresses of a peer', () => {
     })
   })
 
+  it('updates a peer in peers.json: paused kept as true, left out when false, share replaced', async () => {
+    const files = memoryFiles()
+    const registry = new PeerRegistry(files)
+    const id = 'peer-1' as InstanceId
+    await registry.add({ id, name: 'One', addresses: [] }, { current: generatePairKey() })
+    const written = () =>
+      (JSON.parse(files.files.get('peers.json')!) as { peers: Record<string, unknown>[] }).peers[0]
+    await registry.update(id, { paused: true, share: { organization: {} } })
+    expect(written()).toMatchObject({ name: 'One', paused: true, share: { organization: {} } })
+    await registry.update(id, { name: 'Uno' })
+    expect(written()).toMatchObject({ name: 'Uno', paused: true })
+    await registry.update(id, { paused: false })
+    expect(written()).not.toHaveProperty('paused')
+    expect(registry.get(id)).not.toHaveProperty('paused')
+    // Read back as written.
+    const again = new PeerRegistry(files)
+    await again.load()
+    expect(again.get(id)).toMatchObject({ name: 'Uno', share: { organization: {} } })
+    await expect(registry.update('peer-2' as InstanceId, { name: 'x' })).rejects.toMatchObject({
+      code: 'PEER_NOT_FOUND',
+    })
+  })
+
+  it('a failed write of an update leaves the peer as it was', async () => {
+    const files = memoryFiles()
+    const registry = new PeerRegistry(files)
+    const id = 'peer-1' as InstanceId
+    await registry.add({ id, name: 'One', addresses: [] }, { current: generatePairKey() })
+    const before = files.files.get('peers.json')
+    files.write = () => Promise.reject(new Error('disk full'))
+    await expect(registry.update(id, { paused: true })).rejects.toThrow('disk full')
+    expect(registry.get(id)).not.toHaveProperty('paused')
+    expect(files.files.get('peers.json')).toBe(before)
+  })
+
+  it('refuses a paused mark that is not true or false, naming the field', async () => {
+    const error = await loadError({
+      'peers.json': JSON.stringify({
+        peers: [{ id: 'x', name: 'X', addresses: [], key: 'k', paused: 'yes' }],
+      }),
+    })
+    expect(error.code).toBe('INVALID_PEERS_FILE')
+    expect(error.message).toContain('peers.json: peers[0].paused: expected true or false')
+  })
+
   it('refuses a relay mark that is not true or false, naming the field', async () => {
     const error = await loadError({
       'peers.json': JSON.stringify({

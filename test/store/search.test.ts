@@ -43,9 +43,9 @@ describe('search', () => {
     const { items } = await store.search('nord', { type: 'person' })
     const [first, second] = items.map((item) => item.id).sort()
     await store.merge(first!, second!)
-    expect((await store.search('nord', { type: 'person' })).items.map((item) => item.id)).toEqual(
-      [first],
-    )
+    expect((await store.search('nord', { type: 'person' })).items.map((item) => item.id)).toEqual([
+      first,
+    ])
     await store.delete(first!)
     expect((await store.search('nord', { type: 'person' })).items).toEqual([])
     await store.close()

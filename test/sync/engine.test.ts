@@ -111,6 +111,50 @@ describe('sync engine sessions', () => {
     b.stop()
   })
 
+  it('pause ends the session, refuses the peer and dials nothing until connect resumes it', async () => {
+    const A = 'instance-a' as InstanceId
+    const B = 'instance-b' as InstanceId
+    const first = channelPair(A, B)
+    let dials = 0
+    const a = await engine(A, () => {
+      dials++
+      return new Promise(() => {})
+    })
+    a.accept(first.toB)
+    await eventually(() => a.state(B).connected)
+    a.pause(B)
+    expect(a.state(B).connected).toBe(false)
+    expect(first.closed()).toBe(true)
+    // A session the peer opens while paused is closed at once.
+    const second = channelPair(A, B)
+    a.accept(second.toB)
+    expect(second.closed()).toBe(true)
+    expect(a.state(B).connected).toBe(false)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(dials).toBe(0)
+    a.connect(B)
+    expect(dials).toBe(1)
+    const third = channelPair(A, B)
+    a.accept(third.toB)
+    expect(a.state(B).connected).toBe(true)
+    a.stop()
+  })
+
+  it('restart ends the open session and dials the peer again', async () => {
+    const A = 'instance-a' as InstanceId
+    const B = 'instance-b' as InstanceId
+    const channels = [channelPair(A, B), channelPair(A, B)]
+    let dials = 0
+    const a = await engine(A, () => Promise.resolve(channels[dials++]!.toB))
+    a.connect(B)
+    await eventually(() => a.state(B).connected)
+    a.restart(B)
+    expect(channels[0]!.closed()).toBe(true)
+    await eventually(() => dials === 2 && a.state(B).connected, 3000)
+    expect(a.session(B)).toBeDefined()
+    a.stop()
+  })
+
   it("counts nothing pending out for a peer's own changes received from it", async () => {
     const A = 'instance-a' as InstanceId
     const B = 'instance-b' as InstanceId

@@ -85,6 +85,24 @@ describe('scope from share', () => {
     ])
     expect(scopeFromShare(undefined, 'peers[3]').scope.types).toEqual([])
   })
+
+  it('withholds a type given as false or null, which would otherwise read as shared whole', () => {
+    const { scope, warnings, problems } = scopeFromShare(
+      { person: false, organization: null, transaction: true, file: {} },
+      'peers[0]',
+    )
+    expect(scope.types).toEqual(['transaction', 'file'])
+    expect(warnings).toEqual([
+      'peers[0].share.person: expected an object of rules ({} shares every object of the type); person is not shared with this peer',
+      'peers[0].share.organization: expected an object of rules ({} shares every object of the type); organization is not shared with this peer',
+    ])
+    // The same, each part apart: what a share given through the API is refused with.
+    expect(problems[0]).toEqual({
+      at: 'peers[0].share.person',
+      problem: 'expected an object of rules ({} shares every object of the type)',
+      outcome: 'person is not shared with this peer',
+    })
+  })
 })
 
 describe('group rules', () => {
