@@ -19,10 +19,12 @@ function entryJson(entry: HistoryEntry, nameOf: HistoryRoutesOptions['nameOf']) 
   return {
     id: entry.id,
     at: isoTime(entry.at),
+    // `verified`: the change carries a proof that this instance wrote it; without one,
+    // `by` is only what the change claims (any peer can write any stamp).
     by:
       entry.by === undefined
-        ? { id: null, name: null }
-        : { id: entry.by, name: nameOf(entry.by) ?? entry.by },
+        ? { id: null, name: null, verified: false }
+        : { id: entry.by, name: nameOf(entry.by) ?? entry.by, verified: entry.verified },
     change: entry.change,
     fields: entry.fields,
     custom: entry.custom,
@@ -42,6 +44,7 @@ async function history(options: HistoryRoutesOptions, request: FastifyRequest) {
     id,
     entries: page.entries.map((entry) => entryJson(entry, options.nameOf)),
     next: page.next,
+    omitted: page.omitted,
   }
 }
 
@@ -50,7 +53,7 @@ export const historyRoutes: FastifyPluginCallback<HistoryRoutesOptions> = (app, 
     method: 'GET',
     url: '/v1/objects/:id/history',
     summary:
-      'Who changed the object, when, and each field from and to, oldest first: { id, entries: [{ id, at, by: { id, name }, change, fields, custom, object?, into? }], next } (`next`: pass as `before` for older entries)',
+      'Who changed the object, when, and each field from and to, oldest first: { id, entries: [{ id, at, by: { id, name, verified }, change, fields, custom, object?, into? }], next, omitted } (`next`: pass as `before` for older entries)',
     query: schemas.historyQuery,
     handler: (request) => history(options, request),
   })

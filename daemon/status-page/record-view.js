@@ -14,6 +14,8 @@ import {
 } from './page-core.js'
 
 const HISTORY_PAGE = 50
+/** Bumped as each view opens: an answer for a view left meanwhile is dropped. */
+let shownView = 0
 const VERBS = {
   create: 'created',
   edit: 'edited',
@@ -25,12 +27,14 @@ const VERBS = {
 
 /** Shows the record `id`; `conflictCard` draws a conflict as the inbox does. */
 export async function showRecord(id, conflictCard) {
+  const generation = ++shownView
   const view = $('record-view')
   view.replaceChildren(element('p', { className: 'muted', textContent: 'Reading…' }))
   let object
   try {
     object = await api('GET', `/v1/objects/${encodeURIComponent(id)}`)
   } catch (error) {
+    if (generation !== shownView) return
     view.replaceChildren(
       element('h2', { id: 'record-title', tabIndex: -1, textContent: 'No such record' }),
       element('p', {
@@ -44,6 +48,7 @@ export async function showRecord(id, conflictCard) {
   forgetLabel(id)
   const { conflicts } = await api('GET', '/v1/conflicts')
   const mine = conflicts.filter((conflict) => conflict.object === id)
+  if (generation !== shownView) return
   view.replaceChildren(
     recordHeading(object),
     ...mergeNotes(object),
@@ -57,7 +62,7 @@ export async function showRecord(id, conflictCard) {
     element('ol', { id: 'record-history', className: 'history', reversed: true }),
   )
   $('record-title').focus()
-  await showHistory(id)
+  await showHistory(id, undefined, generation)
 }
 
 function recordHeading(object) {
@@ -166,18 +171,26 @@ function localRow(object) {
 }
 
 /** A page of history, newest first; a button reads the page before it. */
-async function showHistory(id, before) {
+async function showHistory(id, before, generation) {
   const list = $('record-history')
   if (!list) return
   const query = new URLSearchParams({ limit: String(HISTORY_PAGE) })
   if (before) query.set('before', before)
   const page = await api('GET', `/v1/objects/${encodeURIComponent(id)}/history?${query.toString()}`)
+  if (generation !== shownView) return
   list.querySelector('.older')?.remove()
   for (const entry of [...page.entries].reverse()) list.append(historyItem(entry))
   if (page.next) {
     const older = element('button', { type: 'button', textContent: 'Older changes' })
-    older.addEventListener('click', () => act(older, () => showHistory(id, page.next)))
+    older.addEventListener('click', () => act(older, () => showHistory(id, page.next, generation)))
     list.append(element('li', { className: 'older' }, older))
+  } else if (page.omitted > 0) {
+    list.append(
+      element('li', {
+        className: 'muted',
+        textContent: `${page.omitted} older changes are not shown (a history with concurrent changes is read back to its latest ones only).`,
+      }),
+    )
   }
 }
 
@@ -188,6 +201,15 @@ function historyItem(entry) {
     {},
     element('span', { className: 'muted', textContent: `${when(entry.at)} · ` }),
     element('strong', { textContent: entry.by.name ?? 'an instance that did not say' }),
+    ...(entry.by.id && !entry.by.verified
+      ? [
+          element('span', {
+            className: 'problem',
+            title: 'The change names this instance but carries no proof that it wrote it',
+            textContent: ' (not proven)',
+          }),
+        ]
+      : []),
     ` ${what}`,
   )
   if (entry.into) item.append(' ', recordLink(entry.into))
@@ -222,6 +244,7 @@ function historyItem(entry) {
 // ── search ───────────────────────────────────────────────────────────────────────
 
 export async function showSearch(query) {
+  const generation = ++shownView
   const results = $('search-results')
   $('search').value = query
   results.replaceChildren(
@@ -232,6 +255,7 @@ export async function showSearch(query) {
     'GET',
     `/v1/objects?${new URLSearchParams({ q: query }).toString()}`,
   )
+  if (generation !== shownView) return
   results.append(
     items.length === 0
       ? element('p', { className: 'muted', textContent: 'No record has that name or email.' })

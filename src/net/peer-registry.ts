@@ -257,8 +257,8 @@ export class PeerRegistry {
 
   /**
    * Changes a peer's entry in peers.json: its name, whether it is paused (`false` leaves
-   * the key out), its `share`. A write that fails takes the change back (unless another
-   * change to the peer came meanwhile), and throws.
+   * the key out), its `share`. The registry holds the change once it is written; a write
+   * that fails throws and changes nothing.
    */
   async update(id: InstanceId, changes: PeerChanges): Promise<PeerRecord> {
     const peer = this.byId.get(id)
@@ -271,16 +271,14 @@ export class PeerRegistry {
       ...((changes.paused ?? paused) === true ? { paused: true } : {}),
       ...(changes.share === undefined ? {} : { share: changes.share }),
     }
-    // In the registry before the write starts: a write of another change made meanwhile
-    // (a pairing, say) then holds this one too.
-    this.byId.set(id, updated)
-    try {
-      await this.writeDocument()
-    } catch (error) {
-      if (this.byId.get(id) === updated) this.byId.set(id, peer)
-      throw error
-    }
-    return updated
+    // Written first, then put in the registry: nothing reads a share or a resume that
+    // peers.json does not hold (a session starting meanwhile reads the entry as it was).
+    await this.writeDocument(updated, () => {
+      // Put in before the next write's turn; a change to the peer made meanwhile (a rename,
+      // an unpairing) is not undone.
+      if (this.byId.get(id) === peer) this.byId.set(id, updated)
+    })
+    return this.byId.get(id) ?? updated
   }
 
   /** Removes a peer and its key file; false when it was not paired. */
@@ -294,10 +292,19 @@ export class PeerRegistry {
     return true
   }
 
-  private writeDocument(): Promise<void> {
-    this.document = { ...this.document, peers: this.list() }
-    const text = `${JSON.stringify(this.document, null, 2)}\n`
-    return this.serialize(() => this.files.write(PEERS_FILE, text))
+  /**
+   * Writes peers.json as the registry holds it when the write's turn comes (writes go one
+   * at a time), with `changed` in place of its entry when given; `written` runs once the
+   * file holds it, before the next write.
+   */
+  private writeDocument(changed?: PeerRecord, written?: () => void): Promise<void> {
+    return this.serialize(async () => {
+      const peers = this.list().map((peer) => (peer.id === changed?.id ? changed : peer))
+      const document = { ...this.document, peers }
+      await this.files.write(PEERS_FILE, `${JSON.stringify(document, null, 2)}\n`)
+      this.document = document
+      written?.()
+    })
   }
 
   private serialize(write: () => Promise<void>): Promise<void> {

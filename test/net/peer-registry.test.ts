@@ -257,6 +257,34 @@ describe('the addresses of a peer', () => {
     expect(files.files.get('peers.json')).toBe(before)
   })
 
+  it('holds an update only once peers.json does, and a pairing written meanwhile keeps it', async () => {
+    const files = memoryFiles()
+    const registry = new PeerRegistry(files)
+    const id = 'peer-1' as InstanceId
+    await registry.add({ id, name: 'One', addresses: [] }, { current: generatePairKey() })
+    const sharedBefore = registry.get(id)!.share
+    const write = files.write.bind(files)
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    files.write = (name, text) => gate.then(() => write(name, text))
+    const updating = registry.update(id, { share: { organization: {} } })
+    const pairing = registry.add(
+      { id: 'peer-2' as InstanceId, name: 'Two', addresses: [] },
+      { current: generatePairKey() },
+    )
+    // While the write waits, the registry still holds the share as it was.
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(registry.get(id)!.share).toEqual(sharedBefore)
+    release()
+    await Promise.all([updating, pairing])
+    expect(registry.get(id)).toMatchObject({ share: { organization: {} } })
+    const peers = (JSON.parse(files.files.get('peers.json')!) as { peers: { id: string }[] }).peers
+    expect(peers).toEqual([
+      expect.objectContaining({ id, share: { organization: {} } }),
+      expect.objectContaining({ id: 'peer-2' }),
+    ])
+  })
+
   it('refuses a paused mark that is not true or false, naming the field', async () => {
     const error = await loadError({
       'peers.json': JSON.stringify({

@@ -3,12 +3,14 @@
 // deletes, restores, merges and unmerges; paged by cursor.
 import { describe, expect, it } from 'vitest'
 import type { InstanceId, ObjectId } from '../../src/model/index.ts'
+import { createIdentity } from '../../src/net/index.ts'
 import {
   LevelStorage,
   MemoryStorage,
   type ObjectStore,
   type StorageAdapter,
 } from '../../src/store/index.ts'
+import { MAX_VIEWED_CHANGES } from '../../src/store/facet-doc/history.ts'
 import { openStore, ship, tempDir } from '../helpers/stores.ts'
 import { join } from 'node:path'
 
@@ -165,6 +167,67 @@ describe('object history', () => {
     expect((await summary(store, small)).every((entry) => entry.object === undefined)).toBe(true)
     await store.close()
     await b.store.close()
+  })
+
+  it('places a custom field added on a clock that is behind after the create it was made on', async () => {
+    const a = await clockedStore('instance-a')
+    const b = await clockedStore('instance-b')
+    const { id } = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'Siv', lastName: 'Aas' },
+    })
+    await ship(a.store, b.store)
+    b.clock.now -= 5_000
+    await b.store.update(id, { custom: { donorNumber: 'D-9' } })
+    const entries = (await b.store.history(id)).entries
+    expect(entries.map((entry) => [entry.change, entry.by])).toEqual([
+      ['create', 'instance-a'],
+      ['edit', 'instance-b'],
+    ])
+    expect(entries[1]!.at).toBeLessThan(entries[0]!.at)
+  })
+
+  it('reads at most the latest changes of a history that is not a line, saying how many it left', async () => {
+    const a = await clockedStore('instance-a')
+    const b = await clockedStore('instance-b')
+    const { id } = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'Ask', lastName: 'Li' },
+    })
+    await ship(a.store, b.store)
+    const seqB = (await b.store.readFeed(0, 100)).at(-1)!.seq
+    await b.store.update(id, { fields: { title: 'concurrent' } })
+    for (let edit = 0; edit < 300; edit++) {
+      a.clock.now += 1_000
+      await a.store.update(id, { fields: { phone: String(edit) } })
+    }
+    await ship(b.store, a.store, seqB)
+    const page = await a.store.history(id, { limit: 1000 })
+    // 1 create + 300 edits at A + 1 at B, of which the latest MAX_VIEWED_CHANGES are read.
+    expect(page.omitted).toBe(302 - MAX_VIEWED_CHANGES)
+    expect(page.entries).toHaveLength(MAX_VIEWED_CHANGES)
+    expect(page.entries.at(-1)!.fields.phone).toEqual({ from: '298', to: '299' })
+  })
+
+  it('says whether a proof backs the writer a change names: a forged stamp is not verified', async () => {
+    const north = await createIdentity()
+    const a = await openStore(new MemoryStorage(), {
+      instanceId: north.id,
+      identityKey: north.privateKey,
+    })
+    // A peer that writes North's id into its stamps, without North's key.
+    const forger = await openStore(new MemoryStorage(), { instanceId: north.id })
+    const { id } = await a.create({ type: 'person', fields: { firstName: 'Eli', lastName: 'Vik' } })
+    await ship(a, forger)
+    const seq = (await forger.readFeed(0, 100)).at(-1)!.seq
+    await forger.update(id, { fields: { lastName: 'Forged' } })
+    await ship(forger, a, seq)
+    const { entries } = await a.history(id)
+    expect(entries.map((entry) => [entry.change, entry.by, entry.verified])).toEqual([
+      ['create', north.id, true],
+      ['edit', north.id, false],
+    ])
+    await Promise.all([a.close(), forger.close()])
   })
 
   it('pages from the latest back by cursor, and refuses a bad cursor or limit', async () => {

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { CORE_FACET, facetId, type InstanceId, type ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, type StorageAdapter } from '../../src/store/index.ts'
-import { BlobTransfer } from '../../src/sync/blob-transfer/index.ts'
+import { BlobTransfer, FileTransferStats } from '../../src/sync/blob-transfer/index.ts'
 import { SHARE_EVERYTHING, collectFileContents, scopeFromShare } from '../../src/sync/index.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
 import { captureLogger } from '../helpers/capture-logger.ts'
@@ -306,6 +306,7 @@ describe('file contents between peers', () => {
     expect(await b.store.blobs.has(photo.sha256)).toBe(false)
     // Asked all the same (by a peer that ignores its scope), a refuses and says why.
     const sent: SyncMessage[] = []
+    const transfers = new FileTransferStats()
     const serving = new BlobTransfer({
       peer: b.id,
       store: a.store,
@@ -313,6 +314,7 @@ describe('file contents between peers', () => {
       send: (message) => Promise.resolve(void sent.push(message)),
       logger: captureLogger().logger,
       inFlight: new Set(),
+      transfers,
     })
     await serving.handle({ t: 'blob-get', sha256: donorsResume.sha256, object: donorsResume.file })
     await serving.handle({ t: 'blob-get', sha256: photo.sha256, object: photo.file })
@@ -326,6 +328,15 @@ describe('file contents between peers', () => {
       { t: 'blob-none', sha256: photo.sha256, reason: 'the file is not shared with this peer' },
       { t: 'blob-none', sha256: donorsResume.sha256, reason: 'no manifest of it was asked for' },
     ])
+    // A chunk the peer makes up is refused, and not counted as a transfer of ours failing.
+    await serving.handle({ t: 'blob-get', sha256: resume.sha256, object: resume.file })
+    await serving.handle({ t: 'chunk-get', sha256: resume.sha256, index: 1e9 })
+    expect(sent.at(-1)).toEqual({
+      t: 'blob-none',
+      sha256: resume.sha256,
+      reason: 'chunk 1000000000 of it is not held here',
+    })
+    expect(transfers.of(b.id).failed).toBe(0)
     serving.close()
     await Promise.all([a.stop(), b.stop()])
   })

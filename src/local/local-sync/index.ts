@@ -125,7 +125,7 @@ export class LocalSync {
   on<Name extends keyof LocalSyncEvents & string>(
     name: Name,
     listener: Listener<LocalSyncEvents[Name]>,
-  ) {
+  ): () => void {
     return this.core.events.on(name, listener)
   }
 

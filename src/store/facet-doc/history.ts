@@ -1,12 +1,22 @@
 // A facet's history, read from its Automerge document: every change after the genesis,
 // with the facet's content as the change's writer saw it (at the change's dependencies)
-// and as it left it (at the change itself). Reading at those heads rather than replaying
-// in order gives the same answer on every instance, whatever order concurrent changes
-// arrived in.
+// and as it left it (at the change itself), so every instance reads the same whatever
+// order concurrent changes arrived in.
+//
+// A facet that is one line of plain edits (nearly every record: see linear.ts) is read
+// change by change from its change chunks, in time that grows with the changes. Any other
+// is read through Automerge, at each change's heads: a read there costs time that grows
+// with the whole history (each overwritten value of a key is kept, and Automerge looks
+// through them), so only the latest MAX_VIEWED_CHANGES are read that way — a peer sending
+// thousands of concurrent changes can't make a history read take minutes — and the
+// rest are counted as omitted.
 import * as A from '@automerge/automerge'
 import { GENESIS_ACTOR, type Doc, type FacetContent, type WriteStamp } from './layout.ts'
+import { readLinearFacet } from './linear.ts'
 import { readFacetDoc } from './read.ts'
 import { decodeStamp } from './stamps.ts'
+
+export const MAX_VIEWED_CHANGES = 256
 
 export interface FacetStep {
   /** The change's hash: unique, and the same on every instance. */
@@ -15,32 +25,85 @@ export interface FacetStep {
   deps: string[]
   /** Automerge's change time (whole seconds), for a change that wrote no stamp. */
   time: number
+  /** The change as stored, with its authorship proof: to check who wrote it. */
+  bytes: Uint8Array
   before: FacetContent
   after: FacetContent
   /** Who decided the merge or unmerge the facet records after the change. */
   decidedBy: WriteStamp | undefined
 }
 
-/** Every change of the facet but its genesis, in the document's (causal) order. */
-export function facetSteps(doc: Doc): FacetStep[] {
+export interface FacetHistory {
+  steps: FacetStep[]
+  /** Older changes not read (only a history that is not a line has any). */
+  omitted: number
+}
+
+/** The facet's changes after its genesis, in causal order. */
+export function facetSteps(doc: Doc): FacetHistory {
+  const metas = A.getChangesMetaSince(doc, [])
+  const chunks = A.getAllChanges(doc)
+  return lineSteps(chunks, metas) ?? viewedSteps(doc, metas)
+}
+
+type ChangeMeta = ReturnType<typeof A.getChangesMetaSince>[number]
+
+/** The steps of a facet that is a line (linear.ts), or undefined when it is not one. */
+function lineSteps(chunks: Uint8Array[], metas: ChangeMeta[]): FacetHistory | undefined {
+  const byHash = new Map(metas.map((meta) => [meta.hash, meta]))
+  const bytes = Buffer.concat(chunks)
   const steps: FacetStep[] = []
-  let last: FacetStep | undefined
-  // Metadata only: decoding every change's ops would cost as much again.
-  for (const change of A.getChangesMetaSince(doc, [])) {
-    if (change.actor === GENESIS_ACTOR) continue
+  let before: FacetContent = { type: undefined, fields: {}, meta: {}, deleted: false }
+  let broken = false
+  const line = readLinearFacet(bytes, {
+    storedUpTo: bytes.length,
+    onChange(facet, chunk) {
+      const meta = byHash.get(facet.heads[0]!)
+      if (meta === undefined) {
+        broken = true
+        return
+      }
+      const after = {
+        type: facet.type,
+        fields: { ...facet.fields },
+        meta: { ...facet.meta },
+        deleted: false,
+      }
+      steps.push({
+        hash: meta.hash,
+        deps: meta.deps,
+        time: meta.time,
+        bytes: chunk,
+        before,
+        after,
+        decidedBy: undefined,
+      })
+      before = after
+    },
+  })
+  return line === undefined || broken ? undefined : { steps, omitted: 0 }
+}
+
+/** The latest MAX_VIEWED_CHANGES changes, each read at its dependencies and at itself. */
+function viewedSteps(doc: Doc, metas: ChangeMeta[]): FacetHistory {
+  const backend = A.getBackend(doc)
+  const changes = metas.filter((meta) => meta.actor !== GENESIS_ACTOR)
+  const viewed = changes.slice(-MAX_VIEWED_CHANGES)
+  const steps: FacetStep[] = []
+  for (const change of viewed) {
+    const bytes = backend.getChangeByHash(change.hash)
+    if (bytes === null) continue
     const after = A.view(doc, [change.hash])
-    // Most histories are a line: what a change saw is what the one before it left.
-    const follows = change.deps.length === 1 && change.deps[0] === last?.hash
-    last = {
+    steps.push({
       hash: change.hash,
       deps: change.deps,
       time: change.time,
-      before: follows ? last!.after : readFacetDoc(A.view(doc, change.deps)),
+      bytes,
+      before: readFacetDoc(A.view(doc, change.deps)),
       after: readFacetDoc(after),
       // Read here: the content has it only while the object is merged, not after an unmerge.
       decidedBy: decodeStamp(after.mergedBy),
-    }
-    steps.push(last)
+    })
   }
-  return steps
+  return { steps, omitted: changes.length - viewed.length }
 }

@@ -85,7 +85,12 @@ export interface EditChange {
  */
 export function readLinearFacet(
   bytes: Uint8Array,
-  options: { fieldsAt?: number; storedUpTo?: number } = {},
+  options: {
+    fieldsAt?: number
+    storedUpTo?: number
+    /** Told of each change after the genesis as it is read, with the facet after it. */
+    onChange?: (facet: LinearFacet, chunk: Uint8Array) => void
+  } = {},
 ): LinearFacet | undefined {
   const storedUpTo = options.storedUpTo ?? 0
   const found = genesisPrefix(bytes)
@@ -106,6 +111,7 @@ export function readLinearFacet(
     fieldOps: new OpIds(created.fields, author),
     metaOps: new OpIds(created.meta, author),
   }
+  options.onChange?.(facet, bytes.subarray(start, end))
   let fieldsAt = end === options.fieldsAt ? { ...facet.fields } : undefined
   while (end < bytes.length) {
     start = end
@@ -115,6 +121,7 @@ export function readLinearFacet(
     const change = decodeEdit(chunk, end <= storedUpTo)
     if (change === undefined || !applyEdit(facet, change, change.hash)) return undefined
     facet.ends.push(end)
+    options.onChange?.(facet, chunk)
     if (end === options.fieldsAt) fieldsAt = { ...facet.fields }
   }
   if (options.fieldsAt !== undefined) facet.fieldsAt = fieldsAt

@@ -2,15 +2,16 @@
 // carry: who changed what, when, from what to what. Nothing is logged beside the
 // documents, so every instance that holds the record reads the same history, including
 // what happened before it was paired. A survivor of merges shows the history of the
-// objects merged into it too, each entry saying which object it was written on.
-//
-// Entries are ordered by their stamps' times, never before a change they were made on
-// (a writer's clock may be behind), ties broken by change hash: the same order wherever
-// the changes arrived in whatever order.
+// objects merged into it too, each entry saying which object it was written on. The order
+// is history-order.ts's; who wrote a change is checked against its authorship proof
+// (authorship.ts) for the entries of the page asked for.
 import { ObjectSyncError } from '../../errors.ts'
+import { provesAuthor } from '../authorship.ts'
 import {
   CORE_FACET,
+  facetId,
   isObjectId,
+  type FacetId,
   type FacetName,
   type FieldValue,
   type InstanceId,
@@ -19,6 +20,7 @@ import {
 import { DELETED_META, sameValue, type FacetContent, type WriteStamp } from '../facet-doc.ts'
 import { facetSteps, type FacetStep } from '../facet-doc/history.ts'
 import type { StoreCore } from './core.ts'
+import { causalOrder, foldSameWrite, type BuiltEntry, type HistoryNode } from './history-order.ts'
 import { freeObject } from './loaded-object.ts'
 
 export type HistoryChange = 'create' | 'edit' | 'delete' | 'restore' | 'merge' | 'unmerge'
@@ -35,8 +37,13 @@ export interface HistoryEntry {
   id: string
   /** When the writer stamped the change (its wall clock, ms). */
   at: number
-  /** The instance that wrote it; undefined for a change that carries no stamp. */
+  /** The instance its stamp names; undefined for a change that carries no stamp. */
   by: InstanceId | undefined
+  /**
+   * Whether the change carries a proof that `by` signed it. A peer can write any stamp:
+   * an unproven `by` is only what the change claims.
+   */
+  verified: boolean
   change: HistoryChange
   /** Standard fields the change wrote. */
   fields: Record<string, FieldChange>
@@ -53,19 +60,15 @@ export interface HistoryPage {
   entries: HistoryEntry[]
   /** The cursor of older entries (pass it as `before`), or null at the first change. */
   next: string | null
+  /**
+   * Changes too old to be read (facet-doc/history.ts: only a facet that is not one line of
+   * plain edits, past its latest MAX_VIEWED_CHANGES): 0 for nearly every record.
+   */
+  omitted: number
 }
 
 export const DEFAULT_HISTORY_LIMIT = 100
 export const MAX_HISTORY_LIMIT = 1000
-
-interface Node {
-  entry: HistoryEntry
-  /** 0 for the core facet, 1 for custom ones: a create is placed before its custom fields. */
-  rank: number
-  /** Unique within the history: the same hash may stand in two merged objects' facets. */
-  key: string
-  deps: string[]
-}
 
 export class ObjectHistory {
   constructor(private readonly core: StoreCore) {}
@@ -78,10 +81,13 @@ export class ObjectHistory {
         `limit: expected an integer from 1 to ${MAX_HISTORY_LIMIT}`,
       )
     }
-    const entries = await this.entries(id)
-    let end = entries.length
-    if (options.before !== undefined) {
-      end = entries.findIndex((entry) => entry.id === options.before)
+    const { built, omitted } = await this.entries(id)
+    let end = built.length
+    const cursor = options.before
+    if (cursor !== undefined) {
+      // Any change folded into an entry names it: a change that arrived after the page
+      // was read may have joined the entry the cursor named.
+      end = built.findIndex(({ entry, aliases }) => entry.id === cursor || aliases.includes(cursor))
       if (end < 0) {
         throw new ObjectSyncError(
           'INVALID_CURSOR',
@@ -90,47 +96,90 @@ export class ObjectHistory {
       }
     }
     const start = Math.max(0, end - limit)
-    return { entries: entries.slice(start, end), next: start > 0 ? entries[start]!.id : null }
+    return {
+      entries: built.slice(start, end).map(verified),
+      next: start > 0 ? built[start]!.entry.id : null,
+      omitted,
+    }
   }
 
   /** The whole history, oldest first. Throws OBJECT_NOT_FOUND for an object not stored. */
-  async entries(id: ObjectId): Promise<HistoryEntry[]> {
+  private async entries(id: ObjectId): Promise<{ built: BuiltEntry[]; omitted: number }> {
     this.core.openCommits()
     const notFound = () =>
       new ObjectSyncError('OBJECT_NOT_FOUND', `no object has the id ${id}`, { details: { id } })
     if (!isObjectId(id)) throw notFound()
-    const nodes: Node[] = []
+    const nodes: HistoryNode[] = []
+    let omitted = 0
     for (const member of [id, ...this.core.identities.mergedInto(id)]) {
       const found = await this.core.locks.run(member, async () => {
         const loaded = await this.core.loadDetached(member)
         if (loaded === undefined) return false
         try {
+          const object = member === id ? undefined : member
+          const memberNodes: HistoryNode[] = []
           for (const [facet, { doc }] of loaded.facets) {
-            nodes.push(...facetNodes(facetSteps(doc), facet, member === id ? undefined : member))
+            const history = facetSteps(doc)
+            omitted += history.omitted
+            memberNodes.push(...facetNodes(history.steps, facetId(member, facet), facet, object))
           }
+          nodes.push(...afterCreate(memberNodes))
         } finally {
           freeObject(loaded)
         }
         return true
       })
       if (!found && member === id) throw notFound()
+      // A long history is read facet by facet: let other work run between objects.
+      await new Promise((resolve) => setImmediate(resolve))
     }
-    return foldSameWrite(causalOrder(nodes))
+    return { built: foldSameWrite(causalOrder(nodes)), omitted }
   }
 }
 
-function facetNodes(steps: FacetStep[], facet: FacetName, object: ObjectId | undefined): Node[] {
+function verified({ entry, proof }: BuiltEntry): HistoryEntry {
+  const proven = entry.by !== undefined && provesAuthor(proof.facet, proof.bytes, entry.by)
+  return { ...entry, verified: proven }
+}
+
+function facetNodes(
+  steps: FacetStep[],
+  facetKey: FacetId,
+  facet: FacetName,
+  object: ObjectId | undefined,
+): HistoryNode[] {
   const prefix = `${object ?? ''}/${facet}/`
-  const nodes: Node[] = []
-  for (const step of steps) {
+  return steps.map((step) => {
     const entry = entryOf(step, facet, object)
-    if (entry === undefined) continue
-    nodes.push({
-      entry,
+    return {
+      built:
+        entry === undefined
+          ? undefined
+          : {
+              entry,
+              aliases: [],
+              proof: { facet: facetKey, bytes: step.bytes },
+              facets: new Set([facetKey]),
+            },
+      at: entry?.at ?? step.time * 1000,
       rank: facet === CORE_FACET ? 0 : 1,
       key: prefix + step.hash,
       deps: step.deps.map((hash) => prefix + hash),
-    })
+    }
+  })
+}
+
+/**
+ * A custom facet's first changes were made on the object as created, though no change of
+ * theirs names the core facet's: they are made to follow its create, as they did where
+ * they were written, whatever the writers' clocks say.
+ */
+function afterCreate(nodes: HistoryNode[]): HistoryNode[] {
+  const create = nodes.find((node) => node.rank === 0 && node.built?.entry.change === 'create')
+  if (create === undefined) return nodes
+  const keys = new Set(nodes.map((node) => node.key))
+  for (const node of nodes) {
+    if (node.rank === 1 && node.deps.every((dep) => !keys.has(dep))) node.deps.push(create.key)
   }
   return nodes
 }
@@ -140,7 +189,7 @@ function entryOf(
   step: FacetStep,
   facet: FacetName,
   object: ObjectId | undefined,
-): HistoryEntry | undefined {
+): BuiltEntry['entry'] | undefined {
   const { before, after } = step
   const stamps: (WriteStamp | undefined)[] = []
   let change: HistoryChange = isFirstWrite(facet, before) ? 'create' : 'edit'
@@ -209,99 +258,4 @@ function sameList(a: readonly string[] | undefined, b: readonly string[] | undef
   const left = a ?? []
   const right = b ?? []
   return left.length === right.length && left.every((item, index) => item === right[index])
-}
-
-/**
- * The entries by time, each after every change it was made on: of the entries whose
- * dependencies are all placed, the earliest (then core before custom facets, then the
- * smallest id) goes next.
- */
-function causalOrder(nodes: Node[]): HistoryEntry[] {
-  const byKey = new Map(nodes.map((node) => [node.key, node]))
-  const waiting = new Map<string, number>()
-  const dependents = new Map<string, Node[]>()
-  const ready: Node[] = []
-  for (const node of nodes) {
-    // A dependency that is no entry (the genesis, a change that showed nothing) is placed.
-    const open = node.deps.filter((dep) => byKey.has(dep))
-    waiting.set(node.key, open.length)
-    for (const dep of open) {
-      const list = dependents.get(dep)
-      if (list === undefined) dependents.set(dep, [node])
-      else list.push(node)
-    }
-    if (open.length === 0) ready.push(node)
-  }
-  ready.sort(earlierLast)
-  const ordered: HistoryEntry[] = []
-  while (ready.length > 0) {
-    const node = ready.pop()!
-    ordered.push(node.entry)
-    for (const dependent of dependents.get(node.key) ?? []) {
-      const left = waiting.get(dependent.key)! - 1
-      waiting.set(dependent.key, left)
-      if (left === 0) insertSorted(ready, dependent)
-    }
-  }
-  return ordered
-}
-
-/** Sorts later entries first, so the earliest is popped from the end. */
-function earlierLast(a: Node, b: Node): number {
-  if (a.entry.at !== b.entry.at) return b.entry.at - a.entry.at
-  if (a.rank !== b.rank) return b.rank - a.rank
-  return a.entry.id < b.entry.id ? 1 : a.entry.id > b.entry.id ? -1 : 0
-}
-
-function insertSorted(ready: Node[], node: Node): void {
-  let low = 0
-  let high = ready.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (earlierLast(ready[middle]!, node) <= 0) low = middle + 1
-    else high = middle
-  }
-  ready.splice(low, 0, node)
-}
-
-/**
- * One write of several facets (a record created with custom fields, an edit of a name and
- * a custom field) is one entry: entries next to each other by the same writer at the same
- * time on the same object are joined.
- */
-function foldSameWrite(entries: HistoryEntry[]): HistoryEntry[] {
-  const folded: HistoryEntry[] = []
-  for (const entry of entries) {
-    const last = folded.at(-1)
-    if (last !== undefined && joins(last, entry)) {
-      joinFields(last.fields, entry.fields)
-      for (const [group, fields] of Object.entries(entry.custom)) {
-        last.custom[group] = joinFields(last.custom[group] ?? {}, fields)
-      }
-    } else folded.push(entry)
-  }
-  return folded
-}
-
-function joins(last: HistoryEntry, next: HistoryEntry): boolean {
-  return (
-    last.by !== undefined &&
-    last.by === next.by &&
-    last.at === next.at &&
-    last.object === next.object &&
-    next.change === 'edit' &&
-    (last.change === 'create' || last.change === 'edit')
-  )
-}
-
-/** Adds `next` to `into`: a field written twice keeps its first `from` and last `to`. */
-function joinFields(
-  into: Record<string, FieldChange>,
-  next: Record<string, FieldChange>,
-): Record<string, FieldChange> {
-  for (const [name, change] of Object.entries(next)) {
-    const earlier = into[name]
-    into[name] = earlier === undefined ? change : { from: earlier.from, to: change.to }
-  }
-  return into
 }

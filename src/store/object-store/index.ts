@@ -1,7 +1,7 @@
 // The object store: every object is one or more facets, each facet one Automerge
 // document, persisted through a StorageAdapter (LevelDB in the daemon). Every applied
 // change — local or remote — appends to the feed in the same atomic batch as the
-// document write. Documents are loaded on demand into a bounded LRU cache.
+// document write. Documents load on demand into a bounded LRU cache (opening reads one key).
 //
 // ObjectStore is the front the rest of the code uses. Behind it, sharing one StoreCore
 // (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply and

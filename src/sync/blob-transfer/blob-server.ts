@@ -59,7 +59,10 @@ export class BlobServer {
         : await refusal(this.components, sha, content.object)
     const data = refused === undefined ? await store.blobs.readChunk(sha, index) : undefined
     if (data === undefined) {
-      if (content !== undefined) this.endTransfer(content, 'failed')
+      // A failure of ours (gone, out of scope, a chunk of it missing), not a chunk the
+      // peer made up: a peer can't inflate the count by asking for index 10^9.
+      const ours = refused !== undefined || (index >= 0 && index < (content?.chunks ?? 0))
+      if (content !== undefined && ours) this.endTransfer(content, 'failed')
       if (refused !== undefined) this.served.delete(sha)
       await send({
         t: 'blob-none',
