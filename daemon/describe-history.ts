@@ -66,7 +66,7 @@ export function describeHistory(history: HistoryJson, label: string, command: st
     const who = `${entry.by.name === null ? '(unknown)' : plain(entry.by.name)}${entry.by.id !== null && entry.by.verified === false ? ' (not proven)' : ''}`
     const what = [
       VERBS[entry.change] ?? entry.change,
-      ...(entry.into === undefined ? [] : [entry.into]),
+      ...(entry.into === undefined ? [] : [plain(entry.into)]),
       ...(entry.object === undefined ? [] : [`(on merged ${entry.object})`]),
     ].join(' ')
     const fields = [
@@ -78,7 +78,9 @@ export function describeHistory(history: HistoryJson, label: string, command: st
     lines.push(`${when}  ${who}  ${what}${fields.length === 0 ? '' : `: ${fields.join(' · ')}`}`)
   }
   if (history.next === null && (history.omitted ?? 0) > 0) {
-    lines.push(`(${history.omitted} older changes not shown: the record has concurrent changes)`)
+    lines.push(
+      `(${history.omitted} older changes not shown: the record's history is not a plain line of edits)`,
+    )
   }
   if (history.entries.length === 0) lines.push('no changes')
   return lines.join('\n')

@@ -188,7 +188,7 @@ async function showHistory(id, before, generation) {
     list.append(
       element('li', {
         className: 'muted',
-        textContent: `${page.omitted} older changes are not shown (a history with concurrent changes is read back to its latest ones only).`,
+        textContent: `${page.omitted} older changes are not shown: a history that is not a plain line of edits (concurrent changes, a delete, a merge, a list replaced) is read back to its latest changes only.`,
       }),
     )
   }

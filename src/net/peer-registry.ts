@@ -261,24 +261,26 @@ export class PeerRegistry {
    * that fails throws and changes nothing.
    */
   async update(id: InstanceId, changes: PeerChanges): Promise<PeerRecord> {
-    const peer = this.byId.get(id)
-    if (peer === undefined)
-      throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
-    const { paused, ...rest } = peer
-    const updated: PeerRecord = {
-      ...rest,
-      ...(changes.name === undefined ? {} : { name: changes.name }),
-      ...((changes.paused ?? paused) === true ? { paused: true } : {}),
-      ...(changes.share === undefined ? {} : { share: changes.share }),
-    }
-    // Written first, then put in the registry: nothing reads a share or a resume that
-    // peers.json does not hold (a session starting meanwhile reads the entry as it was).
-    await this.writeDocument(updated, () => {
-      // Put in before the next write's turn; a change to the peer made meanwhile (a rename,
-      // an unpairing) is not undone.
-      if (this.byId.get(id) === peer) this.byId.set(id, updated)
+    const notFound = () => new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
+    if (!this.byId.has(id)) throw notFound()
+    let result: PeerRecord | undefined
+    // Made from the entry as it is when the write's turn comes (a change queued before it
+    // is then in it), written, and only then put in the registry: nothing reads a share or
+    // a resume that peers.json does not hold.
+    await this.writeDocument((peers) => {
+      const peer = this.byId.get(id)
+      if (peer === undefined) throw notFound() // unpaired meanwhile
+      const updated = withChanges(peer, changes)
+      return {
+        peers: peers.map((each) => (each.id === id ? updated : each)),
+        written: () => {
+          // A re-pairing meanwhile replaced the entry: it stands.
+          if (this.byId.get(id) === peer) this.byId.set(id, updated)
+          result = this.byId.get(id) ?? updated
+        },
+      }
     })
-    return this.byId.get(id) ?? updated
+    return result!
   }
 
   /** Removes a peer and its key file; false when it was not paired. */
@@ -294,16 +296,17 @@ export class PeerRegistry {
 
   /**
    * Writes peers.json as the registry holds it when the write's turn comes (writes go one
-   * at a time), with `changed` in place of its entry when given; `written` runs once the
-   * file holds it, before the next write.
+   * at a time); `change` may put other entries in its place, and tell when they are written.
    */
-  private writeDocument(changed?: PeerRecord, written?: () => void): Promise<void> {
+  private writeDocument(
+    change?: (peers: PeerRecord[]) => { peers: PeerRecord[]; written: () => void },
+  ): Promise<void> {
     return this.serialize(async () => {
-      const peers = this.list().map((peer) => (peer.id === changed?.id ? changed : peer))
-      const document = { ...this.document, peers }
+      const changed = change?.(this.list())
+      const document = { ...this.document, peers: changed?.peers ?? this.list() }
       await this.files.write(PEERS_FILE, `${JSON.stringify(document, null, 2)}\n`)
       this.document = document
-      written?.()
+      changed?.written()
     })
   }
 
@@ -311,5 +314,16 @@ export class PeerRegistry {
     const next = this.writes.then(write)
     this.writes = next.catch(() => {})
     return next
+  }
+}
+
+/** The entry with the changes: paused kept only as true, a share replaced whole. */
+function withChanges(peer: PeerRecord, changes: PeerChanges): PeerRecord {
+  const { paused, ...rest } = peer
+  return {
+    ...rest,
+    ...(changes.name === undefined ? {} : { name: changes.name }),
+    ...((changes.paused ?? paused) === true ? { paused: true } : {}),
+    ...(changes.share === undefined ? {} : { share: changes.share }),
   }
 }

@@ -257,7 +257,7 @@ describe('the addresses of a peer', () => {
     expect(files.files.get('peers.json')).toBe(before)
   })
 
-  it('holds an update only once peers.json does, and a pairing written meanwhile keeps it', async () => {
+  it('holds an update only once peers.json does; a pairing and a rename meanwhile keep it', async () => {
     const files = memoryFiles()
     const registry = new PeerRegistry(files)
     const id = 'peer-1' as InstanceId
@@ -268,6 +268,8 @@ describe('the addresses of a peer', () => {
     const gate = new Promise<void>((resolve) => (release = resolve))
     files.write = (name, text) => gate.then(() => write(name, text))
     const updating = registry.update(id, { share: { organization: {} } })
+    // A rename queued behind it (pairing again under a name does) builds on it.
+    const renaming = registry.rename(id, 'Renamed')
     const pairing = registry.add(
       { id: 'peer-2' as InstanceId, name: 'Two', addresses: [] },
       { current: generatePairKey() },
@@ -277,10 +279,11 @@ describe('the addresses of a peer', () => {
     expect(registry.get(id)!.share).toEqual(sharedBefore)
     release()
     await Promise.all([updating, pairing])
-    expect(registry.get(id)).toMatchObject({ share: { organization: {} } })
+    expect(await renaming).toMatchObject({ name: 'Renamed', share: { organization: {} } })
+    expect(registry.get(id)).toMatchObject({ name: 'Renamed', share: { organization: {} } })
     const peers = (JSON.parse(files.files.get('peers.json')!) as { peers: { id: string }[] }).peers
     expect(peers).toEqual([
-      expect.objectContaining({ id, share: { organization: {} } }),
+      expect.objectContaining({ id, name: 'Renamed', share: { organization: {} } }),
       expect.objectContaining({ id: 'peer-2' }),
     ])
   })

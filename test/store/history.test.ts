@@ -209,24 +209,75 @@ describe('object history', () => {
     expect(page.entries.at(-1)!.fields.phone).toEqual({ from: '298', to: '299' })
   })
 
+  it('reads the same latest changes on both sides of many concurrent edits', async () => {
+    const a = await clockedStore('instance-a')
+    const b = await clockedStore('instance-b')
+    const { id } = await a.store.create({
+      type: 'person',
+      fields: { firstName: 'Bo', lastName: 'Ek' },
+    })
+    await ship(a.store, b.store)
+    const [seqA, seqB] = [
+      (await a.store.readFeed(0, 100)).at(-1)!.seq,
+      (await b.store.readFeed(0, 100)).at(-1)!.seq,
+    ]
+    for (let edit = 0; edit < 200; edit++) {
+      a.clock.now += 1_000
+      b.clock.now += 1_000
+      await a.store.update(id, { fields: { phone: `a${edit}` } })
+      await b.store.update(id, { fields: { title: `b${edit}` } })
+    }
+    await ship(a.store, b.store, seqA)
+    await ship(b.store, a.store, seqB)
+    const [atA, atB] = [
+      await a.store.history(id, { limit: 1000 }),
+      await b.store.history(id, { limit: 1000 }),
+    ]
+    expect(atA.omitted).toBe(401 - MAX_VIEWED_CHANGES)
+    expect(atA.entries.map((entry) => entry.id)).toEqual(atB.entries.map((entry) => entry.id))
+    // The latest: each side's last 128 edits (a clock 1 s apart: the times interleave).
+    const written = atA.entries.map((entry) => String(Object.values(entry.fields)[0]?.to))
+    expect(written.filter((value) => value.startsWith('a'))).toHaveLength(128)
+    expect(written.at(-1)).toMatch(/^[ab]199$/)
+  })
+
   it('says whether a proof backs the writer a change names: a forged stamp is not verified', async () => {
     const north = await createIdentity()
+    const clock = { now: 1_700_000_000_000 }
     const a = await openStore(new MemoryStorage(), {
       instanceId: north.id,
       identityKey: north.privateKey,
+      clock: () => clock.now,
     })
     // A peer that writes North's id into its stamps, without North's key.
-    const forger = await openStore(new MemoryStorage(), { instanceId: north.id })
+    const forger = await openStore(new MemoryStorage(), {
+      instanceId: north.id,
+      clock: () => clock.now,
+    })
     const { id } = await a.create({ type: 'person', fields: { firstName: 'Eli', lastName: 'Vik' } })
     await ship(a, forger)
-    const seq = (await forger.readFeed(0, 100)).at(-1)!.seq
+    const [seqA, seq] = [
+      (await a.readFeed(0, 100)).at(-1)!.seq,
+      (await forger.readFeed(0, 100)).at(-1)!.seq,
+    ]
+    clock.now += 1_000
     await forger.update(id, { fields: { lastName: 'Forged' } })
+    // Forged beside a real edit, at its very time: read as one write, which is not proven.
+    clock.now += 1_000
+    await a.update(id, { fields: { title: 'Real' } })
+    await forger.update(id, { custom: { shoeSize: '44' } })
     await ship(forger, a, seq)
+    await ship(a, forger, seqA)
     const { entries } = await a.history(id)
     expect(entries.map((entry) => [entry.change, entry.by, entry.verified])).toEqual([
       ['create', north.id, true],
       ['edit', north.id, false],
+      ['edit', north.id, false],
     ])
+    expect(entries[2]).toMatchObject({
+      fields: { title: { to: 'Real' } },
+      custom: { other: { shoeSize: { to: '44' } } },
+    })
     await Promise.all([a.close(), forger.close()])
   })
 

@@ -12,8 +12,8 @@ export interface BuiltEntry {
   entry: Omit<HistoryEntry, 'verified'>
   /** The ids of the changes folded into it after its first: each is a cursor too. */
   aliases: string[]
-  /** The facet and bytes of its first change, to check its authorship proof. */
-  proof: { facet: string; bytes: Uint8Array }
+  /** The facet and bytes of each change it holds, to check their authorship proofs. */
+  proofs: { facet: string; bytes: Uint8Array }[]
   /** The facets whose changes it holds: one write makes one change per facet. */
   facets: Set<string>
 }
@@ -86,17 +86,15 @@ export function foldSameWrite(entries: BuiltEntry[]): BuiltEntry[] {
   const folded: BuiltEntry[] = []
   for (const built of entries) {
     const last = folded.at(-1)
-    if (
-      last !== undefined &&
-      !last.facets.has(built.proof.facet) &&
-      joins(last.entry, built.entry)
-    ) {
+    const facet = built.proofs[0]!.facet
+    if (last !== undefined && !last.facets.has(facet) && joins(last.entry, built.entry)) {
       joinFields(last.entry.fields, built.entry.fields)
       for (const [group, fields] of Object.entries(built.entry.custom)) {
         last.entry.custom[group] = joinFields(last.entry.custom[group] ?? {}, fields)
       }
       last.aliases.push(built.entry.id, ...built.aliases)
-      last.facets.add(built.proof.facet)
+      last.proofs.push(...built.proofs)
+      last.facets.add(facet)
     } else folded.push(built)
   }
   return folded

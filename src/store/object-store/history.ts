@@ -137,8 +137,11 @@ export class ObjectHistory {
   }
 }
 
-function verified({ entry, proof }: BuiltEntry): HistoryEntry {
-  const proven = entry.by !== undefined && provesAuthor(proof.facet, proof.bytes, entry.by)
+/** Proven only when every change the entry holds proves its writer: one forged is enough. */
+function verified({ entry, proofs }: BuiltEntry): HistoryEntry {
+  const { by } = entry
+  const proven =
+    by !== undefined && proofs.every(({ facet, bytes }) => provesAuthor(facet, bytes, by))
   return { ...entry, verified: proven }
 }
 
@@ -158,7 +161,7 @@ function facetNodes(
           : {
               entry,
               aliases: [],
-              proof: { facet: facetKey, bytes: step.bytes },
+              proofs: [{ facet: facetKey, bytes: step.bytes }],
               facets: new Set([facetKey]),
             },
       at: entry?.at ?? step.time * 1000,
@@ -216,7 +219,8 @@ function entryOf(
     fields: group === undefined ? fields : {},
     custom: group === undefined || Object.keys(fields).length === 0 ? {} : { [group]: fields },
     ...(object === undefined ? {} : { object }),
-    ...(into === undefined ? {} : { into: into as ObjectId }),
+    // A peer's past change may hold anything there: only an object id is shown.
+    ...(isObjectId(into) ? { into } : {}),
   }
 }
 
