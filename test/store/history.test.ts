@@ -236,7 +236,7 @@ describe('object history', () => {
     expect(atA.omitted).toBe(401 - MAX_VIEWED_CHANGES)
     expect(atA.entries.map((entry) => entry.id)).toEqual(atB.entries.map((entry) => entry.id))
     // The latest: each side's last 128 edits (a clock 1 s apart: the times interleave).
-    const written = atA.entries.map((entry) => String(Object.values(entry.fields)[0]?.to))
+    const written = atA.entries.map((entry) => `${Object.values(entry.fields)[0]?.to as string}`)
     expect(written.filter((value) => value.startsWith('a'))).toHaveLength(128)
     expect(written.at(-1)).toMatch(/^[ab]199$/)
   })
