@@ -1,4 +1,6 @@
-// The object store benchmark: create N persons, close, reopen, read all, scan the feed.
+// The object store benchmark: create N persons, close, reopen, read all, scan the feed;
+// then search them (a name nobody has: the whole store read; a common one: a page) and
+// read a page of the history of one person edited many times.
 // Used by `npm run bench:store` (100,000) and by a 1,000-object smoke run in `npm test`.
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -18,8 +20,19 @@ export interface StoreBenchResult {
   bytesOnDiskPerObject: number
   rawJsonBytesPerObject: number
   diskToJsonRatio: number
+  /** A search nothing matches: every record read. */
+  searchMissMs: number
+  /** A search for a common first name: its first page. */
+  searchPageMs: number
+  /** Edits of the one person whose history is read. */
+  historyChanges: number
+  /** A page of 100 entries of that history. */
+  historyPageMs: number
   peakRssMb: number
 }
+
+/** Edits of one person for the history figure: a record edited this often is rare. */
+const HISTORY_CHANGES = 8000
 
 // Writers in flight at once, as a connector importing a table or a first sync would
 // submit them; the store groups them into shared LevelDB batches.
@@ -96,8 +109,8 @@ export async function runStoreBench(count: number, dir: string): Promise<StoreBe
   const scanMs = performance.now() - scanStart
   if (scanned !== count) throw new Error(`scanned ${scanned} feed entries, expected ${count}`)
   await reopened.close()
-
   const bytesOnDisk = dirSize(dir)
+  const reads = await searchAndHistory(dir, ids[0]!, Math.min(count, HISTORY_CHANGES))
   return {
     count,
     createPerSecond: Math.round(count / (createMs / 1000)),
@@ -109,7 +122,40 @@ export async function runStoreBench(count: number, dir: string): Promise<StoreBe
     bytesOnDiskPerObject: Math.round(bytesOnDisk / count),
     rawJsonBytesPerObject: Math.round(rawJson / count),
     diskToJsonRatio: round(bytesOnDisk / rawJson),
+    ...reads,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }
+}
+
+async function searchAndHistory(dir: string, edited: ObjectId, changes: number) {
+  const store = await openStore(dir)
+  await store.open()
+  try {
+    const missStart = performance.now()
+    const missed = await store.search('nobody has this name')
+    const searchMissMs = performance.now() - missStart
+    if (missed.items.length !== 0) throw new Error('a search for nobody found somebody')
+    const pageStart = performance.now()
+    const page = await store.search('anna')
+    const searchPageMs = performance.now() - pageStart
+    if (page.items.length === 0) throw new Error('a search for a common name found nobody')
+    for (let change = 0; change < changes; change++) {
+      await store.update(edited, { fields: { title: `Title ${change}` } })
+    }
+    const historyStart = performance.now()
+    const history = await store.history(edited, { limit: 100 })
+    const historyPageMs = performance.now() - historyStart
+    if (history.entries.length !== Math.min(100, changes + 1)) {
+      throw new Error(`read ${history.entries.length} history entries`)
+    }
+    return {
+      searchMissMs: round(searchMissMs),
+      searchPageMs: round(searchPageMs),
+      historyChanges: changes,
+      historyPageMs: round(historyPageMs),
+    }
+  } finally {
+    await store.close()
   }
 }
 

@@ -63,7 +63,7 @@ export async function scopeChange(
       for (const { facet, bytes } of page.facets) {
         const parsed = parseFacetId(facet)
         if (parsed?.facet !== CORE_FACET) continue
-        const content = readFacetBytes(bytes)
+        const content = readFacetBytes(bytes, { stored: true })
         if (content === undefined || content.deleted || (content.mergedInto?.length ?? 0) > 0) {
           continue
         }

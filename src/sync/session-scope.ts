@@ -182,7 +182,7 @@ export class SessionScope {
     let shared = this.targets.get(target)
     if (shared === undefined) {
       const core = await this.components.store.getFacetBytes(facetId(target, CORE_FACET))
-      const named = core === undefined ? undefined : readFacetBytes(core)
+      const named = core === undefined ? undefined : readFacetBytes(core, { stored: true })
       shared =
         named === undefined ||
         !isObjectType(named.type) ||
@@ -208,7 +208,7 @@ export class SessionScope {
     if (ownerId === undefined) return true
     if (typeof ownerId !== 'string' || !isObjectId(ownerId)) return false
     const core = await this.components.store.getFacetBytes(facetId(ownerId, CORE_FACET))
-    const owner = core === undefined ? undefined : readFacetBytes(core)
+    const owner = core === undefined ? undefined : readFacetBytes(core, { stored: true })
     if (owner === undefined || owner.deleted || !isObjectType(owner.type)) return false
     return this.objectVerdict(owner.type, ownerId, owner.fields, 'out-ignoring-owner')
   }

@@ -44,12 +44,16 @@ const CHANGE_CHUNK = 1
  * receiver. Returns undefined for any other form (the caller then loads the document);
  * throws when the bytes have this form but the change does not decode.
  */
-export function readEncodedFacet(bytes: Uint8Array): EncodedFacet | undefined {
+export function readEncodedFacet(
+  bytes: Uint8Array,
+  /** Bytes stored already: read as they are, without checking they are in Automerge's form. */
+  stored = false,
+): EncodedFacet | undefined {
   const found = genesisPrefix(bytes)
   if (found === undefined) return undefined
   const rest = bytes.subarray(found.prefix.change.length)
   if (!singleChangeChunk(rest)) return undefined
-  return readCreatedChange(rest, found)
+  return readCreatedChange(rest, found, undefined, stored)
 }
 
 /** The type whose genesis change `bytes` start with (and more bytes after it). */

@@ -63,7 +63,7 @@ export class MergeList {
       const content =
         parts.snapshot === undefined && parts.chunks.length === 0
           ? undefined
-          : readFacetBytes(joinFacetParts(parts))
+          : readFacetBytes(joinFacetParts(parts), { stored: true })
       if (content === undefined) {
         core.log.warn({ object }, 'a merged object could not be read; left out of the merges')
         return undefined

@@ -133,7 +133,7 @@ export class FirstSyncScan {
       for (const { facet, bytes } of page) {
         const parsed = parseFacetId(facet)
         if (parsed?.facet !== CORE_FACET) continue
-        const content = readFacetBytes(bytes)
+        const content = readFacetBytes(bytes, { stored: true })
         let verdict =
           content !== undefined && scope.objectVerdict(type, parsed.object, content.fields, 'out')
         if (typeof verdict !== 'boolean') verdict = await verdict

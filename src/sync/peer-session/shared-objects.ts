@@ -93,7 +93,7 @@ export class SharedObjects {
     for await (const [id, held] of this.marks.scan(store, { unreadable: 'absent' })) {
       if (!held) continue
       const core = await store.getFacetBytes(facetId(id, CORE_FACET))
-      const content = core === undefined ? undefined : readFacetBytes(core)
+      const content = core === undefined ? undefined : readFacetBytes(core, { stored: true })
       if (content === undefined || !isObjectType(content.type)) continue
       // As before the split, a scope change does not look at a file's owner here; the
       // file's next change does.
@@ -116,7 +116,7 @@ export class SharedObjects {
   ): Promise<boolean> {
     const { store } = this.core
     const core = await store.getFacetBytes(facetId(entry.object, CORE_FACET))
-    const content = core === undefined ? undefined : readFacetBytes(core)
+    const content = core === undefined ? undefined : readFacetBytes(core, { stored: true })
     const held = await this.marks.read(store, entry.object, { unreadable: 'absent' })
     let inScope =
       content !== undefined &&
