@@ -136,7 +136,8 @@ function fieldsTable(object) {
     { className: 'fields' },
     element('caption', {
       className: 'muted',
-      textContent: 'Fields, and where each value came from',
+      textContent:
+        'Fields, and where each value came from (as the write stamps say: the history shows which writes are proven)',
     }),
     element(
       'thead',
