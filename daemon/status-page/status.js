@@ -144,10 +144,19 @@ function followTransfers() {
   if (transfersTimer !== undefined) return
   transfersTimer = setTimeout(() => {
     transfersTimer = undefined
+    // Only the files column: the rest of a row follows the `peer` events, and this read
+    // may be older than the last of them.
     api('GET', '/v1/peers')
-      .then(({ peers }) => peers.forEach(showPeer))
+      .then(({ peers }) => peers.forEach(showTransfers))
       .catch(showFailure)
   }, 2000)
+}
+
+function showTransfers(peer) {
+  const cell = document.getElementById(`peer-${peer.id}`)?.querySelector('.files')
+  if (!cell) return
+  cell.replaceChildren(...transfersView(peer.transfers))
+  if (peer.transfers?.active.length > 0) followTransfers()
 }
 
 /** How the peer is connected (through a relay), and, for our relay, its reservation. */
@@ -538,7 +547,7 @@ async function open() {
   await refreshStatus()
   $('login').hidden = true
   $('main').hidden = false
-  setUpPeerAdmin(() => api('GET', '/v1/peers').then(({ peers }) => peers.forEach(showPeer)))
+  setUpPeerAdmin()
   void route()
   void follow()
 }
