@@ -3,19 +3,18 @@
 // holds the record. Writers are named as this instance knows them: itself, a paired peer,
 // or by id for an instance known only through others.
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
-import type { InstanceId, ObjectId } from '../../src/model/index.ts'
+import type { ObjectId } from '../../src/model/index.ts'
 import type { HistoryEntry, ObjectStore } from '../../src/store/index.ts'
-import { isoTime } from './merges.ts'
 import { addRoute, idParam } from './route.ts'
 import { parse, schemas } from './schemas.ts'
+import { isoTime, writerJson, type NameOf } from './writers.ts'
 
 export interface HistoryRoutesOptions {
   store: ObjectStore
-  /** The name of this instance or of a paired peer; undefined for an instance not known here. */
-  nameOf: (instance: InstanceId) => string | undefined
+  nameOf: NameOf
 }
 
-function entryJson(entry: HistoryEntry, nameOf: HistoryRoutesOptions['nameOf']) {
+function entryJson(entry: HistoryEntry, nameOf: NameOf) {
   return {
     id: entry.id,
     at: isoTime(entry.at),
@@ -24,7 +23,7 @@ function entryJson(entry: HistoryEntry, nameOf: HistoryRoutesOptions['nameOf']) 
     by:
       entry.by === undefined
         ? { id: null, name: null, verified: false }
-        : { id: entry.by, name: nameOf(entry.by) ?? entry.by, verified: entry.verified },
+        : { ...writerJson(entry.by, nameOf), verified: entry.verified },
     change: entry.change,
     fields: entry.fields,
     custom: entry.custom,

@@ -3,9 +3,10 @@
 // known) and when, and both objects' names, as the status page lists them beside the
 // conflict inbox. Undoing one is POST /v1/objects/:id/unmerge.
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
-import { objectLabel, type InstanceId, type ObjectId } from '../../src/model/index.ts'
+import { objectLabel, type ObjectId } from '../../src/model/index.ts'
 import type { MergeRecord, ObjectStore, StoredObject } from '../../src/store/index.ts'
 import { addRoute } from './route.ts'
+import { isoTime, type NameOf } from './writers.ts'
 import { parse, schemas } from './schemas.ts'
 
 /** Merges per answer unless `limit` says otherwise (each costs two object reads). */
@@ -13,20 +14,12 @@ const DEFAULT_MERGES = 50
 
 export interface MergeRoutesOptions {
   store: ObjectStore
-  /** The name of this instance or of a paired peer; undefined for an instance not known here. */
-  nameOf: (instance: InstanceId) => string | undefined
+  nameOf: NameOf
 }
 
 function nameOf(object: StoredObject | undefined): string | null {
   if (object === undefined) return null
   return objectLabel(object.type, object.fields) || null
-}
-
-/** A stamp's time as ISO text; null when absent or out of range (a peer's stamp). */
-export function isoTime(at: number | undefined): string | null {
-  if (at === undefined) return null
-  const date = new Date(at)
-  return Number.isNaN(date.getTime()) ? null : date.toISOString()
 }
 
 async function mergeJson(options: MergeRoutesOptions, merge: MergeRecord) {

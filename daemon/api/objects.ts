@@ -2,21 +2,15 @@
 // objectJson is how every route that answers with an object shows it.
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { ObjectSyncError } from '../../src/errors.ts'
-import {
-  objectLabel,
-  type InstanceId,
-  type ObjectId,
-  type ObjectType,
-} from '../../src/model/index.ts'
+import { objectLabel, type ObjectId, type ObjectType } from '../../src/model/index.ts'
 import type { ObjectStore, StoredObject } from '../../src/store/index.ts'
-import { isoTime } from './merges.ts'
 import { addRoute, idParam } from './route.ts'
 import { parse, schemas } from './schemas.ts'
+import { isoTime, writerJson, type NameOf } from './writers.ts'
 
 export interface ObjectRoutesOptions {
   store: ObjectStore
-  /** The name of this instance or of a paired peer; undefined for an instance not known here. */
-  nameOf: (instance: InstanceId) => string | undefined
+  nameOf: NameOf
   /** The local system's row that stands for an object, if any. */
   recordOf: (id: ObjectId, type: ObjectType) => { table: string; key: string } | undefined
 }
@@ -68,7 +62,7 @@ async function getObject(options: ObjectRoutesOptions, request: FastifyRequest) 
   const written = Object.fromEntries(
     Object.entries(object.written).map(([field, { by, at }]) => [
       field,
-      { by: { id: by, name: options.nameOf(by) ?? by }, at: isoTime(at) },
+      { by: writerJson(by, options.nameOf), at: isoTime(at) },
     ]),
   )
   const customGroups: Record<string, string[]> = {}

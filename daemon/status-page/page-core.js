@@ -118,9 +118,9 @@ export async function act(button, action) {
   $('action-error').textContent = ''
   try {
     await action()
-    button.disabled = false
   } catch (error) {
     showFailure(error)
+  } finally {
     button.disabled = false
   }
 }
