@@ -135,14 +135,18 @@ export class MatchIndex {
   /** Records (or re-records) what the local record `key` holds. */
   put(candidate: MatchCandidate): void {
     const { type, key } = candidate
-    this.remove(type, key)
     const fields = matchedFields(type, candidate.fields)
+    const packed = pack(type, fields)
     let ofType = this.records.get(type)
+    // Recorded as it is already (a first sync records each arriving object when it plans
+    // its row and again once the row is written): nothing to do.
+    if (ofType?.get(key) === packed) return
+    this.remove(type, key)
     if (ofType === undefined) {
       ofType = new Map()
       this.records.set(type, ofType)
     }
-    ofType.set(key, pack(type, fields))
+    ofType.set(key, packed)
     for (const indexed of indexKey(type, fields)) {
       const hash = this.hashOf(indexed)
       const present = this.byKey.get(hash)

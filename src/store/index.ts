@@ -25,6 +25,7 @@ export type {
   ObjectPage,
   ObjectStoreEvents,
   ObjectStoreOptions,
+  PrereadDocument,
   StoredObject,
   WrittenBy,
 } from './object-store/index.ts'

@@ -71,9 +71,13 @@ export const DEFAULT_HISTORY_LIMIT = 100
 export const MAX_HISTORY_LIMIT = 1000
 
 export class ObjectHistory {
+  /** Pages asked for since the store was made (for /metrics). */
+  pagesRead = 0
+
   constructor(private readonly core: StoreCore) {}
 
   async page(id: ObjectId, options: { limit?: number; before?: string }): Promise<HistoryPage> {
+    this.pagesRead++
     const limit = options.limit ?? DEFAULT_HISTORY_LIMIT
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
       throw new ObjectSyncError(

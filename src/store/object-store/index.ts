@@ -25,12 +25,13 @@ import { StoreFeed } from './feed.ts'
 import { LocalEdits, type SyncStateAlongside } from './local-edits.ts'
 import { ObjectHistory, type HistoryPage } from './history.ts'
 import { MergeList } from './merge-list.ts'
-import { searchObjects, type SearchOptions } from './search.ts'
+import { searchStored, type SearchOptions } from './search.ts'
 import { MergeEdits } from './merges.ts'
 import { ObjectReads } from './reads.ts'
 import { RemoteApply } from './remote-apply.ts'
 import { FeedFollower } from './feed-follower.ts'
 import { RemoteDocuments } from './remote-documents.ts'
+import type { QuickReadResult as PrereadDocument } from './quick-read.ts'
 import type {
   Accepts,
   AdmitsReference,
@@ -49,6 +50,7 @@ import type {
 } from './types.ts'
 
 export type * from './types.ts'
+export type { QuickReadResult as PrereadDocument } from './quick-read.ts'
 export type { FieldChange, HistoryChange, HistoryEntry, HistoryPage } from './history.ts'
 export { MAX_HISTORY_LIMIT } from './history.ts'
 export { MAX_QUERY_LENGTH, MAX_SEARCH_LIMIT, type SearchOptions } from './search.ts'
@@ -68,7 +70,6 @@ export class ObjectStore {
   private readonly merges: MergeEdits
   private readonly mergeList: MergeList
   private readonly histories: ObjectHistory
-  private historyPagesRead = 0
 
   constructor(options: ObjectStoreOptions) {
     this.core = new StoreCore(options)
@@ -209,30 +210,23 @@ export class ObjectStore {
    * an object not stored, INVALID_CURSOR for a bad limit or cursor.
    */
   history(id: ObjectId, options: { limit?: number; before?: string } = {}): Promise<HistoryPage> {
-    this.historyPagesRead++
     return this.histories.page(id, options)
   }
 
   /** Pages of history read since the store was made (for /metrics). */
   get historyReads(): number {
-    return this.historyPagesRead
+    return this.histories.pagesRead
   }
 
   /**
    * Records whose name or email holds every word of `query` (search.ts), in id order, a
    * page at a time; neither deleted nor merged into another.
    */
-  async search(
+  search(
     query: string,
     options: SearchOptions = {},
   ): Promise<{ items: StoredObject[]; next: ObjectId | undefined }> {
-    const page = await searchObjects(this.scan, query, options)
-    const items: StoredObject[] = []
-    for (const id of page.ids) {
-      const object = await this.reads.get(id)
-      if (object !== undefined) items.push(object)
-    }
-    return { items, next: page.next }
+    return searchStored(this.scan, this.reads, query, options)
   }
 
   /** The group a custom field is kept in (config customFieldGroups; `other` if in none). */
@@ -293,9 +287,16 @@ export class ObjectStore {
     from?: InstanceId,
     /** Which objects the sender may make objects name (its scope); others are refused. */
     admitsReference?: AdmitsReference,
+    /** The items' reads from prereadDocuments, in the same order. */
+    reads?: readonly PrereadDocument[],
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     await this.follower?.room()
-    return this.remoteDocuments.applyDocuments(items, accepts, from, admitsReference)
+    return this.remoteDocuments.applyDocuments(items, accepts, from, admitsReference, reads)
+  }
+
+  /** Reads a batch for applyRemoteDocuments ahead, on a worker thread when it is large. */
+  prereadDocuments(items: readonly (readonly [FacetId, Uint8Array])[]): Promise<PrereadDocument[]> {
+    return this.core.quickReads.read(items)
   }
 
   // ── stored facets ────────────────────────────────────────────────────────────────

@@ -16,7 +16,7 @@ import {
   type ObjectType,
 } from '../../model/index.ts'
 import type { CommitQueue } from '../commit-queue.ts'
-import { readEncodedFacet, sameValue, type EncodedFacet } from '../facet-doc.ts'
+import { sameValue } from '../facet-doc.ts'
 import { readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
 import { changeChunkEnd, genesisPrefix } from '../facet-doc/read-created.ts'
 import { chunkKey, typeIndexKey } from '../keys.ts'
@@ -32,17 +32,12 @@ import {
   referencesRefused,
 } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
+import type { QuickRead, QuickReadResult } from './quick-read.ts'
+import { readInline } from './quick-reader.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { RemoteApply } from './remote-apply.ts'
 import type { Accepts, AdmitsReference, AppliedChanges } from './types.ts'
 import { copyFields, copyMeta, fieldsOf, grownLines } from './views.ts'
-
-/** A facet read without loading it, when it is still in the form it was created in. */
-interface QuickRead {
-  object: ObjectId
-  facet: FacetName
-  content: EncodedFacet
-}
 
 /** What every item of one batch shares. */
 interface Batch {
@@ -72,9 +67,11 @@ export class RemoteDocuments {
     accepts: Accepts | undefined,
     from: InstanceId | undefined,
     admitsReference?: AdmitsReference,
+    /** The items' quick reads, made ahead (QuickReader); else read now. */
+    reads?: readonly QuickReadResult[],
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.core.openCommits()
-    const quick = items.map(([facet, bytes]) => quickRead(facet, bytes))
+    const quick = reads?.length === items.length ? reads : readInline(items)
     // Whether each object exists, whatever type the sender claims for it: a facet that
     // names another type than the object here has must not pass as a new object.
     const probes = quick.map((read) =>
@@ -245,9 +242,7 @@ export class RemoteDocuments {
     bytes: Uint8Array,
     read: QuickRead,
   ): Promise<AppliedChanges | ObjectSyncError> {
-    const problem =
-      checkFields(read.facet, read.content.type, read.content) ??
-      checkStampTimes(read.content.meta, this.core.now())
+    const problem = read.fieldsProblem ?? checkStampTimes(read.content.meta, this.core.now())
     if (problem !== undefined) {
       return new ObjectSyncError(
         'INVALID_CHANGES',
@@ -351,22 +346,5 @@ function orNothing<T>(read: () => T | undefined): T | undefined {
     return read()
   } catch {
     return undefined
-  }
-}
-
-function quickRead(facet: FacetId, bytes: Uint8Array): QuickRead | ObjectSyncError | undefined {
-  const parsed = parseFacetId(facet)
-  if (parsed === undefined) {
-    return new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
-  }
-  try {
-    const content = readEncodedFacet(bytes)
-    return content === undefined
-      ? undefined
-      : { object: parsed.object, facet: parsed.facet, content }
-  } catch (error) {
-    return new ObjectSyncError('INVALID_CHANGES', `the document for ${facet} could not be parsed`, {
-      cause: error,
-    })
   }
 }

@@ -15,6 +15,8 @@ import {
 } from '../../model/index.ts'
 import { readFacetBytes } from '../facet-doc.ts'
 import type { FacetScan } from './facet-scan.ts'
+import type { ObjectReads } from './reads.ts'
+import type { StoredObject } from './types.ts'
 
 export const DEFAULT_SEARCH_LIMIT = 20
 export const MAX_SEARCH_LIMIT = 100
@@ -32,6 +34,22 @@ export interface SearchPage {
   ids: ObjectId[]
   /** Where the next page starts (pass it as `after`), or undefined when the store is read. */
   next: ObjectId | undefined
+}
+
+/** A page of the objects found, read (one found and removed meanwhile is left out). */
+export async function searchStored(
+  scan: FacetScan,
+  reads: ObjectReads,
+  query: string,
+  options: SearchOptions,
+): Promise<{ items: StoredObject[]; next: ObjectId | undefined }> {
+  const page = await searchObjects(scan, query, options)
+  const items: StoredObject[] = []
+  for (const id of page.ids) {
+    const object = await reads.get(id)
+    if (object !== undefined) items.push(object)
+  }
+  return { items, next: page.next }
 }
 
 export async function searchObjects(

@@ -53,6 +53,11 @@ export interface ObjectStoreOptions {
   sourcesOfTruth?: Readonly<Record<string, InstanceId>>
   /** File contents: the size limit (default 50 MiB) and chunk size. */
   blobs?: BlobStoreOptions
+  /**
+   * Read large batches from peers on a worker thread (object-store/quick-reader.ts) while
+   * the batch before is applied; default true.
+   */
+  readWorker?: boolean
 }
 
 export interface WrittenBy {

@@ -3,7 +3,7 @@
 // scope, applied, echoes noted for the sending side, the cursor or the first sync's
 // resume record saved, and one credit sent back per batch.
 import type { FacetId } from '../../model/index.ts'
-import { refusedByScope } from '../../store/index.ts'
+import { refusedByScope, type PrereadDocument } from '../../store/index.ts'
 import type { BlobTransfer } from '../blob-transfer/index.ts'
 import type { SyncMessage } from '../messages.ts'
 import type { SessionCore } from './session-core.ts'
@@ -97,6 +97,8 @@ export class BatchReceiver {
     items: [FacetId, Uint8Array][],
     upTo: number,
     resume: string | undefined,
+    /** The items' reads, started as the batch arrived (ObjectStore.prereadDocuments). */
+    preread?: Promise<readonly PrereadDocument[]>,
   ): Promise<void> {
     const { core, scope, blobs } = this.components
     const { store, stats } = core
@@ -104,11 +106,13 @@ export class BatchReceiver {
     core.applying = true
     const admitted = await scope.admittedObjects(items)
     const appliedItems = items.filter((_, index) => admitted[index] === true)
+    const reads = (await preread)?.filter((_, index) => admitted[index] === true)
     const outcomes = await store.applyRemoteDocuments(
       appliedItems,
       (type, facet) => scope.allows(type, facet),
       core.peer,
       scope.admitsReference,
+      reads,
     )
     const refusals: Refusal[] = []
     for (const [index, item] of items.entries()) {

@@ -200,48 +200,74 @@ export class PeerSession {
     void this.core.channel.close()
   }
 
-  /** Reads and routes the peer's messages until the channel ends or breaks the protocol. */
+  /**
+   * Reads and routes the peer's messages until the channel ends or breaks the protocol.
+   * Batches are applied in order, one at a time; but the next batch is read on (its
+   * facets decoded, on a worker thread when large: ObjectStore.prereadDocuments) while
+   * the one before is applied. Every other message waits until the batches before it
+   * are applied, as it did when each batch was applied before the next was read.
+   */
   private async receiveAll(): Promise<void> {
     const { core } = this
     const { channel } = core
     let sending: Promise<void> | undefined
-    for await (const payload of channel) {
-      this.lastReceivedAt = Date.now()
-      const message = decodeMessage(payload)
-      if (typeof message === 'string') {
-        core.log.warn(
-          { peer: this.peer, reason: message },
-          'sync message refused; closing the session',
-        )
-        this.ended = `sync protocol violation: ${message}`
-        this.endedForPeer = true
-        channel.abort(new Error(this.ended))
-        return
-      }
-      if (message.t === 'want') {
-        sending ??= this.sender
-          .run(message.after, message.resume)
-          .catch((error: unknown) => this.fail(error))
-      } else if (message.t === 'credit') {
-        await this.outbox.credit(message.n)
-      } else if (message.t === 'plan') {
-        if (!(await this.receiver.plan(message.total, message.lastSeq))) {
-          channel.abort(new Error('sync cursor beyond the peer feed'))
+    // The batch being applied; its failure is raised where the next message awaits it.
+    let applying: Promise<void> = Promise.resolve()
+    try {
+      for await (const payload of channel) {
+        this.lastReceivedAt = Date.now()
+        const message = decodeMessage(payload)
+        if (typeof message === 'string') {
+          await applying
+          core.log.warn(
+            { peer: this.peer, reason: message },
+            'sync message refused; closing the session',
+          )
+          this.ended = `sync protocol violation: ${message}`
+          this.endedForPeer = true
+          channel.abort(new Error(this.ended))
           return
         }
-      } else if (message.t === 'tick') {
-        continue
-      } else if (message.t === 'live') {
-        this.receiver.live()
-      } else if (isBlobMessage(message)) {
-        await this.blobs.handle(message)
-      } else if (message.t === 'left') {
-        core.log.info({ peer: this.peer, objects: message.objects.length }, 'objects left scope')
-        this.options.onLeft?.(message.objects)
-      } else {
-        await this.receiver.receive(message.items, message.upTo, message.resume)
+        if (message.t === 'tick') continue
+        if (message.t === 'credit') {
+          // Credits are for what we send: they wait for nothing we apply.
+          await this.outbox.credit(message.n)
+          continue
+        }
+        if (message.t === 'batch') {
+          const preread = core.store.prereadDocuments(message.items)
+          await applying
+          applying = this.receiver.receive(message.items, message.upTo, message.resume, preread)
+          // Awaited with the next message or at the end; marked handled until then, so a
+          // failure while the channel is read is not an unhandled rejection.
+          applying.catch(() => undefined)
+          continue
+        }
+        await applying
+        if (message.t === 'want') {
+          sending ??= this.sender
+            .run(message.after, message.resume)
+            .catch((error: unknown) => this.fail(error))
+        } else if (message.t === 'plan') {
+          if (!(await this.receiver.plan(message.total, message.lastSeq))) {
+            channel.abort(new Error('sync cursor beyond the peer feed'))
+            return
+          }
+        } else if (message.t === 'live') {
+          this.receiver.live()
+        } else if (isBlobMessage(message)) {
+          await this.blobs.handle(message)
+        } else {
+          core.log.info({ peer: this.peer, objects: message.objects.length }, 'objects left scope')
+          this.options.onLeft?.(message.objects)
+        }
       }
+    } catch (error) {
+      // Nothing of the session goes on behind its end: the batch being applied finishes.
+      await applying.catch(() => undefined)
+      throw error
     }
+    await applying
   }
 
   private startHeartbeat(): NodeJS.Timeout {
