@@ -26,6 +26,37 @@ export interface RowByRow {
   refused(entity: EntityMapping, key: string, error: unknown): void
 }
 
+/**
+ * Pages taken in two at a time: while one page's objects are made (their facets encoded
+ * on the store's worker thread, then committed), the next is read and sorted. Each page
+ * makes its objects only once the page before it is done, so they are made in order.
+ */
+class PagePipeline {
+  private readonly taking: Promise<void>[] = []
+  private failure: { error: unknown } | undefined
+
+  constructor(
+    private readonly takePage: (
+      page: [string, LocalRow][],
+      after: Promise<void> | undefined,
+    ) => Promise<void>,
+  ) {}
+
+  async add(page: [string, LocalRow][]): Promise<void> {
+    if (this.taking.length >= 2) await this.taking.shift()
+    const taken = this.takePage(page, this.taking.at(-1))
+    // Held until awaited in order; the first failure is kept for finish.
+    taken.catch((error: unknown) => (this.failure ??= { error }))
+    this.taking.push(taken)
+  }
+
+  async finish(): Promise<void> {
+    await Promise.allSettled(this.taking)
+    this.taking.length = 0
+    if (this.failure !== undefined) throw this.failure.error
+  }
+}
+
 /** A key that is bytes as bad rows name it: an SQL blob literal, x'0102'. */
 /** The bad row's key that stands for a table's rows without a key. */
 const KEYLESS = '(no key)'
@@ -55,35 +86,43 @@ export class TableIngest {
     let rows = 0
     let keyless = 0
     let page: [string, LocalRow][] = []
-    for await (const row of this.core.connector.readAll(entity)) {
-      const key = row[entity.key]
-      if (key === null || key === undefined) {
-        keyless++
-        continue
-      }
-      if (key instanceof Uint8Array) {
-        // A key that is bytes can't be linked: read back by its text it is "gone", and the
-        // next edit of the row would delete the object made of it. One linked by its text
-        // before (an earlier version took such rows in) is not a removed row either.
+    const pages = new PagePipeline((taken, after) => this.takePage(entity, taken, after))
+    try {
+      for await (const row of this.core.connector.readAll(entity)) {
+        const key = row[entity.key]
+        if (key === null || key === undefined) {
+          keyless++
+          continue
+        }
+        if (key instanceof Uint8Array) {
+          // A key that is bytes can't be linked: read back by its text it is "gone", and
+          // the next edit of the row would delete the object made of it. One linked by its
+          // text before (an earlier version took such rows in) is not a removed row either.
+          present.add(String(key))
+          bytesKeys.add(bytesKey(key))
+          this.core.rows.report(
+            entity,
+            bytesKey(key),
+            entity.key,
+            `${entity.key}: expected text, got bytes`,
+          )
+          continue
+        }
         present.add(String(key))
-        bytesKeys.add(bytesKey(key))
-        this.core.rows.report(
-          entity,
-          bytesKey(key),
-          entity.key,
-          `${entity.key}: expected text, got bytes`,
-        )
-        continue
+        page.push([String(key), row])
+        if (page.length >= PAGE_ROWS) {
+          await pages.add(page)
+          page = []
+        }
+        if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
       }
-      present.add(String(key))
-      page.push([String(key), row])
-      if (page.length >= PAGE_ROWS) {
-        await this.takePage(entity, page)
-        page = []
-      }
-      if (++rows % INGEST_PROGRESS_ROWS === 0) this.progress(entity.table, rows, false)
+      await pages.add(page)
+    } catch (error) {
+      // Every page ends before the table does, taken in or failed.
+      await pages.finish().catch(() => undefined)
+      throw error
     }
-    await this.takePage(entity, page)
+    await pages.finish()
     // Rows with no key can't be synced (nothing names them): one bad row says how many.
     if (keyless > 0) {
       this.core.rows.report(
@@ -109,9 +148,11 @@ export class TableIngest {
     this.core.events.emit('ingest-progress', table, rows, done)
   }
 
+  /** Sorts the page's rows, then, once the page `after` is taken in, takes them in. */
   private async takePage(
     entity: EntityMapping,
     page: readonly [string, LocalRow][],
+    after: Promise<void> | undefined,
   ): Promise<void> {
     const { links, rows, rules } = this.core
     const plain = !entity.fields.some((mapped) => mapped.type === 'content')
@@ -169,7 +210,9 @@ export class TableIngest {
       if (read.unresolved === true) rowByRow.push([key, row])
       else created.push({ key, row, custom, read })
     }
-    await this.create(entity, created)
+    // The new rows' objects are made now and committed once the page before is done.
+    await this.create(entity, created, after)
+    await after?.catch(() => undefined) // its failure is raised where it is awaited
     await this.rowByRowAll(entity, rowByRow)
   }
 
@@ -193,7 +236,11 @@ export class TableIngest {
   }
 
   /** The new rows made objects in one commit, with their links. */
-  private async create(entity: EntityMapping, created: readonly NewRow[]): Promise<void> {
+  private async create(
+    entity: EntityMapping,
+    created: readonly NewRow[],
+    after: Promise<void> | undefined,
+  ): Promise<void> {
     if (created.length === 0) return
     const { links, matches, rows, store } = this.core
     let saves: [ObjectId, SaveLinkOptions][] = []
@@ -226,6 +273,7 @@ export class TableIngest {
           options: FROM_LOCAL_SYSTEM,
         })),
         linksOf,
+        after,
       )
     } catch (error) {
       // Refused as a whole (the store could not write): row by row, each failure its own.
@@ -233,6 +281,7 @@ export class TableIngest {
         { table: entity.table, rows: created.length, err: error },
         'could not take the rows in at once; taking them in one by one',
       )
+      await after?.catch(() => undefined)
       await this.rowByRowAll(
         entity,
         created.map(({ key, row }) => [key, row]),

@@ -5,7 +5,7 @@
 import * as A from '@automerge/automerge'
 import { randomBytes } from 'node:crypto'
 import { ObjectSyncError } from '../../errors.ts'
-import { QuickReader } from './quick-reader.ts'
+import { StoreWorker } from './store-worker.ts'
 import { silentLogger, type Logger } from '../../log.ts'
 import {
   CORE_FACET,
@@ -72,7 +72,7 @@ export class StoreCore {
   readonly received = new ReceivedObjects()
   readonly recentParts = new RecentParts()
   /** Quick reads of peers' batches, on a worker thread when they are large. */
-  readonly quickReads: QuickReader
+  readonly worker: StoreWorker
   readonly events: TypedEvents<ObjectStoreEvents>
   /** Which objects are one (merges), from the `g/` index; each change is a `merge` event. */
   readonly identities = new Identities((object) => this.events.emit('merge', object))
@@ -101,7 +101,7 @@ export class StoreCore {
     this.compactAfter = options.compactAfterChanges ?? DEFAULT_COMPACT_AFTER
     this.syncWrites = options.syncWrites ?? false
     this.loadContext = { actor: this.actor, log: this.log }
-    this.quickReads = new QuickReader(this.log, options.readWorker ?? true)
+    this.worker = new StoreWorker(this.log, options.readWorker ?? true)
     for (const [group, names] of Object.entries(options.customFieldGroups ?? {})) {
       customFacet(group) // throws a TypeError on a bad group name
       for (const name of names) this.groupOfCustomField.set(name, group)
@@ -146,7 +146,7 @@ export class StoreCore {
     const commits = this.commits
     if (commits === undefined) return
     this.objects.stop()
-    await this.quickReads.close()
+    await this.worker.close()
     await this.announcements
     await this.locks.drain()
     await this.objects.compactAll()

@@ -2,7 +2,6 @@
 // document, persisted through a StorageAdapter (LevelDB in the daemon). Every applied
 // change — local or remote — appends to the feed in the same atomic batch as the
 // document write. Documents load on demand into a bounded LRU cache (opening reads one key).
-//
 // ObjectStore is the front the rest of the code uses. Behind it, sharing one StoreCore
 // (storage, cache, locks, commit queue, events): LocalEdits, ObjectReads, RemoteApply and
 // RemoteDocuments (changes from peers), FacetScan (stored bytes), ConflictInbox, StoreFeed
@@ -112,12 +111,13 @@ export class ObjectStore {
     return this.edits.create(input, options)
   }
 
-  /** Many objects (not files) in one commit: each made, or the error that refused it. */
+  /** Many objects in one commit (once `after` has settled): each made, or why it was not. */
   createMany(
     items: readonly { input: NewObject; options: EditOptions }[],
     alongside?: SyncStateAlongside,
+    after?: Promise<unknown>,
   ): Promise<(StoredObject | ObjectSyncError)[]> {
-    return this.edits.createMany(items, alongside)
+    return this.edits.createMany(items, alongside, after)
   }
 
   /**
@@ -296,7 +296,7 @@ export class ObjectStore {
 
   /** Reads a batch for applyRemoteDocuments ahead, on a worker thread when it is large. */
   prereadDocuments(items: readonly (readonly [FacetId, Uint8Array])[]): Promise<PrereadDocument[]> {
-    return this.core.quickReads.read(items)
+    return this.core.worker.read(items)
   }
 
   // ── stored facets ────────────────────────────────────────────────────────────────

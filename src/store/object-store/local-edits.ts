@@ -2,14 +2,11 @@
 // sync) and touch. Each writes its documents and feed entries in one commit,
 // stamped with this instance and the time, under the object's lock.
 import * as A from '@automerge/automerge'
-import { ObjectSyncError } from '../../errors.ts'
+import type { ObjectSyncError } from '../../errors.ts'
 import {
   CORE_FACET,
   facetId,
   isObjectId,
-  isObjectType,
-  newObjectId,
-  validateNewObject,
   validatePatch,
   type FacetId,
   type FacetName,
@@ -29,23 +26,17 @@ import {
   type FacetDoc,
   type WriteStamp,
 } from '../facet-doc.ts'
-import { chunkKey, snapshotKey, typeIndexKey } from '../keys.ts'
+import { chunkKey, snapshotKey } from '../keys.ts'
 import type { StorageOp } from '../storage.ts'
 import type { StoreCore } from './core.ts'
-import { syncStateOps } from './feed.ts'
+import { NewObjects, checkFileContent, type SyncStateAlongside } from './new-objects.ts'
+export type { SyncStateAlongside } from './new-objects.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import { withChunk } from './recent-parts.ts'
 import type { EditOptions, NewObject, StoredObject } from './types.ts'
-import { createdObject, knownLines, linesOf, storedObjectFrom, toStoredObject } from './views.ts'
+import { knownLines, linesOf, storedObjectFrom, toStoredObject } from './views.ts'
 import { cloneLine, readLinearFacet, type LinearFacet } from '../facet-doc/linear.ts'
 import { appendLinearEdit, prepareLinearEdit } from '../facet-doc/linear-edit.ts'
-
-const EMPTY = new Uint8Array(0)
-
-/** Sync-state entries to write with objects being created, made from the objects. */
-export type SyncStateAlongside = (
-  made: readonly (StoredObject | ObjectSyncError)[],
-) => readonly (readonly [string, Uint8Array | undefined])[]
 
 /** A change of some fields; `null` clears one. */
 export interface ObjectEdit {
@@ -54,88 +45,23 @@ export interface ObjectEdit {
 }
 
 export class LocalEdits {
-  constructor(private readonly core: StoreCore) {}
+  private readonly created: NewObjects
 
-  async create(input: NewObject, options: EditOptions): Promise<StoredObject> {
-    const commits = this.core.openCommits()
-    const made = await this.prepareCreate(input, options)
-    // The new documents are not loaded: most created objects (an import, a first sync)
-    // are not read again soon, and every live document costs the garbage collector.
-    await this.core.locks.run(made.object.id, () => commits.submit(made.ops, made.feed))
-    return made.object
+  constructor(private readonly core: StoreCore) {
+    this.created = new NewObjects(core)
   }
 
-  /**
-   * Creates many objects in one commit: each is the object made, or the error that refused
-   * it (INVALID_OBJECT; BLOB_NOT_FOUND for a file whose content is not held here), which
-   * leaves the others made. Their ids are new, so no one else can hold them yet: no lock
-   * is taken.
-   */
-  async createMany(
+  create(input: NewObject, options: EditOptions): Promise<StoredObject> {
+    return this.created.create(input, options)
+  }
+
+  /** See NewObjects.createMany. */
+  createMany(
     items: readonly { input: NewObject; options: EditOptions }[],
     alongside?: SyncStateAlongside,
+    after?: Promise<unknown>,
   ): Promise<(StoredObject | ObjectSyncError)[]> {
-    const commits = this.core.openCommits()
-    const results: (StoredObject | ObjectSyncError)[] = []
-    const ops: StorageOp[] = []
-    const feed: FeedDraft[] = []
-    // Prepared together, so that their changes are signed together (store/authorship.ts).
-    const prepared = await Promise.allSettled(
-      items.map(({ input, options }) => this.prepareCreate(input, options)),
-    )
-    for (const outcome of prepared) {
-      if (outcome.status === 'fulfilled') {
-        ops.push(...outcome.value.ops)
-        feed.push(...outcome.value.feed)
-        results.push(outcome.value.object)
-      } else if (outcome.reason instanceof ObjectSyncError) {
-        results.push(outcome.reason)
-      } else {
-        throw outcome.reason
-      }
-    }
-    // What the caller keeps about the new objects is written in the same commit, so that
-    // a crash can't leave objects that nothing links to (taken in again as new at start).
-    ops.push(...syncStateOps(alongside?.(results) ?? []))
-    if (ops.length > 0) await commits.submit(ops, feed)
-    return results
-  }
-
-  /** A new object's id, documents and feed entries, validated; nothing written yet. */
-  private async prepareCreate(
-    input: NewObject,
-    options: EditOptions,
-  ): Promise<{ object: StoredObject; ops: StorageOp[]; feed: FeedDraft[] }> {
-    const core = this.core
-    if (!isObjectType(input.type)) {
-      throw new ObjectSyncError(
-        'INVALID_OBJECT',
-        `type: expected one of person, organization, transaction, file`,
-        { details: { path: 'type' } },
-      )
-    }
-    const type = input.type
-    const valid = validateNewObject(type, { fields: input.fields, custom: input.custom })
-    // A file's size is filled in from its content, which must be held here.
-    if (type === 'file') await this.checkFileContent(valid.fields)
-    const id = newObjectId(core.now())
-    const stamp = core.stamp(options.at)
-    const contents = new Map<FacetName, Record<string, FieldValue>>([[CORE_FACET, valid.fields]])
-    for (const [name, value] of Object.entries(valid.custom ?? {})) {
-      const facet = core.facetOfCustomField(name)
-      contents.set(facet, { ...contents.get(facet), [name]: value })
-    }
-    const ops: StorageOp[] = [{ type: 'put', key: typeIndexKey(type, id), value: EMPTY }]
-    const feed: FeedDraft[] = []
-    for (const [facet, fields] of contents) {
-      const bytes = await core.signing.newFacet(
-        facetId(id, facet),
-        encodeNewFacet(type, fields, stamp, core.actor),
-      )
-      ops.push({ type: 'put', key: snapshotKey(id, facet), value: bytes })
-      feed.push({ facet: facetId(id, facet), object: id, type, ...core.fromOf(options) })
-    }
-    return { object: createdObject(id, type, valid, stamp), ops, feed }
+    return this.created.createMany(items, alongside, after)
   }
 
   /**
@@ -301,36 +227,9 @@ export class LocalEdits {
     const { sha256, size } = fields
     if (sha256 === undefined && typeof size === 'number') {
       const current = resolveFacet(loaded.facets.get(CORE_FACET)!.doc).content.fields.sha256
-      if (typeof current === 'string') await this.checkFileContent({ sha256: current, size })
+      if (typeof current === 'string') await checkFileContent(this.core, { sha256: current, size })
     } else {
-      await this.checkFileContent(fields)
-    }
-  }
-
-  /**
-   * A file written here names content held here (stored first, e.g. with POST /v1/blobs):
-   * its size is the content's, filled in when not given.
-   */
-  private async checkFileContent(fields: Record<string, FieldValue | null>): Promise<void> {
-    const sha = fields.sha256
-    // Content taken away (a row's content set to NULL): its size goes with it.
-    if (sha === null && fields.size === undefined) fields.size = null
-    if (typeof sha !== 'string') return
-    const manifest = await this.core.blobs.manifest(sha)
-    if (manifest === undefined) {
-      throw new ObjectSyncError(
-        'BLOB_NOT_FOUND',
-        `sha256: no content ${sha} is held here; store the file's content first`,
-        { details: { path: 'sha256', sha256: sha } },
-      )
-    }
-    if (fields.size === undefined || fields.size === null) fields.size = manifest.size
-    else if (fields.size !== manifest.size) {
-      throw new ObjectSyncError(
-        'INVALID_OBJECT',
-        `size: ${JSON.stringify(fields.size)} is not the size of the content ${sha} (${manifest.size} bytes)`,
-        { details: { path: 'size' } },
-      )
+      await checkFileContent(this.core, fields)
     }
   }
 }

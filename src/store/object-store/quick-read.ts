@@ -1,12 +1,13 @@
 // The quick read of a facet from a peer: a facet still in the form it was created in is
 // read by decoding its one change, without loading a document (facet-doc/read-created.ts).
 // It depends on nothing but the facet id and the bytes, so a first sync's batches are
-// read on a worker thread (quick-reader.ts) while the batch before is applied: these are
+// read on a worker thread (store-worker.ts) while the batch before is applied: these are
 // the shapes that cross to the worker and back.
 import { ObjectSyncError } from '../../errors.ts'
 import { parseFacetId, type FacetId, type FacetName, type ObjectId } from '../../model/index.ts'
 import { readEncodedFacet, type EncodedFacet } from '../facet-doc.ts'
 import { checkFields } from '../remote-check.ts'
+import { packBytes, unpackBytes } from './new-facets.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
 export interface QuickRead {
@@ -42,6 +43,7 @@ export function quickRead(facet: FacetId, bytes: Uint8Array): QuickReadResult {
 
 /** A batch to read: the facet ids, and their bytes end to end in one transferred buffer. */
 export interface PackedBatch {
+  kind: 'read'
   id: number
   facets: FacetId[]
   /** Where each facet's bytes end in `bytes`. */
@@ -56,26 +58,15 @@ export function packBatch(
   id: number,
   items: readonly (readonly [FacetId, Uint8Array])[],
 ): PackedBatch {
-  let total = 0
-  for (const [, bytes] of items) total += bytes.length
-  const packed = new Uint8Array(total)
-  const ends: number[] = []
-  let at = 0
-  for (const [, bytes] of items) {
-    packed.set(bytes, at)
-    at += bytes.length
-    ends.push(at)
-  }
-  return { id, facets: items.map(([facet]) => facet), ends, bytes: packed }
+  const { bytes, ends } = packBytes(items.map(([, each]) => each))
+  return { kind: 'read', id, facets: items.map(([facet]) => facet), ends, bytes }
 }
 
 /** Reads a packed batch (on the worker). */
 export function readPacked(batch: PackedBatch): WireRead[] {
-  let start = 0
+  const all = unpackBytes(batch.bytes, batch.ends)
   return batch.facets.map((facet, index) => {
-    const end = batch.ends[index]!
-    const result = quickRead(facet, batch.bytes.subarray(start, end))
-    start = end
+    const result = quickRead(facet, all[index]!)
     if (result === undefined) return null
     if (result instanceof ObjectSyncError) {
       const cause = result.cause instanceof Error ? result.cause.message : undefined

@@ -33,7 +33,7 @@ import {
 } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
 import type { QuickRead, QuickReadResult } from './quick-read.ts'
-import { readInline } from './quick-reader.ts'
+import { readInline } from './store-worker.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
 import type { RemoteApply } from './remote-apply.ts'
 import type { Accepts, AdmitsReference, AppliedChanges } from './types.ts'
@@ -67,7 +67,7 @@ export class RemoteDocuments {
     accepts: Accepts | undefined,
     from: InstanceId | undefined,
     admitsReference?: AdmitsReference,
-    /** The items' quick reads, made ahead (QuickReader); else read now. */
+    /** The items' quick reads, made ahead (StoreWorker); else read now. */
     reads?: readonly QuickReadResult[],
   ): Promise<(AppliedChanges | ObjectSyncError)[]> {
     const commits = this.core.openCommits()

@@ -10,6 +10,8 @@ import { concatBytes } from './facet-parts.ts'
 
 export class LocalSigning {
   private readonly signer: ChangeSigner | undefined
+  /** Who writes: what the store's worker needs to make and sign new facets itself. */
+  readonly writer: { actor: string; key: IdentityKey | undefined }
 
   constructor(
     key: IdentityKey | undefined,
@@ -17,6 +19,11 @@ export class LocalSigning {
     private readonly actor: string,
   ) {
     this.signer = key === undefined ? undefined : new ChangeSigner(key)
+    // Its bytes only: the key libp2p hands over is a class the worker could not receive.
+    this.writer = {
+      actor,
+      key: key === undefined ? undefined : { type: key.type, raw: Uint8Array.from(key.raw) },
+    }
   }
 
   /** A local change (one change chunk of `facet`) with its authorship proof. */

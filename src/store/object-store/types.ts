@@ -54,7 +54,7 @@ export interface ObjectStoreOptions {
   /** File contents: the size limit (default 50 MiB) and chunk size. */
   blobs?: BlobStoreOptions
   /**
-   * Read large batches from peers on a worker thread (object-store/quick-reader.ts) while
+   * Read large batches from peers on a worker thread (object-store/store-worker.ts) while
    * the batch before is applied; default true.
    */
   readWorker?: boolean

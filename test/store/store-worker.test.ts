@@ -1,16 +1,19 @@
-// Reading a peer's batches on a worker thread (store/object-store/quick-reader.ts): the
+// Reading a peer's batches on a worker thread (store/object-store/store-worker.ts): the
 // same reads as on the main thread, refusals included; a worker that dies or a store that
 // closes while batches wait on it loses none and hangs nothing.
+import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { silentLogger } from '../../src/log.ts'
+import { createIdentity } from '../../src/net/index.ts'
+import { MemoryStorage, provesAuthor } from '../../src/store/index.ts'
 import { encodeNewFacet } from '../../src/store/facet-doc.ts'
 import {
-  QuickReader,
+  StoreWorker,
   WORKER_MIN_ITEMS,
   readInline,
-} from '../../src/store/object-store/quick-reader.ts'
+} from '../../src/store/object-store/store-worker.ts'
 import { STORAGE_KINDS, anna, openStore } from '../helpers/stores.ts'
 
 const memory = STORAGE_KINDS[0]!
@@ -57,10 +60,10 @@ function summary(reads: readonly unknown[]): unknown[] {
   )
 }
 
-describe('QuickReader', () => {
+describe('StoreWorker', () => {
   it('reads a large batch on the worker as the main thread does, refusals included', async () => {
     const items = await batchOf(WORKER_MIN_ITEMS + 20)
-    const reader = new QuickReader(silentLogger)
+    const reader = new StoreWorker(silentLogger)
     const onWorker = await reader.read(items)
     expect(reader.started).toBe(true)
     const here = readInline(items)
@@ -77,7 +80,7 @@ describe('QuickReader', () => {
 
   it('reads a small batch at once, without a worker', async () => {
     const items = (await batchOf(4)).slice(0, 6)
-    const reader = new QuickReader(silentLogger)
+    const reader = new StoreWorker(silentLogger)
     expect(summary(await reader.read(items))).toEqual(summary(readInline(items)))
     expect(reader.started).toBe(false)
     await reader.close()
@@ -85,7 +88,7 @@ describe('QuickReader', () => {
 
   it('a worker that dies reads what it held on the main thread, and every batch after', async () => {
     const items = await batchOf(WORKER_MIN_ITEMS)
-    const reader = new QuickReader(silentLogger)
+    const reader = new StoreWorker(silentLogger)
     await reader.read(items) // started
     const waiting = [reader.read(items), reader.read(items)]
     expect(reader.waiting).toBe(2)
@@ -100,7 +103,7 @@ describe('QuickReader', () => {
 
   it('closing with batches waiting reads them here', async () => {
     const items = await batchOf(WORKER_MIN_ITEMS)
-    const reader = new QuickReader(silentLogger)
+    const reader = new StoreWorker(silentLogger)
     const waiting = reader.read(items)
     await reader.close()
     expect(summary(await waiting)).toEqual(summary(readInline(items)))
@@ -132,5 +135,104 @@ describe('a batch read ahead and applied', () => {
     // Nothing of the refused ones is stored.
     expect(await b.get('01ARZ3NDEKTSV4RRFFQ69G5FAW' as ObjectId)).toBeUndefined()
     await b.close()
+  })
+})
+
+describe('a page of new objects made on the worker', () => {
+  const page = (count: number, extra: Record<string, unknown> = {}) =>
+    Array.from({ length: count }, (_, index) => ({
+      input: {
+        type: 'person' as const,
+        fields: { ...anna, firstName: `Anna ${index}`, ...extra },
+        custom: { tier: 'gold' },
+      },
+      options: {},
+    }))
+
+  it('makes the objects a store makes on its main thread, each change proven by its writer', async () => {
+    const north = await createIdentity()
+    const [onWorker, here] = await Promise.all(
+      [true, false].map((readWorker) =>
+        openStore(new MemoryStorage(), {
+          instanceId: north.id,
+          identityKey: north.privateKey,
+          readWorker,
+        }),
+      ),
+    )
+    const made = await Promise.all(
+      [onWorker!, here!].map((store) => store.createMany(page(WORKER_MIN_ITEMS + 5))),
+    )
+    for (const [index, store] of [onWorker!, here!].entries()) {
+      for (const object of made[index]!) {
+        if (isObjectSyncError(object)) throw object
+        const stored = (await store.get(object.id))!
+        expect(stored.fields).toEqual(object.fields)
+        expect(stored.custom).toEqual({ tier: 'gold' })
+        // The change after the genesis, of each facet, carries its writer's proof.
+        for (const facet of ['core', 'custom:other']) {
+          const bytes = (await store.getFacetBytes(`${object.id}/${facet}` as FacetId))!
+          const [, change] = A.getAllChanges(A.load(bytes))
+          expect(provesAuthor(`${object.id}/${facet}`, change!, north.id)).toBe(true)
+        }
+      }
+    }
+    // The same fields, by position, either way.
+    expect(made[0]!.map((object) => (object as { fields: unknown }).fields)).toEqual(
+      made[1]!.map((object) => (object as { fields: unknown }).fields),
+    )
+    await Promise.all([onWorker!.close(), here!.close()])
+  })
+
+  it('a worker that dies while making a page leaves it made on the main thread', async () => {
+    const { id, privateKey } = await createIdentity()
+    const reader = new StoreWorker(silentLogger)
+    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
+      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
+      type: 'person' as const,
+      fields: { firstName: `Anna ${index}`, lastName: 'Larsen' },
+      stamp: { by: id, at: 1 },
+    }))
+    let madeHere = 0
+    await reader.read(await batchOf(WORKER_MIN_ITEMS)) // started
+    const making = reader.encode(facets, { actor: 'ab'.repeat(16), key: privateKey }, () => {
+      madeHere++
+      return Promise.resolve(facets.map(() => new Uint8Array([1])))
+    })
+    expect(reader.waiting).toBe(1)
+    await reader.killWorkerForTest()
+    const bytes = await making
+    expect(bytes).toHaveLength(WORKER_MIN_ITEMS)
+    expect(reader.waiting).toBe(0)
+    // Made by one of the two; never lost, never both.
+    expect(madeHere).toBeLessThanOrEqual(1)
+    if (madeHere === 0) expect(bytes[0]!.length).toBeGreaterThan(100)
+    await reader.close()
+  })
+
+  it('a page the worker cannot make is made the main thread way, which says why', async () => {
+    // A lone surrogate, which the model refuses before anything is encoded: sent to the
+    // worker as it is, the encoder throws there, and the page is left to the main thread.
+    const reader = new StoreWorker(silentLogger)
+    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
+      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
+      type: 'person' as const,
+      fields: { firstName: index === 7 ? '\ud800' : 'Anna', lastName: 'Larsen' },
+      stamp: { by: 'a' as InstanceId, at: 1 },
+    }))
+    const writer = { actor: 'ab'.repeat(16), key: undefined }
+    let madeHere = 0
+    const here = () => {
+      madeHere++
+      return Promise.reject(new RangeError('refused here'))
+    }
+    await expect(reader.encode(facets, writer, here)).rejects.toThrow('refused here')
+    expect(madeHere).toBe(1)
+    // The worker is still there for the next page, which it makes.
+    const good = facets.map((facet) => ({ ...facet, fields: { firstName: 'Anna' } }))
+    expect(await reader.encode(good, writer, here)).toHaveLength(WORKER_MIN_ITEMS)
+    expect(madeHere).toBe(1)
+    expect(reader.started).toBe(true)
+    await reader.close()
   })
 })
