@@ -1,7 +1,8 @@
 // A table already full when the daemon starts is taken in page by page (TableIngest): the
 // next page is read and sorted while one page's objects are made (their facets encoded on
 // the store's worker thread) and committed, in order. Each row once, bad rows reported,
-// and a page that fails fails the whole read, after every page has ended.
+// and a page that fails fails the whole read, after every page has ended, and the first run
+// again at the next poll.
 import { describe, expect, it } from 'vitest'
 import type { Connector } from '../../src/local/index.ts'
 import type { ObjectStore, StoredObject } from '../../src/store/index.ts'
@@ -51,7 +52,7 @@ describe('taking in a full table at start', () => {
     expect(await allPersons(node.store)).toHaveLength(ROWS - 1)
   })
 
-  it('a page that fails ends the read after every page has ended; housekeeping takes the rest in', async () => {
+  it('a page that fails ends the read after every page has ended; the next poll takes the rest in', async () => {
     let failing = true
     let calls = 0
     const { node, local } = await localNode('b', {
@@ -59,11 +60,11 @@ describe('taking in a full table at start', () => {
       pollMs: 60_000,
       wrapConnector: (connector: Connector) => {
         // Asked once a page, for the rows it has no link for (organizations first, with
-        // none): the second page of persons fails.
+        // none): from the second page of persons on, it fails until the disk is back.
         const objectsOfKeys = async (
           ...args: Parameters<NonNullable<Connector['objectsOfKeys']>>
         ) => {
-          if (failing && ++calls === 3) throw new Error('the disk is gone')
+          if (failing && ++calls >= 3) throw new Error('the disk is gone')
           return connector.objectsOfKeys!(...args)
         }
         return new Proxy(connector, {
@@ -75,19 +76,18 @@ describe('taking in a full table at start', () => {
         })
       },
     })
-    // The page before the failed one and the one read meanwhile are taken in, each row
-    // once; the failed page's rows are not, and the read stops there.
+    // The page before the failed ones is taken in, each row once; the read stopped at the
+    // first failure, and the poll run at start failed again.
     const first = await allPersons(node.store)
-    expect(first).toHaveLength(1_000)
+    expect(first).toHaveLength(500)
     const emails = new Set(first.map((person) => person.fields.email))
-    expect(emails.size).toBe(1_000)
-    expect(['anna1@example.org', 'anna1001@example.org'].every((email) => emails.has(email))).toBe(
-      true,
-    )
+    expect(emails.size).toBe(500)
+    expect(emails.has('anna1@example.org')).toBe(true)
     expect(emails.has('anna600@example.org')).toBe(false)
-    expect(emails.has('anna1501@example.org')).toBe(false)
     failing = false
-    await local.housekeeping()
+    // The first run is not marked done: the next poll runs it again (the rows taken in
+    // already are skipped as seen), not housekeeping a day later.
+    await local.settled()
     const all = await allPersons(node.store)
     expect(all).toHaveLength(ROWS - 1)
     expect(new Set(all.map((person) => person.fields.email)).size).toBe(ROWS - 1)

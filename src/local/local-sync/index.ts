@@ -6,6 +6,7 @@
 // `LocalSync` is the front: it makes the shared core, runs one piece of work at a time
 // (ingest and projection never interleave), keeps the timers and subscriptions, and
 // hands each operation to its collaborator:
+//   make-core     the shared core, each part made with the ones it needs
 //   state-keys    every `local/…` sync-state key, in one table
 //   links         record ↔ object links, origins, merges
 //   row-snapshot  pure row comparison: what differs from the row as last seen is an edit
@@ -19,22 +20,15 @@
 //   plan          the dry run (write-free by its imports)
 //   health        whether the local system answers
 import { ObjectSyncError } from '../../errors.ts'
-import { silentLogger } from '../../log.ts'
-import { TypedEvents, type Listener } from '../../typed-events.ts'
+import type { Listener } from '../../typed-events.ts'
 import type { FieldValue, ObjectId, ObjectType } from '../../model/index.ts'
-import type { EntityMapping } from '../mapping/index.ts'
-import { MatchIndex } from '../matching.ts'
 import type { BadRow, LocalSyncCore, LocalSyncEvents, LocalSyncOptions } from './core.ts'
-import { Groups } from './groups.ts'
 import { LocalSystemHealth, type LocalSystemState } from './health.ts'
 import { Ingest } from './ingest.ts'
-import { AwaitedReferences } from './awaited-references.ts'
-import { Links } from './links.ts'
-import { PeerRules } from './peer-rules.ts'
+import { makeCore } from './make-core.ts'
 import { planIncoming, planOutgoing, type PlanOptions, type SyncPlan } from './plan.ts'
 import { Projector } from './projector.ts'
 import { Review, type ReviewItem } from './review.ts'
-import { RowReader } from './row-reader.ts'
 import { RowWriter } from './row-writer.ts'
 import { localState } from './state-keys.ts'
 
@@ -76,6 +70,8 @@ export class LocalSync {
   private opened = false
   /** Whether the match index holds every row (read at open, or by the first run). */
   private indexed = false
+  /** False from a first start until every row has been taken in once (firstRun). */
+  private firstRunDone = true
   private stopped = false
   private readonly health: LocalSystemHealth
 
@@ -148,6 +144,16 @@ export class LocalSync {
     if (!firstRun || this.core.links.hasAny()) await this.index()
   }
 
+  /** Every row taken in; marked done only once all are. */
+  private async firstRun(): Promise<void> {
+    // A run cut short took rows in without indexing them (they are skipped as seen now).
+    if (this.core.links.hasAny()) await this.index()
+    await this.ingest.ingestEverything()
+    await localState.initialized.write(this.core.store, true)
+    this.firstRunDone = true
+    this.indexed = true
+  }
+
   /** The local records as matching sees them, read once (see open). */
   private async index(): Promise<void> {
     if (this.indexed) return
@@ -159,10 +165,10 @@ export class LocalSync {
     const { store } = this.core
     await this.open()
     if ((await localState.initialized.read(store)) === undefined) {
-      // First run: the change log only knows what changed since the triggers exist.
-      await this.run(async () => void (await this.ingest.ingestEverything()))
-      await localState.initialized.write(store, true)
-      this.indexed = true
+      // First run: the change log only knows what changed since the triggers exist. One
+      // cut short (the local system failing half-way) runs again at the next poll.
+      this.firstRunDone = false
+      await this.run(() => this.firstRun())
     }
     await this.run(() => this.projector.finishDrops())
     await this.run(() => this.pollChanges())
@@ -354,6 +360,7 @@ export class LocalSync {
 
   /** Reads the change log, and so learns that the local system answers. */
   private async pollChanges(): Promise<void> {
+    if (!this.firstRunDone) await this.firstRun()
     await this.ingest.ingestChanges()
     this.health.answered()
   }
@@ -365,36 +372,5 @@ export class LocalSync {
       this.projectQueued = false
       await this.projector.projectChanges()
     })
-  }
-}
-
-/** The shared parts, each made with the ones it needs. */
-function makeCore(options: LocalSyncOptions): LocalSyncCore {
-  const { store, connector, mapping, instanceId } = options
-  const log = (options.logger ?? silentLogger).child('local')
-  const peers = options.peers ?? new Map()
-  const byTable = new Map<string, EntityMapping[]>()
-  for (const entity of mapping.values()) {
-    byTable.set(entity.table, [...(byTable.get(entity.table) ?? []), entity])
-  }
-  const links = new Links({ store, mapping, instanceId })
-  const rules = new PeerRules({ peers, links })
-  const groups = new Groups({ store, connector, mapping, links, rules })
-  const awaiting = new AwaitedReferences({ store, links })
-  return {
-    store,
-    connector,
-    mapping,
-    byTable,
-    instanceId,
-    peers,
-    log,
-    events: new TypedEvents<LocalSyncEvents>(log),
-    links,
-    awaiting,
-    matches: new MatchIndex((id) => store.survivorOf(id as ObjectId)),
-    rules,
-    rows: new RowReader({ links, log }),
-    groups,
   }
 }
