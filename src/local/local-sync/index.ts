@@ -48,7 +48,7 @@ export const DEFAULT_HOUSEKEEPING_MS = 24 * 60 * 60 * 1000
 /** The longest period a Node timer takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 const DEFAULT_POLL_MS = 50
-/** A write the local system refused is tried again after 1 s, then 2, 4 … up to a minute. */
+/** A refused write, or a first run cut short, is tried again after 1 s, then 2, 4 … 60 s. */
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 60_000
 
@@ -72,6 +72,8 @@ export class LocalSync {
   private indexed = false
   /** False from a first start until every row has been taken in once (firstRun). */
   private firstRunDone = true
+  /** A first run cut short is tried again from then on, backing off while it fails. */
+  private firstRunRetry = { at: 0, delayMs: RETRY_FIRST_MS }
   private stopped = false
   private readonly health: LocalSystemHealth
 
@@ -157,8 +159,8 @@ export class LocalSync {
   /** The local records as matching sees them, read once (see open). */
   private async index(): Promise<void> {
     if (this.indexed) return
-    this.indexed = true
     await this.ingest.indexLocalRecords()
+    this.indexed = true // only once read whole: a read cut short is made again
   }
 
   async start(): Promise<void> {
@@ -175,7 +177,7 @@ export class LocalSync {
     // Membership changed while the daemon was stopped (or in a crash before it was
     // announced) is found against what was last announced.
     await this.run(() => this.core.groups.loadGroups())
-    await this.run(() => this.projector.projectChanges())
+    await this.run(() => this.project())
     // The projection reads a first sync's new objects right behind the receiver, which
     // waits for it when it falls too far behind.
     this.projector.feed.follower = store.follow()
@@ -224,7 +226,7 @@ export class LocalSync {
   /** Resolves once everything queued so far has been ingested and projected. */
   async settled(): Promise<void> {
     await this.run(() => this.pollChanges())
-    await this.run(() => this.projector.projectChanges())
+    await this.run(() => this.project())
   }
 
   /**
@@ -318,12 +320,7 @@ export class LocalSync {
         await task()
       } catch (error) {
         // The local system not answering is logged when it stops and when it starts again.
-        if (!this.health.failed(error)) {
-          this.core.log.error(
-            { err: error },
-            'local system sync failed; retrying at the next change',
-          )
-        }
+        this.failed(error)
       }
       if (this.projector.takeFailed()) this.retrySoon()
     })
@@ -360,9 +357,28 @@ export class LocalSync {
 
   /** Reads the change log, and so learns that the local system answers. */
   private async pollChanges(): Promise<void> {
-    if (!this.firstRunDone) await this.firstRun()
+    const retry = this.firstRunRetry
+    if (!this.firstRunDone && Date.now() >= retry.at) {
+      // Not at every poll while it keeps failing; the change log is read meanwhile.
+      retry.at = Date.now() + retry.delayMs
+      retry.delayMs = Math.min(retry.delayMs * 2, RETRY_MAX_MS)
+      try {
+        await this.firstRun()
+        this.queueProjection()
+      } catch (error) {
+        this.failed(error)
+      }
+    }
     await this.ingest.ingestChanges()
     this.health.answered()
+  }
+
+  /**
+   * Objects changed in the store written into the local system: not before a first run
+   * has read every row, or matching would miss records and write duplicates of them.
+   */
+  private project(): Promise<void> {
+    return this.firstRunDone ? this.projector.projectChanges() : Promise.resolve()
   }
 
   private queueProjection(): void {
@@ -370,7 +386,14 @@ export class LocalSync {
     this.projectQueued = true
     void this.run(async () => {
       this.projectQueued = false
-      await this.projector.projectChanges()
+      await this.project()
     })
+  }
+
+  /** A failure of the work logged (one of the local system not answering, by `health`). */
+  private failed(error: unknown): void {
+    if (!this.health.failed(error)) {
+      this.core.log.error({ err: error }, 'local system sync failed; retrying at the next change')
+    }
   }
 }

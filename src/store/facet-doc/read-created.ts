@@ -150,6 +150,9 @@ function readCreatedOps(
     const map = onOwn ? maps.get(op.objCtr) : undefined
     const list = onOwn ? lists.get(op.objCtr) : undefined
     const key = op.key
+    // Set on a plain object it would be its prototype, not a field: left to the document
+    // path, whose check refuses it.
+    if (key === '__proto__') return undefined
     if (key !== undefined) {
       const keys =
         onGenesis && op.objCtr === FIELDS_COUNTER

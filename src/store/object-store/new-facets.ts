@@ -42,13 +42,7 @@ export function encodeNewFacets(
     encodeNewFacet(type, fields, stamp, actor),
   )
   if (signer === undefined) return encoded
-  const cuts = encoded.map((bytes, index) => {
-    const at = genesisPrefix(bytes)?.prefix.change.length
-    if (at === undefined) {
-      throw new TypeError(`the new facet ${facets[index]!.facet} has no genesis to sign after`)
-    }
-    return at
-  })
+  const cuts = encoded.map((bytes, index) => genesisEnd(facets[index]!.facet, bytes))
   const signed = signer.signAll(
     encoded.map((bytes, index) => ({
       facet: facets[index]!.facet,
@@ -58,6 +52,13 @@ export function encodeNewFacets(
   return encoded.map((bytes, index) =>
     concatBytes([bytes.subarray(0, cuts[index]), signed[index]!]),
   )
+}
+
+/** Where a new facet's genesis ends: the change after it is the one signed. */
+export function genesisEnd(facet: FacetId, bytes: Uint8Array): number {
+  const at = genesisPrefix(bytes)?.prefix.change.length
+  if (at === undefined) throw new TypeError(`the new facet ${facet} has no genesis to sign after`)
+  return at
 }
 
 /** Many byte arrays as one buffer and where each ends: one transfer between threads. */

@@ -5,8 +5,8 @@ import * as A from '@automerge/automerge'
 import type { FacetId } from '../../model/index.ts'
 import { ChangeSigner, type IdentityKey } from '../authorship.ts'
 import type { Doc } from '../facet-doc.ts'
-import { genesisPrefix } from '../facet-doc/read-created.ts'
 import { concatBytes } from './facet-parts.ts'
+import { genesisEnd } from './new-facets.ts'
 
 export class LocalSigning {
   private readonly signer: ChangeSigner | undefined
@@ -34,8 +34,7 @@ export class LocalSigning {
   /** A new facet's bytes (its genesis, then the change that writes it), the change signed. */
   async newFacet(facet: FacetId, bytes: Uint8Array): Promise<Uint8Array> {
     if (this.signer === undefined) return bytes
-    const at = genesisPrefix(bytes)?.prefix.change.length
-    if (at === undefined) throw new TypeError(`the new facet ${facet} has no genesis to sign after`)
+    const at = genesisEnd(facet, bytes)
     return concatBytes([bytes.subarray(0, at), await this.signer.sign(facet, bytes.subarray(at))])
   }
 

@@ -105,7 +105,6 @@ export class StoreWorker {
     answer: (reply: unknown) => T | Promise<T>,
     here: () => T | Promise<T>,
   ): Promise<T> {
-    const worker = this.worker ?? this.start()
     clearTimeout(this.idleTimer)
     return new Promise<T>((resolve, reject) => {
       const settle = (make: () => T | Promise<T>) => {
@@ -119,7 +118,17 @@ export class StoreWorker {
         answer: (reply) => settle(() => answer(reply)),
         here: () => settle(here),
       })
-      worker.postMessage(message, transfer)
+      try {
+        const worker = this.worker ?? this.start()
+        worker.postMessage(message, transfer)
+      } catch (error) {
+        // No worker to be had (or the message could not be sent): this and every later
+        // request is done here.
+        this.pending.delete(id)
+        this.inlineOnly = true
+        this.log.warn({ err: error }, 'no store worker; reading and encoding on the main thread')
+        settle(here)
+      }
     })
   }
 

@@ -21,8 +21,8 @@ function encode(request: EncodeRequest): void {
     const made = encodeNewFacets(request.facets, request.actor, signerOf(request.key))
     reply = { id: request.id, ...packBytes(made) }
   } catch (error) {
-    // Said back, not thrown: the store makes this page the main thread's way, which
-    // reports the facet it can't make as it always did.
+    // Said back, not thrown (the worker stays): the store makes this page the main
+    // thread's way, which fails as it always did.
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }
   parentPort!.postMessage(reply, 'bytes' in reply ? [reply.bytes.buffer] : [])

@@ -3,7 +3,7 @@
 // scope, applied, echoes noted for the sending side, the cursor or the first sync's
 // resume record saved, and one credit sent back per batch.
 import type { FacetId } from '../../model/index.ts'
-import { refusedByScope, type PrereadDocument } from '../../store/index.ts'
+import { refusedByScope, type AppliedChanges, type PrereadDocument } from '../../store/index.ts'
 import type { BlobTransfer } from '../blob-transfer/index.ts'
 import type { SyncMessage } from '../messages.ts'
 import type { SessionCore } from './session-core.ts'
@@ -20,6 +20,12 @@ export interface BatchReceiverComponents {
 }
 
 type Want = Extract<SyncMessage, { t: 'want' }>
+
+/** A batch applied: per item, what changed (undefined: refused); how many were invalid. */
+interface Applied {
+  results: (AppliedChanges | undefined)[]
+  invalid: number
+}
 
 interface Refusal {
   facet: string
@@ -100,10 +106,49 @@ export class BatchReceiver {
     /** The items' reads, started as the batch arrived (ObjectStore.prereadDocuments). */
     preread?: Promise<readonly PrereadDocument[]>,
   ): Promise<void> {
-    const { core, scope, blobs } = this.components
-    const { store, stats } = core
+    const { core, blobs } = this.components
+    const { stats } = core
     stats.batchesReceived++
     core.applying = true
+    let applied: Applied
+    try {
+      applied = await this.apply(items, preread)
+    } finally {
+      // Also when it fails: a session whose flag stayed up would send nothing live.
+      core.applying = false
+      core.wake()
+    }
+    const { results, invalid } = applied
+    const changed = results.filter((result) => result?.changed === true).length
+    stats.facetsApplied += changed
+    // Progress is the catch-up's; what is pushed live once caught up is not counted (it
+    // read {"total":1,"done":3}). The peer's total is rough: never below what is done.
+    if (!core.progress.caughtUp) {
+      core.progress.done += items.length
+      core.progress.total = Math.max(core.progress.total, core.progress.done)
+    }
+    await this.savePosition(upTo, resume)
+    core.reportProgress()
+    this.components.onApplied?.(changed)
+    // After the position is saved: the next session goes on after this batch.
+    this.countInvalid(invalid)
+    await core.send({ t: 'credit', n: 1 })
+    const files = results.flatMap((result) =>
+      result?.changed === true && result.type === 'file' ? [result.object] : [],
+    )
+    if (files.length > 0) await blobs.notice(files)
+  }
+
+  /**
+   * The batch checked against the scope and applied; refusals reported; what was stored
+   * as received noted as echoes (not to be sent back). Per item, what changed.
+   */
+  private async apply(
+    items: [FacetId, Uint8Array][],
+    preread: Promise<readonly PrereadDocument[]> | undefined,
+  ): Promise<Applied> {
+    const { core, scope } = this.components
+    const { store, stats } = core
     const admitted = await scope.admittedObjects(items)
     const appliedItems = items.filter((_, index) => admitted[index] === true)
     const reads = (await preread)?.filter((_, index) => admitted[index] === true)
@@ -137,26 +182,7 @@ export class BatchReceiver {
     stats.facetsRefused += refusals.length
     if (refusals.length > 0) this.reportRefused(refusals)
     for (const result of results) if (result?.storedAsReceived) core.echoes.add(result.facet)
-    core.applying = false
-    core.wake()
-    const changed = results.filter((result) => result?.changed === true).length
-    stats.facetsApplied += changed
-    // Progress is the catch-up's; what is pushed live once caught up is not counted (it
-    // read {"total":1,"done":3}). The peer's total is rough: never below what is done.
-    if (!core.progress.caughtUp) {
-      core.progress.done += items.length
-      core.progress.total = Math.max(core.progress.total, core.progress.done)
-    }
-    await this.savePosition(upTo, resume)
-    core.reportProgress()
-    this.components.onApplied?.(changed)
-    // After the position is saved: the next session goes on after this batch.
-    this.countInvalid(invalid)
-    await core.send({ t: 'credit', n: 1 })
-    const files = results.flatMap((result) =>
-      result?.changed === true && result.type === 'file' ? [result.object] : [],
-    )
-    if (files.length > 0) await blobs.notice(files)
+    return { results, invalid }
   }
 
   /**

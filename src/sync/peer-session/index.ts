@@ -236,11 +236,13 @@ export class PeerSession {
         }
         if (message.t === 'batch') {
           const preread = core.store.prereadDocuments(message.items)
+          // Read whether or not it is applied (the session may end first).
+          preread.catch(() => undefined)
           await applying
           applying = this.receiver.receive(message.items, message.upTo, message.resume, preread)
-          // Awaited with the next message or at the end; marked handled until then, so a
-          // failure while the channel is read is not an unhandled rejection.
-          applying.catch(() => undefined)
+          // A batch that fails ends the session at once, as when each was awaited here (a
+          // session left open would send no credit back and hold our live changes).
+          applying.catch((error: unknown) => this.fail(error))
           continue
         }
         await applying
