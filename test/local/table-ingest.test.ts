@@ -56,7 +56,7 @@ describe('taking in a full table at start', () => {
   it('a page that fails ends the read after every page has ended; the next poll takes the rest in', async () => {
     let failing = true
     let calls = 0
-    const { node, local } = await localNode('b', {
+    const { node, local, sql } = await localNode('b', {
       before: BEFORE,
       pollMs: 60_000,
       wrapConnector: (connector: Connector) => {
@@ -85,15 +85,34 @@ describe('taking in a full table at start', () => {
     expect(emails.size).toBe(500)
     expect(emails.has('anna1@example.org')).toBe(true)
     expect(emails.has('anna600@example.org')).toBe(false)
+    // Meanwhile the change log is still read: an edit of a row taken in arrives.
+    sql.prepare("UPDATE persons SET title = 'Treasurer' WHERE id = 'p0001'").run()
+    // And nothing is written into the local system before every row has been read (it
+    // could be one of the rows not read yet): an object made here waits for its row.
+    const made = await node.store.create({
+      type: 'person',
+      fields: { firstName: 'Made', lastName: 'Here' },
+    })
+    await local.settled()
+    const edited = first.find((person) => person.fields.email === 'anna1@example.org')!
+    expect((await node.store.get(edited.id))?.fields.title).toBe('Treasurer')
+    const rowOf = () => sql.prepare("SELECT id FROM persons WHERE first_name = 'Made'").all()
+    expect(rowOf()).toEqual([])
     failing = false
     // The first run is not marked done: a poll runs it again within seconds (backing off
     // while it fails; the rows taken in already are skipped as seen), not housekeeping a
     // day later.
     await eventually(async () => {
       await local.settled()
-      return (await node.store.count('person')) === ROWS - 1
+      return (await node.store.count('person')) === ROWS - 1 + 1
     }, 10_000)
-    const all = await allPersons(node.store)
+    // Then the object made here is written.
+    await eventually(async () => {
+      await local.settled()
+      return rowOf().length === 1
+    }, 5_000)
+    expect(made.id).toBeDefined()
+    const all = (await allPersons(node.store)).filter((person) => person.id !== made.id)
     expect(all).toHaveLength(ROWS - 1)
     expect(new Set(all.map((person) => person.fields.email)).size).toBe(ROWS - 1)
   })

@@ -213,6 +213,27 @@ describe('a page of new objects made on the worker', () => {
     await reader.close()
   })
 
+  it('a page that cannot be sent to the worker is made here, and the worker stopped', async () => {
+    const reader = new StoreWorker(silentLogger)
+    // A value structured clone refuses: postMessage throws.
+    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
+      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
+      type: 'person' as const,
+      fields: { firstName: (() => 'Anna') as unknown as string },
+      stamp: { by: 'a' as InstanceId, at: 1 },
+    }))
+    let madeHere = 0
+    const made = await reader.encode(facets, { actor: 'ab'.repeat(16), key: undefined }, () => {
+      madeHere++
+      return Promise.resolve(facets.map(() => new Uint8Array([1])))
+    })
+    expect(made).toHaveLength(WORKER_MIN_ITEMS)
+    expect(madeHere).toBe(1)
+    expect(reader.started).toBe(false)
+    expect(reader.waiting).toBe(0)
+    await reader.close()
+  })
+
   it('a facet with a field named __proto__ is read the document way, on either thread, and gives no inherited field', async () => {
     const forged = encodeNewFacet(
       'person',
@@ -235,7 +256,7 @@ describe('a page of new objects made on the worker', () => {
     // The document path takes the fields as its own keys only: nothing comes in through a
     // prototype (the quick read's plain object would have given it an inherited email).
     const b = await openStore(memory.location()(), { instanceId: 'b' as InstanceId })
-    await b.applyRemoteDocuments([items[0]!])
+    await b.applyRemoteDocuments([items[0]])
     const stored = await b.get('01ARZ3NDEKTSV4RRFFQ69G5FAY' as ObjectId)
     expect(stored?.fields).toEqual({ firstName: 'x', lastName: 'y' })
     expect(stored?.fields.email).toBeUndefined()

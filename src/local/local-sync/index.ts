@@ -7,6 +7,7 @@
 // (ingest and projection never interleave), keeps the timers and subscriptions, and
 // hands each operation to its collaborator:
 //   make-core     the shared core, each part made with the ones it needs
+//   first-run     every row taken in once, tried again while it fails
 //   state-keys    every `local/…` sync-state key, in one table
 //   links         record ↔ object links, origins, merges
 //   row-snapshot  pure row comparison: what differs from the row as last seen is an edit
@@ -24,6 +25,7 @@ import type { Listener } from '../../typed-events.ts'
 import type { FieldValue, ObjectId, ObjectType } from '../../model/index.ts'
 import type { BadRow, LocalSyncCore, LocalSyncEvents, LocalSyncOptions } from './core.ts'
 import { LocalSystemHealth, type LocalSystemState } from './health.ts'
+import { FirstRun } from './first-run.ts'
 import { Ingest } from './ingest.ts'
 import { makeCore } from './make-core.ts'
 import { planIncoming, planOutgoing, type PlanOptions, type SyncPlan } from './plan.ts'
@@ -70,10 +72,11 @@ export class LocalSync {
   private opened = false
   /** Whether the match index holds every row (read at open, or by the first run). */
   private indexed = false
-  /** False from a first start until every row has been taken in once (firstRun). */
-  private firstRunDone = true
-  /** A first run cut short is tried again from then on, backing off while it fails. */
-  private firstRunRetry = { at: 0, delayMs: RETRY_FIRST_MS }
+  private readonly first = new FirstRun(
+    () => this.firstRun(),
+    (error) => this.failed(error),
+    { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS },
+  )
   private stopped = false
   private readonly health: LocalSystemHealth
 
@@ -152,7 +155,6 @@ export class LocalSync {
     if (this.core.links.hasAny()) await this.index()
     await this.ingest.ingestEverything()
     await localState.initialized.write(this.core.store, true)
-    this.firstRunDone = true
     this.indexed = true
   }
 
@@ -169,8 +171,8 @@ export class LocalSync {
     if ((await localState.initialized.read(store)) === undefined) {
       // First run: the change log only knows what changed since the triggers exist. One
       // cut short (the local system failing half-way) runs again at the next poll.
-      this.firstRunDone = false
-      await this.run(() => this.firstRun())
+      this.first.done = false
+      await this.run(async () => void (await this.first.attempt()))
     }
     await this.run(() => this.projector.finishDrops())
     await this.run(() => this.pollChanges())
@@ -223,7 +225,10 @@ export class LocalSync {
     this.opened = false
   }
 
-  /** Resolves once everything queued so far has been ingested and projected. */
+  /**
+   * Resolves once everything queued so far has been ingested and projected (projected
+   * only once a first run has read every row).
+   */
   async settled(): Promise<void> {
     await this.run(() => this.pollChanges())
     await this.run(() => this.project())
@@ -357,20 +362,15 @@ export class LocalSync {
 
   /** Reads the change log, and so learns that the local system answers. */
   private async pollChanges(): Promise<void> {
-    const retry = this.firstRunRetry
-    if (!this.firstRunDone && Date.now() >= retry.at) {
-      // Not at every poll while it keeps failing; the change log is read meanwhile.
-      retry.at = Date.now() + retry.delayMs
-      retry.delayMs = Math.min(retry.delayMs * 2, RETRY_MAX_MS)
-      try {
-        await this.firstRun()
-        this.queueProjection()
-      } catch (error) {
-        this.failed(error)
-      }
+    // A first run cut short is tried again (the change log is read meanwhile); while it
+    // fails, the local system does not count as answering.
+    let firstRunPending = false
+    if (!this.first.done) {
+      firstRunPending = !(await this.first.attempt())
+      if (!firstRunPending) this.queueProjection() // held until now (see project)
     }
     await this.ingest.ingestChanges()
-    this.health.answered()
+    if (!firstRunPending) this.health.answered()
   }
 
   /**
@@ -378,7 +378,7 @@ export class LocalSync {
    * has read every row, or matching would miss records and write duplicates of them.
    */
   private project(): Promise<void> {
-    return this.firstRunDone ? this.projector.projectChanges() : Promise.resolve()
+    return this.first.done ? this.projector.projectChanges() : Promise.resolve()
   }
 
   private queueProjection(): void {

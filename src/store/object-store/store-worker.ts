@@ -122,11 +122,14 @@ export class StoreWorker {
         const worker = this.worker ?? this.start()
         worker.postMessage(message, transfer)
       } catch (error) {
-        // No worker to be had (or the message could not be sent): this and every later
-        // request is done here.
+        // No worker to be had, or the message could not be sent: this and every later
+        // request is done here, and a worker started is stopped.
         this.pending.delete(id)
-        this.inlineOnly = true
-        this.log.warn({ err: error }, 'no store worker; reading and encoding on the main thread')
+        if (this.worker !== undefined) this.fail(this.worker, error)
+        else {
+          this.inlineOnly = true
+          this.log.warn({ err: error }, 'no store worker; reading and encoding on the main thread')
+        }
         settle(here)
       }
     })
