@@ -171,6 +171,10 @@ export class PeerRegistry {
     const peer = this.byId.get(id)
     if (peer === undefined)
       throw new ObjectSyncError('PEER_NOT_FOUND', `no paired peer has the id ${id}`)
+    // A peer is held from the moment it is added, its key file written just after: a
+    // session it opens at once after pairing reads the key once it is there. (Seen in CI:
+    // the joiner's first dial refused, "the peer did not send a valid hello".)
+    await this.writes
     const text = await this.files.read(peer.key)
     const lines = text?.split('\n').filter((line) => line.trim() !== '') ?? []
     const keys = lines.map(decodePairKey)

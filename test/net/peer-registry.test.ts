@@ -288,6 +288,25 @@ describe('the addresses of a peer', () => {
     ])
   })
 
+  it('a peer just added is held at once, and its key read once its key file is written', async () => {
+    // A joiner dials as soon as pairing is over; the inviter then reads its key (a session
+    // refused as "no valid hello" when the file was not written yet: seen in CI).
+    const files = memoryFiles()
+    const registry = new PeerRegistry(files)
+    const write = files.write.bind(files)
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    files.write = (name, text) => gate.then(() => write(name, text))
+    const id = 'peer-1' as InstanceId
+    const key = generatePairKey()
+    const adding = registry.add({ id, name: 'One', addresses: [] }, { current: key })
+    expect(registry.has(id)).toBe(true)
+    const reading = registry.keys(id)
+    setTimeout(release, 10)
+    expect(encodePairKey((await reading).current)).toBe(encodePairKey(key))
+    await adding
+  })
+
   it('refuses a paused mark that is not true or false, naming the field', async () => {
     const error = await loadError({
       'peers.json': JSON.stringify({
