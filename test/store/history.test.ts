@@ -25,6 +25,15 @@ async function clockedStore(name: string, storage: StorageAdapter = new MemorySt
   return { store, clock }
 }
 
+/** Two instances, each with its clock, holding one person A made. */
+async function personAtBoth(firstName: string, lastName: string) {
+  const a = await clockedStore('instance-a')
+  const b = await clockedStore('instance-b')
+  const { id } = await a.store.create({ type: 'person', fields: { firstName, lastName } })
+  await ship(a.store, b.store)
+  return { a, b, id }
+}
+
 const summary = (store: ObjectStore, id: ObjectId) =>
   store.history(id).then((page) =>
     page.entries.map((entry) => ({
@@ -89,13 +98,7 @@ describe('object history', () => {
   })
 
   it('orders concurrent edits the same way on both sides, each with what its writer saw', async () => {
-    const a = await clockedStore('instance-a')
-    const b = await clockedStore('instance-b')
-    const { id } = await a.store.create({
-      type: 'person',
-      fields: { firstName: 'Ola', lastName: 'Nordmann' },
-    })
-    await ship(a.store, b.store)
+    const { a, b, id } = await personAtBoth('Ola', 'Nordmann')
     // B's clock is behind: its edit is stamped earlier than A's, though made later.
     a.clock.now += 10_000
     b.clock.now += 3_000
@@ -170,13 +173,7 @@ describe('object history', () => {
   })
 
   it('places a custom field added on a clock that is behind after the create it was made on', async () => {
-    const a = await clockedStore('instance-a')
-    const b = await clockedStore('instance-b')
-    const { id } = await a.store.create({
-      type: 'person',
-      fields: { firstName: 'Siv', lastName: 'Aas' },
-    })
-    await ship(a.store, b.store)
+    const { b, id } = await personAtBoth('Siv', 'Aas')
     b.clock.now -= 5_000
     await b.store.update(id, { custom: { donorNumber: 'D-9' } })
     const entries = (await b.store.history(id)).entries
@@ -188,13 +185,7 @@ describe('object history', () => {
   })
 
   it('reads at most the latest changes of a history that is not a line, saying how many it left', async () => {
-    const a = await clockedStore('instance-a')
-    const b = await clockedStore('instance-b')
-    const { id } = await a.store.create({
-      type: 'person',
-      fields: { firstName: 'Ask', lastName: 'Li' },
-    })
-    await ship(a.store, b.store)
+    const { a, b, id } = await personAtBoth('Ask', 'Li')
     const seqB = (await b.store.readFeed(0, 100)).at(-1)!.seq
     await b.store.update(id, { fields: { title: 'concurrent' } })
     for (let edit = 0; edit < 300; edit++) {
@@ -210,13 +201,7 @@ describe('object history', () => {
   })
 
   it('reads the same latest changes on both sides of many concurrent edits', async () => {
-    const a = await clockedStore('instance-a')
-    const b = await clockedStore('instance-b')
-    const { id } = await a.store.create({
-      type: 'person',
-      fields: { firstName: 'Bo', lastName: 'Ek' },
-    })
-    await ship(a.store, b.store)
+    const { a, b, id } = await personAtBoth('Bo', 'Ek')
     const [seqA, seqB] = [
       (await a.store.readFeed(0, 100)).at(-1)!.seq,
       (await b.store.readFeed(0, 100)).at(-1)!.seq,

@@ -14,6 +14,7 @@ import {
   WORKER_MIN_ITEMS,
   readInline,
 } from '../../src/store/object-store/store-worker.ts'
+import type { NewFacet } from '../../src/store/object-store/new-facets.ts'
 import { STORAGE_KINDS, anna, openStore } from '../helpers/stores.ts'
 
 const memory = STORAGE_KINDS[0]!
@@ -49,6 +50,34 @@ async function batchOf(count: number): Promise<[FacetId, Uint8Array][]> {
   items.splice(7, 0, ['not a facet' as FacetId, items[0]![1]])
   items.splice(11, 0, ['01ARZ3NDEKTSV4RRFFQ69G5FAW/core' as FacetId, invalid])
   return items
+}
+
+/** A page of new facets to encode, each with the fields `fieldsOf` gives it. */
+function pageOfFacets(
+  by: InstanceId,
+  fieldsOf: (index: number) => Record<string, string>,
+): NewFacet[] {
+  return Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
+    facet: `0000000000000000000000000${index % 10}/core` as FacetId,
+    type: 'person' as const,
+    fields: fieldsOf(index),
+    stamp: { by, at: 1 },
+  }))
+}
+
+/** A main-thread fallback for `encode` that counts how often it ran. */
+function countingHere(facets: readonly NewFacet[]): {
+  here: () => Promise<Uint8Array[]>
+  calls: number
+} {
+  const counted = {
+    calls: 0,
+    here: () => {
+      counted.calls++
+      return Promise.resolve(facets.map(() => new Uint8Array([1])))
+    },
+  }
+  return counted
 }
 
 /** What a read says, comparable across threads. */
@@ -190,25 +219,17 @@ describe('a page of new objects made on the worker', () => {
   it('a worker that dies while making a page leaves it made on the main thread', async () => {
     const { id, privateKey } = await createIdentity()
     const reader = new StoreWorker(silentLogger)
-    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
-      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
-      type: 'person' as const,
-      fields: { firstName: `Anna ${index}`, lastName: 'Larsen' },
-      stamp: { by: id, at: 1 },
-    }))
-    let madeHere = 0
+    const facets = pageOfFacets(id, (index) => ({ firstName: `Anna ${index}`, lastName: 'Larsen' }))
+    const madeHere = countingHere(facets)
     // The key as the store hands it to the worker (LocalSigning.writer).
     const writer = { actor: 'ab'.repeat(16), key: { type: privateKey.type, raw: privateKey.raw } }
     // A fresh worker, killed before it has even loaded: the page is made here, once.
-    const making = reader.encode(facets, writer, () => {
-      madeHere++
-      return Promise.resolve(facets.map(() => new Uint8Array([1])))
-    })
+    const making = reader.encode(facets, writer, madeHere.here)
     expect(reader.waiting).toBe(1)
     await reader.killWorkerForTest()
     const bytes = await making
     expect(bytes).toHaveLength(WORKER_MIN_ITEMS)
-    expect(madeHere).toBe(1)
+    expect(madeHere.calls).toBe(1)
     expect(reader.waiting).toBe(0)
     await reader.close()
   })
@@ -216,19 +237,17 @@ describe('a page of new objects made on the worker', () => {
   it('a page that cannot be sent to the worker is made here, and the worker stopped', async () => {
     const reader = new StoreWorker(silentLogger)
     // A value structured clone refuses: postMessage throws.
-    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
-      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
-      type: 'person' as const,
-      fields: { firstName: (() => 'Anna') as unknown as string },
-      stamp: { by: 'a' as InstanceId, at: 1 },
+    const facets = pageOfFacets('a' as InstanceId, () => ({
+      firstName: (() => 'Anna') as unknown as string,
     }))
-    let madeHere = 0
-    const made = await reader.encode(facets, { actor: 'ab'.repeat(16), key: undefined }, () => {
-      madeHere++
-      return Promise.resolve(facets.map(() => new Uint8Array([1])))
-    })
+    const madeHere = countingHere(facets)
+    const made = await reader.encode(
+      facets,
+      { actor: 'ab'.repeat(16), key: undefined },
+      madeHere.here,
+    )
     expect(made).toHaveLength(WORKER_MIN_ITEMS)
-    expect(madeHere).toBe(1)
+    expect(madeHere.calls).toBe(1)
     expect(reader.started).toBe(false)
     expect(reader.waiting).toBe(0)
     await reader.close()
@@ -267,11 +286,9 @@ describe('a page of new objects made on the worker', () => {
     // A lone surrogate, which the model refuses before anything is encoded: sent to the
     // worker as it is, the encoder throws there, and the page is left to the main thread.
     const reader = new StoreWorker(silentLogger)
-    const facets = Array.from({ length: WORKER_MIN_ITEMS }, (_, index) => ({
-      facet: `0000000000000000000000000${index % 10}/core` as FacetId,
-      type: 'person' as const,
-      fields: { firstName: index === 7 ? '\ud800' : 'Anna', lastName: 'Larsen' },
-      stamp: { by: 'a' as InstanceId, at: 1 },
+    const facets = pageOfFacets('a' as InstanceId, (index) => ({
+      firstName: index === 7 ? '\ud800' : 'Anna',
+      lastName: 'Larsen',
     }))
     const writer = { actor: 'ab'.repeat(16), key: undefined }
     let madeHere = 0
