@@ -1,7 +1,9 @@
 // The unsealed hello each side of a sealed channel sends first: a fresh nonce, the ids of
 // the pair keys it holds, and the versions of the sync protocol it speaks. A CBOR map, so
 // a later objectsync can add to it and an earlier one reads what it knows.
+import { createHash } from 'node:crypto'
 import { decode, encode } from 'cborg'
+import { SESSION_ID_BYTES } from '../crypto/index.ts'
 
 /** The hello's own layout; a peer that sends another is refused as a bad hello. */
 const HELLO_VERSION = 1
@@ -74,4 +76,20 @@ function parseVersions(value: unknown): ProtocolVersions | undefined {
 
 function range({ min, max }: ProtocolVersions): string {
   return min === max ? `version ${min}` : `versions ${min}–${max}`
+}
+
+/** The session id both sides derive from the two hellos: every sealed frame names it. */
+export function sessionId(
+  dialerNonce: Uint8Array,
+  listenerNonce: Uint8Array,
+  dialer: string,
+  listener: string,
+): Uint8Array {
+  return createHash('sha256')
+    .update('objectsync session v1\0')
+    .update(dialerNonce)
+    .update(listenerNonce)
+    .update(`${dialer}\0${listener}`)
+    .digest()
+    .subarray(0, SESSION_ID_BYTES)
 }

@@ -54,6 +54,11 @@ export interface PeerLinksOptions {
   onOpenRefused?: (peer: InstanceId, error: ObjectSyncError) => void
   /** The sync protocol versions to offer (tests); SYNC_PROTOCOL_VERSIONS by default. */
   versions?: ProtocolVersions
+  /**
+   * How long a sync channel waits for the peer's hello before giving up (and the engine
+   * redials); HELLO_TIMEOUT_MS by default. Tests that shorten the heartbeat shorten it too.
+   */
+  helloTimeoutMs?: number
 }
 
 export class PeerLinks {
@@ -290,6 +295,9 @@ export class PeerLinks {
       onRefused: (reason) => this.options.onRefused?.(remote, reason),
       admitRotation: () => this.admitRotation(remote),
       ...(this.options.versions === undefined ? {} : { versions: this.options.versions }),
+      ...(this.options.helloTimeoutMs === undefined
+        ? {}
+        : { helloTimeoutMs: this.options.helloTimeoutMs }),
     }).catch((error: unknown) => {
       // Only what lasts: a hello that timed out or broke off is a network hiccup.
       if (

@@ -4,14 +4,12 @@
 // session id and agree on a key and a version; after that every
 // frame is sealed (src/crypto/frame-sealer.ts). A frame that fails any check closes the
 // stream with a logged reason, and nothing from it reaches the consumer.
-import { createHash } from 'node:crypto'
 import nacl from 'tweetnacl'
 import {
   FrameOpener,
   FrameRefusedError,
   FrameSealer,
   SEAL_OVERHEAD,
-  SESSION_ID_BYTES,
   type Direction,
   generatePairKey,
   pairKeyId,
@@ -29,6 +27,7 @@ import {
   commonVersion,
   encodeHello,
   parseHello,
+  sessionId,
   type ProtocolVersions,
 } from './channel-hello.ts'
 import { withDeadline } from './deadline.ts'
@@ -51,7 +50,7 @@ export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - SEAL_OVERHEAD - 1
 const READ_AHEAD_BYTES = 4 << 20
 // What a payload kept costs beyond its bytes: empty frames must count too.
 const PAYLOAD_COST = 64
-// A peer that connects and says nothing is dropped after this long.
+// A peer that connects and says nothing is dropped after this long (by default).
 const HELLO_TIMEOUT_MS = 10_000
 
 const enum Kind {
@@ -97,6 +96,8 @@ export interface SealedChannelOptions {
   admitRotation?: () => boolean
   /** The sync protocol versions to offer; SYNC_PROTOCOL_VERSIONS unless a test says. */
   versions?: ProtocolVersions
+  /** How long to wait for the peer's hello; HELLO_TIMEOUT_MS unless a test says. */
+  helloTimeoutMs?: number
 }
 
 /** What went over a channel: sealed frames and their bytes, length prefixes included. */
@@ -164,7 +165,10 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const ownIds = ownKeys.map(pairKeyId)
     const own = options.versions ?? SYNC_PROTOCOL_VERSIONS
     await stream.send(encodeFrame(encodeHello({ nonce: ownNonce, keyIds: ownIds, versions: own })))
-    const first = await withDeadline(frames.next(), HELLO_TIMEOUT_MS).catch(() => undefined)
+    const first = await withDeadline(
+      frames.next(),
+      options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,
+    ).catch(() => undefined)
     const hello = first === undefined || first.done ? undefined : parseHello(first.value)
     if (hello === undefined)
       throw refuse(options, 'bad-hello', 'the peer did not send a valid hello')
@@ -185,13 +189,7 @@ export class SealedChannel implements AsyncIterable<Uint8Array> {
     const [dialer, listener] = role === 'dialer' ? [local, remote] : [remote, local]
     const [dialerNonce, listenerNonce] =
       role === 'dialer' ? [ownNonce, hello.nonce] : [hello.nonce, ownNonce]
-    const session = createHash('sha256')
-      .update('objectsync session v1\0')
-      .update(dialerNonce)
-      .update(listenerNonce)
-      .update(`${dialer}\0${listener}`)
-      .digest()
-      .subarray(0, SESSION_ID_BYTES)
+    const session = sessionId(dialerNonce, listenerNonce, dialer, listener)
     const outgoing: Direction = role === 'dialer' ? 0 : 1
     const incoming: Direction = role === 'dialer' ? 1 : 0
     return new SealedChannel(

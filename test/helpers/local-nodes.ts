@@ -52,7 +52,7 @@ export async function localNode(
     /** Wraps the SQLite connector (e.g. to act between the daemon's reads and writes). */
     wrapConnector?: (connector: Connector) => Connector
     /** Passed to the sync node (e.g. a faulty transport, a short heartbeat). */
-    node?: Pick<SyncNodeOptions, 'wrapTransport' | 'heartbeatMs' | 'storage'>
+    node?: Pick<SyncNodeOptions, 'wrapTransport' | 'heartbeatMs' | 'helloTimeoutMs' | 'storage'>
   } = {},
 ): Promise<LocalNode> {
   const folder = mkdtempSync(join(tmpdir(), `objectsync-sqlite-${name}-`))

@@ -40,6 +40,8 @@ export interface SyncNodeOptions {
   customFieldGroups?: Record<string, string[]>
   batchBytes?: number
   heartbeatMs?: number
+  /** How long a sync channel waits for the peer's hello (a lost one is given up on then). */
+  helloTimeoutMs?: number
   /** Wraps the node's memory transport (e.g. in a faulty one). */
   wrapTransport?: (transport: Transport) => Transport
   /** Real libp2p over loopback TCP instead of the memory network. */
@@ -85,6 +87,7 @@ export async function syncNode(
     onChannel: (channel) => late.engine?.accept(channel),
     onOpenRefused: (peer, error) => late.engine?.noteRefusal(peer, error.message),
     ...(options.versions === undefined ? {} : { versions: options.versions }),
+    ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
   })
   const base = options.libp2p
     ? await createLibp2pTransport({

@@ -84,6 +84,9 @@ describe('convergence of local systems (property, real SQLite files)', () => {
               pollMs: 20,
               node: {
                 heartbeatMs: 25,
+                // A hello lost to a dropped frame is given up on within a second (10 s unless
+                // told), so the redial comes well before the schedule's time to converge is out.
+                helloTimeoutMs: 1_000,
                 wrapTransport: (transport) => faultyTransport(transport, faults),
               },
             }),

@@ -246,6 +246,31 @@ describe('sealed channels', () => {
     expect(refused).toEqual(['incompatible-version', 'incompatible-version'])
   })
 
+  it('give up on a hello that never comes after the wait set, refusing it as a bad hello', async () => {
+    // A hello lost on the way (or a peer that says nothing): the side waiting must not
+    // hold its dial longer than it was told, or the redial waits with it.
+    const [aEnd] = streamPair()
+    const refused: RefusalReason[] = []
+    const started = Date.now()
+    const opened = SealedChannel.open({
+      role: 'dialer',
+      local: A,
+      remote: B,
+      stream: aEnd,
+      keys: { current: generatePairKey() },
+      helloTimeoutMs: 200,
+      logger: silentLogger,
+      saveKeys: () => Promise.resolve(),
+      onRefused: (reason) => refused.push(reason),
+    })
+    await expect(opened).rejects.toMatchObject({
+      code: 'FRAME_REFUSED',
+      details: { reason: 'bad-hello' },
+    })
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(refused).toEqual(['bad-hello'])
+  })
+
   it('take a hello without versions (from before they were sent) as version 1', async () => {
     const key = generatePairKey()
     const [oldEnd, bEnd] = streamPair()
