@@ -5,11 +5,15 @@
 // Says { ready, startupSeconds } once started (seconds since the process began: a cold
 // start), then answers each request { id, cmd, ... } with { id, ... } or { id, error }.
 import '../src/polyfill.ts'
+import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { loadConfig } from '../daemon/config.ts'
 import { startInstance } from '../daemon/instance.ts'
 import { silentLogger } from '../src/log.ts'
 import type { ObjectId } from '../src/model/index.ts'
 import { person } from './people.ts'
+
+// As `objectsync start` runs: the heap's growth held to what the daemon sets.
+limitHeapGrowth()
 
 export type DaemonRequest =
   | { cmd: 'invite' }

@@ -14,6 +14,7 @@
 // the title edits and their latency are left out. With `idle` it also says when it has
 // nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
+import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
@@ -31,6 +32,9 @@ import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { reportIdle } from './idle-report.ts'
 import { person } from './people.ts'
 import { startSync } from './sync-node.ts'
+
+// As `objectsync start` runs: the heap's growth held to what the daemon sets.
+limitHeapGrowth()
 
 const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText, idleText] =
   process.argv.slice(2) as [

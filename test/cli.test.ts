@@ -105,6 +105,30 @@ describe('objectsync start with a port another program holds', () => {
   })
 })
 
+describe('objectsync start with a bad heap growth in the environment', () => {
+  it('names the variable, exits 2, and opens nothing', () => {
+    const dir = tempDir('heap-growth')
+    expect(cli('init', '--dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0').status).toBe(0)
+    const store = () =>
+      readdirSync(join(dir, 'store')).map((file) => [
+        file,
+        statSync(join(dir, 'store', file)).mtimeMs,
+      ])
+    const before = store()
+    const started = spawnSync(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir], {
+      encoding: 'utf8',
+      env: { ...process.env, OBJECTSYNC_HEAP_GROWING_PERCENT: 'fifty' },
+      timeout: 30_000, // a daemon that started anyway is killed, and the test fails
+    })
+    expect(started.status).toBe(2)
+    expect(started.stderr.trim()).toBe(
+      'objectsync: OBJECTSYNC_HEAP_GROWING_PERCENT must be a whole number from 0 (V8\'s own heap growth) to 1000, not "fifty"',
+    )
+    expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
+    expect(store()).toEqual(before) // the store was never opened
+  })
+})
+
 describe('objectsync init', () => {
   it('says how to start the instance as this user runs objectsync', () => {
     const installed = tempDir('bin')

@@ -1,6 +1,7 @@
 // The commands that make and run an instance on this machine: init and start (the daemon
 // in the foreground).
 import type { Command } from 'commander'
+import { limitHeapGrowth } from '../heap-growth.ts'
 import { collectMultiaddr, commandName, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
@@ -85,6 +86,7 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
     import('../run.ts'),
   ])
   const { createProgressReporter, reportSyncProgress } = progressModule
+  limitHeapGrowth()
   if (options.init === true && !(await isInstance(options.dir))) {
     await initInstance(options.dir)
   }
