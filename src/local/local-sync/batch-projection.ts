@@ -192,7 +192,10 @@ export class BatchProjection {
       // Its own key, where the local system gave the row one (asked for by the object's id).
       const key = ownKey(entity, item.write.key, result.row)
       if (key !== item.write.key) matches.remove(entity.type, item.write.key)
-      matches.put({ type: entity.type, key, fields: item.object.fields })
+      // A new row under the key it was planned with is indexed already (plan).
+      if (!item.imported || key !== item.write.key) {
+        matches.put({ type: entity.type, key, fields: item.object.fields })
+      }
       saves.push([
         item.id,
         {
