@@ -111,3 +111,10 @@ export function faultyTransport(inner: Transport, faults: Faults): Transport {
     isConnected: (remote) => inner.isConnected(remote),
   }
 }
+
+/**
+ * How long nodes over a faulty transport wait for a peer's hello: a hello lost to a
+ * dropped frame is given up on within a second (10 s unless told), so the redial comes
+ * well before a schedule's time to converge is out.
+ */
+export const FAULTY_HELLO_TIMEOUT_MS = 1_000

@@ -6,7 +6,12 @@
 // ROWS_RUNS=<n> runs more schedules (npm test runs a few).
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Faults, faultyTransport, type FrameFault } from '../helpers/faulty-transport.ts'
+import {
+  FAULTY_HELLO_TIMEOUT_MS,
+  Faults,
+  faultyTransport,
+  type FrameFault,
+} from '../helpers/faulty-transport.ts'
 import { localNode, type LocalNode } from '../helpers/local-nodes.ts'
 import { eventually, pairNodes, topology } from '../helpers/sync-nodes.ts'
 
@@ -84,9 +89,7 @@ describe('convergence of local systems (property, real SQLite files)', () => {
               pollMs: 20,
               node: {
                 heartbeatMs: 25,
-                // A hello lost to a dropped frame is given up on within a second (10 s unless
-                // told), so the redial comes well before the schedule's time to converge is out.
-                helloTimeoutMs: 1_000,
+                helloTimeoutMs: FAULTY_HELLO_TIMEOUT_MS,
                 wrapTransport: (transport) => faultyTransport(transport, faults),
               },
             }),

@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest'
 import { isObjectSyncError } from '../../src/errors.ts'
 import type { FacetId, InstanceId, ObjectId } from '../../src/model/index.ts'
 import { MemoryStorage, ObjectStore } from '../../src/store/index.ts'
-import { Faults, faultyTransport, type FrameFault } from '../helpers/faulty-transport.ts'
+import {
+  FAULTY_HELLO_TIMEOUT_MS,
+  Faults,
+  faultyTransport,
+  type FrameFault,
+} from '../helpers/faulty-transport.ts'
 import {
   eventually,
   pairNodes,
@@ -210,6 +215,7 @@ describe('convergence of whole instances (property, real sessions and sealed fra
     }),
   })
 
+  type Schedule = typeof schedule extends fc.Arbitrary<infer T> ? T : never
   const LOST_HELLOS = [
     { kind: 'partition', link: 0 },
     { kind: 'fault', link: 0, forward: true, fault: 'drop' },
@@ -229,9 +235,7 @@ describe('convergence of whole instances (property, real sessions and sealed fra
           nodes.push(
             await syncNode(`n${i}`, undefined, {
               heartbeatMs: 25,
-              // A hello lost to a dropped frame is given up on within a second (10 s unless
-              // told), so the redial comes well before the schedule's time to converge is out.
-              helloTimeoutMs: 1_000,
+              helloTimeoutMs: FAULTY_HELLO_TIMEOUT_MS,
               wrapTransport: (transport) => faultyTransport(transport, faults),
             }),
           )
@@ -287,7 +291,7 @@ describe('convergence of whole instances (property, real sessions and sealed fra
         ...seed,
         // Regression (CI, 2026-12-07): both hellos of a redial dropped, and each side
         // waited 10 s for the other's, past the time to converge.
-        examples: [[{ nodes: 3, extra: [], steps: [...LOST_HELLOS] }]],
+        examples: [[{ nodes: 3, extra: [], steps: [...LOST_HELLOS] } satisfies Schedule]],
       },
     )
     // The schedules did reach the wire: frames were really dropped, repeated and reordered.
