@@ -14,10 +14,10 @@
 // the title edits and their latency are left out. With `idle` it also says when it has
 // nothing left to do (bench/idle-report.ts).
 import '../src/polyfill.ts'
-import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
+import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { decodePairKey } from '../src/crypto/index.ts'
 import {
   LocalSync,

@@ -10,6 +10,14 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/objectsync.js', ...args], { encoding: 'utf8' })
 }
 
+/** The store's files and when each was last written: unchanged when it was never opened. */
+function storeFiles(dir: string) {
+  return readdirSync(join(dir, 'store')).map((file) => [
+    file,
+    statSync(join(dir, 'store', file)).mtimeMs,
+  ])
+}
+
 describe('objectsync keygen', () => {
   it('writes a 32-byte pair key, mode 0600, and prints where', () => {
     const dir = tempDir('keygen')
@@ -82,12 +90,7 @@ describe('objectsync start with a port another program holds', () => {
       ] as const) {
         const dir = tempDir('port-in-use')
         expect(cli('init', '--dir', dir, ...flags).status).toBe(0)
-        const store = () =>
-          readdirSync(join(dir, 'store')).map((file) => [
-            file,
-            statSync(join(dir, 'store', file)).mtimeMs,
-          ])
-        const storeBefore = store()
+        const storeBefore = storeFiles(dir)
         const started = cli('start', '--dir', dir)
         expect(started.status).toBe(1)
         expect(started.stdout).toBe('') // no "instance started" or any other log line
@@ -97,7 +100,7 @@ describe('objectsync start with a port another program holds', () => {
           ),
         ])
         expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
-        expect(store()).toEqual(storeBefore) // the store was never opened
+        expect(storeFiles(dir)).toEqual(storeBefore) // the store was never opened
       }
     } finally {
       holder.close()
@@ -109,23 +112,18 @@ describe('objectsync start with a bad heap growth in the environment', () => {
   it('names the variable, exits 2, and opens nothing', () => {
     const dir = tempDir('heap-growth')
     expect(cli('init', '--dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0').status).toBe(0)
-    const store = () =>
-      readdirSync(join(dir, 'store')).map((file) => [
-        file,
-        statSync(join(dir, 'store', file)).mtimeMs,
-      ])
-    const before = store()
+    const before = storeFiles(dir)
     const started = spawnSync(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir], {
       encoding: 'utf8',
       env: { ...process.env, OBJECTSYNC_HEAP_GROWING_PERCENT: 'fifty' },
-      timeout: 30_000, // a daemon that started anyway is killed, and the test fails
+      timeout: 15_000, // a daemon that started anyway is killed, and the test fails
     })
     expect(started.status).toBe(2)
     expect(started.stderr.trim()).toBe(
       'objectsync: OBJECTSYNC_HEAP_GROWING_PERCENT must be a whole number from 0 (V8\'s own heap growth) to 1000, not "fifty"',
     )
     expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
-    expect(store()).toEqual(before) // the store was never opened
+    expect(storeFiles(dir)).toEqual(before) // the store was never opened
   })
 })
 

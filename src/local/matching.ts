@@ -138,8 +138,8 @@ export class MatchIndex {
     const fields = matchedFields(type, candidate.fields)
     const packed = pack(type, fields)
     let ofType = this.records.get(type)
-    // Recorded as it is already (a first sync records each arriving object when it plans
-    // its row and again once the row is written): nothing to do.
+    // Recorded as it is already (a row written back as it was read, an object indexed
+    // when its row was planned): nothing to do.
     if (ofType?.get(key) === packed) return
     this.remove(type, key)
     if (ofType === undefined) {
