@@ -5,8 +5,8 @@
 // Says { ready, startupSeconds } once started (seconds since the process began: a cold
 // start), then answers each request { id, cmd, ... } with { id, ... } or { id, error }.
 import '../src/polyfill.ts'
-import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { loadConfig } from '../daemon/config.ts'
+import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { startInstance } from '../daemon/instance.ts'
 import { silentLogger } from '../src/log.ts'
 import type { ObjectId } from '../src/model/index.ts'

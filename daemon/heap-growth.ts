@@ -17,8 +17,9 @@ const MAX_PERCENT = 1000
 
 /**
  * The heap growth the daemon runs with: HEAP_GROWING_PERCENT, or what the environment
- * says; undefined for V8's own or for the one Node was started with. A value that is not a whole number from 0 to 1000 is
- * refused (INVALID_CONFIG: `start` exits with code 2), naming the variable.
+ * says; undefined for V8's own, or for the one Node was started with. A value that is
+ * not a whole number from 0 to 1000 is refused (INVALID_CONFIG: `start` exits with code
+ * 2), naming the variable, even then.
  */
 export function heapGrowingPercent(
   env: NodeJS.ProcessEnv = process.env,
