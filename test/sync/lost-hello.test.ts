@@ -3,6 +3,7 @@
 // the engine dials again. With the default wait (10 s) the object below would take that
 // long to cross.
 import { describe, expect, it } from 'vitest'
+import type { Transport } from '../../src/net/index.ts'
 import { Faults, faultyTransport } from '../helpers/faulty-transport.ts'
 import { eventually, pairNodes, syncNode } from '../helpers/sync-nodes.ts'
 
@@ -11,8 +12,7 @@ describe('a lost hello', () => {
     const faults = new Faults()
     const options = {
       helloTimeoutMs: 300,
-      wrapTransport: (transport: Parameters<typeof faultyTransport>[0]) =>
-        faultyTransport(transport, faults),
+      wrapTransport: (transport: Transport) => faultyTransport(transport, faults),
     }
     const a = await syncNode('a', undefined, options)
     const b = await syncNode('b', undefined, options)
