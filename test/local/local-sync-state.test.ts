@@ -6,7 +6,12 @@ import { MemoryStorage, type ObjectStore } from '../../src/store/index.ts'
 import { defaultEntity } from '../../src/local/index.ts'
 import { openStore } from '../helpers/stores.ts'
 import { localState, linkName } from '../../src/local/local-sync/state-keys.ts'
-import { changedSince, sameSnapshot, snapshot } from '../../src/local/local-sync/row-snapshot.ts'
+import {
+  changedSince,
+  sameSnapshot,
+  snapshot,
+  withoutNulls,
+} from '../../src/local/local-sync/row-snapshot.ts'
 
 /** Every `local/` sync-state entry as text, to compare with what was written before. */
 async function storedText(store: ObjectStore): Promise<Record<string, string>> {
@@ -89,6 +94,40 @@ describe('row snapshots', () => {
       ),
     ).toBe(false)
     expect(sameSnapshot(undefined, seen)).toBe(false)
+  })
+
+  it('compares column by column: order aside, a column or custom field on one side only differs', () => {
+    const columns = { first_name: 'Anna', last_name: null }
+    const same = (a: object, b: object, customA?: object, customB?: object) =>
+      sameSnapshot(
+        { columns: a, custom: customA } as Parameters<typeof sameSnapshot>[1],
+        { columns: b, custom: customB } as Parameters<typeof sameSnapshot>[1],
+      )
+    // As read back from a link an earlier mapping wrote, its columns in another order.
+    expect(same(columns, { last_name: null, first_name: 'Anna' })).toBe(true)
+    expect(same(columns, { first_name: 'Anna' })).toBe(false) // a column gone
+    expect(same({ first_name: 'Anna' }, columns)).toBe(false) // a column added
+    expect(same(columns, { ...columns, last_name: '' })).toBe(false) // NULL is not ''
+    expect(same(columns, columns, { a: '1' }, { a: '1' })).toBe(true)
+    expect(same(columns, columns, undefined, {})).toBe(false) // custom fields kept on one side
+    expect(same(columns, columns, { a: '1' }, { a: '1', b: '2' })).toBe(false)
+    expect(same(columns, columns, { a: '1', b: '2' }, { a: '1' })).toBe(false)
+  })
+
+  it('withoutNulls keeps every other field as its own, even one named __proto__', () => {
+    const record = JSON.parse('{"firstName":"Anna","email":null,"__proto__":"x"}') as Record<
+      string,
+      string | null
+    >
+    const present = withoutNulls(record)
+    expect(Object.keys(present)).toEqual(['firstName', '__proto__'])
+    expect(Object.getPrototypeOf(present)).toBe(Object.prototype)
+    expect(present).toEqual(
+      Object.fromEntries([
+        ['firstName', 'Anna'],
+        ['__proto__', 'x'],
+      ]),
+    )
   })
 
   it('only the columns changed since last seen are a local edit', () => {

@@ -73,11 +73,28 @@ function customText(custom: StoredCustomValues): CustomValues {
   )
 }
 
+/**
+ * Whether two snapshots hold the same columns and custom fields with the same texts (in
+ * any order). Runs for every row read that the daemon has seen before: compared entry by
+ * entry, not as JSON text.
+ */
 export function sameSnapshot(seen: RowSnapshot | undefined, now: RowSnapshot): boolean {
   if (seen === undefined) return false
-  const canonical = (snap: RowSnapshot) =>
-    JSON.stringify([snap.columns, snap.custom === undefined ? null : sorted(snap.custom)])
-  return canonical(seen) === canonical(now)
+  if (!sameRecord(seen.columns, now.columns)) return false
+  if (seen.custom === undefined || now.custom === undefined) return seen.custom === now.custom
+  return sameRecord(seen.custom, now.custom)
+}
+
+function sameRecord(
+  a: Readonly<Record<string, string | null>>,
+  b: Readonly<Record<string, string | null>>,
+): boolean {
+  let size = 0
+  for (const key of Object.keys(a)) {
+    if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false
+    size++
+  }
+  return size === Object.keys(b).length
 }
 
 /** The part of a read row whose columns (and custom fields) changed since `seen`. */
@@ -113,10 +130,21 @@ function customRemoved(now: CustomValues | undefined, before: CustomValues | und
 }
 
 export function withoutNulls<T>(record: Record<string, T | null>): Record<string, T> {
-  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as Record<
-    string,
-    T
-  >
+  const present: Record<string, T> = {}
+  for (const key of Object.keys(record)) {
+    const value = record[key]!
+    if (value === null) continue
+    // As an own field, never the prototype (Object.fromEntries did the same).
+    if (key === '__proto__')
+      Object.defineProperty(present, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    else present[key] = value
+  }
+  return present
 }
 
 /**
