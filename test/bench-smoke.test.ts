@@ -9,6 +9,7 @@ import { runPouchDbBench } from '../bench/compare/pouchdb.ts'
 import { runFilesBench } from '../bench/files-bench.ts'
 import { runLinkBench } from '../bench/link-bench.ts'
 import { runStoreBench } from '../bench/store-bench.ts'
+import { runLocalPathBench } from '../bench/local-path-bench.ts'
 import { runPostgresSyncBench } from '../bench/postgres-sync-bench.ts'
 import { runOverlapSyncBench, runSqlSyncBench, runSyncBench } from '../bench/sync-bench.ts'
 import { tempDir } from './helpers/stores.ts'
@@ -70,6 +71,26 @@ describe('benchmark smoke runs', () => {
       result.sqliteToPgPeakRssMbB,
     ])
   }, 120_000)
+
+  it('bench:local takes 300 persons in and two bulk edits of them, every edit in the store', async () => {
+    const result = await runLocalPathBench(300, 2)
+    expect(result.localPersons).toBe(300)
+    expect(result.localBulkEditRows).toBe(300)
+    expect(result.localBulkEditSeconds).toHaveLength(2)
+    // The last bulk edit's title on every person: each edited row was taken in.
+    expect(result.localBulkEditTitlesInStore).toBe(300)
+    expectMeasured([
+      result.localIngestSeconds,
+      result.localIngestCpuSeconds,
+      result.localIngestMainThreadCpuSeconds,
+      ...result.localBulkEditSeconds,
+      result.localBulkEditCpuSeconds,
+    ])
+    // The main thread's CPU is part of the process's (every thread's).
+    expect(result.localIngestMainThreadCpuSeconds).toBeLessThanOrEqual(
+      result.localIngestCpuSeconds + 0.01,
+    )
+  }, 60_000)
 
   it('bench:sync runs SQLite to SQLite on 200 persons and 20 edits', async () => {
     const result = await runSqlSyncBench(200, { edits: 20 })

@@ -1,0 +1,184 @@
+// One instance's half of the SQLite path, in this process, with no peer: its store (real
+// LevelDB) takes `count` persons in from a local.db (the first run), then bulk edits of
+// up to 20,000 rows made in one SQL UPDATE each, timed until the change log is taken in.
+// What bench:sync measures across two processes, without the peer, the network and the
+// second process competing for the cores: where the instance's own time goes. Besides
+// the times, the CPU the whole process used (every thread: the store's worker, LevelDB's
+// compaction, V8's collector helpers) and, on Linux, the main thread's alone.
+import '../src/polyfill.ts'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PerformanceObserver } from 'node:perf_hooks'
+import Database from 'better-sqlite3'
+import {
+  LocalSync,
+  SqliteConnector,
+  createLocalDatabase,
+  mappingFromConfig,
+} from '../src/local/index.ts'
+import { createIdentity } from '../src/net/index.ts'
+import { LevelStorage, ObjectStore } from '../src/store/index.ts'
+import { insertPersons } from './sql-peers.ts'
+
+const BULK_EDIT_ROWS = 20_000
+/** Up to this many persons, the store is read back to check the last bulk edit (≈ 20 s). */
+const CHECKED_UP_TO = 100_000
+
+export interface LocalPathBenchResult {
+  localPersons: number
+  localIngestSeconds: number
+  /** CPU of the whole process while taking the rows in, and of its main thread alone. */
+  localIngestCpuSeconds: number
+  localIngestMainThreadCpuSeconds: number
+  /** Main-thread pauses of the garbage collector while taking the rows in. */
+  localIngestGcSeconds: number
+  localBulkEditRows: number
+  /** Each bulk edit, from its UPDATE until its rows are taken in, in order. */
+  localBulkEditSeconds: number[]
+  localBulkEditCpuSeconds: number
+  localBulkEditMainThreadCpuSeconds: number
+  localBulkEditGcSeconds: number
+  /**
+   * Persons in the store whose title is the last bulk edit's (every edited row); NaN above
+   * CHECKED_UP_TO persons, where reading every object back would take minutes.
+   */
+  localBulkEditTitlesInStore: number
+}
+
+/**
+ * Runs in a temporary folder, removed at the end. `bulkEdits` UPDATEs of min(count,
+ * 20,000) rows' titles, each taken in before the next.
+ */
+export async function runLocalPathBench(
+  count: number,
+  bulkEdits = 3,
+): Promise<LocalPathBenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-local-'))
+  const file = join(dir, 'local.db')
+  createLocalDatabase(file)
+  insertPersons(file, count)
+  const identity = await createIdentity()
+  const store = new ObjectStore({
+    storage: new LevelStorage(join(dir, 'store')),
+    instanceId: identity.id,
+    identityKey: identity.privateKey, // as the daemon: every change signed
+  })
+  const writer = new Database(file)
+  const gc = new GcPauses()
+  try {
+    await store.open()
+    const local = new LocalSync({
+      store,
+      connector: new SqliteConnector(file),
+      mapping: mappingFromConfig(undefined),
+      instanceId: identity.id,
+      // Never on its own: each phase reads the change log when it says so (settled).
+      pollMs: 3_600_000,
+    })
+    const ingest = await measured(gc, async () => {
+      await local.start()
+      await local.settled()
+    })
+    const rows = Math.min(count, BULK_EDIT_ROWS)
+    const update = writer.prepare(
+      `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
+    )
+    const seconds: number[] = []
+    let title = ''
+    const bulk = await measured(gc, async () => {
+      for (let round = 0; round < bulkEdits; round++) {
+        title = `bulk ${round} ${Date.now()}`
+        const began = performance.now()
+        update.run(title, rows)
+        await local.settled()
+        seconds.push(round2((performance.now() - began) / 1000))
+      }
+    })
+    const titles = count <= CHECKED_UP_TO ? await countTitles(store, title) : NaN
+    await local.stop()
+    return {
+      localPersons: count,
+      localIngestSeconds: round2(ingest.seconds),
+      localIngestCpuSeconds: round2(ingest.cpu),
+      localIngestMainThreadCpuSeconds: round2(ingest.mainThreadCpu),
+      localIngestGcSeconds: round2(ingest.gc),
+      localBulkEditRows: bulkEdits === 0 ? 0 : rows,
+      localBulkEditSeconds: seconds,
+      localBulkEditCpuSeconds: round2(bulk.cpu),
+      localBulkEditMainThreadCpuSeconds: round2(bulk.mainThreadCpu),
+      localBulkEditGcSeconds: round2(bulk.gc),
+      localBulkEditTitlesInStore: titles,
+    }
+  } finally {
+    gc.stop()
+    writer.close()
+    await store.close().catch(() => undefined)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100
+}
+
+/** Wall time, process CPU, main-thread CPU (NaN off Linux) and GC pauses of `work`. */
+async function measured(
+  gc: GcPauses,
+  work: () => Promise<void>,
+): Promise<{ seconds: number; cpu: number; mainThreadCpu: number; gc: number }> {
+  const cpu = process.cpuUsage()
+  const mainThread = mainThreadCpuSeconds()
+  const paused = gc.seconds
+  const began = performance.now()
+  await work()
+  const used = process.cpuUsage(cpu)
+  return {
+    seconds: (performance.now() - began) / 1000,
+    cpu: (used.user + used.system) / 1e6,
+    mainThreadCpu: mainThreadCpuSeconds() - mainThread,
+    gc: gc.seconds - paused,
+  }
+}
+
+/**
+ * The main thread's CPU seconds so far (user and system), from /proc; NaN where there is
+ * none. process.cpuUsage counts every thread, finished ones too.
+ */
+function mainThreadCpuSeconds(): number {
+  const stat = `/proc/self/task/${process.pid}/stat`
+  if (!existsSync(stat)) return NaN
+  const text = readFileSync(stat, 'utf8')
+  // The fields after the command name, which is in parentheses and may hold spaces:
+  // utime and stime are the 14th and 15th of the whole line.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks (USER_HZ)
+}
+
+/** The main thread's garbage-collection pauses, summed as they happen. */
+class GcPauses {
+  seconds = 0
+  private readonly observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) this.seconds += entry.duration / 1000
+  })
+
+  constructor() {
+    this.observer.observe({ entryTypes: ['gc'] })
+  }
+
+  stop(): void {
+    this.observer.disconnect()
+  }
+}
+
+/** How many persons in the store have `title`, read a page at a time. */
+async function countTitles(store: ObjectStore, title: string): Promise<number> {
+  let titled = 0
+  let after: string | undefined
+  for (;;) {
+    const page = await store.list('person', { limit: 1000, ...(after ? { after } : {}) })
+    for (const object of page.items) if (object.fields.title === title) titled++
+    if (page.next === undefined) return titled
+    after = page.next
+  }
+}

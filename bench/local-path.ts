@@ -1,0 +1,26 @@
+// npm run bench:local [-- --count N] [--bulk-edits N]: one instance's half of the SQLite
+// path in this process (see local-path-bench.ts); prints the figures and writes them as
+// JSON under bench/results/.
+import { parseArgs } from 'node:util'
+import { positiveArg } from './args.ts'
+import { runLocalPathBench } from './local-path-bench.ts'
+import { machine, writeResults } from './results.ts'
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '100000' },
+    'bulk-edits': { type: 'string', default: '3' },
+  },
+})
+const count = positiveArg('count', values.count)
+const bulkEdits = positiveArg('bulk-edits', values['bulk-edits'], 0)
+
+const result = await runLocalPathBench(count, bulkEdits)
+process.stdout.write(
+  `one instance's local-system path, ${count} persons, ${machine.cores} cores, Node ${machine.node}\n`,
+)
+for (const [name, value] of Object.entries(result)) {
+  const text = Array.isArray(value) ? value.join(' ') : String(value)
+  process.stdout.write(`  ${name.padEnd(34)} ${text.padStart(16)}\n`)
+}
+writeResults('local-path', result)
