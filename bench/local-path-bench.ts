@@ -7,6 +7,7 @@
 // compaction, V8's collector helpers) and, on Linux, the main thread's alone.
 import '../src/polyfill.ts'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { isMainThread } from 'node:worker_threads'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -20,8 +21,8 @@ import {
 import { createIdentity } from '../src/net/index.ts'
 import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { insertPersons } from './sql-peers.ts'
-
-const BULK_EDIT_ROWS = 20_000
+import { BULK_EDIT_ROWS, BULK_EDIT_SQL } from './sql-sync-bench.ts'
+import { round } from './store-bench.ts'
 /** Up to this many persons, the store is read back to check the last bulk edit (≈ 20 s). */
 const CHECKED_UP_TO = 100_000
 
@@ -55,20 +56,23 @@ export async function runLocalPathBench(
   bulkEdits = 3,
 ): Promise<LocalPathBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'objectsync-bench-local-'))
-  const file = join(dir, 'local.db')
-  createLocalDatabase(file)
-  insertPersons(file, count)
-  const identity = await createIdentity()
-  const store = new ObjectStore({
-    storage: new LevelStorage(join(dir, 'store')),
-    instanceId: identity.id,
-    identityKey: identity.privateKey, // as the daemon: every change signed
-  })
-  const writer = new Database(file)
   const gc = new GcPauses()
+  let store: ObjectStore | undefined
+  let writer: Database.Database | undefined
+  let local: LocalSync | undefined
   try {
+    const file = join(dir, 'local.db')
+    createLocalDatabase(file)
+    insertPersons(file, count)
+    const identity = await createIdentity()
+    store = new ObjectStore({
+      storage: new LevelStorage(join(dir, 'store')),
+      instanceId: identity.id,
+      identityKey: identity.privateKey, // as the daemon: every change signed
+    })
     await store.open()
-    const local = new LocalSync({
+    writer = new Database(file)
+    local = new LocalSync({
       store,
       connector: new SqliteConnector(file),
       mapping: mappingFromConfig(undefined),
@@ -76,50 +80,52 @@ export async function runLocalPathBench(
       // Never on its own: each phase reads the change log when it says so (settled).
       pollMs: 3_600_000,
     })
+    const running = local
     const ingest = await measured(gc, async () => {
-      await local.start()
-      await local.settled()
+      await running.start()
+      await running.settled()
     })
+    // LocalSync logs what fails and goes on: a run that took nothing in must not pass for
+    // a fast one.
+    const persons = await store.count('person')
+    if (persons !== count) throw new Error(`${persons} of ${count} rows taken in`)
     const rows = Math.min(count, BULK_EDIT_ROWS)
-    const update = writer.prepare(
-      `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
-    )
+    const update = writer.prepare(BULK_EDIT_SQL)
+    const changesLeft = writer.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
     const seconds: number[] = []
     let title = ''
     const bulk = await measured(gc, async () => {
-      for (let round = 0; round < bulkEdits; round++) {
-        title = `bulk ${round} ${Date.now()}`
+      for (let edit = 1; edit <= bulkEdits; edit++) {
+        title = `bulk ${edit} ${Date.now()}`
         const began = performance.now()
         update.run(title, rows)
-        await local.settled()
-        seconds.push(round2((performance.now() - began) / 1000))
+        await running.settled()
+        seconds.push(round((performance.now() - began) / 1000))
+        const left = changesLeft.get() as number
+        if (left > 0) throw new Error(`bulk edit ${edit}: ${left} changes not taken in`)
       }
     })
-    const titles = count <= CHECKED_UP_TO ? await countTitles(store, title) : NaN
-    await local.stop()
+    const titles = bulkEdits > 0 && count <= CHECKED_UP_TO ? await countTitles(store, title) : NaN
     return {
       localPersons: count,
-      localIngestSeconds: round2(ingest.seconds),
-      localIngestCpuSeconds: round2(ingest.cpu),
-      localIngestMainThreadCpuSeconds: round2(ingest.mainThreadCpu),
-      localIngestGcSeconds: round2(ingest.gc),
+      localIngestSeconds: round(ingest.seconds),
+      localIngestCpuSeconds: round(ingest.cpu),
+      localIngestMainThreadCpuSeconds: round(ingest.mainThreadCpu),
+      localIngestGcSeconds: round(ingest.gc),
       localBulkEditRows: bulkEdits === 0 ? 0 : rows,
       localBulkEditSeconds: seconds,
-      localBulkEditCpuSeconds: round2(bulk.cpu),
-      localBulkEditMainThreadCpuSeconds: round2(bulk.mainThreadCpu),
-      localBulkEditGcSeconds: round2(bulk.gc),
+      localBulkEditCpuSeconds: round(bulk.cpu),
+      localBulkEditMainThreadCpuSeconds: round(bulk.mainThreadCpu),
+      localBulkEditGcSeconds: round(bulk.gc),
       localBulkEditTitlesInStore: titles,
     }
   } finally {
     gc.stop()
-    writer.close()
-    await store.close().catch(() => undefined)
+    await local?.stop().catch(() => undefined)
+    writer?.close()
+    await store?.close().catch(() => undefined)
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function round2(value: number): number {
-  return Math.round(value * 100) / 100
 }
 
 /** Wall time, process CPU, main-thread CPU (NaN off Linux) and GC pauses of `work`. */
@@ -142,17 +148,14 @@ async function measured(
 }
 
 /**
- * The main thread's CPU seconds so far (user and system), from /proc; NaN where there is
- * none. process.cpuUsage counts every thread, finished ones too.
+ * The main thread's CPU seconds so far, from /proc (its schedstat: nanoseconds on a CPU);
+ * NaN where there is none, or off the main thread. process.cpuUsage counts every thread,
+ * finished ones too.
  */
 function mainThreadCpuSeconds(): number {
-  const stat = `/proc/self/task/${process.pid}/stat`
-  if (!existsSync(stat)) return NaN
-  const text = readFileSync(stat, 'utf8')
-  // The fields after the command name, which is in parentheses and may hold spaces:
-  // utime and stime are the 14th and 15th of the whole line.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks (USER_HZ)
+  const schedstat = `/proc/self/task/${process.pid}/schedstat`
+  if (!isMainThread || !existsSync(schedstat)) return NaN
+  return Number(readFileSync(schedstat, 'utf8').split(' ')[0]) / 1e9
 }
 
 /** The main thread's garbage-collection pauses, summed as they happen. */

@@ -1,7 +1,8 @@
 // npm run bench:local [-- --count N] [--bulk-edits N]: one instance's half of the SQLite
-// path in this process (see local-path-bench.ts); prints the figures and writes them as
-// JSON under bench/results/.
+// path in this process (see local-path-bench.ts), its heap held as `objectsync start`
+// holds the daemon's; prints the figures and writes them as JSON under bench/results/.
 import { parseArgs } from 'node:util'
+import { limitHeapGrowth } from '../daemon/heap-growth.ts'
 import { positiveArg } from './args.ts'
 import { runLocalPathBench } from './local-path-bench.ts'
 import { machine, writeResults } from './results.ts'
@@ -15,6 +16,7 @@ const { values } = parseArgs({
 const count = positiveArg('count', values.count)
 const bulkEdits = positiveArg('bulk-edits', values['bulk-edits'], 0)
 
+limitHeapGrowth()
 const result = await runLocalPathBench(count, bulkEdits)
 process.stdout.write(
   `one instance's local-system path, ${count} persons, ${machine.cores} cores, Node ${machine.node}\n`,

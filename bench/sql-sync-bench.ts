@@ -213,7 +213,10 @@ async function timeEdits(run: {
   return { latencies, takenIn }
 }
 
-const BULK_EDIT_ROWS = 20_000
+/** The rows of a bulk edit (or all, when fewer): bench:local's bulk edits too. */
+export const BULK_EDIT_ROWS = 20_000
+/** One UPDATE of the first rows' titles (parameters: the title, how many rows). */
+export const BULK_EDIT_SQL = `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`
 /**
  * How often B's rows are counted during the bulk edit and the catch-up: a count reads the
  * whole table (≈ 4 ms at 100,000 rows), which every 20 ms took a fifth of a core from the
@@ -234,11 +237,7 @@ async function timeBulkEdit(
   const title = `bulk ${Date.now()}`
   const done = readB.prepare('SELECT count(*) FROM persons WHERE title = ?').pluck()
   const began = performance.now()
-  writeA
-    .prepare(
-      `UPDATE persons SET title = ? WHERE id IN (SELECT id FROM persons ORDER BY id LIMIT ?)`,
-    )
-    .run(title, rows)
+  writeA.prepare(BULK_EDIT_SQL).run(title, rows)
   const logAtA = writeA.prepare('SELECT count(*) FROM _objectsync_changes').pluck()
   let lastTrace = 0
   while ((done.get(title) as number) < rows) {
