@@ -23,6 +23,7 @@ import { LevelStorage, ObjectStore } from '../src/store/index.ts'
 import { insertPersons } from './sql-peers.ts'
 import { BULK_EDIT_ROWS, BULK_EDIT_SQL } from './sql-sync-bench.ts'
 import { round } from './store-bench.ts'
+
 /** Up to this many persons, the store is read back to check the last bulk edit (≈ 20 s). */
 const CHECKED_UP_TO = 100_000
 

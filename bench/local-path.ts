@@ -1,4 +1,4 @@
-// npm run bench:local [-- --count N] [--bulk-edits N]: one instance's half of the SQLite
+// npm run bench:local [-- --count N] [--bulk-edits M]: one instance's half of the SQLite
 // path in this process (see local-path-bench.ts), its heap held as `objectsync start`
 // holds the daemon's; prints the figures and writes them as JSON under bench/results/.
 import { parseArgs } from 'node:util'
