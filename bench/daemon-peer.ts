@@ -7,13 +7,16 @@
 import '../src/polyfill.ts'
 import { loadConfig } from '../daemon/config.ts'
 import { limitHeapGrowth } from '../daemon/heap-growth.ts'
+import { trimFreedMemory } from '../daemon/malloc-trim.ts'
 import { startInstance } from '../daemon/instance.ts'
 import { silentLogger } from '../src/log.ts'
 import type { ObjectId } from '../src/model/index.ts'
 import { person } from './people.ts'
 
-// As `objectsync start` runs: the heap's growth held to what the daemon sets.
+// As `objectsync start` runs: the heap's growth held to what the daemon sets, freed
+// memory handed back as it does.
 limitHeapGrowth()
+trimFreedMemory()
 
 export type DaemonRequest =
   | { cmd: 'invite' }

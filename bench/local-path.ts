@@ -3,6 +3,7 @@
 // holds the daemon's; prints the figures and writes them as JSON under bench/results/.
 import { parseArgs } from 'node:util'
 import { limitHeapGrowth } from '../daemon/heap-growth.ts'
+import { trimFreedMemory } from '../daemon/malloc-trim.ts'
 import { positiveArg } from './args.ts'
 import { runLocalPathBench } from './local-path-bench.ts'
 import { machine, writeResults } from './results.ts'
@@ -17,6 +18,7 @@ const count = positiveArg('count', values.count)
 const bulkEdits = positiveArg('bulk-edits', values['bulk-edits'], 0)
 
 limitHeapGrowth()
+trimFreedMemory()
 const result = await runLocalPathBench(count, bulkEdits)
 process.stdout.write(
   `one instance's local-system path, ${count} persons, ${machine.cores} cores, Node ${machine.node}\n`,

@@ -108,20 +108,29 @@ describe('objectsync start with a port another program holds', () => {
   })
 })
 
-describe('objectsync start with a bad heap growth in the environment', () => {
-  it('names the variable, exits 2, and opens nothing', () => {
-    const dir = tempDir('heap-growth')
+describe('objectsync start with a bad memory setting in the environment', () => {
+  it.each([
+    [
+      'OBJECTSYNC_HEAP_GROWING_PERCENT',
+      'fifty',
+      "must be a whole number from 0 (V8's own heap growth) to 1000",
+    ],
+    [
+      'OBJECTSYNC_MALLOC_TRIM_MS',
+      'often',
+      'must be a whole number of milliseconds from 0 (no trimming) to 3600000',
+    ],
+  ])('names %s, exits 2, and opens nothing', (variable, value, expected) => {
+    const dir = tempDir('memory-setting')
     expect(cli('init', '--dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0').status).toBe(0)
     const before = storeFiles(dir)
     const started = spawnSync(process.execPath, ['bin/objectsync.js', 'start', '--dir', dir], {
       encoding: 'utf8',
-      env: { ...process.env, OBJECTSYNC_HEAP_GROWING_PERCENT: 'fifty' },
+      env: { ...process.env, [variable]: value },
       timeout: 15_000, // a daemon that started anyway is killed, and the test fails
     })
     expect(started.status).toBe(2)
-    expect(started.stderr.trim()).toBe(
-      'objectsync: OBJECTSYNC_HEAP_GROWING_PERCENT must be a whole number from 0 (V8\'s own heap growth) to 1000, not "fifty"',
-    )
+    expect(started.stderr.trim()).toBe(`objectsync: ${variable} ${expected}, not "${value}"`)
     expect(existsSync(join(dir, 'daemon.json'))).toBe(false)
     expect(storeFiles(dir)).toEqual(before) // the store was never opened
   })

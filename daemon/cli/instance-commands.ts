@@ -2,6 +2,7 @@
 // in the foreground).
 import type { Command } from 'commander'
 import { limitHeapGrowth } from '../heap-growth.ts'
+import { trimFreedMemory } from '../malloc-trim.ts'
 import { collectMultiaddr, commandName, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
@@ -87,6 +88,8 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
   ])
   const { createProgressReporter, reportSyncProgress } = progressModule
   limitHeapGrowth()
+  let noTrim: string | undefined
+  trimFreedMemory((reason) => (noTrim = reason))
   if (options.init === true && !(await isInstance(options.dir))) {
     await initInstance(options.dir)
   }
@@ -99,6 +102,9 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
       ? { destination: { write: (line: string) => progress.log(line) } }
       : {},
   )
+  if (noTrim !== undefined) {
+    log.info({ reason: noTrim }, 'freed memory stays with the process (no malloc_trim)')
+  }
   // Listening for the signals before starting: one that arrives while the parts start
   // stops them as soon as they have started, rather than killing the process midway.
   const signalled = new Promise<void>((resolve) => {
