@@ -6,17 +6,14 @@
 // start), then answers each request { id, cmd, ... } with { id, ... } or { id, error }.
 import '../src/polyfill.ts'
 import { loadConfig } from '../daemon/config.ts'
-import { limitHeapGrowth } from '../daemon/heap-growth.ts'
-import { trimFreedMemory } from '../daemon/malloc-trim.ts'
+import { holdMemory } from '../daemon/memory.ts'
 import { startInstance } from '../daemon/instance.ts'
 import { silentLogger } from '../src/log.ts'
 import type { ObjectId } from '../src/model/index.ts'
 import { person } from './people.ts'
 
-// As `objectsync start` runs: the heap's growth held to what the daemon sets, freed
-// memory handed back as it does.
-limitHeapGrowth()
-trimFreedMemory()
+// As `objectsync start` runs: its memory held as the daemon holds it.
+holdMemory()
 
 export type DaemonRequest =
   | { cmd: 'invite' }

@@ -1,9 +1,8 @@
 // npm run bench:local [-- --count N] [--bulk-edits M]: one instance's half of the SQLite
-// path in this process (see local-path-bench.ts), its heap held as `objectsync start`
+// path in this process (see local-path-bench.ts), its memory held as `objectsync start`
 // holds the daemon's; prints the figures and writes them as JSON under bench/results/.
 import { parseArgs } from 'node:util'
-import { limitHeapGrowth } from '../daemon/heap-growth.ts'
-import { trimFreedMemory } from '../daemon/malloc-trim.ts'
+import { holdMemory } from '../daemon/memory.ts'
 import { positiveArg } from './args.ts'
 import { runLocalPathBench } from './local-path-bench.ts'
 import { machine, writeResults } from './results.ts'
@@ -17,9 +16,14 @@ const { values } = parseArgs({
 const count = positiveArg('count', values.count)
 const bulkEdits = positiveArg('bulk-edits', values['bulk-edits'], 0)
 
-limitHeapGrowth()
-trimFreedMemory()
-const result = await runLocalPathBench(count, bulkEdits)
+const trimmer = holdMemory()
+const result = {
+  ...(await runLocalPathBench(count, bulkEdits)),
+  // Freed memory handed back over the whole run (daemon/malloc-trim.ts): how often, at
+  // what cost.
+  localMallocTrims: trimmer?.trims ?? 0,
+  localMallocTrimSeconds: Math.round((trimmer?.spentMs ?? 0) / 10) / 1000,
+}
 process.stdout.write(
   `one instance's local-system path, ${count} persons, ${machine.cores} cores, Node ${machine.node}\n`,
 )

@@ -17,8 +17,7 @@ import '../src/polyfill.ts'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
-import { limitHeapGrowth } from '../daemon/heap-growth.ts'
-import { trimFreedMemory } from '../daemon/malloc-trim.ts'
+import { holdMemory } from '../daemon/memory.ts'
 import { decodePairKey } from '../src/crypto/index.ts'
 import {
   LocalSync,
@@ -34,10 +33,8 @@ import { reportIdle } from './idle-report.ts'
 import { person } from './people.ts'
 import { startSync } from './sync-node.ts'
 
-// As `objectsync start` runs: the heap's growth held to what the daemon sets, freed
-// memory handed back as it does.
-limitHeapGrowth()
-trimFreedMemory()
+// As `objectsync start` runs: its memory held as the daemon holds it.
+holdMemory()
 
 const [dir, name, peerId, peerAddress, keyText, createText, expectText, pollText, idleText] =
   process.argv.slice(2) as [

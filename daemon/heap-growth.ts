@@ -8,7 +8,7 @@
 // mode (V8's own is lower, 1.1–1.3×, when it reduces memory on an idle process). A
 // `--heap-growing-percent` given to Node itself is left as it is.
 import { setFlagsFromString } from 'node:v8'
-import { ObjectSyncError } from '../src/errors.ts'
+import { wholeNumberFromEnv } from './env-number.ts'
 
 export const HEAP_GROWING_PERCENT = 50
 /** Another percent for the daemon; 0 leaves V8's own heuristics. */
@@ -25,15 +25,11 @@ export function heapGrowingPercent(
   env: NodeJS.ProcessEnv = process.env,
   nodeFlags: readonly string[] = process.execArgv,
 ): number | undefined {
-  const given = env[HEAP_GROWING_ENV]
-  const blank = given === undefined || given.trim() === ''
-  const percent = blank ? HEAP_GROWING_PERCENT : /^\s*\d{1,4}\s*$/.test(given) ? Number(given) : NaN
-  if (!(percent >= 0 && percent <= MAX_PERCENT)) {
-    throw new ObjectSyncError(
-      'INVALID_CONFIG',
-      `${HEAP_GROWING_ENV} must be a whole number from 0 (V8's own heap growth) to ${MAX_PERCENT}, not ${JSON.stringify(given)}`,
-    )
-  }
+  const percent = wholeNumberFromEnv(env, HEAP_GROWING_ENV, {
+    fallback: HEAP_GROWING_PERCENT,
+    max: MAX_PERCENT,
+    expected: `a whole number from 0 (V8's own heap growth) to ${MAX_PERCENT}`,
+  })
   const givenToNode = nodeFlags.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag))
   return percent === 0 || givenToNode ? undefined : percent
 }

@@ -9,16 +9,26 @@
 // 429 MB at once (BENCHMARKS.md, "Freed memory handed back"): it releases every free
 // page, those between live blocks too. It is called through koffi (an FFI: Node has no
 // way of its own to call into libc) once resident memory has grown by
-// TRIM_AFTER_GROWTH_MB since the last trim: an idle daemon never trims, a busy one about
-// once a second, each call a few milliseconds.
+// TRIM_AFTER_GROWTH_MB since its lowest point after the last trim: an idle daemon never
+// trims, a busy one about once a second, each call a few milliseconds.
 import { createRequire } from 'node:module'
-import { ObjectSyncError } from '../src/errors.ts'
+import { wholeNumberFromEnv } from './env-number.ts'
 
+/**
+ * How often the daemon checks, in ms. A check reads the resident size (one small read
+ * of /proc); at a second, what piles up between trims is what one busy second frees.
+ */
 export const TRIM_CHECK_MS = 1_000
 /** How often, in ms, the daemon checks whether to trim; 0 turns trimming off. */
 export const TRIM_ENV = 'OBJECTSYNC_MALLOC_TRIM_MS'
-/** Resident growth (MB) since the last trim that calls for the next. */
+/**
+ * Resident growth (MB) that calls for a trim. A trim took 2–10 ms in `bench:sync` (88 of
+ * them, 472 ms, on A over a whole run); growth no trim gives back (a first sync's live
+ * heap, LevelDB's files as mapped) then costs at most a trim per 16 MB of it, and what
+ * a trim would give back stays within 16 MB between checks.
+ */
 export const TRIM_AFTER_GROWTH_MB = 16
+/** An hour: checking less often is trimming in name only. */
 const MAX_CHECK_MS = 3_600_000
 
 /**
@@ -27,46 +37,49 @@ const MAX_CHECK_MS = 3_600_000
  * an hour is refused (INVALID_CONFIG: `start` exits with code 2), naming the variable.
  */
 export function trimCheckMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const given = env[TRIM_ENV]
-  const blank = given === undefined || given.trim() === ''
-  const ms = blank ? TRIM_CHECK_MS : /^\s*\d{1,7}\s*$/.test(given) ? Number(given) : NaN
-  if (!(ms >= 0 && ms <= MAX_CHECK_MS)) {
-    throw new ObjectSyncError(
-      'INVALID_CONFIG',
-      `${TRIM_ENV} must be a whole number of milliseconds from 0 (no trimming) to ${MAX_CHECK_MS}, not ${JSON.stringify(given)}`,
-    )
-  }
+  const ms = wholeNumberFromEnv(env, TRIM_ENV, {
+    fallback: TRIM_CHECK_MS,
+    max: MAX_CHECK_MS,
+    expected: `a whole number of milliseconds from 0 (no trimming) to ${MAX_CHECK_MS}`,
+  })
   return ms === 0 ? undefined : ms
-}
-
-/**
- * glibc's malloc_trim(0) as a function, or why there is none: another C library (musl,
- * macOS, Windows) has no such call, and the daemon then runs without it.
- */
-export function loadMallocTrim(
-  libc: { glibc: string | undefined } = { glibc: glibcVersion() },
-): { trim: () => number } | { reason: string } {
-  if (libc.glibc === undefined) return { reason: 'not glibc' }
-  try {
-    // An optional dependency (an install without it runs without trimming): typed here
-    // by the one call made of it, so that building needs no koffi either.
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi
-    const mallocTrim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)')
-    return { trim: () => mallocTrim(0) as number }
-  } catch (error) {
-    return { reason: error instanceof Error ? error.message : String(error) }
-  }
 }
 
 interface Koffi {
   load(path: string): { func(signature: string): (...args: unknown[]) => unknown }
 }
 
+/**
+ * glibc's malloc_trim(0) as a function, or why there is none: another C library (musl,
+ * macOS, Windows) has no such call, and koffi is an optional dependency; the daemon then
+ * runs without it.
+ */
+export function loadMallocTrim(
+  libc: { glibc: string | undefined } = { glibc: glibcVersion() },
+): { trim: () => number } | { reason: string } {
+  if (libc.glibc === undefined) return { reason: 'not glibc' }
+  try {
+    // Typed here by the one call made of it, so that building needs no koffi either.
+    const koffi = createRequire(import.meta.url)('koffi') as Koffi
+    const mallocTrim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)')
+    return { trim: () => mallocTrim(0) as number }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND') {
+      return { reason: 'koffi is not installed' }
+    }
+    return { reason: error instanceof Error ? error.message : String(error) }
+  }
+}
+
 /** The version of glibc this process runs with; undefined on any other C library. */
 export function glibcVersion(): string | undefined {
   if (process.platform !== 'linux') return undefined
-  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } }
-  return report.header?.glibcVersionRuntime
+  try {
+    const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } }
+    return report.header?.glibcVersionRuntime
+  } catch {
+    return undefined
+  }
 }
 
 export interface MallocTrimmer {
@@ -81,28 +94,35 @@ export interface MallocTrimmer {
 /**
  * Checks every `everyMs` and trims when resident memory has grown by
  * TRIM_AFTER_GROWTH_MB since its lowest point after the last trim (or the start). The
- * timer never keeps the process alive.
+ * timer never keeps the process alive. A check that throws stops the trimming, and
+ * `onFailure` is told why: memory is then only held longer, never lost.
  */
 export function startMallocTrim(
   trim: () => number,
   everyMs: number,
-  rss: () => number = () => process.memoryUsage.rss(),
+  options: { rss?: () => number; onFailure?: (reason: string) => void } = {},
 ): MallocTrimmer {
+  const rss = options.rss ?? (() => process.memoryUsage.rss())
   const growth = TRIM_AFTER_GROWTH_MB * 2 ** 20
   let after = rss()
   let trims = 0
   let spentMs = 0
   const check = (): void => {
-    const now = rss()
-    // Growth from the lowest point since the last trim: memory V8 gave back in between
-    // is no reason to trim.
-    after = Math.min(after, now)
-    if (now - after < growth) return
-    const began = performance.now()
-    trim()
-    spentMs += performance.now() - began
-    trims++
-    after = rss()
+    try {
+      const now = rss()
+      // Growth from the lowest point since the last trim: memory V8 gave back in between
+      // is no reason to trim.
+      after = Math.min(after, now)
+      if (now - after < growth) return
+      const began = performance.now()
+      trim()
+      spentMs += performance.now() - began
+      trims++
+      after = rss()
+    } catch (error) {
+      clearInterval(timer)
+      options.onFailure?.(error instanceof Error ? error.message : String(error))
+    }
   }
   const timer = setInterval(check, everyMs)
   timer.unref()
@@ -120,18 +140,19 @@ export function startMallocTrim(
 
 /**
  * Starts trimming for this process as the environment says (see the top); undefined when
- * it says not to or libc has no malloc_trim (`onUnavailable` is told why).
+ * it says not to or libc has no malloc_trim. `onNoTrim` is told why there is none, or
+ * why trimming stopped.
  */
 export function trimFreedMemory(
-  onUnavailable: (reason: string) => void = () => {},
+  onNoTrim: (reason: string) => void = () => {},
   env: NodeJS.ProcessEnv = process.env,
 ): MallocTrimmer | undefined {
   const everyMs = trimCheckMs(env)
   if (everyMs === undefined) return undefined
   const loaded = loadMallocTrim()
   if ('reason' in loaded) {
-    onUnavailable(loaded.reason)
+    onNoTrim(loaded.reason)
     return undefined
   }
-  return startMallocTrim(loaded.trim, everyMs)
+  return startMallocTrim(loaded.trim, everyMs, { onFailure: onNoTrim })
 }

@@ -1,8 +1,7 @@
 // The commands that make and run an instance on this machine: init and start (the daemon
 // in the foreground).
 import type { Command } from 'commander'
-import { limitHeapGrowth } from '../heap-growth.ts'
-import { trimFreedMemory } from '../malloc-trim.ts'
+import { holdMemory } from '../memory.ts'
 import { collectMultiaddr, commandName, dirOption, parsePort, print } from './options.ts'
 
 export function addInstanceCommands(root: Command): void {
@@ -87,9 +86,10 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
     import('../run.ts'),
   ])
   const { createProgressReporter, reportSyncProgress } = progressModule
-  limitHeapGrowth()
-  let noTrim: string | undefined
-  trimFreedMemory((reason) => (noTrim = reason))
+  // Why freed memory is not handed back, told once the log exists.
+  const noTrim: string[] = []
+  let tellNoTrim = (reason: string): void => void noTrim.push(reason)
+  holdMemory((reason) => tellNoTrim(reason))
   if (options.init === true && !(await isInstance(options.dir))) {
     await initInstance(options.dir)
   }
@@ -102,9 +102,9 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
       ? { destination: { write: (line: string) => progress.log(line) } }
       : {},
   )
-  if (noTrim !== undefined) {
-    log.info({ reason: noTrim }, 'freed memory stays with the process (no malloc_trim)')
-  }
+  tellNoTrim = (reason) =>
+    log.info({ reason }, 'freed memory stays with the process (no malloc_trim)')
+  for (const reason of noTrim) tellNoTrim(reason)
   // Listening for the signals before starting: one that arrives while the parts start
   // stops them as soon as they have started, rather than killing the process midway.
   const signalled = new Promise<void>((resolve) => {
