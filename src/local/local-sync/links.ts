@@ -31,7 +31,12 @@ export interface SaveLinkOptions {
 }
 
 export class Links {
-  private readonly keyToObject = new Map<LinkName, ObjectId>()
+  /**
+   * Each type's records → their objects: a map per type, so that no `<type>/<key>` string
+   * is kept (or built, for a lookup) per record. These maps are as big as the local
+   * system; see ownCopy for the strings they keep.
+   */
+  private readonly keyToObject = new Map<ObjectType, Map<string, ObjectId>>()
   private readonly objectToKey = new Map<ObjectId, string>()
   /** Objects unified into another on a match: merged id → the id kept. */
   private readonly mergedInto = new Map<ObjectId, ObjectId>()
@@ -53,11 +58,13 @@ export class Links {
   async load(): Promise<void> {
     const { store } = this.core
     for await (const [name, id] of localState.link.scan(store)) {
-      this.keyToObject.set(name, id)
-      this.objectToKey.set(id, parseLinkName(name).key)
+      const { type, key } = parseLinkName(name)
+      const own = ownCopy(key)
+      this.recordsOfType(type).set(own, id)
+      this.objectToKey.set(id, own)
     }
     for await (const [id, origin] of localState.origin.scan(store)) {
-      this.origins.set(id, this.interned(origin))
+      this.origins.set(ownCopy(id), this.interned(origin))
     }
     for await (const [merged, kept] of localState.merged.scan(store)) {
       this.mergedInto.set(merged, kept)
@@ -83,12 +90,21 @@ export class Links {
 
   /** Whether any record is linked. */
   hasAny(): boolean {
-    return this.keyToObject.size > 0
+    return [...this.keyToObject.values()].some((records) => records.size > 0)
   }
 
   /** The object the record is linked to, if any. */
   objectOf(type: ObjectType, key: string): ObjectId | undefined {
-    return this.keyToObject.get(linkName(type, key))
+    return this.keyToObject.get(type)?.get(key)
+  }
+
+  private recordsOfType(type: ObjectType): Map<string, ObjectId> {
+    let records = this.keyToObject.get(type)
+    if (records === undefined) {
+      records = new Map()
+      this.keyToObject.set(type, records)
+    }
+    return records
   }
 
   /** The key of the record the object is linked to, if any. */
@@ -98,9 +114,9 @@ export class Links {
 
   /** The records of the type and their objects. */
   recordsOf(type: ObjectType): [key: string, id: ObjectId][] {
-    return [...this.objectToKey]
-      .filter(([id, key]) => this.objectOf(type, key) === id)
-      .map(([id, key]) => [key, id])
+    return [...(this.keyToObject.get(type) ?? [])].filter(
+      ([key, id]) => this.objectToKey.get(id) === key,
+    )
   }
 
   /**
@@ -162,7 +178,7 @@ export class Links {
   /** The links were written (entriesOf): they hold from now on. */
   saved(links: readonly (readonly [ObjectId, SaveLinkOptions])[]): void {
     for (const [id, { type, key, origin, inserted }] of links) {
-      this.keyToObject.set(linkName(type, key), id)
+      this.recordsOfType(type).set(key, id)
       this.objectToKey.set(id, key)
       if (origin !== undefined) this.origins.set(id, this.interned(origin))
       if (inserted === true) this.insertedKeys.set(id, key)
@@ -195,7 +211,7 @@ export class Links {
       localState.object.entry(to, { key, seen: link?.seen }),
     ])
     this.objectToKey.delete(from)
-    this.keyToObject.set(linkName(type, key), to)
+    this.recordsOfType(type).set(key, to)
     this.objectToKey.set(to, key)
   }
 
@@ -211,7 +227,7 @@ export class Links {
       localState.object.entry(id, undefined),
       localState.dropping.entry(name, id),
     ])
-    this.keyToObject.delete(name)
+    this.keyToObject.get(type)?.delete(key)
     this.objectToKey.delete(id)
     this.dropping.add(name)
   }
@@ -252,4 +268,14 @@ export class Links {
       toLocal: (id) => this.recordKeyOf(id as ObjectId),
     }
   }
+}
+
+/**
+ * `text` as a string of its own. A key read from the store and cut out of a longer one
+ * (`local/link/<type>/<key>`) is kept by V8 as a slice that holds the whole longer string
+ * alive: about 100 bytes a record more in the maps above, which hold every record.
+ */
+function ownCopy<T extends string>(text: T): T {
+  // Strings this short are copied when cut anyway (V8 slices from 13 characters on).
+  return text.length < 13 ? text : (JSON.parse(JSON.stringify(text)) as T)
 }
