@@ -22,10 +22,11 @@ export const TRIM_CHECK_MS = 1_000
 /** How often, in ms, the daemon checks whether to trim; 0 turns trimming off. */
 export const TRIM_ENV = 'OBJECTSYNC_MALLOC_TRIM_MS'
 /**
- * Resident growth (MB) that calls for a trim. A trim took 2–10 ms in `bench:sync` (88 of
- * them, 472 ms, on A over a whole run); growth no trim gives back (a first sync's live
- * heap, LevelDB's files as mapped) then costs at most a trim per 16 MB of it, and what
- * a trim would give back stays within 16 MB between checks.
+ * Resident growth (MB) that calls for a trim. A trim took ≈ 0.5 ms in `bench:local` (17
+ * in 10 ms over a whole run; 2–10 ms each in a prototype that trimmed every second in
+ * `bench:sync`); growth no trim gives back (a first sync's live heap, LevelDB's files as
+ * mapped) then costs at most a trim per 16 MB of it, and what a trim would give back
+ * stays within 16 MB between checks.
  */
 export const TRIM_AFTER_GROWTH_MB = 16
 /** An hour: checking less often is trimming in name only. */
@@ -74,11 +75,17 @@ export function loadMallocTrim(
 /** The version of glibc this process runs with; undefined on any other C library. */
 export function glibcVersion(): string | undefined {
   if (process.platform !== 'linux') return undefined
+  // The report would also list every socket: not what is asked for here (Node ≥ 20.13).
+  const reports = process.report as typeof process.report & { excludeNetwork: boolean }
+  const excluded = reports.excludeNetwork
   try {
-    const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } }
+    reports.excludeNetwork = true
+    const report = reports.getReport() as { header?: { glibcVersionRuntime?: string } }
     return report.header?.glibcVersionRuntime
   } catch {
     return undefined
+  } finally {
+    reports.excludeNetwork = excluded
   }
 }
 
@@ -121,7 +128,11 @@ export function startMallocTrim(
       after = rss()
     } catch (error) {
       clearInterval(timer)
-      options.onFailure?.(error instanceof Error ? error.message : String(error))
+      try {
+        options.onFailure?.(error instanceof Error ? error.message : String(error))
+      } catch {
+        // Telling of it failed too: trimming has stopped all the same.
+      }
     }
   }
   const timer = setInterval(check, everyMs)

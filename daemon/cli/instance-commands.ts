@@ -88,7 +88,9 @@ async function startInForeground(options: { dir: string; init?: boolean }): Prom
   const { createProgressReporter, reportSyncProgress } = progressModule
   // Why freed memory is not handed back, told once the log exists.
   const noTrim: string[] = []
-  let tellNoTrim = (reason: string): void => void noTrim.push(reason)
+  let tellNoTrim = (reason: string): void => {
+    noTrim.push(reason)
+  }
   holdMemory((reason) => tellNoTrim(reason))
   if (options.init === true && !(await isInstance(options.dir))) {
     await initInstance(options.dir)

@@ -63,4 +63,21 @@ describe('the links between local records and objects', () => {
       expect(read.recordsOf('person')).toEqual([['p1', kept]])
     }
   })
+
+  it('leaves out of its records an object merged away, and has none once the last goes', async () => {
+    store = await openStore(new MemoryStorage(), { instanceId: 'here' as InstanceId })
+    const links = linksOf(store)
+    const [merged, reviewed] = [newObjectId(), newObjectId()] as ObjectId[]
+    await links.saveMany([[merged!, { type: 'person', key: 'p1', seen: undefined }]])
+    await links.merge(merged!, reviewed!)
+    // The record's link names the merged object until its link to the kept one is saved.
+    expect(links.objectOf('person', 'p1')).toBe(merged)
+    expect(links.keyOf(merged!)).toBeUndefined()
+    expect(links.recordsOf('person')).toEqual([])
+    await links.unlinkToDrop(merged!, 'person', 'p1')
+    expect(links.hasAny()).toBe(false)
+    const loaded = linksOf(store)
+    await loaded.load()
+    expect(loaded.hasAny()).toBe(false)
+  })
 })

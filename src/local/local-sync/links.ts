@@ -70,7 +70,9 @@ export class Links {
       this.mergedInto.set(merged, kept)
     }
     for await (const [name] of localState.dropping.scan(store)) this.dropping.add(name)
-    for await (const [id, key] of localState.inserted.scan(store)) this.insertedKeys.set(id, key)
+    for await (const [id, key] of localState.inserted.scan(store)) {
+      this.insertedKeys.set(ownCopy(id), key)
+    }
   }
 
   /**
@@ -90,21 +92,13 @@ export class Links {
 
   /** Whether any record is linked. */
   hasAny(): boolean {
-    return [...this.keyToObject.values()].some((records) => records.size > 0)
+    for (const records of this.keyToObject.values()) if (records.size > 0) return true
+    return false
   }
 
   /** The object the record is linked to, if any. */
   objectOf(type: ObjectType, key: string): ObjectId | undefined {
     return this.keyToObject.get(type)?.get(key)
-  }
-
-  private recordsOfType(type: ObjectType): Map<string, ObjectId> {
-    let records = this.keyToObject.get(type)
-    if (records === undefined) {
-      records = new Map()
-      this.keyToObject.set(type, records)
-    }
-    return records
   }
 
   /** The key of the record the object is linked to, if any. */
@@ -183,6 +177,15 @@ export class Links {
       if (origin !== undefined) this.origins.set(id, this.interned(origin))
       if (inserted === true) this.insertedKeys.set(id, key)
     }
+  }
+
+  private recordsOfType(type: ObjectType): Map<string, ObjectId> {
+    let records = this.keyToObject.get(type)
+    if (records === undefined) {
+      records = new Map()
+      this.keyToObject.set(type, records)
+    }
+    return records
   }
 
   /**
