@@ -10,7 +10,7 @@
 // page, those between live blocks too. It is called through koffi (an FFI: Node has no
 // way of its own to call into libc) once resident memory has grown by
 // TRIM_AFTER_GROWTH_MB since its lowest point after the last trim: an idle daemon never
-// trims, a busy one about once a second, each call a few milliseconds.
+// trims, a busy one at most once a second, each call 0.5–10 ms as measured.
 import { createRequire } from 'node:module'
 import { wholeNumberFromEnv } from './env-number.ts'
 
