@@ -93,8 +93,6 @@ export interface MallocTrimmer {
   /** Trims done, and the milliseconds they took. */
   readonly trims: number
   readonly spentMs: number
-  /** Checks once now (what the timer does). */
-  check(): void
   stop(): void
 }
 
@@ -144,7 +142,6 @@ export function startMallocTrim(
     get spentMs() {
       return spentMs
     },
-    check,
     stop: () => clearInterval(timer),
   }
 }
