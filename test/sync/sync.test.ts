@@ -116,6 +116,29 @@ describe('the sync engine', () => {
     await stopAll(a, b)
   })
 
+  it('live edits from the peer are not sent back to it', async () => {
+    const a = await syncNode('a')
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const ids = await createPeople(a.store, 30, 'p')
+    a.engine.connect(b.id)
+    await eventually(() => sameObjects([a.store, b.store], ids))
+    await eventually(() => b.engine.state(a.id).pendingOut === 0)
+    const sentBefore = b.engine.session(a.id)!.stats.facetsSent
+    // Edits of records in one place: each continues the line B holds (the fast path).
+    for (const [i, id] of ids.entries()) {
+      await a.store.update(id, { fields: { title: `edited ${i}` } })
+    }
+    await eventually(async () => (await b.store.get(ids.at(-1)!))?.fields.title === 'edited 29')
+    await eventually(() => b.engine.state(a.id).pendingOut === 0)
+    expect(b.engine.session(a.id)!.stats.facetsSent).toBe(sentBefore)
+    // B's own edit still goes to A.
+    await b.store.update(ids[0]!, { fields: { phone: '+47 from b' } })
+    await eventually(async () => (await a.store.get(ids[0]!))?.fields.phone === '+47 from b')
+    expect(b.engine.session(a.id)!.stats.facetsSent).toBe(sentBefore + 1)
+    await stopAll(a, b)
+  })
+
   it('resumes after a restart from the saved cursor instead of resending everything', async () => {
     const a = await syncNode('a')
     const b = await syncNode('b')
@@ -135,6 +158,11 @@ describe('the sync engine', () => {
     // a sent only the changed facet to b2, not the 400 of the first sync.
     await eventually(() => (a.engine.session(b2.id)?.stats.facetsSent ?? 0) >= 1)
     expect(a.engine.session(b2.id)!.stats.facetsSent).toBeLessThan(5)
+    // Nor did b2 send a back the 400 it had from a (a's cursor of b's feed had moved past
+    // them), at most the edit: applied before b2's sender read where its feed ends, it is
+    // in the range sent.
+    await eventually(() => b2.engine.state(a.id).pendingOut === 0)
+    expect(b2.engine.session(a.id)!.stats.facetsSent).toBeLessThanOrEqual(1)
     await stopAll(a, b2)
   })
 

@@ -150,7 +150,10 @@ export interface AppliedChanges {
   heads: string[]
   /** Hashes of changes that are needed before some received changes can apply. */
   missingDeps: string[]
-  /** The facet was new here and is now exactly what was received (nothing to send back). */
+  /**
+   * The facet is now exactly what was received — new here, or a line here that the bytes
+   * received continue — and a feed entry was written for it (nothing to send back).
+   */
   storedAsReceived: boolean
 }
 

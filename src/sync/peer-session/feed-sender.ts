@@ -95,6 +95,11 @@ export class FeedSender {
       if (fresh.length === 0) {
         // Echoes of the peer's own changes are not pending for it: it holds them.
         core.sentUpTo = Math.max(core.sentUpTo, upTo)
+        if (outbox.shouldTell(core.sentUpTo)) {
+          // Its cursor of our feed moves with a batch of no items (then look again).
+          await outbox.sendBatch([], core.sentUpTo)
+          continue
+        }
         // Not awaited: nothing may come between looking at the queue and waiting, or a
         // wake in between would be lost.
         outbox.peerHolds(upTo)

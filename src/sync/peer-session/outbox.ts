@@ -15,6 +15,8 @@ export class Outbox {
   private readonly unacknowledged: number[] = []
   /** Our feed sequence up to which the peer applied all we sent, as it said (this session). */
   ackedUpTo = 0
+  /** The largest `upTo` sent this session: where the peer's cursor of our feed will be. */
+  private toldUpTo = 0
 
   constructor(private readonly core: SessionCore) {}
 
@@ -26,6 +28,7 @@ export class Outbox {
     if (core.closed) return
     this.credits--
     this.unacknowledged.push(upTo)
+    this.toldUpTo = Math.max(this.toldUpTo, upTo)
     core.stats.batchesSent++
     core.stats.facetsSent += items.length
     await core.send({ t: 'batch', items, upTo, ...(resume === undefined ? {} : { resume }) })
@@ -46,6 +49,17 @@ export class Outbox {
     if (upTo <= this.ackedUpTo) return
     this.ackedUpTo = upTo
     await peerAcked.write(this.core.store, this.core.peer, upTo)
+  }
+
+  /**
+   * Whether the peer should be told, by a batch of no items, that it holds our feed up to
+   * `upTo`: our feed moved on by its own changes, echoed, which are not sent back. Its
+   * cursor moves only with the batches it receives, and a cursor left behind makes the
+   * next session send everything after it again — after a first sync, all of it. One such
+   * batch at a time: the next is told when the peer's credit for it wakes the sender.
+   */
+  shouldTell(upTo: number): boolean {
+    return upTo > this.toldUpTo && this.unacknowledged.length === 0
   }
 
   /**
