@@ -14,6 +14,8 @@ import {
   WORKER_MIN_ITEMS,
   readInline,
 } from '../../src/store/object-store/store-worker.ts'
+import { readLinearFacet } from '../../src/store/facet-doc/linear.ts'
+import { isLineRead } from '../../src/store/object-store/line-read.ts'
 import type { NewFacet } from '../../src/store/object-store/new-facets.ts'
 import { STORAGE_KINDS, anna, openStore } from '../helpers/stores.ts'
 
@@ -167,6 +169,97 @@ describe('a batch read ahead and applied', () => {
     // Nothing of the refused ones is stored.
     expect(await b.get('01ARZ3NDEKTSV4RRFFQ69G5FAW' as ObjectId)).toBeUndefined()
     await b.close()
+  })
+})
+
+/**
+ * The facets of `count` persons made at a store, as a peer sends them after its first
+ * sync (`created`), after an edit of each (`once`), and after another (`edited`: lines of
+ * three changes; the second edit clears the title the first set).
+ */
+async function editedBatch(
+  count: number,
+): Promise<Record<'created' | 'once' | 'edited', [FacetId, Uint8Array][]>> {
+  const a = await openStore(memory.location()(), { instanceId: 'a' as InstanceId })
+  const made = await a.createMany(
+    Array.from({ length: count }, (_, index) => ({
+      input: { type: 'person' as const, fields: { ...anna, firstName: `Anna ${index}` } },
+      options: {},
+    })),
+  )
+  const bytesOf = async () => {
+    const items: [FacetId, Uint8Array][] = []
+    for (const object of made) {
+      if (isObjectSyncError(object)) throw object
+      const facet = `${object.id}/core` as FacetId
+      items.push([facet, (await a.getFacetBytes(facet))!])
+    }
+    return items
+  }
+  const ids = made.map((object) => (object as { id: ObjectId }).id)
+  const created = await bytesOf()
+  for (const [index, id] of ids.entries()) {
+    await a.update(id, { fields: { title: `title ${index}` } })
+  }
+  const once = await bytesOf()
+  for (const [index, id] of ids.entries()) {
+    await a.update(id, { fields: { title: null, phone: `+47 ${index}` } })
+  }
+  const edited = await bytesOf()
+  await a.close()
+  return { created, once, edited }
+}
+
+describe('lines read ahead on the worker', () => {
+  it('reads each edited facet as the main thread reads the line, fields at every end', async () => {
+    const { edited } = await editedBatch(WORKER_MIN_ITEMS)
+    const reader = new StoreWorker(silentLogger)
+    const reads = await reader.read(edited)
+    expect(reader.started).toBe(true)
+    for (const [index, read] of reads.entries()) {
+      if (!isLineRead(read)) throw new Error(`item ${index} was not read as a line`)
+      const bytes = edited[index]![1]
+      const here = readLinearFacet(bytes)!
+      const { fieldOps, metaOps, ...rest } = read.line
+      const { fieldOps: fieldOpsHere, metaOps: metaOpsHere, ...restHere } = here
+      expect(rest).toEqual(restHere)
+      expect(fieldOps.entries()).toEqual(fieldOpsHere.entries())
+      expect(metaOps.entries()).toEqual(metaOpsHere.entries())
+      expect(read.line.ends).toHaveLength(3)
+      expect(read.fieldsAtEnds).toEqual(
+        read.line.ends.map((end) => readLinearFacet(bytes, { fieldsAt: end })!.fieldsAt),
+      )
+    }
+    // On the main thread (a small batch) they are left to extendLine.
+    expect(readInline(edited.slice(0, 3))).toEqual([undefined, undefined, undefined])
+    await reader.close()
+  })
+
+  it('applies read-ahead lines as the main thread applies them', async () => {
+    const { created, once, edited } = await editedBatch(WORKER_MIN_ITEMS + 3)
+    const [ahead, here] = await Promise.all(
+      ['b', 'c'].map((id) => openStore(memory.location()(), { instanceId: id as InstanceId })),
+    )
+    const applied: unknown[][] = []
+    for (const store of [ahead!, here!]) {
+      await store.applyRemoteDocuments(created, undefined, 'a' as InstanceId)
+      // What is held here ends after the first edit: the lines are read up to their middle.
+      await store.applyRemoteDocuments(once, undefined, 'a' as InstanceId)
+      const reads = store === ahead ? await store.prereadDocuments(edited) : undefined
+      if (reads !== undefined) expect(reads.every((read) => isLineRead(read))).toBe(true)
+      applied.push(
+        await store.applyRemoteDocuments(edited, undefined, 'a' as InstanceId, undefined, reads),
+      )
+    }
+    expect(applied[0]).toEqual(applied[1])
+    // The title changed from what is held here (the first edit's), back to none.
+    expect(applied[0]![0]).toMatchObject({ changed: true, fields: ['phone', 'title'] })
+    for (const [facet, bytes] of edited) {
+      const id = facet.split('/')[0] as ObjectId
+      expect(await ahead!.get(id)).toEqual(await here!.get(id))
+      expect(await ahead!.getFacetBytes(facet)).toEqual(bytes)
+    }
+    await Promise.all([ahead!.close(), here!.close()])
   })
 })
 

@@ -24,6 +24,18 @@ export class OpIds {
     this.materialized().delete(key)
   }
 
+  /** Every key with the id of the op holding it: what crosses to another thread. */
+  entries(): [string, string][] {
+    return [...this.materialized()]
+  }
+
+  /** The op ids `entries` (as entries() gives them) name. */
+  static of(entries: Iterable<readonly [string, string]>): OpIds {
+    const ids = new OpIds(new Map(), '')
+    ids.ids = new Map(entries)
+    return ids
+  }
+
   copy(): OpIds {
     const copy = new OpIds(this.created, this.author)
     if (this.ids !== undefined) copy.ids = new Map(this.ids)

@@ -7,6 +7,7 @@ import { ObjectSyncError } from '../../errors.ts'
 import { parseFacetId, type FacetId, type FacetName, type ObjectId } from '../../model/index.ts'
 import { readEncodedFacet, type EncodedFacet } from '../facet-doc.ts'
 import { checkFields } from '../remote-check.ts'
+import { lineFromWire, readLineForWire, type LineRead, type WireLine } from './line-read.ts'
 import { packBytes, unpackBytes } from './new-facets.ts'
 
 /** A facet read without loading it, when it is still in the form it was created in. */
@@ -18,10 +19,16 @@ export interface QuickRead {
   fieldsProblem: string | undefined
 }
 
-/** The read, why the facet is refused, or undefined when it is not in the created form. */
-export type QuickReadResult = QuickRead | ObjectSyncError | undefined
+/**
+ * The read, why the facet is refused, or undefined when it is not in the created form. On
+ * the worker, a facet that is a line past its created form is read as one (line-read.ts).
+ */
+export type QuickReadResult = QuickRead | LineRead | ObjectSyncError | undefined
 
-export function quickRead(facet: FacetId, bytes: Uint8Array): QuickReadResult {
+export function quickRead(
+  facet: FacetId,
+  bytes: Uint8Array,
+): QuickRead | ObjectSyncError | undefined {
   const parsed = parseFacetId(facet)
   if (parsed === undefined) {
     return new ObjectSyncError('INVALID_CHANGES', `${JSON.stringify(facet)} is not a facet id`)
@@ -52,7 +59,8 @@ export interface PackedBatch {
 }
 
 /** A result as it crosses between threads (an error as its message and its cause's). */
-export type WireRead = { read: QuickRead } | { refused: string; cause: string | undefined } | null
+export type WireRead =
+  { read: QuickRead } | { line: WireLine } | { refused: string; cause: string | undefined } | null
 
 export function packBatch(
   id: number,
@@ -67,7 +75,10 @@ export function readPacked(batch: PackedBatch): WireRead[] {
   const all = unpackBytes(batch.bytes, batch.ends)
   return batch.facets.map((facet, index) => {
     const result = quickRead(facet, all[index]!)
-    if (result === undefined) return null
+    if (result === undefined) {
+      const line = readLineForWire(all[index]!)
+      return line === undefined ? null : { line }
+    }
     if (result instanceof ObjectSyncError) {
       const cause = result.cause instanceof Error ? result.cause.message : undefined
       return { refused: result.message, cause }
@@ -79,6 +90,7 @@ export function readPacked(batch: PackedBatch): WireRead[] {
 export function fromWire(wire: WireRead): QuickReadResult {
   if (wire === null) return undefined
   if ('read' in wire) return wire.read
+  if ('line' in wire) return lineFromWire(wire.line)
   const cause = wire.cause === undefined ? undefined : new Error(wire.cause)
   return new ObjectSyncError('INVALID_CHANGES', wire.refused, cause === undefined ? {} : { cause })
 }

@@ -32,6 +32,7 @@ import {
   referencesRefused,
 } from '../remote-check.ts'
 import type { StoreCore } from './core.ts'
+import { isLineRead, lineStoredUpTo, type LineRead } from './line-read.ts'
 import type { QuickRead, QuickReadResult } from './quick-read.ts'
 import { readInline } from './store-worker.ts'
 import type { LoadedObject, StoredParts } from './loaded-object.ts'
@@ -75,7 +76,10 @@ export class RemoteDocuments {
     // Whether each object exists, whatever type the sender claims for it: a facet that
     // names another type than the object here has must not pass as a new object.
     const probes = quick.map((read) =>
-      read instanceof ObjectSyncError || read === undefined || this.cache.has(read.object)
+      read instanceof ObjectSyncError ||
+      read === undefined ||
+      isLineRead(read) ||
+      this.cache.has(read.object)
         ? undefined
         : OBJECT_TYPES.map((type) => typeIndexKey(type, read.object)),
     )
@@ -99,7 +103,7 @@ export class RemoteDocuments {
     batch: Batch,
     facet: FacetId,
     bytes: Uint8Array,
-    read: QuickRead | ObjectSyncError | undefined,
+    read: QuickReadResult,
     probe: string[] | undefined,
   ): Promise<AppliedChanges | ObjectSyncError> {
     if (read instanceof ObjectSyncError) return read
@@ -111,9 +115,9 @@ export class RemoteDocuments {
           facet,
           this.remote.receivedDocument(bytes, batch.accepts, batch.from, batch.admitsReference),
         )
-      if (read === undefined) {
+      if (read === undefined || isLineRead(read)) {
         return await this.locks.run(parseFacetId(facet)!.object, async () => {
-          return (await this.extendLine(batch, facet, bytes)) ?? (await merge())
+          return (await this.extendLine(batch, facet, bytes, read)) ?? (await merge())
         })
       }
       if (batch.accepts !== undefined && !batch.accepts(read.content.type, read.facet)) {
@@ -143,6 +147,8 @@ export class RemoteDocuments {
     batch: Batch,
     facet: FacetId,
     bytes: Uint8Array,
+    /** The bytes read as a line ahead, on the worker (line-read.ts). */
+    ahead: LineRead | undefined,
   ): Promise<AppliedChanges | ObjectSyncError | undefined> {
     const { object, facet: name } = parseFacetId(facet)!
     if (this.cache.has(object)) return undefined
@@ -155,9 +161,12 @@ export class RemoteDocuments {
     // from us): nothing to do.
     if (bytes.length === stored.length) return sentAgain(facet, object, stored)
     // Bytes that don't decode are refused by the general path, which says why.
-    const line = orNothing(() =>
-      readLinearFacet(bytes, { fieldsAt: stored.length, storedUpTo: stored.length }),
-    )
+    const line =
+      ahead !== undefined
+        ? lineStoredUpTo(ahead, stored.length)
+        : orNothing(() =>
+            readLinearFacet(bytes, { fieldsAt: stored.length, storedUpTo: stored.length }),
+          )
     // The new changes must start where the stored ones end.
     const from = line?.ends.indexOf(stored.length) ?? -1
     if (line === undefined || from < 0) return undefined

@@ -1,7 +1,8 @@
 // The store's second core. A receiving first sync spends most of its time checking and
-// decoding facets (quick-read.ts), and a local table taken in at first start most of its
-// time encoding and signing new facets (new-facets.ts), all on the one JavaScript thread
-// beside storing them. Both depend on their input alone, so large batches go to one
+// decoding facets (quick-read.ts), a catch-up decoding the lines it extends (line-read.ts),
+// and a local table taken in at first start most of its time encoding and signing new
+// facets (new-facets.ts), all on the one JavaScript thread beside storing them. All of
+// it depends on its input alone, so large batches go to one
 // worker thread: a peer's batch is read there while the batch before it is applied, a
 // page of new rows encoded while the next page is read. Small batches (live edits) are
 // done at once: a round trip to the worker would only add latency. If the worker fails
