@@ -253,7 +253,13 @@ describe('lines read ahead on the worker', () => {
     }
     expect(applied[0]).toEqual(applied[1])
     // The title changed from what is held here (the first edit's), back to none.
-    expect(applied[0]![0]).toMatchObject({ changed: true, fields: ['phone', 'title'] })
+    // Continued as a line (extendLine), as the read ahead was made for.
+    expect(applied[0]![0]).toMatchObject({
+      changed: true,
+      fields: ['phone', 'title'],
+      storedAsReceived: true,
+      continuedLine: true,
+    })
     for (const [facet, bytes] of edited) {
       const id = facet.split('/')[0] as ObjectId
       expect(await ahead!.get(id)).toEqual(await here!.get(id))

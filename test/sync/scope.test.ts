@@ -286,6 +286,31 @@ describe('scope in the sync engine', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
+  it("a peer's edit that moves an object out of what we share with it is announced as left", async () => {
+    const donations = scopeFromShare({ transaction: { types: ['donation'] } }, 'test').scope
+    const a = await syncNode('a', undefined, { scopeOf: () => donations })
+    const b = await syncNode('b')
+    await pairNodes(a, b)
+    const gift = await a.store.create({
+      type: 'transaction',
+      fields: { type: 'donation', date: '2026-01-01', amount: '10.00' },
+    })
+    const left: string[] = []
+    b.engine.on('left', (_, objects) => left.push(...objects))
+    b.engine.connect(a.id)
+    await eventually(async () => (await b.store.get(gift.id)) !== undefined)
+    // B's edit continues the line A holds (A's fast path), and takes it out of A's share.
+    await b.store.update(gift.id, { fields: { type: 'payment' } })
+    await eventually(async () => (await a.store.get(gift.id))?.fields.type === 'payment')
+    await eventually(() => left.includes(gift.id))
+    // A's later edits of it stay here.
+    await a.store.update(gift.id, { fields: { amount: '12.00' } })
+    await eventually(() => a.engine.state(b.id).pendingOut === 0)
+    expect((await b.store.get(gift.id))?.fields.amount).toBe('10.00')
+    expect(b.engine.session(a.id)?.stats.facetsRefused ?? 0).toBe(0)
+    await Promise.all([a.stop(), b.stop()])
+  })
+
   it('after a scope change, objects newly in scope go at the next session, and those out of it are announced as left', async () => {
     let share: unknown = { person: { roles: ['partner'] } }
     const a = await syncNode('a', undefined, {

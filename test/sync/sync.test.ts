@@ -147,6 +147,10 @@ describe('the sync engine', () => {
     a.engine.connect(b.id)
     await eventually(() => sameObjects([a.store, b.store], ids))
     await eventually(() => b.engine.state(a.id).progress?.caughtUp === true)
+    // a's cursor of b's feed has moved past what b received from a (told, not sent back).
+    const cursorAtA = async () =>
+      Number(new TextDecoder().decode(await a.store.getSyncState(`received/${b.id}`)))
+    await eventually(async () => (await cursorAtA()) === b.store.lastSeq)
     const saved = { identity: b.identity, storage: b.storage, registry: b.registry }
     await b.stop()
     await a.store.update(ids[5]!, { fields: { title: 'while b was away' } })

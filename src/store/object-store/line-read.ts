@@ -37,13 +37,15 @@ export function readLineForWire(bytes: Uint8Array): WireLine | undefined {
   try {
     line = readLinearFacet(bytes, {
       onChange: (facet) => {
-        if (fieldsAtEnds.length <= MAX_CHANGES) fieldsAtEnds.push({ ...facet.fields })
+        // A longer line is not read on: the main thread reads it.
+        if (fieldsAtEnds.length === MAX_CHANGES) throw new RangeError('a long line')
+        fieldsAtEnds.push({ ...facet.fields })
       },
     })
   } catch {
-    return undefined // read on the main thread, which says what is wrong
+    return undefined // read on the main thread (which says what is wrong, if anything)
   }
-  if (line === undefined || line.ends.length < 2 || line.ends.length > MAX_CHANGES) {
+  if (line === undefined || line.ends.length < 2) {
     return undefined
   }
   const { fieldOps, metaOps, ...rest } = line

@@ -1,7 +1,10 @@
-// Many whole facets from a peer at once: the bulk path of a first sync. A facet still in
-// the form it was created in, of an object not here yet, is checked by decoding its one
-// change (no document load) and stored as received; whether its object exists is read
-// for the whole batch in one getMany. Every other facet takes the general remote path.
+// Many whole facets from a peer at once: the bulk path of a first sync, a catch-up and a
+// peer's bulk edit. A facet still in the form it was created in, of an object not here
+// yet, is checked by decoding its one change (no document load) and stored as received;
+// whether its object exists is read for the whole batch in one getMany. A facet whose
+// bytes continue the line of changes held here has the new changes checked and appended
+// as they came (extendLine; read ahead on the worker for a large batch: line-read.ts).
+// Every other facet takes the general remote path.
 import { startsWith } from '../../bytes.ts'
 import { hash } from 'node:crypto'
 import { ObjectSyncError, isObjectSyncError } from '../../errors.ts'
@@ -217,6 +220,7 @@ export class RemoteDocuments {
       // The facet is now the bytes received, stored and appended: the peer holds it, and
       // sending it back (as the bulk edits did) cost both sides a tenth of their time.
       storedAsReceived: true,
+      continuedLine: true,
     }
   }
 

@@ -155,6 +155,11 @@ export interface AppliedChanges {
    * received continue — and a feed entry was written for it (nothing to send back).
    */
   storedAsReceived: boolean
+  /**
+   * Stored as received by appending to the line of changes held here: an object the peer
+   * had from us, whose share it may have moved.
+   */
+  continuedLine?: true
 }
 
 /** Options of a local edit. */

@@ -181,7 +181,9 @@ export class BatchReceiver {
     })
     stats.facetsRefused += refusals.length
     if (refusals.length > 0) this.reportRefused(refusals)
-    for (const result of results) if (result?.storedAsReceived) core.echoes.add(result.facet)
+    for (const result of results) {
+      if (result?.storedAsReceived) core.echoes.set(result.facet, result.continuedLine === true)
+    }
     return { results, invalid }
   }
 

@@ -2,12 +2,12 @@
 // feed (a first sync scans the store instead), then every new change as it happens —
 // whole facets, many per batch, a burst of edits coalesced so each facet goes once.
 import type { FeedEntry } from '../../store/index.ts'
-import type { FacetId } from '../../model/index.ts'
+import { CORE_FACET, type FacetId } from '../../model/index.ts'
 import type { FirstSyncScan } from './first-sync.ts'
 import type { Outbox } from './outbox.ts'
 import type { SessionCore } from './session-core.ts'
 import { scopeSent } from './session-keys.ts'
-import type { SessionScope } from '../session-scope.ts'
+import { facetNameOf, type SessionScope } from '../session-scope.ts'
 import type { SharedObjects } from './shared-objects.ts'
 
 /** Feed entries read at a time when sending a feed range. */
@@ -28,7 +28,8 @@ export class FeedSender {
 
   /** Sends the peer everything after `after`, then every new change as it happens. */
   async run(after: number, resume: string | undefined): Promise<void> {
-    const { core } = this.components
+    const { core, outbox } = this.components
+    outbox.peerWants(after)
     const queued: FeedEntry[] = []
     // Listening before the catch-up starts: nothing written meanwhile is missed.
     const unsubscribe = core.store.on('feed', (entries) => {
@@ -86,7 +87,7 @@ export class FeedSender {
       const taken = core.applying ? [] : queued.splice(0)
       const fresh = taken.filter(
         (entry) =>
-          !core.echoes.delete(entry.facet) &&
+          !this.isEcho(entry) &&
           entry.seq > core.sentUpTo &&
           // A touch made for this peer (its object joined a group here) is no news to it.
           !(entry.touch === true && entry.from === core.peer),
@@ -109,6 +110,25 @@ export class FeedSender {
       // A burst of edits is coalesced: each facet goes once, at its latest state.
       await this.sendFacets(scope.facetsInScope(fresh), upTo)
     }
+  }
+
+  /**
+   * Whether the entry is the peer's own change, echoed (its mark is cleared either way).
+   * A core facet of an object shared one by one, continued by the peer, is not one: the
+   * peer's change may have moved the object out of its share (announced as left) or into
+   * it (its other facets sent), which SharedObjects.select decides. It is sent back, as
+   * it always was; a facet new here came from the peer whole and is no news to it.
+   */
+  private isEcho(entry: FeedEntry): boolean {
+    const { core, scope } = this.components
+    const continued = core.echoes.get(entry.facet)
+    if (continued === undefined) return false
+    core.echoes.delete(entry.facet)
+    return !(
+      continued &&
+      facetNameOf(entry.facet) === CORE_FACET &&
+      scope.needsObjectVerdict(entry.type)
+    )
   }
 
   private async sendFeedRange(after: number, upTo: number): Promise<void> {

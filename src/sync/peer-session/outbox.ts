@@ -15,7 +15,7 @@ export class Outbox {
   private readonly unacknowledged: number[] = []
   /** Our feed sequence up to which the peer applied all we sent, as it said (this session). */
   ackedUpTo = 0
-  /** The largest `upTo` sent this session: where the peer's cursor of our feed will be. */
+  /** Where the peer's cursor of our feed stands: its `want`, then the largest `upTo` sent. */
   private toldUpTo = 0
 
   constructor(private readonly core: SessionCore) {}
@@ -49,6 +49,11 @@ export class Outbox {
     if (upTo <= this.ackedUpTo) return
     this.ackedUpTo = upTo
     await peerAcked.write(this.core.store, this.core.peer, upTo)
+  }
+
+  /** The peer's cursor of our feed as its `want` said. */
+  peerWants(after: number): void {
+    this.toldUpTo = Math.max(this.toldUpTo, after)
   }
 
   /**

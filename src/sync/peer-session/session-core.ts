@@ -68,8 +68,12 @@ export class SessionCore {
   closed = false
   /** True while a batch from the peer is being applied. */
   applying = false
-  /** Facets the peer just gave us whole: their feed entries are not sent back to it. */
-  readonly echoes = new Set<FacetId>()
+  /**
+   * Facets the peer just gave us whole, that are now what it sent: their feed entries are
+   * not sent back to it. True for a line of changes here that the peer's continued (see
+   * FeedSender.isEcho), false for a facet new here.
+   */
+  readonly echoes = new Map<FacetId, boolean>()
   lastSentAt = 0
   private wakeSender: (() => void) | undefined
   private readonly onProgress: ((progress: SessionProgress) => void) | undefined
