@@ -2,12 +2,12 @@
 // feed (a first sync scans the store instead), then every new change as it happens —
 // whole facets, many per batch, a burst of edits coalesced so each facet goes once.
 import type { FeedEntry } from '../../store/index.ts'
-import { CORE_FACET, type FacetId } from '../../model/index.ts'
+import type { FacetId } from '../../model/index.ts'
 import type { FirstSyncScan } from './first-sync.ts'
 import type { Outbox } from './outbox.ts'
 import type { SessionCore } from './session-core.ts'
 import { scopeSent } from './session-keys.ts'
-import { facetNameOf, type SessionScope } from '../session-scope.ts'
+import type { SessionScope } from '../session-scope.ts'
 import type { SharedObjects } from './shared-objects.ts'
 
 /** Feed entries read at a time when sending a feed range. */
@@ -114,21 +114,18 @@ export class FeedSender {
 
   /**
    * Whether the entry is the peer's own change, echoed (its mark is cleared either way).
-   * A core facet of an object shared one by one, continued by the peer, is not one: the
+   * A facet of an object shared one by one, continued by the peer, is not one: the
    * peer's change may have moved the object out of its share (announced as left) or into
-   * it (its other facets sent), which SharedObjects.select decides. It is sent back, as
-   * it always was; a facet new here came from the peer whole and is no news to it.
+   * it (its other facets sent), and each change keeps the object's mark (`shared/`)
+   * current, which SharedObjects.select does. It is sent back, as it always was; a facet
+   * new here came from the peer whole and is no news to it.
    */
   private isEcho(entry: FeedEntry): boolean {
     const { core, scope } = this.components
     const continued = core.echoes.get(entry.facet)
     if (continued === undefined) return false
     core.echoes.delete(entry.facet)
-    return !(
-      continued &&
-      facetNameOf(entry.facet) === CORE_FACET &&
-      scope.needsObjectVerdict(entry.type)
-    )
+    return !(continued && scope.needsObjectVerdict(entry.type))
   }
 
   private async sendFeedRange(after: number, upTo: number): Promise<void> {

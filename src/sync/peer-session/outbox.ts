@@ -51,9 +51,14 @@ export class Outbox {
     await peerAcked.write(this.core.store, this.core.peer, upTo)
   }
 
-  /** The peer's cursor of our feed as its `want` said. */
+  /**
+   * The peer's cursor of our feed as its `want` said: it holds our feed up to there (it
+   * saves the cursor after applying), unless the cursor is past our feed's end, which
+   * the peer resets on our plan.
+   */
   peerWants(after: number): void {
     this.toldUpTo = Math.max(this.toldUpTo, after)
+    if (after <= this.core.store.lastSeq) this.peerHolds(after)
   }
 
   /**
