@@ -267,6 +267,38 @@ describe('lines read ahead on the worker', () => {
     }
     await Promise.all([ahead!.close(), here!.close()])
   })
+
+  it('a damaged line in a large batch is left to the main thread, which takes nothing of it', async () => {
+    const { created, once, edited } = await editedBatch(WORKER_MIN_ITEMS)
+    const b = await openStore(memory.location()(), { instanceId: 'b' as InstanceId })
+    await b.applyRemoteDocuments(created, undefined, 'a' as InstanceId)
+    await b.applyRemoteDocuments(once, undefined, 'a' as InstanceId)
+    // The last change's last byte changed: it no longer reads as its checksum says.
+    const damaged = Uint8Array.from(edited[4]![1])
+    damaged[damaged.length - 1]! ^= 0xff
+    const items = edited.map((item, index): [FacetId, Uint8Array] =>
+      index === 4 ? [item[0], damaged] : item,
+    )
+    const reads = await b.prereadDocuments(items)
+    expect(reads[4]).toBeUndefined() // not read ahead: left to the main thread
+    expect(isLineRead(reads[5])).toBe(true)
+    const outcomes = await b.applyRemoteDocuments(
+      items,
+      undefined,
+      'a' as InstanceId,
+      undefined,
+      reads,
+    )
+    // Taken the general way, which takes nothing of it (Automerge drops the damaged
+    // change; test/store/hostile-lines.test.ts holds that path to the same).
+    expect(outcomes[4]).not.toMatchObject({ changed: true })
+    expect(outcomes.filter((outcome) => isObjectSyncError(outcome))).toEqual([])
+    expect(outcomes[5]).toMatchObject({ changed: true, continuedLine: true })
+    // Nothing of it stored: the facet is as it was after the first edit.
+    expect(await b.getFacetBytes(items[4]![0])).toEqual(once[4]![1])
+    expect(await b.getFacetBytes(items[5]![0])).toEqual(edited[5]![1])
+    await b.close()
+  })
 })
 
 describe('a page of new objects made on the worker', () => {
